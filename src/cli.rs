@@ -1,0 +1,64 @@
+//! The command line: clap definitions only, no behaviour. `main.rs` dispatches each command to
+//! the module that owns it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Manage Dataiku DSS instances from YAML manifests kept in Git.
+#[derive(Debug, Parser)]
+#[command(name = "dssctl", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less output.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Never colour the output (also: NO_COLOR).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the local DSS API emulator.
+    Emulator(EmulatorArgs),
+}
+
+/// `dssctl emulator`.
+#[derive(Debug, clap::Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:11200")]
+    pub listen: String,
+    /// Directory of the persisted state; without it the state lives in memory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The admin API key; generated and printed when not given.
+    #[arg(long, env = "DSS_EMULATOR_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// A JSON or YAML file of restricted API keys (see the README).
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+}

@@ -1,0 +1,2 @@
+//! The DSS REST client: auth, TLS options, a bound on requests in flight, retries with
+//! backoff, and errors typed from DSS error bodies.

@@ -1,0 +1,24 @@
+//! dssctl: manage Dataiku DSS instances from YAML manifests kept in Git.
+//!
+//! The crate is a pure core with thin edges:
+//! - [`manifest`]: the typed manifest kinds, loading with exact error locations, validation;
+//! - [`plan`]: pure `(desired, observed) -> operations`, no I/O;
+//! - [`render`]: a plan as text, JSON or Markdown;
+//! - [`client`]: the DSS REST client (auth, retries, concurrency limit, typed errors);
+//! - [`emulator`]: an embedded DSS API emulator (axum), the local DSS of tests and quickstarts;
+//! - [`wire`]: the JSON documents of the DSS API, shared by the client and the emulator;
+//! - [`cli`]: the command line, parsed by clap; `main.rs` only dispatches.
+
+pub mod cli;
+pub mod client;
+pub mod emulator;
+pub mod manifest;
+pub mod plan;
+pub mod render;
+pub mod wire;
+
+/// Install the process-wide rustls crypto provider. reqwest is built without a default
+/// provider, and building a client without one panics, so `main` and tests call this first.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,1 @@
+//! Rendering a plan for people (text), machines (JSON) and pull requests (Markdown).
