@@ -91,3 +91,6 @@ impl DssClient {
             .map(drop)
     }
 }
+
+#[cfg(test)]
+mod tests;
