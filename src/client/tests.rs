@@ -454,3 +454,70 @@ async fn a_refused_connection_is_a_transport_error_sent_nowhere() {
     );
     assert!(err.to_string().contains("cannot connect"), "{err}");
 }
+
+/// A `tracing` writer into a shared buffer, to check what the client logs.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn debug_logs_name_each_attempt_and_never_a_secret() {
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let dss = FakeDss::start().await;
+    dss.script("PUT /admin/users/alice", vec![reply(503, serde_json::json!({}))]);
+    dss.script(
+        "POST /admin/users/",
+        vec![dss_error(
+            400,
+            "java.lang.IllegalArgumentException",
+            "hunter2 rejected",
+        )],
+    );
+    let client = dss.client(|_| {});
+    let user = User {
+        login: "alice".into(),
+        password: Some("hunter2".into()),
+        ..Default::default()
+    };
+    client.update_user("alice", &user).await.unwrap();
+    client.create_user(&user).await.unwrap_err();
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("PUT") && text.contains("/admin/users/alice"),
+        "{text}"
+    );
+    assert!(
+        text.contains("status=503") && text.contains("attempt=2"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(!text.contains("the-api-key"), "{text}");
+    assert!(
+        !text.contains("dGhlLWFwaS1rZXk6"),
+        "no base64 of the key either: {text}"
+    );
+}
