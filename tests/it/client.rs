@@ -24,7 +24,7 @@ fn local() -> SocketAddr {
 fn base_config() -> EmulatorConfig {
     EmulatorConfig {
         admin_key: ADMIN_KEY.to_string(),
-        job_duration: Duration::from_millis(150),
+        job_duration: Duration::from_millis(500),
         ..EmulatorConfig::default()
     }
 }
