@@ -144,7 +144,7 @@ pub struct ProjectVariablesSpec {
     pub local: Option<KeyedMap>,
 }
 
-/// `kind: Project`.
+/// `kind: Project` spec: project metadata, owner, permissions and variables.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProjectSpec {
@@ -180,6 +180,7 @@ pub struct ProjectSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ColumnSpec {
+    /// The column name, unique in the schema.
     pub name: String,
     /// `string`, `int`, `bigint`, `double`, `boolean`, `date`, ...
     #[serde(rename = "type")]
@@ -204,7 +205,7 @@ pub struct SchemaSpec {
     pub columns: Vec<ColumnSpec>,
 }
 
-/// `kind: Dataset`.
+/// `kind: Dataset` spec: the dataset's settings, format, schema and metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DatasetSpec {
@@ -248,7 +249,7 @@ pub struct DatasetSpec {
     pub protect: Option<bool>,
 }
 
-/// `kind: Connection`.
+/// `kind: Connection` spec. Secret parameters are references, never literals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConnectionSpec {
@@ -280,7 +281,7 @@ pub struct ConnectionSpec {
     pub protect: Option<bool>,
 }
 
-/// `kind: User`.
+/// `kind: User` spec (the login is `metadata.name`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UserSpec {
@@ -321,7 +322,7 @@ pub struct GroupSpec {
     /// Markdown description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Full project administration (per-flag form).
+    /// Whether the group's members are DSS administrators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<bool>,
     /// `LOCAL`, `LDAP`, ... (create-only).

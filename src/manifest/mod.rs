@@ -8,7 +8,9 @@ pub mod kinds;
 pub mod load;
 pub mod node;
 pub mod schema;
+pub mod secrets;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use kinds::*;
 pub use load::{LoadedManifests, load_paths, load_str};
+pub use secrets::{SecretError, resolve_secret};
