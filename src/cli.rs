@@ -44,6 +44,36 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the local DSS API emulator.
     Emulator(EmulatorArgs),
+    /// Parse and check manifests offline (no network); exit 1 on any error.
+    Validate(ValidateArgs),
+    /// Write the JSON Schemas of the manifest format.
+    Schema(SchemaArgs),
+}
+
+/// `dssctl validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Manifest files or directories (read recursively for *.yaml / *.yml); default `.`.
+    pub paths: Vec<PathBuf>,
+    /// Output format: text, or a JSON array of diagnostics (for CI annotations).
+    #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
+    pub format: DiagnosticFormat,
+}
+
+/// How `validate` prints its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiagnosticFormat {
+    Text,
+    Json,
+}
+
+/// `dssctl schema`.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// Directory to write `dssctl.schema.json` and one `<kind>.schema.json` per kind into;
+    /// without it, the all-kinds schema is printed.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `dssctl emulator`.

@@ -19,6 +19,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Emulator(args) => dssctl::emulator::command::run(args).await,
+            Command::Validate(args) => dssctl::manifest::commands::validate(&args),
+            Command::Schema(args) => dssctl::manifest::commands::schema(&args),
         }
     });
     match result {
