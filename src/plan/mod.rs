@@ -26,3 +26,8 @@ pub use ledger::{Ledger, LedgerEntry};
 pub use model::*;
 pub use observed::{Observed, ObservedDataset, ObservedProject};
 pub use planner::{PlanInput, SecretResolver, plan};
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
+mod tests;

@@ -162,9 +162,7 @@ pub fn imply(mut flags: Flags) -> Flags {
 /// Effective rights of a live grant (per-flag form, or the legacy `type` when no flag is set).
 pub fn live_grant_flags(grant: &Map<String, Value>) -> Flags {
     let any_flag = PERMISSION_FLAGS.iter().any(|f| grant.contains_key(*f));
-    if !any_flag
-        && let Some(flags) = grant.get("type").and_then(Value::as_str).and_then(type_flags)
-    {
+    if !any_flag && let Some(flags) = grant.get("type").and_then(Value::as_str).and_then(type_flags) {
         return flags;
     }
     let flags = PERMISSION_FLAGS
