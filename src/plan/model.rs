@@ -290,6 +290,10 @@ pub struct Operation {
     pub changes: Vec<Change>,
     /// The writes apply performs (empty for a delete or an adoption without field change).
     pub writes: Vec<Write>,
+    /// Every secret field of the resource, written or not: apply records the fingerprint of
+    /// each in the ledger (an adoption writes nothing but still records them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretField>,
     /// What the ledger records afterwards (`None` for a delete: the entry is removed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger: Option<LedgerIntent>,

@@ -267,6 +267,7 @@ impl<'a> Planner<'a> {
             (true, Some(_)) => Action::Update,
         };
         let mut writes: Vec<Write> = writes.into_iter().flatten().collect();
+        let secrets: Vec<SecretField> = writes.iter().flat_map(|w| w.secrets.clone()).collect();
         if live {
             writes.retain(|w| !w.changes.is_empty());
         }
@@ -294,6 +295,7 @@ impl<'a> Planner<'a> {
             subdocuments: writes.iter().map(|w| w.subdocument).collect(),
             changes,
             writes,
+            secrets,
             ledger: Some(intent),
             drop_data: false,
             origin: Some(origin.to_string()),
@@ -721,6 +723,7 @@ fn delete_op(entry: &LedgerEntry, fingerprint: Fingerprint) -> Operation {
         subdocuments: Vec::new(),
         changes: Vec::new(),
         writes: Vec::new(),
+        secrets: Vec::new(),
         ledger: None,
         drop_data: entry.kind == Kind::Dataset && entry.drop_data_on_delete,
         origin: None,

@@ -108,6 +108,9 @@ fn live_resources_outside_the_ledger_are_adopted_without_field_changes() {
     let plan = run(&desired, &observed);
     assert!(plan.errors.is_empty(), "{:?}", plan.errors);
     assert_eq!(plan.operations.len(), 7);
+    let alice = plan.operations.iter().find(|o| o.name == "alice").unwrap();
+    assert_eq!(alice.secrets.len(), 1, "the adopted password is recorded");
+    assert!(!alice.secrets[0].changed, "and trusted, not re-sent");
     for op in &plan.operations {
         assert_eq!(op.action, Action::Adopt, "{}", op.name);
         assert!(op.changes.is_empty(), "{} {:?}", op.name, op.changes);
