@@ -7,6 +7,7 @@
 //! - [`normalize`]: what DSS normalises, brought to one form on both sides;
 //! - [`diff`]: field semantics, one sub-document at a time;
 //! - [`planner`]: ownership rules and the operations;
+//! - [`scope`]: what to read from the live instance, and the request budget;
 //! - [`ledger`]: the ownership ledger model;
 //! - [`fingerprint`]: keyed secret fingerprints and live-document fingerprints;
 //! - [`overlay`]: how a write's desired fields are put on a fresh GET (used by apply);
@@ -20,6 +21,7 @@ pub mod normalize;
 pub mod observed;
 pub mod overlay;
 pub mod planner;
+pub mod scope;
 pub mod simulate;
 
 pub use ledger::{Ledger, LedgerEntry};
