@@ -16,12 +16,17 @@
 //!          + [any project or dataset]            GET /projects/
 //!          + [connections] + [users] + [groups]  one list each, when managed or referenced
 //!          + Σp ( [p has managed datasets]       GET /projects/{p}/datasets/
-//!               + [p manages description/custom] GET /projects/{p}/metadata
+//!               + [p manages custom, or description while the list lacks it]
+//!                                                GET /projects/{p}/metadata
 //!               + [p manages permissions]        GET /projects/{p}/permissions
 //!               + [p manages variables]          GET /projects/{p}/variables/
 //!               + #(live datasets of p whose label is managed and missing from the list)
 //!                                                GET /projects/{p}/datasets/{d}/metadata )
 //! ```
+//!
+//! The two "missing from the list" terms depend on what the instance answers (the emulator's
+//! lists carry descriptions and labels, so they are 0 there); they are counted by
+//! `crate::observe` and passed to [`ReadPlan::budget`] as `conditional_reads`.
 //!
 //! Everything after the first request runs concurrently, up to `--parallelism`.
 
@@ -35,8 +40,10 @@ use super::model::Kind;
 /// The reads for one managed project.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectReads {
-    /// The project list lacks `description` and `custom`.
+    /// `custom` is managed: the project list never carries it.
     pub metadata: bool,
+    /// `description` is managed: read the metadata if the list item lacks it.
+    pub description: bool,
     pub permissions: bool,
     pub variables: bool,
     pub datasets: bool,
@@ -93,7 +100,8 @@ impl ReadPlan {
                 Resource::Project { meta, spec } => {
                     r.projects_list = true;
                     let p = r.projects.entry(meta.name.clone()).or_default();
-                    p.metadata |= spec.description.is_some() || spec.custom.is_some();
+                    p.metadata |= spec.custom.is_some();
+                    p.description |= spec.description.is_some();
                     p.permissions |= spec.permissions.is_some();
                     p.variables |= spec.variables.is_some();
                     if let Some(owner) = &spec.owner {
@@ -163,9 +171,8 @@ impl ReadPlan {
     }
 
     /// The number of requests of a plan (the formula of the module documentation), given
-    /// which managed projects exist and, per project, how many dataset metadata GETs the
-    /// dataset list left necessary.
-    pub fn budget(&self, live_projects: &BTreeSet<String>, dataset_metadata_reads: usize) -> usize {
+    /// which managed projects exist and how many metadata GETs the lists left necessary.
+    pub fn budget(&self, live_projects: &BTreeSet<String>, conditional_reads: usize) -> usize {
         let lists = usize::from(self.projects_list)
             + usize::from(self.connections)
             + usize::from(self.users)
@@ -181,7 +188,7 @@ impl ReadPlan {
                     + usize::from(p.variables)
             })
             .sum();
-        1 + lists + per_project + dataset_metadata_reads
+        1 + lists + per_project + conditional_reads
     }
 }
 
@@ -200,7 +207,9 @@ mod tests {
         assert!(churn.metadata && churn.permissions && churn.variables && churn.datasets);
         assert_eq!(churn.dataset_labels.iter().collect::<Vec<_>>(), vec!["customers"]);
         let live: BTreeSet<String> = ["CHURN".to_string()].into();
+        assert!(churn.description);
         assert_eq!(r.budget(&live, 0), 1 + 4 + 4);
+        assert_eq!(r.budget(&live, 2), 1 + 4 + 4 + 2);
         // Nothing at all for a project that does not exist.
         assert_eq!(r.budget(&BTreeSet::new(), 0), 1 + 4);
     }
