@@ -44,6 +44,36 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the local DSS API emulator.
     Emulator(EmulatorArgs),
+    /// Parse and check manifests offline (no network); exit 1 on any error.
+    Validate(ValidateArgs),
+    /// Write the JSON Schemas of the manifest format.
+    Schema(SchemaArgs),
+}
+
+/// `dssctl validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Manifest files or directories (read recursively for *.yaml / *.yml); default `.`.
+    pub paths: Vec<PathBuf>,
+    /// Output format: text, or a JSON array of diagnostics (for CI annotations).
+    #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
+    pub format: DiagnosticFormat,
+}
+
+/// How `validate` prints its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiagnosticFormat {
+    Text,
+    Json,
+}
+
+/// `dssctl schema`.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// Directory to write `dssctl.schema.json` and one `<kind>.schema.json` per kind into;
+    /// without it, the all-kinds schema is printed.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `dssctl emulator`.
@@ -61,4 +91,16 @@ pub struct EmulatorArgs {
     /// A JSON or YAML file of restricted API keys (see the README).
     #[arg(long)]
     pub keys: Option<PathBuf>,
+    /// Delay added to every API request (e.g. 20ms).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0ms")]
+    pub latency: std::time::Duration,
+    /// Share of API requests answered 503, between 0 and 1 (e.g. 0.1).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Maximum API requests per second; beyond, 429 with Retry-After.
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+    /// Time a job takes from start to DONE (e.g. 200ms).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "300ms")]
+    pub job_duration: std::time::Duration,
 }

@@ -31,7 +31,7 @@ pub struct ObjectMeta {
 
 /// A reference to a secret, resolved only at the moment it is sent to DSS.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum SecretRef {
     /// `{fromEnv: NAME}`: the value of an environment variable.
     FromEnv {
@@ -44,6 +44,22 @@ pub enum SecretRef {
         #[serde(rename = "fromFile")]
         from_file: String,
     },
+}
+
+impl SecretRef {
+    /// The reference written as a JSON value in a free-form map (a connection's `params`):
+    /// `{fromEnv: NAME}` or `{fromFile: PATH}` and nothing else.
+    pub fn from_value(value: &Value) -> Option<SecretRef> {
+        let map = value.as_object()?;
+        if map.len() != 1 {
+            return None;
+        }
+        match map.iter().next()? {
+            (k, Value::String(v)) if k == "fromEnv" => Some(SecretRef::FromEnv { from_env: v.clone() }),
+            (k, Value::String(v)) if k == "fromFile" => Some(SecretRef::FromFile { from_file: v.clone() }),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for SecretRef {
@@ -67,35 +83,51 @@ pub struct PermissionSpec {
     pub user: Option<String>,
     /// Seed form: `ADMIN`, `ANALYST_READWRITE`, `ANALYST_READONLY`, `READER`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["ADMIN", "ANALYST_READWRITE", "ANALYST_READONLY", "READER", null]))]
     pub permission_type: Option<String>,
+    /// Full project administration (per-flag form).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<bool>,
+    /// May change the project's permissions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edit_permissions: Option<bool>,
+    /// May read the project's content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_project_content: Option<bool>,
+    /// May change the project's content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_project_content: Option<bool>,
+    /// May export datasets' data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_datasets_data: Option<bool>,
+    /// May read dashboards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_dashboards: Option<bool>,
+    /// May write dashboards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_dashboards: Option<bool>,
+    /// May moderate dashboards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moderate_dashboards: Option<bool>,
+    /// May run scenarios.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_scenarios: Option<bool>,
+    /// May manage dashboard authorizations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manage_dashboard_authorizations: Option<bool>,
+    /// May manage exposed elements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manage_exposed_elements: Option<bool>,
+    /// May manage additional dashboard users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manage_additional_dashboard_users: Option<bool>,
+    /// May execute the project as an application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execute_app: Option<bool>,
+    /// May share objects to workspaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share_to_workspaces: Option<bool>,
+    /// May publish to data collections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish_to_data_collections: Option<bool>,
 }
@@ -104,13 +136,15 @@ pub struct PermissionSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectVariablesSpec {
+    /// Standard project variables, managed key by key (`null` removes one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standard: Option<KeyedMap>,
+    /// Local project variables (not exported with the project), managed key by key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<KeyedMap>,
 }
 
-/// `kind: Project`.
+/// `kind: Project` spec: project metadata, owner, permissions and variables.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProjectSpec {
@@ -120,6 +154,7 @@ pub struct ProjectSpec {
     /// Markdown description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// One-line summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub short_desc: Option<String>,
     /// Compared as a set.
@@ -145,14 +180,19 @@ pub struct ProjectSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ColumnSpec {
+    /// The column name, unique in the schema.
     pub name: String,
     /// `string`, `int`, `bigint`, `double`, `boolean`, `date`, ...
     #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["string", "int", "bigint", "smallint", "tinyint", "float", "double", "boolean", "date", "dateonly", "datetimenotz", "array", "map", "object", "geopoint", "geometry"]))]
     pub column_type: String,
+    /// Maximum length of a string column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<i64>,
+    /// A free comment on the column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The DSS meaning of the column (`Integer`, `Email`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meaning: Option<String>,
 }
@@ -161,10 +201,11 @@ pub struct ColumnSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaSpec {
+    /// The columns, in order.
     pub columns: Vec<ColumnSpec>,
 }
 
-/// `kind: Dataset`.
+/// `kind: Dataset` spec: the dataset's settings, format, schema and metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DatasetSpec {
@@ -174,18 +215,25 @@ pub struct DatasetSpec {
     /// Type-specific parameters, managed key by key (`connection`, `path`, `table`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<KeyedMap>,
+    /// File format (`csv`, `parquet`, `json`, ...) for file-based datasets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format_type: Option<String>,
+    /// Format parameters, managed key by key (`separator`, `style`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format_params: Option<KeyedMap>,
+    /// Whether DSS manages the dataset's storage (a managed dataset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<bool>,
+    /// The schema; when given, the columns are authoritative and ordered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<SchemaSpec>,
+    /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// Markdown description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// One-line summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub short_desc: Option<String>,
     /// Compared as a set.
@@ -196,25 +244,30 @@ pub struct DatasetSpec {
     /// Default false: deleting the dataset keeps its data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_data_on_delete: Option<bool>,
+    /// Never deleted by dssctl, even after removal from the manifests, until an apply sets it to false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protect: Option<bool>,
 }
 
-/// `kind: Connection`.
+/// `kind: Connection` spec. Secret parameters are references, never literals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConnectionSpec {
     /// DSS connection type (`PostgreSQL`, `Filesystem`, ...). Identity: cannot change in place.
     #[serde(rename = "type")]
     pub connection_type: String,
+    /// Markdown description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Whether datasets may write to this connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_write: Option<bool>,
+    /// Whether managed datasets may be created on this connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_managed_datasets: Option<bool>,
     /// `ALL` or `ALLOWED`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["ALL", "ALLOWED", null]))]
     pub usable_by: Option<String>,
     /// Compared as a set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,14 +276,16 @@ pub struct ConnectionSpec {
     /// secret, ...) must be `{fromEnv: NAME}` or `{fromFile: PATH}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<KeyedMap>,
+    /// Never deleted by dssctl, even after removal from the manifests, until an apply sets it to false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protect: Option<bool>,
 }
 
-/// `kind: User`.
+/// `kind: User` spec (the login is `metadata.name`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UserSpec {
+    /// The user's display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// Compared as a set.
@@ -239,17 +294,22 @@ pub struct UserSpec {
     /// `LOCAL`, `LDAP`, ... (create-only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_type: Option<String>,
+    /// Whether the user may write code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_allowed: Option<bool>,
+    /// The user's email address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The licence profile (`DATA_SCIENTIST`, `DATA_ANALYST`, `READER`, `DESIGNER`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_profile: Option<String>,
+    /// Whether the user may log in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// Password reference; sent at creation and when its fingerprint changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretRef>,
+    /// Never deleted by dssctl, even after removal from the manifests, until an apply sets it to false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protect: Option<bool>,
 }
@@ -259,13 +319,16 @@ pub struct UserSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupSpec {
+    /// Markdown description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Whether the group's members are DSS administrators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<bool>,
     /// `LOCAL`, `LDAP`, ... (create-only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_type: Option<String>,
+    /// Never deleted by dssctl, even after removal from the manifests, until an apply sets it to false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protect: Option<bool>,
     /// The `may*` ability flags.
@@ -293,7 +356,9 @@ pub struct BuildOutputSpec {
     pub id: String,
     /// `DATASET` (default), `MANAGED_FOLDER`, `SAVED_MODEL`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["DATASET", "MANAGED_FOLDER", "SAVED_MODEL", null]))]
     pub output_type: Option<String>,
+    /// The partition to build (partitioned datasets only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<String>,
 }
@@ -306,21 +371,36 @@ pub struct BuildSpec {
     /// `RECURSIVE_BUILD` (default), `NON_RECURSIVE_FORCED_BUILD`, `RECURSIVE_FORCED_BUILD`,
     /// `RECURSIVE_MISSING_ONLY_BUILD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["RECURSIVE_BUILD", "NON_RECURSIVE_FORCED_BUILD", "RECURSIVE_FORCED_BUILD", "RECURSIVE_MISSING_ONLY_BUILD", null]))]
     pub mode: Option<String>,
     /// `onChange` (default), `always`, `manual`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["onChange", "always", "manual", null]))]
     pub trigger: Option<String>,
     /// A duration such as `30m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
 }
 
-/// Where a manifest document was declared, for error messages.
+/// Where a manifest document (or one of its fields) was declared, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 pub struct Origin {
+    /// The manifest file, as given on the command line (or found under a given directory).
     pub file: std::path::PathBuf,
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column.
     pub column: usize,
+}
+
+impl Origin {
+    /// The directory `{fromFile: PATH}` references in this manifest are relative to.
+    pub fn base_dir(&self) -> &std::path::Path {
+        match self.file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => std::path::Path::new("."),
+        }
+    }
 }
 
 impl std::fmt::Display for Origin {
@@ -341,9 +421,118 @@ pub enum Resource {
     Build { meta: ObjectMeta, spec: BuildSpec },
 }
 
+/// The kinds, as written in `kind:`.
+pub const KINDS: [&str; 7] = [
+    "Project",
+    "Dataset",
+    "Connection",
+    "User",
+    "Group",
+    "Variables",
+    "Build",
+];
+
+impl Resource {
+    /// The `kind:` of the resource.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Resource::Project { .. } => "Project",
+            Resource::Dataset { .. } => "Dataset",
+            Resource::Connection { .. } => "Connection",
+            Resource::User { .. } => "User",
+            Resource::Group { .. } => "Group",
+            Resource::Variables { .. } => "Variables",
+            Resource::Build { .. } => "Build",
+        }
+    }
+
+    /// The resource's `metadata`.
+    pub fn meta(&self) -> &ObjectMeta {
+        match self {
+            Resource::Project { meta, .. }
+            | Resource::Dataset { meta, .. }
+            | Resource::Connection { meta, .. }
+            | Resource::User { meta, .. }
+            | Resource::Group { meta, .. }
+            | Resource::Variables { meta, .. }
+            | Resource::Build { meta, .. } => meta,
+        }
+    }
+
+    /// How messages name the resource: `project CHURN`, `dataset CHURN.customers`, `user alice`.
+    pub fn display_name(&self) -> String {
+        display_name(self.kind(), &self.meta().name, self.meta().project.as_deref())
+    }
+}
+
+/// How messages name a resource of `kind` (`Dataset`) called `name` in `project`.
+pub fn display_name(kind: &str, name: &str, project: Option<&str>) -> String {
+    let kind = kind.to_ascii_lowercase();
+    match project {
+        Some(project) => format!("{kind} {project}.{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// What a manifest field refers to by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReferenceKind {
+    /// A project key (a Dataset's or Build's `metadata.project`).
+    Project,
+    /// A connection name (a Dataset's `params.connection`).
+    Connection,
+    /// A group name (a permission's `group`, a user's `groups`, a connection's `allowedGroups`).
+    Group,
+    /// A login (a permission's `user`, a project's `owner`).
+    User,
+    /// A dataset of the same project (a Build's `outputs[].id` of type `DATASET`).
+    Dataset,
+}
+
+impl ReferenceKind {
+    /// Lowercase name for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferenceKind::Project => "project",
+            ReferenceKind::Connection => "connection",
+            ReferenceKind::Group => "group",
+            ReferenceKind::User => "user",
+            ReferenceKind::Dataset => "dataset",
+        }
+    }
+}
+
+/// A name a resource refers to, and where that name is written, so that the plan can report
+/// "connection X does not exist" at the manifest line when it resolves against the live instance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Reference {
+    pub kind: ReferenceKind,
+    /// The referenced name; for a Dataset reference, the dataset name (its project is the
+    /// referring resource's project, in `project`).
+    pub name: String,
+    /// The project of a Dataset reference.
+    pub project: Option<String>,
+    /// Where the name is written.
+    pub origin: Origin,
+}
+
 /// A resource with the place it was declared.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Declared {
     pub resource: Resource,
+    /// Where the document starts.
     pub origin: Origin,
+    /// The names this resource refers to, with their locations (filled by the loader).
+    pub references: Vec<Reference>,
+}
+
+impl Declared {
+    /// A declared resource without recorded references (tests, export).
+    pub fn new(resource: Resource, origin: Origin) -> Declared {
+        Declared {
+            resource,
+            origin,
+            references: Vec::new(),
+        }
+    }
 }

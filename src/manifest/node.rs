@@ -1,0 +1,279 @@
+//! A YAML document as a tree of nodes that remember their `line:column`, read with
+//! serde-saphyr. The loader validates this tree (so that every mistake in a document is reported
+//! at once, each at its own place) before turning it into the typed kinds.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+/// A 1-based `line:column` position in a manifest file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Pos {
+    fn from_location(location: &serde_saphyr::Location) -> Pos {
+        Pos {
+            line: usize::try_from(location.line()).unwrap_or(usize::MAX),
+            column: usize::try_from(location.column()).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// One YAML node and where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: NodeValue,
+    pub pos: Pos,
+}
+
+/// The value of a node. Mapping entries keep their order and their keys' positions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeValue {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    /// The entry of a mapping node whose key is the string `key`.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entry(key).map(|(_, value)| value)
+    }
+
+    /// The key node and value node of the entry `key` of a mapping node.
+    pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
+        match &self.value {
+            NodeValue::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| matches!(&k.value, NodeValue::Str(s) if s == key))
+                .map(|(k, v)| (k, v)),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            NodeValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// What the node is, as said in error messages: `a string "abc"`, `a number 12`, ...
+    pub fn describe(&self) -> String {
+        match &self.value {
+            NodeValue::Null => "null (an empty value)".to_string(),
+            NodeValue::Bool(b) => format!("the boolean {b}"),
+            NodeValue::Int(i) => format!("the number {i}"),
+            NodeValue::Float(f) => format!("the number {f}"),
+            NodeValue::Str(s) => format!("the string {}", quote_short(s)),
+            NodeValue::Seq(_) => "a list".to_string(),
+            NodeValue::Map(_) => "a mapping".to_string(),
+        }
+    }
+
+    /// The JSON value of this node, for typed deserialization once the tree is valid.
+    /// Mapping keys that are not strings are written with their scalar text.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.value {
+            NodeValue::Null => Value::Null,
+            NodeValue::Bool(b) => Value::Bool(*b),
+            NodeValue::Int(i) => {
+                if let Ok(v) = i64::try_from(*i) {
+                    Value::from(v)
+                } else if let Ok(v) = u64::try_from(*i) {
+                    Value::from(v)
+                } else {
+                    // Beyond 64 bits: DSS (Java) cannot hold it as an integer either.
+                    Value::String(i.to_string())
+                }
+            }
+            NodeValue::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or_else(|| Value::String(f.to_string())),
+            NodeValue::Str(s) => Value::String(s.clone()),
+            NodeValue::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            NodeValue::Map(entries) => {
+                Value::Object(entries.iter().map(|(k, v)| (k.key_text(), v.to_json())).collect())
+            }
+        }
+    }
+
+    /// The text of a mapping key (YAML allows keys of any type; JSON and DSS only strings).
+    pub fn key_text(&self) -> String {
+        match &self.value {
+            NodeValue::Str(s) => s.clone(),
+            NodeValue::Null => "null".to_string(),
+            NodeValue::Bool(b) => b.to_string(),
+            NodeValue::Int(i) => i.to_string(),
+            NodeValue::Float(f) => f.to_string(),
+            NodeValue::Seq(_) | NodeValue::Map(_) => self.to_json().to_string(),
+        }
+    }
+}
+
+/// A string for an error message: quoted, escaped, and cut when long so that a huge value
+/// never floods the output.
+pub fn quote_short(s: &str) -> String {
+    const MAX: usize = 60;
+    let mut chars = s.chars();
+    let head: String = chars.by_ref().take(MAX).collect();
+    let escaped = format!("{head:?}");
+    if chars.next().is_some() {
+        format!(
+            "{}...\" ({} characters)",
+            &escaped[..escaped.len() - 1],
+            s.chars().count()
+        )
+    } else {
+        escaped
+    }
+}
+
+/// Parses every document of a YAML text. Empty and `null` documents are skipped. The error is
+/// serde-saphyr's (syntax, duplicate key, alias or size limits), with its location.
+pub fn parse_documents(text: &str) -> Result<Vec<Node>, serde_saphyr::Error> {
+    let options = serde_saphyr::options! {
+        // YAML 1.2: `yes`/`no`/`on`/`off` are strings; the validator then says to write
+        // true/false where a boolean is expected, instead of silently flipping a flag.
+        strict_booleans: true,
+        // Keep `0755` and `1_000` as written (strings) rather than guessing a number.
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
+        // Snippets are rendered by our own diagnostics, one line each.
+        with_snippet: false,
+    };
+    let docs: Vec<Spanned<NodeValue>> = serde_saphyr::from_multiple_with_options(text, options)?;
+    Ok(docs.into_iter().map(into_node).collect())
+}
+
+fn into_node(spanned: Spanned<NodeValue>) -> Node {
+    Node {
+        pos: Pos::from_location(&spanned.referenced),
+        value: spanned.value,
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = NodeValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<NodeValue, E> {
+        Ok(NodeValue::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<NodeValue, E> {
+        Ok(NodeValue::Int(v.into()))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<NodeValue, E> {
+        Ok(NodeValue::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<NodeValue, E> {
+        Ok(NodeValue::Int(v.into()))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<NodeValue, E> {
+        Ok(match i128::try_from(v) {
+            Ok(i) => NodeValue::Int(i),
+            Err(_) => NodeValue::Str(v.to_string()),
+        })
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<NodeValue, E> {
+        Ok(NodeValue::Float(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<NodeValue, E> {
+        Ok(NodeValue::Str(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<NodeValue, E> {
+        Ok(NodeValue::Str(v))
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<NodeValue, E> {
+        Ok(NodeValue::Str(String::from_utf8_lossy(v).into_owned()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<NodeValue, E> {
+        Ok(NodeValue::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<NodeValue, E> {
+        Ok(NodeValue::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<NodeValue, D::Error> {
+        NodeValue::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Spanned<NodeValue>>()? {
+            items.push(into_node(item));
+        }
+        Ok(NodeValue::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeValue, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<Spanned<NodeValue>>()? {
+            let value = map.next_value::<Spanned<NodeValue>>()?;
+            entries.push((into_node(key), into_node(value)));
+        }
+        Ok(NodeValue::Map(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_positions_of_keys_and_values() {
+        let docs = parse_documents("a: 1\nb:\n  - x\n  - {c: yes}\n---\nz: 0755\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        let (bk, bv) = docs[0].entry("b").unwrap();
+        assert_eq!(bk.pos, Pos { line: 2, column: 1 });
+        let NodeValue::Seq(items) = &bv.value else {
+            panic!("b is a list")
+        };
+        assert_eq!(items[1].pos.line, 4);
+        let c = items[1].get("c").unwrap();
+        assert_eq!(c.value, NodeValue::Str("yes".into()));
+        assert_eq!(c.pos, Pos { line: 4, column: 9 });
+        assert_eq!(docs[1].get("z").unwrap().value, NodeValue::Str("0755".into()));
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors_with_a_location() {
+        let err = parse_documents("a: 1\nb: 2\na: 3\n").unwrap_err();
+        let loc = err.location().expect("a location");
+        assert_eq!(loc.line(), 3);
+    }
+
+    #[test]
+    fn empty_documents_are_skipped() {
+        assert!(parse_documents("").unwrap().is_empty());
+        assert!(parse_documents("# only a comment\n").unwrap().is_empty());
+        assert_eq!(parse_documents("---\n---\na: 1\n").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn long_strings_are_cut_in_messages() {
+        let long = "x".repeat(1000);
+        let shown = quote_short(&long);
+        assert!(shown.len() < 100, "{shown}");
+        assert!(shown.contains("1000 characters"));
+        assert_eq!(quote_short("ab\"c"), "\"ab\\\"c\"");
+    }
+}

@@ -1,0 +1,750 @@
+//! The JSON Schema of the manifest format, generated from the Rust kinds with schemars, and the
+//! small schema interpreter the loader validates YAML trees with. Using the generated schema for
+//! our own validation keeps what editors check and what `dssctl validate` checks identical.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use schemars::generate::SchemaSettings;
+use serde_json::{Map, Value, json};
+
+use super::kinds::{
+    API_VERSION, BuildSpec, ConnectionSpec, DatasetSpec, GroupSpec, KINDS, ObjectMeta, ProjectSpec, UserSpec,
+    VariablesSpec,
+};
+use super::node::{Node, NodeValue, Pos};
+
+/// The file name of the schema that covers every kind.
+pub const ALL_KINDS_FILE: &str = "dssctl.schema.json";
+
+/// Whether `spec` must be given for a kind (its spec type has required fields).
+pub fn spec_required(kind: &str) -> bool {
+    matches!(kind, "Dataset" | "Connection" | "Build")
+}
+
+/// Whether `metadata.project` is required (true) or not allowed (false) for a kind.
+pub fn project_required(kind: &str) -> bool {
+    matches!(kind, "Dataset" | "Build")
+}
+
+fn add_spec_schema(generator: &mut schemars::SchemaGenerator, kind: &str) -> Value {
+    let schema = match kind {
+        "Project" => generator.subschema_for::<ProjectSpec>(),
+        "Dataset" => generator.subschema_for::<DatasetSpec>(),
+        "Connection" => generator.subschema_for::<ConnectionSpec>(),
+        "User" => generator.subschema_for::<UserSpec>(),
+        "Group" => generator.subschema_for::<GroupSpec>(),
+        "Variables" => generator.subschema_for::<VariablesSpec>(),
+        _ => generator.subschema_for::<BuildSpec>(),
+    };
+    schema.to_value()
+}
+
+fn kind_description(kind: &str) -> &'static str {
+    match kind {
+        "Project" => "A DSS project: metadata, owner, permissions and variables.",
+        "Dataset" => "A dataset of a project: settings, format, schema and metadata.",
+        "Connection" => "An instance connection. Secret parameters are references, never literals.",
+        "User" => "A DSS user (its login is metadata.name).",
+        "Group" => "A DSS group and its ability flags.",
+        "Variables" => "The instance's global variables (metadata.name must be `global`).",
+        _ => "A DSS job that dssctl starts after an apply, according to its trigger.",
+    }
+}
+
+/// The document schema of one kind (`{apiVersion, kind, metadata, spec}`), referring to the
+/// generator's definitions.
+fn document_schema(generator: &mut schemars::SchemaGenerator, kind: &str) -> Value {
+    let meta = generator.subschema_for::<ObjectMeta>().to_value();
+    let spec = add_spec_schema(generator, kind);
+    let metadata = if project_required(kind) {
+        json!({"allOf": [meta], "required": ["name", "project"]})
+    } else {
+        json!({"allOf": [meta], "not": {"required": ["project"]}})
+    };
+    let mut required = vec!["apiVersion", "kind", "metadata"];
+    if spec_required(kind) {
+        required.push("spec");
+    }
+    json!({
+        "title": kind,
+        "description": kind_description(kind),
+        "type": "object",
+        "additionalProperties": false,
+        "required": required,
+        "properties": {
+            "apiVersion": {"description": "The manifest format version.", "const": API_VERSION},
+            "kind": {"const": kind},
+            "metadata": metadata,
+            "spec": spec,
+        }
+    })
+}
+
+fn generator() -> schemars::SchemaGenerator {
+    SchemaSettings::draft2020_12().for_deserialize().into_generator()
+}
+
+/// Group ability flags are a free map of `may*` booleans next to the named fields: editors and
+/// the validator accept only keys starting with `may` there.
+fn patch_definitions(defs: &mut Map<String, Value>) {
+    if let Some(Value::Object(group)) = defs.get_mut("GroupSpec") {
+        group.insert("additionalProperties".into(), Value::Bool(false));
+        group.insert(
+            "patternProperties".into(),
+            json!({"^may": {"type": "boolean", "description": "An ability flag (`mayCreateProjects`, `mayWriteSafeCode`, ...)."}}),
+        );
+    }
+}
+
+/// The schema of one kind's documents, standalone.
+pub fn kind_schema(kind: &str) -> Value {
+    let mut generator = generator();
+    let mut doc = document_schema(&mut generator, kind);
+    let mut defs = generator.take_definitions(true);
+    patch_definitions(&mut defs);
+    let obj = doc.as_object_mut().expect("document schema is an object");
+    let mut out = Map::new();
+    out.insert(
+        "$schema".into(),
+        json!("https://json-schema.org/draft/2020-12/schema"),
+    );
+    out.insert(
+        "$id".into(),
+        json!(format!("{}.schema.json", kind.to_ascii_lowercase())),
+    );
+    out.append(obj);
+    out.insert("$defs".into(), Value::Object(defs));
+    Value::Object(out)
+}
+
+/// The schema covering every kind: the document is checked against the kind it names.
+pub fn all_kinds_schema() -> Value {
+    let mut generator = generator();
+    let mut defs_docs = Map::new();
+    for kind in KINDS {
+        defs_docs.insert(format!("{kind}Manifest"), document_schema(&mut generator, kind));
+    }
+    let mut defs = generator.take_definitions(true);
+    patch_definitions(&mut defs);
+    defs.append(&mut defs_docs);
+    let branches: Vec<Value> = KINDS
+        .iter()
+        .map(|kind| {
+            json!({
+                "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+                "then": {"$ref": format!("#/$defs/{kind}Manifest")}
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": ALL_KINDS_FILE,
+        "title": "dssctl manifest",
+        "description": "A dssctl manifest document: one DSS resource of the kind it names.",
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata"],
+        "properties": {
+            "apiVersion": {"const": API_VERSION},
+            "kind": {"enum": KINDS},
+        },
+        "allOf": branches,
+        "$defs": defs,
+    })
+}
+
+/// Every schema file `dssctl schema` writes: `(file name, pretty JSON text)`.
+pub fn schema_files() -> Vec<(String, String)> {
+    let mut files = vec![(ALL_KINDS_FILE.to_string(), pretty(&all_kinds_schema()))];
+    for kind in KINDS {
+        files.push((
+            format!("{}.schema.json", kind.to_ascii_lowercase()),
+            pretty(&kind_schema(kind)),
+        ));
+    }
+    files
+}
+
+fn pretty(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("a JSON value serializes");
+    text.push('\n');
+    text
+}
+
+/// Writes every schema file into `dir` (created if missing); returns the paths written.
+pub fn write_schemas(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for (name, text) in schema_files() {
+        let path = dir.join(name);
+        std::fs::write(&path, text)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The all-kinds schema, built once, that the loader validates against.
+pub fn validation_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(all_kinds_schema)
+}
+
+/// A structural mistake found in a YAML tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    pub pos: Pos,
+    /// Dotted path of the offending field (`spec.schema.columns[1].type`).
+    pub path: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Validates `node` (found at `path`) against `schema`, whose `$ref`s resolve in `root`.
+pub fn validate(root: &Value, schema: &Value, node: &Node, path: &str) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    Validator { root }.check(schema, node, path, None, &mut issues);
+    issues
+}
+
+struct Validator<'a> {
+    root: &'a Value,
+}
+
+/// The JSON types a node matches (an integer is also a number).
+fn node_types(node: &Node) -> &'static [&'static str] {
+    match node.value {
+        NodeValue::Null => &["null"],
+        NodeValue::Bool(_) => &["boolean"],
+        NodeValue::Int(_) => &["integer", "number"],
+        NodeValue::Float(_) => &["number"],
+        NodeValue::Str(_) => &["string"],
+        NodeValue::Seq(_) => &["array"],
+        NodeValue::Map(_) => &["object"],
+    }
+}
+
+fn type_phrase(t: &str) -> &'static str {
+    match t {
+        "null" => "nothing (null)",
+        "boolean" => "a boolean (true or false)",
+        "integer" => "a whole number",
+        "number" => "a number",
+        "string" => "a string",
+        "array" => "a list",
+        _ => "a mapping",
+    }
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    }
+}
+
+fn child_path(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// The closest candidate to `given`, when close enough to be a likely typo.
+pub fn did_you_mean<'c>(given: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    let lower = given.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+impl Validator<'_> {
+    fn resolve<'s>(&'s self, schema: &'s Value) -> &'s Value {
+        let mut current = schema;
+        // $ref chains are short; the bound protects against a cycle.
+        for _ in 0..16 {
+            let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
+            let Some(name) = reference.strip_prefix("#/$defs/") else {
+                break;
+            };
+            match self.root.get("$defs").and_then(|d| d.get(name)) {
+                Some(target) => current = target,
+                None => break,
+            }
+        }
+        current
+    }
+
+    /// Whether `node` matches the schema's type at the top level (used to pick the branch
+    /// of an `anyOf` that the user meant).
+    fn type_matches(&self, schema: &Value, node: &Node) -> bool {
+        let schema = self.resolve(schema);
+        if let Some(branches) = schema
+            .get("anyOf")
+            .or_else(|| schema.get("oneOf"))
+            .and_then(Value::as_array)
+        {
+            return branches.iter().any(|b| self.type_matches(b, node));
+        }
+        if let Some(all) = schema.get("allOf").and_then(Value::as_array)
+            && !all.iter().all(|b| self.type_matches(b, node))
+        {
+            return false;
+        }
+        match schema.get("type") {
+            Some(Value::String(t)) => node_types(node).contains(&t.as_str()),
+            Some(Value::Array(ts)) => ts
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|t| node_types(node).contains(&t)),
+            _ => true,
+        }
+    }
+
+    fn expected_types(&self, schema: &Value, out: &mut Vec<String>) {
+        let schema = self.resolve(schema);
+        if let Some(branches) = schema
+            .get("anyOf")
+            .or_else(|| schema.get("oneOf"))
+            .and_then(Value::as_array)
+        {
+            for b in branches {
+                self.expected_types(b, out);
+            }
+            return;
+        }
+        let mut push = |t: &str| {
+            let phrase = if t == "object" {
+                // A secret reference reads better as its own shape than as "a mapping".
+                match schema
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .map(|p| p.keys().cloned().collect::<Vec<_>>())
+                {
+                    Some(keys) if keys == ["fromEnv"] => "{fromEnv: NAME}".to_string(),
+                    Some(keys) if keys == ["fromFile"] => "{fromFile: PATH}".to_string(),
+                    _ => type_phrase(t).to_string(),
+                }
+            } else {
+                type_phrase(t).to_string()
+            };
+            if !out.contains(&phrase) {
+                out.push(phrase);
+            }
+        };
+        match schema.get("type") {
+            Some(Value::String(t)) => push(t),
+            Some(Value::Array(ts)) => ts
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "null")
+                .for_each(push),
+            _ => {}
+        }
+    }
+
+    fn check(&self, schema: &Value, node: &Node, path: &str, key_pos: Option<Pos>, issues: &mut Vec<Issue>) {
+        let schema = self.resolve(schema);
+        if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+            for sub in all {
+                self.check(sub, node, path, key_pos, issues);
+            }
+        }
+        if let Some(branches) = schema
+            .get("anyOf")
+            .or_else(|| schema.get("oneOf"))
+            .and_then(Value::as_array)
+        {
+            self.check_any_of(branches, node, path, key_pos, issues);
+        }
+        if let Some(types) = schema.get("type") {
+            let wanted: Vec<&str> = match types {
+                Value::String(t) => vec![t.as_str()],
+                Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+                _ => vec![],
+            };
+            if !wanted.is_empty() && !wanted.iter().any(|t| node_types(node).contains(t)) {
+                // An optional field left empty (`label:`) means "not given" for serde, as in
+                // every YAML tool; only a present-but-null required field is an error.
+                let mut expected = Vec::new();
+                self.expected_types(schema, &mut expected);
+                issues.push(self.type_issue(&expected, node, path));
+                return;
+            }
+        }
+        if let Some(c) = schema.get("const")
+            && node.to_json() != *c
+        {
+            issues.push(Issue {
+                pos: node.pos,
+                path: path.to_string(),
+                message: format!("{path}: must be {c}, found {}", node.describe()),
+                hint: None,
+            });
+        }
+        if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+            self.check_enum(values, node, path, issues);
+        }
+        if let Some(not) = schema
+            .get("not")
+            .and_then(|n| n.get("required"))
+            .and_then(Value::as_array)
+        {
+            for key in not.iter().filter_map(Value::as_str) {
+                if let Some((k, _)) = node.entry(key) {
+                    issues.push(Issue {
+                        pos: k.pos,
+                        path: child_path(path, key),
+                        message: format!("{}: not allowed here", child_path(path, key)),
+                        hint: Some(format!(
+                            "only a Dataset or a Build belongs to a project; remove `{key}`"
+                        )),
+                    });
+                }
+            }
+        }
+        match &node.value {
+            NodeValue::Map(entries) => self.check_object(schema, node, entries, path, key_pos, issues),
+            NodeValue::Seq(items) => {
+                if let Some(item_schema) = schema.get("items") {
+                    for (i, item) in items.iter().enumerate() {
+                        self.check(item_schema, item, &format!("{path}[{i}]"), None, issues);
+                    }
+                }
+            }
+            NodeValue::Int(i) => {
+                if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+                    && (*i as f64) < min
+                {
+                    issues.push(Issue {
+                        pos: node.pos,
+                        path: path.to_string(),
+                        message: format!("{path}: must be at least {min}, found {i}"),
+                        hint: None,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn type_issue(&self, expected: &[String], node: &Node, path: &str) -> Issue {
+        let expected_text = join_or(expected);
+        let hint = match (&node.value, expected.first().map(String::as_str)) {
+            (NodeValue::Str(s), Some(first)) if first.starts_with("a boolean") => {
+                let lower = s.to_ascii_lowercase();
+                if ["yes", "y", "on"].contains(&lower.as_str()) {
+                    Some(format!("YAML 1.2 has no `{s}` boolean: write `true`"))
+                } else if ["no", "n", "off"].contains(&lower.as_str()) {
+                    Some(format!("YAML 1.2 has no `{s}` boolean: write `false`"))
+                } else {
+                    Some("write `true` or `false`".to_string())
+                }
+            }
+            (NodeValue::Int(_) | NodeValue::Float(_) | NodeValue::Bool(_), Some("a string")) => {
+                Some("quote the value to make it a string: `\"...\"`".to_string())
+            }
+            (NodeValue::Null, _) => Some("give a value, or remove the field".to_string()),
+            (NodeValue::Str(_), Some(first)) if first.starts_with("{from") => {
+                Some("write a secret as a reference: `{fromEnv: NAME}` or `{fromFile: PATH}`".to_string())
+            }
+            _ => None,
+        };
+        Issue {
+            pos: node.pos,
+            path: path.to_string(),
+            message: format!("{path}: expected {expected_text}, found {}", node.describe()),
+            hint,
+        }
+    }
+
+    fn check_any_of(
+        &self,
+        branches: &[Value],
+        node: &Node,
+        path: &str,
+        key_pos: Option<Pos>,
+        issues: &mut Vec<Issue>,
+    ) {
+        let mut candidates = Vec::new();
+        for branch in branches {
+            let mut found = Vec::new();
+            self.check(branch, node, path, key_pos, &mut found);
+            if found.is_empty() {
+                return;
+            }
+            if self.type_matches(branch, node) {
+                candidates.push(found);
+            }
+        }
+        if let Some(best) = candidates.into_iter().min_by_key(Vec::len) {
+            issues.extend(best);
+            return;
+        }
+        let mut expected = Vec::new();
+        for branch in branches {
+            self.expected_types(branch, &mut expected);
+        }
+        issues.push(self.type_issue(&expected, node, path));
+    }
+
+    fn check_enum(&self, values: &[Value], node: &Node, path: &str, issues: &mut Vec<Issue>) {
+        let json = node.to_json();
+        if values.contains(&json) {
+            return;
+        }
+        let names: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+        let hint = node
+            .as_str()
+            .and_then(|s| did_you_mean(s, names.iter().copied()))
+            .map(|m| format!("did you mean \"{m}\"?"));
+        issues.push(Issue {
+            pos: node.pos,
+            path: path.to_string(),
+            message: format!(
+                "{path}: {} is not one of {}",
+                node.describe(),
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            hint,
+        });
+    }
+
+    fn check_object(
+        &self,
+        schema: &Value,
+        node: &Node,
+        entries: &[(Node, Node)],
+        path: &str,
+        key_pos: Option<Pos>,
+        issues: &mut Vec<Issue>,
+    ) {
+        let props = schema.get("properties").and_then(Value::as_object);
+        let pattern_prefixes: Vec<(&str, &Value)> = schema
+            .get("patternProperties")
+            .and_then(Value::as_object)
+            .map(|p| {
+                p.iter()
+                    .map(|(pattern, s)| (pattern.strip_prefix('^').unwrap_or(pattern), s))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let additional = schema.get("additionalProperties");
+        let is_struct = props.is_some() || additional.is_some() || schema.get("required").is_some();
+        if !is_struct {
+            return;
+        }
+        for (key, value) in entries {
+            let NodeValue::Str(name) = &key.value else {
+                issues.push(Issue {
+                    pos: key.pos,
+                    path: path.to_string(),
+                    message: format!(
+                        "{}: a key must be a string, found {}",
+                        if path.is_empty() { "document" } else { path },
+                        key.describe()
+                    ),
+                    hint: Some("quote the key".to_string()),
+                });
+                continue;
+            };
+            let field_path = child_path(path, name);
+            if let Some(prop) = props.and_then(|p| p.get(name)) {
+                // A field left empty (`label:`) is "not given", as serde reads an Option.
+                if matches!(value.value, NodeValue::Null) && !self.required(schema).contains(&name.as_str()) {
+                    continue;
+                }
+                self.check(prop, value, &field_path, Some(key.pos), issues);
+                continue;
+            }
+            if let Some((_, s)) = pattern_prefixes
+                .iter()
+                .find(|(prefix, _)| name.starts_with(prefix))
+            {
+                self.check(s, value, &field_path, Some(key.pos), issues);
+                continue;
+            }
+            match additional {
+                Some(Value::Bool(false)) => {
+                    let known: Vec<&str> = props
+                        .map(|p| p.keys().map(String::as_str).collect())
+                        .unwrap_or_default();
+                    let suggestion = did_you_mean(name, known.iter().copied());
+                    let message = match suggestion {
+                        Some(s) => format!("{}unknown field \"{name}\", did you mean \"{s}\"?", prefix(path)),
+                        None => format!("{}unknown field \"{name}\"", prefix(path)),
+                    };
+                    let hint = if suggestion.is_some() {
+                        None
+                    } else if !pattern_prefixes.is_empty() {
+                        Some(format!(
+                            "known fields: {}, and ability flags starting with `may`",
+                            known.join(", ")
+                        ))
+                    } else {
+                        Some(format!("known fields: {}", known.join(", ")))
+                    };
+                    issues.push(Issue {
+                        pos: key.pos,
+                        path: field_path,
+                        message,
+                        hint,
+                    });
+                }
+                Some(s @ Value::Object(_)) => self.check(s, value, &field_path, Some(key.pos), issues),
+                _ => {}
+            }
+        }
+        for required in self.required(schema) {
+            let present = entries.iter().any(|(k, v)| {
+                matches!(&k.value, NodeValue::Str(s) if s == required) && !matches!(v.value, NodeValue::Null)
+            });
+            let explicitly_null = node.get(required).is_some();
+            if !present && !explicitly_null {
+                issues.push(Issue {
+                    pos: key_pos.unwrap_or(node.pos),
+                    path: child_path(path, required),
+                    message: format!("{}missing required field \"{required}\"", prefix(path)),
+                    hint: required_hint(path, required),
+                });
+            }
+        }
+    }
+
+    fn required<'s>(&self, schema: &'s Value) -> Vec<&'s str> {
+        schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn prefix(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
+}
+
+fn required_hint(path: &str, field: &str) -> Option<String> {
+    match (path, field) {
+        ("metadata", "project") => Some("add `project: <PROJECT_KEY>` under metadata".to_string()),
+        ("spec", "type") => Some("the DSS type, e.g. `type: Filesystem` or `type: PostgreSQL`".to_string()),
+        ("spec", "outputs") => Some("the datasets to build, e.g. `outputs: [{id: customers}]`".to_string()),
+        ("", "spec") => Some("add a `spec:` section".to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::node::parse_documents;
+
+    fn issues_for(yaml: &str) -> Vec<Issue> {
+        let doc = parse_documents(yaml).unwrap().remove(0);
+        let root = validation_schema();
+        let schema = &root["$defs"]["DatasetManifest"];
+        validate(root, schema, &doc, "")
+    }
+
+    #[test]
+    fn a_valid_dataset_has_no_issue() {
+        let issues = issues_for(
+            "apiVersion: dssctl/v1\nkind: Dataset\nmetadata: {name: a, project: P}\nspec:\n  type: Filesystem\n  schema: {columns: [{name: id, type: bigint}]}\n",
+        );
+        assert_eq!(issues, vec![]);
+    }
+
+    #[test]
+    fn reports_every_mistake_with_its_place() {
+        let issues = issues_for(
+            "apiVersion: dssctl/v1\nkind: Dataset\nmetadata: {name: a}\nspec:\n  formatTyp: csv\n  managed: yes\n  label: 1.5\n  schema: {columns: [{name: id, type: strng}]}\n",
+        );
+        let messages: Vec<String> = issues
+            .iter()
+            .map(|i| format!("{}:{} {}", i.pos.line, i.pos.column, i.message))
+            .collect();
+        assert!(
+            messages.contains(&"3:1 metadata: missing required field \"project\"".to_string()),
+            "{messages:#?}"
+        );
+        assert!(
+            messages
+                .contains(&"5:3 spec: unknown field \"formatTyp\", did you mean \"formatType\"?".to_string()),
+            "{messages:#?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("6:12 spec.managed: expected a boolean")),
+            "{messages:#?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("7:10 spec.label: expected a string, found the number 1.5")),
+            "{messages:#?}"
+        );
+        assert!(
+            messages.iter().any(
+                |m| m.starts_with("8:39 spec.schema.columns[0].type: the string \"strng\" is not one of")
+            ),
+            "{messages:#?}"
+        );
+        assert!(
+            messages.contains(&"4:1 spec: missing required field \"type\"".to_string()),
+            "{messages:#?}"
+        );
+    }
+
+    #[test]
+    fn secret_reference_shape_is_checked() {
+        let doc = parse_documents("password: {fromEnv: A, extra: 1}\n")
+            .unwrap()
+            .remove(0);
+        let root = validation_schema();
+        let schema = &root["$defs"]["UserSpec"];
+        let issues = validate(root, schema, &doc, "spec");
+        assert_eq!(issues.len(), 1, "{issues:#?}");
+        assert!(
+            issues[0].message.contains("unknown field \"extra\""),
+            "{issues:#?}"
+        );
+    }
+
+    #[test]
+    fn suggestions_only_for_close_names() {
+        assert_eq!(
+            did_you_mean("formatTyp", ["formatType", "params"]),
+            Some("formatType")
+        );
+        assert_eq!(did_you_mean("zzz", ["formatType", "params"]), None);
+    }
+
+    #[test]
+    fn group_abilities_accept_may_flags_only() {
+        let doc = parse_documents("mayCreateProjects: true\ndescripton: x\n")
+            .unwrap()
+            .remove(0);
+        let root = validation_schema();
+        let issues = validate(root, &root["$defs"]["GroupSpec"], &doc, "spec");
+        assert_eq!(issues.len(), 1, "{issues:#?}");
+        assert!(
+            issues[0].message.contains("did you mean \"description\""),
+            "{issues:#?}"
+        );
+    }
+}
