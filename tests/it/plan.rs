@@ -570,3 +570,43 @@ async fn a_url_without_a_key_and_bad_manifests_fail_with_exit_1() {
     assert_eq!(stats.total, 0, "invalid manifests cause no request");
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reference_neither_declared_nor_live_is_an_error_at_its_line() {
+    let emu = start().await;
+    let c = client(&emu);
+    // A group that exists only live is fine.
+    c.create_group(&wire::Group {
+        name: "live_only".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.yaml"),
+        "apiVersion: dssctl/v1\nkind: User\nmetadata:\n  name: dave\nspec:\n  displayName: Dave\n  groups:\n    - live_only\n    - ghosts\n",
+    )
+    .unwrap();
+    let out = dssctl(plan_args(&emu, dir.path(), &["--no-color"]), None).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let file = dir.path().join("users.yaml");
+    let expected = format!("{}:9:", file.display());
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Error:") && l.contains("ghosts"))
+        .unwrap_or_else(|| panic!("no error names the group: {stdout}"));
+    assert!(line.contains(&expected), "{line}");
+    assert!(
+        line.contains("neither declared in the manifests nor present on the instance"),
+        "{line}"
+    );
+    assert!(
+        !stdout
+            .lines()
+            .any(|l| l.starts_with("Error:") && l.contains("live_only")),
+        "{stdout}"
+    );
+    emu.shutdown().await;
+}
