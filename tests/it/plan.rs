@@ -450,25 +450,24 @@ async fn no_secret_value_in_any_format_nor_in_a_saved_plan() {
     emu.shutdown().await;
 }
 
-/// `P` projects of `D` datasets each, with a group and a connection.
+/// `P` projects of `D` datasets each (one file per project), with a group and a connection.
 fn stack_manifests(dir: &Path, projects: usize, datasets: usize) {
-    let mut docs = vec![
-        "apiVersion: dssctl/v1\nkind: Group\nmetadata: {name: readers}\nspec: {description: Readers}\n"
-            .to_string(),
-        "apiVersion: dssctl/v1\nkind: Connection\nmetadata: {name: files}\nspec: {type: Filesystem, params: {root: /data}}\n"
-            .to_string(),
-    ];
+    std::fs::write(
+        dir.join("common.yaml"),
+        "apiVersion: dssctl/v1\nkind: Group\nmetadata: {name: readers}\nspec: {description: Readers}\n---\napiVersion: dssctl/v1\nkind: Connection\nmetadata: {name: files}\nspec: {type: Filesystem, params: {root: /data}}\n",
+    )
+    .unwrap();
     for p in 0..projects {
-        docs.push(format!(
+        let mut docs = vec![format!(
             "apiVersion: dssctl/v1\nkind: Project\nmetadata: {{name: P{p:02}}}\nspec:\n  label: Project {p}\n  description: Project number {p}.\n  tags: [bench, p{p}]\n  permissions: [{{group: readers, type: READER}}]\n  variables: {{standard: {{n: {p}}}}}\n"
-        ));
+        )];
         for d in 0..datasets {
             docs.push(format!(
                 "apiVersion: dssctl/v1\nkind: Dataset\nmetadata: {{name: d{d:03}, project: P{p:02}}}\nspec:\n  type: Filesystem\n  params: {{connection: files, path: /P{p:02}/d{d:03}}}\n  formatType: csv\n  schema: {{columns: [{{name: id, type: bigint}}, {{name: v, type: string}}]}}\n  label: Dataset {d}\n  description: Rows of {d}.\n  tags: [t{d}]\n"
             ));
         }
+        std::fs::write(dir.join(format!("p{p:02}.yaml")), docs.join("---\n")).unwrap();
     }
-    std::fs::write(dir.join("stack.yaml"), docs.join("---\n")).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
