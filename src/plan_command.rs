@@ -27,7 +27,7 @@ pub fn load_manifests(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Declar
     match crate::manifest::load_paths(paths) {
         Ok(loaded) => {
             for w in &loaded.warnings {
-                eprintln!("warning: {w}");
+                eprintln!("{w}");
             }
             Ok(loaded.resources)
         }
