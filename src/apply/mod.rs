@@ -34,7 +34,7 @@ use anyhow::{Context, bail};
 use crate::cli::{ApplyArgs, ReportFormat};
 use crate::plan::planner::declared_id;
 use crate::plan::{Action, Ledger, Plan};
-use crate::plan_command::{load_manifests, plan_on, stdout_color};
+use crate::plan_command::{Planned, plan_target, stdout_color};
 use crate::target::{Target, connect};
 use ledger::{LedgerChange, LedgerWriter};
 
@@ -52,31 +52,43 @@ pub async fn run(args: ApplyArgs, no_color: bool) -> anyhow::Result<ExitCode> {
         );
     }
     let parallelism = usize::from(args.parallelism);
-    // Read the input before connecting, so that bad manifests fail without a network call.
-    let input = match &args.plan {
-        Some(file) => Input::Saved(read_saved_plan(file)?),
-        None => Input::Manifests(load_manifests(&args.paths)?),
-    };
-    let target = connect(&args.target, parallelism).await?;
-    let result = run_on(&args, &target, input, no_color).await;
-    target.close().await;
-    result
-}
-
-enum Input {
-    Manifests(Vec<crate::manifest::Declared>),
-    Saved(Plan),
+    match &args.plan {
+        None => {
+            let Planned {
+                plan,
+                desired,
+                observed,
+                target,
+                ..
+            } = plan_target(&args.paths, &args.target, parallelism).await?;
+            let declared = desired
+                .iter()
+                .filter(|d| declared_id(&d.resource).is_some())
+                .count();
+            let result = execute(&args, &target, plan, observed.ledger, Some(declared), no_color).await;
+            target.close().await;
+            result
+        }
+        Some(file) => {
+            // Read the plan before connecting, so that a bad file fails without a network call.
+            let plan = read_saved_plan(file)?;
+            let target = connect(&args.target, parallelism).await?;
+            let result = async {
+                let ledger = check_saved_plan(&plan, &target).await?;
+                execute(&args, &target, plan, ledger, None, no_color).await
+            }
+            .await;
+            target.close().await;
+            result
+        }
+    }
 }
 
 fn read_saved_plan(file: &Path) -> anyhow::Result<Plan> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the saved plan {}", file.display()))?;
-    let plan: Plan = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not a dssctl plan (from `dssctl plan --out`)",
-            file.display()
-        )
-    })?;
+    let plan: Plan = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a dssctl plan (from `dssctl plan --out`)", file.display()))?;
     if plan.format_version > crate::plan::FORMAT_VERSION {
         bail!(
             "{}: plan format version {} is newer than this dssctl understands ({}); upgrade dssctl",
@@ -88,43 +100,44 @@ fn read_saved_plan(file: &Path) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
-async fn run_on(args: &ApplyArgs, target: &Target, input: Input, no_color: bool) -> anyhow::Result<ExitCode> {
+/// A saved plan must be for this stack and this instance; returns the stack's ledger.
+async fn check_saved_plan(plan: &Plan, target: &Target) -> anyhow::Result<Option<Ledger>> {
+    if plan.stack != target.stack {
+        bail!(
+            "the saved plan is for stack {:?}, not {:?} (give --stack {})",
+            plan.stack,
+            target.stack,
+            plan.stack
+        );
+    }
+    // The embedded emulator listens on a new port at every run: only its URL may differ.
+    if !target.is_local() && plan.target.trim_end_matches('/') != target.url {
+        bail!(
+            "the saved plan was made against {}, not {}",
+            plan.target,
+            target.url
+        );
+    }
+    let globals = target
+        .client
+        .get_global_variables()
+        .await
+        .context("cannot read the global variables (the ledger)")?;
+    Ok(Ledger::from_global_variables(&globals, &target.stack)?)
+}
+
+/// Guards, staleness (saved plans), confirmation, then the writes and the report.
+/// `declared` is the number of declared resources (`None` for a saved plan).
+async fn execute(
+    args: &ApplyArgs,
+    target: &Target,
+    plan: Plan,
+    ledger: Option<Ledger>,
+    declared: Option<usize>,
+    no_color: bool,
+) -> anyhow::Result<ExitCode> {
     let parallelism = usize::from(args.parallelism);
-    let saved = matches!(input, Input::Saved(_));
-    let (plan, ledger, declared) = match input {
-        Input::Manifests(desired) => {
-            let declared = desired
-                .iter()
-                .filter(|d| declared_id(&d.resource).is_some())
-                .count();
-            let planned = plan_on(target, &desired, parallelism).await?;
-            (planned.plan, planned.ledger, Some(declared))
-        }
-        Input::Saved(plan) => {
-            if plan.stack != target.stack {
-                bail!(
-                    "the saved plan is for stack {:?}, not {:?} (give --stack {})",
-                    plan.stack,
-                    target.stack,
-                    plan.stack
-                );
-            }
-            if !target.is_local() && plan.target.trim_end_matches('/') != target.url {
-                bail!(
-                    "the saved plan was made against {}, not {}",
-                    plan.target,
-                    target.url
-                );
-            }
-            let globals = target
-                .client
-                .get_global_variables()
-                .await
-                .context("cannot read the global variables (the ledger)")?;
-            let ledger = Ledger::from_global_variables(&globals, &target.stack)?;
-            (plan, ledger, None)
-        }
-    };
+    let saved = args.plan.is_some();
     if !plan.errors.is_empty() {
         for e in &plan.errors {
             eprintln!("error: {e}");
