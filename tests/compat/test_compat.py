@@ -66,18 +66,29 @@ def test_unknown_key_is_401_with_a_dss_error(emulator):
     assert missing.status_code == 401
 
 
-def test_restricted_key_gets_403_where_a_privilege_is_missing(client, reader_client, emulator):
+def test_restricted_key_gets_403_where_a_privilege_is_missing(client, reader_client, emulator, unique):
     if RESTRICTED_PROJECT not in client.list_project_keys():
         client.create_project(RESTRICTED_PROJECT, "Restricted", "admin")
+        connection = unique("compat_restricted_fs")
+        client.create_connection(connection, "Filesystem", params={"root": "/tmp/restricted"})
+        client.get_project(RESTRICTED_PROJECT).create_dataset(
+            "visible", "Filesystem", params={"connection": connection, "path": "/v"}
+        )
     project = reader_client.get_project(RESTRICTED_PROJECT)
-    # READ_CONF is granted: reads work.
-    metadata = project.get_metadata()
-    # WRITE_CONF is not: writes are refused with a DSS error body.
+    # READ_CONF is granted: dataset definitions can be read.
+    assert "visible" in [d["name"] for d in project.list_datasets()]
+    settings = project.get_dataset("visible").get_settings()
+    # WRITE_CONF is not: saving them is refused with a DSS error body.
     with pytest.raises(DataikuException):
-        project.set_metadata(metadata)
-    answer = raw(emulator, "PUT", "/projects/%s/metadata" % RESTRICTED_PROJECT, key=READER_KEY, json=metadata)
+        settings.save()
+    answer = raw(
+        emulator, "PUT", "/projects/%s/datasets/visible" % RESTRICTED_PROJECT, key=READER_KEY, json=settings.get_raw()
+    )
     assert answer.status_code == 403
     assert answer.json()["errorType"]
+    # Project metadata needs ADMIN on the project.
+    with pytest.raises(DataikuException):
+        project.get_metadata()
     # Instance administration needs an admin key.
     assert raw(emulator, "GET", "/admin/users/", key=READER_KEY).status_code == 403
     # Other projects are out of reach.

@@ -9,10 +9,10 @@ use std::time::Duration;
 use dssctl::client::{ClientConfig, ClientError, DssClient, JobWait};
 use dssctl::emulator::{ApiKeySpec, EmulatorConfig, RunningEmulator};
 use dssctl::wire::{
-    Connection, CreateProjectRequest, Dataset, DatasetSchema, Group, JobDefinition, JobOutput,
+    Connection, CreateProjectRequest, Dataset, DatasetSchema, EmulatorStats, Group, JobDefinition, JobOutput,
     PermissionGrant, SchemaColumn, User,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 const ADMIN_KEY: &str = "it-admin-key";
 const READER_KEY: &str = "it-reader-key";
@@ -356,14 +356,38 @@ async fn a_restricted_key_is_forbidden_where_it_lacks_a_privilege() {
         ..Default::default()
     }];
     let emu = emulator(config).await;
-    client(&emu, ADMIN_KEY)
-        .create_project(&project_request("SALES"))
+    let admin = client(&emu, ADMIN_KEY);
+    admin.create_project(&project_request("SALES")).await.unwrap();
+    admin.create_project(&project_request("OTHER")).await.unwrap();
+    admin.create_connection(&fs_connection("files")).await.unwrap();
+    admin
+        .create_dataset("SALES", &dataset("SALES", "orders", "files"))
+        .await
+        .unwrap();
+    admin
+        .create_dataset("OTHER", &dataset("OTHER", "orders", "files"))
         .await
         .unwrap();
     let reader = client(&emu, READER_KEY);
-    let metadata = reader.get_project_metadata("SALES").await.unwrap();
-    let err = reader.set_project_metadata("SALES", &metadata).await.unwrap_err();
+    // READ_CONF on SALES: the dataset definitions can be read.
+    assert_eq!(reader.list_datasets("SALES").await.unwrap().len(), 1);
+    let orders = reader.get_dataset("SALES", "orders").await.unwrap();
+    // Updating a dataset needs WRITE_CONF; project metadata needs ADMIN on the project.
+    let err = reader
+        .update_dataset("SALES", "orders", &orders)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ClientError::Forbidden { .. }), "{err:?}");
+    assert!(!err.is_retryable() && !err.is_ambiguous());
+    let err = reader.get_project_metadata("SALES").await.unwrap_err();
+    assert!(matches!(err, ClientError::Forbidden { .. }), "{err:?}");
+    // Nothing on the other project.
+    let err = reader.get_dataset("OTHER", "orders").await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Forbidden { .. } | ClientError::NotFound { .. }),
+        "{err:?}"
+    );
+    // Instance administration needs an admin key.
     let err = reader.list_users().await.unwrap_err();
     assert!(matches!(err, ClientError::Forbidden { .. }), "{err:?}");
     let err = reader
@@ -456,35 +480,37 @@ async fn many_operations_succeed_under_a_30_percent_error_rate() {
     client_config.max_retries = 12;
     let dss = DssClient::new(client_config).unwrap();
 
+    let group = Group {
+        name: "ops".into(),
+        ..Default::default()
+    };
     create_checked(
         "group",
-        || {
-            dss.create_group(&Group {
-                name: "ops".into(),
-                ..Default::default()
-            })
-        },
+        || dss.create_group(&group),
         || async { found(dss.get_group("ops").await) },
     )
     .await;
+    let connection = fs_connection("files");
     create_checked(
         "connection",
-        || dss.create_connection(&fs_connection("files")),
+        || dss.create_connection(&connection),
         || async { found(dss.get_connection("files").await) },
     )
     .await;
     for i in 0..5 {
         let key = format!("FAULT{i}");
+        let request = project_request(&key);
         create_checked(
             "project",
-            || dss.create_project(&project_request(&key)),
+            || dss.create_project(&request),
             || async { found(dss.get_project(&key).await) },
         )
         .await;
         for name in ["a", "b", "c"] {
+            let definition = dataset(&key, name, "files");
             create_checked(
                 "dataset",
-                || dss.create_dataset(&key, &dataset(&key, name, "files")),
+                || dss.create_dataset(&key, &definition),
                 || async { found(dss.get_dataset(&key, name).await) },
             )
             .await;
@@ -522,19 +548,33 @@ async fn many_operations_succeed_under_a_30_percent_error_rate() {
     dss.delete_group("ops").await.unwrap();
     assert!(dss.get_group("ops").await.unwrap_err().is_not_found());
 
-    // The faults really happened: the emulator counted more requests than the client made calls.
-    let stats: Value = reqwest::Client::new()
-        .get(format!("{}/__emulator/stats", emu.url))
+    // The faults really happened: 50 reads that all succeeded took more than 50 requests (the
+    // chance that none of them met a 503 at a 30% error rate is 0.7^50, about 2e-8).
+    let http = reqwest::Client::new();
+    let stats_url = format!("{}/__emulator/stats", emu.url);
+    http.post(format!("{stats_url}/reset"))
+        .basic_auth(ADMIN_KEY, Some(""))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        dss.get_project("FAULT1").await.unwrap();
+    }
+    let stats: EmulatorStats = http
+        .get(&stats_url)
         .basic_auth(ADMIN_KEY, Some(""))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap_or(Value::Null);
-    if let Some(total) = stats.get("total").and_then(Value::as_u64) {
-        assert!(total > 60, "{stats}");
-    }
+        .unwrap();
+    let reads = stats
+        .by_route
+        .get("GET /projects/{projectKey}")
+        .copied()
+        .unwrap_or(0);
+    assert!(reads > 50, "{stats:?}");
     emu.shutdown().await;
 }
 
