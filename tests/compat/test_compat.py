@@ -25,7 +25,8 @@ def raw(emulator, method, path, key=ADMIN_KEY, **kwargs):
 
 def test_instance_info(client):
     info = client.get_instance_info()
-    assert info.dss_version
+    assert info.raw["dssVersion"]
+    assert info.node_id
     assert info.node_type
 
 
@@ -196,7 +197,7 @@ def _fs_connection(client, unique):
 
 def test_dataset_crud(client, project, unique):
     connection = _fs_connection(client, unique)
-    name = unique("orders") + ".v1"
+    name = unique("orders")
     dataset = project.create_dataset(
         name, "Filesystem", params={"connection": connection, "path": "/orders"}, formatType="csv",
         formatParams={"separator": ","},
