@@ -414,3 +414,102 @@ def test_sql_query_started_streamed_and_finished(client, unique):
     assert [r[0] for r in rows] == ["apple", "pear"]
     assert [int(r[1]) for r in rows] == [3, 5]
     client.get_connection(connection).delete()
+
+
+def test_sql_dataset_rows_are_read_queried_and_cleared(client, project, unique):
+    connection = unique("compat_dwh")
+    client.create_connection(connection, "PostgreSQL", params={"host": "localhost", "db": "dwh"})
+    client.sql_query(
+        "CREATE TABLE sales (id INTEGER, city TEXT)",
+        connection=connection,
+        post_queries=["INSERT INTO sales VALUES (1, 'Paris'), (2, 'Lyon')"],
+    ).verify()
+    dataset = project.create_sql_table_dataset(unique("sales"), "PostgreSQL", connection, "sales", None)
+    dataset.set_schema({"columns": [{"name": "id", "type": "bigint"}, {"name": "city", "type": "string"}]})
+    rows = sorted((int(r[0]), r[1]) for r in dataset.iter_rows())
+    assert rows == [(1, "Paris"), (2, "Lyon")]
+    full_name = "%s.%s" % (project.project_key, dataset.dataset_name)
+    query = client.sql_query("SELECT COUNT(*) AS n FROM sales", dataset_full_name=full_name)
+    assert [int(r[0]) for r in query.iter_rows()] == [2]
+    query.verify()
+    dataset.clear()
+    assert list(dataset.iter_rows()) == []
+    client.get_connection(connection).delete()
+
+
+def test_sql_errors_are_dss_errors(client, unique):
+    connection = unique("compat_bad_sql")
+    client.create_connection(connection, "PostgreSQL", params={"host": "localhost"})
+    with pytest.raises(DataikuException):
+        client.sql_query("SELECT * FROM no_such_table", connection=connection).verify()
+    client.get_connection(connection).delete()
+
+
+# ---------------------------------------------------------------- persistence
+
+
+def test_state_survives_kill_9_in_the_middle_of_writes(emulator, tmp_path):
+    """A second emulator on its own data dir: writes in a burst, kill -9, restart on the same
+    data dir: it loads and serves every write it acknowledged."""
+    import re
+    import signal
+    import subprocess
+    import threading
+
+    from conftest import _binary
+
+    data_dir = str(tmp_path / "data")
+
+    def start():
+        env = {k: v for k, v in __import__("os").environ.items() if k != "RUST_BACKTRACE"}
+        process = subprocess.Popen(
+            [_binary(), "emulator", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--admin-key", ADMIN_KEY],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+        for line in process.stdout:
+            match = re.search(r"listening on (http://\S+)", line)
+            if match:
+                threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+                return process, match.group(1)
+        raise AssertionError("the emulator did not start")
+
+    process, url = start()
+    burst = dataikuapi.DSSClient(url, ADMIN_KEY)
+    burst.create_project("KILLED", "Killed", "admin")
+    acknowledged = []
+    stop = threading.Event()
+
+    def write():
+        i = 0
+        while not stop.is_set():
+            try:
+                burst.create_group("burst_%d" % i, description="x" * 2000)
+                acknowledged.append("burst_%d" % i)
+                variables = burst.get_project("KILLED").get_variables()
+                variables["standard"]["n"] = i
+                burst.get_project("KILLED").set_variables(variables)
+            except Exception:
+                return
+            i += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    import time
+
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stop.set()
+    writer.join()
+    assert acknowledged, "some writes were acknowledged before the kill"
+
+    process, url = start()
+    try:
+        again = dataikuapi.DSSClient(url, ADMIN_KEY)
+        groups = {g["name"] for g in again.list_groups()}
+        assert set(acknowledged) <= groups
+        assert "KILLED" in again.list_project_keys()
+        assert isinstance(again.get_project("KILLED").get_variables()["standard"].get("n", 0), int)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
