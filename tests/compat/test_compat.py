@@ -3,14 +3,21 @@ through every resource of the DSS public API reference. Each test builds what it
 unique names, so the tests are independent of each other and of their order."""
 
 import io
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
 import zipfile
 
 import dataikuapi
 import pytest
 import requests
+from dataikuapi.dss.job import DSSJobWaiter
 from dataikuapi.utils import DataikuException
 
-from conftest import ADMIN_KEY, READER_KEY, RESTRICTED_PROJECT
+from conftest import ADMIN_KEY, READER_KEY, RESTRICTED_PROJECT, _binary
 
 NOT_FOUND = "com.dataiku.dip.server.controllers.NotFoundException"
 
@@ -368,8 +375,6 @@ def test_job_runs_to_done_with_a_log(client, project, unique):
     job = builder.start()
     state = job.get_status()["baseStatus"]["state"]
     assert state in ("NOT_STARTED", "WAITING", "RUNNING", "DONE")
-    from dataikuapi.dss.job import DSSJobWaiter
-
     assert DSSJobWaiter(job).wait() == "DONE"
     assert job.get_log()
     ids = [j.job_id for j in project.list_jobs()]
@@ -384,16 +389,12 @@ def test_job_abort(client, project, unique):
     dataset = project.create_dataset(unique("aborted"), "Filesystem", params={"connection": connection, "path": "/a"})
     job = project.start_job({"type": "NON_RECURSIVE_FORCED_BUILD", "outputs": [{"id": dataset.dataset_name}]})
     job.abort()
-    from dataikuapi.dss.job import DSSJobWaiter
-
     assert DSSJobWaiter(job).wait(no_fail=True) == "ABORTED"
     client.get_connection(connection).delete()
 
 
 def test_job_fails_on_a_missing_output(project):
     job = project.start_job({"type": "NON_RECURSIVE_FORCED_BUILD", "outputs": [{"id": "does_not_exist"}]})
-    from dataikuapi.dss.job import DSSJobWaiter
-
     assert DSSJobWaiter(job).wait(no_fail=True) == "FAILED"
     assert job.get_log() is not None
 
@@ -451,17 +452,10 @@ def test_sql_errors_are_dss_errors(client, unique):
 def test_state_survives_kill_9_in_the_middle_of_writes(emulator, tmp_path):
     """A second emulator on its own data dir: writes in a burst, kill -9, restart on the same
     data dir: it loads and serves every write it acknowledged."""
-    import re
-    import signal
-    import subprocess
-    import threading
-
-    from conftest import _binary
-
     data_dir = str(tmp_path / "data")
 
     def start():
-        env = {k: v for k, v in __import__("os").environ.items() if k != "RUST_BACKTRACE"}
+        env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
         process = subprocess.Popen(
             [_binary(), "emulator", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--admin-key", ADMIN_KEY],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -494,8 +488,6 @@ def test_state_survives_kill_9_in_the_middle_of_writes(emulator, tmp_path):
 
     writer = threading.Thread(target=write)
     writer.start()
-    import time
-
     time.sleep(1.0)
     process.send_signal(signal.SIGKILL)
     process.wait()
