@@ -41,14 +41,14 @@ pub fn declared(kind: &str, meta: Value, spec: Value, line: usize) -> Declared {
         },
         other => panic!("unknown kind {other}"),
     };
-    Declared {
+    Declared::new(
         resource,
-        origin: Origin {
+        Origin {
             file: PathBuf::from("stack/app.yaml"),
             line,
             column: 1,
         },
-    }
+    )
 }
 
 /// Secret values of the fixtures, by environment variable name.
