@@ -505,3 +505,29 @@ def test_state_survives_kill_9_in_the_middle_of_writes(emulator, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# ---------------------------------------------------------------- list items
+
+
+def test_list_items_expose_what_the_client_reads(client, project, unique):
+    connection = _fs_connection(client, unique)
+    name = unique("listed")
+    dataset = project.create_dataset(name, "Filesystem", params={"connection": connection, "path": "/l"})
+    dataset.set_schema({"columns": [{"name": "id", "type": "bigint"}]})
+    item = [d for d in project.list_datasets() if d.name == name][0]
+    assert (item.type, item.connection) == ("Filesystem", connection)
+    assert item.get_column("id")["type"] == "bigint"
+    assert item.to_dataset().exists()
+    connections = {c.name: c for c in client.list_connections(as_type="listitems")}
+    assert connections[connection].type == "Filesystem"
+    assert [c.name for c in client.list_connections(as_type="objects")]
+    users = client.list_users(as_objects=True)
+    assert all(u.login for u in users)
+    job = project.start_job({"type": "NON_RECURSIVE_FORCED_BUILD", "outputs": [{"id": name}]})
+    listed = [j for j in project.list_jobs() if j.job_id == job.id]
+    assert len(listed) == 1
+    assert listed[0].project_key == project.project_key
+    assert listed[0].to_job().get_status()["baseStatus"]["state"]
+    DSSJobWaiter(job).wait()
+    client.get_connection(connection).delete()
