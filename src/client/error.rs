@@ -222,7 +222,7 @@ impl ClientError {
                 error_type,
                 message,
             }
-        } else if status == 409 || (status < 500 || is_dss_body) && lower.contains("already exists") {
+        } else if status == 409 || ((status < 500 || is_dss_body) && lower.contains("already exists")) {
             ClientError::AlreadyExists {
                 method,
                 path,

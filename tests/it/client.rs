@@ -620,3 +620,63 @@ async fn state_survives_a_restart() {
     assert_eq!(after.version_tag, before.version_tag);
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn rate_limited_calls_wait_for_retry_after_and_succeed() {
+    let mut config = base_config();
+    config.rate_limit = Some(15);
+    let emu = emulator(config).await;
+    let dss = client(&emu, ADMIN_KEY);
+    // 30 creates (POSTs, repeated only after a 429) then 30 reads, all at once: twice the
+    // per-second budget each, so some calls must wait for Retry-After.
+    let started = std::time::Instant::now();
+    let creates = (0..30).map(|i| {
+        let dss = dss.clone();
+        async move {
+            let group = Group {
+                name: format!("rl{i}"),
+                ..Default::default()
+            };
+            dss.create_group(&group).await
+        }
+    });
+    for result in futures::future::join_all(creates).await {
+        result.unwrap();
+    }
+    let reads = (0..30).map(|i| {
+        let dss = dss.clone();
+        async move { dss.get_group(&format!("rl{i}")).await }
+    });
+    for result in futures::future::join_all(reads).await {
+        assert!(result.unwrap().name.starts_with("rl"));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let stats: EmulatorStats = reqwest::Client::new()
+        .get(format!("{}/__emulator/stats", emu.url))
+        .basic_auth(ADMIN_KEY, Some(""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let posts = stats.by_route.get("POST /admin/groups").copied().unwrap_or(0);
+    assert!(
+        posts > 30,
+        "some creates were refused with 429 and repeated: {stats:?}"
+    );
+    assert_eq!(
+        dss.list_groups()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|g| g.name.starts_with("rl"))
+            .count(),
+        30
+    );
+    emu.shutdown().await;
+}
