@@ -680,3 +680,73 @@ async fn rate_limited_calls_wait_for_retry_after_and_succeed() {
     );
     emu.shutdown().await;
 }
+
+/// A one-route HTTPS server (`GET /public/api/instance-info`) with a certificate for 127.0.0.1
+/// issued by the test CA in `fixtures/tls/`.
+async fn tls_server() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    dssctl::install_crypto_provider();
+    let certs = CertificateDer::pem_slice_iter(include_bytes!("fixtures/tls/server.pem"))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/tls/server.key")).unwrap();
+    let server_config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server_config));
+    let listener = tokio::net::TcpListener::bind(local()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // Handshake failures are what some tests expect; they end the connection.
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 8192];
+                let _ = tls.read(&mut buf).await;
+                let body = r#"{"dssVersion":"14.3.3","nodeId":"tls","nodeName":"tls","nodeType":"DESIGN"}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = tls.write_all(head.as_bytes()).await;
+                let _ = tls.write_all(body.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+fn tls_client(addr: SocketAddr, configure: impl FnOnce(&mut ClientConfig)) -> DssClient {
+    let mut config = ClientConfig::new(format!("https://{addr}"), "k");
+    config.max_retries = 0;
+    configure(&mut config);
+    DssClient::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn tls_with_a_ca_file_or_insecure() {
+    let addr = tls_server().await;
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures/tls/ca.pem");
+
+    let trusted = tls_client(addr, |c| c.ca_cert = Some(ca.clone()));
+    assert_eq!(trusted.instance_info().await.unwrap().node_id, "tls");
+
+    let untrusted = tls_client(addr, |_| {});
+    let err = untrusted.instance_info().await.unwrap_err();
+    assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
+    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+
+    let insecure = tls_client(addr, |c| c.insecure = true);
+    assert_eq!(insecure.instance_info().await.unwrap().node_id, "tls");
+}
