@@ -168,6 +168,16 @@ async fn every_auth_form_and_401() {
         assert_eq!(a.status, 200, "{}", a.body);
         assert_eq!(a.body["authIdentifier"], "admin");
     }
+    let proxied = emu
+        .send(
+            emu.http
+                .get(&url)
+                .bearer_auth(ADMIN)
+                .header("X-DKU-ProxyUser", "alice"),
+        )
+        .await;
+    assert_eq!(proxied.body["authIdentifier"], "alice");
+    assert_eq!(proxied.body["associatedDSSUser"], "alice");
     for req in [emu.http.get(&url), emu.http.get(&url).bearer_auth("wrong")] {
         let a = emu.send(req).await;
         assert_eq!(a.status, 401);
