@@ -514,6 +514,42 @@ async fn datasets_crud_metadata_and_schema() {
 }
 
 #[tokio::test]
+async fn names_cannot_escape_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut cfg = config();
+    cfg.data_dir = Some(data.clone());
+    let emu = start(cfg).await;
+    for (path, body) in [
+        ("/admin/users/", json!({"login": "../../escaped"})),
+        ("/admin/users/", json!({"login": "a/b"})),
+        ("/admin/groups/", json!({"name": ".."})),
+        ("/admin/groups/", json!({"name": "a\\b"})),
+        (
+            "/admin/connections/",
+            json!({"name": "x\u{0}y", "type": "Filesystem"}),
+        ),
+        ("/projects/", json!({"projectKey": "../P"})),
+    ] {
+        let a = emu.call(Method::POST, path, Some(body.clone())).await;
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+        assert_eq!(a.body["errorType"], dssctl::wire::ERROR_ILLEGAL_ARGUMENT);
+    }
+    // Encoded traversal in a path only ever names a missing object.
+    let a = emu
+        .call(Method::PUT, "/admin/users/..%2F..%2Fescaped", Some(json!({})))
+        .await;
+    assert_eq!(a.status, 404);
+    assert!(!dir.path().join("escaped.json").exists());
+    let mut outside = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        outside.push(entry.unwrap().file_name());
+    }
+    assert_eq!(outside, vec![std::ffi::OsString::from("data")]);
+    emu.stop().await;
+}
+
+#[tokio::test]
 async fn connections_secrets_and_missing_connection() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config();
