@@ -815,6 +815,14 @@ async fn sql_queries_run_stream_and_finish() {
         String::from_utf8_lossy(&tsv.raw),
         "1\t\"a\tb\"\n2\t\"say \"\"hi\"\"\"\n3\t\n"
     );
+    let with_header = emu
+        .call(
+            Method::GET,
+            &format!("/sql/queries/{qid}/stream?format=tsv-excel-header"),
+            None,
+        )
+        .await;
+    assert!(String::from_utf8_lossy(&with_header.raw).starts_with("id\tlabel\n1\t"));
     let as_json = emu.get(&format!("/sql/queries/{qid}/stream?format=json")).await;
     assert_eq!(as_json, json!([[1, "a\tb"], [2, "say \"hi\""], [3, null]]));
     let fin = emu
@@ -1042,6 +1050,25 @@ async fn state_persists_across_restarts() {
         .await;
     assert_eq!(q["hasResults"], true);
     emu.stop().await;
+}
+
+#[tokio::test]
+async fn a_corrupt_document_is_reported_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("admin/users");
+    std::fs::create_dir_all(&users).unwrap();
+    std::fs::write(users.join("broken.json"), b"{\"login\": ").unwrap();
+    let mut cfg = config();
+    cfg.data_dir = Some(dir.path().to_path_buf());
+    let err = emulator::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .err()
+        .expect("refused");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("broken.json") && text.contains("not valid JSON"),
+        "{text}"
+    );
 }
 
 /// A `dssctl emulator` child and the URL it printed.
