@@ -974,6 +974,20 @@ async fn error_rate_and_rate_limit_are_observed() {
     emu.stop().await;
 
     let mut cfg = config();
+    cfg.latency = Duration::from_millis(300);
+    let emu = start(cfg).await;
+    let began = std::time::Instant::now();
+    emu.get("/projects/").await;
+    assert!(began.elapsed() >= Duration::from_millis(300), "latency applied");
+    let began = std::time::Instant::now();
+    stats(&emu).await;
+    assert!(
+        began.elapsed() < Duration::from_millis(60),
+        "not to the statistics"
+    );
+    emu.stop().await;
+
+    let mut cfg = config();
     cfg.rate_limit = Some(3);
     let emu = start(cfg).await;
     let mut limited = None;
