@@ -991,7 +991,7 @@ async fn error_rate_and_rate_limit_are_observed() {
     cfg.rate_limit = Some(3);
     let emu = start(cfg).await;
     let mut limited = None;
-    for _ in 0..6 {
+    for _ in 0..20 {
         let a = emu.call(Method::GET, "/projects/", None).await;
         if a.status == 429 {
             limited = Some(a);
