@@ -653,6 +653,14 @@ async fn users_groups_and_global_variables() {
     assert!(!serde_json::to_string(&users).unwrap().contains("s3cret"));
     assert!(!serde_json::to_string(&users).unwrap().contains("\"abc\""));
 
+    let infos = emu.get("/users").await;
+    assert_eq!(infos[0]["login"], "john.doe");
+    assert!(infos[0].get("secrets").is_none() && infos[0].get("userProperties").is_none());
+    assert_eq!(emu.get("/users/john.doe").await["email"], "j@x.org");
+    assert_eq!(
+        emu.get("/groups").await,
+        json!([{"name": "data-team", "description": ""}])
+    );
     for path in ["/admin/users/ghost", "/admin/groups/ghost"] {
         let a = emu.call(Method::GET, path, None).await;
         assert_eq!(a.status, 404);
