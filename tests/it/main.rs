@@ -2,3 +2,4 @@
 //! `dssctl` binary and the client against it. One module per area.
 
 mod client;
+mod emulator;
