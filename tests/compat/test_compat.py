@@ -531,3 +531,17 @@ def test_list_items_expose_what_the_client_reads(client, project, unique):
     assert listed[0].to_job().get_status()["baseStatus"]["state"]
     DSSJobWaiter(job).wait()
     client.get_connection(connection).delete()
+
+
+def test_public_user_and_group_info(client, unique):
+    login = unique("info.user")
+    group = unique("info_group")
+    client.create_group(group)
+    client.create_user(login, "info-secret-1", display_name="Info", groups=[group])
+    users = {u.login: u for u in client.list_users_info()}
+    assert login in users
+    assert "info-secret-1" not in str(users[login].get_raw())
+    assert client.get_user(login).get_info().display_name == "Info"
+    assert group in [g.name for g in client.list_groups_info()]
+    client.get_user(login).delete()
+    client.get_group(group).delete()
