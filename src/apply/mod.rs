@@ -87,8 +87,12 @@ pub async fn run(args: ApplyArgs, no_color: bool) -> anyhow::Result<ExitCode> {
 fn read_saved_plan(file: &Path) -> anyhow::Result<Plan> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the saved plan {}", file.display()))?;
-    let plan: Plan = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a dssctl plan (from `dssctl plan --out`)", file.display()))?;
+    let plan: Plan = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a dssctl plan (from `dssctl plan --out`)",
+            file.display()
+        )
+    })?;
     if plan.format_version > crate::plan::FORMAT_VERSION {
         bail!(
             "{}: plan format version {} is newer than this dssctl understands ({}); upgrade dssctl",
@@ -173,7 +177,10 @@ async fn execute(
     let mut stdout = std::io::stdout().lock();
     if !plan.has_changes() {
         let out = if text {
-            "No changes. The instance matches the manifests.\n".to_string()
+            format!(
+                "No changes. The instance matches the manifests ({} unchanged).\n",
+                plan.summary.unchanged
+            )
         } else {
             report::Report::new(&plan, &[], Vec::new(), Vec::new()).to_json()
         };
