@@ -234,6 +234,12 @@ async fn execute(
             .join(backup::BACKUP_DIR),
     };
     let outcomes = executor::run(&ctx, &plan.operations, parallelism).await;
+    // A creation that was skipped created nothing: drop its entry written ahead.
+    for (op, outcome) in plan.operations.iter().zip(&outcomes) {
+        if op.action == Action::Create && matches!(outcome, executor::Outcome::Skipped(_)) {
+            writer.queue(LedgerChange::Remove(op.id()));
+        }
+    }
     let mut errors = Vec::new();
     if let Err(e) = writer.flush().await {
         errors.push(format!("{e}; the next apply records these resources again"));

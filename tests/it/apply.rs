@@ -626,3 +626,66 @@ async fn without_a_terminal_apply_needs_auto_approve() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--auto-approve"));
     assert!(!dir.path().join(".dssctl").exists(), "nothing started");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_operation_skips_its_dependents_and_the_rest_completes() {
+    let emu = start().await;
+    let c = client(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let stack = dir.path().join("stack");
+    std::fs::create_dir_all(&stack).unwrap();
+    // The emulator refuses spaces in group names (the manifests accept them): the group's
+    // creation fails, so the user in it and the project granting it are skipped, and the
+    // project's dataset after them; the unrelated group and project are created.
+    let manifests = |group: &str| {
+        format!(
+            "apiVersion: dssctl/v1\nkind: Group\nmetadata:\n  name: {group}\n---\n\
+             apiVersion: dssctl/v1\nkind: Group\nmetadata:\n  name: fine\n---\n\
+             apiVersion: dssctl/v1\nkind: User\nmetadata:\n  name: dana\nspec:\n  displayName: Dana\n  groups: [{group}]\n---\n\
+             apiVersion: dssctl/v1\nkind: Connection\nmetadata:\n  name: files\nspec:\n  type: Filesystem\n  params:\n    root: /f\n---\n\
+             apiVersion: dssctl/v1\nkind: Project\nmetadata:\n  name: TEAM\nspec:\n  permissions:\n    - group: {group}\n      type: READER\n---\n\
+             apiVersion: dssctl/v1\nkind: Dataset\nmetadata:\n  name: d\n  project: TEAM\nspec:\n  type: Filesystem\n  params:\n    connection: files\n    path: /d\n---\n\
+             apiVersion: dssctl/v1\nkind: Project\nmetadata:\n  name: OTHER\nspec:\n  label: Other\n"
+        )
+    };
+    std::fs::write(stack.join("all.yaml"), manifests("data team")).unwrap();
+    let out = apply(&emu, &stack, dir.path(), &["--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcome = |kind: &str, name: &str| {
+        report["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["kind"] == kind && o["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name} not in {report}"))
+            .clone()
+    };
+    assert_eq!(outcome("group", "data team")["outcome"], "failed");
+    assert!(
+        outcome("group", "data team")["error"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed")
+    );
+    assert_eq!(outcome("user", "dana")["outcome"], "skipped");
+    assert_eq!(outcome("user", "dana")["skipped_because"], "group data team");
+    assert_eq!(outcome("project", "TEAM")["outcome"], "skipped");
+    assert_eq!(outcome("dataset", "TEAM.d")["skipped_because"], "project TEAM");
+    for (kind, name) in [("group", "fine"), ("connection", "files"), ("project", "OTHER")] {
+        assert_eq!(outcome(kind, name)["outcome"], "done", "{kind} {name}");
+    }
+    assert_eq!(report["summary"]["failed"], 1);
+    assert_eq!(report["summary"]["skipped"], 3);
+    // The entry written ahead for the failed creation is gone; the others are recorded.
+    let l = ledger(&c, "default").await.unwrap();
+    assert!(l.resources.contains_key("group:fine"));
+    assert!(!l.resources.contains_key("group:data team"));
+    assert!(!l.resources.contains_key("project:TEAM"));
+
+    // Fixed: the next run converges.
+    std::fs::write(stack.join("all.yaml"), manifests("data_team")).unwrap();
+    let out = apply(&emu, &stack, dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(plan_code(&emu, &stack, dir.path()).await, Some(0));
+}
