@@ -199,6 +199,12 @@ async fn quickstart_from_empty_then_no_changes_and_zero_writes() {
     let c = client(&emu);
     let dir = tempfile::tempdir().unwrap();
     let qs = quickstart();
+    // Global variables nobody here manages, and another stack's ledger: they must survive.
+    let mut vars = c.get_global_variables().await.unwrap();
+    vars.insert("foreign".into(), json!({"kept": true}));
+    let other = json!({"formatVersion": 1, "salt": "00", "resources": {}});
+    vars.insert(ledger_variable("other"), other.clone());
+    c.set_global_variables(&vars).await.unwrap();
 
     reset_stats(&emu).await;
     let out = apply(&emu, &qs, dir.path(), &["-vvv"]).await;
@@ -228,6 +234,12 @@ async fn quickstart_from_empty_then_no_changes_and_zero_writes() {
     let warehouse = &l.resources["connection:warehouse"];
     assert_eq!(warehouse.secrets.len(), 1);
     assert!(!warehouse.applied_at.is_empty());
+    let commit = dssctl::apply::ledger::git_commit(&qs);
+    assert!(l.resources.values().all(|e| e.git_commit == commit));
+    let vars = c.get_global_variables().await.unwrap();
+    assert_eq!(vars["foreign"], json!({"kept": true}));
+    assert_eq!(vars[&ledger_variable("other")], other);
+    assert_eq!(vars["env"], "quickstart");
     let meta = c.get_project_metadata("CHURN").await.unwrap();
     assert_eq!(meta.custom["kv"]["dssctl.stack"], "default");
     let meta = c.get_dataset_metadata("SALES", "weekly_revenue").await.unwrap();
