@@ -280,6 +280,10 @@ async fn no_secret_reaches_any_output_the_saved_plan_or_the_ledger() {
     let report: serde_json::Value = serde_json::from_slice(&changed.stdout).unwrap();
     assert_eq!(report["summary"]["updated"], 1, "{report}");
     assert_eq!(report["operations"][0]["name"], "alice");
+    assert!(
+        report["operations"][0].get("warnings").is_none(),
+        "a password is write-only, not dropped: {report}"
+    );
 
     let vars = c.get_global_variables().await.unwrap();
     let ledger_text = vars[&ledger_variable("default")].to_string();
@@ -340,6 +344,9 @@ async fn unmanaged_fields_and_unknown_attributes_survive_an_update() {
     reset_stats(&emu).await;
     let out = apply(&emu, &copy, dir.path(), &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("~ project CHURN: updated"), "{stdout}");
+    assert!(!stdout.contains("warning:"), "{stdout}");
     let s = stats(&emu).await;
     // One metadata PUT and one settings PUT: the smallest writes (plus the ledger's).
     let route = |r: &str| s.by_route.get(r).copied().unwrap_or(0);
