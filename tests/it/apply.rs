@@ -3,7 +3,8 @@
 //! apply from empty then a plan with no changes and a second apply with zero writes; unmanaged
 //! fields and unknown attributes surviving an update; apply under a 30% error rate, then
 //! convergence; a kill -9 in the middle of a large apply, then convergence; every safety
-//! guard; a stale saved plan; the backup before a project deletion; no secret value in any
+//! guard; a stale saved plan; the backup before a project deletion; data kept or dropped on a
+//! dataset deletion; failure isolation; no secret value in any
 //! output, the saved plan or the ledger.
 
 use std::path::{Path, PathBuf};
@@ -598,7 +599,7 @@ async fn a_stale_saved_plan_is_refused_and_a_fresh_one_applied_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_project_is_exported_before_its_deletion_and_datasets_keep_their_data() {
+async fn a_project_is_exported_before_its_deletion() {
     let emu = start().await;
     let c = client(&emu);
     let dir = tempfile::tempdir().unwrap();
@@ -707,4 +708,54 @@ async fn a_failed_operation_skips_its_dependents_and_the_rest_completes() {
     let out = apply(&emu, &stack, dir.path(), &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(plan_code(&emu, &stack, dir.path()).await, Some(0));
+}
+
+/// Run one SQL statement on an emulator connection; whether it succeeded.
+async fn sql(emu: &RunningEmulator, connection: &str, query: &str) -> bool {
+    reqwest::Client::new()
+        .post(format!("{}/public/api/sql/queries/", emu.url))
+        .basic_auth(KEY, Some(""))
+        .json(&json!({"query": query, "connection": connection}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_dataset_keeps_its_data_unless_drop_data_on_delete_was_applied() {
+    let emu = start().await;
+    let c = client(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let stack = dir.path().join("stack");
+    std::fs::create_dir_all(&stack).unwrap();
+    let base = "apiVersion: dssctl/v1\nkind: Connection\nmetadata:\n  name: wh\nspec:\n  type: PostgreSQL\n  params:\n    host: db\n---\n\
+                apiVersion: dssctl/v1\nkind: Project\nmetadata:\n  name: P\nspec:\n  label: P\n";
+    let dataset = |name: &str, drop: bool| {
+        format!(
+            "---\napiVersion: dssctl/v1\nkind: Dataset\nmetadata:\n  name: {name}\n  project: P\nspec:\n  type: PostgreSQL\n  params:\n    connection: wh\n    mode: table\n    table: t_{name}\n  dropDataOnDelete: {drop}\n"
+        )
+    };
+    std::fs::write(
+        stack.join("all.yaml"),
+        format!("{base}{}{}", dataset("dropped", true), dataset("kept", false)),
+    )
+    .unwrap();
+    let out = apply(&emu, &stack, dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let l = ledger(&c, "default").await.unwrap();
+    assert!(l.resources["dataset:P.dropped"].drop_data_on_delete);
+    assert!(!l.resources["dataset:P.kept"].drop_data_on_delete);
+    for t in ["t_dropped", "t_kept"] {
+        assert!(sql(&emu, "wh", &format!("CREATE TABLE {t} (id INTEGER)")).await);
+        assert!(sql(&emu, "wh", &format!("INSERT INTO {t} VALUES (1)")).await);
+    }
+
+    std::fs::write(stack.join("all.yaml"), base).unwrap();
+    let out = apply(&emu, &stack, dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(c.list_datasets("P").await.unwrap().is_empty());
+    assert!(!sql(&emu, "wh", "SELECT * FROM t_dropped").await, "data dropped");
+    assert!(sql(&emu, "wh", "SELECT * FROM t_kept").await, "data kept");
 }
