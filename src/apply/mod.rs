@@ -259,12 +259,39 @@ async fn execute(
 
 /// Ask on the terminal; only `yes` proceeds.
 fn confirm() -> anyhow::Result<bool> {
-    eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
-    std::io::stderr().flush()?;
+    ask(&mut std::io::stdin().lock(), &mut std::io::stderr())
+}
+
+/// Ask on `output`, read one line of `input`; only `yes` (surrounding blanks aside) proceeds.
+fn ask(input: &mut dyn BufRead, output: &mut dyn std::io::Write) -> anyhow::Result<bool> {
+    write!(
+        output,
+        "\nDo you want to perform these actions? Only 'yes' will be accepted: "
+    )?;
+    output.flush()?;
     let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("cannot read the answer")?;
+    input.read_line(&mut answer).context("cannot read the answer")?;
     Ok(answer.trim() == "yes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_yes_confirms() {
+        for (answer, expected) in [
+            ("yes\n", true),
+            ("  yes \r\n", true),
+            ("y\n", false),
+            ("YES\n", false),
+            ("no\n", false),
+            ("", false),
+        ] {
+            let mut out = Vec::new();
+            let ok = ask(&mut answer.as_bytes(), &mut out).unwrap();
+            assert_eq!(ok, expected, "{answer:?}");
+            assert!(String::from_utf8(out).unwrap().contains("Only 'yes'"));
+        }
+    }
 }
