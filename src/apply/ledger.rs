@@ -69,6 +69,9 @@ pub struct LedgerWriter<'a> {
     lock: tokio::sync::Mutex<()>,
     pending: SyncMutex<Vec<LedgerChange>>,
     writes: AtomicUsize,
+    /// The ledger as last read or written by this writer (under `lock`): changes that would
+    /// leave it as it is are dropped without a request.
+    known: SyncMutex<Option<Ledger>>,
 }
 
 impl<'a> LedgerWriter<'a> {
@@ -90,6 +93,7 @@ impl<'a> LedgerWriter<'a> {
             lock: tokio::sync::Mutex::new(()),
             pending: SyncMutex::new(Vec::new()),
             writes: AtomicUsize::new(0),
+            known: SyncMutex::new(existing.cloned()),
         }
     }
 
@@ -116,7 +120,7 @@ impl<'a> LedgerWriter<'a> {
     pub async fn flush(&self) -> Result<(), LedgerWriteError> {
         let _guard = self.lock.lock().await;
         let changes = std::mem::take(&mut *self.pending.lock().expect("never poisoned"));
-        if changes.is_empty() {
+        if changes.is_empty() || self.changes_nothing(&changes) {
             return Ok(());
         }
         let result = self.write_locked(&changes, |_| Ok(())).await;
@@ -192,15 +196,29 @@ impl<'a> LedgerWriter<'a> {
             vars.insert(ledger_variable(&self.stack), ledger.to_value());
         }
         if vars == before_vars {
+            *self.known.lock().expect("never poisoned") = Some(ledger);
             return Ok(false);
         }
         self.client
             .set_global_variables(&vars)
             .await
             .map_err(LedgerWriteError::from)?;
+        *self.known.lock().expect("never poisoned") = Some(ledger);
         self.writes.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(stack = %self.stack, changes = changes.len(), "ledger written");
         Ok(true)
+    }
+
+    /// Whether `changes` would leave the ledger as this writer last saw it (most entries
+    /// recorded as operations finish equal the ones written ahead).
+    fn changes_nothing(&self, changes: &[LedgerChange]) -> bool {
+        let known = self.known.lock().expect("never poisoned");
+        let Some(known) = known.as_ref() else {
+            return false;
+        };
+        let mut next = known.clone();
+        self.apply(&mut next, changes);
+        next == *known
     }
 
     /// Apply `changes` to `ledger`. Fingerprints computed with another salt than the stored

@@ -267,7 +267,7 @@ async fn write_doc(
     if next == fresh {
         return Ok(Vec::new());
     }
-    let sent_view = next.clone();
+    let mut sent_view = next.clone();
     doc.put(ctx.client, next)
         .await
         .map_err(|e| client_failure(&format!("cannot write {doc}"), e, true))?;
@@ -276,8 +276,9 @@ async fn write_doc(
         Ok(mut back) => {
             if matches!(doc, DocRef::User(_)) {
                 // DSS never returns a password (write-only); the planner reads a user's
-                // existence as "has one", and so does the check.
+                // existence as "has one", and so does the check, on both sides.
                 back["password"] = json!("(set)");
+                sent_view["password"] = json!("(set)");
             }
             super::verify::verify(write, &sent_view, &back)
                 .into_iter()
