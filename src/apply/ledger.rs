@@ -16,9 +16,11 @@
 //!   delete needs the object to be live;
 //! - as operations finish, their entries (applied time, Git commit, protect, dropDataOnDelete,
 //!   secret fingerprints) are queued and flushed: every finishing operation asks for a flush,
-//!   and the flushes coalesce behind the mutex, so a run of hundreds of operations makes a
-//!   handful of ledger writes, and a kill loses at most the entries of the operations that
-//!   finished during the last flush. What such a loss costs is safe: a stale secret
+//!   and the flushes coalesce behind the mutex; a flush whose changes leave the ledger as
+//!   last seen (the usual case after a creation, whose entry was written ahead) makes no
+//!   request at all. A run creating hundreds of resources thus writes the ledger once or
+//!   twice, and a kill loses at most the entries of the operations that finished during the
+//!   last flush. What such a loss costs is safe: a stale secret
 //!   fingerprint makes the next run resend the secret; a missing adoption is adopted again;
 //!   an entry left for a deleted object is forgotten;
 //! - an entry written ahead for a creation that then failed without creating anything is
