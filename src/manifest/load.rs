@@ -65,8 +65,13 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<LoadedManifests, Diagnostics> {
 
 /// Loads manifests from a YAML text as if read from `file` (tests, stdin).
 pub fn load_str(file: &Path, text: &str) -> Result<LoadedManifests, Diagnostics> {
+    load_bytes(file, text.as_bytes())
+}
+
+/// Loads manifests from raw bytes as if read from `file` (any bytes: invalid UTF-8 is reported).
+pub fn load_bytes(file: &Path, bytes: &[u8]) -> Result<LoadedManifests, Diagnostics> {
     let mut loader = Loader::default();
-    loader.load_text(file, text);
+    loader.load_bytes(file, bytes.to_vec());
     loader.cross_checks();
     let mut diagnostics = loader.diagnostics;
     diagnostic::sort(&mut diagnostics);
@@ -201,6 +206,10 @@ impl Loader {
                 }
             },
         };
+        self.load_bytes(file, bytes);
+    }
+
+    fn load_bytes(&mut self, file: &Path, bytes: Vec<u8>) {
         match String::from_utf8(bytes) {
             Ok(text) => self.load_text(file, &text),
             Err(err) => {
@@ -242,7 +251,10 @@ impl Loader {
             _ => Pos { line: 1, column: 1 },
         };
         let raw = err.without_snippet().to_string();
-        let message = clean_yaml_message(&raw);
+        let (message, budget_hint) = match budget_message(&raw) {
+            Some((message, hint)) => (message.to_string(), Some(hint.to_string())),
+            None => (clean_yaml_message(&raw), None),
+        };
         let line_text = text.lines().nth(pos.line.saturating_sub(1)).unwrap_or("");
         let hint = if text.lines().any(|l| l.trim_start_matches(' ').starts_with('\t'))
             && line_text.contains('\t')
@@ -251,7 +263,7 @@ impl Loader {
         } else if message.contains("duplicate") {
             Some("each key may appear once in a mapping: remove or merge the repeated one".to_string())
         } else {
-            None
+            budget_hint
         };
         let d = self.error(file, pos, format!("invalid YAML: {message}"));
         d.hint = hint;
@@ -302,7 +314,9 @@ impl Loader {
             }
         }
         let resource_name = match (known_kind, name) {
-            (Some(kind), Some(name)) => Some(display_name(kind, name, project)),
+            (Some(kind), Some(name)) if !name.is_empty() => {
+                Some(display_name(kind, &cut(name), project.map(cut).as_deref()))
+            }
             _ => None,
         };
 
@@ -317,7 +331,7 @@ impl Loader {
                 self.error(
                     file,
                     v.pos,
-                    format!("apiVersion: unsupported version {}", v.describe()),
+                    format!("apiVersion: unsupported version {}", v.shown()),
                 )
                 .hint = Some(format!(
                     "this version of dssctl reads `apiVersion: {API_VERSION}`"
@@ -335,8 +349,8 @@ impl Loader {
                 _ => {
                     let suggestion = v.as_str().and_then(|k| did_you_mean(k, KINDS));
                     let message = match suggestion {
-                        Some(s) => format!("kind: unknown kind {}, did you mean \"{s}\"?", v.describe()),
-                        None => format!("kind: unknown kind {}", v.describe()),
+                        Some(s) => format!("kind: unknown kind {}, did you mean \"{s}\"?", v.shown()),
+                        None => format!("kind: unknown kind {}", v.shown()),
                     };
                     self.error(file, v.pos, message).hint = Some(format!("one of: {}", KINDS.join(", ")));
                     None
@@ -480,6 +494,14 @@ impl Loader {
             "Project" => self.check_permissions(file, spec),
             "Build" => self.check_build(file, spec),
             "Dataset" => self.check_dataset(file, spec),
+            "User" => {
+                if let Some(password) = spec
+                    .get("password")
+                    .filter(|p| matches!(p.value, NodeValue::Map(_)))
+                {
+                    self.check_ref_target(file, password, "spec.password");
+                }
+            }
             _ => {}
         }
     }
@@ -803,8 +825,16 @@ fn redact_secret_issue(kind: &str, mut issue: Issue) -> Issue {
             && issue.path.strip_prefix("spec.params.").is_some_and(|rest| {
                 crate::wire::is_secret_param(rest.split(['.', '[']).next().unwrap_or(rest))
             }));
-    if secret_path && !issue.message.contains("unknown field") && !issue.message.contains("missing required")
-    {
+    // Only findings that quote a scalar value are rewritten; the others name fields, not values.
+    let quotes_value = [
+        "found the string",
+        "found the number",
+        "found the boolean",
+        "is not one of",
+    ]
+    .iter()
+    .any(|m| issue.message.contains(m));
+    if secret_path && quotes_value {
         let field = issue.path.rsplit('.').next().unwrap_or("password").to_string();
         issue.message = format!("{}: a secret must not be written in a manifest", issue.path);
         issue.hint = Some(format!(
@@ -813,6 +843,16 @@ fn redact_secret_issue(kind: &str, mut issue: Issue) -> Issue {
         ));
     }
     issue
+}
+
+/// A name cut for messages: a 400-character name repeated on every line helps no one.
+fn cut(name: &str) -> String {
+    const MAX: usize = 60;
+    if name.chars().count() <= MAX {
+        name.to_string()
+    } else {
+        format!("{}...", name.chars().take(MAX).collect::<String>())
+    }
 }
 
 /// A plausible environment variable name for a secret field, for hints.
@@ -941,6 +981,24 @@ fn position_after(bytes: &[u8]) -> Pos {
     let line = text.matches('\n').count() + 1;
     let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     Pos { line, column }
+}
+
+/// The parser's resource limits, said in the user's terms.
+fn budget_message(raw: &str) -> Option<(&'static str, &'static str)> {
+    let rest = raw.split("budget breached: ").nth(1)?;
+    Some(if rest.starts_with("Depth") {
+        (
+            "nested more than 64 levels deep",
+            "manifests are shallow: look for unbalanced brackets",
+        )
+    } else if rest.starts_with("Documents") {
+        ("too many documents in one file", "split the file")
+    } else {
+        (
+            "the document expands to too many values",
+            "anchors and aliases that refer to each other multiply; write the values out or split the file",
+        )
+    })
 }
 
 /// serde-saphyr messages carry their own location suffix; ours is at the start of the line.

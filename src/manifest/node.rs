@@ -29,6 +29,11 @@ impl Pos {
 pub struct Node {
     pub value: NodeValue,
     pub pos: Pos,
+    /// The source text of a number or boolean scalar (`1.10`, `0x1F`), so that messages quote
+    /// what the user wrote rather than the parsed value.
+    pub raw: Option<String>,
+    /// Byte offset and length of the node in the source, when known.
+    pub byte_span: Option<(usize, usize)>,
 }
 
 /// The value of a node. Mapping entries keep their order and their keys' positions.
@@ -67,13 +72,22 @@ impl Node {
         }
     }
 
+    /// The value as a user reads it: a string quoted (and cut when long), anything else as
+    /// [`Node::describe`] says it.
+    pub fn shown(&self) -> String {
+        match &self.value {
+            NodeValue::Str(s) => quote_short(s),
+            _ => self.describe(),
+        }
+    }
+
     /// What the node is, as said in error messages: `a string "abc"`, `a number 12`, ...
     pub fn describe(&self) -> String {
         match &self.value {
             NodeValue::Null => "null (an empty value)".to_string(),
-            NodeValue::Bool(b) => format!("the boolean {b}"),
-            NodeValue::Int(i) => format!("the number {i}"),
-            NodeValue::Float(f) => format!("the number {f}"),
+            NodeValue::Bool(b) => format!("the boolean {}", self.raw.as_deref().unwrap_or(&b.to_string())),
+            NodeValue::Int(i) => format!("the number {}", self.raw.as_deref().unwrap_or(&i.to_string())),
+            NodeValue::Float(f) => format!("the number {}", self.raw.as_deref().unwrap_or(&f.to_string())),
             NodeValue::Str(s) => format!("the string {}", quote_short(s)),
             NodeValue::Seq(_) => "a list".to_string(),
             NodeValue::Map(_) => "a mapping".to_string(),
@@ -151,15 +165,61 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, serde_saphyr::Error> {
         underscored_numbers_as_strings: true,
         // Snippets are rendered by our own diagnostics, one line each.
         with_snippet: false,
+        budget: Some(budget()),
     };
     let docs: Vec<Spanned<NodeValue>> = serde_saphyr::from_multiple_with_options(text, options)?;
-    Ok(docs.into_iter().map(into_node).collect())
+    Ok(docs
+        .into_iter()
+        .map(|doc| {
+            let mut node = into_node(doc);
+            fill_raw(&mut node, text);
+            node
+        })
+        .collect())
+}
+
+/// Limits on what one file may expand to. Manifests are small, but a file exported from a large
+/// instance can hold thousands of documents; nesting stays shallow, which protects the stack,
+/// and alias expansion stays bounded (the "billion laughs" input).
+fn budget() -> serde_saphyr::Budget {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = 64;
+    budget.max_documents = 100_000;
+    budget.max_nodes = 5_000_000;
+    budget
 }
 
 fn into_node(spanned: Spanned<NodeValue>) -> Node {
+    let span = spanned.referenced.span();
+    let byte_span = span
+        .byte_offset()
+        .zip(span.byte_len())
+        .and_then(|(start, len)| usize::try_from(start).ok().zip(usize::try_from(len).ok()));
     Node {
         pos: Pos::from_location(&spanned.referenced),
         value: spanned.value,
+        raw: None,
+        byte_span,
+    }
+}
+
+/// Records the source text of number and boolean scalars, once the whole text is parsed.
+fn fill_raw(node: &mut Node, text: &str) {
+    match &mut node.value {
+        NodeValue::Bool(_) | NodeValue::Int(_) | NodeValue::Float(_) => {
+            node.raw = node
+                .byte_span
+                .and_then(|(start, len)| text.get(start..start.checked_add(len)?))
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && s.len() <= 64)
+                .map(str::to_string);
+        }
+        NodeValue::Seq(items) => items.iter_mut().for_each(|item| fill_raw(item, text)),
+        NodeValue::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            fill_raw(k, text);
+            fill_raw(v, text);
+        }),
+        NodeValue::Null | NodeValue::Str(_) => {}
     }
 }
 

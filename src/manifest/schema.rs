@@ -448,9 +448,13 @@ impl Validator<'_> {
                 }
             }
             (NodeValue::Int(_) | NodeValue::Float(_) | NodeValue::Bool(_), Some("a string")) => {
-                Some("quote the value to make it a string: `\"...\"`".to_string())
+                let written = node.raw.clone().unwrap_or_else(|| node.key_text());
+                Some(format!("quote it to keep it as written: `\"{written}\"`"))
             }
             (NodeValue::Null, _) => Some("give a value, or remove the field".to_string()),
+            (NodeValue::Map(_), Some(first)) if first.starts_with("{from") => {
+                Some("a secret reference has exactly one key, `fromEnv` or `fromFile`".to_string())
+            }
             (NodeValue::Str(_), Some(first)) if first.starts_with("{from") => {
                 Some("write a secret as a reference: `{fromEnv: NAME}` or `{fromFile: PATH}`".to_string())
             }
@@ -472,7 +476,7 @@ impl Validator<'_> {
         key_pos: Option<Pos>,
         issues: &mut Vec<Issue>,
     ) {
-        let mut candidates = Vec::new();
+        let mut candidates: Vec<Vec<Issue>> = Vec::new();
         for branch in branches {
             let mut found = Vec::new();
             self.check(branch, node, path, key_pos, &mut found);
@@ -483,8 +487,10 @@ impl Validator<'_> {
                 candidates.push(found);
             }
         }
-        if let Some(best) = candidates.into_iter().min_by_key(Vec::len) {
-            issues.extend(best);
+        // One branch of the right shape: its findings say what is wrong inside. Several (the
+        // two forms of a secret reference): name the forms rather than guess which was meant.
+        if candidates.len() == 1 {
+            issues.extend(candidates.remove(0));
             return;
         }
         let mut expected = Vec::new();
