@@ -91,4 +91,16 @@ pub struct EmulatorArgs {
     /// A JSON or YAML file of restricted API keys (see the README).
     #[arg(long)]
     pub keys: Option<PathBuf>,
+    /// Delay added to every API request (e.g. 20ms).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0ms")]
+    pub latency: std::time::Duration,
+    /// Share of API requests answered 503, between 0 and 1 (e.g. 0.1).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Maximum API requests per second; beyond, 429 with Retry-After.
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+    /// Time a job takes from start to DONE (e.g. 200ms).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "300ms")]
+    pub job_duration: std::time::Duration,
 }

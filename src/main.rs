@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Emulator(_args) => Ok::<ExitCode, anyhow::Error>(ExitCode::SUCCESS),
+            Command::Emulator(args) => dssctl::emulator::command::run(args).await,
             Command::Validate(args) => dssctl::manifest::commands::validate(&args),
             Command::Schema(args) => dssctl::manifest::commands::schema(&args),
         }

@@ -1,2 +1,96 @@
 //! The DSS REST client: auth, TLS options, a bound on requests in flight, retries with
 //! backoff, and errors typed from DSS error bodies.
+//!
+//! Layout: [`config`] (URL, key, TLS, limits), [`transport`] (one call with retries and the
+//! in-flight bound), [`error`] (typed errors), then one file per resource family:
+//! `projects`, `datasets`, `admin` (connections, users, groups, global variables), `jobs`, and
+//! `instance` (instance and auth info, futures). Every call uses the documented `/public/api`
+//! prefix and the wire types of [`crate::wire`], shared with the emulator.
+
+mod admin;
+mod config;
+mod datasets;
+mod error;
+mod instance;
+mod jobs;
+mod projects;
+mod transport;
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+pub use config::{ClientConfig, DEFAULT_BASE_BACKOFF, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RETRIES, Secret};
+pub use error::ClientError;
+pub use jobs::JobWait;
+
+use transport::{Answer, ApiPath, Call, Transport};
+
+/// A client of one DSS instance. Cheap to clone: clones share the connection pool and the
+/// bound on requests in flight.
+#[derive(Clone)]
+pub struct DssClient {
+    transport: Arc<Transport>,
+}
+
+impl std::fmt::Debug for DssClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DssClient")
+            .field("transport", &self.transport)
+            .finish()
+    }
+}
+
+impl DssClient {
+    /// Build a client. Fails on a bad URL, an empty key or an unreadable CA file; nothing is
+    /// sent until the first call. The rustls crypto provider must be installed
+    /// ([`crate::install_crypto_provider`]).
+    pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        Ok(DssClient {
+            transport: Arc::new(Transport::new(&config)?),
+        })
+    }
+
+    /// The base URL this client talks to.
+    pub fn url(&self) -> &str {
+        self.transport.base_url().as_str()
+    }
+
+    async fn send(&self, call: Call<'_>) -> Result<Answer, ClientError> {
+        self.transport.execute(call).await
+    }
+
+    async fn send_json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, ClientError> {
+        let method = call.method.to_string();
+        let path = call.path.clone();
+        let answer = self.send(call).await?;
+        transport::decode(&method, &path, &answer)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: ApiPath) -> Result<T, ClientError> {
+        self.send_json(Call::new(reqwest::Method::GET, path)).await
+    }
+
+    /// PUT a whole document; DSS's answer body is not relied upon (it varies by version).
+    async fn put<B: serde::Serialize + ?Sized>(&self, path: ApiPath, body: &B) -> Result<(), ClientError> {
+        self.send(Call::new(reqwest::Method::PUT, path).json(body)?)
+            .await
+            .map(drop)
+    }
+
+    /// POST a create call; the answer body is not relied upon (a bare string on some versions).
+    async fn post<B: serde::Serialize + ?Sized>(&self, path: ApiPath, body: &B) -> Result<(), ClientError> {
+        self.send(Call::new(reqwest::Method::POST, path).json(body)?)
+            .await
+            .map(drop)
+    }
+
+    async fn delete(&self, path: ApiPath) -> Result<(), ClientError> {
+        self.send(Call::new(reqwest::Method::DELETE, path))
+            .await
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,2 +1,147 @@
 //! The embedded DSS API emulator: an axum server that speaks the DSS public API well enough for
-//! the official Python client and dssctl itself.
+//! the official Python client (`dataikuapi`) and dssctl itself.
+//!
+//! This module owns the public entry points ([`EmulatorConfig`], [`start`], [`RunningEmulator`])
+//! and the wiring of the pieces, each in its own file:
+//! - `router`: both API prefixes, trailing slashes, percent-decoding, route templates, dispatch;
+//! - `http`: DSS error bodies, JSON answers, query and body parsing;
+//! - `auth`: the admin key, restricted keys and their privileges;
+//! - `store` / `persist`: the in-memory state and its JSON documents under the data dir;
+//! - `faults`: latency, error rate, rate limit and the request statistics;
+//! - `secrets`: how secrets are redacted on read and kept on write-back;
+//! - one file per resource family: `projects`, `datasets`, `connections`, `users`, `groups`,
+//!   `variables`, `jobs`, `sql`, `logs`, `instance`;
+//! - `command`: the `dssctl emulator` command.
+
+mod auth;
+pub mod command;
+mod connections;
+mod datasets;
+mod faults;
+mod groups;
+mod http;
+mod instance;
+mod jobs;
+mod logs;
+mod persist;
+mod projects;
+mod router;
+mod secrets;
+mod sql;
+mod store;
+mod users;
+mod variables;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use auth::{ApiKeySpec, load_keys_file};
+
+/// How an emulator instance behaves.
+#[derive(Clone)]
+pub struct EmulatorConfig {
+    /// Where the state is persisted; `None` keeps it in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// The admin API key (full rights on everything).
+    pub admin_key: String,
+    /// Restricted keys, limited to some projects and privileges.
+    pub keys: Vec<ApiKeySpec>,
+    /// Delay added before answering each API request.
+    pub latency: Duration,
+    /// Share (0.0 to 1.0) of API requests answered 503 instead of being served.
+    pub error_rate: f64,
+    /// Maximum API requests per second; beyond, 429 with `Retry-After`.
+    pub rate_limit: Option<u32>,
+    /// Time a job takes to go from NOT_STARTED to DONE.
+    pub job_duration: Duration,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            data_dir: None,
+            admin_key: auth::generate_key(),
+            keys: Vec::new(),
+            latency: Duration::ZERO,
+            error_rate: 0.0,
+            rate_limit: None,
+            job_duration: Duration::from_millis(300),
+        }
+    }
+}
+
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys are secrets: never print them.
+        f.debug_struct("EmulatorConfig")
+            .field("data_dir", &self.data_dir)
+            .field("admin_key", &"(sensitive)")
+            .field("keys", &self.keys)
+            .field("latency", &self.latency)
+            .field("error_rate", &self.error_rate)
+            .field("rate_limit", &self.rate_limit)
+            .field("job_duration", &self.job_duration)
+            .finish()
+    }
+}
+
+/// A running emulator; dropping it without [`RunningEmulator::shutdown`] leaves the server
+/// task running until the runtime stops.
+pub struct RunningEmulator {
+    /// The bound address (the real port when started on port 0).
+    pub addr: SocketAddr,
+    /// `http://ADDR`, the base URL to give clients.
+    pub url: String,
+    shutdown_tx: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl RunningEmulator {
+    /// Stop accepting connections, let requests in flight finish, and return once the server
+    /// has stopped. Every acknowledged write is already on disk (writes are synchronous with
+    /// their request), so nothing else needs flushing.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown_tx.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Start an emulator listening on `listen`: load the state from the data dir (if any), bind,
+/// and serve in a background task.
+pub async fn start(config: EmulatorConfig, listen: SocketAddr) -> anyhow::Result<RunningEmulator> {
+    if !(0.0..=1.0).contains(&config.error_rate) {
+        anyhow::bail!("error rate must be between 0 and 1, got {}", config.error_rate);
+    }
+    if config.rate_limit == Some(0) {
+        anyhow::bail!("rate limit must be at least 1 request per second");
+    }
+    let app = Arc::new(router::App::new(config).context("cannot load the emulator state")?);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let service = router::build(app);
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, service).with_graceful_shutdown(async move {
+            let _ = shutdown_rx.await;
+        });
+        if let Err(err) = server.await {
+            tracing::error!("emulator server stopped: {err}");
+        }
+    });
+    Ok(RunningEmulator {
+        addr,
+        url: format!("http://{addr}"),
+        shutdown_tx: Some(shutdown_tx),
+        task,
+    })
+}

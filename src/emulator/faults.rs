@@ -1,0 +1,143 @@
+//! Fault injection (latency, error rate, rate limit) and request statistics.
+//!
+//! Faults apply to API routes only, never to `/__emulator/stats`. Order for each API request:
+//! count it, sleep the latency (no lock held), then the rate limit (429 with `Retry-After`),
+//! then the error rate (503): a refused request is still a request the client made, so it is
+//! counted. The rate limit is a fixed one-second window: simple, and what a test can predict.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, StatusCode};
+
+use super::http::ApiError;
+use crate::wire::EmulatorStats;
+
+/// `errorType` of an injected 503.
+const ERROR_UNAVAILABLE: &str = "com.dataiku.dip.exceptions.ServiceUnavailableException";
+/// `errorType` of a rate-limited request.
+const ERROR_TOO_MANY: &str = "com.dataiku.dip.exceptions.TooManyRequestsException";
+
+pub struct Faults {
+    latency: Duration,
+    error_rate: f64,
+    rate_limit: Option<u32>,
+    window: Mutex<(Instant, u32)>,
+}
+
+impl Faults {
+    pub fn new(latency: Duration, error_rate: f64, rate_limit: Option<u32>) -> Self {
+        Faults {
+            latency,
+            error_rate,
+            rate_limit,
+            window: Mutex::new((Instant::now(), 0)),
+        }
+    }
+
+    /// Apply the configured faults to one API request: `Err` is the answer to send instead.
+    pub async fn apply(&self) -> Result<(), ApiError> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        if let Some(limit) = self.rate_limit {
+            let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            if now.duration_since(window.0) >= Duration::from_secs(1) {
+                *window = (now, 0);
+            }
+            if window.1 >= limit {
+                let left = Duration::from_secs(1).saturating_sub(now.duration_since(window.0));
+                let mut err = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ERROR_TOO_MANY,
+                    format!("Rate limit of {limit} requests per second exceeded"),
+                );
+                err.retry_after = Some(left.as_secs_f64().ceil().max(1.0) as u64);
+                return Err(err);
+            }
+            window.1 += 1;
+        }
+        if self.error_rate > 0.0 && rand::random::<f64>() < self.error_rate {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ERROR_UNAVAILABLE,
+                "Service temporarily unavailable (injected fault)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Request counters.
+#[derive(Default)]
+pub struct Stats {
+    inner: Mutex<EmulatorStats>,
+}
+
+impl Stats {
+    /// Count one request to `template` (a route template without the API prefix).
+    pub fn count(&self, method: &Method, template: &str) {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        s.total += 1;
+        if method == Method::GET || method == Method::HEAD {
+            s.reads += 1;
+        } else {
+            s.writes += 1;
+        }
+        *s.by_method.entry(method.as_str().to_string()).or_default() += 1;
+        *s.by_route
+            .entry(format!("{} {template}", method.as_str()))
+            .or_default() += 1;
+    }
+
+    pub fn snapshot(&self) -> EmulatorStats {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn reset(&self) {
+        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = EmulatorStats {
+            by_method: BTreeMap::new(),
+            by_route: BTreeMap::new(),
+            ..Default::default()
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rate_limit_answers_429_with_retry_after() {
+        let f = Faults::new(Duration::ZERO, 0.0, Some(2));
+        f.apply().await.unwrap();
+        f.apply().await.unwrap();
+        let err = f.apply().await.unwrap_err();
+        assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(err.retry_after, Some(1));
+    }
+
+    #[tokio::test]
+    async fn full_error_rate_always_fails() {
+        let f = Faults::new(Duration::ZERO, 1.0, None);
+        assert_eq!(f.apply().await.unwrap_err().status, 503);
+        let none = Faults::new(Duration::ZERO, 0.0, None);
+        none.apply().await.unwrap();
+    }
+
+    #[test]
+    fn stats_count_reads_writes_and_routes() {
+        let s = Stats::default();
+        s.count(&Method::GET, "/projects");
+        s.count(&Method::PUT, "/projects/{projectKey}/metadata");
+        s.count(&Method::GET, "/projects");
+        let snap = s.snapshot();
+        assert_eq!((snap.total, snap.reads, snap.writes), (3, 2, 1));
+        assert_eq!(snap.by_route["GET /projects"], 2);
+        assert_eq!(snap.by_method["PUT"], 1);
+        s.reset();
+        assert_eq!(s.snapshot(), EmulatorStats::default());
+    }
+}

@@ -1,0 +1,103 @@
+//! Groups (admin): list, create, get, update, delete. Ability flags (`may*`), external group
+//! mappings and any other field are kept exactly as sent: the set of flags grows with DSS
+//! versions. Defaults filled when absent: `description: ""`, `admin: false`,
+//! `sourceType: "LOCAL"`.
+
+use serde_json::{Value, json};
+
+use super::http::{self, ApiError, ApiResult};
+use super::router::{App, Req};
+use super::store::{self, Doc, paths};
+
+fn fill_defaults(doc: &mut Doc) {
+    for (k, v) in [
+        ("description", json!("")),
+        ("admin", json!(false)),
+        ("sourceType", json!("LOCAL")),
+    ] {
+        if doc.get(k).is_none_or(Value::is_null) {
+            doc.insert(k.into(), v);
+        }
+    }
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::not_found(format!("Group '{name}' does not exist"))
+}
+
+pub fn list(app: &App, req: &Req) -> ApiResult {
+    req.caller.require_admin()?;
+    let st = app.read();
+    let items: Vec<&Doc> = st.groups.values().collect();
+    Ok(http::json(&items))
+}
+
+pub async fn create(app: &App, req: &Req) -> ApiResult {
+    req.caller.require_admin()?;
+    let mut doc = http::body_object(&req.body)?;
+    store::drop_nulls(&mut doc);
+    let name = doc
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::illegal("group: 'name' is required (a string)"))?
+        .to_string();
+    store::validate_name(&name, "group name")?;
+    fill_defaults(&mut doc);
+    let pending = {
+        let mut st = app.write();
+        if st.groups.contains_key(&name) {
+            return Err(ApiError::already_exists(format!("Group '{name}' already exists")));
+        }
+        let p = app.persist.put(paths::group(&name), &Value::Object(doc.clone()));
+        st.groups.insert(name.clone(), doc);
+        p
+    };
+    app.persist.run([pending]).await?;
+    Ok(http::msg(format!("Created group {name}")))
+}
+
+pub fn get(app: &App, req: &Req, name: &str) -> ApiResult {
+    req.caller.require_admin()?;
+    let st = app.read();
+    Ok(http::json(st.groups.get(name).ok_or_else(|| not_found(name))?))
+}
+
+pub async fn put(app: &App, req: &Req, name: &str) -> ApiResult {
+    req.caller.require_admin()?;
+    let mut doc = http::body_object(&req.body)?;
+    store::drop_nulls(&mut doc);
+    match doc.get("name") {
+        None => {
+            doc.insert("name".into(), json!(name));
+        }
+        Some(Value::String(n)) if n == name => {}
+        Some(other) => {
+            return Err(ApiError::illegal(format!(
+                "group name {other} does not match the path ('{name}'); groups cannot be renamed"
+            )));
+        }
+    }
+    fill_defaults(&mut doc);
+    let pending = {
+        let mut st = app.write();
+        if !st.groups.contains_key(name) {
+            return Err(not_found(name));
+        }
+        let p = app.persist.put(paths::group(name), &Value::Object(doc.clone()));
+        st.groups.insert(name.to_string(), doc);
+        p
+    };
+    app.persist.run([pending]).await?;
+    Ok(http::msg(format!("Saved group {name}")))
+}
+
+pub async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
+    req.caller.require_admin()?;
+    let pending = {
+        let mut st = app.write();
+        st.groups.remove(name).ok_or_else(|| not_found(name))?;
+        app.persist.remove(paths::group(name))
+    };
+    app.persist.run([pending]).await?;
+    Ok(http::msg(format!("Deleted group {name}")))
+}

@@ -1,0 +1,60 @@
+//! Instance-level endpoints: `/auth/info` (who the key is), `/instance-info` (version and node),
+//! and `/futures/` (long-running tasks; the emulator finishes them at once, so a future is
+//! always answered with `hasResult: true`).
+
+use serde_json::{Value, json};
+
+use super::auth::Caller;
+use super::http::{self, ApiError, ApiResult};
+use super::router::{App, Req};
+use crate::wire::{self, AuthInfo, InstanceInfo};
+
+pub fn auth_info(_app: &App, req: &Req) -> ApiResult {
+    let login = req.caller.login();
+    let (source, groups) = match &req.caller {
+        Caller::Admin { .. } => ("PERSONAL_API_KEY", vec!["administrators".to_string()]),
+        Caller::Restricted(_) => ("GLOBAL_API_KEY", Vec::new()),
+    };
+    let mut extra = wire::Extra::new();
+    extra.insert("via".into(), json!([]));
+    extra.insert(
+        "userProfile".into(),
+        json!(if req.caller.is_admin() {
+            "DESIGNER"
+        } else {
+            "READER"
+        }),
+    );
+    Ok(http::json(&AuthInfo {
+        auth_source: source.to_string(),
+        auth_identifier: login.clone(),
+        groups,
+        associated_dss_user: Some(login),
+        extra,
+    }))
+}
+
+pub fn instance_info() -> ApiResult {
+    Ok(http::json(&InstanceInfo {
+        dss_version: wire::DSS_VERSION.to_string(),
+        node_id: "dssctl-emulator".to_string(),
+        node_name: "dssctl emulator".to_string(),
+        node_type: "design".to_string(),
+    }))
+}
+
+pub fn list_futures(app: &App, req: &Req) -> ApiResult {
+    req.caller.require_admin()?;
+    let st = app.read();
+    let items: Vec<&Value> = st.futures.values().collect();
+    Ok(http::json(&items))
+}
+
+pub fn get_future(app: &App, _req: &Req, id: &str) -> ApiResult {
+    let st = app.read();
+    let future = st
+        .futures
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("Future '{id}' does not exist")))?;
+    Ok(http::json(future))
+}

@@ -1,0 +1,299 @@
+//! The in-memory state of the emulator, its loading from the data dir, name validation, and
+//! the document helpers every resource shares (version tags, sorted tags).
+//!
+//! Documents are kept as JSON objects, whole: DSS keeps unknown fields, so the emulator does
+//! too. Dataset definitions sit behind `Arc` so that listing 5000 of them clones pointers under
+//! the lock and serialises after releasing it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::http::ApiError;
+use super::persist;
+
+/// A JSON object.
+pub type Doc = Map<String, Value>;
+
+/// One project: its own document plus its datasets and jobs.
+#[derive(Debug, Clone, Default)]
+pub struct Project {
+    /// `project.json`: `projectKey`, `metadata`, `permissions`, `variables`, `settings`,
+    /// `versionTag`, `creationTag`.
+    pub doc: Doc,
+    pub datasets: BTreeMap<String, Arc<Doc>>,
+    pub jobs: BTreeMap<String, Doc>,
+}
+
+/// Everything the emulator serves.
+#[derive(Debug, Default)]
+pub struct Store {
+    pub projects: BTreeMap<String, Project>,
+    pub connections: BTreeMap<String, Doc>,
+    pub users: BTreeMap<String, Doc>,
+    pub groups: BTreeMap<String, Doc>,
+    pub variables: Doc,
+    /// Finished long-running tasks (`/futures/{id}`), in memory only.
+    pub futures: HashMap<String, Value>,
+}
+
+impl Store {
+    /// The project `key`, or the DSS NotFoundException.
+    pub fn project(&self, key: &str) -> Result<&Project, ApiError> {
+        self.projects.get(key).ok_or_else(|| project_not_found(key))
+    }
+
+    pub fn project_mut(&mut self, key: &str) -> Result<&mut Project, ApiError> {
+        self.projects.get_mut(key).ok_or_else(|| project_not_found(key))
+    }
+
+    /// Load everything under `root`. Orphans (datasets of a project whose `project.json` is
+    /// gone) are ignored; leftovers of interrupted writes are removed.
+    pub fn load(root: &Path) -> anyhow::Result<Store> {
+        let mut store = Store::default();
+        let projects_dir = root.join("projects");
+        if projects_dir.is_dir() {
+            for entry in std::fs::read_dir(&projects_dir)? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let dir = entry.path();
+                if name.starts_with('.') {
+                    persist::cleanup_leftover(&dir);
+                    continue;
+                }
+                if !entry.file_type()?.is_dir() || validate_key(&name).is_err() {
+                    continue;
+                }
+                let project_file = dir.join("project.json");
+                if !project_file.is_file() {
+                    continue;
+                }
+                let doc = as_object(persist::read_doc(&project_file)?, &project_file)?;
+                let mut project = Project {
+                    doc,
+                    ..Default::default()
+                };
+                for (stem, doc) in persist::read_dir_docs(&dir.join("datasets"))? {
+                    let doc = as_object(doc, &dir.join("datasets").join(&stem))?;
+                    project.datasets.insert(stem, Arc::new(doc));
+                }
+                for (stem, doc) in persist::read_dir_docs(&dir.join("jobs"))? {
+                    let doc = as_object(doc, &dir.join("jobs").join(&stem))?;
+                    project.jobs.insert(stem, doc);
+                }
+                // Clean leftovers in the project directory itself.
+                let _ = persist::read_dir_docs(&dir);
+                store.projects.insert(name, project);
+            }
+        }
+        let admin = root.join("admin");
+        for (target, sub) in [
+            (&mut store.connections, "connections"),
+            (&mut store.users, "users"),
+            (&mut store.groups, "groups"),
+        ] {
+            for (stem, doc) in persist::read_dir_docs(&admin.join(sub))? {
+                let doc = as_object(doc, &admin.join(sub).join(&stem))?;
+                target.insert(stem, doc);
+            }
+        }
+        let vars = admin.join("variables.json");
+        if vars.is_file() {
+            store.variables = as_object(persist::read_doc(&vars)?, &vars)?;
+        }
+        let _ = persist::read_dir_docs(&admin);
+        Ok(store)
+    }
+}
+
+fn as_object(value: Value, path: &Path) -> anyhow::Result<Doc> {
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => anyhow::bail!("{} does not hold a JSON object", path.display()),
+    }
+}
+
+pub fn project_not_found(key: &str) -> ApiError {
+    ApiError::not_found(format!("Project '{key}' does not exist"))
+}
+
+pub fn dataset_not_found(project: &str, name: &str) -> ApiError {
+    ApiError::not_found(format!("dataset does not exist: {project}.{name}"))
+}
+
+/// Relative paths of the documents.
+pub mod paths {
+    use std::path::PathBuf;
+
+    pub fn project(key: &str) -> PathBuf {
+        PathBuf::from("projects").join(key).join("project.json")
+    }
+    pub fn project_dir(key: &str) -> PathBuf {
+        PathBuf::from("projects").join(key)
+    }
+    pub fn dataset(key: &str, name: &str) -> PathBuf {
+        project_dir(key).join("datasets").join(format!("{name}.json"))
+    }
+    pub fn job(key: &str, id: &str) -> PathBuf {
+        project_dir(key).join("jobs").join(format!("{id}.json"))
+    }
+    pub fn connection(name: &str) -> PathBuf {
+        PathBuf::from("admin/connections").join(format!("{name}.json"))
+    }
+    pub fn user(login: &str) -> PathBuf {
+        PathBuf::from("admin/users").join(format!("{login}.json"))
+    }
+    pub fn group(name: &str) -> PathBuf {
+        PathBuf::from("admin/groups").join(format!("{name}.json"))
+    }
+    pub fn variables() -> PathBuf {
+        PathBuf::from("admin/variables.json")
+    }
+}
+
+/// Project keys and dataset names: `[A-Za-z0-9_]+`.
+pub fn validate_key(name: &str) -> Result<(), ApiError> {
+    validate_identifier(name, "project key")
+}
+
+pub fn validate_dataset_name(name: &str) -> Result<(), ApiError> {
+    validate_identifier(name, "dataset name")
+}
+
+fn validate_identifier(name: &str, what: &str) -> Result<(), ApiError> {
+    if name.is_empty() || name.len() > 255 {
+        return Err(ApiError::illegal(format!(
+            "Invalid {what} '{name}': must be 1 to 255 characters"
+        )));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
+        return Err(ApiError::illegal(format!(
+            "Invalid {what} '{name}': character {c:?} not allowed (only letters, digits and _)"
+        )));
+    }
+    Ok(())
+}
+
+/// Logins, group and connection names: letters, digits, `_ . - @`, no leading dot (so never
+/// `.` or `..`), at most 255 characters. Keeps every name a plain file name in the data dir.
+pub fn validate_name(name: &str, what: &str) -> Result<(), ApiError> {
+    if name.is_empty() || name.len() > 255 {
+        return Err(ApiError::illegal(format!(
+            "Invalid {what} '{name}': must be 1 to 255 characters"
+        )));
+    }
+    if name.starts_with('.') {
+        return Err(ApiError::illegal(format!(
+            "Invalid {what} '{name}': must not start with a dot"
+        )));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '@')))
+    {
+        return Err(ApiError::illegal(format!(
+            "Invalid {what} '{name}': character {c:?} not allowed (letters, digits, _ . - @)"
+        )));
+    }
+    Ok(())
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A `creationTag` / first `versionTag` for an object created by `login`.
+pub fn creation_tag(login: &str) -> Value {
+    json!({"versionNumber": 0, "lastModifiedBy": {"login": login}, "lastModifiedOn": now_ms()})
+}
+
+/// Bump `versionTag` of `doc` (saved by `login`), starting from `previous` (the stored doc's
+/// tag): client-sent tags are ignored, DSS manages them.
+pub fn bump_version(doc: &mut Doc, previous: Option<&Value>, login: &str) {
+    let number = previous
+        .and_then(|v| v.get("versionNumber"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    doc.insert(
+        "versionTag".into(),
+        json!({"versionNumber": number + 1, "lastModifiedBy": {"login": login}, "lastModifiedOn": now_ms()}),
+    );
+}
+
+/// Tags as DSS stores them: a sorted set of strings. Non-strings are rejected.
+pub fn sorted_tags(value: Option<&Value>, what: &str) -> Result<Value, ApiError> {
+    let mut tags: Vec<String> = match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| ApiError::illegal(format!("{what}: every tag must be a string, got {t}")))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(ApiError::illegal(format!(
+                "{what}: tags must be a list of strings, got {other}"
+            )));
+        }
+    };
+    tags.sort();
+    tags.dedup();
+    Ok(json!(tags))
+}
+
+/// Whether a document's `tags` holds any of `wanted` (empty `wanted` matches everything).
+pub fn has_any_tag(tags: Option<&Value>, wanted: &[String]) -> bool {
+    if wanted.is_empty() {
+        return true;
+    }
+    tags.and_then(Value::as_array).is_some_and(|t| {
+        t.iter()
+            .any(|x| x.as_str().is_some_and(|s| wanted.iter().any(|w| w == s)))
+    })
+}
+
+/// Remove `null` members: the clients send `null` for "not given".
+pub fn drop_nulls(doc: &mut Doc) {
+    doc.retain(|_, v| !v.is_null());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_could_escape_the_data_dir_are_refused() {
+        for bad in ["..", ".", "../x", "a/b", "a\\b", "", ".hidden", "a\0b"] {
+            assert!(validate_name(bad, "login").is_err(), "{bad:?}");
+        }
+        for good in ["john.doe", "a-b@corp.com", "x_1"] {
+            validate_name(good, "login").unwrap();
+        }
+        assert!(validate_key("A.B").is_err());
+        validate_key("MY_PROJECT1").unwrap();
+        assert!(validate_dataset_name(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn tags_are_sorted_and_deduplicated() {
+        let v = sorted_tags(Some(&json!(["b", "a", "b"])), "x").unwrap();
+        assert_eq!(v, json!(["a", "b"]));
+        assert!(sorted_tags(Some(&json!([1])), "x").is_err());
+    }
+
+    #[test]
+    fn versions_increase() {
+        let mut doc = Doc::new();
+        bump_version(&mut doc, Some(&json!({"versionNumber": 4})), "me");
+        assert_eq!(doc["versionTag"]["versionNumber"], 5);
+        assert_eq!(doc["versionTag"]["lastModifiedBy"]["login"], "me");
+    }
+}

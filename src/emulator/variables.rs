@@ -1,0 +1,26 @@
+//! Global (instance) variables (admin): `GET /admin/variables/` answers the flat object;
+//! `PUT` replaces the whole object (DSS has no partial update).
+
+use serde_json::Value;
+
+use super::http::{self, ApiResult};
+use super::router::{App, Req};
+use super::store::paths;
+
+pub fn get(app: &App, req: &Req) -> ApiResult {
+    req.caller.require_admin()?;
+    Ok(http::json(&app.read().variables))
+}
+
+pub async fn put(app: &App, req: &Req) -> ApiResult {
+    req.caller.require_admin()?;
+    let vars = http::body_object(&req.body)?;
+    let pending = {
+        let mut st = app.write();
+        let p = app.persist.put(paths::variables(), &Value::Object(vars.clone()));
+        st.variables = vars;
+        p
+    };
+    app.persist.run([pending]).await?;
+    Ok(http::msg("Saved global variables"))
+}

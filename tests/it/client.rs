@@ -1,0 +1,582 @@
+//! The DSS client against the real emulator on 127.0.0.1:0: every endpoint of the client, auth
+//! failures (401, 403), typed not-found errors, a run under injected faults that still
+//! converges, and state that survives a restart.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use dssctl::client::{ClientConfig, ClientError, DssClient, JobWait};
+use dssctl::emulator::{ApiKeySpec, EmulatorConfig, RunningEmulator};
+use dssctl::wire::{
+    Connection, CreateProjectRequest, Dataset, DatasetSchema, Group, JobDefinition, JobOutput,
+    PermissionGrant, SchemaColumn, User,
+};
+use serde_json::{Map, Value, json};
+
+const ADMIN_KEY: &str = "it-admin-key";
+const READER_KEY: &str = "it-reader-key";
+
+fn local() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn base_config() -> EmulatorConfig {
+    EmulatorConfig {
+        admin_key: ADMIN_KEY.to_string(),
+        job_duration: Duration::from_millis(500),
+        ..EmulatorConfig::default()
+    }
+}
+
+async fn emulator(config: EmulatorConfig) -> RunningEmulator {
+    dssctl::emulator::start(config, local())
+        .await
+        .expect("the emulator starts")
+}
+
+fn client(emu: &RunningEmulator, key: &str) -> DssClient {
+    dssctl::install_crypto_provider();
+    let mut config = ClientConfig::new(emu.url.clone(), key);
+    config.base_backoff = Duration::from_millis(5);
+    DssClient::new(config).unwrap()
+}
+
+fn project_request(key: &str) -> CreateProjectRequest {
+    CreateProjectRequest {
+        project_key: key.to_string(),
+        name: Some(format!("Project {key}")),
+        owner: Some("admin".to_string()),
+        description: Some("integration test".to_string()),
+        tags: Some(vec!["it".to_string()]),
+        ..Default::default()
+    }
+}
+
+fn fs_connection(name: &str) -> Connection {
+    let mut params = Map::new();
+    params.insert("root".into(), json!("/data"));
+    params.insert("password".into(), json!("conn-secret-value"));
+    Connection {
+        name: name.to_string(),
+        connection_type: "Filesystem".to_string(),
+        description: Some("files".to_string()),
+        params,
+        usable_by: Some("ALL".to_string()),
+        ..Default::default()
+    }
+}
+
+fn dataset(project: &str, name: &str, connection: &str) -> Dataset {
+    let mut params = Map::new();
+    params.insert("connection".into(), json!(connection));
+    params.insert("path".into(), json!(format!("/{name}")));
+    Dataset {
+        project_key: project.to_string(),
+        name: name.to_string(),
+        dataset_type: "Filesystem".to_string(),
+        params,
+        format_type: Some("csv".to_string()),
+        ..Default::default()
+    }
+}
+
+fn build(output: &str) -> JobDefinition {
+    JobDefinition {
+        job_type: Some("NON_RECURSIVE_FORCED_BUILD".to_string()),
+        outputs: vec![JobOutput {
+            id: output.to_string(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_of_the_client_works() {
+    let emu = emulator(base_config()).await;
+    let dss = client(&emu, ADMIN_KEY);
+
+    let info = dss.instance_info().await.unwrap();
+    assert!(!info.dss_version.is_empty());
+    let auth = dss.auth_info().await.unwrap();
+    assert!(!auth.auth_identifier.is_empty());
+
+    // Groups.
+    let group = Group {
+        name: "analysts".into(),
+        description: Some("people".into()),
+        ..Default::default()
+    };
+    dss.create_group(&group).await.unwrap();
+    let mut read = dss.get_group("analysts").await.unwrap();
+    assert_eq!(read.description.as_deref(), Some("people"));
+    read.extra.insert("mayCreateProjects".into(), json!(true));
+    dss.update_group("analysts", &read).await.unwrap();
+    assert_eq!(
+        dss.get_group("analysts").await.unwrap().extra["mayCreateProjects"],
+        json!(true)
+    );
+    assert!(
+        dss.list_groups()
+            .await
+            .unwrap()
+            .iter()
+            .any(|g| g.name == "analysts")
+    );
+
+    // Users, with a dotted login and a password that must never come back.
+    let user = User {
+        login: "jane.doe".into(),
+        display_name: Some("Jane".into()),
+        groups: vec!["analysts".into()],
+        password: Some("user-secret-value".into()),
+        ..Default::default()
+    };
+    dss.create_user(&user).await.unwrap();
+    let mut read = dss.get_user("jane.doe").await.unwrap();
+    assert_eq!(read.password, None);
+    assert_eq!(read.groups, vec!["analysts".to_string()]);
+    read.display_name = Some("Jane Doe".into());
+    dss.update_user("jane.doe", &read).await.unwrap();
+    assert_eq!(
+        dss.get_user("jane.doe").await.unwrap().display_name.as_deref(),
+        Some("Jane Doe")
+    );
+    assert!(
+        dss.list_users()
+            .await
+            .unwrap()
+            .iter()
+            .any(|u| u.login == "jane.doe")
+    );
+
+    // Connections: the secret is not returned in clear.
+    dss.create_connection(&fs_connection("files")).await.unwrap();
+    let mut read = dss.get_connection("files").await.unwrap();
+    assert_ne!(read.params.get("password"), Some(&json!("conn-secret-value")));
+    read.description = Some("shared files".into());
+    dss.update_connection("files", &read).await.unwrap();
+    assert_eq!(
+        dss.get_connection("files").await.unwrap().description.as_deref(),
+        Some("shared files")
+    );
+    let all = dss.list_connections().await.unwrap();
+    assert_eq!(all["files"].connection_type, "Filesystem");
+
+    // Projects.
+    dss.create_project(&project_request("SALES")).await.unwrap();
+    dss.create_project(&project_request("OTHER")).await.unwrap();
+    assert_eq!(dss.get_project("SALES").await.unwrap().project_key, "SALES");
+    let keys: Vec<String> = dss
+        .list_projects()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.project_key)
+        .collect();
+    assert!(keys.contains(&"SALES".to_string()) && keys.contains(&"OTHER".to_string()));
+
+    let mut metadata = dss.get_project_metadata("SALES").await.unwrap();
+    metadata.label = Some("Sales".into());
+    metadata.tags = vec!["zz".into(), "aa".into()];
+    dss.set_project_metadata("SALES", &metadata).await.unwrap();
+    let read = dss.get_project_metadata("SALES").await.unwrap();
+    assert_eq!(read.label.as_deref(), Some("Sales"));
+    assert_eq!(read.tags, vec!["aa".to_string(), "zz".to_string()]);
+    let tagged = dss.list_projects_tagged(&["zz"]).await.unwrap();
+    assert_eq!(
+        tagged.iter().map(|p| p.project_key.as_str()).collect::<Vec<_>>(),
+        vec!["SALES"]
+    );
+
+    let mut permissions = dss.get_project_permissions("SALES").await.unwrap();
+    let mut flags = Map::new();
+    flags.insert("readProjectContent".into(), json!(true));
+    flags.insert("writeProjectContent".into(), json!(false));
+    permissions.permissions.push(PermissionGrant {
+        group: Some("analysts".into()),
+        user: None,
+        flags,
+    });
+    dss.set_project_permissions("SALES", &permissions).await.unwrap();
+    let read = dss.get_project_permissions("SALES").await.unwrap();
+    let grant = read
+        .permissions
+        .iter()
+        .find(|g| g.group.as_deref() == Some("analysts"))
+        .unwrap();
+    assert_eq!(grant.flags["readProjectContent"], json!(true));
+
+    let mut variables = dss.get_project_variables("SALES").await.unwrap();
+    variables.standard.insert("env".into(), json!("test"));
+    variables.local.insert("n".into(), json!(3));
+    dss.set_project_variables("SALES", &variables).await.unwrap();
+    let read = dss.get_project_variables("SALES").await.unwrap();
+    assert_eq!(read.standard["env"], json!("test"));
+    assert_eq!(read.local["n"], json!(3));
+
+    // Datasets.
+    dss.create_dataset("SALES", &dataset("SALES", "orders", "files"))
+        .await
+        .unwrap();
+    dss.create_dataset("SALES", &dataset("SALES", "customers", "files"))
+        .await
+        .unwrap();
+    let names: Vec<String> = dss
+        .list_datasets("SALES")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert!(names.contains(&"orders".to_string()) && names.contains(&"customers".to_string()));
+    let mut orders = dss.get_dataset("SALES", "orders").await.unwrap();
+    let version = orders.version_tag.as_ref().map(|v| v.version_number).unwrap_or(0);
+    orders.extra.insert("description".into(), json!("all orders"));
+    dss.update_dataset("SALES", "orders", &orders).await.unwrap();
+    let read = dss.get_dataset("SALES", "orders").await.unwrap();
+    assert_eq!(read.extra["description"], json!("all orders"));
+    assert!(read.version_tag.unwrap().version_number > version);
+
+    let schema = DatasetSchema {
+        columns: vec![
+            SchemaColumn {
+                name: "id".into(),
+                column_type: "bigint".into(),
+                ..Default::default()
+            },
+            SchemaColumn {
+                name: "amount".into(),
+                column_type: "double".into(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    dss.set_dataset_schema("SALES", "orders", &schema).await.unwrap();
+    let read = dss.get_dataset_schema("SALES", "orders").await.unwrap();
+    assert_eq!(
+        read.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        vec!["id", "amount"]
+    );
+
+    let mut ds_meta = dss.get_dataset_metadata("SALES", "orders").await.unwrap();
+    ds_meta.tags = vec!["gold".into()];
+    dss.set_dataset_metadata("SALES", "orders", &ds_meta)
+        .await
+        .unwrap();
+    assert_eq!(
+        dss.get_dataset_metadata("SALES", "orders").await.unwrap().tags,
+        vec!["gold".to_string()]
+    );
+
+    // Global variables.
+    let mut globals = dss.get_global_variables().await.unwrap();
+    globals.insert("region".into(), json!("eu"));
+    dss.set_global_variables(&globals).await.unwrap();
+    assert_eq!(dss.get_global_variables().await.unwrap()["region"], json!("eu"));
+
+    // Jobs: one runs to DONE, one is aborted, one fails on a missing output.
+    let started = dss.start_job("SALES", &build("orders")).await.unwrap();
+    let first = dss.get_job("SALES", &started.id).await.unwrap();
+    assert!(!first.base_status.state.is_empty());
+    let wait = JobWait {
+        poll_interval: Duration::from_millis(20),
+        timeout: Duration::from_secs(30),
+    };
+    let done = dss.wait_job("SALES", &started.id, wait).await.unwrap();
+    assert_eq!(done.base_status.state, "DONE");
+    assert!(!dss.get_job_log("SALES", &started.id).await.unwrap().is_empty());
+    let aborted = dss.start_job("SALES", &build("customers")).await.unwrap();
+    dss.abort_job("SALES", &aborted.id).await.unwrap();
+    assert_eq!(
+        dss.wait_job("SALES", &aborted.id, wait)
+            .await
+            .unwrap()
+            .base_status
+            .state,
+        "ABORTED"
+    );
+    let failed = dss.start_job("SALES", &build("missing")).await.unwrap();
+    assert_eq!(
+        dss.wait_job("SALES", &failed.id, wait)
+            .await
+            .unwrap()
+            .base_status
+            .state,
+        "FAILED"
+    );
+    assert_eq!(dss.list_jobs("SALES", None).await.unwrap().len(), 3);
+    assert_eq!(dss.list_jobs("SALES", Some(2)).await.unwrap().len(), 2);
+
+    // Export: a zip archive.
+    let zip = dss.export_project("SALES").await.unwrap();
+    assert!(zip.starts_with(b"PK"), "an export is a zip archive");
+
+    // Deletes.
+    dss.delete_dataset("SALES", "customers", true).await.unwrap();
+    assert!(
+        dss.get_dataset("SALES", "customers")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    dss.delete_project("OTHER").await.unwrap();
+    assert!(dss.get_project("OTHER").await.unwrap_err().is_not_found());
+    dss.delete_user("jane.doe").await.unwrap();
+    dss.delete_group("analysts").await.unwrap();
+    dss.delete_connection("files").await.unwrap();
+    assert!(
+        dss.list_connections().await.unwrap().is_empty()
+            || !dss.list_connections().await.unwrap().contains_key("files")
+    );
+
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unknown_key_is_unauthorized() {
+    let emu = emulator(base_config()).await;
+    let err = client(&emu, "wrong-key").list_projects().await.unwrap_err();
+    assert!(matches!(err, ClientError::Unauthorized { .. }), "{err:?}");
+    assert!(!err.is_retryable());
+    assert!(!format!("{err} {err:?}").contains("wrong-key"));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_restricted_key_is_forbidden_where_it_lacks_a_privilege() {
+    let mut config = base_config();
+    config.keys = vec![ApiKeySpec {
+        key: READER_KEY.to_string(),
+        label: Some("reader".to_string()),
+        projects: vec!["SALES".to_string()],
+        privileges: vec!["READ_CONF".to_string()],
+        ..Default::default()
+    }];
+    let emu = emulator(config).await;
+    client(&emu, ADMIN_KEY)
+        .create_project(&project_request("SALES"))
+        .await
+        .unwrap();
+    let reader = client(&emu, READER_KEY);
+    let metadata = reader.get_project_metadata("SALES").await.unwrap();
+    let err = reader.set_project_metadata("SALES", &metadata).await.unwrap_err();
+    assert!(matches!(err, ClientError::Forbidden { .. }), "{err:?}");
+    let err = reader.list_users().await.unwrap_err();
+    assert!(matches!(err, ClientError::Forbidden { .. }), "{err:?}");
+    let err = reader
+        .create_group(&Group {
+            name: "g".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Forbidden { .. }), "{err:?}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn missing_objects_are_typed_not_found() {
+    let emu = emulator(base_config()).await;
+    let dss = client(&emu, ADMIN_KEY);
+    dss.create_project(&project_request("P")).await.unwrap();
+    let errors = [
+        dss.get_project("NOPE").await.unwrap_err(),
+        dss.get_project_metadata("NOPE").await.unwrap_err(),
+        dss.get_dataset("P", "nope").await.unwrap_err(),
+        dss.get_dataset_schema("P", "nope").await.unwrap_err(),
+        dss.get_user("nobody").await.unwrap_err(),
+        dss.get_group("nogroup").await.unwrap_err(),
+        dss.get_connection("noconn").await.unwrap_err(),
+        dss.get_job("P", "Build_nope_2026-01-01T00-00-00.000")
+            .await
+            .unwrap_err(),
+    ];
+    for err in errors {
+        assert!(err.is_not_found(), "{err:?}");
+        assert!(!err.is_retryable());
+    }
+    let err = dss.get_connection("noconn").await.unwrap_err();
+    assert!(
+        err.to_string().contains("Connection 'noconn' does not exist"),
+        "{err}"
+    );
+    let err = dss.create_project(&project_request("P")).await.unwrap_err();
+    assert!(!err.is_ambiguous(), "DSS refused the duplicate: {err:?}");
+    emu.shutdown().await;
+}
+
+/// Create an object the way apply does under faults: a POST is never repeated blindly; after an
+/// ambiguous failure, read whether the object exists, and only create again if it does not.
+async fn create_checked<C, CF, E, EF>(what: &str, create: C, exists: E)
+where
+    C: Fn() -> CF,
+    CF: Future<Output = Result<(), ClientError>>,
+    E: Fn() -> EF,
+    EF: Future<Output = Result<bool, ClientError>>,
+{
+    let mut earlier_attempt_unknown = false;
+    for _ in 0..20 {
+        match create().await {
+            Ok(()) => return,
+            Err(ClientError::AlreadyExists { .. }) if earlier_attempt_unknown => return,
+            Err(err) if err.is_ambiguous() || err.is_retryable() => {
+                earlier_attempt_unknown = true;
+                if exists()
+                    .await
+                    .unwrap_or_else(|e| panic!("{what}: existence check failed: {e}"))
+                {
+                    return;
+                }
+            }
+            Err(err) => panic!("{what}: {err}"),
+        }
+    }
+    panic!("{what}: not created after 20 attempts");
+}
+
+fn found<T>(result: Result<T, ClientError>) -> Result<bool, ClientError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if err.is_not_found() => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+#[tokio::test]
+async fn many_operations_succeed_under_a_30_percent_error_rate() {
+    let mut config = base_config();
+    config.error_rate = 0.3;
+    let emu = emulator(config).await;
+    dssctl::install_crypto_provider();
+    let mut client_config = ClientConfig::new(emu.url.clone(), ADMIN_KEY);
+    client_config.base_backoff = Duration::from_millis(2);
+    client_config.max_retries = 12;
+    let dss = DssClient::new(client_config).unwrap();
+
+    create_checked(
+        "group",
+        || {
+            dss.create_group(&Group {
+                name: "ops".into(),
+                ..Default::default()
+            })
+        },
+        || async { found(dss.get_group("ops").await) },
+    )
+    .await;
+    create_checked(
+        "connection",
+        || dss.create_connection(&fs_connection("files")),
+        || async { found(dss.get_connection("files").await) },
+    )
+    .await;
+    for i in 0..5 {
+        let key = format!("FAULT{i}");
+        create_checked(
+            "project",
+            || dss.create_project(&project_request(&key)),
+            || async { found(dss.get_project(&key).await) },
+        )
+        .await;
+        for name in ["a", "b", "c"] {
+            create_checked(
+                "dataset",
+                || dss.create_dataset(&key, &dataset(&key, name, "files")),
+                || async { found(dss.get_dataset(&key, name).await) },
+            )
+            .await;
+            let mut meta = dss.get_dataset_metadata(&key, name).await.unwrap();
+            meta.tags = vec![format!("t{i}")];
+            dss.set_dataset_metadata(&key, name, &meta).await.unwrap();
+        }
+        let mut variables = dss.get_project_variables(&key).await.unwrap();
+        variables.standard.insert("i".into(), json!(i));
+        dss.set_project_variables(&key, &variables).await.unwrap();
+        dss.delete_dataset(&key, "c", false).await.unwrap();
+    }
+    for i in 0..5 {
+        let key = format!("FAULT{i}");
+        assert_eq!(
+            dss.get_project_variables(&key).await.unwrap().standard["i"],
+            json!(i)
+        );
+        let mut names: Vec<String> = dss
+            .list_datasets(&key)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["a", "b"]);
+        assert_eq!(
+            dss.get_dataset_metadata(&key, "a").await.unwrap().tags,
+            vec![format!("t{i}")]
+        );
+    }
+    dss.delete_project("FAULT0").await.unwrap();
+    assert!(dss.get_project("FAULT0").await.unwrap_err().is_not_found());
+    dss.delete_group("ops").await.unwrap();
+    assert!(dss.get_group("ops").await.unwrap_err().is_not_found());
+
+    // The faults really happened: the emulator counted more requests than the client made calls.
+    let stats: Value = reqwest::Client::new()
+        .get(format!("{}/__emulator/stats", emu.url))
+        .basic_auth(ADMIN_KEY, Some(""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap_or(Value::Null);
+    if let Some(total) = stats.get("total").and_then(Value::as_u64) {
+        assert!(total > 60, "{stats}");
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = base_config();
+    config.data_dir = Some(dir.path().to_path_buf());
+    let emu = emulator(config.clone()).await;
+    let dss = client(&emu, ADMIN_KEY);
+    dss.create_group(&Group {
+        name: "kept".into(),
+        description: Some("d".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    dss.create_connection(&fs_connection("files")).await.unwrap();
+    dss.create_project(&project_request("KEPT")).await.unwrap();
+    dss.create_dataset("KEPT", &dataset("KEPT", "orders", "files"))
+        .await
+        .unwrap();
+    let mut variables = dss.get_project_variables("KEPT").await.unwrap();
+    variables.standard.insert("v".into(), json!("persisted"));
+    dss.set_project_variables("KEPT", &variables).await.unwrap();
+    let before = dss.get_dataset("KEPT", "orders").await.unwrap();
+    emu.shutdown().await;
+
+    let emu = emulator(config).await;
+    let dss = client(&emu, ADMIN_KEY);
+    assert_eq!(
+        dss.get_group("kept").await.unwrap().description.as_deref(),
+        Some("d")
+    );
+    assert!(dss.list_connections().await.unwrap().contains_key("files"));
+    assert_eq!(dss.get_project("KEPT").await.unwrap().project_key, "KEPT");
+    assert_eq!(
+        dss.get_project_variables("KEPT").await.unwrap().standard["v"],
+        json!("persisted")
+    );
+    let after = dss.get_dataset("KEPT", "orders").await.unwrap();
+    assert_eq!(after.params, before.params);
+    assert_eq!(after.version_tag, before.version_tag);
+    emu.shutdown().await;
+}
