@@ -315,7 +315,9 @@ impl Loader {
         }
         let resource_name = match (known_kind, name) {
             (Some(kind), Some(name)) if !name.is_empty() => {
-                Some(display_name(kind, &cut(name), project.map(cut).as_deref()))
+                // The project is part of the name only for kinds that belong to one.
+                let project = project.filter(|_| schema::project_required(kind)).map(cut);
+                Some(display_name(kind, &cut(name), project.as_deref()))
             }
             _ => None,
         };

@@ -40,6 +40,20 @@ fn add_spec_schema(generator: &mut schemars::SchemaGenerator, kind: &str) -> Val
     schema.to_value()
 }
 
+const PROJECT_KEY_PATTERN: &str = "^[A-Za-z0-9_]+$";
+
+/// The `metadata.name` format of a kind, as a JSON Schema pattern (ECMA-262 syntax).
+fn name_pattern(kind: &str) -> Option<&'static str> {
+    match kind {
+        "Project" | "Dataset" => Some(PROJECT_KEY_PATTERN),
+        "Connection" | "Build" => Some("^[A-Za-z0-9_.-]+$"),
+        "User" => Some("^[A-Za-z0-9_.@+-]+$"),
+        "Variables" => Some("^global$"),
+        // Group names may hold any letter; the validator checks them.
+        _ => None,
+    }
+}
+
 fn kind_description(kind: &str) -> &'static str {
     match kind {
         "Project" => "A DSS project: metadata, owner, permissions and variables.",
@@ -57,10 +71,19 @@ fn kind_description(kind: &str) -> &'static str {
 fn document_schema(generator: &mut schemars::SchemaGenerator, kind: &str) -> Value {
     let meta = generator.subschema_for::<ObjectMeta>().to_value();
     let spec = add_spec_schema(generator, kind);
+    // Name formats for editors; `dssctl validate` checks them in code, with hints.
+    let mut names = Map::new();
+    if let Some(pattern) = name_pattern(kind) {
+        names.insert("name".into(), json!({"pattern": pattern, "maxLength": 255}));
+    }
     let metadata = if project_required(kind) {
-        json!({"allOf": [meta], "required": ["name", "project"]})
+        names.insert(
+            "project".into(),
+            json!({"pattern": PROJECT_KEY_PATTERN, "maxLength": 255}),
+        );
+        json!({"allOf": [meta], "required": ["name", "project"], "properties": names})
     } else {
-        json!({"allOf": [meta], "not": {"required": ["project"]}})
+        json!({"allOf": [meta], "not": {"required": ["project"]}, "properties": names})
     };
     let mut required = vec!["apiVersion", "kind", "metadata"];
     if spec_required(kind) {
@@ -451,7 +474,7 @@ impl Validator<'_> {
                 let written = node.raw.clone().unwrap_or_else(|| node.key_text());
                 Some(format!("quote it to keep it as written: `\"{written}\"`"))
             }
-            (NodeValue::Null, _) => Some("give a value, or remove the field".to_string()),
+            (NodeValue::Null, _) => Some("give a value after the colon".to_string()),
             (NodeValue::Map(_), Some(first)) if first.starts_with("{from") => {
                 Some("a secret reference has exactly one key, `fromEnv` or `fromFile`".to_string())
             }
@@ -612,17 +635,27 @@ impl Validator<'_> {
             }
         }
         for required in self.required(schema) {
-            let present = entries.iter().any(|(k, v)| {
-                matches!(&k.value, NodeValue::Str(s) if s == required) && !matches!(v.value, NodeValue::Null)
-            });
-            let explicitly_null = node.get(required).is_some();
-            if !present && !explicitly_null {
-                issues.push(Issue {
+            let field_path = child_path(path, required);
+            match node.entry(required) {
+                None => issues.push(Issue {
                     pos: key_pos.unwrap_or(node.pos),
-                    path: child_path(path, required),
+                    path: field_path,
                     message: format!("{}missing required field \"{required}\"", prefix(path)),
                     hint: required_hint(path, required),
-                });
+                }),
+                // `name:` with nothing after it: say so once, whichever schema level sees it.
+                Some((key, value))
+                    if matches!(value.value, NodeValue::Null)
+                        && !issues.iter().any(|i| i.path == field_path) =>
+                {
+                    issues.push(Issue {
+                        pos: key.pos,
+                        path: field_path.clone(),
+                        message: format!("{field_path}: required field \"{required}\" is empty"),
+                        hint: Some("give a value after the colon".to_string()),
+                    });
+                }
+                Some(_) => {}
             }
         }
     }
