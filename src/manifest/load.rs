@@ -1110,7 +1110,7 @@ mod tests {
             "{errs:#?}"
         );
         assert!(
-            errs[1].contains("unknown kind the string \"Datset\", did you mean \"Dataset\"?"),
+            errs[1].contains("unknown kind \"Datset\", did you mean \"Dataset\"?"),
             "{errs:#?}"
         );
     }

@@ -510,9 +510,16 @@ impl Validator<'_> {
                 candidates.push(found);
             }
         }
-        // One branch of the right shape: its findings say what is wrong inside. Several (the
-        // two forms of a secret reference): name the forms rather than guess which was meant.
-        if candidates.len() == 1 {
+        // The branch of the right shape that is closest to the node says what is wrong inside.
+        // When two are equally close (the two forms of a secret reference, `{fromVault: x}`),
+        // name the forms rather than guess which was meant.
+        candidates.sort_by_key(Vec::len);
+        let unique_best = match candidates.as_slice() {
+            [_] => true,
+            [best, second, ..] => best.len() < second.len(),
+            [] => false,
+        };
+        if unique_best {
             issues.extend(candidates.remove(0));
             return;
         }
