@@ -1142,4 +1142,121 @@ mod tests {
         assert_eq!(env_name_for("password"), "PASSWORD");
         assert_eq!(env_name_for("secretKey"), "SECRET_KEY");
     }
+
+    mod round_trip {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::*;
+        use crate::manifest::kinds::{
+            ColumnSpec, DatasetSpec, KeyedMap, PermissionSpec, ProjectSpec, ProjectVariablesSpec, SchemaSpec,
+        };
+
+        fn text() -> impl Strategy<Value = String> {
+            // Printable text, including what YAML would read as something else unquoted.
+            prop_oneof![
+                "\\PC{0,24}",
+                Just("yes".to_string()),
+                Just("null".to_string()),
+                Just("1.10".to_string()),
+                Just("- a: b".to_string()),
+                Just(" padded ".to_string()),
+            ]
+        }
+
+        fn scalar() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                text().prop_map(Value::String),
+                any::<i32>().prop_map(|i| json!(i)),
+                any::<bool>().prop_map(Value::Bool),
+                Just(Value::Null),
+            ]
+        }
+
+        fn keyed_map() -> impl Strategy<Value = KeyedMap> {
+            proptest::collection::btree_map("[a-zA-Z][a-zA-Z0-9_]{0,10}", scalar(), 0..4)
+        }
+
+        prop_compose! {
+            fn dataset()(
+                dataset_type in "[A-Z][A-Za-z]{1,12}",
+                params in proptest::option::of(keyed_map()),
+                format_type in proptest::option::of(text()),
+                managed in proptest::option::of(any::<bool>()),
+                columns in proptest::option::of(proptest::collection::vec(("[a-z_]{1,8}", prop_oneof![Just("string"), Just("bigint"), Just("double")], proptest::option::of(0i64..10_000)), 0..4)),
+                label in proptest::option::of(text()),
+                tags in proptest::option::of(proptest::collection::vec(text(), 0..3)),
+                custom in proptest::option::of(keyed_map()),
+            ) -> DatasetSpec {
+                // Column names are unique in a schema.
+                let columns = columns.map(|cols| {
+                    let mut seen = std::collections::BTreeSet::new();
+                    cols.into_iter()
+                        .filter(|(n, _, _)| seen.insert(n.clone()))
+                        .map(|(name, t, max_length)| ColumnSpec { name, column_type: t.to_string(), max_length, comment: None, meaning: None })
+                        .collect()
+                });
+                DatasetSpec {
+                    dataset_type, params, format_type, managed,
+                    schema: columns.map(|columns| SchemaSpec { columns }),
+                    label, tags, custom, ..DatasetSpec::default()
+                }
+            }
+        }
+
+        prop_compose! {
+            fn project()(
+                label in proptest::option::of(text()),
+                description in proptest::option::of(text()),
+                groups in proptest::collection::btree_set("[a-z_]{1,10}", 0..4),
+                read in any::<bool>(),
+                standard in proptest::option::of(keyed_map()),
+                protect in proptest::option::of(any::<bool>()),
+            ) -> ProjectSpec {
+                let permissions = groups.into_iter().enumerate().map(|(i, group)| {
+                    if i % 2 == 0 {
+                        PermissionSpec { group: Some(group), permission_type: Some("READER".into()), ..PermissionSpec::default() }
+                    } else {
+                        PermissionSpec { group: Some(group), read_project_content: Some(read), ..PermissionSpec::default() }
+                    }
+                }).collect();
+                ProjectSpec {
+                    label, description, permissions: Some(permissions),
+                    variables: standard.map(|standard| ProjectVariablesSpec { standard: Some(standard), local: None }),
+                    protect, ..ProjectSpec::default()
+                }
+            }
+        }
+
+        fn document(kind: &str, meta: Value, spec: Value) -> String {
+            let doc = json!({"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": spec});
+            serde_saphyr::to_string(&doc).expect("serializes")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+            /// What the types can hold, written as YAML, loads back equal: the schema the
+            /// loader validates with and the types agree.
+            #[test]
+            fn datasets_round_trip(spec in dataset()) {
+                let yaml = document("Dataset", json!({"name": "d", "project": "P"}), serde_json::to_value(&spec).unwrap());
+                let loaded = load_str(std::path::Path::new("m.yaml"), &yaml).map_err(|d| TestCaseError::fail(format!("{d}\n{yaml}")))?;
+                match &loaded.resources[0].resource {
+                    Resource::Dataset { spec: back, .. } => prop_assert_eq!(back, &spec, "{}", yaml),
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+
+            #[test]
+            fn projects_round_trip(spec in project()) {
+                let yaml = document("Project", json!({"name": "P"}), serde_json::to_value(&spec).unwrap());
+                let loaded = load_str(std::path::Path::new("m.yaml"), &yaml).map_err(|d| TestCaseError::fail(format!("{d}\n{yaml}")))?;
+                match &loaded.resources[0].resource {
+                    Resource::Project { spec: back, .. } => prop_assert_eq!(back, &spec, "{}", yaml),
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+        }
+    }
 }
