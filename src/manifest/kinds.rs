@@ -188,6 +188,7 @@ pub struct ColumnSpec {
     pub column_type: String,
     /// Maximum length of a string column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub max_length: Option<i64>,
     /// A free comment on the column.
     #[serde(default, skip_serializing_if = "Option::is_none")]

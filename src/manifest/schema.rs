@@ -462,13 +462,21 @@ impl Validator<'_> {
         let hint = match (&node.value, expected.first().map(String::as_str)) {
             (NodeValue::Str(s), Some(first)) if first.starts_with("a boolean") => {
                 let lower = s.to_ascii_lowercase();
-                if ["yes", "y", "on"].contains(&lower.as_str()) {
+                if lower == "true" || lower == "false" {
+                    Some(format!("remove the quotes: `{lower}` (quoted, it is a string)"))
+                } else if ["yes", "y", "on"].contains(&lower.as_str()) {
                     Some(format!("YAML 1.2 has no `{s}` boolean: write `true`"))
                 } else if ["no", "n", "off"].contains(&lower.as_str()) {
                     Some(format!("YAML 1.2 has no `{s}` boolean: write `false`"))
                 } else {
                     Some("write `true` or `false`".to_string())
                 }
+            }
+            (NodeValue::Str(s), Some("a whole number" | "a number")) if s.trim().parse::<f64>().is_ok() => {
+                Some(format!(
+                    "remove the quotes: `{}` (quoted, it is a string)",
+                    s.trim()
+                ))
             }
             (NodeValue::Int(_) | NodeValue::Float(_) | NodeValue::Bool(_), Some("a string")) => {
                 let written = node.raw.clone().unwrap_or_else(|| node.key_text());
@@ -580,6 +588,8 @@ impl Validator<'_> {
         if !is_struct {
             return;
         }
+        // Fields offered as "did you mean": their absence is that typo, not a second mistake.
+        let mut suggested: Vec<&str> = Vec::new();
         for (key, value) in entries {
             let NodeValue::Str(name) = &key.value else {
                 issues.push(Issue {
@@ -616,6 +626,9 @@ impl Validator<'_> {
                         .map(|p| p.keys().map(String::as_str).collect())
                         .unwrap_or_default();
                     let suggestion = did_you_mean(name, known.iter().copied());
+                    if let Some(s) = suggestion {
+                        suggested.push(s);
+                    }
                     let message = match suggestion {
                         Some(s) => format!("{}unknown field \"{name}\", did you mean \"{s}\"?", prefix(path)),
                         None => format!("{}unknown field \"{name}\"", prefix(path)),
@@ -644,6 +657,7 @@ impl Validator<'_> {
         for required in self.required(schema) {
             let field_path = child_path(path, required);
             match node.entry(required) {
+                None if suggested.contains(&required) => {}
                 None => issues.push(Issue {
                     pos: key_pos.unwrap_or(node.pos),
                     path: field_path,
@@ -690,6 +704,10 @@ fn required_hint(path: &str, field: &str) -> Option<String> {
         ("spec", "type") => Some("the DSS type, e.g. `type: Filesystem` or `type: PostgreSQL`".to_string()),
         ("spec", "outputs") => Some("the datasets to build, e.g. `outputs: [{id: customers}]`".to_string()),
         ("", "spec") => Some("add a `spec:` section".to_string()),
+        ("", "metadata") => Some("add `metadata: {name: <NAME>}`".to_string()),
+        ("metadata", "name") => {
+            Some("add `name: <NAME>` under metadata: the resource's DSS name".to_string())
+        }
         _ => None,
     }
 }
