@@ -260,8 +260,6 @@ impl Loader {
             && line_text.contains('\t')
         {
             Some("YAML does not allow tabs for indentation: indent with spaces".to_string())
-        } else if message.contains("duplicate") {
-            Some("each key may appear once in a mapping: remove or merge the repeated one".to_string())
         } else {
             budget_hint
         };
@@ -287,6 +285,18 @@ impl Loader {
             return;
         };
         let before = self.diagnostics.len();
+        for (first, repeat) in doc.duplicate_keys() {
+            let key = repeat.key_text();
+            self.error(
+                file,
+                repeat.pos,
+                format!(
+                    "duplicate key \"{key}\": already given at line {}",
+                    first.pos.line
+                ),
+            )
+            .hint = Some("a key may appear once in a mapping: remove or merge the repeated one".into());
+        }
 
         // The resource's name for messages, as far as it can be read.
         let kind_text = doc.get("kind").and_then(Node::as_str);
@@ -1011,11 +1021,6 @@ fn clean_yaml_message(raw: &str) -> String {
         if let Some(i) = text.find(marker) {
             text.truncate(i);
         }
-    }
-    if let Some(rest) = text.strip_prefix("duplicate mapping key: ") {
-        // "duplicate mapping key: K, set DuplicateKeyPolicy in Options if acceptable"
-        let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or(rest);
-        return format!("duplicate key \"{key}\" in this mapping");
     }
     text.trim_end_matches([',', '.', ':']).to_string()
 }

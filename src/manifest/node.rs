@@ -122,6 +122,32 @@ impl Node {
         }
     }
 
+    /// Every key repeated in a mapping of this tree: `(first, repeat)` key nodes.
+    pub fn duplicate_keys(&self) -> Vec<(&Node, &Node)> {
+        let mut found = Vec::new();
+        self.collect_duplicate_keys(&mut found);
+        found
+    }
+
+    fn collect_duplicate_keys<'a>(&'a self, found: &mut Vec<(&'a Node, &'a Node)>) {
+        match &self.value {
+            NodeValue::Map(entries) => {
+                let mut first: std::collections::HashMap<String, &Node> = std::collections::HashMap::new();
+                for (key, value) in entries {
+                    match first.get(&key.key_text()) {
+                        Some(earlier) => found.push((earlier, key)),
+                        None => {
+                            first.insert(key.key_text(), key);
+                        }
+                    }
+                    value.collect_duplicate_keys(found);
+                }
+            }
+            NodeValue::Seq(items) => items.iter().for_each(|item| item.collect_duplicate_keys(found)),
+            _ => {}
+        }
+    }
+
     /// The text of a mapping key (YAML allows keys of any type; JSON and DSS only strings).
     pub fn key_text(&self) -> String {
         match &self.value {
@@ -166,6 +192,9 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, serde_saphyr::Error> {
         // Snippets are rendered by our own diagnostics, one line each.
         with_snippet: false,
         budget: Some(budget()),
+        // Repeated keys reach the tree, where the loader reports each with both places
+        // (the parser alone would stop at the first one, naming only the second place).
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
     };
     let docs: Vec<Spanned<NodeValue>> = serde_saphyr::from_multiple_with_options(text, options)?;
     Ok(docs
@@ -315,10 +344,28 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_are_errors_with_a_location() {
-        let err = parse_documents("a: 1\nb: 2\na: 3\n").unwrap_err();
-        let loc = err.location().expect("a location");
-        assert_eq!(loc.line(), 3);
+    fn duplicate_keys_are_found_with_both_places() {
+        let doc = parse_documents("a: 1\nb: {c: 1, c: 2}\na: 3\n")
+            .unwrap()
+            .remove(0);
+        let dups: Vec<(usize, usize)> = doc
+            .duplicate_keys()
+            .iter()
+            .map(|(f, r)| (f.pos.line, r.pos.line))
+            .collect();
+        assert_eq!(dups, [(2, 2), (1, 3)]);
+    }
+
+    #[test]
+    fn merged_keys_are_not_duplicates() {
+        let doc = parse_documents("base: &b {x: 1, y: 2}\nitem:\n  <<: *b\n  x: 3\n")
+            .unwrap()
+            .remove(0);
+        assert!(doc.duplicate_keys().is_empty());
+        assert_eq!(
+            doc.get("item").unwrap().get("x").unwrap().value,
+            NodeValue::Int(3)
+        );
     }
 
     #[test]
