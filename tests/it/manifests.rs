@@ -247,8 +247,49 @@ fn quickstart_secrets_resolve_relative_to_their_manifest() {
     assert_eq!(format!("{secret:?}"), "fromFile(secrets/alice-password)");
 }
 
+#[test]
+fn json_output_never_shows_secret_literals() {
+    for file in [
+        "secret-literal-connection.yaml",
+        "secret-literal-user-password.yaml",
+    ] {
+        let path = format!("tests/fixtures/broken/{file}");
+        let (code, stdout, stderr) = dssctl(&["validate", "--format", "json", &path]);
+        assert_eq!(code, 1);
+        assert!(
+            !stdout.contains(SECRET_MARKER) && !stderr.contains(SECRET_MARKER),
+            "{stdout}"
+        );
+        assert!(stdout.contains("fromEnv"), "{stdout}");
+    }
+}
+
+/// Ways a secret literal can be written, correctly or not, around the secret `{S}`.
+const SECRET_TEMPLATES: &[&str] = &[
+    "apiVersion: dssctl/v1\nkind: Connection\nmetadata: {name: c}\nspec:\n  type: PostgreSQL\n  params:\n    password: {S}\n",
+    "apiVersion: dssctl/v1\nkind: Connection\nmetadata: {name: c}\nspec:\n  type: PostgreSQL\n  params:\n    apiKey: \"{S}\"\n    secretKey: [{S}]\n    token: {value: {S}}\n",
+    "apiVersion: dssctl/v1\nkind: User\nmetadata: {name: u}\nspec:\n  password: {S}\n",
+    "apiVersion: dssctl/v1\nkind: User\nmetadata: {name: u}\nspec:\n  password: [{S}]\n",
+    "apiVersion: dssctl/v1\nkind: User\nmetadata: {name: u}\nspec:\n  password: {secret: {S}}\n",
+    "apiVersion: dssctl/v1\nkind: User\nmetadata: {name: u}\nspec:\n  password: \"{S}\n",
+    "apiVersion: dssctl/v1\nkind: User\nmetadata: {name: u}\nspec:\n  password: {S}: {S}\n",
+    "apiVersion: dssctl/v1\nkind: User\nmetadata: {name: u}\nspec:\n\tpassword: {S}\n",
+];
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn secret_literals_never_appear_in_diagnostics(secret in "[A-Za-z0-9]{6,24}", template in proptest::sample::select(SECRET_TEMPLATES)) {
+        let secret = format!("Zq{secret}");
+        let text = template.replace("{S}", &secret);
+        let outcome = dssctl::manifest::load_str(Path::new("m.yaml"), &text);
+        let diags = outcome.expect_err("a literal secret is an error").0;
+        for d in &diags {
+            let shown = format!("{d} {d:?} {}", serde_json::to_string(d).unwrap());
+            prop_assert!(!shown.contains(&secret), "{}", shown);
+        }
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic_the_loader(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
