@@ -88,7 +88,7 @@ pub struct EmulatorArgs {
     /// The admin API key; generated and printed when not given.
     #[arg(long, env = "DSS_EMULATOR_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
-    /// A JSON or YAML file of restricted API keys (see the README).
+    /// A JSON or YAML file of restricted API keys (see docs/emulator.md).
     #[arg(long)]
     pub keys: Option<PathBuf>,
     /// Delay added to every API request (e.g. 20ms).

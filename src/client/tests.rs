@@ -478,13 +478,21 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
 
 #[tokio::test]
 async fn debug_logs_name_each_attempt_and_never_a_secret() {
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // A process-wide subscriber: a thread-scoped one races with the other tests, which register
+    // the client's callsites concurrently and can leave them cached as "never interested".
+    static LOGS: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+    let logs = LOGS
+        .get_or_init(|| {
+            let logs = LogBuffer::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .with_writer(logs.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+            logs
+        })
+        .clone();
 
     let dss = FakeDss::start().await;
     dss.script("PUT /admin/users/alice", vec![reply(503, serde_json::json!({}))]);

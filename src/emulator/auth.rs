@@ -355,6 +355,25 @@ mod tests {
     }
 
     #[test]
+    fn keys_files_in_json_or_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = dir.path().join("keys.yaml");
+        std::fs::write(
+            &yaml,
+            "keys:\n  - key: abc\n    label: ci\n    projects: [P1]\n    privileges: [READ_CONF, RUN_JOBS]\n",
+        )
+        .unwrap();
+        let keys = load_keys_file(&yaml).unwrap();
+        assert_eq!(keys[0].privileges, vec!["READ_CONF", "RUN_JOBS"]);
+        let json = dir.path().join("keys.json");
+        std::fs::write(&json, r#"[{"key": "k", "admin": true}]"#).unwrap();
+        assert!(load_keys_file(&json).unwrap()[0].admin);
+        std::fs::write(&json, r#"[{"key": "k", "privileges": ["FLY"]}]"#).unwrap();
+        let err = format!("{:#}", load_keys_file(&json).unwrap_err());
+        assert!(err.contains("key #1") && err.contains("FLY"), "{err}");
+    }
+
+    #[test]
     fn unknown_privileges_are_rejected() {
         let spec = ApiKeySpec {
             key: "k".into(),

@@ -1,4 +1,5 @@
-//! Groups (admin): list, create, get, update, delete. Ability flags (`may*`), external group
+//! Groups (admin): list, create, get, update, delete; `GET /groups` lists names and
+//! descriptions for every key. Ability flags (`may*`), external group
 //! mappings and any other field are kept exactly as sent: the set of flags grows with DSS
 //! versions. Defaults filled when absent: `description: ""`, `admin: false`,
 //! `sourceType: "LOCAL"`.
@@ -100,4 +101,20 @@ pub async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
     };
     app.persist.run([pending]).await?;
     Ok(http::msg(format!("Deleted group {name}")))
+}
+
+/// `GET /groups`: what any key may know of the groups.
+pub fn list_info(app: &App, _req: &Req) -> ApiResult {
+    let st = app.read();
+    let items: Vec<Value> = st
+        .groups
+        .values()
+        .map(|g| {
+            json!({
+                "name": g.get("name").cloned().unwrap_or(Value::Null),
+                "description": g.get("description").cloned().unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    Ok(http::json(&items))
 }

@@ -39,7 +39,8 @@ pub fn instance_info() -> ApiResult {
         dss_version: wire::DSS_VERSION.to_string(),
         node_id: "dssctl-emulator".to_string(),
         node_name: "dssctl emulator".to_string(),
-        node_type: "design".to_string(),
+        // Upper case, as the Python client documents `node_type` ("DESIGN, AUTOMATION or DEPLOYER").
+        node_type: "DESIGN".to_string(),
     }))
 }
 

@@ -16,6 +16,10 @@
 //! files start with a dot and are removed at load. Deleting a project renames its directory to
 //! a dot-name first (atomic), then removes it.
 //!
+//! A write that fails (disk full, read-only data dir) answers 500 `java.io.IOException`; the
+//! change stays in memory, so the emulator keeps serving what the client was told failed to
+//! persist, and a restart forgets it.
+//!
 //! Ordering: the in-memory state changes under its lock, and the write to disk happens after
 //! the lock is released (other requests are not blocked by the fsync). Each write takes a
 //! sequence number while the lock is still held; a write that finds a newer sequence number

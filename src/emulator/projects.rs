@@ -165,7 +165,12 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
                 "Project '{key}' already exists"
             )));
         }
-        let pending = app.persist.put(paths::project(&key), &Value::Object(doc.clone()));
+        // Clear whatever a deleted project of the same key left behind (a dataset write that
+        // landed after the delete), so that it cannot come back at the next load.
+        let pending = [
+            app.persist.remove_dir(paths::project_dir(&key)),
+            app.persist.put(paths::project(&key), &Value::Object(doc.clone())),
+        ];
         st.projects.insert(
             key.clone(),
             Project {
@@ -175,7 +180,7 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
         );
         pending
     };
-    app.persist.run([pending]).await?;
+    app.persist.run(pending).await?;
     Ok(http::msg(format!("Created project {key}")))
 }
 

@@ -6,7 +6,9 @@
 //! `POST /sql/queries/` runs the pre-queries, the query and the post-queries at once and keeps
 //! the rows until `finish-streaming`; it answers `{queryId, hasResults, schema: [columns]}`.
 //! `GET /sql/queries/{id}/stream` streams the rows as TSV, excel style, without header
-//! (`format=tsv-excel-noheader`, the default) or as a JSON array of arrays (`format=json`).
+//! (`format=tsv-excel-noheader`, the default; `tsv-excel-header` adds the column names first) or
+//! as a JSON array of arrays (`format=json`). At most 256 results wait for `finish-streaming`;
+//! beyond, the oldest is dropped.
 //! Column types come from the values of the result (`bigint`, `double`, `string`).
 //! Privilege: RUN_CODE (on the query's project when it names one).
 
@@ -24,6 +26,8 @@ use crate::wire::{SqlColumn, SqlQueryRequest, SqlQueryStarted};
 
 /// The default stream format of the Python client.
 pub const TSV_FORMAT: &str = "tsv-excel-noheader";
+/// The same with a first line of column names (SQL query streams only).
+const TSV_HEADER_FORMAT: &str = "tsv-excel-header";
 const SQL_ERROR: &str = "java.sql.SQLException";
 
 /// Connection types backed by a SQL database.
@@ -64,14 +68,47 @@ pub fn quote_ident(name: &str) -> String {
 type Rows = Vec<Vec<Value>>;
 
 struct QueryResult {
+    columns: Vec<SqlColumn>,
     rows: Rows,
+}
+
+/// Results not yet finished are dropped, oldest first, beyond this many: a client that never
+/// calls `finish-streaming` must not grow the emulator's memory without bound.
+const MAX_PENDING_RESULTS: usize = 256;
+
+/// Results waiting for `finish-streaming`, in start order.
+#[derive(Default)]
+struct Pending {
+    order: std::collections::VecDeque<String>,
+    by_id: HashMap<String, QueryResult>,
+}
+
+impl Pending {
+    fn insert(&mut self, id: String, result: QueryResult) {
+        while self.by_id.len() >= MAX_PENDING_RESULTS {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.by_id.remove(&old);
+                }
+                None => break,
+            }
+        }
+        self.order.push_back(id.clone());
+        self.by_id.insert(id, result);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<QueryResult> {
+        let found = self.by_id.remove(id)?;
+        self.order.retain(|x| x != id);
+        Some(found)
+    }
 }
 
 /// The SQLite databases of the SQL connections and the results waiting to be streamed.
 pub struct SqlEngine {
     dir: Option<PathBuf>,
     dbs: Mutex<HashMap<String, Arc<Mutex<rusqlite::Connection>>>>,
-    results: Mutex<HashMap<String, QueryResult>>,
+    results: Mutex<Pending>,
 }
 
 fn sql_error(err: impl std::fmt::Display) -> ApiError {
@@ -83,7 +120,7 @@ impl SqlEngine {
         SqlEngine {
             dir,
             dbs: Mutex::new(HashMap::new()),
-            results: Mutex::new(HashMap::new()),
+            results: Mutex::new(Pending::default()),
         }
     }
 
@@ -316,11 +353,13 @@ pub async fn start(app: &App, req: &Req) -> ApiResult {
         .await?;
     let query_id = format!("{:032x}", rand::random::<u128>());
     let has_results = !columns.is_empty();
-    app.sql
-        .results
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(query_id.clone(), QueryResult { rows });
+    app.sql.results.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        query_id.clone(),
+        QueryResult {
+            columns: columns.clone(),
+            rows,
+        },
+    );
     Ok(http::json(&SqlQueryStarted {
         query_id,
         has_results,
@@ -335,9 +374,18 @@ fn unknown_query(id: &str) -> ApiError {
 pub fn stream(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_run_code(None)?;
     let format = req.query.get("format").unwrap_or(TSV_FORMAT);
-    check_format(format)?;
+    if format != TSV_HEADER_FORMAT {
+        check_format(format)?;
+    }
     let results = app.sql.results.lock().unwrap_or_else(|e| e.into_inner());
-    let result = results.get(id).ok_or_else(|| unknown_query(id))?;
+    let result = results.by_id.get(id).ok_or_else(|| unknown_query(id))?;
+    if format == TSV_HEADER_FORMAT {
+        let header: Vec<Value> = result.columns.iter().map(|c| json!(c.name)).collect();
+        let mut all = Vec::with_capacity(result.rows.len() + 1);
+        all.push(header);
+        all.extend(result.rows.iter().cloned());
+        return Ok(render_rows(TSV_FORMAT, &all));
+    }
     Ok(render_rows(format, &result.rows))
 }
 
@@ -363,6 +411,23 @@ mod tests {
         assert_eq!(tsv_field(&json!("say \"hi\"")), "\"say \"\"hi\"\"\"");
         assert_eq!(tsv_field(&Value::Null), "");
         assert_eq!(tsv_field(&json!(1.5)), "1.5");
+    }
+
+    #[test]
+    fn unfinished_results_are_bounded() {
+        let mut pending = Pending::default();
+        for i in 0..(MAX_PENDING_RESULTS + 3) {
+            pending.insert(
+                i.to_string(),
+                QueryResult {
+                    columns: Vec::new(),
+                    rows: Vec::new(),
+                },
+            );
+        }
+        assert_eq!(pending.by_id.len(), MAX_PENDING_RESULTS);
+        assert!(pending.remove("0").is_none());
+        assert!(pending.remove(&(MAX_PENDING_RESULTS + 2).to_string()).is_some());
     }
 
     #[tokio::test]

@@ -282,6 +282,27 @@ mod tests {
         assert!(validate_dataset_name(&"a".repeat(256)).is_err());
     }
 
+    proptest::proptest! {
+        /// Whatever a client sends, a name that passes validation is one plain path component:
+        /// joined to the data dir it cannot leave it.
+        #[test]
+        fn valid_names_stay_inside_the_data_dir(name in "\\PC{0,40}") {
+            let root = std::path::Path::new("/data");
+            let checks = [
+                validate_name(&name, "login").is_ok(),
+                validate_key(&name).is_ok(),
+                validate_dataset_name(&name).is_ok(),
+            ];
+            if checks.iter().any(|ok| *ok) {
+                let path = root.join(paths::user(&name));
+                let components: Vec<_> = std::path::Path::new(&name).components().collect();
+                proptest::prop_assert_eq!(components.len(), 1);
+                proptest::prop_assert!(matches!(components[0], std::path::Component::Normal(_)));
+                proptest::prop_assert!(path.starts_with(root));
+            }
+        }
+    }
+
     #[test]
     fn tags_are_sorted_and_deduplicated() {
         let v = sorted_tags(Some(&json!(["b", "a", "b"])), "x").unwrap();

@@ -1,4 +1,5 @@
-//! Users (admin): list, create, get, update, delete.
+//! Users (admin): list, create, get, update, delete; and for every key the public info of users
+//! (`GET /users`, `GET /users/{login}`: login, display name, email, groups, enabled).
 //!
 //! The password is write-only: stored as a salted SHA-256 (`sha256:SALT:HEX`), never answered.
 //! A save without a password (or with an empty one) keeps the stored one. `secrets[].value` and
@@ -171,6 +172,30 @@ pub async fn delete(app: &App, req: &Req, login: &str) -> ApiResult {
     };
     app.persist.run([pending]).await?;
     Ok(http::msg(format!("Deleted user {login}")))
+}
+
+/// The part of a user any key may read.
+fn info(doc: &Doc) -> Value {
+    let mut out = Doc::new();
+    for k in ["login", "displayName", "email", "groups", "enabled"] {
+        if let Some(v) = doc.get(k) {
+            out.insert(k.into(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+pub fn list_info(app: &App, _req: &Req) -> ApiResult {
+    let st = app.read();
+    let items: Vec<Value> = st.users.values().map(info).collect();
+    Ok(http::json(&items))
+}
+
+pub fn get_info(app: &App, _req: &Req, login: &str) -> ApiResult {
+    let st = app.read();
+    Ok(http::json(&info(
+        st.users.get(login).ok_or_else(|| not_found(login))?,
+    )))
 }
 
 #[cfg(test)]

@@ -489,7 +489,13 @@ pub struct AuthInfo {
     pub auth_identifier: String,
     #[serde(default)]
     pub groups: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// DSS spells it `associatedDSSUser`.
+    #[serde(
+        default,
+        rename = "associatedDSSUser",
+        alias = "associatedDssUser",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub associated_dss_user: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,

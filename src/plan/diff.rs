@@ -1,0 +1,605 @@
+//! Field semantics per kind (product.md section 2): the pure comparison of one declared
+//! resource with its live documents, producing the writes, the changed fields and the errors.
+//!
+//! Rules, in one place:
+//! - a field the manifest leaves out is not managed: never compared, never written;
+//! - given scalars and lists are authoritative; tags, a user's groups and allowed groups are
+//!   sets; permission grants are matched by group/user; schema columns are ordered;
+//! - maps are managed key by key (recursively), a `null` key is removed (and a `null` for a
+//!   key that is already absent is no change);
+//! - server-managed fields are never compared, simply because only managed paths are;
+//! - values DSS normalises go through [`super::normalize`] on both sides;
+//! - secrets are judged by their keyed fingerprint in the ledger, never by value;
+//! - identity fields (dataset and connection types) never change in place: an error says what
+//!   to do instead.
+
+use serde_json::{Map, Value, json};
+
+use crate::manifest::{ColumnSpec, KeyedMap, PermissionSpec, SchemaSpec, SecretRef};
+use crate::wire::{DatasetSchema, ProjectPermissions};
+
+use super::fingerprint::content_fingerprint;
+use super::model::{Change, SecretField, SubDoc, Write};
+use super::normalize::{
+    Flags, as_secret_ref, column_type, desired_grant_flags, flags_json, live_grant_flags, principal,
+    resolve_project_key, same_scalar, same_value, set_of, type_of,
+};
+
+/// Fields of any document that DSS treats as sets.
+pub const SET_FIELDS: [&str; 3] = ["tags", "groups", "allowedGroups"];
+
+/// A secret reference found in a document, before it is judged.
+#[derive(Debug, Clone)]
+pub struct PendingSecret {
+    /// Dotted path in the sub-document (`params.password`).
+    pub path: String,
+    pub reference: SecretRef,
+    /// Whether the live document holds a value there (DSS returns it encrypted).
+    pub live_has_value: bool,
+}
+
+/// The comparison of one sub-document, built field by field.
+pub struct Doc<'a> {
+    pub sub: SubDoc,
+    /// The live document, `None` when the object is created.
+    pub live: Option<&'a Value>,
+    project_key: Option<&'a str>,
+    /// Prepended to change paths (`schema.` for the schema document).
+    prefix: &'static str,
+    pub overlay: Map<String, Value>,
+    pub changes: Vec<Change>,
+    pub pending_secrets: Vec<PendingSecret>,
+    pub secrets: Vec<SecretField>,
+}
+
+impl<'a> Doc<'a> {
+    pub fn new(sub: SubDoc, live: Option<&'a Value>, project_key: Option<&'a str>) -> Self {
+        Doc {
+            sub,
+            live,
+            project_key,
+            prefix: if sub == SubDoc::Schema { "schema." } else { "" },
+            overlay: Map::new(),
+            changes: Vec::new(),
+            pending_secrets: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+
+    fn creating(&self) -> bool {
+        self.live.is_none()
+    }
+
+    fn live_get(&self, key: &str) -> Option<&'a Value> {
+        self.live.and_then(|l| l.get(key))
+    }
+
+    fn change(&mut self, path: String, before: Value, after: Value) {
+        self.changes
+            .push(Change::new(format!("{}{path}", self.prefix), before, after));
+    }
+
+    /// A managed scalar; `default` is what DSS assumes when the field is absent.
+    pub fn scalar(&mut self, key: &str, desired: Option<Value>, default: Option<Value>) {
+        let Some(want) = desired else { return };
+        let have = self.live_get(key).cloned();
+        self.overlay.insert(key.to_string(), want.clone());
+        let unchanged = !self.creating() && same_scalar(have.as_ref(), &want, default.as_ref());
+        if !unchanged {
+            self.change(key.to_string(), have.unwrap_or(Value::Null), want);
+        }
+    }
+
+    /// Write a field without comparing it (identity fields, create-only fields on create).
+    pub fn write_only(&mut self, key: &str, value: Value) {
+        self.overlay.insert(key.to_string(), value);
+    }
+
+    /// A managed list that DSS treats as a set.
+    pub fn set(&mut self, key: &str, desired: Option<&Vec<String>>) {
+        let Some(want) = desired else { return };
+        let want = set_of(want);
+        let have = string_set(self.live_get(key));
+        self.overlay.insert(key.to_string(), json!(want));
+        if self.creating() || have != want {
+            let before = if self.creating() { Value::Null } else { json!(have) };
+            self.change(key.to_string(), before, json!(want));
+        }
+    }
+
+    /// A map managed key by key.
+    pub fn keyed(&mut self, key: &str, desired: Option<&KeyedMap>) {
+        let Some(want) = desired else { return };
+        let want: Map<String, Value> = want.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let live = self.live_get(key);
+        let mut overlay = Map::new();
+        self.keyed_at(key.to_string(), live, &want, &mut overlay);
+        if !overlay.is_empty() {
+            self.overlay.insert(key.to_string(), Value::Object(overlay));
+        }
+    }
+
+    fn keyed_at(
+        &mut self,
+        path: String,
+        live: Option<&Value>,
+        want: &Map<String, Value>,
+        overlay: &mut Map<String, Value>,
+    ) {
+        for (k, v) in want {
+            let p = format!("{path}.{k}");
+            let have = live.and_then(|l| l.get(k)).filter(|h| !h.is_null());
+            if let Some(reference) = as_secret_ref(v) {
+                self.pending_secrets.push(PendingSecret {
+                    path: p,
+                    reference,
+                    live_has_value: have.is_some_and(|h| h.as_str() != Some("")),
+                });
+                continue;
+            }
+            match v {
+                Value::Null => {
+                    overlay.insert(k.clone(), Value::Null);
+                    if let Some(h) = have {
+                        self.change(p, h.clone(), Value::Null);
+                    }
+                }
+                Value::Object(sub) if !sub.is_empty() && have.is_none_or(Value::is_object) => {
+                    let mut sub_overlay = Map::new();
+                    self.keyed_at(p, have, sub, &mut sub_overlay);
+                    if !sub_overlay.is_empty() {
+                        overlay.insert(k.clone(), Value::Object(sub_overlay));
+                    }
+                }
+                _ => {
+                    overlay.insert(k.clone(), v.clone());
+                    let same = have.is_some_and(|h| {
+                        same_value(
+                            &resolve_project_key(h, self.project_key),
+                            &resolve_project_key(v, self.project_key),
+                        )
+                    });
+                    if !same {
+                        self.change(p, have.cloned().unwrap_or(Value::Null), v.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Schema columns: ordered and authoritative; each column's optional attributes are
+    /// compared only when the manifest gives them.
+    pub fn columns(&mut self, desired: &SchemaSpec) {
+        let want: Vec<Value> = desired.columns.iter().map(column_json).collect();
+        self.overlay.insert("columns".into(), Value::Array(want.clone()));
+        let live: Vec<&Map<String, Value>> = self
+            .live_get("columns")
+            .and_then(Value::as_array)
+            .map(|cols| cols.iter().filter_map(Value::as_object).collect())
+            .unwrap_or_default();
+        let name_of = |c: &Map<String, Value>| {
+            c.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let live_names: Vec<String> = live.iter().map(|c| name_of(c)).collect();
+        let want_names: Vec<String> = desired.columns.iter().map(|c| c.name.clone()).collect();
+        for (spec, col) in desired.columns.iter().zip(&want) {
+            match live.iter().find(|c| name_of(c) == spec.name) {
+                None => self.change("columns[+]".into(), Value::Null, col.clone()),
+                Some(have) => {
+                    let base = format!("columns[name={}]", spec.name);
+                    let have_type = have.get("type").and_then(Value::as_str).unwrap_or_default();
+                    if column_type(have_type) != column_type(&spec.column_type) {
+                        self.change(
+                            format!("{base}.type"),
+                            json!(have_type),
+                            json!(column_type(&spec.column_type)),
+                        );
+                    }
+                    for (field, want) in [
+                        ("maxLength", spec.max_length.map(|n| json!(n))),
+                        ("comment", spec.comment.clone().map(Value::String)),
+                        ("meaning", spec.meaning.clone().map(Value::String)),
+                    ] {
+                        if let Some(want) = want
+                            && !same_scalar(have.get(field), &want, None)
+                        {
+                            let before = have.get(field).cloned().unwrap_or(Value::Null);
+                            self.change(format!("{base}.{field}"), before, want);
+                        }
+                    }
+                }
+            }
+        }
+        for have in &live {
+            if !want_names.contains(&name_of(have)) {
+                self.change(
+                    "columns[-]".into(),
+                    Value::Object(project_column(have)),
+                    Value::Null,
+                );
+            }
+        }
+        let common_live: Vec<&String> = live_names.iter().filter(|n| want_names.contains(n)).collect();
+        let common_want: Vec<&String> = want_names.iter().filter(|n| live_names.contains(n)).collect();
+        if common_live != common_want {
+            self.change("columns(order)".into(), json!(common_live), json!(common_want));
+        }
+    }
+
+    /// Project grants, authoritative, matched by principal.
+    pub fn grants(&mut self, desired: &[PermissionSpec]) -> Result<(), String> {
+        let live: Vec<(String, Flags)> = self
+            .live_get("permissions")
+            .and_then(Value::as_array)
+            .map(|grants| {
+                grants
+                    .iter()
+                    .filter_map(Value::as_object)
+                    .filter_map(|g| {
+                        let p = principal(
+                            g.get("group").and_then(Value::as_str),
+                            g.get("user").and_then(Value::as_str),
+                        )?;
+                        Some((p, live_grant_flags(g)))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut overlay = Vec::new();
+        let mut seen = Vec::new();
+        for spec in desired {
+            let who = principal(spec.group.as_deref(), spec.user.as_deref())
+                .ok_or("a permission names exactly one of `group` and `user`")?;
+            if seen.contains(&who) {
+                return Err(format!("permissions list {who} twice"));
+            }
+            seen.push(who.clone());
+            let flags = desired_grant_flags(spec)?;
+            let mut item = Map::new();
+            if let Some(g) = &spec.group {
+                item.insert("group".into(), json!(g));
+            }
+            if let Some(u) = &spec.user {
+                item.insert("user".into(), json!(u));
+            }
+            item.extend(flags_json(&flags));
+            overlay.push(Value::Object(item));
+            let path = format!("permissions[{who}]");
+            match live.iter().find(|(p, _)| *p == who) {
+                None => self.change(path, Value::Null, grant_display(&flags)),
+                Some((_, have)) if *have == flags => {}
+                Some((_, have)) => match (spec.permission_type.is_some(), type_of(have)) {
+                    (true, Some(live_type)) => self.change(
+                        format!("{path}.type"),
+                        json!(live_type),
+                        json!(type_of(&flags).unwrap_or_default()),
+                    ),
+                    _ => {
+                        for (flag, want) in &flags {
+                            let before = have.get(flag).copied().unwrap_or(false);
+                            if before != *want {
+                                self.change(format!("{path}.{flag}"), json!(before), json!(want));
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        for (who, have) in &live {
+            if !seen.contains(who) {
+                self.change(format!("permissions[{who}]"), grant_display(have), Value::Null);
+            }
+        }
+        self.overlay.insert("permissions".into(), Value::Array(overlay));
+        Ok(())
+    }
+
+    /// The write, if anything is managed in this sub-document. `version_tag` is the live
+    /// document's `versionTag.versionNumber` when it has one.
+    pub fn finish(self, version_tag: Option<u64>) -> Option<Write> {
+        if self.overlay.is_empty() && self.secrets.is_empty() {
+            return None;
+        }
+        let overlay = Value::Object(self.overlay);
+        let fingerprint = self.live.map(|live| {
+            content_fingerprint(
+                &managed_view(self.sub, live, &overlay, &self.secrets),
+                version_tag,
+            )
+        });
+        Some(Write {
+            subdocument: self.sub,
+            overlay,
+            secrets: self.secrets,
+            fingerprint,
+            changes: self.changes,
+        })
+    }
+}
+
+fn string_set(v: Option<&Value>) -> Vec<String> {
+    let items: Vec<String> = v
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    set_of(&items)
+}
+
+fn column_json(c: &ColumnSpec) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), json!(c.name));
+    m.insert("type".into(), json!(column_type(&c.column_type)));
+    if let Some(n) = c.max_length {
+        m.insert("maxLength".into(), json!(n));
+    }
+    if let Some(s) = &c.comment {
+        m.insert("comment".into(), json!(s));
+    }
+    if let Some(s) = &c.meaning {
+        m.insert("meaning".into(), json!(s));
+    }
+    Value::Object(m)
+}
+
+/// The attributes of a live column that a manifest can manage.
+fn project_column(c: &Map<String, Value>) -> Map<String, Value> {
+    let mut m = Map::new();
+    for key in ["name", "type", "maxLength", "comment", "meaning"] {
+        if let Some(v) = c.get(key).filter(|v| !v.is_null()) {
+            let v = match (key, v) {
+                ("type", Value::String(t)) => json!(column_type(t)),
+                _ => v.clone(),
+            };
+            m.insert(key.into(), v);
+        }
+    }
+    m
+}
+
+/// A grant as shown: `{type: X}` when its rights are exactly a legacy type, else the granted
+/// flags.
+fn grant_display(flags: &Flags) -> Value {
+    match type_of(flags) {
+        Some(t) => json!({ "type": t }),
+        None => Value::Object(
+            flags
+                .iter()
+                .filter(|(_, on)| **on)
+                .map(|(k, _)| (k.to_string(), Value::Bool(true)))
+                .collect(),
+        ),
+    }
+}
+
+/// The live values of the fields a write manages, normalised: what a write's content
+/// fingerprint is computed over. `apply --plan` calls this on the document it re-reads and
+/// compares [`content_fingerprint`] of the result with the write's fingerprint.
+pub fn managed_view(sub: SubDoc, live: &Value, overlay: &Value, secrets: &[SecretField]) -> Value {
+    let mut view = view_at(sub, Some(live), overlay, 0);
+    for s in secrets {
+        let present =
+            super::overlay::get_path(live, &s.path).is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
+        super::overlay::set_path(&mut view, &s.path, json!(present));
+    }
+    view
+}
+
+fn view_at(sub: SubDoc, live: Option<&Value>, overlay: &Value, depth: usize) -> Value {
+    let Some(overlay) = overlay.as_object() else {
+        return Value::Null;
+    };
+    let mut out = Map::new();
+    for (key, want) in overlay {
+        let have = live.and_then(|l| l.get(key));
+        let v = if depth == 0 && sub == SubDoc::Permissions && key == "permissions" {
+            let mut grants: Vec<Value> = have
+                .and_then(Value::as_array)
+                .map(|gs| {
+                    gs.iter()
+                        .filter_map(Value::as_object)
+                        .map(|g| {
+                            let who = principal(
+                                g.get("group").and_then(Value::as_str),
+                                g.get("user").and_then(Value::as_str),
+                            );
+                            json!({"principal": who, "flags": flags_json(&live_grant_flags(g))})
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            grants.sort_by_key(|g| g["principal"].to_string());
+            Value::Array(grants)
+        } else if depth == 0 && sub == SubDoc::Schema && key == "columns" {
+            Value::Array(
+                have.and_then(Value::as_array)
+                    .map(|cs| {
+                        cs.iter()
+                            .filter_map(Value::as_object)
+                            .map(|c| Value::Object(project_column(c)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            )
+        } else if want.as_object().is_some_and(|w| !w.is_empty()) && have.is_none_or(Value::is_object) {
+            view_at(sub, have, want, depth + 1)
+        } else if depth == 0 && SET_FIELDS.contains(&key.as_str()) {
+            json!(string_set(have))
+        } else {
+            match have {
+                None | Some(Value::Null) => Value::Null,
+                Some(Value::String(s)) if s.is_empty() => Value::Null,
+                Some(v) => v.clone(),
+            }
+        };
+        out.insert(key.clone(), v);
+    }
+    Value::Object(out)
+}
+
+/// The live permissions document as a JSON value, or the owner alone from the project list
+/// when the permissions were not read (only the owner is managed then).
+pub fn permissions_view(permissions: Option<&ProjectPermissions>, owner_login: Option<&str>) -> Value {
+    match permissions {
+        Some(p) => serde_json::to_value(p).expect("wire types serialise"),
+        None => json!({ "owner": owner_login }),
+    }
+}
+
+/// The live schema document: the separately read one, else the one embedded in the definition.
+pub fn schema_view(read: Option<&DatasetSchema>, embedded: Option<&DatasetSchema>) -> Value {
+    match read.or(embedded) {
+        Some(s) => serde_json::to_value(s).expect("wire types serialise"),
+        None => json!({ "columns": [] }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyed(pairs: Value) -> KeyedMap {
+        serde_json::from_value(pairs).unwrap()
+    }
+
+    #[test]
+    fn keyed_maps_compare_key_by_key_and_nulls_remove() {
+        let live = json!({"params": {"connection": "c", "path": "/a", "notReadyIfEmpty": false,
+            "old": 1}});
+        let mut doc = Doc::new(SubDoc::Settings, Some(&live), Some("P"));
+        doc.keyed(
+            "params",
+            Some(&keyed(
+                json!({"connection": "c", "path": "/b", "old": null, "never": null}),
+            )),
+        );
+        let paths: Vec<&str> = doc.changes.iter().map(|c| c.path.as_str()).collect();
+        // DSS's default `notReadyIfEmpty` is not compared; `never` is already absent.
+        assert_eq!(paths, vec!["params.old", "params.path"]);
+        assert_eq!(
+            doc.overlay["params"],
+            json!({"connection": "c", "path": "/b", "old": null, "never": null})
+        );
+    }
+
+    #[test]
+    fn nested_maps_merge_and_project_key_is_resolved() {
+        let live = json!({"custom": {"kv": {"costCenter": "42", "dssctl": "stamp"}},
+            "params": {"path": "${projectKey}/x"}});
+        let mut doc = Doc::new(SubDoc::Metadata, Some(&live), Some("CHURN"));
+        doc.keyed("custom", Some(&keyed(json!({"kv": {"costCenter": "42"}}))));
+        doc.keyed("params", Some(&keyed(json!({"path": "CHURN/x"}))));
+        assert!(doc.changes.is_empty(), "{:?}", doc.changes);
+    }
+
+    #[test]
+    fn sets_are_compared_sorted() {
+        let live = json!({"tags": ["ml", "churn"]});
+        let mut doc = Doc::new(SubDoc::Metadata, Some(&live), None);
+        doc.set("tags", Some(&vec!["churn".into(), "ml".into(), "ml".into()]));
+        assert!(doc.changes.is_empty());
+        doc.set("groups", Some(&vec!["a".into()]));
+        assert_eq!(doc.changes[0].before, json!([]));
+    }
+
+    #[test]
+    fn creating_lists_every_field() {
+        let mut doc = Doc::new(SubDoc::Definition, None, None);
+        doc.scalar("admin", Some(json!(false)), Some(json!(false)));
+        doc.set("tags", Some(&vec![]));
+        assert_eq!(doc.changes.len(), 2);
+        let w = doc.finish(None).unwrap();
+        assert!(w.fingerprint.is_none());
+    }
+
+    #[test]
+    fn columns_ignore_dss_extras_and_case_but_keep_order() {
+        let live = json!({"columns": [
+            {"name": "id", "type": "BIGINT", "originalType": "int8"},
+            {"name": "email", "type": "string", "maxLength": 200}], "userModified": true});
+        let spec: SchemaSpec = serde_json::from_value(json!({"columns": [
+            {"name": "id", "type": "bigint"}, {"name": "email", "type": "string"}]}))
+        .unwrap();
+        let mut doc = Doc::new(SubDoc::Schema, Some(&live), None);
+        doc.columns(&spec);
+        assert!(doc.changes.is_empty(), "{:?}", doc.changes);
+
+        let spec: SchemaSpec = serde_json::from_value(json!({"columns": [
+            {"name": "email", "type": "string", "maxLength": 100}, {"name": "id", "type": "bigint"},
+            {"name": "signup", "type": "date"}]}))
+        .unwrap();
+        let mut doc = Doc::new(SubDoc::Schema, Some(&live), None);
+        doc.columns(&spec);
+        let paths: Vec<&str> = doc.changes.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "schema.columns[name=email].maxLength",
+                "schema.columns[+]",
+                "schema.columns(order)"
+            ]
+        );
+    }
+
+    #[test]
+    fn grants_match_by_principal_in_any_order_and_flag_order() {
+        let live = json!({"owner": "admin", "permissions": [
+            {"user": "bob", "readDashboards": true},
+            {"group": "analysts", "readDashboards": true, "readProjectContent": true,
+             "exportDatasetsData": true, "admin": false}]});
+        let specs: Vec<PermissionSpec> = serde_json::from_value(json!([
+            {"group": "analysts", "type": "ANALYST_READONLY"},
+            {"user": "bob", "type": "READER"}]))
+        .unwrap();
+        let mut doc = Doc::new(SubDoc::Permissions, Some(&live), None);
+        doc.grants(&specs).unwrap();
+        assert!(doc.changes.is_empty(), "{:?}", doc.changes);
+
+        let specs: Vec<PermissionSpec> = serde_json::from_value(json!([
+            {"group": "analysts", "type": "ANALYST_READWRITE"}]))
+        .unwrap();
+        let mut doc = Doc::new(SubDoc::Permissions, Some(&live), None);
+        doc.grants(&specs).unwrap();
+        assert_eq!(
+            doc.changes,
+            vec![
+                Change::new(
+                    "permissions[group=analysts].type",
+                    json!("ANALYST_READONLY"),
+                    json!("ANALYST_READWRITE")
+                ),
+                Change::new("permissions[user=bob]", json!({"type": "READER"}), Value::Null),
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_or_principal_less_grants_are_errors() {
+        let live = json!({"permissions": []});
+        let mut doc = Doc::new(SubDoc::Permissions, Some(&live), None);
+        let specs: Vec<PermissionSpec> =
+            serde_json::from_value(json!([{"group": "a"}, {"group": "a"}])).unwrap();
+        assert!(doc.grants(&specs).unwrap_err().contains("twice"));
+        let specs: Vec<PermissionSpec> = serde_json::from_value(json!([{"type": "READER"}])).unwrap();
+        assert!(doc.grants(&specs).unwrap_err().contains("exactly one"));
+    }
+
+    #[test]
+    fn managed_view_is_independent_of_how_dss_orders_and_encodes() {
+        let overlay = json!({"tags": ["a", "b"], "description": "x", "custom": {"kv": {"k": 1}}});
+        let a = json!({"tags": ["b", "a"], "description": "x", "custom": {"kv": {"k": 1, "z": 2}},
+            "versionTag": {"versionNumber": 3}});
+        let b = json!({"tags": ["a", "b"], "description": "x", "custom": {"kv": {"k": 1}}});
+        assert_eq!(
+            managed_view(SubDoc::Metadata, &a, &overlay, &[]),
+            managed_view(SubDoc::Metadata, &b, &overlay, &[])
+        );
+        let c = json!({"tags": ["a"], "description": "x"});
+        assert_ne!(
+            managed_view(SubDoc::Metadata, &a, &overlay, &[]),
+            managed_view(SubDoc::Metadata, &c, &overlay, &[])
+        );
+    }
+}

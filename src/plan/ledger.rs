@@ -1,0 +1,269 @@
+//! The ownership ledger of a stack (product.md section 4): which resources the stack manages,
+//! whether each is protected, whether a dataset's data is dropped on delete, and keyed
+//! fingerprints of its secrets.
+//!
+//! It is stored in the DSS instance itself, as the global variable `dssctl.ledger.<stack>`
+//! whose value is a JSON object:
+//!
+//! ```json
+//! {"formatVersion": 1, "salt": "<64 hex>",
+//!  "resources": {"project:CHURN": {"kind": "project", "name": "CHURN",
+//!      "appliedAt": "2026-01-01T00:00:00Z", "gitCommit": "abc123", "protect": true,
+//!      "dropDataOnDelete": false, "secrets": {}}}}
+//! ```
+//!
+//! This module owns the model and its (de)serialisation; `plan` reads it, `apply` writes it.
+//! The `Variables` kind never reads or writes global variables whose name starts with
+//! [`RESERVED_PREFIX`], so a ledger cannot be clobbered by a `prune: true`.
+
+use std::collections::BTreeMap;
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::model::{Kind, ResourceId};
+
+/// Global variables with this prefix belong to dssctl: excluded from the `Variables` kind.
+pub const RESERVED_PREFIX: &str = "dssctl.";
+
+/// Version of the ledger document.
+pub const LEDGER_FORMAT_VERSION: u32 = 1;
+
+/// Name of the global variable holding a stack's ledger.
+pub fn ledger_variable(stack: &str) -> String {
+    format!("{RESERVED_PREFIX}ledger.{stack}")
+}
+
+/// Whether a global variable name is reserved to dssctl.
+pub fn is_reserved_variable(name: &str) -> bool {
+    name.starts_with(RESERVED_PREFIX)
+}
+
+/// A stack name: letters, digits, `-`, `_` and `.`, at most 64 characters.
+pub fn validate_stack_name(stack: &str) -> Result<(), String> {
+    if stack.is_empty() || stack.len() > 64 {
+        return Err(format!(
+            "stack name {stack:?} must have between 1 and 64 characters"
+        ));
+    }
+    if let Some(bad) = stack
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "stack name {stack:?} contains {bad:?}; use letters, digits, '-', '_' or '.'"
+        ));
+    }
+    Ok(())
+}
+
+/// One managed resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerEntry {
+    pub kind: Kind,
+    pub name: String,
+    /// RFC 3339 time of the last apply that wrote this resource.
+    #[serde(default)]
+    pub applied_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    #[serde(default)]
+    pub protect: bool,
+    #[serde(default)]
+    pub drop_data_on_delete: bool,
+    /// Secret field path (`params.password`) → keyed fingerprint (see
+    /// [`crate::plan::fingerprint::secret_fingerprint`]).
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl LedgerEntry {
+    pub fn id(&self) -> ResourceId {
+        ResourceId::new(self.kind, self.name.clone())
+    }
+}
+
+/// A stack's ledger.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ledger {
+    pub format_version: u32,
+    /// Hex-encoded 32 random bytes, the HMAC key of the secret fingerprints.
+    pub salt: String,
+    /// Keyed by [`ResourceId::ledger_key`].
+    #[serde(default)]
+    pub resources: BTreeMap<String, LedgerEntry>,
+}
+
+// The salt is not a secret value in itself, but there is no reason to print it either.
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("format_version", &self.format_version)
+            .field("salt", &"(hidden)")
+            .field("resources", &self.resources)
+            .finish()
+    }
+}
+
+/// A ledger variable that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("global variable {variable:?} is not a dssctl ledger: {reason}")]
+pub struct LedgerError {
+    pub variable: String,
+    pub reason: String,
+}
+
+impl Ledger {
+    /// An empty ledger with a fresh random salt.
+    pub fn new() -> Self {
+        let mut salt = [0u8; 32];
+        rand::rng().fill_bytes(&mut salt);
+        Ledger {
+            format_version: LEDGER_FORMAT_VERSION,
+            salt: hex::encode(salt),
+            resources: BTreeMap::new(),
+        }
+    }
+
+    /// The stack's ledger from the instance's global variables; `Ok(None)` when the stack has
+    /// none yet.
+    pub fn from_global_variables(
+        variables: &Map<String, Value>,
+        stack: &str,
+    ) -> Result<Option<Ledger>, LedgerError> {
+        let name = ledger_variable(stack);
+        let Some(raw) = variables.get(&name) else {
+            return Ok(None);
+        };
+        // DSS variables are arbitrary JSON; some tools store objects as JSON strings.
+        let value = match raw {
+            Value::String(s) => serde_json::from_str(s).map_err(|e| LedgerError {
+                variable: name.clone(),
+                reason: e.to_string(),
+            })?,
+            other => other.clone(),
+        };
+        let ledger: Ledger = serde_json::from_value(value).map_err(|e| LedgerError {
+            variable: name.clone(),
+            reason: e.to_string(),
+        })?;
+        if ledger.format_version > LEDGER_FORMAT_VERSION {
+            return Err(LedgerError {
+                variable: name,
+                reason: format!(
+                    "format version {} is newer than this dssctl understands ({LEDGER_FORMAT_VERSION}); upgrade dssctl",
+                    ledger.format_version
+                ),
+            });
+        }
+        for (key, entry) in &ledger.resources {
+            if entry.id().ledger_key() != *key {
+                return Err(LedgerError {
+                    variable: name,
+                    reason: format!("entry {key:?} names {}", entry.id().ledger_key()),
+                });
+            }
+        }
+        Ok(Some(ledger))
+    }
+
+    /// The JSON value stored in the global variable.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("a ledger always serialises")
+    }
+
+    pub fn get(&self, id: &ResourceId) -> Option<&LedgerEntry> {
+        self.resources.get(&id.ledger_key())
+    }
+
+    pub fn insert(&mut self, entry: LedgerEntry) {
+        self.resources.insert(entry.id().ledger_key(), entry);
+    }
+
+    pub fn remove(&mut self, id: &ResourceId) -> Option<LedgerEntry> {
+        self.resources.remove(&id.ledger_key())
+    }
+
+    /// Every resource the ledger lists.
+    pub fn ids(&self) -> impl Iterator<Item = ResourceId> + '_ {
+        self.resources.values().map(LedgerEntry::id)
+    }
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(kind: Kind, name: &str) -> LedgerEntry {
+        LedgerEntry {
+            kind,
+            name: name.into(),
+            applied_at: "2026-01-01T00:00:00Z".into(),
+            git_commit: None,
+            protect: false,
+            drop_data_on_delete: false,
+            secrets: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn round_trips_through_a_global_variable() {
+        let mut ledger = Ledger::new();
+        ledger.insert(entry(Kind::Dataset, "CHURN.customers"));
+        let mut vars = Map::new();
+        vars.insert(ledger_variable("prod"), ledger.to_value());
+        let back = Ledger::from_global_variables(&vars, "prod").unwrap().unwrap();
+        assert_eq!(back, ledger);
+        assert!(Ledger::from_global_variables(&vars, "dev").unwrap().is_none());
+        assert_eq!(back.salt.len(), 64);
+        assert!(!format!("{back:?}").contains(&back.salt));
+    }
+
+    #[test]
+    fn accepts_a_ledger_stored_as_a_json_string() {
+        let ledger = Ledger::new();
+        let mut vars = Map::new();
+        vars.insert(
+            ledger_variable("default"),
+            Value::String(ledger.to_value().to_string()),
+        );
+        assert_eq!(
+            Ledger::from_global_variables(&vars, "default").unwrap(),
+            Some(ledger)
+        );
+    }
+
+    #[test]
+    fn rejects_garbage_and_inconsistent_keys() {
+        let mut vars = Map::new();
+        vars.insert(ledger_variable("default"), json!(42));
+        let err = Ledger::from_global_variables(&vars, "default").unwrap_err();
+        assert!(err.to_string().contains("dssctl.ledger.default"));
+        vars.insert(
+            ledger_variable("default"),
+            json!({"formatVersion": 1, "salt": "00", "resources": {
+                "group:a": {"kind": "group", "name": "b"}}}),
+        );
+        let err = Ledger::from_global_variables(&vars, "default").unwrap_err();
+        assert!(err.to_string().contains("group:b"), "{err}");
+    }
+
+    #[test]
+    fn reserved_names_and_stack_names() {
+        assert!(is_reserved_variable("dssctl.ledger.default"));
+        assert!(!is_reserved_variable("env"));
+        assert!(validate_stack_name("prod-eu_1").is_ok());
+        assert!(validate_stack_name("").is_err());
+        assert!(validate_stack_name("a b").unwrap_err().contains("' '"));
+    }
+}

@@ -1,0 +1,35 @@
+//! The plan: a pure function from the desired state (manifests) and the observed state (live
+//! DSS documents, with the stack's ledger) to the operations that make the instance match.
+//! No I/O here: reading the live state is `crate::observe`, writing it is apply's.
+//!
+//! - [`model`]: the plan document (operations, writes, changes, fingerprints);
+//! - [`observed`]: the observed state;
+//! - [`normalize`]: what DSS normalises, brought to one form on both sides;
+//! - [`diff`]: field semantics, one sub-document at a time;
+//! - [`planner`]: ownership rules and the operations;
+//! - [`scope`]: what to read from the live instance, and the request budget;
+//! - [`ledger`]: the ownership ledger model;
+//! - [`fingerprint`]: keyed secret fingerprints and live-document fingerprints;
+//! - [`overlay`]: how a write's desired fields are put on a fresh GET (used by apply);
+//! - [`simulate`]: what DSS would hold after applying a desired state (tests and checks).
+
+pub mod diff;
+pub mod fingerprint;
+pub mod ledger;
+pub mod model;
+pub mod normalize;
+pub mod observed;
+pub mod overlay;
+pub mod planner;
+pub mod scope;
+pub mod simulate;
+
+pub use ledger::{Ledger, LedgerEntry};
+pub use model::*;
+pub use observed::{Observed, ObservedDataset, ObservedProject};
+pub use planner::{PlanInput, SecretResolver, plan};
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
+mod tests;

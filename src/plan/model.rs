@@ -1,0 +1,447 @@
+//! The plan document: what `plan` prints and saves, and what `apply` executes.
+//!
+//! One [`Operation`] per resource that needs a write (create, update, delete, adopt). Each
+//! operation names the sub-documents to write ([`Write`]); each write carries the *desired
+//! managed fields* as an overlay (applied by [`crate::plan::overlay`] on a fresh GET, since DSS
+//! PUTs replace whole documents), the secret fields to send (as references, never values) and
+//! the fingerprint of the live document the plan was computed from, so that `apply --plan`
+//! can refuse to write over a document that changed since.
+//!
+//! The same serialised document is the `--format json` output and the `--out FILE` saved plan
+//! (`format_version` 1); consumers must ignore fields they do not know.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::manifest::{Origin, SecretRef};
+
+/// Version of the JSON plan document. Bumped only on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The kinds of resource a plan operates on (a `Build` is a job, not a resource: it is run by
+/// apply, never diffed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Group,
+    User,
+    Connection,
+    Project,
+    Dataset,
+    Variables,
+}
+
+impl Kind {
+    /// The lower-case word used in ledger keys and in the text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Group => "group",
+            Kind::User => "user",
+            Kind::Connection => "connection",
+            Kind::Project => "project",
+            Kind::Dataset => "dataset",
+            Kind::Variables => "variables",
+        }
+    }
+
+    /// Parse the word of [`Kind::as_str`].
+    pub fn parse(word: &str) -> Option<Kind> {
+        Some(match word {
+            "group" => Kind::Group,
+            "user" => Kind::User,
+            "connection" => Kind::Connection,
+            "project" => Kind::Project,
+            "dataset" => Kind::Dataset,
+            "variables" => Kind::Variables,
+            _ => return None,
+        })
+    }
+
+    /// Position in apply's creation order (groups, users, connections, projects, datasets,
+    /// variables); deletes run in the reverse order.
+    pub fn apply_rank(self) -> u8 {
+        match self {
+            Kind::Group => 0,
+            Kind::User => 1,
+            Kind::Connection => 2,
+            Kind::Project => 3,
+            Kind::Dataset => 4,
+            Kind::Variables => 5,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The identity of a resource: its kind and its name (`PROJECT.dataset` for datasets).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ResourceId {
+    pub kind: Kind,
+    pub name: String,
+}
+
+impl ResourceId {
+    pub fn new(kind: Kind, name: impl Into<String>) -> Self {
+        ResourceId {
+            kind,
+            name: name.into(),
+        }
+    }
+
+    /// A dataset's identity.
+    pub fn dataset(project: &str, dataset: &str) -> Self {
+        ResourceId::new(Kind::Dataset, format!("{project}.{dataset}"))
+    }
+
+    /// The ledger key: `project:CHURN`, `dataset:CHURN.customers`, `variables:global`.
+    pub fn ledger_key(&self) -> String {
+        format!("{}:{}", self.kind, self.name)
+    }
+
+    /// Parse a ledger key.
+    pub fn from_ledger_key(key: &str) -> Option<Self> {
+        let (kind, name) = key.split_once(':')?;
+        Some(ResourceId::new(Kind::parse(kind)?, name))
+    }
+
+    /// For a dataset, `(project, dataset)`.
+    pub fn dataset_parts(&self) -> Option<(&str, &str)> {
+        if self.kind == Kind::Dataset {
+            self.name.split_once('.')
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind, self.name)
+    }
+}
+
+/// What an operation does to its resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    /// Declared, live, not yet in the stack's ledger: apply records it (and writes any field
+    /// change listed).
+    Adopt,
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Adopt => "adopt",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+
+    /// The one-character marker of the text output.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Adopt => "=",
+            Action::Update => "~",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// The sub-documents DSS stores separately, each written by its own PUT (or POST on create).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SubDoc {
+    /// Group, user, connection: the single definition document.
+    Definition,
+    /// Project or dataset metadata (`/metadata`).
+    Metadata,
+    /// Project permissions (`/permissions`).
+    Permissions,
+    /// Project variables (`/variables/`).
+    Variables,
+    /// Dataset definition (`PUT /projects/{k}/datasets/{n}`).
+    Settings,
+    /// Dataset schema (`/schema`).
+    Schema,
+    /// Global variables (`/admin/variables/`).
+    Values,
+}
+
+impl SubDoc {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubDoc::Definition => "definition",
+            SubDoc::Metadata => "metadata",
+            SubDoc::Permissions => "permissions",
+            SubDoc::Variables => "variables",
+            SubDoc::Settings => "settings",
+            SubDoc::Schema => "schema",
+            SubDoc::Values => "values",
+        }
+    }
+}
+
+/// One changed field: a path such as `tags`, `params.path`,
+/// `permissions[group=analysts].writeProjectContent`, `schema.columns[2]`.
+/// `before`/`after` are `null` for absent values and always `null` for sensitive fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub path: String,
+    pub before: Value,
+    pub after: Value,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
+}
+
+impl Change {
+    pub fn new(path: impl Into<String>, before: Value, after: Value) -> Self {
+        Change {
+            path: path.into(),
+            before,
+            after,
+            sensitive: false,
+        }
+    }
+
+    /// A secret field judged changed by its fingerprint; its values are never recorded.
+    pub fn sensitive(path: impl Into<String>) -> Self {
+        Change {
+            path: path.into(),
+            before: Value::Null,
+            after: Value::Null,
+            sensitive: true,
+        }
+    }
+}
+
+/// A secret field of a write, by reference. Apply resolves it when (and only when) it sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretField {
+    /// Dotted path inside the sub-document (`params.password`, `password`).
+    pub path: String,
+    pub reference: SecretRef,
+    /// Whether the value must be sent (its fingerprint differs from the ledger's, or the
+    /// object is created). An unchanged secret is never re-sent: DSS keeps it encrypted.
+    pub changed: bool,
+}
+
+/// How a live document was identified when the plan was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fingerprint {
+    /// `versionTag.versionNumber` when the document carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_tag: Option<u64>,
+    /// SHA-256 (hex) of the live values of the managed fields of this write, normalised
+    /// (see [`crate::plan::fingerprint::content_fingerprint`]).
+    pub content: String,
+}
+
+/// One sub-document to write: the desired managed fields, the secrets, and the fingerprint of
+/// the live document it was computed from (`None` on create).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Write {
+    pub subdocument: SubDoc,
+    /// A JSON merge patch (RFC 7396) of the managed fields, with two list rules applied by
+    /// [`crate::plan::overlay::apply_overlay`]: permission grants merge by principal and
+    /// schema columns by name, so that attributes not managed survive.
+    pub overlay: Value,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+    /// The changed fields of this sub-document (empty for a create's initial write).
+    #[serde(default)]
+    pub changes: Vec<Change>,
+}
+
+/// The ledger entry apply records for a resource after a successful operation (secrets'
+/// fingerprints are computed by apply from the values it resolves, never stored in a plan).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerIntent {
+    pub protect: bool,
+    pub drop_data_on_delete: bool,
+}
+
+/// One planned operation on one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    pub kind: Kind,
+    /// `PROJECT.dataset` for datasets.
+    pub name: String,
+    pub action: Action,
+    /// The sub-documents written, in write order.
+    pub subdocuments: Vec<SubDoc>,
+    /// Every changed field, over all sub-documents and the ledger, in display order.
+    pub changes: Vec<Change>,
+    /// The writes apply performs (empty for a delete or an adoption without field change).
+    pub writes: Vec<Write>,
+    /// Every secret field of the resource, written or not: apply records the fingerprint of
+    /// each in the ledger (an adoption writes nothing but still records them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretField>,
+    /// What the ledger records afterwards (`None` for a delete: the entry is removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerIntent>,
+    /// For a delete: whether the dataset's data is dropped (from the ledger).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drop_data: bool,
+    /// Where the resource is declared (absent for a delete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Fingerprint of the live object, for a delete (absent otherwise: each write has its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+}
+
+impl Operation {
+    pub fn id(&self) -> ResourceId {
+        ResourceId::new(self.kind, self.name.clone())
+    }
+
+    /// Whether any secret field is written or changed.
+    pub fn has_secret_change(&self) -> bool {
+        self.changes.iter().any(|c| c.sensitive)
+    }
+
+    /// Whether the project permissions (or a connection's allowed groups) change.
+    pub fn has_permission_change(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| c.path.starts_with("permissions") || c.path == "owner" || c.path == "allowedGroups")
+            || (self.action != Action::Delete && self.subdocuments.contains(&SubDoc::Permissions))
+    }
+}
+
+/// An error that prevents planning one resource (the rest of the plan stands, but the CLI
+/// exits 1 and apply refuses the plan).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanError {
+    pub kind: Kind,
+    pub name: String,
+    /// `file:line:column` of the manifest, when the resource is declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(origin) = &self.origin {
+            write!(f, "{origin}: ")?;
+        }
+        write!(f, "{} {}: {}", self.kind, self.name, self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " (hint: {hint})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A resource the ledger lists but the manifests no longer declare, kept because it is
+/// protected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectedSkip {
+    pub kind: Kind,
+    pub name: String,
+}
+
+/// Counts of the summary line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub adopt: usize,
+    pub unchanged: usize,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct Plan {
+    pub format_version: u32,
+    /// The DSS URL the plan was made against (no credentials).
+    pub target: String,
+    pub stack: String,
+    pub summary: Summary,
+    /// In apply order: creates and updates by kind, then deletes in reverse kind order.
+    pub operations: Vec<Operation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protected: Vec<ProtectedSkip>,
+    /// Ledger entries whose resource is neither declared nor live: apply drops them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forget: Vec<ResourceId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<PlanError>,
+    /// Origin of each declared resource name (`kind name` → `file:line:column`), kept out of
+    /// the output; used by error messages.
+    #[serde(skip)]
+    pub origins: BTreeMap<ResourceId, Origin>,
+}
+
+impl Plan {
+    /// Whether applying this plan would write anything.
+    pub fn has_changes(&self) -> bool {
+        !self.operations.is_empty() || !self.forget.is_empty()
+    }
+
+    /// Recompute the summary from the operations (`unchanged` is kept).
+    pub fn recount(&mut self) {
+        let unchanged = self.summary.unchanged;
+        let mut s = Summary {
+            unchanged,
+            ..Summary::default()
+        };
+        for op in &self.operations {
+            match op.action {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Delete => s.delete += 1,
+                Action::Adopt => s.adopt += 1,
+            }
+        }
+        self.summary = s;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_keys_round_trip() {
+        let id = ResourceId::dataset("CHURN", "customers");
+        assert_eq!(id.ledger_key(), "dataset:CHURN.customers");
+        assert_eq!(ResourceId::from_ledger_key(&id.ledger_key()), Some(id.clone()));
+        assert_eq!(id.dataset_parts(), Some(("CHURN", "customers")));
+        assert_eq!(ResourceId::from_ledger_key("nonsense"), None);
+        assert_eq!(ResourceId::from_ledger_key("build:x"), None);
+    }
+
+    #[test]
+    fn kinds_order_follows_dependencies() {
+        let mut kinds = vec![Kind::Variables, Kind::Dataset, Kind::Group, Kind::Project];
+        kinds.sort_by_key(|k| k.apply_rank());
+        assert_eq!(
+            kinds,
+            vec![Kind::Group, Kind::Project, Kind::Dataset, Kind::Variables]
+        );
+    }
+}

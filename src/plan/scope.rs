@@ -1,0 +1,243 @@
+//! What to read: from the declared resources and the stack's ledger, the smallest set of
+//! requests that gives the planner every live value it compares. Pure; `crate::observe`
+//! performs it.
+//!
+//! List endpoints are used wherever the list carries the data: the project list (label as
+//! `name`, `shortDesc`, `tags`, `ownerLogin`), a project's dataset list (full definitions with
+//! schema, tags, descriptions and custom metadata), the user, group and connection lists. One
+//! GET per sub-document is made only where the list lacks the data and only for what the
+//! manifests manage, and nothing at all for a project that does not exist.
+//!
+//! Request budget (see [`ReadPlan::budget`]), with `[x]` = 1 when x else 0, over the managed
+//! projects `p` that exist on the instance:
+//!
+//! ```text
+//! requests = 1                                   GET /admin/variables/ (the ledger)
+//!          + [any project or dataset]            GET /projects/
+//!          + [connections] + [users] + [groups]  one list each, when managed or referenced
+//!          + Σp ( [p has managed datasets]       GET /projects/{p}/datasets/
+//!               + [p manages custom, or description while the list lacks it]
+//!                                                GET /projects/{p}/metadata
+//!               + [p manages permissions]        GET /projects/{p}/permissions
+//!               + [p manages variables]          GET /projects/{p}/variables/
+//!               + #(live datasets of p whose label is managed and missing from the list)
+//!                                                GET /projects/{p}/datasets/{d}/metadata )
+//! ```
+//!
+//! The two "missing from the list" terms depend on what the instance answers (the emulator's
+//! lists carry descriptions and labels, so they are 0 there); they are counted by
+//! `crate::observe` and passed to [`ReadPlan::budget`] as `conditional_reads`.
+//!
+//! Everything after the first request runs concurrently, up to `--parallelism`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::manifest::{Declared, Resource};
+
+use super::ledger::Ledger;
+use super::model::Kind;
+
+/// The reads for one managed project.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectReads {
+    /// `custom` is managed: the project list never carries it.
+    pub metadata: bool,
+    /// `description` is managed: read the metadata if the list item lacks it.
+    pub description: bool,
+    pub permissions: bool,
+    pub variables: bool,
+    pub datasets: bool,
+    /// Declared datasets whose managed `label` may be missing from the dataset list (read
+    /// only if the list item has no label).
+    pub dataset_labels: BTreeSet<String>,
+}
+
+/// The reads of one plan, after the global variables (which hold the ledger).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadPlan {
+    pub projects_list: bool,
+    /// Managed projects (declared, holding declared datasets, or in the ledger).
+    pub projects: BTreeMap<String, ProjectReads>,
+    pub connections: bool,
+    pub users: bool,
+    pub groups: bool,
+}
+
+impl ReadPlan {
+    /// The reads `desired` and `ledger` require.
+    pub fn new(desired: &[Declared], ledger: Option<&Ledger>) -> Self {
+        let mut r = ReadPlan::default();
+        let mut declared: BTreeSet<(Kind, String)> = BTreeSet::new();
+        for d in desired {
+            match &d.resource {
+                Resource::Project { meta, .. } => {
+                    declared.insert((Kind::Project, meta.name.clone()));
+                }
+                Resource::Connection { meta, .. } => {
+                    declared.insert((Kind::Connection, meta.name.clone()));
+                }
+                Resource::User { meta, .. } => {
+                    declared.insert((Kind::User, meta.name.clone()));
+                }
+                Resource::Group { meta, .. } => {
+                    declared.insert((Kind::Group, meta.name.clone()));
+                }
+                _ => {}
+            }
+        }
+        let referenced = |r: &mut ReadPlan, kind: Kind, name: &str| {
+            if !declared.contains(&(kind, name.to_string())) {
+                match kind {
+                    Kind::Connection => r.connections = true,
+                    Kind::User => r.users = true,
+                    Kind::Group => r.groups = true,
+                    _ => {}
+                }
+            }
+        };
+        for d in desired {
+            match &d.resource {
+                Resource::Project { meta, spec } => {
+                    r.projects_list = true;
+                    let p = r.projects.entry(meta.name.clone()).or_default();
+                    p.metadata |= spec.custom.is_some();
+                    p.description |= spec.description.is_some();
+                    p.permissions |= spec.permissions.is_some();
+                    p.variables |= spec.variables.is_some();
+                    if let Some(owner) = &spec.owner {
+                        referenced(&mut r, Kind::User, owner);
+                    }
+                    for g in spec.permissions.iter().flatten() {
+                        if let Some(group) = &g.group {
+                            referenced(&mut r, Kind::Group, group);
+                        }
+                        if let Some(user) = &g.user {
+                            referenced(&mut r, Kind::User, user);
+                        }
+                    }
+                }
+                Resource::Dataset { meta, spec } => {
+                    r.projects_list = true;
+                    let project = meta.project.clone().unwrap_or_default();
+                    let p = r.projects.entry(project).or_default();
+                    p.datasets = true;
+                    if spec.label.is_some() {
+                        p.dataset_labels.insert(meta.name.clone());
+                    }
+                    if let Some(c) = spec
+                        .params
+                        .as_ref()
+                        .and_then(|p| p.get("connection"))
+                        .and_then(|c| c.as_str())
+                    {
+                        referenced(&mut r, Kind::Connection, c);
+                    }
+                }
+                Resource::Connection { spec, .. } => {
+                    r.connections = true;
+                    for g in spec.allowed_groups.iter().flatten() {
+                        referenced(&mut r, Kind::Group, g);
+                    }
+                }
+                Resource::User { spec, .. } => {
+                    r.users = true;
+                    for g in spec.groups.iter().flatten() {
+                        referenced(&mut r, Kind::Group, g);
+                    }
+                }
+                Resource::Group { .. } => r.groups = true,
+                Resource::Variables { .. } | Resource::Build { .. } => {}
+            }
+        }
+        for id in ledger.into_iter().flat_map(Ledger::ids) {
+            match id.kind {
+                Kind::Project => {
+                    r.projects_list = true;
+                    r.projects.entry(id.name.clone()).or_default();
+                }
+                Kind::Dataset => {
+                    r.projects_list = true;
+                    if let Some((project, _)) = id.dataset_parts() {
+                        r.projects.entry(project.to_string()).or_default().datasets = true;
+                    }
+                }
+                Kind::Connection => r.connections = true,
+                Kind::User => r.users = true,
+                Kind::Group => r.groups = true,
+                Kind::Variables => {}
+            }
+        }
+        r
+    }
+
+    /// The number of requests of a plan (the formula of the module documentation), given
+    /// which managed projects exist and how many metadata GETs the lists left necessary.
+    pub fn budget(&self, live_projects: &BTreeSet<String>, conditional_reads: usize) -> usize {
+        let lists = usize::from(self.projects_list)
+            + usize::from(self.connections)
+            + usize::from(self.users)
+            + usize::from(self.groups);
+        let per_project: usize = self
+            .projects
+            .iter()
+            .filter(|(k, _)| live_projects.contains(*k))
+            .map(|(_, p)| {
+                usize::from(p.datasets)
+                    + usize::from(p.metadata)
+                    + usize::from(p.permissions)
+                    + usize::from(p.variables)
+            })
+            .sum();
+        1 + lists + per_project + conditional_reads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fixtures::{declared, sample};
+    use crate::plan::simulate::entry_for;
+    use serde_json::json;
+
+    #[test]
+    fn reads_only_what_is_managed_or_referenced() {
+        let r = ReadPlan::new(&sample(), None);
+        assert!(r.projects_list && r.connections && r.users && r.groups);
+        let churn = &r.projects["CHURN"];
+        assert!(churn.metadata && churn.permissions && churn.variables && churn.datasets);
+        assert_eq!(churn.dataset_labels.iter().collect::<Vec<_>>(), vec!["customers"]);
+        let live: BTreeSet<String> = ["CHURN".to_string()].into();
+        assert!(churn.description);
+        assert_eq!(r.budget(&live, 0), 1 + 4 + 4);
+        assert_eq!(r.budget(&live, 2), 1 + 4 + 4 + 2);
+        // Nothing at all for a project that does not exist.
+        assert_eq!(r.budget(&BTreeSet::new(), 0), 1 + 4);
+    }
+
+    #[test]
+    fn a_lone_dataset_reads_its_project_list_and_referenced_connection() {
+        let desired = vec![declared(
+            "Dataset",
+            json!({"name": "d", "project": "P"}),
+            json!({"type": "Filesystem", "params": {"connection": "fs"}, "tags": ["a"]}),
+            1,
+        )];
+        let r = ReadPlan::new(&desired, None);
+        assert!(r.projects_list && r.connections && !r.users && !r.groups);
+        let p = &r.projects["P"];
+        assert!(p.datasets && !p.metadata && !p.permissions && !p.variables);
+        assert!(p.dataset_labels.is_empty());
+    }
+
+    #[test]
+    fn the_ledger_adds_what_it_may_delete() {
+        let mut ledger = Ledger::new();
+        ledger.insert(entry_for(Kind::Dataset, "OLD.d"));
+        ledger.insert(entry_for(Kind::User, "bob"));
+        let r = ReadPlan::new(&[], Some(&ledger));
+        assert!(r.projects_list && r.users && !r.groups && !r.connections);
+        assert!(r.projects["OLD"].datasets);
+        assert!(!ReadPlan::new(&[], None).projects_list);
+        assert_eq!(ReadPlan::new(&[], None).budget(&BTreeSet::new(), 0), 1);
+    }
+}

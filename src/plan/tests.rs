@@ -1,0 +1,598 @@
+//! Planner tests: ownership rules, every field rule with the normalisation that would otherwise
+//! show a phantom diff, and the property that a desired state planned against the state it
+//! produces is empty.
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::fixtures::{declared, resolver, sample};
+use super::simulate::simulate_apply;
+use super::*;
+use crate::manifest::Declared;
+
+fn run(desired: &[Declared], observed: &Observed) -> Plan {
+    plan(&PlanInput {
+        desired,
+        observed,
+        stack: "default",
+        target: "http://127.0.0.1:11200",
+        resolve_secret: &resolver,
+    })
+}
+
+fn converged() -> (Vec<Declared>, Observed) {
+    let desired = sample();
+    let observed = simulate_apply(&desired, &resolver);
+    (desired, observed)
+}
+
+fn paths(plan: &Plan) -> Vec<String> {
+    plan.operations
+        .iter()
+        .flat_map(|o| {
+            o.changes
+                .iter()
+                .map(move |c| format!("{} {}: {}", o.kind, o.name, c.path))
+        })
+        .collect()
+}
+
+fn dataset_mut<'a>(o: &'a mut Observed, p: &str, d: &str) -> &'a mut ObservedDataset {
+    o.projects
+        .as_mut()
+        .unwrap()
+        .get_mut(p)
+        .unwrap()
+        .datasets
+        .as_mut()
+        .unwrap()
+        .get_mut(d)
+        .unwrap()
+}
+
+fn project_mut<'a>(o: &'a mut Observed, p: &str) -> &'a mut ObservedProject {
+    o.projects.as_mut().unwrap().get_mut(p).unwrap()
+}
+
+#[test]
+fn an_empty_instance_gets_everything_created_in_dependency_order() {
+    let desired = sample();
+    let observed = Observed {
+        projects: Some(Default::default()),
+        connections: Some(Default::default()),
+        users: Some(Default::default()),
+        groups: Some(Default::default()),
+        global_variables: Some(Default::default()),
+        ledger: None,
+    };
+    let plan = run(&desired, &observed);
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    let ops: Vec<(Kind, Action)> = plan.operations.iter().map(|o| (o.kind, o.action)).collect();
+    assert_eq!(
+        ops,
+        vec![
+            (Kind::Group, Action::Create),
+            (Kind::Group, Action::Create),
+            (Kind::User, Action::Create),
+            (Kind::Connection, Action::Create),
+            (Kind::Project, Action::Create),
+            (Kind::Dataset, Action::Create),
+            (Kind::Variables, Action::Adopt),
+        ]
+    );
+    let ds = &plan.operations[5];
+    assert_eq!(ds.name, "CHURN.customers");
+    assert_eq!(
+        ds.subdocuments,
+        vec![SubDoc::Settings, SubDoc::Schema, SubDoc::Metadata]
+    );
+    assert!(ds.writes.iter().all(|w| w.fingerprint.is_none()));
+    let conn = &plan.operations[3];
+    assert!(conn.writes[0].secrets.iter().all(|s| s.changed));
+    assert_eq!(plan.summary.create, 6);
+}
+
+#[test]
+fn the_state_a_plan_produces_plans_to_nothing() {
+    let (desired, observed) = converged();
+    let plan = run(&desired, &observed);
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    assert!(!plan.has_changes(), "{:#?}", plan.operations);
+    assert_eq!(plan.summary.unchanged, 7);
+}
+
+#[test]
+fn live_resources_outside_the_ledger_are_adopted_without_field_changes() {
+    let (desired, mut observed) = converged();
+    observed.ledger = None;
+    let plan = run(&desired, &observed);
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    assert_eq!(plan.operations.len(), 7);
+    let alice = plan.operations.iter().find(|o| o.name == "alice").unwrap();
+    assert_eq!(alice.secrets.len(), 1, "the adopted password is recorded");
+    assert!(!alice.secrets[0].changed, "and trusted, not re-sent");
+    for op in &plan.operations {
+        assert_eq!(op.action, Action::Adopt, "{}", op.name);
+        assert!(op.changes.is_empty(), "{} {:?}", op.name, op.changes);
+        assert!(op.writes.is_empty());
+    }
+    assert_eq!(plan.summary.adopt, 7);
+}
+
+#[test]
+fn one_live_tag_change_is_one_field_of_one_operation() {
+    let (desired, mut observed) = converged();
+    dataset_mut(&mut observed, "CHURN", "customers").definition.tags = vec!["pii".into(), "x".into()];
+    let plan = run(&desired, &observed);
+    assert_eq!(paths(&plan), vec!["dataset CHURN.customers: tags"]);
+    let op = &plan.operations[0];
+    assert_eq!(op.action, Action::Update);
+    assert_eq!(op.subdocuments, vec![SubDoc::Metadata]);
+    assert_eq!(op.changes[0].before, json!(["pii", "x"]));
+    assert_eq!(op.changes[0].after, json!(["pii"]));
+    assert!(op.writes[0].fingerprint.is_some());
+}
+
+#[test]
+fn tags_returned_in_another_order_are_no_change() {
+    let (desired, mut observed) = converged();
+    project_mut(&mut observed, "CHURN")
+        .metadata
+        .as_mut()
+        .unwrap()
+        .tags = vec!["ml".into(), "churn".into()];
+    assert!(!run(&desired, &observed).has_changes());
+}
+
+#[test]
+fn defaults_dss_fills_in_are_no_change() {
+    let (desired, mut observed) = converged();
+    let ds = dataset_mut(&mut observed, "CHURN", "customers");
+    ds.definition
+        .format_params
+        .insert("separator".into(), json!("\t"));
+    ds.definition.params.insert("catalog".into(), json!(""));
+    let conn = observed
+        .connections
+        .as_mut()
+        .unwrap()
+        .get_mut("warehouse")
+        .unwrap();
+    conn.extra.insert("maxActivities".into(), json!(5));
+    assert!(!run(&desired, &observed).has_changes());
+}
+
+#[test]
+fn encrypted_secrets_are_never_compared_by_value() {
+    let (desired, mut observed) = converged();
+    let conn = observed
+        .connections
+        .as_mut()
+        .unwrap()
+        .get_mut("warehouse")
+        .unwrap();
+    conn.params
+        .insert("password".into(), json!("e:AES:completely-different"));
+    assert!(!run(&desired, &observed).has_changes());
+}
+
+#[test]
+fn a_secret_changed_in_git_is_seen_through_its_fingerprint_only() {
+    let (mut desired, observed) = converged();
+    if let crate::manifest::Resource::Connection { spec, .. } = &mut desired[3].resource {
+        spec.params
+            .as_mut()
+            .unwrap()
+            .insert("password".into(), json!({"fromEnv": "ROTATED"}));
+    }
+    let plan = run(&desired, &observed);
+    assert_eq!(paths(&plan), vec!["connection warehouse: params.password"]);
+    let change = &plan.operations[0].changes[0];
+    assert!(change.sensitive && change.before.is_null() && change.after.is_null());
+    let secret = &plan.operations[0].writes[0].secrets[0];
+    assert!(secret.changed);
+    let doc = serde_json::to_string(&plan).unwrap();
+    assert!(!doc.contains("rotated-value") && !doc.contains("s3cr3t"));
+    assert!(doc.contains("ROTATED"), "the reference is kept");
+}
+
+#[test]
+fn an_unresolvable_secret_is_an_error_at_its_manifest() {
+    let (mut desired, observed) = converged();
+    if let crate::manifest::Resource::User { spec, .. } = &mut desired[2].resource {
+        spec.password = Some(crate::manifest::SecretRef::FromEnv {
+            from_env: "NOPE".into(),
+        });
+    }
+    let plan = run(&desired, &observed);
+    assert_eq!(plan.errors.len(), 1);
+    let msg = plan.errors[0].to_string();
+    assert!(msg.starts_with("stack/app.yaml:9:1: user alice"), "{msg}");
+    assert!(msg.contains("NOPE"));
+}
+
+#[test]
+fn permission_flag_order_form_and_implied_flags_are_no_change() {
+    let (desired, mut observed) = converged();
+    let perms = project_mut(&mut observed, "CHURN").permissions.as_mut().unwrap();
+    // Same rights, written in the legacy form and in another order.
+    perms.permissions.reverse();
+    let g = &mut perms.permissions[0];
+    g.flags.clear();
+    g.flags.insert("type".into(), json!("ANALYST_READONLY"));
+    assert_eq!(g.group.as_deref(), Some("analysts"));
+    assert!(!run(&desired, &observed).has_changes());
+}
+
+#[test]
+fn a_permission_change_is_matched_by_group() {
+    let (desired, mut observed) = converged();
+    let perms = project_mut(&mut observed, "CHURN").permissions.as_mut().unwrap();
+    let g = perms
+        .permissions
+        .iter_mut()
+        .find(|g| g.group.as_deref() == Some("data_scientists"))
+        .unwrap();
+    g.flags.clear();
+    g.flags.insert("readDashboards".into(), json!(true));
+    let plan = run(&desired, &observed);
+    assert_eq!(
+        paths(&plan),
+        vec!["project CHURN: permissions[group=data_scientists]"]
+            .into_iter()
+            .map(|s| format!("{s}.type"))
+            .collect::<Vec<_>>()
+    );
+    assert!(plan.operations[0].has_permission_change());
+}
+
+#[test]
+fn user_group_order_is_no_change_but_membership_is() {
+    let (desired, mut observed) = converged();
+    let alice = observed.users.as_mut().unwrap().get_mut("alice").unwrap();
+    alice.groups = vec!["data_scientists".into(), "analysts".into()];
+    assert!(!run(&desired, &observed).has_changes());
+    let alice = observed.users.as_mut().unwrap().get_mut("alice").unwrap();
+    alice.groups = vec!["analysts".into()];
+    assert_eq!(paths(&run(&desired, &observed)), vec!["user alice: groups"]);
+}
+
+#[test]
+fn server_managed_fields_are_never_compared() {
+    let (desired, mut observed) = converged();
+    let ds = dataset_mut(&mut observed, "CHURN", "customers");
+    ds.definition.version_tag.as_mut().unwrap().version_number = 99;
+    ds.definition
+        .extra
+        .insert("smartName".into(), json!("CHURN.customers"));
+    let p = project_mut(&mut observed, "CHURN");
+    p.summary.owner_login = Some("someone-else".into());
+    assert!(!run(&desired, &observed).has_changes());
+}
+
+#[test]
+fn a_null_key_already_absent_is_no_change_and_a_present_one_is_removed() {
+    let (desired, mut observed) = converged();
+    assert!(!observed.global_variables.as_ref().unwrap().contains_key("legacy"));
+    observed
+        .global_variables
+        .as_mut()
+        .unwrap()
+        .insert("legacy".into(), json!(1));
+    let plan = run(&desired, &observed);
+    assert_eq!(paths(&plan), vec!["variables global: legacy"]);
+    assert_eq!(plan.operations[0].changes[0].after, Value::Null);
+}
+
+#[test]
+fn variables_never_see_the_ledger_even_with_prune() {
+    let (mut desired, mut observed) = converged();
+    if let crate::manifest::Resource::Variables { spec, .. } = &mut desired[6].resource {
+        spec.prune = Some(true);
+    }
+    let vars = observed.global_variables.as_mut().unwrap();
+    vars.insert("dssctl.ledger.other".into(), json!({"x": 1}));
+    vars.insert("stray".into(), json!("x"));
+    let plan = run(&desired, &observed);
+    assert_eq!(paths(&plan), vec!["variables global: stray"]);
+    let overlay = &plan.operations[0].writes[0].overlay;
+    assert!(overlay["values"].get("dssctl.ledger.other").is_none());
+
+    if let crate::manifest::Resource::Variables { spec, .. } = &mut desired[6].resource {
+        spec.values.insert("dssctl.mine".into(), json!(1));
+    }
+    let plan = run(&desired, &observed);
+    assert!(plan.errors[0].message.contains("reserved"));
+}
+
+#[test]
+fn schema_columns_are_ordered_and_types_case_insensitive() {
+    let (desired, mut observed) = converged();
+    let ds = dataset_mut(&mut observed, "CHURN", "customers");
+    let cols = &mut ds.definition.schema.as_mut().unwrap().columns;
+    cols[0].column_type = "BigInt".into();
+    assert!(!run(&desired, &observed).has_changes());
+    let ds = dataset_mut(&mut observed, "CHURN", "customers");
+    ds.definition.schema.as_mut().unwrap().columns.reverse();
+    assert_eq!(
+        paths(&run(&desired, &observed)),
+        vec!["dataset CHURN.customers: schema.columns(order)"]
+    );
+}
+
+#[test]
+fn project_key_variables_in_params_are_no_change() {
+    let (desired, mut observed) = converged();
+    let ds = dataset_mut(&mut observed, "CHURN", "customers");
+    ds.definition
+        .params
+        .insert("table".into(), json!("CHURN_customers"));
+    assert!(!run(&desired, &observed).has_changes());
+}
+
+#[test]
+fn a_multi_line_description_change_is_one_field() {
+    let (desired, mut observed) = converged();
+    project_mut(&mut observed, "CHURN")
+        .metadata
+        .as_mut()
+        .unwrap()
+        .description = Some("Predicts churn.\nUpdated weekly.\n".into());
+    let plan = run(&desired, &observed);
+    assert_eq!(paths(&plan), vec!["project CHURN: description"]);
+    assert_eq!(plan.operations[0].subdocuments, vec![SubDoc::Metadata]);
+}
+
+#[test]
+fn identity_changes_are_errors_with_what_to_do() {
+    let (mut desired, observed) = converged();
+    if let crate::manifest::Resource::Dataset { spec, .. } = &mut desired[5].resource {
+        spec.dataset_type = "Snowflake".into();
+    }
+    if let crate::manifest::Resource::Connection { spec, .. } = &mut desired[3].resource {
+        spec.connection_type = "MySQL".into();
+    }
+    let plan = run(&desired, &observed);
+    assert!(plan.operations.is_empty(), "{:?}", plan.operations);
+    assert_eq!(plan.errors.len(), 2);
+    for e in &plan.errors {
+        assert!(e.message.contains("cannot change in place"), "{e}");
+        assert!(e.hint.as_deref().unwrap().contains("another name"));
+        assert!(e.origin.is_some());
+    }
+}
+
+#[test]
+fn unresolved_references_are_looked_up_live() {
+    let (mut desired, mut observed) = converged();
+    // The group is not declared any more, but exists live: fine.
+    desired.retain(
+        |d| !matches!(&d.resource, crate::manifest::Resource::Group { meta, .. } if meta.name == "analysts"),
+    );
+    let plan = run(&desired, &observed);
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    // Gone live too: an error at each manifest that names it.
+    observed.groups.as_mut().unwrap().remove("analysts");
+    let plan = run(&desired, &observed);
+    let errs: Vec<String> = plan.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs[0].starts_with("stack/app.yaml:9:1: user alice: groups refers to group \"analysts\""),
+        "{}",
+        errs[0]
+    );
+    assert!(
+        errs[1].starts_with("stack/app.yaml:26:1: project CHURN: permissions"),
+        "{}",
+        errs[1]
+    );
+}
+
+#[test]
+fn undeclared_ledger_resources_are_deleted_unless_protected_or_gone() {
+    let (mut desired, mut observed) = converged();
+    // Drop the dataset and the (protected) project from the manifests.
+    desired.retain(|d| {
+        !matches!(
+            d.resource,
+            crate::manifest::Resource::Dataset { .. }
+                | crate::manifest::Resource::Project { .. }
+                | crate::manifest::Resource::Build { .. }
+        )
+    });
+    // A group in the ledger that was deleted out of band.
+    let ledger = observed.ledger.as_mut().unwrap();
+    ledger.insert(super::simulate::entry_for(Kind::Group, "vanished"));
+    ledger
+        .resources
+        .get_mut("dataset:CHURN.customers")
+        .unwrap()
+        .drop_data_on_delete = true;
+    let plan = run(&desired, &observed);
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    let ops: Vec<(Action, &str)> = plan
+        .operations
+        .iter()
+        .map(|o| (o.action, o.name.as_str()))
+        .collect();
+    assert_eq!(ops, vec![(Action::Delete, "CHURN.customers")]);
+    assert!(plan.operations[0].drop_data);
+    assert!(plan.operations[0].fingerprint.is_some());
+    assert_eq!(
+        plan.protected,
+        vec![ProtectedSkip {
+            kind: Kind::Project,
+            name: "CHURN".into()
+        }]
+    );
+    assert_eq!(plan.forget, vec![ResourceId::new(Kind::Group, "vanished")]);
+    assert_eq!(plan.summary.delete, 1);
+}
+
+#[test]
+fn live_resources_unknown_to_stack_and_manifests_are_ignored() {
+    let (desired, mut observed) = converged();
+    observed.groups.as_mut().unwrap().insert(
+        "someone_elses".into(),
+        serde_json::from_value(json!({"name": "someone_elses"})).unwrap(),
+    );
+    assert!(!run(&desired, &observed).has_changes());
+}
+
+#[test]
+fn a_ledger_flag_change_is_an_update_without_writes() {
+    let (desired, mut observed) = converged();
+    observed
+        .ledger
+        .as_mut()
+        .unwrap()
+        .resources
+        .get_mut("project:CHURN")
+        .unwrap()
+        .protect = false;
+    let plan = run(&desired, &observed);
+    assert_eq!(paths(&plan), vec!["project CHURN: protect"]);
+    assert!(plan.operations[0].writes.is_empty());
+    assert_eq!(plan.operations[0].action, Action::Update);
+}
+
+#[test]
+fn a_dataset_of_an_unknown_project_is_an_error() {
+    let desired = vec![declared(
+        "Dataset",
+        json!({"name": "d", "project": "NOPE"}),
+        json!({"type": "Filesystem"}),
+        3,
+    )];
+    let observed = Observed {
+        projects: Some(Default::default()),
+        ..Default::default()
+    };
+    let plan = run(&desired, &observed);
+    assert!(
+        plan.errors[0]
+            .to_string()
+            .contains("project \"NOPE\" is neither declared")
+    );
+}
+
+#[test]
+fn a_fingerprint_is_what_apply_recomputes_from_a_fresh_get() {
+    let (desired, mut observed) = converged();
+    dataset_mut(&mut observed, "CHURN", "customers").definition.tags = vec![];
+    let plan = run(&desired, &observed);
+    let w = &plan.operations[0].writes[0];
+    let live = super::planner::dataset_metadata_view(observed.dataset("CHURN", "customers").unwrap());
+    let again = fingerprint::content_fingerprint(
+        &diff::managed_view(w.subdocument, &live, &w.overlay, &w.secrets),
+        None,
+    );
+    assert_eq!(Some(again), w.fingerprint);
+}
+
+// ---- property: plan(desired, simulate_apply(desired)) is empty --------------------------------
+
+fn word() -> impl Strategy<Value = String> {
+    "[a-z]{1,6}"
+}
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        word().prop_map(Value::from),
+        any::<i32>().prop_map(Value::from),
+        any::<bool>().prop_map(Value::from),
+        (0u32..1000).prop_map(|n| json!(f64::from(n) / 8.0)),
+    ]
+}
+
+fn keyed_map() -> impl Strategy<Value = Value> {
+    prop::collection::btree_map(
+        word(),
+        prop_oneof![
+            3 => scalar(),
+            1 => Just(Value::Null),
+            1 => prop::collection::btree_map(word(), scalar(), 1..3).prop_map(|m| json!(m)),
+        ],
+        0..4,
+    )
+    .prop_map(|m| json!(m))
+}
+
+fn tags() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(word(), 0..4)
+}
+
+fn grant(groups: Vec<String>) -> impl Strategy<Value = Value> {
+    (
+        prop::sample::select(groups),
+        prop_oneof![
+            prop::sample::select(normalize::PERMISSION_TYPES.to_vec()).prop_map(|t| json!({"type": t})),
+            (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(w, r, m)| json!({
+                "writeProjectContent": w, "readDashboards": r, "moderateDashboards": m})),
+        ],
+    )
+        .prop_map(|(g, mut v)| {
+            v["group"] = json!(g);
+            v
+        })
+}
+
+prop_compose! {
+    fn stack()(
+        project_tags in tags(),
+        custom in keyed_map(),
+        variables in keyed_map(),
+        label in prop::option::of(word()),
+        description in prop::option::of("[a-z \n]{0,30}"),
+        grants in prop::collection::vec(grant(vec!["g0".into(), "g1".into(), "g2".into()]), 0..3),
+        params in keyed_map(),
+        format_params in keyed_map(),
+        dataset_tags in tags(),
+        columns in prop::collection::btree_map(word(), prop::sample::select(vec!["string", "BIGINT", "Date", "double"]), 0..4),
+        user_groups in prop::collection::vec(prop::sample::select(vec!["g0", "g1", "g2"]), 0..4),
+        abilities in prop::collection::btree_map("may[A-Z][a-z]{2,5}", any::<bool>(), 0..3),
+        conn_groups in prop::collection::vec(prop::sample::select(vec!["g0", "g1", "g2"]), 0..3),
+        conn_params in keyed_map(),
+        global in keyed_map(),
+        prune in any::<bool>(),
+    ) -> Vec<Declared> {
+        let mut grants_seen = std::collections::BTreeSet::new();
+        let grants: Vec<Value> = grants.into_iter().filter(|g| grants_seen.insert(g["group"].to_string())).collect();
+        let mut conn_params = conn_params;
+        conn_params["password"] = json!({"fromEnv": "DWH_PASSWORD"});
+        let mut params = params;
+        params["connection"] = json!("c");
+        params["path"] = json!("${projectKey}/data");
+        let cols: Vec<Value> = columns.into_iter().map(|(n, t)| json!({"name": n, "type": t})).collect();
+        let mut out = vec![
+            declared("Group", json!({"name": "g0"}), json!(abilities), 1),
+            declared("Group", json!({"name": "g1"}), json!({"admin": true}), 2),
+            declared("Group", json!({"name": "g2"}), json!({"description": ""}), 3),
+            declared("User", json!({"name": "u"}), json!({"groups": user_groups, "enabled": true,
+                "password": {"fromEnv": "ALICE_PASSWORD"}}), 4),
+            declared("Connection", json!({"name": "c"}), json!({"type": "Filesystem",
+                "allowedGroups": conn_groups, "params": conn_params, "usableBy": "ALL"}), 5),
+            declared("Project", json!({"name": "P"}), json!({"label": label,
+                "description": description, "tags": project_tags, "custom": custom,
+                "permissions": grants, "variables": {"standard": variables}}), 6),
+            declared("Dataset", json!({"name": "d", "project": "P"}), json!({"type": "Filesystem",
+                "params": params, "formatParams": format_params, "formatType": "csv",
+                "schema": {"columns": cols}, "tags": dataset_tags}), 7),
+        ];
+        let global: serde_json::Map<String, Value> = global.as_object().cloned().unwrap_or_default();
+        out.push(declared("Variables", json!({"name": "global"}), json!({"values": global, "prune": prune}), 8));
+        out
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn a_desired_state_against_the_state_it_produces_plans_nothing(desired in stack()) {
+        let observed = simulate_apply(&desired, &resolver);
+        let plan = run(&desired, &observed);
+        prop_assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+        prop_assert!(!plan.has_changes(), "{:#?}", plan.operations);
+    }
+}

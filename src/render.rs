@@ -1,1 +1,0 @@
-//! Rendering a plan for people (text), machines (JSON) and pull requests (Markdown).
