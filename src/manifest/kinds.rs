@@ -240,6 +240,7 @@ pub struct DatasetSpec {
     /// Compared as a set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// Custom metadata, managed key by key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<KeyedMap>,
     /// Default false: deleting the dataset keeps its data.
@@ -368,6 +369,7 @@ pub struct BuildOutputSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BuildSpec {
+    /// What the job builds (at least one output).
     pub outputs: Vec<BuildOutputSpec>,
     /// `RECURSIVE_BUILD` (default), `NON_RECURSIVE_FORCED_BUILD`, `RECURSIVE_FORCED_BUILD`,
     /// `RECURSIVE_MISSING_ONLY_BUILD`.

@@ -97,7 +97,7 @@ fn document_schema(generator: &mut schemars::SchemaGenerator, kind: &str) -> Val
         "required": required,
         "properties": {
             "apiVersion": {"description": "The manifest format version.", "const": API_VERSION},
-            "kind": {"const": kind},
+            "kind": {"description": "The kind of resource the document declares.", "const": kind},
             "metadata": metadata,
             "spec": spec,
         }
@@ -168,8 +168,8 @@ pub fn all_kinds_schema() -> Value {
         "type": "object",
         "required": ["apiVersion", "kind", "metadata"],
         "properties": {
-            "apiVersion": {"const": API_VERSION},
-            "kind": {"enum": KINDS},
+            "apiVersion": {"description": "The manifest format version.", "const": API_VERSION},
+            "kind": {"description": "The kind of resource the document declares.", "enum": KINDS},
         },
         "allOf": branches,
         "$defs": defs,
