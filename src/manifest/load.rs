@@ -15,7 +15,7 @@ use super::kinds::{
     API_VERSION, Declared, KINDS, ObjectMeta, Origin, Reference, ReferenceKind, Resource, SecretRef,
     display_name,
 };
-use super::node::{Node, NodeValue, Pos, parse_documents};
+use super::node::{Node, NodeValue, Pos, parse_sections};
 use super::schema::{self, Issue, did_you_mean};
 
 /// A manifest file larger than this is refused: manifests are written by hand, and the limit
@@ -222,33 +222,42 @@ impl Loader {
     }
 
     fn load_text(&mut self, file: &Path, text: &str) {
-        let docs = match parse_documents(text) {
-            Ok(docs) => docs,
-            Err(err) => {
-                self.yaml_error(file, text, &err);
-                return;
+        let mut documents = 0;
+        let mut broken = false;
+        for section in parse_sections(text) {
+            match section.result {
+                Ok(docs) => {
+                    documents += docs.len();
+                    for doc in &docs {
+                        self.load_document(file, doc);
+                    }
+                }
+                Err(err) => {
+                    broken = true;
+                    self.yaml_error(file, text, section.first_line - 1, &err);
+                }
             }
-        };
-        if docs.is_empty() {
+        }
+        if documents == 0 && !broken {
             self.error(file, Pos { line: 1, column: 1 }, "no manifest in this file (it is empty or only comments)")
                 .hint = Some(
                 "an emptied file would make apply delete what it declared: remove the file, or give it a manifest".into(),
             );
-            return;
-        }
-        for doc in &docs {
-            self.load_document(file, doc);
         }
     }
 
-    fn yaml_error(&mut self, file: &Path, text: &str, err: &serde_saphyr::Error) {
+    /// A parser error in a section starting `line_offset` lines into the file.
+    fn yaml_error(&mut self, file: &Path, text: &str, line_offset: usize, err: &serde_saphyr::Error) {
         let location = err.location();
         let pos = match location {
             Some(l) if l.line() > 0 => Pos {
-                line: usize::try_from(l.line()).unwrap_or(0),
+                line: usize::try_from(l.line()).unwrap_or(0) + line_offset,
                 column: usize::try_from(l.column()).unwrap_or(0),
             },
-            _ => Pos { line: 1, column: 1 },
+            _ => Pos {
+                line: line_offset + 1,
+                column: 1,
+            },
         };
         let raw = err.without_snippet().to_string();
         let (message, budget_hint) = match budget_message(&raw) {

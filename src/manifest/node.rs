@@ -122,6 +122,23 @@ impl Node {
         }
     }
 
+    /// Moves the node (and its children) down by `lines` lines and `bytes` bytes: a section's
+    /// positions become the file's.
+    fn shift(&mut self, lines: usize, bytes: usize) {
+        self.pos.line += lines;
+        if let Some((start, _)) = &mut self.byte_span {
+            *start += bytes;
+        }
+        match &mut self.value {
+            NodeValue::Seq(items) => items.iter_mut().for_each(|item| item.shift(lines, bytes)),
+            NodeValue::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+                k.shift(lines, bytes);
+                v.shift(lines, bytes);
+            }),
+            _ => {}
+        }
+    }
+
     /// Every key repeated in a mapping of this tree: `(first, repeat)` key nodes.
     pub fn duplicate_keys(&self) -> Vec<(&Node, &Node)> {
         let mut found = Vec::new();
@@ -205,6 +222,56 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, serde_saphyr::Error> {
             node
         })
         .collect())
+}
+
+/// The part of a file from one document marker (`---` at the start of a line) to the next,
+/// parsed on its own: a syntax error in one document then hides nothing of the others. YAML
+/// forbids a line starting with `---` inside a document's content, so the cut is always sound.
+pub struct Section {
+    /// The file line the section starts on (1-based).
+    pub first_line: usize,
+    /// The documents, with file positions; or the parser's error, with section positions
+    /// (add `first_line - 1` to its line).
+    pub result: Result<Vec<Node>, serde_saphyr::Error>,
+}
+
+/// Parses a file section by section (see [`Section`]).
+pub fn parse_sections(text: &str) -> Vec<Section> {
+    let mut starts = vec![(0usize, 1usize)];
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let is_marker = line
+            .strip_prefix("---")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']));
+        if is_marker && offset > 0 {
+            starts.push((offset, index + 1));
+        }
+        offset += line.len();
+    }
+    // What comes before the first marker may be only comments and directives (`%YAML 1.2`),
+    // which belong to the first document.
+    if starts.len() > 1 {
+        let head = &text[..starts[1].0];
+        let empty = head.lines().all(|l| {
+            let t = l.trim();
+            t.is_empty() || t.starts_with('#') || t.starts_with('%')
+        });
+        if empty {
+            starts.remove(1);
+        }
+    }
+    let mut sections = Vec::with_capacity(starts.len());
+    for (i, &(start, first_line)) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).map_or(text.len(), |&(next, _)| next);
+        let result = parse_documents(&text[start..end]).map(|mut docs| {
+            for doc in &mut docs {
+                doc.shift(first_line - 1, start);
+            }
+            docs
+        });
+        sections.push(Section { first_line, result });
+    }
+    sections
 }
 
 /// Limits on what one file may expand to. Manifests are small, but a file exported from a large
@@ -373,6 +440,23 @@ mod tests {
         assert!(parse_documents("").unwrap().is_empty());
         assert!(parse_documents("# only a comment\n").unwrap().is_empty());
         assert_eq!(parse_documents("---\n---\na: 1\n").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn sections_keep_file_positions_and_isolate_syntax_errors() {
+        let text = "%YAML 1.2\n---\na: 1\n---\nb: [unclosed\n---\nc: |\n  --- not a marker\n  x\n";
+        let sections = parse_sections(text);
+        assert_eq!(
+            sections.iter().map(|s| s.first_line).collect::<Vec<_>>(),
+            [1, 4, 6]
+        );
+        let first = sections[0].result.as_ref().unwrap();
+        assert_eq!(first[0].get("a").unwrap().pos.line, 3);
+        assert!(sections[1].result.is_err());
+        let third = sections[2].result.as_ref().unwrap();
+        let (key, c) = third[0].entry("c").unwrap();
+        assert_eq!(key.pos.line, 7);
+        assert_eq!(c.value, NodeValue::Str("--- not a marker\nx\n".into()));
     }
 
     #[test]
