@@ -235,8 +235,19 @@ pub struct Section {
     pub result: Result<Vec<Node>, serde_saphyr::Error>,
 }
 
-/// Parses a file section by section (see [`Section`]).
+/// Parses a file: in one pass when it is valid YAML, else section by section (see
+/// [`Section`]) so that every document's own mistakes are still found.
 pub fn parse_sections(text: &str) -> Vec<Section> {
+    match parse_documents(text) {
+        Ok(docs) => vec![Section {
+            first_line: 1,
+            result: Ok(docs),
+        }],
+        Err(_) => split_sections(text),
+    }
+}
+
+fn split_sections(text: &str) -> Vec<Section> {
     let mut starts = vec![(0usize, 1usize)];
     let mut offset = 0;
     for (index, line) in text.split_inclusive('\n').enumerate() {
