@@ -270,7 +270,7 @@ impl Loader {
         {
             Some("YAML does not allow tabs for indentation: indent with spaces".to_string())
         } else {
-            budget_hint
+            budget_hint.or_else(|| syntax_hint(&message).map(str::to_string))
         };
         let d = self.error(file, pos, format!("invalid YAML: {message}"));
         d.hint = hint;
@@ -1002,6 +1002,48 @@ fn position_after(bytes: &[u8]) -> Pos {
     let line = text.matches('\n').count() + 1;
     let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     Pos { line, column }
+}
+
+/// What to do about the parser's commonest complaints.
+fn syntax_hint(message: &str) -> Option<&'static str> {
+    const HINTS: [(&str, &str); 8] = [
+        (
+            "did not find expected key",
+            "check this line's indentation: the keys of one mapping start in the same column",
+        ),
+        (
+            "expected '-' indicator",
+            "the items of a list all start with `- ` in the same column",
+        ),
+        (
+            "unclosed bracket",
+            "close the bracket (`}` or `]`), or look for a missing comma before this point",
+        ),
+        (
+            "expected ',' or",
+            "close the bracket (`}` or `]`), or look for a missing comma before this point",
+        ),
+        ("unclosed quote", "close the quote at the end of the value"),
+        (
+            "mapping values are not allowed",
+            "quote a value that contains `: `, e.g. `description: \"ratio: 2\"`",
+        ),
+        (
+            "unknown escape character",
+            "in double quotes write `\\\\` for a backslash, or use single quotes",
+        ),
+        (
+            "after single-quoted scalar",
+            "inside single quotes, write a quote as `''`",
+        ),
+    ];
+    if message.contains("unexpected character") {
+        return Some("`@` and `` ` `` cannot start a plain value: quote the value");
+    }
+    HINTS
+        .iter()
+        .find(|(needle, _)| message.contains(needle))
+        .map(|(_, hint)| *hint)
 }
 
 /// The parser's resource limits, said in the user's terms.
