@@ -4,3 +4,4 @@
 mod client;
 mod emulator;
 mod plan;
+mod manifests;
