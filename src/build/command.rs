@@ -213,24 +213,30 @@ impl Progress {
                 st.status = Some(format!("job {job_id}"));
             }
             BuildEvent::State { state, elapsed } => {
-                let color = self.lock().color;
+                // The status first, so the spinner redrawn under the line shows the new state.
+                let color = {
+                    let mut st = self.lock();
+                    st.status = Some(state.to_string());
+                    st.color
+                };
                 self.line(&format!(
                     "{:>8}  {}",
                     fmt_elapsed(elapsed),
                     paint_state(state, color)
                 ));
-                self.lock().status = Some(state.to_string());
             }
             BuildEvent::Aborting { reason, elapsed } => {
                 let why = match (reason, request.timeout) {
-                    (Ending::TimedOut, Some(t)) => format!("timeout of {} passed", fmt_elapsed(t)),
+                    (Ending::TimedOut, Some(t)) => {
+                        format!("timeout of {} passed", humantime::format_duration(t))
+                    }
                     _ => "interrupted".to_string(),
                 };
+                self.lock().status = Some("aborting".into());
                 self.line(&format!(
                     "{:>8}  {why}: aborting the job and waiting for DSS to confirm",
                     fmt_elapsed(elapsed)
                 ));
-                self.lock().status = Some("aborting".into());
             }
         }
     }
@@ -327,7 +333,10 @@ fn summary(outcome: &BuildOutcome, request: &BuildRequest) -> String {
         Ending::Aborted => format!("job {id} was ABORTED after {took}"),
         Ending::TimedOut => format!(
             "job {id} passed the timeout of {}: aborted after {took}{unconfirmed}",
-            request.timeout.map(fmt_elapsed).unwrap_or_default()
+            request
+                .timeout
+                .map(|t| humantime::format_duration(t).to_string())
+                .unwrap_or_default()
         ),
         Ending::Interrupted => format!("job {id} interrupted: aborted after {took}{unconfirmed}"),
     }

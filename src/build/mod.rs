@@ -296,25 +296,19 @@ pub enum BuildEvent<'a> {
 /// Failures that leave the build's fate unknown or that prevented it.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("cannot start the job in project {project}: {source}")]
-    Start {
-        project: String,
-        #[source]
-        source: ClientError,
-    },
-    #[error("lost track of job {job_id} in project {project} (it may still be running): {source}")]
+    #[error("cannot start the job in project {project}: {error}")]
+    Start { project: String, error: ClientError },
+    #[error("lost track of job {job_id} in project {project} (it may still be running): {error}")]
     Follow {
         project: String,
         job_id: String,
-        #[source]
-        source: ClientError,
+        error: ClientError,
     },
-    #[error("cannot abort job {job_id} in project {project} (it may still be running): {source}")]
+    #[error("cannot abort job {job_id} in project {project} (it may still be running): {error}")]
     Abort {
         project: String,
         job_id: String,
-        #[source]
-        source: ClientError,
+        error: ClientError,
     },
 }
 
@@ -347,16 +341,16 @@ pub async fn run_build(
     let started = client
         .start_job(project, &request.definition())
         .await
-        .map_err(|source| BuildError::Start {
+        .map_err(|error| BuildError::Start {
             project: project.to_string(),
-            source,
+            error,
         })?;
     let job_id = started.id;
     progress(BuildEvent::Started { job_id: &job_id });
-    let follow_err = |source| BuildError::Follow {
+    let follow_err = |error| BuildError::Follow {
         project: project.to_string(),
         job_id: job_id.clone(),
-        source,
+        error,
     };
 
     // A timeout too large for the clock is no timeout at all.
@@ -453,10 +447,10 @@ async fn abort_and_wait(
     progress: &mut impl FnMut(BuildEvent<'_>),
     started_at: Instant,
 ) -> Result<(Option<JobState>, bool), BuildError> {
-    let abort_err = |source| BuildError::Abort {
+    let abort_err = |error| BuildError::Abort {
         project: project.to_string(),
         job_id: job_id.to_string(),
-        source,
+        error,
     };
     let requested = client.abort_job(project, job_id).await;
     let grace_end = Instant::now() + ABORT_GRACE;
