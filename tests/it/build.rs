@@ -1,7 +1,7 @@
 //! `dssctl build` through the real binary against the emulator on a loopback port: a job that
 //! ends DONE (exit 0), a missing output (FAILED, log printed, exit 1), `--timeout` passed (job
-//! ABORTED on the emulator, exit 1), SIGINT during a job (job ABORTED, exit 1), an unknown
-//! project (clear error, exit 1), and the `--format json` result.
+//! ABORTED on the emulator, exit 1), SIGINT or SIGTERM during a job (job ABORTED, exit 1), an
+//! unknown project (clear error, exit 1), the `--format json` result, `-q`, and bad flags.
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -144,9 +144,9 @@ async fn a_passed_timeout_aborts_the_job_and_exits_1() {
     emu.shutdown().await;
 }
 
+/// Start a long build, send it `signal` once the job exists, and check the job was aborted.
 #[cfg(unix)]
-#[tokio::test]
-async fn sigint_aborts_the_running_job() {
+async fn a_signal_aborts_the_running_job(signal: &str, said: &str) {
     let (emu, client) = start(Duration::from_secs(120)).await;
     let mut cmd = command(&emu, &["CHURN", "customers", "--format", "json"]);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -163,7 +163,7 @@ async fn sigint_aborts_the_running_job() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
@@ -172,12 +172,37 @@ async fn sigint_aborts_the_running_job() {
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "stdout: {stdout}\nstderr: {stderr}");
-    assert!(stderr.contains("interrupted: aborting the job"), "{stderr}");
+    assert!(stderr.contains(&format!("{said}: aborting the job")), "{stderr}");
     let result: Value = serde_json::from_str(&stdout).expect("one JSON object");
     assert_eq!(result["outcome"], "interrupted");
+    assert_eq!(result["succeeded"], false);
     assert_eq!(result["state"], "ABORTED");
     assert_eq!(result["abortAcknowledged"], true);
     assert_eq!(only_job(&client).await["baseStatus"]["state"], "ABORTED");
+    emu.shutdown().await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigint_aborts_the_running_job() {
+    a_signal_aborts_the_running_job("-INT", "interrupted").await;
+}
+
+/// A cancelled CI job sends SIGTERM: the DSS job must not outlive it.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_aborts_the_running_job() {
+    a_signal_aborts_the_running_job("-TERM", "terminated").await;
+}
+
+#[tokio::test]
+async fn quiet_keeps_the_result_and_drops_the_progress() {
+    let (emu, _client) = start(Duration::from_millis(100)).await;
+    let out = build(&emu, &["-q", "CHURN", "customers"]).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains(" DONE in "), "{stdout}");
+    assert!(stderr.is_empty(), "{stderr}");
     emu.shutdown().await;
 }
 
