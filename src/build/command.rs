@@ -295,12 +295,35 @@ pub fn fmt_elapsed(d: Duration) -> String {
     }
 }
 
+/// How many lines of a failed job's log are printed on stderr: the cause is at the end, and a
+/// DSS job log can run to megabytes.
+const LOG_TAIL_LINES: usize = 500;
+
+/// The last `max` lines of `log`, and how many lines came before them.
+fn log_tail(log: &str, max: usize) -> (usize, &str) {
+    let total = log.lines().count();
+    if total <= max {
+        return (0, log);
+    }
+    let skip = total - max;
+    // The byte offset just after the `skip`-th newline.
+    let start = log.match_indices('\n').nth(skip - 1).map_or(0, |(i, _)| i + 1);
+    (skip, &log[start..])
+}
+
 fn print_log(outcome: &BuildOutcome) {
     let mut err = std::io::stderr().lock();
     match (&outcome.log, &outcome.log_error) {
         (Some(log), _) => {
             let _ = writeln!(err, "----- log of job {} -----", outcome.job_id);
-            let _ = write!(err, "{log}");
+            let (omitted, tail) = log_tail(log, LOG_TAIL_LINES);
+            if omitted > 0 {
+                let _ = writeln!(
+                    err,
+                    "({omitted} earlier lines omitted; --format json carries the whole log)"
+                );
+            }
+            let _ = write!(err, "{tail}");
             if !log.ends_with('\n') {
                 let _ = writeln!(err);
             }
@@ -317,12 +340,14 @@ fn print_log(outcome: &BuildOutcome) {
 fn summary(outcome: &BuildOutcome, request: &BuildRequest) -> String {
     let id = &outcome.job_id;
     let took = fmt_elapsed(outcome.duration);
-    let unconfirmed = match outcome.abort_acknowledged {
-        Some(false) => format!(
-            "; DSS has not confirmed the abort yet (state {}): the job may still be running",
-            outcome.state
+    // After an abort: whether DSS confirmed it, and whether the job ended some other way first
+    // (it may have finished between the last status read and the abort).
+    let aborted = match (outcome.abort_acknowledged, outcome.state.as_str()) {
+        (Some(false), state) => format!(
+            "abort requested after {took}, not yet confirmed by DSS (state {state}): the job may still be running"
         ),
-        _ => String::new(),
+        (_, "ABORTED") => format!("aborted after {took}"),
+        (_, state) => format!("the job ended {state} after {took}, before the abort took effect"),
     };
     match outcome.ending {
         Ending::Done => format!("job {id} DONE in {took}"),
@@ -332,13 +357,13 @@ fn summary(outcome: &BuildOutcome, request: &BuildRequest) -> String {
         },
         Ending::Aborted => format!("job {id} was ABORTED after {took}"),
         Ending::TimedOut => format!(
-            "job {id} passed the timeout of {}: aborted after {took}{unconfirmed}",
+            "job {id} passed the timeout of {}: {aborted}",
             request
                 .timeout
                 .map(|t| humantime::format_duration(t).to_string())
                 .unwrap_or_default()
         ),
-        Ending::Interrupted => format!("job {id} interrupted: aborted after {took}{unconfirmed}"),
+        Ending::Interrupted => format!("job {id} interrupted: {aborted}"),
     }
 }
 
@@ -410,6 +435,27 @@ mod tests {
         assert!(text.contains("timeout of 1m 30s"), "{text}");
         assert!(text.contains("may still be running"), "{text}");
         assert!(summary(&outcome(Ending::Interrupted, "ABORTED"), &req).contains("interrupted"));
+    }
+
+    #[test]
+    fn long_logs_keep_their_end() {
+        assert_eq!(log_tail("a\nb\n", 5), (0, "a\nb\n"));
+        assert_eq!(log_tail("a\nb\nc\nd\n", 2), (2, "c\nd\n"));
+        assert_eq!(log_tail("a\nb\nc", 1), (2, "c"));
+        assert_eq!(log_tail("", 1), (0, ""));
+    }
+
+    #[test]
+    fn an_abort_overtaken_by_the_end_of_the_job_says_so() {
+        let req = request();
+        let text = summary(&outcome(Ending::Interrupted, "DONE"), &req);
+        assert!(
+            text.contains("ended DONE after 1.2s, before the abort took effect"),
+            "{text}"
+        );
+        let mut acknowledged = outcome(Ending::TimedOut, "ABORTED");
+        acknowledged.abort_acknowledged = Some(true);
+        assert!(summary(&acknowledged, &req).ends_with("timeout of 1m 30s: aborted after 1.2s"));
     }
 
     #[test]

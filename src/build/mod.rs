@@ -460,8 +460,18 @@ async fn abort_and_wait(
     loop {
         let state = match client.get_job(project, job_id).await {
             Ok(state) => state,
-            // The abort call's own error explains more than the status read's.
-            Err(err) => return Err(abort_err(requested.err().unwrap_or(err))),
+            // The abort call's own error explains more than the status read's; when the abort
+            // was accepted, what failed is following the job.
+            Err(err) => {
+                return Err(match requested {
+                    Err(abort) => abort_err(abort),
+                    Ok(()) => BuildError::Follow {
+                        project: project.to_string(),
+                        job_id: job_id.to_string(),
+                        error: err,
+                    },
+                });
+            }
         };
         if state.base_status.state != last_reported {
             last_reported.clone_from(&state.base_status.state);
