@@ -400,8 +400,15 @@ pub async fn run_build(
                 reason,
                 elapsed: started_at.elapsed(),
             });
-            let (state, acknowledged) =
-                abort_and_wait(client, project, &job_id, request.poll, &mut progress, started_at).await?;
+            let (state, acknowledged) = abort_and_wait(
+                client,
+                project,
+                &job_id,
+                (request.poll, started_at),
+                &last_state,
+                &mut progress,
+            )
+            .await?;
             if let Some(state) = state {
                 last_state.clone_from(&state.base_status.state);
                 last = Some(state);
@@ -443,9 +450,9 @@ async fn abort_and_wait(
     client: &DssClient,
     project: &str,
     job_id: &str,
-    poll: Duration,
+    (poll, started_at): (Duration, Instant),
+    last_state: &str,
     progress: &mut impl FnMut(BuildEvent<'_>),
-    started_at: Instant,
 ) -> Result<(Option<JobState>, bool), BuildError> {
     let abort_err = |error| BuildError::Abort {
         project: project.to_string(),
@@ -456,7 +463,8 @@ async fn abort_and_wait(
     let grace_end = Instant::now() + ABORT_GRACE;
     // Poll faster than usual: the user is waiting for the prompt back.
     let poll = poll.min(Duration::from_millis(200));
-    let mut last_reported = String::new();
+    // Only changes are reported: the state seen before the abort is not repeated.
+    let mut last_reported = last_state.to_string();
     loop {
         let state = match client.get_job(project, job_id).await {
             Ok(state) => state,

@@ -227,14 +227,21 @@ async fn a_cancellation_while_running_aborts_the_job() {
     let (emu, client) = emulator_with(Duration::from_secs(60)).await;
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
+    let mut events = Vec::new();
     let outcome = run_build(&client, &request(&["customers"], None), &cancel, |e| {
         // Cancel once the job has been seen, as a Ctrl-C during the build would.
-        if matches!(e, BuildEvent::State { .. }) {
-            trigger.cancel();
+        match e {
+            BuildEvent::State { state, .. } => {
+                events.push(state.to_string());
+                trigger.cancel();
+            }
+            BuildEvent::Aborting { reason, .. } => events.push(format!("aborting {reason:?}")),
+            BuildEvent::Started { .. } => {}
         }
     })
     .await
     .unwrap();
+    assert_eq!(events, ["NOT_STARTED", "aborting Interrupted", "ABORTED"]);
     assert_eq!(outcome.ending, Ending::Interrupted);
     assert!(!outcome.succeeded());
     let job = client.get_job("CHURN", &outcome.job_id).await.unwrap();
