@@ -97,7 +97,8 @@ async fn a_job_that_ends_done_exits_0_and_shows_its_states() {
         .lines()
         .filter(|l| l.trim_end().ends_with("RUNNING"))
         .count();
-    assert_eq!(running, 1, "{stderr}");
+    // At most once (a loaded machine may poll past the short RUNNING phase).
+    assert!(running <= 1, "{stderr}");
     assert!(stderr.lines().any(|l| l.trim_end().ends_with("DONE")), "{stderr}");
     assert!(!stderr.contains("log of job"), "{stderr}");
     assert!(!stdout.contains(KEY) && !stderr.contains(KEY));
