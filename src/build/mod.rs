@@ -409,10 +409,8 @@ pub async fn run_build(
                 &mut progress,
             )
             .await?;
-            if let Some(state) = state {
-                last_state.clone_from(&state.base_status.state);
-                last = Some(state);
-            }
+            last_state.clone_from(&state.base_status.state);
+            last = Some(state);
             abort_acknowledged = Some(acknowledged);
             reason
         }
@@ -453,7 +451,7 @@ async fn abort_and_wait(
     (poll, started_at): (Duration, Instant),
     last_state: &str,
     progress: &mut impl FnMut(BuildEvent<'_>),
-) -> Result<(Option<JobState>, bool), BuildError> {
+) -> Result<(JobState, bool), BuildError> {
     let abort_err = |error| BuildError::Abort {
         project: project.to_string(),
         job_id: job_id.to_string(),
@@ -489,14 +487,14 @@ async fn abort_and_wait(
             });
         }
         if is_terminal(&state) {
-            return Ok((Some(state), true));
+            return Ok((state, true));
         }
         // Not terminal and the abort request itself failed: DSS did not take it.
         if let Err(err) = requested {
             return Err(abort_err(err));
         }
         if Instant::now() >= grace_end {
-            return Ok((Some(state), false));
+            return Ok((state, false));
         }
         tokio::time::sleep(poll).await;
     }
