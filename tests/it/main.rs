@@ -2,6 +2,8 @@
 //! `dssctl` binary and the client against it. One module per area.
 
 mod apply;
+mod build;
 mod client;
 mod emulator;
+mod manifests;
 mod plan;
