@@ -191,6 +191,9 @@ async fn execute(
         let color = stdout_color(no_color);
         stdout.write_all(crate::render::render_text(&plan, color).as_bytes())?;
         stdout.flush()?;
+    } else if !args.auto_approve {
+        // stdout is for the JSON report: the person asked to confirm reads the plan on stderr.
+        eprint!("{}", crate::render::render_text(&plan, false));
     }
     drop(stdout);
     if !args.auto_approve && !confirm()? {
