@@ -9,7 +9,8 @@
 //!
 //! Keeping the ledger true under kill -9 with few writes:
 //! - before any operation runs, one write records ahead the entries of every resource the run
-//!   will create (and drops the entries the plan forgets). A kill after a creation therefore
+//!   will create, with the fingerprints of the secrets their creation sends (and drops the
+//!   entries the plan forgets). A kill after a creation therefore
 //!   never leaves an object the ledger does not own. A kill before the creation leaves an
 //!   entry for an absent object, which the next plan creates again (still declared) or forgets
 //!   (no longer declared); nothing is ever deleted on the strength of such an entry, because a

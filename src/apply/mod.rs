@@ -216,14 +216,7 @@ async fn execute(
         .operations
         .iter()
         .filter(|o| o.action == Action::Create)
-        .map(|o| LedgerChange::Record {
-            id: o.id(),
-            intent: o.ledger.clone().unwrap_or(crate::plan::LedgerIntent {
-                protect: false,
-                drop_data_on_delete: false,
-            }),
-            secrets: Default::default(),
-        })
+        .map(|o| writes::record(writer.salt(), o))
         .chain(plan.forget.iter().cloned().map(LedgerChange::Remove))
         .collect();
     writer.write_now(ahead).await.context("nothing was written")?;

@@ -94,7 +94,7 @@ pub async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     };
     match &result {
         Ok(_) if op.action == Action::Delete => ctx.ledger.queue(LedgerChange::Remove(id)),
-        Ok(_) => ctx.ledger.queue(record(ctx, op)),
+        Ok(_) => ctx.ledger.queue(record(ctx.ledger.salt(), op)),
         // A creation that certainly created nothing: drop the entry written ahead.
         Err(f) if op.action == Action::Create && !f.may_exist => ctx.ledger.queue(LedgerChange::Remove(id)),
         Err(_) => {}
@@ -109,8 +109,9 @@ pub async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     }
 }
 
-/// The ledger entry of a successful create, update or adoption.
-pub fn record(ctx: &Ctx<'_>, op: &Operation) -> LedgerChange {
+/// The ledger entry of a successful create, update or adoption (also written ahead of a
+/// creation: its secrets are the ones the creation sends), fingerprints keyed with `salt`.
+pub fn record(salt: &str, op: &Operation) -> LedgerChange {
     let id = op.id();
     let base = base_dir(op);
     let mut secrets = BTreeMap::new();
@@ -118,10 +119,7 @@ pub fn record(ctx: &Ctx<'_>, op: &Operation) -> LedgerChange {
         // Resolvable when the plan was made; if it no longer is, no fingerprint is recorded,
         // so the next run sends the secret again.
         if let Ok(value) = resolve_secret(&s.reference, &base) {
-            secrets.insert(
-                s.path.clone(),
-                secret_fingerprint(ctx.ledger.salt(), &id, &s.path, &value),
-            );
+            secrets.insert(s.path.clone(), secret_fingerprint(salt, &id, &s.path, &value));
         }
     }
     LedgerChange::Record {
@@ -518,7 +516,7 @@ async fn variables(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let mut sent = None;
     let written = ctx
         .ledger
-        .with_variables(vec![record(ctx, op)], |vars| {
+        .with_variables(vec![record(ctx.ledger.salt(), op)], |vars| {
             if let Some(w) = write {
                 let mut doc = json!({ "values": Value::Object(std::mem::take(vars)) });
                 apply_overlay(SubDoc::Values, &mut doc, &w.overlay);
