@@ -510,6 +510,7 @@ impl Loader {
                 .hint = Some(hint);
         }
         let Some(spec) = doc.get("spec") else { return };
+        self.check_referenced_names(file, kind, spec);
         match kind {
             "Connection" => self.check_connection_params(file, spec),
             "Project" => self.check_permissions(file, spec),
@@ -524,6 +525,65 @@ impl Loader {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Names that refer to other resources follow the same rules as the names they refer to.
+    fn check_referenced_names(&mut self, file: &Path, kind: &str, spec: &Node) {
+        let items = |node: Option<&Node>| -> Vec<Node> {
+            match node.map(|n| &n.value) {
+                Some(NodeValue::Seq(items)) => items.clone(),
+                _ => Vec::new(),
+            }
+        };
+        let mut named: Vec<(String, Node, NameRule)> = Vec::new();
+        match kind {
+            "Project" => {
+                if let Some(owner) = spec.get("owner") {
+                    named.push(("spec.owner".into(), owner.clone(), NameRule::Login));
+                }
+                for (i, grant) in items(spec.get("permissions")).iter().enumerate() {
+                    if let Some(g) = grant.get("group") {
+                        named.push((format!("spec.permissions[{i}].group"), g.clone(), NameRule::Group));
+                    }
+                    if let Some(u) = grant.get("user") {
+                        named.push((format!("spec.permissions[{i}].user"), u.clone(), NameRule::Login));
+                    }
+                }
+            }
+            "User" => {
+                for (i, g) in items(spec.get("groups")).into_iter().enumerate() {
+                    named.push((format!("spec.groups[{i}]"), g, NameRule::Group));
+                }
+            }
+            "Connection" => {
+                for (i, g) in items(spec.get("allowedGroups")).into_iter().enumerate() {
+                    named.push((format!("spec.allowedGroups[{i}]"), g, NameRule::Group));
+                }
+            }
+            "Dataset" => {
+                if let Some(c) = spec.get("params").and_then(|p| p.get("connection")) {
+                    if c.as_str().is_none() && !matches!(c.value, NodeValue::Null) {
+                        self.error(
+                            file,
+                            c.pos,
+                            format!(
+                                "spec.params.connection: expected a connection name, found {}",
+                                c.describe()
+                            ),
+                        )
+                        .hint =
+                            Some("quote it if the name looks like a number: `connection: \"2024\"`".into());
+                    }
+                    named.push(("spec.params.connection".into(), c.clone(), NameRule::Connection));
+                }
+            }
+            _ => {}
+        }
+        for (path, node, rule) in named {
+            if let Some((message, hint)) = node.as_str().and_then(|text| rule.check(text)) {
+                self.error(file, node.pos, format!("{path}: {message}")).hint = Some(hint);
+            }
         }
     }
 
