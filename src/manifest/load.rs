@@ -857,13 +857,12 @@ fn collect_references(resource: &Resource, doc: &Node, origin_of: &dyn Fn(Pos) -
     };
     let meta = doc.get("metadata");
     match resource {
-        Resource::Dataset { meta: m, .. } => {
+        Resource::Dataset { .. } => {
             push(ReferenceKind::Project, meta.and_then(|m| m.get("project")), None);
             let connection = spec
                 .and_then(|s| s.get("params"))
                 .and_then(|p| p.get("connection"));
             push(ReferenceKind::Connection, connection, None);
-            let _ = m;
         }
         Resource::Build { meta: m, .. } => {
             push(ReferenceKind::Project, meta.and_then(|m| m.get("project")), None);
