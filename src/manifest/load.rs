@@ -1253,6 +1253,37 @@ mod tests {
     }
 
     #[test]
+    fn directories_are_walked_skipping_hidden_ones_and_files_are_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let group = |name: &str| format!("apiVersion: dssctl/v1\nkind: Group\nmetadata: {{name: {name}}}\n");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir_all(root.join(".dssctl/local")).unwrap();
+        std::fs::create_dir_all(root.join(".github")).unwrap();
+        std::fs::write(root.join("a/one.yaml"), group("one")).unwrap();
+        std::fs::write(root.join("a/b/two.yml"), group("two")).unwrap();
+        std::fs::write(root.join("a/notes.txt"), "not: a manifest").unwrap();
+        std::fs::write(root.join(".dssctl/local/state.yaml"), "{broken").unwrap();
+        std::fs::write(root.join(".github/ci.yaml"), "{broken").unwrap();
+        std::fs::write(root.join("three.manifest"), group("three")).unwrap();
+        let paths = [
+            root.to_path_buf(),
+            root.join("a/one.yaml"),
+            root.join("three.manifest"),
+        ];
+        let loaded = load_paths(&paths).unwrap();
+        let names: Vec<&str> = loaded
+            .resources
+            .iter()
+            .map(|d| d.resource.meta().name.as_str())
+            .collect();
+        // Path order: `a/b/two.yml` sorts before `a/one.yaml`.
+        assert_eq!(names, ["two", "one", "three"]);
+        assert_eq!(loaded.files, 3);
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
     fn env_names_for_hints() {
         assert_eq!(env_name_for("password"), "PASSWORD");
         assert_eq!(env_name_for("secretKey"), "SECRET_KEY");
