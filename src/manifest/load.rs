@@ -751,6 +751,25 @@ impl Loader {
     }
 
     fn check_dataset(&mut self, file: &Path, spec: &Node) {
+        // `params` is free-form (each dataset type has its own keys), so a misspelt `connection`
+        // would pass unnoticed and the dataset would silently lose its connection.
+        if let Some(NodeValue::Map(params)) = spec.get("params").map(|p| &p.value) {
+            let has_connection = params.iter().any(|(k, _)| k.as_str() == Some("connection"));
+            for (key, _) in params {
+                let Some(name) = key.as_str() else { continue };
+                if !has_connection && name != "connection" && did_you_mean(name, ["connection"]).is_some() {
+                    self.diagnostics.push(
+                        Diagnostic::warning(
+                            file,
+                            key.pos.line,
+                            key.pos.column,
+                            format!("spec.params: \"{name}\" looks like a misspelt \"connection\""),
+                        )
+                        .with_hint("a dataset's connection is `params.connection`"),
+                    );
+                }
+            }
+        }
         if let Some(NodeValue::Seq(columns)) = spec
             .get("schema")
             .and_then(|s| s.get("columns"))
