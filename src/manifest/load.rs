@@ -510,6 +510,7 @@ impl Loader {
                 .hint = Some(hint);
         }
         let Some(spec) = doc.get("spec") else { return };
+        self.check_referenced_names(file, kind, spec);
         match kind {
             "Connection" => self.check_connection_params(file, spec),
             "Project" => self.check_permissions(file, spec),
@@ -524,6 +525,65 @@ impl Loader {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Names that refer to other resources follow the same rules as the names they refer to.
+    fn check_referenced_names(&mut self, file: &Path, kind: &str, spec: &Node) {
+        let items = |node: Option<&Node>| -> Vec<Node> {
+            match node.map(|n| &n.value) {
+                Some(NodeValue::Seq(items)) => items.clone(),
+                _ => Vec::new(),
+            }
+        };
+        let mut named: Vec<(String, Node, NameRule)> = Vec::new();
+        match kind {
+            "Project" => {
+                if let Some(owner) = spec.get("owner") {
+                    named.push(("spec.owner".into(), owner.clone(), NameRule::Login));
+                }
+                for (i, grant) in items(spec.get("permissions")).iter().enumerate() {
+                    if let Some(g) = grant.get("group") {
+                        named.push((format!("spec.permissions[{i}].group"), g.clone(), NameRule::Group));
+                    }
+                    if let Some(u) = grant.get("user") {
+                        named.push((format!("spec.permissions[{i}].user"), u.clone(), NameRule::Login));
+                    }
+                }
+            }
+            "User" => {
+                for (i, g) in items(spec.get("groups")).into_iter().enumerate() {
+                    named.push((format!("spec.groups[{i}]"), g, NameRule::Group));
+                }
+            }
+            "Connection" => {
+                for (i, g) in items(spec.get("allowedGroups")).into_iter().enumerate() {
+                    named.push((format!("spec.allowedGroups[{i}]"), g, NameRule::Group));
+                }
+            }
+            "Dataset" => {
+                if let Some(c) = spec.get("params").and_then(|p| p.get("connection")) {
+                    if c.as_str().is_none() && !matches!(c.value, NodeValue::Null) {
+                        self.error(
+                            file,
+                            c.pos,
+                            format!(
+                                "spec.params.connection: expected a connection name, found {}",
+                                c.describe()
+                            ),
+                        )
+                        .hint =
+                            Some("quote it if the name looks like a number: `connection: \"2024\"`".into());
+                    }
+                    named.push(("spec.params.connection".into(), c.clone(), NameRule::Connection));
+                }
+            }
+            _ => {}
+        }
+        for (path, node, rule) in named {
+            if let Some((message, hint)) = node.as_str().and_then(|text| rule.check(text)) {
+                self.error(file, node.pos, format!("{path}: {message}")).hint = Some(hint);
+            }
         }
     }
 
@@ -691,6 +751,25 @@ impl Loader {
     }
 
     fn check_dataset(&mut self, file: &Path, spec: &Node) {
+        // `params` is free-form (each dataset type has its own keys), so a misspelt `connection`
+        // would pass unnoticed and the dataset would silently lose its connection.
+        if let Some(NodeValue::Map(params)) = spec.get("params").map(|p| &p.value) {
+            let has_connection = params.iter().any(|(k, _)| k.as_str() == Some("connection"));
+            for (key, _) in params {
+                let Some(name) = key.as_str() else { continue };
+                if !has_connection && name != "connection" && did_you_mean(name, ["connection"]).is_some() {
+                    self.diagnostics.push(
+                        Diagnostic::warning(
+                            file,
+                            key.pos.line,
+                            key.pos.column,
+                            format!("spec.params: \"{name}\" looks like a misspelt \"connection\""),
+                        )
+                        .with_hint("a dataset's connection is `params.connection`"),
+                    );
+                }
+            }
+        }
         if let Some(NodeValue::Seq(columns)) = spec
             .get("schema")
             .and_then(|s| s.get("columns"))
@@ -797,13 +876,12 @@ fn collect_references(resource: &Resource, doc: &Node, origin_of: &dyn Fn(Pos) -
     };
     let meta = doc.get("metadata");
     match resource {
-        Resource::Dataset { meta: m, .. } => {
+        Resource::Dataset { .. } => {
             push(ReferenceKind::Project, meta.and_then(|m| m.get("project")), None);
             let connection = spec
                 .and_then(|s| s.get("params"))
                 .and_then(|p| p.get("connection"));
             push(ReferenceKind::Connection, connection, None);
-            let _ = m;
         }
         Resource::Build { meta: m, .. } => {
             push(ReferenceKind::Project, meta.and_then(|m| m.get("project")), None);
@@ -1191,6 +1269,37 @@ mod tests {
     #[test]
     fn invalid_utf8_is_located() {
         assert_eq!(position_after(b"ab\ncd"), Pos { line: 2, column: 3 });
+    }
+
+    #[test]
+    fn directories_are_walked_skipping_hidden_ones_and_files_are_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let group = |name: &str| format!("apiVersion: dssctl/v1\nkind: Group\nmetadata: {{name: {name}}}\n");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir_all(root.join(".dssctl/local")).unwrap();
+        std::fs::create_dir_all(root.join(".github")).unwrap();
+        std::fs::write(root.join("a/one.yaml"), group("one")).unwrap();
+        std::fs::write(root.join("a/b/two.yml"), group("two")).unwrap();
+        std::fs::write(root.join("a/notes.txt"), "not: a manifest").unwrap();
+        std::fs::write(root.join(".dssctl/local/state.yaml"), "{broken").unwrap();
+        std::fs::write(root.join(".github/ci.yaml"), "{broken").unwrap();
+        std::fs::write(root.join("three.manifest"), group("three")).unwrap();
+        let paths = [
+            root.to_path_buf(),
+            root.join("a/one.yaml"),
+            root.join("three.manifest"),
+        ];
+        let loaded = load_paths(&paths).unwrap();
+        let names: Vec<&str> = loaded
+            .resources
+            .iter()
+            .map(|d| d.resource.meta().name.as_str())
+            .collect();
+        // Path order: `a/b/two.yml` sorts before `a/one.yaml`.
+        assert_eq!(names, ["two", "one", "three"]);
+        assert_eq!(loaded.files, 3);
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     }
 
     #[test]
