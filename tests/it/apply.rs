@@ -472,6 +472,7 @@ async fn a_kill_in_the_middle_of_a_large_apply_is_followed_by_a_converging_run()
         let ds = c.list_datasets(&p.project_key).await.unwrap();
         assert_eq!(ds.len(), 30, "{}", p.project_key);
         let mut names: Vec<_> = ds.iter().map(|d| d.name.clone()).collect();
+        names.sort();
         names.dedup();
         assert_eq!(names.len(), 30);
     }
