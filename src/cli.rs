@@ -39,9 +39,71 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the DSS instance is and how to authenticate (every networked command). Flags win
+/// over the environment.
+#[derive(Clone, clap::Args)]
+pub struct TargetArgs {
+    /// DSS base URL; without one, the embedded emulator runs with its state in .dssctl/local/.
+    #[arg(long, env = "DSS_URL")]
+    pub url: Option<String>,
+    /// DSS API key.
+    #[arg(long, env = "DSS_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// A file holding the DSS API key (used when no key is given directly).
+    #[arg(long, env = "DSS_API_KEY_FILE", value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Accept any TLS certificate (self-signed test instances only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// A PEM file of CA certificates to trust.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// The ownership namespace: resources this stack manages are listed in its ledger.
+    #[arg(long, env = "DSSCTL_STACK", default_value = "default")]
+    pub stack: String,
+}
+
+// Hand-written so that the API key never reaches Debug output.
+impl std::fmt::Debug for TargetArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetArgs")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "(sensitive)"))
+            .field("api_key_file", &self.api_key_file)
+            .field("insecure", &self.insecure)
+            .field("ca_cert", &self.ca_cert)
+            .field("stack", &self.stack)
+            .finish()
+    }
+}
+
+/// `dssctl plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Manifest files or directories (read recursively for *.yaml / *.yml).
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::render::Format::Text)]
+    pub format: crate::render::Format,
+    /// Exit 0 when there is no change, 2 when there are changes, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Save the plan (JSON, with the fingerprints `apply --plan` checks) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// At most this many requests in flight.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Read the live state and print what apply would do.
+    Plan(PlanArgs),
     /// Run the local DSS API emulator.
     Emulator(EmulatorArgs),
     /// Parse and check manifests offline (no network); exit 1 on any error.

@@ -4,6 +4,9 @@
 //! - [`manifest`]: the typed manifest kinds, loading with exact error locations, validation;
 //! - [`plan`]: pure `(desired, observed) -> operations`, no I/O;
 //! - [`render`]: a plan as text, JSON or Markdown;
+//! - [`observe`]: reading the live state a plan needs, with the fewest requests;
+//! - [`target`]: which DSS to talk to (or the embedded emulator), and the stack;
+//! - [`plan_command`]: the `plan` command;
 //! - [`client`]: the DSS REST client (auth, retries, concurrency limit, typed errors);
 //! - [`emulator`]: an embedded DSS API emulator (axum), the local DSS of tests and quickstarts;
 //! - [`wire`]: the JSON documents of the DSS API, shared by the client and the emulator;
@@ -13,8 +16,11 @@ pub mod cli;
 pub mod client;
 pub mod emulator;
 pub mod manifest;
+pub mod observe;
 pub mod plan;
+pub mod plan_command;
 pub mod render;
+pub mod target;
 pub mod wire;
 
 /// Install the process-wide rustls crypto provider. reqwest is built without a default

@@ -44,7 +44,8 @@ pub struct Doc<'a> {
     /// The live document, `None` when the object is created.
     pub live: Option<&'a Value>,
     project_key: Option<&'a str>,
-    /// Prepended to change paths (`schema.` for the schema document).
+    /// Prepended to change paths (`schema.`, `variables.`) where the document's own keys
+    /// would not say which document they are in.
     prefix: &'static str,
     pub overlay: Map<String, Value>,
     pub changes: Vec<Change>,
@@ -58,7 +59,11 @@ impl<'a> Doc<'a> {
             sub,
             live,
             project_key,
-            prefix: if sub == SubDoc::Schema { "schema." } else { "" },
+            prefix: match sub {
+                SubDoc::Schema => "schema.",
+                SubDoc::Variables => "variables.",
+                _ => "",
+            },
             overlay: Map::new(),
             changes: Vec::new(),
             pending_secrets: Vec::new(),

@@ -267,6 +267,33 @@ pub struct Write {
     pub changes: Vec<Change>,
 }
 
+impl Write {
+    /// The fingerprint of `live`, a fresh read of this write's document, computed as the plan
+    /// computed [`Write::fingerprint`] (over the managed fields only, normalised).
+    pub fn live_fingerprint(&self, live: &Value) -> Fingerprint {
+        super::fingerprint::content_fingerprint(
+            &super::diff::managed_view(self.subdocument, live, &self.overlay, &self.secrets),
+            super::fingerprint::version_number(live),
+        )
+    }
+
+    /// Whether `live` (a fresh read) is still the document this write was planned against:
+    /// same managed values and, where both carry one, the same `versionTag`. A write planned
+    /// for a creation (no fingerprint) is current only while the object is absent, which the
+    /// caller checks.
+    pub fn is_current(&self, live: &Value) -> bool {
+        let Some(planned) = &self.fingerprint else {
+            return false;
+        };
+        let now = self.live_fingerprint(live);
+        now.content == planned.content
+            && match (planned.version_tag, now.version_tag) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
 /// The ledger entry apply records for a resource after a successful operation (secrets'
 /// fingerprints are computed by apply from the values it resolves, never stored in a plan).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -184,10 +184,16 @@ impl<'a> Planner<'a> {
 
     /// A reference to another resource must be declared or exist live. Lists that were not
     /// read are not checked here (observation reads every list a reference needs).
-    fn check_ref(&mut self, id: &ResourceId, origin: &Origin, kind: Kind, name: &str, field: &str) {
+    fn check_ref(&mut self, d: &Declared, id: &ResourceId, kind: Kind, name: &str, field: &str) {
         if self.is_declared(kind, name) {
             return;
         }
+        // The line where the name is written, when the loader recorded it.
+        let origin = d
+            .references
+            .iter()
+            .find(|r| r.kind.as_str() == kind.as_str() && r.name == name)
+            .map_or(&d.origin, |r| &r.origin);
         let live = match kind {
             Kind::Group => self.observed().groups.as_ref().map(|m| m.contains_key(name)),
             Kind::User => self.observed().users.as_ref().map(|m| m.contains_key(name)),
@@ -332,7 +338,7 @@ impl<'a> Planner<'a> {
             return self.not_read(&id, &d.origin, "user list");
         };
         for g in spec.groups.iter().flatten() {
-            self.check_ref(&id, &d.origin, Kind::Group, g, "groups");
+            self.check_ref(d, &id, Kind::Group, g, "groups");
         }
         let live = users.get(&meta.name).map(|u| {
             let mut v = to_json(u);
@@ -372,7 +378,7 @@ impl<'a> Planner<'a> {
             return self.not_read(&id, &d.origin, "connection list");
         };
         for g in spec.allowed_groups.iter().flatten() {
-            self.check_ref(&id, &d.origin, Kind::Group, g, "allowedGroups");
+            self.check_ref(d, &id, Kind::Group, g, "allowedGroups");
         }
         let live_conn = connections.get(&meta.name);
         if let Some(c) = live_conn
@@ -421,14 +427,14 @@ impl<'a> Planner<'a> {
         let live: Option<&ObservedProject> = projects.get(&meta.name);
         let key = Some(meta.name.as_str());
         if let Some(owner) = &spec.owner {
-            self.check_ref(&id, &d.origin, Kind::User, owner, "owner");
+            self.check_ref(d, &id, Kind::User, owner, "owner");
         }
         for grant in spec.permissions.iter().flatten() {
             if let Some(g) = &grant.group {
-                self.check_ref(&id, &d.origin, Kind::Group, g, "permissions");
+                self.check_ref(d, &id, Kind::Group, g, "permissions");
             }
             if let Some(u) = &grant.user {
-                self.check_ref(&id, &d.origin, Kind::User, u, "permissions");
+                self.check_ref(d, &id, Kind::User, u, "permissions");
             }
         }
 
@@ -504,7 +510,7 @@ impl<'a> Planner<'a> {
             .and_then(|p| p.get("connection"))
             .and_then(Value::as_str)
         {
-            self.check_ref(&id, &d.origin, Kind::Connection, conn, "params.connection");
+            self.check_ref(d, &id, Kind::Connection, conn, "params.connection");
         }
         let live: Option<&ObservedDataset> = match project_live {
             None => None,

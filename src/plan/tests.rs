@@ -483,11 +483,30 @@ fn a_fingerprint_is_what_apply_recomputes_from_a_fresh_get() {
     let plan = run(&desired, &observed);
     let w = &plan.operations[0].writes[0];
     let live = super::planner::dataset_metadata_view(observed.dataset("CHURN", "customers").unwrap());
-    let again = fingerprint::content_fingerprint(
-        &diff::managed_view(w.subdocument, &live, &w.overlay, &w.secrets),
-        None,
-    );
-    assert_eq!(Some(again), w.fingerprint);
+    assert_eq!(Some(w.live_fingerprint(&live)), w.fingerprint);
+    assert!(w.is_current(&live));
+    // The metadata as the dataset's own GET returns it (a different document shape, the same
+    // managed values) is current too; a concurrent tag change is not.
+    let mut fresh = live.clone();
+    fresh["checklists"] = json!({"checklists": []});
+    assert!(w.is_current(&fresh));
+    fresh["tags"] = json!(["someone-else"]);
+    assert!(!w.is_current(&fresh));
+    // The settings write carries the definition's versionTag: any later save makes it stale.
+    dataset_mut(&mut observed, "CHURN", "customers")
+        .definition
+        .params
+        .insert("mode".into(), json!("query"));
+    let plan = run(&desired, &observed);
+    let settings = plan.operations[0]
+        .writes
+        .iter()
+        .find(|w| w.subdocument == SubDoc::Settings)
+        .unwrap();
+    let mut def = serde_json::to_value(&observed.dataset("CHURN", "customers").unwrap().definition).unwrap();
+    assert!(settings.is_current(&def));
+    def["versionTag"]["versionNumber"] = json!(2);
+    assert!(!settings.is_current(&def));
 }
 
 // ---- property: plan(desired, simulate_apply(desired)) is empty --------------------------------

@@ -88,7 +88,7 @@ fn risks(plan: &Plan) -> Vec<String> {
     let perms: Vec<&Operation> = plan
         .operations
         .iter()
-        .filter(|o| o.has_permission_change())
+        .filter(|o| o.action != Action::Create && o.has_permission_change())
         .collect();
     if !perms.is_empty() {
         out.push(format!("**Permission changes**: {}", names(&perms)));

@@ -1,3 +1,4 @@
 //! The one integration-test binary: it starts the emulator on 127.0.0.1:0 and drives the real
 //! `dssctl` binary and the client against it. One module per area.
 mod emulator;
+mod plan;

@@ -1,0 +1,91 @@
+//! `dssctl plan`: load and validate the manifests, connect to the target, observe, plan,
+//! render to stdout, optionally save the plan; exit 0 (no changes, or changes without
+//! `--detailed-exitcode`), 2 (changes, with `--detailed-exitcode`) or 1 (any error).
+
+use std::io::{IsTerminal, Write as _};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::PlanArgs;
+use crate::manifest::Declared;
+use crate::observe::observe;
+use crate::plan::{Plan, PlanInput, plan};
+use crate::render::{Format, render, render_json};
+use crate::target::connect;
+
+/// Whether to colour text written to stdout: not with `--no-color`, not with `NO_COLOR` set
+/// (to anything non-empty), and only on a terminal.
+pub fn stdout_color(no_color_flag: bool) -> bool {
+    !no_color_flag
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal()
+}
+
+/// Load the manifests of `paths`: warnings to stderr; every diagnostic in the error.
+pub fn load_manifests(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Declared>> {
+    match crate::manifest::load_paths(paths) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            Ok(loaded.resources)
+        }
+        Err(diagnostics) => anyhow::bail!("invalid manifests:\n{diagnostics}"),
+    }
+}
+
+/// Make a plan of `args` (shared with `apply`, which executes what it returns).
+pub async fn make_plan(args: &PlanArgs) -> anyhow::Result<Plan> {
+    let desired = load_manifests(&args.paths)?;
+    let parallelism = usize::from(args.parallelism);
+    let target = connect(&args.target, parallelism).await?;
+    let result = async {
+        let observation = observe(&target.client, &desired, &target.stack, parallelism)
+            .await
+            .context("cannot read the live state")?;
+        tracing::debug!(requests = observation.requests(), "live state read");
+        Ok::<_, anyhow::Error>(plan(&PlanInput {
+            desired: &desired,
+            observed: &observation.observed,
+            stack: &target.stack,
+            target: &target.url,
+            resolve_secret: &|r, origin| {
+                crate::manifest::resolve_secret(r, origin.base_dir()).map_err(|e| e.to_string())
+            },
+        }))
+    }
+    .await;
+    target.close().await;
+    result
+}
+
+/// Run `dssctl plan`.
+pub async fn run(args: PlanArgs, no_color: bool) -> anyhow::Result<ExitCode> {
+    let plan = make_plan(&args).await?;
+    let color = args.format == Format::Text && stdout_color(no_color);
+    let out = render(&plan, args.format, color);
+    if args.format != Format::Text {
+        // Text shows its errors inline; the other formats are for machines, so a person
+        // reading the CI log sees them on stderr too.
+        for err in &plan.errors {
+            eprintln!("error: {err}");
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write the plan to stdout")?;
+    if let Some(path) = &args.out {
+        std::fs::write(path, render_json(&plan))
+            .with_context(|| format!("cannot write the plan to {}", path.display()))?;
+    }
+    Ok(if !plan.errors.is_empty() {
+        ExitCode::from(1)
+    } else if args.detailed_exitcode && plan.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
