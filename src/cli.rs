@@ -99,11 +99,50 @@ pub struct PlanArgs {
     pub parallelism: u16,
 }
 
+/// `dssctl apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Manifest files or directories (read recursively for *.yaml / *.yml).
+    #[arg(default_value = ".", conflicts_with = "plan")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Apply this saved plan (from `plan --out`) exactly, after checking that nothing it
+    /// writes changed since (exit 4 if something did).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Refuse (exit 3) to delete more than N resources; default: the larger of 10 and 10% of
+    /// the resources in the stack's ledger.
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<usize>,
+    /// Allow exactly N deletions beyond --max-deletes.
+    #[arg(long, value_name = "N")]
+    pub allow_deletes: Option<usize>,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// At most this many operations (and requests) in flight.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+}
+
+/// How `apply` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read the live state and print what apply would do.
     Plan(PlanArgs),
+    /// Plan, confirm, and write the changes (or apply a saved plan with --plan).
+    Apply(ApplyArgs),
     /// Run the local DSS API emulator.
     Emulator(EmulatorArgs),
     /// Parse and check manifests offline (no network); exit 1 on any error.

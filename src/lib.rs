@@ -7,11 +7,13 @@
 //! - [`observe`]: reading the live state a plan needs, with the fewest requests;
 //! - [`target`]: which DSS to talk to (or the embedded emulator), and the stack;
 //! - [`plan_command`]: the `plan` command;
+//! - [`apply`]: the `apply` command: guarded, ordered, verified writes and the ledger;
 //! - [`client`]: the DSS REST client (auth, retries, concurrency limit, typed errors);
 //! - [`emulator`]: an embedded DSS API emulator (axum), the local DSS of tests and quickstarts;
 //! - [`wire`]: the JSON documents of the DSS API, shared by the client and the emulator;
 //! - [`cli`]: the command line, parsed by clap; `main.rs` only dispatches.
 
+pub mod apply;
 pub mod cli;
 pub mod client;
 pub mod emulator;

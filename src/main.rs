@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Plan(args) => dssctl::plan_command::run(args, cli.global.no_color).await,
+            Command::Apply(args) => dssctl::apply::run(args, cli.global.no_color).await,
             Command::Emulator(args) => dssctl::emulator::command::run(args).await,
             Command::Validate(args) => dssctl::manifest::commands::validate(&args),
             Command::Schema(args) => dssctl::manifest::commands::schema(&args),

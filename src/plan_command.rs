@@ -35,29 +35,46 @@ pub fn load_manifests(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Declar
     }
 }
 
+/// A plan and the stack's ledger it was made with (apply's guards need the ledger's size).
+pub struct Planned {
+    pub plan: Plan,
+    pub ledger: Option<crate::plan::Ledger>,
+}
+
 /// Make a plan of `args` (shared with `apply`, which executes what it returns).
 pub async fn make_plan(args: &PlanArgs) -> anyhow::Result<Plan> {
     let desired = load_manifests(&args.paths)?;
     let parallelism = usize::from(args.parallelism);
     let target = connect(&args.target, parallelism).await?;
-    let result = async {
-        let observation = observe(&target.client, &desired, &target.stack, parallelism)
-            .await
-            .context("cannot read the live state")?;
-        tracing::debug!(requests = observation.requests(), "live state read");
-        Ok::<_, anyhow::Error>(plan(&PlanInput {
-            desired: &desired,
-            observed: &observation.observed,
-            stack: &target.stack,
-            target: &target.url,
-            resolve_secret: &|r, origin| {
-                crate::manifest::resolve_secret(r, origin.base_dir()).map_err(|e| e.to_string())
-            },
-        }))
-    }
-    .await;
+    let result = plan_on(&target, &desired, parallelism).await;
     target.close().await;
-    result
+    result.map(|p| p.plan)
+}
+
+/// Observe `target` and plan `desired` against it: the one load → observe → plan pipeline,
+/// used by `plan` and by `apply` (which keeps the target connected to write).
+pub async fn plan_on(
+    target: &crate::target::Target,
+    desired: &[Declared],
+    parallelism: usize,
+) -> anyhow::Result<Planned> {
+    let observation = observe(&target.client, desired, &target.stack, parallelism)
+        .await
+        .context("cannot read the live state")?;
+    tracing::debug!(requests = observation.requests(), "live state read");
+    let plan = plan(&PlanInput {
+        desired,
+        observed: &observation.observed,
+        stack: &target.stack,
+        target: &target.url,
+        resolve_secret: &|r, origin| {
+            crate::manifest::resolve_secret(r, origin.base_dir()).map_err(|e| e.to_string())
+        },
+    });
+    Ok(Planned {
+        plan,
+        ledger: observation.observed.ledger,
+    })
 }
 
 /// Run `dssctl plan`.

@@ -1,0 +1,244 @@
+//! `dssctl apply`: make the plan (the one load → observe → plan pipeline of
+//! [`crate::plan_command::plan_on`]) or read a saved one, check the safety guards, show the
+//! plan and ask for confirmation, then execute it and report every operation's outcome.
+//!
+//! - [`guards`]: mass deletion, empty manifests, protected removals (exit 3, nothing written);
+//! - [`stale`]: `apply --plan FILE` refuses a plan whose objects changed (exit 4);
+//! - [`executor`]: dependency order and concurrency;
+//! - [`writes`]: the POST/PUT/DELETE calls of each operation, secrets resolved when sent;
+//! - [`ledger`]: the stack's ledger and the global variables, one serialised writer;
+//! - [`backup`]: the export of a project before its deletion;
+//! - [`verify`]: read-back of what was written;
+//! - [`report`]: the outcome, as text or JSON.
+//!
+//! Exit codes: 0 all done; 1 an error, a refused confirmation, or any operation failed or
+//! skipped (the others still ran); 3 a guard refused; 4 a saved plan is stale.
+//! Without a terminal on stdin, apply runs only with `--auto-approve`.
+
+pub mod backup;
+pub mod docs;
+pub mod executor;
+pub mod guards;
+pub mod ledger;
+pub mod report;
+pub mod stale;
+pub mod verify;
+pub mod writes;
+
+use std::io::{BufRead, IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+use crate::cli::{ApplyArgs, ReportFormat};
+use crate::plan::planner::declared_id;
+use crate::plan::{Action, Ledger, Plan};
+use crate::plan_command::{load_manifests, plan_on, stdout_color};
+use crate::target::{Target, connect};
+use ledger::{LedgerChange, LedgerWriter};
+
+/// Exit code of a guard's refusal.
+pub const EXIT_GUARD: u8 = 3;
+/// Exit code of a stale saved plan.
+pub const EXIT_STALE: u8 = 4;
+
+/// Run `dssctl apply`.
+pub async fn run(args: ApplyArgs, no_color: bool) -> anyhow::Result<ExitCode> {
+    if !args.auto_approve && !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to apply without confirmation: stdin is not a terminal. \
+             Review the plan (dssctl plan), then rerun with --auto-approve."
+        );
+    }
+    let parallelism = usize::from(args.parallelism);
+    // Read the input before connecting, so that bad manifests fail without a network call.
+    let input = match &args.plan {
+        Some(file) => Input::Saved(read_saved_plan(file)?),
+        None => Input::Manifests(load_manifests(&args.paths)?),
+    };
+    let target = connect(&args.target, parallelism).await?;
+    let result = run_on(&args, &target, input, no_color).await;
+    target.close().await;
+    result
+}
+
+enum Input {
+    Manifests(Vec<crate::manifest::Declared>),
+    Saved(Plan),
+}
+
+fn read_saved_plan(file: &Path) -> anyhow::Result<Plan> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the saved plan {}", file.display()))?;
+    let plan: Plan = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a dssctl plan (from `dssctl plan --out`)",
+            file.display()
+        )
+    })?;
+    if plan.format_version > crate::plan::FORMAT_VERSION {
+        bail!(
+            "{}: plan format version {} is newer than this dssctl understands ({}); upgrade dssctl",
+            file.display(),
+            plan.format_version,
+            crate::plan::FORMAT_VERSION
+        );
+    }
+    Ok(plan)
+}
+
+async fn run_on(args: &ApplyArgs, target: &Target, input: Input, no_color: bool) -> anyhow::Result<ExitCode> {
+    let parallelism = usize::from(args.parallelism);
+    let saved = matches!(input, Input::Saved(_));
+    let (plan, ledger, declared) = match input {
+        Input::Manifests(desired) => {
+            let declared = desired
+                .iter()
+                .filter(|d| declared_id(&d.resource).is_some())
+                .count();
+            let planned = plan_on(target, &desired, parallelism).await?;
+            (planned.plan, planned.ledger, Some(declared))
+        }
+        Input::Saved(plan) => {
+            if plan.stack != target.stack {
+                bail!(
+                    "the saved plan is for stack {:?}, not {:?} (give --stack {})",
+                    plan.stack,
+                    target.stack,
+                    plan.stack
+                );
+            }
+            if !target.is_local() && plan.target.trim_end_matches('/') != target.url {
+                bail!(
+                    "the saved plan was made against {}, not {}",
+                    plan.target,
+                    target.url
+                );
+            }
+            let globals = target
+                .client
+                .get_global_variables()
+                .await
+                .context("cannot read the global variables (the ledger)")?;
+            let ledger = Ledger::from_global_variables(&globals, &target.stack)?;
+            (plan, ledger, None)
+        }
+    };
+    if !plan.errors.is_empty() {
+        for e in &plan.errors {
+            eprintln!("error: {e}");
+        }
+        bail!("the plan has {} error(s); nothing was written", plan.errors.len());
+    }
+    let ledger_size = ledger.as_ref().map_or(0, |l| l.resources.len());
+    let opts = guards::GuardOptions {
+        max_deletes: args.max_deletes,
+        allow_deletes: args.allow_deletes,
+    };
+    if let Err(refusal) = guards::check(&plan, declared, ledger_size, opts) {
+        eprintln!("error: {refusal}");
+        return Ok(ExitCode::from(EXIT_GUARD));
+    }
+    if saved {
+        let changed = stale::stale(&target.client, &plan, parallelism)
+            .await
+            .context("cannot re-read the objects of the saved plan")?;
+        if !changed.is_empty() {
+            for c in &changed {
+                eprintln!("  {c}");
+            }
+            eprintln!(
+                "error: the live state changed since the plan was made ({} object(s)); nothing was written. Make a new plan.",
+                changed.len()
+            );
+            return Ok(ExitCode::from(EXIT_STALE));
+        }
+    }
+
+    let text = args.format == ReportFormat::Text;
+    let mut stdout = std::io::stdout().lock();
+    if !plan.has_changes() {
+        let out = if text {
+            "No changes. The instance matches the manifests.\n".to_string()
+        } else {
+            report::Report::new(&plan, &[], Vec::new(), Vec::new()).to_json()
+        };
+        stdout.write_all(out.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if text {
+        let color = stdout_color(no_color);
+        stdout.write_all(crate::render::render_text(&plan, color).as_bytes())?;
+        stdout.flush()?;
+    }
+    drop(stdout);
+    if !args.auto_approve && !confirm()? {
+        eprintln!("Apply cancelled; nothing was written.");
+        return Ok(ExitCode::from(1));
+    }
+
+    let commit_dir = match &args.plan {
+        Some(file) => file.parent().map(Path::to_path_buf).unwrap_or_default(),
+        None => args.paths.first().cloned().unwrap_or_else(|| PathBuf::from(".")),
+    };
+    let writer = LedgerWriter::new(
+        &target.client,
+        &target.stack,
+        ledger.as_ref(),
+        ledger::git_commit(&commit_dir),
+    );
+    // Written ahead: the entries of what this run creates, and the entries the plan forgets.
+    let ahead: Vec<LedgerChange> = plan
+        .operations
+        .iter()
+        .filter(|o| o.action == Action::Create)
+        .map(|o| LedgerChange::Record {
+            id: o.id(),
+            intent: o.ledger.clone().unwrap_or(crate::plan::LedgerIntent {
+                protect: false,
+                drop_data_on_delete: false,
+            }),
+            secrets: Default::default(),
+        })
+        .chain(plan.forget.iter().cloned().map(LedgerChange::Remove))
+        .collect();
+    writer.write_now(ahead).await.context("nothing was written")?;
+
+    let ctx = writes::Ctx {
+        client: &target.client,
+        stack: &target.stack,
+        ledger: &writer,
+        backups: std::env::current_dir()
+            .context("cannot read the current directory")?
+            .join(backup::BACKUP_DIR),
+    };
+    let outcomes = executor::run(&ctx, &plan.operations, parallelism).await;
+    let mut errors = Vec::new();
+    if let Err(e) = writer.flush().await {
+        errors.push(format!("{e}; the next apply records these resources again"));
+    }
+    tracing::debug!(ledger_writes = writer.writes(), "apply finished");
+    let report = report::Report::new(&plan, &plan.operations, outcomes, errors);
+    let out = if text { report.to_text() } else { report.to_json() };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()?;
+    Ok(if report.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Ask on the terminal; only `yes` proceeds.
+fn confirm() -> anyhow::Result<bool> {
+    eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
+    Ok(answer.trim() == "yes")
+}

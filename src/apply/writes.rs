@@ -1,0 +1,630 @@
+//! The writes of one operation, per kind and action.
+//!
+//! - Create: one POST carrying only what the create call takes (`dss-wire.md` 2.x: a group's
+//!   name, description and source type; a user's login, password, display name, source type,
+//!   groups, profile and email; a connection's name, type, description, params, usableBy and
+//!   allowedGroups; a project's key, name and owner; a dataset's name, type, params and
+//!   format), then every sub-document of the plan as an update. A POST that failed
+//!   ambiguously (the request may have reached DSS) is followed by a GET: if the object
+//!   exists the creation goes on, if it does not the POST is sent again (at most
+//!   [`POST_ATTEMPTS`] times), which is safe because the object was seen absent.
+//! - Update (and adopt): per planned sub-document, GET fresh → [`apply_overlay`] → set the
+//!   secrets that must be sent → PUT, and only if the result differs from what was read (a
+//!   rerun after a kill skips what was already written). Fields and attributes the manifests
+//!   do not manage go back exactly as read.
+//! - Projects and datasets get the stack's stamp (`custom.kv."dssctl.stack"`) in their
+//!   metadata at creation and adoption, and with any metadata write that happens anyway;
+//!   never in a write of its own on an update, so that a converged apply writes nothing.
+//! - Delete: a project is exported to `.dssctl/backups/<KEY>-<timestamp>.zip` first and
+//!   deleted only if the export succeeded; a dataset keeps its data unless the ledger says
+//!   `dropDataOnDelete`; an object already gone counts as deleted.
+//! - After every PUT the document is read back and [`super::verify`] names any managed field
+//!   DSS dropped or changed.
+//!
+//! Secret values are resolved here, at the moment they are sent, held only in the document
+//! being sent, and never logged: errors name the field and the reference, not the value.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::docs::{ApplyDocError, DocRef, json as to_json, typed};
+use super::ledger::{LedgerChange, LedgerWriter};
+use crate::client::{ClientError, DssClient};
+use crate::manifest::resolve_secret;
+use crate::plan::fingerprint::secret_fingerprint;
+use crate::plan::overlay::{apply_overlay, set_path};
+use crate::plan::{Action, Kind, Operation, ResourceId, SecretField, SubDoc, Write};
+
+/// How many times a POST that failed ambiguously, and whose object was then seen absent, is
+/// sent in all.
+pub const POST_ATTEMPTS: usize = 3;
+
+/// The custom-metadata key of the stack's stamp on projects and datasets.
+pub const STAMP_KEY: &str = "dssctl.stack";
+
+/// What an operation needs.
+pub struct Ctx<'a> {
+    pub client: &'a DssClient,
+    pub stack: &'a str,
+    pub ledger: &'a LedgerWriter<'a>,
+    /// Where project exports go before a deletion.
+    pub backups: PathBuf,
+}
+
+/// A successful operation.
+#[derive(Debug, Default)]
+pub struct Done {
+    /// Managed fields DSS dropped or changed, and other notes.
+    pub warnings: Vec<String>,
+    /// The export written before a project deletion.
+    pub backup: Option<PathBuf>,
+}
+
+/// A failed operation.
+#[derive(Debug)]
+pub struct Failed {
+    pub message: String,
+    /// Whether the object may exist now (its creation succeeded or its outcome is unknown):
+    /// the entry written ahead in the ledger is then kept.
+    pub may_exist: bool,
+    pub warnings: Vec<String>,
+}
+
+impl Failed {
+    fn new(message: impl Into<String>, may_exist: bool) -> Self {
+        Failed {
+            message: message.into(),
+            may_exist,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Run one operation and queue its ledger change.
+pub async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
+    let id = op.id();
+    let result = match (op.kind, op.action) {
+        (_, Action::Delete) => delete(ctx, op).await,
+        (Kind::Variables, _) => return variables(ctx, op).await,
+        (_, Action::Create) => create(ctx, op).await,
+        (_, Action::Update | Action::Adopt) => update(ctx, op, op.action == Action::Adopt).await,
+    };
+    match &result {
+        Ok(_) if op.action == Action::Delete => ctx.ledger.queue(LedgerChange::Remove(id)),
+        Ok(_) => ctx.ledger.queue(record(ctx, op)),
+        // A creation that certainly created nothing: drop the entry written ahead.
+        Err(f) if op.action == Action::Create && !f.may_exist => ctx.ledger.queue(LedgerChange::Remove(id)),
+        Err(_) => {}
+    }
+    let flushed = ctx.ledger.flush().await;
+    match (result, flushed) {
+        (Ok(mut done), Err(e)) => {
+            done.warnings.push(format!("{e} (retried at the end of the run)"));
+            Ok(done)
+        }
+        (result, _) => result,
+    }
+}
+
+/// The ledger entry of a successful create, update or adoption.
+pub fn record(ctx: &Ctx<'_>, op: &Operation) -> LedgerChange {
+    let id = op.id();
+    let base = base_dir(op);
+    let mut secrets = BTreeMap::new();
+    for s in &op.secrets {
+        // Resolvable when the plan was made; if it no longer is, no fingerprint is recorded,
+        // so the next run sends the secret again.
+        if let Ok(value) = resolve_secret(&s.reference, &base) {
+            secrets.insert(
+                s.path.clone(),
+                secret_fingerprint(ctx.ledger.salt(), &id, &s.path, &value),
+            );
+        }
+    }
+    LedgerChange::Record {
+        id,
+        intent: op.ledger.clone().unwrap_or(crate::plan::LedgerIntent {
+            protect: false,
+            drop_data_on_delete: false,
+        }),
+        secrets,
+    }
+}
+
+/// The directory `fromFile` references of `op` are relative to: its manifest's directory
+/// (from `origin`, `file:line:column`), else the current directory.
+pub fn base_dir(op: &Operation) -> PathBuf {
+    let Some(origin) = &op.origin else {
+        return PathBuf::from(".");
+    };
+    let mut parts = origin.rsplitn(3, ':');
+    let (_col, _line, file) = (parts.next(), parts.next(), parts.next());
+    match file.map(Path::new).and_then(Path::parent) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn resolve(op: &Operation, s: &SecretField) -> Result<String, Failed> {
+    resolve_secret(&s.reference, &base_dir(op)).map_err(|e| {
+        Failed::new(
+            format!("cannot resolve the secret {} ({:?}): {e}", s.path, s.reference),
+            false,
+        )
+    })
+}
+
+fn client_failure(what: &str, e: impl std::fmt::Display, may_exist: bool) -> Failed {
+    Failed::new(format!("{what}: {e}"), may_exist)
+}
+
+/// Create: POST, then every planned sub-document as an update (with the stamp).
+async fn create(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
+    let id = op.id();
+    let body = create_body(op)?;
+    post_once(ctx, &id, body).await?;
+    // The object exists from here on: any failure below keeps its ledger entry.
+    let mut done = Done::default();
+    for write in writes_with_stamp(op) {
+        let doc = doc_ref(&id, write.subdocument).map_err(|f| Failed { may_exist: true, ..f })?;
+        let Some(doc) = doc else { continue };
+        let stamp = doc.is_metadata();
+        // Secrets went in the POST.
+        match write_doc(ctx, op, &doc, &write, SecretMode::None, stamp).await {
+            Ok(w) => done.warnings.extend(w),
+            Err(mut f) => {
+                f.may_exist = true;
+                f.warnings.append(&mut done.warnings);
+                return Err(f);
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Update or adopt: the planned sub-documents (and, on adoption, the stamp).
+async fn update(ctx: &Ctx<'_>, op: &Operation, adopt: bool) -> Result<Done, Failed> {
+    let id = op.id();
+    let writes = if adopt {
+        writes_with_stamp(op)
+    } else {
+        op.writes.clone()
+    };
+    let mut done = Done::default();
+    for write in writes {
+        let doc = doc_ref(&id, write.subdocument)?;
+        let Some(doc) = doc else { continue };
+        let stamp = doc.is_metadata();
+        match write_doc(ctx, op, &doc, &write, SecretMode::Changed, stamp).await {
+            Ok(w) => done.warnings.extend(w),
+            Err(mut f) => {
+                f.may_exist = true;
+                f.warnings.append(&mut done.warnings);
+                return Err(f);
+            }
+        }
+    }
+    Ok(done)
+}
+
+fn doc_ref(id: &ResourceId, sub: SubDoc) -> Result<Option<DocRef>, Failed> {
+    DocRef::of(id, sub).map_err(|e| Failed::new(e.to_string(), true))
+}
+
+/// The writes of `op`, with an empty metadata write added for a project or dataset that has
+/// none, so that the stamp is written at creation and adoption.
+fn writes_with_stamp(op: &Operation) -> Vec<Write> {
+    let mut writes = op.writes.clone();
+    if matches!(op.kind, Kind::Project | Kind::Dataset)
+        && !writes.iter().any(|w| w.subdocument == SubDoc::Metadata)
+    {
+        writes.push(Write {
+            subdocument: SubDoc::Metadata,
+            overlay: json!({}),
+            secrets: Vec::new(),
+            fingerprint: None,
+            changes: Vec::new(),
+        });
+    }
+    writes
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SecretMode {
+    /// Send no secret (they went in the create call).
+    None,
+    /// Send the secrets the plan marks changed.
+    Changed,
+}
+
+/// GET → overlay → stamp → secrets → PUT (only if different) → read back and verify.
+async fn write_doc(
+    ctx: &Ctx<'_>,
+    op: &Operation,
+    doc: &DocRef,
+    write: &Write,
+    secrets: SecretMode,
+    stamp: bool,
+) -> Result<Vec<String>, Failed> {
+    let fresh = doc
+        .get(ctx.client)
+        .await
+        .map_err(|e| client_failure(&format!("cannot read {doc}"), e, true))?;
+    let mut next = fresh.clone();
+    apply_overlay(write.subdocument, &mut next, &write.overlay);
+    if stamp {
+        set_stamp(&mut next, ctx.stack);
+    }
+    if secrets == SecretMode::Changed {
+        for s in write.secrets.iter().filter(|s| s.changed) {
+            let value = resolve(op, s)?;
+            set_path(&mut next, &s.path, Value::String(value));
+        }
+    }
+    if next == fresh {
+        return Ok(Vec::new());
+    }
+    let sent_view = next.clone();
+    doc.put(ctx.client, next)
+        .await
+        .map_err(|e| client_failure(&format!("cannot write {doc}"), e, true))?;
+    tracing::info!(document = %doc, "written");
+    Ok(match doc.get(ctx.client).await {
+        Ok(back) => super::verify::verify(write, &sent_view, &back)
+            .into_iter()
+            .map(|w| format!("{doc}: {w}"))
+            .collect(),
+        Err(e) => vec![format!("cannot read back {doc} to verify it: {e}")],
+    })
+}
+
+/// Put the stack's stamp in a metadata document's `custom.kv`.
+pub fn set_stamp(metadata: &mut Value, stack: &str) {
+    if !metadata.is_object() {
+        *metadata = Value::Object(Map::new());
+    }
+    let custom = metadata
+        .as_object_mut()
+        .expect("made an object above")
+        .entry("custom")
+        .or_insert_with(|| json!({}));
+    if !custom.is_object() {
+        *custom = json!({});
+    }
+    let kv = custom
+        .as_object_mut()
+        .expect("made an object above")
+        .entry("kv")
+        .or_insert_with(|| json!({}));
+    if !kv.is_object() {
+        *kv = json!({});
+    }
+    kv.as_object_mut()
+        .expect("made an object above")
+        .insert(STAMP_KEY.to_string(), json!(stack));
+}
+
+/// The fields each create call takes.
+fn create_fields(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Group => &["name", "description", "sourceType"],
+        Kind::User => &[
+            "login",
+            "password",
+            "displayName",
+            "sourceType",
+            "groups",
+            "userProfile",
+            "email",
+        ],
+        Kind::Connection => &[
+            "name",
+            "type",
+            "description",
+            "params",
+            "usableBy",
+            "allowedGroups",
+        ],
+        Kind::Dataset => &[
+            "name",
+            "projectKey",
+            "type",
+            "params",
+            "formatType",
+            "formatParams",
+        ],
+        Kind::Project | Kind::Variables => &[],
+    }
+}
+
+/// The body of the create call, secrets resolved.
+enum CreateBody {
+    Group(crate::wire::Group),
+    User(crate::wire::User),
+    Connection(crate::wire::Connection),
+    Project(crate::wire::CreateProjectRequest),
+    Dataset(String, crate::wire::Dataset),
+}
+
+fn create_body(op: &Operation) -> Result<CreateBody, Failed> {
+    let id = op.id();
+    let shape = |e: ApplyDocError| Failed::new(e.to_string(), false);
+    if op.kind == Kind::Project {
+        let overlay_of = |sub: SubDoc| {
+            op.writes
+                .iter()
+                .find(|w| w.subdocument == sub)
+                .map(|w| w.overlay.clone())
+                .unwrap_or(Value::Null)
+        };
+        let label = overlay_of(SubDoc::Metadata)
+            .get("label")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let owner = overlay_of(SubDoc::Permissions)
+            .get("owner")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        return Ok(CreateBody::Project(crate::wire::CreateProjectRequest {
+            project_key: op.name.clone(),
+            name: Some(label.unwrap_or_else(|| op.name.clone())),
+            owner,
+            ..Default::default()
+        }));
+    }
+    let sub = match op.kind {
+        Kind::Dataset => SubDoc::Settings,
+        _ => SubDoc::Definition,
+    };
+    let mut doc = match op.kind {
+        Kind::User => json!({"login": op.name}),
+        Kind::Dataset => {
+            let (p, d) = id.dataset_parts().unwrap_or_default();
+            json!({"projectKey": p, "name": d})
+        }
+        _ => json!({"name": op.name}),
+    };
+    if let Some(write) = op.writes.iter().find(|w| w.subdocument == sub) {
+        apply_overlay(sub, &mut doc, &write.overlay);
+        for s in &write.secrets {
+            let value = resolve(op, s)?;
+            set_path(&mut doc, &s.path, Value::String(value));
+        }
+    }
+    let fields = create_fields(op.kind);
+    if let Value::Object(map) = &mut doc {
+        map.retain(|k, _| fields.contains(&k.as_str()));
+    }
+    let what = format!("the creation of {id}");
+    Ok(match op.kind {
+        Kind::Group => CreateBody::Group(typed(doc, &what).map_err(shape)?),
+        Kind::User => CreateBody::User(typed(doc, &what).map_err(shape)?),
+        Kind::Connection => CreateBody::Connection(typed(doc, &what).map_err(shape)?),
+        _ => {
+            let key = id.dataset_parts().unwrap_or_default().0.to_string();
+            CreateBody::Dataset(key, typed(doc, &what).map_err(shape)?)
+        }
+    })
+}
+
+/// POST the creation; after an ambiguous failure, look whether the object exists and send
+/// again only if it does not.
+async fn post_once(ctx: &Ctx<'_>, id: &ResourceId, body: CreateBody) -> Result<(), Failed> {
+    let c = ctx.client;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = match &body {
+            CreateBody::Group(g) => c.create_group(g).await,
+            CreateBody::User(u) => c.create_user(u).await,
+            CreateBody::Connection(x) => c.create_connection(x).await,
+            CreateBody::Project(p) => c.create_project(p).await,
+            CreateBody::Dataset(key, d) => c.create_dataset(key, d).await,
+        };
+        let err = match result {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_ambiguous() => e,
+            Err(e) => return Err(client_failure(&format!("cannot create {id}"), e, false)),
+        };
+        tracing::warn!(%id, error = %err, "creation failed ambiguously; checking whether it happened");
+        match exists(c, id).await {
+            Ok(true) => return Ok(()),
+            Ok(false) if attempt < POST_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
+            }
+            Ok(false) => return Err(client_failure(&format!("cannot create {id}"), err, false)),
+            Err(e) => {
+                return Err(Failed::new(
+                    format!(
+                        "cannot create {id}: {err}; whether it was created is unknown (reading it failed: {e})"
+                    ),
+                    true,
+                ));
+            }
+        }
+    }
+}
+
+/// Whether the object exists (a GET of its main document).
+pub async fn exists(c: &DssClient, id: &ResourceId) -> Result<bool, ClientError> {
+    let result = match id.kind {
+        Kind::Group => c.get_group(&id.name).await.map(drop),
+        Kind::User => c.get_user(&id.name).await.map(drop),
+        Kind::Connection => c.get_connection(&id.name).await.map(drop),
+        Kind::Project => c.get_project(&id.name).await.map(drop),
+        Kind::Dataset => {
+            let (p, d) = id.dataset_parts().unwrap_or_default();
+            c.get_dataset(p, d).await.map(drop)
+        }
+        Kind::Variables => Ok(()),
+    };
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Delete one object (a project after its export).
+async fn delete(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
+    let c = ctx.client;
+    let id = op.id();
+    let mut done = Done::default();
+    let result = match op.kind {
+        Kind::Group => c.delete_group(&op.name).await,
+        Kind::User => c.delete_user(&op.name).await,
+        Kind::Connection => c.delete_connection(&op.name).await,
+        Kind::Dataset => {
+            let (p, d) = id.dataset_parts().unwrap_or_default();
+            c.delete_dataset(p, d, op.drop_data).await
+        }
+        Kind::Project => {
+            match super::backup::export_project(c, &op.name, &ctx.backups).await {
+                Ok(Some(path)) => done.backup = Some(path),
+                // Already gone.
+                Ok(None) => return Ok(done),
+                Err(e) => {
+                    return Err(Failed::new(
+                        format!("not deleted: the export before deletion failed: {e}"),
+                        true,
+                    ));
+                }
+            }
+            c.delete_project(&op.name).await
+        }
+        Kind::Variables => Ok(()),
+    };
+    match result {
+        Ok(()) => Ok(done),
+        Err(e) if e.is_not_found() => Ok(done),
+        Err(e) => Err(client_failure(&format!("cannot delete {id}"), e, true)),
+    }
+}
+
+/// The global variables: GET → overlay → PUT under the ledger's lock, with the ledger entry
+/// (and any queued ledger change) in the same PUT.
+async fn variables(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
+    let write = op.writes.iter().find(|w| w.subdocument == SubDoc::Values);
+    let mut sent = None;
+    let written = ctx
+        .ledger
+        .with_variables(vec![record(ctx, op)], |vars| {
+            if let Some(w) = write {
+                let mut doc = json!({ "values": Value::Object(std::mem::take(vars)) });
+                apply_overlay(SubDoc::Values, &mut doc, &w.overlay);
+                *vars = match doc {
+                    Value::Object(mut m) => match m.remove("values") {
+                        Some(Value::Object(v)) => v,
+                        _ => return Err("the variables overlay is not an object".into()),
+                    },
+                    _ => return Err("the variables overlay is not an object".into()),
+                };
+                sent = Some(json!({ "values": to_json(&*vars) }));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Failed::new(format!("cannot write the global variables: {e}"), true))?;
+    let mut done = Done::default();
+    if let (true, Some(w), Some(sent)) = (written, write, sent) {
+        match ctx.client.get_global_variables().await {
+            Ok(back) => done.warnings.extend(
+                super::verify::verify(w, &sent, &json!({ "values": back }))
+                    .into_iter()
+                    .map(|x| format!("global variables: {x}")),
+            ),
+            Err(e) => done.warnings.push(format!(
+                "cannot read back the global variables to verify them: {e}"
+            )),
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(kind: Kind, name: &str, origin: Option<&str>) -> Operation {
+        Operation {
+            kind,
+            name: name.into(),
+            action: Action::Create,
+            subdocuments: Vec::new(),
+            changes: Vec::new(),
+            writes: Vec::new(),
+            secrets: Vec::new(),
+            ledger: None,
+            drop_data: false,
+            origin: origin.map(str::to_string),
+            fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn secrets_resolve_from_the_manifest_directory() {
+        assert_eq!(
+            base_dir(&op(Kind::User, "a", Some("examples/q/users.yaml:3:1"))),
+            PathBuf::from("examples/q")
+        );
+        assert_eq!(
+            base_dir(&op(Kind::User, "a", Some("users.yaml:3:1"))),
+            PathBuf::from(".")
+        );
+        assert_eq!(base_dir(&op(Kind::User, "a", None)), PathBuf::from("."));
+    }
+
+    #[test]
+    fn the_stamp_goes_under_custom_kv_and_keeps_the_rest() {
+        let mut m = json!({"label": "x", "custom": {"kv": {"team": "a"}, "other": 1}});
+        set_stamp(&mut m, "prod");
+        assert_eq!(
+            m,
+            json!({"label": "x", "custom": {"kv": {"team": "a", "dssctl.stack": "prod"}, "other": 1}})
+        );
+        let mut empty = json!({"custom": []});
+        set_stamp(&mut empty, "s");
+        assert_eq!(empty["custom"]["kv"]["dssctl.stack"], "s");
+    }
+
+    #[test]
+    fn create_bodies_carry_only_what_the_create_call_takes() {
+        let mut o = op(Kind::Dataset, "P.d", None);
+        o.writes.push(Write {
+            subdocument: SubDoc::Settings,
+            overlay: json!({"type": "Filesystem", "params": {"path": "/p"}, "managed": true,
+                            "formatType": "csv"}),
+            secrets: Vec::new(),
+            fingerprint: None,
+            changes: Vec::new(),
+        });
+        let CreateBody::Dataset(key, ds) = create_body(&o).unwrap() else {
+            panic!("a dataset body")
+        };
+        assert_eq!(key, "P");
+        assert_eq!(ds.name, "d");
+        assert_eq!(ds.dataset_type, "Filesystem");
+        assert_eq!(ds.managed, None);
+        assert_eq!(ds.format_type.as_deref(), Some("csv"));
+
+        let mut p = op(Kind::Project, "K", None);
+        p.writes.push(Write {
+            subdocument: SubDoc::Metadata,
+            overlay: json!({"label": "Nice", "tags": ["a"]}),
+            secrets: Vec::new(),
+            fingerprint: None,
+            changes: Vec::new(),
+        });
+        let CreateBody::Project(req) = create_body(&p).unwrap() else {
+            panic!("a project body")
+        };
+        assert_eq!(req.name.as_deref(), Some("Nice"));
+        assert_eq!(req.owner, None);
+        assert_eq!(writes_with_stamp(&p).len(), 1);
+        assert_eq!(writes_with_stamp(&op(Kind::Dataset, "P.d", None)).len(), 1);
+        assert!(writes_with_stamp(&op(Kind::Group, "g", None)).is_empty());
+    }
+}
