@@ -118,7 +118,8 @@ impl Scenario {
         Scenario {
             projects: n(200.0),
             users: n(100.0),
-            groups: n(30.0),
+            // Two at least: each project grants two different groups.
+            groups: n(30.0).max(2),
             connections: n(20.0),
         }
     }
@@ -570,6 +571,102 @@ fn plan_writes(doc: &Value) -> (usize, usize) {
     (writes, changed)
 }
 
+/// What one HTTP write does, by its route template: `(kind, what)` where `what` is `create`,
+/// `delete`, or the sub-document a PUT writes (the names of the plan document). `None` for a
+/// route no plan operation maps to.
+fn route_class(route: &str) -> Option<(&'static str, &'static str)> {
+    let (method, path) = route.split_once(' ')?;
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let admin_kind = |s: &str| match s {
+        "groups" => Some("group"),
+        "users" => Some("user"),
+        "connections" => Some("connection"),
+        _ => None,
+    };
+    let sub = |s: &str| match s {
+        "metadata" => Some("metadata"),
+        "permissions" => Some("permissions"),
+        "variables" => Some("variables"),
+        "schema" => Some("schema"),
+        _ => None,
+    };
+    match (method, segs.as_slice()) {
+        ("PUT", ["admin", "variables"]) => Some(("variables", "values")),
+        ("POST", ["admin", k]) => Some((admin_kind(k)?, "create")),
+        ("PUT", ["admin", k, _]) => Some((admin_kind(k)?, "definition")),
+        ("DELETE", ["admin", k, _]) => Some((admin_kind(k)?, "delete")),
+        ("POST", ["projects"]) => Some(("project", "create")),
+        ("DELETE", ["projects", _]) => Some(("project", "delete")),
+        ("PUT", ["projects", _, s]) => Some(("project", sub(s)?)),
+        ("POST", ["projects", _, "datasets"]) => Some(("dataset", "create")),
+        ("PUT", ["projects", _, "datasets", _]) => Some(("dataset", "settings")),
+        ("DELETE", ["projects", _, "datasets", _]) => Some(("dataset", "delete")),
+        ("PUT", ["projects", _, "datasets", _, s]) => Some(("dataset", sub(s)?)),
+        _ => None,
+    }
+}
+
+/// The writes of an apply checked against its plan: one POST per planned creation, one DELETE
+/// per planned deletion, at most one PUT per planned sub-document write (fewer when the
+/// creation already left the sub-document as planned), and the ledger saves.
+struct WriteCheck {
+    /// `(kind, what)` → (planned, made).
+    rows: BTreeMap<(String, String), (u64, u64)>,
+    ledger_saves: u64,
+    unexpected: BTreeMap<String, u64>,
+    exact: bool,
+}
+
+fn check_writes(plan_doc: &Value, stats: &Stats) -> WriteCheck {
+    let mut rows: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for op in plan_doc["operations"].as_array().into_iter().flatten() {
+        let kind = op["kind"].as_str().unwrap_or("?").to_string();
+        match op["action"].as_str() {
+            Some("create") => rows.entry((kind.clone(), "create".into())).or_default().0 += 1,
+            Some("delete") => rows.entry((kind.clone(), "delete".into())).or_default().0 += 1,
+            _ => {}
+        }
+        for w in op["writes"].as_array().into_iter().flatten() {
+            let sub = w["subdocument"].as_str().unwrap_or("?").to_string();
+            rows.entry((kind.clone(), sub)).or_default().0 += 1;
+        }
+    }
+    let mut unexpected = BTreeMap::new();
+    for (route, n) in stats.writes_by_route() {
+        match route_class(&route) {
+            Some((k, w)) => rows.entry((k.into(), w.into())).or_default().1 += n,
+            None => {
+                unexpected.insert(route, n);
+            }
+        }
+    }
+    // Global-variable saves beyond the planned `Variables` writes are the ledger's.
+    let values = rows
+        .remove(&("variables".to_string(), "values".to_string()))
+        .unwrap_or_default();
+    let ledger_saves = values.1.saturating_sub(values.0);
+    if values.0 > 0 {
+        rows.insert(
+            ("variables".into(), "values".into()),
+            (values.0, values.1.min(values.0)),
+        );
+    }
+    let exact = unexpected.is_empty()
+        && rows.iter().all(|((_, what), (planned, made))| {
+            if what == "create" || what == "delete" {
+                planned == made
+            } else {
+                made <= planned
+            }
+        });
+    WriteCheck {
+        rows,
+        ledger_saves,
+        unexpected,
+        exact,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Seeding without `dssctl apply`
 
@@ -901,28 +998,42 @@ async fn bench(o: Options) -> anyhow::Result<()> {
             )
             .await?;
         let s = stats.read().await?;
-        let ledger_writes = s.by_route.get("PUT /admin/variables").copied().unwrap_or(0);
-        let data_writes = s.writes - ledger_writes;
-        let exact = data_writes == planned_writes as u64;
+        let check = check_writes(&empty_plan, &s);
         let _ = writeln!(
             report,
-            "   writes: {} = {} planned writes + {} ledger saves (PUT /admin/variables); planned: {}  [{}]\n   \
-             reads: {}, wall time {:.2} s",
+            "   {} HTTP writes ({} reads) in {:.2} s for {} planned operations with {} sub-document writes  [{}]",
             s.writes,
-            data_writes,
-            ledger_writes,
-            planned_writes,
-            if exact { "exact" } else { "NOT EXACT" },
             s.reads,
-            m.wall.as_secs_f64()
+            m.wall.as_secs_f64(),
+            empty_plan["operations"].as_array().map_or(0, Vec::len),
+            planned_writes,
+            if check.exact { "exact" } else { "NOT EXACT" }
         );
+        let _ = writeln!(
+            report,
+            "   (one POST per creation, at most one PUT per planned sub-document, plus the ledger saves)"
+        );
+        let _ = writeln!(report, "      kind        write          planned    made");
+        for ((kind, what), (planned, made)) in &check.rows {
+            let _ = writeln!(report, "      {kind:<11} {what:<13} {planned:>8} {made:>7}");
+        }
+        let _ = writeln!(
+            report,
+            "      ledger      PUT /admin/variables      {:>7}",
+            check.ledger_saves
+        );
+        for (route, n) in &check.unexpected {
+            let _ = writeln!(report, "      UNEXPECTED  {route}: {n}");
+        }
         let _ = writeln!(report, "   writes by route:");
         routes_table(&mut report, &s.writes_by_route());
         j.insert(
             "apply_from_empty".into(),
-            json!({"planned_writes": planned_writes, "writes": s.writes, "ledger_writes": ledger_writes,
-                   "reads": s.reads, "exact": exact, "wall_ms": ms(m.wall),
-                   "writes_by_route": s.writes_by_route()}),
+            json!({"planned_operations": empty_plan["operations"].as_array().map_or(0, Vec::len),
+                   "planned_writes": planned_writes, "writes": s.writes,
+                   "ledger_writes": check.ledger_saves, "reads": s.reads, "exact": check.exact,
+                   "wall_ms": ms(m.wall), "writes_by_route": s.writes_by_route(),
+                   "by_kind": check.rows.iter().map(|((k, w), (p, n))| json!({"kind": k, "write": w, "planned": p, "made": n})).collect::<Vec<_>>()}),
         );
     } else {
         eprintln!("bench: this dssctl has no apply; seeding through the client");
