@@ -354,16 +354,29 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// `VmHWM` of this process, in kB.
-fn own_vm_hwm_kb() -> u64 {
+/// A `kB` field of `/proc/self/status` (`VmHWM`, `VmRSS`).
+fn own_status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn own_vm_hwm_kb() -> u64 {
+    own_status_kb("VmHWM")
+}
+
+/// Give freed heap back to the system, then reset `VmHWM` to the current RSS (Linux
+/// `clear_refs` value 5), so that the next `VmHWM` is the peak of what runs after.
+fn reset_peak() -> u64 {
+    // SAFETY: malloc_trim only releases free memory of the glibc allocator.
+    unsafe { libc::malloc_trim(0) };
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    own_status_kb("VmRSS")
 }
 
 fn ms(d: Duration) -> f64 {
@@ -806,7 +819,11 @@ fn child_main(scale: f64, dir: &Path) -> anyhow::Result<()> {
     let t = Instant::now();
     let desired = load(dir)?;
     let load_time = t.elapsed();
+    let hwm_loaded = own_vm_hwm_kb();
     let observed: Observed = simulate_apply(&desired, &no_secrets);
+    // What a plan process holds before planning: the manifests and the observed state
+    // (simulating it needs more, transiently: not counted).
+    let rss_state = reset_peak();
     let input = PlanInput {
         desired: &desired,
         observed: &observed,
@@ -818,10 +835,13 @@ fn child_main(scale: f64, dir: &Path) -> anyhow::Result<()> {
     let mut best_wall = Duration::MAX;
     let mut changes = 0;
     let mut unchanged = 0;
+    let mut plan_peak = 0;
     for _ in 0..3 {
+        let before = reset_peak();
         let (c0, w0) = (thread_cpu(), Instant::now());
         let p = plan(&input);
         let (cpu, wall) = (thread_cpu() - c0, w0.elapsed());
+        plan_peak = plan_peak.max(own_vm_hwm_kb().saturating_sub(before));
         best_cpu = best_cpu.min(cpu);
         best_wall = best_wall.min(wall);
         changes = p.operations.len();
@@ -832,7 +852,9 @@ fn child_main(scale: f64, dir: &Path) -> anyhow::Result<()> {
         "{}",
         json!({"scale": scale, "scenario": s.to_json(), "resources": desired.len(),
                "load_ms": ms(load_time), "plan_cpu_ms": ms(best_cpu), "plan_wall_ms": ms(best_wall),
-               "operations": changes, "unchanged": unchanged, "vm_hwm_kb": own_vm_hwm_kb()})
+               "operations": changes, "unchanged": unchanged,
+               "vm_hwm_kb_after_load": hwm_loaded, "rss_kb_state": rss_state,
+               "plan_peak_extra_kb": plan_peak})
     );
     Ok(())
 }
@@ -844,8 +866,19 @@ struct Growth {
     plan_cpu_ms: f64,
     operations: u64,
     max_rss_kb: u64,
-    /// `VmHWM` as the process itself read it at the end (a cross-check of `max_rss_kb`).
-    own_hwm_kb: u64,
+    /// `VmHWM` after loading the manifests.
+    hwm_after_load_kb: u64,
+    /// RSS holding the manifests and the observed state, before planning.
+    rss_state_kb: u64,
+    /// The peak RSS increase during `plan::plan`.
+    plan_peak_extra_kb: u64,
+}
+
+impl Growth {
+    /// The peak of a plan process on this data: the state it holds plus planning's peak.
+    fn plan_process_kb(&self) -> u64 {
+        self.rss_state_kb + self.plan_peak_extra_kb
+    }
 }
 
 fn run_child(scale: f64, work: &Path) -> anyhow::Result<Growth> {
@@ -874,7 +907,9 @@ fn run_child(scale: f64, work: &Path) -> anyhow::Result<Growth> {
         plan_cpu_ms: v["plan_cpu_ms"].as_f64().unwrap_or(0.0),
         operations: v["operations"].as_u64().unwrap_or(0),
         max_rss_kb: m.max_rss_kb,
-        own_hwm_kb: v["vm_hwm_kb"].as_u64().unwrap_or(0),
+        hwm_after_load_kb: v["vm_hwm_kb_after_load"].as_u64().unwrap_or(0),
+        rss_state_kb: v["rss_kb_state"].as_u64().unwrap_or(0),
+        plan_peak_extra_kb: v["plan_peak_extra_kb"].as_u64().unwrap_or(0),
     })
 }
 
@@ -1237,30 +1272,35 @@ async fn bench(o: Options) -> anyhow::Result<()> {
     }
     let _ = writeln!(
         report,
-        "   in-process, on generated data and the simulated converged state (no network):"
+        "   in-process, on generated data and the simulated converged state (no network); state RSS =\n   \
+         manifests + observed state held before planning, plan process = state RSS + plan::plan peak:"
     );
     let _ = writeln!(
         report,
-        "      scale  resources  load+validate  plan::plan CPU  peak RSS (load+simulate+plan)"
+        "      scale  resources  load+validate  plan::plan CPU   load peak  state RSS  plan::plan peak  plan process  (whole run)"
     );
     for g in &growth {
         let _ = writeln!(
             report,
-            "   {:>8}  {:>9}  {:>10.0} ms  {:>11.1} ms  {:>8.1} MB",
+            "   {:>8}  {:>9}  {:>10.0} ms  {:>11.1} ms  {:>7.1} MB {:>7.1} MB  {:>12.1} MB {:>9.1} MB  {:>8.1} MB",
             format!("{}x", g.scale),
             g.resources,
             g.load_ms,
             g.plan_cpu_ms,
+            mb(g.hwm_after_load_kb),
+            mb(g.rss_state_kb),
+            mb(g.plan_peak_extra_kb),
+            mb(g.plan_process_kb()),
             mb(g.max_rss_kb)
         );
     }
     if let [a, b] = growth.as_slice() {
         let k = b.resources as f64 / a.resources as f64;
         let cpu_k = b.plan_cpu_ms / a.plan_cpu_ms;
-        let rss_k = b.max_rss_kb as f64 / a.max_rss_kb as f64;
+        let rss_k = b.plan_process_kb() as f64 / a.plan_process_kb() as f64;
         let _ = writeln!(
             report,
-            "   growth for {k:.1}x the resources: plan CPU x{cpu_k:.2}, peak RSS x{rss_k:.2}  (linear: <= x{k:.0}) [{}]",
+            "   growth for {k:.1}x the resources: plan CPU x{cpu_k:.2}, plan process RSS x{rss_k:.2}  (linear: <= x{k:.0}) [{}]",
             verdict(cpu_k <= k * 1.25 && rss_k <= k * 1.25)
         );
     }
@@ -1276,7 +1316,9 @@ async fn bench(o: Options) -> anyhow::Result<()> {
         json!({"observed_cpu_ms": ms(cpu), "observed_operations": live_ops,
                "in_process": growth.iter().map(|g| json!({"scale": g.scale, "resources": g.resources,
                    "load_ms": g.load_ms, "plan_cpu_ms": g.plan_cpu_ms, "operations": g.operations,
-                   "max_rss_kb": g.max_rss_kb, "own_vm_hwm_kb": g.own_hwm_kb})).collect::<Vec<_>>()}),
+                   "max_rss_kb": g.max_rss_kb, "vm_hwm_kb_after_load": g.hwm_after_load_kb,
+                   "rss_kb_state": g.rss_state_kb, "plan_peak_extra_kb": g.plan_peak_extra_kb,
+                   "plan_process_kb": g.plan_process_kb()})).collect::<Vec<_>>()}),
     );
 
     println!("{report}");
