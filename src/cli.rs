@@ -149,6 +149,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Write the JSON Schemas of the manifest format.
     Schema(SchemaArgs),
+    /// Start a DSS job that builds some outputs and follow it to its end.
+    Build(BuildArgs),
 }
 
 /// `dssctl validate`.
@@ -204,4 +206,45 @@ pub struct EmulatorArgs {
     /// Time a job takes from start to DONE (e.g. 200ms).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "300ms")]
     pub job_duration: std::time::Duration,
+}
+
+/// `dssctl build`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when the job ends DONE; 1 when it ends FAILED or ABORTED, \
+passes --timeout (dssctl aborts it), or is interrupted by Ctrl-C or SIGTERM (dssctl aborts it and \
+waits for DSS to confirm); 130 when a second Ctrl-C stops dssctl before the abort was confirmed."
+)]
+pub struct BuildArgs {
+    /// The project key.
+    pub project: String,
+    /// The outputs to build: dataset names of the project, or PROJECT.DATASET.
+    #[arg(required = true)]
+    pub outputs: Vec<String>,
+    /// The job type: RECURSIVE_BUILD, NON_RECURSIVE_FORCED_BUILD, RECURSIVE_FORCED_BUILD or
+    /// RECURSIVE_MISSING_ONLY_BUILD (case-insensitive; `-` for `_` accepted).
+    #[arg(long, default_value = "RECURSIVE_BUILD", value_parser = parse_build_mode)]
+    pub mode: crate::build::BuildMode,
+    /// Abort the job when it has not ended after this long (e.g. 30m, 1h); default: no limit.
+    #[arg(long, value_parser = crate::build::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Time between two reads of the job's state.
+    #[arg(long, default_value = "1s", value_parser = crate::build::parse_duration)]
+    pub poll: std::time::Duration,
+    /// Output format of the result on stdout (progress and the job log go to stderr).
+    #[arg(long, value_enum, default_value_t = BuildFormat::Text)]
+    pub format: BuildFormat,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+fn parse_build_mode(text: &str) -> Result<crate::build::BuildMode, String> {
+    text.parse()
+}
+
+/// How `build` prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuildFormat {
+    Text,
+    Json,
 }

@@ -11,9 +11,11 @@
 //! - [`client`]: the DSS REST client (auth, retries, concurrency limit, typed errors);
 //! - [`emulator`]: an embedded DSS API emulator (axum), the local DSS of tests and quickstarts;
 //! - [`wire`]: the JSON documents of the DSS API, shared by the client and the emulator;
+//! - [`build`]: start a DSS job and follow it to its end (`dssctl build`);
 //! - [`cli`]: the command line, parsed by clap; `main.rs` only dispatches.
 
 pub mod apply;
+pub mod build;
 pub mod cli;
 pub mod client;
 pub mod emulator;

@@ -9,6 +9,7 @@ use dssctl::cli::{Cli, Command};
 fn main() -> ExitCode {
     dssctl::install_crypto_provider();
     let cli = Cli::parse();
+    init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
@@ -23,6 +24,9 @@ fn main() -> ExitCode {
             Command::Emulator(args) => dssctl::emulator::command::run(args).await,
             Command::Validate(args) => dssctl::manifest::commands::validate(&args),
             Command::Schema(args) => dssctl::manifest::commands::schema(&args),
+            Command::Build(args) => {
+                dssctl::build::command::run(args, cli.global.no_color, cli.global.quiet).await
+            }
         }
     });
     match result {
@@ -32,4 +36,26 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Logs go to stderr: warnings by default, `-v` info, `-vv` debug, `-vvv` trace (dssctl's own
+/// events; dependencies stay at warnings), `-q` errors only; `RUST_LOG` overrides.
+fn init_logging(global: &dssctl::cli::GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,dssctl={level}")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match global.log_format {
+        dssctl::cli::LogFormat::Json => builder.json().try_init(),
+        dssctl::cli::LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
 }

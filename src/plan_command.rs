@@ -7,12 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::cli::PlanArgs;
+use crate::cli::{PlanArgs, TargetArgs};
 use crate::manifest::Declared;
 use crate::observe::observe;
-use crate::plan::{Plan, PlanInput, plan};
+use crate::plan::{Observed, Plan, PlanInput, plan};
 use crate::render::{Format, render, render_json};
-use crate::target::connect;
+use crate::target::{Target, connect};
 
 /// Whether to colour text written to stdout: not with `--no-color`, not with `NO_COLOR` set
 /// (to anything non-empty), and only on a terminal.
@@ -27,7 +27,7 @@ pub fn load_manifests(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Declar
     match crate::manifest::load_paths(paths) {
         Ok(loaded) => {
             for w in &loaded.warnings {
-                eprintln!("warning: {w}");
+                eprintln!("{w}");
             }
             Ok(loaded.resources)
         }
@@ -35,35 +35,37 @@ pub fn load_manifests(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Declar
     }
 }
 
-/// A plan and the stack's ledger it was made with (apply's guards need the ledger's size).
+/// A plan made against a connected target, with what it was made from. `apply` executes
+/// `plan` through `target.client` (the embedded emulator, when used, keeps running until
+/// [`Target::close`]).
 pub struct Planned {
     pub plan: Plan,
-    pub ledger: Option<crate::plan::Ledger>,
+    pub desired: Vec<Declared>,
+    pub observed: Observed,
+    /// Requests made to read the live state (the formula of `plan::scope`).
+    pub requests: usize,
+    pub target: Target,
 }
 
-/// Make a plan of `args` (shared with `apply`, which executes what it returns).
-pub async fn make_plan(args: &PlanArgs) -> anyhow::Result<Plan> {
-    let desired = load_manifests(&args.paths)?;
-    let parallelism = usize::from(args.parallelism);
-    let target = connect(&args.target, parallelism).await?;
-    let result = plan_on(&target, &desired, parallelism).await;
-    target.close().await;
-    result.map(|p| p.plan)
-}
-
-/// Observe `target` and plan `desired` against it: the one load → observe → plan pipeline,
-/// used by `plan` and by `apply` (which keeps the target connected to write).
-pub async fn plan_on(
-    target: &crate::target::Target,
-    desired: &[Declared],
+/// Load the manifests of `paths`, connect to the target, read the live state, and plan.
+pub async fn plan_target(
+    paths: &[std::path::PathBuf],
+    target_args: &TargetArgs,
     parallelism: usize,
 ) -> anyhow::Result<Planned> {
-    let observation = observe(&target.client, desired, &target.stack, parallelism)
-        .await
-        .context("cannot read the live state")?;
-    tracing::debug!(requests = observation.requests(), "live state read");
+    let desired = load_manifests(paths)?;
+    let target = connect(target_args, parallelism).await?;
+    let observation = match observe(&target.client, &desired, &target.stack, parallelism).await {
+        Ok(o) => o,
+        Err(err) => {
+            target.close().await;
+            return Err(anyhow::Error::new(err).context("cannot read the live state"));
+        }
+    };
+    let requests = observation.requests();
+    tracing::debug!(requests, "live state read");
     let plan = plan(&PlanInput {
-        desired,
+        desired: &desired,
         observed: &observation.observed,
         stack: &target.stack,
         target: &target.url,
@@ -73,13 +75,18 @@ pub async fn plan_on(
     });
     Ok(Planned {
         plan,
-        ledger: observation.observed.ledger,
+        desired,
+        observed: observation.observed,
+        requests,
+        target,
     })
 }
 
 /// Run `dssctl plan`.
 pub async fn run(args: PlanArgs, no_color: bool) -> anyhow::Result<ExitCode> {
-    let plan = make_plan(&args).await?;
+    let Planned { plan, target, .. } =
+        plan_target(&args.paths, &args.target, usize::from(args.parallelism)).await?;
+    target.close().await;
     let color = args.format == Format::Text && stdout_color(no_color);
     let out = render(&plan, args.format, color);
     if args.format != Format::Text {

@@ -1,10 +1,11 @@
 //! The executor: runs a plan's operations in dependency order, independent ones concurrently
 //! up to `--parallelism`, and records every operation's outcome.
 //!
-//! Dependencies ([`dependencies`]), derived from what each kind refers to:
-//! - a user and a connection wait for the groups being created or updated (their groups,
-//!   allowed groups); a project waits for groups and users (owner, grants);
-//! - a dataset waits only for its own project and for the connections;
+//! Dependencies ([`dependencies`]), derived from what each write refers to ([`references`]):
+//! - a user waits for its groups, a connection for its allowed groups, a project for its
+//!   owner and the groups and users it grants rights to, when those are created or updated
+//!   in the same run;
+//! - a dataset waits only for its own project and its connection;
 //! - the global variables come after every other create or update;
 //! - a deletion waits for every create or update of a kind after its own (which may stop
 //!   referring to it) and for the deletions of those kinds (a project after its datasets, a
@@ -16,8 +17,10 @@
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
+use serde_json::Value;
+
 use super::writes::{Ctx, Done, Failed, execute};
-use crate::plan::{Action, Kind, Operation};
+use crate::plan::{Action, Kind, Operation, ResourceId, SubDoc};
 
 /// What became of one operation.
 #[derive(Debug)]
@@ -40,24 +43,17 @@ pub fn dependencies(ops: &[Operation]) -> Vec<Vec<usize>> {
     let writes = |o: &Operation| o.action != Action::Delete;
     ops.iter()
         .map(|op| {
+            let refs = references(op);
             ops.iter()
                 .enumerate()
                 .filter(|(_, other)| !std::ptr::eq(*other, op))
                 .filter(|(_, other)| {
                     if writes(op) {
                         writes(other)
-                            && match op.kind {
-                                Kind::Group => false,
-                                Kind::User | Kind::Connection => other.kind == Kind::Group,
-                                Kind::Project => matches!(other.kind, Kind::Group | Kind::User),
-                                Kind::Dataset => match other.kind {
-                                    Kind::Connection => true,
-                                    Kind::Project => {
-                                        op.name.split_once('.').map(|(p, _)| p) == Some(other.name.as_str())
-                                    }
-                                    _ => false,
-                                },
-                                Kind::Variables => other.kind != Kind::Variables,
+                            && if op.kind == Kind::Variables {
+                                other.kind != Kind::Variables
+                            } else {
+                                refs.contains(&other.id())
                             }
                     } else if op.kind == Kind::Project && other.kind == Kind::Dataset {
                         // A project's deletion waits for its own datasets only.
@@ -70,6 +66,70 @@ pub fn dependencies(ops: &[Operation]) -> Vec<Vec<usize>> {
                 .collect()
         })
         .collect()
+}
+
+/// The resources a create or update refers to in what it writes: a user's groups, a
+/// connection's allowed groups, a project's owner and grantees, a dataset's project and
+/// connection. (Fields a write does not carry are unchanged, so their targets already exist.)
+pub fn references(op: &Operation) -> Vec<ResourceId> {
+    let overlay = |sub: SubDoc| {
+        op.writes
+            .iter()
+            .find(|w| w.subdocument == sub)
+            .map(|w| &w.overlay)
+    };
+    let names = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    match op.kind {
+        Kind::User => {
+            for g in names(overlay(SubDoc::Definition).and_then(|o| o.get("groups"))) {
+                out.push(ResourceId::new(Kind::Group, g));
+            }
+        }
+        Kind::Connection => {
+            for g in names(overlay(SubDoc::Definition).and_then(|o| o.get("allowedGroups"))) {
+                out.push(ResourceId::new(Kind::Group, g));
+            }
+        }
+        Kind::Project => {
+            if let Some(p) = overlay(SubDoc::Permissions) {
+                if let Some(owner) = p.get("owner").and_then(Value::as_str) {
+                    out.push(ResourceId::new(Kind::User, owner));
+                }
+                for grant in p
+                    .get("permissions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(g) = grant.get("group").and_then(Value::as_str) {
+                        out.push(ResourceId::new(Kind::Group, g));
+                    }
+                    if let Some(u) = grant.get("user").and_then(Value::as_str) {
+                        out.push(ResourceId::new(Kind::User, u));
+                    }
+                }
+            }
+        }
+        Kind::Dataset => {
+            if let Some((project, _)) = op.name.split_once('.') {
+                out.push(ResourceId::new(Kind::Project, project));
+            }
+            if let Some(c) = overlay(SubDoc::Settings)
+                .and_then(|o| o.get("params"))
+                .and_then(|p| p.get("connection"))
+                .and_then(Value::as_str)
+            {
+                out.push(ResourceId::new(Kind::Connection, c));
+            }
+        }
+        Kind::Group | Kind::Variables => {}
+    }
+    out
 }
 
 #[derive(Debug)]
@@ -161,22 +221,54 @@ mod tests {
         deps.iter().map(|&d| ops[d].id().to_string()).collect()
     }
 
+    fn with_write(mut o: Operation, sub: SubDoc, overlay: Value) -> Operation {
+        o.writes.push(crate::plan::Write {
+            subdocument: sub,
+            overlay,
+            secrets: vec![],
+            fingerprint: None,
+            changes: vec![],
+        });
+        o
+    }
+
     #[test]
-    fn a_dataset_waits_for_its_own_project_and_the_connections_only() {
+    fn operations_wait_only_for_what_they_refer_to() {
+        use serde_json::json;
         let ops = vec![
             op(Kind::Group, "g", Action::Create),
-            op(Kind::Connection, "c", Action::Update),
-            op(Kind::Project, "A", Action::Create),
+            op(Kind::Group, "h", Action::Create),
+            with_write(
+                op(Kind::Connection, "c", Action::Update),
+                SubDoc::Definition,
+                json!({"allowedGroups": ["h"]}),
+            ),
+            with_write(
+                op(Kind::Project, "A", Action::Create),
+                SubDoc::Permissions,
+                json!({"owner": "u", "permissions": [{"group": "g"}, {"user": "v"}]}),
+            ),
             op(Kind::Project, "B", Action::Create),
-            op(Kind::Dataset, "A.x", Action::Create),
+            with_write(
+                op(Kind::Dataset, "A.x", Action::Create),
+                SubDoc::Settings,
+                json!({"params": {"connection": "c"}}),
+            ),
+            op(Kind::User, "u", Action::Create),
+            with_write(
+                op(Kind::User, "v", Action::Update),
+                SubDoc::Definition,
+                json!({"groups": ["g", "h"]}),
+            ),
             op(Kind::Variables, "global", Action::Update),
         ];
         let deps = dependencies(&ops);
-        assert_eq!(names(&ops, &deps[4]), vec!["connection c", "project A"]);
-        assert_eq!(names(&ops, &deps[2]), vec!["group g"]);
-        assert_eq!(names(&ops, &deps[1]), vec!["group g"]);
-        assert!(deps[0].is_empty());
-        assert_eq!(deps[5].len(), 5);
+        assert_eq!(names(&ops, &deps[5]), vec!["connection c", "project A"]);
+        assert_eq!(names(&ops, &deps[3]), vec!["group g", "user u", "user v"]);
+        assert_eq!(names(&ops, &deps[2]), vec!["group h"]);
+        assert_eq!(names(&ops, &deps[7]), vec!["group g", "group h"]);
+        assert!(deps[0].is_empty() && deps[4].is_empty() && deps[6].is_empty());
+        assert_eq!(deps[8].len(), 8);
     }
 
     #[test]

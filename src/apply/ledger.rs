@@ -9,16 +9,19 @@
 //!
 //! Keeping the ledger true under kill -9 with few writes:
 //! - before any operation runs, one write records ahead the entries of every resource the run
-//!   will create (and drops the entries the plan forgets). A kill after a creation therefore
+//!   will create, with the fingerprints of the secrets their creation sends (and drops the
+//!   entries the plan forgets). A kill after a creation therefore
 //!   never leaves an object the ledger does not own. A kill before the creation leaves an
 //!   entry for an absent object, which the next plan creates again (still declared) or forgets
 //!   (no longer declared); nothing is ever deleted on the strength of such an entry, because a
 //!   delete needs the object to be live;
 //! - as operations finish, their entries (applied time, Git commit, protect, dropDataOnDelete,
 //!   secret fingerprints) are queued and flushed: every finishing operation asks for a flush,
-//!   and the flushes coalesce behind the mutex, so a run of hundreds of operations makes a
-//!   handful of ledger writes, and a kill loses at most the entries of the operations that
-//!   finished during the last flush. What such a loss costs is safe: a stale secret
+//!   and the flushes coalesce behind the mutex; a flush whose changes leave the ledger as
+//!   last seen (the usual case after a creation, whose entry was written ahead) makes no
+//!   request at all. A run creating hundreds of resources thus writes the ledger once or
+//!   twice, and a kill loses at most the entries of the operations that finished during the
+//!   last flush. What such a loss costs is safe: a stale secret
 //!   fingerprint makes the next run resend the secret; a missing adoption is adopted again;
 //!   an entry left for a deleted object is forgotten;
 //! - an entry written ahead for a creation that then failed without creating anything is
@@ -69,6 +72,9 @@ pub struct LedgerWriter<'a> {
     lock: tokio::sync::Mutex<()>,
     pending: SyncMutex<Vec<LedgerChange>>,
     writes: AtomicUsize,
+    /// The ledger as last read or written by this writer (under `lock`): changes that would
+    /// leave it as it is are dropped without a request.
+    known: SyncMutex<Option<Ledger>>,
 }
 
 impl<'a> LedgerWriter<'a> {
@@ -90,6 +96,7 @@ impl<'a> LedgerWriter<'a> {
             lock: tokio::sync::Mutex::new(()),
             pending: SyncMutex::new(Vec::new()),
             writes: AtomicUsize::new(0),
+            known: SyncMutex::new(existing.cloned()),
         }
     }
 
@@ -116,7 +123,7 @@ impl<'a> LedgerWriter<'a> {
     pub async fn flush(&self) -> Result<(), LedgerWriteError> {
         let _guard = self.lock.lock().await;
         let changes = std::mem::take(&mut *self.pending.lock().expect("never poisoned"));
-        if changes.is_empty() {
+        if changes.is_empty() || self.changes_nothing(&changes) {
             return Ok(());
         }
         let result = self.write_locked(&changes, |_| Ok(())).await;
@@ -192,15 +199,29 @@ impl<'a> LedgerWriter<'a> {
             vars.insert(ledger_variable(&self.stack), ledger.to_value());
         }
         if vars == before_vars {
+            *self.known.lock().expect("never poisoned") = Some(ledger);
             return Ok(false);
         }
         self.client
             .set_global_variables(&vars)
             .await
             .map_err(LedgerWriteError::from)?;
+        *self.known.lock().expect("never poisoned") = Some(ledger);
         self.writes.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(stack = %self.stack, changes = changes.len(), "ledger written");
         Ok(true)
+    }
+
+    /// Whether `changes` would leave the ledger as this writer last saw it (most entries
+    /// recorded as operations finish equal the ones written ahead).
+    fn changes_nothing(&self, changes: &[LedgerChange]) -> bool {
+        let known = self.known.lock().expect("never poisoned");
+        let Some(known) = known.as_ref() else {
+            return false;
+        };
+        let mut next = known.clone();
+        self.apply(&mut next, changes);
+        next == *known
     }
 
     /// Apply `changes` to `ledger`. Fingerprints computed with another salt than the stored

@@ -34,7 +34,7 @@ use anyhow::{Context, bail};
 use crate::cli::{ApplyArgs, ReportFormat};
 use crate::plan::planner::declared_id;
 use crate::plan::{Action, Ledger, Plan};
-use crate::plan_command::{load_manifests, plan_on, stdout_color};
+use crate::plan_command::{Planned, plan_target, stdout_color};
 use crate::target::{Target, connect};
 use ledger::{LedgerChange, LedgerWriter};
 
@@ -52,20 +52,36 @@ pub async fn run(args: ApplyArgs, no_color: bool) -> anyhow::Result<ExitCode> {
         );
     }
     let parallelism = usize::from(args.parallelism);
-    // Read the input before connecting, so that bad manifests fail without a network call.
-    let input = match &args.plan {
-        Some(file) => Input::Saved(read_saved_plan(file)?),
-        None => Input::Manifests(load_manifests(&args.paths)?),
-    };
-    let target = connect(&args.target, parallelism).await?;
-    let result = run_on(&args, &target, input, no_color).await;
-    target.close().await;
-    result
-}
-
-enum Input {
-    Manifests(Vec<crate::manifest::Declared>),
-    Saved(Plan),
+    match &args.plan {
+        None => {
+            let Planned {
+                plan,
+                desired,
+                observed,
+                target,
+                ..
+            } = plan_target(&args.paths, &args.target, parallelism).await?;
+            let declared = desired
+                .iter()
+                .filter(|d| declared_id(&d.resource).is_some())
+                .count();
+            let result = execute(&args, &target, plan, observed.ledger, Some(declared), no_color).await;
+            target.close().await;
+            result
+        }
+        Some(file) => {
+            // Read the plan before connecting, so that a bad file fails without a network call.
+            let plan = read_saved_plan(file)?;
+            let target = connect(&args.target, parallelism).await?;
+            let result = async {
+                let ledger = check_saved_plan(&plan, &target).await?;
+                execute(&args, &target, plan, ledger, None, no_color).await
+            }
+            .await;
+            target.close().await;
+            result
+        }
+    }
 }
 
 fn read_saved_plan(file: &Path) -> anyhow::Result<Plan> {
@@ -88,43 +104,44 @@ fn read_saved_plan(file: &Path) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
-async fn run_on(args: &ApplyArgs, target: &Target, input: Input, no_color: bool) -> anyhow::Result<ExitCode> {
+/// A saved plan must be for this stack and this instance; returns the stack's ledger.
+async fn check_saved_plan(plan: &Plan, target: &Target) -> anyhow::Result<Option<Ledger>> {
+    if plan.stack != target.stack {
+        bail!(
+            "the saved plan is for stack {:?}, not {:?} (give --stack {})",
+            plan.stack,
+            target.stack,
+            plan.stack
+        );
+    }
+    // The embedded emulator listens on a new port at every run: only its URL may differ.
+    if !target.is_local() && plan.target.trim_end_matches('/') != target.url {
+        bail!(
+            "the saved plan was made against {}, not {}",
+            plan.target,
+            target.url
+        );
+    }
+    let globals = target
+        .client
+        .get_global_variables()
+        .await
+        .context("cannot read the global variables (the ledger)")?;
+    Ok(Ledger::from_global_variables(&globals, &target.stack)?)
+}
+
+/// Guards, staleness (saved plans), confirmation, then the writes and the report.
+/// `declared` is the number of declared resources (`None` for a saved plan).
+async fn execute(
+    args: &ApplyArgs,
+    target: &Target,
+    plan: Plan,
+    ledger: Option<Ledger>,
+    declared: Option<usize>,
+    no_color: bool,
+) -> anyhow::Result<ExitCode> {
     let parallelism = usize::from(args.parallelism);
-    let saved = matches!(input, Input::Saved(_));
-    let (plan, ledger, declared) = match input {
-        Input::Manifests(desired) => {
-            let declared = desired
-                .iter()
-                .filter(|d| declared_id(&d.resource).is_some())
-                .count();
-            let planned = plan_on(target, &desired, parallelism).await?;
-            (planned.plan, planned.ledger, Some(declared))
-        }
-        Input::Saved(plan) => {
-            if plan.stack != target.stack {
-                bail!(
-                    "the saved plan is for stack {:?}, not {:?} (give --stack {})",
-                    plan.stack,
-                    target.stack,
-                    plan.stack
-                );
-            }
-            if !target.is_local() && plan.target.trim_end_matches('/') != target.url {
-                bail!(
-                    "the saved plan was made against {}, not {}",
-                    plan.target,
-                    target.url
-                );
-            }
-            let globals = target
-                .client
-                .get_global_variables()
-                .await
-                .context("cannot read the global variables (the ledger)")?;
-            let ledger = Ledger::from_global_variables(&globals, &target.stack)?;
-            (plan, ledger, None)
-        }
-    };
+    let saved = args.plan.is_some();
     if !plan.errors.is_empty() {
         for e in &plan.errors {
             eprintln!("error: {e}");
@@ -160,7 +177,10 @@ async fn run_on(args: &ApplyArgs, target: &Target, input: Input, no_color: bool)
     let mut stdout = std::io::stdout().lock();
     if !plan.has_changes() {
         let out = if text {
-            "No changes. The instance matches the manifests.\n".to_string()
+            format!(
+                "No changes. The instance matches the manifests ({} unchanged).\n",
+                plan.summary.unchanged
+            )
         } else {
             report::Report::new(&plan, &[], Vec::new(), Vec::new()).to_json()
         };
@@ -171,6 +191,9 @@ async fn run_on(args: &ApplyArgs, target: &Target, input: Input, no_color: bool)
         let color = stdout_color(no_color);
         stdout.write_all(crate::render::render_text(&plan, color).as_bytes())?;
         stdout.flush()?;
+    } else if !args.auto_approve {
+        // stdout is for the JSON report: the person asked to confirm reads the plan on stderr.
+        eprint!("{}", crate::render::render_text(&plan, false));
     }
     drop(stdout);
     if !args.auto_approve && !confirm()? {
@@ -193,14 +216,7 @@ async fn run_on(args: &ApplyArgs, target: &Target, input: Input, no_color: bool)
         .operations
         .iter()
         .filter(|o| o.action == Action::Create)
-        .map(|o| LedgerChange::Record {
-            id: o.id(),
-            intent: o.ledger.clone().unwrap_or(crate::plan::LedgerIntent {
-                protect: false,
-                drop_data_on_delete: false,
-            }),
-            secrets: Default::default(),
-        })
+        .map(|o| writes::record(writer.salt(), o))
         .chain(plan.forget.iter().cloned().map(LedgerChange::Remove))
         .collect();
     writer.write_now(ahead).await.context("nothing was written")?;
@@ -214,6 +230,12 @@ async fn run_on(args: &ApplyArgs, target: &Target, input: Input, no_color: bool)
             .join(backup::BACKUP_DIR),
     };
     let outcomes = executor::run(&ctx, &plan.operations, parallelism).await;
+    // A creation that was skipped created nothing: drop its entry written ahead.
+    for (op, outcome) in plan.operations.iter().zip(&outcomes) {
+        if op.action == Action::Create && matches!(outcome, executor::Outcome::Skipped(_)) {
+            writer.queue(LedgerChange::Remove(op.id()));
+        }
+    }
     let mut errors = Vec::new();
     if let Err(e) = writer.flush().await {
         errors.push(format!("{e}; the next apply records these resources again"));
@@ -233,12 +255,39 @@ async fn run_on(args: &ApplyArgs, target: &Target, input: Input, no_color: bool)
 
 /// Ask on the terminal; only `yes` proceeds.
 fn confirm() -> anyhow::Result<bool> {
-    eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
-    std::io::stderr().flush()?;
+    ask(&mut std::io::stdin().lock(), &mut std::io::stderr())
+}
+
+/// Ask on `output`, read one line of `input`; only `yes` (surrounding blanks aside) proceeds.
+fn ask(input: &mut dyn BufRead, output: &mut dyn std::io::Write) -> anyhow::Result<bool> {
+    write!(
+        output,
+        "\nDo you want to perform these actions? Only 'yes' will be accepted: "
+    )?;
+    output.flush()?;
     let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("cannot read the answer")?;
+    input.read_line(&mut answer).context("cannot read the answer")?;
     Ok(answer.trim() == "yes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_yes_confirms() {
+        for (answer, expected) in [
+            ("yes\n", true),
+            ("  yes \r\n", true),
+            ("y\n", false),
+            ("YES\n", false),
+            ("no\n", false),
+            ("", false),
+        ] {
+            let mut out = Vec::new();
+            let ok = ask(&mut answer.as_bytes(), &mut out).unwrap();
+            assert_eq!(ok, expected, "{answer:?}");
+            assert!(String::from_utf8(out).unwrap().contains("Only 'yes'"));
+        }
+    }
 }

@@ -94,7 +94,7 @@ pub async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     };
     match &result {
         Ok(_) if op.action == Action::Delete => ctx.ledger.queue(LedgerChange::Remove(id)),
-        Ok(_) => ctx.ledger.queue(record(ctx, op)),
+        Ok(_) => ctx.ledger.queue(record(ctx.ledger.salt(), op)),
         // A creation that certainly created nothing: drop the entry written ahead.
         Err(f) if op.action == Action::Create && !f.may_exist => ctx.ledger.queue(LedgerChange::Remove(id)),
         Err(_) => {}
@@ -109,8 +109,9 @@ pub async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     }
 }
 
-/// The ledger entry of a successful create, update or adoption.
-pub fn record(ctx: &Ctx<'_>, op: &Operation) -> LedgerChange {
+/// The ledger entry of a successful create, update or adoption (also written ahead of a
+/// creation: its secrets are the ones the creation sends), fingerprints keyed with `salt`.
+pub fn record(salt: &str, op: &Operation) -> LedgerChange {
     let id = op.id();
     let base = base_dir(op);
     let mut secrets = BTreeMap::new();
@@ -118,10 +119,7 @@ pub fn record(ctx: &Ctx<'_>, op: &Operation) -> LedgerChange {
         // Resolvable when the plan was made; if it no longer is, no fingerprint is recorded,
         // so the next run sends the secret again.
         if let Ok(value) = resolve_secret(&s.reference, &base) {
-            secrets.insert(
-                s.path.clone(),
-                secret_fingerprint(ctx.ledger.salt(), &id, &s.path, &value),
-            );
+            secrets.insert(s.path.clone(), secret_fingerprint(salt, &id, &s.path, &value));
         }
     }
     LedgerChange::Record {
@@ -165,7 +163,7 @@ fn client_failure(what: &str, e: impl std::fmt::Display, may_exist: bool) -> Fai
 async fn create(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let id = op.id();
     let body = create_body(op)?;
-    post_once(ctx, &id, body).await?;
+    post_once(ctx.client, &id, body).await?;
     // The object exists from here on: any failure below keeps its ledger entry.
     let mut done = Done::default();
     for write in writes_with_stamp(op) {
@@ -267,16 +265,24 @@ async fn write_doc(
     if next == fresh {
         return Ok(Vec::new());
     }
-    let sent_view = next.clone();
+    let mut sent_view = next.clone();
     doc.put(ctx.client, next)
         .await
         .map_err(|e| client_failure(&format!("cannot write {doc}"), e, true))?;
     tracing::info!(document = %doc, "written");
     Ok(match doc.get(ctx.client).await {
-        Ok(back) => super::verify::verify(write, &sent_view, &back)
-            .into_iter()
-            .map(|w| format!("{doc}: {w}"))
-            .collect(),
+        Ok(mut back) => {
+            if matches!(doc, DocRef::User(_)) {
+                // DSS never returns a password (write-only); the planner reads a user's
+                // existence as "has one", and so does the check, on both sides.
+                back["password"] = json!("(set)");
+                sent_view["password"] = json!("(set)");
+            }
+            super::verify::verify(write, &sent_view, &back)
+                .into_iter()
+                .map(|w| format!("{doc}: {w}"))
+                .collect()
+        }
         Err(e) => vec![format!("cannot read back {doc} to verify it: {e}")],
     })
 }
@@ -412,8 +418,7 @@ fn create_body(op: &Operation) -> Result<CreateBody, Failed> {
 
 /// POST the creation; after an ambiguous failure, look whether the object exists and send
 /// again only if it does not.
-async fn post_once(ctx: &Ctx<'_>, id: &ResourceId, body: CreateBody) -> Result<(), Failed> {
-    let c = ctx.client;
+async fn post_once(c: &DssClient, id: &ResourceId, body: CreateBody) -> Result<(), Failed> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -511,7 +516,7 @@ async fn variables(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let mut sent = None;
     let written = ctx
         .ledger
-        .with_variables(vec![record(ctx, op)], |vars| {
+        .with_variables(vec![record(ctx.ledger.salt(), op)], |vars| {
             if let Some(w) = write {
                 let mut doc = json!({ "values": Value::Object(std::mem::take(vars)) });
                 apply_overlay(SubDoc::Values, &mut doc, &w.overlay);
@@ -547,6 +552,119 @@ async fn variables(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{HashMap, VecDeque};
+    use std::sync::{Arc, Mutex};
+
+    /// A scripted DSS: per `"METHOD /path"`, the statuses to answer in order (then 200 `{}`),
+    /// and every request seen.
+    #[derive(Default)]
+    struct Script {
+        replies: Mutex<HashMap<String, VecDeque<u16>>>,
+        seen: Mutex<Vec<String>>,
+    }
+
+    async fn scripted(replies: &[(&str, &[u16])]) -> (Arc<Script>, DssClient) {
+        let script = Arc::new(Script::default());
+        for (route, statuses) in replies {
+            script
+                .replies
+                .lock()
+                .unwrap()
+                .insert(route.to_string(), statuses.iter().copied().collect());
+        }
+        let state = script.clone();
+        let app = axum::Router::new().fallback(move |method: axum::http::Method, uri: axum::http::Uri| {
+            let state = state.clone();
+            async move {
+                let path = uri.path().trim_start_matches("/public/api").to_string();
+                let route = format!("{method} {path}");
+                state.seen.lock().unwrap().push(route.clone());
+                let status = state
+                    .replies
+                    .lock()
+                    .unwrap()
+                    .get_mut(&route)
+                    .and_then(VecDeque::pop_front)
+                    .unwrap_or(200);
+                let body = if status == 404 {
+                    r#"{"errorType":"com.dataiku.dip.server.controllers.NotFoundException","message":"not found"}"#
+                } else if status >= 500 {
+                    // A gateway page: no DSS error body, so the outcome is unknown.
+                    "<html>Bad gateway</html>"
+                } else {
+                    r#"{"name":"g"}"#
+                };
+                (axum::http::StatusCode::from_u16(status).unwrap(), body.to_string())
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        crate::install_crypto_provider();
+        let mut config = crate::client::ClientConfig::new(format!("http://{addr}"), "k");
+        config.base_backoff = Duration::from_millis(1);
+        (script, DssClient::new(config).unwrap())
+    }
+
+    fn group_body() -> CreateBody {
+        CreateBody::Group(crate::wire::Group {
+            name: "g".into(),
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn an_ambiguous_post_whose_object_exists_is_not_sent_again() {
+        let (script, c) = scripted(&[("POST /admin/groups/", &[502])]).await;
+        let id = ResourceId::new(Kind::Group, "g");
+        post_once(&c, &id, group_body()).await.unwrap();
+        assert_eq!(
+            *script.seen.lock().unwrap(),
+            vec!["POST /admin/groups/", "GET /admin/groups/g"]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_ambiguous_post_whose_object_is_absent_is_sent_again() {
+        let (script, c) = scripted(&[("POST /admin/groups/", &[502]), ("GET /admin/groups/g", &[404])]).await;
+        let id = ResourceId::new(Kind::Group, "g");
+        post_once(&c, &id, group_body()).await.unwrap();
+        assert_eq!(
+            *script.seen.lock().unwrap(),
+            vec![
+                "POST /admin/groups/",
+                "GET /admin/groups/g",
+                "POST /admin/groups/"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_post_refused_by_dss_fails_without_a_read_and_created_nothing() {
+        let (script, c) = scripted(&[("POST /admin/groups/", &[404])]).await;
+        let id = ResourceId::new(Kind::Group, "g");
+        let failed = post_once(&c, &id, group_body()).await.unwrap_err();
+        assert!(!failed.may_exist);
+        assert!(
+            failed.message.starts_with("cannot create group g"),
+            "{}",
+            failed.message
+        );
+        assert_eq!(*script.seen.lock().unwrap(), vec!["POST /admin/groups/"]);
+    }
+
+    #[tokio::test]
+    async fn an_ambiguous_post_whose_outcome_cannot_be_read_may_have_created() {
+        let (_script, c) = scripted(&[
+            ("POST /admin/groups/", &[502]),
+            ("GET /admin/groups/g", &[503, 503, 503, 503, 503, 503]),
+        ])
+        .await;
+        let id = ResourceId::new(Kind::Group, "g");
+        let failed = post_once(&c, &id, group_body()).await.unwrap_err();
+        assert!(failed.may_exist, "{}", failed.message);
+        assert!(failed.message.contains("unknown"), "{}", failed.message);
+    }
 
     fn op(kind: Kind, name: &str, origin: Option<&str>) -> Operation {
         Operation {

@@ -218,6 +218,23 @@ mod tests {
         assert!(err.to_string().contains("ca.pem"), "{err}");
     }
 
+    /// A self-signed test CA certificate (public part only).
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBiTCCAS+gAwIBAgIUBSf0rQeFzQQbi114Xazb4HQwqQ4wCgYIKoZIzj0EAwIw\nGTEXMBUGA1UEAwwOZHNzY3RsIHRlc3QgQ0EwIBcNMjYxMTI4MDAyNjMyWhgPMjEy\nNjExMDQwMDI2MzJaMBkxFzAVBgNVBAMMDmRzc2N0bCB0ZXN0IENBMFkwEwYHKoZI\nzj0CAQYIKoZIzj0DAQcDQgAEo0OEO2oWcWanvh9SjS0SO7FTQ/YpuIA6ygcNlQqT\nVSB/6jPiUOiM1l8K5IQwjlM2/P7X47cTF1OMyn0M1Zhn/qNTMFEwHQYDVR0OBBYE\nFNdXBH+sl8MUhRQE6Y/DCWNKFRQrMB8GA1UdIwQYMBaAFNdXBH+sl8MUhRQE6Y/D\nCWNKFRQrMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgSf9fmZoj\nRTt+E9HA3IOtdA+7zkXa2r9lpmTgR8a/L/UCIQCwdmPqwOa4Sk4kSe5wkfLEfu7k\nAanoFAy7DvnE4lEFmA==\n-----END CERTIFICATE-----";
+
+    #[test]
+    fn a_valid_ca_file_and_insecure_mode_build_a_client() {
+        crate::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, TEST_CA).unwrap();
+        let mut config = ClientConfig::new("https://dss.example.com", "k");
+        config.ca_cert = Some(path);
+        config.http_client().unwrap();
+        let mut insecure = ClientConfig::new("https://dss.example.com", "k");
+        insecure.insecure = true;
+        insecure.http_client().unwrap();
+    }
+
     #[test]
     fn an_empty_key_is_refused() {
         crate::install_crypto_provider();

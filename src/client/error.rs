@@ -155,6 +155,17 @@ impl ClientError {
         }
     }
 
+    /// Whether the call certainly had no effect and may be sent again even if it is a create:
+    /// the connection could not be opened, or the server refused it with 429 before doing
+    /// anything.
+    pub fn is_unprocessed(&self) -> bool {
+        match self {
+            ClientError::Transport { before_sending, .. } => *before_sending,
+            ClientError::Api { status, .. } => *status == 429,
+            _ => false,
+        }
+    }
+
     /// The HTTP status DSS answered, if it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -222,7 +233,7 @@ impl ClientError {
                 error_type,
                 message,
             }
-        } else if status == 409 || (status < 500 || is_dss_body) && lower.contains("already exists") {
+        } else if status == 409 || ((status < 500 || is_dss_body) && lower.contains("already exists")) {
             ClientError::AlreadyExists {
                 method,
                 path,
@@ -387,6 +398,9 @@ mod tests {
         };
         assert!(refused.is_retryable());
         assert!(!refused.is_ambiguous());
+        assert!(refused.is_unprocessed());
+        assert!(e429.is_unprocessed());
+        assert!(!e503.is_unprocessed());
         let reset = ClientError::Transport {
             method: "POST".into(),
             path: "/projects/".into(),
@@ -394,6 +408,7 @@ mod tests {
             before_sending: false,
         };
         assert!(reset.is_ambiguous());
+        assert!(!reset.is_unprocessed());
     }
 
     #[test]

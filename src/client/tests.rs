@@ -529,3 +529,42 @@ async fn debug_logs_name_each_attempt_and_never_a_secret() {
         "no base64 of the key either: {text}"
     );
 }
+
+#[tokio::test]
+async fn a_post_is_repeated_when_the_connection_could_not_be_opened() {
+    // Reserve a port, close it, and open it again shortly after the first attempt was refused.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = reserved.local_addr().unwrap();
+    drop(reserved);
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = vec![0u8; 8192];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+                .await;
+        }
+    });
+    crate::install_crypto_provider();
+    let mut config = ClientConfig::new(format!("http://{addr}"), "k");
+    config.base_backoff = Duration::from_millis(300);
+    let client = DssClient::new(config).unwrap();
+    client
+        .create_group(&crate::wire::Group {
+            name: "g".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        1,
+        "the refused attempt never reached the server"
+    );
+}

@@ -3,9 +3,10 @@
 //! `Retry-After`), and turns failed answers into typed [`ClientError`]s.
 //!
 //! Retry rules (product contract, section 3): GET, PUT and DELETE are repeated on connection
-//! errors, 429, 502, 503 and 504. A POST is never repeated after an answer that leaves its effect
-//! unknown; it is repeated only after a 429, which is a refusal before any processing. Calls that
-//! are POSTs on the wire but change nothing (export, abort) may declare themselves repeatable.
+//! errors, 429, 502, 503 and 504. A POST is never repeated after a failure that leaves its effect
+//! unknown; it is repeated only when it certainly had no effect: the connection could not be
+//! opened, or the server answered 429, a refusal before any processing. Calls that are POSTs on
+//! the wire but change nothing (export, abort) declare themselves repeatable.
 
 use std::time::Duration;
 
@@ -102,7 +103,8 @@ impl ApiPath {
 pub(crate) enum Repeat {
     /// Sending it twice has the same effect as once (GET, PUT, DELETE, read-only POSTs).
     Idempotent,
-    /// A create: only repeated after a 429, which the server answers before doing anything.
+    /// A create: only repeated when the failed attempt certainly had no effect (connection not
+    /// opened, 429).
     OnlyIfRefused,
 }
 
@@ -236,7 +238,7 @@ impl Transport {
             }
             let repeatable = match call.repeat {
                 Repeat::Idempotent => err.is_retryable(),
-                Repeat::OnlyIfRefused => err.status() == Some(429),
+                Repeat::OnlyIfRefused => err.is_unprocessed(),
             };
             if !repeatable || attempt > self.max_retries {
                 return Err(err);

@@ -49,18 +49,25 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let failed = diagnostics.iter().any(Diagnostic::is_error);
-    let mut out = std::io::stdout().lock();
+    let mut text = String::new();
     match args.format {
         DiagnosticFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &diagnostics)?;
-            writeln!(out)?;
+            text = serde_json::to_string_pretty(&diagnostics)?;
+            text.push('\n');
         }
         DiagnosticFormat::Text => {
             for d in &diagnostics {
-                writeln!(out, "{d}")?;
+                text.push_str(&format!("{d}\n"));
             }
-            writeln!(out, "{summary}")?;
+            text.push_str(&summary);
+            text.push('\n');
         }
+    }
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // A reader that stops early (`| head`) is not an error of the manifests.
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => return Err(err.into()),
+        _ => {}
     }
     Ok(if failed {
         ExitCode::from(1)

@@ -188,6 +188,7 @@ pub struct ColumnSpec {
     pub column_type: String,
     /// Maximum length of a string column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub max_length: Option<i64>,
     /// A free comment on the column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,6 +240,7 @@ pub struct DatasetSpec {
     /// Compared as a set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// Custom metadata, managed key by key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<KeyedMap>,
     /// Default false: deleting the dataset keeps its data.
@@ -367,6 +369,7 @@ pub struct BuildOutputSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BuildSpec {
+    /// What the job builds (at least one output).
     pub outputs: Vec<BuildOutputSpec>,
     /// `RECURSIVE_BUILD` (default), `NON_RECURSIVE_FORCED_BUILD`, `RECURSIVE_FORCED_BUILD`,
     /// `RECURSIVE_MISSING_ONLY_BUILD`.

@@ -15,7 +15,7 @@ use super::kinds::{
     API_VERSION, Declared, KINDS, ObjectMeta, Origin, Reference, ReferenceKind, Resource, SecretRef,
     display_name,
 };
-use super::node::{Node, NodeValue, Pos, parse_documents};
+use super::node::{Node, NodeValue, Pos, parse_sections};
 use super::schema::{self, Issue, did_you_mean};
 
 /// A manifest file larger than this is refused: manifests are written by hand, and the limit
@@ -65,8 +65,13 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<LoadedManifests, Diagnostics> {
 
 /// Loads manifests from a YAML text as if read from `file` (tests, stdin).
 pub fn load_str(file: &Path, text: &str) -> Result<LoadedManifests, Diagnostics> {
+    load_bytes(file, text.as_bytes())
+}
+
+/// Loads manifests from raw bytes as if read from `file` (any bytes: invalid UTF-8 is reported).
+pub fn load_bytes(file: &Path, bytes: &[u8]) -> Result<LoadedManifests, Diagnostics> {
     let mut loader = Loader::default();
-    loader.load_text(file, text);
+    loader.load_bytes(file, bytes.to_vec());
     loader.cross_checks();
     let mut diagnostics = loader.diagnostics;
     diagnostic::sort(&mut diagnostics);
@@ -201,6 +206,10 @@ impl Loader {
                 }
             },
         };
+        self.load_bytes(file, bytes);
+    }
+
+    fn load_bytes(&mut self, file: &Path, bytes: Vec<u8>) {
         match String::from_utf8(bytes) {
             Ok(text) => self.load_text(file, &text),
             Err(err) => {
@@ -213,45 +222,55 @@ impl Loader {
     }
 
     fn load_text(&mut self, file: &Path, text: &str) {
-        let docs = match parse_documents(text) {
-            Ok(docs) => docs,
-            Err(err) => {
-                self.yaml_error(file, text, &err);
-                return;
+        let mut documents = 0;
+        let mut broken = false;
+        for section in parse_sections(text) {
+            match section.result {
+                Ok(docs) => {
+                    documents += docs.len();
+                    for doc in &docs {
+                        self.load_document(file, doc);
+                    }
+                }
+                Err(err) => {
+                    broken = true;
+                    self.yaml_error(file, text, section.first_line - 1, &err);
+                }
             }
-        };
-        if docs.is_empty() {
+        }
+        if documents == 0 && !broken {
             self.error(file, Pos { line: 1, column: 1 }, "no manifest in this file (it is empty or only comments)")
                 .hint = Some(
                 "an emptied file would make apply delete what it declared: remove the file, or give it a manifest".into(),
             );
-            return;
-        }
-        for doc in &docs {
-            self.load_document(file, doc);
         }
     }
 
-    fn yaml_error(&mut self, file: &Path, text: &str, err: &serde_saphyr::Error) {
+    /// A parser error in a section starting `line_offset` lines into the file.
+    fn yaml_error(&mut self, file: &Path, text: &str, line_offset: usize, err: &serde_saphyr::Error) {
         let location = err.location();
         let pos = match location {
             Some(l) if l.line() > 0 => Pos {
-                line: usize::try_from(l.line()).unwrap_or(0),
+                line: usize::try_from(l.line()).unwrap_or(0) + line_offset,
                 column: usize::try_from(l.column()).unwrap_or(0),
             },
-            _ => Pos { line: 1, column: 1 },
+            _ => Pos {
+                line: line_offset + 1,
+                column: 1,
+            },
         };
         let raw = err.without_snippet().to_string();
-        let message = clean_yaml_message(&raw);
+        let (message, budget_hint) = match budget_message(&raw) {
+            Some((message, hint)) => (message.to_string(), Some(hint.to_string())),
+            None => (clean_yaml_message(&raw), None),
+        };
         let line_text = text.lines().nth(pos.line.saturating_sub(1)).unwrap_or("");
         let hint = if text.lines().any(|l| l.trim_start_matches(' ').starts_with('\t'))
             && line_text.contains('\t')
         {
             Some("YAML does not allow tabs for indentation: indent with spaces".to_string())
-        } else if message.contains("duplicate") {
-            Some("each key may appear once in a mapping: remove or merge the repeated one".to_string())
         } else {
-            None
+            budget_hint.or_else(|| syntax_hint(&message).map(str::to_string))
         };
         let d = self.error(file, pos, format!("invalid YAML: {message}"));
         d.hint = hint;
@@ -275,6 +294,18 @@ impl Loader {
             return;
         };
         let before = self.diagnostics.len();
+        for (first, repeat) in doc.duplicate_keys() {
+            let key = repeat.key_text();
+            self.error(
+                file,
+                repeat.pos,
+                format!(
+                    "duplicate key \"{key}\": already given at line {}",
+                    first.pos.line
+                ),
+            )
+            .hint = Some("a key may appear once in a mapping: remove or merge the repeated one".into());
+        }
 
         // The resource's name for messages, as far as it can be read.
         let kind_text = doc.get("kind").and_then(Node::as_str);
@@ -302,7 +333,11 @@ impl Loader {
             }
         }
         let resource_name = match (known_kind, name) {
-            (Some(kind), Some(name)) => Some(display_name(kind, name, project)),
+            (Some(kind), Some(name)) if !name.is_empty() => {
+                // The project is part of the name only for kinds that belong to one.
+                let project = project.filter(|_| schema::project_required(kind)).map(cut);
+                Some(display_name(kind, &cut(name), project.as_deref()))
+            }
             _ => None,
         };
 
@@ -317,7 +352,7 @@ impl Loader {
                 self.error(
                     file,
                     v.pos,
-                    format!("apiVersion: unsupported version {}", v.describe()),
+                    format!("apiVersion: unsupported version {}", v.shown()),
                 )
                 .hint = Some(format!(
                     "this version of dssctl reads `apiVersion: {API_VERSION}`"
@@ -335,8 +370,8 @@ impl Loader {
                 _ => {
                     let suggestion = v.as_str().and_then(|k| did_you_mean(k, KINDS));
                     let message = match suggestion {
-                        Some(s) => format!("kind: unknown kind {}, did you mean \"{s}\"?", v.describe()),
-                        None => format!("kind: unknown kind {}", v.describe()),
+                        Some(s) => format!("kind: unknown kind {}, did you mean \"{s}\"?", v.shown()),
+                        None => format!("kind: unknown kind {}", v.shown()),
                     };
                     self.error(file, v.pos, message).hint = Some(format!("one of: {}", KINDS.join(", ")));
                     None
@@ -475,12 +510,80 @@ impl Loader {
                 .hint = Some(hint);
         }
         let Some(spec) = doc.get("spec") else { return };
+        self.check_referenced_names(file, kind, spec);
         match kind {
             "Connection" => self.check_connection_params(file, spec),
             "Project" => self.check_permissions(file, spec),
             "Build" => self.check_build(file, spec),
             "Dataset" => self.check_dataset(file, spec),
+            "User" => {
+                if let Some(password) = spec
+                    .get("password")
+                    .filter(|p| matches!(p.value, NodeValue::Map(_)))
+                {
+                    self.check_ref_target(file, password, "spec.password");
+                }
+            }
             _ => {}
+        }
+    }
+
+    /// Names that refer to other resources follow the same rules as the names they refer to.
+    fn check_referenced_names(&mut self, file: &Path, kind: &str, spec: &Node) {
+        let items = |node: Option<&Node>| -> Vec<Node> {
+            match node.map(|n| &n.value) {
+                Some(NodeValue::Seq(items)) => items.clone(),
+                _ => Vec::new(),
+            }
+        };
+        let mut named: Vec<(String, Node, NameRule)> = Vec::new();
+        match kind {
+            "Project" => {
+                if let Some(owner) = spec.get("owner") {
+                    named.push(("spec.owner".into(), owner.clone(), NameRule::Login));
+                }
+                for (i, grant) in items(spec.get("permissions")).iter().enumerate() {
+                    if let Some(g) = grant.get("group") {
+                        named.push((format!("spec.permissions[{i}].group"), g.clone(), NameRule::Group));
+                    }
+                    if let Some(u) = grant.get("user") {
+                        named.push((format!("spec.permissions[{i}].user"), u.clone(), NameRule::Login));
+                    }
+                }
+            }
+            "User" => {
+                for (i, g) in items(spec.get("groups")).into_iter().enumerate() {
+                    named.push((format!("spec.groups[{i}]"), g, NameRule::Group));
+                }
+            }
+            "Connection" => {
+                for (i, g) in items(spec.get("allowedGroups")).into_iter().enumerate() {
+                    named.push((format!("spec.allowedGroups[{i}]"), g, NameRule::Group));
+                }
+            }
+            "Dataset" => {
+                if let Some(c) = spec.get("params").and_then(|p| p.get("connection")) {
+                    if c.as_str().is_none() && !matches!(c.value, NodeValue::Null) {
+                        self.error(
+                            file,
+                            c.pos,
+                            format!(
+                                "spec.params.connection: expected a connection name, found {}",
+                                c.describe()
+                            ),
+                        )
+                        .hint =
+                            Some("quote it if the name looks like a number: `connection: \"2024\"`".into());
+                    }
+                    named.push(("spec.params.connection".into(), c.clone(), NameRule::Connection));
+                }
+            }
+            _ => {}
+        }
+        for (path, node, rule) in named {
+            if let Some((message, hint)) = node.as_str().and_then(|text| rule.check(text)) {
+                self.error(file, node.pos, format!("{path}: {message}")).hint = Some(hint);
+            }
         }
     }
 
@@ -648,6 +751,25 @@ impl Loader {
     }
 
     fn check_dataset(&mut self, file: &Path, spec: &Node) {
+        // `params` is free-form (each dataset type has its own keys), so a misspelt `connection`
+        // would pass unnoticed and the dataset would silently lose its connection.
+        if let Some(NodeValue::Map(params)) = spec.get("params").map(|p| &p.value) {
+            let has_connection = params.iter().any(|(k, _)| k.as_str() == Some("connection"));
+            for (key, _) in params {
+                let Some(name) = key.as_str() else { continue };
+                if !has_connection && name != "connection" && did_you_mean(name, ["connection"]).is_some() {
+                    self.diagnostics.push(
+                        Diagnostic::warning(
+                            file,
+                            key.pos.line,
+                            key.pos.column,
+                            format!("spec.params: \"{name}\" looks like a misspelt \"connection\""),
+                        )
+                        .with_hint("a dataset's connection is `params.connection`"),
+                    );
+                }
+            }
+        }
         if let Some(NodeValue::Seq(columns)) = spec
             .get("schema")
             .and_then(|s| s.get("columns"))
@@ -754,13 +876,12 @@ fn collect_references(resource: &Resource, doc: &Node, origin_of: &dyn Fn(Pos) -
     };
     let meta = doc.get("metadata");
     match resource {
-        Resource::Dataset { meta: m, .. } => {
+        Resource::Dataset { .. } => {
             push(ReferenceKind::Project, meta.and_then(|m| m.get("project")), None);
             let connection = spec
                 .and_then(|s| s.get("params"))
                 .and_then(|p| p.get("connection"));
             push(ReferenceKind::Connection, connection, None);
-            let _ = m;
         }
         Resource::Build { meta: m, .. } => {
             push(ReferenceKind::Project, meta.and_then(|m| m.get("project")), None);
@@ -803,8 +924,16 @@ fn redact_secret_issue(kind: &str, mut issue: Issue) -> Issue {
             && issue.path.strip_prefix("spec.params.").is_some_and(|rest| {
                 crate::wire::is_secret_param(rest.split(['.', '[']).next().unwrap_or(rest))
             }));
-    if secret_path && !issue.message.contains("unknown field") && !issue.message.contains("missing required")
-    {
+    // Only findings that quote a scalar value are rewritten; the others name fields, not values.
+    let quotes_value = [
+        "found the string",
+        "found the number",
+        "found the boolean",
+        "is not one of",
+    ]
+    .iter()
+    .any(|m| issue.message.contains(m));
+    if secret_path && quotes_value {
         let field = issue.path.rsplit('.').next().unwrap_or("password").to_string();
         issue.message = format!("{}: a secret must not be written in a manifest", issue.path);
         issue.hint = Some(format!(
@@ -813,6 +942,16 @@ fn redact_secret_issue(kind: &str, mut issue: Issue) -> Issue {
         ));
     }
     issue
+}
+
+/// A name cut for messages: a 400-character name repeated on every line helps no one.
+fn cut(name: &str) -> String {
+    const MAX: usize = 60;
+    if name.chars().count() <= MAX {
+        name.to_string()
+    } else {
+        format!("{}...", name.chars().take(MAX).collect::<String>())
+    }
 }
 
 /// A plausible environment variable name for a secret field, for hints.
@@ -943,6 +1082,66 @@ fn position_after(bytes: &[u8]) -> Pos {
     Pos { line, column }
 }
 
+/// What to do about the parser's commonest complaints.
+fn syntax_hint(message: &str) -> Option<&'static str> {
+    const HINTS: [(&str, &str); 8] = [
+        (
+            "did not find expected key",
+            "check this line's indentation: the keys of one mapping start in the same column",
+        ),
+        (
+            "expected '-' indicator",
+            "the items of a list all start with `- ` in the same column",
+        ),
+        (
+            "unclosed bracket",
+            "close the bracket (`}` or `]`), or look for a missing comma before this point",
+        ),
+        (
+            "expected ',' or",
+            "close the bracket (`}` or `]`), or look for a missing comma before this point",
+        ),
+        ("unclosed quote", "close the quote at the end of the value"),
+        (
+            "mapping values are not allowed",
+            "quote a value that contains `: `, e.g. `description: \"ratio: 2\"`",
+        ),
+        (
+            "unknown escape character",
+            "in double quotes write `\\\\` for a backslash, or use single quotes",
+        ),
+        (
+            "after single-quoted scalar",
+            "inside single quotes, write a quote as `''`",
+        ),
+    ];
+    if message.contains("unexpected character") {
+        return Some("`@` and `` ` `` cannot start a plain value: quote the value");
+    }
+    HINTS
+        .iter()
+        .find(|(needle, _)| message.contains(needle))
+        .map(|(_, hint)| *hint)
+}
+
+/// The parser's resource limits, said in the user's terms.
+fn budget_message(raw: &str) -> Option<(&'static str, &'static str)> {
+    let rest = raw.split("budget breached: ").nth(1)?;
+    Some(if rest.starts_with("Depth") {
+        (
+            "nested more than 64 levels deep",
+            "manifests are shallow: look for unbalanced brackets",
+        )
+    } else if rest.starts_with("Documents") {
+        ("too many documents in one file", "split the file")
+    } else {
+        (
+            "the document expands to too many values",
+            "anchors and aliases that refer to each other multiply; write the values out or split the file",
+        )
+    })
+}
+
 /// serde-saphyr messages carry their own location suffix; ours is at the start of the line.
 fn clean_yaml_message(raw: &str) -> String {
     let first = raw.lines().next().unwrap_or(raw).trim();
@@ -951,11 +1150,6 @@ fn clean_yaml_message(raw: &str) -> String {
         if let Some(i) = text.find(marker) {
             text.truncate(i);
         }
-    }
-    if let Some(rest) = text.strip_prefix("duplicate mapping key: ") {
-        // "duplicate mapping key: K, set DuplicateKeyPolicy in Options if acceptable"
-        let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or(rest);
-        return format!("duplicate key \"{key}\" in this mapping");
     }
     text.trim_end_matches([',', '.', ':']).to_string()
 }
@@ -1050,7 +1244,7 @@ mod tests {
             "{errs:#?}"
         );
         assert!(
-            errs[1].contains("unknown kind the string \"Datset\", did you mean \"Dataset\"?"),
+            errs[1].contains("unknown kind \"Datset\", did you mean \"Dataset\"?"),
             "{errs:#?}"
         );
     }
@@ -1078,8 +1272,156 @@ mod tests {
     }
 
     #[test]
+    fn directories_are_walked_skipping_hidden_ones_and_files_are_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let group = |name: &str| format!("apiVersion: dssctl/v1\nkind: Group\nmetadata: {{name: {name}}}\n");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir_all(root.join(".dssctl/local")).unwrap();
+        std::fs::create_dir_all(root.join(".github")).unwrap();
+        std::fs::write(root.join("a/one.yaml"), group("one")).unwrap();
+        std::fs::write(root.join("a/b/two.yml"), group("two")).unwrap();
+        std::fs::write(root.join("a/notes.txt"), "not: a manifest").unwrap();
+        std::fs::write(root.join(".dssctl/local/state.yaml"), "{broken").unwrap();
+        std::fs::write(root.join(".github/ci.yaml"), "{broken").unwrap();
+        std::fs::write(root.join("three.manifest"), group("three")).unwrap();
+        let paths = [
+            root.to_path_buf(),
+            root.join("a/one.yaml"),
+            root.join("three.manifest"),
+        ];
+        let loaded = load_paths(&paths).unwrap();
+        let names: Vec<&str> = loaded
+            .resources
+            .iter()
+            .map(|d| d.resource.meta().name.as_str())
+            .collect();
+        // Path order: `a/b/two.yml` sorts before `a/one.yaml`.
+        assert_eq!(names, ["two", "one", "three"]);
+        assert_eq!(loaded.files, 3);
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
     fn env_names_for_hints() {
         assert_eq!(env_name_for("password"), "PASSWORD");
         assert_eq!(env_name_for("secretKey"), "SECRET_KEY");
+    }
+
+    mod round_trip {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::*;
+        use crate::manifest::kinds::{
+            ColumnSpec, DatasetSpec, KeyedMap, PermissionSpec, ProjectSpec, ProjectVariablesSpec, SchemaSpec,
+        };
+
+        fn text() -> impl Strategy<Value = String> {
+            // Printable text, including what YAML would read as something else unquoted.
+            prop_oneof![
+                "\\PC{0,24}",
+                Just("yes".to_string()),
+                Just("null".to_string()),
+                Just("1.10".to_string()),
+                Just("- a: b".to_string()),
+                Just(" padded ".to_string()),
+            ]
+        }
+
+        fn scalar() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                text().prop_map(Value::String),
+                any::<i32>().prop_map(|i| json!(i)),
+                any::<bool>().prop_map(Value::Bool),
+                Just(Value::Null),
+            ]
+        }
+
+        fn keyed_map() -> impl Strategy<Value = KeyedMap> {
+            proptest::collection::btree_map("[a-zA-Z][a-zA-Z0-9_]{0,10}", scalar(), 0..4)
+        }
+
+        prop_compose! {
+            fn dataset()(
+                dataset_type in "[A-Z][A-Za-z]{1,12}",
+                params in proptest::option::of(keyed_map()),
+                format_type in proptest::option::of(text()),
+                managed in proptest::option::of(any::<bool>()),
+                columns in proptest::option::of(proptest::collection::vec(("[a-z_]{1,8}", prop_oneof![Just("string"), Just("bigint"), Just("double")], proptest::option::of(0i64..10_000)), 0..4)),
+                label in proptest::option::of(text()),
+                tags in proptest::option::of(proptest::collection::vec(text(), 0..3)),
+                custom in proptest::option::of(keyed_map()),
+            ) -> DatasetSpec {
+                // Column names are unique in a schema.
+                let columns = columns.map(|cols| {
+                    let mut seen = std::collections::BTreeSet::new();
+                    cols.into_iter()
+                        .filter(|(n, _, _)| seen.insert(n.clone()))
+                        .map(|(name, t, max_length)| ColumnSpec { name, column_type: t.to_string(), max_length, comment: None, meaning: None })
+                        .collect()
+                });
+                DatasetSpec {
+                    dataset_type, params, format_type, managed,
+                    schema: columns.map(|columns| SchemaSpec { columns }),
+                    label, tags, custom, ..DatasetSpec::default()
+                }
+            }
+        }
+
+        prop_compose! {
+            fn project()(
+                label in proptest::option::of(text()),
+                description in proptest::option::of(text()),
+                groups in proptest::collection::btree_set("[a-z_]{1,10}", 0..4),
+                read in any::<bool>(),
+                standard in proptest::option::of(keyed_map()),
+                protect in proptest::option::of(any::<bool>()),
+            ) -> ProjectSpec {
+                let permissions = groups.into_iter().enumerate().map(|(i, group)| {
+                    if i % 2 == 0 {
+                        PermissionSpec { group: Some(group), permission_type: Some("READER".into()), ..PermissionSpec::default() }
+                    } else {
+                        PermissionSpec { group: Some(group), read_project_content: Some(read), ..PermissionSpec::default() }
+                    }
+                }).collect();
+                ProjectSpec {
+                    label, description, permissions: Some(permissions),
+                    variables: standard.map(|standard| ProjectVariablesSpec { standard: Some(standard), local: None }),
+                    protect, ..ProjectSpec::default()
+                }
+            }
+        }
+
+        fn document(kind: &str, meta: Value, spec: Value) -> String {
+            let doc = json!({"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": spec});
+            serde_saphyr::to_string(&doc).expect("serializes")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+            /// What the types can hold, written as YAML, loads back equal: the schema the
+            /// loader validates with and the types agree.
+            #[test]
+            fn datasets_round_trip(spec in dataset()) {
+                let yaml = document("Dataset", json!({"name": "d", "project": "P"}), serde_json::to_value(&spec).unwrap());
+                let loaded = load_str(std::path::Path::new("m.yaml"), &yaml).map_err(|d| TestCaseError::fail(format!("{d}\n{yaml}")))?;
+                match &loaded.resources[0].resource {
+                    Resource::Dataset { spec: back, .. } => prop_assert_eq!(back, &spec, "{}", yaml),
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+
+            #[test]
+            fn projects_round_trip(spec in project()) {
+                let yaml = document("Project", json!({"name": "P"}), serde_json::to_value(&spec).unwrap());
+                let loaded = load_str(std::path::Path::new("m.yaml"), &yaml).map_err(|d| TestCaseError::fail(format!("{d}\n{yaml}")))?;
+                match &loaded.resources[0].resource {
+                    Resource::Project { spec: back, .. } => prop_assert_eq!(back, &spec, "{}", yaml),
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+        }
     }
 }

@@ -12,5 +12,5 @@ pub mod secrets;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use kinds::*;
-pub use load::{LoadedManifests, load_paths, load_str};
+pub use load::{LoadedManifests, load_bytes, load_paths, load_str};
 pub use secrets::{SecretError, resolve_secret};

@@ -29,6 +29,11 @@ impl Pos {
 pub struct Node {
     pub value: NodeValue,
     pub pos: Pos,
+    /// The source text of a number or boolean scalar (`1.10`, `0x1F`), so that messages quote
+    /// what the user wrote rather than the parsed value.
+    pub raw: Option<String>,
+    /// Byte offset and length of the node in the source, when known.
+    pub byte_span: Option<(usize, usize)>,
 }
 
 /// The value of a node. Mapping entries keep their order and their keys' positions.
@@ -67,13 +72,22 @@ impl Node {
         }
     }
 
+    /// The value as a user reads it: a string quoted (and cut when long), anything else as
+    /// [`Node::describe`] says it.
+    pub fn shown(&self) -> String {
+        match &self.value {
+            NodeValue::Str(s) => quote_short(s),
+            _ => self.describe(),
+        }
+    }
+
     /// What the node is, as said in error messages: `a string "abc"`, `a number 12`, ...
     pub fn describe(&self) -> String {
         match &self.value {
             NodeValue::Null => "null (an empty value)".to_string(),
-            NodeValue::Bool(b) => format!("the boolean {b}"),
-            NodeValue::Int(i) => format!("the number {i}"),
-            NodeValue::Float(f) => format!("the number {f}"),
+            NodeValue::Bool(b) => format!("the boolean {}", self.raw.as_deref().unwrap_or(&b.to_string())),
+            NodeValue::Int(i) => format!("the number {}", self.raw.as_deref().unwrap_or(&i.to_string())),
+            NodeValue::Float(f) => format!("the number {}", self.raw.as_deref().unwrap_or(&f.to_string())),
             NodeValue::Str(s) => format!("the string {}", quote_short(s)),
             NodeValue::Seq(_) => "a list".to_string(),
             NodeValue::Map(_) => "a mapping".to_string(),
@@ -105,6 +119,49 @@ impl Node {
             NodeValue::Map(entries) => {
                 Value::Object(entries.iter().map(|(k, v)| (k.key_text(), v.to_json())).collect())
             }
+        }
+    }
+
+    /// Moves the node (and its children) down by `lines` lines and `bytes` bytes: a section's
+    /// positions become the file's.
+    fn shift(&mut self, lines: usize, bytes: usize) {
+        self.pos.line += lines;
+        if let Some((start, _)) = &mut self.byte_span {
+            *start += bytes;
+        }
+        match &mut self.value {
+            NodeValue::Seq(items) => items.iter_mut().for_each(|item| item.shift(lines, bytes)),
+            NodeValue::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+                k.shift(lines, bytes);
+                v.shift(lines, bytes);
+            }),
+            _ => {}
+        }
+    }
+
+    /// Every key repeated in a mapping of this tree: `(first, repeat)` key nodes.
+    pub fn duplicate_keys(&self) -> Vec<(&Node, &Node)> {
+        let mut found = Vec::new();
+        self.collect_duplicate_keys(&mut found);
+        found
+    }
+
+    fn collect_duplicate_keys<'a>(&'a self, found: &mut Vec<(&'a Node, &'a Node)>) {
+        match &self.value {
+            NodeValue::Map(entries) => {
+                let mut first: std::collections::HashMap<String, &Node> = std::collections::HashMap::new();
+                for (key, value) in entries {
+                    match first.get(&key.key_text()) {
+                        Some(earlier) => found.push((earlier, key)),
+                        None => {
+                            first.insert(key.key_text(), key);
+                        }
+                    }
+                    value.collect_duplicate_keys(found);
+                }
+            }
+            NodeValue::Seq(items) => items.iter().for_each(|item| item.collect_duplicate_keys(found)),
+            _ => {}
         }
     }
 
@@ -151,15 +208,125 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, serde_saphyr::Error> {
         underscored_numbers_as_strings: true,
         // Snippets are rendered by our own diagnostics, one line each.
         with_snippet: false,
+        budget: Some(budget()),
+        // Repeated keys reach the tree, where the loader reports each with both places
+        // (the parser alone would stop at the first one, naming only the second place).
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
     };
     let docs: Vec<Spanned<NodeValue>> = serde_saphyr::from_multiple_with_options(text, options)?;
-    Ok(docs.into_iter().map(into_node).collect())
+    Ok(docs
+        .into_iter()
+        .map(|doc| {
+            let mut node = into_node(doc);
+            fill_raw(&mut node, text);
+            node
+        })
+        .collect())
+}
+
+/// The part of a file from one document marker (`---` at the start of a line) to the next,
+/// parsed on its own: a syntax error in one document then hides nothing of the others. YAML
+/// forbids a line starting with `---` inside a document's content, so the cut is always sound.
+pub struct Section {
+    /// The file line the section starts on (1-based).
+    pub first_line: usize,
+    /// The documents, with file positions; or the parser's error, with section positions
+    /// (add `first_line - 1` to its line).
+    pub result: Result<Vec<Node>, serde_saphyr::Error>,
+}
+
+/// Parses a file: in one pass when it is valid YAML, else section by section (see
+/// [`Section`]) so that every document's own mistakes are still found.
+pub fn parse_sections(text: &str) -> Vec<Section> {
+    match parse_documents(text) {
+        Ok(docs) => vec![Section {
+            first_line: 1,
+            result: Ok(docs),
+        }],
+        Err(_) => split_sections(text),
+    }
+}
+
+fn split_sections(text: &str) -> Vec<Section> {
+    let mut starts = vec![(0usize, 1usize)];
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let is_marker = line
+            .strip_prefix("---")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']));
+        if is_marker && offset > 0 {
+            starts.push((offset, index + 1));
+        }
+        offset += line.len();
+    }
+    // What comes before the first marker may be only comments and directives (`%YAML 1.2`),
+    // which belong to the first document.
+    if starts.len() > 1 {
+        let head = &text[..starts[1].0];
+        let empty = head.lines().all(|l| {
+            let t = l.trim();
+            t.is_empty() || t.starts_with('#') || t.starts_with('%')
+        });
+        if empty {
+            starts.remove(1);
+        }
+    }
+    let mut sections = Vec::with_capacity(starts.len());
+    for (i, &(start, first_line)) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).map_or(text.len(), |&(next, _)| next);
+        let result = parse_documents(&text[start..end]).map(|mut docs| {
+            for doc in &mut docs {
+                doc.shift(first_line - 1, start);
+            }
+            docs
+        });
+        sections.push(Section { first_line, result });
+    }
+    sections
+}
+
+/// Limits on what one file may expand to. Manifests are small, but a file exported from a large
+/// instance can hold thousands of documents; nesting stays shallow, which protects the stack,
+/// and alias expansion stays bounded (the "billion laughs" input).
+fn budget() -> serde_saphyr::Budget {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = 64;
+    budget.max_documents = 100_000;
+    budget.max_nodes = 5_000_000;
+    budget
 }
 
 fn into_node(spanned: Spanned<NodeValue>) -> Node {
+    let span = spanned.referenced.span();
+    let byte_span = span
+        .byte_offset()
+        .zip(span.byte_len())
+        .and_then(|(start, len)| usize::try_from(start).ok().zip(usize::try_from(len).ok()));
     Node {
         pos: Pos::from_location(&spanned.referenced),
         value: spanned.value,
+        raw: None,
+        byte_span,
+    }
+}
+
+/// Records the source text of number and boolean scalars, once the whole text is parsed.
+fn fill_raw(node: &mut Node, text: &str) {
+    match &mut node.value {
+        NodeValue::Bool(_) | NodeValue::Int(_) | NodeValue::Float(_) => {
+            node.raw = node
+                .byte_span
+                .and_then(|(start, len)| text.get(start..start.checked_add(len)?))
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && s.len() <= 64)
+                .map(str::to_string);
+        }
+        NodeValue::Seq(items) => items.iter_mut().for_each(|item| fill_raw(item, text)),
+        NodeValue::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            fill_raw(k, text);
+            fill_raw(v, text);
+        }),
+        NodeValue::Null | NodeValue::Str(_) => {}
     }
 }
 
@@ -255,10 +422,28 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_are_errors_with_a_location() {
-        let err = parse_documents("a: 1\nb: 2\na: 3\n").unwrap_err();
-        let loc = err.location().expect("a location");
-        assert_eq!(loc.line(), 3);
+    fn duplicate_keys_are_found_with_both_places() {
+        let doc = parse_documents("a: 1\nb: {c: 1, c: 2}\na: 3\n")
+            .unwrap()
+            .remove(0);
+        let dups: Vec<(usize, usize)> = doc
+            .duplicate_keys()
+            .iter()
+            .map(|(f, r)| (f.pos.line, r.pos.line))
+            .collect();
+        assert_eq!(dups, [(2, 2), (1, 3)]);
+    }
+
+    #[test]
+    fn merged_keys_are_not_duplicates() {
+        let doc = parse_documents("base: &b {x: 1, y: 2}\nitem:\n  <<: *b\n  x: 3\n")
+            .unwrap()
+            .remove(0);
+        assert!(doc.duplicate_keys().is_empty());
+        assert_eq!(
+            doc.get("item").unwrap().get("x").unwrap().value,
+            NodeValue::Int(3)
+        );
     }
 
     #[test]
@@ -266,6 +451,23 @@ mod tests {
         assert!(parse_documents("").unwrap().is_empty());
         assert!(parse_documents("# only a comment\n").unwrap().is_empty());
         assert_eq!(parse_documents("---\n---\na: 1\n").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn sections_keep_file_positions_and_isolate_syntax_errors() {
+        let text = "%YAML 1.2\n---\na: 1\n---\nb: [unclosed\n---\nc: |\n  --- not a marker\n  x\n";
+        let sections = parse_sections(text);
+        assert_eq!(
+            sections.iter().map(|s| s.first_line).collect::<Vec<_>>(),
+            [1, 4, 6]
+        );
+        let first = sections[0].result.as_ref().unwrap();
+        assert_eq!(first[0].get("a").unwrap().pos.line, 3);
+        assert!(sections[1].result.is_err());
+        let third = sections[2].result.as_ref().unwrap();
+        let (key, c) = third[0].entry("c").unwrap();
+        assert_eq!(key.pos.line, 7);
+        assert_eq!(c.value, NodeValue::Str("--- not a marker\nx\n".into()));
     }
 
     #[test]

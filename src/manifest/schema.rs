@@ -40,6 +40,20 @@ fn add_spec_schema(generator: &mut schemars::SchemaGenerator, kind: &str) -> Val
     schema.to_value()
 }
 
+const PROJECT_KEY_PATTERN: &str = "^[A-Za-z0-9_]+$";
+
+/// The `metadata.name` format of a kind, as a JSON Schema pattern (ECMA-262 syntax).
+fn name_pattern(kind: &str) -> Option<&'static str> {
+    match kind {
+        "Project" | "Dataset" => Some(PROJECT_KEY_PATTERN),
+        "Connection" | "Build" => Some("^[A-Za-z0-9_.-]+$"),
+        "User" => Some("^[A-Za-z0-9_.@+-]+$"),
+        "Variables" => Some("^global$"),
+        // Group names may hold any letter; the validator checks them.
+        _ => None,
+    }
+}
+
 fn kind_description(kind: &str) -> &'static str {
     match kind {
         "Project" => "A DSS project: metadata, owner, permissions and variables.",
@@ -57,10 +71,19 @@ fn kind_description(kind: &str) -> &'static str {
 fn document_schema(generator: &mut schemars::SchemaGenerator, kind: &str) -> Value {
     let meta = generator.subschema_for::<ObjectMeta>().to_value();
     let spec = add_spec_schema(generator, kind);
+    // Name formats for editors; `dssctl validate` checks them in code, with hints.
+    let mut names = Map::new();
+    if let Some(pattern) = name_pattern(kind) {
+        names.insert("name".into(), json!({"pattern": pattern, "maxLength": 255}));
+    }
     let metadata = if project_required(kind) {
-        json!({"allOf": [meta], "required": ["name", "project"]})
+        names.insert(
+            "project".into(),
+            json!({"pattern": PROJECT_KEY_PATTERN, "maxLength": 255}),
+        );
+        json!({"allOf": [meta], "required": ["name", "project"], "properties": names})
     } else {
-        json!({"allOf": [meta], "not": {"required": ["project"]}})
+        json!({"allOf": [meta], "not": {"required": ["project"]}, "properties": names})
     };
     let mut required = vec!["apiVersion", "kind", "metadata"];
     if spec_required(kind) {
@@ -74,7 +97,7 @@ fn document_schema(generator: &mut schemars::SchemaGenerator, kind: &str) -> Val
         "required": required,
         "properties": {
             "apiVersion": {"description": "The manifest format version.", "const": API_VERSION},
-            "kind": {"const": kind},
+            "kind": {"description": "The kind of resource the document declares.", "const": kind},
             "metadata": metadata,
             "spec": spec,
         }
@@ -145,8 +168,8 @@ pub fn all_kinds_schema() -> Value {
         "type": "object",
         "required": ["apiVersion", "kind", "metadata"],
         "properties": {
-            "apiVersion": {"const": API_VERSION},
-            "kind": {"enum": KINDS},
+            "apiVersion": {"description": "The manifest format version.", "const": API_VERSION},
+            "kind": {"description": "The kind of resource the document declares.", "enum": KINDS},
         },
         "allOf": branches,
         "$defs": defs,
@@ -439,7 +462,9 @@ impl Validator<'_> {
         let hint = match (&node.value, expected.first().map(String::as_str)) {
             (NodeValue::Str(s), Some(first)) if first.starts_with("a boolean") => {
                 let lower = s.to_ascii_lowercase();
-                if ["yes", "y", "on"].contains(&lower.as_str()) {
+                if lower == "true" || lower == "false" {
+                    Some(format!("remove the quotes: `{lower}` (quoted, it is a string)"))
+                } else if ["yes", "y", "on"].contains(&lower.as_str()) {
                     Some(format!("YAML 1.2 has no `{s}` boolean: write `true`"))
                 } else if ["no", "n", "off"].contains(&lower.as_str()) {
                     Some(format!("YAML 1.2 has no `{s}` boolean: write `false`"))
@@ -447,10 +472,20 @@ impl Validator<'_> {
                     Some("write `true` or `false`".to_string())
                 }
             }
-            (NodeValue::Int(_) | NodeValue::Float(_) | NodeValue::Bool(_), Some("a string")) => {
-                Some("quote the value to make it a string: `\"...\"`".to_string())
+            (NodeValue::Str(s), Some("a whole number" | "a number")) if s.trim().parse::<f64>().is_ok() => {
+                Some(format!(
+                    "remove the quotes: `{}` (quoted, it is a string)",
+                    s.trim()
+                ))
             }
-            (NodeValue::Null, _) => Some("give a value, or remove the field".to_string()),
+            (NodeValue::Int(_) | NodeValue::Float(_) | NodeValue::Bool(_), Some("a string")) => {
+                let written = node.raw.clone().unwrap_or_else(|| node.key_text());
+                Some(format!("quote it to keep it as written: `\"{written}\"`"))
+            }
+            (NodeValue::Null, _) => Some("give a value after the colon".to_string()),
+            (NodeValue::Map(_), Some(first)) if first.starts_with("{from") => {
+                Some("a secret reference has exactly one key, `fromEnv` or `fromFile`".to_string())
+            }
             (NodeValue::Str(_), Some(first)) if first.starts_with("{from") => {
                 Some("write a secret as a reference: `{fromEnv: NAME}` or `{fromFile: PATH}`".to_string())
             }
@@ -472,7 +507,7 @@ impl Validator<'_> {
         key_pos: Option<Pos>,
         issues: &mut Vec<Issue>,
     ) {
-        let mut candidates = Vec::new();
+        let mut candidates: Vec<Vec<Issue>> = Vec::new();
         for branch in branches {
             let mut found = Vec::new();
             self.check(branch, node, path, key_pos, &mut found);
@@ -483,8 +518,17 @@ impl Validator<'_> {
                 candidates.push(found);
             }
         }
-        if let Some(best) = candidates.into_iter().min_by_key(Vec::len) {
-            issues.extend(best);
+        // The branch of the right shape that is closest to the node says what is wrong inside.
+        // When two are equally close (the two forms of a secret reference, `{fromVault: x}`),
+        // name the forms rather than guess which was meant.
+        candidates.sort_by_key(Vec::len);
+        let unique_best = match candidates.as_slice() {
+            [_] => true,
+            [best, second, ..] => best.len() < second.len(),
+            [] => false,
+        };
+        if unique_best {
+            issues.extend(candidates.remove(0));
             return;
         }
         let mut expected = Vec::new();
@@ -544,6 +588,8 @@ impl Validator<'_> {
         if !is_struct {
             return;
         }
+        // Fields offered as "did you mean": their absence is that typo, not a second mistake.
+        let mut suggested: Vec<&str> = Vec::new();
         for (key, value) in entries {
             let NodeValue::Str(name) = &key.value else {
                 issues.push(Issue {
@@ -580,6 +626,9 @@ impl Validator<'_> {
                         .map(|p| p.keys().map(String::as_str).collect())
                         .unwrap_or_default();
                     let suggestion = did_you_mean(name, known.iter().copied());
+                    if let Some(s) = suggestion {
+                        suggested.push(s);
+                    }
                     let message = match suggestion {
                         Some(s) => format!("{}unknown field \"{name}\", did you mean \"{s}\"?", prefix(path)),
                         None => format!("{}unknown field \"{name}\"", prefix(path)),
@@ -606,17 +655,28 @@ impl Validator<'_> {
             }
         }
         for required in self.required(schema) {
-            let present = entries.iter().any(|(k, v)| {
-                matches!(&k.value, NodeValue::Str(s) if s == required) && !matches!(v.value, NodeValue::Null)
-            });
-            let explicitly_null = node.get(required).is_some();
-            if !present && !explicitly_null {
-                issues.push(Issue {
+            let field_path = child_path(path, required);
+            match node.entry(required) {
+                None if suggested.contains(&required) => {}
+                None => issues.push(Issue {
                     pos: key_pos.unwrap_or(node.pos),
-                    path: child_path(path, required),
+                    path: field_path,
                     message: format!("{}missing required field \"{required}\"", prefix(path)),
                     hint: required_hint(path, required),
-                });
+                }),
+                // `name:` with nothing after it: say so once, whichever schema level sees it.
+                Some((key, value))
+                    if matches!(value.value, NodeValue::Null)
+                        && !issues.iter().any(|i| i.path == field_path) =>
+                {
+                    issues.push(Issue {
+                        pos: key.pos,
+                        path: field_path.clone(),
+                        message: format!("{field_path}: required field \"{required}\" is empty"),
+                        hint: Some("give a value after the colon".to_string()),
+                    });
+                }
+                Some(_) => {}
             }
         }
     }
@@ -644,6 +704,10 @@ fn required_hint(path: &str, field: &str) -> Option<String> {
         ("spec", "type") => Some("the DSS type, e.g. `type: Filesystem` or `type: PostgreSQL`".to_string()),
         ("spec", "outputs") => Some("the datasets to build, e.g. `outputs: [{id: customers}]`".to_string()),
         ("", "spec") => Some("add a `spec:` section".to_string()),
+        ("", "metadata") => Some("add `metadata: {name: <NAME>}`".to_string()),
+        ("metadata", "name") => {
+            Some("add `name: <NAME>` under metadata: the resource's DSS name".to_string())
+        }
         _ => None,
     }
 }

@@ -24,6 +24,7 @@ use super::normalize::{
     Flags, as_secret_ref, column_type, desired_grant_flags, flags_json, live_grant_flags, principal,
     resolve_project_key, same_scalar, same_value, set_of, type_of,
 };
+use super::overlay::whole_values_at;
 
 /// Fields of any document that DSS treats as sets.
 pub const SET_FIELDS: [&str; 3] = ["tags", "groups", "allowedGroups"];
@@ -118,7 +119,7 @@ impl<'a> Doc<'a> {
         let want: Map<String, Value> = want.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let live = self.live_get(key);
         let mut overlay = Map::new();
-        self.keyed_at(key.to_string(), live, &want, &mut overlay);
+        self.keyed_at(key.to_string(), live, &want, &mut overlay, 1);
         if !overlay.is_empty() {
             self.overlay.insert(key.to_string(), Value::Object(overlay));
         }
@@ -130,6 +131,7 @@ impl<'a> Doc<'a> {
         live: Option<&Value>,
         want: &Map<String, Value>,
         overlay: &mut Map<String, Value>,
+        depth: usize,
     ) {
         for (k, v) in want {
             let p = format!("{path}.{k}");
@@ -149,9 +151,13 @@ impl<'a> Doc<'a> {
                         self.change(p, h.clone(), Value::Null);
                     }
                 }
-                Value::Object(sub) if !sub.is_empty() && have.is_none_or(Value::is_object) => {
+                Value::Object(sub)
+                    if !sub.is_empty()
+                        && have.is_none_or(Value::is_object)
+                        && !whole_values_at(self.sub, depth) =>
+                {
                     let mut sub_overlay = Map::new();
-                    self.keyed_at(p, have, sub, &mut sub_overlay);
+                    self.keyed_at(p, have, sub, &mut sub_overlay, depth + 1);
                     if !sub_overlay.is_empty() {
                         overlay.insert(k.clone(), Value::Object(sub_overlay));
                     }
@@ -497,6 +503,21 @@ mod tests {
         doc.keyed("custom", Some(&keyed(json!({"kv": {"costCenter": "42"}}))));
         doc.keyed("params", Some(&keyed(json!({"path": "CHURN/x"}))));
         assert!(doc.changes.is_empty(), "{:?}", doc.changes);
+    }
+
+    #[test]
+    fn a_variable_value_is_compared_whole() {
+        let live = json!({"standard": {"cfg": {"a": 1, "b": 2}}, "local": {}});
+        let mut doc = Doc::new(SubDoc::Variables, Some(&live), Some("P"));
+        doc.keyed("standard", Some(&keyed(json!({"cfg": {"a": 1}}))));
+        assert_eq!(doc.changes.len(), 1);
+        assert_eq!(doc.changes[0].path, "variables.standard.cfg");
+        assert_eq!(doc.overlay["standard"]["cfg"], json!({"a": 1}));
+        // Metadata's custom map, by contrast, is merged key by key.
+        let live = json!({"custom": {"kv": {"a": 1, "b": 2}}});
+        let mut doc = Doc::new(SubDoc::Metadata, Some(&live), None);
+        doc.keyed("custom", Some(&keyed(json!({"kv": {"a": 1}}))));
+        assert!(doc.changes.is_empty());
     }
 
     #[test]

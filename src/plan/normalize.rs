@@ -63,6 +63,11 @@ pub fn same_scalar(live: Option<&Value>, desired: &Value, default: Option<&Value
     if empty(&live) && empty(desired) {
         return true;
     }
+    // A YAML block scalar (`description: |`) ends with a newline that editors and DSS's UI
+    // may drop; a difference of trailing newlines alone is not a change.
+    if let (Value::String(a), Value::String(b)) = (&live, desired) {
+        return a.trim_end_matches(['\n', '\r']) == b.trim_end_matches(['\n', '\r']);
+    }
     same_value(&live, desired)
 }
 
@@ -265,6 +270,16 @@ mod tests {
         assert!(same_scalar(Some(&json!("")), &Value::Null, None));
         assert!(same_scalar(None, &json!(""), None));
         assert!(!same_scalar(None, &json!("x"), None));
+        assert!(same_scalar(
+            Some(&json!("Two\nlines")),
+            &json!("Two\nlines\n"),
+            None
+        ));
+        assert!(!same_scalar(
+            Some(&json!("Two\nlines")),
+            &json!("Two\nlines!\n"),
+            None
+        ));
     }
 
     #[test]

@@ -42,6 +42,9 @@ fn merge(sub: SubDoc, target: &mut Value, patch: &Value, depth: usize) {
                 let live = target.remove(key);
                 target.insert(key.clone(), merge_by(live, items, &column_key));
             }
+            Value::Object(_) if whole_values_at(sub, depth) => {
+                target.insert(key.clone(), value.clone());
+            }
             Value::Object(_) => {
                 let slot = target.entry(key.clone()).or_insert(Value::Null);
                 merge(sub, slot, value, depth + 1);
@@ -51,6 +54,13 @@ fn merge(sub: SubDoc, target: &mut Value, patch: &Value, depth: usize) {
             }
         }
     }
+}
+
+/// Whether the entries at `depth` of a document are whole values rather than maps to merge:
+/// a variable's value (`values.NAME`, `standard.NAME`, `local.NAME`) is authoritative as
+/// written, even when it is an object; only the variables are managed one by one.
+pub fn whole_values_at(sub: SubDoc, depth: usize) -> bool {
+    matches!(sub, SubDoc::Values | SubDoc::Variables) && depth == 1
 }
 
 fn grant_key(item: &Value) -> Option<String> {
@@ -180,6 +190,17 @@ mod tests {
             live,
             json!({"columns": [{"name": "c", "type": "date"},
                 {"name": "a", "type": "string", "originalType": "varchar"}], "userModified": true})
+        );
+    }
+
+    #[test]
+    fn a_variable_object_value_is_replaced_not_merged() {
+        let mut live = json!({"standard": {"cfg": {"a": 1, "b": 2}, "other": 1}, "local": {}});
+        let overlay = json!({"standard": {"cfg": {"a": 1}}});
+        apply_overlay(SubDoc::Variables, &mut live, &overlay);
+        assert_eq!(
+            live,
+            json!({"standard": {"cfg": {"a": 1}, "other": 1}, "local": {}})
         );
     }
 

@@ -62,11 +62,29 @@ pub fn render_markdown(plan: &Plan) -> String {
         );
         let _ = writeln!(out);
     }
+    let mut shown = 0;
     for op in &plan.operations {
-        section(&mut out, op);
+        let mut sec = String::new();
+        section(&mut sec, op);
+        if out.len() + sec.len() > MAX_COMMENT_CHARS {
+            break;
+        }
+        out.push_str(&sec);
+        shown += 1;
+    }
+    let hidden = plan.operations.len() - shown;
+    if hidden > 0 {
+        let _ = writeln!(
+            out,
+            "_… and {hidden} more resource(s), left out to fit a comment: see `dssctl plan --format json`._"
+        );
     }
     out
 }
+
+/// Room for the sections: GitHub refuses comments over 65,536 characters; the header and the
+/// closing note stay well within the rest.
+const MAX_COMMENT_CHARS: usize = 60_000;
 
 fn names(ops: &[&Operation]) -> String {
     ops.iter()
@@ -162,5 +180,50 @@ fn fence_safe(s: &str) -> String {
 
 /// Markdown/HTML special characters in names and messages.
 fn escape(s: &str) -> String {
+    // `&` first, so the entities added below are not escaped again.
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Change, Kind, Operation, Summary};
+    use serde_json::json;
+
+    #[test]
+    fn a_huge_plan_is_cut_to_fit_a_comment() {
+        let op = |i: usize| Operation {
+            kind: Kind::Group,
+            name: format!("g{i}"),
+            action: Action::Update,
+            subdocuments: vec![crate::plan::SubDoc::Definition],
+            changes: vec![Change::new(
+                "description",
+                json!("x".repeat(200)),
+                json!("y".repeat(200)),
+            )],
+            writes: vec![],
+            secrets: vec![],
+            ledger: None,
+            drop_data: false,
+            origin: None,
+            fingerprint: None,
+        };
+        let mut plan = Plan {
+            format_version: 1,
+            target: "t".into(),
+            stack: "default".into(),
+            summary: Summary::default(),
+            operations: (0..1000).map(op).collect(),
+            protected: vec![],
+            forget: vec![],
+            errors: vec![],
+            origins: Default::default(),
+        };
+        plan.recount();
+        let out = render_markdown(&plan);
+        assert!(out.len() < 65_536, "{}", out.len());
+        assert!(out.contains("more resource(s), left out to fit a comment"));
+        assert!(out.contains("1000 to change"));
+    }
 }

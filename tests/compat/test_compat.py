@@ -3,14 +3,21 @@ through every resource of the DSS public API reference. Each test builds what it
 unique names, so the tests are independent of each other and of their order."""
 
 import io
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
 import zipfile
 
 import dataikuapi
 import pytest
 import requests
+from dataikuapi.dss.job import DSSJobWaiter
 from dataikuapi.utils import DataikuException
 
-from conftest import ADMIN_KEY, READER_KEY, RESTRICTED_PROJECT
+from conftest import ADMIN_KEY, READER_KEY, RESTRICTED_PROJECT, _binary
 
 NOT_FOUND = "com.dataiku.dip.server.controllers.NotFoundException"
 
@@ -25,7 +32,8 @@ def raw(emulator, method, path, key=ADMIN_KEY, **kwargs):
 
 def test_instance_info(client):
     info = client.get_instance_info()
-    assert info.dss_version
+    assert info.raw["dssVersion"]
+    assert info.node_id
     assert info.node_type
 
 
@@ -66,18 +74,29 @@ def test_unknown_key_is_401_with_a_dss_error(emulator):
     assert missing.status_code == 401
 
 
-def test_restricted_key_gets_403_where_a_privilege_is_missing(client, reader_client, emulator):
+def test_restricted_key_gets_403_where_a_privilege_is_missing(client, reader_client, emulator, unique):
     if RESTRICTED_PROJECT not in client.list_project_keys():
         client.create_project(RESTRICTED_PROJECT, "Restricted", "admin")
+        connection = unique("compat_restricted_fs")
+        client.create_connection(connection, "Filesystem", params={"root": "/tmp/restricted"})
+        client.get_project(RESTRICTED_PROJECT).create_dataset(
+            "visible", "Filesystem", params={"connection": connection, "path": "/v"}
+        )
     project = reader_client.get_project(RESTRICTED_PROJECT)
-    # READ_CONF is granted: reads work.
-    metadata = project.get_metadata()
-    # WRITE_CONF is not: writes are refused with a DSS error body.
+    # READ_CONF is granted: dataset definitions can be read.
+    assert "visible" in [d["name"] for d in project.list_datasets()]
+    settings = project.get_dataset("visible").get_settings()
+    # WRITE_CONF is not: saving them is refused with a DSS error body.
     with pytest.raises(DataikuException):
-        project.set_metadata(metadata)
-    answer = raw(emulator, "PUT", "/projects/%s/metadata" % RESTRICTED_PROJECT, key=READER_KEY, json=metadata)
+        settings.save()
+    answer = raw(
+        emulator, "PUT", "/projects/%s/datasets/visible" % RESTRICTED_PROJECT, key=READER_KEY, json=settings.get_raw()
+    )
     assert answer.status_code == 403
     assert answer.json()["errorType"]
+    # Project metadata needs ADMIN on the project.
+    with pytest.raises(DataikuException):
+        project.get_metadata()
     # Instance administration needs an admin key.
     assert raw(emulator, "GET", "/admin/users/", key=READER_KEY).status_code == 403
     # Other projects are out of reach.
@@ -185,7 +204,7 @@ def _fs_connection(client, unique):
 
 def test_dataset_crud(client, project, unique):
     connection = _fs_connection(client, unique)
-    name = unique("orders") + ".v1"
+    name = unique("orders")
     dataset = project.create_dataset(
         name, "Filesystem", params={"connection": connection, "path": "/orders"}, formatType="csv",
         formatParams={"separator": ","},
@@ -356,8 +375,6 @@ def test_job_runs_to_done_with_a_log(client, project, unique):
     job = builder.start()
     state = job.get_status()["baseStatus"]["state"]
     assert state in ("NOT_STARTED", "WAITING", "RUNNING", "DONE")
-    from dataikuapi.dss.job import DSSJobWaiter
-
     assert DSSJobWaiter(job).wait() == "DONE"
     assert job.get_log()
     ids = [j.job_id for j in project.list_jobs()]
@@ -372,16 +389,12 @@ def test_job_abort(client, project, unique):
     dataset = project.create_dataset(unique("aborted"), "Filesystem", params={"connection": connection, "path": "/a"})
     job = project.start_job({"type": "NON_RECURSIVE_FORCED_BUILD", "outputs": [{"id": dataset.dataset_name}]})
     job.abort()
-    from dataikuapi.dss.job import DSSJobWaiter
-
     assert DSSJobWaiter(job).wait(no_fail=True) == "ABORTED"
     client.get_connection(connection).delete()
 
 
 def test_job_fails_on_a_missing_output(project):
     job = project.start_job({"type": "NON_RECURSIVE_FORCED_BUILD", "outputs": [{"id": "does_not_exist"}]})
-    from dataikuapi.dss.job import DSSJobWaiter
-
     assert DSSJobWaiter(job).wait(no_fail=True) == "FAILED"
     assert job.get_log() is not None
 
@@ -402,3 +415,133 @@ def test_sql_query_started_streamed_and_finished(client, unique):
     assert [r[0] for r in rows] == ["apple", "pear"]
     assert [int(r[1]) for r in rows] == [3, 5]
     client.get_connection(connection).delete()
+
+
+def test_sql_dataset_rows_are_read_queried_and_cleared(client, project, unique):
+    connection = unique("compat_dwh")
+    client.create_connection(connection, "PostgreSQL", params={"host": "localhost", "db": "dwh"})
+    client.sql_query(
+        "CREATE TABLE sales (id INTEGER, city TEXT)",
+        connection=connection,
+        post_queries=["INSERT INTO sales VALUES (1, 'Paris'), (2, 'Lyon')"],
+    ).verify()
+    dataset = project.create_sql_table_dataset(unique("sales"), "PostgreSQL", connection, "sales", None)
+    dataset.set_schema({"columns": [{"name": "id", "type": "bigint"}, {"name": "city", "type": "string"}]})
+    rows = sorted((int(r[0]), r[1]) for r in dataset.iter_rows())
+    assert rows == [(1, "Paris"), (2, "Lyon")]
+    full_name = "%s.%s" % (project.project_key, dataset.dataset_name)
+    query = client.sql_query("SELECT COUNT(*) AS n FROM sales", dataset_full_name=full_name)
+    assert [int(r[0]) for r in query.iter_rows()] == [2]
+    query.verify()
+    dataset.clear()
+    assert list(dataset.iter_rows()) == []
+    client.get_connection(connection).delete()
+
+
+def test_sql_errors_are_dss_errors(client, unique):
+    connection = unique("compat_bad_sql")
+    client.create_connection(connection, "PostgreSQL", params={"host": "localhost"})
+    with pytest.raises(DataikuException):
+        client.sql_query("SELECT * FROM no_such_table", connection=connection).verify()
+    client.get_connection(connection).delete()
+
+
+# ---------------------------------------------------------------- persistence
+
+
+def test_state_survives_kill_9_in_the_middle_of_writes(emulator, tmp_path):
+    """A second emulator on its own data dir: writes in a burst, kill -9, restart on the same
+    data dir: it loads and serves every write it acknowledged."""
+    data_dir = str(tmp_path / "data")
+
+    def start():
+        env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+        process = subprocess.Popen(
+            [_binary(), "emulator", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--admin-key", ADMIN_KEY],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+        for line in process.stdout:
+            match = re.search(r"listening on (http://\S+)", line)
+            if match:
+                threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+                return process, match.group(1)
+        raise AssertionError("the emulator did not start")
+
+    process, url = start()
+    burst = dataikuapi.DSSClient(url, ADMIN_KEY)
+    burst.create_project("KILLED", "Killed", "admin")
+    acknowledged = []
+    stop = threading.Event()
+
+    def write():
+        i = 0
+        while not stop.is_set():
+            try:
+                burst.create_group("burst_%d" % i, description="x" * 2000)
+                acknowledged.append("burst_%d" % i)
+                variables = burst.get_project("KILLED").get_variables()
+                variables["standard"]["n"] = i
+                burst.get_project("KILLED").set_variables(variables)
+            except Exception:
+                return
+            i += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stop.set()
+    writer.join()
+    assert acknowledged, "some writes were acknowledged before the kill"
+
+    process, url = start()
+    try:
+        again = dataikuapi.DSSClient(url, ADMIN_KEY)
+        groups = {g["name"] for g in again.list_groups()}
+        assert set(acknowledged) <= groups
+        assert "KILLED" in again.list_project_keys()
+        assert isinstance(again.get_project("KILLED").get_variables()["standard"].get("n", 0), int)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+# ---------------------------------------------------------------- list items
+
+
+def test_list_items_expose_what_the_client_reads(client, project, unique):
+    connection = _fs_connection(client, unique)
+    name = unique("listed")
+    dataset = project.create_dataset(name, "Filesystem", params={"connection": connection, "path": "/l"})
+    dataset.set_schema({"columns": [{"name": "id", "type": "bigint"}]})
+    item = [d for d in project.list_datasets() if d.name == name][0]
+    assert (item.type, item.connection) == ("Filesystem", connection)
+    assert item.get_column("id")["type"] == "bigint"
+    assert item.to_dataset().exists()
+    connections = {c.name: c for c in client.list_connections(as_type="listitems")}
+    assert connections[connection].type == "Filesystem"
+    assert [c.name for c in client.list_connections(as_type="objects")]
+    users = client.list_users(as_objects=True)
+    assert all(u.login for u in users)
+    job = project.start_job({"type": "NON_RECURSIVE_FORCED_BUILD", "outputs": [{"id": name}]})
+    listed = [j for j in project.list_jobs() if j.job_id == job.id]
+    assert len(listed) == 1
+    assert listed[0].project_key == project.project_key
+    assert listed[0].to_job().get_status()["baseStatus"]["state"]
+    DSSJobWaiter(job).wait()
+    client.get_connection(connection).delete()
+
+
+def test_public_user_and_group_info(client, unique):
+    login = unique("info.user")
+    group = unique("info_group")
+    client.create_group(group)
+    client.create_user(login, "info-secret-1", display_name="Info", groups=[group])
+    users = {u.login: u for u in client.list_users_info()}
+    assert login in users
+    assert "info-secret-1" not in str(users[login].get_raw())
+    assert client.get_user(login).get_info().display_name == "Info"
+    assert group in [g.name for g in client.list_groups_info()]
+    client.get_user(login).delete()
+    client.get_group(group).delete()

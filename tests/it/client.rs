@@ -9,10 +9,10 @@ use std::time::Duration;
 use dssctl::client::{ClientConfig, ClientError, DssClient, JobWait};
 use dssctl::emulator::{ApiKeySpec, EmulatorConfig, RunningEmulator};
 use dssctl::wire::{
-    Connection, CreateProjectRequest, Dataset, DatasetSchema, Group, JobDefinition, JobOutput,
+    Connection, CreateProjectRequest, Dataset, DatasetSchema, EmulatorStats, Group, JobDefinition, JobOutput,
     PermissionGrant, SchemaColumn, User,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 const ADMIN_KEY: &str = "it-admin-key";
 const READER_KEY: &str = "it-reader-key";
@@ -356,14 +356,38 @@ async fn a_restricted_key_is_forbidden_where_it_lacks_a_privilege() {
         ..Default::default()
     }];
     let emu = emulator(config).await;
-    client(&emu, ADMIN_KEY)
-        .create_project(&project_request("SALES"))
+    let admin = client(&emu, ADMIN_KEY);
+    admin.create_project(&project_request("SALES")).await.unwrap();
+    admin.create_project(&project_request("OTHER")).await.unwrap();
+    admin.create_connection(&fs_connection("files")).await.unwrap();
+    admin
+        .create_dataset("SALES", &dataset("SALES", "orders", "files"))
+        .await
+        .unwrap();
+    admin
+        .create_dataset("OTHER", &dataset("OTHER", "orders", "files"))
         .await
         .unwrap();
     let reader = client(&emu, READER_KEY);
-    let metadata = reader.get_project_metadata("SALES").await.unwrap();
-    let err = reader.set_project_metadata("SALES", &metadata).await.unwrap_err();
+    // READ_CONF on SALES: the dataset definitions can be read.
+    assert_eq!(reader.list_datasets("SALES").await.unwrap().len(), 1);
+    let orders = reader.get_dataset("SALES", "orders").await.unwrap();
+    // Updating a dataset needs WRITE_CONF; project metadata needs ADMIN on the project.
+    let err = reader
+        .update_dataset("SALES", "orders", &orders)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ClientError::Forbidden { .. }), "{err:?}");
+    assert!(!err.is_retryable() && !err.is_ambiguous());
+    let err = reader.get_project_metadata("SALES").await.unwrap_err();
+    assert!(matches!(err, ClientError::Forbidden { .. }), "{err:?}");
+    // Nothing on the other project.
+    let err = reader.get_dataset("OTHER", "orders").await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Forbidden { .. } | ClientError::NotFound { .. }),
+        "{err:?}"
+    );
+    // Instance administration needs an admin key.
     let err = reader.list_users().await.unwrap_err();
     assert!(matches!(err, ClientError::Forbidden { .. }), "{err:?}");
     let err = reader
@@ -456,35 +480,37 @@ async fn many_operations_succeed_under_a_30_percent_error_rate() {
     client_config.max_retries = 12;
     let dss = DssClient::new(client_config).unwrap();
 
+    let group = Group {
+        name: "ops".into(),
+        ..Default::default()
+    };
     create_checked(
         "group",
-        || {
-            dss.create_group(&Group {
-                name: "ops".into(),
-                ..Default::default()
-            })
-        },
+        || dss.create_group(&group),
         || async { found(dss.get_group("ops").await) },
     )
     .await;
+    let connection = fs_connection("files");
     create_checked(
         "connection",
-        || dss.create_connection(&fs_connection("files")),
+        || dss.create_connection(&connection),
         || async { found(dss.get_connection("files").await) },
     )
     .await;
     for i in 0..5 {
         let key = format!("FAULT{i}");
+        let request = project_request(&key);
         create_checked(
             "project",
-            || dss.create_project(&project_request(&key)),
+            || dss.create_project(&request),
             || async { found(dss.get_project(&key).await) },
         )
         .await;
         for name in ["a", "b", "c"] {
+            let definition = dataset(&key, name, "files");
             create_checked(
                 "dataset",
-                || dss.create_dataset(&key, &dataset(&key, name, "files")),
+                || dss.create_dataset(&key, &definition),
                 || async { found(dss.get_dataset(&key, name).await) },
             )
             .await;
@@ -522,19 +548,33 @@ async fn many_operations_succeed_under_a_30_percent_error_rate() {
     dss.delete_group("ops").await.unwrap();
     assert!(dss.get_group("ops").await.unwrap_err().is_not_found());
 
-    // The faults really happened: the emulator counted more requests than the client made calls.
-    let stats: Value = reqwest::Client::new()
-        .get(format!("{}/__emulator/stats", emu.url))
+    // The faults really happened: 50 reads that all succeeded took more than 50 requests (the
+    // chance that none of them met a 503 at a 30% error rate is 0.7^50, about 2e-8).
+    let http = reqwest::Client::new();
+    let stats_url = format!("{}/__emulator/stats", emu.url);
+    http.post(format!("{stats_url}/reset"))
+        .basic_auth(ADMIN_KEY, Some(""))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        dss.get_project("FAULT1").await.unwrap();
+    }
+    let stats: EmulatorStats = http
+        .get(&stats_url)
         .basic_auth(ADMIN_KEY, Some(""))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap_or(Value::Null);
-    if let Some(total) = stats.get("total").and_then(Value::as_u64) {
-        assert!(total > 60, "{stats}");
-    }
+        .unwrap();
+    let reads = stats
+        .by_route
+        .get("GET /projects/{projectKey}")
+        .copied()
+        .unwrap_or(0);
+    assert!(reads > 50, "{stats:?}");
     emu.shutdown().await;
 }
 
@@ -579,4 +619,134 @@ async fn state_survives_a_restart() {
     assert_eq!(after.params, before.params);
     assert_eq!(after.version_tag, before.version_tag);
     emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn rate_limited_calls_wait_for_retry_after_and_succeed() {
+    let mut config = base_config();
+    config.rate_limit = Some(15);
+    let emu = emulator(config).await;
+    let dss = client(&emu, ADMIN_KEY);
+    // 30 creates (POSTs, repeated only after a 429) then 30 reads, all at once: twice the
+    // per-second budget each, so some calls must wait for Retry-After.
+    let started = std::time::Instant::now();
+    let creates = (0..30).map(|i| {
+        let dss = dss.clone();
+        async move {
+            let group = Group {
+                name: format!("rl{i}"),
+                ..Default::default()
+            };
+            dss.create_group(&group).await
+        }
+    });
+    for result in futures::future::join_all(creates).await {
+        result.unwrap();
+    }
+    let reads = (0..30).map(|i| {
+        let dss = dss.clone();
+        async move { dss.get_group(&format!("rl{i}")).await }
+    });
+    for result in futures::future::join_all(reads).await {
+        assert!(result.unwrap().name.starts_with("rl"));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let stats: EmulatorStats = reqwest::Client::new()
+        .get(format!("{}/__emulator/stats", emu.url))
+        .basic_auth(ADMIN_KEY, Some(""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let posts = stats.by_route.get("POST /admin/groups").copied().unwrap_or(0);
+    assert!(
+        posts > 30,
+        "some creates were refused with 429 and repeated: {stats:?}"
+    );
+    assert_eq!(
+        dss.list_groups()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|g| g.name.starts_with("rl"))
+            .count(),
+        30
+    );
+    emu.shutdown().await;
+}
+
+/// A one-route HTTPS server (`GET /public/api/instance-info`) with a certificate for 127.0.0.1
+/// issued by the test CA in `fixtures/tls/`.
+async fn tls_server() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    dssctl::install_crypto_provider();
+    let certs = CertificateDer::pem_slice_iter(include_bytes!("fixtures/tls/server.pem"))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/tls/server.key")).unwrap();
+    let server_config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server_config));
+    let listener = tokio::net::TcpListener::bind(local()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // Handshake failures are what some tests expect; they end the connection.
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 8192];
+                let _ = tls.read(&mut buf).await;
+                let body = r#"{"dssVersion":"14.3.3","nodeId":"tls","nodeName":"tls","nodeType":"DESIGN"}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = tls.write_all(head.as_bytes()).await;
+                let _ = tls.write_all(body.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+fn tls_client(addr: SocketAddr, configure: impl FnOnce(&mut ClientConfig)) -> DssClient {
+    let mut config = ClientConfig::new(format!("https://{addr}"), "k");
+    config.max_retries = 0;
+    configure(&mut config);
+    DssClient::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn tls_with_a_ca_file_or_insecure() {
+    let addr = tls_server().await;
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures/tls/ca.pem");
+
+    let trusted = tls_client(addr, |c| c.ca_cert = Some(ca.clone()));
+    assert_eq!(trusted.instance_info().await.unwrap().node_id, "tls");
+
+    let untrusted = tls_client(addr, |_| {});
+    let err = untrusted.instance_info().await.unwrap_err();
+    assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
+    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+
+    let insecure = tls_client(addr, |c| c.insecure = true);
+    assert_eq!(insecure.instance_info().await.unwrap().node_id, "tls");
 }

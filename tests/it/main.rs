@@ -1,4 +1,9 @@
 //! The one integration-test binary: it starts the emulator on 127.0.0.1:0 and drives the real
 //! `dssctl` binary and the client against it. One module per area.
+
+mod apply;
+mod build;
+mod client;
 mod emulator;
+mod manifests;
 mod plan;

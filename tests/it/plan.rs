@@ -450,25 +450,24 @@ async fn no_secret_value_in_any_format_nor_in_a_saved_plan() {
     emu.shutdown().await;
 }
 
-/// `P` projects of `D` datasets each, with a group and a connection.
+/// `P` projects of `D` datasets each (one file per project), with a group and a connection.
 fn stack_manifests(dir: &Path, projects: usize, datasets: usize) {
-    let mut docs = vec![
-        "apiVersion: dssctl/v1\nkind: Group\nmetadata: {name: readers}\nspec: {description: Readers}\n"
-            .to_string(),
-        "apiVersion: dssctl/v1\nkind: Connection\nmetadata: {name: files}\nspec: {type: Filesystem, params: {root: /data}}\n"
-            .to_string(),
-    ];
+    std::fs::write(
+        dir.join("common.yaml"),
+        "apiVersion: dssctl/v1\nkind: Group\nmetadata: {name: readers}\nspec: {description: Readers}\n---\napiVersion: dssctl/v1\nkind: Connection\nmetadata: {name: files}\nspec: {type: Filesystem, params: {root: /data}}\n",
+    )
+    .unwrap();
     for p in 0..projects {
-        docs.push(format!(
+        let mut docs = vec![format!(
             "apiVersion: dssctl/v1\nkind: Project\nmetadata: {{name: P{p:02}}}\nspec:\n  label: Project {p}\n  description: Project number {p}.\n  tags: [bench, p{p}]\n  permissions: [{{group: readers, type: READER}}]\n  variables: {{standard: {{n: {p}}}}}\n"
-        ));
+        )];
         for d in 0..datasets {
             docs.push(format!(
                 "apiVersion: dssctl/v1\nkind: Dataset\nmetadata: {{name: d{d:03}, project: P{p:02}}}\nspec:\n  type: Filesystem\n  params: {{connection: files, path: /P{p:02}/d{d:03}}}\n  formatType: csv\n  schema: {{columns: [{{name: id, type: bigint}}, {{name: v, type: string}}]}}\n  label: Dataset {d}\n  description: Rows of {d}.\n  tags: [t{d}]\n"
             ));
         }
+        std::fs::write(dir.join(format!("p{p:02}.yaml")), docs.join("---\n")).unwrap();
     }
-    std::fs::write(dir.join("stack.yaml"), docs.join("---\n")).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -518,6 +517,17 @@ async fn the_request_budget_holds_and_a_plan_never_writes() {
         "plan of {P} projects x {D} datasets: {} requests ({:?} incl. process start)",
         s.total, elapsed
     );
+
+    // The formula of plan::scope, as observe evaluates it, is what the emulator counted.
+    reset_stats(&emu).await;
+    let loaded = dssctl::manifest::load_paths(&[dir.path().to_path_buf()]).unwrap();
+    let observation = dssctl::observe::observe(&c, &loaded.resources, "default", 8)
+        .await
+        .unwrap();
+    let s = stats(&emu).await;
+    assert_eq!(observation.requests(), s.total as usize);
+    assert_eq!(observation.conditional_reads, 0);
+    assert_eq!(observation.live_projects.len(), P);
     emu.shutdown().await;
 }
 
@@ -608,5 +618,40 @@ async fn a_reference_neither_declared_nor_live_is_an_error_at_its_line() {
             .any(|l| l.starts_with("Error:") && l.contains("live_only")),
         "{stdout}"
     );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_is_read_only_where_the_lists_lack_a_managed_field() {
+    let emu = start().await;
+    let c = client(&emu);
+    for key in ["BARE", "FULL"] {
+        let req = CreateProjectRequest {
+            project_key: key.into(),
+            description: (key == "FULL").then(|| "Described.".to_string()),
+            ..Default::default()
+        };
+        c.create_project(&req).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        "apiVersion: dssctl/v1\nkind: Project\nmetadata: {name: BARE}\nspec: {description: Now described.}\n---\n\
+         apiVersion: dssctl/v1\nkind: Project\nmetadata: {name: FULL}\nspec: {description: Described.}\n---\n\
+         apiVersion: dssctl/v1\nkind: Project\nmetadata: {name: ABSENT}\nspec: {description: New., custom: {kv: {a: 1}}}\n",
+    )
+    .unwrap();
+    let loaded = dssctl::manifest::load_paths(&[dir.path().to_path_buf()]).unwrap();
+    reset_stats(&emu).await;
+    let observation = dssctl::observe::observe(&c, &loaded.resources, "default", 4)
+        .await
+        .unwrap();
+    let s = stats(&emu).await;
+    // The variables, the project list, and BARE's metadata (its list item has no description);
+    // nothing for FULL (the list carries it) nor for ABSENT (it does not exist).
+    assert_eq!(observation.conditional_reads, 1);
+    assert_eq!(s.total, 3, "{s:?}");
+    assert_eq!(observation.requests(), 3);
+    assert_eq!(s.by_route.get("GET /projects/{projectKey}/metadata"), Some(&1));
     emu.shutdown().await;
 }

@@ -1,0 +1,481 @@
+//! `dssctl build`: the terminal edge of [`crate::build`]. It resolves the target, turns SIGINT
+//! and SIGTERM into an abort of the job, shows progress on stderr (one line per state change;
+//! on a terminal also a spinner line with the elapsed time), prints the job log on stderr when
+//! the job did not end DONE, and prints the result on stdout as a line of text or one JSON
+//! object.
+//!
+//! Exit codes: 0 when the job ends DONE; 1 when it ends FAILED or ABORTED, passes `--timeout`
+//! (dssctl then aborts it), or dssctl is interrupted (the job is aborted and the abort waited
+//! for, so exit 1 like any other build that did not succeed); 130 when a second Ctrl-C stops
+//! dssctl before DSS acknowledged the abort.
+
+use std::io::{IsTerminal, Write as _};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use owo_colors::OwoColorize;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{BuildEvent, BuildOutcome, BuildRequest, Ending, run_build};
+use crate::cli::{BuildArgs, BuildFormat};
+use crate::target::connect;
+
+/// Run `dssctl build`.
+pub async fn run(args: BuildArgs, no_color: bool, quiet: bool) -> anyhow::Result<ExitCode> {
+    let mut request =
+        BuildRequest::new(&args.project, &args.outputs, args.mode).map_err(anyhow::Error::msg)?;
+    request.timeout = args.timeout;
+    request.poll = args.poll;
+
+    let target = connect(&args.target, 2).await?;
+    let cancel = CancellationToken::new();
+    let stderr_tty = std::io::stderr().is_terminal();
+    let color = !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && stderr_tty;
+    let progress = Progress::new(stderr_tty && !quiet, color, quiet);
+    let signals = watch_signals(cancel.clone(), progress.clone())?;
+    let ticker = progress.start_ticker();
+
+    let result = run_build(&target.client, &request, &cancel, |event| {
+        progress.event(&request, event);
+    })
+    .await;
+
+    signals.abort();
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
+    progress.clear();
+    target.close().await;
+    let outcome = result?;
+
+    if !outcome.succeeded() {
+        print_log(&outcome);
+    }
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        BuildFormat::Text => writeln!(stdout, "{}", summary(&outcome, &request))?,
+        BuildFormat::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &json_result(&outcome, &request))?;
+            writeln!(stdout)?;
+        }
+    }
+    stdout.flush()?;
+    Ok(if outcome.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// First SIGINT/SIGTERM: cancel (the job is aborted and the abort awaited). Second: exit 130 at
+/// once, saying the job may still be running. The handlers are installed before the job is
+/// started, so no signal can kill dssctl between the start and the first poll.
+fn watch_signals(
+    cancel: CancellationToken,
+    progress: Progress,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut signals = Signals::install()?;
+    Ok(tokio::spawn(async move {
+        let name = signals.next().await;
+        progress.line(&format!(
+            "{name}: aborting the job (again to exit without waiting for the abort)"
+        ));
+        cancel.cancel();
+        let name = signals.next().await;
+        progress.clear();
+        eprintln!("{name} again: exiting without waiting; the job may still be running");
+        std::process::exit(130);
+    }))
+}
+
+#[cfg(unix)]
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "interrupted",
+            _ = self.term.recv() => "terminated",
+        }
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Signals)
+    }
+
+    async fn next(&mut self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupted"
+    }
+}
+
+/// Progress on stderr. Lines are permanent; on a terminal a spinner line below them shows the
+/// current state and the elapsed time, redrawn by a ticker. Everything that writes to stderr
+/// goes through the one lock so the spinner never tears a line.
+#[derive(Clone)]
+struct Progress {
+    inner: Arc<Mutex<ProgressState>>,
+}
+
+struct ProgressState {
+    spinner: bool,
+    color: bool,
+    quiet: bool,
+    /// The spinner's text; `None` while there is nothing to show.
+    status: Option<String>,
+    shown: bool,
+    frame: usize,
+    started: Instant,
+}
+
+const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+impl Progress {
+    fn new(spinner: bool, color: bool, quiet: bool) -> Self {
+        Progress {
+            inner: Arc::new(Mutex::new(ProgressState {
+                spinner,
+                color,
+                quiet,
+                status: None,
+                shown: false,
+                frame: 0,
+                started: Instant::now(),
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        // A panic while holding the lock only interrupts drawing; keep going.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn start_ticker(&self) -> Option<tokio::task::JoinHandle<()>> {
+        if !self.lock().spinner {
+            return None;
+        }
+        let me = self.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                let mut st = me.lock();
+                st.frame = (st.frame + 1) % FRAMES.len();
+                st.draw();
+            }
+        }))
+    }
+
+    /// A permanent progress line (suppressed by `-q`).
+    fn line(&self, text: &str) {
+        let mut st = self.lock();
+        if st.quiet {
+            return;
+        }
+        st.erase();
+        eprintln!("{text}");
+        st.draw();
+    }
+
+    fn event(&self, request: &BuildRequest, event: BuildEvent<'_>) {
+        match event {
+            BuildEvent::Started { job_id } => {
+                self.line(&format!(
+                    "started job {job_id} in project {} ({}: {})",
+                    request.project,
+                    request.mode,
+                    request.output_names().join(", ")
+                ));
+                let mut st = self.lock();
+                st.started = Instant::now();
+                st.status = Some(format!("job {job_id}"));
+            }
+            BuildEvent::State { state, elapsed } => {
+                // The status first, so the spinner redrawn under the line shows the new state.
+                let color = {
+                    let mut st = self.lock();
+                    st.status = Some(state.to_string());
+                    st.color
+                };
+                self.line(&format!(
+                    "{:>8}  {}",
+                    fmt_elapsed(elapsed),
+                    paint_state(state, color)
+                ));
+            }
+            BuildEvent::Aborting { reason, elapsed } => {
+                let why = match (reason, request.timeout) {
+                    (Ending::TimedOut, Some(t)) => {
+                        format!("timeout of {} passed", humantime::format_duration(t))
+                    }
+                    _ => "interrupted".to_string(),
+                };
+                self.lock().status = Some("aborting".into());
+                self.line(&format!(
+                    "{:>8}  {why}: aborting the job and waiting for DSS to confirm",
+                    fmt_elapsed(elapsed)
+                ));
+            }
+        }
+    }
+
+    /// Remove the spinner line for good.
+    fn clear(&self) {
+        let mut st = self.lock();
+        st.erase();
+        st.status = None;
+    }
+}
+
+impl ProgressState {
+    fn erase(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+            self.shown = false;
+        }
+    }
+
+    fn draw(&mut self) {
+        if !self.spinner {
+            return;
+        }
+        if let Some(status) = &self.status {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "\r\x1b[2K{} {status} {}",
+                FRAMES[self.frame],
+                fmt_elapsed(self.started.elapsed())
+            );
+            let _ = err.flush();
+            self.shown = true;
+        }
+    }
+}
+
+fn paint_state(state: &str, color: bool) -> String {
+    if !color {
+        return state.to_string();
+    }
+    match state {
+        "DONE" => state.green().bold().to_string(),
+        "FAILED" | "ABORTED" => state.red().bold().to_string(),
+        _ => state.cyan().to_string(),
+    }
+}
+
+/// `0.3s` under a minute, `12m 5s` beyond (whole seconds).
+pub fn fmt_elapsed(d: Duration) -> String {
+    if d < Duration::from_secs(60) {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    }
+}
+
+/// How many lines of a failed job's log are printed on stderr: the cause is at the end, and a
+/// DSS job log can run to megabytes.
+const LOG_TAIL_LINES: usize = 500;
+
+/// The last `max` lines of `log`, and how many lines came before them.
+fn log_tail(log: &str, max: usize) -> (usize, &str) {
+    let total = log.lines().count();
+    if total <= max {
+        return (0, log);
+    }
+    let skip = total - max;
+    // The byte offset just after the `skip`-th newline.
+    let start = log.match_indices('\n').nth(skip - 1).map_or(0, |(i, _)| i + 1);
+    (skip, &log[start..])
+}
+
+fn print_log(outcome: &BuildOutcome) {
+    let mut err = std::io::stderr().lock();
+    match (&outcome.log, &outcome.log_error) {
+        (Some(log), _) => {
+            let _ = writeln!(err, "----- log of job {} -----", outcome.job_id);
+            let (omitted, tail) = log_tail(log, LOG_TAIL_LINES);
+            if omitted > 0 {
+                let _ = writeln!(
+                    err,
+                    "({omitted} earlier lines omitted; --format json carries the whole log)"
+                );
+            }
+            let _ = write!(err, "{tail}");
+            if !log.ends_with('\n') {
+                let _ = writeln!(err);
+            }
+            let _ = writeln!(err, "----- end of the log of job {} -----", outcome.job_id);
+        }
+        (None, Some(why)) => {
+            let _ = writeln!(err, "cannot read the log of job {}: {why}", outcome.job_id);
+        }
+        (None, None) => {}
+    }
+}
+
+/// The one-line result of the text format.
+fn summary(outcome: &BuildOutcome, request: &BuildRequest) -> String {
+    let id = &outcome.job_id;
+    let took = fmt_elapsed(outcome.duration);
+    // After an abort: whether DSS confirmed it, and whether the job ended some other way first
+    // (it may have finished between the last status read and the abort).
+    let aborted = match (outcome.abort_acknowledged, outcome.state.as_str()) {
+        (Some(false), state) => format!(
+            "abort requested after {took}, not yet confirmed by DSS (state {state}): the job may still be running"
+        ),
+        (_, "ABORTED") => format!("aborted after {took}"),
+        (_, state) => format!("the job ended {state} after {took}, before the abort took effect"),
+    };
+    match outcome.ending {
+        Ending::Done => format!("job {id} DONE in {took}"),
+        Ending::Failed => match &outcome.failure {
+            Some(why) => format!("job {id} FAILED after {took}: {why}"),
+            None => format!("job {id} FAILED after {took}"),
+        },
+        Ending::Aborted => format!("job {id} was ABORTED after {took}"),
+        Ending::TimedOut => format!(
+            "job {id} passed the timeout of {}: {aborted}",
+            request
+                .timeout
+                .map(|t| humantime::format_duration(t).to_string())
+                .unwrap_or_default()
+        ),
+        Ending::Interrupted => format!("job {id} interrupted: {aborted}"),
+    }
+}
+
+/// The JSON result: always the same keys, `null` where a value does not apply.
+fn json_result(outcome: &BuildOutcome, request: &BuildRequest) -> serde_json::Value {
+    serde_json::json!({
+        "project": outcome.project,
+        "jobId": outcome.job_id,
+        "mode": request.mode,
+        "outputs": request.output_names(),
+        "state": outcome.state,
+        "outcome": outcome.ending,
+        "succeeded": outcome.succeeded(),
+        "durationMs": u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+        "timeoutMs": request.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        "abortAcknowledged": outcome.abort_acknowledged,
+        "failure": outcome.failure,
+        "log": outcome.log,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::BuildMode;
+
+    fn outcome(ending: Ending, state: &str) -> BuildOutcome {
+        BuildOutcome {
+            project: "CHURN".into(),
+            job_id: "Build_customers_1".into(),
+            ending,
+            state: state.into(),
+            duration: Duration::from_millis(1250),
+            abort_acknowledged: None,
+            failure: None,
+            log: None,
+            log_error: None,
+        }
+    }
+
+    fn request() -> BuildRequest {
+        BuildRequest {
+            timeout: Some(Duration::from_secs(90)),
+            ..BuildRequest::new("CHURN", &["customers".into()], BuildMode::RecursiveBuild).unwrap()
+        }
+    }
+
+    #[test]
+    fn elapsed_times_read_naturally() {
+        assert_eq!(fmt_elapsed(Duration::from_millis(340)), "0.3s");
+        assert_eq!(fmt_elapsed(Duration::from_millis(59_940)), "59.9s");
+        assert_eq!(fmt_elapsed(Duration::from_millis(125_700)), "2m 5s");
+        assert_eq!(fmt_elapsed(Duration::from_secs(3600)), "1h");
+    }
+
+    #[test]
+    fn summaries_name_the_job_its_end_and_an_unconfirmed_abort() {
+        let req = request();
+        assert_eq!(
+            summary(&outcome(Ending::Done, "DONE"), &req),
+            "job Build_customers_1 DONE in 1.2s"
+        );
+        let mut failed = outcome(Ending::Failed, "FAILED");
+        failed.failure = Some("Output dataset CHURN.x does not exist".into());
+        assert!(summary(&failed, &req).ends_with("FAILED after 1.2s: Output dataset CHURN.x does not exist"));
+        let mut timed_out = outcome(Ending::TimedOut, "RUNNING");
+        timed_out.abort_acknowledged = Some(false);
+        let text = summary(&timed_out, &req);
+        assert!(text.contains("timeout of 1m 30s"), "{text}");
+        assert!(text.contains("may still be running"), "{text}");
+        assert!(summary(&outcome(Ending::Interrupted, "ABORTED"), &req).contains("interrupted"));
+    }
+
+    #[test]
+    fn long_logs_keep_their_end() {
+        assert_eq!(log_tail("a\nb\n", 5), (0, "a\nb\n"));
+        assert_eq!(log_tail("a\nb\nc\nd\n", 2), (2, "c\nd\n"));
+        assert_eq!(log_tail("a\nb\nc", 1), (2, "c"));
+        assert_eq!(log_tail("", 1), (0, ""));
+    }
+
+    #[test]
+    fn an_abort_overtaken_by_the_end_of_the_job_says_so() {
+        let req = request();
+        let text = summary(&outcome(Ending::Interrupted, "DONE"), &req);
+        assert!(
+            text.contains("ended DONE after 1.2s, before the abort took effect"),
+            "{text}"
+        );
+        let mut acknowledged = outcome(Ending::TimedOut, "ABORTED");
+        acknowledged.abort_acknowledged = Some(true);
+        assert!(summary(&acknowledged, &req).ends_with("timeout of 1m 30s: aborted after 1.2s"));
+    }
+
+    #[test]
+    fn the_json_result_has_stable_keys() {
+        let value = json_result(&outcome(Ending::Done, "DONE"), &request());
+        assert_eq!(value["jobId"], "Build_customers_1");
+        assert_eq!(value["mode"], "RECURSIVE_BUILD");
+        assert_eq!(value["outcome"], "done");
+        assert_eq!(value["succeeded"], true);
+        assert_eq!(value["durationMs"], 1250);
+        assert_eq!(value["timeoutMs"], 90_000);
+        assert!(value["log"].is_null());
+        let value = json_result(&outcome(Ending::TimedOut, "ABORTED"), &request());
+        assert_eq!(value["outcome"], "timed_out");
+        assert_eq!(value["succeeded"], false);
+    }
+
+    #[test]
+    fn states_are_coloured_only_when_asked() {
+        assert_eq!(paint_state("DONE", false), "DONE");
+        assert!(paint_state("FAILED", true).contains("\x1b["));
+    }
+}
