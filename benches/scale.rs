@@ -27,7 +27,9 @@
 //! - `DSSCTL_BENCH_GROWTH` (default 10; 0 skips): the multiple of the in-process growth check;
 //! - `DSSCTL_BENCH_KEEP=1`: keep the temporary directory (manifests, data dir, outputs).
 //!
-//! Output: a readable report, then one line `BENCH_JSON {...}` with every number.
+//! Output: a readable report, then one line `BENCH_JSON {...}` with every number. The binary
+//! runs only when given `--bench` (as `cargo bench` does), so that `cargo test --benches` does
+//! not start a run of several minutes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -1364,9 +1366,10 @@ fn main() -> anyhow::Result<()> {
         let dir = PathBuf::from(std::env::var("DSSCTL_BENCH_CHILD_DIR").context("child dir")?);
         return child_main(scale, &dir);
     }
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful either:
-    // there is only one benchmark, always run in full (see the options above).
-    if std::env::args().any(|a| a == "--list") {
+    // `cargo bench` passes `--bench`; a test run (`cargo test --benches`) does not, and must
+    // not start a run of several minutes.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("scale: a benchmark; run it with `cargo bench --bench scale`");
         return Ok(());
     }
     dssctl::install_crypto_provider();
