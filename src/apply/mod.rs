@@ -138,13 +138,17 @@ async fn check_saved_plan(plan: &Plan, target: &Target) -> anyhow::Result<Option
 async fn execute(
     args: &ApplyArgs,
     target: &Target,
-    plan: Plan,
+    mut plan: Plan,
     ledger: Option<Ledger>,
     declared: Option<usize>,
     no_color: bool,
 ) -> anyhow::Result<ExitCode> {
     let parallelism = usize::from(args.parallelism);
     let saved = args.plan.is_some();
+    if args.no_builds {
+        // Not shown in the plan either: this apply starts none.
+        plan.builds.clear();
+    }
     if !plan.errors.is_empty() {
         for e in &plan.errors {
             eprintln!("error: {e}");
@@ -189,11 +193,7 @@ async fn execute(
             stdout.flush()?;
         }
         drop(stdout);
-        let ran = if args.no_builds {
-            Vec::new()
-        } else {
-            builds::run(&target.client, &plan.builds, &[], &[], parallelism).await
-        };
+        let ran = builds::run(&target.client, &plan.builds, &[], &[], parallelism).await;
         let report = report::Report::new(&plan, &[], Vec::new(), Vec::new()).with_builds(ran);
         let out = if text {
             report.builds_text()
@@ -264,18 +264,14 @@ async fn execute(
     }
     tracing::debug!(ledger_writes = writer.writes(), "apply finished");
     // The builds come last: after the writes of their project and the ledger.
-    let ran = if args.no_builds {
-        Vec::new()
-    } else {
-        builds::run(
-            &target.client,
-            &plan.builds,
-            &plan.operations,
-            &outcomes,
-            parallelism,
-        )
-        .await
-    };
+    let ran = builds::run(
+        &target.client,
+        &plan.builds,
+        &plan.operations,
+        &outcomes,
+        parallelism,
+    )
+    .await;
     let report = report::Report::new(&plan, &plan.operations, outcomes, errors).with_builds(ran);
     let out = if text { report.to_text() } else { report.to_json() };
     let mut stdout = std::io::stdout().lock();
