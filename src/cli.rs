@@ -127,6 +127,9 @@ pub struct ApplyArgs {
     /// At most this many operations (and requests) in flight.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
+    /// Do not start the `Build` manifests that the apply triggers.
+    #[arg(long)]
+    pub no_builds: bool,
 }
 
 /// How `apply` prints its report.

@@ -102,6 +102,7 @@ mod tests {
             protected: vec![],
             forget: vec![],
             errors: vec![],
+            builds: vec![],
             origins: Default::default(),
         }
     }

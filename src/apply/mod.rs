@@ -9,13 +9,16 @@
 //! - [`ledger`]: the stack's ledger and the global variables, one serialised writer;
 //! - [`backup`]: the export of a project before its deletion;
 //! - [`verify`]: read-back of what was written;
+//! - [`builds`]: the `Build` manifests the plan triggers, started after the writes;
 //! - [`report`]: the outcome, as text or JSON.
 //!
-//! Exit codes: 0 all done; 1 an error, a refused confirmation, or any operation failed or
-//! skipped (the others still ran); 3 a guard refused; 4 a saved plan is stale.
+//! Exit codes: 0 all done; 1 an error, a refused confirmation, any operation failed or
+//! skipped (the others still ran), or a triggered build did not end DONE; 3 a guard refused;
+//! 4 a saved plan is stale.
 //! Without a terminal on stdin, apply runs only with `--auto-approve`.
 
 pub mod backup;
+pub mod builds;
 pub mod docs;
 pub mod executor;
 pub mod guards;
@@ -135,13 +138,17 @@ async fn check_saved_plan(plan: &Plan, target: &Target) -> anyhow::Result<Option
 async fn execute(
     args: &ApplyArgs,
     target: &Target,
-    plan: Plan,
+    mut plan: Plan,
     ledger: Option<Ledger>,
     declared: Option<usize>,
     no_color: bool,
 ) -> anyhow::Result<ExitCode> {
     let parallelism = usize::from(args.parallelism);
     let saved = args.plan.is_some();
+    if args.no_builds {
+        // Not shown in the plan either: this apply starts none.
+        plan.builds.clear();
+    }
     if !plan.errors.is_empty() {
         for e in &plan.errors {
             eprintln!("error: {e}");
@@ -176,16 +183,31 @@ async fn execute(
     let text = args.format == ReportFormat::Text;
     let mut stdout = std::io::stdout().lock();
     if !plan.has_changes() {
-        let out = if text {
-            format!(
-                "No changes. The instance matches the manifests ({} unchanged).\n",
+        // Only `always` builds can be triggered by an apply without changes.
+        if text {
+            writeln!(
+                stdout,
+                "No changes. The instance matches the manifests ({} unchanged).",
                 plan.summary.unchanged
-            )
+            )?;
+            stdout.flush()?;
+        }
+        drop(stdout);
+        let ran = builds::run(&target.client, &plan.builds, &[], &[], parallelism).await;
+        let report = report::Report::new(&plan, &[], Vec::new(), Vec::new()).with_builds(ran);
+        let out = if text {
+            report.builds_text()
         } else {
-            report::Report::new(&plan, &[], Vec::new(), Vec::new()).to_json()
+            report.to_json()
         };
+        let mut stdout = std::io::stdout().lock();
         stdout.write_all(out.as_bytes())?;
-        return Ok(ExitCode::SUCCESS);
+        stdout.flush()?;
+        return Ok(if report.success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     if text {
         let color = stdout_color(no_color);
@@ -241,7 +263,16 @@ async fn execute(
         errors.push(format!("{e}; the next apply records these resources again"));
     }
     tracing::debug!(ledger_writes = writer.writes(), "apply finished");
-    let report = report::Report::new(&plan, &plan.operations, outcomes, errors);
+    // The builds come last: after the writes of their project and the ledger.
+    let ran = builds::run(
+        &target.client,
+        &plan.builds,
+        &plan.operations,
+        &outcomes,
+        parallelism,
+    )
+    .await;
+    let report = report::Report::new(&plan, &plan.operations, outcomes, errors).with_builds(ran);
     let out = if text { report.to_text() } else { report.to_json() };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;

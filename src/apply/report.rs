@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use super::builds::BuildReport;
 use super::executor::Outcome;
 use crate::plan::{Action, Operation, Plan};
 
@@ -53,6 +54,9 @@ pub struct Report {
     /// Run-level errors (the ledger could not be written, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// The builds started after the writes (absent when none was triggered).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub builds: Vec<BuildReport>,
 }
 
 impl Report {
@@ -105,12 +109,43 @@ impl Report {
             summary,
             operations,
             errors,
+            builds: Vec::new(),
         }
     }
 
-    /// Whether everything succeeded.
-    pub fn success(&self) -> bool {
+    /// The report with the builds that ran after the writes.
+    pub fn with_builds(mut self, builds: Vec<BuildReport>) -> Report {
+        self.builds = builds;
+        self
+    }
+
+    /// Whether every operation succeeded.
+    pub fn operations_succeeded(&self) -> bool {
         self.summary.failed == 0 && self.summary.skipped == 0 && self.errors.is_empty()
+    }
+
+    /// Whether everything succeeded, builds included (exit 0).
+    pub fn success(&self) -> bool {
+        self.operations_succeeded() && self.builds.iter().all(BuildReport::succeeded)
+    }
+
+    /// The builds' part of the text report: one line each, then a count.
+    pub fn builds_text(&self) -> String {
+        let mut out = String::new();
+        if self.builds.is_empty() {
+            return out;
+        }
+        out.push_str("Builds:\n");
+        for b in &self.builds {
+            out.push_str(&b.to_text());
+        }
+        let done = self.builds.iter().filter(|b| b.succeeded()).count();
+        let skipped = self.builds.iter().filter(|b| b.outcome == "skipped").count();
+        let failed = self.builds.len() - done - skipped;
+        out.push_str(&format!(
+            "Builds: {done} succeeded, {failed} failed, {skipped} skipped.\n"
+        ));
+        out
     }
 
     /// The JSON document, pretty-printed, newline-terminated.
@@ -149,7 +184,7 @@ impl Report {
             out.push_str(&format!("error: {e}\n"));
         }
         let s = &self.summary;
-        let head = if self.success() {
+        let head = if self.operations_succeeded() {
             "Apply complete"
         } else {
             "Apply incomplete"
@@ -158,6 +193,7 @@ impl Report {
             "{head}: {} created, {} updated, {} adopted, {} deleted, {} failed, {} skipped.\n",
             s.created, s.updated, s.adopted, s.deleted, s.failed, s.skipped
         ));
+        out.push_str(&self.builds_text());
         out
     }
 }
@@ -204,6 +240,7 @@ mod tests {
             protected: vec![],
             forget: vec![],
             errors: vec![],
+            builds: vec![],
             origins: Default::default(),
         };
         let ops = vec![

@@ -311,7 +311,7 @@ fn log_tail(log: &str, max: usize) -> (usize, &str) {
     (skip, &log[start..])
 }
 
-fn print_log(outcome: &BuildOutcome) {
+pub(crate) fn print_log(outcome: &BuildOutcome) {
     let mut err = std::io::stderr().lock();
     match (&outcome.log, &outcome.log_error) {
         (Some(log), _) => {

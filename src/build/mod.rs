@@ -8,6 +8,7 @@
 //! and [`run_build`] for `Build` manifests.
 
 pub mod command;
+pub mod trigger;
 
 use std::fmt;
 use std::str::FromStr;

@@ -417,6 +417,10 @@ pub struct Plan {
     pub forget: Vec<ResourceId>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<PlanError>,
+    /// The `Build` manifests apply starts after its writes (not operations: never counted,
+    /// never in the ledger).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub builds: Vec<crate::build::trigger::PlannedBuild>,
     /// Origin of each declared resource name (`kind name` → `file:line:column`), kept out of
     /// the output; used by error messages.
     #[serde(skip)]

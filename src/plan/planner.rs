@@ -99,6 +99,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             unchanged,
             ..Summary::default()
         },
+        builds: crate::build::trigger::triggered(input.desired, &ops),
         operations: ops,
         protected,
         forget,

@@ -35,6 +35,7 @@ pub fn render_markdown(plan: &Plan) -> String {
             "**No changes.** The instance matches the manifests ({} unchanged).",
             plan.summary.unchanged
         );
+        builds(&mut out, plan);
         return out;
     }
     let _ = writeln!(out, "**{}**", summary_line(plan));
@@ -79,7 +80,29 @@ pub fn render_markdown(plan: &Plan) -> String {
             "_… and {hidden} more resource(s), left out to fit a comment: see `dssctl plan --format json`._"
         );
     }
+    builds(&mut out, plan);
     out
+}
+
+/// The builds apply would start, as a short list after the resources.
+fn builds(out: &mut String, plan: &Plan) {
+    if plan.builds.is_empty() {
+        return;
+    }
+    if !out.ends_with("\n\n") {
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "**Builds** apply would start:");
+    let _ = writeln!(out);
+    for b in &plan.builds {
+        let _ = writeln!(
+            out,
+            "- `{}` ({}: {})",
+            b.describe().replace('`', "'"),
+            b.trigger.as_str(),
+            escape(&b.reason)
+        );
+    }
 }
 
 /// Room for the sections: GitHub refuses comments over 65,536 characters; the header and the
@@ -218,6 +241,7 @@ mod tests {
             protected: vec![],
             forget: vec![],
             errors: vec![],
+            builds: vec![],
             origins: Default::default(),
         };
         plan.recount();

@@ -103,6 +103,18 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     } else {
         let _ = writeln!(out, "{}", paint.bold(&summary_line(plan)));
     }
+    if !plan.builds.is_empty() {
+        let _ = writeln!(out, "Builds:");
+        for b in &plan.builds {
+            let _ = writeln!(
+                out,
+                "  {} {}  {}",
+                paint.dim(">"),
+                b.describe(),
+                paint.dim(&format!("{}: {}", b.trigger.as_str(), b.reason))
+            );
+        }
+    }
     out
 }
 

@@ -3,6 +3,7 @@
 
 mod apply;
 mod build;
+mod builds;
 mod client;
 mod emulator;
 mod manifests;

@@ -1,0 +1,214 @@
+//! Which `Build` manifests an apply starts (product section 6): the plan decides it from its
+//! operations, so that `plan` can list the builds apply would trigger and a saved plan carries
+//! them to `apply --plan`.
+//!
+//! - `onChange` (the default): the plan creates, updates or adopts with writes the build's
+//!   project or one of its datasets;
+//! - `always`: every apply, changes or not;
+//! - `manual`: never by apply, only by `dssctl build`.
+//!
+//! Builds are not resources: they are not counted as operations and never reach the ledger.
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::Declared;
+use crate::manifest::kinds::{BuildSpec, Resource};
+use crate::plan::{Action, Kind, Operation};
+
+/// When a `Build` runs after an apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Trigger {
+    OnChange,
+    Always,
+    Manual,
+}
+
+impl Trigger {
+    /// The manifest's `trigger` (validated by the loader; an unknown value reads as the
+    /// default rather than silently never running).
+    pub fn parse(text: Option<&str>) -> Trigger {
+        match text {
+            Some("always") => Trigger::Always,
+            Some("manual") => Trigger::Manual,
+            _ => Trigger::OnChange,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::OnChange => "onChange",
+            Trigger::Always => "always",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+/// A build the apply of a plan starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedBuild {
+    /// The Build manifest's name.
+    pub name: String,
+    /// Its project key.
+    pub project: String,
+    pub trigger: Trigger,
+    /// Why it runs: the first change of its project (`onChange`), or `always`.
+    pub reason: String,
+    /// Where the manifest is declared (`file:line:column`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The manifest's spec, so that a saved plan can run it as declared.
+    pub spec: BuildSpec,
+}
+
+impl PlannedBuild {
+    /// `build NAME (PROJECT: out1, out2)`, for plans and reports.
+    pub fn describe(&self) -> String {
+        let outputs: Vec<&str> = self.spec.outputs.iter().map(|o| o.id.as_str()).collect();
+        format!("build {} ({}: {})", self.name, self.project, outputs.join(", "))
+    }
+}
+
+/// Whether `op` changes project `project` in a way that triggers its `onChange` builds: a
+/// creation, an update, or an adoption that writes something, of the project or a dataset of
+/// it. Deletions do not trigger (there may be nothing left to build).
+fn changes_project(op: &Operation, project: &str) -> bool {
+    let writes = match op.action {
+        Action::Create | Action::Update => true,
+        Action::Adopt => !op.writes.is_empty(),
+        Action::Delete => false,
+    };
+    writes
+        && match op.kind {
+            Kind::Project => op.name == project,
+            Kind::Dataset => op.name.split_once('.').map(|(p, _)| p) == Some(project),
+            _ => false,
+        }
+}
+
+/// Whether `op` is one of the operations of `project` (itself or one of its datasets), whose
+/// success a build of that project waits for.
+pub fn belongs_to(op: &Operation, project: &str) -> bool {
+    match op.kind {
+        Kind::Project => op.name == project,
+        Kind::Dataset => op.name.split_once('.').map(|(p, _)| p) == Some(project),
+        _ => false,
+    }
+}
+
+/// The builds an apply of `operations` starts, in declaration order.
+pub fn triggered(desired: &[Declared], operations: &[Operation]) -> Vec<PlannedBuild> {
+    desired
+        .iter()
+        .filter_map(|d| {
+            let Resource::Build { meta, spec } = &d.resource else {
+                return None;
+            };
+            let project = meta.project.clone().unwrap_or_default();
+            let trigger = Trigger::parse(spec.trigger.as_deref());
+            let reason = match trigger {
+                Trigger::Manual => return None,
+                Trigger::Always => "always".to_string(),
+                Trigger::OnChange => {
+                    let op = operations.iter().find(|o| changes_project(o, &project))?;
+                    format!("{} {} {}", op.kind, op.name, past(op.action))
+                }
+            };
+            Some(PlannedBuild {
+                name: meta.name.clone(),
+                project,
+                trigger,
+                reason,
+                origin: Some(d.origin.to_string()),
+                spec: spec.clone(),
+            })
+        })
+        .collect()
+}
+
+fn past(action: Action) -> &'static str {
+    match action {
+        Action::Create => "created",
+        Action::Update => "updated",
+        Action::Adopt => "adopted",
+        Action::Delete => "deleted",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::kinds::{BuildOutputSpec, ObjectMeta, Origin};
+
+    fn build(name: &str, project: &str, trigger: Option<&str>) -> Declared {
+        Declared::new(
+            Resource::Build {
+                meta: ObjectMeta {
+                    name: name.into(),
+                    project: Some(project.into()),
+                },
+                spec: BuildSpec {
+                    outputs: vec![BuildOutputSpec {
+                        id: "out".into(),
+                        output_type: None,
+                        partition: None,
+                    }],
+                    mode: None,
+                    trigger: trigger.map(str::to_string),
+                    timeout: None,
+                },
+            },
+            Origin::default(),
+        )
+    }
+
+    fn op(kind: Kind, name: &str, action: Action) -> Operation {
+        Operation {
+            kind,
+            name: name.into(),
+            action,
+            subdocuments: vec![],
+            changes: vec![],
+            writes: vec![],
+            secrets: vec![],
+            ledger: None,
+            drop_data: false,
+            origin: None,
+            fingerprint: None,
+        }
+    }
+
+    fn names(builds: &[PlannedBuild]) -> Vec<&str> {
+        builds.iter().map(|b| b.name.as_str()).collect()
+    }
+
+    #[test]
+    fn triggers_follow_the_changes_of_the_build_project() {
+        let desired = vec![
+            build("on-a", "A", None),
+            build("on-b", "B", Some("onChange")),
+            build("always-b", "B", Some("always")),
+            build("manual-a", "A", Some("manual")),
+        ];
+        // Nothing changes: only `always` runs.
+        assert_eq!(names(&triggered(&desired, &[])), vec!["always-b"]);
+        // A dataset of A is created: A's onChange build runs, with the reason.
+        let ops = vec![
+            op(Kind::Group, "g", Action::Create),
+            op(Kind::Dataset, "A.x", Action::Create),
+        ];
+        let builds = triggered(&desired, &ops);
+        assert_eq!(names(&builds), vec!["on-a", "always-b"]);
+        assert_eq!(builds[0].reason, "dataset A.x created");
+        assert_eq!(builds[0].describe(), "build on-a (A: out)");
+        // Changes elsewhere, a deletion and an adoption without writes do not trigger.
+        let ops = vec![
+            op(Kind::Project, "AB", Action::Update),
+            op(Kind::Dataset, "B.y", Action::Delete),
+            op(Kind::Project, "B", Action::Adopt),
+            op(Kind::Connection, "A", Action::Update),
+        ];
+        assert_eq!(names(&triggered(&desired, &ops)), vec!["always-b"]);
+        assert!(belongs_to(&ops[1], "B") && !belongs_to(&ops[0], "A"));
+    }
+}
