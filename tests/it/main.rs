@@ -7,3 +7,4 @@ mod client;
 mod emulator;
 mod manifests;
 mod plan;
+mod watch;
