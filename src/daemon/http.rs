@@ -149,7 +149,7 @@ impl Status {
         );
         let _ = writeln!(
             out,
-            "# HELP dssctl_drifted_resources Resources the last comparison found different from the manifests."
+            "# HELP dssctl_drifted_resources Resources that differ from the manifests after the last reconcile."
         );
         let _ = writeln!(out, "# TYPE dssctl_drifted_resources gauge");
         let _ = writeln!(out, "dssctl_drifted_resources {}", inner.drifted);

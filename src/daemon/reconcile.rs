@@ -40,10 +40,9 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub result: ReconcileResult,
-    /// `(drifted, pending deletes)` when the live state was compared.
+    /// `(drifted, pending deletes)` after the reconcile, when the live state was compared:
+    /// drifted counts the creations, updates and adoptions still due (0 once applied).
     pub drift: Option<(usize, usize)>,
-    /// Whether the manifests were applied (all operations succeeded).
-    pub applied: bool,
 }
 
 /// The manifests last seen valid, kept across reconciles.
@@ -77,14 +76,12 @@ pub async fn reconcile(target: &Target, desired: &mut Desired, trigger: Trigger,
         return Outcome {
             result: ReconcileResult::Invalid,
             drift: None,
-            applied: false,
         };
     }
     let Some(resources) = desired.resources.as_deref() else {
         return Outcome {
             result: ReconcileResult::Invalid,
             drift: None,
-            applied: false,
         };
     };
     let (plan, observed, _) = match plan_on(target, resources, opts.parallelism).await {
@@ -94,7 +91,6 @@ pub async fn reconcile(target: &Target, desired: &mut Desired, trigger: Trigger,
             return Outcome {
                 result: ReconcileResult::Error,
                 drift: None,
-                applied: false,
             };
         }
     };
@@ -108,7 +104,6 @@ pub async fn reconcile(target: &Target, desired: &mut Desired, trigger: Trigger,
     let failed = |drift| Outcome {
         result: ReconcileResult::Error,
         drift,
-        applied: false,
     };
     if !plan.errors.is_empty() {
         for e in &plan.errors {
@@ -129,11 +124,7 @@ pub async fn reconcile(target: &Target, desired: &mut Desired, trigger: Trigger,
         } else {
             ReconcileResult::Success
         };
-        return Outcome {
-            result,
-            drift,
-            applied: !invalid,
-        };
+        return Outcome { result, drift };
     }
     for op in &plan.operations {
         tracing::info!(
@@ -149,7 +140,6 @@ pub async fn reconcile(target: &Target, desired: &mut Desired, trigger: Trigger,
         return Outcome {
             result: ReconcileResult::Success,
             drift,
-            applied: false,
         };
     }
     let declared = resources
@@ -207,8 +197,8 @@ pub async fn reconcile(target: &Target, desired: &mut Desired, trigger: Trigger,
         } else {
             ReconcileResult::Success
         },
-        drift,
-        applied: !invalid,
+        // Everything due was written: nothing differs any more but the pending deletions.
+        drift: Some((0, pending)),
     }
 }
 

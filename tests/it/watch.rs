@@ -235,7 +235,7 @@ async fn watch_applies_edits_and_keeps_the_last_good_state_on_an_invalid_one() {
         daemon.metric("dssctl_reconcile_duration_seconds_count").await,
         Some(4.0)
     );
-    assert_eq!(daemon.metric("dssctl_drifted_resources").await, Some(1.0));
+    assert_eq!(daemon.metric("dssctl_drifted_resources").await, Some(0.0));
     assert_eq!(daemon.metric("dssctl_pending_deletes").await, Some(0.0));
     assert!(metrics.contains("# TYPE dssctl_reconcile_duration_seconds histogram"));
     assert!(!daemon.log().contains(KEY), "the API key reached the log");
