@@ -154,6 +154,46 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Start a DSS job that builds some outputs and follow it to its end.
     Build(BuildArgs),
+    /// Keep the instance in line with a manifest directory: apply on every change, correct
+    /// drift on an interval, serve health and metrics over HTTP.
+    Watch(WatchArgs),
+}
+
+/// `dssctl watch`.
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// The manifest directory to watch (recursively; `.dssctl/` and hidden directories aside).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Time between two drift checks against the live instance (±10% jitter), e.g. 5m, 30s.
+    #[arg(long, default_value = "5m", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+    /// Address of the HTTP endpoints /healthz, /readyz and /metrics (port 0 picks a free port;
+    /// the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:9898")]
+    pub listen: std::net::SocketAddr,
+    /// Only report drift found on the interval; do not correct it.
+    #[arg(long)]
+    pub no_self_heal: bool,
+    /// Apply deletions of resources no longer declared (otherwise they are reported as pending).
+    #[arg(long)]
+    pub prune: bool,
+    /// Refuse to delete more than N resources in one reconcile (see `apply --max-deletes`).
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<usize>,
+    /// At most this many requests in flight.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+}
+
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err(format!("{text:?}: the interval must be at least 100ms"));
+    }
+    Ok(d)
 }
 
 /// `dssctl validate`.

@@ -12,12 +12,14 @@
 //! - [`emulator`]: an embedded DSS API emulator (axum), the local DSS of tests and quickstarts;
 //! - [`wire`]: the JSON documents of the DSS API, shared by the client and the emulator;
 //! - [`build`]: start a DSS job and follow it to its end (`dssctl build`);
+//! - [`daemon`]: `dssctl watch`, the GitOps daemon: watch, reconcile, health and metrics;
 //! - [`cli`]: the command line, parsed by clap; `main.rs` only dispatches.
 
 pub mod apply;
 pub mod build;
 pub mod cli;
 pub mod client;
+pub mod daemon;
 pub mod emulator;
 pub mod manifest;
 pub mod observe;

@@ -9,7 +9,8 @@ use dssctl::cli::{Cli, Command};
 fn main() -> ExitCode {
     dssctl::install_crypto_provider();
     let cli = Cli::parse();
-    init_logging(&cli.global);
+    // The daemon's log is its output: it reports at info level unless asked otherwise.
+    init_logging(&cli.global, matches!(cli.command, Command::Watch(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
             Command::Build(args) => {
                 dssctl::build::command::run(args, cli.global.no_color, cli.global.quiet).await
             }
+            Command::Watch(args) => dssctl::daemon::run(args).await,
         }
     });
     match result {
@@ -40,8 +42,9 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr: warnings by default, `-v` info, `-vv` debug, `-vvv` trace (dssctl's own
 /// events; dependencies stay at warnings), `-q` errors only; `RUST_LOG` overrides.
-fn init_logging(global: &dssctl::cli::GlobalArgs) {
-    let level = match (global.quiet, global.verbose) {
+fn init_logging(global: &dssctl::cli::GlobalArgs, daemon: bool) {
+    let verbose = global.verbose.saturating_add(u8::from(daemon));
+    let level = match (global.quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "info",

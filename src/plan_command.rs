@@ -55,17 +55,36 @@ pub async fn plan_target(
 ) -> anyhow::Result<Planned> {
     let desired = load_manifests(paths)?;
     let target = connect(target_args, parallelism).await?;
-    let observation = match observe(&target.client, &desired, &target.stack, parallelism).await {
-        Ok(o) => o,
+    let (plan, observed, requests) = match plan_on(&target, &desired, parallelism).await {
+        Ok(planned) => planned,
         Err(err) => {
             target.close().await;
-            return Err(anyhow::Error::new(err).context("cannot read the live state"));
+            return Err(err);
         }
     };
+    Ok(Planned {
+        plan,
+        desired,
+        observed,
+        requests,
+        target,
+    })
+}
+
+/// Read the live state `desired` needs from an already-connected target, and plan. Returns
+/// the plan, the observed state and the number of requests the reading took.
+pub async fn plan_on(
+    target: &Target,
+    desired: &[Declared],
+    parallelism: usize,
+) -> anyhow::Result<(Plan, Observed, usize)> {
+    let observation = observe(&target.client, desired, &target.stack, parallelism)
+        .await
+        .map_err(|err| anyhow::Error::new(err).context("cannot read the live state"))?;
     let requests = observation.requests();
     tracing::debug!(requests, "live state read");
     let plan = plan(&PlanInput {
-        desired: &desired,
+        desired,
         observed: &observation.observed,
         stack: &target.stack,
         target: &target.url,
@@ -73,13 +92,7 @@ pub async fn plan_target(
             crate::manifest::resolve_secret(r, origin.base_dir()).map_err(|e| e.to_string())
         },
     });
-    Ok(Planned {
-        plan,
-        desired,
-        observed: observation.observed,
-        requests,
-        target,
-    })
+    Ok((plan, observation.observed, requests))
 }
 
 /// Run `dssctl plan`.

@@ -227,11 +227,34 @@ async fn execute(
         Some(file) => file.parent().map(Path::to_path_buf).unwrap_or_default(),
         None => args.paths.first().cloned().unwrap_or_else(|| PathBuf::from(".")),
     };
+    let report = write_plan(target, &plan, ledger.as_ref(), &commit_dir, parallelism).await?;
+    let out = if text { report.to_text() } else { report.to_json() };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()?;
+    Ok(if report.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Execute an already-checked plan through `target` (guards and confirmation are the
+/// caller's): the ledger entries written ahead, the writes in dependency order, the ledger
+/// flushed. `commit_dir` is where the Git commit recorded in the ledger is read. The error is
+/// only for a failure before anything was written; per-operation failures are in the report.
+pub async fn write_plan(
+    target: &Target,
+    plan: &Plan,
+    ledger: Option<&Ledger>,
+    commit_dir: &Path,
+    parallelism: usize,
+) -> anyhow::Result<report::Report> {
     let writer = LedgerWriter::new(
         &target.client,
         &target.stack,
-        ledger.as_ref(),
-        ledger::git_commit(&commit_dir),
+        ledger,
+        ledger::git_commit(commit_dir),
     );
     // Written ahead: the entries of what this run creates, and the entries the plan forgets.
     let ahead: Vec<LedgerChange> = plan
@@ -272,16 +295,7 @@ async fn execute(
         parallelism,
     )
     .await;
-    let report = report::Report::new(&plan, &plan.operations, outcomes, errors).with_builds(ran);
-    let out = if text { report.to_text() } else { report.to_json() };
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes())?;
-    stdout.flush()?;
-    Ok(if report.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(report::Report::new(plan, &plan.operations, outcomes, errors).with_builds(ran))
 }
 
 /// Ask on the terminal; only `yes` proceeds.

@@ -8,3 +8,4 @@ mod client;
 mod emulator;
 mod manifests;
 mod plan;
+mod watch;

@@ -1,0 +1,381 @@
+//! `dssctl watch` through the real binary against the emulator on 127.0.0.1:0, on a temp
+//! manifest directory: resources created at start; an edit applied within seconds; an invalid
+//! edit reported with nothing applied and `/readyz` unchanged; drift corrected on the next
+//! interval, or only reported with `--no-self-heal`; deletions pending without `--prune`;
+//! `/healthz`, `/readyz`, `/metrics`; SIGTERM → exit 0. Every wait is bounded.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dssctl::client::{ClientConfig, DssClient};
+use dssctl::emulator::{self, EmulatorConfig, RunningEmulator};
+
+const KEY: &str = "watch-test-admin-key";
+
+async fn start_emulator() -> RunningEmulator {
+    dssctl::install_crypto_provider();
+    let config = EmulatorConfig {
+        admin_key: KEY.into(),
+        ..EmulatorConfig::default()
+    };
+    emulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("emulator starts")
+}
+
+fn client(emu: &RunningEmulator) -> DssClient {
+    DssClient::new(ClientConfig::new(emu.url.clone(), KEY)).expect("client builds")
+}
+
+fn group(name: &str, description: &str) -> String {
+    format!(
+        "apiVersion: dssctl/v1\nkind: Group\nmetadata:\n  name: {name}\nspec:\n  description: {description}\n"
+    )
+}
+
+/// A manifest directory with the groups `(name, description)` in `groups.yaml`.
+fn manifests(root: &Path, groups: &[(&str, &str)]) -> PathBuf {
+    let dir = root.join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_groups(&dir, groups);
+    dir
+}
+
+fn write_groups(dir: &Path, groups: &[(&str, &str)]) {
+    let docs: Vec<String> = groups.iter().map(|(n, d)| group(n, d)).collect();
+    std::fs::write(dir.join("groups.yaml"), docs.join("---\n")).unwrap();
+}
+
+/// The daemon under test: killed on drop if still running.
+struct Daemon {
+    child: Child,
+    health: String,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Start `dssctl watch DIR` against `emu` with `extra` flags; waits for the health address.
+    fn start(emu: &RunningEmulator, dir: &Path, cwd: &Path, extra: &[&str]) -> Daemon {
+        let log = cwd.join("watch.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dssctl"));
+        cmd.arg("watch")
+            .arg(dir)
+            .args(["--url", &emu.url, "--api-key", KEY, "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for var in [
+            "RUST_BACKTRACE",
+            "RUST_LOG",
+            "DSS_URL",
+            "DSS_API_KEY",
+            "DSSCTL_STACK",
+        ] {
+            cmd.env_remove(var);
+        }
+        let mut child = cmd.spawn().expect("dssctl watch starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .expect("the daemon prints its address");
+        let health = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Daemon { child, health, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let resp = reqwest::Client::new()
+            .get(format!("{}{path}", self.health))
+            .send()
+            .await
+            .expect("the health endpoint answers");
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// One sample of `/metrics`, by its full name with labels.
+    async fn metric(&self, sample: &str) -> Option<f64> {
+        let (_, text) = self.get("/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    /// SIGTERM, then the exit code (bounded wait).
+    fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the daemon did not stop after SIGTERM:\n{}", self.log());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Poll `check` until it returns true, at most `within`.
+async fn eventually<F, Fut>(within: Duration, what: &str, daemon: &Daemon, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}; daemon log:\n{}", daemon.log());
+}
+
+async fn description(c: &DssClient, name: &str) -> Option<String> {
+    c.get_group(name).await.ok().and_then(|g| g.description)
+}
+
+async fn set_description(c: &DssClient, name: &str, description: &str) {
+    let mut g = c.get_group(name).await.unwrap();
+    g.description = Some(description.into());
+    c.update_group(name, &g).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_applies_edits_and_keeps_the_last_good_state_on_an_invalid_one() {
+    let emu = start_emulator().await;
+    let c = client(&emu);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = manifests(tmp.path(), &[("analysts", "Readers")]);
+    let daemon = Daemon::start(&emu, &dir, tmp.path(), &["--interval", "1h"]);
+
+    assert_eq!(daemon.get("/healthz").await.0, 200);
+    eventually(Duration::from_secs(10), "the group created", &daemon, || async {
+        description(&c, "analysts").await.as_deref() == Some("Readers")
+    })
+    .await;
+    eventually(Duration::from_secs(5), "ready", &daemon, || async {
+        daemon.get("/readyz").await.0 == 200
+    })
+    .await;
+
+    // A saved edit is applied within a few seconds.
+    let saved = Instant::now();
+    write_groups(&dir, &[("analysts", "Business readers")]);
+    eventually(Duration::from_secs(5), "the edit applied", &daemon, || async {
+        description(&c, "analysts").await.as_deref() == Some("Business readers")
+    })
+    .await;
+    let took = saved.elapsed();
+    assert!(took < Duration::from_secs(4), "applied after {took:?}");
+
+    // An invalid edit: reported, nothing applied, readiness unchanged.
+    std::fs::write(
+        dir.join("groups.yaml"),
+        group("analysts", "Broken") + "  notAField: true\n",
+    )
+    .unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "the invalid edit reported",
+        &daemon,
+        || async { daemon.metric("dssctl_reconciles_total{result=\"invalid\"}").await == Some(1.0) },
+    )
+    .await;
+    let log = daemon.log();
+    assert!(log.contains("invalid manifests"), "{log}");
+    assert!(
+        log.contains("groups.yaml"),
+        "the diagnostic names the file:\n{log}"
+    );
+    assert_eq!(
+        description(&c, "analysts").await.as_deref(),
+        Some("Business readers")
+    );
+    assert_eq!(daemon.get("/readyz").await.0, 200);
+
+    // Fixing the file applies again.
+    write_groups(&dir, &[("analysts", "Fixed")]);
+    eventually(Duration::from_secs(5), "the fix applied", &daemon, || async {
+        description(&c, "analysts").await.as_deref() == Some("Fixed")
+    })
+    .await;
+
+    let (status, metrics) = daemon.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        daemon.metric("dssctl_reconciles_total{result=\"success\"}").await,
+        Some(3.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        daemon.metric("dssctl_reconciles_total{result=\"error\"}").await,
+        Some(0.0)
+    );
+    assert_eq!(
+        daemon.metric("dssctl_reconcile_duration_seconds_count").await,
+        Some(4.0)
+    );
+    assert_eq!(daemon.metric("dssctl_drifted_resources").await, Some(0.0));
+    assert_eq!(daemon.metric("dssctl_pending_deletes").await, Some(0.0));
+    assert!(metrics.contains("# TYPE dssctl_reconcile_duration_seconds histogram"));
+    assert!(!daemon.log().contains(KEY), "the API key reached the log");
+
+    let code = tokio::task::spawn_blocking(move || daemon.terminate())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_corrects_drift_and_leaves_deletions_pending_without_prune() {
+    let emu = start_emulator().await;
+    let c = client(&emu);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = manifests(tmp.path(), &[("analysts", "Readers"), ("interns", "Temps")]);
+    let daemon = Daemon::start(&emu, &dir, tmp.path(), &["--interval", "1s"]);
+    eventually(Duration::from_secs(10), "the groups created", &daemon, || async {
+        description(&c, "interns").await.is_some() && description(&c, "analysts").await.is_some()
+    })
+    .await;
+
+    // Drift made behind the daemon's back is corrected on the next interval.
+    set_description(&c, "analysts", "Changed by hand").await;
+    eventually(Duration::from_secs(6), "the drift corrected", &daemon, || async {
+        description(&c, "analysts").await.as_deref() == Some("Readers")
+    })
+    .await;
+
+    // A group no longer declared is not deleted without --prune: it is pending.
+    write_groups(&dir, &[("analysts", "Readers")]);
+    eventually(Duration::from_secs(6), "a pending delete", &daemon, || async {
+        daemon.metric("dssctl_pending_deletes").await == Some(1.0)
+    })
+    .await;
+    assert!(description(&c, "interns").await.is_some());
+    assert!(daemon.log().contains("not deleted without --prune"));
+    assert_eq!(daemon.get("/readyz").await.0, 200);
+
+    let code = tokio::task::spawn_blocking(move || daemon.terminate())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+
+    // With --prune, the next start deletes it.
+    let daemon = Daemon::start(&emu, &dir, tmp.path(), &["--interval", "1h", "--prune"]);
+    eventually(Duration::from_secs(10), "the group deleted", &daemon, || async {
+        c.get_group("interns").await.is_err()
+    })
+    .await;
+    assert_eq!(daemon.metric("dssctl_pending_deletes").await, Some(0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_without_self_heal_only_reports_drift() {
+    let emu = start_emulator().await;
+    let c = client(&emu);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = manifests(tmp.path(), &[("analysts", "Readers")]);
+    let daemon = Daemon::start(
+        &emu,
+        &dir,
+        tmp.path(),
+        &["--interval", "1s", "--no-self-heal", "--log-format", "json"],
+    );
+    eventually(Duration::from_secs(10), "the group created", &daemon, || async {
+        description(&c, "analysts").await.is_some()
+    })
+    .await;
+    set_description(&c, "analysts", "Changed by hand").await;
+    eventually(Duration::from_secs(6), "the drift reported", &daemon, || async {
+        daemon.metric("dssctl_drifted_resources").await == Some(1.0) && daemon.log().contains("not corrected")
+    })
+    .await;
+    // Two more intervals: still not corrected, and the daemon stays ready.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    assert_eq!(
+        description(&c, "analysts").await.as_deref(),
+        Some("Changed by hand")
+    );
+    assert_eq!(daemon.get("/readyz").await.0, 200);
+    // --log-format json: one JSON object per line.
+    let log = daemon.log();
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        assert!(v.get("level").is_some() && v.get("fields").is_some(), "{line}");
+    }
+    let code = tokio::task::spawn_blocking(move || daemon.terminate())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_survives_an_unreachable_instance_and_is_not_ready() {
+    dssctl::install_crypto_provider();
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = manifests(tmp.path(), &[("analysts", "Readers")]);
+    let emu_url = format!("http://127.0.0.1:{port}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dssctl"));
+    let log = tmp.path().join("watch.log");
+    cmd.arg("watch")
+        .arg(&dir)
+        .args(["--url", &emu_url, "--api-key", KEY, "--listen", "127.0.0.1:0"])
+        .args(["--interval", "2s"])
+        .current_dir(tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LOG");
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let health = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    let daemon = Daemon { child, health, log };
+    eventually(Duration::from_secs(15), "a failed reconcile", &daemon, || async {
+        daemon
+            .metric("dssctl_reconciles_total{result=\"error\"}")
+            .await
+            .is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    assert_eq!(daemon.get("/healthz").await.0, 200);
+    assert_eq!(daemon.get("/readyz").await.0, 503);
+    assert!(daemon.log().contains("retrying"), "{}", daemon.log());
+    let code = tokio::task::spawn_blocking(move || daemon.terminate())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+}
