@@ -151,6 +151,53 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Start a DSS job that builds some outputs and follow it to its end.
     Build(BuildArgs),
+    /// Write manifests from a live instance (to adopt it).
+    Export(ExportArgs),
+}
+
+/// `dssctl export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Directory to write the manifests into.
+    #[arg(long, default_value = "exported")]
+    pub out: PathBuf,
+    /// Overwrite files that already exist.
+    #[arg(long)]
+    pub force: bool,
+    /// Export only this project (repeatable); default: every project.
+    #[arg(long, value_name = "KEY")]
+    pub project: Vec<String>,
+    /// The kinds to export, comma-separated; default: all.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub include: Option<Vec<ExportKind>>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// At most this many requests in flight.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+}
+
+/// What `export --include` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportKind {
+    Projects,
+    Datasets,
+    Connections,
+    Users,
+    Groups,
+    Variables,
+}
+
+impl ExportKind {
+    /// Every kind, the default.
+    pub const ALL: [ExportKind; 6] = [
+        ExportKind::Projects,
+        ExportKind::Datasets,
+        ExportKind::Connections,
+        ExportKind::Users,
+        ExportKind::Groups,
+        ExportKind::Variables,
+    ];
 }
 
 /// `dssctl validate`.

@@ -19,6 +19,7 @@ pub mod build;
 pub mod cli;
 pub mod client;
 pub mod emulator;
+pub mod export;
 pub mod manifest;
 pub mod observe;
 pub mod plan;

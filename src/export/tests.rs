@@ -1,0 +1,1 @@
+//! Unit tests of the pure conversion: live documents → manifests.
