@@ -15,11 +15,11 @@ use crate::manifest::{
     ColumnSpec, ConnectionSpec, DatasetSpec, GroupSpec, KeyedMap, PermissionSpec, ProjectSpec,
     ProjectVariablesSpec, SchemaSpec, UserSpec, VariablesSpec,
 };
-use crate::plan::{ObservedDataset, ObservedProject};
 use crate::plan::diff::schema_view;
 use crate::plan::ledger::{RESERVED_PREFIX, is_reserved_variable};
 use crate::plan::normalize::{column_type, live_grant_flags, set_of, type_of};
 use crate::plan::planner::{dataset_metadata_view, project_metadata_view};
+use crate::plan::{ObservedDataset, ObservedProject};
 use crate::wire::{Connection, Group, User, is_secret_param};
 
 /// The environment variable an exported manifest reads a connection's secret parameter from:
@@ -78,7 +78,10 @@ pub fn group_spec(group: &Group) -> GroupSpec {
     GroupSpec {
         description: text(group.description.as_deref()),
         admin: group.admin.filter(|a| *a),
-        source_type: group.source_type.clone().filter(|s| s != "LOCAL" && !s.is_empty()),
+        source_type: group
+            .source_type
+            .clone()
+            .filter(|s| s != "LOCAL" && !s.is_empty()),
         protect: None,
         abilities,
     }
@@ -276,9 +279,9 @@ const FORMAT_PARAM_DEFAULTS: [(&str, &str); 1] = [("probableNumberOfRecords", "0
 fn without_defaults(map: Map<String, Value>, defaults: &[(&str, &str)]) -> Map<String, Value> {
     map.into_iter()
         .filter(|(k, v)| {
-            !defaults.iter().any(|(dk, dv)| {
-                dk == k && serde_json::from_str::<Value>(dv).is_ok_and(|d| &d == v)
-            })
+            !defaults
+                .iter()
+                .any(|(dk, dv)| dk == k && serde_json::from_str::<Value>(dv).is_ok_and(|d| &d == v))
         })
         .collect()
 }

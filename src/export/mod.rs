@@ -8,7 +8,7 @@
 
 pub mod convert;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
@@ -127,6 +127,18 @@ pub struct LiveState {
     pub global_variables: Option<serde_json::Map<String, serde_json::Value>>,
     /// Selected projects, with the sub-documents the selected kinds need.
     pub projects: BTreeMap<String, ObservedProject>,
+    /// The logins of the user list, read whenever projects are exported: an owner that is not
+    /// a listed user (the instance's built-in administrator, on some instances) cannot be
+    /// declared, so it is left unmanaged rather than exported as a dangling reference.
+    pub known_logins: Option<BTreeSet<String>>,
+}
+
+/// An export: the files, the secrets they expect, and what was left out and why.
+#[derive(Debug, Default)]
+pub struct Export {
+    pub files: Files,
+    pub secrets: Vec<ExpectedSecret>,
+    pub notes: Vec<String>,
 }
 
 fn wants(include: &[ExportKind], kind: ExportKind) -> bool {
@@ -144,8 +156,12 @@ pub async fn read_live(
     if wants(include, ExportKind::Groups) {
         live.groups = client.list_groups().await.context("cannot read the group list")?;
     }
-    if wants(include, ExportKind::Users) {
-        live.users = client.list_users().await.context("cannot read the user list")?;
+    if wants(include, ExportKind::Users) || wants(include, ExportKind::Projects) {
+        let users = client.list_users().await.context("cannot read the user list")?;
+        live.known_logins = Some(users.iter().map(|u| u.login.clone()).collect());
+        if wants(include, ExportKind::Users) {
+            live.users = users;
+        }
     }
     if wants(include, ExportKind::Connections) {
         live.connections = client
@@ -168,7 +184,10 @@ pub async fn read_live(
     if !with_projects && !with_datasets {
         return Ok(live);
     }
-    let list = client.list_projects().await.context("cannot read the project list")?;
+    let list = client
+        .list_projects()
+        .await
+        .context("cannot read the project list")?;
     let mut summaries: BTreeMap<String, crate::wire::ProjectSummary> =
         list.into_iter().map(|p| (p.project_key.clone(), p)).collect();
     if !projects.is_empty() {
@@ -243,9 +262,10 @@ fn meta(name: &str, project: Option<&str>) -> ObjectMeta {
 }
 
 /// The files of an export of `live` (pure), and the secrets they expect from the environment.
-pub fn files_of(live: &LiveState, include: &[ExportKind]) -> (Files, Vec<ExpectedSecret>) {
+pub fn export_of(live: &LiveState, include: &[ExportKind]) -> Export {
     let mut files = Files::new();
     let mut secrets = Vec::new();
+    let mut notes = Vec::new();
     let mut put = |file: &str, r: Resource| files.entry(PathBuf::from(file)).or_default().push(r);
     let mut groups: Vec<_> = live.groups.iter().collect();
     groups.sort_by(|a, b| a.name.cmp(&b.name));
@@ -292,11 +312,20 @@ pub fn files_of(live: &LiveState, include: &[ExportKind]) -> (Files, Vec<Expecte
     for (key, p) in &live.projects {
         let file = format!("projects/{key}.yaml");
         if wants(include, ExportKind::Projects) {
+            let mut spec = convert::project_spec(p);
+            if let (Some(owner), Some(known)) = (&spec.owner, &live.known_logins)
+                && !known.contains(owner)
+            {
+                notes.push(format!(
+                    "project {key}: owner {owner:?} is not in the instance's user list, so the owner is left unmanaged"
+                ));
+                spec.owner = None;
+            }
             put(
                 &file,
                 Resource::Project {
                     meta: meta(key, None),
-                    spec: convert::project_spec(p),
+                    spec,
                 },
             );
         }
@@ -310,7 +339,11 @@ pub fn files_of(live: &LiveState, include: &[ExportKind]) -> (Files, Vec<Expecte
             );
         }
     }
-    (files, secrets)
+    Export {
+        files,
+        secrets,
+        notes,
+    }
 }
 
 /// Run `dssctl export`.
@@ -324,7 +357,11 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let live = read_live(&target.client, &include, &args.project, parallelism).await;
     target.close().await;
     let live = live?;
-    let (files, secrets) = files_of(&live, &include);
+    let Export {
+        files,
+        secrets,
+        notes,
+    } = export_of(&live, &include);
 
     let existing: Vec<String> = files
         .keys()
@@ -353,9 +390,12 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         files.len(),
         args.out.display()
     );
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
     if !secrets.is_empty() {
         eprintln!("the exported manifests expect these environment variables (secrets are never exported):");
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = BTreeSet::new();
         let mut sorted = secrets.clone();
         sorted.sort();
         for s in sorted {

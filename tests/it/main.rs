@@ -5,5 +5,6 @@ mod apply;
 mod build;
 mod client;
 mod emulator;
+mod export;
 mod manifests;
 mod plan;
