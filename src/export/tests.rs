@@ -313,3 +313,30 @@ fn files_start_with_the_schema_line_and_comment_the_secrets() {
         "{text}"
     );
 }
+
+#[test]
+fn ambiguous_texts_survive_the_yaml_round_trip() {
+    let vars: Map<String, Value> = from(json!({
+        "a": "5432", "b": "true", "c": "null", "d": "04-01", "e": "yes", "f": "1e3",
+        "g": "two\nlines", "h": "# not a comment", "i": "", "j": 0.7, "k": [1, "x"],
+        "l": {"nested": "~"}
+    }));
+    let r = Resource::Variables {
+        meta: ObjectMeta {
+            name: "global".into(),
+            project: None,
+        },
+        spec: variables_spec(&vars).unwrap(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("variables.yaml");
+    std::fs::write(&path, file_text(&[r], None).unwrap()).unwrap();
+    let loaded = crate::manifest::load_paths(&[path]).expect("loads");
+    match &loaded.resources[0].resource {
+        Resource::Variables { spec, .. } => {
+            let back: Map<String, Value> = spec.values.clone().into_iter().collect();
+            assert_eq!(back, vars);
+        }
+        other => panic!("{other:?}"),
+    }
+}
