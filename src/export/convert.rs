@@ -152,7 +152,7 @@ fn redact_params(
         }
         match v {
             Value::Object(sub) => {
-                let sub = redact_params(connection, &format!("{path}_"), &without_nulls(sub), secrets);
+                let sub = redact_params(connection, &format!("{path}."), &without_nulls(sub), secrets);
                 out.insert(k.clone(), Value::Object(sub));
             }
             other => {
