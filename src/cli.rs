@@ -157,6 +157,8 @@ pub enum Command {
     /// Keep the instance in line with a manifest directory: apply on every change, correct
     /// drift on an interval, serve health and metrics over HTTP.
     Watch(WatchArgs),
+    /// Write manifests from a live instance (to adopt it).
+    Export(ExportArgs),
 }
 
 /// `dssctl watch`.
@@ -188,12 +190,57 @@ pub struct WatchArgs {
     pub parallelism: u16,
 }
 
+/// `dssctl export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Directory to write the manifests into.
+    #[arg(long, default_value = "exported")]
+    pub out: PathBuf,
+    /// Overwrite files that already exist.
+    #[arg(long)]
+    pub force: bool,
+    /// Export only this project (repeatable); default: every project.
+    #[arg(long, value_name = "KEY")]
+    pub project: Vec<String>,
+    /// The kinds to export, comma-separated; default: all.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub include: Option<Vec<ExportKind>>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// At most this many requests in flight.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+}
+
 fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
     if d < std::time::Duration::from_millis(100) {
         return Err(format!("{text:?}: the interval must be at least 100ms"));
     }
     Ok(d)
+}
+
+/// What `export --include` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportKind {
+    Projects,
+    Datasets,
+    Connections,
+    Users,
+    Groups,
+    Variables,
+}
+
+impl ExportKind {
+    /// Every kind, the default.
+    pub const ALL: [ExportKind; 6] = [
+        ExportKind::Projects,
+        ExportKind::Datasets,
+        ExportKind::Connections,
+        ExportKind::Users,
+        ExportKind::Groups,
+        ExportKind::Variables,
+    ];
 }
 
 /// `dssctl validate`.

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod client;
 pub mod daemon;
 pub mod emulator;
+pub mod export;
 pub mod manifest;
 pub mod observe;
 pub mod plan;

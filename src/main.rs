@@ -25,6 +25,7 @@ fn main() -> ExitCode {
             Command::Emulator(args) => dssctl::emulator::command::run(args).await,
             Command::Validate(args) => dssctl::manifest::commands::validate(&args),
             Command::Schema(args) => dssctl::manifest::commands::schema(&args),
+            Command::Export(args) => dssctl::export::run(args).await,
             Command::Build(args) => {
                 dssctl::build::command::run(args, cli.global.no_color, cli.global.quiet).await
             }

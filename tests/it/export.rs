@@ -1,0 +1,359 @@
+//! `dssctl export` through the real binary against the emulator on 127.0.0.1:0: the quickstart
+//! applied, then exported; the export validates, plans as adoptions with no field change under
+//! a fresh stack, and applies with no write but the ledger and the stamps; no secret value in
+//! the exported files; `--force`, `--project` and `--include`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use dssctl::emulator::{self, EmulatorConfig, RunningEmulator};
+use dssctl::wire;
+use serde_json::Value;
+
+const KEY: &str = "export-test-admin-key";
+
+async fn start() -> RunningEmulator {
+    dssctl::install_crypto_provider();
+    let config = EmulatorConfig {
+        admin_key: KEY.into(),
+        ..EmulatorConfig::default()
+    };
+    emulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("emulator starts")
+}
+
+fn quickstart() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Run the binary (off the async runtime, which serves the emulator meanwhile).
+async fn dssctl(args: Vec<String>, cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let cwd = cwd.to_path_buf();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dssctl"));
+        cmd.args(&args).current_dir(&cwd).stdin(Stdio::null());
+        for var in [
+            "RUST_BACKTRACE",
+            "RUST_LOG",
+            "DSS_URL",
+            "DSS_API_KEY",
+            "DSS_API_KEY_FILE",
+            "DSSCTL_STACK",
+            "NO_COLOR",
+        ] {
+            cmd.env_remove(var);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("dssctl runs")
+    })
+    .await
+    .unwrap()
+}
+
+fn target(emu: &RunningEmulator) -> Vec<String> {
+    vec!["--url".into(), emu.url.clone(), "--api-key".into(), KEY.into()]
+}
+
+fn with(cmd: &str, rest: &[&str], emu: &RunningEmulator) -> Vec<String> {
+    let mut a = vec![cmd.to_string()];
+    a.extend(rest.iter().map(|s| s.to_string()));
+    a.extend(target(emu));
+    a
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Apply the quickstart (copied into `dir`) to the emulator.
+async fn apply_quickstart(emu: &RunningEmulator, dir: &Path) {
+    let manifests = dir.join("manifests");
+    copy_dir(&quickstart(), &manifests);
+    let out = dssctl(
+        with(
+            "apply",
+            &[manifests.to_str().unwrap(), "--auto-approve", "--no-color"],
+            emu,
+        ),
+        dir,
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+async fn export(emu: &RunningEmulator, cwd: &Path, extra: &[&str]) -> Output {
+    dssctl(with("export", extra, emu), cwd, &[]).await
+}
+
+async fn stats(emu: &RunningEmulator) -> wire::EmulatorStats {
+    reqwest::Client::new()
+        .get(format!("{}/__emulator/stats", emu.url))
+        .basic_auth(KEY, Some(""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn read_all(dir: &Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            out.push_str(&read_all(&e.path()));
+        } else {
+            out.push_str(&std::fs::read_to_string(e.path()).unwrap());
+        }
+    }
+    out
+}
+
+const SECRET_ENV: [(&str, &str); 1] = [("DSS_CONN_WAREHOUSE_PASSWORD", "whatever-the-operator-sets")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_of_the_quickstart_validates_plans_as_adoptions_and_applies_without_writes() {
+    let emu = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    apply_quickstart(&emu, dir.path()).await;
+
+    let out = export(&emu, dir.path(), &["--out", "exported"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DSS_CONN_WAREHOUSE_PASSWORD"), "{stderr}");
+    let exported = dir.path().join("exported");
+    for f in [
+        "groups.yaml",
+        "users.yaml",
+        "connections.yaml",
+        "variables.yaml",
+        "projects/CHURN.yaml",
+        "projects/SALES.yaml",
+    ] {
+        assert!(exported.join(f).is_file(), "{f} missing: {}", show(&out));
+    }
+
+    // No secret value, no ledger, no password, no stamp in the files.
+    let text = read_all(&exported);
+    for secret in ["secrets/warehouse-password", "secrets/alice-password"] {
+        let value = std::fs::read_to_string(quickstart().join(secret)).unwrap();
+        assert!(!text.contains(value.trim_end()), "a secret was exported");
+    }
+    assert!(
+        !text.contains("e:AES:"),
+        "an encrypted value was exported:\n{text}"
+    );
+    assert!(
+        !text.contains("dssctl."),
+        "dssctl's own variables or stamps exported:\n{text}"
+    );
+    assert!(!text.contains("password: "), "{text}");
+    assert!(text.contains("fromEnv: DSS_CONN_WAREHOUSE_PASSWORD"), "{text}");
+
+    let out = dssctl(vec!["validate".into(), "exported".into()], dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}\n{text}", show(&out));
+
+    // A fresh stack: nothing is in its ledger, so everything is adopted, with no field change.
+    let out = dssctl(
+        with(
+            "plan",
+            &["exported", "--stack", "adopter", "--format", "json"],
+            &emu,
+        ),
+        dir.path(),
+        &SECRET_ENV,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ops = plan["operations"].as_array().expect("operations");
+    // 2 groups, 3 users, 2 connections, the global variables, 2 projects and their 5
+    // datasets: every one adopted, with no field change.
+    assert_eq!(ops.len(), 15, "{plan:#}");
+    assert_eq!(plan["summary"]["adopt"], 15, "{plan:#}");
+    for op in ops {
+        assert_eq!(op["action"], "adopt", "{op:#}");
+        assert!(
+            op["changes"].as_array().is_none_or(Vec::is_empty),
+            "a field change on adoption: {op:#}"
+        );
+    }
+    assert!(plan["errors"].as_array().is_none_or(Vec::is_empty), "{plan:#}");
+
+    // Apply converges writing only the ledger and the stamps.
+    let before = stats(&emu).await;
+    let out = dssctl(
+        with(
+            "apply",
+            &["exported", "--stack", "adopter", "--auto-approve", "--no-color"],
+            &emu,
+        ),
+        dir.path(),
+        &SECRET_ENV,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let after = stats(&emu).await;
+    let writes: Vec<(String, u64)> = after
+        .by_route
+        .iter()
+        .filter(|(route, n)| {
+            let was = before.by_route.get(*route).copied().unwrap_or(0);
+            **n > was && !route.starts_with("GET")
+        })
+        .map(|(r, n)| (r.clone(), n - before.by_route.get(r).copied().unwrap_or(0)))
+        .collect();
+    assert!(
+        writes.iter().any(|(r, _)| r.contains("/admin/variables")),
+        "the ledger was not written: {writes:?}"
+    );
+    for (route, _) in &writes {
+        assert!(
+            route.contains("/metadata") || route.contains("/admin/variables"),
+            "an unexpected write {route}: {writes:?}\n{}",
+            show(&out)
+        );
+    }
+    let out = dssctl(
+        with(
+            "plan",
+            &["exported", "--stack", "adopter", "--detailed-exitcode"],
+            &emu,
+        ),
+        dir.path(),
+        &SECRET_ENV,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_files_are_kept_unless_forced() {
+    let emu = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    apply_quickstart(&emu, dir.path()).await;
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::write(out_dir.join("groups.yaml"), "# mine\n").unwrap();
+
+    let out = export(&emu, dir.path(), &["--out", "out"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("groups.yaml") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    // Nothing at all was written.
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("groups.yaml")).unwrap(),
+        "# mine\n"
+    );
+    assert!(!out_dir.join("users.yaml").exists());
+
+    let out = export(&emu, dir.path(), &["--out", "out", "--force"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let groups = std::fs::read_to_string(out_dir.join("groups.yaml")).unwrap();
+    assert!(groups.contains("name: data_scientists"), "{groups}");
+    assert!(out_dir.join("users.yaml").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_and_include_select_what_is_exported() {
+    let emu = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    apply_quickstart(&emu, dir.path()).await;
+
+    let out = export(
+        &emu,
+        dir.path(),
+        &[
+            "--out",
+            "one",
+            "--project",
+            "CHURN",
+            "--include",
+            "projects,datasets",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let one = dir.path().join("one");
+    let names: Vec<String> = walk(&one);
+    assert_eq!(names, vec!["projects/CHURN.yaml".to_string()], "{}", show(&out));
+    let churn = std::fs::read_to_string(one.join("projects/CHURN.yaml")).unwrap();
+    assert!(
+        churn.contains("kind: Project") && churn.contains("kind: Dataset"),
+        "{churn}"
+    );
+    assert!(churn.contains("project: CHURN"), "{churn}");
+    // The plan of one project alone (against what exists) adopts it with no change.
+    let out = dssctl(
+        with("plan", &["one", "--stack", "solo", "--detailed-exitcode"], &emu),
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.to_lowercase().contains("adopt"), "{text}");
+
+    let out = export(&emu, dir.path(), &["--out", "none", "--project", "NOPE"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NOPE"),
+        "{}",
+        show(&out)
+    );
+
+    let out = export(&emu, dir.path(), &["--out", "groups", "--include", "groups"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(walk(&dir.path().join("groups")), vec!["groups.yaml".to_string()]);
+}
+
+/// The files under `dir`, relative, sorted.
+fn walk(dir: &Path) -> Vec<String> {
+    fn go(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                go(root, &e.path(), out);
+            } else {
+                let rel = e
+                    .path()
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(dir, dir, &mut out);
+    out.sort();
+    out
+}
