@@ -11,61 +11,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use dssctl::client::{ClientConfig, DssClient};
-use dssctl::emulator::{self, EmulatorConfig, RunningEmulator};
+use dssctl::client::DssClient;
+use dssctl::emulator::{EmulatorConfig, RunningEmulator};
 use dssctl::plan::Kind;
 use dssctl::plan::ledger::{Ledger, ledger_variable};
-use dssctl::wire;
 use serde_json::json;
+
+use crate::support::{
+    client, copy_quickstart, dssctl_command, edit, output, quickstart, reset_stats, secrets_of_quickstart,
+    show, start_emulator, stats,
+};
 
 const KEY: &str = "apply-test-admin-key";
 
-fn quickstart() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")
-}
-
-async fn start_with(config: EmulatorConfig) -> RunningEmulator {
-    dssctl::install_crypto_provider();
-    let config = EmulatorConfig {
-        admin_key: KEY.into(),
-        ..config
-    };
-    emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts")
-}
-
-async fn start() -> RunningEmulator {
-    start_with(EmulatorConfig::default()).await
-}
-
-fn client(emu: &RunningEmulator) -> DssClient {
-    DssClient::new(ClientConfig::new(emu.url.clone(), KEY)).expect("client builds")
-}
-
 fn command(args: &[String], cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dssctl"));
+    let mut cmd = dssctl_command(&["RUST_LOG"]);
     cmd.args(args).current_dir(cwd).stdin(Stdio::null());
-    for var in [
-        "RUST_BACKTRACE",
-        "RUST_LOG",
-        "DSS_URL",
-        "DSS_API_KEY",
-        "DSS_API_KEY_FILE",
-        "DSSCTL_STACK",
-        "NO_COLOR",
-    ] {
-        cmd.env_remove(var);
-    }
     cmd
 }
 
 /// Run the binary (off the async runtime, which serves the emulator meanwhile).
 async fn dssctl(args: Vec<String>, cwd: &Path) -> Output {
-    let cwd = cwd.to_path_buf();
-    tokio::task::spawn_blocking(move || command(&args, &cwd).output().expect("dssctl runs"))
-        .await
-        .unwrap()
+    output(command(&args, cwd)).await
 }
 
 fn args(cmd: &str, emu: &RunningEmulator, path: &Path, extra: &[&str]) -> Vec<String> {
@@ -93,77 +60,9 @@ async fn plan_code(emu: &RunningEmulator, path: &Path, cwd: &Path) -> Option<i32
     out.status.code()
 }
 
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-async fn stats(emu: &RunningEmulator) -> wire::EmulatorStats {
-    reqwest::Client::new()
-        .get(format!("{}/__emulator/stats", emu.url))
-        .basic_auth(KEY, Some(""))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn reset_stats(emu: &RunningEmulator) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/__emulator/stats/reset", emu.url))
-        .basic_auth(KEY, Some(""))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-}
-
 async fn ledger(c: &DssClient, stack: &str) -> Option<Ledger> {
     let vars = c.get_global_variables().await.unwrap();
     Ledger::from_global_variables(&vars, stack).unwrap()
-}
-
-/// A copy of the quickstart in `dir`, for tests that edit it.
-fn copy_quickstart(dir: &Path) -> PathBuf {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            let target = to.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                copy(&e.path(), &target);
-            } else {
-                std::fs::copy(e.path(), target).unwrap();
-            }
-        }
-    }
-    let to = dir.join("manifests");
-    copy(&quickstart(), &to);
-    to
-}
-
-fn edit(file: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(file).unwrap();
-    assert!(text.contains(from), "{} lacks {from:?}", file.display());
-    std::fs::write(file, text.replacen(from, to, 1)).unwrap();
-}
-
-fn secrets_of_quickstart() -> Vec<String> {
-    ["secrets/warehouse-password", "secrets/alice-password"]
-        .iter()
-        .map(|f| {
-            std::fs::read_to_string(quickstart().join(f))
-                .unwrap()
-                .trim_end()
-                .to_string()
-        })
-        .collect()
 }
 
 /// A generated stack: one connection, `projects` projects of `datasets` datasets each, and
@@ -196,8 +95,8 @@ fn generate(dir: &Path, projects: usize, datasets: usize, groups: usize, protect
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quickstart_from_empty_then_no_changes_and_zero_writes() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     let qs = quickstart();
     // Global variables nobody here manages, and another stack's ledger: they must survive.
@@ -207,7 +106,7 @@ async fn quickstart_from_empty_then_no_changes_and_zero_writes() {
     vars.insert(ledger_variable("other"), other.clone());
     c.set_global_variables(&vars).await.unwrap();
 
-    reset_stats(&emu).await;
+    reset_stats(&emu, KEY).await;
     let out = apply(&emu, &qs, dir.path(), &["-vvv"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -216,17 +115,17 @@ async fn quickstart_from_empty_then_no_changes_and_zero_writes() {
         "{stdout}"
     );
     assert!(!stdout.contains("warning:"), "{stdout}");
-    let from_empty = stats(&emu).await.writes;
+    let from_empty = stats(&emu, KEY).await.writes;
     eprintln!("quickstart from empty: {from_empty} writes");
 
     assert_eq!(plan_code(&emu, &qs, dir.path()).await, Some(0));
 
     // A second apply: nothing to do, nothing written.
-    reset_stats(&emu).await;
+    reset_stats(&emu, KEY).await;
     let out = apply(&emu, &qs, dir.path(), &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("No changes."));
-    let s = stats(&emu).await;
+    let s = stats(&emu, KEY).await;
     assert_eq!(s.writes, 0, "a converged apply writes nothing: {:?}", s.by_route);
 
     // The ledger lists everything, with secret fingerprints; the stamps are in place.
@@ -260,8 +159,8 @@ async fn quickstart_from_empty_then_no_changes_and_zero_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_any_output_the_saved_plan_or_the_ledger() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     let qs = quickstart();
     let plan_file = dir.path().join("plan.json");
@@ -307,8 +206,8 @@ async fn no_secret_reaches_any_output_the_saved_plan_or_the_ledger() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmanaged_fields_and_unknown_attributes_survive_an_update() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     let copy = copy_quickstart(dir.path());
     let out = apply(&emu, &copy, dir.path(), &[]).await;
@@ -342,13 +241,13 @@ async fn unmanaged_fields_and_unknown_attributes_survive_an_update() {
         "path: /CHURN/customers",
         "path: /CHURN/customers_v2",
     );
-    reset_stats(&emu).await;
+    reset_stats(&emu, KEY).await;
     let out = apply(&emu, &copy, dir.path(), &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("~ project CHURN: updated"), "{stdout}");
     assert!(!stdout.contains("warning:"), "{stdout}");
-    let s = stats(&emu).await;
+    let s = stats(&emu, KEY).await;
     // One metadata PUT and one settings PUT: the smallest writes (plus the ledger's).
     let route = |r: &str| s.by_route.get(r).copied().unwrap_or(0);
     assert_eq!(
@@ -381,11 +280,14 @@ async fn under_a_thirty_percent_error_rate_apply_fails_cleanly_and_the_next_runs
     let dir = tempfile::tempdir().unwrap();
     let stack = dir.path().join("stack");
     generate(&stack, 3, 4, 3, 0);
-    let faulty = start_with(EmulatorConfig {
-        data_dir: Some(data.path().to_path_buf()),
-        error_rate: 0.3,
-        ..Default::default()
-    })
+    let faulty = start_emulator(
+        KEY,
+        EmulatorConfig {
+            data_dir: Some(data.path().to_path_buf()),
+            error_rate: 0.3,
+            ..Default::default()
+        },
+    )
     .await;
     let out = apply(&faulty, &stack, dir.path(), &[]).await;
     let code = out.status.code();
@@ -403,10 +305,13 @@ async fn under_a_thirty_percent_error_rate_apply_fails_cleanly_and_the_next_runs
     }
     faulty.shutdown().await;
 
-    let healthy = start_with(EmulatorConfig {
-        data_dir: Some(data.path().to_path_buf()),
-        ..Default::default()
-    })
+    let healthy = start_emulator(
+        KEY,
+        EmulatorConfig {
+            data_dir: Some(data.path().to_path_buf()),
+            ..Default::default()
+        },
+    )
     .await;
     let mut converged = false;
     for _ in 0..3 {
@@ -418,7 +323,7 @@ async fn under_a_thirty_percent_error_rate_apply_fails_cleanly_and_the_next_runs
     }
     assert!(converged, "no convergence within three runs");
     assert_eq!(plan_code(&healthy, &stack, dir.path()).await, Some(0));
-    let c = client(&healthy);
+    let c = client(&healthy, KEY);
     for p in 0..3 {
         assert_eq!(c.list_datasets(&format!("GEN{p}")).await.unwrap().len(), 4);
     }
@@ -428,17 +333,20 @@ async fn under_a_thirty_percent_error_rate_apply_fails_cleanly_and_the_next_runs
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_in_the_middle_of_a_large_apply_is_followed_by_a_converging_run() {
-    let emu = start_with(EmulatorConfig {
-        latency: Duration::from_millis(5),
-        ..Default::default()
-    })
+    let emu = start_emulator(
+        KEY,
+        EmulatorConfig {
+            latency: Duration::from_millis(5),
+            ..Default::default()
+        },
+    )
     .await;
-    let c = client(&emu);
+    let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     let stack = dir.path().join("stack");
     generate(&stack, 10, 30, 0, 0);
 
-    reset_stats(&emu).await;
+    reset_stats(&emu, KEY).await;
     let a = args("apply", &emu, &stack, &["--auto-approve"]);
     let mut child = command(&a, dir.path())
         .stdout(Stdio::null())
@@ -448,7 +356,7 @@ async fn a_kill_in_the_middle_of_a_large_apply_is_followed_by_a_converging_run()
     // Kill once a good part of the writes happened, well before the end.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
-        if stats(&emu).await.writes >= 150 {
+        if stats(&emu, KEY).await.writes >= 150 {
             break;
         }
         assert!(
@@ -483,8 +391,8 @@ async fn a_kill_in_the_middle_of_a_large_apply_is_followed_by_a_converging_run()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mass_deletions_need_the_exact_allowance() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     let stack = dir.path().join("stack");
     generate(&stack, 0, 0, 12, 0);
@@ -495,7 +403,7 @@ async fn mass_deletions_need_the_exact_allowance() {
     let shared = std::fs::read_to_string(stack.join("shared.yaml")).unwrap();
     let kept: Vec<&str> = shared.split("---\n").take(2).collect();
     std::fs::write(stack.join("shared.yaml"), kept.join("---\n")).unwrap();
-    reset_stats(&emu).await;
+    reset_stats(&emu, KEY).await;
     for extra in [&[][..], &["--allow-deletes", "10"][..]] {
         let out = apply(&emu, &stack, dir.path(), extra).await;
         assert_eq!(out.status.code(), Some(3), "{}", show(&out));
@@ -518,8 +426,8 @@ async fn mass_deletions_need_the_exact_allowance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_manifests_and_removed_protected_resources_are_refused() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     let stack = dir.path().join("stack");
     generate(&stack, 2, 1, 0, 1);
@@ -535,7 +443,7 @@ async fn empty_manifests_and_removed_protected_resources_are_refused() {
         "apiVersion: dssctl/v1\nkind: Build\nmetadata:\n  name: b\n  project: GEN0\nspec:\n  outputs:\n    - id: ds_0\n",
     )
     .unwrap();
-    reset_stats(&emu).await;
+    reset_stats(&emu, KEY).await;
     let out = apply(&emu, &empty, dir.path(), &[]).await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("declare no resource"));
@@ -545,14 +453,14 @@ async fn empty_manifests_and_removed_protected_resources_are_refused() {
     let out = apply(&emu, &stack, dir.path(), &[]).await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("project GEN0"));
-    assert_eq!(stats(&emu).await.writes, 0, "a refusal writes nothing");
+    assert_eq!(stats(&emu, KEY).await.writes, 0, "a refusal writes nothing");
     assert!(c.get_project("GEN0").await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_saved_plan_is_refused_and_a_fresh_one_applied_exactly() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     let copy = copy_quickstart(dir.path());
     let out = apply(&emu, &copy, dir.path(), &[]).await;
@@ -584,11 +492,11 @@ async fn a_stale_saved_plan_is_refused_and_a_fresh_one_applied_exactly() {
     let mut meta = c.get_project_metadata("CHURN").await.unwrap();
     meta.tags.push("hotfix".into());
     c.set_project_metadata("CHURN", &meta).await.unwrap();
-    reset_stats(&emu).await;
+    reset_stats(&emu, KEY).await;
     let out = dssctl(saved(&plan_file), dir.path()).await;
     assert_eq!(out.status.code(), Some(4), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("project CHURN"));
-    assert_eq!(stats(&emu).await.writes, 0);
+    assert_eq!(stats(&emu, KEY).await.writes, 0);
 
     // A fresh plan applies exactly.
     let out = dssctl(plan_out(&plan_file), dir.path()).await;
@@ -601,8 +509,8 @@ async fn a_stale_saved_plan_is_refused_and_a_fresh_one_applied_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_project_is_exported_before_its_deletion() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     let stack = dir.path().join("stack");
     generate(&stack, 2, 2, 0, 0);
@@ -650,8 +558,8 @@ async fn without_a_terminal_apply_needs_auto_approve() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_operation_skips_its_dependents_and_the_rest_completes() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     let stack = dir.path().join("stack");
     std::fs::create_dir_all(&stack).unwrap();
@@ -726,8 +634,8 @@ async fn sql(emu: &RunningEmulator, connection: &str, query: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_dataset_keeps_its_data_unless_drop_data_on_delete_was_applied() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     let stack = dir.path().join("stack");
     std::fs::create_dir_all(&stack).unwrap();

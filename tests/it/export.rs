@@ -3,68 +3,24 @@
 //! a fresh stack, and applies with no write but the ledger and the stamps; no secret value in
 //! the exported files; `--force`, `--project` and `--include`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Output, Stdio};
 
-use dssctl::emulator::{self, EmulatorConfig, RunningEmulator};
-use dssctl::wire;
+use dssctl::emulator::{EmulatorConfig, RunningEmulator};
 use serde_json::Value;
+
+use crate::support::{copy_dir, dssctl_command, output, quickstart, show, start_emulator, stats};
 
 const KEY: &str = "export-test-admin-key";
 
-async fn start() -> RunningEmulator {
-    dssctl::install_crypto_provider();
-    let config = EmulatorConfig {
-        admin_key: KEY.into(),
-        ..EmulatorConfig::default()
-    };
-    emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts")
-}
-
-fn quickstart() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
 /// Run the binary (off the async runtime, which serves the emulator meanwhile).
 async fn dssctl(args: Vec<String>, cwd: &Path, env: &[(&str, &str)]) -> Output {
-    let cwd = cwd.to_path_buf();
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dssctl"));
-        cmd.args(&args).current_dir(&cwd).stdin(Stdio::null());
-        for var in [
-            "RUST_BACKTRACE",
-            "RUST_LOG",
-            "DSS_URL",
-            "DSS_API_KEY",
-            "DSS_API_KEY_FILE",
-            "DSSCTL_STACK",
-            "NO_COLOR",
-        ] {
-            cmd.env_remove(var);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.output().expect("dssctl runs")
-    })
-    .await
-    .unwrap()
+    let mut cmd = dssctl_command(&["RUST_LOG"]);
+    cmd.args(&args).current_dir(cwd).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    output(cmd).await
 }
 
 fn target(emu: &RunningEmulator) -> Vec<String> {
@@ -76,15 +32,6 @@ fn with(cmd: &str, rest: &[&str], emu: &RunningEmulator) -> Vec<String> {
     a.extend(rest.iter().map(|s| s.to_string()));
     a.extend(target(emu));
     a
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Apply the quickstart (copied into `dir`) to the emulator.
@@ -108,18 +55,6 @@ async fn export(emu: &RunningEmulator, cwd: &Path, extra: &[&str]) -> Output {
     dssctl(with("export", extra, emu), cwd, &[]).await
 }
 
-async fn stats(emu: &RunningEmulator) -> wire::EmulatorStats {
-    reqwest::Client::new()
-        .get(format!("{}/__emulator/stats", emu.url))
-        .basic_auth(KEY, Some(""))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 fn read_all(dir: &Path) -> String {
     let mut out = String::new();
     for e in std::fs::read_dir(dir).unwrap() {
@@ -137,7 +72,7 @@ const SECRET_ENV: [(&str, &str); 1] = [("DSS_CONN_WAREHOUSE_PASSWORD", "whatever
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_of_the_quickstart_validates_plans_as_adoptions_and_applies_without_writes() {
-    let emu = start().await;
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     apply_quickstart(&emu, dir.path()).await;
 
@@ -205,7 +140,7 @@ async fn an_export_of_the_quickstart_validates_plans_as_adoptions_and_applies_wi
     assert!(plan["errors"].as_array().is_none_or(Vec::is_empty), "{plan:#}");
 
     // Apply converges writing only the ledger and the stamps.
-    let before = stats(&emu).await;
+    let before = stats(&emu, KEY).await;
     let out = dssctl(
         with(
             "apply",
@@ -217,7 +152,7 @@ async fn an_export_of_the_quickstart_validates_plans_as_adoptions_and_applies_wi
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let after = stats(&emu).await;
+    let after = stats(&emu, KEY).await;
     let writes: Vec<(String, u64)> = after
         .by_route
         .iter()
@@ -253,7 +188,7 @@ async fn an_export_of_the_quickstart_validates_plans_as_adoptions_and_applies_wi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn existing_files_are_kept_unless_forced() {
-    let emu = start().await;
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     apply_quickstart(&emu, dir.path()).await;
     let out_dir = dir.path().join("out");
@@ -283,7 +218,7 @@ async fn existing_files_are_kept_unless_forced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn project_and_include_select_what_is_exported() {
-    let emu = start().await;
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     apply_quickstart(&emu, dir.path()).await;
 

@@ -9,4 +9,5 @@ mod emulator;
 mod export;
 mod manifests;
 mod plan;
+mod support;
 mod watch;

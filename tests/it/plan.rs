@@ -6,10 +6,10 @@
 //! the embedded emulator when no URL is given.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use dssctl::client::{ClientConfig, DssClient};
-use dssctl::emulator::{self, EmulatorConfig, RunningEmulator};
+use dssctl::client::DssClient;
+use dssctl::emulator::{EmulatorConfig, RunningEmulator};
 use dssctl::manifest::resolve_secret;
 use dssctl::plan::fingerprint::secret_fingerprint;
 use dssctl::plan::ledger::{Ledger, LedgerEntry, ledger_variable};
@@ -18,49 +18,20 @@ use dssctl::plan::{Action, Kind, Plan, SubDoc, Write};
 use dssctl::wire::{self, CreateProjectRequest};
 use serde_json::{Value, json};
 
+use crate::support::{
+    client, dssctl_command, output, quickstart, reset_stats, secrets_of_quickstart, start_emulator, stats,
+};
+
 const KEY: &str = "plan-test-admin-key";
-
-fn quickstart() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")
-}
-
-async fn start() -> RunningEmulator {
-    dssctl::install_crypto_provider();
-    let config = EmulatorConfig {
-        admin_key: KEY.into(),
-        ..Default::default()
-    };
-    emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts")
-}
-
-fn client(emu: &RunningEmulator) -> DssClient {
-    DssClient::new(ClientConfig::new(emu.url.clone(), KEY)).expect("client builds")
-}
 
 /// Run the binary (off the async runtime, which serves the emulator meanwhile).
 async fn dssctl(args: Vec<String>, cwd: Option<PathBuf>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dssctl"));
-        cmd.args(&args);
-        for var in [
-            "RUST_BACKTRACE",
-            "DSS_URL",
-            "DSS_API_KEY",
-            "DSS_API_KEY_FILE",
-            "DSSCTL_STACK",
-            "NO_COLOR",
-        ] {
-            cmd.env_remove(var);
-        }
-        if let Some(dir) = cwd {
-            cmd.current_dir(dir);
-        }
-        cmd.output().expect("dssctl runs")
-    })
-    .await
-    .unwrap()
+    let mut cmd = dssctl_command(&[]);
+    cmd.args(&args);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    output(cmd).await
 }
 
 fn plan_args(emu: &RunningEmulator, path: &Path, extra: &[&str]) -> Vec<String> {
@@ -253,44 +224,10 @@ async fn record_ledger(c: &DssClient, plan: &Plan, base: &Path) {
     c.set_global_variables(&vars).await.unwrap();
 }
 
-async fn stats(emu: &RunningEmulator) -> wire::EmulatorStats {
-    reqwest::Client::new()
-        .get(format!("{}/__emulator/stats", emu.url))
-        .basic_auth(KEY, Some(""))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn reset_stats(emu: &RunningEmulator) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/__emulator/stats/reset", emu.url))
-        .basic_auth(KEY, Some(""))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-}
-
-fn secrets_of_quickstart() -> Vec<String> {
-    ["secrets/warehouse-password", "secrets/alice-password"]
-        .iter()
-        .map(|f| {
-            std::fs::read_to_string(quickstart().join(f))
-                .unwrap()
-                .trim_end()
-                .to_string()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quickstart_from_create_to_adopt_to_converged_to_one_tag() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let qs = quickstart();
 
     // 1. An empty instance: everything is created (global variables always exist: adopted).
@@ -392,8 +329,8 @@ async fn quickstart_from_create_to_adopt_to_converged_to_one_tag() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_value_in_any_format_nor_in_a_saved_plan() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let qs = quickstart();
     let (plan, _) = json_plan(&emu, &qs).await;
     put_in_place(&c, &plan, &qs).await;
@@ -474,17 +411,17 @@ fn stack_manifests(dir: &Path, projects: usize, datasets: usize) {
 async fn the_request_budget_holds_and_a_plan_never_writes() {
     const P: usize = 20;
     const D: usize = 10;
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     stack_manifests(dir.path(), P, D);
 
     // Nothing exists yet: the variables, the project, group and connection lists, and
     // nothing at all for the projects that do not exist.
-    reset_stats(&emu).await;
+    reset_stats(&emu, KEY).await;
     let (plan, _) = json_plan(&emu, dir.path()).await;
     assert_eq!(plan.summary.create, 2 + P + P * D);
-    let s = stats(&emu).await;
+    let s = stats(&emu, KEY).await;
     assert_eq!(s.writes, 0, "{s:?}");
     assert_eq!(s.total, 1 + 3, "{s:?}");
 
@@ -494,13 +431,13 @@ async fn the_request_budget_holds_and_a_plan_never_writes() {
 
     // Converged: 1 + 3 lists + per project (datasets + permissions + variables); the lists
     // carry descriptions and labels, so no metadata GET.
-    reset_stats(&emu).await;
+    reset_stats(&emu, KEY).await;
     let started = std::time::Instant::now();
     let (converged, _) = json_plan(&emu, dir.path()).await;
     let elapsed = started.elapsed();
     assert!(converged.operations.is_empty(), "{:#?}", converged.operations);
     assert_eq!(converged.summary.unchanged, 2 + P + P * D);
-    let s = stats(&emu).await;
+    let s = stats(&emu, KEY).await;
     assert_eq!(s.writes, 0, "{s:?}");
     assert_eq!(s.total as usize, 1 + 3 + 3 * P, "{s:?}");
     assert_eq!(
@@ -519,12 +456,12 @@ async fn the_request_budget_holds_and_a_plan_never_writes() {
     );
 
     // The formula of plan::scope, as observe evaluates it, is what the emulator counted.
-    reset_stats(&emu).await;
+    reset_stats(&emu, KEY).await;
     let loaded = dssctl::manifest::load_paths(&[dir.path().to_path_buf()]).unwrap();
     let observation = dssctl::observe::observe(&c, &loaded.resources, "default", 8)
         .await
         .unwrap();
-    let s = stats(&emu).await;
+    let s = stats(&emu, KEY).await;
     assert_eq!(observation.requests(), s.total as usize);
     assert_eq!(observation.conditional_reads, 0);
     assert_eq!(observation.live_projects.len(), P);
@@ -554,7 +491,7 @@ async fn without_a_url_the_embedded_emulator_is_used_and_said_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_url_without_a_key_and_bad_manifests_fail_with_exit_1() {
-    let emu = start().await;
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
     let out = dssctl(
         vec![
             "plan".into(),
@@ -576,15 +513,15 @@ async fn a_url_without_a_key_and_bad_manifests_fail_with_exit_1() {
     .unwrap();
     let out = dssctl(plan_args(&emu, dir.path(), &["--detailed-exitcode"]), None).await;
     assert_eq!(out.status.code(), Some(1));
-    let stats = stats(&emu).await;
+    let stats = stats(&emu, KEY).await;
     assert_eq!(stats.total, 0, "invalid manifests cause no request");
     emu.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reference_neither_declared_nor_live_is_an_error_at_its_line() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     // A group that exists only live is fine.
     c.create_group(&wire::Group {
         name: "live_only".into(),
@@ -623,8 +560,8 @@ async fn a_reference_neither_declared_nor_live_is_an_error_at_its_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_is_read_only_where_the_lists_lack_a_managed_field() {
-    let emu = start().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     for key in ["BARE", "FULL"] {
         let req = CreateProjectRequest {
             project_key: key.into(),
@@ -642,11 +579,11 @@ async fn metadata_is_read_only_where_the_lists_lack_a_managed_field() {
     )
     .unwrap();
     let loaded = dssctl::manifest::load_paths(&[dir.path().to_path_buf()]).unwrap();
-    reset_stats(&emu).await;
+    reset_stats(&emu, KEY).await;
     let observation = dssctl::observe::observe(&c, &loaded.resources, "default", 4)
         .await
         .unwrap();
-    let s = stats(&emu).await;
+    let s = stats(&emu, KEY).await;
     // The variables, the project list, and BARE's metadata (its list item has no description);
     // nothing for FULL (the list carries it) nor for ABSENT (it does not exist).
     assert_eq!(observation.conditional_reads, 1);
