@@ -6,25 +6,23 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use dssctl::client::{ClientConfig, DssClient};
-use dssctl::emulator::{self, EmulatorConfig, RunningEmulator};
+use dssctl::client::DssClient;
+use dssctl::emulator::{EmulatorConfig, RunningEmulator};
 use dssctl::wire::{CreateProjectRequest, Dataset};
 use serde_json::{Value, json};
+
+use crate::support::{client, dssctl_command, output, start_emulator};
 
 const KEY: &str = "build-test-admin-key";
 
 /// An emulator whose jobs take `job_duration`, with project CHURN and its dataset `customers`.
 async fn start(job_duration: Duration) -> (RunningEmulator, DssClient) {
-    dssctl::install_crypto_provider();
     let config = EmulatorConfig {
-        admin_key: KEY.into(),
         job_duration,
         ..Default::default()
     };
-    let emu = emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
-    let client = DssClient::new(ClientConfig::new(emu.url.clone(), KEY)).expect("client builds");
+    let emu = start_emulator(KEY, config).await;
+    let client = client(&emu, KEY);
     client
         .create_project(&CreateProjectRequest {
             project_key: "CHURN".into(),
@@ -46,29 +44,16 @@ async fn start(job_duration: Duration) -> (RunningEmulator, DssClient) {
 }
 
 fn command(emu: &RunningEmulator, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dssctl"));
+    let mut cmd = dssctl_command(&[]);
     cmd.arg("build")
         .args(args)
         .args(["--url", &emu.url, "--api-key", KEY, "--poll", "20ms"]);
-    for var in [
-        "RUST_BACKTRACE",
-        "DSS_URL",
-        "DSS_API_KEY",
-        "DSS_API_KEY_FILE",
-        "DSSCTL_STACK",
-        "NO_COLOR",
-    ] {
-        cmd.env_remove(var);
-    }
     cmd
 }
 
 /// Run `dssctl build ARGS` (off the async runtime, which serves the emulator meanwhile).
 async fn build(emu: &RunningEmulator, args: &[&str]) -> Output {
-    let mut cmd = command(emu, args);
-    tokio::task::spawn_blocking(move || cmd.output().expect("dssctl runs"))
-        .await
-        .unwrap()
+    output(command(emu, args)).await
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -6,49 +6,31 @@
 //! carries them.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use dssctl::client::{ClientConfig, DssClient};
-use dssctl::emulator::{self, EmulatorConfig, RunningEmulator};
+use dssctl::client::DssClient;
+use dssctl::emulator::{EmulatorConfig, RunningEmulator};
 use serde_json::Value;
+
+use crate::support::{client, copy_quickstart, dssctl_command, edit, output, show, start_emulator};
 
 const KEY: &str = "builds-test-admin-key";
 const BUILD_FILE: &str = "projects/churn.yaml";
 
 async fn start() -> (RunningEmulator, DssClient) {
-    dssctl::install_crypto_provider();
     let config = EmulatorConfig {
-        admin_key: KEY.into(),
         job_duration: Duration::from_millis(50),
         ..Default::default()
     };
-    let emu = emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
-    let client = DssClient::new(ClientConfig::new(emu.url.clone(), KEY)).expect("client builds");
+    let emu = start_emulator(KEY, config).await;
+    let client = client(&emu, KEY);
     (emu, client)
 }
 
 /// A copy of the quickstart under `dir` with its Build's trigger set to `trigger`.
 fn quickstart_with_trigger(dir: &Path, trigger: &str) -> PathBuf {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            let target = to.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                copy(&e.path(), &target);
-            } else {
-                std::fs::copy(e.path(), target).unwrap();
-            }
-        }
-    }
-    let to = dir.join("manifests");
-    copy(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart"),
-        &to,
-    );
+    let to = copy_quickstart(dir);
     edit(
         &to.join(BUILD_FILE),
         "trigger: manual",
@@ -57,16 +39,10 @@ fn quickstart_with_trigger(dir: &Path, trigger: &str) -> PathBuf {
     to
 }
 
-fn edit(file: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(file).unwrap();
-    assert!(text.contains(from), "{} lacks {from:?}", file.display());
-    std::fs::write(file, text.replacen(from, to, 1)).unwrap();
-}
-
 /// Run `dssctl CMD PATH --url .. --api-key .. EXTRA` in `cwd` (off the async runtime, which
 /// serves the emulator meanwhile).
 async fn dssctl(cmd: &str, emu: &RunningEmulator, path: &Path, cwd: &Path, extra: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dssctl"));
+    let mut c = dssctl_command(&["RUST_LOG"]);
     c.arg(cmd)
         .arg(path)
         .args(["--url", &emu.url, "--api-key", KEY, "--no-color"])
@@ -76,29 +52,7 @@ async fn dssctl(cmd: &str, emu: &RunningEmulator, path: &Path, cwd: &Path, extra
     if cmd == "apply" {
         c.arg("--auto-approve");
     }
-    for var in [
-        "RUST_BACKTRACE",
-        "RUST_LOG",
-        "DSS_URL",
-        "DSS_API_KEY",
-        "DSS_API_KEY_FILE",
-        "DSSCTL_STACK",
-        "NO_COLOR",
-    ] {
-        c.env_remove(var);
-    }
-    tokio::task::spawn_blocking(move || c.output().expect("dssctl runs"))
-        .await
-        .unwrap()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    output(c).await
 }
 
 fn stdout(out: &Output) -> String {

@@ -9,25 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dssctl::client::{ClientConfig, DssClient};
-use dssctl::emulator::{self, EmulatorConfig, RunningEmulator};
+use dssctl::client::DssClient;
+use dssctl::emulator::{EmulatorConfig, RunningEmulator};
+
+use crate::support::{client, dssctl_command, start_emulator};
 
 const KEY: &str = "watch-test-admin-key";
-
-async fn start_emulator() -> RunningEmulator {
-    dssctl::install_crypto_provider();
-    let config = EmulatorConfig {
-        admin_key: KEY.into(),
-        ..EmulatorConfig::default()
-    };
-    emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts")
-}
-
-fn client(emu: &RunningEmulator) -> DssClient {
-    DssClient::new(ClientConfig::new(emu.url.clone(), KEY)).expect("client builds")
-}
 
 fn group(name: &str, description: &str) -> String {
     format!(
@@ -59,7 +46,7 @@ impl Daemon {
     /// Start `dssctl watch DIR` against `emu` with `extra` flags; waits for the health address.
     fn start(emu: &RunningEmulator, dir: &Path, cwd: &Path, extra: &[&str]) -> Daemon {
         let log = cwd.join("watch.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dssctl"));
+        let mut cmd = dssctl_command(&["RUST_LOG"]);
         cmd.arg("watch")
             .arg(dir)
             .args(["--url", &emu.url, "--api-key", KEY, "--listen", "127.0.0.1:0"])
@@ -68,15 +55,6 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
-        for var in [
-            "RUST_BACKTRACE",
-            "RUST_LOG",
-            "DSS_URL",
-            "DSS_API_KEY",
-            "DSSCTL_STACK",
-        ] {
-            cmd.env_remove(var);
-        }
         let mut child = cmd.spawn().expect("dssctl watch starts");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
@@ -162,8 +140,8 @@ async fn set_description(c: &DssClient, name: &str, description: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_applies_edits_and_keeps_the_last_good_state_on_an_invalid_one() {
-    let emu = start_emulator().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let tmp = tempfile::tempdir().unwrap();
     let dir = manifests(tmp.path(), &[("analysts", "Readers")]);
     let daemon = Daemon::start(&emu, &dir, tmp.path(), &["--interval", "1h"]);
@@ -248,8 +226,8 @@ async fn watch_applies_edits_and_keeps_the_last_good_state_on_an_invalid_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_corrects_drift_and_leaves_deletions_pending_without_prune() {
-    let emu = start_emulator().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let tmp = tempfile::tempdir().unwrap();
     let dir = manifests(tmp.path(), &[("analysts", "Readers"), ("interns", "Temps")]);
     let daemon = Daemon::start(&emu, &dir, tmp.path(), &["--interval", "1s"]);
@@ -291,8 +269,8 @@ async fn watch_corrects_drift_and_leaves_deletions_pending_without_prune() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_without_self_heal_only_reports_drift() {
-    let emu = start_emulator().await;
-    let c = client(&emu);
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
     let tmp = tempfile::tempdir().unwrap();
     let dir = manifests(tmp.path(), &[("analysts", "Readers")]);
     let daemon = Daemon::start(
