@@ -14,6 +14,8 @@ use dssctl::wire::{
 };
 use serde_json::{Map, json};
 
+use crate::support::start_emulator;
+
 const ADMIN_KEY: &str = "it-admin-key";
 const READER_KEY: &str = "it-reader-key";
 
@@ -27,12 +29,6 @@ fn base_config() -> EmulatorConfig {
         job_duration: Duration::from_millis(500),
         ..EmulatorConfig::default()
     }
-}
-
-async fn emulator(config: EmulatorConfig) -> RunningEmulator {
-    dssctl::emulator::start(config, local())
-        .await
-        .expect("the emulator starts")
 }
 
 fn client(emu: &RunningEmulator, key: &str) -> DssClient {
@@ -94,7 +90,7 @@ fn build(output: &str) -> JobDefinition {
 
 #[tokio::test]
 async fn every_endpoint_of_the_client_works() {
-    let emu = emulator(base_config()).await;
+    let emu = start_emulator(ADMIN_KEY, base_config()).await;
     let dss = client(&emu, ADMIN_KEY);
 
     let info = dss.instance_info().await.unwrap();
@@ -337,7 +333,7 @@ async fn every_endpoint_of_the_client_works() {
 
 #[tokio::test]
 async fn an_unknown_key_is_unauthorized() {
-    let emu = emulator(base_config()).await;
+    let emu = start_emulator(ADMIN_KEY, base_config()).await;
     let err = client(&emu, "wrong-key").list_projects().await.unwrap_err();
     assert!(matches!(err, ClientError::Unauthorized { .. }), "{err:?}");
     assert!(!err.is_retryable());
@@ -355,7 +351,7 @@ async fn a_restricted_key_is_forbidden_where_it_lacks_a_privilege() {
         privileges: vec!["READ_CONF".to_string()],
         ..Default::default()
     }];
-    let emu = emulator(config).await;
+    let emu = start_emulator(ADMIN_KEY, config).await;
     let admin = client(&emu, ADMIN_KEY);
     admin.create_project(&project_request("SALES")).await.unwrap();
     admin.create_project(&project_request("OTHER")).await.unwrap();
@@ -403,7 +399,7 @@ async fn a_restricted_key_is_forbidden_where_it_lacks_a_privilege() {
 
 #[tokio::test]
 async fn missing_objects_are_typed_not_found() {
-    let emu = emulator(base_config()).await;
+    let emu = start_emulator(ADMIN_KEY, base_config()).await;
     let dss = client(&emu, ADMIN_KEY);
     dss.create_project(&project_request("P")).await.unwrap();
     let errors = [
@@ -473,7 +469,7 @@ fn found<T>(result: Result<T, ClientError>) -> Result<bool, ClientError> {
 async fn many_operations_succeed_under_a_30_percent_error_rate() {
     let mut config = base_config();
     config.error_rate = 0.3;
-    let emu = emulator(config).await;
+    let emu = start_emulator(ADMIN_KEY, config).await;
     dssctl::install_crypto_provider();
     let mut client_config = ClientConfig::new(emu.url.clone(), ADMIN_KEY);
     client_config.base_backoff = Duration::from_millis(2);
@@ -583,7 +579,7 @@ async fn state_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = base_config();
     config.data_dir = Some(dir.path().to_path_buf());
-    let emu = emulator(config.clone()).await;
+    let emu = start_emulator(ADMIN_KEY, config.clone()).await;
     let dss = client(&emu, ADMIN_KEY);
     dss.create_group(&Group {
         name: "kept".into(),
@@ -603,7 +599,7 @@ async fn state_survives_a_restart() {
     let before = dss.get_dataset("KEPT", "orders").await.unwrap();
     emu.shutdown().await;
 
-    let emu = emulator(config).await;
+    let emu = start_emulator(ADMIN_KEY, config).await;
     let dss = client(&emu, ADMIN_KEY);
     assert_eq!(
         dss.get_group("kept").await.unwrap().description.as_deref(),
@@ -625,7 +621,7 @@ async fn state_survives_a_restart() {
 async fn rate_limited_calls_wait_for_retry_after_and_succeed() {
     let mut config = base_config();
     config.rate_limit = Some(15);
-    let emu = emulator(config).await;
+    let emu = start_emulator(ADMIN_KEY, config).await;
     let dss = client(&emu, ADMIN_KEY);
     // 30 creates (POSTs, repeated only after a 429) then 30 reads, all at once: twice the
     // per-second budget each, so some calls must wait for Retry-After.

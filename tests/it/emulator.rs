@@ -12,6 +12,8 @@ use dssctl::emulator::{self, ApiKeySpec, EmulatorConfig, RunningEmulator};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::support::{dssctl_command, start_emulator};
+
 const ADMIN: &str = "admin-secret-key";
 
 /// An emulator under test: in-process, or a `dssctl emulator` child (no handle).
@@ -30,10 +32,7 @@ fn config() -> EmulatorConfig {
 }
 
 async fn start(config: EmulatorConfig) -> Emu {
-    dssctl::install_crypto_provider();
-    let running = emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
+    let running = start_emulator(ADMIN, config).await;
     Emu {
         base: running.url.clone(),
         running: Some(running),
@@ -1095,12 +1094,10 @@ async fn a_corrupt_document_is_reported_with_its_path() {
 
 /// A `dssctl emulator` child and the URL it printed.
 fn spawn_binary(args: &[&str]) -> (Child, String, BufReader<std::process::ChildStdout>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dssctl"))
+    let mut child = dssctl_command(&["DSS_EMULATOR_ADMIN_KEY"])
         .arg("emulator")
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("DSS_EMULATOR_ADMIN_KEY")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

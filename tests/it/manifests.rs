@@ -3,9 +3,10 @@
 //! property tests showing that no input makes the loader panic.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use proptest::prelude::*;
+
+use crate::support::dssctl_command;
 
 /// The repository root: the binary runs there so that paths in the output are stable.
 fn root() -> &'static Path {
@@ -14,10 +15,9 @@ fn root() -> &'static Path {
 
 /// Runs `dssctl ARGS` at the repository root; returns (exit code, stdout, stderr).
 fn dssctl(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_dssctl"))
+    let output = dssctl_command(&[])
         .args(args)
         .current_dir(root())
-        .env_remove("RUST_BACKTRACE")
         .env("NO_COLOR", "1")
         .output()
         .expect("dssctl runs");
