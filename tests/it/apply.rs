@@ -18,8 +18,8 @@ use dssctl::plan::ledger::{Ledger, ledger_variable};
 use serde_json::json;
 
 use crate::support::{
-    client, copy_quickstart, dssctl_command, edit, output, quickstart, reset_stats, secrets_of_quickstart,
-    show, start_emulator, stats,
+    cli_args, client, copy_quickstart, dssctl_command, edit, output, quickstart, reset_stats,
+    secrets_of_quickstart, show, start_emulator, stats,
 };
 
 const KEY: &str = "apply-test-admin-key";
@@ -36,16 +36,7 @@ async fn dssctl(args: Vec<String>, cwd: &Path) -> Output {
 }
 
 fn args(cmd: &str, emu: &RunningEmulator, path: &Path, extra: &[&str]) -> Vec<String> {
-    let mut a = vec![
-        cmd.to_string(),
-        path.display().to_string(),
-        "--url".into(),
-        emu.url.clone(),
-        "--api-key".into(),
-        KEY.into(),
-    ];
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
+    cli_args(cmd, path, emu, KEY, extra)
 }
 
 async fn apply(emu: &RunningEmulator, path: &Path, cwd: &Path, extra: &[&str]) -> Output {

@@ -19,7 +19,8 @@ use dssctl::wire::{self, CreateProjectRequest};
 use serde_json::{Value, json};
 
 use crate::support::{
-    client, dssctl_command, output, quickstart, reset_stats, secrets_of_quickstart, start_emulator, stats,
+    cli_args, client, dssctl_command, output, quickstart, reset_stats, secrets_of_quickstart, start_emulator,
+    stats,
 };
 
 const KEY: &str = "plan-test-admin-key";
@@ -35,16 +36,7 @@ async fn dssctl(args: Vec<String>, cwd: Option<PathBuf>) -> Output {
 }
 
 fn plan_args(emu: &RunningEmulator, path: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args = vec![
-        "plan".to_string(),
-        path.display().to_string(),
-        "--url".into(),
-        emu.url.clone(),
-        "--api-key".into(),
-        KEY.into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    cli_args("plan", path, emu, KEY, extra)
 }
 
 async fn json_plan(emu: &RunningEmulator, path: &Path) -> (Plan, Output) {

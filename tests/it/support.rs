@@ -55,6 +55,20 @@ pub fn dssctl_command(also_remove: &[&str]) -> Command {
     cmd
 }
 
+/// `CMD PATH --url URL --api-key KEY EXTRA..`: the arguments of a run against `emu`.
+pub fn cli_args(cmd: &str, path: &Path, emu: &RunningEmulator, key: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        cmd.to_string(),
+        path.display().to_string(),
+        "--url".into(),
+        emu.url.clone(),
+        "--api-key".into(),
+        key.into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
 /// Run `cmd` to its end off the async runtime, which serves the emulator meanwhile.
 pub async fn output(mut cmd: Command) -> Output {
     tokio::task::spawn_blocking(move || cmd.output().expect("dssctl runs"))
