@@ -214,19 +214,7 @@ mod tests {
     use crate::plan::{Kind, Summary};
 
     fn op(kind: Kind, name: &str, action: Action) -> Operation {
-        Operation {
-            kind,
-            name: name.into(),
-            action,
-            subdocuments: vec![],
-            changes: vec![],
-            writes: vec![],
-            secrets: vec![],
-            ledger: None,
-            drop_data: false,
-            origin: None,
-            fingerprint: None,
-        }
+        crate::plan::fixtures::operation(kind, name, action)
     }
 
     #[test]

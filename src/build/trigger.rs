@@ -163,19 +163,7 @@ mod tests {
     }
 
     fn op(kind: Kind, name: &str, action: Action) -> Operation {
-        Operation {
-            kind,
-            name: name.into(),
-            action,
-            subdocuments: vec![],
-            changes: vec![],
-            writes: vec![],
-            secrets: vec![],
-            ledger: None,
-            drop_data: false,
-            origin: None,
-            fingerprint: None,
-        }
+        crate::plan::fixtures::operation(kind, name, action)
     }
 
     fn names(builds: &[PlannedBuild]) -> Vec<&str> {

@@ -141,3 +141,20 @@ pub fn sample() -> Vec<Declared> {
         ),
     ]
 }
+
+/// An operation with nothing to write: for tests of what runs operations and reports them.
+pub fn operation(kind: super::Kind, name: &str, action: super::Action) -> super::Operation {
+    super::Operation {
+        kind,
+        name: name.into(),
+        action,
+        subdocuments: vec![],
+        changes: vec![],
+        writes: vec![],
+        secrets: vec![],
+        ledger: None,
+        drop_data: false,
+        origin: None,
+        fingerprint: None,
+    }
+}
