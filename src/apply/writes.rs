@@ -164,39 +164,37 @@ async fn create(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let id = op.id();
     let body = create_body(op)?;
     post_once(ctx.client, &id, body).await?;
-    // The object exists from here on: any failure below keeps its ledger entry.
-    let mut done = Done::default();
-    for write in writes_with_stamp(op) {
-        let doc = doc_ref(&id, write.subdocument).map_err(|f| Failed { may_exist: true, ..f })?;
-        let Some(doc) = doc else { continue };
-        let stamp = doc.is_metadata();
-        // Secrets went in the POST.
-        match write_doc(ctx, op, &doc, &write, SecretMode::None, stamp).await {
-            Ok(w) => done.warnings.extend(w),
-            Err(mut f) => {
-                f.may_exist = true;
-                f.warnings.append(&mut done.warnings);
-                return Err(f);
-            }
-        }
-    }
-    Ok(done)
+    // The object exists from here on: any failure below keeps its ledger entry. Secrets went
+    // in the POST.
+    write_all(ctx, op, writes_with_stamp(op), SecretMode::None).await
 }
 
 /// Update or adopt: the planned sub-documents (and, on adoption, the stamp).
 async fn update(ctx: &Ctx<'_>, op: &Operation, adopt: bool) -> Result<Done, Failed> {
-    let id = op.id();
     let writes = if adopt {
         writes_with_stamp(op)
     } else {
         op.writes.clone()
     };
+    write_all(ctx, op, writes, SecretMode::Changed).await
+}
+
+/// Write the sub-documents in order (metadata with the stamp); the first failure stops the
+/// rest and, the object existing, keeps its ledger entry.
+async fn write_all(
+    ctx: &Ctx<'_>,
+    op: &Operation,
+    writes: Vec<Write>,
+    secrets: SecretMode,
+) -> Result<Done, Failed> {
+    let id = op.id();
     let mut done = Done::default();
     for write in writes {
-        let doc = doc_ref(&id, write.subdocument)?;
-        let Some(doc) = doc else { continue };
+        let Some(doc) = doc_ref(&id, write.subdocument)? else {
+            continue;
+        };
         let stamp = doc.is_metadata();
-        match write_doc(ctx, op, &doc, &write, SecretMode::Changed, stamp).await {
+        match write_doc(ctx, op, &doc, &write, secrets, stamp).await {
             Ok(w) => done.warnings.extend(w),
             Err(mut f) => {
                 f.may_exist = true;

@@ -92,11 +92,7 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let mut doc = http::body_object(&req.body)?;
     store::drop_nulls(&mut doc);
-    let name = doc
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::illegal("connection: 'name' is required (a string)"))?
-        .to_string();
+    let name = http::required_str(&doc, "connection", "name")?;
     store::validate_name(&name, "connection name")?;
     check(&doc)?;
     fill_defaults(&mut doc);

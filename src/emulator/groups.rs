@@ -37,11 +37,7 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let mut doc = http::body_object(&req.body)?;
     store::drop_nulls(&mut doc);
-    let name = doc
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::illegal("group: 'name' is required (a string)"))?
-        .to_string();
+    let name = http::required_str(&doc, "group", "name")?;
     store::validate_name(&name, "group name")?;
     fill_defaults(&mut doc);
     let pending = {

@@ -222,6 +222,18 @@ pub fn body_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiErr
     }
 }
 
+/// The string field `field` of a create body, required: `what` names the object in the error.
+pub fn required_str(
+    doc: &serde_json::Map<String, Value>,
+    what: &str,
+    field: &str,
+) -> Result<String, ApiError> {
+    doc.get(field)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::illegal(format!("{what}: '{field}' is required (a string)")))
+}
+
 /// The body as a typed document, `null` fields counting as absent.
 pub fn body_typed<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
     let value = Value::Object(body_object(body)?);

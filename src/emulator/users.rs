@@ -88,11 +88,7 @@ pub fn list(app: &App, req: &Req) -> ApiResult {
 pub async fn create(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let mut doc = http::body_object(&req.body)?;
-    let login = doc
-        .get("login")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::illegal("user: 'login' is required (a string)"))?
-        .to_string();
+    let login = http::required_str(&doc, "user", "login")?;
     store::validate_name(&login, "login")?;
     normalise(&mut doc)?;
     fill_defaults(&mut doc, &login);
