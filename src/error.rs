@@ -24,8 +24,6 @@
 //! Each error is said once: an error type either shows its cause in its own message or
 //! exposes it as `source()`, never both, so the chain printed by [`report`] has no repeats.
 
-use std::fmt;
-
 use crate::apply::guards::Refusal;
 use crate::manifest::Diagnostics;
 
@@ -168,16 +166,6 @@ pub fn report(err: &Error) -> String {
         out.push_str(&format!("hint: {hint}\n"));
     }
     out
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Success => f.write_str("success"),
-            Outcome::Changes => f.write_str("changes"),
-            Outcome::Failed(why) => write!(f, "failed ({why:?})"),
-        }
-    }
 }
 
 #[cfg(test)]
