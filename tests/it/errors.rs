@@ -2,7 +2,8 @@
 //! when the user can fix it (a refused API key names where the key came from without showing
 //! it; a refused connection names the URL and whether it came from `--url` or `DSS_URL`; an
 //! API address given as the URL is taken as the base URL with a note), and stdout failures
-//! (a full device: exit 1 and a message, never a panic; a closed pipe: a quiet exit 0).
+//! (a full device: exit 1 and a message, never a panic; a closed pipe: a quiet exit 0); a
+//! second Ctrl-C during a build (exit 130, reaching `main`).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -187,4 +188,79 @@ async fn a_closed_stdout_ends_quietly_with_exit_0() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", show(&out));
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
     }
+}
+
+/// A second Ctrl-C while dssctl waits for DSS to confirm the abort of a build: dssctl stops at
+/// once with 130, the status flowing back to `main` (no exit from inside the signal task).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_interrupt_stops_a_build_with_130() {
+    use dssctl::wire::{CreateProjectRequest, Dataset};
+
+    // Every request takes a while, so that the abort is still unconfirmed at the second signal.
+    let config = EmulatorConfig {
+        job_duration: std::time::Duration::from_secs(120),
+        latency: std::time::Duration::from_millis(1500),
+        ..Default::default()
+    };
+    let emu = start_emulator(KEY, config).await;
+    let client = crate::support::client(&emu, KEY);
+    client
+        .create_project(&CreateProjectRequest {
+            project_key: "CHURN".into(),
+            name: Some("Churn".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let dataset: Dataset = serde_json::from_value(serde_json::json!({
+        "projectKey": "CHURN", "name": "customers", "type": "Inline",
+        "params": {}, "formatType": "csv", "formatParams": {}
+    }))
+    .unwrap();
+    client.create_dataset("CHURN", &dataset).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(
+        dir.path(),
+        &[
+            "build",
+            "CHURN",
+            "customers",
+            "--url",
+            &emu.url,
+            "--api-key",
+            KEY,
+            "--poll",
+            "20ms",
+        ],
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("dssctl starts");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while client.list_jobs("CHURN", None).await.unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the job never started");
+    }
+    let interrupt = || {
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    };
+    interrupt();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    interrupt();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("interrupted: aborting the job"), "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with("error: interrupted again: exiting without waiting; the job may still be running"),
+        "{text}"
+    );
+    emu.shutdown().await;
 }
