@@ -39,16 +39,6 @@ pub struct Planned {
     pub requests: usize,
 }
 
-impl Planned {
-    /// What the guards check this plan against.
-    pub fn guard_input(&self) -> GuardInput<'_> {
-        GuardInput {
-            declared: Some(self.declared),
-            ledger: self.observed.ledger.as_ref(),
-        }
-    }
-}
-
 /// Observe what `desired` needs through an already-connected target, and plan.
 pub async fn plan_on(target: &Target, desired: &[Declared], parallelism: usize) -> anyhow::Result<Planned> {
     let observation = crate::observe::observe(&target.client, desired, &target.stack, parallelism)
