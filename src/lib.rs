@@ -5,27 +5,38 @@
 //! - [`plan`]: pure `(desired, observed) -> operations`, no I/O;
 //! - [`render`]: a plan as text, JSON or Markdown;
 //! - [`observe`]: reading the live state a plan needs, with the fewest requests;
-//! - [`target`]: which DSS to talk to (or the embedded emulator), and the stack;
-//! - [`plan_command`]: the `plan` command;
-//! - [`apply`]: the `apply` command: guarded, ordered, verified writes and the ledger;
+//! - [`target`]: which DSS to talk to (or the embedded emulator), the stack, and the hints
+//!   that say where a refused key or URL came from;
+//! - [`engine`]: the one pipeline load → observe → plan → guard → write of `plan`, `apply`,
+//!   `watch` and `export`;
+//! - [`apply`]: guarded, ordered, verified writes and the ledger;
+//! - [`export`]: manifests from a live instance (`dssctl export`);
 //! - [`client`]: the DSS REST client (auth, retries, concurrency limit, typed errors);
 //! - [`emulator`]: an embedded DSS API emulator (axum), the local DSS of tests and quickstarts;
 //! - [`wire`]: the JSON documents of the DSS API, shared by the client and the emulator;
 //! - [`build`]: start a DSS job and follow it to its end (`dssctl build`);
-//! - [`daemon`]: `dssctl watch`, the GitOps daemon: watch, reconcile, health and metrics;
-//! - [`cli`]: the command line, parsed by clap; `main.rs` only dispatches.
+//! - [`daemon`]: `dssctl watch`, the GitOps daemon: its pure decision and back-off policy,
+//!   the scheduling loop, the file watcher, health and metrics;
+//! - [`commands`]: the command line (clap): one module per command turns its flags into a
+//!   resolved configuration; the only module that knows clap;
+//! - [`error`]: the one error type of the commands and the one exit-code table;
+//! - [`output`]: the one writer of stdout (a full device is an error, a closed pipe is quiet).
+//!
+//! `main.rs` parses, runs the command, reports the error and exits.
 
 pub mod apply;
 pub mod build;
-pub mod cli;
 pub mod client;
+pub mod commands;
 pub mod daemon;
 pub mod emulator;
+pub mod engine;
+pub mod error;
 pub mod export;
 pub mod manifest;
 pub mod observe;
+pub mod output;
 pub mod plan;
-pub mod plan_command;
 pub mod render;
 pub mod target;
 pub mod wire;

@@ -1,49 +1,39 @@
-//! The `dssctl` binary: parse the command line, set up logging, dispatch, report errors and map
-//! them to the documented exit codes. Behaviour lives in the library.
+//! The `dssctl` binary: parse the command line, set up logging, run the command, report its
+//! error and exit with the code of the one exit-code table ([`dssctl::error::exit_code`]).
+//! Behaviour lives in the library; this is the only place the process exits.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser;
-use dssctl::cli::{Cli, Command};
+use clap::{CommandFactory, FromArgMatches};
+use dssctl::commands::{Cli, GlobalArgs, LogFormat};
+use dssctl::error::{Error, exit_code, report};
 
 fn main() -> ExitCode {
     dssctl::install_crypto_provider();
-    let cli = Cli::parse();
-    // The daemon's log is its output: it reports at info level unless asked otherwise.
-    init_logging(&cli.global, matches!(cli.command, Command::Watch(_)));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(1);
-        }
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Plan(args) => dssctl::plan_command::run(args, cli.global.no_color).await,
-            Command::Apply(args) => dssctl::apply::run(args, cli.global.no_color).await,
-            Command::Emulator(args) => dssctl::emulator::command::run(args).await,
-            Command::Validate(args) => dssctl::manifest::commands::validate(&args),
-            Command::Schema(args) => dssctl::manifest::commands::schema(&args),
-            Command::Export(args) => dssctl::export::run(args).await,
-            Command::Build(args) => {
-                dssctl::build::command::run(args, cli.global.no_color, cli.global.quiet).await
-            }
-            Command::Watch(args) => dssctl::daemon::run(args).await,
-        }
-    });
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(1)
-        }
+    // The daemon's log is its output: it reports at info level unless asked otherwise.
+    init_logging(&cli.global, cli.command.is_daemon());
+    let result = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(dssctl::commands::run(cli, &matches)),
+        Err(err) => Err(Error::from(
+            anyhow::Error::new(err).context("cannot start the async runtime"),
+        )),
+    };
+    if let Err(err) = &result {
+        // stderr may be closed too; there is nobody left to tell.
+        let _ = std::io::stderr().write_all(report(err).as_bytes());
     }
+    ExitCode::from(exit_code(&result))
 }
 
 /// Logs go to stderr: warnings by default, `-v` info, `-vv` debug, `-vvv` trace (dssctl's own
 /// events; dependencies stay at warnings), `-q` errors only; `RUST_LOG` overrides.
-fn init_logging(global: &dssctl::cli::GlobalArgs, daemon: bool) {
+fn init_logging(global: &GlobalArgs, daemon: bool) {
     let verbose = global.verbose.saturating_add(u8::from(daemon));
     let level = match (global.quiet, verbose) {
         (true, _) => "error",
@@ -59,7 +49,7 @@ fn init_logging(global: &dssctl::cli::GlobalArgs, daemon: bool) {
         .with_writer(std::io::stderr)
         .with_target(false);
     let _ = match global.log_format {
-        dssctl::cli::LogFormat::Json => builder.json().try_init(),
-        dssctl::cli::LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
     };
 }

@@ -21,10 +21,11 @@ use crate::plan::scope::{ProjectReads, ReadPlan};
 use crate::plan::{Observed, ObservedDataset, ObservedProject};
 use crate::wire::{Metadata, ProjectPermissions, ProjectSummary, ProjectVariables};
 
-/// A failed read, naming what was being read.
+/// A failed read, naming what was being read. The client error is its `source()`, not part of
+/// its message, so that a printed chain says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ObserveError {
-    #[error("cannot read {what}: {source}")]
+    #[error("cannot read {what}")]
     Read {
         what: String,
         #[source]

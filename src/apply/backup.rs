@@ -17,12 +17,9 @@ pub enum BackupError {
     Client(#[from] crate::client::ClientError),
     #[error("the export of project {key} is not a zip archive ({bytes} bytes)")]
     NotAZip { key: String, bytes: usize },
-    #[error("cannot write {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The I/O error is in the message, so it is not also the `source()`: said once.
+    #[error("cannot write {}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
 }
 
 /// Export project `key` into `dir`; `Ok(None)` when the project no longer exists.
@@ -45,7 +42,7 @@ pub async fn export_project(
     }
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| BackupError::Io { path, source }
+        move |error| BackupError::Io { path, error }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let path = dir.join(file_name(key, time::OffsetDateTime::now_utc()));

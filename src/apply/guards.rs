@@ -1,4 +1,4 @@
-//! Safety guards (product.md section 5), checked before anything is written; each refusal
+//! Safety guards, checked before anything is written; each refusal
 //! exits 3 and writes nothing:
 //! - empty manifests (no resource declared) while the stack's ledger is not empty: almost
 //!   always a wrong path or an emptied directory, and it would delete the whole stack;
@@ -26,31 +26,58 @@ pub fn default_max_deletes(ledger_size: usize) -> usize {
     MIN_MAX_DELETES.max(ledger_size.div_ceil(10))
 }
 
-/// Check every guard; the error says what was refused and how to proceed.
+/// A guard's refusal: what was refused and how to proceed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The manifests declare nothing while the stack's ledger lists resources.
+    #[error(
+        "refusing to apply: the manifests declare no resource but the ledger of stack {stack:?} lists {ledger_size}; \
+         this would delete all of them. Check the paths given to apply."
+    )]
+    EmptyManifests { stack: String, ledger_size: usize },
+    /// Protected resources are no longer declared (`kind name` each).
+    #[error(
+        "refusing to apply: protected resources are no longer declared and are never deleted: {}. \
+         Declare them again, or apply them with `protect: false` before removing them.",
+        .names.join(", ")
+    )]
+    Protected { names: Vec<String> },
+    /// More deletions than the limit, without the matching `--allow-deletes`.
+    #[error(
+        "refusing to apply: the plan deletes {deletes} resources, more than the limit of {max}{}. \
+         Review the plan, then rerun with --allow-deletes {deletes}.",
+        match .allow_deletes {
+            Some(n) => format!(" (--allow-deletes {n} does not match)"),
+            None => String::new(),
+        }
+    )]
+    TooManyDeletes {
+        deletes: usize,
+        max: usize,
+        allow_deletes: Option<usize>,
+    },
+}
+
+/// Check every guard.
 pub fn check(
     plan: &Plan,
     declared: Option<usize>,
     ledger_size: usize,
     opts: GuardOptions,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     if declared == Some(0) && ledger_size > 0 {
-        return Err(format!(
-            "refusing to apply: the manifests declare no resource but the ledger of stack {:?} lists {ledger_size}; \
-             this would delete all of them. Check the paths given to apply.",
-            plan.stack
-        ));
+        return Err(Refusal::EmptyManifests {
+            stack: plan.stack.clone(),
+            ledger_size,
+        });
     }
     if !plan.protected.is_empty() {
-        let names: Vec<String> = plan
+        let names = plan
             .protected
             .iter()
             .map(|p| format!("{} {}", p.kind, p.name))
             .collect();
-        return Err(format!(
-            "refusing to apply: protected resources are no longer declared and are never deleted: {}. \
-             Declare them again, or apply them with `protect: false` before removing them.",
-            names.join(", ")
-        ));
+        return Err(Refusal::Protected { names });
     }
     let deletes = plan
         .operations
@@ -61,14 +88,11 @@ pub fn check(
         .max_deletes
         .unwrap_or_else(|| default_max_deletes(ledger_size));
     if deletes > max && opts.allow_deletes != Some(deletes) {
-        let allowed = match opts.allow_deletes {
-            Some(n) => format!(" (--allow-deletes {n} does not match)"),
-            None => String::new(),
-        };
-        return Err(format!(
-            "refusing to apply: the plan deletes {deletes} resources, more than the limit of {max}{allowed}. \
-             Review the plan, then rerun with --allow-deletes {deletes}."
-        ));
+        return Err(Refusal::TooManyDeletes {
+            deletes,
+            max,
+            allow_deletes: opts.allow_deletes,
+        });
     }
     Ok(())
 }
@@ -119,7 +143,7 @@ mod tests {
     fn deletions_beyond_the_limit_need_the_exact_count() {
         let none = GuardOptions::default();
         assert!(check(&plan(10), Some(1), 20, none).is_ok());
-        let err = check(&plan(11), Some(1), 20, none).unwrap_err();
+        let err = check(&plan(11), Some(1), 20, none).unwrap_err().to_string();
         assert!(
             err.contains("deletes 11") && err.contains("--allow-deletes 11"),
             "{err}"
@@ -136,6 +160,7 @@ mod tests {
         assert!(
             check(&plan(11), Some(1), 20, wrong)
                 .unwrap_err()
+                .to_string()
                 .contains("does not match")
         );
         let strict = GuardOptions {
@@ -152,6 +177,7 @@ mod tests {
         assert!(
             check(&plan(0), Some(0), 3, none)
                 .unwrap_err()
+                .to_string()
                 .contains("declare no resource")
         );
         assert!(check(&plan(0), Some(0), 0, none).is_ok());
@@ -161,6 +187,11 @@ mod tests {
             kind: Kind::Project,
             name: "CHURN".into(),
         });
-        assert!(check(&p, Some(1), 3, none).unwrap_err().contains("project CHURN"));
+        assert!(
+            check(&p, Some(1), 3, none)
+                .unwrap_err()
+                .to_string()
+                .contains("project CHURN")
+        );
     }
 }

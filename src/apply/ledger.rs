@@ -56,10 +56,17 @@ pub enum LedgerChange {
 /// A ledger write that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerWriteError {
+    // The client error is in the message, so it is not also the `source()`: said once.
     #[error("cannot update the ledger: {0}")]
-    Client(#[from] ClientError),
+    Client(ClientError),
     #[error(transparent)]
     Corrupt(#[from] LedgerError),
+}
+
+impl From<ClientError> for LedgerWriteError {
+    fn from(error: ClientError) -> Self {
+        LedgerWriteError::Client(error)
+    }
 }
 
 /// Writes one stack's ledger and the global variables (see the module documentation).

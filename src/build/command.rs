@@ -1,16 +1,15 @@
-//! `dssctl build`: the terminal edge of [`crate::build`]. It resolves the target, turns SIGINT
+//! `dssctl build`: the terminal edge of [`crate::build`]. It connects to the target, turns SIGINT
 //! and SIGTERM into an abort of the job, shows progress on stderr (one line per state change;
 //! on a terminal also a spinner line with the elapsed time), prints the job log on stderr when
 //! the job did not end DONE, and prints the result on stdout as a line of text or one JSON
 //! object.
 //!
-//! Exit codes: 0 when the job ends DONE; 1 when it ends FAILED or ABORTED, passes `--timeout`
-//! (dssctl then aborts it), or dssctl is interrupted (the job is aborted and the abort waited
-//! for, so exit 1 like any other build that did not succeed); 130 when a second Ctrl-C stops
-//! dssctl before DSS acknowledged the abort.
+//! Outcomes (the codes are in [`crate::error`]): success when the job ends DONE; a build
+//! failure when it ends FAILED or ABORTED, passes `--timeout` (dssctl then aborts it), or
+//! dssctl is interrupted (the job is aborted and the abort waited for); an interrupt error
+//! when a second Ctrl-C stops dssctl before DSS acknowledged the abort.
 
 use std::io::{IsTerminal, Write as _};
-use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,28 +18,43 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{BuildEvent, BuildOutcome, BuildRequest, Ending, run_build};
-use crate::cli::{BuildArgs, BuildFormat};
-use crate::target::connect;
+use crate::error::{Error, Failure, Outcome};
+use crate::render::OutputFormat;
+use crate::target::{TargetConfig, connect};
+
+/// The resolved configuration of `dssctl build`.
+#[derive(Debug, Clone)]
+pub struct BuildConfig {
+    pub request: BuildRequest,
+    /// How the result is printed on stdout.
+    pub format: OutputFormat,
+    pub target: TargetConfig,
+    /// Colour the progress on stderr.
+    pub color: bool,
+    /// `-q`: no progress lines.
+    pub quiet: bool,
+}
 
 /// Run `dssctl build`.
-pub async fn run(args: BuildArgs, no_color: bool, quiet: bool) -> anyhow::Result<ExitCode> {
-    let mut request =
-        BuildRequest::new(&args.project, &args.outputs, args.mode).map_err(anyhow::Error::msg)?;
-    request.timeout = args.timeout;
-    request.poll = args.poll;
-
-    let target = connect(&args.target, 2).await?;
+pub async fn run(config: &BuildConfig) -> Result<Outcome, Error> {
+    let request = &config.request;
+    let target = connect(&config.target, 2).await?;
     let cancel = CancellationToken::new();
+    let stop = CancellationToken::new();
     let stderr_tty = std::io::stderr().is_terminal();
-    let color = !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && stderr_tty;
-    let progress = Progress::new(stderr_tty && !quiet, color, quiet);
-    let signals = watch_signals(cancel.clone(), progress.clone())?;
+    let progress = Progress::new(stderr_tty && !config.quiet, config.color, config.quiet);
+    let signals = watch_signals(cancel.clone(), stop.clone(), progress.clone())?;
     let ticker = progress.start_ticker();
 
-    let result = run_build(&target.client, &request, &cancel, |event| {
-        progress.event(&request, event);
-    })
-    .await;
+    let build = run_build(&target.client, request, &cancel, |event| {
+        progress.event(request, event);
+    });
+    // A second signal stops waiting: the build future is dropped, and the code flows back
+    // to `main` like any other ending.
+    let result = tokio::select! {
+        result = build => Some(result),
+        () = stop.cancelled() => None,
+    };
 
     signals.abort();
     if let Some(ticker) = ticker {
@@ -48,32 +62,40 @@ pub async fn run(args: BuildArgs, no_color: bool, quiet: bool) -> anyhow::Result
     }
     progress.clear();
     target.close().await;
-    let outcome = result?;
+    let Some(result) = result else {
+        return Err(Error::Interrupted(
+            "interrupted again: exiting without waiting; the job may still be running".into(),
+        ));
+    };
+    let outcome = result.map_err(anyhow::Error::new)?;
 
     if !outcome.succeeded() {
         print_log(&outcome);
     }
-    let mut stdout = std::io::stdout().lock();
-    match args.format {
-        BuildFormat::Text => writeln!(stdout, "{}", summary(&outcome, &request))?,
-        BuildFormat::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &json_result(&outcome, &request))?;
-            writeln!(stdout)?;
+    let text = match config.format {
+        OutputFormat::Text => format!("{}\n", summary(&outcome, request)),
+        OutputFormat::Json => {
+            let mut text =
+                serde_json::to_string_pretty(&json_result(&outcome, request)).map_err(anyhow::Error::new)?;
+            text.push('\n');
+            text
         }
-    }
-    stdout.flush()?;
+    };
+    crate::output::print(&text)?;
     Ok(if outcome.succeeded() {
-        ExitCode::SUCCESS
+        Outcome::Success
     } else {
-        ExitCode::from(1)
+        Outcome::Failed(Failure::Build)
     })
 }
 
-/// First SIGINT/SIGTERM: cancel (the job is aborted and the abort awaited). Second: exit 130 at
-/// once, saying the job may still be running. The handlers are installed before the job is
-/// started, so no signal can kill dssctl between the start and the first poll.
+/// First SIGINT/SIGTERM: cancel (the job is aborted and the abort awaited). Second: `stop`, so
+/// that dssctl stops at once (exit 130), saying the job may still be running. The handlers are
+/// installed before the job is started, so no signal can kill dssctl between the start and the
+/// first poll.
 fn watch_signals(
     cancel: CancellationToken,
+    stop: CancellationToken,
     progress: Progress,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut signals = Signals::install()?;
@@ -83,10 +105,8 @@ fn watch_signals(
             "{name}: aborting the job (again to exit without waiting for the abort)"
         ));
         cancel.cancel();
-        let name = signals.next().await;
-        progress.clear();
-        eprintln!("{name} again: exiting without waiting; the job may still be running");
-        std::process::exit(130);
+        signals.next().await;
+        stop.cancel();
     }))
 }
 

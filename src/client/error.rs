@@ -3,7 +3,7 @@
 //! DSS answers every failure with `{"errorType", "message", "detailedMessage", ...}`, but its
 //! HTTP status is not reliable: a missing connection is a 500 `IllegalArgumentException`, and
 //! several "does not exist" errors come back as 500. The classification therefore looks at the
-//! `errorType` and the message first and at the status second (`dss-wire.md` section 1.5).
+//! `errorType` and the message first and at the status second.
 //!
 //! Errors never carry request bodies, headers or the API key: only the method, the API path
 //! (which holds object names, never secrets) and what the server said, with any known secret

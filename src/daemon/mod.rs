@@ -1,44 +1,61 @@
 //! `dssctl watch DIR`: the GitOps daemon. It connects once, reconciles at start, then again
 //! on every change under DIR ([`watcher`], debounced) and on every interval (±10% jitter) to
-//! correct drift ([`reconcile`]); failures back off exponentially up to the interval and never
-//! stop the daemon. [`http`] serves `/healthz`, `/readyz` and `/metrics` on `--listen`; the
+//! correct drift ([`reconcile`], through the engine); failures back off exponentially up to
+//! the interval and never stop the daemon. What to do with a plan and when to come back are
+//! pure functions ([`decision`]); this module only schedules. [`http`] serves `/healthz`, `/readyz` and `/metrics` on `--listen`; the
 //! bound address is printed on stdout at start. SIGTERM or SIGINT: the reconcile in flight
 //! finishes, then the daemon exits 0.
 
+pub mod decision;
 pub mod http;
 pub mod reconcile;
 pub mod watcher;
 
-use std::process::ExitCode;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::mpsc;
 
-use crate::cli::WatchArgs;
-use crate::target::connect;
+use crate::error::{Error, Outcome};
+use crate::target::{TargetConfig, connect};
+use decision::{Policy, Schedule};
 use http::{ReconcileResult, Status};
-use reconcile::{Desired, Options, Trigger, backoff, jittered, reconcile};
+use reconcile::{Desired, Options, reconcile};
 
-/// Run `dssctl watch`.
-pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
-    if !args.dir.is_dir() {
-        anyhow::bail!("{} is not a directory", args.dir.display());
+/// The resolved configuration of `dssctl watch`.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// The manifest directory.
+    pub dir: PathBuf,
+    pub target: TargetConfig,
+    /// Time between two drift checks (±10% jitter).
+    pub interval: Duration,
+    /// Address of the HTTP endpoints.
+    pub listen: SocketAddr,
+    pub policy: Policy,
+    pub parallelism: usize,
+}
+
+/// Run `dssctl watch` until SIGTERM or SIGINT.
+pub async fn run(config: &WatchConfig) -> Result<Outcome, Error> {
+    if !config.dir.is_dir() {
+        return Err(anyhow::anyhow!("{} is not a directory", config.dir.display()).into());
     }
     let mut stop = StopSignal::new().context("cannot listen for SIGTERM/SIGINT")?;
-    let parallelism = usize::from(args.parallelism);
-    let target = connect(&args.target, parallelism).await?;
-    let result = serve(&args, &target, &mut stop).await;
+    let target = connect(&config.target, config.parallelism).await?;
+    let result = serve(config, &target, &mut stop).await;
     target.close().await;
     result
 }
 
 async fn serve(
-    args: &WatchArgs,
+    args: &WatchConfig,
     target: &crate::target::Target,
     stop: &mut StopSignal,
-) -> anyhow::Result<ExitCode> {
+) -> Result<Outcome, Error> {
     let status = Arc::new(Status::new(args.interval));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -52,7 +69,9 @@ async fn serve(
             })
             .into_future(),
     );
-    println!("dssctl watch: serving /healthz, /readyz and /metrics on http://{bound}");
+    crate::output::println(&format!(
+        "dssctl watch: serving /healthz, /readyz and /metrics on http://{bound}"
+    ))?;
     tracing::info!(
         dir = %args.dir.display(),
         target = %target.url,
@@ -66,21 +85,13 @@ async fn serve(
     let _watcher = watcher::watch(&args.dir, tx)?;
     let opts = Options {
         dir: args.dir.clone(),
-        self_heal: !args.no_self_heal,
-        prune: args.prune,
-        max_deletes: args.max_deletes,
-        parallelism: usize::from(args.parallelism),
+        policy: args.policy,
+        parallelism: args.parallelism,
     };
     let mut desired = Desired::default();
-    // A change not yet applied successfully: the retry after a failure applies too.
-    let mut change_pending = true;
-    let mut failures: u32 = 0;
+    let mut schedule = Schedule::default();
     loop {
-        let trigger = if change_pending {
-            Trigger::Change
-        } else {
-            Trigger::Interval
-        };
+        let trigger = schedule.trigger();
         let started = Instant::now();
         let outcome = reconcile(target, &mut desired, trigger, &opts).await;
         let took = started.elapsed();
@@ -91,22 +102,11 @@ async fn serve(
             seconds = took.as_secs_f64(),
             "reconcile finished"
         );
+        let wait;
+        (schedule, wait) = schedule.after(outcome.result, args.interval, rand::random::<f64>());
         if outcome.result == ReconcileResult::Error {
-            failures = failures.saturating_add(1);
-        } else {
-            // Applied, or invalid: an invalid edit waits for the next edit (the interval
-            // keeps checking drift against the last good manifests).
-            failures = 0;
-            change_pending = false;
-        }
-        let wait = if failures > 0 {
-            backoff(failures, args.interval)
-        } else {
-            jittered(args.interval, rand::random::<f64>())
-        };
-        if failures > 0 {
             tracing::warn!(
-                failures,
+                failures = schedule.failures,
                 retry_in = %humantime::format_duration(wait),
                 "reconcile failed; retrying"
             );
@@ -122,7 +122,7 @@ async fn serve(
                     paths.extend(more.paths);
                 }
                 tracing::info!(paths = ?paths, "manifests changed");
-                change_pending = true;
+                schedule.change_pending = true;
             }
             () = tokio::time::sleep(wait) => {}
         }
@@ -130,7 +130,7 @@ async fn serve(
     tracing::info!("stopping");
     let _ = http_stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 /// SIGTERM or SIGINT (Ctrl-C elsewhere than Unix). Registered once at start, so a signal

@@ -1,70 +1,83 @@
-//! `dssctl emulator`: turn the command-line arguments into an [`EmulatorConfig`], start the
-//! emulator, print the address line (and the admin key when it was generated), and serve until
-//! SIGTERM or Ctrl-C, then stop cleanly (exit 0).
+//! `dssctl emulator`: turn the resolved [`EmulatorSettings`] into an [`EmulatorConfig`], start
+//! the emulator, print the address line (and the admin key when it was generated), and serve
+//! until SIGTERM or Ctrl-C, then stop cleanly.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::process::ExitCode;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
 use super::{EmulatorConfig, auth, start};
-use crate::cli::EmulatorArgs;
+use crate::error::{Error, Outcome};
 
-/// Build the configuration from the arguments; also says whether the admin key was generated.
-pub fn config_from_args(args: &EmulatorArgs) -> anyhow::Result<(EmulatorConfig, bool)> {
-    let keys = match &args.keys {
+/// The settings of `dssctl emulator`, as resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct EmulatorSettings {
+    pub listen: SocketAddr,
+    /// Directory of the persisted state; `None`: in memory.
+    pub data_dir: Option<PathBuf>,
+    /// The admin API key; generated when `None`.
+    pub admin_key: Option<String>,
+    /// A JSON or YAML file of restricted API keys.
+    pub keys: Option<PathBuf>,
+    pub latency: Duration,
+    pub error_rate: f64,
+    pub rate_limit: Option<u32>,
+    pub job_duration: Duration,
+}
+
+/// Build the configuration from the settings; also says whether the admin key was generated.
+pub fn config_from(settings: &EmulatorSettings) -> anyhow::Result<(EmulatorConfig, bool)> {
+    let keys = match &settings.keys {
         Some(path) => auth::load_keys_file(path)?,
         None => Vec::new(),
     };
-    let (admin_key, generated) = match &args.admin_key {
+    let (admin_key, generated) = match &settings.admin_key {
         Some(k) if !k.trim().is_empty() => (k.clone(), false),
         Some(_) => anyhow::bail!("--admin-key is empty"),
         None => (auth::generate_key(), true),
     };
-    if !(0.0..=1.0).contains(&args.error_rate) {
-        anyhow::bail!("--error-rate must be between 0 and 1, got {}", args.error_rate);
+    if !(0.0..=1.0).contains(&settings.error_rate) {
+        anyhow::bail!(
+            "--error-rate must be between 0 and 1, got {}",
+            settings.error_rate
+        );
     }
-    if args.rate_limit == Some(0) {
+    if settings.rate_limit == Some(0) {
         anyhow::bail!("--rate-limit must be at least 1 (requests per second)");
     }
     Ok((
         EmulatorConfig {
-            data_dir: args.data_dir.clone(),
+            data_dir: settings.data_dir.clone(),
             admin_key,
             keys,
-            latency: args.latency,
-            error_rate: args.error_rate,
-            rate_limit: args.rate_limit,
-            job_duration: args.job_duration,
+            latency: settings.latency,
+            error_rate: settings.error_rate,
+            rate_limit: settings.rate_limit,
+            job_duration: settings.job_duration,
         },
         generated,
     ))
 }
 
 /// Run the command until a stop signal.
-pub async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
-    let listen: SocketAddr = args.listen.parse().with_context(|| {
-        format!(
-            "--listen '{}' is not an address like 127.0.0.1:11200",
-            args.listen
-        )
-    })?;
-    let (config, generated) = config_from_args(&args)?;
+pub async fn run(settings: &EmulatorSettings) -> Result<Outcome, Error> {
+    let (config, generated) = config_from(settings)?;
     let admin_key = config.admin_key.clone();
-    let running = start(config, listen).await?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "dssctl emulator listening on {}", running.url)?;
-        if generated {
-            // Printed only when generated: the user has no other way to learn it.
-            writeln!(out, "admin key: {admin_key}")?;
-        }
-        out.flush()?;
+    let running = start(config, settings.listen).await?;
+    let mut text = format!("dssctl emulator listening on {}\n", running.url);
+    if generated {
+        // Printed only when generated: the user has no other way to learn it.
+        text.push_str(&format!("admin key: {admin_key}\n"));
+    }
+    if let Err(err) = crate::output::print(&text) {
+        running.shutdown().await;
+        return Err(err);
     }
     wait_for_stop().await?;
     running.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 async fn wait_for_stop() -> anyhow::Result<()> {

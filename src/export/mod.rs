@@ -10,20 +10,52 @@ pub mod convert;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
-use crate::cli::{ExportArgs, ExportKind};
 use crate::client::DssClient;
 use crate::manifest::{API_VERSION, ObjectMeta, Resource};
 use crate::plan::planner::GLOBAL_VARIABLES;
 use crate::plan::{ObservedDataset, ObservedProject};
-use crate::target::connect;
 
 use convert::ExpectedSecret;
+
+/// What an export selects (`export --include`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    Projects,
+    Datasets,
+    Connections,
+    Users,
+    Groups,
+    Variables,
+}
+
+impl ExportKind {
+    /// Every kind, the default.
+    pub const ALL: [ExportKind; 6] = [
+        ExportKind::Projects,
+        ExportKind::Datasets,
+        ExportKind::Connections,
+        ExportKind::Users,
+        ExportKind::Groups,
+        ExportKind::Variables,
+    ];
+
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportKind::Projects => "projects",
+            ExportKind::Datasets => "datasets",
+            ExportKind::Connections => "connections",
+            ExportKind::Users => "users",
+            ExportKind::Groups => "groups",
+            ExportKind::Variables => "variables",
+        }
+    }
+}
 
 /// Where the all-kinds JSON Schema lives in a repository (written by `dssctl schema --out schemas`).
 pub const SCHEMA_PATH: &str = "schemas/dssctl.schema.json";
@@ -346,65 +378,33 @@ pub fn export_of(live: &LiveState, include: &[ExportKind]) -> Export {
     }
 }
 
-/// Run `dssctl export`.
-pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let include: Vec<ExportKind> = match &args.include {
-        Some(kinds) if !kinds.is_empty() => kinds.clone(),
-        _ => ExportKind::ALL.to_vec(),
-    };
-    let parallelism = usize::from(args.parallelism);
-    let target = connect(&args.target, parallelism).await?;
-    let live = read_live(&target.client, &include, &args.project, parallelism).await;
-    target.close().await;
-    let live = live?;
-    let Export {
-        files,
-        secrets,
-        notes,
-    } = export_of(&live, &include);
-
-    let existing: Vec<String> = files
+/// Write the files of `export` under `out`; nothing is written when one of them exists,
+/// unless `force`. Returns the number of resources written.
+pub fn write_files(export: &Export, out: &Path, force: bool) -> anyhow::Result<usize> {
+    let existing: Vec<String> = export
+        .files
         .keys()
-        .map(|f| args.out.join(f))
+        .map(|f| out.join(f))
         .filter(|p| p.exists())
         .map(|p| p.display().to_string())
         .collect();
-    if !existing.is_empty() && !args.force {
+    if !existing.is_empty() && !force {
         bail!(
             "refusing to overwrite existing files (use --force to overwrite): {}",
             existing.join(", ")
         );
     }
     let mut written = 0;
-    for (rel, resources) in &files {
-        let path = args.out.join(rel);
-        let dir = path.parent().unwrap_or(&args.out).to_path_buf();
+    for (rel, resources) in &export.files {
+        let path = out.join(rel);
+        let dir = path.parent().unwrap_or(out).to_path_buf();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create the directory {}", dir.display()))?;
         let text = file_text(resources, schema_ref(&dir).as_deref())?;
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         written += resources.len();
     }
-    eprintln!(
-        "exported {written} resources in {} files under {}",
-        files.len(),
-        args.out.display()
-    );
-    for note in &notes {
-        eprintln!("note: {note}");
-    }
-    if !secrets.is_empty() {
-        eprintln!("the exported manifests expect these environment variables (secrets are never exported):");
-        let mut seen = BTreeSet::new();
-        let mut sorted = secrets.clone();
-        sorted.sort();
-        for s in sorted {
-            if seen.insert(s.env.clone()) {
-                eprintln!("  {}  ({})", s.env, s.used_by);
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -1,25 +1,20 @@
-//! The `validate` and `schema` commands: thin wrappers that print what the loader and the schema
-//! generator produce and map the outcome to an exit code.
+//! The `validate` and `schema` commands: they print what the loader and the schema generator
+//! produce, through [`crate::output`], and say whether the manifests were valid.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use super::diagnostic::Diagnostic;
 use super::load::load_paths;
 use super::schema;
-use crate::cli::{DiagnosticFormat, SchemaArgs, ValidateArgs};
+use crate::error::{Error, Failure, Outcome};
+use crate::render::OutputFormat;
 
-/// `dssctl validate`: exit 0 when the manifests are valid (warnings are printed), 1 otherwise.
-pub fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let paths = if args.paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        args.paths.clone()
-    };
-    let (diagnostics, summary) = match load_paths(&paths) {
+/// `dssctl validate` of `paths` (never empty): success when the manifests are valid (warnings
+/// are printed), an invalid-manifests failure otherwise.
+pub fn validate(paths: &[PathBuf], format: OutputFormat) -> Result<Outcome, Error> {
+    let (diagnostics, summary) = match load_paths(paths) {
         Ok(loaded) => {
             let n = loaded.resources.len();
             let summary = format!(
@@ -50,12 +45,12 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     };
     let failed = diagnostics.iter().any(Diagnostic::is_error);
     let mut text = String::new();
-    match args.format {
-        DiagnosticFormat::Json => {
-            text = serde_json::to_string_pretty(&diagnostics)?;
+    match format {
+        OutputFormat::Json => {
+            text = serde_json::to_string_pretty(&diagnostics).map_err(anyhow::Error::new)?;
             text.push('\n');
         }
-        DiagnosticFormat::Text => {
+        OutputFormat::Text => {
             for d in &diagnostics {
                 text.push_str(&format!("{d}\n"));
             }
@@ -63,16 +58,15 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             text.push('\n');
         }
     }
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        // A reader that stops early (`| head`) is not an error of the manifests.
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => return Err(err.into()),
+    match crate::output::print(&text) {
+        // A reader that stops early (`| head`) does not change whether the manifests are valid.
+        Err(err) if !err.is_quiet() => return Err(err),
         _ => {}
     }
     Ok(if failed {
-        ExitCode::from(1)
+        Outcome::Failed(Failure::Invalid)
     } else {
-        ExitCode::SUCCESS
+        Outcome::Success
     })
 }
 
@@ -80,20 +74,22 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// `dssctl schema`: writes every schema file into `--out`, or prints the all-kinds schema.
-pub fn schema(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
-    match &args.out {
+/// `dssctl schema`: writes every schema file into `out`, or prints the all-kinds schema.
+pub fn schema(out: Option<&Path>) -> Result<Outcome, Error> {
+    match out {
         Some(dir) => {
             let written = schema::write_schemas(dir)
                 .with_context(|| format!("cannot write schemas to {}", dir.display()))?;
+            let mut text = String::new();
             for path in written {
-                println!("wrote {}", path.display());
+                text.push_str(&format!("wrote {}\n", path.display()));
             }
+            crate::output::print(&text)?;
         }
         None => {
             let files = schema::schema_files();
-            print!("{}", files[0].1);
+            crate::output::print(&files[0].1)?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }

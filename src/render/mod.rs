@@ -15,12 +15,20 @@ use crate::plan::Plan;
 pub use markdown::render_markdown;
 pub use text::render_text;
 
-/// Output formats of `plan` (and `apply`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// Output formats of a plan (`plan --format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,
     Markdown,
+}
+
+/// Output formats of the other results (`apply`'s report, `build`'s result, `validate`'s
+/// findings): for people or for machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
 }
 
 /// Render `plan` in `format`; `color` only affects text.

@@ -1,0 +1,247 @@
+//! `dssctl apply`: make the plan through the engine (or read a saved one and check that it is
+//! for this target and still current), pass the guards, show the plan and ask for
+//! confirmation, then write it through the engine and report every operation's outcome.
+//! Without a terminal on stdin, apply runs only with `--auto-approve`.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::ArgMatches;
+
+use super::{Context, OutputArgs, ParallelismArgs, TargetArgs, hinted, load};
+use crate::apply::guards::GuardOptions;
+use crate::engine::{self, GuardInput};
+use crate::error::{Error, Failure, Outcome};
+use crate::plan::{Ledger, Plan};
+use crate::render::OutputFormat;
+use crate::target::{Target, TargetConfig, connect};
+
+/// `dssctl apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Manifest files or directories (read recursively for *.yaml / *.yml).
+    #[arg(default_value = ".", conflicts_with = "plan")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Apply this saved plan (from `plan --out`) exactly, after checking that nothing it
+    /// writes changed since (exit 4 if something did).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Refuse (exit 3) to delete more than N resources; default: the larger of 10 and 10% of
+    /// the resources in the stack's ledger.
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<usize>,
+    /// Allow exactly N deletions beyond --max-deletes.
+    #[arg(long, value_name = "N")]
+    pub allow_deletes: Option<usize>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub parallelism: ParallelismArgs,
+    /// Do not start the `Build` manifests that the apply triggers.
+    #[arg(long)]
+    pub no_builds: bool,
+}
+
+/// Where the plan of an apply comes from.
+#[derive(Debug)]
+pub enum PlanSource {
+    /// Made from the manifests under these paths.
+    Manifests(Vec<PathBuf>),
+    /// A saved plan file (`plan --out`).
+    Saved(PathBuf),
+}
+
+/// The resolved configuration of `dssctl apply`.
+#[derive(Debug)]
+pub struct ApplyConfig {
+    pub source: PlanSource,
+    pub target: TargetConfig,
+    pub auto_approve: bool,
+    pub guards: GuardOptions,
+    pub format: OutputFormat,
+    pub parallelism: usize,
+    pub no_builds: bool,
+}
+
+impl ApplyArgs {
+    pub fn resolve(self, matches: &ArgMatches) -> Result<ApplyConfig, Error> {
+        Ok(ApplyConfig {
+            source: match self.plan {
+                Some(file) => PlanSource::Saved(file),
+                None => PlanSource::Manifests(self.paths),
+            },
+            target: self.target.resolve(matches),
+            auto_approve: self.auto_approve,
+            guards: GuardOptions {
+                max_deletes: self.max_deletes,
+                allow_deletes: self.allow_deletes,
+            },
+            format: self.output.format,
+            parallelism: self.parallelism.get(),
+            no_builds: self.no_builds,
+        })
+    }
+}
+
+pub(super) async fn run(config: ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
+    hinted(&config.target, apply(&config, ctx).await)
+}
+
+async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
+    if !config.auto_approve && !std::io::stdin().is_terminal() {
+        return Err(anyhow::anyhow!(
+            "refusing to apply without confirmation: stdin is not a terminal. \
+             Review the plan (dssctl plan), then rerun with --auto-approve."
+        )
+        .into());
+    }
+    match &config.source {
+        PlanSource::Manifests(paths) => {
+            let desired = load(paths)?;
+            let (planned, target) = engine::plan(&config.target, &desired, config.parallelism).await?;
+            let commit_dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+            let engine::Planned {
+                plan,
+                observed,
+                declared,
+                ..
+            } = planned;
+            let ledger = observed.ledger.as_ref();
+            let input = GuardInput {
+                declared: Some(declared),
+                ledger,
+            };
+            let result = execute(config, ctx, &target, plan, ledger, input, &commit_dir).await;
+            target.close().await;
+            result
+        }
+        PlanSource::Saved(file) => {
+            // Read the plan before connecting, so that a bad file fails without a network call.
+            let plan = engine::read_saved_plan(file)?;
+            let target = connect(&config.target, config.parallelism).await?;
+            let commit_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+            let result = async {
+                let ledger = engine::check_saved_plan(&plan, &target).await?;
+                let input = GuardInput {
+                    declared: None,
+                    ledger: ledger.as_ref(),
+                };
+                execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await
+            }
+            .await;
+            target.close().await;
+            result
+        }
+    }
+}
+
+/// Guards, staleness (saved plans), confirmation, then the writes and the report.
+async fn execute(
+    config: &ApplyConfig,
+    ctx: Context,
+    target: &Target,
+    mut plan: Plan,
+    ledger: Option<&Ledger>,
+    input: GuardInput<'_>,
+    commit_dir: &Path,
+) -> Result<Outcome, Error> {
+    let parallelism = config.parallelism;
+    if config.no_builds {
+        // Not shown in the plan either: this apply starts none.
+        plan.builds.clear();
+    }
+    for e in &plan.errors {
+        eprintln!("error: {e}");
+    }
+    engine::guard(&plan, input, config.guards)?;
+    if matches!(config.source, PlanSource::Saved(_)) {
+        engine::check_stale(target, &plan, parallelism).await?;
+    }
+
+    let text = config.format == OutputFormat::Text;
+    if !plan.has_changes() {
+        // Only `always` builds can be triggered by an apply without changes.
+        if text {
+            crate::output::println(&format!(
+                "No changes. The instance matches the manifests ({} unchanged).",
+                plan.summary.unchanged
+            ))?;
+        }
+        let ran = crate::apply::builds::run(&target.client, &plan.builds, &[], &[], parallelism).await;
+        let report = crate::apply::report::Report::new(&plan, &[], Vec::new(), Vec::new()).with_builds(ran);
+        crate::output::print(&if text {
+            report.builds_text()
+        } else {
+            report.to_json()
+        })?;
+        return Ok(if report.success() {
+            Outcome::Success
+        } else {
+            Outcome::Failed(Failure::Build)
+        });
+    }
+    if text {
+        let color = crate::output::stdout_color(ctx.no_color);
+        crate::output::print(&crate::render::render_text(&plan, color))?;
+    } else if !config.auto_approve {
+        // stdout is for the JSON report: the person asked to confirm reads the plan on stderr.
+        eprint!("{}", crate::render::render_text(&plan, false));
+    }
+    if !config.auto_approve && !confirm()? {
+        eprintln!("Apply cancelled; nothing was written.");
+        return Ok(Outcome::Failed(Failure::Cancelled));
+    }
+
+    let report = engine::write(target, &plan, ledger, commit_dir, parallelism).await?;
+    crate::output::print(&if text { report.to_text() } else { report.to_json() })?;
+    Ok(if report.success() {
+        Outcome::Success
+    } else {
+        Outcome::Failed(Failure::Apply)
+    })
+}
+
+/// Ask on the terminal; only `yes` proceeds.
+fn confirm() -> anyhow::Result<bool> {
+    ask(&mut std::io::stdin().lock(), &mut std::io::stderr())
+}
+
+/// Ask on `output`, read one line of `input`; only `yes` (surrounding blanks aside) proceeds.
+fn ask(input: &mut dyn BufRead, output: &mut dyn std::io::Write) -> anyhow::Result<bool> {
+    write!(
+        output,
+        "\nDo you want to perform these actions? Only 'yes' will be accepted: "
+    )?;
+    output.flush()?;
+    let mut answer = String::new();
+    input.read_line(&mut answer).context("cannot read the answer")?;
+    Ok(answer.trim() == "yes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_yes_confirms() {
+        for (answer, expected) in [
+            ("yes\n", true),
+            ("  yes \r\n", true),
+            ("y\n", false),
+            ("YES\n", false),
+            ("no\n", false),
+            ("", false),
+        ] {
+            let mut out = Vec::new();
+            let ok = ask(&mut answer.as_bytes(), &mut out).unwrap();
+            assert_eq!(ok, expected, "{answer:?}");
+            assert!(String::from_utf8(out).unwrap().contains("Only 'yes'"));
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! `dssctl build`: resolve the flags into a [`BuildConfig`] (the request checked before
+//! anything is started) and follow the job through [`crate::build::command`].
+
+use std::time::Duration;
+
+use clap::ArgMatches;
+
+use super::{Context, OutputArgs, TargetArgs, hinted};
+use crate::build::command::BuildConfig;
+use crate::build::{BuildMode, BuildRequest};
+use crate::error::{Error, Outcome};
+
+/// `dssctl build`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when the job ends DONE; 1 when it ends FAILED or ABORTED, \
+passes --timeout (dssctl aborts it), or is interrupted by Ctrl-C or SIGTERM (dssctl aborts it and \
+waits for DSS to confirm); 130 when a second Ctrl-C stops dssctl before the abort was confirmed."
+)]
+pub struct BuildArgs {
+    /// The project key.
+    pub project: String,
+    /// The outputs to build: dataset names of the project, or PROJECT.DATASET.
+    #[arg(required = true)]
+    pub outputs: Vec<String>,
+    /// The job type: RECURSIVE_BUILD, NON_RECURSIVE_FORCED_BUILD, RECURSIVE_FORCED_BUILD or
+    /// RECURSIVE_MISSING_ONLY_BUILD (case-insensitive; `-` for `_` accepted).
+    #[arg(long, default_value = "RECURSIVE_BUILD", value_parser = parse_build_mode)]
+    pub mode: BuildMode,
+    /// Abort the job when it has not ended after this long (e.g. 30m, 1h); default: no limit.
+    #[arg(long, value_parser = crate::build::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Time between two reads of the job's state.
+    #[arg(long, default_value = "1s", value_parser = crate::build::parse_duration)]
+    pub poll: Duration,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+fn parse_build_mode(text: &str) -> Result<BuildMode, String> {
+    text.parse()
+}
+
+impl BuildArgs {
+    pub(super) fn resolve(self, matches: &ArgMatches, ctx: Context) -> Result<BuildConfig, Error> {
+        let mut request =
+            BuildRequest::new(&self.project, &self.outputs, self.mode).map_err(anyhow::Error::msg)?;
+        request.timeout = self.timeout;
+        request.poll = self.poll;
+        Ok(BuildConfig {
+            request,
+            format: self.output.format,
+            target: self.target.resolve(matches),
+            color: crate::output::stderr_color(ctx.no_color),
+            quiet: ctx.quiet,
+        })
+    }
+}
+
+pub(super) async fn run(config: BuildConfig) -> Result<Outcome, Error> {
+    hinted(&config.target, crate::build::command::run(&config).await)
+}

@@ -1,0 +1,64 @@
+//! `dssctl emulator`: resolve the flags into [`EmulatorSettings`] and run the emulator.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::emulator::command::EmulatorSettings;
+use crate::error::{Error, Outcome};
+
+/// `dssctl emulator`.
+#[derive(Debug, clap::Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:11200")]
+    pub listen: String,
+    /// Directory of the persisted state; without it the state lives in memory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The admin API key; generated and printed when not given.
+    #[arg(long, env = "DSS_EMULATOR_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// A JSON or YAML file of restricted API keys (see docs/emulator.md).
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    /// Delay added to every API request (e.g. 20ms).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0ms")]
+    pub latency: Duration,
+    /// Share of API requests answered 503, between 0 and 1 (e.g. 0.1).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Maximum API requests per second; beyond, 429 with Retry-After.
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+    /// Time a job takes from start to DONE (e.g. 200ms).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "300ms")]
+    pub job_duration: Duration,
+}
+
+impl EmulatorArgs {
+    pub fn resolve(self) -> Result<EmulatorSettings, Error> {
+        let listen: SocketAddr = self.listen.parse().with_context(|| {
+            format!(
+                "--listen '{}' is not an address like 127.0.0.1:11200",
+                self.listen
+            )
+        })?;
+        Ok(EmulatorSettings {
+            listen,
+            data_dir: self.data_dir,
+            admin_key: self.admin_key,
+            keys: self.keys,
+            latency: self.latency,
+            error_rate: self.error_rate,
+            rate_limit: self.rate_limit,
+            job_duration: self.job_duration,
+        })
+    }
+}
+
+pub(super) async fn run(args: EmulatorArgs) -> Result<Outcome, Error> {
+    crate::emulator::command::run(&args.resolve()?).await
+}

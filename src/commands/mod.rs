@@ -1,0 +1,330 @@
+//! The command line: the clap definitions, and one small module per command that turns its
+//! arguments into a resolved configuration before any domain code runs (ripgrep's low-level
+//! args → high-level args), then calls the engine or the domain module that does the work.
+//! Nothing outside this module imports clap; the domain's option types get their clap
+//! `ValueEnum` here.
+//!
+//! The flags several commands share are declared once: [`TargetArgs`] (where DSS is),
+//! [`ParallelismArgs`] (`--parallelism`), [`OutputArgs`] (`--format text|json`).
+//!
+//! Every command returns `Result<Outcome, Error>` ([`crate::error`]); `main` reports the
+//! error and exits with the code of the one exit-code table.
+
+mod apply;
+mod build;
+mod emulator;
+mod export;
+mod manifests;
+mod plan;
+mod watch;
+
+use std::path::PathBuf;
+
+use clap::builder::PossibleValue;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Parser, Subcommand, ValueEnum};
+
+use crate::client::Secret;
+use crate::error::{Error, Outcome};
+use crate::export::ExportKind;
+use crate::manifest::Declared;
+use crate::render::{Format, OutputFormat};
+use crate::target::{KeySetting, Source, TargetConfig};
+
+/// Manage Dataiku DSS instances from YAML manifests kept in Git.
+#[derive(Debug, Parser)]
+#[command(name = "dssctl", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less output.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Never colour the output (also: NO_COLOR).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read the live state and print what apply would do.
+    Plan(plan::PlanArgs),
+    /// Plan, confirm, and write the changes (or apply a saved plan with --plan).
+    Apply(apply::ApplyArgs),
+    /// Run the local DSS API emulator.
+    Emulator(emulator::EmulatorArgs),
+    /// Parse and check manifests offline (no network); exit 1 on any error.
+    Validate(manifests::ValidateArgs),
+    /// Write the JSON Schemas of the manifest format.
+    Schema(manifests::SchemaArgs),
+    /// Start a DSS job that builds some outputs and follow it to its end.
+    Build(build::BuildArgs),
+    /// Keep the instance in line with a manifest directory: apply on every change, correct
+    /// drift on an interval, serve health and metrics over HTTP.
+    Watch(watch::WatchArgs),
+    /// Write manifests from a live instance (to adopt it).
+    Export(export::ExportArgs),
+}
+
+impl Command {
+    /// Whether this command is the daemon (whose log is its output).
+    pub fn is_daemon(&self) -> bool {
+        matches!(self, Command::Watch(_))
+    }
+}
+
+/// What every command may need from the global options.
+#[derive(Debug, Clone, Copy)]
+struct Context {
+    no_color: bool,
+    quiet: bool,
+}
+
+/// Run the command of `cli`; `matches` are the parsed arguments `cli` came from (they say
+/// whether a value came from a flag or from the environment).
+pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<Outcome, Error> {
+    let ctx = Context {
+        no_color: cli.global.no_color,
+        quiet: cli.global.quiet,
+    };
+    let empty = ArgMatches::default();
+    let sub = matches.subcommand().map_or(&empty, |(_, m)| m);
+    match cli.command {
+        Command::Plan(args) => plan::run(args.resolve(sub)?, ctx).await,
+        Command::Apply(args) => apply::run(args.resolve(sub)?, ctx).await,
+        Command::Emulator(args) => emulator::run(args).await,
+        Command::Validate(args) => manifests::validate(args),
+        Command::Schema(args) => manifests::schema(args),
+        Command::Export(args) => export::run(args.resolve(sub)?).await,
+        Command::Build(args) => build::run(args.resolve(sub, ctx)?).await,
+        Command::Watch(args) => watch::run(args.resolve(sub)?).await,
+    }
+}
+
+/// Where the DSS instance is and how to authenticate (every networked command). Flags win
+/// over the environment.
+#[derive(Clone, clap::Args)]
+pub struct TargetArgs {
+    /// DSS base URL; without one, the embedded emulator runs with its state in .dssctl/local/.
+    #[arg(long, env = "DSS_URL")]
+    pub url: Option<String>,
+    /// DSS API key.
+    #[arg(long, env = "DSS_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// A file holding the DSS API key (used when no key is given directly).
+    #[arg(long, env = "DSS_API_KEY_FILE", value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Accept any TLS certificate (self-signed test instances only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// A PEM file of CA certificates to trust.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// The ownership namespace: resources this stack manages are listed in its ledger.
+    #[arg(long, env = "DSSCTL_STACK", default_value = "default")]
+    pub stack: String,
+}
+
+// Hand-written so that the API key never reaches Debug output.
+impl std::fmt::Debug for TargetArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetArgs")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "(sensitive)"))
+            .field("api_key_file", &self.api_key_file)
+            .field("insecure", &self.insecure)
+            .field("ca_cert", &self.ca_cert)
+            .field("stack", &self.stack)
+            .finish()
+    }
+}
+
+fn source_of(matches: &ArgMatches, id: &str) -> Source {
+    match matches.value_source(id) {
+        Some(ValueSource::EnvVariable) => Source::Env,
+        _ => Source::Flag,
+    }
+}
+
+impl TargetArgs {
+    /// The target configuration: the URL with an API path at its end taken off (with a note
+    /// on stderr), the key setting with where it came from.
+    pub fn resolve(self, matches: &ArgMatches) -> TargetConfig {
+        let url = self
+            .url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|given| {
+                let source = source_of(matches, "url");
+                let (base, stripped) = crate::target::base_url(given);
+                if stripped {
+                    eprintln!(
+                        "note: {} {given} is an API address; using the instance's base URL {base}",
+                        match source {
+                            Source::Flag => "--url",
+                            Source::Env => "DSS_URL",
+                        }
+                    );
+                }
+                (base, source)
+            });
+        let key = match (self.api_key.filter(|k| !k.is_empty()), self.api_key_file) {
+            (Some(key), _) => Some(KeySetting::Direct {
+                key: Secret::new(key.trim()),
+                source: source_of(matches, "api_key"),
+            }),
+            (None, Some(path)) => Some(KeySetting::File {
+                path,
+                source: source_of(matches, "api_key_file"),
+            }),
+            (None, None) => None,
+        };
+        TargetConfig {
+            url,
+            key,
+            insecure: self.insecure,
+            ca_cert: self.ca_cert,
+            stack: self.stack,
+        }
+    }
+}
+
+/// `--parallelism`, shared by the commands that read (and write) concurrently.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ParallelismArgs {
+    /// At most this many requests (and, for apply, operations) in flight.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+}
+
+impl ParallelismArgs {
+    pub fn get(self) -> usize {
+        usize::from(self.parallelism)
+    }
+}
+
+/// `--format text|json`, shared by the commands whose result is for people or machines.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct OutputArgs {
+    /// Output format on stdout: text for people, json for machines.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+impl ValueEnum for OutputFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[OutputFormat::Text, OutputFormat::Json]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            OutputFormat::Text => "text",
+            OutputFormat::Json => "json",
+        }))
+    }
+}
+
+impl ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Format::Text, Format::Json, Format::Markdown]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Markdown => "markdown",
+        }))
+    }
+}
+
+impl ValueEnum for ExportKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ExportKind::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()))
+    }
+}
+
+/// Load the manifests of `paths` for a networked command: warnings to stderr, every
+/// diagnostic in the error.
+fn load(paths: &[PathBuf]) -> Result<Vec<Declared>, Error> {
+    match crate::engine::load(paths) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{w}");
+            }
+            Ok(loaded.resources)
+        }
+        Err(diagnostics) => Err(Error::InvalidManifests(diagnostics)),
+    }
+}
+
+/// Attach the target's hints (where the key or the URL came from) to an error of a
+/// networked command.
+fn hinted(target: &TargetConfig, result: Result<Outcome, Error>) -> Result<Outcome, Error> {
+    result.map_err(|e| e.with_hint(|err| target.hint(err)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_target_remembers_where_the_url_came_from() {
+        let matches = Cli::command()
+            .try_get_matches_from([
+                "dssctl",
+                "plan",
+                "--url",
+                "https://dss:1/public/api/",
+                "--api-key",
+                "k",
+            ])
+            .unwrap();
+        let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        let Command::Plan(args) = cli.command else {
+            panic!("not plan")
+        };
+        let sub = matches.subcommand().unwrap().1;
+        let target = args.target.resolve(sub);
+        assert_eq!(target.url, Some(("https://dss:1".into(), Source::Flag)));
+        assert!(matches!(
+            target.key,
+            Some(KeySetting::Direct {
+                source: Source::Flag,
+                ..
+            })
+        ));
+    }
+}

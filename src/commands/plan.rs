@@ -1,0 +1,90 @@
+//! `dssctl plan`: load, observe and plan through the engine, render to stdout, optionally save
+//! the plan. Outcomes: success (no changes, or changes without `--detailed-exitcode`), changes
+//! (with `--detailed-exitcode`), or a failure when the plan has errors.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::ArgMatches;
+
+use super::{Context, ParallelismArgs, TargetArgs, hinted, load};
+use crate::error::{Error, Failure, Outcome};
+use crate::render::{Format, render, render_json};
+use crate::target::TargetConfig;
+
+/// `dssctl plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Manifest files or directories (read recursively for *.yaml / *.yml).
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit 0 when there is no change, 2 when there are changes, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Save the plan (JSON, with the fingerprints `apply --plan` checks) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub parallelism: ParallelismArgs,
+}
+
+/// The resolved configuration of `dssctl plan`.
+#[derive(Debug)]
+pub struct PlanConfig {
+    pub paths: Vec<PathBuf>,
+    pub target: TargetConfig,
+    pub format: Format,
+    pub detailed_exitcode: bool,
+    pub out: Option<PathBuf>,
+    pub parallelism: usize,
+}
+
+impl PlanArgs {
+    pub fn resolve(self, matches: &ArgMatches) -> Result<PlanConfig, Error> {
+        Ok(PlanConfig {
+            paths: self.paths,
+            target: self.target.resolve(matches),
+            format: self.format,
+            detailed_exitcode: self.detailed_exitcode,
+            out: self.out,
+            parallelism: self.parallelism.get(),
+        })
+    }
+}
+
+pub(super) async fn run(config: PlanConfig, ctx: Context) -> Result<Outcome, Error> {
+    hinted(&config.target, plan(&config, ctx).await)
+}
+
+async fn plan(config: &PlanConfig, ctx: Context) -> Result<Outcome, Error> {
+    let desired = load(&config.paths)?;
+    let (planned, target) = crate::engine::plan(&config.target, &desired, config.parallelism).await?;
+    target.close().await;
+    let plan = planned.plan;
+    let color = config.format == Format::Text && crate::output::stdout_color(ctx.no_color);
+    let out = render(&plan, config.format, color);
+    if config.format != Format::Text {
+        // Text shows its errors inline; the other formats are for machines, so a person
+        // reading the CI log sees them on stderr too.
+        for err in &plan.errors {
+            eprintln!("error: {err}");
+        }
+    }
+    crate::output::print(&out)?;
+    if let Some(path) = &config.out {
+        std::fs::write(path, render_json(&plan))
+            .with_context(|| format!("cannot write the plan to {}", path.display()))?;
+    }
+    Ok(if !plan.errors.is_empty() {
+        Outcome::Failed(Failure::PlanErrors)
+    } else if config.detailed_exitcode && plan.has_changes() {
+        Outcome::Changes
+    } else {
+        Outcome::Success
+    })
+}

@@ -1,0 +1,240 @@
+//! The engine: the one pipeline behind `plan`, `apply`, `watch` and `export`.
+//!
+//! ```text
+//!   load ──► connect ──► observe ──► plan ──► guard ──► write
+//!   (manifest)  (target)   (observe)   (plan)   (apply::guards) (apply::write_plan)
+//! ```
+//!
+//! Each stage calls the entry point of the module that owns it; the engine only sequences
+//! them and computes, once, what the stages hand to each other (the number of declared
+//! resources and the size of the stack's ledger, which the guards need). It prints nothing
+//! and never decides an exit code: the commands and the daemon do, from what it returns.
+//! Export reads through the same connection stage.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::apply::guards::{self, GuardOptions};
+use crate::apply::report::Report;
+use crate::error::Error;
+use crate::export::{Export, ExportKind};
+use crate::manifest::{Declared, Diagnostics, LoadedManifests};
+use crate::plan::planner::declared_id;
+use crate::plan::{Ledger, Observed, Plan, PlanInput};
+use crate::target::{Target, TargetConfig, connect};
+
+/// Load and validate the manifests under `paths` (no network).
+pub fn load(paths: &[PathBuf]) -> Result<LoadedManifests, Diagnostics> {
+    crate::manifest::load_paths(paths)
+}
+
+/// A plan with what it was made from.
+pub struct Planned {
+    pub plan: Plan,
+    pub observed: Observed,
+    /// The resources the manifests declare (the `Build` manifests aside), for the guards.
+    pub declared: usize,
+    /// Requests made to read the live state (the formula of `plan::scope`).
+    pub requests: usize,
+}
+
+/// Observe what `desired` needs through an already-connected target, and plan.
+pub async fn plan_on(target: &Target, desired: &[Declared], parallelism: usize) -> anyhow::Result<Planned> {
+    let observation = crate::observe::observe(&target.client, desired, &target.stack, parallelism)
+        .await
+        .map_err(|err| anyhow::Error::new(err).context("cannot read the live state"))?;
+    let requests = observation.requests();
+    tracing::debug!(requests, "live state read");
+    let plan = crate::plan::plan(&PlanInput {
+        desired,
+        observed: &observation.observed,
+        stack: &target.stack,
+        target: &target.url,
+        resolve_secret: &|r, origin| {
+            crate::manifest::resolve_secret(r, origin.base_dir()).map_err(|e| e.to_string())
+        },
+    });
+    Ok(Planned {
+        plan,
+        observed: observation.observed,
+        declared: desired
+            .iter()
+            .filter(|d| declared_id(&d.resource).is_some())
+            .count(),
+        requests,
+    })
+}
+
+/// Connect to `config` and plan `desired`. The target is returned connected (the embedded
+/// emulator, when used, keeps running until [`Target::close`]); on an error it is closed.
+pub async fn plan(
+    config: &TargetConfig,
+    desired: &[Declared],
+    parallelism: usize,
+) -> Result<(Planned, Target), Error> {
+    let target = connect(config, parallelism).await?;
+    match plan_on(&target, desired, parallelism).await {
+        Ok(planned) => Ok((planned, target)),
+        Err(err) => {
+            target.close().await;
+            Err(err.into())
+        }
+    }
+}
+
+/// What the guards need besides the plan.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardInput<'a> {
+    /// The number of declared resources; `None` for a saved plan (the manifests are not read).
+    pub declared: Option<usize>,
+    /// The stack's ledger as observed.
+    pub ledger: Option<&'a Ledger>,
+}
+
+/// The guard stage: a plan with errors or one a safety guard refuses is not written.
+pub fn guard(plan: &Plan, input: GuardInput<'_>, opts: GuardOptions) -> Result<(), Error> {
+    if !plan.errors.is_empty() {
+        return Err(Error::PlanErrors(plan.errors.len()));
+    }
+    let ledger_size = input.ledger.map_or(0, |l| l.resources.len());
+    guards::check(plan, input.declared, ledger_size, opts)?;
+    Ok(())
+}
+
+/// The write stage: execute a plan that passed the guards (and the confirmation). `commit_dir`
+/// is where the Git commit recorded in the ledger is read. The error is for a failure before
+/// anything was written; per-operation failures are in the report.
+pub async fn write(
+    target: &Target,
+    plan: &Plan,
+    ledger: Option<&Ledger>,
+    commit_dir: &Path,
+    parallelism: usize,
+) -> anyhow::Result<Report> {
+    crate::apply::write_plan(target, plan, ledger, commit_dir, parallelism).await
+}
+
+/// Export: connect, read what the selected kinds cover, convert it to manifests.
+/// `projects` empty: every project.
+pub async fn export(
+    config: &TargetConfig,
+    include: &[ExportKind],
+    projects: &[String],
+    parallelism: usize,
+) -> anyhow::Result<Export> {
+    let target = connect(config, parallelism).await?;
+    let live = crate::export::read_live(&target.client, include, projects, parallelism).await;
+    target.close().await;
+    Ok(crate::export::export_of(&live?, include))
+}
+
+/// A saved plan (from `plan --out`), read and checked before any network call.
+pub fn read_saved_plan(file: &Path) -> anyhow::Result<Plan> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the saved plan {}", file.display()))?;
+    let plan: Plan = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a dssctl plan (from `dssctl plan --out`)",
+            file.display()
+        )
+    })?;
+    if plan.format_version > crate::plan::FORMAT_VERSION {
+        anyhow::bail!(
+            "{}: plan format version {} is newer than this dssctl understands ({}); upgrade dssctl",
+            file.display(),
+            plan.format_version,
+            crate::plan::FORMAT_VERSION
+        );
+    }
+    Ok(plan)
+}
+
+/// A saved plan must be for this stack and this instance; returns the stack's ledger.
+pub async fn check_saved_plan(plan: &Plan, target: &Target) -> anyhow::Result<Option<Ledger>> {
+    if plan.stack != target.stack {
+        anyhow::bail!(
+            "the saved plan is for stack {:?}, not {:?} (give --stack {})",
+            plan.stack,
+            target.stack,
+            plan.stack
+        );
+    }
+    // The embedded emulator listens on a new port at every run: only its URL may differ.
+    if !target.is_local() && plan.target.trim_end_matches('/') != target.url {
+        anyhow::bail!(
+            "the saved plan was made against {}, not {}",
+            plan.target,
+            target.url
+        );
+    }
+    let globals = target
+        .client
+        .get_global_variables()
+        .await
+        .context("cannot read the global variables (the ledger)")?;
+    Ok(Ledger::from_global_variables(&globals, &target.stack)?)
+}
+
+/// The staleness stage of a saved plan: every object it writes must be as it was.
+pub async fn check_stale(target: &Target, plan: &Plan, parallelism: usize) -> Result<(), Error> {
+    let changed = crate::apply::stale::stale(&target.client, plan, parallelism)
+        .await
+        .context("cannot re-read the objects of the saved plan")?;
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Stale { changed })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::guards::Refusal;
+    use crate::plan::fixtures::operation;
+    use crate::plan::{Action, Kind, Summary};
+
+    fn plan_deleting(n: usize) -> Plan {
+        Plan {
+            format_version: 1,
+            target: "t".into(),
+            stack: "s".into(),
+            summary: Summary::default(),
+            operations: (0..n)
+                .map(|i| operation(Kind::Group, &format!("g{i}"), Action::Delete))
+                .collect(),
+            protected: vec![],
+            forget: vec![],
+            errors: vec![],
+            builds: vec![],
+            origins: Default::default(),
+        }
+    }
+
+    #[test]
+    fn plan_errors_stop_before_the_guards() {
+        let mut plan = plan_deleting(50);
+        plan.errors.push(crate::plan::PlanError {
+            kind: Kind::Group,
+            name: "g".into(),
+            origin: None,
+            message: "secret X is not set".into(),
+            hint: None,
+        });
+        let input = GuardInput {
+            declared: Some(0),
+            ledger: None,
+        };
+        assert!(matches!(
+            guard(&plan, input, GuardOptions::default()),
+            Err(Error::PlanErrors(1))
+        ));
+        plan.errors.clear();
+        assert!(matches!(
+            guard(&plan, input, GuardOptions::default()),
+            Err(Error::Refused(Refusal::TooManyDeletes { deletes: 50, .. }))
+        ));
+        assert!(guard(&plan_deleting(1), input, GuardOptions::default()).is_ok());
+    }
+}

@@ -1,0 +1,73 @@
+//! The one way dssctl writes to stdout. Every command prints through [`print`], which writes
+//! and flushes under the lock and turns a failure into [`Error::Stdout`]: a full device becomes
+//! an error message and exit 1, a closed pipe a quiet exit 0 (see [`crate::error`]); nothing
+//! panics, unlike `println!`.
+//!
+//! Also whether stdout wants colour.
+
+use std::io::{IsTerminal, Write};
+
+use crate::error::Error;
+
+/// Write `text` to stdout and flush it.
+pub fn print(text: &str) -> Result<(), Error> {
+    write_to(&mut std::io::stdout().lock(), text)
+}
+
+/// Write `text` and a newline to stdout and flush it.
+pub fn println(text: &str) -> Result<(), Error> {
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    print(&line)
+}
+
+/// Write `text` to `out` and flush it; any failure is a stdout error.
+pub fn write_to(out: &mut dyn Write, text: &str) -> Result<(), Error> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(Error::Stdout)
+}
+
+/// Whether to colour text written to stdout: not with `--no-color`, not with `NO_COLOR` set
+/// (to anything non-empty), and only on a terminal.
+pub fn stdout_color(no_color_flag: bool) -> bool {
+    !no_color_flag && !no_color_env() && std::io::stdout().is_terminal()
+}
+
+/// Whether to colour text written to stderr (progress), by the same rules.
+pub fn stderr_color(no_color_flag: bool) -> bool {
+    !no_color_flag && !no_color_env() && std::io::stderr().is_terminal()
+}
+
+fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that fails like a full device or a closed pipe.
+    struct Failing(std::io::ErrorKind);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from(self.0))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_failures_are_stdout_errors() {
+        let mut out = Vec::new();
+        write_to(&mut out, "ok\n").unwrap();
+        assert_eq!(out, b"ok\n");
+        let full = write_to(&mut Failing(std::io::ErrorKind::StorageFull), "x").unwrap_err();
+        assert!(matches!(full, Error::Stdout(_)) && !full.is_quiet());
+        let closed = write_to(&mut Failing(std::io::ErrorKind::BrokenPipe), "x").unwrap_err();
+        assert!(closed.is_quiet());
+    }
+}
