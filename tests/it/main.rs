@@ -8,6 +8,7 @@ mod client;
 mod emulator;
 mod export;
 mod manifests;
+mod markdown;
 mod plan;
 mod support;
 mod watch;
