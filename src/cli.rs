@@ -159,6 +159,10 @@ pub enum Command {
     Watch(WatchArgs),
     /// Write manifests from a live instance (to adopt it).
     Export(ExportArgs),
+    /// Print the shell completion script of bash, zsh, fish or PowerShell.
+    Completions(crate::completions::CompletionsArgs),
+    /// Print the man page, or write every command's page into a directory.
+    Man(crate::completions::ManArgs),
 }
 
 /// `dssctl watch`.

@@ -13,12 +13,14 @@
 //! - [`wire`]: the JSON documents of the DSS API, shared by the client and the emulator;
 //! - [`build`]: start a DSS job and follow it to its end (`dssctl build`);
 //! - [`daemon`]: `dssctl watch`, the GitOps daemon: watch, reconcile, health and metrics;
-//! - [`cli`]: the command line, parsed by clap; `main.rs` only dispatches.
+//! - [`cli`]: the command line, parsed by clap; `main.rs` only dispatches;
+//! - [`completions`]: shell completions and man pages generated from [`cli`].
 
 pub mod apply;
 pub mod build;
 pub mod cli;
 pub mod client;
+pub mod completions;
 pub mod daemon;
 pub mod emulator;
 pub mod export;

@@ -30,6 +30,8 @@ fn main() -> ExitCode {
                 dssctl::build::command::run(args, cli.global.no_color, cli.global.quiet).await
             }
             Command::Watch(args) => dssctl::daemon::run(args).await,
+            Command::Completions(args) => dssctl::completions::completions(&args),
+            Command::Man(args) => dssctl::completions::man(&args),
         }
     });
     match result {
