@@ -5,6 +5,8 @@ mod apply;
 mod build;
 mod builds;
 mod client;
+mod completions;
+mod deploy;
 mod emulator;
 mod export;
 mod manifests;
