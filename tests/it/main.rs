@@ -4,6 +4,7 @@
 mod apply;
 mod build;
 mod builds;
+mod ci;
 mod client;
 mod completions;
 mod deploy;
