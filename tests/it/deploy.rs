@@ -266,7 +266,8 @@ fn checkout(root: &Path, rev: &str, groups: &[&str]) {
     }
 }
 
-struct Daemon(Child, PathBuf);
+/// The daemon under test, killed when the test ends (or fails).
+struct Daemon(Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -312,7 +313,7 @@ async fn the_deployments_daemon_applies_each_commit_git_sync_switches_to() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let _daemon = Daemon(child, log.clone());
+    let _daemon = Daemon(child);
 
     let wait_for = |name: &'static str| {
         let c = c.clone();
