@@ -129,6 +129,10 @@ fn names(ops: &[&Operation]) -> String {
 /// things must still leave room for the sections in one comment.
 const MAX_RISK_ITEMS: usize = 50;
 
+/// At most this many grants named per resource in the header (the section has them all): with
+/// [`MAX_RISK_ITEMS`] resources, the header stays well within a comment.
+const MAX_GRANTS_PER_RESOURCE: usize = 10;
+
 /// `items` joined by `sep`, cut at [`MAX_RISK_ITEMS`] with the count of the rest.
 fn capped(items: Vec<String>, sep: &str) -> String {
     let total = items.len();
@@ -182,7 +186,12 @@ fn risks(plan: &Plan) -> Vec<(String, Vec<String>)> {
                 .filter(|c| !c.sensitive && is_permission(o.kind, &c.path))
                 .filter_map(describe_grant)
                 .collect();
-            (!items.is_empty()).then(|| format!("`{} {}`: {}", o.kind, o.name, items.join("; ")))
+            let shown = items.len().min(MAX_GRANTS_PER_RESOURCE);
+            let mut line = items[..shown].join("; ");
+            if items.len() > shown {
+                let _ = write!(line, "; … and {} more", items.len() - shown);
+            }
+            (!items.is_empty()).then(|| format!("`{} {}`: {line}", o.kind, o.name))
         })
         .collect();
     if !grants.is_empty() {
@@ -533,6 +542,32 @@ mod tests {
             "{deletions}"
         );
         assert!(deletions.ends_with(", … and 70 more"), "{deletions}");
+    }
+
+    #[test]
+    fn a_plan_granting_thousands_of_permissions_still_fits_a_comment() {
+        let grants = |p: usize| {
+            (0..100)
+                .map(|g| {
+                    Change::new(
+                        format!("permissions[group=a_rather_long_group_name_{g}]"),
+                        Value::Null,
+                        json!({"type": "ANALYST_READWRITE"}),
+                    )
+                })
+                .chain([Change::sensitive(format!("params.password{p}"))])
+                .collect()
+        };
+        let plan = plan_of(
+            (0..1000)
+                .map(|p| op(Kind::Project, &format!("PROJECT_{p}"), Action::Create, grants(p)))
+                .collect(),
+        );
+        let out = render_markdown(&plan);
+        assert!(out.len() < 65_536, "{}", out.len());
+        assert!(out.contains("; … and 90 more"));
+        assert!(out.contains(">   - … and 950 more resource(s)"));
+        assert!(out.contains("more resource(s), left out to fit a comment"));
     }
 
     #[test]
