@@ -9,7 +9,9 @@ ARG RUST_VERSION=1.89
 # --- builder: compile the release binary from the locked dependency set ---------------------
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /src
-# rusqlite (bundled SQLite) and ring compile C code.
+# rusqlite (bundled SQLite) and ring compile C code. The compiler comes with the base image's
+# Debian release; pin the base image by digest for a reproducible build.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
