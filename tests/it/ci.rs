@@ -32,9 +32,9 @@ fn pipelines() -> Vec<Vec<String>> {
             (None, "```yaml") => current = Some((String::new(), Vec::new())),
             (Some(_), "```") => {
                 let (text, commands) = current.take().unwrap();
-                if let Err(e) = serde_saphyr::from_str::<Value>(&text) {
-                    panic!("a YAML block of docs/ci.md does not parse: {e}\n{text}");
-                }
+                let parsed: Value = serde_saphyr::from_str(&text)
+                    .unwrap_or_else(|e| panic!("a YAML block of docs/ci.md does not parse: {e}\n{text}"));
+                shell_lines_are_strings(&parsed);
                 blocks.push(commands);
             }
             (Some((text, commands)), _) => {
@@ -161,5 +161,31 @@ async fn the_pre_commit_hooks_pass_valid_manifests_and_stop_invalid_ones() {
                 show(&out)
             );
         }
+    }
+}
+
+/// Every GitHub `run` and GitLab `script` line is a string: an unquoted `key: value` inside a
+/// command would make YAML read a mapping, which the CI service rejects.
+fn shell_lines_are_strings(v: &Value) {
+    match v {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match key.as_str() {
+                    "run" => assert!(value.is_string(), "run: {value}"),
+                    // A list of lines in GitLab; github-script's `script` is one string.
+                    "script" | "before_script" | "after_script" => match value {
+                        Value::Array(lines) => {
+                            for line in lines {
+                                assert!(line.is_string(), "{key}: {line}");
+                            }
+                        }
+                        _ => assert!(value.is_string(), "{key}: {value}"),
+                    },
+                    _ => shell_lines_are_strings(value),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(shell_lines_are_strings),
+        _ => {}
     }
 }
