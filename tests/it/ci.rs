@@ -1,8 +1,9 @@
 //! docs/ci.md, run: every `dssctl` command line of each pipeline in that page, in order, with
 //! the pipeline's variables, against the emulator on a copy of the quickstart (validate, the
 //! Markdown plan for the request's comment, `plan --out` then `apply --plan` on merge); then
-//! the command of each pre-commit hook on valid and invalid manifests. Only the hosting
-//! services' own API calls are left out.
+//! the command of each pre-commit hook on valid and invalid manifests; and the code that keeps
+//! one plan comment per stack, run against stand-ins for the GitHub and GitLab APIs (node and a
+//! local fake notes API). Only the hosting services themselves are left out.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -22,7 +23,7 @@ fn repo() -> PathBuf {
 /// The fenced ```yaml blocks of docs/ci.md, each parsed (a pipeline must at least be YAML)
 /// and reduced to its `dssctl ...` command lines: a GitLab `- dssctl ...` list item, a GitHub
 /// `run: dssctl ...` step, or a line of a `run: |` script.
-fn pipelines() -> Vec<Vec<String>> {
+fn pipelines() -> Vec<(Value, Vec<String>)> {
     let doc = std::fs::read_to_string(repo().join("docs/ci.md")).unwrap();
     let mut blocks = Vec::new();
     let mut current: Option<(String, Vec<String>)> = None;
@@ -35,7 +36,7 @@ fn pipelines() -> Vec<Vec<String>> {
                 let parsed: Value = serde_saphyr::from_str(&text)
                     .unwrap_or_else(|e| panic!("a YAML block of docs/ci.md does not parse: {e}\n{text}"));
                 shell_lines_are_strings(&parsed);
-                blocks.push(commands);
+                blocks.push((parsed, commands));
             }
             (Some((text, commands)), _) => {
                 text.push_str(line);
@@ -48,7 +49,10 @@ fn pipelines() -> Vec<Vec<String>> {
             (None, _) => {}
         }
     }
-    blocks.into_iter().filter(|b| !b.is_empty()).collect()
+    blocks
+        .into_iter()
+        .filter(|(_, commands)| !commands.is_empty())
+        .collect()
 }
 
 /// `line` in bash as CI runs it (errexit, pipefail), in `dir`, with the pipeline's variables
@@ -78,7 +82,7 @@ async fn run(line: &str, dir: &Path, url: &str) -> Output {
 async fn every_pipeline_of_the_ci_page_runs_against_the_emulator() {
     let pipelines = pipelines();
     assert_eq!(pipelines.len(), 2, "GitHub Actions and GitLab CI: {pipelines:#?}");
-    for commands in pipelines {
+    for (_, commands) in pipelines {
         // Each pipeline as it is meant to be used: validate, plan the request, apply on merge.
         for expected in [
             "dssctl validate",
@@ -188,4 +192,182 @@ fn shell_lines_are_strings(v: &Value) {
         Value::Array(items) => items.iter().for_each(shell_lines_are_strings),
         _ => {}
     }
+}
+
+/// Two pushes' Markdown plans of one stack, and another stack's: the comment logic must keep one
+/// comment per stack, holding the latest plan, and leave other comments alone.
+const PUSH_1: &str = "<!-- dssctl-plan stack=prod -->\n### plan of the first push\n";
+const PUSH_2: &str = "<!-- dssctl-plan stack=prod -->\n### plan of the second push\n";
+const OTHER_STACK: &str = "<!-- dssctl-plan stack=dev -->\n### the dev stack's plan\n";
+
+/// Whether `tool` runs here; the comment tests need jq, curl and node as the CI images have.
+fn available(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("{tool} not found: this check of the comment logic is skipped");
+    }
+    found
+}
+
+/// The comments after posting `plans` in turn with the documented logic, starting from a
+/// request that holds one comment of a reviewer.
+type Comments = Vec<(u64, String)>;
+
+fn expect_one_comment_per_stack(comments: &Comments) {
+    let bodies: Vec<&str> = comments.iter().map(|(_, b)| b.as_str()).collect();
+    assert_eq!(
+        bodies,
+        ["LGTM, but see the grants", PUSH_2, OTHER_STACK],
+        "{comments:#?}"
+    );
+    assert_eq!(comments[1].0, 2, "the first push's comment was updated in place");
+}
+
+#[test]
+fn the_github_step_keeps_one_comment_per_stack_updated_in_place() {
+    if !available("node") {
+        return;
+    }
+    let (workflow, _) = pipelines().into_iter().next().unwrap();
+    let script = workflow["jobs"]["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|s| s["with"]["script"].as_str())
+        .expect("the github-script step")
+        .to_string();
+    // github-script runs the step's body as an async function of `github`, `context` and
+    // `require`; here `github` is a stand-in for the REST API, keeping the comments in a file.
+    let harness = format!(
+        r#"const fs = require('fs');
+const store = process.env.COMMENTS;
+const comments = JSON.parse(fs.readFileSync(store, 'utf8'));
+const context = {{ repo: {{ owner: 'o', repo: 'r' }}, issue: {{ number: 7 }} }};
+const check = (a) => {{ if (a.owner !== 'o' || a.repo !== 'r') throw new Error('wrong repository'); }};
+const github = {{
+  paginate: async (method, args) => (await method(args)).data,
+  rest: {{ issues: {{
+    listComments: async (a) => {{ check(a); if (a.issue_number !== 7) throw new Error('wrong request'); return {{ data: comments }}; }},
+    updateComment: async (a) => {{ check(a); comments.find(c => c.id === a.comment_id).body = a.body; }},
+    createComment: async (a) => {{ check(a); comments.push({{ id: comments.length + 1, body: a.body }}); }},
+  }} }},
+}};
+(async () => {{
+{script}
+fs.writeFileSync(store, JSON.stringify(comments));
+}})().catch(e => {{ console.error(e); process.exit(1); }});
+"#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("comments.json");
+    std::fs::write(&store, r#"[{"id": 1, "body": "LGTM, but see the grants"}]"#).unwrap();
+    for plan in [PUSH_1, OTHER_STACK, PUSH_2] {
+        std::fs::write(dir.path().join("plan.md"), plan).unwrap();
+        let out = Command::new("node")
+            .args(["-e", &harness])
+            .env("COMMENTS", &store)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    let comments: Vec<Value> = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+    let mut comments: Comments = comments
+        .iter()
+        .map(|c| (c["id"].as_u64().unwrap(), c["body"].as_str().unwrap().to_string()))
+        .collect();
+    comments.sort();
+    expect_one_comment_per_stack(&comments);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gitlab_after_script_keeps_one_note_per_stack_updated_in_place() {
+    use axum::extract::{Path as UrlPath, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, put};
+    use std::sync::{Arc, Mutex};
+
+    if !available("jq") || !available("curl") {
+        return;
+    }
+    let (pipeline, _) = pipelines().into_iter().nth(1).unwrap();
+    // The documented lines, but for the installation of jq, which is here already.
+    let lines: Vec<String> = pipeline["plan"]["after_script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .filter(|l| !l.starts_with("apt-get "))
+        .collect();
+    assert!(lines.iter().any(|l| l.contains("$notes/$id")), "{lines:#?}");
+
+    // A stand-in for GitLab's notes API of merge request 2 of project 1.
+    type Notes = Arc<Mutex<Comments>>;
+    fn authorised(headers: &HeaderMap) -> Result<(), StatusCode> {
+        match headers.get("PRIVATE-TOKEN") {
+            Some(token) if token == "project-token" => Ok(()),
+            _ => Err(StatusCode::UNAUTHORIZED),
+        }
+    }
+    let notes: Notes = Arc::new(Mutex::new(vec![(1, "LGTM, but see the grants".into())]));
+    let list = |State(notes): State<Notes>, headers: HeaderMap| async move {
+        authorised(&headers)?;
+        let all: Vec<Value> = notes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, body)| serde_json::json!({"id": id, "body": body}))
+            .collect();
+        Ok::<_, StatusCode>(axum::Json(all))
+    };
+    let create = |State(notes): State<Notes>, headers: HeaderMap, axum::Json(note): axum::Json<Value>| async move {
+        authorised(&headers)?;
+        let mut notes = notes.lock().unwrap();
+        let id = notes.len() as u64 + 1;
+        notes.push((id, note["body"].as_str().unwrap().to_string()));
+        Ok::<_, StatusCode>(StatusCode::CREATED)
+    };
+    let update = |State(notes): State<Notes>,
+                  UrlPath(id): UrlPath<u64>,
+                  headers: HeaderMap,
+                  axum::Json(note): axum::Json<Value>| async move {
+        authorised(&headers)?;
+        let mut notes = notes.lock().unwrap();
+        let entry = notes
+            .iter_mut()
+            .find(|(i, _)| *i == id)
+            .ok_or(StatusCode::NOT_FOUND)?;
+        entry.1 = note["body"].as_str().unwrap().to_string();
+        Ok::<_, StatusCode>(StatusCode::OK)
+    };
+    let app = axum::Router::new()
+        .route(
+            "/api/v4/projects/1/merge_requests/2/notes",
+            get(list).post(create),
+        )
+        .route("/api/v4/projects/1/merge_requests/2/notes/{id}", put(update))
+        .with_state(notes.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}/api/v4", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    for plan in [PUSH_1, OTHER_STACK, PUSH_2] {
+        std::fs::write(dir.path().join("plan.md"), plan).unwrap();
+        // GitLab runs the after_script lines in one shell, stopping at the first failure.
+        let mut cmd = Command::new("bash");
+        cmd.args(["-eo", "pipefail", "-c", &lines.join("\n")])
+            .current_dir(dir.path())
+            .env("CI_API_V4_URL", &api)
+            .env("CI_PROJECT_ID", "1")
+            .env("CI_MERGE_REQUEST_IID", "2")
+            .env("GITLAB_TOKEN", "project-token");
+        let out = output(cmd).await;
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    let comments = notes.lock().unwrap().clone();
+    expect_one_comment_per_stack(&comments);
 }
