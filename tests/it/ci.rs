@@ -371,3 +371,39 @@ async fn the_gitlab_after_script_keeps_one_note_per_stack_updated_in_place() {
     let comments = notes.lock().unwrap().clone();
     expect_one_comment_per_stack(&comments);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_github_validate_step_annotates_each_diagnostic_at_its_line() {
+    if !available("jq") {
+        return;
+    }
+    let (workflow, _) = pipelines().into_iter().next().unwrap();
+    let script = workflow["jobs"]["validate"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Validate")
+        .and_then(|s| s["run"].as_str())
+        .expect("the Validate step")
+        .to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let manifests = copy_quickstart(tmp.path());
+    let out = run(&script, tmp.path(), "http://127.0.0.1:9").await;
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "no annotation for valid manifests: {}",
+        show(&out)
+    );
+    std::fs::write(
+        manifests.join("typo.yaml"),
+        "apiVersion: dssctl/v1\nkind: Grop\nmetadata: {name: g}\nspec: {}\n",
+    )
+    .unwrap();
+    let out = run(&script, tmp.path(), "http://127.0.0.1:9").await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        "::error file=manifests/typo.yaml,line=2,col=7::kind: unknown kind \"Grop\", did you mean \"Group\"?"
+    );
+}
