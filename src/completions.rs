@@ -13,11 +13,11 @@ use crate::cli::Cli;
 
 /// `dssctl completions`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Install (see the README): \
-bash: dssctl completions bash > ~/.local/share/bash-completion/completions/dssctl; \
-zsh: dssctl completions zsh > \"${fpath[1]}/_dssctl\"; \
-fish: dssctl completions fish > ~/.config/fish/completions/dssctl.fish; \
-PowerShell: dssctl completions powershell | Out-String | Invoke-Expression (in $PROFILE).")]
+#[command(after_help = "Install (see the README):
+  bash        dssctl completions bash > ~/.local/share/bash-completion/completions/dssctl
+  zsh         dssctl completions zsh > ~/.zfunc/_dssctl   (with ~/.zfunc in $fpath)
+  fish        dssctl completions fish > ~/.config/fish/completions/dssctl.fish
+  PowerShell  dssctl completions powershell | Out-String | Invoke-Expression   (in $PROFILE)")]
 pub struct CompletionsArgs {
     /// The shell to write the completion script for.
     #[arg(value_enum)]
