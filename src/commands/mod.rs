@@ -12,6 +12,7 @@
 
 mod apply;
 mod build;
+mod completions;
 mod emulator;
 mod export;
 mod manifests;
@@ -85,6 +86,10 @@ pub enum Command {
     Watch(watch::WatchArgs),
     /// Write manifests from a live instance (to adopt it).
     Export(export::ExportArgs),
+    /// Print the shell completion script of bash, zsh, fish or PowerShell.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page, or write every command's page into a directory.
+    Man(completions::ManArgs),
 }
 
 impl Command {
@@ -119,6 +124,8 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<Outcome, Error> {
         Command::Export(args) => export::run(args.resolve(sub)?).await,
         Command::Build(args) => build::run(args.resolve(sub, ctx)?).await,
         Command::Watch(args) => watch::run(args.resolve(sub)?).await,
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
     }
 }
 

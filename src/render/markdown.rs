@@ -1,11 +1,14 @@
 //! The Markdown plan, for a pull-request comment: a marker line (so a CI job finds and updates
-//! its own comment), a header with the counts and the risks (deletions, permission changes,
-//! secret changes), then one collapsible section per resource with a `diff` block. Nothing in
-//! it varies between two runs on the same state (no timestamp), so re-posting is idempotent.
+//! its own comment), a header with the counts and the risks (deletions, users and connections
+//! created, permission grants and revocations, secrets set or changed), then one collapsible
+//! section per resource with a `diff` block. Nothing in it varies between two runs on the same
+//! state (no timestamp), so re-posting is idempotent.
 
 use std::fmt::Write as _;
 
-use crate::plan::{Action, Operation, Plan};
+use serde_json::Value;
+
+use crate::plan::{Action, Change, Kind, Operation, Plan};
 
 use super::{flow, is_multiline, summary_line, text_diff};
 
@@ -42,11 +45,17 @@ pub fn render_markdown(plan: &Plan) -> String {
     let _ = writeln!(out);
     let risks = risks(plan);
     if risks.is_empty() {
-        let _ = writeln!(out, "Risks: none (no deletion, permission or secret change).");
+        let _ = writeln!(
+            out,
+            "Risks: none (no deletion, no permission or secret change, no user or connection created)."
+        );
     } else {
         let _ = writeln!(out, "> [!WARNING]");
-        for r in risks {
-            let _ = writeln!(out, "> - {r}");
+        for (headline, items) in risks {
+            let _ = writeln!(out, "> - {headline}");
+            for item in items {
+                let _ = writeln!(out, ">   - {item}");
+            }
         }
     }
     let _ = writeln!(out);
@@ -110,39 +119,181 @@ fn builds(out: &mut String, plan: &Plan) {
 const MAX_COMMENT_CHARS: usize = 60_000;
 
 fn names(ops: &[&Operation]) -> String {
-    ops.iter()
-        .map(|o| format!("`{} {}`", o.kind, o.name))
-        .collect::<Vec<_>>()
-        .join(", ")
+    capped(
+        ops.iter().map(|o| format!("`{} {}`", o.kind, o.name)).collect(),
+        ", ",
+    )
 }
 
-fn risks(plan: &Plan) -> Vec<String> {
+/// At most this many entries in one risk line: a plan that deletes or grants thousands of
+/// things must still leave room for the sections in one comment.
+const MAX_RISK_ITEMS: usize = 50;
+
+/// At most this many grants named per resource in the header (the section has them all): with
+/// [`MAX_RISK_ITEMS`] resources, the header stays well within a comment.
+const MAX_GRANTS_PER_RESOURCE: usize = 10;
+
+/// `items` joined by `sep`, cut at [`MAX_RISK_ITEMS`] with the count of the rest.
+fn capped(items: Vec<String>, sep: &str) -> String {
+    let total = items.len();
+    let mut text = items
+        .into_iter()
+        .take(MAX_RISK_ITEMS)
+        .collect::<Vec<_>>()
+        .join(sep);
+    if total > MAX_RISK_ITEMS {
+        let _ = write!(text, "{sep}… and {} more", total - MAX_RISK_ITEMS);
+    }
+    text
+}
+
+/// The risk header: what a reviewer must not miss in a long plan. Every deletion; every user
+/// and connection created (new principals and new access to data); every permission granted,
+/// revoked or changed, on created resources too (a new project arrives with its grants); every
+/// secret set or changed, again on created resources too. Each grant and secret is named, so the
+/// header alone says who gets what: the grants as one sub-item per resource.
+fn risks(plan: &Plan) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
-    let deletes: Vec<&Operation> = plan
-        .operations
-        .iter()
-        .filter(|o| o.action == Action::Delete)
-        .collect();
+    let ops_where = |keep: &dyn Fn(&Operation) -> bool| -> Vec<&Operation> {
+        plan.operations.iter().filter(|o| keep(o)).collect()
+    };
+    let deletes = ops_where(&|o| o.action == Action::Delete);
     if !deletes.is_empty() {
-        out.push(format!("**{} deletion(s)**: {}", deletes.len(), names(&deletes)));
+        let dropped = deletes.iter().filter(|o| o.drop_data).count();
+        let mut line = format!("**{} deletion(s)**: {}", deletes.len(), names(&deletes));
+        if dropped > 0 {
+            let _ = write!(line, " ({dropped} with their data dropped)");
+        }
+        out.push((line, vec![]));
     }
-    let perms: Vec<&Operation> = plan
+    for (kind, label) in [(Kind::User, "user(s)"), (Kind::Connection, "connection(s)")] {
+        let created = ops_where(&|o| o.action == Action::Create && o.kind == kind);
+        if !created.is_empty() {
+            out.push((
+                format!("**{} {label} created**: {}", created.len(), names(&created)),
+                vec![],
+            ));
+        }
+    }
+    let grants: Vec<String> = plan
         .operations
         .iter()
-        .filter(|o| o.action != Action::Create && o.has_permission_change())
+        .filter(|o| o.action != Action::Delete)
+        .filter_map(|o| {
+            let items: Vec<String> = o
+                .changes
+                .iter()
+                .filter(|c| !c.sensitive && is_permission(o.kind, &c.path))
+                .filter_map(describe_grant)
+                .collect();
+            let shown = items.len().min(MAX_GRANTS_PER_RESOURCE);
+            let mut line = items[..shown].join("; ");
+            if items.len() > shown {
+                let _ = write!(line, "; … and {} more", items.len() - shown);
+            }
+            (!items.is_empty()).then(|| format!("`{} {}`: {line}", o.kind, o.name))
+        })
         .collect();
-    if !perms.is_empty() {
-        out.push(format!("**Permission changes**: {}", names(&perms)));
+    if !grants.is_empty() {
+        let total = grants.len();
+        let mut items: Vec<String> = grants.into_iter().take(MAX_RISK_ITEMS).collect();
+        if total > MAX_RISK_ITEMS {
+            items.push(format!("… and {} more resource(s)", total - MAX_RISK_ITEMS));
+        }
+        out.push(("**Permissions granted, revoked or changed**:".into(), items));
     }
-    let secrets: Vec<&Operation> = plan
+    let secrets: Vec<String> = plan
         .operations
         .iter()
-        .filter(|o| o.action != Action::Create && o.has_secret_change())
+        .filter(|o| o.action != Action::Delete)
+        .flat_map(|o| {
+            let verb = if o.action == Action::Create {
+                "set"
+            } else {
+                "changed"
+            };
+            o.changes
+                .iter()
+                .filter(|c| c.sensitive)
+                .map(move |c| format!("`{} {}` {} ({verb})", o.kind, o.name, code(&c.path)))
+        })
         .collect();
     if !secrets.is_empty() {
-        out.push(format!("**Secret changes**: {}", names(&secrets)));
+        out.push((
+            format!("**Secrets set or changed**: {}", capped(secrets, ", ")),
+            vec![],
+        ));
     }
     out
+}
+
+/// Whether a changed field gives or takes away access: project (and any object's) grants and
+/// owner, who may use a connection, a user's groups and profile, a group's administrator and
+/// `may*` ability flags.
+fn is_permission(kind: Kind, path: &str) -> bool {
+    path.starts_with("permissions")
+        || matches!(path, "owner" | "allowedGroups" | "usableBy" | "usableByAll")
+        || (kind == Kind::User && matches!(path, "groups" | "userProfile"))
+        || (kind == Kind::Group && (path == "admin" || path.starts_with("may")))
+}
+
+/// One permission change in words, or `None` when it grants nothing (an ability created
+/// switched off).
+fn describe_grant(c: &Change) -> Option<String> {
+    let (before, after) = (&c.before, &c.after);
+    // A set of names (allowed groups, a user's groups): say who is added and who removed.
+    if before.is_array() || after.is_array() {
+        let list = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| a.iter().map(flow).collect())
+                .unwrap_or_default()
+        };
+        let (was, now) = (list(before), list(after));
+        let added: Vec<String> = now.iter().filter(|n| !was.contains(n)).map(|n| code(n)).collect();
+        let removed: Vec<String> = was.iter().filter(|n| !now.contains(n)).map(|n| code(n)).collect();
+        let mut parts = Vec::new();
+        if !added.is_empty() {
+            parts.push(format!("+ {}", added.join(", ")));
+        }
+        if !removed.is_empty() {
+            parts.push(format!("− {}", removed.join(", ")));
+        }
+        return (!parts.is_empty()).then(|| format!("{} {}", code(&c.path), parts.join(" ")));
+    }
+    // A grant of `permissions[group=x]` as a whole (granted or revoked), or one of its fields.
+    if let Some((who, field)) = c
+        .path
+        .strip_prefix("permissions[")
+        .and_then(|r| r.split_once(']'))
+    {
+        let who = code(who);
+        let field = field.trim_start_matches('.');
+        if field.is_empty() {
+            return Some(match (before.is_null(), after.is_null()) {
+                (true, _) => format!("grant {who} {}", code(&flow(after))),
+                (_, true) => format!("revoke {who} (was {})", code(&flow(before))),
+                _ => format!("{who} {} → {}", code(&flow(before)), code(&flow(after))),
+            });
+        }
+        return scalar(&format!("{who} {}", code(field)), before, after);
+    }
+    scalar(&code(&c.path), before, after)
+}
+
+/// A flag or scalar in words: an ability switched on or off, an owner, a profile, a grant's type.
+fn scalar(what: &str, before: &Value, after: &Value) -> Option<String> {
+    Some(match (before, after) {
+        (Value::Null, Value::Bool(false)) => return None,
+        (Value::Null | Value::Bool(false), Value::Bool(true)) => format!("grant {what}"),
+        (Value::Bool(true), Value::Bool(false) | Value::Null) => format!("revoke {what}"),
+        (Value::Null, now) => format!("{what} {}", code(&flow(now))),
+        (was, now) => format!("{what} {} → {}", code(&flow(was)), code(&flow(now))),
+    })
+}
+
+/// Inline code that a backtick inside cannot break.
+fn code(s: &str) -> String {
+    format!("`{}`", s.replace('`', "'"))
 }
 
 fn section(out: &mut String, op: &Operation) {
@@ -212,6 +363,212 @@ mod tests {
     use super::*;
     use crate::plan::{Change, Kind, Operation, Summary};
     use serde_json::json;
+
+    fn op(kind: Kind, name: &str, action: Action, changes: Vec<Change>) -> Operation {
+        Operation {
+            kind,
+            name: name.into(),
+            action,
+            subdocuments: vec![],
+            changes,
+            writes: vec![],
+            secrets: vec![],
+            ledger: None,
+            drop_data: false,
+            origin: None,
+            fingerprint: None,
+        }
+    }
+
+    fn plan_of(operations: Vec<Operation>) -> Plan {
+        let mut plan = Plan {
+            format_version: 1,
+            target: "t".into(),
+            stack: "default".into(),
+            summary: Summary::default(),
+            operations,
+            protected: vec![],
+            forget: vec![],
+            errors: vec![],
+            builds: vec![],
+            origins: Default::default(),
+        };
+        plan.recount();
+        plan
+    }
+
+    #[test]
+    fn risks_name_grants_and_secrets_on_created_resources_too() {
+        let plan = plan_of(vec![
+            op(
+                Kind::User,
+                "alice",
+                Action::Create,
+                vec![
+                    Change::new("groups", Value::Null, json!(["data_scientists"])),
+                    Change::sensitive("password"),
+                ],
+            ),
+            op(
+                Kind::Group,
+                "analysts",
+                Action::Create,
+                vec![
+                    Change::new("mayCreateProjects", Value::Null, json!(false)),
+                    Change::new("mayWriteSafeCode", Value::Null, json!(true)),
+                ],
+            ),
+            op(
+                Kind::Connection,
+                "dwh",
+                Action::Create,
+                vec![
+                    Change::new("allowedGroups", Value::Null, json!(["analysts"])),
+                    Change::sensitive("params.password"),
+                ],
+            ),
+            op(
+                Kind::Project,
+                "CHURN",
+                Action::Create,
+                vec![
+                    Change::new("label", Value::Null, json!("Churn")),
+                    Change::new(
+                        "permissions[group=analysts]",
+                        Value::Null,
+                        json!({"type": "READER"}),
+                    ),
+                ],
+            ),
+        ]);
+        let risks = risks(&plan);
+        assert_eq!(
+            risks
+                .iter()
+                .map(|(headline, items)| (headline.as_str(), items.clone()))
+                .collect::<Vec<_>>(),
+            vec![
+                ("**1 user(s) created**: `user alice`", vec![]),
+                ("**1 connection(s) created**: `connection dwh`", vec![]),
+                (
+                    "**Permissions granted, revoked or changed**:",
+                    vec![
+                        "`user alice`: `groups` + `data_scientists`".to_string(),
+                        "`group analysts`: grant `mayWriteSafeCode`".into(),
+                        "`connection dwh`: `allowedGroups` + `analysts`".into(),
+                        "`project CHURN`: grant `group=analysts` `{type: READER}`".into(),
+                    ]
+                ),
+                (
+                    "**Secrets set or changed**: `user alice` `password` (set), `connection dwh` \
+                     `params.password` (set)",
+                    vec![]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn risks_say_what_an_update_revokes_and_changes() {
+        let plan = plan_of(vec![
+            op(
+                Kind::Project,
+                "SALES",
+                Action::Update,
+                vec![
+                    Change::new("permissions[user=bob]", json!({"type": "READER"}), Value::Null),
+                    Change::new(
+                        "permissions[group=analysts].type",
+                        json!("READER"),
+                        json!("ADMIN"),
+                    ),
+                    Change::new("owner", json!("alice"), json!("carol")),
+                    Change::new("tags", json!(["a"]), json!(["b"])),
+                ],
+            ),
+            op(
+                Kind::Connection,
+                "dwh",
+                Action::Update,
+                vec![
+                    Change::new("allowedGroups", json!(["a", "b"]), json!(["b", "c"])),
+                    Change::sensitive("params.password"),
+                ],
+            ),
+            op(
+                Kind::Group,
+                "ops",
+                Action::Update,
+                vec![Change::new("admin", json!(true), json!(false))],
+            ),
+            op(Kind::Dataset, "SALES.old", Action::Delete, vec![]),
+        ]);
+        let risks = risks(&plan);
+        assert_eq!(risks[0].0, "**1 deletion(s)**: `dataset SALES.old`");
+        assert_eq!(
+            risks[1].1,
+            vec![
+                "`project SALES`: revoke `user=bob` (was `{type: READER}`); `group=analysts` `type` \
+                 `READER` → `ADMIN`; `owner` `alice` → `carol`",
+                "`connection dwh`: `allowedGroups` + `c` − `a`",
+                "`group ops`: revoke `admin`",
+            ]
+        );
+        assert_eq!(
+            risks[2].0,
+            "**Secrets set or changed**: `connection dwh` `params.password` (changed)"
+        );
+        assert_eq!(risks.len(), 3);
+    }
+
+    #[test]
+    fn a_plan_without_risk_says_so_and_long_risk_lists_are_cut() {
+        let quiet = plan_of(vec![op(
+            Kind::Project,
+            "P",
+            Action::Update,
+            vec![Change::new("label", json!("a"), json!("b"))],
+        )]);
+        assert!(render_markdown(&quiet).contains("Risks: none"));
+        let many = plan_of(
+            (0..120)
+                .map(|i| op(Kind::Group, &format!("g{i}"), Action::Delete, vec![]))
+                .collect(),
+        );
+        let risks = risks(&many);
+        let deletions = &risks[0].0;
+        assert!(
+            deletions.starts_with("**120 deletion(s)**: `group g0`, "),
+            "{deletions}"
+        );
+        assert!(deletions.ends_with(", … and 70 more"), "{deletions}");
+    }
+
+    #[test]
+    fn a_plan_granting_thousands_of_permissions_still_fits_a_comment() {
+        let grants = |p: usize| {
+            (0..100)
+                .map(|g| {
+                    Change::new(
+                        format!("permissions[group=a_rather_long_group_name_{g}]"),
+                        Value::Null,
+                        json!({"type": "ANALYST_READWRITE"}),
+                    )
+                })
+                .chain([Change::sensitive(format!("params.password{p}"))])
+                .collect()
+        };
+        let plan = plan_of(
+            (0..1000)
+                .map(|p| op(Kind::Project, &format!("PROJECT_{p}"), Action::Create, grants(p)))
+                .collect(),
+        );
+        let out = render_markdown(&plan);
+        assert!(out.len() < 65_536, "{}", out.len());
+        assert!(out.contains("; … and 90 more"));
+        assert!(out.contains(">   - … and 950 more resource(s)"));
+        assert!(out.contains("more resource(s), left out to fit a comment"));
+    }
 
     #[test]
     fn a_huge_plan_is_cut_to_fit_a_comment() {

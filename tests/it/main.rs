@@ -4,11 +4,15 @@
 mod apply;
 mod build;
 mod builds;
+mod ci;
 mod client;
+mod completions;
+mod deploy;
 mod emulator;
 mod errors;
 mod export;
 mod manifests;
+mod markdown;
 mod plan;
 mod support;
 mod watch;
