@@ -11,10 +11,11 @@
 //! and a `creationTag`. List values also carry `id` (= name) and `label` (= type), which the
 //! Python client's list items read.
 
+use axum::routing;
 use serde_json::{Value, json};
 
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use super::secrets;
 use super::store::{self, Doc, paths};
 
@@ -180,4 +181,25 @@ pub async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
     app.persist.run([pending]).await?;
     app.sql.forget(name).await?;
     Ok(http::msg(format!("Deleted connection {name}")))
+}
+
+/// The connections area's routes.
+pub fn routes() -> Routes {
+    type N = Params<String>;
+    Routes::new()
+        .route(
+            "/admin/connections",
+            routing::get(|a: Api| async move { list(&a.app, &a.req) })
+                .post(|a: Api| async move { create(&a.app, &a.req).await }),
+        )
+        .route(
+            "/connections/get-names",
+            routing::get(|a: Api| async move { names(&a.app, &a.req) }),
+        )
+        .route(
+            "/admin/connections/{connectionName}",
+            routing::get(|Params(n): N, a: Api| async move { get(&a.app, &a.req, &n) })
+                .put(|Params(n): N, a: Api| async move { put(&a.app, &a.req, &n).await })
+                .delete(|Params(n): N, a: Api| async move { delete(&a.app, &a.req, &n).await }),
+        )
 }

@@ -21,12 +21,13 @@
 //! reads and clears that table of the connection's SQLite database (`${projectKey}` resolved);
 //! any other dataset holds no rows. Partitions: none (an empty list).
 
+use axum::routing;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use super::sql;
 use super::store::{self, Doc, paths};
 use crate::wire;
@@ -507,6 +508,61 @@ pub fn info(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let doc = dataset(&app.read(), key, name)?.clone();
     Ok(http::json(&json!({"dataset": &*doc, "partitioned": false})))
+}
+
+/// The datasets area's routes.
+pub fn routes() -> Routes {
+    type K = Params<String>;
+    type KN = Params<(String, String)>;
+    Routes::new()
+        .route(
+            "/projects/{projectKey}/datasets",
+            routing::get(|Params(k): K, a: Api| async move { list(&a.app, &a.req, &k) })
+                .post(|Params(k): K, a: Api| async move { create(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/managed",
+            routing::post(|Params(k): K, a: Api| async move { create_managed(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/actions/renameDataset",
+            routing::post(|Params(k): K, a: Api| async move { rename(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}",
+            routing::get(|Params((k, n)): KN, a: Api| async move { get(&a.app, &a.req, &k, &n) })
+                .put(|Params((k, n)): KN, a: Api| async move { put(&a.app, &a.req, &k, &n).await })
+                .delete(|Params((k, n)): KN, a: Api| async move { delete(&a.app, &a.req, &k, &n).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/metadata",
+            routing::get(|Params((k, n)): KN, a: Api| async move { get_metadata(&a.app, &a.req, &k, &n) })
+                .put(|Params((k, n)): KN, a: Api| async move { put_metadata(&a.app, &a.req, &k, &n).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/schema",
+            routing::get(|Params((k, n)): KN, a: Api| async move { get_schema(&a.app, &a.req, &k, &n) })
+                .put(|Params((k, n)): KN, a: Api| async move { put_schema(&a.app, &a.req, &k, &n).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/data",
+            routing::get(|Params((k, n)): KN, a: Api| async move { data(&a.app, &a.req, &k, &n).await })
+                .delete(|Params((k, n)): KN, a: Api| async move { clear(&a.app, &a.req, &k, &n).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/finish-streaming",
+            routing::get(
+                |Params((k, n)): KN, a: Api| async move { finish_streaming(&a.app, &a.req, &k, &n) },
+            ),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/partitions",
+            routing::get(|Params((k, n)): KN, a: Api| async move { partitions(&a.app, &a.req, &k, &n) }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/info",
+            routing::get(|Params((k, n)): KN, a: Api| async move { info(&a.app, &a.req, &k, &n) }),
+        )
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //! versions. Defaults filled when absent: `description: ""`, `admin: false`,
 //! `sourceType: "LOCAL"`.
 
+use axum::routing;
 use serde_json::{Value, json};
 
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use super::store::{self, Doc, paths};
 
 fn fill_defaults(doc: &mut Doc) {
@@ -113,4 +114,25 @@ pub fn list_info(app: &App, _req: &Req) -> ApiResult {
         })
         .collect();
     Ok(http::json(&items))
+}
+
+/// The groups area's routes.
+pub fn routes() -> Routes {
+    type G = Params<String>;
+    Routes::new()
+        .route(
+            "/groups",
+            routing::get(|a: Api| async move { list_info(&a.app, &a.req) }),
+        )
+        .route(
+            "/admin/groups",
+            routing::get(|a: Api| async move { list(&a.app, &a.req) })
+                .post(|a: Api| async move { create(&a.app, &a.req).await }),
+        )
+        .route(
+            "/admin/groups/{groupName}",
+            routing::get(|Params(g): G, a: Api| async move { get(&a.app, &a.req, &g) })
+                .put(|Params(g): G, a: Api| async move { put(&a.app, &a.req, &g).await })
+                .delete(|Params(g): G, a: Api| async move { delete(&a.app, &a.req, &g).await }),
+        )
 }

@@ -2,11 +2,12 @@
 //! and `/futures/` (long-running tasks; the emulator finishes them at once, so a future is
 //! always answered with `hasResult: true`).
 
+use axum::routing;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use crate::wire::{self, AuthInfo, InstanceInfo};
 
 pub fn auth_info(_app: &App, req: &Req) -> ApiResult {
@@ -58,4 +59,22 @@ pub fn get_future(app: &App, _req: &Req, id: &str) -> ApiResult {
         .get(id)
         .ok_or_else(|| ApiError::not_found(format!("Future '{id}' does not exist")))?;
     Ok(http::json(future))
+}
+
+/// The instance area's routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .route(
+            "/auth/info",
+            routing::get(|a: Api| async move { auth_info(&a.app, &a.req) }),
+        )
+        .route("/instance-info", routing::get(|_: Api| async { instance_info() }))
+        .route(
+            "/futures",
+            routing::get(|a: Api| async move { list_futures(&a.app, &a.req) }),
+        )
+        .route(
+            "/futures/{futureId}",
+            routing::get(|Params(id): Params<String>, a: Api| async move { get_future(&a.app, &a.req, &id) }),
+        )
 }

@@ -8,10 +8,11 @@
 //! into ABORTED. Job ids are `Build_<first output>_<yyyy-MM-ddTHH-mm-ss.SSS>` (UTC), unique per
 //! project.
 
+use axum::routing;
 use serde_json::{Value, json};
 
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use super::store::{self, Doc, paths};
 use crate::wire::JobDefinition;
 
@@ -267,6 +268,35 @@ pub fn log(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     let st = app.read();
     let text = log_text(job(&st, key, id)?, store::now_ms());
     Ok(http::text("text/plain; charset=utf-8", text))
+}
+
+/// The jobs area's routes.
+pub fn routes() -> Routes {
+    type K = Params<String>;
+    type KJ = Params<(String, String)>;
+    Routes::new()
+        .route(
+            "/projects/{projectKey}/jobs",
+            routing::get(|Params(k): K, a: Api| async move { list(&a.app, &a.req, &k) })
+                .post(|Params(k): K, a: Api| async move { start(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/jobs/{jobId}",
+            routing::get(|Params((k, id)): KJ, a: Api| async move { get(&a.app, &a.req, &k, &id) }),
+        )
+        // The 2015 client asked for `/status`.
+        .route(
+            "/projects/{projectKey}/jobs/{jobId}/status",
+            routing::get(|Params((k, id)): KJ, a: Api| async move { get(&a.app, &a.req, &k, &id) }),
+        )
+        .route(
+            "/projects/{projectKey}/jobs/{jobId}/abort",
+            routing::post(|Params((k, id)): KJ, a: Api| async move { abort(&a.app, &a.req, &k, &id).await }),
+        )
+        .route(
+            "/projects/{projectKey}/jobs/{jobId}/log",
+            routing::get(|Params((k, id)): KJ, a: Api| async move { log(&a.app, &a.req, &k, &id) }),
+        )
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //!
 //! This module owns the public entry points ([`EmulatorConfig`], [`start`], [`RunningEmulator`])
 //! and the wiring of the pieces, each in its own file:
-//! - `router`: both API prefixes, trailing slashes, percent-decoding, route templates, dispatch;
+//! - `router`: axum's router over one route table per area (`routes()` in each area module),
+//!   both API prefixes, trailing slashes, statistics → faults → authentication;
 //! - `http`: DSS error bodies, JSON answers, query and body parsing;
 //! - `auth`: the admin key, restricted keys and their privileges;
 //! - `store` / `persist`: the in-memory state and its JSON documents under the data dir;
@@ -131,6 +132,7 @@ pub async fn start(config: EmulatorConfig, listen: SocketAddr) -> anyhow::Result
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let service = router::build(app);
     let task = tokio::spawn(async move {
+        let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(service);
         let server = axum::serve(listener, service).with_graceful_shutdown(async move {
             let _ = shutdown_rx.await;
         });

@@ -17,13 +17,14 @@
 //! needs an admin key; summary, settings and variables need READ_CONF / WRITE_CONF; metadata,
 //! permissions, delete and export need ADMIN on the project.
 
+use axum::routing;
 use std::io::Write as _;
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use super::store::{self, Doc, Project, paths};
 use crate::wire::CreateProjectRequest;
 
@@ -385,6 +386,48 @@ fn zip_files(files: &[(String, Value)]) -> anyhow::Result<Vec<u8>> {
         zw.finish()?;
     }
     Ok(cursor.into_inner())
+}
+
+/// The projects area's routes.
+pub fn routes() -> Routes {
+    type K = Params<String>;
+    let part = |path: &str, p: Part| {
+        (
+            format!("/projects/{{projectKey}}/{path}"),
+            routing::get(move |Params(k): K, a: Api| async move { get_part(&a.app, &a.req, &k, p) })
+                .put(move |Params(k): K, a: Api| async move { put_part(&a.app, &a.req, &k, p).await }),
+        )
+    };
+    let mut routes = Routes::new()
+        .route(
+            "/projects",
+            routing::get(|a: Api| async move { list(&a.app, &a.req) })
+                .post(|a: Api| async move { create(&a.app, &a.req).await }),
+        )
+        .route(
+            "/projects/{projectKey}",
+            routing::get(|Params(k): K, a: Api| async move { get(&a.app, &a.req, &k) })
+                .delete(|Params(k): K, a: Api| async move { delete(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/variables-resolved",
+            routing::get(|Params(k): K, a: Api| async move { resolved_variables(&a.app, &a.req, &k) }),
+        )
+        .route(
+            "/projects/{projectKey}/export",
+            routing::get(|Params(k): K, a: Api| async move { export(&a.app, &a.req, &k) })
+                .post(|Params(k): K, a: Api| async move { export(&a.app, &a.req, &k) }),
+        );
+    for (path, p) in [
+        ("metadata", Part::Metadata),
+        ("permissions", Part::Permissions),
+        ("settings", Part::Settings),
+        ("variables", Part::Variables),
+    ] {
+        let (path, method_router) = part(path, p);
+        routes = routes.route(&path, method_router);
+    }
+    routes
 }
 
 #[cfg(test)]

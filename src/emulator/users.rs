@@ -10,11 +10,12 @@
 //! `userProfile: "DATA_SCIENTIST"`, `enabled: true`, `sourceType: "LOCAL"`, `userProperties:
 //! {}`, `adminProperties: {}`, `secrets: []`, `credentials: {}`, `creationDate` (ms, set once).
 
+use axum::routing;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use super::secrets;
 use super::store::{self, Doc, paths};
 
@@ -192,6 +193,31 @@ pub fn get_info(app: &App, _req: &Req, login: &str) -> ApiResult {
     Ok(http::json(&info(
         st.users.get(login).ok_or_else(|| not_found(login))?,
     )))
+}
+
+/// The users area's routes.
+pub fn routes() -> Routes {
+    type L = Params<String>;
+    Routes::new()
+        .route(
+            "/admin/users",
+            routing::get(|a: Api| async move { list(&a.app, &a.req) })
+                .post(|a: Api| async move { create(&a.app, &a.req).await }),
+        )
+        .route(
+            "/admin/users/{login}",
+            routing::get(|Params(l): L, a: Api| async move { get(&a.app, &a.req, &l) })
+                .put(|Params(l): L, a: Api| async move { put(&a.app, &a.req, &l).await })
+                .delete(|Params(l): L, a: Api| async move { delete(&a.app, &a.req, &l).await }),
+        )
+        .route(
+            "/users",
+            routing::get(|a: Api| async move { list_info(&a.app, &a.req) }),
+        )
+        .route(
+            "/users/{login}",
+            routing::get(|Params(l): L, a: Api| async move { get_info(&a.app, &a.req, &l) }),
+        )
 }
 
 #[cfg(test)]
