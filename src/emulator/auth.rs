@@ -168,7 +168,7 @@ impl KeyRing {
                 login: login_of(spec),
             }),
             Some(spec) => Ok(Caller::Restricted(spec.clone())),
-            None => Err(ApiError::unauthorized("Invalid API key or ticket")),
+            None => Err(ApiError::unauthorized("Unknown API Key")),
         }
     }
 }

@@ -37,6 +37,8 @@ pub fn config_from_args(args: &EmulatorArgs) -> anyhow::Result<(EmulatorConfig, 
             error_rate: args.error_rate,
             rate_limit: args.rate_limit,
             job_duration: args.job_duration,
+            empty: false,
+            conflict_status: super::ConflictStatus::default(),
         },
         generated,
     ))

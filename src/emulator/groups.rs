@@ -1,8 +1,9 @@
 //! Groups (admin): list, create, get, update, delete; `GET /groups` lists names and
-//! descriptions for every key. Ability flags (`may*`), external group
-//! mappings and any other field are kept exactly as sent: the set of flags grows with DSS
-//! versions. Defaults filled when absent: `description: ""`, `admin: false`,
-//! `sourceType: "LOCAL"`.
+//! descriptions for every key. Groups are answered whole, with every ability flag: a flag not
+//! sent is `false` ([`ABILITY_FLAGS`], the flags DSS reports in a caller's group-level
+//! permissions), and flags the emulator does not know are kept as sent. Other defaults filled
+//! when absent: `description: ""`, `admin: false`, `sourceType: "LOCAL"`, and the external
+//! mappings `ldapGroupNames`, `ssoGroupNames`, `azureADGroupNames`, `customGroupNames` (`[]`).
 
 use axum::routing;
 use serde_json::{Value, json};
@@ -11,14 +12,54 @@ use super::http::{self, ApiError, ApiResult};
 use super::router::{Api, App, Params, Req, Routes};
 use super::store::{self, Doc, paths};
 
-fn fill_defaults(doc: &mut Doc) {
+/// The ability flags of a group, as DSS lists them in a caller's group-level permissions.
+pub const ABILITY_FLAGS: [&str; 27] = [
+    "mayManageUDM",
+    "mayCreateProjects",
+    "mayCreateProjectsFromMacros",
+    "mayCreateProjectsFromTemplates",
+    "mayCreateProjectsFromDataikuApps",
+    "mayWriteUnsafeCode",
+    "mayWriteSafeCode",
+    "mayCreateAuthenticatedConnections",
+    "mayCreateCodeEnvs",
+    "mayCreateClusters",
+    "mayCreateCodeStudioTemplates",
+    "mayDevelopPlugins",
+    "mayEditLibFolders",
+    "mayManageCodeEnvs",
+    "mayManageClusters",
+    "mayManageCodeStudioTemplates",
+    "mayViewIndexedHiveConnections",
+    "mayCreatePublishedAPIServices",
+    "mayCreatePublishedProjects",
+    "mayWriteInRootProjectFolder",
+    "mayCreateActiveWebContent",
+    "mayCreateWorkspaces",
+    "mayShareToWorkspaces",
+    "mayCreateDataCollections",
+    "mayPublishToDataCollections",
+    "mayManageFeatureStore",
+    "mayCreateCodeStudios",
+];
+
+pub(super) fn fill_defaults(doc: &mut Doc) {
     for (k, v) in [
         ("description", json!("")),
         ("admin", json!(false)),
         ("sourceType", json!("LOCAL")),
+        ("ldapGroupNames", json!([])),
+        ("ssoGroupNames", json!([])),
+        ("azureADGroupNames", json!([])),
+        ("customGroupNames", json!([])),
     ] {
         if doc.get(k).is_none_or(Value::is_null) {
             doc.insert(k.into(), v);
+        }
+    }
+    for flag in ABILITY_FLAGS {
+        if doc.get(flag).is_none_or(Value::is_null) {
+            doc.insert(flag.into(), json!(false));
         }
     }
 }

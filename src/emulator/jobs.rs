@@ -1,4 +1,5 @@
-//! Jobs: list (newest first, `limit`), start, status, abort, log.
+//! Jobs: list (newest first, `limit`), running (per project and instance-wide), start, status,
+//! abort, log. Outputs may name a partition (`partition: "2024-01-01"`); the log names it.
 //!
 //! A job's state is derived from the clock, so no background task is needed and a restart
 //! resumes jobs where they were: NOT_STARTED for the first fifth of the job duration, RUNNING
@@ -108,8 +109,12 @@ fn log_text(job: &Doc, now: i64) -> String {
             .unwrap_or("NON_RECURSIVE_FORCED_BUILD"),
     )];
     for out in def.get("outputs").and_then(Value::as_array).into_iter().flatten() {
+        let partition = match out.get("partition") {
+            Some(Value::String(p)) if !p.is_empty() => format!(" partition {p}"),
+            _ => String::new(),
+        };
         lines.push(format!(
-            "[{}] [INFO] Output {} {}.{}",
+            "[{}] [INFO] Output {} {}.{}{partition}",
             format_ts(started),
             out.get("type").and_then(Value::as_str).unwrap_or("DATASET"),
             out.get("projectKey").and_then(Value::as_str).unwrap_or(""),
@@ -151,6 +156,38 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     let items: Vec<Value> = jobs
         .into_iter()
         .take(limit)
+        .map(|j| status_json(j, now))
+        .collect();
+    Ok(http::json(&items))
+}
+
+/// `GET /projects/{k}/jobs/running/`: the jobs of the project that have not ended.
+pub fn running(app: &App, req: &Req, key: &str) -> ApiResult {
+    req.caller.require(key, "MONITOR_JOBS")?;
+    let now = store::now_ms();
+    let st = app.read();
+    let items: Vec<Value> = st
+        .project(key)?
+        .jobs
+        .values()
+        .filter(|j| !is_terminal(state_at(j, now)))
+        .map(|j| status_json(j, now))
+        .collect();
+    Ok(http::json(&items))
+}
+
+/// `GET /jobs/running/`: the running jobs of every project the caller may monitor
+/// (`allUsers` accepted: every job is visible to the keys that may see its project).
+pub fn running_everywhere(app: &App, req: &Req) -> ApiResult {
+    req.query.bool("allUsers", true)?;
+    let now = store::now_ms();
+    let st = app.read();
+    let items: Vec<Value> = st
+        .projects
+        .iter()
+        .filter(|(key, _)| req.caller.can(key, "MONITOR_JOBS"))
+        .flat_map(|(_, p)| p.jobs.values())
+        .filter(|j| !is_terminal(state_at(j, now)))
         .map(|j| status_json(j, now))
         .collect();
     Ok(http::json(&items))
@@ -279,6 +316,14 @@ pub fn routes() -> Routes {
             "/projects/{projectKey}/jobs",
             routing::get(|Params(k): K, a: Api| async move { list(&a.app, &a.req, &k) })
                 .post(|Params(k): K, a: Api| async move { start(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/jobs/running",
+            routing::get(|Params(k): K, a: Api| async move { running(&a.app, &a.req, &k) }),
+        )
+        .route(
+            "/jobs/running",
+            routing::get(|a: Api| async move { running_everywhere(&a.app, &a.req) }),
         )
         .route(
             "/projects/{projectKey}/jobs/{jobId}",

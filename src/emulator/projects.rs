@@ -26,7 +26,7 @@ use serde_json::{Map, Value, json};
 use super::http::{self, ApiError, ApiResult};
 use super::router::{Api, App, Params, Req, Routes};
 use super::store::{self, Doc, Project, paths};
-use crate::wire::CreateProjectRequest;
+use crate::wire::{CreateProjectRequest, PermissionGrant};
 
 /// The editable parts of a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,16 +132,20 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
     metadata.insert("custom".into(), json!({"kv": {}}));
     metadata.insert("checklists".into(), json!({"checklists": []}));
     metadata.insert("customFields".into(), json!({}));
-    let grants = serde_json::to_value(body.permissions.clone().unwrap_or_default())
-        .map_err(|err| ApiError::illegal(format!("invalid permissions: {err}")))?;
+    let grants = merge_grants(&body.permissions.clone().unwrap_or_default(), &[]);
     let permissions = json!({
         "owner": owner,
         "permissions": grants,
+        "permissionsVersion": PERMISSIONS_VERSION,
         "dashboardAuthorizations": {"allAuthorized": false, "authorizations": []},
         "additionalDashboardUsers": {"users": []},
     });
     let settings = match &body.settings {
-        Some(Value::Object(s)) => Value::Object(s.clone()),
+        Some(Value::Object(s)) => {
+            let mut s = Value::Object(s.clone());
+            fill_missing(&mut s, &default_settings());
+            s
+        }
         Some(Value::Null) | None => default_settings(),
         Some(other) => {
             return Err(ApiError::illegal(format!(
@@ -185,16 +189,158 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
     Ok(http::msg(format!("Created project {key}")))
 }
 
+/// The settings document of a new project, as DSS fills it.
 fn default_settings() -> Value {
     json!({
         "settings": {
-            "codeEnvs": {"python": {"mode": "INHERIT"}, "r": {"mode": "INHERIT"}},
+            "codeEnvs": {
+                "python": {"mode": "INHERIT", "preventOverride": false},
+                "r": {"mode": "INHERIT", "preventOverride": false},
+            },
             "container": {"containerMode": "INHERIT"},
             "cluster": {"clusterMode": "INHERIT"},
+            "k8sCluster": {"clusterMode": "INHERIT"},
             "gitCommitMode": "AUTO",
+            "flowBuildSettings": {
+                "mergeSqlPipelines": false,
+                "mergeSparkPipelines": false,
+                "pruneBeforeSparkPipelines": false,
+                "sparkPipelinesMergeRule": "ALL",
+                "enableVirtualizationOnNewDatasets": false,
+            },
+            "limitsSettings": {
+                "maxJobs": {"limit": 0},
+                "maxActivities": {"limit": 0},
+            },
+            "datasetsCreationSettings": {
+                "useGlobal": true,
+                "preferedConnections": [],
+                "allowUploadsWithoutConnection": true,
+                "virtualizable": false,
+            },
+            "integrations": {"integrations": []},
+            "disableAutomaticTriggers": false,
+            "relatedProjects": [],
+            "metrics": {"probes": [], "displayedState": {"metrics": []}},
+            "metricsChecks": {"checks": [], "runOnBuild": false},
+            "bundleExporterSettings": {"exportOptions": {}, "configContent": []},
+            "wikiSettings": {"restrictedEditMode": false},
+            "dashboardsSettings": {"allowDashboardLinks": true},
+            "projectAppType": "REGULAR",
         },
         "exposedObjects": {"objects": []},
     })
+}
+
+/// Add to `doc`, recursively, the keys of `defaults` it lacks (what a save leaves out, DSS
+/// keeps as its default).
+fn fill_missing(doc: &mut Value, defaults: &Value) {
+    if let (Value::Object(d), Value::Object(def)) = (doc, defaults) {
+        for (k, v) in def {
+            match d.get_mut(k) {
+                None | Some(Value::Null) => {
+                    d.insert(k.clone(), v.clone());
+                }
+                Some(existing) => fill_missing(existing, v),
+            }
+        }
+    }
+}
+
+/// `permissionsVersion` DSS answers with project permissions.
+const PERMISSIONS_VERSION: &str = "V2";
+
+/// The per-flag rights of a project grant.
+pub const PERMISSION_FLAGS: [&str; 15] = [
+    "admin",
+    "editPermissions",
+    "readProjectContent",
+    "writeProjectContent",
+    "exportDatasetsData",
+    "readDashboards",
+    "writeDashboards",
+    "moderateDashboards",
+    "runScenarios",
+    "manageDashboardAuthorizations",
+    "manageExposedElements",
+    "manageAdditionalDashboardUsers",
+    "executeApp",
+    "shareToWorkspaces",
+    "publishToDataCollections",
+];
+
+/// Grants as DSS saves them: each sent grant is matched (by group or user) with the stored
+/// one, and a flag the grant leaves out keeps its stored value (false for a new grant), so
+/// every grant comes back with every flag. Grants not sent are removed.
+fn merge_grants(sent: &[PermissionGrant], stored: &[Value]) -> Vec<Value> {
+    sent.iter()
+        .map(|grant| {
+            let previous = stored.iter().find(|old| {
+                old.get("group").and_then(Value::as_str) == grant.group.as_deref()
+                    && old.get("user").and_then(Value::as_str) == grant.user.as_deref()
+            });
+            let mut out = Doc::new();
+            if let Some(g) = &grant.group {
+                out.insert("group".into(), json!(g));
+            }
+            if let Some(u) = &grant.user {
+                out.insert("user".into(), json!(u));
+            }
+            for flag in PERMISSION_FLAGS {
+                let kept = previous
+                    .and_then(|p| p.get(flag))
+                    .cloned()
+                    .unwrap_or(json!(false));
+                out.insert(flag.into(), kept);
+            }
+            for (k, v) in &grant.flags {
+                if !v.is_null() {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            Value::Object(out)
+        })
+        .collect()
+}
+
+/// `GET /projects/{k}/tags`: the project's tag definitions (colours and descriptions of the
+/// tags used in it), `{"tags": {}}` for a new project.
+pub fn get_tags(app: &App, req: &Req, key: &str) -> ApiResult {
+    req.caller.require(key, "READ_CONF")?;
+    let st = app.read();
+    let project = st.project(key)?;
+    Ok(http::json(
+        project.doc.get("tagsFile").unwrap_or(&json!({"tags": {}})),
+    ))
+}
+
+pub async fn put_tags(app: &App, req: &Req, key: &str) -> ApiResult {
+    req.caller.require(key, "WRITE_CONF")?;
+    let mut body = http::body_object(&req.body)?;
+    match body.get("tags") {
+        None | Some(Value::Null) => {
+            body.insert("tags".into(), json!({}));
+        }
+        Some(Value::Object(_)) => {}
+        Some(other) => {
+            return Err(ApiError::illegal(format!(
+                "tags: 'tags' must be an object keyed by tag name, got {}",
+                http::kind_of(other)
+            )));
+        }
+    }
+    let login = req.caller.login();
+    let pending = {
+        let mut st = app.write();
+        let project = st.project_mut(key)?;
+        project.doc.insert("tagsFile".into(), Value::Object(body));
+        let previous = project.doc.get("versionTag").cloned();
+        store::bump_version(&mut project.doc, previous.as_ref(), &login);
+        app.persist
+            .put(paths::project(key), &Value::Object(project.doc.clone()))
+    };
+    app.persist.run([pending]).await?;
+    Ok(http::msg(format!("Saved tags of project {key}")))
 }
 
 pub fn get(app: &App, req: &Req, key: &str) -> ApiResult {
@@ -297,6 +443,14 @@ fn normalise_part(part: Part, body: &mut Doc, old: &Value) -> Result<(), ApiErro
                             "permissions: every grant must be an object, got {bad}"
                         )));
                     }
+                    let sent: Vec<PermissionGrant> = serde_json::from_value(Value::Array(grants.clone()))
+                        .map_err(|err| ApiError::illegal(format!("permissions: {err}")))?;
+                    let stored = old
+                        .get("permissions")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    body.insert("permissions".into(), Value::Array(merge_grants(&sent, &stored)));
                 }
                 Some(other) => {
                     return Err(ApiError::illegal(format!(
@@ -322,7 +476,16 @@ fn normalise_part(part: Part, body: &mut Doc, old: &Value) -> Result<(), ApiErro
                 }
             }
         }
-        Part::Settings => {}
+        Part::Settings => {
+            let mut doc = Value::Object(std::mem::take(body));
+            fill_missing(&mut doc, &default_settings());
+            if let Value::Object(map) = doc {
+                *body = map;
+            }
+        }
+    }
+    if part == Part::Permissions {
+        body.insert("permissionsVersion".into(), json!(PERMISSIONS_VERSION));
     }
     Ok(())
 }
@@ -408,6 +571,11 @@ pub fn routes() -> Routes {
             "/projects/{projectKey}",
             routing::get(|Params(k): K, a: Api| async move { get(&a.app, &a.req, &k) })
                 .delete(|Params(k): K, a: Api| async move { delete(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/tags",
+            routing::get(|Params(k): K, a: Api| async move { get_tags(&a.app, &a.req, &k) })
+                .put(|Params(k): K, a: Api| async move { put_tags(&a.app, &a.req, &k).await }),
         )
         .route(
             "/projects/{projectKey}/variables-resolved",

@@ -35,14 +35,15 @@ use axum::routing;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use super::EmulatorConfig;
 use super::auth::{Caller, KeyRing};
+use super::cipher::{self, Cipher};
 use super::faults::{Faults, Stats};
-use super::http::{self, ApiError, Query};
+use super::http::{self, AlreadyExists, ApiError, Query};
 use super::logs::LogBuffer;
 use super::persist::Persister;
 use super::sql::SqlEngine;
 use super::store::Store;
+use super::{ConflictStatus, EmulatorConfig, builtins};
 use super::{connections, datasets, groups, instance, jobs, logs, projects, sql, users, variables};
 use crate::wire;
 
@@ -59,28 +60,53 @@ pub struct App {
     pub logs: LogBuffer,
     pub sql: SqlEngine,
     pub job_duration: Duration,
+    pub conflict_status: ConflictStatus,
 }
 
 impl App {
     pub fn new(config: EmulatorConfig) -> anyhow::Result<App> {
         let keys = KeyRing::new(config.admin_key, &config.keys)?;
-        let store = match &config.data_dir {
+        let (mut store, cipher, fresh) = match &config.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)
                     .map_err(|err| anyhow::anyhow!("cannot create the data dir {}: {err}", dir.display()))?;
-                Store::load(dir)?
+                // New when nothing was ever written there (the key is written first of all).
+                let fresh = !dir.join(cipher::KEY_FILE).exists()
+                    && !dir.join("admin").exists()
+                    && !dir.join("projects").exists();
+                let cipher = Cipher::load_or_create(dir)?;
+                let mut store = Store::load(dir)?;
+                for doc in store.connections.values_mut().chain(store.users.values_mut()) {
+                    let mut value = serde_json::Value::Object(std::mem::take(doc));
+                    cipher.open(&mut value).map_err(|err| {
+                        anyhow::anyhow!("cannot read the secrets of {}: {err}", dir.display())
+                    })?;
+                    if let serde_json::Value::Object(map) = value {
+                        *doc = map;
+                    }
+                }
+                (store, Some(cipher), fresh)
             }
-            None => Store::default(),
+            None => (Store::default(), None, true),
         };
+        let persist = Persister::with_cipher(config.data_dir.clone(), cipher);
+        if fresh && !config.empty {
+            for (rel, doc) in builtins::seed(&mut store) {
+                persist
+                    .put_now(&rel, &doc)
+                    .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", rel.display()))?;
+            }
+        }
         Ok(App {
             keys,
             state: RwLock::new(store),
-            persist: Persister::new(config.data_dir.clone()),
+            persist,
             faults: Faults::new(config.latency, config.error_rate, config.rate_limit),
             stats: Stats::default(),
             logs: LogBuffer::default(),
             sql: SqlEngine::new(config.data_dir.map(|d| d.join("sql"))),
             job_duration: config.job_duration,
+            conflict_status: config.conflict_status,
         })
     }
 
@@ -269,9 +295,24 @@ async fn gate(
     match app.keys.authenticate(request.headers()) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
-            next.run(request).await
+            let resp = next.run(request).await;
+            conflict_as_configured(&app, resp)
         }
         Err(err) => err.into_response(),
+    }
+}
+
+/// Creating a name that is taken: handlers answer the 409 form; `--conflict-status 500`
+/// turns it into DSS's generic server error with the same message.
+fn conflict_as_configured(app: &App, resp: Response) -> Response {
+    match (app.conflict_status, resp.extensions().get::<AlreadyExists>()) {
+        (ConflictStatus::ServerError, Some(AlreadyExists(message))) => ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            wire::ERROR_ILLEGAL_ARGUMENT,
+            message.clone(),
+        )
+        .into_response(),
+        _ => resp,
     }
 }
 
