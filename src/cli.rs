@@ -296,6 +296,12 @@ pub struct EmulatorArgs {
     /// Time a job takes from start to DONE (e.g. 200ms).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "300ms")]
     pub job_duration: std::time::Duration,
+    /// Start with nothing in it: no built-in admin user, groups or connections.
+    #[arg(long)]
+    pub empty: bool,
+    /// Status answered to a create whose name is taken: 409 or 500 (see docs/emulator.md).
+    #[arg(long, default_value = "409")]
+    pub conflict_status: crate::emulator::ConflictStatus,
 }
 
 /// `dssctl build`.
