@@ -12,7 +12,7 @@ use dssctl::emulator::{self, ApiKeySpec, EmulatorConfig, RunningEmulator};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{dssctl_command, start_emulator};
+use crate::support::{client, dssctl_command, start_emulator};
 
 const ADMIN: &str = "admin-secret-key";
 
@@ -180,7 +180,7 @@ async fn every_auth_form_and_401() {
     for req in [emu.http.get(&url), emu.http.get(&url).bearer_auth("wrong")] {
         let a = emu.send(req).await;
         assert_eq!(a.status, 401);
-        assert_eq!(a.body["errorType"], dssctl::wire::ERROR_UNAUTHORIZED);
+        assert_eq!(a.body["errorType"], dssctl::wire::ERROR_NOT_AUTHENTICATED);
         assert!(a.body["message"].as_str().unwrap().len() > 5);
         assert!(a.headers.contains_key("DSS-Version"));
     }
@@ -481,7 +481,7 @@ async fn datasets_crud_metadata_and_schema() {
     );
     assert_eq!(
         emu.get("/projects/P/datasets/raw_data/partitions").await,
-        json!([])
+        json!(["NP"])
     );
 
     emu.ok(
@@ -579,11 +579,14 @@ async fn connections_secrets_and_missing_connection() {
     edited["maxActivities"] = json!(5);
     emu.ok(Method::PUT, "/admin/connections/pg.main", edited).await;
     let stored = std::fs::read_to_string(dir.path().join("admin/connections/pg.main.json")).unwrap();
+    let stored: Value = serde_json::from_str(&stored).unwrap();
+    let at_rest = stored["params"]["password"].as_str().unwrap();
     assert!(
-        stored.contains("hunter2"),
-        "the secret survives a write-back of its placeholder"
+        at_rest.starts_with("e:dssctl1:") && !at_rest.contains("hunter2"),
+        "the secret is encrypted at rest and survives a write-back of its placeholder: {at_rest}"
     );
-    assert!(stored.contains("db2"));
+    assert!(dir.path().join("secret.key").is_file());
+    assert_eq!(stored["params"]["host"], "db2");
     assert_eq!(emu.get("/admin/connections/pg.main").await["maxActivities"], 5);
 
     let missing = emu.call(Method::GET, "/admin/connections/nope", None).await;
@@ -604,13 +607,24 @@ async fn connections_secrets_and_missing_connection() {
     );
     emu.ok(Method::DELETE, "/admin/connections/pg.main", Value::Null)
         .await;
-    assert_eq!(emu.get("/admin/connections/").await, json!({}));
+    let left = emu.get("/admin/connections/").await;
+    let names: Vec<&String> = left.as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        ["filesystem_folders", "filesystem_managed"],
+        "the built-ins remain"
+    );
     emu.stop().await;
 }
 
 #[tokio::test]
 async fn users_groups_and_global_variables() {
-    let emu = start(config()).await;
+    // Empty: the lists below hold exactly what the test creates.
+    let emu = start(EmulatorConfig {
+        empty: true,
+        ..config()
+    })
+    .await;
     emu.ok(
         Method::POST,
         "/admin/groups/",
@@ -1221,4 +1235,120 @@ fn assert_no_leftovers(dir: &Path) {
             assert_no_leftovers(&entry.path());
         }
     }
+}
+
+#[tokio::test]
+async fn a_fresh_emulator_holds_what_a_fresh_dss_holds_and_empty_holds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.data_dir = Some(dir.path().to_path_buf());
+    let emu = start(cfg.clone()).await;
+    let admin = emu.get("/admin/users/admin").await;
+    assert_eq!(admin["displayName"], "Administrator");
+    assert_eq!(admin["groups"], json!(["administrators"]));
+    let auth = emu.get("/auth/info").await;
+    assert_eq!(auth["authIdentifier"], "admin");
+    assert_eq!(auth["groups"], admin["groups"]);
+    let groups = emu.get("/admin/groups/").await;
+    let names: Vec<&str> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["administrators", "data_team", "readers"]);
+    assert_eq!(groups[0]["admin"], true);
+    assert_eq!(groups[0]["mayCreateProjects"], false, "full group documents");
+    let fs = emu.get("/admin/connections/filesystem_managed").await;
+    assert_eq!(
+        (fs["type"].as_str(), fs["usableBy"].as_str()),
+        (Some("Filesystem"), Some("ALL"))
+    );
+    // Ordinary objects: a deleted built-in stays deleted after a restart.
+    emu.ok(Method::DELETE, "/admin/groups/data_team", Value::Null)
+        .await;
+    emu.stop().await;
+    let emu = start(cfg).await;
+    assert_eq!(
+        emu.call(Method::GET, "/admin/groups/data_team", None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(emu.get("/admin/groups/readers").await["name"], "readers");
+    emu.stop().await;
+
+    let empty = start(EmulatorConfig {
+        empty: true,
+        ..config()
+    })
+    .await;
+    assert_eq!(empty.get("/admin/users/").await, json!([]));
+    assert_eq!(empty.get("/admin/connections/").await, json!({}));
+    assert_eq!(empty.get("/auth/info").await["groups"], json!(["administrators"]));
+    empty.stop().await;
+}
+
+#[tokio::test]
+async fn creating_a_taken_name_answers_409_or_500_as_configured_and_the_client_sees_it_exists() {
+    use dssctl::client::ClientError;
+    use dssctl::emulator::ConflictStatus;
+    for (conflict, status, error_type) in [
+        (ConflictStatus::Conflict, 409, dssctl::wire::ERROR_ALREADY_EXISTS),
+        (
+            ConflictStatus::ServerError,
+            500,
+            dssctl::wire::ERROR_ILLEGAL_ARGUMENT,
+        ),
+    ] {
+        let emu = start(EmulatorConfig {
+            conflict_status: conflict,
+            ..config()
+        })
+        .await;
+        let again = emu
+            .call(Method::POST, "/admin/groups/", Some(json!({"name": "readers"})))
+            .await;
+        assert_eq!(again.status, status);
+        assert_eq!(again.body["errorType"], error_type);
+        assert!(again.body["message"].as_str().unwrap().contains("already exists"));
+        assert!(again.body["detailedMessageHTML"].is_string());
+        let client = client(emu.running.as_ref().unwrap(), ADMIN);
+        let group = dssctl::wire::Group {
+            name: "readers".into(),
+            ..Default::default()
+        };
+        let err = client.create_group(&group).await.unwrap_err();
+        assert!(matches!(err, ClientError::AlreadyExists { .. }), "{err:?}");
+        assert!(!err.is_ambiguous(), "{err:?}: a retry would never succeed");
+        emu.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_flag_left_out_of_a_grant_keeps_its_value_and_grants_come_back_whole() {
+    let emu = start(config()).await;
+    emu.ok(
+        Method::POST,
+        "/projects/",
+        json!({"projectKey": "P", "name": "P", "owner": "admin"}),
+    )
+    .await;
+    let grants = json!({"owner": "admin", "permissions": [
+        {"group": "readers", "readProjectContent": true, "writeProjectContent": true}]});
+    emu.ok(Method::PUT, "/projects/P/permissions", grants).await;
+    let only_write_off = json!({"owner": "admin", "permissions": [
+        {"group": "readers", "writeProjectContent": false}]});
+    emu.ok(Method::PUT, "/projects/P/permissions", only_write_off)
+        .await;
+    let p = emu.get("/projects/P/permissions").await;
+    assert_eq!(p["permissionsVersion"], "V2");
+    let g = &p["permissions"][0];
+    assert_eq!(g["readProjectContent"], true, "left out: kept");
+    assert_eq!(g["writeProjectContent"], false, "sent false: revoked");
+    assert_eq!(g["runScenarios"], false, "every flag answered");
+    emu.ok(Method::PUT, "/projects/P/permissions", json!({"permissions": []}))
+        .await;
+    assert_eq!(emu.get("/projects/P/permissions").await["permissions"], json!([]));
+    emu.stop().await;
 }
