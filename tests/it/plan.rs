@@ -487,6 +487,10 @@ async fn without_a_url_the_embedded_emulator_is_used_and_said_so() {
     assert!(stderr.contains("embedded DSS emulator"), "{stderr}");
     assert!(stderr.contains(".dssctl/local"), "{stderr}");
     assert!(dir.path().join(".dssctl/local").is_dir());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".dssctl/.gitignore")).unwrap(),
+        "*\n"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("+ group team"));
 }
 
