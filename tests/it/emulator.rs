@@ -1352,3 +1352,54 @@ async fn a_flag_left_out_of_a_grant_keeps_its_value_and_grants_come_back_whole()
     assert_eq!(emu.get("/projects/P/permissions").await["permissions"], json!([]));
     emu.stop().await;
 }
+
+/// Run the dssctl binary against `emu` and answer its exit code and output.
+async fn run_dssctl(args: Vec<String>, cwd: &Path) -> std::process::Output {
+    let mut cmd = dssctl_command(&[]);
+    cmd.args(args).current_dir(cwd);
+    crate::support::output(cmd).await
+}
+
+#[tokio::test]
+async fn a_permission_revoked_in_the_manifests_is_revoked_on_the_instance() {
+    use crate::support::{cli_args, copy_quickstart, edit, show};
+    let running = start_emulator(ADMIN, config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = copy_quickstart(dir.path());
+    let apply = |m: &Path| cli_args("apply", m, &running, ADMIN, &["--auto-approve"]);
+    let out = run_dssctl(apply(&manifests), dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let c = client(&running, ADMIN);
+    let grant = |p: &dssctl::wire::ProjectPermissions| {
+        p.permissions
+            .iter()
+            .find(|g| g.group.as_deref() == Some("analysts"))
+            .cloned()
+            .expect("the analysts grant")
+    };
+    let before = grant(&c.get_project_permissions("CHURN").await.unwrap());
+    assert_eq!(before.flags["readProjectContent"], true);
+
+    // Revoke one right in Git; the emulator keeps a flag a grant leaves out, so only an
+    // explicit `false` from dssctl revokes it.
+    edit(
+        &manifests.join("projects/churn.yaml"),
+        "      readProjectContent: true\n",
+        "",
+    );
+    let out = run_dssctl(apply(&manifests), dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let after = grant(&c.get_project_permissions("CHURN").await.unwrap());
+    assert_eq!(after.flags["readProjectContent"], false, "{after:?}");
+    assert_eq!(after.flags["readDashboards"], true, "{after:?}");
+
+    let plan = cli_args("plan", &manifests, &running, ADMIN, &["--detailed-exitcode"]);
+    let out = run_dssctl(plan, dir.path()).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "plan after apply shows nothing: {}",
+        show(&out)
+    );
+    running.shutdown().await;
+}
