@@ -1403,3 +1403,76 @@ async fn a_permission_revoked_in_the_manifests_is_revoked_on_the_instance() {
     );
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn plan_after_apply_shows_no_phantom_diff_for_every_kind_against_dss_defaults() {
+    use crate::support::{cli_args, show};
+    const HEAD: &str = "apiVersion: dssctl/v1\n";
+    // One manifest set per kind (with what it needs), each written so that the emulator fills
+    // DSS's defaults around it: ability flags, user fields, connection defaults, the project's
+    // full settings and grants with every flag, csv format params and server-side fields.
+    let kinds: [(&str, String); 6] = [
+        (
+            "Group",
+            format!(
+                "{HEAD}kind: Group\nmetadata: {{name: g1}}\nspec: {{description: G, mayWriteSafeCode: true}}\n"
+            ),
+        ),
+        (
+            "User",
+            format!(
+                "{HEAD}kind: User\nmetadata: {{name: u1}}\nspec: {{displayName: U, groups: [readers], email: u@x.org, userProfile: DATA_SCIENTIST}}\n"
+            ),
+        ),
+        (
+            "Connection",
+            format!(
+                "{HEAD}kind: Connection\nmetadata: {{name: c1}}\nspec: {{type: Filesystem, usableBy: ALL, params: {{root: /data}}}}\n"
+            ),
+        ),
+        (
+            "Project",
+            format!(
+                "{HEAD}kind: Project\nmetadata: {{name: K1}}\nspec:\n  label: K\n  owner: admin\n  permissions: [{{group: readers, readDashboards: true}}]\n  variables: {{standard: {{a: 1}}}}\n"
+            ),
+        ),
+        (
+            "Dataset",
+            format!(
+                "{HEAD}kind: Project\nmetadata: {{name: K2}}\nspec: {{label: K2}}\n---\n{HEAD}kind: Dataset\nmetadata: {{name: d1, project: K2}}\nspec:\n  type: Filesystem\n  params: {{connection: filesystem_managed, path: /K2/d1}}\n  formatType: csv\n  formatParams: {{separator: \",\"}}\n  managed: true\n  schema: {{columns: [{{name: id, type: bigint}}]}}\n"
+            ),
+        ),
+        (
+            "Variables",
+            format!(
+                "{HEAD}kind: Variables\nmetadata: {{name: global}}\nspec: {{values: {{v: 1}}, prune: false}}\n"
+            ),
+        ),
+    ];
+    let running = start_emulator(ADMIN, config()).await;
+    for (kind, text) in kinds {
+        let dir = tempfile::tempdir().unwrap();
+        let manifests = dir.path().join("m");
+        std::fs::create_dir_all(&manifests).unwrap();
+        std::fs::write(manifests.join("m.yaml"), text).unwrap();
+        let stack = format!("--stack=s{}", kind.to_ascii_lowercase());
+        let apply = cli_args("apply", &manifests, &running, ADMIN, &["--auto-approve", &stack]);
+        let out = run_dssctl(apply, dir.path()).await;
+        assert_eq!(out.status.code(), Some(0), "{kind}: {}", show(&out));
+        let plan = cli_args(
+            "plan",
+            &manifests,
+            &running,
+            ADMIN,
+            &["--detailed-exitcode", &stack],
+        );
+        let out = run_dssctl(plan, dir.path()).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{kind}: a phantom diff: {}",
+            show(&out)
+        );
+    }
+    running.shutdown().await;
+}
