@@ -1476,3 +1476,104 @@ async fn plan_after_apply_shows_no_phantom_diff_for_every_kind_against_dss_defau
     }
     running.shutdown().await;
 }
+
+/// A proxy to `target` that loses the answer of the first `POST` to `path_suffix`: the write
+/// reaches the emulator, the client gets a 502 (an ambiguous failure, as behind a load balancer
+/// that timed out).
+async fn lossy_proxy(
+    target: String,
+    path_suffix: &'static str,
+) -> (
+    String,
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let lost = Arc::new(AtomicBool::new(false));
+    let lost_seen = lost.clone();
+    let http = reqwest::Client::new();
+    let handler = move |request: axum::extract::Request| {
+        let (target, lost, http) = (target.clone(), lost.clone(), http.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let url = format!("{target}{}", parts.uri);
+            let mut forward = http.request(parts.method.clone(), url).body(body);
+            for (name, value) in &parts.headers {
+                if name != "host" {
+                    forward = forward.header(name, value);
+                }
+            }
+            let answer = forward.send().await.unwrap();
+            let status = answer.status().as_u16();
+            let bytes = answer.bytes().await.unwrap();
+            let lose = parts.method == Method::POST
+                && parts.uri.path().trim_end_matches('/').ends_with(path_suffix)
+                && !lost.swap(true, Ordering::SeqCst);
+            if lose {
+                (axum::http::StatusCode::BAD_GATEWAY, bytes::Bytes::new())
+            } else {
+                (axum::http::StatusCode::from_u16(status).unwrap(), bytes)
+            }
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, task, lost_seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ambiguous_create_converges_whatever_the_conflict_status() {
+    use crate::support::show;
+    use dssctl::emulator::ConflictStatus;
+    for conflict in [ConflictStatus::Conflict, ConflictStatus::ServerError] {
+        let running = start_emulator(
+            ADMIN,
+            EmulatorConfig {
+                conflict_status: conflict,
+                ..config()
+            },
+        )
+        .await;
+        let (proxy, task, lost) = lossy_proxy(running.url.clone(), "/admin/groups").await;
+        let dir = tempfile::tempdir().unwrap();
+        let manifests = dir.path().join("m");
+        std::fs::create_dir_all(&manifests).unwrap();
+        std::fs::write(
+            manifests.join("g.yaml"),
+            "apiVersion: dssctl/v1\nkind: Group\nmetadata: {name: ambiguous}\nspec: {description: A}\n",
+        )
+        .unwrap();
+        let args: Vec<String> = [
+            "apply",
+            manifests.to_str().unwrap(),
+            "--url",
+            &proxy,
+            "--api-key",
+            ADMIN,
+            "--auto-approve",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = run_dssctl(args, dir.path()).await;
+        assert_eq!(out.status.code(), Some(0), "{conflict:?}: {}", show(&out));
+        assert!(
+            lost.load(std::sync::atomic::Ordering::SeqCst),
+            "the create's answer was lost"
+        );
+        let groups = client(&running, ADMIN).list_groups().await.unwrap();
+        assert_eq!(
+            groups.iter().filter(|g| g.name == "ambiguous").count(),
+            1,
+            "{conflict:?}"
+        );
+        task.abort();
+        running.shutdown().await;
+    }
+}
