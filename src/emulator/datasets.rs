@@ -1,25 +1,27 @@
 //! Datasets: list (full definitions, as DSS answers, with the tags filter), create (plain and
 //! managed), get, update, delete (with `dropData`), rename, metadata, schema, data, partitions,
-//! clear, info.
+//! clear (whole or by partition), info, usages, last metrics, and `actions/copyTo`.
 //!
 //! The definition is the one stored document; metadata and schema are views onto it:
 //! metadata `description`, `shortDesc`, `tags` ↔ the same top-level fields, `custom` ↔
 //! `customMeta`, and `label`, `checklists`, `customFields` ↔ top-level fields of those names;
-//! schema ↔ `schema`. Every save bumps `versionTag`; `creationTag` is set once.
+//! schema ↔ `schema`. Every save bumps `versionTag`; `creationTag` is set once (with
+//! `extendedProperties: {}`).
 //!
-//! Defaults DSS-like filled when absent (at create and on every save, never overriding what
-//! was sent; a plan must ignore them): `managed: false`, `params: {}`, `formatParams: {}`,
-//! `schema: {"columns": [], "userModified": false}`, `tags: []`, `customMeta: {"kv": {}}`,
-//! `checklists: {"checklists": []}`, `customFields: {}`, `flowOptions: {"virtualizable": false,
-//! "rebuildBehavior": "NORMAL", "crossProjectBuildBehavior": "DEFAULT"}`, `readWriteOptions:
-//! {"preserveOrder": false, "writeBuckets": 1, "forceSingleOutputFile": false,
-//! "defaultReadOrdering": {"enabled": false, "rules": []}}`, `partitioning: {"dimensions": [],
-//! "ignoreNonMatchingFile": false, "considerMissingRequestedPartitionsAsEmpty": false}`.
-//! `formatParams` defaults are NOT invented: what was sent is kept.
+//! Defaults filled when absent, as DSS fills them (at create and on every save, never
+//! overriding what was sent; a plan compares only what its manifests declare): `managed: false`,
+//! `params: {}` plus `params.notReadyIfEmpty: false` and, for file-based types,
+//! `params.filesSelectionRules`; `formatParams: {}` and, for `formatType: csv`, the 20 csv
+//! options of [`csv_format_defaults`]; `schema: {"columns": [], "userModified": false}`,
+//! `tags: []`, `customMeta: {"kv": {}}`, `checklists`, `customFields`, `flowOptions`,
+//! `readWriteOptions`, `partitioning` (no dimensions), `metrics` (the basic and record-count
+//! probes), `metricsChecks`, `checks: []`, `typeSystemVersion: "V2"`, `dkuProperties: []`.
 //!
 //! Data: a dataset whose `params.connection` is a SQL connection and whose `params.table` is set
 //! reads and clears that table of the connection's SQLite database (`${projectKey}` resolved);
-//! any other dataset holds no rows. Partitions: none (an empty list).
+//! any other dataset holds no rows. Partitions: `["NP"]` when not partitioned; otherwise the
+//! distinct values of the partitioning columns in the table (none for file-based datasets,
+//! which hold no files in the emulator).
 
 use axum::routing;
 use std::sync::Arc;

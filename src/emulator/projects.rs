@@ -1,5 +1,6 @@
 //! Projects: list (with the tags filter), create, summary, delete (answering the future JSON),
-//! metadata, permissions, settings, variables, resolved variables, and export as a zip.
+//! metadata, permissions, settings, variables, resolved variables, tags (the project's tag
+//! definitions), and export as a zip.
 //!
 //! A project is one document holding its parts: `metadata`, `permissions`, `variables`,
 //! `settings`, plus `versionTag` (bumped on every save of any part) and `creationTag`. The
@@ -10,8 +11,13 @@
 //! Defaults filled at create (and therefore present on every GET): metadata `custom: {"kv":{}}`,
 //! `checklists: {"checklists": []}`, `customFields: {}`, `tags: []`; permissions
 //! `dashboardAuthorizations: {"allAuthorized": false, "authorizations": []}`,
-//! `additionalDashboardUsers: {"users": []}`; variables `{"standard": {}, "local": {}}`; a
-//! small `settings` document when none is given.
+//! `additionalDashboardUsers: {"users": []}`, `permissionsVersion: "V2"`; variables
+//! `{"standard": {}, "local": {}}`; settings: DSS's full default document
+//! ([`default_settings`]), whose keys a save leaves out are filled back.
+//!
+//! Permissions as DSS saves them: a grant is matched with the stored one by group or user, a
+//! flag it leaves out keeps its stored value (false for a new grant), and every grant is
+//! answered with every flag ([`PERMISSION_FLAGS`]); grants not sent are removed.
 //!
 //! Privileges (DSS reference): listing shows only projects where the key has READ_CONF; create
 //! needs an admin key; summary, settings and variables need READ_CONF / WRITE_CONF; metadata,
