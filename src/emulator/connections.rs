@@ -20,6 +20,7 @@ use super::http::{self, ApiError, ApiResult};
 use super::router::{Api, App, Params, Req, Routes};
 use super::secrets;
 use super::store::{self, Doc, paths};
+use crate::wire;
 
 pub(super) fn fill_defaults(doc: &mut Doc) {
     let defaults = [
@@ -46,6 +47,7 @@ pub(super) fn fill_defaults(doc: &mut Doc) {
 }
 
 fn check(doc: &Doc) -> Result<(), ApiError> {
+    http::check_wire::<wire::Connection>(doc, "connection")?;
     match doc.get("type") {
         Some(Value::String(t)) if !t.trim().is_empty() => {}
         _ => return Err(ApiError::illegal("connection: 'type' is required (a string)")),

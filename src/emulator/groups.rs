@@ -80,6 +80,7 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
     let mut doc = http::body_object(&req.body)?;
     store::drop_nulls(&mut doc);
     let name = http::required_str(&doc, "group", "name")?;
+    http::check_wire::<crate::wire::Group>(&doc, "group")?;
     store::validate_name(&name, "group name")?;
     fill_defaults(&mut doc);
     let pending = {
@@ -116,6 +117,7 @@ pub async fn put(app: &App, req: &Req, name: &str) -> ApiResult {
             )));
         }
     }
+    http::check_wire::<crate::wire::Group>(&doc, "group")?;
     fill_defaults(&mut doc);
     let pending = {
         let mut st = app.write();

@@ -251,6 +251,17 @@ pub fn body_typed<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Api
     serde_json::from_value(value).map_err(|err| ApiError::illegal(format!("invalid {what}: {err}")))
 }
 
+/// Check a document against its wire type (`crate::wire`), so that the emulator refuses what
+/// dssctl's client could not read back; the document itself is kept whole (unknown fields
+/// included), only the typed fields are checked.
+pub fn check_wire<T: DeserializeOwned>(
+    doc: &serde_json::Map<String, Value>,
+    what: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_value(Value::Object(doc.clone()))
+        .map_err(|err| ApiError::illegal(format!("invalid {what}: {err}")))
+}
+
 /// A human name for a JSON value's type, for error messages.
 pub fn kind_of(value: &Value) -> &'static str {
     match value {

@@ -48,6 +48,7 @@ pub(super) fn fill_defaults(doc: &mut Doc, login: &str) {
 /// Normalise a sent user document: groups sorted, password hashed (or dropped).
 fn normalise(doc: &mut Doc) -> Result<(), ApiError> {
     store::drop_nulls(doc);
+    http::check_wire::<crate::wire::User>(doc, "user")?;
     let groups = store::sorted_tags(doc.get("groups"), "user groups")?;
     for g in groups.as_array().into_iter().flatten() {
         store::validate_name(g.as_str().unwrap_or_default(), "group name")?;
