@@ -1,6 +1,6 @@
 //! API keys and what each may do.
 //!
-//! Authentication accepts every form DSS accepts (dss-wire.md 1.2): HTTP Basic with the key as
+//! Authentication accepts every form DSS accepts (docs/emulator.md, "API keys"): HTTP Basic with the key as
 //! user name (what `dataikuapi` sends) or as password, `Authorization: Bearer KEY`, and the
 //! internal `X-DKU-APITicket` header. With the admin key, `X-DKU-ProxyUser` changes the login
 //! recorded in `lastModifiedBy`.

@@ -1,7 +1,7 @@
 //! Request and response plumbing shared by every handler: DSS error bodies and status codes,
 //! JSON / text answers, query-string parsing and JSON body parsing.
 //!
-//! Wire rules honoured here (dss-wire.md 1.3): bodies are parsed as JSON whatever the
+//! Wire rules honoured here (as the official client sends requests): bodies are parsed as JSON whatever the
 //! Content-Type (the Python client sends none); `null` counts as absent; booleans are accepted
 //! in any case (`True`, `false`, ...); list parameters come repeated (`?tags=a&tags=b`) or
 //! comma-separated (`?tags=a,b`).
