@@ -205,3 +205,52 @@ def test_secrets_are_encrypted_at_rest(emulator, client, unique):
     assert os.path.exists(os.path.join(emulator.data_dir, "secret.key"))
     assert not [p for p in glob.glob(os.path.join(emulator.data_dir, "admin", "users", "*.json"))
                 if "user-secret" in open(p).read()]
+
+
+# ---------------------------------------------------------------- --empty and --conflict-status 500
+
+
+@pytest.fixture(scope="module")
+def empty_500():
+    """A second emulator, in memory, started `--empty --conflict-status 500`."""
+    import re
+    import subprocess
+    import threading
+
+    from conftest import _binary
+
+    key = "compat-empty-" + os.urandom(6).hex()
+    env = dict(os.environ)
+    env.pop("RUST_BACKTRACE", None)
+    process = subprocess.Popen(
+        [_binary(), "emulator", "--listen", "127.0.0.1:0", "--admin-key", key, "--empty",
+         "--conflict-status", "500"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    url = None
+    deadline = time.time() + 60
+    while url is None and time.time() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        match = re.search(r"listening on (http://\S+)", line)
+        if match:
+            url = match.group(1)
+    if url is None:
+        process.kill()
+        pytest.exit("the second emulator did not start", 2)
+    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+    yield dataikuapi.DSSClient(url, key)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_an_empty_emulator_holds_nothing_and_answers_conflicts_500(empty_500):
+    assert empty_500.list_users() == []
+    assert empty_500.list_groups() == []
+    assert empty_500.list_connections() == {}
+    empty_500.create_group("team")
+    with pytest.raises(DataikuException) as taken:
+        empty_500.create_group("team")
+    assert "already exists" in str(taken.value)
+    assert str(taken.value).startswith("java.lang.IllegalArgumentException")
