@@ -915,4 +915,35 @@ mod tests {
         assert_eq!(m["description"], "x");
         assert_eq!(m["tags"], json!(["t"]));
     }
+
+    #[test]
+    fn partition_ids_select_one_value_per_dimension() {
+        let dims = vec!["day".to_string(), "country".to_string()];
+        let c = partition_condition(&dims, "2024-01-01|f'r").unwrap();
+        assert_eq!(
+            c,
+            format!(
+                "CAST({} AS TEXT) = '2024-01-01' AND CAST({} AS TEXT) = 'f''r'",
+                sql::quote_ident("day"),
+                sql::quote_ident("country")
+            )
+        );
+        assert!(partition_condition(&dims, "2024-01-01").is_err());
+        let doc = json!({"partitioning": {"dimensions": [{"name": "day", "type": "value"}]}});
+        assert_eq!(dimensions(doc.as_object().unwrap()), vec!["day"]);
+        assert!(dimensions(&Doc::new()).is_empty());
+    }
+
+    #[test]
+    fn csv_definitions_get_dss_format_defaults_around_what_was_sent() {
+        let doc = json!({"name": "d", "type": "Filesystem", "formatType": "csv",
+            "formatParams": {"separator": ","}, "params": {"connection": "c"}});
+        let doc = check_definition(doc.as_object().unwrap().clone(), "P").unwrap();
+        assert_eq!(doc["formatParams"]["separator"], ",");
+        assert_eq!(doc["formatParams"]["quoteChar"], "\"");
+        assert_eq!(doc["formatParams"].as_object().unwrap().len(), 20);
+        assert_eq!(doc["params"]["notReadyIfEmpty"], false);
+        assert!(doc["params"]["filesSelectionRules"].is_object());
+        assert_eq!(doc["typeSystemVersion"], "V2");
+    }
 }

@@ -643,4 +643,35 @@ mod tests {
         std::io::Read::read_to_string(&mut f, &mut s).unwrap();
         assert!(s.contains("\"x\": 1"));
     }
+
+    #[test]
+    fn grants_keep_left_out_flags_and_carry_every_flag() {
+        let stored = vec![json!({"group": "g", "readProjectContent": true, "writeProjectContent": true})];
+        let sent: Vec<PermissionGrant> = serde_json::from_value(json!([
+            {"group": "g", "writeProjectContent": false},
+            {"user": "u", "readDashboards": true}
+        ]))
+        .unwrap();
+        let merged = merge_grants(&sent, &stored);
+        assert_eq!(merged[0]["readProjectContent"], true);
+        assert_eq!(merged[0]["writeProjectContent"], false);
+        assert_eq!(merged[1]["user"], "u");
+        assert_eq!(merged[1]["readDashboards"], true);
+        for grant in &merged {
+            for flag in PERMISSION_FLAGS {
+                assert!(grant[flag].is_boolean(), "{flag} in {grant}");
+            }
+        }
+    }
+
+    #[test]
+    fn settings_left_out_are_filled_back_and_sent_ones_kept() {
+        let mut doc = json!({"settings": {"gitCommitMode": "MANUAL", "codeEnvs": {"python": {"mode": "EXPLICIT_ENV"}}}});
+        fill_missing(&mut doc, &default_settings());
+        assert_eq!(doc["settings"]["gitCommitMode"], "MANUAL");
+        assert_eq!(doc["settings"]["codeEnvs"]["python"]["mode"], "EXPLICIT_ENV");
+        assert_eq!(doc["settings"]["codeEnvs"]["python"]["preventOverride"], false);
+        assert!(doc["settings"]["flowBuildSettings"].is_object());
+        assert_eq!(doc["exposedObjects"], json!({"objects": []}));
+    }
 }
