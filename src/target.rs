@@ -228,6 +228,14 @@ fn local_key() -> String {
 async fn start_local(dir: &Path) -> anyhow::Result<RunningEmulator> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the local state directory {}", dir.display()))?;
+    // The state holds the emulator's secrets and key: a `.gitignore` of `*` in `.dssctl/`
+    // keeps a quickstart run inside an infrastructure repository from ever committing it.
+    if let Some(state_root) = dir.parent() {
+        let ignore = state_root.join(".gitignore");
+        if !ignore.exists() {
+            std::fs::write(&ignore, "*\n").with_context(|| format!("cannot write {}", ignore.display()))?;
+        }
+    }
     let config = EmulatorConfig {
         data_dir: Some(PathBuf::from(dir)),
         admin_key: local_key(),

@@ -36,6 +36,12 @@ pub struct EmulatorArgs {
     /// Time a job takes from start to DONE (e.g. 200ms).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "300ms")]
     pub job_duration: Duration,
+    /// Start with nothing in it: no built-in admin user, groups or connections.
+    #[arg(long)]
+    pub empty: bool,
+    /// Status answered to a create whose name is taken: 409 or 500 (see docs/emulator.md).
+    #[arg(long, default_value = "409")]
+    pub conflict_status: crate::emulator::ConflictStatus,
 }
 
 impl EmulatorArgs {
@@ -55,6 +61,8 @@ impl EmulatorArgs {
             error_rate: self.error_rate,
             rate_limit: self.rate_limit,
             job_duration: self.job_duration,
+            empty: self.empty,
+            conflict_status: self.conflict_status,
         })
     }
 }

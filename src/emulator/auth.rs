@@ -1,6 +1,6 @@
 //! API keys and what each may do.
 //!
-//! Authentication accepts every form DSS accepts (dss-wire.md 1.2): HTTP Basic with the key as
+//! Authentication accepts every form DSS accepts (docs/emulator.md, "API keys"): HTTP Basic with the key as
 //! user name (what `dataikuapi` sends) or as password, `Authorization: Bearer KEY`, and the
 //! internal `X-DKU-APITicket` header. With the admin key, `X-DKU-ProxyUser` changes the login
 //! recorded in `lastModifiedBy`.
@@ -168,7 +168,7 @@ impl KeyRing {
                 login: login_of(spec),
             }),
             Some(spec) => Ok(Caller::Restricted(spec.clone())),
-            None => Err(ApiError::unauthorized("Invalid API key or ticket")),
+            None => Err(ApiError::unauthorized("Unknown API Key")),
         }
     }
 }
@@ -255,15 +255,25 @@ impl Caller {
         }
     }
 
-    /// 403 unless the caller holds `privilege` on `project`.
+    /// 403 unless the caller holds `privilege` on `project`. A key with no right at all on
+    /// the project gets DSS's wording for a project it may not see, the same whether the
+    /// project exists or not ("Failed to read project permissions", as a public DSS tool
+    /// recorded it on DSS 14.6); a key that may see it but lacks the privilege is told which.
     pub fn require(&self, project: &str, privilege: &str) -> Result<(), ApiError> {
         if self.can(project, privilege) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "Action forbidden: the API key does not have the {privilege} privilege on project {project}"
-            )))
+            return Ok(());
         }
+        let sees_project = match self {
+            Caller::Admin { .. } => true,
+            Caller::Restricted(spec) => spec.projects.iter().any(|p| p == "*" || p == project),
+        };
+        Err(ApiError::forbidden(if sees_project {
+            format!(
+                "Action forbidden: the API key does not have the {privilege} privilege on project {project}"
+            )
+        } else {
+            "Failed to read project permissions".to_string()
+        }))
     }
 
     /// Whether the caller may run code (SQL) somewhere: RUN_CODE on `project` when the query
@@ -342,6 +352,9 @@ mod tests {
         assert!(!caller.can("P1", "WRITE_CONF"));
         assert!(!caller.can("P2", "READ_CONF"));
         assert_eq!(caller.require_admin().unwrap_err().status, 403);
+        let hidden = caller.require("P2", "READ_CONF").unwrap_err();
+        assert_eq!(hidden.body.error_type, crate::wire::ERROR_UNAUTHORIZED);
+        assert_eq!(hidden.body.message, "Failed to read project permissions");
         assert_eq!(caller.login(), "api:reader");
     }
 

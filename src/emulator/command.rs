@@ -25,6 +25,10 @@ pub struct EmulatorSettings {
     pub error_rate: f64,
     pub rate_limit: Option<u32>,
     pub job_duration: Duration,
+    /// Start with nothing in it (no built-in user, groups or connections).
+    pub empty: bool,
+    /// Status answered to a create whose name is taken.
+    pub conflict_status: crate::emulator::ConflictStatus,
 }
 
 /// Build the configuration from the settings; also says whether the admin key was generated.
@@ -56,6 +60,8 @@ pub fn config_from(settings: &EmulatorSettings) -> anyhow::Result<(EmulatorConfi
             error_rate: settings.error_rate,
             rate_limit: settings.rate_limit,
             job_duration: settings.job_duration,
+            empty: settings.empty,
+            conflict_status: settings.conflict_status,
         },
         generated,
     ))

@@ -1,6 +1,8 @@
 //! Connections (admin): list (an object keyed by name), names, create, get, update, delete.
 //!
-//! Secret params are stored in clear and answered as `e:AES:...` (see `secrets`); a save that
+//! `GET /connections/{name}/info` is open to every key (type and redacted params).
+//!
+//! Secret params are encrypted at rest (see `cipher`) and answered as `e:AES:...` (see `secrets`); a save that
 //! sends a placeholder back keeps the stored secret. A missing connection is DSS's
 //! `java.lang.IllegalArgumentException: Connection 'X' does not exist`, status 500.
 //!
@@ -11,14 +13,16 @@
 //! and a `creationTag`. List values also carry `id` (= name) and `label` (= type), which the
 //! Python client's list items read.
 
+use axum::routing;
 use serde_json::{Value, json};
 
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use super::secrets;
 use super::store::{self, Doc, paths};
+use crate::wire;
 
-fn fill_defaults(doc: &mut Doc) {
+pub(super) fn fill_defaults(doc: &mut Doc) {
     let defaults = [
         ("description", json!("")),
         ("params", json!({})),
@@ -43,6 +47,7 @@ fn fill_defaults(doc: &mut Doc) {
 }
 
 fn check(doc: &Doc) -> Result<(), ApiError> {
+    http::check_wire::<wire::Connection>(doc, "connection")?;
     match doc.get("type") {
         Some(Value::String(t)) if !t.trim().is_empty() => {}
         _ => return Err(ApiError::illegal("connection: 'type' is required (a string)")),
@@ -86,6 +91,34 @@ pub fn names(app: &App, req: &Req) -> ApiResult {
         .map(|(n, _)| n)
         .collect();
     Ok(http::json(&names))
+}
+
+/// `GET /connections/{name}/info`: what a user of the connection may know of it (type and
+/// params, secrets redacted); `contextualProjectKey` resolves `${projectKey}` in the params.
+pub fn info(app: &App, req: &Req, name: &str) -> ApiResult {
+    let st = app.read();
+    let doc = st
+        .connections
+        .get(name)
+        .ok_or_else(|| ApiError::no_connection(name))?;
+    let mut params = doc.get("params").cloned().unwrap_or_else(|| json!({}));
+    secrets::redact_secret_keys(&mut params);
+    if let Some(project) = req.query.get("contextualProjectKey")
+        && let Ok(text) = serde_json::to_string(&params)
+        && let Ok(resolved) = serde_json::from_str(&text.replace("${projectKey}", project))
+    {
+        params = resolved;
+    }
+    Ok(http::json(&json!({
+        "name": name,
+        "type": doc.get("type").cloned().unwrap_or(Value::Null),
+        "params": params,
+        "credentialsMode": doc.get("credentialsMode").cloned().unwrap_or(json!("GLOBAL")),
+        "usableBy": doc.get("usableBy").cloned().unwrap_or(json!("ALL")),
+        "allowWrite": doc.get("allowWrite").cloned().unwrap_or(json!(true)),
+        "allowManagedDatasets": doc.get("allowManagedDatasets").cloned().unwrap_or(json!(true)),
+        "allowManagedFolders": doc.get("allowManagedFolders").cloned().unwrap_or(json!(true)),
+    })))
 }
 
 pub async fn create(app: &App, req: &Req) -> ApiResult {
@@ -180,4 +213,29 @@ pub async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
     app.persist.run([pending]).await?;
     app.sql.forget(name).await?;
     Ok(http::msg(format!("Deleted connection {name}")))
+}
+
+/// The connections area's routes.
+pub fn routes() -> Routes {
+    type N = Params<String>;
+    Routes::new()
+        .route(
+            "/admin/connections",
+            routing::get(|a: Api| async move { list(&a.app, &a.req) })
+                .post(|a: Api| async move { create(&a.app, &a.req).await }),
+        )
+        .route(
+            "/connections/get-names",
+            routing::get(|a: Api| async move { names(&a.app, &a.req) }),
+        )
+        .route(
+            "/connections/{connectionName}/info",
+            routing::get(|Params(n): N, a: Api| async move { info(&a.app, &a.req, &n) }),
+        )
+        .route(
+            "/admin/connections/{connectionName}",
+            routing::get(|Params(n): N, a: Api| async move { get(&a.app, &a.req, &n) })
+                .put(|Params(n): N, a: Api| async move { put(&a.app, &a.req, &n).await })
+                .delete(|Params(n): N, a: Api| async move { delete(&a.app, &a.req, &n).await }),
+        )
 }

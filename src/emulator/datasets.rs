@@ -1,32 +1,35 @@
 //! Datasets: list (full definitions, as DSS answers, with the tags filter), create (plain and
 //! managed), get, update, delete (with `dropData`), rename, metadata, schema, data, partitions,
-//! clear, info.
+//! clear (whole or by partition), info, usages, last metrics, and `actions/copyTo`.
 //!
 //! The definition is the one stored document; metadata and schema are views onto it:
 //! metadata `description`, `shortDesc`, `tags` ↔ the same top-level fields, `custom` ↔
 //! `customMeta`, and `label`, `checklists`, `customFields` ↔ top-level fields of those names;
-//! schema ↔ `schema`. Every save bumps `versionTag`; `creationTag` is set once.
+//! schema ↔ `schema`. Every save bumps `versionTag`; `creationTag` is set once (with
+//! `extendedProperties: {}`).
 //!
-//! Defaults DSS-like filled when absent (at create and on every save, never overriding what
-//! was sent; a plan must ignore them): `managed: false`, `params: {}`, `formatParams: {}`,
-//! `schema: {"columns": [], "userModified": false}`, `tags: []`, `customMeta: {"kv": {}}`,
-//! `checklists: {"checklists": []}`, `customFields: {}`, `flowOptions: {"virtualizable": false,
-//! "rebuildBehavior": "NORMAL", "crossProjectBuildBehavior": "DEFAULT"}`, `readWriteOptions:
-//! {"preserveOrder": false, "writeBuckets": 1, "forceSingleOutputFile": false,
-//! "defaultReadOrdering": {"enabled": false, "rules": []}}`, `partitioning: {"dimensions": [],
-//! "ignoreNonMatchingFile": false, "considerMissingRequestedPartitionsAsEmpty": false}`.
-//! `formatParams` defaults are NOT invented: what was sent is kept.
+//! Defaults filled when absent, as DSS fills them (at create and on every save, never
+//! overriding what was sent; a plan compares only what its manifests declare): `managed: false`,
+//! `params: {}` plus `params.notReadyIfEmpty: false` and, for file-based types,
+//! `params.filesSelectionRules`; `formatParams: {}` and, for `formatType: csv`, the 20 csv
+//! options of [`csv_format_defaults`]; `schema: {"columns": [], "userModified": false}`,
+//! `tags: []`, `customMeta: {"kv": {}}`, `checklists`, `customFields`, `flowOptions`,
+//! `readWriteOptions`, `partitioning` (no dimensions), `metrics` (the basic and record-count
+//! probes), `metricsChecks`, `checks: []`, `typeSystemVersion: "V2"`, `dkuProperties: []`.
 //!
 //! Data: a dataset whose `params.connection` is a SQL connection and whose `params.table` is set
 //! reads and clears that table of the connection's SQLite database (`${projectKey}` resolved);
-//! any other dataset holds no rows. Partitions: none (an empty list).
+//! any other dataset holds no rows. Partitions: `["NP"]` when not partitioned; otherwise the
+//! distinct values of the partitioning columns in the table (none for file-based datasets,
+//! which hold no files in the emulator).
 
+use axum::routing;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use super::sql;
 use super::store::{self, Doc, paths};
 use crate::wire;
@@ -70,12 +73,89 @@ fn fill_defaults(doc: &mut Doc) {
             json!({"dimensions": [], "ignoreNonMatchingFile": false,
                 "considerMissingRequestedPartitionsAsEmpty": false}),
         ),
+        (
+            "metrics",
+            json!({"probes": [{"type": "basic", "enabled": true, "computeOnBuildMode": "PARTITION",
+                    "meta": {"name": "Basic data", "level": 0}, "configuration": {}},
+                {"type": "records", "enabled": true, "computeOnBuildMode": "NO",
+                    "meta": {"name": "Record count", "level": 0}, "configuration": {}}],
+                "engineConfig": {"padRunsWithMetrics": false,
+                    "hive": {"active": true, "extraConf": []},
+                    "basic": {}, "dss": {"active": true, "selection": {"useMemTable": false,
+                        "filter": {"distinct": false, "enabled": false}, "partitionSelectionMethod": "ALL",
+                        "latestPartitionsN": 1, "ordering": {"enabled": false, "rules": []},
+                        "samplingMethod": "FULL", "maxRecords": -1, "targetRatio": 0.02,
+                        "ascending": true, "withinFirstN": -1, "maxReadUncompressedBytes": -1}},
+                    "sql": {"active": true}, "impala": {"active": true}, "spark": {"active": true, "extraConf": []},
+                    "python": {}},
+                "displayedState": {"columns": [], "metrics": ["basic:COUNT_COLUMNS", "basic:COUNT_FILES",
+                    "basic:SIZE", "records:COUNT_RECORDS"]}}),
+        ),
+        (
+            "metricsChecks",
+            json!({"runOnBuild": false, "checks": [], "displayedState": {"checks": []}}),
+        ),
+        ("checks", json!([])),
+        ("typeSystemVersion", json!("V2")),
+        ("dkuProperties", json!([])),
     ];
     for (k, v) in defaults {
         if doc.get(k).is_none_or(Value::is_null) {
             doc.insert(k.into(), v);
         }
     }
+    let is_sql = doc
+        .get("type")
+        .and_then(Value::as_str)
+        .is_some_and(sql::is_sql_type);
+    if let Some(Value::Object(params)) = doc.get_mut("params") {
+        params.entry("notReadyIfEmpty").or_insert_with(|| json!(false));
+        if !is_sql {
+            params.entry("filesSelectionRules").or_insert_with(
+                || json!({"mode": "ALL", "excludeRules": [], "includeRules": [], "explicitFiles": []}),
+            );
+        }
+    }
+    if doc.get("formatType").and_then(Value::as_str) == Some("csv")
+        && let Some(Value::Object(format)) = doc.get_mut("formatParams")
+    {
+        for (k, v) in csv_format_defaults() {
+            format.entry(k).or_insert(v);
+        }
+    }
+}
+
+/// The csv `formatParams` DSS writes in a dataset definition when a format option is not set
+/// (as seen in dataset definitions DSS pushes to Git).
+fn csv_format_defaults() -> Vec<(String, Value)> {
+    [
+        ("style", json!("excel")),
+        ("charset", json!("utf8")),
+        ("separator", json!("\t")),
+        ("quoteChar", json!("\"")),
+        ("escapeChar", json!("\\")),
+        ("dateSerializationFormat", json!("ISO")),
+        ("arrayMapFormat", json!("json")),
+        (
+            "hiveSeparators",
+            json!(["\u{2}", "\u{3}", "\u{4}", "\u{5}", "\u{6}", "\u{7}", "\u{8}"]),
+        ),
+        ("skipRowsBeforeHeader", json!(0)),
+        ("parseHeaderRow", json!(false)),
+        ("skipRowsAfterHeader", json!(0)),
+        ("probableNumberOfRecords", json!(0)),
+        ("normalizeBooleans", json!(false)),
+        ("normalizeDoubles", json!(true)),
+        ("readAdditionalColumnsBehavior", json!("INSERT_IN_DATA_WARNING")),
+        ("readMissingColumnsBehavior", json!("DISCARD_SILENT")),
+        ("readDataTypeMismatchBehavior", json!("DISCARD_WARNING")),
+        ("writeDataTypeMismatchBehavior", json!("DISCARD_WARNING")),
+        ("fileReadFailureBehavior", json!("FAIL")),
+        ("compress", json!("")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// Check a definition against the wire type (names, types of the known fields) and normalise
@@ -158,8 +238,11 @@ pub async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
     insert_new(app, key, doc).await
 }
 
-async fn insert_new(app: &App, key: &str, doc: Doc) -> ApiResult {
+async fn insert_new(app: &App, key: &str, mut doc: Doc) -> ApiResult {
     let name = doc["name"].as_str().unwrap_or_default().to_string();
+    if let Some(Value::Object(tag)) = doc.get_mut("creationTag") {
+        tag.entry("extendedProperties").or_insert_with(|| json!({}));
+    }
     let pending = {
         let mut st = app.write();
         let project = st.project_mut(key)?;
@@ -484,29 +567,310 @@ pub fn finish_streaming(app: &App, req: &Req, key: &str, name: &str) -> ApiResul
     Ok(http::empty())
 }
 
+/// The partitioning dimensions of a definition (empty: not partitioned).
+fn dimensions(doc: &Doc) -> Vec<String> {
+    doc.get("partitioning")
+        .and_then(|p| p.get("dimensions"))
+        .and_then(Value::as_array)
+        .map(|dims| {
+            dims.iter()
+                .filter_map(|d| d.get("name").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The SQL condition selecting a partition id (`v1|v2`, one value per dimension in order).
+fn partition_condition(dims: &[String], id: &str) -> Result<String, ApiError> {
+    let values: Vec<&str> = id.split('|').collect();
+    if values.len() != dims.len() {
+        return Err(ApiError::illegal(format!(
+            "partition '{id}' does not match the {} dimension(s) of the dataset ({})",
+            dims.len(),
+            dims.join(", ")
+        )));
+    }
+    Ok(dims
+        .iter()
+        .zip(values)
+        .map(|(d, v)| {
+            format!(
+                "CAST({} AS TEXT) = '{}'",
+                sql::quote_ident(d),
+                v.replace('\'', "''")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" AND "))
+}
+
+/// `DELETE .../data?partitions=a,b`: clear the whole dataset, or only the partitions named
+/// (`NP` names the whole of an unpartitioned dataset).
 pub async fn clear(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "WRITE_DATA")?;
     let doc = dataset(&app.read(), key, name)?.clone();
+    let partitions = req.query.list("partitions");
+    let dims = dimensions(&doc);
+    let condition = if partitions.is_empty() || (dims.is_empty() && partitions.iter().all(|p| p == "NP")) {
+        None
+    } else if dims.is_empty() {
+        return Err(ApiError::illegal(format!(
+            "dataset {key}.{name} is not partitioned: the only partition is NP"
+        )));
+    } else {
+        let parts = partitions
+            .iter()
+            .map(|p| partition_condition(&dims, p).map(|c| format!("({c})")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Some(parts.join(" OR "))
+    };
     if let Some((conn, table)) = sql_table(app, key, &doc)
         && app.sql.table_exists(&conn, &table).await?
     {
-        app.sql
-            .execute_admin(&conn, &format!("DELETE FROM {}", sql::quote_ident(&table)))
-            .await?;
+        let mut statement = format!("DELETE FROM {}", sql::quote_ident(&table));
+        if let Some(c) = condition {
+            statement.push_str(&format!(" WHERE {c}"));
+        }
+        app.sql.execute_admin(&conn, &statement).await?;
     }
     Ok(http::msg(format!("Cleared dataset {key}.{name}")))
 }
 
-pub fn partitions(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+/// `GET .../partitions`: `["NP"]` for an unpartitioned dataset (the seed reference: "If the
+/// dataset is not partitioned, returns [\"NP\"]"); for a partitioned SQL dataset, the
+/// distinct values of its dimensions in its table (`v1|v2` for several dimensions). A
+/// Filesystem dataset holds no files in the emulator, so it has no partitions.
+pub async fn partitions(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_DATA")?;
+    let doc = dataset(&app.read(), key, name)?.clone();
+    let dims = dimensions(&doc);
+    if dims.is_empty() {
+        return Ok(http::json(&["NP"]));
+    }
+    let mut ids: Vec<String> = Vec::new();
+    if let Some((conn, table)) = sql_table(app, key, &doc)
+        && app.sql.table_exists(&conn, &table).await?
+    {
+        let cols: Vec<String> = dims.iter().map(|d| sql::quote_ident(d)).collect();
+        let q = format!(
+            "SELECT DISTINCT {} FROM {}",
+            cols.join(", "),
+            sql::quote_ident(&table)
+        );
+        for row in app.sql.query_rows(&conn, &q).await?.1 {
+            let parts: Vec<String> = row
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+                .collect();
+            ids.push(parts.join("|"));
+        }
+    }
+    ids.sort();
+    Ok(http::json(&ids))
+}
+
+/// `GET .../usages`: where the dataset is used. The emulator has no recipes, analyses or
+/// dashboards, so nothing uses a dataset.
+pub fn usages(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+    req.caller.require(key, "READ_CONF")?;
     dataset(&app.read(), key, name)?;
-    Ok(http::json(&Vec::<String>::new()))
+    Ok(http::json(&Vec::<Value>::new()))
+}
+
+/// `GET .../metrics/last/{partition}`: the last computed metrics. The emulator computes none,
+/// so the document is empty (`NP` for an unpartitioned dataset, `ALL` for all partitions).
+pub fn last_metrics(app: &App, req: &Req, key: &str, name: &str, partition: &str) -> ApiResult {
+    req.caller.require(key, "READ_CONF")?;
+    dataset(&app.read(), key, name)?;
+    Ok(http::json(&json!({"partition": partition, "metrics": []})))
+}
+
+/// `POST .../actions/copyTo`: copy the rows to another dataset (`writeMode` OVERWRITE or
+/// APPEND, `syncSchema`), answered as a finished future. Data lives in SQL tables only: a copy
+/// between datasets that are not both SQL tables copies the schema and no rows.
+pub async fn copy_to(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+    req.caller.require(key, "READ_DATA")?;
+    let body = http::body_object(&req.body)?;
+    let target_key = body
+        .get("targetProjectKey")
+        .and_then(Value::as_str)
+        .unwrap_or(key)
+        .to_string();
+    let target_name = http::required_str(&body, "copy", "targetDatasetName")?;
+    let sync_schema = body.get("syncSchema").and_then(Value::as_bool).unwrap_or(true);
+    let write_mode = body
+        .get("writeMode")
+        .and_then(Value::as_str)
+        .unwrap_or("OVERWRITE")
+        .to_string();
+    if !matches!(write_mode.as_str(), "OVERWRITE" | "APPEND") {
+        return Err(ApiError::illegal(format!(
+            "copy: writeMode must be OVERWRITE or APPEND, got '{write_mode}'"
+        )));
+    }
+    req.caller.require(&target_key, "WRITE_DATA")?;
+    let (source, target) = {
+        let st = app.read();
+        (
+            dataset(&st, key, name)?.clone(),
+            dataset(&st, &target_key, &target_name)?.clone(),
+        )
+    };
+    if sync_schema && let Some(schema) = source.get("schema").cloned() {
+        let req_login = req.caller.login();
+        let pending = {
+            let mut st = app.write();
+            let project = st.project_mut(&target_key)?;
+            let old = project
+                .datasets
+                .get(&target_name)
+                .ok_or_else(|| store::dataset_not_found(&target_key, &target_name))?;
+            let mut doc = (**old).clone();
+            doc.insert("schema".into(), schema);
+            store::bump_version(&mut doc, old.get("versionTag"), &req_login);
+            let p = app.persist.put(
+                paths::dataset(&target_key, &target_name),
+                &Value::Object(doc.clone()),
+            );
+            project.datasets.insert(target_name.clone(), Arc::new(doc));
+            p
+        };
+        app.persist.run([pending]).await?;
+    }
+    let mut copied = 0usize;
+    if let (Some((src_conn, src_table)), Some((dst_conn, dst_table))) =
+        (sql_table(app, key, &source), sql_table(app, &target_key, &target))
+        && app.sql.table_exists(&src_conn, &src_table).await?
+    {
+        let (columns, rows) = app
+            .sql
+            .query_rows(
+                &src_conn,
+                &format!("SELECT * FROM {}", sql::quote_ident(&src_table)),
+            )
+            .await?;
+        let names: Vec<String> = columns.iter().map(|c| sql::quote_ident(&c.name)).collect();
+        let mut statements = vec![format!(
+            "CREATE TABLE IF NOT EXISTS {} ({})",
+            sql::quote_ident(&dst_table),
+            names.join(", ")
+        )];
+        if write_mode == "OVERWRITE" {
+            statements.push(format!("DELETE FROM {}", sql::quote_ident(&dst_table)));
+        }
+        for row in &rows {
+            let values: Vec<String> = row.iter().map(sql_literal).collect();
+            statements.push(format!(
+                "INSERT INTO {} ({}) VALUES ({})",
+                sql::quote_ident(&dst_table),
+                names.join(", "),
+                values.join(", ")
+            ));
+        }
+        for statement in statements {
+            app.sql.execute_admin(&dst_conn, &statement).await?;
+        }
+        copied = rows.len();
+    }
+    let future_id = format!("copy-{key}-{name}-{}", store::now_ms());
+    let finished = json!({"jobId": future_id, "hasResult": true, "alive": false,
+        "result": {"copiedRecords": copied}, "progress": {"states": []}});
+    app.write().futures.insert(future_id, finished.clone());
+    Ok(http::json(&finished))
+}
+
+fn sql_literal(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Bool(b) => if *b { "1" } else { "0" }.into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("'{}'", s.replace('\'', "''")),
+        other => format!("'{}'", other.to_string().replace('\'', "''")),
+    }
 }
 
 pub fn info(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let doc = dataset(&app.read(), key, name)?.clone();
     Ok(http::json(&json!({"dataset": &*doc, "partitioned": false})))
+}
+
+/// The datasets area's routes.
+pub fn routes() -> Routes {
+    type K = Params<String>;
+    type KN = Params<(String, String)>;
+    Routes::new()
+        .route(
+            "/projects/{projectKey}/datasets",
+            routing::get(|Params(k): K, a: Api| async move { list(&a.app, &a.req, &k) })
+                .post(|Params(k): K, a: Api| async move { create(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/managed",
+            routing::post(|Params(k): K, a: Api| async move { create_managed(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/actions/renameDataset",
+            routing::post(|Params(k): K, a: Api| async move { rename(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}",
+            routing::get(|Params((k, n)): KN, a: Api| async move { get(&a.app, &a.req, &k, &n) })
+                .put(|Params((k, n)): KN, a: Api| async move { put(&a.app, &a.req, &k, &n).await })
+                .delete(|Params((k, n)): KN, a: Api| async move { delete(&a.app, &a.req, &k, &n).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/metadata",
+            routing::get(|Params((k, n)): KN, a: Api| async move { get_metadata(&a.app, &a.req, &k, &n) })
+                .put(|Params((k, n)): KN, a: Api| async move { put_metadata(&a.app, &a.req, &k, &n).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/schema",
+            routing::get(|Params((k, n)): KN, a: Api| async move { get_schema(&a.app, &a.req, &k, &n) })
+                .put(|Params((k, n)): KN, a: Api| async move { put_schema(&a.app, &a.req, &k, &n).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/data",
+            routing::get(|Params((k, n)): KN, a: Api| async move { data(&a.app, &a.req, &k, &n).await })
+                .delete(|Params((k, n)): KN, a: Api| async move { clear(&a.app, &a.req, &k, &n).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/finish-streaming",
+            routing::get(
+                |Params((k, n)): KN, a: Api| async move { finish_streaming(&a.app, &a.req, &k, &n) },
+            ),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/partitions",
+            routing::get(
+                |Params((k, n)): KN, a: Api| async move { partitions(&a.app, &a.req, &k, &n).await },
+            ),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/usages",
+            routing::get(|Params((k, n)): KN, a: Api| async move { usages(&a.app, &a.req, &k, &n) }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/metrics/last/{partition}",
+            routing::get(
+                |Params((k, n, p)): Params<(String, String, String)>, a: Api| async move {
+                    last_metrics(&a.app, &a.req, &k, &n, &p)
+                },
+            ),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/actions/copyTo",
+            routing::post(|Params((k, n)): KN, a: Api| async move { copy_to(&a.app, &a.req, &k, &n).await }),
+        )
+        .route(
+            "/projects/{projectKey}/datasets/{datasetName}/info",
+            routing::get(|Params((k, n)): KN, a: Api| async move { info(&a.app, &a.req, &k, &n) }),
+        )
 }
 
 #[cfg(test)]
@@ -550,5 +914,36 @@ mod tests {
         assert_eq!(m["custom"]["kv"]["a"], 1);
         assert_eq!(m["description"], "x");
         assert_eq!(m["tags"], json!(["t"]));
+    }
+
+    #[test]
+    fn partition_ids_select_one_value_per_dimension() {
+        let dims = vec!["day".to_string(), "country".to_string()];
+        let c = partition_condition(&dims, "2024-01-01|f'r").unwrap();
+        assert_eq!(
+            c,
+            format!(
+                "CAST({} AS TEXT) = '2024-01-01' AND CAST({} AS TEXT) = 'f''r'",
+                sql::quote_ident("day"),
+                sql::quote_ident("country")
+            )
+        );
+        assert!(partition_condition(&dims, "2024-01-01").is_err());
+        let doc = json!({"partitioning": {"dimensions": [{"name": "day", "type": "value"}]}});
+        assert_eq!(dimensions(doc.as_object().unwrap()), vec!["day"]);
+        assert!(dimensions(&Doc::new()).is_empty());
+    }
+
+    #[test]
+    fn csv_definitions_get_dss_format_defaults_around_what_was_sent() {
+        let doc = json!({"name": "d", "type": "Filesystem", "formatType": "csv",
+            "formatParams": {"separator": ","}, "params": {"connection": "c"}});
+        let doc = check_definition(doc.as_object().unwrap().clone(), "P").unwrap();
+        assert_eq!(doc["formatParams"]["separator"], ",");
+        assert_eq!(doc["formatParams"]["quoteChar"], "\"");
+        assert_eq!(doc["formatParams"].as_object().unwrap().len(), 20);
+        assert_eq!(doc["params"]["notReadyIfEmpty"], false);
+        assert!(doc["params"]["filesSelectionRules"].is_object());
+        assert_eq!(doc["typeSystemVersion"], "V2");
     }
 }

@@ -1,23 +1,65 @@
 //! Groups (admin): list, create, get, update, delete; `GET /groups` lists names and
-//! descriptions for every key. Ability flags (`may*`), external group
-//! mappings and any other field are kept exactly as sent: the set of flags grows with DSS
-//! versions. Defaults filled when absent: `description: ""`, `admin: false`,
-//! `sourceType: "LOCAL"`.
+//! descriptions for every key. Groups are answered whole, with every ability flag: a flag not
+//! sent is `false` ([`ABILITY_FLAGS`], the flags DSS reports in a caller's group-level
+//! permissions), and flags the emulator does not know are kept as sent. Other defaults filled
+//! when absent: `description: ""`, `admin: false`, `sourceType: "LOCAL"`, and the external
+//! mappings `ldapGroupNames`, `ssoGroupNames`, `azureADGroupNames`, `customGroupNames` (`[]`).
 
+use axum::routing;
 use serde_json::{Value, json};
 
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use super::store::{self, Doc, paths};
 
-fn fill_defaults(doc: &mut Doc) {
+/// The ability flags of a group, as DSS lists them in a caller's group-level permissions.
+pub const ABILITY_FLAGS: [&str; 27] = [
+    "mayManageUDM",
+    "mayCreateProjects",
+    "mayCreateProjectsFromMacros",
+    "mayCreateProjectsFromTemplates",
+    "mayCreateProjectsFromDataikuApps",
+    "mayWriteUnsafeCode",
+    "mayWriteSafeCode",
+    "mayCreateAuthenticatedConnections",
+    "mayCreateCodeEnvs",
+    "mayCreateClusters",
+    "mayCreateCodeStudioTemplates",
+    "mayDevelopPlugins",
+    "mayEditLibFolders",
+    "mayManageCodeEnvs",
+    "mayManageClusters",
+    "mayManageCodeStudioTemplates",
+    "mayViewIndexedHiveConnections",
+    "mayCreatePublishedAPIServices",
+    "mayCreatePublishedProjects",
+    "mayWriteInRootProjectFolder",
+    "mayCreateActiveWebContent",
+    "mayCreateWorkspaces",
+    "mayShareToWorkspaces",
+    "mayCreateDataCollections",
+    "mayPublishToDataCollections",
+    "mayManageFeatureStore",
+    "mayCreateCodeStudios",
+];
+
+pub(super) fn fill_defaults(doc: &mut Doc) {
     for (k, v) in [
         ("description", json!("")),
         ("admin", json!(false)),
         ("sourceType", json!("LOCAL")),
+        ("ldapGroupNames", json!([])),
+        ("ssoGroupNames", json!([])),
+        ("azureADGroupNames", json!([])),
+        ("customGroupNames", json!([])),
     ] {
         if doc.get(k).is_none_or(Value::is_null) {
             doc.insert(k.into(), v);
+        }
+    }
+    for flag in ABILITY_FLAGS {
+        if doc.get(flag).is_none_or(Value::is_null) {
+            doc.insert(flag.into(), json!(false));
         }
     }
 }
@@ -38,6 +80,7 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
     let mut doc = http::body_object(&req.body)?;
     store::drop_nulls(&mut doc);
     let name = http::required_str(&doc, "group", "name")?;
+    http::check_wire::<crate::wire::Group>(&doc, "group")?;
     store::validate_name(&name, "group name")?;
     fill_defaults(&mut doc);
     let pending = {
@@ -74,6 +117,7 @@ pub async fn put(app: &App, req: &Req, name: &str) -> ApiResult {
             )));
         }
     }
+    http::check_wire::<crate::wire::Group>(&doc, "group")?;
     fill_defaults(&mut doc);
     let pending = {
         let mut st = app.write();
@@ -113,4 +157,25 @@ pub fn list_info(app: &App, _req: &Req) -> ApiResult {
         })
         .collect();
     Ok(http::json(&items))
+}
+
+/// The groups area's routes.
+pub fn routes() -> Routes {
+    type G = Params<String>;
+    Routes::new()
+        .route(
+            "/groups",
+            routing::get(|a: Api| async move { list_info(&a.app, &a.req) }),
+        )
+        .route(
+            "/admin/groups",
+            routing::get(|a: Api| async move { list(&a.app, &a.req) })
+                .post(|a: Api| async move { create(&a.app, &a.req).await }),
+        )
+        .route(
+            "/admin/groups/{groupName}",
+            routing::get(|Params(g): G, a: Api| async move { get(&a.app, &a.req, &g) })
+                .put(|Params(g): G, a: Api| async move { put(&a.app, &a.req, &g).await })
+                .delete(|Params(g): G, a: Api| async move { delete(&a.app, &a.req, &g).await }),
+        )
 }

@@ -1,7 +1,7 @@
 //! Request and response plumbing shared by every handler: DSS error bodies and status codes,
 //! JSON / text answers, query-string parsing and JSON body parsing.
 //!
-//! Wire rules honoured here (dss-wire.md 1.3): bodies are parsed as JSON whatever the
+//! Wire rules honoured here (as the official client sends requests): bodies are parsed as JSON whatever the
 //! Content-Type (the Python client sends none); `null` counts as absent; booleans are accepted
 //! in any case (`True`, `false`, ...); list parameters come repeated (`?tags=a&tags=b`) or
 //! comma-separated (`?tags=a,b`).
@@ -9,8 +9,9 @@
 //! Status codes chosen for DSS exceptions: NotFoundException → 404; invalid names and bodies →
 //! 400 IllegalArgumentException; a missing connection → 500 IllegalArgumentException
 //! `Connection 'X' does not exist` (what DSS answers); creating a name that is taken → 409 with
-//! [`wire::ERROR_ALREADY_EXISTS`] (DSS answers 500; 409 tells a client the same thing without
-//! looking like a server failure, and both are "already exists" to the Python client).
+//! [`wire::ERROR_ALREADY_EXISTS`], or 500 `java.lang.IllegalArgumentException` with the same
+//! message when the emulator runs with `--conflict-status 500` (the router rewrites it; no
+//! public source says which DSS answers, so both are offered).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -58,8 +59,9 @@ impl ApiError {
     pub fn already_exists(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, wire::ERROR_ALREADY_EXISTS, message)
     }
+    /// A missing or unknown API key: DSS's NotAuthenticatedException.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, wire::ERROR_UNAUTHORIZED, message)
+        Self::new(StatusCode::UNAUTHORIZED, wire::ERROR_NOT_AUTHENTICATED, message)
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, wire::ERROR_FORBIDDEN, message)
@@ -70,9 +72,18 @@ impl ApiError {
     }
 }
 
+/// Marks the answer to a create whose name is taken, so that the router can answer it the way
+/// the emulator is configured to (`--conflict-status`).
+#[derive(Debug, Clone)]
+pub struct AlreadyExists(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = json_status(self.status, &*self.body);
+        if self.body.error_type == wire::ERROR_ALREADY_EXISTS {
+            resp.extensions_mut()
+                .insert(AlreadyExists(self.body.message.clone()));
+        }
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -238,6 +249,17 @@ pub fn required_str(
 pub fn body_typed<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
     let value = Value::Object(body_object(body)?);
     serde_json::from_value(value).map_err(|err| ApiError::illegal(format!("invalid {what}: {err}")))
+}
+
+/// Check a document against its wire type (`crate::wire`), so that the emulator refuses what
+/// dssctl's client could not read back; the document itself is kept whole (unknown fields
+/// included), only the typed fields are checked.
+pub fn check_wire<T: DeserializeOwned>(
+    doc: &serde_json::Map<String, Value>,
+    what: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_value(Value::Object(doc.clone()))
+        .map_err(|err| ApiError::illegal(format!("invalid {what}: {err}")))
 }
 
 /// A human name for a JSON value's type, for error messages.

@@ -1,18 +1,34 @@
 //! Instance-level endpoints: `/auth/info` (who the key is), `/instance-info` (version and node),
 //! and `/futures/` (long-running tasks; the emulator finishes them at once, so a future is
-//! always answered with `hasResult: true`).
+//! always answered with `hasResult: true`; `DELETE /futures/{id}` aborts, i.e. forgets, one).
 
+use axum::routing;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use crate::wire::{self, AuthInfo, InstanceInfo};
 
-pub fn auth_info(_app: &App, req: &Req) -> ApiResult {
+/// `/auth/info`: the admin key acts as its user (`admin` unless `X-DKU-ProxyUser` says
+/// otherwise) with that user's groups as stored, so it agrees with `/admin/users/admin`; an
+/// admin key whose user does not exist (an emulator started `--empty`) still says
+/// `administrators`, the group that makes it an administrator.
+pub fn auth_info(app: &App, req: &Req) -> ApiResult {
     let login = req.caller.login();
     let (source, groups) = match &req.caller {
-        Caller::Admin { .. } => ("PERSONAL_API_KEY", vec!["administrators".to_string()]),
+        Caller::Admin { .. } => {
+            let st = app.read();
+            let groups = match st.users.get(&login).and_then(|u| u.get("groups")) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect(),
+                _ => vec!["administrators".to_string()],
+            };
+            ("PERSONAL_API_KEY", groups)
+        }
         Caller::Restricted(_) => ("GLOBAL_API_KEY", Vec::new()),
     };
     let mut extra = wire::Extra::new();
@@ -51,6 +67,16 @@ pub fn list_futures(app: &App, req: &Req) -> ApiResult {
     Ok(http::json(&items))
 }
 
+/// `DELETE /futures/{id}`: abort. The emulator's futures are finished when answered, so
+/// aborting one only forgets it (as DSS forgets a future once aborted).
+pub fn abort_future(app: &App, _req: &Req, id: &str) -> ApiResult {
+    app.write()
+        .futures
+        .remove(id)
+        .ok_or_else(|| ApiError::not_found(format!("Future '{id}' does not exist")))?;
+    Ok(http::msg(format!("Aborted future {id}")))
+}
+
 pub fn get_future(app: &App, _req: &Req, id: &str) -> ApiResult {
     let st = app.read();
     let future = st
@@ -58,4 +84,25 @@ pub fn get_future(app: &App, _req: &Req, id: &str) -> ApiResult {
         .get(id)
         .ok_or_else(|| ApiError::not_found(format!("Future '{id}' does not exist")))?;
     Ok(http::json(future))
+}
+
+/// The instance area's routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .route(
+            "/auth/info",
+            routing::get(|a: Api| async move { auth_info(&a.app, &a.req) }),
+        )
+        .route("/instance-info", routing::get(|_: Api| async { instance_info() }))
+        .route(
+            "/futures",
+            routing::get(|a: Api| async move { list_futures(&a.app, &a.req) }),
+        )
+        .route(
+            "/futures/{futureId}",
+            routing::get(|Params(id): Params<String>, a: Api| async move { get_future(&a.app, &a.req, &id) })
+                .delete(
+                    |Params(id): Params<String>, a: Api| async move { abort_future(&a.app, &a.req, &id) },
+                ),
+        )
 }

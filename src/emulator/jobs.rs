@@ -1,4 +1,5 @@
-//! Jobs: list (newest first, `limit`), start, status, abort, log.
+//! Jobs: list (newest first, `limit`), running (per project and instance-wide), start, status,
+//! abort, log. Outputs may name a partition (`partition: "2024-01-01"`); the log names it.
 //!
 //! A job's state is derived from the clock, so no background task is needed and a restart
 //! resumes jobs where they were: NOT_STARTED for the first fifth of the job duration, RUNNING
@@ -8,10 +9,11 @@
 //! into ABORTED. Job ids are `Build_<first output>_<yyyy-MM-ddTHH-mm-ss.SSS>` (UTC), unique per
 //! project.
 
+use axum::routing;
 use serde_json::{Value, json};
 
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use super::store::{self, Doc, paths};
 use crate::wire::JobDefinition;
 
@@ -107,8 +109,12 @@ fn log_text(job: &Doc, now: i64) -> String {
             .unwrap_or("NON_RECURSIVE_FORCED_BUILD"),
     )];
     for out in def.get("outputs").and_then(Value::as_array).into_iter().flatten() {
+        let partition = match out.get("partition") {
+            Some(Value::String(p)) if !p.is_empty() => format!(" partition {p}"),
+            _ => String::new(),
+        };
         lines.push(format!(
-            "[{}] [INFO] Output {} {}.{}",
+            "[{}] [INFO] Output {} {}.{}{partition}",
             format_ts(started),
             out.get("type").and_then(Value::as_str).unwrap_or("DATASET"),
             out.get("projectKey").and_then(Value::as_str).unwrap_or(""),
@@ -150,6 +156,38 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     let items: Vec<Value> = jobs
         .into_iter()
         .take(limit)
+        .map(|j| status_json(j, now))
+        .collect();
+    Ok(http::json(&items))
+}
+
+/// `GET /projects/{k}/jobs/running/`: the jobs of the project that have not ended.
+pub fn running(app: &App, req: &Req, key: &str) -> ApiResult {
+    req.caller.require(key, "MONITOR_JOBS")?;
+    let now = store::now_ms();
+    let st = app.read();
+    let items: Vec<Value> = st
+        .project(key)?
+        .jobs
+        .values()
+        .filter(|j| !is_terminal(state_at(j, now)))
+        .map(|j| status_json(j, now))
+        .collect();
+    Ok(http::json(&items))
+}
+
+/// `GET /jobs/running/`: the running jobs of every project the caller may monitor
+/// (`allUsers` accepted: every job is visible to the keys that may see its project).
+pub fn running_everywhere(app: &App, req: &Req) -> ApiResult {
+    req.query.bool("allUsers", true)?;
+    let now = store::now_ms();
+    let st = app.read();
+    let items: Vec<Value> = st
+        .projects
+        .iter()
+        .filter(|(key, _)| req.caller.can(key, "MONITOR_JOBS"))
+        .flat_map(|(_, p)| p.jobs.values())
+        .filter(|j| !is_terminal(state_at(j, now)))
         .map(|j| status_json(j, now))
         .collect();
     Ok(http::json(&items))
@@ -267,6 +305,43 @@ pub fn log(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     let st = app.read();
     let text = log_text(job(&st, key, id)?, store::now_ms());
     Ok(http::text("text/plain; charset=utf-8", text))
+}
+
+/// The jobs area's routes.
+pub fn routes() -> Routes {
+    type K = Params<String>;
+    type KJ = Params<(String, String)>;
+    Routes::new()
+        .route(
+            "/projects/{projectKey}/jobs",
+            routing::get(|Params(k): K, a: Api| async move { list(&a.app, &a.req, &k) })
+                .post(|Params(k): K, a: Api| async move { start(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/jobs/running",
+            routing::get(|Params(k): K, a: Api| async move { running(&a.app, &a.req, &k) }),
+        )
+        .route(
+            "/jobs/running",
+            routing::get(|a: Api| async move { running_everywhere(&a.app, &a.req) }),
+        )
+        .route(
+            "/projects/{projectKey}/jobs/{jobId}",
+            routing::get(|Params((k, id)): KJ, a: Api| async move { get(&a.app, &a.req, &k, &id) }),
+        )
+        // The 2015 client asked for `/status`.
+        .route(
+            "/projects/{projectKey}/jobs/{jobId}/status",
+            routing::get(|Params((k, id)): KJ, a: Api| async move { get(&a.app, &a.req, &k, &id) }),
+        )
+        .route(
+            "/projects/{projectKey}/jobs/{jobId}/abort",
+            routing::post(|Params((k, id)): KJ, a: Api| async move { abort(&a.app, &a.req, &k, &id).await }),
+        )
+        .route(
+            "/projects/{projectKey}/jobs/{jobId}/log",
+            routing::get(|Params((k, id)): KJ, a: Api| async move { log(&a.app, &a.req, &k, &id) }),
+        )
 }
 
 #[cfg(test)]

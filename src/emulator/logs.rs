@@ -3,6 +3,8 @@
 //! `GET /admin/logs/{name}` answers the text as a JSON string (the Python client parses it as
 //! JSON). One log, `backend.log`: one line per API request, the most recent 10 000 kept.
 
+use super::router::{Api, Params, Routes};
+use axum::routing;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -72,6 +74,21 @@ pub fn get(logs: &LogBuffer, caller: &Caller, name: &str) -> ApiResult {
         return Err(ApiError::not_found(format!("Log file '{name}' does not exist")));
     }
     Ok(http::json(&logs.text()))
+}
+
+/// The logs' routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .route(
+            "/admin/logs",
+            routing::get(|a: Api| async move { list(&a.app.logs, &a.req.caller) }),
+        )
+        .route(
+            "/admin/logs/{logName}",
+            routing::get(|Params(name): Params<String>, a: Api| async move {
+                get(&a.app.logs, &a.req.caller, &name)
+            }),
+        )
 }
 
 #[cfg(test)]

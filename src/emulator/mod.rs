@@ -3,17 +3,22 @@
 //!
 //! This module owns the public entry points ([`EmulatorConfig`], [`start`], [`RunningEmulator`])
 //! and the wiring of the pieces, each in its own file:
-//! - `router`: both API prefixes, trailing slashes, percent-decoding, route templates, dispatch;
+//! - `router`: axum's router over one route table per area (`routes()` in each area module),
+//!   both API prefixes, trailing slashes, statistics → faults → authentication;
 //! - `http`: DSS error bodies, JSON answers, query and body parsing;
 //! - `auth`: the admin key, restricted keys and their privileges;
 //! - `store` / `persist`: the in-memory state and its JSON documents under the data dir;
 //! - `faults`: latency, error rate, rate limit and the request statistics;
 //! - `secrets`: how secrets are redacted on read and kept on write-back;
+//! - `cipher`: how secrets are encrypted at rest in the data dir;
+//! - `builtins`: what a fresh instance holds (the admin user, default groups and connections);
 //! - one file per resource family: `projects`, `datasets`, `connections`, `users`, `groups`,
 //!   `variables`, `jobs`, `sql`, `logs`, `instance`;
 //! - `command`: the `dssctl emulator` command.
 
 mod auth;
+mod builtins;
+mod cipher;
 pub mod command;
 mod connections;
 mod datasets;
@@ -60,6 +65,33 @@ pub struct EmulatorConfig {
     pub rate_limit: Option<u32>,
     /// Time a job takes to go from NOT_STARTED to DONE.
     pub job_duration: Duration,
+    /// Start with nothing in it: no built-in user, groups or connections (a fresh DSS has them).
+    pub empty: bool,
+    /// How a create of a name that is taken is answered.
+    pub conflict_status: ConflictStatus,
+}
+
+/// The answer to creating an object whose name is taken. No public source states what DSS
+/// answers; both are offered so that clients can be tested against either.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConflictStatus {
+    /// 409 with `errorType` `com.dataiku.dip.exceptions.DKUSecurityException`.
+    #[default]
+    Conflict,
+    /// 500 with `errorType` `java.lang.IllegalArgumentException` (what the DSS UI shows).
+    ServerError,
+}
+
+impl std::str::FromStr for ConflictStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "409" => Ok(ConflictStatus::Conflict),
+            "500" => Ok(ConflictStatus::ServerError),
+            other => Err(format!("conflict status must be 409 or 500, got '{other}'")),
+        }
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -72,6 +104,8 @@ impl Default for EmulatorConfig {
             error_rate: 0.0,
             rate_limit: None,
             job_duration: Duration::from_millis(300),
+            empty: false,
+            conflict_status: ConflictStatus::Conflict,
         }
     }
 }
@@ -87,6 +121,8 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("error_rate", &self.error_rate)
             .field("rate_limit", &self.rate_limit)
             .field("job_duration", &self.job_duration)
+            .field("empty", &self.empty)
+            .field("conflict_status", &self.conflict_status)
             .finish()
     }
 }
@@ -131,6 +167,7 @@ pub async fn start(config: EmulatorConfig, listen: SocketAddr) -> anyhow::Result
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let service = router::build(app);
     let task = tokio::spawn(async move {
+        let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(service);
         let server = axum::serve(listener, service).with_graceful_shutdown(async move {
             let _ = shutdown_rx.await;
         });

@@ -4,12 +4,16 @@
 //! projects/KEY/project.json          project: metadata, permissions, variables, settings, tags
 //! projects/KEY/datasets/NAME.json    dataset definition
 //! projects/KEY/jobs/ID.json          job (definition, timing, outcome)
-//! admin/connections/NAME.json        connection (secrets in clear: the data dir is the vault)
-//! admin/users/LOGIN.json             user (password stored as a salted SHA-256 only)
+//! admin/connections/NAME.json        connection (secrets encrypted with secret.key, see `cipher`)
+//! admin/users/LOGIN.json             user (password as a salted SHA-256, secrets encrypted)
 //! admin/groups/NAME.json             group
 //! admin/variables.json               global variables
 //! sql/CONNECTION.sqlite              SQLite database of a SQL connection (see `sql`)
+//! secret.key                         the key of the secrets at rest (see `cipher`)
 //! ```
+//!
+//! Documents under `admin/connections/` and `admin/users/` have their secrets encrypted when
+//! written ([`SEALED_DIRS`]); the emulator opens them when it loads the data dir.
 //!
 //! Every write is atomic: a temporary file next to the target, fsync, rename, fsync of the
 //! directory, so a crash (even kill -9) leaves either the old or the new document. Temporary
@@ -35,7 +39,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::Rng as _;
 
+use super::cipher::Cipher;
 use super::http::ApiError;
+
+/// Directories (relative to the data dir) whose documents hold secrets, encrypted on write.
+pub const SEALED_DIRS: [&str; 2] = ["admin/connections", "admin/users"];
 
 /// What to do to a path.
 #[derive(Debug)]
@@ -56,15 +64,18 @@ pub struct Pending {
 /// The data dir writer (a no-op when the state lives in memory).
 pub struct Persister {
     root: Option<PathBuf>,
+    cipher: Option<Cipher>,
     seq: AtomicU64,
     latest: Mutex<HashMap<PathBuf, u64>>,
     locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Persister {
-    pub fn new(root: Option<PathBuf>) -> Self {
+    /// A writer that encrypts the secrets of the documents under [`SEALED_DIRS`].
+    pub fn with_cipher(root: Option<PathBuf>, cipher: Option<Cipher>) -> Self {
         Persister {
             root,
+            cipher,
             seq: AtomicU64::new(0),
             latest: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
@@ -74,8 +85,32 @@ impl Persister {
     /// Decide a write of `doc` at `rel` (relative to the data dir). Call with the state lock
     /// held so that sequence numbers follow the order of the changes.
     pub fn put(&self, rel: impl Into<PathBuf>, doc: &serde_json::Value) -> Option<Pending> {
-        let bytes = serde_json::to_vec_pretty(doc).ok()?;
-        self.pending(rel.into(), Op::Write(bytes))
+        let rel = rel.into();
+        let bytes = match &self.cipher {
+            Some(cipher) if SEALED_DIRS.iter().any(|d| rel.starts_with(d)) => {
+                let mut sealed = doc.clone();
+                cipher.seal(&mut sealed);
+                serde_json::to_vec_pretty(&sealed).ok()?
+            }
+            _ => serde_json::to_vec_pretty(doc).ok()?,
+        };
+        self.pending(rel, Op::Write(bytes))
+    }
+
+    /// Write `doc` at `rel` now (startup only: the built-in objects of a fresh data dir).
+    pub fn put_now(&self, rel: impl Into<PathBuf>, doc: &serde_json::Value) -> std::io::Result<()> {
+        let rel = rel.into();
+        let Some(root) = &self.root else {
+            return Ok(());
+        };
+        let mut doc = doc.clone();
+        if let Some(cipher) = &self.cipher
+            && SEALED_DIRS.iter().any(|d| rel.starts_with(d))
+        {
+            cipher.seal(&mut doc);
+        }
+        let bytes = serde_json::to_vec_pretty(&doc).map_err(std::io::Error::other)?;
+        write_atomic(&root.join(rel), &bytes)
     }
 
     /// Decide the removal of a file.
@@ -260,7 +295,7 @@ mod tests {
     #[tokio::test]
     async fn older_writes_never_overwrite_newer_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let p = Persister::new(Some(dir.path().to_path_buf()));
+        let p = Persister::with_cipher(Some(dir.path().to_path_buf()), None);
         let first = p.put("o.json", &serde_json::json!(1));
         let second = p.put("o.json", &serde_json::json!(2));
         p.run([second]).await.unwrap();
@@ -270,7 +305,7 @@ mod tests {
 
     #[tokio::test]
     async fn in_memory_is_a_no_op() {
-        let p = Persister::new(None);
+        let p = Persister::with_cipher(None, None);
         assert!(p.put("o.json", &serde_json::json!(1)).is_none());
         p.run([p.remove("o.json")]).await.unwrap();
     }

@@ -1,5 +1,6 @@
 //! Projects: list (with the tags filter), create, summary, delete (answering the future JSON),
-//! metadata, permissions, settings, variables, resolved variables, and export as a zip.
+//! metadata, permissions, settings, variables, resolved variables, tags (the project's tag
+//! definitions), and export as a zip.
 //!
 //! A project is one document holding its parts: `metadata`, `permissions`, `variables`,
 //! `settings`, plus `versionTag` (bumped on every save of any part) and `creationTag`. The
@@ -10,22 +11,28 @@
 //! Defaults filled at create (and therefore present on every GET): metadata `custom: {"kv":{}}`,
 //! `checklists: {"checklists": []}`, `customFields: {}`, `tags: []`; permissions
 //! `dashboardAuthorizations: {"allAuthorized": false, "authorizations": []}`,
-//! `additionalDashboardUsers: {"users": []}`; variables `{"standard": {}, "local": {}}`; a
-//! small `settings` document when none is given.
+//! `additionalDashboardUsers: {"users": []}`, `permissionsVersion: "V2"`; variables
+//! `{"standard": {}, "local": {}}`; settings: DSS's full default document
+//! ([`default_settings`]), whose keys a save leaves out are filled back.
+//!
+//! Permissions as DSS saves them: a grant is matched with the stored one by group or user, a
+//! flag it leaves out keeps its stored value (false for a new grant), and every grant is
+//! answered with every flag ([`PERMISSION_FLAGS`]); grants not sent are removed.
 //!
 //! Privileges (DSS reference): listing shows only projects where the key has READ_CONF; create
 //! needs an admin key; summary, settings and variables need READ_CONF / WRITE_CONF; metadata,
 //! permissions, delete and export need ADMIN on the project.
 
+use axum::routing;
 use std::io::Write as _;
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use super::store::{self, Doc, Project, paths};
-use crate::wire::CreateProjectRequest;
+use crate::wire::{CreateProjectRequest, PermissionGrant};
 
 /// The editable parts of a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,16 +138,20 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
     metadata.insert("custom".into(), json!({"kv": {}}));
     metadata.insert("checklists".into(), json!({"checklists": []}));
     metadata.insert("customFields".into(), json!({}));
-    let grants = serde_json::to_value(body.permissions.clone().unwrap_or_default())
-        .map_err(|err| ApiError::illegal(format!("invalid permissions: {err}")))?;
+    let grants = merge_grants(&body.permissions.clone().unwrap_or_default(), &[]);
     let permissions = json!({
         "owner": owner,
         "permissions": grants,
+        "permissionsVersion": PERMISSIONS_VERSION,
         "dashboardAuthorizations": {"allAuthorized": false, "authorizations": []},
         "additionalDashboardUsers": {"users": []},
     });
     let settings = match &body.settings {
-        Some(Value::Object(s)) => Value::Object(s.clone()),
+        Some(Value::Object(s)) => {
+            let mut s = Value::Object(s.clone());
+            fill_missing(&mut s, &default_settings());
+            s
+        }
         Some(Value::Null) | None => default_settings(),
         Some(other) => {
             return Err(ApiError::illegal(format!(
@@ -184,16 +195,158 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
     Ok(http::msg(format!("Created project {key}")))
 }
 
+/// The settings document of a new project, as DSS fills it.
 fn default_settings() -> Value {
     json!({
         "settings": {
-            "codeEnvs": {"python": {"mode": "INHERIT"}, "r": {"mode": "INHERIT"}},
+            "codeEnvs": {
+                "python": {"mode": "INHERIT", "preventOverride": false},
+                "r": {"mode": "INHERIT", "preventOverride": false},
+            },
             "container": {"containerMode": "INHERIT"},
             "cluster": {"clusterMode": "INHERIT"},
+            "k8sCluster": {"clusterMode": "INHERIT"},
             "gitCommitMode": "AUTO",
+            "flowBuildSettings": {
+                "mergeSqlPipelines": false,
+                "mergeSparkPipelines": false,
+                "pruneBeforeSparkPipelines": false,
+                "sparkPipelinesMergeRule": "ALL",
+                "enableVirtualizationOnNewDatasets": false,
+            },
+            "limitsSettings": {
+                "maxJobs": {"limit": 0},
+                "maxActivities": {"limit": 0},
+            },
+            "datasetsCreationSettings": {
+                "useGlobal": true,
+                "preferedConnections": [],
+                "allowUploadsWithoutConnection": true,
+                "virtualizable": false,
+            },
+            "integrations": {"integrations": []},
+            "disableAutomaticTriggers": false,
+            "relatedProjects": [],
+            "metrics": {"probes": [], "displayedState": {"metrics": []}},
+            "metricsChecks": {"checks": [], "runOnBuild": false},
+            "bundleExporterSettings": {"exportOptions": {}, "configContent": []},
+            "wikiSettings": {"restrictedEditMode": false},
+            "dashboardsSettings": {"allowDashboardLinks": true},
+            "projectAppType": "REGULAR",
         },
         "exposedObjects": {"objects": []},
     })
+}
+
+/// Add to `doc`, recursively, the keys of `defaults` it lacks (what a save leaves out, DSS
+/// keeps as its default).
+fn fill_missing(doc: &mut Value, defaults: &Value) {
+    if let (Value::Object(d), Value::Object(def)) = (doc, defaults) {
+        for (k, v) in def {
+            match d.get_mut(k) {
+                None | Some(Value::Null) => {
+                    d.insert(k.clone(), v.clone());
+                }
+                Some(existing) => fill_missing(existing, v),
+            }
+        }
+    }
+}
+
+/// `permissionsVersion` DSS answers with project permissions.
+const PERMISSIONS_VERSION: &str = "V2";
+
+/// The per-flag rights of a project grant.
+pub const PERMISSION_FLAGS: [&str; 15] = [
+    "admin",
+    "editPermissions",
+    "readProjectContent",
+    "writeProjectContent",
+    "exportDatasetsData",
+    "readDashboards",
+    "writeDashboards",
+    "moderateDashboards",
+    "runScenarios",
+    "manageDashboardAuthorizations",
+    "manageExposedElements",
+    "manageAdditionalDashboardUsers",
+    "executeApp",
+    "shareToWorkspaces",
+    "publishToDataCollections",
+];
+
+/// Grants as DSS saves them: each sent grant is matched (by group or user) with the stored
+/// one, and a flag the grant leaves out keeps its stored value (false for a new grant), so
+/// every grant comes back with every flag. Grants not sent are removed.
+fn merge_grants(sent: &[PermissionGrant], stored: &[Value]) -> Vec<Value> {
+    sent.iter()
+        .map(|grant| {
+            let previous = stored.iter().find(|old| {
+                old.get("group").and_then(Value::as_str) == grant.group.as_deref()
+                    && old.get("user").and_then(Value::as_str) == grant.user.as_deref()
+            });
+            let mut out = Doc::new();
+            if let Some(g) = &grant.group {
+                out.insert("group".into(), json!(g));
+            }
+            if let Some(u) = &grant.user {
+                out.insert("user".into(), json!(u));
+            }
+            for flag in PERMISSION_FLAGS {
+                let kept = previous
+                    .and_then(|p| p.get(flag))
+                    .cloned()
+                    .unwrap_or(json!(false));
+                out.insert(flag.into(), kept);
+            }
+            for (k, v) in &grant.flags {
+                if !v.is_null() {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            Value::Object(out)
+        })
+        .collect()
+}
+
+/// `GET /projects/{k}/tags`: the project's tag definitions (colours and descriptions of the
+/// tags used in it), `{"tags": {}}` for a new project.
+pub fn get_tags(app: &App, req: &Req, key: &str) -> ApiResult {
+    req.caller.require(key, "READ_CONF")?;
+    let st = app.read();
+    let project = st.project(key)?;
+    Ok(http::json(
+        project.doc.get("tagsFile").unwrap_or(&json!({"tags": {}})),
+    ))
+}
+
+pub async fn put_tags(app: &App, req: &Req, key: &str) -> ApiResult {
+    req.caller.require(key, "WRITE_CONF")?;
+    let mut body = http::body_object(&req.body)?;
+    match body.get("tags") {
+        None | Some(Value::Null) => {
+            body.insert("tags".into(), json!({}));
+        }
+        Some(Value::Object(_)) => {}
+        Some(other) => {
+            return Err(ApiError::illegal(format!(
+                "tags: 'tags' must be an object keyed by tag name, got {}",
+                http::kind_of(other)
+            )));
+        }
+    }
+    let login = req.caller.login();
+    let pending = {
+        let mut st = app.write();
+        let project = st.project_mut(key)?;
+        project.doc.insert("tagsFile".into(), Value::Object(body));
+        let previous = project.doc.get("versionTag").cloned();
+        store::bump_version(&mut project.doc, previous.as_ref(), &login);
+        app.persist
+            .put(paths::project(key), &Value::Object(project.doc.clone()))
+    };
+    app.persist.run([pending]).await?;
+    Ok(http::msg(format!("Saved tags of project {key}")))
 }
 
 pub fn get(app: &App, req: &Req, key: &str) -> ApiResult {
@@ -296,6 +449,14 @@ fn normalise_part(part: Part, body: &mut Doc, old: &Value) -> Result<(), ApiErro
                             "permissions: every grant must be an object, got {bad}"
                         )));
                     }
+                    let sent: Vec<PermissionGrant> = serde_json::from_value(Value::Array(grants.clone()))
+                        .map_err(|err| ApiError::illegal(format!("permissions: {err}")))?;
+                    let stored = old
+                        .get("permissions")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    body.insert("permissions".into(), Value::Array(merge_grants(&sent, &stored)));
                 }
                 Some(other) => {
                     return Err(ApiError::illegal(format!(
@@ -321,7 +482,16 @@ fn normalise_part(part: Part, body: &mut Doc, old: &Value) -> Result<(), ApiErro
                 }
             }
         }
-        Part::Settings => {}
+        Part::Settings => {
+            let mut doc = Value::Object(std::mem::take(body));
+            fill_missing(&mut doc, &default_settings());
+            if let Value::Object(map) = doc {
+                *body = map;
+            }
+        }
+    }
+    if part == Part::Permissions {
+        body.insert("permissionsVersion".into(), json!(PERMISSIONS_VERSION));
     }
     Ok(())
 }
@@ -387,6 +557,53 @@ fn zip_files(files: &[(String, Value)]) -> anyhow::Result<Vec<u8>> {
     Ok(cursor.into_inner())
 }
 
+/// The projects area's routes.
+pub fn routes() -> Routes {
+    type K = Params<String>;
+    let part = |path: &str, p: Part| {
+        (
+            format!("/projects/{{projectKey}}/{path}"),
+            routing::get(move |Params(k): K, a: Api| async move { get_part(&a.app, &a.req, &k, p) })
+                .put(move |Params(k): K, a: Api| async move { put_part(&a.app, &a.req, &k, p).await }),
+        )
+    };
+    let mut routes = Routes::new()
+        .route(
+            "/projects",
+            routing::get(|a: Api| async move { list(&a.app, &a.req) })
+                .post(|a: Api| async move { create(&a.app, &a.req).await }),
+        )
+        .route(
+            "/projects/{projectKey}",
+            routing::get(|Params(k): K, a: Api| async move { get(&a.app, &a.req, &k) })
+                .delete(|Params(k): K, a: Api| async move { delete(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/tags",
+            routing::get(|Params(k): K, a: Api| async move { get_tags(&a.app, &a.req, &k) })
+                .put(|Params(k): K, a: Api| async move { put_tags(&a.app, &a.req, &k).await }),
+        )
+        .route(
+            "/projects/{projectKey}/variables-resolved",
+            routing::get(|Params(k): K, a: Api| async move { resolved_variables(&a.app, &a.req, &k) }),
+        )
+        .route(
+            "/projects/{projectKey}/export",
+            routing::get(|Params(k): K, a: Api| async move { export(&a.app, &a.req, &k) })
+                .post(|Params(k): K, a: Api| async move { export(&a.app, &a.req, &k) }),
+        );
+    for (path, p) in [
+        ("metadata", Part::Metadata),
+        ("permissions", Part::Permissions),
+        ("settings", Part::Settings),
+        ("variables", Part::Variables),
+    ] {
+        let (path, method_router) = part(path, p);
+        routes = routes.route(&path, method_router);
+    }
+    routes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,5 +642,36 @@ mod tests {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut f, &mut s).unwrap();
         assert!(s.contains("\"x\": 1"));
+    }
+
+    #[test]
+    fn grants_keep_left_out_flags_and_carry_every_flag() {
+        let stored = vec![json!({"group": "g", "readProjectContent": true, "writeProjectContent": true})];
+        let sent: Vec<PermissionGrant> = serde_json::from_value(json!([
+            {"group": "g", "writeProjectContent": false},
+            {"user": "u", "readDashboards": true}
+        ]))
+        .unwrap();
+        let merged = merge_grants(&sent, &stored);
+        assert_eq!(merged[0]["readProjectContent"], true);
+        assert_eq!(merged[0]["writeProjectContent"], false);
+        assert_eq!(merged[1]["user"], "u");
+        assert_eq!(merged[1]["readDashboards"], true);
+        for grant in &merged {
+            for flag in PERMISSION_FLAGS {
+                assert!(grant[flag].is_boolean(), "{flag} in {grant}");
+            }
+        }
+    }
+
+    #[test]
+    fn settings_left_out_are_filled_back_and_sent_ones_kept() {
+        let mut doc = json!({"settings": {"gitCommitMode": "MANUAL", "codeEnvs": {"python": {"mode": "EXPLICIT_ENV"}}}});
+        fill_missing(&mut doc, &default_settings());
+        assert_eq!(doc["settings"]["gitCommitMode"], "MANUAL");
+        assert_eq!(doc["settings"]["codeEnvs"]["python"]["mode"], "EXPLICIT_ENV");
+        assert_eq!(doc["settings"]["codeEnvs"]["python"]["preventOverride"], false);
+        assert!(doc["settings"]["flowBuildSettings"].is_object());
+        assert_eq!(doc["exposedObjects"], json!({"objects": []}));
     }
 }

@@ -1,32 +1,54 @@
-//! Routing: both API prefixes (`/public/api`, `/dip/publicapi`), one trailing slash stripped,
-//! segments percent-decoded, dots kept inside segments (`john.doe`, `backend.log`, job ids
-//! ending `.123`). Every route has a template (`/projects/{projectKey}/metadata`) used by the
-//! statistics. The routing is done here rather than by axum's router because DSS's path rules
-//! (two prefixes, optional trailing slash everywhere) are simpler to state once than per route.
+//! Routing: axum's router, fed by one route table per area module.
 //!
-//! Each API request goes: statistics → faults → authentication → handler; every answer, errors
-//! included, carries `DSS-Version` and `DSS-API-Version`. `/__emulator/stats` and
-//! `/__emulator/stats/reset` (admin key only) sit outside the prefixes and outside faults.
+//! Each area module (`projects`, `datasets`, `users`, ...) declares its routes once, in its own
+//! `pub fn routes() -> Routes`, as axum routes written without the API prefix and without a
+//! trailing slash (`/projects/{projectKey}/datasets/{datasetName}`); [`build`] merges them with
+//! one line per area. The route strings are also the templates the statistics count, so the
+//! parameter names (`{projectKey}`, `{datasetName}`, ...) are part of the statistics' contract.
+//!
+//! DSS's path rules, applied once for every route:
+//! - both prefixes: the API table is nested under `/public/api` and `/dip/publicapi`;
+//! - one optional trailing slash: stripped from the URI before routing ([`normalise`]), since
+//!   axum's router (by design) treats `/a` and `/a/` as different paths;
+//! - dots inside names (`john.doe`, job ids ending `.123`, `backend.log`): axum's `{param}`
+//!   matches a whole segment, dots included, and [`Params`] percent-decodes it.
+//!
+//! Each API request goes: statistics → faults → authentication (the [`gate`] middleware, which
+//! leaves the [`Caller`] in the request extensions) → handler; every answer, errors included,
+//! carries `DSS-Version` and `DSS-API-Version`. `/__emulator/stats` and `/__emulator/stats/reset`
+//! (admin key only) sit outside the prefixes and outside faults.
+//!
+//! Handlers keep plain signatures (`fn(&App, &Req, &str, ...) -> ApiResult`, async when they
+//! write); a route adapts them with a closure taking [`Params`] and [`Api`], so a handler can be
+//! unit-tested and reused without axum's extractor machinery.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing;
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 
-use super::EmulatorConfig;
 use super::auth::{Caller, KeyRing};
+use super::cipher::{self, Cipher};
 use super::faults::{Faults, Stats};
-use super::http::{self, ApiError, ApiResult, Query};
+use super::http::{self, AlreadyExists, ApiError, Query};
 use super::logs::LogBuffer;
 use super::persist::Persister;
 use super::sql::SqlEngine;
 use super::store::Store;
+use super::{ConflictStatus, EmulatorConfig, builtins};
 use super::{connections, datasets, groups, instance, jobs, logs, projects, sql, users, variables};
 use crate::wire;
+
+/// Largest request body accepted (dataset uploads can be large).
+const BODY_LIMIT: usize = 256 * 1024 * 1024;
 
 /// Shared state of a running emulator.
 pub struct App {
@@ -38,28 +60,53 @@ pub struct App {
     pub logs: LogBuffer,
     pub sql: SqlEngine,
     pub job_duration: Duration,
+    pub conflict_status: ConflictStatus,
 }
 
 impl App {
     pub fn new(config: EmulatorConfig) -> anyhow::Result<App> {
         let keys = KeyRing::new(config.admin_key, &config.keys)?;
-        let store = match &config.data_dir {
+        let (mut store, cipher, fresh) = match &config.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)
                     .map_err(|err| anyhow::anyhow!("cannot create the data dir {}: {err}", dir.display()))?;
-                Store::load(dir)?
+                // New when nothing was ever written there (the key is written first of all).
+                let fresh = !dir.join(cipher::KEY_FILE).exists()
+                    && !dir.join("admin").exists()
+                    && !dir.join("projects").exists();
+                let cipher = Cipher::load_or_create(dir)?;
+                let mut store = Store::load(dir)?;
+                for doc in store.connections.values_mut().chain(store.users.values_mut()) {
+                    let mut value = serde_json::Value::Object(std::mem::take(doc));
+                    cipher.open(&mut value).map_err(|err| {
+                        anyhow::anyhow!("cannot read the secrets of {}: {err}", dir.display())
+                    })?;
+                    if let serde_json::Value::Object(map) = value {
+                        *doc = map;
+                    }
+                }
+                (store, Some(cipher), fresh)
             }
-            None => Store::default(),
+            None => (Store::default(), None, true),
         };
+        let persist = Persister::with_cipher(config.data_dir.clone(), cipher);
+        if fresh && !config.empty {
+            for (rel, doc) in builtins::seed(&mut store) {
+                persist
+                    .put_now(&rel, &doc)
+                    .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", rel.display()))?;
+            }
+        }
         Ok(App {
             keys,
             state: RwLock::new(store),
-            persist: Persister::new(config.data_dir.clone()),
+            persist,
             faults: Faults::new(config.latency, config.error_rate, config.rate_limit),
             stats: Stats::default(),
             logs: LogBuffer::default(),
             sql: SqlEngine::new(config.data_dir.map(|d| d.join("sql"))),
             job_duration: config.job_duration,
+            conflict_status: config.conflict_status,
         })
     }
 
@@ -81,36 +128,137 @@ pub struct Req {
     pub caller: Caller,
 }
 
-/// The axum service of the emulator.
-pub fn build(app: Arc<App>) -> Router {
-    Router::new()
-        .fallback(handle)
-        .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
-        .with_state(app)
+/// The route table of an area module (paths without the API prefix, no trailing slash).
+pub type Routes = Router<Arc<App>>;
+
+/// Extractor of what every handler needs: the shared state and the request (query, body, and
+/// the caller authenticated by [`gate`]). It reads the body, so it comes last in a route's
+/// closure arguments.
+pub struct Api {
+    pub app: Arc<App>,
+    pub req: Req,
 }
 
-async fn handle(
-    State(app): State<Arc<App>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path();
-    let trimmed = path.strip_suffix('/').unwrap_or(path);
-    let mut resp = if let Some(rest) = trimmed.strip_prefix("/__emulator/") {
-        stats_endpoint(&app, &method, &headers, rest)
-    } else {
-        match strip_prefix(trimmed) {
-            Some(rest) => api(&app, method.clone(), rest, uri.query(), headers, body).await,
-            None => ApiError::not_found(format!(
-                "'{path}' is not a DSS API path (the API lives under {} and {})",
-                wire::API_PREFIXES[0],
-                wire::API_PREFIXES[1]
-            ))
-            .into_response(),
+impl FromRequest<Arc<App>> for Api {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Arc<App>) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        // `gate` runs before every API handler; a missing caller means a route was mounted
+        // outside the API table, which must not be served unauthenticated.
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("No API key or ticket given"))?;
+        let body = axum::body::to_bytes(body, BODY_LIMIT)
+            .await
+            .map_err(|err| ApiError::illegal(format!("cannot read the request body: {err}")))?;
+        Ok(Api {
+            app: state.clone(),
+            req: Req {
+                query: Query::parse(parts.uri.query()),
+                body,
+                caller,
+            },
+        })
+    }
+}
+
+/// Path parameters (percent-decoded), with a DSS error body when they cannot be read.
+pub struct Params<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Params<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| Params(value))
+            .map_err(|err| ApiError::illegal(format!("invalid path: {}", err.body_text())))
+    }
+}
+
+/// The API table: one line per area module.
+fn api_routes() -> Routes {
+    Router::new()
+        .merge(instance::routes())
+        .merge(projects::routes())
+        .merge(datasets::routes())
+        .merge(jobs::routes())
+        .merge(sql::routes())
+        .merge(connections::routes())
+        .merge(users::routes())
+        .merge(groups::routes())
+        .merge(variables::routes())
+        .merge(logs::routes())
+}
+
+/// The path given to the router: the request's own path without one trailing slash.
+#[derive(Clone)]
+struct OriginalPath(String);
+
+/// The axum service of the emulator, trailing-slash normalisation included.
+pub fn build(
+    app: Arc<App>,
+) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future = impl Send>
++ Clone
++ Send
++ 'static {
+    let api = api_routes()
+        .fallback(no_endpoint)
+        .method_not_allowed_fallback(no_endpoint)
+        .layer(middleware::from_fn_with_state(app.clone(), gate));
+    let mut router = Router::new()
+        .route("/__emulator/stats", routing::get(stats_get))
+        .route("/__emulator/stats/reset", routing::post(stats_reset));
+    for prefix in wire::API_PREFIXES {
+        router = router.nest(prefix, api.clone());
+    }
+    let router = router
+        .fallback(outside_the_api)
+        .method_not_allowed_fallback(outside_the_api)
+        .layer(middleware::from_fn_with_state(app.clone(), decorate))
+        .with_state(app);
+    tower::ServiceBuilder::new()
+        .map_request(normalise)
+        .service(router)
+}
+
+/// Strip one trailing slash (DSS serves every path with or without it) and remember the path
+/// as sent for the log.
+fn normalise(mut request: Request) -> Request {
+    let original = request.uri().path().to_string();
+    if original.len() > 1 && original.ends_with('/') {
+        let trimmed = &original[..original.len() - 1];
+        let rebuilt = match request.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(path_and_query) = rebuilt.parse::<axum::http::uri::PathAndQuery>() {
+            let mut parts = request.uri().clone().into_parts();
+            parts.path_and_query = Some(path_and_query);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
         }
-    };
+    }
+    request.extensions_mut().insert(OriginalPath(original));
+    request
+}
+
+/// Every answer: the DSS headers, and one line in `backend.log`.
+async fn decorate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request
+        .extensions()
+        .get::<OriginalPath>()
+        .map_or_else(|| request.uri().path().to_string(), |p| p.0.clone());
+    let mut resp = next.run(request).await;
     app.logs
         .push(format!("{} {} -> {}", method, path, resp.status().as_u16()));
     let h = resp.headers_mut();
@@ -119,414 +267,179 @@ async fn handle(
     resp
 }
 
-fn strip_prefix(path: &str) -> Option<&str> {
-    wire::API_PREFIXES.iter().find_map(|p| {
-        let rest = path.strip_prefix(p)?;
-        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
-    })
+/// The route template of a matched path: the API prefix taken off; `None` when no route of
+/// the table matched (axum then reports the nest's own catch-all).
+fn template(matched: Option<&MatchedPath>) -> Option<&str> {
+    let path = matched?.as_str();
+    let rest = wire::API_PREFIXES
+        .iter()
+        .find_map(|p| path.strip_prefix(p))
+        .unwrap_or(path);
+    (!rest.contains("__private__"))
+        .then_some(rest)
+        .filter(|r| !r.is_empty())
 }
 
-fn stats_endpoint(app: &App, method: &Method, headers: &HeaderMap, rest: &str) -> Response {
-    let result = (|| {
-        let caller = app.keys.authenticate(headers)?;
-        caller.require_admin()?;
-        match (method.as_str(), rest) {
-            ("GET", "stats") => Ok(http::json(&app.stats.snapshot())),
-            ("POST", "stats/reset") => {
-                app.stats.reset();
-                Ok(http::msg("statistics reset"))
-            }
-            _ => Err(ApiError::not_found(format!(
-                "No emulator endpoint {method} /__emulator/{rest}"
-            ))),
-        }
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn api(
-    app: &App,
-    method: Method,
-    rest: &str,
-    query: Option<&str>,
-    headers: HeaderMap,
-    body: Bytes,
+/// Statistics, faults and authentication, in that order, before any API handler.
+async fn gate(
+    State(app): State<Arc<App>>,
+    matched: Option<MatchedPath>,
+    mut request: Request,
+    next: Next,
 ) -> Response {
-    let segments: Result<Vec<String>, ApiError> = rest
-        .split('/')
-        .skip(1)
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8()
-                .map(|c| c.into_owned())
-                .map_err(|_| ApiError::illegal(format!("path segment '{s}' is not valid UTF-8")))
-        })
-        .collect();
-    let segments = match segments {
-        Ok(s) => s,
-        Err(err) => return err.into_response(),
-    };
-    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let matched = match_route(&method, &segs);
-    let template = matched.as_ref().map_or("(unmatched)", |(_, t)| *t);
-    app.stats.count(&method, template);
+    let tpl = template(matched.as_ref()).unwrap_or("(unmatched)");
+    app.stats.count(request.method(), tpl);
     if let Err(err) = app.faults.apply().await {
         return err.into_response();
     }
-    let caller = match app.keys.authenticate(&headers) {
-        Ok(c) => c,
-        Err(err) => return err.into_response(),
-    };
-    let Some((route, _)) = matched else {
-        return ApiError::not_found(format!("No API endpoint {method} {rest}")).into_response();
-    };
-    let req = Req {
-        query: Query::parse(query),
-        body,
-        caller,
-    };
-    dispatch(app, &req, route)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-/// Every endpoint the emulator serves.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Route {
-    AuthInfo,
-    InstanceInfo,
-    FutureList,
-    FutureGet(String),
-    ProjectList,
-    ProjectCreate,
-    ProjectGet(String),
-    ProjectDelete(String),
-    ProjectMetadataGet(String),
-    ProjectMetadataPut(String),
-    ProjectPermissionsGet(String),
-    ProjectPermissionsPut(String),
-    ProjectSettingsGet(String),
-    ProjectSettingsPut(String),
-    ProjectVariablesGet(String),
-    ProjectVariablesPut(String),
-    ProjectVariablesResolved(String),
-    ProjectExport(String),
-    DatasetList(String),
-    DatasetCreate(String),
-    DatasetCreateManaged(String),
-    DatasetRename(String),
-    DatasetGet(String, String),
-    DatasetPut(String, String),
-    DatasetDelete(String, String),
-    DatasetMetadataGet(String, String),
-    DatasetMetadataPut(String, String),
-    DatasetSchemaGet(String, String),
-    DatasetSchemaPut(String, String),
-    DatasetData(String, String),
-    DatasetFinishStreaming(String, String),
-    DatasetClear(String, String),
-    DatasetPartitions(String, String),
-    DatasetInfo(String, String),
-    JobList(String),
-    JobStart(String),
-    JobGet(String, String),
-    JobAbort(String, String),
-    JobLog(String, String),
-    SqlStart,
-    SqlStream(String),
-    SqlFinish(String),
-    ConnectionList,
-    ConnectionNames,
-    ConnectionCreate,
-    ConnectionGet(String),
-    ConnectionPut(String),
-    ConnectionDelete(String),
-    UserList,
-    UserCreate,
-    UserGet(String),
-    UserPut(String),
-    UserDelete(String),
-    UserInfoList,
-    UserInfo(String),
-    GroupInfoList,
-    GroupList,
-    GroupCreate,
-    GroupGet(String),
-    GroupPut(String),
-    GroupDelete(String),
-    VariablesGet,
-    VariablesPut,
-    LogList,
-    LogGet(String),
-}
-
-/// The route and its template for a method and decoded path segments (prefix and trailing
-/// slash already removed).
-pub fn match_route(method: &Method, segs: &[&str]) -> Option<(Route, &'static str)> {
-    use Route as R;
-    let s = |x: &str| x.to_string();
-    let m = method.as_str();
-    Some(match (m, segs) {
-        ("GET", ["auth", "info"]) => (R::AuthInfo, "/auth/info"),
-        ("GET", ["instance-info"]) => (R::InstanceInfo, "/instance-info"),
-        ("GET", ["futures"]) => (R::FutureList, "/futures"),
-        ("GET", ["futures", id]) => (R::FutureGet(s(id)), "/futures/{futureId}"),
-
-        ("GET", ["projects"]) => (R::ProjectList, "/projects"),
-        ("POST", ["projects"]) => (R::ProjectCreate, "/projects"),
-        ("GET", ["projects", k]) => (R::ProjectGet(s(k)), "/projects/{projectKey}"),
-        ("DELETE", ["projects", k]) => (R::ProjectDelete(s(k)), "/projects/{projectKey}"),
-        ("GET", ["projects", k, "metadata"]) => {
-            (R::ProjectMetadataGet(s(k)), "/projects/{projectKey}/metadata")
+    match app.keys.authenticate(request.headers()) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            let resp = next.run(request).await;
+            conflict_as_configured(&app, resp)
         }
-        ("PUT", ["projects", k, "metadata"]) => {
-            (R::ProjectMetadataPut(s(k)), "/projects/{projectKey}/metadata")
-        }
-        ("GET", ["projects", k, "permissions"]) => (
-            R::ProjectPermissionsGet(s(k)),
-            "/projects/{projectKey}/permissions",
-        ),
-        ("PUT", ["projects", k, "permissions"]) => (
-            R::ProjectPermissionsPut(s(k)),
-            "/projects/{projectKey}/permissions",
-        ),
-        ("GET", ["projects", k, "settings"]) => {
-            (R::ProjectSettingsGet(s(k)), "/projects/{projectKey}/settings")
-        }
-        ("PUT", ["projects", k, "settings"]) => {
-            (R::ProjectSettingsPut(s(k)), "/projects/{projectKey}/settings")
-        }
-        ("GET", ["projects", k, "variables"]) => {
-            (R::ProjectVariablesGet(s(k)), "/projects/{projectKey}/variables")
-        }
-        ("PUT", ["projects", k, "variables"]) => {
-            (R::ProjectVariablesPut(s(k)), "/projects/{projectKey}/variables")
-        }
-        ("GET", ["projects", k, "variables-resolved"]) => (
-            R::ProjectVariablesResolved(s(k)),
-            "/projects/{projectKey}/variables-resolved",
-        ),
-        ("GET" | "POST", ["projects", k, "export"]) => {
-            (R::ProjectExport(s(k)), "/projects/{projectKey}/export")
-        }
-
-        ("GET", ["projects", k, "datasets"]) => (R::DatasetList(s(k)), "/projects/{projectKey}/datasets"),
-        ("POST", ["projects", k, "datasets"]) => (R::DatasetCreate(s(k)), "/projects/{projectKey}/datasets"),
-        ("POST", ["projects", k, "datasets", "managed"]) => (
-            R::DatasetCreateManaged(s(k)),
-            "/projects/{projectKey}/datasets/managed",
-        ),
-        ("POST", ["projects", k, "actions", "renameDataset"]) => (
-            R::DatasetRename(s(k)),
-            "/projects/{projectKey}/actions/renameDataset",
-        ),
-        ("GET", ["projects", k, "datasets", n]) => (
-            R::DatasetGet(s(k), s(n)),
-            "/projects/{projectKey}/datasets/{datasetName}",
-        ),
-        ("PUT", ["projects", k, "datasets", n]) => (
-            R::DatasetPut(s(k), s(n)),
-            "/projects/{projectKey}/datasets/{datasetName}",
-        ),
-        ("DELETE", ["projects", k, "datasets", n]) => (
-            R::DatasetDelete(s(k), s(n)),
-            "/projects/{projectKey}/datasets/{datasetName}",
-        ),
-        ("GET", ["projects", k, "datasets", n, "metadata"]) => (
-            R::DatasetMetadataGet(s(k), s(n)),
-            "/projects/{projectKey}/datasets/{datasetName}/metadata",
-        ),
-        ("PUT", ["projects", k, "datasets", n, "metadata"]) => (
-            R::DatasetMetadataPut(s(k), s(n)),
-            "/projects/{projectKey}/datasets/{datasetName}/metadata",
-        ),
-        ("GET", ["projects", k, "datasets", n, "schema"]) => (
-            R::DatasetSchemaGet(s(k), s(n)),
-            "/projects/{projectKey}/datasets/{datasetName}/schema",
-        ),
-        ("PUT", ["projects", k, "datasets", n, "schema"]) => (
-            R::DatasetSchemaPut(s(k), s(n)),
-            "/projects/{projectKey}/datasets/{datasetName}/schema",
-        ),
-        ("GET", ["projects", k, "datasets", n, "data"]) => (
-            R::DatasetData(s(k), s(n)),
-            "/projects/{projectKey}/datasets/{datasetName}/data",
-        ),
-        ("DELETE", ["projects", k, "datasets", n, "data"]) => (
-            R::DatasetClear(s(k), s(n)),
-            "/projects/{projectKey}/datasets/{datasetName}/data",
-        ),
-        ("GET", ["projects", k, "datasets", n, "finish-streaming"]) => (
-            R::DatasetFinishStreaming(s(k), s(n)),
-            "/projects/{projectKey}/datasets/{datasetName}/finish-streaming",
-        ),
-        ("GET", ["projects", k, "datasets", n, "partitions"]) => (
-            R::DatasetPartitions(s(k), s(n)),
-            "/projects/{projectKey}/datasets/{datasetName}/partitions",
-        ),
-        ("GET", ["projects", k, "datasets", n, "info"]) => (
-            R::DatasetInfo(s(k), s(n)),
-            "/projects/{projectKey}/datasets/{datasetName}/info",
-        ),
-
-        ("GET", ["projects", k, "jobs"]) => (R::JobList(s(k)), "/projects/{projectKey}/jobs"),
-        ("POST", ["projects", k, "jobs"]) => (R::JobStart(s(k)), "/projects/{projectKey}/jobs"),
-        ("GET", ["projects", k, "jobs", id]) => {
-            (R::JobGet(s(k), s(id)), "/projects/{projectKey}/jobs/{jobId}")
-        }
-        // The 2015 client asked for `/status`.
-        ("GET", ["projects", k, "jobs", id, "status"]) => (
-            R::JobGet(s(k), s(id)),
-            "/projects/{projectKey}/jobs/{jobId}/status",
-        ),
-        ("POST", ["projects", k, "jobs", id, "abort"]) => (
-            R::JobAbort(s(k), s(id)),
-            "/projects/{projectKey}/jobs/{jobId}/abort",
-        ),
-        ("GET", ["projects", k, "jobs", id, "log"]) => {
-            (R::JobLog(s(k), s(id)), "/projects/{projectKey}/jobs/{jobId}/log")
-        }
-
-        ("POST", ["sql", "queries"]) => (R::SqlStart, "/sql/queries"),
-        ("GET", ["sql", "queries", id, "stream"]) => (R::SqlStream(s(id)), "/sql/queries/{queryId}/stream"),
-        ("GET", ["sql", "queries", id, "finish-streaming"]) => {
-            (R::SqlFinish(s(id)), "/sql/queries/{queryId}/finish-streaming")
-        }
-
-        ("GET", ["admin", "connections"]) => (R::ConnectionList, "/admin/connections"),
-        ("POST", ["admin", "connections"]) => (R::ConnectionCreate, "/admin/connections"),
-        ("GET", ["connections", "get-names"]) => (R::ConnectionNames, "/connections/get-names"),
-        ("GET", ["admin", "connections", n]) => {
-            (R::ConnectionGet(s(n)), "/admin/connections/{connectionName}")
-        }
-        ("PUT", ["admin", "connections", n]) => {
-            (R::ConnectionPut(s(n)), "/admin/connections/{connectionName}")
-        }
-        ("DELETE", ["admin", "connections", n]) => {
-            (R::ConnectionDelete(s(n)), "/admin/connections/{connectionName}")
-        }
-
-        ("GET", ["admin", "users"]) => (R::UserList, "/admin/users"),
-        ("POST", ["admin", "users"]) => (R::UserCreate, "/admin/users"),
-        ("GET", ["admin", "users", l]) => (R::UserGet(s(l)), "/admin/users/{login}"),
-        ("PUT", ["admin", "users", l]) => (R::UserPut(s(l)), "/admin/users/{login}"),
-        ("DELETE", ["admin", "users", l]) => (R::UserDelete(s(l)), "/admin/users/{login}"),
-
-        ("GET", ["users"]) => (R::UserInfoList, "/users"),
-        ("GET", ["users", l]) => (R::UserInfo(s(l)), "/users/{login}"),
-        ("GET", ["groups"]) => (R::GroupInfoList, "/groups"),
-        ("GET", ["admin", "groups"]) => (R::GroupList, "/admin/groups"),
-        ("POST", ["admin", "groups"]) => (R::GroupCreate, "/admin/groups"),
-        ("GET", ["admin", "groups", g]) => (R::GroupGet(s(g)), "/admin/groups/{groupName}"),
-        ("PUT", ["admin", "groups", g]) => (R::GroupPut(s(g)), "/admin/groups/{groupName}"),
-        ("DELETE", ["admin", "groups", g]) => (R::GroupDelete(s(g)), "/admin/groups/{groupName}"),
-
-        ("GET", ["admin", "variables"]) => (R::VariablesGet, "/admin/variables"),
-        ("PUT", ["admin", "variables"]) => (R::VariablesPut, "/admin/variables"),
-        ("GET", ["admin", "logs"]) => (R::LogList, "/admin/logs"),
-        ("GET", ["admin", "logs", name]) => (R::LogGet(s(name)), "/admin/logs/{logName}"),
-        _ => return None,
-    })
-}
-
-async fn dispatch(app: &App, req: &Req, route: Route) -> ApiResult {
-    use Route as R;
-    match route {
-        R::AuthInfo => instance::auth_info(app, req),
-        R::InstanceInfo => instance::instance_info(),
-        R::FutureList => instance::list_futures(app, req),
-        R::FutureGet(id) => instance::get_future(app, req, &id),
-        R::ProjectList => projects::list(app, req),
-        R::ProjectCreate => projects::create(app, req).await,
-        R::ProjectGet(k) => projects::get(app, req, &k),
-        R::ProjectDelete(k) => projects::delete(app, req, &k).await,
-        R::ProjectMetadataGet(k) => projects::get_part(app, req, &k, projects::Part::Metadata),
-        R::ProjectMetadataPut(k) => projects::put_part(app, req, &k, projects::Part::Metadata).await,
-        R::ProjectPermissionsGet(k) => projects::get_part(app, req, &k, projects::Part::Permissions),
-        R::ProjectPermissionsPut(k) => projects::put_part(app, req, &k, projects::Part::Permissions).await,
-        R::ProjectSettingsGet(k) => projects::get_part(app, req, &k, projects::Part::Settings),
-        R::ProjectSettingsPut(k) => projects::put_part(app, req, &k, projects::Part::Settings).await,
-        R::ProjectVariablesGet(k) => projects::get_part(app, req, &k, projects::Part::Variables),
-        R::ProjectVariablesPut(k) => projects::put_part(app, req, &k, projects::Part::Variables).await,
-        R::ProjectVariablesResolved(k) => projects::resolved_variables(app, req, &k),
-        R::ProjectExport(k) => projects::export(app, req, &k),
-        R::DatasetList(k) => datasets::list(app, req, &k),
-        R::DatasetCreate(k) => datasets::create(app, req, &k).await,
-        R::DatasetCreateManaged(k) => datasets::create_managed(app, req, &k).await,
-        R::DatasetRename(k) => datasets::rename(app, req, &k).await,
-        R::DatasetGet(k, n) => datasets::get(app, req, &k, &n),
-        R::DatasetPut(k, n) => datasets::put(app, req, &k, &n).await,
-        R::DatasetDelete(k, n) => datasets::delete(app, req, &k, &n).await,
-        R::DatasetMetadataGet(k, n) => datasets::get_metadata(app, req, &k, &n),
-        R::DatasetMetadataPut(k, n) => datasets::put_metadata(app, req, &k, &n).await,
-        R::DatasetSchemaGet(k, n) => datasets::get_schema(app, req, &k, &n),
-        R::DatasetSchemaPut(k, n) => datasets::put_schema(app, req, &k, &n).await,
-        R::DatasetData(k, n) => datasets::data(app, req, &k, &n).await,
-        R::DatasetFinishStreaming(k, n) => datasets::finish_streaming(app, req, &k, &n),
-        R::DatasetClear(k, n) => datasets::clear(app, req, &k, &n).await,
-        R::DatasetPartitions(k, n) => datasets::partitions(app, req, &k, &n),
-        R::DatasetInfo(k, n) => datasets::info(app, req, &k, &n),
-        R::JobList(k) => jobs::list(app, req, &k),
-        R::JobStart(k) => jobs::start(app, req, &k).await,
-        R::JobGet(k, id) => jobs::get(app, req, &k, &id),
-        R::JobAbort(k, id) => jobs::abort(app, req, &k, &id).await,
-        R::JobLog(k, id) => jobs::log(app, req, &k, &id),
-        R::SqlStart => sql::start(app, req).await,
-        R::SqlStream(id) => sql::stream(app, req, &id),
-        R::SqlFinish(id) => sql::finish(app, req, &id),
-        R::ConnectionList => connections::list(app, req),
-        R::ConnectionNames => connections::names(app, req),
-        R::ConnectionCreate => connections::create(app, req).await,
-        R::ConnectionGet(n) => connections::get(app, req, &n),
-        R::ConnectionPut(n) => connections::put(app, req, &n).await,
-        R::ConnectionDelete(n) => connections::delete(app, req, &n).await,
-        R::UserList => users::list(app, req),
-        R::UserCreate => users::create(app, req).await,
-        R::UserGet(l) => users::get(app, req, &l),
-        R::UserPut(l) => users::put(app, req, &l).await,
-        R::UserDelete(l) => users::delete(app, req, &l).await,
-        R::UserInfoList => users::list_info(app, req),
-        R::UserInfo(l) => users::get_info(app, req, &l),
-        R::GroupInfoList => groups::list_info(app, req),
-        R::GroupList => groups::list(app, req),
-        R::GroupCreate => groups::create(app, req).await,
-        R::GroupGet(g) => groups::get(app, req, &g),
-        R::GroupPut(g) => groups::put(app, req, &g).await,
-        R::GroupDelete(g) => groups::delete(app, req, &g).await,
-        R::VariablesGet => variables::get(app, req),
-        R::VariablesPut => variables::put(app, req).await,
-        R::LogList => logs::list(&app.logs, &req.caller),
-        R::LogGet(name) => logs::get(&app.logs, &req.caller, &name),
+        Err(err) => err.into_response(),
     }
+}
+
+/// Creating a name that is taken: handlers answer the 409 form; `--conflict-status 500`
+/// turns it into DSS's generic server error with the same message.
+fn conflict_as_configured(app: &App, resp: Response) -> Response {
+    match (app.conflict_status, resp.extensions().get::<AlreadyExists>()) {
+        (ConflictStatus::ServerError, Some(AlreadyExists(message))) => ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            wire::ERROR_ILLEGAL_ARGUMENT,
+            message.clone(),
+        )
+        .into_response(),
+        _ => resp,
+    }
+}
+
+/// An API path (under a prefix) that no route serves.
+async fn no_endpoint(method: Method, uri: Uri) -> ApiError {
+    let rest = wire::API_PREFIXES
+        .iter()
+        .find_map(|p| uri.path().strip_prefix(p))
+        .unwrap_or(uri.path());
+    ApiError::not_found(format!("No API endpoint {method} {rest}"))
+}
+
+/// Anything outside the two prefixes and the statistics.
+async fn outside_the_api(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri.path();
+    if let Some(rest) = path.strip_prefix("/__emulator/") {
+        return admin_only(&app, &headers, || {
+            Err(ApiError::not_found(format!(
+                "No emulator endpoint {method} /__emulator/{rest}"
+            )))
+        });
+    }
+    ApiError::not_found(format!(
+        "'{path}' is not a DSS API path (the API lives under {} and {})",
+        wire::API_PREFIXES[0],
+        wire::API_PREFIXES[1]
+    ))
+    .into_response()
+}
+
+fn admin_only(app: &App, headers: &HeaderMap, f: impl FnOnce() -> http::ApiResult) -> Response {
+    let result = app
+        .keys
+        .authenticate(headers)
+        .and_then(|caller| caller.require_admin())
+        .and_then(|()| f());
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn stats_get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    admin_only(&app, &headers, || Ok(http::json(&app.stats.snapshot())))
+}
+
+async fn stats_reset(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    admin_only(&app, &headers, || {
+        app.stats.reset();
+        Ok(http::msg("statistics reset"))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tower::ServiceExt as _;
 
-    #[test]
-    fn prefixes_and_templates() {
-        assert_eq!(strip_prefix("/public/api/projects"), Some("/projects"));
-        assert_eq!(strip_prefix("/dip/publicapi/projects"), Some("/projects"));
-        assert_eq!(strip_prefix("/public/apix/projects"), None);
-        let (route, tpl) = match_route(&Method::GET, &["projects", "P", "metadata"]).unwrap();
-        assert_eq!(route, Route::ProjectMetadataGet("P".into()));
-        assert_eq!(tpl, "/projects/{projectKey}/metadata");
+    async fn call(method: Method, path: &str) -> (u16, serde_json::Value) {
+        let app = Arc::new(
+            App::new(EmulatorConfig {
+                admin_key: "k".into(),
+                ..EmulatorConfig::default()
+            })
+            .unwrap(),
+        );
+        app.write().users.insert(
+            "john.doe".into(),
+            serde_json::json!({"login": "john.doe"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("Authorization", "Bearer k")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = build(app).oneshot(request).await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
     }
 
-    #[test]
-    fn dots_stay_in_names() {
-        let (route, _) = match_route(&Method::GET, &["admin", "users", "john.doe"]).unwrap();
-        assert_eq!(route, Route::UserGet("john.doe".into()));
-        let (route, _) = match_route(
-            &Method::GET,
-            &["projects", "P", "jobs", "Build_x_2026-01-01T00-00-00.123"],
+    #[tokio::test]
+    async fn prefixes_trailing_slashes_and_dots() {
+        for path in [
+            "/public/api/admin/users/john.doe",
+            "/public/api/admin/users/john.doe/",
+            "/dip/publicapi/admin/users/john%2Edoe",
+        ] {
+            let (status, body) = call(Method::GET, path).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            assert_eq!(body["login"], "john.doe");
+        }
+        let (status, body) = call(Method::GET, "/public/api/admin/logs/backend.log").await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_are_dss_errors() {
+        let (status, body) = call(Method::PATCH, "/public/api/projects/").await;
+        assert_eq!(status, 404);
+        assert_eq!(body["message"], "No API endpoint PATCH /projects");
+        let (status, body) = call(Method::GET, "/public/api/no/such/thing").await;
+        assert_eq!(status, 404);
+        assert_eq!(body["errorType"], wire::ERROR_NOT_FOUND);
+        let (status, body) = call(Method::GET, "/projects/").await;
+        assert_eq!(status, 404);
+        assert!(body["message"].as_str().unwrap().contains("not a DSS API path"));
+    }
+
+    #[tokio::test]
+    async fn job_ids_keep_their_dots() {
+        let (status, body) = call(
+            Method::GET,
+            "/public/api/projects/P/jobs/Build_x_2026-01-01T00-00-00.123/",
         )
-        .unwrap();
-        assert_eq!(
-            route,
-            Route::JobGet("P".into(), "Build_x_2026-01-01T00-00-00.123".into())
-        );
-        assert!(match_route(&Method::PATCH, &["projects"]).is_none());
+        .await;
+        // The project does not exist: the route matched and the handler answered.
+        assert_eq!(status, 404);
+        assert_eq!(body["message"], "Project 'P' does not exist");
     }
 }

@@ -12,6 +12,7 @@
 //! Column types come from the values of the result (`bigint`, `double`, `string`).
 //! Privilege: RUN_CODE (on the query's project when it names one).
 
+use axum::routing;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::http::{self, ApiError, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Params, Req, Routes};
 use crate::wire::{SqlColumn, SqlQueryRequest, SqlQueryStarted};
 
 /// The default stream format of the Python client.
@@ -398,6 +399,23 @@ pub fn finish(app: &App, req: &Req, id: &str) -> ApiResult {
         .remove(id)
         .ok_or_else(|| unknown_query(id))?;
     Ok(http::empty())
+}
+
+/// The SQL area's routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .route(
+            "/sql/queries",
+            routing::post(|a: Api| async move { start(&a.app, &a.req).await }),
+        )
+        .route(
+            "/sql/queries/{queryId}/stream",
+            routing::get(|Params(id): Params<String>, a: Api| async move { stream(&a.app, &a.req, &id) }),
+        )
+        .route(
+            "/sql/queries/{queryId}/finish-streaming",
+            routing::get(|Params(id): Params<String>, a: Api| async move { finish(&a.app, &a.req, &id) }),
+        )
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! Global (instance) variables (admin): `GET /admin/variables/` answers the flat object;
 //! `PUT` replaces the whole object (DSS has no partial update).
 
+use axum::routing;
 use serde_json::Value;
 
 use super::http::{self, ApiResult};
-use super::router::{App, Req};
+use super::router::{Api, App, Req, Routes};
 use super::store::paths;
 
 pub fn get(app: &App, req: &Req) -> ApiResult {
@@ -23,4 +24,13 @@ pub async fn put(app: &App, req: &Req) -> ApiResult {
     };
     app.persist.run([pending]).await?;
     Ok(http::msg("Saved global variables"))
+}
+
+/// The global variables' routes.
+pub fn routes() -> Routes {
+    Routes::new().route(
+        "/admin/variables",
+        routing::get(|a: Api| async move { get(&a.app, &a.req) })
+            .put(|a: Api| async move { put(&a.app, &a.req).await }),
+    )
 }

@@ -6,7 +6,7 @@
 //! therefore names the fields dssctl reads or writes and keeps everything else in a flattened
 //! `extra` map that is serialised back unchanged.
 //!
-//! Field names follow DSS (camelCase); see `shared/spec/dss-wire.md` sections 2 and 4.
+//! Field names follow DSS (camelCase); docs/emulator.md lists the behaviours and their sources.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -25,8 +25,10 @@ pub const API_PREFIXES: [&str; 2] = ["/public/api", "/dip/publicapi"];
 pub const ERROR_NOT_FOUND: &str = "com.dataiku.dip.server.controllers.NotFoundException";
 /// `errorType` DSS uses for invalid arguments, including a missing connection.
 pub const ERROR_ILLEGAL_ARGUMENT: &str = "java.lang.IllegalArgumentException";
-/// `errorType` for a missing or unknown API key.
+/// `errorType` DSS gives a caller that lacks a right (a forbidden project, an admin call).
 pub const ERROR_UNAUTHORIZED: &str = "com.dataiku.dip.exceptions.UnauthorizedException";
+/// `errorType` for a missing or unknown API key (DSS answers "Unknown API Key").
+pub const ERROR_NOT_AUTHENTICATED: &str = "com.dataiku.dip.exceptions.NotAuthenticatedException";
 /// `errorType` for a key that lacks a privilege.
 pub const ERROR_FORBIDDEN: &str = "com.dataiku.dip.exceptions.UnauthorizedException";
 /// `errorType` for a create call on a name that is already taken.
@@ -64,7 +66,13 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detailed_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// DSS spells it `detailedMessageHTML`.
+    #[serde(
+        default,
+        rename = "detailedMessageHTML",
+        alias = "detailedMessageHtml",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub detailed_message_html: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_trace_str: Option<String>,

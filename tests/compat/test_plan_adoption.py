@@ -99,10 +99,8 @@ def seed(client):
                        email="bob@example.com", profile="READER")
     client.create_user("carol", "carol-initial", display_name="Carol Diaz",
                        groups=["analysts", "data_scientists"], email="carol@example.com")
-    conn = client.create_connection("filesystem_managed", type="Filesystem", params={"root": "/data"}, usable_by="ALL")
-    definition = conn.get_definition()
-    definition.update(description="Managed files on the DSS host", allowWrite=True, allowManagedDatasets=True)
-    conn.set_definition(definition)
+    # filesystem_managed is built into every DSS, as the quickstart declares it: nothing to seed.
+    assert client.get_connection("filesystem_managed").get_definition()["type"] == "Filesystem"
     conn = client.create_connection(
         "warehouse", type="PostgreSQL",
         params={"host": "warehouse.internal", "port": 5432, "db": "analytics", "user": "dss_reader",
@@ -191,7 +189,8 @@ def test_python_seeded_quickstart_is_adopted_then_converged_then_one_tag_is_one_
     client = dataikuapi.DSSClient(dss, KEY)
     code, document = plan(dss)
     assert code == 2
-    assert document["summary"]["create"] == 14
+    # Everything but the global variables and the built-in filesystem_managed connection.
+    assert document["summary"]["create"] == 13
 
     seed(client)
     code, document = plan(dss)

@@ -102,7 +102,7 @@ async fn quickstart_from_empty_then_no_changes_and_zero_writes() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("Apply complete: 14 created, 0 updated, 1 adopted, 0 deleted, 0 failed, 0 skipped."),
+        stdout.contains("Apply complete: 13 created, 0 updated, 2 adopted, 0 deleted, 0 failed, 0 skipped."),
         "{stdout}"
     );
     assert!(!stdout.contains("warning:"), "{stdout}");

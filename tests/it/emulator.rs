@@ -12,7 +12,7 @@ use dssctl::emulator::{self, ApiKeySpec, EmulatorConfig, RunningEmulator};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{dssctl_command, start_emulator};
+use crate::support::{client, dssctl_command, start_emulator};
 
 const ADMIN: &str = "admin-secret-key";
 
@@ -180,7 +180,7 @@ async fn every_auth_form_and_401() {
     for req in [emu.http.get(&url), emu.http.get(&url).bearer_auth("wrong")] {
         let a = emu.send(req).await;
         assert_eq!(a.status, 401);
-        assert_eq!(a.body["errorType"], dssctl::wire::ERROR_UNAUTHORIZED);
+        assert_eq!(a.body["errorType"], dssctl::wire::ERROR_NOT_AUTHENTICATED);
         assert!(a.body["message"].as_str().unwrap().len() > 5);
         assert!(a.headers.contains_key("DSS-Version"));
     }
@@ -481,7 +481,7 @@ async fn datasets_crud_metadata_and_schema() {
     );
     assert_eq!(
         emu.get("/projects/P/datasets/raw_data/partitions").await,
-        json!([])
+        json!(["NP"])
     );
 
     emu.ok(
@@ -579,11 +579,14 @@ async fn connections_secrets_and_missing_connection() {
     edited["maxActivities"] = json!(5);
     emu.ok(Method::PUT, "/admin/connections/pg.main", edited).await;
     let stored = std::fs::read_to_string(dir.path().join("admin/connections/pg.main.json")).unwrap();
+    let stored: Value = serde_json::from_str(&stored).unwrap();
+    let at_rest = stored["params"]["password"].as_str().unwrap();
     assert!(
-        stored.contains("hunter2"),
-        "the secret survives a write-back of its placeholder"
+        at_rest.starts_with("e:dssctl1:") && !at_rest.contains("hunter2"),
+        "the secret is encrypted at rest and survives a write-back of its placeholder: {at_rest}"
     );
-    assert!(stored.contains("db2"));
+    assert!(dir.path().join("secret.key").is_file());
+    assert_eq!(stored["params"]["host"], "db2");
     assert_eq!(emu.get("/admin/connections/pg.main").await["maxActivities"], 5);
 
     let missing = emu.call(Method::GET, "/admin/connections/nope", None).await;
@@ -604,13 +607,24 @@ async fn connections_secrets_and_missing_connection() {
     );
     emu.ok(Method::DELETE, "/admin/connections/pg.main", Value::Null)
         .await;
-    assert_eq!(emu.get("/admin/connections/").await, json!({}));
+    let left = emu.get("/admin/connections/").await;
+    let names: Vec<&String> = left.as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        ["filesystem_folders", "filesystem_managed"],
+        "the built-ins remain"
+    );
     emu.stop().await;
 }
 
 #[tokio::test]
 async fn users_groups_and_global_variables() {
-    let emu = start(config()).await;
+    // Empty: the lists below hold exactly what the test creates.
+    let emu = start(EmulatorConfig {
+        empty: true,
+        ..config()
+    })
+    .await;
     emu.ok(
         Method::POST,
         "/admin/groups/",
@@ -1220,5 +1234,346 @@ fn assert_no_leftovers(dir: &Path) {
         if entry.file_type().unwrap().is_dir() {
             assert_no_leftovers(&entry.path());
         }
+    }
+}
+
+#[tokio::test]
+async fn a_fresh_emulator_holds_what_a_fresh_dss_holds_and_empty_holds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.data_dir = Some(dir.path().to_path_buf());
+    let emu = start(cfg.clone()).await;
+    let admin = emu.get("/admin/users/admin").await;
+    assert_eq!(admin["displayName"], "Administrator");
+    assert_eq!(admin["groups"], json!(["administrators"]));
+    let auth = emu.get("/auth/info").await;
+    assert_eq!(auth["authIdentifier"], "admin");
+    assert_eq!(auth["groups"], admin["groups"]);
+    let groups = emu.get("/admin/groups/").await;
+    let names: Vec<&str> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["administrators", "data_team", "readers"]);
+    assert_eq!(groups[0]["admin"], true);
+    assert_eq!(groups[0]["mayCreateProjects"], false, "full group documents");
+    let fs = emu.get("/admin/connections/filesystem_managed").await;
+    assert_eq!(
+        (fs["type"].as_str(), fs["usableBy"].as_str()),
+        (Some("Filesystem"), Some("ALL"))
+    );
+    // Ordinary objects: a deleted built-in stays deleted after a restart.
+    emu.ok(Method::DELETE, "/admin/groups/data_team", Value::Null)
+        .await;
+    emu.stop().await;
+    let emu = start(cfg).await;
+    assert_eq!(
+        emu.call(Method::GET, "/admin/groups/data_team", None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(emu.get("/admin/groups/readers").await["name"], "readers");
+    emu.stop().await;
+
+    let empty = start(EmulatorConfig {
+        empty: true,
+        ..config()
+    })
+    .await;
+    assert_eq!(empty.get("/admin/users/").await, json!([]));
+    assert_eq!(empty.get("/admin/connections/").await, json!({}));
+    assert_eq!(empty.get("/auth/info").await["groups"], json!(["administrators"]));
+    empty.stop().await;
+}
+
+#[tokio::test]
+async fn creating_a_taken_name_answers_409_or_500_as_configured_and_the_client_sees_it_exists() {
+    use dssctl::client::ClientError;
+    use dssctl::emulator::ConflictStatus;
+    for (conflict, status, error_type) in [
+        (ConflictStatus::Conflict, 409, dssctl::wire::ERROR_ALREADY_EXISTS),
+        (
+            ConflictStatus::ServerError,
+            500,
+            dssctl::wire::ERROR_ILLEGAL_ARGUMENT,
+        ),
+    ] {
+        let emu = start(EmulatorConfig {
+            conflict_status: conflict,
+            ..config()
+        })
+        .await;
+        let again = emu
+            .call(Method::POST, "/admin/groups/", Some(json!({"name": "readers"})))
+            .await;
+        assert_eq!(again.status, status);
+        assert_eq!(again.body["errorType"], error_type);
+        assert!(again.body["message"].as_str().unwrap().contains("already exists"));
+        assert!(again.body["detailedMessageHTML"].is_string());
+        let client = client(emu.running.as_ref().unwrap(), ADMIN);
+        let group = dssctl::wire::Group {
+            name: "readers".into(),
+            ..Default::default()
+        };
+        let err = client.create_group(&group).await.unwrap_err();
+        assert!(matches!(err, ClientError::AlreadyExists { .. }), "{err:?}");
+        assert!(!err.is_ambiguous(), "{err:?}: a retry would never succeed");
+        emu.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_flag_left_out_of_a_grant_keeps_its_value_and_grants_come_back_whole() {
+    let emu = start(config()).await;
+    emu.ok(
+        Method::POST,
+        "/projects/",
+        json!({"projectKey": "P", "name": "P", "owner": "admin"}),
+    )
+    .await;
+    let grants = json!({"owner": "admin", "permissions": [
+        {"group": "readers", "readProjectContent": true, "writeProjectContent": true}]});
+    emu.ok(Method::PUT, "/projects/P/permissions", grants).await;
+    let only_write_off = json!({"owner": "admin", "permissions": [
+        {"group": "readers", "writeProjectContent": false}]});
+    emu.ok(Method::PUT, "/projects/P/permissions", only_write_off)
+        .await;
+    let p = emu.get("/projects/P/permissions").await;
+    assert_eq!(p["permissionsVersion"], "V2");
+    let g = &p["permissions"][0];
+    assert_eq!(g["readProjectContent"], true, "left out: kept");
+    assert_eq!(g["writeProjectContent"], false, "sent false: revoked");
+    assert_eq!(g["runScenarios"], false, "every flag answered");
+    emu.ok(Method::PUT, "/projects/P/permissions", json!({"permissions": []}))
+        .await;
+    assert_eq!(emu.get("/projects/P/permissions").await["permissions"], json!([]));
+    emu.stop().await;
+}
+
+/// Run the dssctl binary against `emu` and answer its exit code and output.
+async fn run_dssctl(args: Vec<String>, cwd: &Path) -> std::process::Output {
+    let mut cmd = dssctl_command(&[]);
+    cmd.args(args).current_dir(cwd);
+    crate::support::output(cmd).await
+}
+
+#[tokio::test]
+async fn a_permission_revoked_in_the_manifests_is_revoked_on_the_instance() {
+    use crate::support::{cli_args, copy_quickstart, edit, show};
+    let running = start_emulator(ADMIN, config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = copy_quickstart(dir.path());
+    let apply = |m: &Path| cli_args("apply", m, &running, ADMIN, &["--auto-approve"]);
+    let out = run_dssctl(apply(&manifests), dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let c = client(&running, ADMIN);
+    let grant = |p: &dssctl::wire::ProjectPermissions| {
+        p.permissions
+            .iter()
+            .find(|g| g.group.as_deref() == Some("analysts"))
+            .cloned()
+            .expect("the analysts grant")
+    };
+    let before = grant(&c.get_project_permissions("CHURN").await.unwrap());
+    assert_eq!(before.flags["readProjectContent"], true);
+
+    // Revoke one right in Git; the emulator keeps a flag a grant leaves out, so only an
+    // explicit `false` from dssctl revokes it.
+    edit(
+        &manifests.join("projects/churn.yaml"),
+        "      readProjectContent: true\n",
+        "",
+    );
+    let out = run_dssctl(apply(&manifests), dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let after = grant(&c.get_project_permissions("CHURN").await.unwrap());
+    assert_eq!(after.flags["readProjectContent"], false, "{after:?}");
+    assert_eq!(after.flags["readDashboards"], true, "{after:?}");
+
+    let plan = cli_args("plan", &manifests, &running, ADMIN, &["--detailed-exitcode"]);
+    let out = run_dssctl(plan, dir.path()).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "plan after apply shows nothing: {}",
+        show(&out)
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn plan_after_apply_shows_no_phantom_diff_for_every_kind_against_dss_defaults() {
+    use crate::support::{cli_args, show};
+    const HEAD: &str = "apiVersion: dssctl/v1\n";
+    // One manifest set per kind (with what it needs), each written so that the emulator fills
+    // DSS's defaults around it: ability flags, user fields, connection defaults, the project's
+    // full settings and grants with every flag, csv format params and server-side fields.
+    let kinds: [(&str, String); 6] = [
+        (
+            "Group",
+            format!(
+                "{HEAD}kind: Group\nmetadata: {{name: g1}}\nspec: {{description: G, mayWriteSafeCode: true}}\n"
+            ),
+        ),
+        (
+            "User",
+            format!(
+                "{HEAD}kind: User\nmetadata: {{name: u1}}\nspec: {{displayName: U, groups: [readers], email: u@x.org, userProfile: DATA_SCIENTIST}}\n"
+            ),
+        ),
+        (
+            "Connection",
+            format!(
+                "{HEAD}kind: Connection\nmetadata: {{name: c1}}\nspec: {{type: Filesystem, usableBy: ALL, params: {{root: /data}}}}\n"
+            ),
+        ),
+        (
+            "Project",
+            format!(
+                "{HEAD}kind: Project\nmetadata: {{name: K1}}\nspec:\n  label: K\n  owner: admin\n  permissions: [{{group: readers, readDashboards: true}}]\n  variables: {{standard: {{a: 1}}}}\n"
+            ),
+        ),
+        (
+            "Dataset",
+            format!(
+                "{HEAD}kind: Project\nmetadata: {{name: K2}}\nspec: {{label: K2}}\n---\n{HEAD}kind: Dataset\nmetadata: {{name: d1, project: K2}}\nspec:\n  type: Filesystem\n  params: {{connection: filesystem_managed, path: /K2/d1}}\n  formatType: csv\n  formatParams: {{separator: \",\"}}\n  managed: true\n  schema: {{columns: [{{name: id, type: bigint}}]}}\n"
+            ),
+        ),
+        (
+            "Variables",
+            format!(
+                "{HEAD}kind: Variables\nmetadata: {{name: global}}\nspec: {{values: {{v: 1}}, prune: false}}\n"
+            ),
+        ),
+    ];
+    let running = start_emulator(ADMIN, config()).await;
+    for (kind, text) in kinds {
+        let dir = tempfile::tempdir().unwrap();
+        let manifests = dir.path().join("m");
+        std::fs::create_dir_all(&manifests).unwrap();
+        std::fs::write(manifests.join("m.yaml"), text).unwrap();
+        let stack = format!("--stack=s{}", kind.to_ascii_lowercase());
+        let apply = cli_args("apply", &manifests, &running, ADMIN, &["--auto-approve", &stack]);
+        let out = run_dssctl(apply, dir.path()).await;
+        assert_eq!(out.status.code(), Some(0), "{kind}: {}", show(&out));
+        let plan = cli_args(
+            "plan",
+            &manifests,
+            &running,
+            ADMIN,
+            &["--detailed-exitcode", &stack],
+        );
+        let out = run_dssctl(plan, dir.path()).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{kind}: a phantom diff: {}",
+            show(&out)
+        );
+    }
+    running.shutdown().await;
+}
+
+/// A proxy to `target` that loses the answer of the first `POST` to `path_suffix`: the write
+/// reaches the emulator, the client gets a 502 (an ambiguous failure, as behind a load balancer
+/// that timed out).
+async fn lossy_proxy(
+    target: String,
+    path_suffix: &'static str,
+) -> (
+    String,
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let lost = Arc::new(AtomicBool::new(false));
+    let lost_seen = lost.clone();
+    let http = reqwest::Client::new();
+    let handler = move |request: axum::extract::Request| {
+        let (target, lost, http) = (target.clone(), lost.clone(), http.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let url = format!("{target}{}", parts.uri);
+            let mut forward = http.request(parts.method.clone(), url).body(body);
+            for (name, value) in &parts.headers {
+                if name != "host" {
+                    forward = forward.header(name, value);
+                }
+            }
+            let answer = forward.send().await.unwrap();
+            let status = answer.status().as_u16();
+            let bytes = answer.bytes().await.unwrap();
+            let lose = parts.method == Method::POST
+                && parts.uri.path().trim_end_matches('/').ends_with(path_suffix)
+                && !lost.swap(true, Ordering::SeqCst);
+            if lose {
+                (axum::http::StatusCode::BAD_GATEWAY, bytes::Bytes::new())
+            } else {
+                (axum::http::StatusCode::from_u16(status).unwrap(), bytes)
+            }
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, task, lost_seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ambiguous_create_converges_whatever_the_conflict_status() {
+    use crate::support::show;
+    use dssctl::emulator::ConflictStatus;
+    for conflict in [ConflictStatus::Conflict, ConflictStatus::ServerError] {
+        let running = start_emulator(
+            ADMIN,
+            EmulatorConfig {
+                conflict_status: conflict,
+                ..config()
+            },
+        )
+        .await;
+        let (proxy, task, lost) = lossy_proxy(running.url.clone(), "/admin/groups").await;
+        let dir = tempfile::tempdir().unwrap();
+        let manifests = dir.path().join("m");
+        std::fs::create_dir_all(&manifests).unwrap();
+        std::fs::write(
+            manifests.join("g.yaml"),
+            "apiVersion: dssctl/v1\nkind: Group\nmetadata: {name: ambiguous}\nspec: {description: A}\n",
+        )
+        .unwrap();
+        let args: Vec<String> = [
+            "apply",
+            manifests.to_str().unwrap(),
+            "--url",
+            &proxy,
+            "--api-key",
+            ADMIN,
+            "--auto-approve",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = run_dssctl(args, dir.path()).await;
+        assert_eq!(out.status.code(), Some(0), "{conflict:?}: {}", show(&out));
+        assert!(
+            lost.load(std::sync::atomic::Ordering::SeqCst),
+            "the create's answer was lost"
+        );
+        let groups = client(&running, ADMIN).list_groups().await.unwrap();
+        assert_eq!(
+            groups.iter().filter(|g| g.name == "ambiguous").count(),
+            1,
+            "{conflict:?}"
+        );
+        task.abort();
+        running.shutdown().await;
     }
 }

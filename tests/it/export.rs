@@ -126,10 +126,11 @@ async fn an_export_of_the_quickstart_validates_plans_as_adoptions_and_applies_wi
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     let ops = plan["operations"].as_array().expect("operations");
-    // 2 groups, 3 users, 2 connections, the global variables, 2 projects and their 5
-    // datasets: every one adopted, with no field change.
-    assert_eq!(ops.len(), 15, "{plan:#}");
-    assert_eq!(plan["summary"]["adopt"], 15, "{plan:#}");
+    // 5 groups, 4 users, 3 connections (the quickstart's and the instance's built-ins:
+    // admin, administrators, readers, data_team, filesystem_folders), the global variables,
+    // 2 projects and their 5 datasets: every one adopted, with no field change.
+    assert_eq!(ops.len(), 20, "{plan:#}");
+    assert_eq!(plan["summary"]["adopt"], 20, "{plan:#}");
     for op in ops {
         assert_eq!(op["action"], "adopt", "{op:#}");
         assert!(

@@ -222,7 +222,8 @@ async fn quickstart_from_create_to_adopt_to_converged_to_one_tag() {
     let c = client(&emu, KEY);
     let qs = quickstart();
 
-    // 1. An empty instance: everything is created (global variables always exist: adopted).
+    // 1. A fresh instance: everything is created, except what every DSS already holds (the
+    // global variables, the built-in connection filesystem_managed): adopted.
     let (plan, out) = json_plan(&emu, &qs).await;
     assert_eq!(
         out.status.code(),
@@ -232,7 +233,7 @@ async fn quickstart_from_create_to_adopt_to_converged_to_one_tag() {
     );
     assert!(plan.errors.is_empty(), "{:?}", plan.errors);
     for op in &plan.operations {
-        let expected = if op.kind == Kind::Variables {
+        let expected = if op.kind == Kind::Variables || op.name == "filesystem_managed" {
             Action::Adopt
         } else {
             Action::Create
@@ -246,7 +247,7 @@ async fn quickstart_from_create_to_adopt_to_converged_to_one_tag() {
         .count();
     assert_eq!(
         creates,
-        2 + 3 + 2 + 2 + 5,
+        2 + 3 + 1 + 2 + 5,
         "groups, users, connections, projects, datasets"
     );
     assert_eq!(plan.summary.create, creates);
@@ -254,7 +255,7 @@ async fn quickstart_from_create_to_adopt_to_converged_to_one_tag() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("  + project CHURN"), "{text}");
     assert!(
-        text.contains("Plan: 14 to add, 0 to change, 0 to delete, 1 to adopt, 0 unchanged."),
+        text.contains("Plan: 13 to add, 0 to change, 0 to delete, 2 to adopt, 0 unchanged."),
         "{text}"
     );
 
@@ -403,7 +404,15 @@ fn stack_manifests(dir: &Path, projects: usize, datasets: usize) {
 async fn the_request_budget_holds_and_a_plan_never_writes() {
     const P: usize = 20;
     const D: usize = 10;
-    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    // Empty: the group `readers` these manifests declare is one a fresh DSS already holds.
+    let emu = start_emulator(
+        KEY,
+        EmulatorConfig {
+            empty: true,
+            ..EmulatorConfig::default()
+        },
+    )
+    .await;
     let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     stack_manifests(dir.path(), P, D);
@@ -478,6 +487,10 @@ async fn without_a_url_the_embedded_emulator_is_used_and_said_so() {
     assert!(stderr.contains("embedded DSS emulator"), "{stderr}");
     assert!(stderr.contains(".dssctl/local"), "{stderr}");
     assert!(dir.path().join(".dssctl/local").is_dir());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".dssctl/.gitignore")).unwrap(),
+        "*\n"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("+ group team"));
 }
 
