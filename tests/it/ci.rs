@@ -108,7 +108,7 @@ async fn every_pipeline_of_the_ci_page_runs_against_the_emulator() {
             Some(format!("<!-- dssctl-plan stack={STACK} -->").as_str()),
             "the marker the comment is found by"
         );
-        assert!(markdown.contains("Plan: 14 to add"), "{markdown}");
+        assert!(markdown.contains("Plan: 13 to add"), "{markdown}");
         let saved: Value =
             serde_json::from_slice(&std::fs::read(tmp.path().join("plan.json")).unwrap()).unwrap();
         assert_eq!(saved["stack"], STACK);

@@ -41,7 +41,7 @@ async fn the_quickstarts_first_plan_lists_its_risks() {
         .collect();
     for expected in [
         "**3 user(s) created**: `user alice`, `user bob`, `user carol`",
-        "**2 connection(s) created**: `connection filesystem_managed`, `connection warehouse`",
+        "**1 connection(s) created**: `connection warehouse`",
         "`user alice` `password` (set)",
         "`connection warehouse` `params.password` (set)",
         "`project CHURN`: grant `group=data_scientists`",
