@@ -1,5 +1,5 @@
 //! Instance administration: connections, users, groups and global variables
-//! (`dss-wire.md` sections 2.5 to 2.8). All of these need an admin key.
+//! (all under `/admin/`). All of these need an admin key.
 
 use std::collections::BTreeMap;
 

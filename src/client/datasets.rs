@@ -1,4 +1,4 @@
-//! Datasets: list, create, get, update, delete, metadata and schema (`dss-wire.md` section 2.2).
+//! Datasets: list, create, get, update, delete, metadata and schema.
 
 use reqwest::Method;
 

@@ -1,5 +1,5 @@
 //! Instance-level reads: `/instance-info`, `/auth/info`, and DSS futures (long-running tasks,
-//! `dss-wire.md` section 1.7).
+//! whose id a call answers and that are polled to their end).
 
 use std::time::Duration;
 

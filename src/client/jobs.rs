@@ -1,5 +1,5 @@
 //! Jobs: start, status, abort, log, list, and waiting for a job to end
-//! (`dss-wire.md` section 2.3).
+//! (the wire forms are listed in docs/emulator.md).
 
 use std::time::Duration;
 

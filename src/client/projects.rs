@@ -1,5 +1,5 @@
 //! Projects: list, create, get, delete (following DSS's future), metadata, permissions,
-//! variables and export (`dss-wire.md` section 2.1).
+//! variables and export.
 
 use bytes::Bytes;
 use reqwest::Method;

@@ -170,7 +170,7 @@ def seed(client):
 
 
 def ledger_for(operations):
-    """The stack's ledger, as apply records it (product.md section 4, plan::ledger)."""
+    """The stack's ledger, as apply records it (see docs/architecture.md and plan::ledger)."""
     salt = pysecrets.token_hex(32)
     resources = {}
     for op in operations:
