@@ -1,0 +1,225 @@
+//! `kind: Dataset`: a dataset of a project: its settings, format, schema and metadata. This
+//! module owns the spec type, the dataset name rule, the checks of its schema and params, and
+//! the names it refers to (its project and its connection).
+
+use std::collections::HashMap;
+
+use schemars::{JsonSchema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Checks, Kind, KindId, NameRule, RefSink, connection, names, project};
+use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource};
+use crate::manifest::node::{Node, NodeValue, Pos};
+use crate::manifest::schema::did_you_mean;
+
+/// The kind.
+pub static KIND: DatasetKind = DatasetKind;
+
+/// The word of dataset ledger keys and plans (`dataset:PROJECT.name`).
+pub const ID: KindId = KindId("dataset");
+
+/// Dataset names: letters, digits and `_`.
+pub static NAME_RULE: NameRule = NameRule {
+    what: "a dataset name",
+    allowed: names::word_char,
+    allowed_text: "letters, digits and _",
+    example: "customers_clean",
+    pattern: Some(names::WORD_PATTERN),
+    no_edge_spaces: false,
+    fixed: None,
+};
+
+/// One column of a dataset schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ColumnSpec {
+    /// The column name, unique in the schema.
+    pub name: String,
+    /// `string`, `int`, `bigint`, `double`, `boolean`, `date`, ...
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["string", "int", "bigint", "smallint", "tinyint", "float", "double", "boolean", "date", "dateonly", "datetimenotz", "array", "map", "object", "geopoint", "geometry"]))]
+    pub column_type: String,
+    /// Maximum length of a string column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_length: Option<i64>,
+    /// A free comment on the column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The DSS meaning of the column (`Integer`, `Email`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meaning: Option<String>,
+}
+
+/// A dataset schema; columns are ordered and authoritative when given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaSpec {
+    /// The columns, in order.
+    pub columns: Vec<ColumnSpec>,
+}
+
+/// `kind: Dataset` spec: the dataset's settings, format, schema and metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DatasetSpec {
+    /// DSS dataset type (`Filesystem`, `PostgreSQL`, ...). Identity: cannot change in place.
+    #[serde(rename = "type")]
+    pub dataset_type: String,
+    /// Type-specific parameters, managed key by key (`connection`, `path`, `table`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<KeyedMap>,
+    /// File format (`csv`, `parquet`, `json`, ...) for file-based datasets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format_type: Option<String>,
+    /// Format parameters, managed key by key (`separator`, `style`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format_params: Option<KeyedMap>,
+    /// Whether DSS manages the dataset's storage (a managed dataset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<bool>,
+    /// The schema; when given, the columns are authoritative and ordered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<SchemaSpec>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Markdown description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// One-line summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_desc: Option<String>,
+    /// Compared as a set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// Custom metadata, managed key by key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<KeyedMap>,
+    /// Default false: deleting the dataset keeps its data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_data_on_delete: Option<bool>,
+    /// Never deleted by dssctl, even after removal from the manifests, until an apply sets it to false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protect: Option<bool>,
+}
+
+/// The `Dataset` kind.
+#[derive(Debug)]
+pub struct DatasetKind;
+
+impl Kind for DatasetKind {
+    fn name(&self) -> &'static str {
+        "Dataset"
+    }
+
+    fn id(&self) -> KindId {
+        ID
+    }
+
+    fn description(&self) -> &'static str {
+        "A dataset of a project: settings, format, schema and metadata."
+    }
+
+    fn spec_schema(&self, generator: &mut SchemaGenerator) -> Value {
+        generator.subschema_for::<DatasetSpec>().to_value()
+    }
+
+    fn spec_required(&self) -> bool {
+        true
+    }
+
+    fn in_project(&self) -> bool {
+        true
+    }
+
+    fn name_rule(&self) -> &'static NameRule {
+        &NAME_RULE
+    }
+
+    fn referable(&self) -> bool {
+        true
+    }
+
+    fn check_spec(&self, checks: &mut Checks<'_>, spec: &Node) {
+        if let Some(c) = spec.get("params").and_then(|p| p.get("connection")) {
+            if c.as_str().is_none() && !matches!(c.value, NodeValue::Null) {
+                checks
+                    .error(
+                        c.pos,
+                        format!(
+                            "spec.params.connection: expected a connection name, found {}",
+                            c.describe()
+                        ),
+                    )
+                    .hint = Some("quote it if the name looks like a number: `connection: \"2024\"`".into());
+            }
+            checks.name("spec.params.connection", c, &connection::NAME_RULE);
+        }
+        check_params_and_columns(checks, spec);
+    }
+
+    fn references<'n>(&self, meta: Option<&'n Node>, spec: Option<&'n Node>, refs: &mut RefSink<'_, 'n>) {
+        refs.push(project::ID, meta.and_then(|m| m.get("project")), None);
+        let connection = spec
+            .and_then(|s| s.get("params"))
+            .and_then(|p| p.get("connection"));
+        refs.push(connection::ID, connection, None);
+    }
+
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::Dataset {
+            meta,
+            spec: serde_json::from_value(spec)?,
+        })
+    }
+}
+
+/// `params` is free-form (each dataset type has its own keys), so a misspelt `connection`
+/// would pass unnoticed and the dataset would silently lose its connection; column names are
+/// unique.
+fn check_params_and_columns(checks: &mut Checks<'_>, spec: &Node) {
+    if let Some(NodeValue::Map(params)) = spec.get("params").map(|p| &p.value) {
+        let has_connection = params.iter().any(|(k, _)| k.as_str() == Some("connection"));
+        for (key, _) in params {
+            let Some(name) = key.as_str() else { continue };
+            if !has_connection && name != "connection" && did_you_mean(name, ["connection"]).is_some() {
+                checks.warning(
+                    key.pos,
+                    format!("spec.params: \"{name}\" looks like a misspelt \"connection\""),
+                    "a dataset's connection is `params.connection`",
+                );
+            }
+        }
+    }
+    if let Some(NodeValue::Seq(columns)) = spec
+        .get("schema")
+        .and_then(|s| s.get("columns"))
+        .map(|c| &c.value)
+    {
+        let mut seen: HashMap<&str, Pos> = HashMap::new();
+        for (i, column) in columns.iter().enumerate() {
+            let Some(name) = column.get("name") else { continue };
+            let Some(text) = name.as_str() else { continue };
+            if text.is_empty() {
+                checks.error(
+                    name.pos,
+                    format!("spec.schema.columns[{i}].name: a column name cannot be empty"),
+                );
+            } else if let Some(first) = seen.get(text) {
+                checks
+                    .error(
+                        name.pos,
+                        format!(
+                            "spec.schema.columns[{i}]: column \"{text}\" is declared twice (first at line {})",
+                            first.line
+                        ),
+                    )
+                    .hint = Some("column names are unique within a schema".into());
+            } else {
+                seen.insert(text, name.pos);
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `kind: Group`: a DSS group and its `may*` ability flags. This module owns the spec type, the
+//! group name rule and the schema patch that admits the ability flags.
+
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{Kind, KindId, NameRule};
+use crate::manifest::kinds::{ObjectMeta, Resource};
+
+/// The kind.
+pub static KIND: GroupKind = GroupKind;
+
+/// The word of group ledger keys and plans.
+pub const ID: KindId = KindId("group");
+
+/// Group names may hold any letter, spaces (not at the ends), `_`, `-`, `.` and `@`.
+pub static NAME_RULE: NameRule = NameRule {
+    what: "a group name",
+    allowed: |c| c.is_alphanumeric() || " _-.@".contains(c),
+    allowed_text: "letters, digits, spaces, _, -, . and @",
+    example: "data_scientists",
+    // Any letter: the validator checks it in code.
+    pattern: None,
+    no_edge_spaces: true,
+    fixed: None,
+};
+
+/// `kind: Group`. Ability flags (`mayCreateProjects`, `mayWriteSafeCode`, ...) are written
+/// directly in `spec`, as DSS names them, and managed one by one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupSpec {
+    /// Markdown description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether the group's members are DSS administrators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<bool>,
+    /// `LOCAL`, `LDAP`, ... (create-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    /// Never deleted by dssctl, even after removal from the manifests, until an apply sets it to false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protect: Option<bool>,
+    /// The `may*` ability flags.
+    #[serde(flatten)]
+    pub abilities: BTreeMap<String, bool>,
+}
+
+/// The `Group` kind.
+#[derive(Debug)]
+pub struct GroupKind;
+
+impl Kind for GroupKind {
+    fn name(&self) -> &'static str {
+        "Group"
+    }
+
+    fn id(&self) -> KindId {
+        ID
+    }
+
+    fn description(&self) -> &'static str {
+        "A DSS group and its ability flags."
+    }
+
+    fn spec_schema(&self, generator: &mut SchemaGenerator) -> Value {
+        generator.subschema_for::<GroupSpec>().to_value()
+    }
+
+    /// Ability flags are a free map of `may*` booleans next to the named fields: editors and
+    /// the validator accept only keys starting with `may` there.
+    fn patch_definitions(&self, defs: &mut Map<String, Value>) {
+        if let Some(Value::Object(group)) = defs.get_mut("GroupSpec") {
+            group.insert("additionalProperties".into(), Value::Bool(false));
+            group.insert(
+                "patternProperties".into(),
+                json!({"^may": {"type": "boolean", "description": "An ability flag (`mayCreateProjects`, `mayWriteSafeCode`, ...)."}}),
+            );
+        }
+    }
+
+    fn name_rule(&self) -> &'static NameRule {
+        &NAME_RULE
+    }
+
+    fn referable(&self) -> bool {
+        true
+    }
+
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::Group {
+            meta,
+            spec: serde_json::from_value(spec)?,
+        })
+    }
+}

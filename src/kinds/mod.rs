@@ -1,0 +1,248 @@
+//! The resource model: one module per kind, and the registry the core iterates.
+//!
+//! A kind module (`project.rs`, `dataset.rs`, ...) owns what dssctl knows about its kind: the
+//! manifest spec type (serde + schemars), its documentation string, the rules of its names,
+//! the checks the schema cannot express, the names it refers to, and how its spec is read
+//! into a [`Resource`]. The loader, the schema generator and the validator never name a kind:
+//! they walk [`REGISTRY`] and call the [`Kind`] trait.
+//!
+//! Trait objects (`&'static dyn Kind`) rather than an enum: a new kind is one new module plus
+//! one line in [`REGISTRY`], with no `match` to extend anywhere else (see
+//! docs/architecture.md).
+
+pub mod build;
+pub mod connection;
+pub mod dataset;
+pub mod group;
+pub mod names;
+pub mod project;
+pub mod user;
+pub mod variables;
+
+use std::path::Path;
+
+use schemars::SchemaGenerator;
+use serde_json::{Map, Value};
+
+use crate::manifest::diagnostic::Diagnostic;
+use crate::manifest::kinds::{ObjectMeta, Resource};
+use crate::manifest::node::{Node, NodeValue, Pos};
+
+pub use names::NameRule;
+
+/// Every kind, in the order messages, hints and schemas list them. Adding a kind is one line
+/// here.
+pub static REGISTRY: &[&dyn Kind] = &[
+    &project::KIND,
+    &dataset::KIND,
+    &connection::KIND,
+    &user::KIND,
+    &group::KIND,
+    &variables::KIND,
+    &build::KIND,
+];
+
+/// The identity of a kind in dssctl's own documents: the lower-case word of ledger keys
+/// (`project:CHURN`), of the JSON plan (`"kind": "project"`) and of messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KindId(pub &'static str);
+
+impl KindId {
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for KindId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// The kind written `kind:` as `name` in a manifest.
+pub fn by_name(name: &str) -> Option<&'static dyn Kind> {
+    REGISTRY.iter().copied().find(|k| k.name() == name)
+}
+
+/// The kind whose word is `id`.
+pub fn by_id(id: KindId) -> Option<&'static dyn Kind> {
+    REGISTRY.iter().copied().find(|k| k.id() == id)
+}
+
+/// The `kind:` names, in registry order.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|k| k.name()).collect()
+}
+
+/// What a kind tells the core. Every method but the identity has a default that fits a kind
+/// without that concern, so a kind module implements only what it has.
+pub trait Kind: Sync + Send {
+    /// The `kind:` of its manifests (`Dataset`).
+    fn name(&self) -> &'static str;
+
+    /// The lower-case word of ledger keys, plans and messages (`dataset`).
+    fn id(&self) -> KindId;
+
+    /// One sentence for the JSON Schema and `dssctl schema`.
+    fn description(&self) -> &'static str;
+
+    /// The JSON Schema of `spec`.
+    fn spec_schema(&self, generator: &mut SchemaGenerator) -> Value;
+
+    /// Adjust the generated definitions (a free map of flags next to named fields).
+    fn patch_definitions(&self, _defs: &mut Map<String, Value>) {}
+
+    /// Whether `spec` must be given (its type has required fields).
+    fn spec_required(&self) -> bool {
+        false
+    }
+
+    /// Whether the resource belongs to a project (`metadata.project` required), or is an
+    /// instance-level one (`metadata.project` not allowed).
+    fn in_project(&self) -> bool {
+        false
+    }
+
+    /// The rule `metadata.name` follows.
+    fn name_rule(&self) -> &'static NameRule;
+
+    /// Whether other resources refer to this kind by name (and so whether the loader records
+    /// its declared names for the "not declared in these manifests" warning).
+    fn referable(&self) -> bool {
+        false
+    }
+
+    /// Checks the schema cannot express (literal secrets, forms of a grant, durations, names
+    /// written in the spec), on the YAML tree the schema accepted.
+    fn check_spec(&self, _checks: &mut Checks<'_>, _spec: &Node) {}
+
+    /// The names the document refers to, with the node that writes each.
+    fn references<'n>(&self, _meta: Option<&'n Node>, _spec: Option<&'n Node>, _refs: &mut RefSink<'_, 'n>) {}
+
+    /// Whether a schema finding at `path` is about a secret value (and so must not quote it).
+    fn is_secret_path(&self, _path: &str) -> bool {
+        false
+    }
+
+    /// The typed resource from its metadata and its spec as JSON (`{}` when not given).
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error>;
+}
+
+/// Where a kind's checks report: the file being loaded and its diagnostics.
+pub struct Checks<'a> {
+    pub file: &'a Path,
+    pub diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+impl Checks<'_> {
+    /// Report an error at `pos`; the caller may set its hint.
+    pub fn error(&mut self, pos: Pos, message: impl Into<String>) -> &mut Diagnostic {
+        self.diagnostics
+            .push(Diagnostic::error(self.file, pos.line, pos.column, message));
+        self.diagnostics.last_mut().expect("just pushed")
+    }
+
+    /// Report a warning at `pos`, with a hint.
+    pub fn warning(&mut self, pos: Pos, message: impl Into<String>, hint: &str) {
+        self.diagnostics
+            .push(Diagnostic::warning(self.file, pos.line, pos.column, message).with_hint(hint));
+    }
+
+    /// A name written at `path` that must follow `rule` (a name referring to another resource).
+    pub fn name(&mut self, path: &str, node: &Node, rule: &NameRule) {
+        if let Some((message, hint)) = node.as_str().and_then(|text| rule.check(text)) {
+            self.error(node.pos, format!("{path}: {message}")).hint = Some(hint);
+        }
+    }
+
+    /// The target of a secret reference (`{fromEnv: NAME}` / `{fromFile: PATH}`) at `path`.
+    pub fn secret_ref_target(&mut self, value: &Node, path: &str) {
+        if let Some(env) = value.get("fromEnv")
+            && let Some(name) = env.as_str()
+            && (name.is_empty()
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || name.starts_with(|c: char| c.is_ascii_digit()))
+        {
+            self.error(
+                env.pos,
+                format!(
+                    "{path}.fromEnv: {} is not an environment variable name",
+                    env.describe()
+                ),
+            )
+            .hint = Some("use letters, digits and underscores, e.g. `WAREHOUSE_PASSWORD`".into());
+        }
+        if let Some(f) = value.get("fromFile")
+            && f.as_str().is_some_and(str::is_empty)
+        {
+            self.error(f.pos, format!("{path}.fromFile: the path is empty"))
+                .hint = Some(
+                "a path relative to this manifest's directory, e.g. `secrets/warehouse-password`".into(),
+            );
+        }
+    }
+}
+
+/// Collects the names a document refers to.
+pub struct RefSink<'s, 'n> {
+    pub found: &'s mut Vec<(KindId, &'n Node, Option<String>)>,
+}
+
+impl<'n> RefSink<'_, 'n> {
+    /// `node`, when given and a string, names a resource of kind `kind` (in `project` for a
+    /// kind that belongs to one).
+    pub fn push(&mut self, kind: KindId, node: Option<&'n Node>, project: Option<&str>) {
+        if let Some(node) = node.filter(|n| n.as_str().is_some()) {
+            self.found.push((kind, node, project.map(str::to_string)));
+        }
+    }
+}
+
+/// The items of a YAML list (none when `node` is absent or not a list).
+pub fn items(node: Option<&Node>) -> &[Node] {
+    match node.map(|n| &n.value) {
+        Some(NodeValue::Seq(items)) => items,
+        _ => &[],
+    }
+}
+
+/// A plausible environment variable name for a secret field, for hints.
+pub fn env_name_for(field: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in field.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_uppercase());
+        } else {
+            out.push('_');
+        }
+    }
+    if out.is_empty() { "SECRET".to_string() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ids_are_unique() {
+        let mut names = names();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), REGISTRY.len());
+        let mut ids: Vec<KindId> = REGISTRY.iter().map(|k| k.id()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), REGISTRY.len());
+        assert_eq!(by_name("Dataset").map(|k| k.id()), Some(KindId("dataset")));
+        assert!(by_name("dataset").is_none());
+    }
+
+    #[test]
+    fn env_names_for_hints() {
+        assert_eq!(env_name_for("password"), "PASSWORD");
+        assert_eq!(env_name_for("secretKey"), "SECRET_KEY");
+    }
+}

@@ -1,0 +1,265 @@
+//! `kind: Project`: a DSS project's metadata, owner, permissions and variables. This module
+//! owns the spec type, the project key rule, the checks of grants and the names a project
+//! refers to (its owner, the groups and users it grants).
+
+use std::collections::HashMap;
+
+use schemars::{JsonSchema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, names, user};
+use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource};
+use crate::manifest::node::{Node, NodeValue, Pos};
+
+/// The kind.
+pub static KIND: ProjectKind = ProjectKind;
+
+/// The word of project ledger keys and plans.
+pub const ID: KindId = KindId("project");
+
+/// Project keys: letters, digits and `_`.
+pub static KEY_RULE: NameRule = NameRule {
+    what: "a project key",
+    allowed: names::word_char,
+    allowed_text: "letters, digits and _",
+    example: "CHURN_V2",
+    pattern: Some(names::WORD_PATTERN),
+    no_edge_spaces: false,
+    fixed: None,
+};
+
+/// A project grant in either form: the seed's single `type`, or the per-flag form of newer DSS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PermissionSpec {
+    /// The group granted (exactly one of `group` and `user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The user granted (exactly one of `group` and `user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Seed form: `ADMIN`, `ANALYST_READWRITE`, `ANALYST_READONLY`, `READER`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["ADMIN", "ANALYST_READWRITE", "ANALYST_READONLY", "READER", null]))]
+    pub permission_type: Option<String>,
+    /// Full project administration (per-flag form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<bool>,
+    /// May change the project's permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_permissions: Option<bool>,
+    /// May read the project's content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_project_content: Option<bool>,
+    /// May change the project's content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_project_content: Option<bool>,
+    /// May export datasets' data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_datasets_data: Option<bool>,
+    /// May read dashboards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_dashboards: Option<bool>,
+    /// May write dashboards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_dashboards: Option<bool>,
+    /// May moderate dashboards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderate_dashboards: Option<bool>,
+    /// May run scenarios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_scenarios: Option<bool>,
+    /// May manage dashboard authorizations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manage_dashboard_authorizations: Option<bool>,
+    /// May manage exposed elements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manage_exposed_elements: Option<bool>,
+    /// May manage additional dashboard users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manage_additional_dashboard_users: Option<bool>,
+    /// May execute the project as an application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execute_app: Option<bool>,
+    /// May share objects to workspaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_to_workspaces: Option<bool>,
+    /// May publish to data collections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_to_data_collections: Option<bool>,
+}
+
+/// Project variables: `standard` and `local`, each managed key by key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectVariablesSpec {
+    /// Standard project variables, managed key by key (`null` removes one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standard: Option<KeyedMap>,
+    /// Local project variables (not exported with the project), managed key by key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<KeyedMap>,
+}
+
+/// `kind: Project` spec: project metadata, owner, permissions and variables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProjectSpec {
+    /// Display name (`metadata.label`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Markdown description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// One-line summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_desc: Option<String>,
+    /// Compared as a set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// Custom metadata, managed key by key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<KeyedMap>,
+    /// The project owner's login (`permissions.owner`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Authoritative when given: grants not listed are removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<PermissionSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables: Option<ProjectVariablesSpec>,
+    /// Never deleted by dssctl, even after removal from the manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protect: Option<bool>,
+}
+
+/// The `Project` kind.
+#[derive(Debug)]
+pub struct ProjectKind;
+
+impl Kind for ProjectKind {
+    fn name(&self) -> &'static str {
+        "Project"
+    }
+
+    fn id(&self) -> KindId {
+        ID
+    }
+
+    fn description(&self) -> &'static str {
+        "A DSS project: metadata, owner, permissions and variables."
+    }
+
+    fn spec_schema(&self, generator: &mut SchemaGenerator) -> Value {
+        generator.subschema_for::<ProjectSpec>().to_value()
+    }
+
+    fn name_rule(&self) -> &'static NameRule {
+        &KEY_RULE
+    }
+
+    fn referable(&self) -> bool {
+        true
+    }
+
+    fn check_spec(&self, checks: &mut Checks<'_>, spec: &Node) {
+        if let Some(owner) = spec.get("owner") {
+            checks.name("spec.owner", owner, &user::LOGIN_RULE);
+        }
+        for (i, grant) in items(spec.get("permissions")).iter().enumerate() {
+            if let Some(g) = grant.get("group") {
+                checks.name(&format!("spec.permissions[{i}].group"), g, &group::NAME_RULE);
+            }
+            if let Some(u) = grant.get("user") {
+                checks.name(&format!("spec.permissions[{i}].user"), u, &user::LOGIN_RULE);
+            }
+        }
+        check_permissions(checks, spec);
+    }
+
+    fn references<'n>(&self, _meta: Option<&'n Node>, spec: Option<&'n Node>, refs: &mut RefSink<'_, 'n>) {
+        refs.push(user::ID, spec.and_then(|s| s.get("owner")), None);
+        for grant in items(spec.and_then(|s| s.get("permissions"))) {
+            refs.push(group::ID, grant.get("group"), None);
+            refs.push(user::ID, grant.get("user"), None);
+        }
+    }
+
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::Project {
+            meta,
+            spec: serde_json::from_value(spec)?,
+        })
+    }
+}
+
+/// A grant names one principal, in one of the two forms, once.
+fn check_permissions(checks: &mut Checks<'_>, spec: &Node) {
+    let Some(NodeValue::Seq(grants)) = spec.get("permissions").map(|p| &p.value) else {
+        return;
+    };
+    let mut seen: HashMap<(String, String), Pos> = HashMap::new();
+    for (i, grant) in grants.iter().enumerate() {
+        let NodeValue::Map(entries) = &grant.value else {
+            continue;
+        };
+        let path = format!("spec.permissions[{i}]");
+        let group = grant.get("group").and_then(Node::as_str);
+        let user = grant.get("user").and_then(Node::as_str);
+        match (group, user) {
+            (Some(_), Some(_)) => {
+                checks
+                    .error(
+                        grant.pos,
+                        format!("{path}: give either `group` or `user`, not both"),
+                    )
+                    .hint = Some("write one grant per group or user".into());
+            }
+            (None, None) if grant.get("group").is_none() && grant.get("user").is_none() => {
+                checks
+                    .error(grant.pos, format!("{path}: missing `group` or `user`"))
+                    .hint = Some("e.g. `- {group: data_scientists, type: ANALYST_READWRITE}`".into());
+            }
+            _ => {}
+        }
+        let has_type = grant.get("type").is_some();
+        let flags: Vec<&str> = entries
+            .iter()
+            .filter_map(|(k, _)| k.as_str())
+            .filter(|k| !["group", "user", "type"].contains(k))
+            .collect();
+        if has_type && !flags.is_empty() {
+            checks
+                .error(
+                    grant.pos,
+                    format!(
+                        "{path}: mixes `type` with per-flag permissions ({})",
+                        flags.join(", ")
+                    ),
+                )
+                .hint = Some("use either the `type` form or the per-flag form in one grant".into());
+        } else if !has_type && flags.is_empty() {
+            checks.error(grant.pos, format!("{path}: grants nothing")).hint = Some(
+                "add `type: READER` (or ADMIN, ANALYST_READWRITE, ANALYST_READONLY), or per-flag permissions such as `readProjectContent: true`".into(),
+            );
+        }
+        let who = group.map(|g| ("group", g)).or(user.map(|u| ("user", u)));
+        if let Some((what, name)) = who {
+            let key = (what.to_string(), name.to_string());
+            if let Some(first) = seen.get(&key) {
+                checks
+                    .error(
+                        grant.pos,
+                        format!(
+                            "{path}: {what} \"{name}\" is granted twice (first at line {})",
+                            first.line
+                        ),
+                    )
+                    .hint = Some("merge the two grants: permissions are matched by group or user".into());
+            } else {
+                seen.insert(key, grant.pos);
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! `kind: User`: a DSS user (its login is `metadata.name`). This module owns the spec type, the
+//! login rule, the password reference check and the names a user refers to (its groups).
+
+use schemars::{JsonSchema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Checks, Kind, KindId, NameRule, RefSink, group, items};
+use crate::manifest::kinds::{ObjectMeta, Resource, SecretRef};
+use crate::manifest::node::{Node, NodeValue};
+
+/// The kind.
+pub static KIND: UserKind = UserKind;
+
+/// The word of user ledger keys and plans.
+pub const ID: KindId = KindId("user");
+
+/// Logins: letters, digits, `_`, `-`, `.`, `@` and `+`.
+pub static LOGIN_RULE: NameRule = NameRule {
+    what: "a login",
+    allowed: |c| c.is_ascii_alphanumeric() || "_-.@+".contains(c),
+    allowed_text: "letters, digits, _, -, ., @ and +",
+    example: "alice.martin",
+    pattern: Some("^[A-Za-z0-9_.@+-]+$"),
+    no_edge_spaces: false,
+    fixed: None,
+};
+
+/// `kind: User` spec (the login is `metadata.name`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UserSpec {
+    /// The user's display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Compared as a set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    /// `LOCAL`, `LDAP`, ... (create-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    /// Whether the user may write code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_allowed: Option<bool>,
+    /// The user's email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The licence profile (`DATA_SCIENTIST`, `DATA_ANALYST`, `READER`, `DESIGNER`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_profile: Option<String>,
+    /// Whether the user may log in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Password reference; sent at creation and when its fingerprint changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretRef>,
+    /// Never deleted by dssctl, even after removal from the manifests, until an apply sets it to false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protect: Option<bool>,
+}
+
+/// The `User` kind.
+#[derive(Debug)]
+pub struct UserKind;
+
+impl Kind for UserKind {
+    fn name(&self) -> &'static str {
+        "User"
+    }
+
+    fn id(&self) -> KindId {
+        ID
+    }
+
+    fn description(&self) -> &'static str {
+        "A DSS user (its login is metadata.name)."
+    }
+
+    fn spec_schema(&self, generator: &mut SchemaGenerator) -> Value {
+        generator.subschema_for::<UserSpec>().to_value()
+    }
+
+    fn name_rule(&self) -> &'static NameRule {
+        &LOGIN_RULE
+    }
+
+    fn referable(&self) -> bool {
+        true
+    }
+
+    fn check_spec(&self, checks: &mut Checks<'_>, spec: &Node) {
+        for (i, g) in items(spec.get("groups")).iter().enumerate() {
+            checks.name(&format!("spec.groups[{i}]"), g, &group::NAME_RULE);
+        }
+        if let Some(password) = spec
+            .get("password")
+            .filter(|p| matches!(p.value, NodeValue::Map(_)))
+        {
+            checks.secret_ref_target(password, "spec.password");
+        }
+    }
+
+    fn references<'n>(&self, _meta: Option<&'n Node>, spec: Option<&'n Node>, refs: &mut RefSink<'_, 'n>) {
+        for g in items(spec.and_then(|s| s.get("groups"))) {
+            refs.push(group::ID, Some(g), None);
+        }
+    }
+
+    fn is_secret_path(&self, path: &str) -> bool {
+        path == "spec.password"
+    }
+
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::User {
+            meta,
+            spec: serde_json::from_value(spec)?,
+        })
+    }
+}
