@@ -1,5 +1,5 @@
 //! The builds of an apply: after the writes, start the `Build` manifests the plan triggers
-//! ([`crate::build::trigger`]), concurrently up to `--parallelism`, each only when every
+//! ([`crate::plan::builds`]), concurrently up to `--parallelism`, each only when every
 //! operation of its project succeeded; follow them with [`crate::build::run_build`] (the one
 //! job runner), show their progress on stderr and the log of a failed one, and report each as
 //! a [`BuildReport`]. Builds are not operations: they are never counted as such and never
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::executor::Outcome;
 use crate::build::command::{fmt_elapsed, print_log};
-use crate::build::trigger::{PlannedBuild, Trigger, belongs_to};
+use crate::plan::builds::{PlannedBuild, Trigger, belongs_to};
 use crate::build::{BuildEvent, BuildRequest, Ending, run_build};
 use crate::client::DssClient;
 use crate::plan::Operation;

@@ -25,7 +25,7 @@
 //! being sent, and never logged: errors name the field and the reference, not the value.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -132,18 +132,12 @@ pub fn record(salt: &str, op: &Operation) -> LedgerChange {
     }
 }
 
-/// The directory `fromFile` references of `op` are relative to: its manifest's directory
-/// (from `origin`, `file:line:column`), else the current directory.
+/// The directory `fromFile` references of `op` are relative to: its manifest's directory,
+/// else the current directory.
 pub fn base_dir(op: &Operation) -> PathBuf {
-    let Some(origin) = &op.origin else {
-        return PathBuf::from(".");
-    };
-    let mut parts = origin.rsplitn(3, ':');
-    let (_col, _line, file) = (parts.next(), parts.next(), parts.next());
-    match file.map(Path::new).and_then(Path::parent) {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+    op.origin
+        .as_ref()
+        .map_or_else(|| PathBuf::from("."), |o| o.base_dir().to_path_buf())
 }
 
 fn resolve(op: &Operation, s: &SecretField) -> Result<String, Failed> {
@@ -675,7 +669,7 @@ mod tests {
             secrets: Vec::new(),
             ledger: None,
             drop_data: false,
-            origin: origin.map(str::to_string),
+            origin: origin.map(|o| crate::manifest::Origin::parse(o).unwrap()),
             fingerprint: None,
         }
     }

@@ -103,6 +103,46 @@ impl Origin {
     }
 }
 
+impl Origin {
+    /// Reads the `file:line:column` text [`Origin`]'s `Display` writes (the file may itself
+    /// hold colons: the last two fields are the numbers).
+    pub fn parse(text: &str) -> Option<Origin> {
+        let mut parts = text.rsplitn(3, ':');
+        let column = parts.next()?.parse().ok()?;
+        let line = parts.next()?.parse().ok()?;
+        let file = parts.next()?;
+        Some(Origin {
+            file: file.into(),
+            line,
+            column,
+        })
+    }
+}
+
+/// An [`Origin`] in a document as its `file:line:column` text (the saved plan).
+pub mod origin_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Origin;
+
+    pub fn serialize<S: Serializer>(value: &Option<Origin>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(o) => s.serialize_some(&o.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Origin>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| {
+                Origin::parse(&text).ok_or_else(|| {
+                    serde::de::Error::custom(format!("{text:?} is not a file:line:column origin"))
+                })
+            })
+            .transpose()
+    }
+}
+
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)

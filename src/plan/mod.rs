@@ -11,8 +11,10 @@
 //! - [`ledger`]: the ownership ledger model;
 //! - [`fingerprint`]: keyed secret fingerprints and live-document fingerprints;
 //! - [`overlay`]: how a write's desired fields are put on a fresh GET (used by apply);
+//! - [`builds`]: which `Build` manifests an apply starts;
 //! - [`simulate`]: what DSS would hold after applying a desired state (tests and checks).
 
+pub mod builds;
 pub mod diff;
 pub mod fingerprint;
 pub mod ledger;

@@ -99,7 +99,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             unchanged,
             ..Summary::default()
         },
-        builds: crate::build::trigger::triggered(input.desired, &ops),
+        builds: super::builds::triggered(input.desired, &ops),
         operations: ops,
         protected,
         forget,
@@ -305,7 +305,7 @@ impl<'a> Planner<'a> {
             secrets,
             ledger: Some(intent),
             drop_data: false,
-            origin: Some(origin.to_string()),
+            origin: Some(origin.clone()),
             fingerprint: None,
         });
     }

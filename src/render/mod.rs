@@ -222,7 +222,7 @@ mod tests {
         let plan = sample::sample_plan();
         let out = render_json(&plan);
         let doc: Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(doc["format_version"], 1);
+        assert_eq!(doc["format_version"], crate::plan::FORMAT_VERSION);
         assert_eq!(doc["stack"], "default");
         for key in ["create", "update", "delete", "unchanged"] {
             assert!(doc["summary"][key].is_u64(), "{key}");

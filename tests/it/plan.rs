@@ -300,7 +300,7 @@ async fn quickstart_from_create_to_adopt_to_converged_to_one_tag() {
 
     // The JSON document follows the documented shape.
     let raw: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(raw["format_version"], 1);
+    assert_eq!(raw["format_version"], 2);
     assert_eq!(raw["target"], json!(emu.url));
     assert_eq!(raw["stack"], "default");
     for k in ["create", "update", "delete", "unchanged"] {

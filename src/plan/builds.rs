@@ -1,6 +1,7 @@
-//! Which `Build` manifests an apply starts (product section 6): the plan decides it from its
-//! operations, so that `plan` can list the builds apply would trigger and a saved plan carries
-//! them to `apply --plan`.
+//! Which `Build` manifests an apply starts: the plan decides it from its operations, so that
+//! `plan` can list the builds apply would trigger and a saved plan carries them to
+//! `apply --plan`. (Here rather than under `crate::build`, which runs jobs: the plan depends on
+//! nothing that does I/O.)
 //!
 //! - `onChange` (the default): the plan creates, updates or adopts with writes the build's
 //!   project or one of its datasets;
@@ -11,38 +12,10 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::kinds::build::Trigger;
 use crate::manifest::Declared;
 use crate::manifest::kinds::{BuildSpec, Resource};
 use crate::plan::{Action, Kind, Operation};
-
-/// When a `Build` runs after an apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Trigger {
-    OnChange,
-    Always,
-    Manual,
-}
-
-impl Trigger {
-    /// The manifest's `trigger` (validated by the loader; an unknown value reads as the
-    /// default rather than silently never running).
-    pub fn parse(text: Option<&str>) -> Trigger {
-        match text {
-            Some("always") => Trigger::Always,
-            Some("manual") => Trigger::Manual,
-            _ => Trigger::OnChange,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::OnChange => "onChange",
-            Trigger::Always => "always",
-            Trigger::Manual => "manual",
-        }
-    }
-}
 
 /// A build the apply of a plan starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,7 +78,7 @@ pub fn triggered(desired: &[Declared], operations: &[Operation]) -> Vec<PlannedB
                 return None;
             };
             let project = meta.project.clone().unwrap_or_default();
-            let trigger = Trigger::parse(spec.trigger.as_deref());
+            let trigger = spec.trigger.unwrap_or_default();
             let reason = match trigger {
                 Trigger::Manual => return None,
                 Trigger::Always => "always".to_string(),
@@ -154,7 +127,7 @@ mod tests {
                         partition: None,
                     }],
                     mode: None,
-                    trigger: trigger.map(str::to_string),
+                    trigger: trigger.map(|t| serde_json::from_value(serde_json::json!(t)).unwrap()),
                     timeout: None,
                 },
             },
