@@ -19,7 +19,7 @@ use super::writes::exists;
 use crate::client::{ClientError, DssClient};
 use crate::plan::fingerprint::{content_fingerprint, version_number};
 use crate::plan::ledger::is_reserved_variable;
-use crate::plan::{Action, Fingerprint, Kind, Operation, Plan, SubDoc};
+use crate::plan::{Action, Fingerprint, Operation, Plan, SubDoc};
 
 /// The operations of `plan` whose objects changed since it was made, each with the reason.
 /// Errors reading are returned as such (they are not staleness).
@@ -42,11 +42,13 @@ pub async fn stale(client: &DssClient, plan: &Plan, parallelism: usize) -> Resul
 async fn check(client: &DssClient, op: &Operation) -> Result<Option<String>, ClientError> {
     let id = op.id();
     match op.action {
-        Action::Create => Ok(if op.kind != Kind::Variables && exists(client, &id).await? {
-            Some(format!("{id} was created since the plan"))
-        } else {
-            None
-        }),
+        Action::Create => Ok(
+            if op.kind != crate::kinds::variables::ID && exists(client, &id).await? {
+                Some(format!("{id} was created since the plan"))
+            } else {
+                None
+            },
+        ),
         Action::Delete => {
             let Some(planned) = &op.fingerprint else {
                 return Ok(Some(format!("{id}: the saved plan has no fingerprint to check")));
@@ -75,7 +77,7 @@ async fn check(client: &DssClient, op: &Operation) -> Result<Option<String>, Cli
                     };
                     match doc.get(client).await {
                         Ok(mut v) => {
-                            if op.kind == Kind::User {
+                            if op.kind == crate::kinds::user::ID {
                                 // As the planner sees it: DSS never returns a password; the
                                 // user's existence stands for "has one".
                                 v["password"] = json!("(set)");
@@ -112,15 +114,16 @@ fn same(planned: &Fingerprint, now: &Fingerprint) -> bool {
 async fn delete_fingerprint(client: &DssClient, op: &Operation) -> Result<Option<Fingerprint>, ClientError> {
     let id = op.id();
     let got = match id.kind {
-        Kind::Group => client.get_group(&id.name).await.map(to_json),
-        Kind::User => client.get_user(&id.name).await.map(to_json),
-        Kind::Connection => client.get_connection(&id.name).await.map(to_json),
-        Kind::Project => client.get_project(&id.name).await.map(to_json),
-        Kind::Dataset => {
+        crate::kinds::group::ID => client.get_group(&id.name).await.map(to_json),
+        crate::kinds::user::ID => client.get_user(&id.name).await.map(to_json),
+        crate::kinds::connection::ID => client.get_connection(&id.name).await.map(to_json),
+        crate::kinds::project::ID => client.get_project(&id.name).await.map(to_json),
+        crate::kinds::dataset::ID => {
             let (p, d) = id.dataset_parts().unwrap_or_default();
             client.get_dataset(p, d).await.map(to_json)
         }
-        Kind::Variables => return Ok(None),
+        // The global variables are never deleted; a kind without a live object to fetch.
+        _ => return Ok(None),
     };
     let mut v = match got {
         Ok(v) => v,

@@ -88,7 +88,7 @@ pub async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let id = op.id();
     let result = match (op.kind, op.action) {
         (_, Action::Delete) => delete(ctx, op).await,
-        (Kind::Variables, _) => return variables(ctx, op).await,
+        (crate::kinds::variables::ID, _) => return variables(ctx, op).await,
         (_, Action::Create) => create(ctx, op).await,
         (_, Action::Update | Action::Adopt) => update(ctx, op, op.action == Action::Adopt).await,
     };
@@ -208,7 +208,7 @@ fn doc_ref(id: &ResourceId, sub: SubDoc) -> Result<Option<DocRef>, Failed> {
 /// none, so that the stamp is written at creation and adoption.
 fn writes_with_stamp(op: &Operation) -> Vec<Write> {
     let mut writes = op.writes.clone();
-    if matches!(op.kind, Kind::Project | Kind::Dataset)
+    if matches!(op.kind, crate::kinds::project::ID | crate::kinds::dataset::ID)
         && !writes.iter().any(|w| w.subdocument == SubDoc::Metadata)
     {
         writes.push(Write {
@@ -308,8 +308,8 @@ pub fn set_stamp(metadata: &mut Value, stack: &str) {
 /// The fields each create call takes.
 fn create_fields(kind: Kind) -> &'static [&'static str] {
     match kind {
-        Kind::Group => &["name", "description", "sourceType"],
-        Kind::User => &[
+        crate::kinds::group::ID => &["name", "description", "sourceType"],
+        crate::kinds::user::ID => &[
             "login",
             "password",
             "displayName",
@@ -318,7 +318,7 @@ fn create_fields(kind: Kind) -> &'static [&'static str] {
             "userProfile",
             "email",
         ],
-        Kind::Connection => &[
+        crate::kinds::connection::ID => &[
             "name",
             "type",
             "description",
@@ -326,7 +326,7 @@ fn create_fields(kind: Kind) -> &'static [&'static str] {
             "usableBy",
             "allowedGroups",
         ],
-        Kind::Dataset => &[
+        crate::kinds::dataset::ID => &[
             "name",
             "projectKey",
             "type",
@@ -334,7 +334,7 @@ fn create_fields(kind: Kind) -> &'static [&'static str] {
             "formatType",
             "formatParams",
         ],
-        Kind::Project | Kind::Variables => &[],
+        _ => &[],
     }
 }
 
@@ -350,7 +350,7 @@ enum CreateBody {
 fn create_body(op: &Operation) -> Result<CreateBody, Failed> {
     let id = op.id();
     let shape = |e: ApplyDocError| Failed::new(e.to_string(), false);
-    if op.kind == Kind::Project {
+    if op.kind == crate::kinds::project::ID {
         let overlay_of = |sub: SubDoc| {
             op.writes
                 .iter()
@@ -374,12 +374,12 @@ fn create_body(op: &Operation) -> Result<CreateBody, Failed> {
         }));
     }
     let sub = match op.kind {
-        Kind::Dataset => SubDoc::Settings,
+        crate::kinds::dataset::ID => SubDoc::Settings,
         _ => SubDoc::Definition,
     };
     let mut doc = match op.kind {
-        Kind::User => json!({"login": op.name}),
-        Kind::Dataset => {
+        crate::kinds::user::ID => json!({"login": op.name}),
+        crate::kinds::dataset::ID => {
             let (p, d) = id.dataset_parts().unwrap_or_default();
             json!({"projectKey": p, "name": d})
         }
@@ -398,9 +398,9 @@ fn create_body(op: &Operation) -> Result<CreateBody, Failed> {
     }
     let what = format!("the creation of {id}");
     Ok(match op.kind {
-        Kind::Group => CreateBody::Group(typed(doc, &what).map_err(shape)?),
-        Kind::User => CreateBody::User(typed(doc, &what).map_err(shape)?),
-        Kind::Connection => CreateBody::Connection(typed(doc, &what).map_err(shape)?),
+        crate::kinds::group::ID => CreateBody::Group(typed(doc, &what).map_err(shape)?),
+        crate::kinds::user::ID => CreateBody::User(typed(doc, &what).map_err(shape)?),
+        crate::kinds::connection::ID => CreateBody::Connection(typed(doc, &what).map_err(shape)?),
         _ => {
             let key = id.dataset_parts().unwrap_or_default().0.to_string();
             CreateBody::Dataset(key, typed(doc, &what).map_err(shape)?)
@@ -448,15 +448,15 @@ async fn post_once(c: &DssClient, id: &ResourceId, body: CreateBody) -> Result<(
 /// Whether the object exists (a GET of its main document).
 pub async fn exists(c: &DssClient, id: &ResourceId) -> Result<bool, ClientError> {
     let result = match id.kind {
-        Kind::Group => c.get_group(&id.name).await.map(drop),
-        Kind::User => c.get_user(&id.name).await.map(drop),
-        Kind::Connection => c.get_connection(&id.name).await.map(drop),
-        Kind::Project => c.get_project(&id.name).await.map(drop),
-        Kind::Dataset => {
+        crate::kinds::group::ID => c.get_group(&id.name).await.map(drop),
+        crate::kinds::user::ID => c.get_user(&id.name).await.map(drop),
+        crate::kinds::connection::ID => c.get_connection(&id.name).await.map(drop),
+        crate::kinds::project::ID => c.get_project(&id.name).await.map(drop),
+        crate::kinds::dataset::ID => {
             let (p, d) = id.dataset_parts().unwrap_or_default();
             c.get_dataset(p, d).await.map(drop)
         }
-        Kind::Variables => Ok(()),
+        _ => Ok(()),
     };
     match result {
         Ok(()) => Ok(true),
@@ -471,14 +471,14 @@ async fn delete(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let id = op.id();
     let mut done = Done::default();
     let result = match op.kind {
-        Kind::Group => c.delete_group(&op.name).await,
-        Kind::User => c.delete_user(&op.name).await,
-        Kind::Connection => c.delete_connection(&op.name).await,
-        Kind::Dataset => {
+        crate::kinds::group::ID => c.delete_group(&op.name).await,
+        crate::kinds::user::ID => c.delete_user(&op.name).await,
+        crate::kinds::connection::ID => c.delete_connection(&op.name).await,
+        crate::kinds::dataset::ID => {
             let (p, d) = id.dataset_parts().unwrap_or_default();
             c.delete_dataset(p, d, op.drop_data).await
         }
-        Kind::Project => {
+        crate::kinds::project::ID => {
             match super::backup::export_project(c, &op.name, &ctx.backups).await {
                 Ok(Some(path)) => done.backup = Some(path),
                 // Already gone.
@@ -492,7 +492,7 @@ async fn delete(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
             }
             c.delete_project(&op.name).await
         }
-        Kind::Variables => Ok(()),
+        _ => Ok(()),
     };
     match result {
         Ok(()) => Ok(done),
@@ -608,7 +608,7 @@ mod tests {
     #[tokio::test]
     async fn an_ambiguous_post_whose_object_exists_is_not_sent_again() {
         let (script, c) = scripted(&[("POST /admin/groups/", &[502])]).await;
-        let id = ResourceId::new(Kind::Group, "g");
+        let id = ResourceId::new(crate::kinds::group::ID, "g");
         post_once(&c, &id, group_body()).await.unwrap();
         assert_eq!(
             *script.seen.lock().unwrap(),
@@ -619,7 +619,7 @@ mod tests {
     #[tokio::test]
     async fn an_ambiguous_post_whose_object_is_absent_is_sent_again() {
         let (script, c) = scripted(&[("POST /admin/groups/", &[502]), ("GET /admin/groups/g", &[404])]).await;
-        let id = ResourceId::new(Kind::Group, "g");
+        let id = ResourceId::new(crate::kinds::group::ID, "g");
         post_once(&c, &id, group_body()).await.unwrap();
         assert_eq!(
             *script.seen.lock().unwrap(),
@@ -634,7 +634,7 @@ mod tests {
     #[tokio::test]
     async fn a_post_refused_by_dss_fails_without_a_read_and_created_nothing() {
         let (script, c) = scripted(&[("POST /admin/groups/", &[404])]).await;
-        let id = ResourceId::new(Kind::Group, "g");
+        let id = ResourceId::new(crate::kinds::group::ID, "g");
         let failed = post_once(&c, &id, group_body()).await.unwrap_err();
         assert!(!failed.may_exist);
         assert!(
@@ -652,7 +652,7 @@ mod tests {
             ("GET /admin/groups/g", &[503, 503, 503, 503, 503, 503]),
         ])
         .await;
-        let id = ResourceId::new(Kind::Group, "g");
+        let id = ResourceId::new(crate::kinds::group::ID, "g");
         let failed = post_once(&c, &id, group_body()).await.unwrap_err();
         assert!(failed.may_exist, "{}", failed.message);
         assert!(failed.message.contains("unknown"), "{}", failed.message);
@@ -677,14 +677,21 @@ mod tests {
     #[test]
     fn secrets_resolve_from_the_manifest_directory() {
         assert_eq!(
-            base_dir(&op(Kind::User, "a", Some("examples/q/users.yaml:3:1"))),
+            base_dir(&op(
+                crate::kinds::user::ID,
+                "a",
+                Some("examples/q/users.yaml:3:1")
+            )),
             PathBuf::from("examples/q")
         );
         assert_eq!(
-            base_dir(&op(Kind::User, "a", Some("users.yaml:3:1"))),
+            base_dir(&op(crate::kinds::user::ID, "a", Some("users.yaml:3:1"))),
             PathBuf::from(".")
         );
-        assert_eq!(base_dir(&op(Kind::User, "a", None)), PathBuf::from("."));
+        assert_eq!(
+            base_dir(&op(crate::kinds::user::ID, "a", None)),
+            PathBuf::from(".")
+        );
     }
 
     #[test]
@@ -702,7 +709,7 @@ mod tests {
 
     #[test]
     fn create_bodies_carry_only_what_the_create_call_takes() {
-        let mut o = op(Kind::Dataset, "P.d", None);
+        let mut o = op(crate::kinds::dataset::ID, "P.d", None);
         o.writes.push(Write {
             subdocument: SubDoc::Settings,
             overlay: json!({"type": "Filesystem", "params": {"path": "/p"}, "managed": true,
@@ -720,7 +727,7 @@ mod tests {
         assert_eq!(ds.managed, None);
         assert_eq!(ds.format_type.as_deref(), Some("csv"));
 
-        let mut p = op(Kind::Project, "K", None);
+        let mut p = op(crate::kinds::project::ID, "K", None);
         p.writes.push(Write {
             subdocument: SubDoc::Metadata,
             overlay: json!({"label": "Nice", "tags": ["a"]}),
@@ -734,7 +741,10 @@ mod tests {
         assert_eq!(req.name.as_deref(), Some("Nice"));
         assert_eq!(req.owner, None);
         assert_eq!(writes_with_stamp(&p).len(), 1);
-        assert_eq!(writes_with_stamp(&op(Kind::Dataset, "P.d", None)).len(), 1);
-        assert!(writes_with_stamp(&op(Kind::Group, "g", None)).is_empty());
+        assert_eq!(
+            writes_with_stamp(&op(crate::kinds::dataset::ID, "P.d", None)).len(),
+            1
+        );
+        assert!(writes_with_stamp(&op(crate::kinds::group::ID, "g", None)).is_empty());
     }
 }

@@ -282,7 +282,7 @@ fn the_plan_of_an_export_adopts_everything_without_a_change() {
             op.changes
         );
         assert!(
-            op.action == Action::Adopt || op.kind == crate::plan::Kind::Variables,
+            op.action == Action::Adopt || op.kind == crate::kinds::variables::ID,
             "{} {} is {:?}",
             op.kind.as_str(),
             op.name,

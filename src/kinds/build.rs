@@ -99,6 +99,10 @@ impl Kind for BuildKind {
         true
     }
 
+    fn is_resource(&self) -> bool {
+        false
+    }
+
     fn name_rule(&self) -> &'static NameRule {
         &NAME_RULE
     }
@@ -245,7 +249,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     Ok(duration)
 }
-
 
 /// When a `Build` runs after an apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -84,6 +84,10 @@ impl Kind for ConnectionKind {
         true
     }
 
+    fn apply_rank(&self) -> u8 {
+        2
+    }
+
     fn name_rule(&self) -> &'static NameRule {
         &NAME_RULE
     }

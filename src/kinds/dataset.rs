@@ -134,6 +134,10 @@ impl Kind for DatasetKind {
         true
     }
 
+    fn apply_rank(&self) -> u8 {
+        4
+    }
+
     fn name_rule(&self) -> &'static NameRule {
         &NAME_RULE
     }

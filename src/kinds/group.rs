@@ -83,6 +83,10 @@ impl Kind for GroupKind {
         }
     }
 
+    fn apply_rank(&self) -> u8 {
+        0
+    }
+
     fn name_rule(&self) -> &'static NameRule {
         &NAME_RULE
     }

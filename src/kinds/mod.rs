@@ -43,13 +43,63 @@ pub static REGISTRY: &[&dyn Kind] = &[
 ];
 
 /// The identity of a kind in dssctl's own documents: the lower-case word of ledger keys
-/// (`project:CHURN`), of the JSON plan (`"kind": "project"`) and of messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// (`project:CHURN`), of the JSON plan (`"kind": "project"`) and of messages. Ordered by apply
+/// order (then by word), the order plans list operations in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KindId(pub &'static str);
 
 impl KindId {
     pub fn as_str(self) -> &'static str {
         self.0
+    }
+
+    /// The kind of a resource (one a plan operates on and a ledger records) written `word`;
+    /// `None` for an unknown word or a kind that is not a resource (a build).
+    pub fn parse(word: &str) -> Option<KindId> {
+        REGISTRY
+            .iter()
+            .find(|k| k.is_resource() && k.id().as_str() == word)
+            .map(|k| k.id())
+    }
+
+    /// The kind module.
+    pub fn def(self) -> Option<&'static dyn Kind> {
+        by_id(self)
+    }
+
+    /// Position in apply's creation order; deletes run in the reverse order.
+    pub fn apply_rank(self) -> u8 {
+        self.def().map_or(u8::MAX, |k| k.apply_rank())
+    }
+
+    /// The `kind:` name (`Dataset`), for messages that tell what to declare.
+    pub fn title(self) -> &'static str {
+        self.def().map_or(self.0, |k| k.name())
+    }
+}
+
+impl PartialOrd for KindId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for KindId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.apply_rank(), self.0).cmp(&(other.apply_rank(), other.0))
+    }
+}
+
+impl serde::Serialize for KindId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KindId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(d)?;
+        KindId::parse(&word).ok_or_else(|| serde::de::Error::custom(format!("unknown kind {word:?}")))
     }
 }
 
@@ -101,6 +151,17 @@ pub trait Kind: Sync + Send {
     /// instance-level one (`metadata.project` not allowed).
     fn in_project(&self) -> bool {
         false
+    }
+
+    /// Whether a plan operates on it and a ledger records it (false for a build, a job).
+    fn is_resource(&self) -> bool {
+        true
+    }
+
+    /// Position in apply's creation order (what a kind refers to is created first); deletes
+    /// run in the reverse order.
+    fn apply_rank(&self) -> u8 {
+        u8::MAX
     }
 
     /// The rule `metadata.name` follows.

@@ -155,6 +155,10 @@ impl Kind for ProjectKind {
         generator.subschema_for::<ProjectSpec>().to_value()
     }
 
+    fn apply_rank(&self) -> u8 {
+        3
+    }
+
     fn name_rule(&self) -> &'static NameRule {
         &KEY_RULE
     }

@@ -80,6 +80,10 @@ impl Kind for UserKind {
         generator.subschema_for::<UserSpec>().to_value()
     }
 
+    fn apply_rank(&self) -> u8 {
+        1
+    }
+
     fn name_rule(&self) -> &'static NameRule {
         &LOGIN_RULE
     }

@@ -61,6 +61,10 @@ impl Kind for VariablesKind {
         generator.subschema_for::<VariablesSpec>().to_value()
     }
 
+    fn apply_rank(&self) -> u8 {
+        5
+    }
+
     fn name_rule(&self) -> &'static NameRule {
         &NAME_RULE
     }

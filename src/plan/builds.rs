@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::kinds::build::Trigger;
 use crate::manifest::Declared;
 use crate::manifest::kinds::{BuildSpec, Resource};
-use crate::plan::{Action, Kind, Operation};
+use crate::plan::{Action, Operation};
 
 /// A build the apply of a plan starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,8 +53,8 @@ fn changes_project(op: &Operation, project: &str) -> bool {
     };
     writes
         && match op.kind {
-            Kind::Project => op.name == project,
-            Kind::Dataset => op.name.split_once('.').map(|(p, _)| p) == Some(project),
+            crate::kinds::project::ID => op.name == project,
+            crate::kinds::dataset::ID => op.name.split_once('.').map(|(p, _)| p) == Some(project),
             _ => false,
         }
 }
@@ -63,8 +63,8 @@ fn changes_project(op: &Operation, project: &str) -> bool {
 /// success a build of that project waits for.
 pub fn belongs_to(op: &Operation, project: &str) -> bool {
     match op.kind {
-        Kind::Project => op.name == project,
-        Kind::Dataset => op.name.split_once('.').map(|(p, _)| p) == Some(project),
+        crate::kinds::project::ID => op.name == project,
+        crate::kinds::dataset::ID => op.name.split_once('.').map(|(p, _)| p) == Some(project),
         _ => false,
     }
 }
@@ -112,6 +112,7 @@ fn past(action: Action) -> &'static str {
 mod tests {
     use super::*;
     use crate::manifest::kinds::{BuildOutputSpec, ObjectMeta, Origin};
+    use crate::plan::Kind;
 
     fn build(name: &str, project: &str, trigger: Option<&str>) -> Declared {
         Declared::new(
@@ -155,8 +156,8 @@ mod tests {
         assert_eq!(names(&triggered(&desired, &[])), vec!["always-b"]);
         // A dataset of A is created: A's onChange build runs, with the reason.
         let ops = vec![
-            op(Kind::Group, "g", Action::Create),
-            op(Kind::Dataset, "A.x", Action::Create),
+            op(crate::kinds::group::ID, "g", Action::Create),
+            op(crate::kinds::dataset::ID, "A.x", Action::Create),
         ];
         let builds = triggered(&desired, &ops);
         assert_eq!(names(&builds), vec!["on-a", "always-b"]);
@@ -164,10 +165,10 @@ mod tests {
         assert_eq!(builds[0].describe(), "build on-a (A: out)");
         // Changes elsewhere, a deletion and an adoption without writes do not trigger.
         let ops = vec![
-            op(Kind::Project, "AB", Action::Update),
-            op(Kind::Dataset, "B.y", Action::Delete),
-            op(Kind::Project, "B", Action::Adopt),
-            op(Kind::Connection, "A", Action::Update),
+            op(crate::kinds::project::ID, "AB", Action::Update),
+            op(crate::kinds::dataset::ID, "B.y", Action::Delete),
+            op(crate::kinds::project::ID, "B", Action::Adopt),
+            op(crate::kinds::connection::ID, "A", Action::Update),
         ];
         assert_eq!(names(&triggered(&desired, &ops)), vec!["always-b"]);
         assert!(belongs_to(&ops[1], "B") && !belongs_to(&ops[0], "A"));

@@ -219,7 +219,7 @@ mod tests {
     #[test]
     fn round_trips_through_a_global_variable() {
         let mut ledger = Ledger::new();
-        ledger.insert(entry(Kind::Dataset, "CHURN.customers"));
+        ledger.insert(entry(crate::kinds::dataset::ID, "CHURN.customers"));
         let mut vars = Map::new();
         vars.insert(ledger_variable("prod"), ledger.to_value());
         let back = Ledger::from_global_variables(&vars, "prod").unwrap().unwrap();

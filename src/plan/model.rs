@@ -27,64 +27,9 @@ pub const FORMAT_VERSION: u32 = 2;
 /// The oldest saved plan this dssctl still reads (version 1: camelCase keys, read as aliases).
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
-/// The kinds of resource a plan operates on (a `Build` is a job, not a resource: it is run by
-/// apply, never diffed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Group,
-    User,
-    Connection,
-    Project,
-    Dataset,
-    Variables,
-}
-
-impl Kind {
-    /// The lower-case word used in ledger keys and in the text output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Group => "group",
-            Kind::User => "user",
-            Kind::Connection => "connection",
-            Kind::Project => "project",
-            Kind::Dataset => "dataset",
-            Kind::Variables => "variables",
-        }
-    }
-
-    /// Parse the word of [`Kind::as_str`].
-    pub fn parse(word: &str) -> Option<Kind> {
-        Some(match word {
-            "group" => Kind::Group,
-            "user" => Kind::User,
-            "connection" => Kind::Connection,
-            "project" => Kind::Project,
-            "dataset" => Kind::Dataset,
-            "variables" => Kind::Variables,
-            _ => return None,
-        })
-    }
-
-    /// Position in apply's creation order (groups, users, connections, projects, datasets,
-    /// variables); deletes run in the reverse order.
-    pub fn apply_rank(self) -> u8 {
-        match self {
-            Kind::Group => 0,
-            Kind::User => 1,
-            Kind::Connection => 2,
-            Kind::Project => 3,
-            Kind::Dataset => 4,
-            Kind::Variables => 5,
-        }
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The kind of a resource a plan operates on: the registry's [`crate::kinds::KindId`] (a
+/// `Build` is a job, not a resource: it is run by apply, never diffed).
+pub use crate::kinds::KindId as Kind;
 
 /// The identity of a resource: its kind and its name (`PROJECT.dataset` for datasets).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -103,7 +48,7 @@ impl ResourceId {
 
     /// A dataset's identity.
     pub fn dataset(project: &str, dataset: &str) -> Self {
-        ResourceId::new(Kind::Dataset, format!("{project}.{dataset}"))
+        ResourceId::new(crate::kinds::dataset::ID, format!("{project}.{dataset}"))
     }
 
     /// The ledger key: `project:CHURN`, `dataset:CHURN.customers`, `variables:global`.
@@ -119,7 +64,7 @@ impl ResourceId {
 
     /// For a dataset, `(project, dataset)`.
     pub fn dataset_parts(&self) -> Option<(&str, &str)> {
-        if self.kind == Kind::Dataset {
+        if self.kind == crate::kinds::dataset::ID {
             self.name.split_once('.')
         } else {
             None
@@ -336,7 +281,11 @@ pub struct Operation {
     #[serde(default, alias = "dropData", skip_serializing_if = "std::ops::Not::not")]
     pub drop_data: bool,
     /// Where the resource is declared (absent for a delete), written `file:line:column`.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::manifest::kinds::origin_text")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::manifest::kinds::origin_text"
+    )]
     pub origin: Option<Origin>,
     /// Fingerprint of the live object, for a delete (absent otherwise: each write has its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -499,19 +448,35 @@ mod tests {
         let mut plan = plan;
         plan.format_version = FORMAT_VERSION;
         let text = serde_json::to_string(&plan).unwrap();
-        assert!(text.contains("\"drop_data\":true") && text.contains("\"version_tag\":3"), "{text}");
+        assert!(
+            text.contains("\"drop_data\":true") && text.contains("\"version_tag\":3"),
+            "{text}"
+        );
         assert!(text.contains("\"drop_data_on_delete\":false"), "{text}");
-        assert!(!text.contains("dropData") && !text.contains("versionTag"), "{text}");
+        assert!(
+            !text.contains("dropData") && !text.contains("versionTag"),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<Plan>(&text).unwrap(), plan);
     }
 
     #[test]
     fn kinds_order_follows_dependencies() {
-        let mut kinds = vec![Kind::Variables, Kind::Dataset, Kind::Group, Kind::Project];
+        let mut kinds = vec![
+            crate::kinds::variables::ID,
+            crate::kinds::dataset::ID,
+            crate::kinds::group::ID,
+            crate::kinds::project::ID,
+        ];
         kinds.sort_by_key(|k| k.apply_rank());
         assert_eq!(
             kinds,
-            vec![Kind::Group, Kind::Project, Kind::Dataset, Kind::Variables]
+            vec![
+                crate::kinds::group::ID,
+                crate::kinds::project::ID,
+                crate::kinds::dataset::ID,
+                crate::kinds::variables::ID
+            ]
         );
     }
 }

@@ -116,14 +116,14 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 /// The identity of a declared resource (`None` for a Build, which is not a resource).
 pub fn declared_id(resource: &Resource) -> Option<ResourceId> {
     Some(match resource {
-        Resource::Project { meta, .. } => ResourceId::new(Kind::Project, &meta.name),
+        Resource::Project { meta, .. } => ResourceId::new(crate::kinds::project::ID, &meta.name),
         Resource::Dataset { meta, .. } => {
             ResourceId::dataset(meta.project.as_deref().unwrap_or_default(), &meta.name)
         }
-        Resource::Connection { meta, .. } => ResourceId::new(Kind::Connection, &meta.name),
-        Resource::User { meta, .. } => ResourceId::new(Kind::User, &meta.name),
-        Resource::Group { meta, .. } => ResourceId::new(Kind::Group, &meta.name),
-        Resource::Variables { meta, .. } => ResourceId::new(Kind::Variables, &meta.name),
+        Resource::Connection { meta, .. } => ResourceId::new(crate::kinds::connection::ID, &meta.name),
+        Resource::User { meta, .. } => ResourceId::new(crate::kinds::user::ID, &meta.name),
+        Resource::Group { meta, .. } => ResourceId::new(crate::kinds::group::ID, &meta.name),
+        Resource::Variables { meta, .. } => ResourceId::new(crate::kinds::variables::ID, &meta.name),
         Resource::Build { .. } => return None,
     })
 }
@@ -196,10 +196,12 @@ impl<'a> Planner<'a> {
             .find(|r| r.kind.as_str() == kind.as_str() && r.name == name)
             .map_or(&d.origin, |r| &r.origin);
         let live = match kind {
-            Kind::Group => self.observed().groups.as_ref().map(|m| m.contains_key(name)),
-            Kind::User => self.observed().users.as_ref().map(|m| m.contains_key(name)),
-            Kind::Connection => self.observed().connections.as_ref().map(|m| m.contains_key(name)),
-            Kind::Project => self.observed().projects.as_ref().map(|m| m.contains_key(name)),
+            crate::kinds::group::ID => self.observed().groups.as_ref().map(|m| m.contains_key(name)),
+            crate::kinds::user::ID => self.observed().users.as_ref().map(|m| m.contains_key(name)),
+            crate::kinds::connection::ID => {
+                self.observed().connections.as_ref().map(|m| m.contains_key(name))
+            }
+            crate::kinds::project::ID => self.observed().projects.as_ref().map(|m| m.contains_key(name)),
             _ => Some(true),
         };
         if live == Some(false) {
@@ -207,7 +209,7 @@ impl<'a> Planner<'a> {
                 id,
                 Some(origin),
                 format!("{field} refers to {kind} {name:?}, which is neither declared in the manifests nor present on the instance"),
-                Some(format!("declare a {} named {name:?} or fix the name", kind_title(kind))),
+                Some(format!("declare a {} named {name:?} or fix the name", kind.title())),
             );
         }
     }
@@ -311,7 +313,7 @@ impl<'a> Planner<'a> {
     }
 
     fn group(&mut self, d: &Declared, meta: &ObjectMeta, spec: &GroupSpec) {
-        let id = ResourceId::new(Kind::Group, &meta.name);
+        let id = ResourceId::new(crate::kinds::group::ID, &meta.name);
         let Some(groups) = &self.observed().groups else {
             return self.not_read(&id, &d.origin, "group list");
         };
@@ -334,12 +336,12 @@ impl<'a> Planner<'a> {
     }
 
     fn user(&mut self, d: &Declared, meta: &ObjectMeta, spec: &UserSpec) {
-        let id = ResourceId::new(Kind::User, &meta.name);
+        let id = ResourceId::new(crate::kinds::user::ID, &meta.name);
         let Some(users) = &self.observed().users else {
             return self.not_read(&id, &d.origin, "user list");
         };
         for g in spec.groups.iter().flatten() {
-            self.check_ref(d, &id, Kind::Group, g, "groups");
+            self.check_ref(d, &id, crate::kinds::group::ID, g, "groups");
         }
         let live = users.get(&meta.name).map(|u| {
             let mut v = to_json(u);
@@ -374,12 +376,12 @@ impl<'a> Planner<'a> {
     }
 
     fn connection(&mut self, d: &Declared, meta: &ObjectMeta, spec: &ConnectionSpec) {
-        let id = ResourceId::new(Kind::Connection, &meta.name);
+        let id = ResourceId::new(crate::kinds::connection::ID, &meta.name);
         let Some(connections) = &self.observed().connections else {
             return self.not_read(&id, &d.origin, "connection list");
         };
         for g in spec.allowed_groups.iter().flatten() {
-            self.check_ref(d, &id, Kind::Group, g, "allowedGroups");
+            self.check_ref(d, &id, crate::kinds::group::ID, g, "allowedGroups");
         }
         let live_conn = connections.get(&meta.name);
         if let Some(c) = live_conn
@@ -421,21 +423,21 @@ impl<'a> Planner<'a> {
     }
 
     fn project(&mut self, d: &Declared, meta: &ObjectMeta, spec: &ProjectSpec) {
-        let id = ResourceId::new(Kind::Project, &meta.name);
+        let id = ResourceId::new(crate::kinds::project::ID, &meta.name);
         let Some(projects) = &self.observed().projects else {
             return self.not_read(&id, &d.origin, "project list");
         };
         let live: Option<&ObservedProject> = projects.get(&meta.name);
         let key = Some(meta.name.as_str());
         if let Some(owner) = &spec.owner {
-            self.check_ref(d, &id, Kind::User, owner, "owner");
+            self.check_ref(d, &id, crate::kinds::user::ID, owner, "owner");
         }
         for grant in spec.permissions.iter().flatten() {
             if let Some(g) = &grant.group {
-                self.check_ref(d, &id, Kind::Group, g, "permissions");
+                self.check_ref(d, &id, crate::kinds::group::ID, g, "permissions");
             }
             if let Some(u) = &grant.user {
-                self.check_ref(d, &id, Kind::User, u, "permissions");
+                self.check_ref(d, &id, crate::kinds::user::ID, u, "permissions");
             }
         }
 
@@ -493,7 +495,7 @@ impl<'a> Planner<'a> {
             return self.not_read(&id, &d.origin, "project list");
         };
         let project_live = projects.get(&project);
-        if project_live.is_none() && !self.is_declared(Kind::Project, &project) {
+        if project_live.is_none() && !self.is_declared(crate::kinds::project::ID, &project) {
             return self.error_at(
                 &id,
                 Some(&d.origin),
@@ -511,7 +513,7 @@ impl<'a> Planner<'a> {
             .and_then(|p| p.get("connection"))
             .and_then(Value::as_str)
         {
-            self.check_ref(d, &id, Kind::Connection, conn, "params.connection");
+            self.check_ref(d, &id, crate::kinds::connection::ID, conn, "params.connection");
         }
         let live: Option<&ObservedDataset> = match project_live {
             None => None,
@@ -582,7 +584,7 @@ impl<'a> Planner<'a> {
     }
 
     fn variables(&mut self, d: &Declared, meta: &ObjectMeta, spec: &VariablesSpec) {
-        let id = ResourceId::new(Kind::Variables, &meta.name);
+        let id = ResourceId::new(crate::kinds::variables::ID, &meta.name);
         if meta.name != GLOBAL_VARIABLES {
             return self.error_at(
                 &id,
@@ -646,7 +648,7 @@ impl<'a> Planner<'a> {
             }
             // Removing the Variables manifest stops managing global variables; it never
             // deletes them.
-            if id.kind == Kind::Variables {
+            if id.kind == crate::kinds::variables::ID {
                 forget.push(id);
                 continue;
             }
@@ -681,31 +683,31 @@ impl<'a> Planner<'a> {
             content_fingerprint(&v, version)
         };
         Ok(match id.kind {
-            Kind::Group => o
+            crate::kinds::group::ID => o
                 .groups
                 .as_ref()
                 .ok_or("group list")?
                 .get(&id.name)
                 .map(|g| fp(to_json(g))),
-            Kind::User => o
+            crate::kinds::user::ID => o
                 .users
                 .as_ref()
                 .ok_or("user list")?
                 .get(&id.name)
                 .map(|u| fp(to_json(u))),
-            Kind::Connection => o
+            crate::kinds::connection::ID => o
                 .connections
                 .as_ref()
                 .ok_or("connection list")?
                 .get(&id.name)
                 .map(|c| fp(to_json(c))),
-            Kind::Project => o
+            crate::kinds::project::ID => o
                 .projects
                 .as_ref()
                 .ok_or("project list")?
                 .get(&id.name)
                 .map(|p| fp(to_json(&p.summary))),
-            Kind::Dataset => {
+            crate::kinds::dataset::ID => {
                 let (project, name) = id.dataset_parts().ok_or("dataset name")?;
                 match o.projects.as_ref().ok_or("project list")?.get(project) {
                     None => None,
@@ -717,7 +719,7 @@ impl<'a> Planner<'a> {
                         .map(|ds| fp(to_json(&ds.definition))),
                 }
             }
-            Kind::Variables => None,
+            _ => None,
         })
     }
 }
@@ -732,20 +734,9 @@ fn delete_op(entry: &LedgerEntry, fingerprint: Fingerprint) -> Operation {
         writes: Vec::new(),
         secrets: Vec::new(),
         ledger: None,
-        drop_data: entry.kind == Kind::Dataset && entry.drop_data_on_delete,
+        drop_data: entry.kind == crate::kinds::dataset::ID && entry.drop_data_on_delete,
         origin: None,
         fingerprint: Some(fingerprint),
-    }
-}
-
-fn kind_title(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Group => "Group",
-        Kind::User => "User",
-        Kind::Connection => "Connection",
-        Kind::Project => "Project",
-        Kind::Dataset => "Dataset",
-        Kind::Variables => "Variables",
     }
 }
 

@@ -71,16 +71,16 @@ impl ReadPlan {
         for d in desired {
             match &d.resource {
                 Resource::Project { meta, .. } => {
-                    declared.insert((Kind::Project, meta.name.clone()));
+                    declared.insert((crate::kinds::project::ID, meta.name.clone()));
                 }
                 Resource::Connection { meta, .. } => {
-                    declared.insert((Kind::Connection, meta.name.clone()));
+                    declared.insert((crate::kinds::connection::ID, meta.name.clone()));
                 }
                 Resource::User { meta, .. } => {
-                    declared.insert((Kind::User, meta.name.clone()));
+                    declared.insert((crate::kinds::user::ID, meta.name.clone()));
                 }
                 Resource::Group { meta, .. } => {
-                    declared.insert((Kind::Group, meta.name.clone()));
+                    declared.insert((crate::kinds::group::ID, meta.name.clone()));
                 }
                 _ => {}
             }
@@ -88,9 +88,9 @@ impl ReadPlan {
         let referenced = |r: &mut ReadPlan, kind: Kind, name: &str| {
             if !declared.contains(&(kind, name.to_string())) {
                 match kind {
-                    Kind::Connection => r.connections = true,
-                    Kind::User => r.users = true,
-                    Kind::Group => r.groups = true,
+                    crate::kinds::connection::ID => r.connections = true,
+                    crate::kinds::user::ID => r.users = true,
+                    crate::kinds::group::ID => r.groups = true,
                     _ => {}
                 }
             }
@@ -105,14 +105,14 @@ impl ReadPlan {
                     p.permissions |= spec.permissions.is_some();
                     p.variables |= spec.variables.is_some();
                     if let Some(owner) = &spec.owner {
-                        referenced(&mut r, Kind::User, owner);
+                        referenced(&mut r, crate::kinds::user::ID, owner);
                     }
                     for g in spec.permissions.iter().flatten() {
                         if let Some(group) = &g.group {
-                            referenced(&mut r, Kind::Group, group);
+                            referenced(&mut r, crate::kinds::group::ID, group);
                         }
                         if let Some(user) = &g.user {
-                            referenced(&mut r, Kind::User, user);
+                            referenced(&mut r, crate::kinds::user::ID, user);
                         }
                     }
                 }
@@ -130,19 +130,19 @@ impl ReadPlan {
                         .and_then(|p| p.get("connection"))
                         .and_then(|c| c.as_str())
                     {
-                        referenced(&mut r, Kind::Connection, c);
+                        referenced(&mut r, crate::kinds::connection::ID, c);
                     }
                 }
                 Resource::Connection { spec, .. } => {
                     r.connections = true;
                     for g in spec.allowed_groups.iter().flatten() {
-                        referenced(&mut r, Kind::Group, g);
+                        referenced(&mut r, crate::kinds::group::ID, g);
                     }
                 }
                 Resource::User { spec, .. } => {
                     r.users = true;
                     for g in spec.groups.iter().flatten() {
-                        referenced(&mut r, Kind::Group, g);
+                        referenced(&mut r, crate::kinds::group::ID, g);
                     }
                 }
                 Resource::Group { .. } => r.groups = true,
@@ -151,20 +151,20 @@ impl ReadPlan {
         }
         for id in ledger.into_iter().flat_map(Ledger::ids) {
             match id.kind {
-                Kind::Project => {
+                crate::kinds::project::ID => {
                     r.projects_list = true;
                     r.projects.entry(id.name.clone()).or_default();
                 }
-                Kind::Dataset => {
+                crate::kinds::dataset::ID => {
                     r.projects_list = true;
                     if let Some((project, _)) = id.dataset_parts() {
                         r.projects.entry(project.to_string()).or_default().datasets = true;
                     }
                 }
-                Kind::Connection => r.connections = true,
-                Kind::User => r.users = true,
-                Kind::Group => r.groups = true,
-                Kind::Variables => {}
+                crate::kinds::connection::ID => r.connections = true,
+                crate::kinds::user::ID => r.users = true,
+                crate::kinds::group::ID => r.groups = true,
+                _ => {}
             }
         }
         r
@@ -232,8 +232,8 @@ mod tests {
     #[test]
     fn the_ledger_adds_what_it_may_delete() {
         let mut ledger = Ledger::new();
-        ledger.insert(entry_for(Kind::Dataset, "OLD.d"));
-        ledger.insert(entry_for(Kind::User, "bob"));
+        ledger.insert(entry_for(crate::kinds::dataset::ID, "OLD.d"));
+        ledger.insert(entry_for(crate::kinds::user::ID, "bob"));
         let r = ReadPlan::new(&[], Some(&ledger));
         assert!(r.projects_list && r.users && !r.groups && !r.connections);
         assert!(r.projects["OLD"].datasets);

@@ -71,13 +71,13 @@ fn an_empty_instance_gets_everything_created_in_dependency_order() {
     assert_eq!(
         ops,
         vec![
-            (Kind::Group, Action::Create),
-            (Kind::Group, Action::Create),
-            (Kind::User, Action::Create),
-            (Kind::Connection, Action::Create),
-            (Kind::Project, Action::Create),
-            (Kind::Dataset, Action::Create),
-            (Kind::Variables, Action::Adopt),
+            (crate::kinds::group::ID, Action::Create),
+            (crate::kinds::group::ID, Action::Create),
+            (crate::kinds::user::ID, Action::Create),
+            (crate::kinds::connection::ID, Action::Create),
+            (crate::kinds::project::ID, Action::Create),
+            (crate::kinds::dataset::ID, Action::Create),
+            (crate::kinds::variables::ID, Action::Adopt),
         ]
     );
     let ds = &plan.operations[5];
@@ -402,7 +402,7 @@ fn undeclared_ledger_resources_are_deleted_unless_protected_or_gone() {
     });
     // A group in the ledger that was deleted out of band.
     let ledger = observed.ledger.as_mut().unwrap();
-    ledger.insert(super::simulate::entry_for(Kind::Group, "vanished"));
+    ledger.insert(super::simulate::entry_for(crate::kinds::group::ID, "vanished"));
     ledger
         .resources
         .get_mut("dataset:CHURN.customers")
@@ -421,11 +421,14 @@ fn undeclared_ledger_resources_are_deleted_unless_protected_or_gone() {
     assert_eq!(
         plan.protected,
         vec![ProtectedSkip {
-            kind: Kind::Project,
+            kind: crate::kinds::project::ID,
             name: "CHURN".into()
         }]
     );
-    assert_eq!(plan.forget, vec![ResourceId::new(Kind::Group, "vanished")]);
+    assert_eq!(
+        plan.forget,
+        vec![ResourceId::new(crate::kinds::group::ID, "vanished")]
+    );
     assert_eq!(plan.summary.delete, 1);
 }
 

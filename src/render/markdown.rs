@@ -210,13 +210,13 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Change, Kind, Operation, Summary};
+    use crate::plan::{Change, Operation, Summary};
     use serde_json::json;
 
     #[test]
     fn a_huge_plan_is_cut_to_fit_a_comment() {
         let op = |i: usize| Operation {
-            kind: Kind::Group,
+            kind: crate::kinds::group::ID,
             name: format!("g{i}"),
             action: Action::Update,
             subdocuments: vec![crate::plan::SubDoc::Definition],
