@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use crate::cli::{ExportArgs, ExportKind};
 use crate::client::DssClient;
+use crate::kinds::variables::GLOBAL as GLOBAL_VARIABLES;
 use crate::manifest::{API_VERSION, ObjectMeta, Resource};
-use crate::plan::planner::GLOBAL_VARIABLES;
 use crate::plan::{ObservedDataset, ObservedProject};
 use crate::target::connect;
 

@@ -4,11 +4,15 @@
 
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, env_name_for, group, items, names};
+use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource, SecretRef};
 use crate::manifest::node::{Node, NodeValue};
+use crate::plan::diff::Doc;
+use crate::plan::planner::{Planner, flag, text, to_json};
+use crate::plan::{LedgerIntent, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: ConnectionKind = ConnectionKind;
@@ -114,6 +118,12 @@ impl Kind for ConnectionKind {
             .is_some_and(|rest| crate::wire::is_secret_param(rest.split(['.', '[']).next().unwrap_or(rest)))
     }
 
+    fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
+        if let Resource::Connection { meta, spec } = &declared.resource {
+            plan_connection(planner, declared, meta, spec);
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Connection {
             meta,
@@ -153,4 +163,52 @@ fn check_params(checks: &mut Checks<'_>, spec: &Node) {
             ));
         }
     }
+}
+
+/// Plan one declared connection: its writes, compared with the live state.
+pub(crate) fn plan_connection(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &ConnectionSpec) {
+    let id = ResourceId::new(ID, &meta.name);
+    let Some(connections) = &p.observed().connections else {
+        return p.not_read(&id, &d.origin, "connection list");
+    };
+    for g in spec.allowed_groups.iter().flatten() {
+        p.check_ref(d, &id, crate::kinds::group::ID, g, "allowedGroups");
+    }
+    let live_conn = connections.get(&meta.name);
+    if let Some(c) = live_conn
+        && c.connection_type != spec.connection_type
+    {
+        return p.error_at(
+            &id,
+            Some(&d.origin),
+            format!(
+                "type is {} on the instance but {} in the manifest; a connection's type cannot change in place",
+                c.connection_type, spec.connection_type
+            ),
+            Some(format!(
+                "declare the new connection under another name and move its users to it, or delete connection {:?} in DSS first",
+                meta.name
+            )),
+        );
+    }
+    let live = live_conn.map(to_json);
+    let mut doc = Doc::new(SubDoc::Definition, live.as_ref(), None);
+    if live.is_none() {
+        doc.scalar("type", Some(json!(spec.connection_type)), None);
+    } else {
+        doc.write_only("type", json!(spec.connection_type));
+    }
+    doc.scalar("description", text(&spec.description), None);
+    doc.scalar("allowWrite", flag(spec.allow_write), None);
+    doc.scalar("allowManagedDatasets", flag(spec.allow_managed_datasets), None);
+    doc.scalar("usableBy", text(&spec.usable_by), Some(json!("ALL")));
+    doc.set("allowedGroups", spec.allowed_groups.as_ref());
+    doc.keyed("params", spec.params.as_ref());
+    p.judge_secrets(&id, &d.origin, &mut doc);
+    let write = doc.finish(None);
+    let intent = LedgerIntent {
+        protect: spec.protect.unwrap_or(false),
+        drop_data_on_delete: false,
+    };
+    p.finish(id, &d.origin, live.is_some(), vec![write], intent);
 }

@@ -6,12 +6,16 @@ use std::collections::HashMap;
 
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, connection, names, project};
+use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
 use crate::manifest::schema::did_you_mean;
+use crate::plan::diff::{Doc, schema_view};
+use crate::plan::planner::{Planner, flag, text, to_json};
+use crate::plan::{LedgerIntent, ObservedDataset, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: DatasetKind = DatasetKind;
@@ -172,6 +176,12 @@ impl Kind for DatasetKind {
         refs.push(connection::ID, connection, None);
     }
 
+    fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
+        if let Resource::Dataset { meta, spec } = &declared.resource {
+            plan_dataset(planner, declared, meta, spec);
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Dataset {
             meta,
@@ -224,6 +234,123 @@ fn check_params_and_columns(checks: &mut Checks<'_>, spec: &Node) {
             } else {
                 seen.insert(text, name.pos);
             }
+        }
+    }
+}
+
+/// Plan one declared dataset: its writes, compared with the live state.
+pub(crate) fn plan_dataset(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &DatasetSpec) {
+    let project = meta.project.clone().unwrap_or_default();
+    let id = ResourceId::dataset(&project, &meta.name);
+    let Some(projects) = &p.observed().projects else {
+        return p.not_read(&id, &d.origin, "project list");
+    };
+    let project_live = projects.get(&project);
+    if project_live.is_none() && !p.is_declared(crate::kinds::project::ID, &project) {
+        return p.error_at(
+            &id,
+            Some(&d.origin),
+            format!("project {project:?} is neither declared in the manifests nor present on the instance"),
+            Some(format!(
+                "declare a Project named {project:?} or fix metadata.project"
+            )),
+        );
+    }
+    if let Some(conn) = spec
+        .params
+        .as_ref()
+        .and_then(|p| p.get("connection"))
+        .and_then(Value::as_str)
+    {
+        p.check_ref(d, &id, crate::kinds::connection::ID, conn, "params.connection");
+    }
+    let live: Option<&ObservedDataset> = match project_live {
+        None => None,
+        Some(project_live) => match &project_live.datasets {
+            Some(datasets) => datasets.get(&meta.name),
+            None => return p.not_read(&id, &d.origin, "dataset list of the project"),
+        },
+    };
+    if let Some(ds) = live
+        && ds.definition.dataset_type != spec.dataset_type
+    {
+        return p.error_at(
+            &id,
+            Some(&d.origin),
+            format!(
+                "type is {} on the instance but {} in the manifest; a dataset's type cannot change in place",
+                ds.definition.dataset_type, spec.dataset_type
+            ),
+            Some(format!(
+                "declare the new dataset under another name (and point its recipes at it), or delete dataset {} in DSS first",
+                id.name
+            )),
+        );
+    }
+    let key = Some(project.as_str());
+
+    let definition = live.map(|ds| to_json(&ds.definition));
+    let version = live.and_then(|ds| ds.definition.version_tag.as_ref().map(|v| v.version_number));
+    let mut doc = Doc::new(SubDoc::Settings, definition.as_ref(), key);
+    if live.is_none() {
+        doc.scalar("type", Some(json!(spec.dataset_type)), None);
+    } else {
+        doc.write_only("type", json!(spec.dataset_type));
+    }
+    doc.keyed("params", spec.params.as_ref());
+    doc.scalar("formatType", text(&spec.format_type), None);
+    doc.keyed("formatParams", spec.format_params.as_ref());
+    doc.scalar("managed", flag(spec.managed), Some(json!(false)));
+    let settings_write = doc.finish(version);
+
+    let schema = live.map(|ds| schema_view(ds.schema.as_ref(), ds.definition.schema.as_ref()));
+    let mut doc = Doc::new(SubDoc::Schema, schema.as_ref(), key);
+    if let Some(s) = &spec.schema {
+        doc.columns(s);
+    }
+    let schema_write = doc.finish(None);
+
+    let metadata = live.map(dataset_metadata_view);
+    let mut doc = Doc::new(SubDoc::Metadata, metadata.as_ref(), key);
+    doc.scalar("label", text(&spec.label), None);
+    doc.scalar("description", text(&spec.description), None);
+    doc.scalar("shortDesc", text(&spec.short_desc), None);
+    doc.set("tags", spec.tags.as_ref());
+    doc.keyed("custom", spec.custom.as_ref());
+    let metadata_write = doc.finish(None);
+
+    let intent = LedgerIntent {
+        protect: spec.protect.unwrap_or(false),
+        drop_data_on_delete: spec.drop_data_on_delete.unwrap_or(false),
+    };
+    p.finish(
+        id,
+        &d.origin,
+        live.is_some(),
+        vec![settings_write, schema_write, metadata_write],
+        intent,
+    );
+}
+
+/// A dataset's metadata as a JSON value: the document read, else the view DSS derives from
+/// the definition in the dataset list (`customMeta` is the metadata's `custom`).
+pub(crate) fn dataset_metadata_view(ds: &ObservedDataset) -> Value {
+    match &ds.metadata {
+        Some(m) => to_json(m),
+        None => {
+            let def = &ds.definition;
+            let mut v = json!({"tags": def.tags});
+            for (from, to) in [
+                ("label", "label"),
+                ("description", "description"),
+                ("shortDesc", "shortDesc"),
+                ("customMeta", "custom"),
+            ] {
+                if let Some(x) = def.extra.get(from) {
+                    v[to] = x.clone();
+                }
+            }
+            v
         }
     }
 }

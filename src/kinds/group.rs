@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{Kind, KindId, NameRule};
+use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{ObjectMeta, Resource};
+use crate::plan::diff::Doc;
+use crate::plan::planner::{Planner, flag, text, to_json};
+use crate::plan::{LedgerIntent, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: GroupKind = GroupKind;
@@ -95,10 +99,40 @@ impl Kind for GroupKind {
         true
     }
 
+    fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
+        if let Resource::Group { meta, spec } = &declared.resource {
+            plan_group(planner, declared, meta, spec);
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Group {
             meta,
             spec: serde_json::from_value(spec)?,
         })
     }
+}
+
+/// Plan one declared group: its writes, compared with the live state.
+pub(crate) fn plan_group(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &GroupSpec) {
+    let id = ResourceId::new(ID, &meta.name);
+    let Some(groups) = &p.observed().groups else {
+        return p.not_read(&id, &d.origin, "group list");
+    };
+    let live = groups.get(&meta.name).map(to_json);
+    let mut doc = Doc::new(SubDoc::Definition, live.as_ref(), None);
+    if live.is_none() {
+        doc.scalar("sourceType", text(&spec.source_type), None);
+    }
+    doc.scalar("description", text(&spec.description), None);
+    doc.scalar("admin", flag(spec.admin), Some(json!(false)));
+    for (ability, on) in &spec.abilities {
+        doc.scalar(ability, Some(json!(on)), Some(json!(false)));
+    }
+    let write = doc.finish(None);
+    let intent = LedgerIntent {
+        protect: spec.protect.unwrap_or(false),
+        drop_data_on_delete: false,
+    };
+    p.finish(id, &d.origin, live.is_some(), vec![write], intent);
 }

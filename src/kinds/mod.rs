@@ -25,8 +25,10 @@ use schemars::SchemaGenerator;
 use serde_json::{Map, Value};
 
 use crate::manifest::diagnostic::Diagnostic;
-use crate::manifest::kinds::{ObjectMeta, Resource};
+use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
+use crate::plan::ResourceId;
+use crate::plan::planner::Planner;
 
 pub use names::NameRule;
 
@@ -184,6 +186,23 @@ pub trait Kind: Sync + Send {
     fn is_secret_path(&self, _path: &str) -> bool {
         false
     }
+
+    /// The identity of a declared resource of this kind (`None` for a kind that is not a
+    /// resource): its name, or `PROJECT.name` for a kind that belongs to a project.
+    fn resource_id(&self, meta: &ObjectMeta) -> Option<ResourceId> {
+        if !self.is_resource() {
+            return None;
+        }
+        Some(match (self.in_project(), &meta.project) {
+            (true, Some(project)) => ResourceId::new(self.id(), format!("{project}.{}", meta.name)),
+            (true, None) => ResourceId::new(self.id(), format!(".{}", meta.name)),
+            (false, _) => ResourceId::new(self.id(), &meta.name),
+        })
+    }
+
+    /// Plan one declared resource of this kind: compare its managed fields with the observed
+    /// state and hand the planner its writes ([`Planner::finish`]) or its errors.
+    fn plan(&self, _planner: &mut Planner<'_>, _declared: &Declared) {}
 
     /// The typed resource from its metadata and its spec as JSON (`{}` when not given).
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error>;

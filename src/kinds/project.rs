@@ -6,11 +6,15 @@ use std::collections::HashMap;
 
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, names, user};
+use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
+use crate::plan::diff::{Doc, permissions_view};
+use crate::plan::planner::{Planner, text, to_json};
+use crate::plan::{LedgerIntent, ObservedProject, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: ProjectKind = ProjectKind;
@@ -190,6 +194,12 @@ impl Kind for ProjectKind {
         }
     }
 
+    fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
+        if let Resource::Project { meta, spec } = &declared.resource {
+            plan_project(planner, declared, meta, spec);
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Project {
             meta,
@@ -264,6 +274,89 @@ fn check_permissions(checks: &mut Checks<'_>, spec: &Node) {
             } else {
                 seen.insert(key, grant.pos);
             }
+        }
+    }
+}
+
+/// Plan one declared project: its writes, compared with the live state.
+pub(crate) fn plan_project(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &ProjectSpec) {
+    let id = ResourceId::new(ID, &meta.name);
+    let Some(projects) = &p.observed().projects else {
+        return p.not_read(&id, &d.origin, "project list");
+    };
+    let live: Option<&ObservedProject> = projects.get(&meta.name);
+    let key = Some(meta.name.as_str());
+    if let Some(owner) = &spec.owner {
+        p.check_ref(d, &id, crate::kinds::user::ID, owner, "owner");
+    }
+    for grant in spec.permissions.iter().flatten() {
+        if let Some(g) = &grant.group {
+            p.check_ref(d, &id, crate::kinds::group::ID, g, "permissions");
+        }
+        if let Some(u) = &grant.user {
+            p.check_ref(d, &id, crate::kinds::user::ID, u, "permissions");
+        }
+    }
+
+    let metadata = live.map(project_metadata_view);
+    let mut doc = Doc::new(SubDoc::Metadata, metadata.as_ref(), key);
+    doc.scalar("label", text(&spec.label), None);
+    doc.scalar("description", text(&spec.description), None);
+    doc.scalar("shortDesc", text(&spec.short_desc), None);
+    doc.set("tags", spec.tags.as_ref());
+    doc.keyed("custom", spec.custom.as_ref());
+    let metadata_write = doc.finish(None);
+
+    if live.is_some_and(|p| p.permissions.is_none()) && spec.permissions.is_some() {
+        return p.not_read(&id, &d.origin, "permissions document");
+    }
+    let permissions =
+        live.map(|p| permissions_view(p.permissions.as_ref(), p.summary.owner_login.as_deref()));
+    let mut doc = Doc::new(SubDoc::Permissions, permissions.as_ref(), key);
+    doc.scalar("owner", text(&spec.owner), None);
+    if let Some(grants) = &spec.permissions
+        && let Err(e) = doc.grants(grants)
+    {
+        return p.error_at(&id, Some(&d.origin), e, None);
+    }
+    let permissions_write = doc.finish(None);
+
+    if live.is_some_and(|p| p.variables.is_none()) && spec.variables.is_some() {
+        return p.not_read(&id, &d.origin, "variables document");
+    }
+    let variables = live.and_then(|p| p.variables.as_ref()).map(to_json);
+    let mut doc = Doc::new(SubDoc::Variables, variables.as_ref(), key);
+    if let Some(v) = &spec.variables {
+        doc.keyed("standard", v.standard.as_ref());
+        doc.keyed("local", v.local.as_ref());
+    }
+    let variables_write = doc.finish(None);
+
+    let intent = LedgerIntent {
+        protect: spec.protect.unwrap_or(false),
+        drop_data_on_delete: false,
+    };
+    p.finish(
+        id,
+        &d.origin,
+        live.is_some(),
+        vec![metadata_write, permissions_write, variables_write],
+        intent,
+    );
+}
+
+/// A project's metadata as a JSON value: the document read, else what the project list
+/// carries (`name` is the label there).
+pub(crate) fn project_metadata_view(p: &ObservedProject) -> Value {
+    match &p.metadata {
+        Some(m) => to_json(m),
+        None => {
+            let s = &p.summary;
+            let mut v = json!({"label": s.name, "shortDesc": s.short_desc, "tags": s.tags});
+            if let Some(d) = &s.description {
+                v["description"] = json!(d);
+            }
+            v
         }
     }
 }

@@ -3,11 +3,15 @@
 
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items};
+use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{ObjectMeta, Resource, SecretRef};
 use crate::manifest::node::{Node, NodeValue};
+use crate::plan::diff::{Doc, PendingSecret};
+use crate::plan::planner::{Planner, flag, text, to_json};
+use crate::plan::{LedgerIntent, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: UserKind = UserKind;
@@ -114,10 +118,57 @@ impl Kind for UserKind {
         path == "spec.password"
     }
 
+    fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
+        if let Resource::User { meta, spec } = &declared.resource {
+            plan_user(planner, declared, meta, spec);
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::User {
             meta,
             spec: serde_json::from_value(spec)?,
         })
     }
+}
+
+/// Plan one declared user: its writes, compared with the live state.
+pub(crate) fn plan_user(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &UserSpec) {
+    let id = ResourceId::new(ID, &meta.name);
+    let Some(users) = &p.observed().users else {
+        return p.not_read(&id, &d.origin, "user list");
+    };
+    for g in spec.groups.iter().flatten() {
+        p.check_ref(d, &id, crate::kinds::group::ID, g, "groups");
+    }
+    let live = users.get(&meta.name).map(|u| {
+        let mut v = to_json(u);
+        // DSS never returns a password; the user's existence stands for "has one".
+        v["password"] = json!("(set)");
+        v
+    });
+    let mut doc = Doc::new(SubDoc::Definition, live.as_ref(), None);
+    if live.is_none() {
+        doc.scalar("sourceType", text(&spec.source_type), None);
+    }
+    doc.scalar("displayName", text(&spec.display_name), None);
+    doc.scalar("email", text(&spec.email), None);
+    doc.set("groups", spec.groups.as_ref());
+    doc.scalar("userProfile", text(&spec.user_profile), None);
+    doc.scalar("enabled", flag(spec.enabled), Some(json!(true)));
+    doc.scalar("codeAllowed", flag(spec.code_allowed), Some(json!(false)));
+    if let Some(password) = &spec.password {
+        doc.pending_secrets.push(PendingSecret {
+            path: "password".into(),
+            reference: password.clone(),
+            live_has_value: live.is_some(),
+        });
+    }
+    p.judge_secrets(&id, &d.origin, &mut doc);
+    let write = doc.finish(None);
+    let intent = LedgerIntent {
+        protect: spec.protect.unwrap_or(false),
+        drop_data_on_delete: false,
+    };
+    p.finish(id, &d.origin, live.is_some(), vec![write], intent);
 }

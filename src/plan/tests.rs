@@ -485,7 +485,7 @@ fn a_fingerprint_is_what_apply_recomputes_from_a_fresh_get() {
     dataset_mut(&mut observed, "CHURN", "customers").definition.tags = vec![];
     let plan = run(&desired, &observed);
     let w = &plan.operations[0].writes[0];
-    let live = super::planner::dataset_metadata_view(observed.dataset("CHURN", "customers").unwrap());
+    let live = crate::kinds::dataset::dataset_metadata_view(observed.dataset("CHURN", "customers").unwrap());
     assert_eq!(Some(w.live_fingerprint(&live)), w.fingerprint);
     assert!(w.is_current(&live));
     // The metadata as the dataset's own GET returns it (a different document shape, the same
