@@ -9,7 +9,7 @@ use super::convert::*;
 use super::*;
 use crate::manifest::{Declared, Origin};
 use crate::plan::simulate::simulate_apply;
-use crate::plan::{Action, Observed, PlanInput, plan};
+use crate::plan::{Action, Observed, ObservedDataset, PlanInput, plan};
 use crate::wire::{Connection, Dataset, Group, Metadata, PermissionGrant, ProjectPermissions, User};
 
 fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
