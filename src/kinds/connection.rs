@@ -12,7 +12,7 @@ use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource, SecretRef};
 use crate::manifest::node::{Node, NodeValue};
 use crate::plan::diff::Doc;
 use crate::plan::planner::{Planner, flag, text, to_json};
-use crate::plan::{LedgerIntent, ResourceId, SubDoc};
+use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: ConnectionKind = ConnectionKind;
@@ -122,6 +122,11 @@ impl Kind for ConnectionKind {
         if let Resource::Connection { meta, spec } = &declared.resource {
             plan_connection(planner, declared, meta, spec);
         }
+    }
+
+    fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
+        let connections = observed.connections.as_ref().ok_or("connection list")?;
+        Ok(connections.get(name).map(to_json))
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

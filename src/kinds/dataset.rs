@@ -15,7 +15,7 @@ use crate::manifest::node::{Node, NodeValue, Pos};
 use crate::manifest::schema::did_you_mean;
 use crate::plan::diff::{Doc, schema_view};
 use crate::plan::planner::{Planner, flag, text, to_json};
-use crate::plan::{LedgerIntent, ObservedDataset, ResourceId, SubDoc};
+use crate::plan::{LedgerIntent, Observed, ObservedDataset, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: DatasetKind = DatasetKind;
@@ -179,6 +179,23 @@ impl Kind for DatasetKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Resource::Dataset { meta, spec } = &declared.resource {
             plan_dataset(planner, declared, meta, spec);
+        }
+    }
+
+    fn drops_data(&self) -> bool {
+        true
+    }
+
+    fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
+        let (project, dataset) = name.split_once('.').ok_or("dataset name")?;
+        match observed.projects.as_ref().ok_or("project list")?.get(project) {
+            None => Ok(None),
+            Some(p) => Ok(p
+                .datasets
+                .as_ref()
+                .ok_or("dataset list")?
+                .get(dataset)
+                .map(|ds| to_json(&ds.definition))),
         }
     }
 

@@ -12,7 +12,7 @@ use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{ObjectMeta, Resource};
 use crate::plan::diff::Doc;
 use crate::plan::planner::{Planner, flag, text, to_json};
-use crate::plan::{LedgerIntent, ResourceId, SubDoc};
+use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: GroupKind = GroupKind;
@@ -103,6 +103,11 @@ impl Kind for GroupKind {
         if let Resource::Group { meta, spec } = &declared.resource {
             plan_group(planner, declared, meta, spec);
         }
+    }
+
+    fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
+        let groups = observed.groups.as_ref().ok_or("group list")?;
+        Ok(groups.get(name).map(to_json))
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

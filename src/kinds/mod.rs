@@ -27,8 +27,8 @@ use serde_json::{Map, Value};
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
-use crate::plan::ResourceId;
 use crate::plan::planner::Planner;
+use crate::plan::{Observed, ResourceId};
 
 pub use names::NameRule;
 
@@ -203,6 +203,23 @@ pub trait Kind: Sync + Send {
     /// Plan one declared resource of this kind: compare its managed fields with the observed
     /// state and hand the planner its writes ([`Planner::finish`]) or its errors.
     fn plan(&self, _planner: &mut Planner<'_>, _declared: &Declared) {}
+
+    /// Whether a resource the ledger lists but the manifests no longer declare is deleted
+    /// (false: it is only forgotten, as the global variables are).
+    fn deletable(&self) -> bool {
+        true
+    }
+
+    /// Whether deleting it may drop data, as the ledger's `dropDataOnDelete` says.
+    fn drops_data(&self) -> bool {
+        false
+    }
+
+    /// The live object named `name` (its ledger name) as the planner fingerprints it before a
+    /// deletion: `Ok(None)` when absent, `Err(what)` when `what` was not read.
+    fn live_document(&self, _observed: &Observed, _name: &str) -> Result<Option<Value>, &'static str> {
+        Ok(None)
+    }
 
     /// The typed resource from its metadata and its spec as JSON (`{}` when not given).
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error>;

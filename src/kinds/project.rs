@@ -14,7 +14,7 @@ use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
 use crate::plan::diff::{Doc, permissions_view};
 use crate::plan::planner::{Planner, text, to_json};
-use crate::plan::{LedgerIntent, ObservedProject, ResourceId, SubDoc};
+use crate::plan::{LedgerIntent, Observed, ObservedProject, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: ProjectKind = ProjectKind;
@@ -198,6 +198,11 @@ impl Kind for ProjectKind {
         if let Resource::Project { meta, spec } = &declared.resource {
             plan_project(planner, declared, meta, spec);
         }
+    }
+
+    fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
+        let projects = observed.projects.as_ref().ok_or("project list")?;
+        Ok(projects.get(name).map(|p| to_json(&p.summary)))
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

@@ -11,7 +11,7 @@ use crate::manifest::kinds::{ObjectMeta, Resource, SecretRef};
 use crate::manifest::node::{Node, NodeValue};
 use crate::plan::diff::{Doc, PendingSecret};
 use crate::plan::planner::{Planner, flag, text, to_json};
-use crate::plan::{LedgerIntent, ResourceId, SubDoc};
+use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: UserKind = UserKind;
@@ -122,6 +122,11 @@ impl Kind for UserKind {
         if let Resource::User { meta, spec } = &declared.resource {
             plan_user(planner, declared, meta, spec);
         }
+    }
+
+    fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
+        let users = observed.users.as_ref().ok_or("user list")?;
+        Ok(users.get(name).map(to_json))
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

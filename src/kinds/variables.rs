@@ -80,6 +80,11 @@ impl Kind for VariablesKind {
         }
     }
 
+    /// Removing the Variables manifest stops managing global variables; it never deletes them.
+    fn deletable(&self) -> bool {
+        false
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Variables {
             meta,

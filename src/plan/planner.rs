@@ -303,9 +303,8 @@ impl<'a> Planner<'a> {
             if declared.contains(&id) {
                 continue;
             }
-            // Removing the Variables manifest stops managing global variables; it never
-            // deletes them.
-            if id.kind == crate::kinds::variables::ID {
+            // A kind that is never deleted (the global variables) is only forgotten.
+            if !id.kind.def().is_some_and(|k| k.deletable()) {
                 forget.push(id);
                 continue;
             }
@@ -329,55 +328,18 @@ impl<'a> Planner<'a> {
 
     /// The fingerprint of a live object (`Ok(None)`: absent; `Err`: its list was not read).
     fn live_fingerprint(&self, id: &ResourceId) -> Result<Option<Fingerprint>, &'static str> {
-        let o = self.observed();
-        let fp = |v: Value| {
+        let live = match id.kind.def() {
+            Some(kind) => kind.live_document(self.observed(), &id.name)?,
+            None => None,
+        };
+        Ok(live.map(|mut v| {
             let version = super::fingerprint::version_number(&v);
-            let mut v = v;
             if let Some(params) = v.get_mut("params").and_then(Value::as_object_mut) {
                 // Encrypted secrets change on every save: not part of the identity.
                 params.retain(|k, _| !crate::wire::is_secret_param(k));
             }
             content_fingerprint(&v, version)
-        };
-        Ok(match id.kind {
-            crate::kinds::group::ID => o
-                .groups
-                .as_ref()
-                .ok_or("group list")?
-                .get(&id.name)
-                .map(|g| fp(to_json(g))),
-            crate::kinds::user::ID => o
-                .users
-                .as_ref()
-                .ok_or("user list")?
-                .get(&id.name)
-                .map(|u| fp(to_json(u))),
-            crate::kinds::connection::ID => o
-                .connections
-                .as_ref()
-                .ok_or("connection list")?
-                .get(&id.name)
-                .map(|c| fp(to_json(c))),
-            crate::kinds::project::ID => o
-                .projects
-                .as_ref()
-                .ok_or("project list")?
-                .get(&id.name)
-                .map(|p| fp(to_json(&p.summary))),
-            crate::kinds::dataset::ID => {
-                let (project, name) = id.dataset_parts().ok_or("dataset name")?;
-                match o.projects.as_ref().ok_or("project list")?.get(project) {
-                    None => None,
-                    Some(p) => p
-                        .datasets
-                        .as_ref()
-                        .ok_or("dataset list")?
-                        .get(name)
-                        .map(|ds| fp(to_json(&ds.definition))),
-                }
-            }
-            _ => None,
-        })
+        }))
     }
 }
 
@@ -391,7 +353,7 @@ fn delete_op(entry: &LedgerEntry, fingerprint: Fingerprint) -> Operation {
         writes: Vec::new(),
         secrets: Vec::new(),
         ledger: None,
-        drop_data: entry.kind == crate::kinds::dataset::ID && entry.drop_data_on_delete,
+        drop_data: entry.kind.def().is_some_and(|k| k.drops_data()) && entry.drop_data_on_delete,
         origin: None,
         fingerprint: Some(fingerprint),
     }
