@@ -12,6 +12,7 @@ use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource, SecretRef};
 use crate::manifest::node::{Node, NodeValue};
 use crate::plan::diff::Doc;
 use crate::plan::planner::{Planner, flag, text, to_json};
+use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
 
 /// The kind.
@@ -127,6 +128,24 @@ impl Kind for ConnectionKind {
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
         let connections = observed.connections.as_ref().ok_or("connection list")?;
         Ok(connections.get(name).map(to_json))
+    }
+
+    fn add_reads(&self, resource: &Resource, needs: &mut Needs<'_>) {
+        let Resource::Connection { spec, .. } = resource else {
+            return;
+        };
+        needs.reads.connections = true;
+        for g in spec.allowed_groups.iter().flatten() {
+            needs.referenced(group::ID, g);
+        }
+    }
+
+    fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
+        reads.connections = true;
+    }
+
+    fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
+        reads.connections = true;
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

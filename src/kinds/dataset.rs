@@ -15,6 +15,7 @@ use crate::manifest::node::{Node, NodeValue, Pos};
 use crate::manifest::schema::did_you_mean;
 use crate::plan::diff::{Doc, schema_view};
 use crate::plan::planner::{Planner, flag, text, to_json};
+use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, ObservedDataset, ResourceId, SubDoc};
 
 /// The kind.
@@ -196,6 +197,34 @@ impl Kind for DatasetKind {
                 .ok_or("dataset list")?
                 .get(dataset)
                 .map(|ds| to_json(&ds.definition))),
+        }
+    }
+
+    fn add_reads(&self, resource: &Resource, needs: &mut Needs<'_>) {
+        let Resource::Dataset { meta, spec } = resource else {
+            return;
+        };
+        needs.reads.projects_list = true;
+        let project = meta.project.clone().unwrap_or_default();
+        let p = needs.reads.projects.entry(project).or_default();
+        p.datasets = true;
+        if spec.label.is_some() {
+            p.dataset_labels.insert(meta.name.clone());
+        }
+        if let Some(c) = spec
+            .params
+            .as_ref()
+            .and_then(|p| p.get("connection"))
+            .and_then(|c| c.as_str())
+        {
+            needs.referenced(connection::ID, c);
+        }
+    }
+
+    fn need_live(&self, name: &str, reads: &mut ReadPlan) {
+        reads.projects_list = true;
+        if let Some((project, _)) = name.split_once('.') {
+            reads.projects.entry(project.to_string()).or_default().datasets = true;
         }
     }
 

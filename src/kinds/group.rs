@@ -12,6 +12,7 @@ use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{ObjectMeta, Resource};
 use crate::plan::diff::Doc;
 use crate::plan::planner::{Planner, flag, text, to_json};
+use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
 
 /// The kind.
@@ -108,6 +109,18 @@ impl Kind for GroupKind {
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
         let groups = observed.groups.as_ref().ok_or("group list")?;
         Ok(groups.get(name).map(to_json))
+    }
+
+    fn add_reads(&self, _resource: &Resource, needs: &mut Needs<'_>) {
+        needs.reads.groups = true;
+    }
+
+    fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
+        reads.groups = true;
+    }
+
+    fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
+        reads.groups = true;
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

@@ -28,6 +28,7 @@ use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
 use crate::plan::planner::Planner;
+use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{Observed, ResourceId};
 
 pub use names::NameRule;
@@ -203,6 +204,17 @@ pub trait Kind: Sync + Send {
     /// Plan one declared resource of this kind: compare its managed fields with the observed
     /// state and hand the planner its writes ([`Planner::finish`]) or its errors.
     fn plan(&self, _planner: &mut Planner<'_>, _declared: &Declared) {}
+
+    /// What observation must read for a declared resource of this kind (the lists and
+    /// sub-documents its planning compares, and the names it refers to).
+    fn add_reads(&self, _resource: &Resource, _needs: &mut Needs<'_>) {}
+
+    /// What observation must read for a resource of this kind the ledger lists as `name` (to
+    /// delete or forget it).
+    fn need_live(&self, _name: &str, _reads: &mut ReadPlan) {}
+
+    /// What observation must read to check that `name`, referred to and not declared, exists.
+    fn need_referenced(&self, _name: &str, _reads: &mut ReadPlan) {}
 
     /// Whether a resource the ledger lists but the manifests no longer declare is deleted
     /// (false: it is only forgotten, as the global variables are).

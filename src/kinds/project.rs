@@ -14,6 +14,7 @@ use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
 use crate::plan::diff::{Doc, permissions_view};
 use crate::plan::planner::{Planner, text, to_json};
+use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, ObservedProject, ResourceId, SubDoc};
 
 /// The kind.
@@ -203,6 +204,34 @@ impl Kind for ProjectKind {
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
         let projects = observed.projects.as_ref().ok_or("project list")?;
         Ok(projects.get(name).map(|p| to_json(&p.summary)))
+    }
+
+    fn add_reads(&self, resource: &Resource, needs: &mut Needs<'_>) {
+        let Resource::Project { meta, spec } = resource else {
+            return;
+        };
+        needs.reads.projects_list = true;
+        let p = needs.reads.projects.entry(meta.name.clone()).or_default();
+        p.metadata |= spec.custom.is_some();
+        p.description |= spec.description.is_some();
+        p.permissions |= spec.permissions.is_some();
+        p.variables |= spec.variables.is_some();
+        if let Some(owner) = &spec.owner {
+            needs.referenced(user::ID, owner);
+        }
+        for g in spec.permissions.iter().flatten() {
+            if let Some(group) = &g.group {
+                needs.referenced(group::ID, group);
+            }
+            if let Some(login) = &g.user {
+                needs.referenced(user::ID, login);
+            }
+        }
+    }
+
+    fn need_live(&self, name: &str, reads: &mut ReadPlan) {
+        reads.projects_list = true;
+        reads.projects.entry(name.to_string()).or_default();
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

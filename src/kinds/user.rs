@@ -11,6 +11,7 @@ use crate::manifest::kinds::{ObjectMeta, Resource, SecretRef};
 use crate::manifest::node::{Node, NodeValue};
 use crate::plan::diff::{Doc, PendingSecret};
 use crate::plan::planner::{Planner, flag, text, to_json};
+use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
 
 /// The kind.
@@ -127,6 +128,24 @@ impl Kind for UserKind {
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
         let users = observed.users.as_ref().ok_or("user list")?;
         Ok(users.get(name).map(to_json))
+    }
+
+    fn add_reads(&self, resource: &Resource, needs: &mut Needs<'_>) {
+        let Resource::User { spec, .. } = resource else {
+            return;
+        };
+        needs.reads.users = true;
+        for g in spec.groups.iter().flatten() {
+            needs.referenced(group::ID, g);
+        }
+    }
+
+    fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
+        reads.users = true;
+    }
+
+    fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
+        reads.users = true;
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
