@@ -14,7 +14,7 @@ use futures::StreamExt;
 use futures::stream;
 use serde_json::{Map, Value, json};
 
-use super::docs::{DocRef, json as to_json};
+use super::docs::DocRef;
 use super::writes::exists;
 use crate::client::{ClientError, DssClient};
 use crate::plan::fingerprint::{content_fingerprint, version_number};
@@ -113,18 +113,10 @@ fn same(planned: &Fingerprint, now: &Fingerprint) -> bool {
 /// The fingerprint of a live object as the planner computes it for a deletion.
 async fn delete_fingerprint(client: &DssClient, op: &Operation) -> Result<Option<Fingerprint>, ClientError> {
     let id = op.id();
-    let got = match id.kind {
-        crate::kinds::group::ID => client.get_group(&id.name).await.map(to_json),
-        crate::kinds::user::ID => client.get_user(&id.name).await.map(to_json),
-        crate::kinds::connection::ID => client.get_connection(&id.name).await.map(to_json),
-        crate::kinds::project::ID => client.get_project(&id.name).await.map(to_json),
-        crate::kinds::dataset::ID => {
-            let (p, d) = id.dataset_parts().unwrap_or_default();
-            client.get_dataset(p, d).await.map(to_json)
-        }
-        // The global variables are never deleted; a kind without a live object to fetch.
-        _ => return Ok(None),
+    let Some(get) = id.kind.def().and_then(|k| k.get_main(client, &id.name)) else {
+        return Ok(None);
     };
+    let got = get.await;
     let mut v = match got {
         Ok(v) => v,
         Err(e) if e.is_not_found() => return Ok(None),

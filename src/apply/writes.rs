@@ -447,19 +447,12 @@ async fn post_once(c: &DssClient, id: &ResourceId, body: CreateBody) -> Result<(
 
 /// Whether the object exists (a GET of its main document).
 pub async fn exists(c: &DssClient, id: &ResourceId) -> Result<bool, ClientError> {
-    let result = match id.kind {
-        crate::kinds::group::ID => c.get_group(&id.name).await.map(drop),
-        crate::kinds::user::ID => c.get_user(&id.name).await.map(drop),
-        crate::kinds::connection::ID => c.get_connection(&id.name).await.map(drop),
-        crate::kinds::project::ID => c.get_project(&id.name).await.map(drop),
-        crate::kinds::dataset::ID => {
-            let (p, d) = id.dataset_parts().unwrap_or_default();
-            c.get_dataset(p, d).await.map(drop)
-        }
-        _ => Ok(()),
+    let Some(get) = id.kind.def().and_then(|k| k.get_main(c, &id.name)) else {
+        // A kind without a main document (the global variables) is always there.
+        return Ok(true);
     };
-    match result {
-        Ok(()) => Ok(true),
+    match get.await {
+        Ok(_) => Ok(true),
         Err(e) if e.is_not_found() => Ok(false),
         Err(e) => Err(e),
     }

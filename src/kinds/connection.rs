@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, env_name_for, group, items, names};
+use futures::future::BoxFuture;
+
+use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource, SecretRef};
 use crate::manifest::node::{Node, NodeValue};
@@ -146,6 +149,16 @@ impl Kind for ConnectionKind {
 
     fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
         reads.connections = true;
+    }
+
+    fn get_main<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        Some(Box::pin(async move {
+            c.get_connection(name).await.map(|v| to_json(&v))
+        }))
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

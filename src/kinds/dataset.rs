@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, connection, names, project};
+use futures::future::BoxFuture;
+
+use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
@@ -226,6 +229,17 @@ impl Kind for DatasetKind {
         if let Some((project, _)) = name.split_once('.') {
             reads.projects.entry(project.to_string()).or_default().datasets = true;
         }
+    }
+
+    fn get_main<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        let (project, dataset) = name.split_once('.').unwrap_or_default();
+        Some(Box::pin(async move {
+            c.get_dataset(project, dataset).await.map(|v| to_json(&v))
+        }))
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{Kind, KindId, NameRule};
+use futures::future::BoxFuture;
+
+use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{ObjectMeta, Resource};
 use crate::plan::diff::Doc;
@@ -121,6 +124,16 @@ impl Kind for GroupKind {
 
     fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
         reads.groups = true;
+    }
+
+    fn get_main<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        Some(Box::pin(
+            async move { c.get_group(name).await.map(|v| to_json(&v)) },
+        ))
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

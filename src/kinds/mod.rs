@@ -21,9 +21,11 @@ pub mod variables;
 
 use std::path::Path;
 
+use futures::future::BoxFuture;
 use schemars::SchemaGenerator;
 use serde_json::{Map, Value};
 
+use crate::client::{ClientError, DssClient};
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
@@ -231,6 +233,17 @@ pub trait Kind: Sync + Send {
     /// deletion: `Ok(None)` when absent, `Err(what)` when `what` was not read.
     fn live_document(&self, _observed: &Observed, _name: &str) -> Result<Option<Value>, &'static str> {
         Ok(None)
+    }
+
+    /// A fresh GET of the main document of the live object `name` (its ledger name), which
+    /// apply uses to see whether it exists and to fingerprint it before a deletion; `None` for
+    /// a kind without one (the global variables: always there, never deleted).
+    fn get_main<'a>(
+        &self,
+        _client: &'a DssClient,
+        _name: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        None
     }
 
     /// The typed resource from its metadata and its spec as JSON (`{}` when not given).

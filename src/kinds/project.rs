@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, names, user};
+use futures::future::BoxFuture;
+
+use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
@@ -232,6 +235,16 @@ impl Kind for ProjectKind {
     fn need_live(&self, name: &str, reads: &mut ReadPlan) {
         reads.projects_list = true;
         reads.projects.entry(name.to_string()).or_default();
+    }
+
+    fn get_main<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        Some(Box::pin(
+            async move { c.get_project(name).await.map(|v| to_json(&v)) },
+        ))
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items};
+use futures::future::BoxFuture;
+
+use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{ObjectMeta, Resource, SecretRef};
 use crate::manifest::node::{Node, NodeValue};
@@ -146,6 +149,16 @@ impl Kind for UserKind {
 
     fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
         reads.users = true;
+    }
+
+    fn get_main<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        Some(Box::pin(
+            async move { c.get_user(name).await.map(|v| to_json(&v)) },
+        ))
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
