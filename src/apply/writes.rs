@@ -463,29 +463,25 @@ async fn delete(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let c = ctx.client;
     let id = op.id();
     let mut done = Done::default();
-    let result = match op.kind {
-        crate::kinds::group::ID => c.delete_group(&op.name).await,
-        crate::kinds::user::ID => c.delete_user(&op.name).await,
-        crate::kinds::connection::ID => c.delete_connection(&op.name).await,
-        crate::kinds::dataset::ID => {
-            let (p, d) = id.dataset_parts().unwrap_or_default();
-            c.delete_dataset(p, d, op.drop_data).await
-        }
-        crate::kinds::project::ID => {
-            match super::backup::export_project(c, &op.name, &ctx.backups).await {
-                Ok(Some(path)) => done.backup = Some(path),
-                // Already gone.
-                Ok(None) => return Ok(done),
-                Err(e) => {
-                    return Err(Failed::new(
-                        format!("not deleted: the export before deletion failed: {e}"),
-                        true,
-                    ));
-                }
+    let Some(kind) = op.kind.def() else {
+        return Ok(done);
+    };
+    if kind.backup_before_delete() {
+        match super::backup::export_project(c, &op.name, &ctx.backups).await {
+            Ok(Some(path)) => done.backup = Some(path),
+            // Already gone.
+            Ok(None) => return Ok(done),
+            Err(e) => {
+                return Err(Failed::new(
+                    format!("not deleted: the export before deletion failed: {e}"),
+                    true,
+                ));
             }
-            c.delete_project(&op.name).await
         }
-        _ => Ok(()),
+    }
+    let result = match kind.delete(c, &op.name, op.drop_data) {
+        Some(call) => call.await,
+        None => Ok(()),
     };
     match result {
         Ok(()) => Ok(done),

@@ -161,6 +161,15 @@ impl Kind for ConnectionKind {
         }))
     }
 
+    fn delete<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        _drop_data: bool,
+    ) -> Option<BoxFuture<'a, Result<(), ClientError>>> {
+        Some(Box::pin(async move { c.delete_connection(name).await }))
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Connection {
             meta,

@@ -242,6 +242,18 @@ impl Kind for DatasetKind {
         }))
     }
 
+    fn delete<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        drop_data: bool,
+    ) -> Option<BoxFuture<'a, Result<(), ClientError>>> {
+        let (project, dataset) = name.split_once('.').unwrap_or_default();
+        Some(Box::pin(async move {
+            c.delete_dataset(project, dataset, drop_data).await
+        }))
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Dataset {
             meta,

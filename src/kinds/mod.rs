@@ -246,6 +246,22 @@ pub trait Kind: Sync + Send {
         None
     }
 
+    /// Whether apply exports the object to a backup before deleting it (a project).
+    fn backup_before_delete(&self) -> bool {
+        false
+    }
+
+    /// The DELETE of the live object `name` (its ledger name), dropping its data when
+    /// `drop_data` (for a kind that [`Kind::drops_data`]); `None` for a kind never deleted.
+    fn delete<'a>(
+        &self,
+        _client: &'a DssClient,
+        _name: &'a str,
+        _drop_data: bool,
+    ) -> Option<BoxFuture<'a, Result<(), ClientError>>> {
+        None
+    }
+
     /// The typed resource from its metadata and its spec as JSON (`{}` when not given).
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error>;
 }

@@ -247,6 +247,19 @@ impl Kind for ProjectKind {
         ))
     }
 
+    fn backup_before_delete(&self) -> bool {
+        true
+    }
+
+    fn delete<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        _drop_data: bool,
+    ) -> Option<BoxFuture<'a, Result<(), ClientError>>> {
+        Some(Box::pin(async move { c.delete_project(name).await }))
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Project {
             meta,
