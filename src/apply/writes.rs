@@ -208,8 +208,7 @@ fn doc_ref(id: &ResourceId, sub: SubDoc) -> Result<Option<DocRef>, Failed> {
 /// none, so that the stamp is written at creation and adoption.
 fn writes_with_stamp(op: &Operation) -> Vec<Write> {
     let mut writes = op.writes.clone();
-    if matches!(op.kind, crate::kinds::project::ID | crate::kinds::dataset::ID)
-        && !writes.iter().any(|w| w.subdocument == SubDoc::Metadata)
+    if op.kind.def().is_some_and(|k| k.stamped()) && !writes.iter().any(|w| w.subdocument == SubDoc::Metadata)
     {
         writes.push(Write {
             subdocument: SubDoc::Metadata,
@@ -305,37 +304,9 @@ pub fn set_stamp(metadata: &mut Value, stack: &str) {
         .insert(STAMP_KEY.to_string(), json!(stack));
 }
 
-/// The fields each create call takes.
+/// The fields each create call takes (the kind's).
 fn create_fields(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        crate::kinds::group::ID => &["name", "description", "sourceType"],
-        crate::kinds::user::ID => &[
-            "login",
-            "password",
-            "displayName",
-            "sourceType",
-            "groups",
-            "userProfile",
-            "email",
-        ],
-        crate::kinds::connection::ID => &[
-            "name",
-            "type",
-            "description",
-            "params",
-            "usableBy",
-            "allowedGroups",
-        ],
-        crate::kinds::dataset::ID => &[
-            "name",
-            "projectKey",
-            "type",
-            "params",
-            "formatType",
-            "formatParams",
-        ],
-        _ => &[],
-    }
+    kind.def().map_or(&[], |k| k.create_fields())
 }
 
 /// The body of the create call, secrets resolved.

@@ -170,6 +170,17 @@ impl Kind for ConnectionKind {
         Some(Box::pin(async move { c.delete_connection(name).await }))
     }
 
+    fn create_fields(&self) -> &'static [&'static str] {
+        &[
+            "name",
+            "type",
+            "description",
+            "params",
+            "usableBy",
+            "allowedGroups",
+        ]
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Connection {
             meta,

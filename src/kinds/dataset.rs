@@ -254,6 +254,21 @@ impl Kind for DatasetKind {
         }))
     }
 
+    fn create_fields(&self) -> &'static [&'static str] {
+        &[
+            "name",
+            "projectKey",
+            "type",
+            "params",
+            "formatType",
+            "formatParams",
+        ]
+    }
+
+    fn stamped(&self) -> bool {
+        true
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Dataset {
             meta,

@@ -145,6 +145,10 @@ impl Kind for GroupKind {
         Some(Box::pin(async move { c.delete_group(name).await }))
     }
 
+    fn create_fields(&self) -> &'static [&'static str] {
+        &["name", "description", "sourceType"]
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Group {
             meta,

@@ -246,6 +246,18 @@ pub trait Kind: Sync + Send {
         None
     }
 
+    /// The fields its create call takes (the rest of the definition is written by an update
+    /// right after).
+    fn create_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether its metadata carries the stack's stamp (`custom.kv."dssctl.stack"`), written at
+    /// creation and adoption.
+    fn stamped(&self) -> bool {
+        false
+    }
+
     /// Whether apply exports the object to a backup before deleting it (a project).
     fn backup_before_delete(&self) -> bool {
         false

@@ -260,6 +260,10 @@ impl Kind for ProjectKind {
         Some(Box::pin(async move { c.delete_project(name).await }))
     }
 
+    fn stamped(&self) -> bool {
+        true
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Project {
             meta,

@@ -170,6 +170,18 @@ impl Kind for UserKind {
         Some(Box::pin(async move { c.delete_user(name).await }))
     }
 
+    fn create_fields(&self) -> &'static [&'static str] {
+        &[
+            "login",
+            "password",
+            "displayName",
+            "sourceType",
+            "groups",
+            "userProfile",
+            "email",
+        ]
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::User {
             meta,
