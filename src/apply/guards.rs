@@ -1,4 +1,4 @@
-//! Safety guards (product.md section 5), checked before anything is written; each refusal
+//! Safety guards, checked before anything is written; each refusal
 //! exits 3 and writes nothing:
 //! - empty manifests (no resource declared) while the stack's ledger is not empty: almost
 //!   always a wrong path or an emptied directory, and it would delete the whole stack;

@@ -1,6 +1,6 @@
 //! The writes of one operation, per kind and action.
 //!
-//! - Create: one POST carrying only what the create call takes (`dss-wire.md` 2.x: a group's
+//! - Create: one POST carrying only what the create call takes (a group's
 //!   name, description and source type; a user's login, password, display name, source type,
 //!   groups, profile and email; a connection's name, type, description, params, usableBy and
 //!   allowedGroups; a project's key, name and owner; a dataset's name, type, params and

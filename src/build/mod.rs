@@ -1,4 +1,4 @@
-//! Builds: start a DSS job for some outputs and follow it to its end (product section 6).
+//! Builds: start a DSS job for some outputs and follow it to its end.
 //!
 //! This module owns the part of `dssctl build` that does not touch the terminal: the build
 //! modes, the duration syntax, the job definition sent to DSS, and [`run_build`], which starts

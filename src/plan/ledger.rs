@@ -1,4 +1,4 @@
-//! The ownership ledger of a stack (product.md section 4): which resources the stack manages,
+//! The ownership ledger of a stack: which resources the stack manages,
 //! whether each is protected, whether a dataset's data is dropped on delete, and keyed
 //! fingerprints of its secrets.
 //!

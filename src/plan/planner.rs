@@ -1,5 +1,5 @@
 //! The planner: from the declared resources, the observed state and the stack's ledger to the
-//! plan's operations. Ownership rules (product.md section 4):
+//! plan's operations. Ownership rules:
 //! - declared and absent → `create`;
 //! - declared, live, not in the ledger → `adopt` (with any field changes);
 //! - declared, live, in the ledger → `update` when a field (or the ledger's protect /
