@@ -2,9 +2,12 @@
 //!
 //! A kind module (`project.rs`, `dataset.rs`, ...) owns what dssctl knows about its kind: the
 //! manifest spec type (serde + schemars), its documentation string, the rules of its names,
-//! the checks the schema cannot express, the names it refers to, and how its spec is read
-//! into a [`Resource`]. The loader, the schema generator and the validator never name a kind:
-//! they walk [`REGISTRY`] and call the [`Kind`] trait.
+//! the checks the schema cannot express, the names it refers to, how its spec is read into a
+//! [`Resource`], its identity and apply order, what observation must read for it, how it is
+//! planned, and the calls apply makes to create (fields), find and delete it. The loader, the
+//! schema generator, the planner and parts of apply never name a kind: they walk [`REGISTRY`]
+//! or follow a [`KindId`] to its [`Kind`]. docs/architecture.md lists what is still per kind
+//! outside this module.
 //!
 //! Trait objects (`&'static dyn Kind`) rather than an enum: a new kind is one new module plus
 //! one line in [`REGISTRY`], with no `match` to extend anywhere else (see

@@ -114,7 +114,7 @@ mod tests {
     use crate::manifest::kinds::{BuildOutputSpec, ObjectMeta, Origin};
     use crate::plan::Kind;
 
-    fn build(name: &str, project: &str, trigger: Option<&str>) -> Declared {
+    fn build(name: &str, project: &str, trigger: Option<Trigger>) -> Declared {
         Declared::new(
             Resource::Build {
                 meta: ObjectMeta {
@@ -128,7 +128,7 @@ mod tests {
                         partition: None,
                     }],
                     mode: None,
-                    trigger: trigger.map(|t| serde_json::from_value(serde_json::json!(t)).unwrap()),
+                    trigger,
                     timeout: None,
                 },
             },
@@ -148,9 +148,9 @@ mod tests {
     fn triggers_follow_the_changes_of_the_build_project() {
         let desired = vec![
             build("on-a", "A", None),
-            build("on-b", "B", Some("onChange")),
-            build("always-b", "B", Some("always")),
-            build("manual-a", "A", Some("manual")),
+            build("on-b", "B", Some(Trigger::OnChange)),
+            build("always-b", "B", Some(Trigger::Always)),
+            build("manual-a", "A", Some(Trigger::Manual)),
         ];
         // Nothing changes: only `always` runs.
         assert_eq!(names(&triggered(&desired, &[])), vec!["always-b"]);
