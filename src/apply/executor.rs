@@ -17,10 +17,8 @@
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
-use serde_json::Value;
-
 use super::writes::{Ctx, Done, Failed, execute};
-use crate::plan::{Action, Operation, ResourceId, SubDoc};
+use crate::plan::{Action, Operation, ResourceId};
 
 /// What became of one operation.
 #[derive(Debug)]
@@ -73,62 +71,9 @@ pub fn dependencies(ops: &[Operation]) -> Vec<Vec<usize>> {
 /// connection's allowed groups, a project's owner and grantees, a dataset's project and
 /// connection. (Fields a write does not carry are unchanged, so their targets already exist.)
 pub fn references(op: &Operation) -> Vec<ResourceId> {
-    let overlay = |sub: SubDoc| {
-        op.writes
-            .iter()
-            .find(|w| w.subdocument == sub)
-            .map(|w| &w.overlay)
-    };
-    let names = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-            .unwrap_or_default()
-    };
     let mut out = Vec::new();
-    match op.kind {
-        crate::kinds::user::ID => {
-            for g in names(overlay(SubDoc::Definition).and_then(|o| o.get("groups"))) {
-                out.push(ResourceId::new(crate::kinds::group::ID, g));
-            }
-        }
-        crate::kinds::connection::ID => {
-            for g in names(overlay(SubDoc::Definition).and_then(|o| o.get("allowedGroups"))) {
-                out.push(ResourceId::new(crate::kinds::group::ID, g));
-            }
-        }
-        crate::kinds::project::ID => {
-            if let Some(p) = overlay(SubDoc::Permissions) {
-                if let Some(owner) = p.get("owner").and_then(Value::as_str) {
-                    out.push(ResourceId::new(crate::kinds::user::ID, owner));
-                }
-                for grant in p
-                    .get("permissions")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(g) = grant.get("group").and_then(Value::as_str) {
-                        out.push(ResourceId::new(crate::kinds::group::ID, g));
-                    }
-                    if let Some(u) = grant.get("user").and_then(Value::as_str) {
-                        out.push(ResourceId::new(crate::kinds::user::ID, u));
-                    }
-                }
-            }
-        }
-        crate::kinds::dataset::ID => {
-            if let Some((project, _)) = op.name.split_once('.') {
-                out.push(ResourceId::new(crate::kinds::project::ID, project));
-            }
-            if let Some(c) = overlay(SubDoc::Settings)
-                .and_then(|o| o.get("params"))
-                .and_then(|p| p.get("connection"))
-                .and_then(Value::as_str)
-            {
-                out.push(ResourceId::new(crate::kinds::connection::ID, c));
-            }
-        }
-        _ => {}
+    if let Some(kind) = op.kind.def() {
+        kind.write_references(op, &mut out);
     }
     out
 }
@@ -201,7 +146,8 @@ pub async fn run(ctx: &Ctx<'_>, ops: &[Operation], parallelism: usize) -> Vec<Ou
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Kind;
+    use crate::plan::{Kind, SubDoc};
+    use serde_json::Value;
 
     fn op(kind: Kind, name: &str, action: Action) -> Operation {
         crate::plan::fixtures::operation(kind, name, action)

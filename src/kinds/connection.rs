@@ -6,7 +6,9 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Checks, Kind, KindId, NameRule, RefSink, env_name_for, group, items, names};
+use super::{
+    Checks, Kind, KindId, NameRule, RefSink, env_name_for, group, items, names, overlay_of, string_items,
+};
 use futures::future::BoxFuture;
 
 use crate::client::{ClientError, DssClient};
@@ -16,7 +18,7 @@ use crate::manifest::node::{Node, NodeValue};
 use crate::plan::diff::Doc;
 use crate::plan::planner::{Planner, flag, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
-use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
+use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: ConnectionKind = ConnectionKind;
@@ -179,6 +181,13 @@ impl Kind for ConnectionKind {
             "usableBy",
             "allowedGroups",
         ]
+    }
+
+    fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
+        let groups = overlay_of(op, SubDoc::Definition).and_then(|o| o.get("allowedGroups"));
+        for g in string_items(groups) {
+            out.push(ResourceId::new(group::ID, g));
+        }
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

@@ -8,7 +8,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Checks, Kind, KindId, NameRule, RefSink, connection, names, project};
+use super::{Checks, Kind, KindId, NameRule, RefSink, connection, names, overlay_of, project};
 use futures::future::BoxFuture;
 
 use crate::client::{ClientError, DssClient};
@@ -19,7 +19,7 @@ use crate::manifest::schema::did_you_mean;
 use crate::plan::diff::{Doc, schema_view};
 use crate::plan::planner::{Planner, flag, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
-use crate::plan::{LedgerIntent, Observed, ObservedDataset, ResourceId, SubDoc};
+use crate::plan::{LedgerIntent, Observed, ObservedDataset, Operation, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: DatasetKind = DatasetKind;
@@ -267,6 +267,19 @@ impl Kind for DatasetKind {
 
     fn stamped(&self) -> bool {
         true
+    }
+
+    fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
+        if let Some((project, _)) = op.name.split_once('.') {
+            out.push(ResourceId::new(project::ID, project));
+        }
+        if let Some(c) = overlay_of(op, SubDoc::Settings)
+            .and_then(|o| o.get("params"))
+            .and_then(|p| p.get("connection"))
+            .and_then(Value::as_str)
+        {
+            out.push(ResourceId::new(connection::ID, c));
+        }
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

@@ -34,7 +34,7 @@ use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
 use crate::plan::planner::Planner;
 use crate::plan::scope::{Needs, ReadPlan};
-use crate::plan::{Observed, ResourceId};
+use crate::plan::{Observed, Operation, ResourceId, SubDoc};
 
 pub use names::NameRule;
 
@@ -261,6 +261,11 @@ pub trait Kind: Sync + Send {
         false
     }
 
+    /// The resources a create or update of this kind refers to in what it writes (`op`'s
+    /// overlays), which apply creates first. Fields a write does not carry are unchanged, so
+    /// their targets already exist.
+    fn write_references(&self, _op: &Operation, _out: &mut Vec<ResourceId>) {}
+
     /// Whether apply exports the object to a backup before deleting it (a project).
     fn backup_before_delete(&self) -> bool {
         false
@@ -357,6 +362,21 @@ pub fn items(node: Option<&Node>) -> &[Node] {
         Some(NodeValue::Seq(items)) => items,
         _ => &[],
     }
+}
+
+/// The overlay `op` writes to sub-document `sub`, if it writes it.
+pub fn overlay_of(op: &Operation, sub: SubDoc) -> Option<&Value> {
+    op.writes
+        .iter()
+        .find(|w| w.subdocument == sub)
+        .map(|w| &w.overlay)
+}
+
+/// The strings of a JSON list (none when `v` is absent or not a list).
+pub fn string_items(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 /// A plausible environment variable name for a secret field, for hints.

@@ -8,7 +8,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, names, user};
+use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, names, overlay_of, user};
 use futures::future::BoxFuture;
 
 use crate::client::{ClientError, DssClient};
@@ -18,7 +18,7 @@ use crate::manifest::node::{Node, NodeValue, Pos};
 use crate::plan::diff::{Doc, permissions_view};
 use crate::plan::planner::{Planner, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
-use crate::plan::{LedgerIntent, Observed, ObservedProject, ResourceId, SubDoc};
+use crate::plan::{LedgerIntent, Observed, ObservedProject, Operation, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: ProjectKind = ProjectKind;
@@ -262,6 +262,28 @@ impl Kind for ProjectKind {
 
     fn stamped(&self) -> bool {
         true
+    }
+
+    fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
+        let Some(p) = overlay_of(op, SubDoc::Permissions) else {
+            return;
+        };
+        if let Some(owner) = p.get("owner").and_then(Value::as_str) {
+            out.push(ResourceId::new(user::ID, owner));
+        }
+        for grant in p
+            .get("permissions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(g) = grant.get("group").and_then(Value::as_str) {
+                out.push(ResourceId::new(group::ID, g));
+            }
+            if let Some(u) = grant.get("user").and_then(Value::as_str) {
+                out.push(ResourceId::new(user::ID, u));
+            }
+        }
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

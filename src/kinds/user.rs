@@ -5,7 +5,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Checks, Kind, KindId, NameRule, RefSink, group, items};
+use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, overlay_of, string_items};
 use futures::future::BoxFuture;
 
 use crate::client::{ClientError, DssClient};
@@ -15,7 +15,7 @@ use crate::manifest::node::{Node, NodeValue};
 use crate::plan::diff::{Doc, PendingSecret};
 use crate::plan::planner::{Planner, flag, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
-use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
+use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
 
 /// The kind.
 pub static KIND: UserKind = UserKind;
@@ -180,6 +180,13 @@ impl Kind for UserKind {
             "userProfile",
             "email",
         ]
+    }
+
+    fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
+        let groups = overlay_of(op, SubDoc::Definition).and_then(|o| o.get("groups"));
+        for g in string_items(groups) {
+            out.push(ResourceId::new(group::ID, g));
+        }
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
