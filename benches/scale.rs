@@ -1,4 +1,4 @@
-//! The performance benchmark of the README's performance section: `cargo bench --bench scale`.
+//! The performance benchmark: `cargo bench --features test-support --bench scale`.
 //!
 //! Scenario (scale 1): 200 projects x 25 datasets (5,000 datasets), 100 users, 30 groups and
 //! 20 connections, against the embedded emulator with 20 ms latency per request and

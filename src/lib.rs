@@ -1,7 +1,8 @@
 //! dssctl: manage Dataiku DSS instances from YAML manifests kept in Git.
 //!
 //! The crate is a pure core with thin edges:
-//! - [`manifest`]: the typed manifest kinds, loading with exact error locations, validation;
+//! - [`kinds`]: the resource model: one module per kind and the registry the core iterates;
+//! - [`manifest`]: the manifest documents, loading with exact error locations, validation;
 //! - [`plan`]: pure `(desired, observed) -> operations`, no I/O;
 //! - [`render`]: a plan as text, JSON or Markdown;
 //! - [`observe`]: reading the live state a plan needs, with the fewest requests;
@@ -15,6 +16,7 @@
 //! - [`emulator`]: an embedded DSS API emulator (axum), the local DSS of tests and quickstarts;
 //! - [`wire`]: the JSON documents of the DSS API, shared by the client and the emulator;
 //! - [`build`]: start a DSS job and follow it to its end (`dssctl build`);
+//! - [`export`]: live objects as manifests (`dssctl export`);
 //! - [`daemon`]: `dssctl watch`, the GitOps daemon: its pure decision and back-off policy,
 //!   the scheduling loop, the file watcher, health and metrics;
 //! - [`commands`]: the command line (clap): one module per command turns its flags into a
@@ -33,6 +35,7 @@ pub mod emulator;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod kinds;
 pub mod manifest;
 pub mod observe;
 pub mod output;

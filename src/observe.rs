@@ -58,11 +58,100 @@ impl Observation {
     }
 }
 
-enum ProjectRead {
+/// One per-project read: a sub-document of a project, or its dataset list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProjectDoc {
+    Datasets,
+    Metadata,
+    Permissions,
+    Variables,
+}
+
+/// The result of a [`ProjectDoc`] read.
+pub(crate) enum ProjectRead {
     Datasets(Vec<crate::wire::Dataset>),
     Metadata(Metadata),
     Permissions(ProjectPermissions),
     Variables(ProjectVariables),
+}
+
+/// Read one sub-document (or the dataset list) of project `key`. Shared by observation and
+/// export, so that both read DSS the same way and name a failure the same way.
+pub(crate) async fn read_project_doc(
+    client: &DssClient,
+    key: &str,
+    what: ProjectDoc,
+) -> Result<ProjectRead, ObserveError> {
+    match what {
+        ProjectDoc::Datasets => client
+            .list_datasets(key)
+            .await
+            .map(ProjectRead::Datasets)
+            .map_err(reading(format!("the datasets of project {key}"))),
+        ProjectDoc::Metadata => client
+            .get_project_metadata(key)
+            .await
+            .map(ProjectRead::Metadata)
+            .map_err(reading(format!("the metadata of project {key}"))),
+        ProjectDoc::Permissions => client
+            .get_project_permissions(key)
+            .await
+            .map(ProjectRead::Permissions)
+            .map_err(reading(format!("the permissions of project {key}"))),
+        ProjectDoc::Variables => client
+            .get_project_variables(key)
+            .await
+            .map(ProjectRead::Variables)
+            .map_err(reading(format!("the variables of project {key}"))),
+    }
+}
+
+/// Put a read in its place in `project`.
+pub(crate) fn store_project_read(project: &mut ObservedProject, read: ProjectRead) {
+    match read {
+        ProjectRead::Datasets(list) => {
+            project.datasets = Some(
+                list.into_iter()
+                    .map(|d| {
+                        (
+                            d.name.clone(),
+                            ObservedDataset {
+                                definition: d,
+                                metadata: None,
+                                schema: None,
+                            },
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        ProjectRead::Metadata(m) => project.metadata = Some(m),
+        ProjectRead::Permissions(x) => project.permissions = Some(x),
+        ProjectRead::Variables(v) => project.variables = Some(v),
+    }
+}
+
+/// `GET /projects/`, keyed by project key.
+pub(crate) async fn read_project_list(
+    client: &DssClient,
+) -> Result<BTreeMap<String, ProjectSummary>, ObserveError> {
+    let list = client
+        .list_projects()
+        .await
+        .map_err(reading("the project list"))?;
+    Ok(list.into_iter().map(|p| (p.project_key.clone(), p)).collect())
+}
+
+/// The metadata of dataset `key.name`.
+pub(crate) async fn read_dataset_metadata(
+    client: &DssClient,
+    key: &str,
+    name: &str,
+) -> Result<Metadata, ObserveError> {
+    client
+        .get_dataset_metadata(key, name)
+        .await
+        .map_err(reading(format!("the metadata of dataset {key}.{name}")))
 }
 
 /// Read what `desired` and the stack's ledger need.
@@ -148,15 +237,10 @@ async fn read_projects(
     if !reads.projects_list {
         return Ok((None, 0));
     }
-    let list = client
-        .list_projects()
-        .await
-        .map_err(reading("the project list"))?;
-    let summaries: BTreeMap<String, ProjectSummary> =
-        list.into_iter().map(|p| (p.project_key.clone(), p)).collect();
+    let summaries = read_project_list(client).await?;
 
     // One task per sub-document read, over the managed projects that exist.
-    let mut tasks: Vec<(String, &'static str)> = Vec::new();
+    let mut tasks: Vec<(String, ProjectDoc)> = Vec::new();
     let mut conditional = 0;
     for (key, r) in &reads.projects {
         let Some(summary) = summaries.get(key) else {
@@ -171,45 +255,24 @@ async fn read_projects(
             ..
         } = r;
         if *datasets {
-            tasks.push((key.clone(), "datasets"));
+            tasks.push((key.clone(), ProjectDoc::Datasets));
         }
         if *metadata {
-            tasks.push((key.clone(), "metadata"));
+            tasks.push((key.clone(), ProjectDoc::Metadata));
         } else if *description && summary.description.is_none() {
             conditional += 1;
-            tasks.push((key.clone(), "metadata"));
+            tasks.push((key.clone(), ProjectDoc::Metadata));
         }
         if *permissions {
-            tasks.push((key.clone(), "permissions"));
+            tasks.push((key.clone(), ProjectDoc::Permissions));
         }
         if *variables {
-            tasks.push((key.clone(), "variables"));
+            tasks.push((key.clone(), ProjectDoc::Variables));
         }
     }
     let results: Vec<(String, ProjectRead)> = stream::iter(tasks)
         .map(|(key, what)| async move {
-            let read = match what {
-                "datasets" => client
-                    .list_datasets(&key)
-                    .await
-                    .map(ProjectRead::Datasets)
-                    .map_err(reading(format!("the datasets of project {key}"))),
-                "metadata" => client
-                    .get_project_metadata(&key)
-                    .await
-                    .map(ProjectRead::Metadata)
-                    .map_err(reading(format!("the metadata of project {key}"))),
-                "permissions" => client
-                    .get_project_permissions(&key)
-                    .await
-                    .map(ProjectRead::Permissions)
-                    .map_err(reading(format!("the permissions of project {key}"))),
-                _ => client
-                    .get_project_variables(&key)
-                    .await
-                    .map(ProjectRead::Variables)
-                    .map_err(reading(format!("the variables of project {key}"))),
-            }?;
+            let read = read_project_doc(client, &key, what).await?;
             Ok::<_, ObserveError>((key, read))
         })
         .buffer_unordered(parallelism.max(1))
@@ -232,27 +295,7 @@ async fn read_projects(
         let p = projects
             .get_mut(&key)
             .expect("reads are only made for listed projects");
-        match read {
-            ProjectRead::Datasets(list) => {
-                p.datasets = Some(
-                    list.into_iter()
-                        .map(|d| {
-                            (
-                                d.name.clone(),
-                                ObservedDataset {
-                                    definition: d,
-                                    metadata: None,
-                                    schema: None,
-                                },
-                            )
-                        })
-                        .collect(),
-                );
-            }
-            ProjectRead::Metadata(m) => p.metadata = Some(m),
-            ProjectRead::Permissions(x) => p.permissions = Some(x),
-            ProjectRead::Variables(v) => p.variables = Some(v),
-        }
+        store_project_read(p, read);
     }
 
     // Dataset labels the list did not carry.
@@ -271,10 +314,7 @@ async fn read_projects(
     conditional += label_reads.len();
     let metadata: Vec<(String, String, Metadata)> = stream::iter(label_reads)
         .map(|(key, name)| async move {
-            let m = client
-                .get_dataset_metadata(&key, &name)
-                .await
-                .map_err(reading(format!("the metadata of dataset {key}.{name}")))?;
+            let m = read_dataset_metadata(client, &key, &name).await?;
             Ok::<_, ObserveError>((key, name, m))
         })
         .buffer_unordered(parallelism.max(1))

@@ -1,5 +1,5 @@
 //! The builds of an apply: after the writes, start the `Build` manifests the plan triggers
-//! ([`crate::build::trigger`]), concurrently up to `--parallelism`, each only when every
+//! ([`crate::plan::builds`]), concurrently up to `--parallelism`, each only when every
 //! operation of its project succeeded; follow them with [`crate::build::run_build`] (the one
 //! job runner), show their progress on stderr and the log of a failed one, and report each as
 //! a [`BuildReport`]. Builds are not operations: they are never counted as such and never
@@ -14,10 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::executor::Outcome;
 use crate::build::command::{fmt_elapsed, print_log};
-use crate::build::trigger::{PlannedBuild, Trigger, belongs_to};
 use crate::build::{BuildEvent, BuildRequest, Ending, run_build};
 use crate::client::DssClient;
 use crate::plan::Operation;
+use crate::plan::builds::{PlannedBuild, Trigger, belongs_to};
 
 /// One build's line of the apply report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -235,9 +235,9 @@ mod tests {
     #[test]
     fn a_build_waits_for_every_operation_of_its_project() {
         let ops = vec![
-            op(Kind::Project, "A"),
-            op(Kind::Dataset, "B.x"),
-            op(Kind::Group, "g"),
+            op(crate::kinds::project::ID, "A"),
+            op(crate::kinds::dataset::ID, "B.x"),
+            op(crate::kinds::group::ID, "g"),
         ];
         let done = || {
             Outcome::Done(Done {

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::client::{ClientError, DssClient};
-use crate::plan::{Kind, ResourceId, SubDoc};
+use crate::plan::{ResourceId, SubDoc};
 
 /// One sub-document of one resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,13 +45,13 @@ impl DocRef {
         };
         let name = id.name.clone();
         Ok(Some(match (id.kind, sub) {
-            (Kind::Group, SubDoc::Definition) => DocRef::Group(name),
-            (Kind::User, SubDoc::Definition) => DocRef::User(name),
-            (Kind::Connection, SubDoc::Definition) => DocRef::Connection(name),
-            (Kind::Project, SubDoc::Metadata) => DocRef::ProjectMetadata(name),
-            (Kind::Project, SubDoc::Permissions) => DocRef::ProjectPermissions(name),
-            (Kind::Project, SubDoc::Variables) => DocRef::ProjectVariables(name),
-            (Kind::Dataset, s @ (SubDoc::Settings | SubDoc::Schema | SubDoc::Metadata)) => {
+            (crate::kinds::group::ID, SubDoc::Definition) => DocRef::Group(name),
+            (crate::kinds::user::ID, SubDoc::Definition) => DocRef::User(name),
+            (crate::kinds::connection::ID, SubDoc::Definition) => DocRef::Connection(name),
+            (crate::kinds::project::ID, SubDoc::Metadata) => DocRef::ProjectMetadata(name),
+            (crate::kinds::project::ID, SubDoc::Permissions) => DocRef::ProjectPermissions(name),
+            (crate::kinds::project::ID, SubDoc::Variables) => DocRef::ProjectVariables(name),
+            (crate::kinds::dataset::ID, s @ (SubDoc::Settings | SubDoc::Schema | SubDoc::Metadata)) => {
                 let (p, d) = id.dataset_parts().ok_or_else(bad)?;
                 let (p, d) = (p.to_string(), d.to_string());
                 match s {
@@ -60,7 +60,7 @@ impl DocRef {
                     _ => DocRef::DatasetMetadata(p, d),
                 }
             }
-            (Kind::Variables, SubDoc::Values) => return Ok(None),
+            (crate::kinds::variables::ID, SubDoc::Values) => return Ok(None),
             _ => return Err(bad()),
         }))
     }
@@ -171,10 +171,10 @@ mod tests {
             DocRef::of(&ds, SubDoc::Schema).unwrap(),
             Some(DocRef::DatasetSchema("P".into(), "d".into()))
         );
-        let p = ResourceId::new(Kind::Project, "P");
+        let p = ResourceId::new(crate::kinds::project::ID, "P");
         assert!(DocRef::of(&p, SubDoc::Permissions).unwrap().is_some());
         assert!(DocRef::of(&p, SubDoc::Metadata).unwrap().unwrap().is_metadata());
-        let v = ResourceId::new(Kind::Variables, "global");
+        let v = ResourceId::new(crate::kinds::variables::ID, "global");
         assert_eq!(DocRef::of(&v, SubDoc::Values).unwrap(), None);
         let err = DocRef::of(&p, SubDoc::Schema).unwrap_err().to_string();
         assert_eq!(err, "project P has no schema sub-document");

@@ -17,10 +17,8 @@
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
-use serde_json::Value;
-
 use super::writes::{Ctx, Done, Failed, execute};
-use crate::plan::{Action, Kind, Operation, ResourceId, SubDoc};
+use crate::plan::{Action, Operation, ResourceId};
 
 /// What became of one operation.
 #[derive(Debug)]
@@ -50,12 +48,13 @@ pub fn dependencies(ops: &[Operation]) -> Vec<Vec<usize>> {
                 .filter(|(_, other)| {
                     if writes(op) {
                         writes(other)
-                            && if op.kind == Kind::Variables {
-                                other.kind != Kind::Variables
+                            && if op.kind == crate::kinds::variables::ID {
+                                other.kind != crate::kinds::variables::ID
                             } else {
                                 refs.contains(&other.id())
                             }
-                    } else if op.kind == Kind::Project && other.kind == Kind::Dataset {
+                    } else if op.kind == crate::kinds::project::ID && other.kind == crate::kinds::dataset::ID
+                    {
                         // A project's deletion waits for its own datasets only.
                         other.name.split_once('.').map(|(p, _)| p) == Some(op.name.as_str())
                     } else {
@@ -72,62 +71,9 @@ pub fn dependencies(ops: &[Operation]) -> Vec<Vec<usize>> {
 /// connection's allowed groups, a project's owner and grantees, a dataset's project and
 /// connection. (Fields a write does not carry are unchanged, so their targets already exist.)
 pub fn references(op: &Operation) -> Vec<ResourceId> {
-    let overlay = |sub: SubDoc| {
-        op.writes
-            .iter()
-            .find(|w| w.subdocument == sub)
-            .map(|w| &w.overlay)
-    };
-    let names = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-            .unwrap_or_default()
-    };
     let mut out = Vec::new();
-    match op.kind {
-        Kind::User => {
-            for g in names(overlay(SubDoc::Definition).and_then(|o| o.get("groups"))) {
-                out.push(ResourceId::new(Kind::Group, g));
-            }
-        }
-        Kind::Connection => {
-            for g in names(overlay(SubDoc::Definition).and_then(|o| o.get("allowedGroups"))) {
-                out.push(ResourceId::new(Kind::Group, g));
-            }
-        }
-        Kind::Project => {
-            if let Some(p) = overlay(SubDoc::Permissions) {
-                if let Some(owner) = p.get("owner").and_then(Value::as_str) {
-                    out.push(ResourceId::new(Kind::User, owner));
-                }
-                for grant in p
-                    .get("permissions")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(g) = grant.get("group").and_then(Value::as_str) {
-                        out.push(ResourceId::new(Kind::Group, g));
-                    }
-                    if let Some(u) = grant.get("user").and_then(Value::as_str) {
-                        out.push(ResourceId::new(Kind::User, u));
-                    }
-                }
-            }
-        }
-        Kind::Dataset => {
-            if let Some((project, _)) = op.name.split_once('.') {
-                out.push(ResourceId::new(Kind::Project, project));
-            }
-            if let Some(c) = overlay(SubDoc::Settings)
-                .and_then(|o| o.get("params"))
-                .and_then(|p| p.get("connection"))
-                .and_then(Value::as_str)
-            {
-                out.push(ResourceId::new(Kind::Connection, c));
-            }
-        }
-        Kind::Group | Kind::Variables => {}
+    if let Some(kind) = op.kind.def() {
+        kind.write_references(op, &mut out);
     }
     out
 }
@@ -200,6 +146,8 @@ pub async fn run(ctx: &Ctx<'_>, ops: &[Operation], parallelism: usize) -> Vec<Ou
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Kind, SubDoc};
+    use serde_json::Value;
 
     fn op(kind: Kind, name: &str, action: Action) -> Operation {
         crate::plan::fixtures::operation(kind, name, action)
@@ -224,31 +172,31 @@ mod tests {
     fn operations_wait_only_for_what_they_refer_to() {
         use serde_json::json;
         let ops = vec![
-            op(Kind::Group, "g", Action::Create),
-            op(Kind::Group, "h", Action::Create),
+            op(crate::kinds::group::ID, "g", Action::Create),
+            op(crate::kinds::group::ID, "h", Action::Create),
             with_write(
-                op(Kind::Connection, "c", Action::Update),
+                op(crate::kinds::connection::ID, "c", Action::Update),
                 SubDoc::Definition,
                 json!({"allowedGroups": ["h"]}),
             ),
             with_write(
-                op(Kind::Project, "A", Action::Create),
+                op(crate::kinds::project::ID, "A", Action::Create),
                 SubDoc::Permissions,
                 json!({"owner": "u", "permissions": [{"group": "g"}, {"user": "v"}]}),
             ),
-            op(Kind::Project, "B", Action::Create),
+            op(crate::kinds::project::ID, "B", Action::Create),
             with_write(
-                op(Kind::Dataset, "A.x", Action::Create),
+                op(crate::kinds::dataset::ID, "A.x", Action::Create),
                 SubDoc::Settings,
                 json!({"params": {"connection": "c"}}),
             ),
-            op(Kind::User, "u", Action::Create),
+            op(crate::kinds::user::ID, "u", Action::Create),
             with_write(
-                op(Kind::User, "v", Action::Update),
+                op(crate::kinds::user::ID, "v", Action::Update),
                 SubDoc::Definition,
                 json!({"groups": ["g", "h"]}),
             ),
-            op(Kind::Variables, "global", Action::Update),
+            op(crate::kinds::variables::ID, "global", Action::Update),
         ];
         let deps = dependencies(&ops);
         assert_eq!(names(&ops, &deps[5]), vec!["connection c", "project A"]);
@@ -262,11 +210,11 @@ mod tests {
     #[test]
     fn deletions_run_in_reverse_order() {
         let ops = vec![
-            op(Kind::Group, "g", Action::Delete),
-            op(Kind::Project, "A", Action::Delete),
-            op(Kind::Dataset, "A.x", Action::Delete),
-            op(Kind::Dataset, "B.y", Action::Delete),
-            op(Kind::Project, "C", Action::Update),
+            op(crate::kinds::group::ID, "g", Action::Delete),
+            op(crate::kinds::project::ID, "A", Action::Delete),
+            op(crate::kinds::dataset::ID, "A.x", Action::Delete),
+            op(crate::kinds::dataset::ID, "B.y", Action::Delete),
+            op(crate::kinds::project::ID, "C", Action::Update),
         ];
         let deps = dependencies(&ops);
         assert_eq!(names(&ops, &deps[1]), vec!["dataset A.x"]);

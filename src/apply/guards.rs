@@ -100,7 +100,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Kind, Operation, ProtectedSkip, Summary};
+    use crate::plan::{Operation, ProtectedSkip, Summary};
 
     fn plan(deletes: usize) -> Plan {
         Plan {
@@ -110,7 +110,7 @@ mod tests {
             summary: Summary::default(),
             operations: (0..deletes)
                 .map(|i| Operation {
-                    kind: Kind::Group,
+                    kind: crate::kinds::group::ID,
                     name: format!("g{i}"),
                     action: Action::Delete,
                     subdocuments: vec![],
@@ -184,7 +184,7 @@ mod tests {
         assert!(check(&plan(0), None, 3, none).is_ok());
         let mut p = plan(0);
         p.protected.push(ProtectedSkip {
-            kind: Kind::Project,
+            kind: crate::kinds::project::ID,
             name: "CHURN".into(),
         });
         assert!(

@@ -301,7 +301,6 @@ pub fn git_commit(dir: &std::path::Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Kind;
 
     #[test]
     fn times_are_rfc3339_utc_seconds() {
@@ -325,7 +324,7 @@ mod tests {
         crate::install_crypto_provider();
         let client = DssClient::new(cfg).unwrap();
         let w = LedgerWriter::new(&client, "s", None, Some("abc1234".into()));
-        let id = ResourceId::new(Kind::Connection, "c");
+        let id = ResourceId::new(crate::kinds::connection::ID, "c");
         let record = LedgerChange::Record {
             id: id.clone(),
             intent: LedgerIntent {

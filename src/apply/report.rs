@@ -232,9 +232,9 @@ mod tests {
             origins: Default::default(),
         };
         let ops = vec![
-            op(Kind::Project, "A", Action::Create),
-            op(Kind::Dataset, "A.x", Action::Create),
-            op(Kind::Group, "g", Action::Delete),
+            op(crate::kinds::project::ID, "A", Action::Create),
+            op(crate::kinds::dataset::ID, "A.x", Action::Create),
+            op(crate::kinds::group::ID, "g", Action::Delete),
         ];
         let outcomes = vec![
             Outcome::Failed(Failed {

@@ -14,12 +14,12 @@ use futures::StreamExt;
 use futures::stream;
 use serde_json::{Map, Value, json};
 
-use super::docs::{DocRef, json as to_json};
+use super::docs::DocRef;
 use super::writes::exists;
 use crate::client::{ClientError, DssClient};
 use crate::plan::fingerprint::{content_fingerprint, version_number};
 use crate::plan::ledger::is_reserved_variable;
-use crate::plan::{Action, Fingerprint, Kind, Operation, Plan, SubDoc};
+use crate::plan::{Action, Fingerprint, Operation, Plan, SubDoc};
 
 /// The operations of `plan` whose objects changed since it was made, each with the reason.
 /// Errors reading are returned as such (they are not staleness).
@@ -42,11 +42,13 @@ pub async fn stale(client: &DssClient, plan: &Plan, parallelism: usize) -> Resul
 async fn check(client: &DssClient, op: &Operation) -> Result<Option<String>, ClientError> {
     let id = op.id();
     match op.action {
-        Action::Create => Ok(if op.kind != Kind::Variables && exists(client, &id).await? {
-            Some(format!("{id} was created since the plan"))
-        } else {
-            None
-        }),
+        Action::Create => Ok(
+            if op.kind != crate::kinds::variables::ID && exists(client, &id).await? {
+                Some(format!("{id} was created since the plan"))
+            } else {
+                None
+            },
+        ),
         Action::Delete => {
             let Some(planned) = &op.fingerprint else {
                 return Ok(Some(format!("{id}: the saved plan has no fingerprint to check")));
@@ -75,7 +77,7 @@ async fn check(client: &DssClient, op: &Operation) -> Result<Option<String>, Cli
                     };
                     match doc.get(client).await {
                         Ok(mut v) => {
-                            if op.kind == Kind::User {
+                            if op.kind == crate::kinds::user::ID {
                                 // As the planner sees it: DSS never returns a password; the
                                 // user's existence stands for "has one".
                                 v["password"] = json!("(set)");
@@ -111,17 +113,10 @@ fn same(planned: &Fingerprint, now: &Fingerprint) -> bool {
 /// The fingerprint of a live object as the planner computes it for a deletion.
 async fn delete_fingerprint(client: &DssClient, op: &Operation) -> Result<Option<Fingerprint>, ClientError> {
     let id = op.id();
-    let got = match id.kind {
-        Kind::Group => client.get_group(&id.name).await.map(to_json),
-        Kind::User => client.get_user(&id.name).await.map(to_json),
-        Kind::Connection => client.get_connection(&id.name).await.map(to_json),
-        Kind::Project => client.get_project(&id.name).await.map(to_json),
-        Kind::Dataset => {
-            let (p, d) = id.dataset_parts().unwrap_or_default();
-            client.get_dataset(p, d).await.map(to_json)
-        }
-        Kind::Variables => return Ok(None),
+    let Some(get) = id.kind.def().and_then(|k| k.get_main(client, &id.name)) else {
+        return Ok(None);
     };
+    let got = get.await;
     let mut v = match got {
         Ok(v) => v,
         Err(e) if e.is_not_found() => return Ok(None),

@@ -1,6 +1,6 @@
 //! The writes of one operation, per kind and action.
 //!
-//! - Create: one POST carrying only what the create call takes (`dss-wire.md` 2.x: a group's
+//! - Create: one POST carrying only what the create call takes (a group's
 //!   name, description and source type; a user's login, password, display name, source type,
 //!   groups, profile and email; a connection's name, type, description, params, usableBy and
 //!   allowedGroups; a project's key, name and owner; a dataset's name, type, params and
@@ -25,7 +25,7 @@
 //! being sent, and never logged: errors name the field and the reference, not the value.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -88,7 +88,7 @@ pub async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let id = op.id();
     let result = match (op.kind, op.action) {
         (_, Action::Delete) => delete(ctx, op).await,
-        (Kind::Variables, _) => return variables(ctx, op).await,
+        (crate::kinds::variables::ID, _) => return variables(ctx, op).await,
         (_, Action::Create) => create(ctx, op).await,
         (_, Action::Update | Action::Adopt) => update(ctx, op, op.action == Action::Adopt).await,
     };
@@ -132,18 +132,12 @@ pub fn record(salt: &str, op: &Operation) -> LedgerChange {
     }
 }
 
-/// The directory `fromFile` references of `op` are relative to: its manifest's directory
-/// (from `origin`, `file:line:column`), else the current directory.
+/// The directory `fromFile` references of `op` are relative to: its manifest's directory,
+/// else the current directory.
 pub fn base_dir(op: &Operation) -> PathBuf {
-    let Some(origin) = &op.origin else {
-        return PathBuf::from(".");
-    };
-    let mut parts = origin.rsplitn(3, ':');
-    let (_col, _line, file) = (parts.next(), parts.next(), parts.next());
-    match file.map(Path::new).and_then(Path::parent) {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+    op.origin
+        .as_ref()
+        .map_or_else(|| PathBuf::from("."), |o| o.base_dir().to_path_buf())
 }
 
 fn resolve(op: &Operation, s: &SecretField) -> Result<String, Failed> {
@@ -214,8 +208,7 @@ fn doc_ref(id: &ResourceId, sub: SubDoc) -> Result<Option<DocRef>, Failed> {
 /// none, so that the stamp is written at creation and adoption.
 fn writes_with_stamp(op: &Operation) -> Vec<Write> {
     let mut writes = op.writes.clone();
-    if matches!(op.kind, Kind::Project | Kind::Dataset)
-        && !writes.iter().any(|w| w.subdocument == SubDoc::Metadata)
+    if op.kind.def().is_some_and(|k| k.stamped()) && !writes.iter().any(|w| w.subdocument == SubDoc::Metadata)
     {
         writes.push(Write {
             subdocument: SubDoc::Metadata,
@@ -311,37 +304,9 @@ pub fn set_stamp(metadata: &mut Value, stack: &str) {
         .insert(STAMP_KEY.to_string(), json!(stack));
 }
 
-/// The fields each create call takes.
+/// The fields each create call takes (the kind's).
 fn create_fields(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::Group => &["name", "description", "sourceType"],
-        Kind::User => &[
-            "login",
-            "password",
-            "displayName",
-            "sourceType",
-            "groups",
-            "userProfile",
-            "email",
-        ],
-        Kind::Connection => &[
-            "name",
-            "type",
-            "description",
-            "params",
-            "usableBy",
-            "allowedGroups",
-        ],
-        Kind::Dataset => &[
-            "name",
-            "projectKey",
-            "type",
-            "params",
-            "formatType",
-            "formatParams",
-        ],
-        Kind::Project | Kind::Variables => &[],
-    }
+    kind.def().map_or(&[], |k| k.create_fields())
 }
 
 /// The body of the create call, secrets resolved.
@@ -356,7 +321,7 @@ enum CreateBody {
 fn create_body(op: &Operation) -> Result<CreateBody, Failed> {
     let id = op.id();
     let shape = |e: ApplyDocError| Failed::new(e.to_string(), false);
-    if op.kind == Kind::Project {
+    if op.kind == crate::kinds::project::ID {
         let overlay_of = |sub: SubDoc| {
             op.writes
                 .iter()
@@ -380,12 +345,12 @@ fn create_body(op: &Operation) -> Result<CreateBody, Failed> {
         }));
     }
     let sub = match op.kind {
-        Kind::Dataset => SubDoc::Settings,
+        crate::kinds::dataset::ID => SubDoc::Settings,
         _ => SubDoc::Definition,
     };
     let mut doc = match op.kind {
-        Kind::User => json!({"login": op.name}),
-        Kind::Dataset => {
+        crate::kinds::user::ID => json!({"login": op.name}),
+        crate::kinds::dataset::ID => {
             let (p, d) = id.dataset_parts().unwrap_or_default();
             json!({"projectKey": p, "name": d})
         }
@@ -404,9 +369,9 @@ fn create_body(op: &Operation) -> Result<CreateBody, Failed> {
     }
     let what = format!("the creation of {id}");
     Ok(match op.kind {
-        Kind::Group => CreateBody::Group(typed(doc, &what).map_err(shape)?),
-        Kind::User => CreateBody::User(typed(doc, &what).map_err(shape)?),
-        Kind::Connection => CreateBody::Connection(typed(doc, &what).map_err(shape)?),
+        crate::kinds::group::ID => CreateBody::Group(typed(doc, &what).map_err(shape)?),
+        crate::kinds::user::ID => CreateBody::User(typed(doc, &what).map_err(shape)?),
+        crate::kinds::connection::ID => CreateBody::Connection(typed(doc, &what).map_err(shape)?),
         _ => {
             let key = id.dataset_parts().unwrap_or_default().0.to_string();
             CreateBody::Dataset(key, typed(doc, &what).map_err(shape)?)
@@ -453,19 +418,12 @@ async fn post_once(c: &DssClient, id: &ResourceId, body: CreateBody) -> Result<(
 
 /// Whether the object exists (a GET of its main document).
 pub async fn exists(c: &DssClient, id: &ResourceId) -> Result<bool, ClientError> {
-    let result = match id.kind {
-        Kind::Group => c.get_group(&id.name).await.map(drop),
-        Kind::User => c.get_user(&id.name).await.map(drop),
-        Kind::Connection => c.get_connection(&id.name).await.map(drop),
-        Kind::Project => c.get_project(&id.name).await.map(drop),
-        Kind::Dataset => {
-            let (p, d) = id.dataset_parts().unwrap_or_default();
-            c.get_dataset(p, d).await.map(drop)
-        }
-        Kind::Variables => Ok(()),
+    let Some(get) = id.kind.def().and_then(|k| k.get_main(c, &id.name)) else {
+        // A kind without a main document (the global variables) is always there.
+        return Ok(true);
     };
-    match result {
-        Ok(()) => Ok(true),
+    match get.await {
+        Ok(_) => Ok(true),
         Err(e) if e.is_not_found() => Ok(false),
         Err(e) => Err(e),
     }
@@ -476,29 +434,25 @@ async fn delete(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let c = ctx.client;
     let id = op.id();
     let mut done = Done::default();
-    let result = match op.kind {
-        Kind::Group => c.delete_group(&op.name).await,
-        Kind::User => c.delete_user(&op.name).await,
-        Kind::Connection => c.delete_connection(&op.name).await,
-        Kind::Dataset => {
-            let (p, d) = id.dataset_parts().unwrap_or_default();
-            c.delete_dataset(p, d, op.drop_data).await
-        }
-        Kind::Project => {
-            match super::backup::export_project(c, &op.name, &ctx.backups).await {
-                Ok(Some(path)) => done.backup = Some(path),
-                // Already gone.
-                Ok(None) => return Ok(done),
-                Err(e) => {
-                    return Err(Failed::new(
-                        format!("not deleted: the export before deletion failed: {e}"),
-                        true,
-                    ));
-                }
+    let Some(kind) = op.kind.def() else {
+        return Ok(done);
+    };
+    if kind.backup_before_delete() {
+        match super::backup::export_project(c, &op.name, &ctx.backups).await {
+            Ok(Some(path)) => done.backup = Some(path),
+            // Already gone.
+            Ok(None) => return Ok(done),
+            Err(e) => {
+                return Err(Failed::new(
+                    format!("not deleted: the export before deletion failed: {e}"),
+                    true,
+                ));
             }
-            c.delete_project(&op.name).await
         }
-        Kind::Variables => Ok(()),
+    }
+    let result = match kind.delete(c, &op.name, op.drop_data) {
+        Some(call) => call.await,
+        None => Ok(()),
     };
     match result {
         Ok(()) => Ok(done),
@@ -614,7 +568,7 @@ mod tests {
     #[tokio::test]
     async fn an_ambiguous_post_whose_object_exists_is_not_sent_again() {
         let (script, c) = scripted(&[("POST /admin/groups/", &[502])]).await;
-        let id = ResourceId::new(Kind::Group, "g");
+        let id = ResourceId::new(crate::kinds::group::ID, "g");
         post_once(&c, &id, group_body()).await.unwrap();
         assert_eq!(
             *script.seen.lock().unwrap(),
@@ -625,7 +579,7 @@ mod tests {
     #[tokio::test]
     async fn an_ambiguous_post_whose_object_is_absent_is_sent_again() {
         let (script, c) = scripted(&[("POST /admin/groups/", &[502]), ("GET /admin/groups/g", &[404])]).await;
-        let id = ResourceId::new(Kind::Group, "g");
+        let id = ResourceId::new(crate::kinds::group::ID, "g");
         post_once(&c, &id, group_body()).await.unwrap();
         assert_eq!(
             *script.seen.lock().unwrap(),
@@ -640,7 +594,7 @@ mod tests {
     #[tokio::test]
     async fn a_post_refused_by_dss_fails_without_a_read_and_created_nothing() {
         let (script, c) = scripted(&[("POST /admin/groups/", &[404])]).await;
-        let id = ResourceId::new(Kind::Group, "g");
+        let id = ResourceId::new(crate::kinds::group::ID, "g");
         let failed = post_once(&c, &id, group_body()).await.unwrap_err();
         assert!(!failed.may_exist);
         assert!(
@@ -658,7 +612,7 @@ mod tests {
             ("GET /admin/groups/g", &[503, 503, 503, 503, 503, 503]),
         ])
         .await;
-        let id = ResourceId::new(Kind::Group, "g");
+        let id = ResourceId::new(crate::kinds::group::ID, "g");
         let failed = post_once(&c, &id, group_body()).await.unwrap_err();
         assert!(failed.may_exist, "{}", failed.message);
         assert!(failed.message.contains("unknown"), "{}", failed.message);
@@ -675,7 +629,7 @@ mod tests {
             secrets: Vec::new(),
             ledger: None,
             drop_data: false,
-            origin: origin.map(str::to_string),
+            origin: origin.map(|o| crate::manifest::Origin::parse(o).unwrap()),
             fingerprint: None,
         }
     }
@@ -683,14 +637,21 @@ mod tests {
     #[test]
     fn secrets_resolve_from_the_manifest_directory() {
         assert_eq!(
-            base_dir(&op(Kind::User, "a", Some("examples/q/users.yaml:3:1"))),
+            base_dir(&op(
+                crate::kinds::user::ID,
+                "a",
+                Some("examples/q/users.yaml:3:1")
+            )),
             PathBuf::from("examples/q")
         );
         assert_eq!(
-            base_dir(&op(Kind::User, "a", Some("users.yaml:3:1"))),
+            base_dir(&op(crate::kinds::user::ID, "a", Some("users.yaml:3:1"))),
             PathBuf::from(".")
         );
-        assert_eq!(base_dir(&op(Kind::User, "a", None)), PathBuf::from("."));
+        assert_eq!(
+            base_dir(&op(crate::kinds::user::ID, "a", None)),
+            PathBuf::from(".")
+        );
     }
 
     #[test]
@@ -708,7 +669,7 @@ mod tests {
 
     #[test]
     fn create_bodies_carry_only_what_the_create_call_takes() {
-        let mut o = op(Kind::Dataset, "P.d", None);
+        let mut o = op(crate::kinds::dataset::ID, "P.d", None);
         o.writes.push(Write {
             subdocument: SubDoc::Settings,
             overlay: json!({"type": "Filesystem", "params": {"path": "/p"}, "managed": true,
@@ -726,7 +687,7 @@ mod tests {
         assert_eq!(ds.managed, None);
         assert_eq!(ds.format_type.as_deref(), Some("csv"));
 
-        let mut p = op(Kind::Project, "K", None);
+        let mut p = op(crate::kinds::project::ID, "K", None);
         p.writes.push(Write {
             subdocument: SubDoc::Metadata,
             overlay: json!({"label": "Nice", "tags": ["a"]}),
@@ -740,7 +701,10 @@ mod tests {
         assert_eq!(req.name.as_deref(), Some("Nice"));
         assert_eq!(req.owner, None);
         assert_eq!(writes_with_stamp(&p).len(), 1);
-        assert_eq!(writes_with_stamp(&op(Kind::Dataset, "P.d", None)).len(), 1);
-        assert!(writes_with_stamp(&op(Kind::Group, "g", None)).is_empty());
+        assert_eq!(
+            writes_with_stamp(&op(crate::kinds::dataset::ID, "P.d", None)).len(),
+            1
+        );
+        assert!(writes_with_stamp(&op(crate::kinds::group::ID, "g", None)).is_empty());
     }
 }

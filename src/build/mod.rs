@@ -1,4 +1,4 @@
-//! Builds: start a DSS job for some outputs and follow it to its end (product section 6).
+//! Builds: start a DSS job for some outputs and follow it to its end.
 //!
 //! This module owns the part of `dssctl build` that does not touch the terminal: the build
 //! modes, the duration syntax, the job definition sent to DSS, and [`run_build`], which starts
@@ -8,10 +8,7 @@
 //! and [`run_build`] for `Build` manifests.
 
 pub mod command;
-pub mod trigger;
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -19,98 +16,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientError, DssClient};
+pub use crate::kinds::build::{BuildMode, Trigger, parse_duration};
 use crate::manifest::kinds::BuildSpec;
 use crate::wire::{JOB_TERMINAL_STATES, JobDefinition, JobOutput, JobState};
 
 /// How long to wait for DSS to acknowledge an abort (the job reaching a terminal state) before
 /// giving up and saying so.
 pub const ABORT_GRACE: Duration = Duration::from_secs(60);
-
-/// The job types DSS accepts for a build (`JobDefinition.type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum BuildMode {
-    /// Build the outputs and whatever upstream of them is out of date.
-    #[default]
-    RecursiveBuild,
-    /// Build only the outputs, whether or not they are up to date.
-    NonRecursiveForcedBuild,
-    /// Rebuild the outputs and everything upstream of them.
-    RecursiveForcedBuild,
-    /// Build only what is missing upstream.
-    RecursiveMissingOnlyBuild,
-}
-
-impl BuildMode {
-    pub const ALL: [BuildMode; 4] = [
-        BuildMode::RecursiveBuild,
-        BuildMode::NonRecursiveForcedBuild,
-        BuildMode::RecursiveForcedBuild,
-        BuildMode::RecursiveMissingOnlyBuild,
-    ];
-
-    /// The name DSS uses on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BuildMode::RecursiveBuild => "RECURSIVE_BUILD",
-            BuildMode::NonRecursiveForcedBuild => "NON_RECURSIVE_FORCED_BUILD",
-            BuildMode::RecursiveForcedBuild => "RECURSIVE_FORCED_BUILD",
-            BuildMode::RecursiveMissingOnlyBuild => "RECURSIVE_MISSING_ONLY_BUILD",
-        }
-    }
-}
-
-impl fmt::Display for BuildMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for BuildMode {
-    type Err = String;
-
-    /// The DSS name, case-insensitive, with `-` accepted for `_` (`recursive-build`), so that
-    /// both the DSS spelling and the usual CLI spelling work.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let wanted = text.trim().to_ascii_uppercase().replace('-', "_");
-        if let Some(mode) = BuildMode::ALL.into_iter().find(|m| m.as_str() == wanted) {
-            return Ok(mode);
-        }
-        let names: Vec<&str> = BuildMode::ALL.iter().map(|m| m.as_str()).collect();
-        let hint = names
-            .iter()
-            .map(|n| (strsim::jaro_winkler(n, &wanted), n))
-            .filter(|(score, _)| *score > 0.85)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, n)| format!(" (did you mean {n}?)"))
-            .unwrap_or_default();
-        Err(format!(
-            "unknown build mode {text:?}{hint}: expected one of {}",
-            names.join(", ")
-        ))
-    }
-}
-
-/// Parse a duration such as `30m`, `1h30m`, `500ms` or `2s`. A unit is required (a bare `30`
-/// is ambiguous) and zero is refused: a zero timeout would abort every job at once, and a zero
-/// poll interval would hammer DSS.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err("empty duration: expected a value such as 30s, 10m or 1h".into());
-    }
-    if trimmed.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "duration {trimmed:?} has no unit: write for example {trimmed}s or {trimmed}m"
-        ));
-    }
-    let duration = humantime::parse_duration(trimmed)
-        .map_err(|err| format!("invalid duration {trimmed:?}: {err} (examples: 500ms, 30s, 10m, 1h)"))?;
-    if duration.is_zero() {
-        return Err(format!("duration {trimmed:?} must be greater than zero"));
-    }
-    Ok(duration)
-}
 
 /// Parse one output as given on the command line: `NAME` (a dataset of the build's project) or
 /// `PROJECT.NAME` (a dataset of another project; DSS dataset names cannot contain dots).
@@ -177,18 +89,9 @@ impl BuildRequest {
         if spec.outputs.is_empty() {
             return Err("a Build needs at least one output".into());
         }
-        let mode = spec
-            .mode
-            .as_deref()
-            .map(str::parse)
-            .transpose()?
-            .unwrap_or_default();
-        let timeout = spec
-            .timeout
-            .as_deref()
-            .map(parse_duration)
-            .transpose()
-            .map_err(|err| format!("timeout: {err}"))?;
+        // Mode and timeout were parsed (and checked) when the manifest was loaded.
+        let mode = spec.mode.unwrap_or_default();
+        let timeout = spec.timeout;
         let outputs = spec
             .outputs
             .iter()

@@ -80,26 +80,17 @@ fn a_build_manifest_becomes_a_request() {
         }],
         mode: None,
         trigger: None,
-        timeout: Some("30m".into()),
+        timeout: Some(Duration::from_secs(1800)),
     };
     let req = BuildRequest::from_manifest("CHURN", &spec).unwrap();
     assert_eq!(req.mode, BuildMode::RecursiveBuild);
     assert_eq!(req.timeout, Some(Duration::from_secs(1800)));
     assert_eq!(req.outputs[0].partition, Some(serde_json::json!("2024-01-01")));
-    let bad = BuildSpec {
-        timeout: Some("30".into()),
-        ..spec.clone()
-    };
-    assert!(
-        BuildRequest::from_manifest("CHURN", &bad)
-            .unwrap_err()
-            .starts_with("timeout:")
-    );
-    let bad = BuildSpec {
-        mode: Some("NOPE".into()),
+    let none = BuildSpec {
+        outputs: Vec::new(),
         ..spec
     };
-    assert!(BuildRequest::from_manifest("CHURN", &bad).is_err());
+    assert!(BuildRequest::from_manifest("CHURN", &none).is_err());
 }
 
 const KEY: &str = "build-unit-admin-key";

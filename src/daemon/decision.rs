@@ -143,17 +143,17 @@ pub fn backoff(failures: u32, interval: Duration) -> Duration {
 mod tests {
     use super::*;
     use crate::plan::fixtures::operation;
-    use crate::plan::{Kind, Ledger, Summary};
+    use crate::plan::{Ledger, Summary};
 
     fn plan(ops: &[(Action, &str)]) -> Plan {
         let mut plan = Plan {
-            format_version: 1,
+            format_version: crate::plan::FORMAT_VERSION,
             target: "t".into(),
             stack: "s".into(),
             summary: Summary::default(),
             operations: ops
                 .iter()
-                .map(|(action, name)| operation(Kind::Group, name, *action))
+                .map(|(action, name)| operation(crate::kinds::group::ID, name, *action))
                 .collect(),
             protected: vec![],
             forget: vec![],
@@ -203,7 +203,7 @@ mod tests {
         );
         let mut broken = create.clone();
         broken.errors.push(crate::plan::PlanError {
-            kind: Kind::Group,
+            kind: crate::kinds::group::ID,
             name: "g".into(),
             origin: None,
             message: "secret X is not set".into(),
@@ -227,7 +227,7 @@ mod tests {
             Decision::Refuse(why) if why.contains("more than the limit of 0")
         ));
         let entry = crate::plan::LedgerEntry {
-            kind: Kind::Group,
+            kind: crate::kinds::group::ID,
             name: "g".into(),
             applied_at: String::new(),
             git_commit: None,

@@ -193,16 +193,16 @@ mod tests {
     use super::*;
     use crate::apply::guards::Refusal;
     use crate::plan::fixtures::operation;
-    use crate::plan::{Action, Kind, Summary};
+    use crate::plan::{Action, Summary};
 
     fn plan_deleting(n: usize) -> Plan {
         Plan {
-            format_version: 1,
+            format_version: crate::plan::FORMAT_VERSION,
             target: "t".into(),
             stack: "s".into(),
             summary: Summary::default(),
             operations: (0..n)
-                .map(|i| operation(Kind::Group, &format!("g{i}"), Action::Delete))
+                .map(|i| operation(crate::kinds::group::ID, &format!("g{i}"), Action::Delete))
                 .collect(),
             protected: vec![],
             forget: vec![],
@@ -216,7 +216,7 @@ mod tests {
     fn plan_errors_stop_before_the_guards() {
         let mut plan = plan_deleting(50);
         plan.errors.push(crate::plan::PlanError {
-            kind: Kind::Group,
+            kind: crate::kinds::group::ID,
             name: "g".into(),
             origin: None,
             message: "secret X is not set".into(),

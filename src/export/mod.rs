@@ -16,9 +16,12 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
 use crate::client::DssClient;
+use crate::kinds::variables::GLOBAL as GLOBAL_VARIABLES;
 use crate::manifest::{API_VERSION, ObjectMeta, Resource};
-use crate::plan::planner::GLOBAL_VARIABLES;
-use crate::plan::{ObservedDataset, ObservedProject};
+use crate::observe::{
+    ProjectDoc, read_dataset_metadata, read_project_doc, read_project_list, store_project_read,
+};
+use crate::plan::ObservedProject;
 
 use convert::ExpectedSecret;
 
@@ -216,66 +219,39 @@ pub async fn read_live(
     if !with_projects && !with_datasets {
         return Ok(live);
     }
-    let list = client
-        .list_projects()
-        .await
-        .context("cannot read the project list")?;
-    let mut summaries: BTreeMap<String, crate::wire::ProjectSummary> =
-        list.into_iter().map(|p| (p.project_key.clone(), p)).collect();
+    // The same reads as observation (`crate::observe`), with every sub-document: an export
+    // writes out whatever DSS holds, not only what some manifest manages.
+    let mut summaries = read_project_list(client).await?;
     if !projects.is_empty() {
         if let Some(missing) = projects.iter().find(|k| !summaries.contains_key(*k)) {
             bail!("project {missing:?} (given with --project) does not exist on the instance");
         }
         summaries.retain(|k, _| projects.contains(k));
     }
+    let mut docs = Vec::new();
+    if with_projects {
+        docs.extend([
+            ProjectDoc::Metadata,
+            ProjectDoc::Permissions,
+            ProjectDoc::Variables,
+        ]);
+    }
+    if with_datasets {
+        docs.push(ProjectDoc::Datasets);
+    }
+    let docs = &docs;
     let read: Vec<(String, ObservedProject)> = stream::iter(summaries)
         .map(|(key, summary)| async move {
             let mut p = ObservedProject {
                 summary,
                 ..ObservedProject::default()
             };
-            if with_projects {
-                p.metadata = Some(
-                    client
-                        .get_project_metadata(&key)
-                        .await
-                        .with_context(|| format!("cannot read the metadata of project {key}"))?,
-                );
-                p.permissions = Some(
-                    client
-                        .get_project_permissions(&key)
-                        .await
-                        .with_context(|| format!("cannot read the permissions of project {key}"))?,
-                );
-                p.variables = Some(
-                    client
-                        .get_project_variables(&key)
-                        .await
-                        .with_context(|| format!("cannot read the variables of project {key}"))?,
-                );
+            for what in docs {
+                store_project_read(&mut p, read_project_doc(client, &key, *what).await?);
             }
-            if with_datasets {
-                let list = client
-                    .list_datasets(&key)
-                    .await
-                    .with_context(|| format!("cannot read the datasets of project {key}"))?;
-                let mut datasets = BTreeMap::new();
-                for d in list {
-                    // The list item may lack the label; the metadata document has it all.
-                    let metadata = client
-                        .get_dataset_metadata(&key, &d.name)
-                        .await
-                        .with_context(|| format!("cannot read the metadata of dataset {key}.{}", d.name))?;
-                    datasets.insert(
-                        d.name.clone(),
-                        ObservedDataset {
-                            definition: d,
-                            metadata: Some(metadata),
-                            schema: None,
-                        },
-                    );
-                }
-                p.datasets = Some(datasets);
+            // The list item may lack a dataset's label; the metadata document has it all.
+            for (name, dataset) in p.datasets.iter_mut().flatten() {
+                dataset.metadata = Some(read_dataset_metadata(client, &key, name).await?);
             }
             Ok::<_, anyhow::Error>((key, p))
         })

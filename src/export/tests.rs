@@ -9,7 +9,7 @@ use super::convert::*;
 use super::*;
 use crate::manifest::{Declared, Origin};
 use crate::plan::simulate::simulate_apply;
-use crate::plan::{Action, Observed, PlanInput, plan};
+use crate::plan::{Action, Observed, ObservedDataset, PlanInput, plan};
 use crate::wire::{Connection, Dataset, Group, Metadata, PermissionGrant, ProjectPermissions, User};
 
 fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
@@ -282,7 +282,7 @@ fn the_plan_of_an_export_adopts_everything_without_a_change() {
             op.changes
         );
         assert!(
-            op.action == Action::Adopt || op.kind == crate::plan::Kind::Variables,
+            op.action == Action::Adopt || op.kind == crate::kinds::variables::ID,
             "{} {} is {:?}",
             op.kind.as_str(),
             op.name,

@@ -8,96 +8,45 @@ use std::sync::OnceLock;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use super::kinds::{
-    API_VERSION, BuildSpec, ConnectionSpec, DatasetSpec, GroupSpec, KINDS, ObjectMeta, ProjectSpec, UserSpec,
-    VariablesSpec,
-};
+use super::kinds::{API_VERSION, ObjectMeta};
 use super::node::{Node, NodeValue, Pos};
+use crate::kinds::{self, Kind, REGISTRY, names::WORD_PATTERN};
 
 /// The file name of the schema that covers every kind.
 pub const ALL_KINDS_FILE: &str = "dssctl.schema.json";
 
-/// Whether `spec` must be given for a kind (its spec type has required fields).
-pub fn spec_required(kind: &str) -> bool {
-    matches!(kind, "Dataset" | "Connection" | "Build")
-}
-
-/// Whether `metadata.project` is required (true) or not allowed (false) for a kind.
-pub fn project_required(kind: &str) -> bool {
-    matches!(kind, "Dataset" | "Build")
-}
-
-fn add_spec_schema(generator: &mut schemars::SchemaGenerator, kind: &str) -> Value {
-    let schema = match kind {
-        "Project" => generator.subschema_for::<ProjectSpec>(),
-        "Dataset" => generator.subschema_for::<DatasetSpec>(),
-        "Connection" => generator.subschema_for::<ConnectionSpec>(),
-        "User" => generator.subschema_for::<UserSpec>(),
-        "Group" => generator.subschema_for::<GroupSpec>(),
-        "Variables" => generator.subschema_for::<VariablesSpec>(),
-        _ => generator.subschema_for::<BuildSpec>(),
-    };
-    schema.to_value()
-}
-
-const PROJECT_KEY_PATTERN: &str = "^[A-Za-z0-9_]+$";
-
-/// The `metadata.name` format of a kind, as a JSON Schema pattern (ECMA-262 syntax).
-fn name_pattern(kind: &str) -> Option<&'static str> {
-    match kind {
-        "Project" | "Dataset" => Some(PROJECT_KEY_PATTERN),
-        "Connection" | "Build" => Some("^[A-Za-z0-9_.-]+$"),
-        "User" => Some("^[A-Za-z0-9_.@+-]+$"),
-        "Variables" => Some("^global$"),
-        // Group names may hold any letter; the validator checks them.
-        _ => None,
-    }
-}
-
-fn kind_description(kind: &str) -> &'static str {
-    match kind {
-        "Project" => "A DSS project: metadata, owner, permissions and variables.",
-        "Dataset" => "A dataset of a project: settings, format, schema and metadata.",
-        "Connection" => "An instance connection. Secret parameters are references, never literals.",
-        "User" => "A DSS user (its login is metadata.name).",
-        "Group" => "A DSS group and its ability flags.",
-        "Variables" => "The instance's global variables (metadata.name must be `global`).",
-        _ => "A DSS job that dssctl starts after an apply, according to its trigger.",
-    }
-}
-
 /// The document schema of one kind (`{apiVersion, kind, metadata, spec}`), referring to the
 /// generator's definitions.
-fn document_schema(generator: &mut schemars::SchemaGenerator, kind: &str) -> Value {
+fn document_schema(generator: &mut schemars::SchemaGenerator, kind: &dyn Kind) -> Value {
     let meta = generator.subschema_for::<ObjectMeta>().to_value();
-    let spec = add_spec_schema(generator, kind);
+    let spec = kind.spec_schema(generator);
     // Name formats for editors; `dssctl validate` checks them in code, with hints.
     let mut names = Map::new();
-    if let Some(pattern) = name_pattern(kind) {
+    if let Some(pattern) = kind.name_rule().pattern {
         names.insert("name".into(), json!({"pattern": pattern, "maxLength": 255}));
     }
-    let metadata = if project_required(kind) {
+    let metadata = if kind.in_project() {
         names.insert(
             "project".into(),
-            json!({"pattern": PROJECT_KEY_PATTERN, "maxLength": 255}),
+            json!({"pattern": WORD_PATTERN, "maxLength": 255}),
         );
         json!({"allOf": [meta], "required": ["name", "project"], "properties": names})
     } else {
         json!({"allOf": [meta], "not": {"required": ["project"]}, "properties": names})
     };
     let mut required = vec!["apiVersion", "kind", "metadata"];
-    if spec_required(kind) {
+    if kind.spec_required() {
         required.push("spec");
     }
     json!({
-        "title": kind,
-        "description": kind_description(kind),
+        "title": kind.name(),
+        "description": kind.description(),
         "type": "object",
         "additionalProperties": false,
         "required": required,
         "properties": {
             "apiVersion": {"description": "The manifest format version.", "const": API_VERSION},
-            "kind": {"description": "The kind of resource the document declares.", "const": kind},
+            "kind": {"description": "The kind of resource the document declares.", "const": kind.name()},
             "metadata": metadata,
             "spec": spec,
         }
@@ -108,20 +57,15 @@ fn generator() -> schemars::SchemaGenerator {
     SchemaSettings::draft2020_12().for_deserialize().into_generator()
 }
 
-/// Group ability flags are a free map of `may*` booleans next to the named fields: editors and
-/// the validator accept only keys starting with `may` there.
+/// Each kind's adjustments to the generated definitions.
 fn patch_definitions(defs: &mut Map<String, Value>) {
-    if let Some(Value::Object(group)) = defs.get_mut("GroupSpec") {
-        group.insert("additionalProperties".into(), Value::Bool(false));
-        group.insert(
-            "patternProperties".into(),
-            json!({"^may": {"type": "boolean", "description": "An ability flag (`mayCreateProjects`, `mayWriteSafeCode`, ...)."}}),
-        );
+    for kind in REGISTRY {
+        kind.patch_definitions(defs);
     }
 }
 
 /// The schema of one kind's documents, standalone.
-pub fn kind_schema(kind: &str) -> Value {
+pub fn kind_schema(kind: &dyn Kind) -> Value {
     let mut generator = generator();
     let mut doc = document_schema(&mut generator, kind);
     let mut defs = generator.take_definitions(true);
@@ -132,10 +76,7 @@ pub fn kind_schema(kind: &str) -> Value {
         "$schema".into(),
         json!("https://json-schema.org/draft/2020-12/schema"),
     );
-    out.insert(
-        "$id".into(),
-        json!(format!("{}.schema.json", kind.to_ascii_lowercase())),
-    );
+    out.insert("$id".into(), json!(format!("{}.schema.json", kind.id())));
     out.append(obj);
     out.insert("$defs".into(), Value::Object(defs));
     Value::Object(out)
@@ -145,18 +86,22 @@ pub fn kind_schema(kind: &str) -> Value {
 pub fn all_kinds_schema() -> Value {
     let mut generator = generator();
     let mut defs_docs = Map::new();
-    for kind in KINDS {
-        defs_docs.insert(format!("{kind}Manifest"), document_schema(&mut generator, kind));
+    for kind in REGISTRY {
+        defs_docs.insert(
+            format!("{}Manifest", kind.name()),
+            document_schema(&mut generator, *kind),
+        );
     }
     let mut defs = generator.take_definitions(true);
     patch_definitions(&mut defs);
     defs.append(&mut defs_docs);
-    let branches: Vec<Value> = KINDS
+    let branches: Vec<Value> = REGISTRY
         .iter()
         .map(|kind| {
+            let name = kind.name();
             json!({
-                "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
-                "then": {"$ref": format!("#/$defs/{kind}Manifest")}
+                "if": {"properties": {"kind": {"const": name}}, "required": ["kind"]},
+                "then": {"$ref": format!("#/$defs/{name}Manifest")}
             })
         })
         .collect();
@@ -169,7 +114,7 @@ pub fn all_kinds_schema() -> Value {
         "required": ["apiVersion", "kind", "metadata"],
         "properties": {
             "apiVersion": {"description": "The manifest format version.", "const": API_VERSION},
-            "kind": {"description": "The kind of resource the document declares.", "enum": KINDS},
+            "kind": {"description": "The kind of resource the document declares.", "enum": kinds::names()},
         },
         "allOf": branches,
         "$defs": defs,
@@ -179,11 +124,8 @@ pub fn all_kinds_schema() -> Value {
 /// Every schema file `dssctl schema` writes: `(file name, pretty JSON text)`.
 pub fn schema_files() -> Vec<(String, String)> {
     let mut files = vec![(ALL_KINDS_FILE.to_string(), pretty(&all_kinds_schema()))];
-    for kind in KINDS {
-        files.push((
-            format!("{}.schema.json", kind.to_ascii_lowercase()),
-            pretty(&kind_schema(kind)),
-        ));
+    for kind in REGISTRY {
+        files.push((format!("{}.schema.json", kind.id()), pretty(&kind_schema(*kind))));
     }
     files
 }

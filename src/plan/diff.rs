@@ -1,4 +1,4 @@
-//! Field semantics per kind (product.md section 2): the pure comparison of one declared
+//! Field semantics per kind: the pure comparison of one declared
 //! resource with its live documents, producing the writes, the changed fields and the errors.
 //!
 //! Rules, in one place:

@@ -53,12 +53,11 @@ pub fn version_number(doc: &Value) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::Kind;
     use serde_json::json;
 
     #[test]
     fn secret_fingerprints_are_keyed_and_bound_to_the_field() {
-        let conn = ResourceId::new(Kind::Connection, "warehouse");
+        let conn = ResourceId::new(crate::kinds::connection::ID, "warehouse");
         let salt_a = "00".repeat(32);
         let salt_b = "01".repeat(32);
         let fp = secret_fingerprint(&salt_a, &conn, "params.password", "hunter2");
@@ -73,7 +72,7 @@ mod tests {
             secret_fingerprint(&salt_b, &conn, "params.password", "hunter2")
         );
         assert_ne!(fp, secret_fingerprint(&salt_a, &conn, "params.token", "hunter2"));
-        let other = ResourceId::new(Kind::Connection, "lake");
+        let other = ResourceId::new(crate::kinds::connection::ID, "lake");
         assert_ne!(
             fp,
             secret_fingerprint(&salt_a, &other, "params.password", "hunter2")

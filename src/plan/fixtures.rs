@@ -5,42 +5,15 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::manifest::{Declared, ObjectMeta, Origin, Resource, SecretRef};
+use crate::manifest::{Declared, ObjectMeta, Origin, SecretRef};
 
 /// A declared resource of `kind` from JSON `metadata` and `spec`, declared at `line`.
 pub fn declared(kind: &str, meta: Value, spec: Value, line: usize) -> Declared {
     let meta: ObjectMeta = serde_json::from_value(meta).expect("valid metadata");
-    let resource = match kind {
-        "Project" => Resource::Project {
-            meta,
-            spec: serde_json::from_value(spec).unwrap(),
-        },
-        "Dataset" => Resource::Dataset {
-            meta,
-            spec: serde_json::from_value(spec).unwrap(),
-        },
-        "Connection" => Resource::Connection {
-            meta,
-            spec: serde_json::from_value(spec).unwrap(),
-        },
-        "User" => Resource::User {
-            meta,
-            spec: serde_json::from_value(spec).unwrap(),
-        },
-        "Group" => Resource::Group {
-            meta,
-            spec: serde_json::from_value(spec).unwrap(),
-        },
-        "Variables" => Resource::Variables {
-            meta,
-            spec: serde_json::from_value(spec).unwrap(),
-        },
-        "Build" => Resource::Build {
-            meta,
-            spec: serde_json::from_value(spec).unwrap(),
-        },
-        other => panic!("unknown kind {other}"),
-    };
+    let resource = crate::kinds::by_name(kind)
+        .unwrap_or_else(|| panic!("unknown kind {kind}"))
+        .parse(meta, spec)
+        .expect("a valid spec");
     Declared::new(
         resource,
         Origin {

@@ -1,4 +1,4 @@
-//! The ownership ledger of a stack (product.md section 4): which resources the stack manages,
+//! The ownership ledger of a stack: which resources the stack manages,
 //! whether each is protected, whether a dataset's data is dropped on delete, and keyed
 //! fingerprints of its secrets.
 //!
@@ -219,7 +219,7 @@ mod tests {
     #[test]
     fn round_trips_through_a_global_variable() {
         let mut ledger = Ledger::new();
-        ledger.insert(entry(Kind::Dataset, "CHURN.customers"));
+        ledger.insert(entry(crate::kinds::dataset::ID, "CHURN.customers"));
         let mut vars = Map::new();
         vars.insert(ledger_variable("prod"), ledger.to_value());
         let back = Ledger::from_global_variables(&vars, "prod").unwrap().unwrap();

@@ -11,8 +11,11 @@
 //! - [`ledger`]: the ownership ledger model;
 //! - [`fingerprint`]: keyed secret fingerprints and live-document fingerprints;
 //! - [`overlay`]: how a write's desired fields are put on a fresh GET (used by apply);
-//! - [`simulate`]: what DSS would hold after applying a desired state (tests and checks).
+//! - [`builds`]: which `Build` manifests an apply starts;
+//! - `simulate`: what DSS would hold after applying a desired state (tests and the benchmark,
+//!   behind the `test-support` feature).
 
+pub mod builds;
 pub mod diff;
 pub mod fingerprint;
 pub mod ledger;
@@ -22,6 +25,8 @@ pub mod observed;
 pub mod overlay;
 pub mod planner;
 pub mod scope;
+/// Test support only: compiled for tests and for the benchmark (`--features test-support`).
+#[cfg(any(test, feature = "test-support"))]
 pub mod simulate;
 
 pub use ledger::{Ledger, LedgerEntry};

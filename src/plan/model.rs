@@ -8,7 +8,11 @@
 //! can refuse to write over a document that changed since.
 //!
 //! The same serialised document is the `--format json` output and the `--out FILE` saved plan
-//! (`format_version` 1); consumers must ignore fields they do not know.
+//! (`format_version` 2); consumers must ignore fields they do not know. dssctl's own keys are
+//! snake_case; DSS field names inside `path`, `before`, `after` and overlays stay as DSS spells
+//! them. Version 1 spelt a few of dssctl's keys in camelCase (`dropData`, `versionTag`,
+//! `dropDataOnDelete`): they are still read, as aliases, so a plan saved by an older dssctl
+//! applies.
 
 use std::collections::BTreeMap;
 
@@ -17,67 +21,15 @@ use serde_json::Value;
 
 use crate::manifest::{Origin, SecretRef};
 
-/// Version of the JSON plan document. Bumped only on incompatible changes.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the JSON plan document. Bumped only on incompatible changes (2: snake_case keys).
+pub const FORMAT_VERSION: u32 = 2;
 
-/// The kinds of resource a plan operates on (a `Build` is a job, not a resource: it is run by
-/// apply, never diffed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Group,
-    User,
-    Connection,
-    Project,
-    Dataset,
-    Variables,
-}
+/// The oldest saved plan this dssctl still reads (version 1: camelCase keys, read as aliases).
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
-impl Kind {
-    /// The lower-case word used in ledger keys and in the text output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Group => "group",
-            Kind::User => "user",
-            Kind::Connection => "connection",
-            Kind::Project => "project",
-            Kind::Dataset => "dataset",
-            Kind::Variables => "variables",
-        }
-    }
-
-    /// Parse the word of [`Kind::as_str`].
-    pub fn parse(word: &str) -> Option<Kind> {
-        Some(match word {
-            "group" => Kind::Group,
-            "user" => Kind::User,
-            "connection" => Kind::Connection,
-            "project" => Kind::Project,
-            "dataset" => Kind::Dataset,
-            "variables" => Kind::Variables,
-            _ => return None,
-        })
-    }
-
-    /// Position in apply's creation order (groups, users, connections, projects, datasets,
-    /// variables); deletes run in the reverse order.
-    pub fn apply_rank(self) -> u8 {
-        match self {
-            Kind::Group => 0,
-            Kind::User => 1,
-            Kind::Connection => 2,
-            Kind::Project => 3,
-            Kind::Dataset => 4,
-            Kind::Variables => 5,
-        }
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The kind of a resource a plan operates on: the registry's [`crate::kinds::KindId`] (a
+/// `Build` is a job, not a resource: it is run by apply, never diffed).
+pub use crate::kinds::KindId as Kind;
 
 /// The identity of a resource: its kind and its name (`PROJECT.dataset` for datasets).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -96,7 +48,7 @@ impl ResourceId {
 
     /// A dataset's identity.
     pub fn dataset(project: &str, dataset: &str) -> Self {
-        ResourceId::new(Kind::Dataset, format!("{project}.{dataset}"))
+        ResourceId::new(crate::kinds::dataset::ID, format!("{project}.{dataset}"))
     }
 
     /// The ledger key: `project:CHURN`, `dataset:CHURN.customers`, `variables:global`.
@@ -112,7 +64,7 @@ impl ResourceId {
 
     /// For a dataset, `(project, dataset)`.
     pub fn dataset_parts(&self) -> Option<(&str, &str)> {
-        if self.kind == Kind::Dataset {
+        if self.kind == crate::kinds::dataset::ID {
             self.name.split_once('.')
         } else {
             None
@@ -161,7 +113,7 @@ impl Action {
 
 /// The sub-documents DSS stores separately, each written by its own PUT (or POST on create).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub enum SubDoc {
     /// Group, user, connection: the single definition document.
     Definition,
@@ -239,10 +191,10 @@ pub struct SecretField {
 
 /// How a live document was identified when the plan was made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub struct Fingerprint {
     /// `versionTag.versionNumber` when the document carries one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, alias = "versionTag", skip_serializing_if = "Option::is_none")]
     pub version_tag: Option<u64>,
     /// SHA-256 (hex) of the live values of the managed fields of this write, normalised
     /// (see [`crate::plan::fingerprint::content_fingerprint`]).
@@ -297,15 +249,16 @@ impl Write {
 /// The ledger entry apply records for a resource after a successful operation (secrets'
 /// fingerprints are computed by apply from the values it resolves, never stored in a plan).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub struct LedgerIntent {
     pub protect: bool,
+    #[serde(alias = "dropDataOnDelete")]
     pub drop_data_on_delete: bool,
 }
 
 /// One planned operation on one resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub struct Operation {
     pub kind: Kind,
     /// `PROJECT.dataset` for datasets.
@@ -325,11 +278,15 @@ pub struct Operation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger: Option<LedgerIntent>,
     /// For a delete: whether the dataset's data is dropped (from the ledger).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, alias = "dropData", skip_serializing_if = "std::ops::Not::not")]
     pub drop_data: bool,
-    /// Where the resource is declared (absent for a delete).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub origin: Option<String>,
+    /// Where the resource is declared (absent for a delete), written `file:line:column`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::manifest::kinds::origin_text"
+    )]
+    pub origin: Option<Origin>,
     /// Fingerprint of the live object, for a delete (absent otherwise: each write has its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Fingerprint>,
@@ -420,7 +377,7 @@ pub struct Plan {
     /// The `Build` manifests apply starts after its writes (not operations: never counted,
     /// never in the ledger).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub builds: Vec<crate::build::trigger::PlannedBuild>,
+    pub builds: Vec<super::builds::PlannedBuild>,
     /// Origin of each declared resource name (`kind name` → `file:line:column`), kept out of
     /// the output; used by error messages.
     #[serde(skip)]
@@ -467,12 +424,59 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_plan_with_camel_case_keys_still_reads() {
+        let v1 = r#"{"format_version": 1, "target": "http://dss", "stack": "default",
+            "summary": {"create": 0, "update": 0, "delete": 1, "adopt": 0, "unchanged": 0},
+            "operations": [
+              {"kind": "dataset", "name": "P.d", "action": "delete", "subdocuments": [],
+               "changes": [], "writes": [], "dropData": true,
+               "fingerprint": {"versionTag": 3, "content": "abc"}},
+              {"kind": "group", "name": "g", "action": "create", "subdocuments": ["definition"],
+               "changes": [], "writes": [], "ledger": {"protect": true, "dropDataOnDelete": false},
+               "origin": "stack/a:b.yaml:4:1"}
+            ]}"#;
+        let plan: Plan = serde_json::from_str(v1).unwrap();
+        assert!(plan.format_version >= OLDEST_FORMAT_VERSION);
+        let delete = &plan.operations[0];
+        assert!(delete.drop_data);
+        assert_eq!(delete.fingerprint.as_ref().unwrap().version_tag, Some(3));
+        let create = &plan.operations[1];
+        assert!(create.ledger.as_ref().unwrap().protect);
+        let origin = create.origin.as_ref().unwrap();
+        assert_eq!((origin.file.to_str(), origin.line), (Some("stack/a:b.yaml"), 4));
+        // Written back in the current form: snake_case, the current version.
+        let mut plan = plan;
+        plan.format_version = FORMAT_VERSION;
+        let text = serde_json::to_string(&plan).unwrap();
+        assert!(
+            text.contains("\"drop_data\":true") && text.contains("\"version_tag\":3"),
+            "{text}"
+        );
+        assert!(text.contains("\"drop_data_on_delete\":false"), "{text}");
+        assert!(
+            !text.contains("dropData") && !text.contains("versionTag"),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Plan>(&text).unwrap(), plan);
+    }
+
+    #[test]
     fn kinds_order_follows_dependencies() {
-        let mut kinds = vec![Kind::Variables, Kind::Dataset, Kind::Group, Kind::Project];
+        let mut kinds = vec![
+            crate::kinds::variables::ID,
+            crate::kinds::dataset::ID,
+            crate::kinds::group::ID,
+            crate::kinds::project::ID,
+        ];
         kinds.sort_by_key(|k| k.apply_rank());
         assert_eq!(
             kinds,
-            vec![Kind::Group, Kind::Project, Kind::Dataset, Kind::Variables]
+            vec![
+                crate::kinds::group::ID,
+                crate::kinds::project::ID,
+                crate::kinds::dataset::ID,
+                crate::kinds::variables::ID
+            ]
         );
     }
 }

@@ -1,5 +1,5 @@
 //! The planner: from the declared resources, the observed state and the stack's ledger to the
-//! plan's operations. Ownership rules (product.md section 4):
+//! plan's operations. Ownership rules:
 //! - declared and absent → `create`;
 //! - declared, live, not in the ledger → `adopt` (with any field changes);
 //! - declared, live, in the ledger → `update` when a field (or the ledger's protect /
@@ -12,19 +12,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::manifest::{
-    ConnectionSpec, DatasetSpec, Declared, GroupSpec, ObjectMeta, Origin, ProjectSpec, Resource, SecretRef,
-    UserSpec, VariablesSpec,
-};
+use crate::manifest::{Declared, Origin, Resource, SecretRef};
 
-use super::diff::{Doc, PendingSecret, permissions_view, schema_view};
+use super::diff::{Doc, PendingSecret};
 use super::fingerprint::{content_fingerprint, secret_fingerprint};
-use super::ledger::{Ledger, LedgerEntry, is_reserved_variable};
+use super::ledger::{Ledger, LedgerEntry};
 use super::model::{
     Action, Change, FORMAT_VERSION, Fingerprint, Kind, LedgerIntent, Operation, Plan, PlanError,
-    ProtectedSkip, ResourceId, SecretField, SubDoc, Summary, Write,
+    ProtectedSkip, ResourceId, SecretField, Summary, Write,
 };
-use super::observed::{Observed, ObservedDataset, ObservedProject};
+use super::observed::Observed;
 
 /// Resolves a secret reference to its value, for fingerprinting only (the value is never
 /// stored in the plan or printed). The origin is the manifest that holds the reference
@@ -40,9 +37,6 @@ pub struct PlanInput<'a> {
     pub target: &'a str,
     pub resolve_secret: SecretResolver<'a>,
 }
-
-/// The name of the only `Variables` resource.
-pub const GLOBAL_VARIABLES: &str = "global";
 
 /// Make the plan. Pure: no I/O besides what `resolve_secret` does.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
@@ -66,15 +60,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     }
     let declared: Vec<&Declared> = p.declared.values().copied().collect();
     for d in declared {
-        match &d.resource {
-            Resource::Group { meta, spec } => p.group(d, meta, spec),
-            Resource::User { meta, spec } => p.user(d, meta, spec),
-            Resource::Connection { meta, spec } => p.connection(d, meta, spec),
-            Resource::Project { meta, spec } => p.project(d, meta, spec),
-            Resource::Dataset { meta, spec } => p.dataset(d, meta, spec),
-            Resource::Variables { meta, spec } => p.variables(d, meta, spec),
-            Resource::Build { .. } => {}
-        }
+        d.resource.kind_def().plan(&mut p, d);
     }
     let (protected, forget) = p.deletions();
     let Planner {
@@ -99,7 +85,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             unchanged,
             ..Summary::default()
         },
-        builds: crate::build::trigger::triggered(input.desired, &ops),
+        builds: super::builds::triggered(input.desired, &ops),
         operations: ops,
         protected,
         forget,
@@ -115,20 +101,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 
 /// The identity of a declared resource (`None` for a Build, which is not a resource).
 pub fn declared_id(resource: &Resource) -> Option<ResourceId> {
-    Some(match resource {
-        Resource::Project { meta, .. } => ResourceId::new(Kind::Project, &meta.name),
-        Resource::Dataset { meta, .. } => {
-            ResourceId::dataset(meta.project.as_deref().unwrap_or_default(), &meta.name)
-        }
-        Resource::Connection { meta, .. } => ResourceId::new(Kind::Connection, &meta.name),
-        Resource::User { meta, .. } => ResourceId::new(Kind::User, &meta.name),
-        Resource::Group { meta, .. } => ResourceId::new(Kind::Group, &meta.name),
-        Resource::Variables { meta, .. } => ResourceId::new(Kind::Variables, &meta.name),
-        Resource::Build { .. } => return None,
-    })
+    resource.kind_def().resource_id(resource.meta())
 }
 
-struct Planner<'a> {
+/// The planner's state while it plans: the kind modules plan each declared resource through
+/// it ([`crate::kinds::Kind::plan`]).
+pub struct Planner<'a> {
     input: &'a PlanInput<'a>,
     ledger: Option<&'a Ledger>,
     declared: BTreeMap<ResourceId, &'a Declared>,
@@ -137,24 +115,24 @@ struct Planner<'a> {
     unchanged: usize,
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Value {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("wire types serialise")
 }
 
-fn text(v: &Option<String>) -> Option<Value> {
+pub(crate) fn text(v: &Option<String>) -> Option<Value> {
     v.clone().map(Value::String)
 }
 
-fn flag(v: Option<bool>) -> Option<Value> {
+pub(crate) fn flag(v: Option<bool>) -> Option<Value> {
     v.map(Value::Bool)
 }
 
 impl<'a> Planner<'a> {
-    fn observed(&self) -> &'a Observed {
+    pub(crate) fn observed(&self) -> &'a Observed {
         self.input.observed
     }
 
-    fn error_at(
+    pub(crate) fn error_at(
         &mut self,
         id: &ResourceId,
         origin: Option<&Origin>,
@@ -170,7 +148,7 @@ impl<'a> Planner<'a> {
         });
     }
 
-    fn not_read(&mut self, id: &ResourceId, origin: &Origin, what: &str) {
+    pub(crate) fn not_read(&mut self, id: &ResourceId, origin: &Origin, what: &str) {
         self.error_at(
             id,
             Some(origin),
@@ -179,13 +157,13 @@ impl<'a> Planner<'a> {
         );
     }
 
-    fn is_declared(&self, kind: Kind, name: &str) -> bool {
+    pub(crate) fn is_declared(&self, kind: Kind, name: &str) -> bool {
         self.declared.contains_key(&ResourceId::new(kind, name))
     }
 
     /// A reference to another resource must be declared or exist live. Lists that were not
     /// read are not checked here (observation reads every list a reference needs).
-    fn check_ref(&mut self, d: &Declared, id: &ResourceId, kind: Kind, name: &str, field: &str) {
+    pub(crate) fn check_ref(&mut self, d: &Declared, id: &ResourceId, kind: Kind, name: &str, field: &str) {
         if self.is_declared(kind, name) {
             return;
         }
@@ -196,10 +174,12 @@ impl<'a> Planner<'a> {
             .find(|r| r.kind.as_str() == kind.as_str() && r.name == name)
             .map_or(&d.origin, |r| &r.origin);
         let live = match kind {
-            Kind::Group => self.observed().groups.as_ref().map(|m| m.contains_key(name)),
-            Kind::User => self.observed().users.as_ref().map(|m| m.contains_key(name)),
-            Kind::Connection => self.observed().connections.as_ref().map(|m| m.contains_key(name)),
-            Kind::Project => self.observed().projects.as_ref().map(|m| m.contains_key(name)),
+            crate::kinds::group::ID => self.observed().groups.as_ref().map(|m| m.contains_key(name)),
+            crate::kinds::user::ID => self.observed().users.as_ref().map(|m| m.contains_key(name)),
+            crate::kinds::connection::ID => {
+                self.observed().connections.as_ref().map(|m| m.contains_key(name))
+            }
+            crate::kinds::project::ID => self.observed().projects.as_ref().map(|m| m.contains_key(name)),
             _ => Some(true),
         };
         if live == Some(false) {
@@ -207,7 +187,7 @@ impl<'a> Planner<'a> {
                 id,
                 Some(origin),
                 format!("{field} refers to {kind} {name:?}, which is neither declared in the manifests nor present on the instance"),
-                Some(format!("declare a {} named {name:?} or fix the name", kind_title(kind))),
+                Some(format!("declare a {} named {name:?} or fix the name", kind.title())),
             );
         }
     }
@@ -220,7 +200,7 @@ impl<'a> Planner<'a> {
     /// adoption it is trusted when the live object already holds a value (DSS never returns
     /// it in clear, so there is nothing to compare) and apply records its fingerprint, so any
     /// later change in Git is detected.
-    fn judge_secrets(&mut self, id: &ResourceId, origin: &Origin, doc: &mut Doc<'_>) {
+    pub(crate) fn judge_secrets(&mut self, id: &ResourceId, origin: &Origin, doc: &mut Doc<'_>) {
         let entry = self.ledger.and_then(|l| l.get(id));
         let pending: Vec<PendingSecret> = std::mem::take(&mut doc.pending_secrets);
         for s in pending {
@@ -259,7 +239,7 @@ impl<'a> Planner<'a> {
     }
 
     /// Turn the writes of one declared resource into an operation (or count it unchanged).
-    fn finish(
+    pub(crate) fn finish(
         &mut self,
         id: ResourceId,
         origin: &Origin,
@@ -305,330 +285,9 @@ impl<'a> Planner<'a> {
             secrets,
             ledger: Some(intent),
             drop_data: false,
-            origin: Some(origin.to_string()),
+            origin: Some(origin.clone()),
             fingerprint: None,
         });
-    }
-
-    fn group(&mut self, d: &Declared, meta: &ObjectMeta, spec: &GroupSpec) {
-        let id = ResourceId::new(Kind::Group, &meta.name);
-        let Some(groups) = &self.observed().groups else {
-            return self.not_read(&id, &d.origin, "group list");
-        };
-        let live = groups.get(&meta.name).map(to_json);
-        let mut doc = Doc::new(SubDoc::Definition, live.as_ref(), None);
-        if live.is_none() {
-            doc.scalar("sourceType", text(&spec.source_type), None);
-        }
-        doc.scalar("description", text(&spec.description), None);
-        doc.scalar("admin", flag(spec.admin), Some(json!(false)));
-        for (ability, on) in &spec.abilities {
-            doc.scalar(ability, Some(json!(on)), Some(json!(false)));
-        }
-        let write = doc.finish(None);
-        let intent = LedgerIntent {
-            protect: spec.protect.unwrap_or(false),
-            drop_data_on_delete: false,
-        };
-        self.finish(id, &d.origin, live.is_some(), vec![write], intent);
-    }
-
-    fn user(&mut self, d: &Declared, meta: &ObjectMeta, spec: &UserSpec) {
-        let id = ResourceId::new(Kind::User, &meta.name);
-        let Some(users) = &self.observed().users else {
-            return self.not_read(&id, &d.origin, "user list");
-        };
-        for g in spec.groups.iter().flatten() {
-            self.check_ref(d, &id, Kind::Group, g, "groups");
-        }
-        let live = users.get(&meta.name).map(|u| {
-            let mut v = to_json(u);
-            // DSS never returns a password; the user's existence stands for "has one".
-            v["password"] = json!("(set)");
-            v
-        });
-        let mut doc = Doc::new(SubDoc::Definition, live.as_ref(), None);
-        if live.is_none() {
-            doc.scalar("sourceType", text(&spec.source_type), None);
-        }
-        doc.scalar("displayName", text(&spec.display_name), None);
-        doc.scalar("email", text(&spec.email), None);
-        doc.set("groups", spec.groups.as_ref());
-        doc.scalar("userProfile", text(&spec.user_profile), None);
-        doc.scalar("enabled", flag(spec.enabled), Some(json!(true)));
-        doc.scalar("codeAllowed", flag(spec.code_allowed), Some(json!(false)));
-        if let Some(password) = &spec.password {
-            doc.pending_secrets.push(PendingSecret {
-                path: "password".into(),
-                reference: password.clone(),
-                live_has_value: live.is_some(),
-            });
-        }
-        self.judge_secrets(&id, &d.origin, &mut doc);
-        let write = doc.finish(None);
-        let intent = LedgerIntent {
-            protect: spec.protect.unwrap_or(false),
-            drop_data_on_delete: false,
-        };
-        self.finish(id, &d.origin, live.is_some(), vec![write], intent);
-    }
-
-    fn connection(&mut self, d: &Declared, meta: &ObjectMeta, spec: &ConnectionSpec) {
-        let id = ResourceId::new(Kind::Connection, &meta.name);
-        let Some(connections) = &self.observed().connections else {
-            return self.not_read(&id, &d.origin, "connection list");
-        };
-        for g in spec.allowed_groups.iter().flatten() {
-            self.check_ref(d, &id, Kind::Group, g, "allowedGroups");
-        }
-        let live_conn = connections.get(&meta.name);
-        if let Some(c) = live_conn
-            && c.connection_type != spec.connection_type
-        {
-            return self.error_at(
-                &id,
-                Some(&d.origin),
-                format!(
-                    "type is {} on the instance but {} in the manifest; a connection's type cannot change in place",
-                    c.connection_type, spec.connection_type
-                ),
-                Some(format!(
-                    "declare the new connection under another name and move its users to it, or delete connection {:?} in DSS first",
-                    meta.name
-                )),
-            );
-        }
-        let live = live_conn.map(to_json);
-        let mut doc = Doc::new(SubDoc::Definition, live.as_ref(), None);
-        if live.is_none() {
-            doc.scalar("type", Some(json!(spec.connection_type)), None);
-        } else {
-            doc.write_only("type", json!(spec.connection_type));
-        }
-        doc.scalar("description", text(&spec.description), None);
-        doc.scalar("allowWrite", flag(spec.allow_write), None);
-        doc.scalar("allowManagedDatasets", flag(spec.allow_managed_datasets), None);
-        doc.scalar("usableBy", text(&spec.usable_by), Some(json!("ALL")));
-        doc.set("allowedGroups", spec.allowed_groups.as_ref());
-        doc.keyed("params", spec.params.as_ref());
-        self.judge_secrets(&id, &d.origin, &mut doc);
-        let write = doc.finish(None);
-        let intent = LedgerIntent {
-            protect: spec.protect.unwrap_or(false),
-            drop_data_on_delete: false,
-        };
-        self.finish(id, &d.origin, live.is_some(), vec![write], intent);
-    }
-
-    fn project(&mut self, d: &Declared, meta: &ObjectMeta, spec: &ProjectSpec) {
-        let id = ResourceId::new(Kind::Project, &meta.name);
-        let Some(projects) = &self.observed().projects else {
-            return self.not_read(&id, &d.origin, "project list");
-        };
-        let live: Option<&ObservedProject> = projects.get(&meta.name);
-        let key = Some(meta.name.as_str());
-        if let Some(owner) = &spec.owner {
-            self.check_ref(d, &id, Kind::User, owner, "owner");
-        }
-        for grant in spec.permissions.iter().flatten() {
-            if let Some(g) = &grant.group {
-                self.check_ref(d, &id, Kind::Group, g, "permissions");
-            }
-            if let Some(u) = &grant.user {
-                self.check_ref(d, &id, Kind::User, u, "permissions");
-            }
-        }
-
-        let metadata = live.map(project_metadata_view);
-        let mut doc = Doc::new(SubDoc::Metadata, metadata.as_ref(), key);
-        doc.scalar("label", text(&spec.label), None);
-        doc.scalar("description", text(&spec.description), None);
-        doc.scalar("shortDesc", text(&spec.short_desc), None);
-        doc.set("tags", spec.tags.as_ref());
-        doc.keyed("custom", spec.custom.as_ref());
-        let metadata_write = doc.finish(None);
-
-        if live.is_some_and(|p| p.permissions.is_none()) && spec.permissions.is_some() {
-            return self.not_read(&id, &d.origin, "permissions document");
-        }
-        let permissions =
-            live.map(|p| permissions_view(p.permissions.as_ref(), p.summary.owner_login.as_deref()));
-        let mut doc = Doc::new(SubDoc::Permissions, permissions.as_ref(), key);
-        doc.scalar("owner", text(&spec.owner), None);
-        if let Some(grants) = &spec.permissions
-            && let Err(e) = doc.grants(grants)
-        {
-            return self.error_at(&id, Some(&d.origin), e, None);
-        }
-        let permissions_write = doc.finish(None);
-
-        if live.is_some_and(|p| p.variables.is_none()) && spec.variables.is_some() {
-            return self.not_read(&id, &d.origin, "variables document");
-        }
-        let variables = live.and_then(|p| p.variables.as_ref()).map(to_json);
-        let mut doc = Doc::new(SubDoc::Variables, variables.as_ref(), key);
-        if let Some(v) = &spec.variables {
-            doc.keyed("standard", v.standard.as_ref());
-            doc.keyed("local", v.local.as_ref());
-        }
-        let variables_write = doc.finish(None);
-
-        let intent = LedgerIntent {
-            protect: spec.protect.unwrap_or(false),
-            drop_data_on_delete: false,
-        };
-        self.finish(
-            id,
-            &d.origin,
-            live.is_some(),
-            vec![metadata_write, permissions_write, variables_write],
-            intent,
-        );
-    }
-
-    fn dataset(&mut self, d: &Declared, meta: &ObjectMeta, spec: &DatasetSpec) {
-        let project = meta.project.clone().unwrap_or_default();
-        let id = ResourceId::dataset(&project, &meta.name);
-        let Some(projects) = &self.observed().projects else {
-            return self.not_read(&id, &d.origin, "project list");
-        };
-        let project_live = projects.get(&project);
-        if project_live.is_none() && !self.is_declared(Kind::Project, &project) {
-            return self.error_at(
-                &id,
-                Some(&d.origin),
-                format!(
-                    "project {project:?} is neither declared in the manifests nor present on the instance"
-                ),
-                Some(format!(
-                    "declare a Project named {project:?} or fix metadata.project"
-                )),
-            );
-        }
-        if let Some(conn) = spec
-            .params
-            .as_ref()
-            .and_then(|p| p.get("connection"))
-            .and_then(Value::as_str)
-        {
-            self.check_ref(d, &id, Kind::Connection, conn, "params.connection");
-        }
-        let live: Option<&ObservedDataset> = match project_live {
-            None => None,
-            Some(p) => match &p.datasets {
-                Some(datasets) => datasets.get(&meta.name),
-                None => return self.not_read(&id, &d.origin, "dataset list of the project"),
-            },
-        };
-        if let Some(ds) = live
-            && ds.definition.dataset_type != spec.dataset_type
-        {
-            return self.error_at(
-                &id,
-                Some(&d.origin),
-                format!(
-                    "type is {} on the instance but {} in the manifest; a dataset's type cannot change in place",
-                    ds.definition.dataset_type, spec.dataset_type
-                ),
-                Some(format!(
-                    "declare the new dataset under another name (and point its recipes at it), or delete dataset {} in DSS first",
-                    id.name
-                )),
-            );
-        }
-        let key = Some(project.as_str());
-
-        let definition = live.map(|ds| to_json(&ds.definition));
-        let version = live.and_then(|ds| ds.definition.version_tag.as_ref().map(|v| v.version_number));
-        let mut doc = Doc::new(SubDoc::Settings, definition.as_ref(), key);
-        if live.is_none() {
-            doc.scalar("type", Some(json!(spec.dataset_type)), None);
-        } else {
-            doc.write_only("type", json!(spec.dataset_type));
-        }
-        doc.keyed("params", spec.params.as_ref());
-        doc.scalar("formatType", text(&spec.format_type), None);
-        doc.keyed("formatParams", spec.format_params.as_ref());
-        doc.scalar("managed", flag(spec.managed), Some(json!(false)));
-        let settings_write = doc.finish(version);
-
-        let schema = live.map(|ds| schema_view(ds.schema.as_ref(), ds.definition.schema.as_ref()));
-        let mut doc = Doc::new(SubDoc::Schema, schema.as_ref(), key);
-        if let Some(s) = &spec.schema {
-            doc.columns(s);
-        }
-        let schema_write = doc.finish(None);
-
-        let metadata = live.map(dataset_metadata_view);
-        let mut doc = Doc::new(SubDoc::Metadata, metadata.as_ref(), key);
-        doc.scalar("label", text(&spec.label), None);
-        doc.scalar("description", text(&spec.description), None);
-        doc.scalar("shortDesc", text(&spec.short_desc), None);
-        doc.set("tags", spec.tags.as_ref());
-        doc.keyed("custom", spec.custom.as_ref());
-        let metadata_write = doc.finish(None);
-
-        let intent = LedgerIntent {
-            protect: spec.protect.unwrap_or(false),
-            drop_data_on_delete: spec.drop_data_on_delete.unwrap_or(false),
-        };
-        self.finish(
-            id,
-            &d.origin,
-            live.is_some(),
-            vec![settings_write, schema_write, metadata_write],
-            intent,
-        );
-    }
-
-    fn variables(&mut self, d: &Declared, meta: &ObjectMeta, spec: &VariablesSpec) {
-        let id = ResourceId::new(Kind::Variables, &meta.name);
-        if meta.name != GLOBAL_VARIABLES {
-            return self.error_at(
-                &id,
-                Some(&d.origin),
-                format!("a Variables resource must be named {GLOBAL_VARIABLES:?}"),
-                Some("project variables go in the Project's spec.variables".into()),
-            );
-        }
-        if let Some(reserved) = spec.values.keys().find(|k| is_reserved_variable(k)) {
-            return self.error_at(
-                &id,
-                Some(&d.origin),
-                format!("variable {reserved:?} is reserved to dssctl (its names start with \"dssctl.\")"),
-                Some("rename the variable".into()),
-            );
-        }
-        let Some(globals) = &self.observed().global_variables else {
-            return self.not_read(&id, &d.origin, "global variables");
-        };
-        // The reserved variables (the ledgers) are invisible to this kind.
-        let visible: serde_json::Map<String, Value> = globals
-            .iter()
-            .filter(|(k, _)| !is_reserved_variable(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let live = json!({ "values": visible });
-        let mut doc = Doc::new(SubDoc::Values, Some(&live), None);
-        let mut values = spec.values.clone();
-        if spec.prune.unwrap_or(false) {
-            for k in visible.keys() {
-                values.entry(k.clone()).or_insert(Value::Null);
-            }
-        }
-        doc.keyed("values", Some(&values));
-        // Paths read `env`, not `values.env`: the resource is the variables.
-        for c in &mut doc.changes {
-            if let Some(rest) = c.path.strip_prefix("values.") {
-                c.path = rest.to_string();
-            }
-        }
-        let write = doc.finish(None);
-        let intent = LedgerIntent {
-            protect: false,
-            drop_data_on_delete: false,
-        };
-        self.finish(id, &d.origin, true, vec![write], intent);
     }
 
     /// Ledger entries no longer declared: deletes, protected skips, and entries to forget.
@@ -644,9 +303,8 @@ impl<'a> Planner<'a> {
             if declared.contains(&id) {
                 continue;
             }
-            // Removing the Variables manifest stops managing global variables; it never
-            // deletes them.
-            if id.kind == Kind::Variables {
+            // A kind that is never deleted (the global variables) is only forgotten.
+            if !id.kind.def().is_some_and(|k| k.deletable()) {
                 forget.push(id);
                 continue;
             }
@@ -670,55 +328,18 @@ impl<'a> Planner<'a> {
 
     /// The fingerprint of a live object (`Ok(None)`: absent; `Err`: its list was not read).
     fn live_fingerprint(&self, id: &ResourceId) -> Result<Option<Fingerprint>, &'static str> {
-        let o = self.observed();
-        let fp = |v: Value| {
+        let live = match id.kind.def() {
+            Some(kind) => kind.live_document(self.observed(), &id.name)?,
+            None => None,
+        };
+        Ok(live.map(|mut v| {
             let version = super::fingerprint::version_number(&v);
-            let mut v = v;
             if let Some(params) = v.get_mut("params").and_then(Value::as_object_mut) {
                 // Encrypted secrets change on every save: not part of the identity.
                 params.retain(|k, _| !crate::wire::is_secret_param(k));
             }
             content_fingerprint(&v, version)
-        };
-        Ok(match id.kind {
-            Kind::Group => o
-                .groups
-                .as_ref()
-                .ok_or("group list")?
-                .get(&id.name)
-                .map(|g| fp(to_json(g))),
-            Kind::User => o
-                .users
-                .as_ref()
-                .ok_or("user list")?
-                .get(&id.name)
-                .map(|u| fp(to_json(u))),
-            Kind::Connection => o
-                .connections
-                .as_ref()
-                .ok_or("connection list")?
-                .get(&id.name)
-                .map(|c| fp(to_json(c))),
-            Kind::Project => o
-                .projects
-                .as_ref()
-                .ok_or("project list")?
-                .get(&id.name)
-                .map(|p| fp(to_json(&p.summary))),
-            Kind::Dataset => {
-                let (project, name) = id.dataset_parts().ok_or("dataset name")?;
-                match o.projects.as_ref().ok_or("project list")?.get(project) {
-                    None => None,
-                    Some(p) => p
-                        .datasets
-                        .as_ref()
-                        .ok_or("dataset list")?
-                        .get(name)
-                        .map(|ds| fp(to_json(&ds.definition))),
-                }
-            }
-            Kind::Variables => None,
-        })
+        }))
     }
 }
 
@@ -732,58 +353,8 @@ fn delete_op(entry: &LedgerEntry, fingerprint: Fingerprint) -> Operation {
         writes: Vec::new(),
         secrets: Vec::new(),
         ledger: None,
-        drop_data: entry.kind == Kind::Dataset && entry.drop_data_on_delete,
+        drop_data: entry.kind.def().is_some_and(|k| k.drops_data()) && entry.drop_data_on_delete,
         origin: None,
         fingerprint: Some(fingerprint),
-    }
-}
-
-fn kind_title(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Group => "Group",
-        Kind::User => "User",
-        Kind::Connection => "Connection",
-        Kind::Project => "Project",
-        Kind::Dataset => "Dataset",
-        Kind::Variables => "Variables",
-    }
-}
-
-/// A project's metadata as a JSON value: the document read, else what the project list
-/// carries (`name` is the label there).
-pub fn project_metadata_view(p: &ObservedProject) -> Value {
-    match &p.metadata {
-        Some(m) => to_json(m),
-        None => {
-            let s = &p.summary;
-            let mut v = json!({"label": s.name, "shortDesc": s.short_desc, "tags": s.tags});
-            if let Some(d) = &s.description {
-                v["description"] = json!(d);
-            }
-            v
-        }
-    }
-}
-
-/// A dataset's metadata as a JSON value: the document read, else the view DSS derives from
-/// the definition in the dataset list (`customMeta` is the metadata's `custom`).
-pub fn dataset_metadata_view(ds: &ObservedDataset) -> Value {
-    match &ds.metadata {
-        Some(m) => to_json(m),
-        None => {
-            let def = &ds.definition;
-            let mut v = json!({"tags": def.tags});
-            for (from, to) in [
-                ("label", "label"),
-                ("description", "description"),
-                ("shortDesc", "shortDesc"),
-                ("customMeta", "custom"),
-            ] {
-                if let Some(x) = def.extra.get(from) {
-                    v[to] = x.clone();
-                }
-            }
-            v
-        }
     }
 }

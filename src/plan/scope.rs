@@ -32,10 +32,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::manifest::{Declared, Resource};
+use crate::manifest::Declared;
 
 use super::ledger::Ledger;
-use super::model::Kind;
+use super::model::{Kind, ResourceId};
 
 /// The reads for one managed project.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +50,25 @@ pub struct ProjectReads {
     /// Declared datasets whose managed `label` may be missing from the dataset list (read
     /// only if the list item has no label).
     pub dataset_labels: BTreeSet<String>,
+}
+
+/// What a kind's [`crate::kinds::Kind::add_reads`] adds to: the reads, and what the manifests
+/// declare (a name they declare needs no live check).
+pub struct Needs<'a> {
+    pub reads: &'a mut ReadPlan,
+    pub declared: &'a BTreeSet<ResourceId>,
+}
+
+impl Needs<'_> {
+    /// `name`, of kind `kind`, is referred to: read its live list unless it is declared.
+    pub fn referenced(&mut self, kind: Kind, name: &str) {
+        if self.declared.contains(&ResourceId::new(kind, name)) {
+            return;
+        }
+        if let Some(def) = kind.def() {
+            def.need_referenced(name, self.reads);
+        }
+    }
 }
 
 /// The reads of one plan, after the global variables (which hold the ledger).
@@ -67,104 +86,22 @@ impl ReadPlan {
     /// The reads `desired` and `ledger` require.
     pub fn new(desired: &[Declared], ledger: Option<&Ledger>) -> Self {
         let mut r = ReadPlan::default();
-        let mut declared: BTreeSet<(Kind, String)> = BTreeSet::new();
+        let declared: BTreeSet<ResourceId> = desired
+            .iter()
+            .filter_map(|d| super::planner::declared_id(&d.resource))
+            .collect();
         for d in desired {
-            match &d.resource {
-                Resource::Project { meta, .. } => {
-                    declared.insert((Kind::Project, meta.name.clone()));
-                }
-                Resource::Connection { meta, .. } => {
-                    declared.insert((Kind::Connection, meta.name.clone()));
-                }
-                Resource::User { meta, .. } => {
-                    declared.insert((Kind::User, meta.name.clone()));
-                }
-                Resource::Group { meta, .. } => {
-                    declared.insert((Kind::Group, meta.name.clone()));
-                }
-                _ => {}
-            }
-        }
-        let referenced = |r: &mut ReadPlan, kind: Kind, name: &str| {
-            if !declared.contains(&(kind, name.to_string())) {
-                match kind {
-                    Kind::Connection => r.connections = true,
-                    Kind::User => r.users = true,
-                    Kind::Group => r.groups = true,
-                    _ => {}
-                }
-            }
-        };
-        for d in desired {
-            match &d.resource {
-                Resource::Project { meta, spec } => {
-                    r.projects_list = true;
-                    let p = r.projects.entry(meta.name.clone()).or_default();
-                    p.metadata |= spec.custom.is_some();
-                    p.description |= spec.description.is_some();
-                    p.permissions |= spec.permissions.is_some();
-                    p.variables |= spec.variables.is_some();
-                    if let Some(owner) = &spec.owner {
-                        referenced(&mut r, Kind::User, owner);
-                    }
-                    for g in spec.permissions.iter().flatten() {
-                        if let Some(group) = &g.group {
-                            referenced(&mut r, Kind::Group, group);
-                        }
-                        if let Some(user) = &g.user {
-                            referenced(&mut r, Kind::User, user);
-                        }
-                    }
-                }
-                Resource::Dataset { meta, spec } => {
-                    r.projects_list = true;
-                    let project = meta.project.clone().unwrap_or_default();
-                    let p = r.projects.entry(project).or_default();
-                    p.datasets = true;
-                    if spec.label.is_some() {
-                        p.dataset_labels.insert(meta.name.clone());
-                    }
-                    if let Some(c) = spec
-                        .params
-                        .as_ref()
-                        .and_then(|p| p.get("connection"))
-                        .and_then(|c| c.as_str())
-                    {
-                        referenced(&mut r, Kind::Connection, c);
-                    }
-                }
-                Resource::Connection { spec, .. } => {
-                    r.connections = true;
-                    for g in spec.allowed_groups.iter().flatten() {
-                        referenced(&mut r, Kind::Group, g);
-                    }
-                }
-                Resource::User { spec, .. } => {
-                    r.users = true;
-                    for g in spec.groups.iter().flatten() {
-                        referenced(&mut r, Kind::Group, g);
-                    }
-                }
-                Resource::Group { .. } => r.groups = true,
-                Resource::Variables { .. } | Resource::Build { .. } => {}
-            }
+            d.resource.kind_def().add_reads(
+                &d.resource,
+                &mut Needs {
+                    reads: &mut r,
+                    declared: &declared,
+                },
+            );
         }
         for id in ledger.into_iter().flat_map(Ledger::ids) {
-            match id.kind {
-                Kind::Project => {
-                    r.projects_list = true;
-                    r.projects.entry(id.name.clone()).or_default();
-                }
-                Kind::Dataset => {
-                    r.projects_list = true;
-                    if let Some((project, _)) = id.dataset_parts() {
-                        r.projects.entry(project.to_string()).or_default().datasets = true;
-                    }
-                }
-                Kind::Connection => r.connections = true,
-                Kind::User => r.users = true,
-                Kind::Group => r.groups = true,
-                Kind::Variables => {}
+            if let Some(kind) = id.kind.def() {
+                kind.need_live(&id.name, &mut r);
             }
         }
         r
@@ -232,8 +169,8 @@ mod tests {
     #[test]
     fn the_ledger_adds_what_it_may_delete() {
         let mut ledger = Ledger::new();
-        ledger.insert(entry_for(Kind::Dataset, "OLD.d"));
-        ledger.insert(entry_for(Kind::User, "bob"));
+        ledger.insert(entry_for(crate::kinds::dataset::ID, "OLD.d"));
+        ledger.insert(entry_for(crate::kinds::user::ID, "bob"));
         let r = ReadPlan::new(&[], Some(&ledger));
         assert!(r.projects_list && r.users && !r.groups && !r.connections);
         assert!(r.projects["OLD"].datasets);

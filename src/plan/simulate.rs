@@ -105,7 +105,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
     }
     let version = json!({"versionNumber": 1, "lastModifiedBy": {"login": "admin"}, "lastModifiedOn": 0});
     match op.kind {
-        Kind::Group => {
+        crate::kinds::group::ID => {
             let mut doc = json!({"name": op.name, "description": "", "admin": false,
                 "sourceType": "LOCAL", "mayCreateProjects": false, "mayWriteSafeCode": false});
             put(&mut doc, op, SubDoc::Definition, n);
@@ -113,7 +113,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
                 .get_or_insert_default()
                 .insert(op.name.clone(), from(doc));
         }
-        Kind::User => {
+        crate::kinds::user::ID => {
             let mut doc = json!({"login": op.name, "displayName": op.name, "groups": [],
                 "userProfile": "DATA_SCIENTIST", "enabled": true, "sourceType": "LOCAL",
                 "codeAllowed": false, "creationDate": 0});
@@ -125,7 +125,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
                 .get_or_insert_default()
                 .insert(op.name.clone(), from(doc));
         }
-        Kind::Connection => {
+        crate::kinds::connection::ID => {
             let mut doc = json!({"name": op.name, "type": "", "params": {}, "usableBy": "ALL",
                 "allowedGroups": [], "allowWrite": true, "allowManagedDatasets": true,
                 "credentialsMode": "GLOBAL", "maxActivities": 0, "creationTag": version});
@@ -135,7 +135,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
                 .get_or_insert_default()
                 .insert(op.name.clone(), from(doc));
         }
-        Kind::Project => {
+        crate::kinds::project::ID => {
             let mut metadata = json!({"label": op.name, "description": "", "shortDesc": "",
                 "tags": [], "custom": {"kv": {}}, "checklists": {"checklists": []}});
             put(&mut metadata, op, SubDoc::Metadata, n);
@@ -166,7 +166,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
                 .get_or_insert_default()
                 .insert(op.name.clone(), project);
         }
-        Kind::Dataset => {
+        crate::kinds::dataset::ID => {
             let (project, name) = op.name.split_once('.').expect("dataset names are PROJECT.name");
             let mut def = json!({"projectKey": project, "name": name, "type": "",
                 "managed": false, "params": {"notReadyIfEmpty": false,
@@ -208,11 +208,12 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
                 .get_or_insert_default()
                 .insert(name.to_string(), dataset);
         }
-        Kind::Variables => {
+        crate::kinds::variables::ID => {
             let mut doc = json!({"values": out.global_variables.clone().unwrap_or_default()});
             put(&mut doc, op, SubDoc::Values, n);
             out.global_variables = doc["values"].as_object().cloned();
         }
+        other => panic!("the simulation does not know kind {other}"),
     }
 }
 

@@ -71,13 +71,13 @@ fn an_empty_instance_gets_everything_created_in_dependency_order() {
     assert_eq!(
         ops,
         vec![
-            (Kind::Group, Action::Create),
-            (Kind::Group, Action::Create),
-            (Kind::User, Action::Create),
-            (Kind::Connection, Action::Create),
-            (Kind::Project, Action::Create),
-            (Kind::Dataset, Action::Create),
-            (Kind::Variables, Action::Adopt),
+            (crate::kinds::group::ID, Action::Create),
+            (crate::kinds::group::ID, Action::Create),
+            (crate::kinds::user::ID, Action::Create),
+            (crate::kinds::connection::ID, Action::Create),
+            (crate::kinds::project::ID, Action::Create),
+            (crate::kinds::dataset::ID, Action::Create),
+            (crate::kinds::variables::ID, Action::Adopt),
         ]
     );
     let ds = &plan.operations[5];
@@ -402,7 +402,7 @@ fn undeclared_ledger_resources_are_deleted_unless_protected_or_gone() {
     });
     // A group in the ledger that was deleted out of band.
     let ledger = observed.ledger.as_mut().unwrap();
-    ledger.insert(super::simulate::entry_for(Kind::Group, "vanished"));
+    ledger.insert(super::simulate::entry_for(crate::kinds::group::ID, "vanished"));
     ledger
         .resources
         .get_mut("dataset:CHURN.customers")
@@ -421,11 +421,14 @@ fn undeclared_ledger_resources_are_deleted_unless_protected_or_gone() {
     assert_eq!(
         plan.protected,
         vec![ProtectedSkip {
-            kind: Kind::Project,
+            kind: crate::kinds::project::ID,
             name: "CHURN".into()
         }]
     );
-    assert_eq!(plan.forget, vec![ResourceId::new(Kind::Group, "vanished")]);
+    assert_eq!(
+        plan.forget,
+        vec![ResourceId::new(crate::kinds::group::ID, "vanished")]
+    );
     assert_eq!(plan.summary.delete, 1);
 }
 
@@ -482,7 +485,7 @@ fn a_fingerprint_is_what_apply_recomputes_from_a_fresh_get() {
     dataset_mut(&mut observed, "CHURN", "customers").definition.tags = vec![];
     let plan = run(&desired, &observed);
     let w = &plan.operations[0].writes[0];
-    let live = super::planner::dataset_metadata_view(observed.dataset("CHURN", "customers").unwrap());
+    let live = crate::kinds::dataset::dataset_metadata_view(observed.dataset("CHURN", "customers").unwrap());
     assert_eq!(Some(w.live_fingerprint(&live)), w.fingerprint);
     assert!(w.is_current(&live));
     // The metadata as the dataset's own GET returns it (a different document shape, the same

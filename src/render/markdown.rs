@@ -166,7 +166,10 @@ fn risks(plan: &Plan) -> Vec<(String, Vec<String>)> {
         }
         out.push((line, vec![]));
     }
-    for (kind, label) in [(Kind::User, "user(s)"), (Kind::Connection, "connection(s)")] {
+    for (kind, label) in crate::kinds::REGISTRY
+        .iter()
+        .filter_map(|k| Some((k.id(), k.risky_creation()?)))
+    {
         let created = ops_where(&|o| o.action == Action::Create && o.kind == kind);
         if !created.is_empty() {
             out.push((
@@ -228,13 +231,12 @@ fn risks(plan: &Plan) -> Vec<(String, Vec<String>)> {
 }
 
 /// Whether a changed field gives or takes away access: project (and any object's) grants and
-/// owner, who may use a connection, a user's groups and profile, a group's administrator and
-/// `may*` ability flags.
+/// owner, who may use a connection, and what the kind itself says gives access (a user's
+/// groups and profile, a group's administrator and `may*` ability flags).
 fn is_permission(kind: Kind, path: &str) -> bool {
     path.starts_with("permissions")
         || matches!(path, "owner" | "allowedGroups" | "usableBy" | "usableByAll")
-        || (kind == Kind::User && matches!(path, "groups" | "userProfile"))
-        || (kind == Kind::Group && (path == "admin" || path.starts_with("may")))
+        || kind.def().is_some_and(|k| k.is_access_path(path))
 }
 
 /// One permission change in words, or `None` when it grants nothing (an ability created
@@ -361,7 +363,7 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Change, Kind, Operation, Summary};
+    use crate::plan::{Change, Operation, Summary};
     use serde_json::json;
 
     fn op(kind: Kind, name: &str, action: Action, changes: Vec<Change>) -> Operation {
@@ -401,7 +403,7 @@ mod tests {
     fn risks_name_grants_and_secrets_on_created_resources_too() {
         let plan = plan_of(vec![
             op(
-                Kind::User,
+                crate::kinds::user::ID,
                 "alice",
                 Action::Create,
                 vec![
@@ -410,7 +412,7 @@ mod tests {
                 ],
             ),
             op(
-                Kind::Group,
+                crate::kinds::group::ID,
                 "analysts",
                 Action::Create,
                 vec![
@@ -419,7 +421,7 @@ mod tests {
                 ],
             ),
             op(
-                Kind::Connection,
+                crate::kinds::connection::ID,
                 "dwh",
                 Action::Create,
                 vec![
@@ -428,7 +430,7 @@ mod tests {
                 ],
             ),
             op(
-                Kind::Project,
+                crate::kinds::project::ID,
                 "CHURN",
                 Action::Create,
                 vec![
@@ -472,7 +474,7 @@ mod tests {
     fn risks_say_what_an_update_revokes_and_changes() {
         let plan = plan_of(vec![
             op(
-                Kind::Project,
+                crate::kinds::project::ID,
                 "SALES",
                 Action::Update,
                 vec![
@@ -487,7 +489,7 @@ mod tests {
                 ],
             ),
             op(
-                Kind::Connection,
+                crate::kinds::connection::ID,
                 "dwh",
                 Action::Update,
                 vec![
@@ -496,12 +498,12 @@ mod tests {
                 ],
             ),
             op(
-                Kind::Group,
+                crate::kinds::group::ID,
                 "ops",
                 Action::Update,
                 vec![Change::new("admin", json!(true), json!(false))],
             ),
-            op(Kind::Dataset, "SALES.old", Action::Delete, vec![]),
+            op(crate::kinds::dataset::ID, "SALES.old", Action::Delete, vec![]),
         ]);
         let risks = risks(&plan);
         assert_eq!(risks[0].0, "**1 deletion(s)**: `dataset SALES.old`");
@@ -524,7 +526,7 @@ mod tests {
     #[test]
     fn a_plan_without_risk_says_so_and_long_risk_lists_are_cut() {
         let quiet = plan_of(vec![op(
-            Kind::Project,
+            crate::kinds::project::ID,
             "P",
             Action::Update,
             vec![Change::new("label", json!("a"), json!("b"))],
@@ -532,7 +534,7 @@ mod tests {
         assert!(render_markdown(&quiet).contains("Risks: none"));
         let many = plan_of(
             (0..120)
-                .map(|i| op(Kind::Group, &format!("g{i}"), Action::Delete, vec![]))
+                .map(|i| op(crate::kinds::group::ID, &format!("g{i}"), Action::Delete, vec![]))
                 .collect(),
         );
         let risks = risks(&many);
@@ -560,7 +562,14 @@ mod tests {
         };
         let plan = plan_of(
             (0..1000)
-                .map(|p| op(Kind::Project, &format!("PROJECT_{p}"), Action::Create, grants(p)))
+                .map(|p| {
+                    op(
+                        crate::kinds::project::ID,
+                        &format!("PROJECT_{p}"),
+                        Action::Create,
+                        grants(p),
+                    )
+                })
                 .collect(),
         );
         let out = render_markdown(&plan);
@@ -573,7 +582,7 @@ mod tests {
     #[test]
     fn a_huge_plan_is_cut_to_fit_a_comment() {
         let op = |i: usize| Operation {
-            kind: Kind::Group,
+            kind: crate::kinds::group::ID,
             name: format!("g{i}"),
             action: Action::Update,
             subdocuments: vec![crate::plan::SubDoc::Definition],

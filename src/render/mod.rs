@@ -130,7 +130,7 @@ pub(crate) mod sample {
 
     use crate::plan::fixtures::{declared, resolver, sample};
     use crate::plan::simulate::{entry_for, simulate_apply};
-    use crate::plan::{Kind, Plan, PlanInput, plan};
+    use crate::plan::{Plan, PlanInput, plan};
 
     pub fn sample_plan() -> Plan {
         let mut desired = sample();
@@ -162,10 +162,13 @@ pub(crate) mod sample {
             70,
         ));
         let ledger = observed.ledger.as_mut().unwrap();
-        ledger.remove(&crate::plan::ResourceId::new(Kind::User, "alice"));
-        ledger.remove(&crate::plan::ResourceId::new(Kind::Variables, "global"));
-        ledger.insert(entry_for(Kind::User, "bob"));
-        let mut kept = entry_for(Kind::Project, "LEGACY");
+        ledger.remove(&crate::plan::ResourceId::new(crate::kinds::user::ID, "alice"));
+        ledger.remove(&crate::plan::ResourceId::new(
+            crate::kinds::variables::ID,
+            "global",
+        ));
+        ledger.insert(entry_for(crate::kinds::user::ID, "bob"));
+        let mut kept = entry_for(crate::kinds::project::ID, "LEGACY");
         kept.protect = true;
         ledger.insert(kept);
         observed.users.as_mut().unwrap().insert(
@@ -230,7 +233,7 @@ mod tests {
         let plan = sample::sample_plan();
         let out = render_json(&plan);
         let doc: Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(doc["format_version"], 1);
+        assert_eq!(doc["format_version"], crate::plan::FORMAT_VERSION);
         assert_eq!(doc["stack"], "default");
         for key in ["create", "update", "delete", "unchanged"] {
             assert!(doc["summary"][key].is_u64(), "{key}");

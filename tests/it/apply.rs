@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use dssctl::client::DssClient;
 use dssctl::emulator::{EmulatorConfig, RunningEmulator};
-use dssctl::plan::Kind;
 use dssctl::plan::ledger::{Ledger, ledger_variable};
 use serde_json::json;
 
@@ -529,7 +528,7 @@ async fn a_project_is_exported_before_its_deletion() {
     assert!(
         l.resources
             .values()
-            .all(|e| e.kind != Kind::Dataset || !e.drop_data_on_delete)
+            .all(|e| e.kind != dssctl::kinds::dataset::ID || !e.drop_data_on_delete)
     );
     assert_eq!(plan_code(&emu, &stack, dir.path()).await, Some(0));
 }

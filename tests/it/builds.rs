@@ -1,4 +1,4 @@
-//! `Build` manifests run by `dssctl apply` (product section 6), through the real binary against
+//! `Build` manifests run by `dssctl apply`, through the real binary against
 //! the emulator on 127.0.0.1:0, on a copy of the quickstart whose Build's trigger each test
 //! sets: `onChange` runs after a create and after a change, not on a converged re-apply;
 //! `always` runs on every apply; `manual` never; a build of a missing output fails the apply

@@ -221,7 +221,7 @@ fn load_paths_gives_typed_resources_with_origins() {
     let connection = dataset
         .references
         .iter()
-        .find(|r| r.kind == dssctl::manifest::ReferenceKind::Connection)
+        .find(|r| r.kind == dssctl::kinds::connection::ID)
         .expect("a connection reference");
     assert_eq!(connection.name, "warehouse");
     let text = std::fs::read_to_string(&dataset.origin.file).unwrap();

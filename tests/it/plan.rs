@@ -14,7 +14,7 @@ use dssctl::manifest::resolve_secret;
 use dssctl::plan::fingerprint::secret_fingerprint;
 use dssctl::plan::ledger::{Ledger, LedgerEntry, ledger_variable};
 use dssctl::plan::overlay::{apply_overlay, set_path};
-use dssctl::plan::{Action, Kind, Plan, SubDoc, Write};
+use dssctl::plan::{Action, Plan, SubDoc, Write};
 use dssctl::wire::{self, CreateProjectRequest};
 use serde_json::{Value, json};
 
@@ -84,7 +84,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
     for op in &plan.operations {
         let create = op.action == Action::Create;
         match op.kind {
-            Kind::Group => {
+            dssctl::kinds::group::ID => {
                 if create {
                     let g = wire::Group {
                         name: op.name.clone(),
@@ -97,7 +97,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                     c.update_group(&op.name, &from_value(doc)).await.unwrap();
                 }
             }
-            Kind::User => {
+            dssctl::kinds::user::ID => {
                 if let Some(w) = write_of(op, SubDoc::Definition) {
                     if create {
                         let doc = overlaid(json!({"login": op.name}), w, base);
@@ -107,7 +107,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                     c.update_user(&op.name, &from_value(doc)).await.unwrap();
                 }
             }
-            Kind::Connection => {
+            dssctl::kinds::connection::ID => {
                 if let Some(w) = write_of(op, SubDoc::Definition) {
                     if create {
                         let doc = overlaid(json!({"name": op.name}), w, base);
@@ -117,7 +117,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                     c.update_connection(&op.name, &from_value(doc)).await.unwrap();
                 }
             }
-            Kind::Project => {
+            dssctl::kinds::project::ID => {
                 if create {
                     let req = CreateProjectRequest {
                         project_key: op.name.clone(),
@@ -152,7 +152,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                     c.set_project_variables(&op.name, &from_value(doc)).await.unwrap();
                 }
             }
-            Kind::Dataset => {
+            dssctl::kinds::dataset::ID => {
                 let (key, name) = op.name.split_once('.').unwrap();
                 if let Some(w) = write_of(op, SubDoc::Settings) {
                     if create {
@@ -175,7 +175,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                     c.set_dataset_metadata(key, name, &from_value(doc)).await.unwrap();
                 }
             }
-            Kind::Variables => {
+            dssctl::kinds::variables::ID => {
                 if let Some(w) = write_of(op, SubDoc::Values) {
                     let vars = c.get_global_variables().await.unwrap();
                     let doc = overlaid(json!({ "values": vars }), w, base);
@@ -184,6 +184,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                         .unwrap();
                 }
             }
+            other => panic!("this test does not write kind {other}"),
         }
     }
 }
@@ -233,7 +234,7 @@ async fn quickstart_from_create_to_adopt_to_converged_to_one_tag() {
     );
     assert!(plan.errors.is_empty(), "{:?}", plan.errors);
     for op in &plan.operations {
-        let expected = if op.kind == Kind::Variables || op.name == "filesystem_managed" {
+        let expected = if op.kind == dssctl::kinds::variables::ID || op.name == "filesystem_managed" {
             Action::Adopt
         } else {
             Action::Create
@@ -290,7 +291,7 @@ async fn quickstart_from_create_to_adopt_to_converged_to_one_tag() {
     let op = &drift.operations[0];
     assert_eq!(
         (op.kind, op.name.as_str(), op.action),
-        (Kind::Dataset, "CHURN.customers", Action::Update)
+        (dssctl::kinds::dataset::ID, "CHURN.customers", Action::Update)
     );
     assert_eq!(op.subdocuments, vec![SubDoc::Metadata]);
     assert_eq!(op.changes.len(), 1);
@@ -301,7 +302,7 @@ async fn quickstart_from_create_to_adopt_to_converged_to_one_tag() {
 
     // The JSON document follows the documented shape.
     let raw: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(raw["format_version"], 1);
+    assert_eq!(raw["format_version"], 2);
     assert_eq!(raw["target"], json!(emu.url));
     assert_eq!(raw["stack"], "default");
     for k in ["create", "update", "delete", "unchanged"] {
@@ -330,7 +331,15 @@ async fn no_secret_value_in_any_format_nor_in_a_saved_plan() {
     // A ledger whose fingerprints are of other values: every secret shows as changed.
     let mut ledger = Ledger::new();
     for op in &plan.operations {
-        let mut entry = dssctl::plan::simulate::entry_for(op.kind, &op.name);
+        let mut entry = dssctl::plan::LedgerEntry {
+            kind: op.kind,
+            name: op.name.clone(),
+            applied_at: "1970-01-01T00:00:00Z".into(),
+            git_commit: None,
+            protect: false,
+            drop_data_on_delete: false,
+            secrets: Default::default(),
+        };
         for s in &op.secrets {
             entry.secrets.insert(s.path.clone(), "0".repeat(64));
         }

@@ -1,6 +1,7 @@
-//! Which `Build` manifests an apply starts (product section 6): the plan decides it from its
-//! operations, so that `plan` can list the builds apply would trigger and a saved plan carries
-//! them to `apply --plan`.
+//! Which `Build` manifests an apply starts: the plan decides it from its operations, so that
+//! `plan` can list the builds apply would trigger and a saved plan carries them to
+//! `apply --plan`. (Here rather than under `crate::build`, which runs jobs: the plan depends on
+//! nothing that does I/O.)
 //!
 //! - `onChange` (the default): the plan creates, updates or adopts with writes the build's
 //!   project or one of its datasets;
@@ -11,38 +12,10 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::kinds::build::Trigger;
 use crate::manifest::Declared;
 use crate::manifest::kinds::{BuildSpec, Resource};
-use crate::plan::{Action, Kind, Operation};
-
-/// When a `Build` runs after an apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Trigger {
-    OnChange,
-    Always,
-    Manual,
-}
-
-impl Trigger {
-    /// The manifest's `trigger` (validated by the loader; an unknown value reads as the
-    /// default rather than silently never running).
-    pub fn parse(text: Option<&str>) -> Trigger {
-        match text {
-            Some("always") => Trigger::Always,
-            Some("manual") => Trigger::Manual,
-            _ => Trigger::OnChange,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::OnChange => "onChange",
-            Trigger::Always => "always",
-            Trigger::Manual => "manual",
-        }
-    }
-}
+use crate::plan::{Action, Operation};
 
 /// A build the apply of a plan starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,8 +53,8 @@ fn changes_project(op: &Operation, project: &str) -> bool {
     };
     writes
         && match op.kind {
-            Kind::Project => op.name == project,
-            Kind::Dataset => op.name.split_once('.').map(|(p, _)| p) == Some(project),
+            crate::kinds::project::ID => op.name == project,
+            crate::kinds::dataset::ID => op.name.split_once('.').map(|(p, _)| p) == Some(project),
             _ => false,
         }
 }
@@ -90,8 +63,8 @@ fn changes_project(op: &Operation, project: &str) -> bool {
 /// success a build of that project waits for.
 pub fn belongs_to(op: &Operation, project: &str) -> bool {
     match op.kind {
-        Kind::Project => op.name == project,
-        Kind::Dataset => op.name.split_once('.').map(|(p, _)| p) == Some(project),
+        crate::kinds::project::ID => op.name == project,
+        crate::kinds::dataset::ID => op.name.split_once('.').map(|(p, _)| p) == Some(project),
         _ => false,
     }
 }
@@ -105,7 +78,7 @@ pub fn triggered(desired: &[Declared], operations: &[Operation]) -> Vec<PlannedB
                 return None;
             };
             let project = meta.project.clone().unwrap_or_default();
-            let trigger = Trigger::parse(spec.trigger.as_deref());
+            let trigger = spec.trigger.unwrap_or_default();
             let reason = match trigger {
                 Trigger::Manual => return None,
                 Trigger::Always => "always".to_string(),
@@ -139,8 +112,9 @@ fn past(action: Action) -> &'static str {
 mod tests {
     use super::*;
     use crate::manifest::kinds::{BuildOutputSpec, ObjectMeta, Origin};
+    use crate::plan::Kind;
 
-    fn build(name: &str, project: &str, trigger: Option<&str>) -> Declared {
+    fn build(name: &str, project: &str, trigger: Option<Trigger>) -> Declared {
         Declared::new(
             Resource::Build {
                 meta: ObjectMeta {
@@ -154,7 +128,7 @@ mod tests {
                         partition: None,
                     }],
                     mode: None,
-                    trigger: trigger.map(str::to_string),
+                    trigger,
                     timeout: None,
                 },
             },
@@ -174,16 +148,16 @@ mod tests {
     fn triggers_follow_the_changes_of_the_build_project() {
         let desired = vec![
             build("on-a", "A", None),
-            build("on-b", "B", Some("onChange")),
-            build("always-b", "B", Some("always")),
-            build("manual-a", "A", Some("manual")),
+            build("on-b", "B", Some(Trigger::OnChange)),
+            build("always-b", "B", Some(Trigger::Always)),
+            build("manual-a", "A", Some(Trigger::Manual)),
         ];
         // Nothing changes: only `always` runs.
         assert_eq!(names(&triggered(&desired, &[])), vec!["always-b"]);
         // A dataset of A is created: A's onChange build runs, with the reason.
         let ops = vec![
-            op(Kind::Group, "g", Action::Create),
-            op(Kind::Dataset, "A.x", Action::Create),
+            op(crate::kinds::group::ID, "g", Action::Create),
+            op(crate::kinds::dataset::ID, "A.x", Action::Create),
         ];
         let builds = triggered(&desired, &ops);
         assert_eq!(names(&builds), vec!["on-a", "always-b"]);
@@ -191,10 +165,10 @@ mod tests {
         assert_eq!(builds[0].describe(), "build on-a (A: out)");
         // Changes elsewhere, a deletion and an adoption without writes do not trigger.
         let ops = vec![
-            op(Kind::Project, "AB", Action::Update),
-            op(Kind::Dataset, "B.y", Action::Delete),
-            op(Kind::Project, "B", Action::Adopt),
-            op(Kind::Connection, "A", Action::Update),
+            op(crate::kinds::project::ID, "AB", Action::Update),
+            op(crate::kinds::dataset::ID, "B.y", Action::Delete),
+            op(crate::kinds::project::ID, "B", Action::Adopt),
+            op(crate::kinds::connection::ID, "A", Action::Update),
         ];
         assert_eq!(names(&triggered(&desired, &ops)), vec!["always-b"]);
         assert!(belongs_to(&ops[1], "B") && !belongs_to(&ops[0], "A"));

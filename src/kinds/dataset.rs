@@ -1,0 +1,456 @@
+//! `kind: Dataset`: a dataset of a project: its settings, format, schema and metadata. This
+//! module owns the spec type, the dataset name rule, the checks of its schema and params, and
+//! the names it refers to (its project and its connection).
+
+use std::collections::HashMap;
+
+use schemars::{JsonSchema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{Checks, Kind, KindId, NameRule, RefSink, connection, names, overlay_of, project};
+use futures::future::BoxFuture;
+
+use crate::client::{ClientError, DssClient};
+use crate::manifest::kinds::Declared;
+use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource};
+use crate::manifest::node::{Node, NodeValue, Pos};
+use crate::manifest::schema::did_you_mean;
+use crate::plan::diff::{Doc, schema_view};
+use crate::plan::planner::{Planner, flag, text, to_json};
+use crate::plan::scope::{Needs, ReadPlan};
+use crate::plan::{LedgerIntent, Observed, ObservedDataset, Operation, ResourceId, SubDoc};
+
+/// The kind.
+pub static KIND: DatasetKind = DatasetKind;
+
+/// The word of dataset ledger keys and plans (`dataset:PROJECT.name`).
+pub const ID: KindId = KindId("dataset");
+
+/// Dataset names: letters, digits and `_`.
+pub static NAME_RULE: NameRule = NameRule {
+    what: "a dataset name",
+    allowed: names::word_char,
+    allowed_text: "letters, digits and _",
+    example: "customers_clean",
+    pattern: Some(names::WORD_PATTERN),
+    no_edge_spaces: false,
+    fixed: None,
+};
+
+/// One column of a dataset schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ColumnSpec {
+    /// The column name, unique in the schema.
+    pub name: String,
+    /// `string`, `int`, `bigint`, `double`, `boolean`, `date`, ...
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["string", "int", "bigint", "smallint", "tinyint", "float", "double", "boolean", "date", "dateonly", "datetimenotz", "array", "map", "object", "geopoint", "geometry"]))]
+    pub column_type: String,
+    /// Maximum length of a string column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_length: Option<i64>,
+    /// A free comment on the column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The DSS meaning of the column (`Integer`, `Email`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meaning: Option<String>,
+}
+
+/// A dataset schema; columns are ordered and authoritative when given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaSpec {
+    /// The columns, in order.
+    pub columns: Vec<ColumnSpec>,
+}
+
+/// `kind: Dataset` spec: the dataset's settings, format, schema and metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DatasetSpec {
+    /// DSS dataset type (`Filesystem`, `PostgreSQL`, ...). Identity: cannot change in place.
+    #[serde(rename = "type")]
+    pub dataset_type: String,
+    /// Type-specific parameters, managed key by key (`connection`, `path`, `table`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<KeyedMap>,
+    /// File format (`csv`, `parquet`, `json`, ...) for file-based datasets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format_type: Option<String>,
+    /// Format parameters, managed key by key (`separator`, `style`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format_params: Option<KeyedMap>,
+    /// Whether DSS manages the dataset's storage (a managed dataset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<bool>,
+    /// The schema; when given, the columns are authoritative and ordered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<SchemaSpec>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Markdown description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// One-line summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_desc: Option<String>,
+    /// Compared as a set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// Custom metadata, managed key by key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<KeyedMap>,
+    /// Default false: deleting the dataset keeps its data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_data_on_delete: Option<bool>,
+    /// Never deleted by dssctl, even after removal from the manifests, until an apply sets it to false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protect: Option<bool>,
+}
+
+/// The `Dataset` kind.
+#[derive(Debug)]
+pub struct DatasetKind;
+
+impl Kind for DatasetKind {
+    fn name(&self) -> &'static str {
+        "Dataset"
+    }
+
+    fn id(&self) -> KindId {
+        ID
+    }
+
+    fn description(&self) -> &'static str {
+        "A dataset of a project: settings, format, schema and metadata."
+    }
+
+    fn spec_schema(&self, generator: &mut SchemaGenerator) -> Value {
+        generator.subschema_for::<DatasetSpec>().to_value()
+    }
+
+    fn spec_required(&self) -> bool {
+        true
+    }
+
+    fn in_project(&self) -> bool {
+        true
+    }
+
+    fn apply_rank(&self) -> u8 {
+        4
+    }
+
+    fn name_rule(&self) -> &'static NameRule {
+        &NAME_RULE
+    }
+
+    fn referable(&self) -> bool {
+        true
+    }
+
+    fn check_spec(&self, checks: &mut Checks<'_>, spec: &Node) {
+        if let Some(c) = spec.get("params").and_then(|p| p.get("connection")) {
+            if c.as_str().is_none() && !matches!(c.value, NodeValue::Null) {
+                checks
+                    .error(
+                        c.pos,
+                        format!(
+                            "spec.params.connection: expected a connection name, found {}",
+                            c.describe()
+                        ),
+                    )
+                    .hint = Some("quote it if the name looks like a number: `connection: \"2024\"`".into());
+            }
+            checks.name("spec.params.connection", c, &connection::NAME_RULE);
+        }
+        check_params_and_columns(checks, spec);
+    }
+
+    fn references<'n>(&self, meta: Option<&'n Node>, spec: Option<&'n Node>, refs: &mut RefSink<'_, 'n>) {
+        refs.push(project::ID, meta.and_then(|m| m.get("project")), None);
+        let connection = spec
+            .and_then(|s| s.get("params"))
+            .and_then(|p| p.get("connection"));
+        refs.push(connection::ID, connection, None);
+    }
+
+    fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
+        if let Resource::Dataset { meta, spec } = &declared.resource {
+            plan_dataset(planner, declared, meta, spec);
+        }
+    }
+
+    fn drops_data(&self) -> bool {
+        true
+    }
+
+    fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
+        let (project, dataset) = name.split_once('.').ok_or("dataset name")?;
+        match observed.projects.as_ref().ok_or("project list")?.get(project) {
+            None => Ok(None),
+            Some(p) => Ok(p
+                .datasets
+                .as_ref()
+                .ok_or("dataset list")?
+                .get(dataset)
+                .map(|ds| to_json(&ds.definition))),
+        }
+    }
+
+    fn add_reads(&self, resource: &Resource, needs: &mut Needs<'_>) {
+        let Resource::Dataset { meta, spec } = resource else {
+            return;
+        };
+        needs.reads.projects_list = true;
+        let project = meta.project.clone().unwrap_or_default();
+        let p = needs.reads.projects.entry(project).or_default();
+        p.datasets = true;
+        if spec.label.is_some() {
+            p.dataset_labels.insert(meta.name.clone());
+        }
+        if let Some(c) = spec
+            .params
+            .as_ref()
+            .and_then(|p| p.get("connection"))
+            .and_then(|c| c.as_str())
+        {
+            needs.referenced(connection::ID, c);
+        }
+    }
+
+    fn need_live(&self, name: &str, reads: &mut ReadPlan) {
+        reads.projects_list = true;
+        if let Some((project, _)) = name.split_once('.') {
+            reads.projects.entry(project.to_string()).or_default().datasets = true;
+        }
+    }
+
+    fn get_main<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        let (project, dataset) = name.split_once('.').unwrap_or_default();
+        Some(Box::pin(async move {
+            c.get_dataset(project, dataset).await.map(|v| to_json(&v))
+        }))
+    }
+
+    fn delete<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        drop_data: bool,
+    ) -> Option<BoxFuture<'a, Result<(), ClientError>>> {
+        let (project, dataset) = name.split_once('.').unwrap_or_default();
+        Some(Box::pin(async move {
+            c.delete_dataset(project, dataset, drop_data).await
+        }))
+    }
+
+    fn create_fields(&self) -> &'static [&'static str] {
+        &[
+            "name",
+            "projectKey",
+            "type",
+            "params",
+            "formatType",
+            "formatParams",
+        ]
+    }
+
+    fn stamped(&self) -> bool {
+        true
+    }
+
+    fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
+        if let Some((project, _)) = op.name.split_once('.') {
+            out.push(ResourceId::new(project::ID, project));
+        }
+        if let Some(c) = overlay_of(op, SubDoc::Settings)
+            .and_then(|o| o.get("params"))
+            .and_then(|p| p.get("connection"))
+            .and_then(Value::as_str)
+        {
+            out.push(ResourceId::new(connection::ID, c));
+        }
+    }
+
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::Dataset {
+            meta,
+            spec: serde_json::from_value(spec)?,
+        })
+    }
+}
+
+/// `params` is free-form (each dataset type has its own keys), so a misspelt `connection`
+/// would pass unnoticed and the dataset would silently lose its connection; column names are
+/// unique.
+fn check_params_and_columns(checks: &mut Checks<'_>, spec: &Node) {
+    if let Some(NodeValue::Map(params)) = spec.get("params").map(|p| &p.value) {
+        let has_connection = params.iter().any(|(k, _)| k.as_str() == Some("connection"));
+        for (key, _) in params {
+            let Some(name) = key.as_str() else { continue };
+            if !has_connection && name != "connection" && did_you_mean(name, ["connection"]).is_some() {
+                checks.warning(
+                    key.pos,
+                    format!("spec.params: \"{name}\" looks like a misspelt \"connection\""),
+                    "a dataset's connection is `params.connection`",
+                );
+            }
+        }
+    }
+    if let Some(NodeValue::Seq(columns)) = spec
+        .get("schema")
+        .and_then(|s| s.get("columns"))
+        .map(|c| &c.value)
+    {
+        let mut seen: HashMap<&str, Pos> = HashMap::new();
+        for (i, column) in columns.iter().enumerate() {
+            let Some(name) = column.get("name") else { continue };
+            let Some(text) = name.as_str() else { continue };
+            if text.is_empty() {
+                checks.error(
+                    name.pos,
+                    format!("spec.schema.columns[{i}].name: a column name cannot be empty"),
+                );
+            } else if let Some(first) = seen.get(text) {
+                checks
+                    .error(
+                        name.pos,
+                        format!(
+                            "spec.schema.columns[{i}]: column \"{text}\" is declared twice (first at line {})",
+                            first.line
+                        ),
+                    )
+                    .hint = Some("column names are unique within a schema".into());
+            } else {
+                seen.insert(text, name.pos);
+            }
+        }
+    }
+}
+
+/// Plan one declared dataset: its writes, compared with the live state.
+pub(crate) fn plan_dataset(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &DatasetSpec) {
+    let project = meta.project.clone().unwrap_or_default();
+    let id = ResourceId::dataset(&project, &meta.name);
+    let Some(projects) = &p.observed().projects else {
+        return p.not_read(&id, &d.origin, "project list");
+    };
+    let project_live = projects.get(&project);
+    if project_live.is_none() && !p.is_declared(crate::kinds::project::ID, &project) {
+        return p.error_at(
+            &id,
+            Some(&d.origin),
+            format!("project {project:?} is neither declared in the manifests nor present on the instance"),
+            Some(format!(
+                "declare a Project named {project:?} or fix metadata.project"
+            )),
+        );
+    }
+    if let Some(conn) = spec
+        .params
+        .as_ref()
+        .and_then(|p| p.get("connection"))
+        .and_then(Value::as_str)
+    {
+        p.check_ref(d, &id, crate::kinds::connection::ID, conn, "params.connection");
+    }
+    let live: Option<&ObservedDataset> = match project_live {
+        None => None,
+        Some(project_live) => match &project_live.datasets {
+            Some(datasets) => datasets.get(&meta.name),
+            None => return p.not_read(&id, &d.origin, "dataset list of the project"),
+        },
+    };
+    if let Some(ds) = live
+        && ds.definition.dataset_type != spec.dataset_type
+    {
+        return p.error_at(
+            &id,
+            Some(&d.origin),
+            format!(
+                "type is {} on the instance but {} in the manifest; a dataset's type cannot change in place",
+                ds.definition.dataset_type, spec.dataset_type
+            ),
+            Some(format!(
+                "declare the new dataset under another name (and point its recipes at it), or delete dataset {} in DSS first",
+                id.name
+            )),
+        );
+    }
+    let key = Some(project.as_str());
+
+    let definition = live.map(|ds| to_json(&ds.definition));
+    let version = live.and_then(|ds| ds.definition.version_tag.as_ref().map(|v| v.version_number));
+    let mut doc = Doc::new(SubDoc::Settings, definition.as_ref(), key);
+    if live.is_none() {
+        doc.scalar("type", Some(json!(spec.dataset_type)), None);
+    } else {
+        doc.write_only("type", json!(spec.dataset_type));
+    }
+    doc.keyed("params", spec.params.as_ref());
+    doc.scalar("formatType", text(&spec.format_type), None);
+    doc.keyed("formatParams", spec.format_params.as_ref());
+    doc.scalar("managed", flag(spec.managed), Some(json!(false)));
+    let settings_write = doc.finish(version);
+
+    let schema = live.map(|ds| schema_view(ds.schema.as_ref(), ds.definition.schema.as_ref()));
+    let mut doc = Doc::new(SubDoc::Schema, schema.as_ref(), key);
+    if let Some(s) = &spec.schema {
+        doc.columns(s);
+    }
+    let schema_write = doc.finish(None);
+
+    let metadata = live.map(dataset_metadata_view);
+    let mut doc = Doc::new(SubDoc::Metadata, metadata.as_ref(), key);
+    doc.scalar("label", text(&spec.label), None);
+    doc.scalar("description", text(&spec.description), None);
+    doc.scalar("shortDesc", text(&spec.short_desc), None);
+    doc.set("tags", spec.tags.as_ref());
+    doc.keyed("custom", spec.custom.as_ref());
+    let metadata_write = doc.finish(None);
+
+    let intent = LedgerIntent {
+        protect: spec.protect.unwrap_or(false),
+        drop_data_on_delete: spec.drop_data_on_delete.unwrap_or(false),
+    };
+    p.finish(
+        id,
+        &d.origin,
+        live.is_some(),
+        vec![settings_write, schema_write, metadata_write],
+        intent,
+    );
+}
+
+/// A dataset's metadata as a JSON value: the document read, else the view DSS derives from
+/// the definition in the dataset list (`customMeta` is the metadata's `custom`).
+pub(crate) fn dataset_metadata_view(ds: &ObservedDataset) -> Value {
+    match &ds.metadata {
+        Some(m) => to_json(m),
+        None => {
+            let def = &ds.definition;
+            let mut v = json!({"tags": def.tags});
+            for (from, to) in [
+                ("label", "label"),
+                ("description", "description"),
+                ("shortDesc", "shortDesc"),
+                ("customMeta", "custom"),
+            ] {
+                if let Some(x) = def.extra.get(from) {
+                    v[to] = x.clone();
+                }
+            }
+            v
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! `kind: Group`: a DSS group and its `may*` ability flags. This module owns the spec type, the
+//! group name rule and the schema patch that admits the ability flags.
+
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{Kind, KindId, NameRule};
+use futures::future::BoxFuture;
+
+use crate::client::{ClientError, DssClient};
+use crate::manifest::kinds::Declared;
+use crate::manifest::kinds::{ObjectMeta, Resource};
+use crate::plan::diff::Doc;
+use crate::plan::planner::{Planner, flag, text, to_json};
+use crate::plan::scope::{Needs, ReadPlan};
+use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
+
+/// The kind.
+pub static KIND: GroupKind = GroupKind;
+
+/// The word of group ledger keys and plans.
+pub const ID: KindId = KindId("group");
+
+/// Group names may hold any letter, spaces (not at the ends), `_`, `-`, `.` and `@`.
+pub static NAME_RULE: NameRule = NameRule {
+    what: "a group name",
+    allowed: |c| c.is_alphanumeric() || " _-.@".contains(c),
+    allowed_text: "letters, digits, spaces, _, -, . and @",
+    example: "data_scientists",
+    // Any letter: the validator checks it in code.
+    pattern: None,
+    no_edge_spaces: true,
+    fixed: None,
+};
+
+/// `kind: Group`. Ability flags (`mayCreateProjects`, `mayWriteSafeCode`, ...) are written
+/// directly in `spec`, as DSS names them, and managed one by one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupSpec {
+    /// Markdown description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether the group's members are DSS administrators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<bool>,
+    /// `LOCAL`, `LDAP`, ... (create-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    /// Never deleted by dssctl, even after removal from the manifests, until an apply sets it to false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protect: Option<bool>,
+    /// The `may*` ability flags.
+    #[serde(flatten)]
+    pub abilities: BTreeMap<String, bool>,
+}
+
+/// The `Group` kind.
+#[derive(Debug)]
+pub struct GroupKind;
+
+impl Kind for GroupKind {
+    fn is_access_path(&self, path: &str) -> bool {
+        path == "admin" || path.starts_with("may")
+    }
+
+    fn name(&self) -> &'static str {
+        "Group"
+    }
+
+    fn id(&self) -> KindId {
+        ID
+    }
+
+    fn description(&self) -> &'static str {
+        "A DSS group and its ability flags."
+    }
+
+    fn spec_schema(&self, generator: &mut SchemaGenerator) -> Value {
+        generator.subschema_for::<GroupSpec>().to_value()
+    }
+
+    /// Ability flags are a free map of `may*` booleans next to the named fields: editors and
+    /// the validator accept only keys starting with `may` there.
+    fn patch_definitions(&self, defs: &mut Map<String, Value>) {
+        if let Some(Value::Object(group)) = defs.get_mut("GroupSpec") {
+            group.insert("additionalProperties".into(), Value::Bool(false));
+            group.insert(
+                "patternProperties".into(),
+                json!({"^may": {"type": "boolean", "description": "An ability flag (`mayCreateProjects`, `mayWriteSafeCode`, ...)."}}),
+            );
+        }
+    }
+
+    fn apply_rank(&self) -> u8 {
+        0
+    }
+
+    fn name_rule(&self) -> &'static NameRule {
+        &NAME_RULE
+    }
+
+    fn referable(&self) -> bool {
+        true
+    }
+
+    fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
+        if let Resource::Group { meta, spec } = &declared.resource {
+            plan_group(planner, declared, meta, spec);
+        }
+    }
+
+    fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
+        let groups = observed.groups.as_ref().ok_or("group list")?;
+        Ok(groups.get(name).map(to_json))
+    }
+
+    fn add_reads(&self, _resource: &Resource, needs: &mut Needs<'_>) {
+        needs.reads.groups = true;
+    }
+
+    fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
+        reads.groups = true;
+    }
+
+    fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
+        reads.groups = true;
+    }
+
+    fn get_main<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        Some(Box::pin(
+            async move { c.get_group(name).await.map(|v| to_json(&v)) },
+        ))
+    }
+
+    fn delete<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        _drop_data: bool,
+    ) -> Option<BoxFuture<'a, Result<(), ClientError>>> {
+        Some(Box::pin(async move { c.delete_group(name).await }))
+    }
+
+    fn create_fields(&self) -> &'static [&'static str] {
+        &["name", "description", "sourceType"]
+    }
+
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::Group {
+            meta,
+            spec: serde_json::from_value(spec)?,
+        })
+    }
+}
+
+/// Plan one declared group: its writes, compared with the live state.
+pub(crate) fn plan_group(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &GroupSpec) {
+    let id = ResourceId::new(ID, &meta.name);
+    let Some(groups) = &p.observed().groups else {
+        return p.not_read(&id, &d.origin, "group list");
+    };
+    let live = groups.get(&meta.name).map(to_json);
+    let mut doc = Doc::new(SubDoc::Definition, live.as_ref(), None);
+    if live.is_none() {
+        doc.scalar("sourceType", text(&spec.source_type), None);
+    }
+    doc.scalar("description", text(&spec.description), None);
+    doc.scalar("admin", flag(spec.admin), Some(json!(false)));
+    for (ability, on) in &spec.abilities {
+        doc.scalar(ability, Some(json!(on)), Some(json!(false)));
+    }
+    let write = doc.finish(None);
+    let intent = LedgerIntent {
+        protect: spec.protect.unwrap_or(false),
+        drop_data_on_delete: false,
+    };
+    p.finish(id, &d.origin, live.is_some(), vec![write], intent);
+}

@@ -1,0 +1,433 @@
+//! The resource model: one module per kind, and the registry the core iterates.
+//!
+//! A kind module (`project.rs`, `dataset.rs`, ...) owns what dssctl knows about its kind: the
+//! manifest spec type (serde + schemars), its documentation string, the rules of its names,
+//! the checks the schema cannot express, the names it refers to, how its spec is read into a
+//! [`Resource`], its identity and apply order, what observation must read for it, how it is
+//! planned, and the calls apply makes to create (fields), find and delete it. The loader, the
+//! schema generator, the planner and parts of apply never name a kind: they walk [`REGISTRY`]
+//! or follow a [`KindId`] to its [`Kind`]. docs/architecture.md lists what is still per kind
+//! outside this module.
+//!
+//! Trait objects (`&'static dyn Kind`) rather than an enum: a new kind is one new module plus
+//! one line in [`REGISTRY`], with no `match` to extend anywhere else (see
+//! docs/architecture.md).
+
+pub mod build;
+pub mod connection;
+pub mod dataset;
+pub mod group;
+pub mod names;
+pub mod project;
+pub mod user;
+pub mod variables;
+
+use std::path::Path;
+
+use futures::future::BoxFuture;
+use schemars::SchemaGenerator;
+use serde_json::{Map, Value};
+
+use crate::client::{ClientError, DssClient};
+use crate::manifest::diagnostic::Diagnostic;
+use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
+use crate::manifest::node::{Node, NodeValue, Pos};
+use crate::plan::planner::Planner;
+use crate::plan::scope::{Needs, ReadPlan};
+use crate::plan::{Observed, Operation, ResourceId, SubDoc};
+
+pub use names::NameRule;
+
+/// Every kind, in the order messages, hints and schemas list them. Adding a kind is one line
+/// here.
+pub static REGISTRY: &[&dyn Kind] = &[
+    &project::KIND,
+    &dataset::KIND,
+    &connection::KIND,
+    &user::KIND,
+    &group::KIND,
+    &variables::KIND,
+    &build::KIND,
+];
+
+/// The identity of a kind in dssctl's own documents: the lower-case word of ledger keys
+/// (`project:CHURN`), of the JSON plan (`"kind": "project"`) and of messages. Ordered by apply
+/// order (then by word), the order plans list operations in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KindId(pub &'static str);
+
+impl KindId {
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// The kind of a resource (one a plan operates on and a ledger records) written `word`;
+    /// `None` for an unknown word or a kind that is not a resource (a build).
+    pub fn parse(word: &str) -> Option<KindId> {
+        REGISTRY
+            .iter()
+            .find(|k| k.is_resource() && k.id().as_str() == word)
+            .map(|k| k.id())
+    }
+
+    /// The kind module.
+    pub fn def(self) -> Option<&'static dyn Kind> {
+        by_id(self)
+    }
+
+    /// Position in apply's creation order; deletes run in the reverse order.
+    pub fn apply_rank(self) -> u8 {
+        self.def().map_or(u8::MAX, |k| k.apply_rank())
+    }
+
+    /// The `kind:` name (`Dataset`), for messages that tell what to declare.
+    pub fn title(self) -> &'static str {
+        self.def().map_or(self.0, |k| k.name())
+    }
+}
+
+impl PartialOrd for KindId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for KindId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.apply_rank(), self.0).cmp(&(other.apply_rank(), other.0))
+    }
+}
+
+impl serde::Serialize for KindId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KindId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(d)?;
+        KindId::parse(&word).ok_or_else(|| serde::de::Error::custom(format!("unknown kind {word:?}")))
+    }
+}
+
+impl std::fmt::Display for KindId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// The kind written `kind:` as `name` in a manifest.
+pub fn by_name(name: &str) -> Option<&'static dyn Kind> {
+    REGISTRY.iter().copied().find(|k| k.name() == name)
+}
+
+/// The kind whose word is `id`.
+pub fn by_id(id: KindId) -> Option<&'static dyn Kind> {
+    REGISTRY.iter().copied().find(|k| k.id() == id)
+}
+
+/// The `kind:` names, in registry order.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|k| k.name()).collect()
+}
+
+/// What a kind tells the core. Every method but the identity has a default that fits a kind
+/// without that concern, so a kind module implements only what it has.
+pub trait Kind: Sync + Send {
+    /// The `kind:` of its manifests (`Dataset`).
+    fn name(&self) -> &'static str;
+
+    /// The lower-case word of ledger keys, plans and messages (`dataset`).
+    fn id(&self) -> KindId;
+
+    /// One sentence for the JSON Schema and `dssctl schema`.
+    fn description(&self) -> &'static str;
+
+    /// The JSON Schema of `spec`.
+    fn spec_schema(&self, generator: &mut SchemaGenerator) -> Value;
+
+    /// Adjust the generated definitions (a free map of flags next to named fields).
+    fn patch_definitions(&self, _defs: &mut Map<String, Value>) {}
+
+    /// Whether `spec` must be given (its type has required fields).
+    fn spec_required(&self) -> bool {
+        false
+    }
+
+    /// Whether the resource belongs to a project (`metadata.project` required), or is an
+    /// instance-level one (`metadata.project` not allowed).
+    fn in_project(&self) -> bool {
+        false
+    }
+
+    /// Whether a plan operates on it and a ledger records it (false for a build, a job).
+    fn is_resource(&self) -> bool {
+        true
+    }
+
+    /// Position in apply's creation order (what a kind refers to is created first); deletes
+    /// run in the reverse order.
+    fn apply_rank(&self) -> u8 {
+        u8::MAX
+    }
+
+    /// The rule `metadata.name` follows.
+    fn name_rule(&self) -> &'static NameRule;
+
+    /// Whether other resources refer to this kind by name (and so whether the loader records
+    /// its declared names for the "not declared in these manifests" warning).
+    fn referable(&self) -> bool {
+        false
+    }
+
+    /// Checks the schema cannot express (literal secrets, forms of a grant, durations, names
+    /// written in the spec), on the YAML tree the schema accepted.
+    fn check_spec(&self, _checks: &mut Checks<'_>, _spec: &Node) {}
+
+    /// The names the document refers to, with the node that writes each.
+    fn references<'n>(&self, _meta: Option<&'n Node>, _spec: Option<&'n Node>, _refs: &mut RefSink<'_, 'n>) {}
+
+    /// Whether a schema finding at `path` is about a secret value (and so must not quote it).
+    fn is_secret_path(&self, _path: &str) -> bool {
+        false
+    }
+
+    /// The identity of a declared resource of this kind (`None` for a kind that is not a
+    /// resource): its name, or `PROJECT.name` for a kind that belongs to a project.
+    fn resource_id(&self, meta: &ObjectMeta) -> Option<ResourceId> {
+        if !self.is_resource() {
+            return None;
+        }
+        Some(match (self.in_project(), &meta.project) {
+            (true, Some(project)) => ResourceId::new(self.id(), format!("{project}.{}", meta.name)),
+            (true, None) => ResourceId::new(self.id(), format!(".{}", meta.name)),
+            (false, _) => ResourceId::new(self.id(), &meta.name),
+        })
+    }
+
+    /// Plan one declared resource of this kind: compare its managed fields with the observed
+    /// state and hand the planner its writes ([`Planner::finish`]) or its errors.
+    fn plan(&self, _planner: &mut Planner<'_>, _declared: &Declared) {}
+
+    /// What observation must read for a declared resource of this kind (the lists and
+    /// sub-documents its planning compares, and the names it refers to).
+    fn add_reads(&self, _resource: &Resource, _needs: &mut Needs<'_>) {}
+
+    /// What observation must read for a resource of this kind the ledger lists as `name` (to
+    /// delete or forget it).
+    fn need_live(&self, _name: &str, _reads: &mut ReadPlan) {}
+
+    /// What observation must read to check that `name`, referred to and not declared, exists.
+    fn need_referenced(&self, _name: &str, _reads: &mut ReadPlan) {}
+
+    /// How a review names the creation of one of these when it is a risk in itself (a new
+    /// principal, new access to data): `Some("user(s)")`; `None` when creating one is not.
+    fn risky_creation(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Whether a changed field of this kind gives or takes away access, beyond the fields every
+    /// kind shares (grants, owner, allowed groups; see `render::markdown`).
+    fn is_access_path(&self, _path: &str) -> bool {
+        false
+    }
+
+    /// Whether a resource the ledger lists but the manifests no longer declare is deleted
+    /// (false: it is only forgotten, as the global variables are).
+    fn deletable(&self) -> bool {
+        true
+    }
+
+    /// Whether deleting it may drop data, as the ledger's `dropDataOnDelete` says.
+    fn drops_data(&self) -> bool {
+        false
+    }
+
+    /// The live object named `name` (its ledger name) as the planner fingerprints it before a
+    /// deletion: `Ok(None)` when absent, `Err(what)` when `what` was not read.
+    fn live_document(&self, _observed: &Observed, _name: &str) -> Result<Option<Value>, &'static str> {
+        Ok(None)
+    }
+
+    /// A fresh GET of the main document of the live object `name` (its ledger name), which
+    /// apply uses to see whether it exists and to fingerprint it before a deletion; `None` for
+    /// a kind without one (the global variables: always there, never deleted).
+    fn get_main<'a>(
+        &self,
+        _client: &'a DssClient,
+        _name: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        None
+    }
+
+    /// The fields its create call takes (the rest of the definition is written by an update
+    /// right after).
+    fn create_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether its metadata carries the stack's stamp (`custom.kv."dssctl.stack"`), written at
+    /// creation and adoption.
+    fn stamped(&self) -> bool {
+        false
+    }
+
+    /// The resources a create or update of this kind refers to in what it writes (`op`'s
+    /// overlays), which apply creates first. Fields a write does not carry are unchanged, so
+    /// their targets already exist.
+    fn write_references(&self, _op: &Operation, _out: &mut Vec<ResourceId>) {}
+
+    /// Whether apply exports the object to a backup before deleting it (a project).
+    fn backup_before_delete(&self) -> bool {
+        false
+    }
+
+    /// The DELETE of the live object `name` (its ledger name), dropping its data when
+    /// `drop_data` (for a kind that [`Kind::drops_data`]); `None` for a kind never deleted.
+    fn delete<'a>(
+        &self,
+        _client: &'a DssClient,
+        _name: &'a str,
+        _drop_data: bool,
+    ) -> Option<BoxFuture<'a, Result<(), ClientError>>> {
+        None
+    }
+
+    /// The typed resource from its metadata and its spec as JSON (`{}` when not given).
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error>;
+}
+
+/// Where a kind's checks report: the file being loaded and its diagnostics.
+pub struct Checks<'a> {
+    pub file: &'a Path,
+    pub diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+impl Checks<'_> {
+    /// Report an error at `pos`; the caller may set its hint.
+    pub fn error(&mut self, pos: Pos, message: impl Into<String>) -> &mut Diagnostic {
+        self.diagnostics
+            .push(Diagnostic::error(self.file, pos.line, pos.column, message));
+        self.diagnostics.last_mut().expect("just pushed")
+    }
+
+    /// Report a warning at `pos`, with a hint.
+    pub fn warning(&mut self, pos: Pos, message: impl Into<String>, hint: &str) {
+        self.diagnostics
+            .push(Diagnostic::warning(self.file, pos.line, pos.column, message).with_hint(hint));
+    }
+
+    /// A name written at `path` that must follow `rule` (a name referring to another resource).
+    pub fn name(&mut self, path: &str, node: &Node, rule: &NameRule) {
+        if let Some((message, hint)) = node.as_str().and_then(|text| rule.check(text)) {
+            self.error(node.pos, format!("{path}: {message}")).hint = Some(hint);
+        }
+    }
+
+    /// The target of a secret reference (`{fromEnv: NAME}` / `{fromFile: PATH}`) at `path`.
+    pub fn secret_ref_target(&mut self, value: &Node, path: &str) {
+        if let Some(env) = value.get("fromEnv")
+            && let Some(name) = env.as_str()
+            && (name.is_empty()
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || name.starts_with(|c: char| c.is_ascii_digit()))
+        {
+            self.error(
+                env.pos,
+                format!(
+                    "{path}.fromEnv: {} is not an environment variable name",
+                    env.describe()
+                ),
+            )
+            .hint = Some("use letters, digits and underscores, e.g. `WAREHOUSE_PASSWORD`".into());
+        }
+        if let Some(f) = value.get("fromFile")
+            && f.as_str().is_some_and(str::is_empty)
+        {
+            self.error(f.pos, format!("{path}.fromFile: the path is empty"))
+                .hint = Some(
+                "a path relative to this manifest's directory, e.g. `secrets/warehouse-password`".into(),
+            );
+        }
+    }
+}
+
+/// Collects the names a document refers to.
+pub struct RefSink<'s, 'n> {
+    pub found: &'s mut Vec<(KindId, &'n Node, Option<String>)>,
+}
+
+impl<'n> RefSink<'_, 'n> {
+    /// `node`, when given and a string, names a resource of kind `kind` (in `project` for a
+    /// kind that belongs to one).
+    pub fn push(&mut self, kind: KindId, node: Option<&'n Node>, project: Option<&str>) {
+        if let Some(node) = node.filter(|n| n.as_str().is_some()) {
+            self.found.push((kind, node, project.map(str::to_string)));
+        }
+    }
+}
+
+/// The items of a YAML list (none when `node` is absent or not a list).
+pub fn items(node: Option<&Node>) -> &[Node] {
+    match node.map(|n| &n.value) {
+        Some(NodeValue::Seq(items)) => items,
+        _ => &[],
+    }
+}
+
+/// The overlay `op` writes to sub-document `sub`, if it writes it.
+pub fn overlay_of(op: &Operation, sub: SubDoc) -> Option<&Value> {
+    op.writes
+        .iter()
+        .find(|w| w.subdocument == sub)
+        .map(|w| &w.overlay)
+}
+
+/// The strings of a JSON list (none when `v` is absent or not a list).
+pub fn string_items(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// A plausible environment variable name for a secret field, for hints.
+pub fn env_name_for(field: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in field.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_uppercase());
+        } else {
+            out.push('_');
+        }
+    }
+    if out.is_empty() { "SECRET".to_string() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ids_are_unique() {
+        let mut names = names();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), REGISTRY.len());
+        let mut ids: Vec<KindId> = REGISTRY.iter().map(|k| k.id()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), REGISTRY.len());
+        assert_eq!(by_name("Dataset").map(|k| k.id()), Some(KindId("dataset")));
+        assert!(by_name("dataset").is_none());
+    }
+
+    #[test]
+    fn env_names_for_hints() {
+        assert_eq!(env_name_for("password"), "PASSWORD");
+        assert_eq!(env_name_for("secretKey"), "SECRET_KEY");
+    }
+}

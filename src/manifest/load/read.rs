@@ -1,0 +1,110 @@
+//! Reading the files: on every core, each file as UTF-8 text split into YAML documents.
+
+use std::path::{Path, PathBuf};
+
+use super::discover::io_reason;
+use super::yaml::position_after;
+use super::{LOADER_STACK_BYTES, Loader, MAX_FILE_BYTES};
+use crate::manifest::node::{Pos, parse_sections};
+
+impl Loader {
+    /// Parses and checks the files on every core: YAML parsing dominates the load time of a
+    /// large repository, and files are independent until [`Loader::cross_checks`]. Each thread
+    /// takes a contiguous run of files, so merging the runs in order keeps the resources in
+    /// file order, exactly as a sequential load would.
+    pub(super) fn load_files_in_parallel(&mut self, files: &[PathBuf]) {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk_size = files.len().div_ceil(threads).max(1);
+        let partial: Vec<Loader> = std::thread::scope(|scope| {
+            let workers: Vec<_> = files
+                .chunks(chunk_size)
+                .map(|chunk| {
+                    std::thread::Builder::new()
+                        // As much stack as the main thread: deeply nested YAML recurses.
+                        .stack_size(LOADER_STACK_BYTES)
+                        .spawn_scoped(scope, move || {
+                            let mut loader = Loader::default();
+                            for file in chunk {
+                                loader.load_file(file);
+                            }
+                            loader
+                        })
+                        .expect("cannot start a manifest loader thread")
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().expect("a manifest loader thread panicked"))
+                .collect()
+        });
+        for part in partial {
+            self.diagnostics.extend(part.diagnostics);
+            self.resources.extend(part.resources);
+            for (kind, names) in part.names {
+                self.names.entry(kind).or_default().extend(names);
+            }
+        }
+    }
+
+    pub(super) fn load_file(&mut self, file: &Path) {
+        let bytes = match std::fs::metadata(file) {
+            Ok(m) if m.len() > MAX_FILE_BYTES => {
+                self.error(
+                    file,
+                    Pos::default(),
+                    format!(
+                        "file too large ({} bytes; the limit is {MAX_FILE_BYTES})",
+                        m.len()
+                    ),
+                )
+                .hint = Some("is this really a manifest? split large manifests into several files".into());
+                return;
+            }
+            _ => match std::fs::read(file) {
+                Ok(bytes) => bytes,
+                Err(err) => {
+                    self.error(file, Pos::default(), format!("cannot read: {}", io_reason(&err)));
+                    return;
+                }
+            },
+        };
+        self.load_bytes(file, bytes);
+    }
+
+    pub(super) fn load_bytes(&mut self, file: &Path, bytes: Vec<u8>) {
+        match String::from_utf8(bytes) {
+            Ok(text) => self.load_text(file, &text),
+            Err(err) => {
+                let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+                let pos = position_after(valid);
+                self.error(file, pos, "not valid UTF-8 text").hint =
+                    Some("manifests must be UTF-8; re-save the file as UTF-8".into());
+            }
+        }
+    }
+
+    pub(super) fn load_text(&mut self, file: &Path, text: &str) {
+        let mut documents = 0;
+        let mut broken = false;
+        for section in parse_sections(text) {
+            match section.result {
+                Ok(docs) => {
+                    documents += docs.len();
+                    for doc in &docs {
+                        self.load_document(file, doc);
+                    }
+                }
+                Err(err) => {
+                    broken = true;
+                    self.yaml_error(file, text, section.first_line - 1, &err);
+                }
+            }
+        }
+        if documents == 0 && !broken {
+            self.error(file, Pos { line: 1, column: 1 }, "no manifest in this file (it is empty or only comments)")
+                .hint = Some(
+                "an emptied file would make apply delete what it declared: remove the file, or give it a manifest".into(),
+            );
+        }
+    }
+}
