@@ -166,10 +166,13 @@ fn risks(plan: &Plan) -> Vec<(String, Vec<String>)> {
         }
         out.push((line, vec![]));
     }
-    for (kind, label) in crate::kinds::REGISTRY
+    // In apply order (users before connections), as the operations are listed.
+    let mut risky: Vec<_> = crate::kinds::REGISTRY
         .iter()
         .filter_map(|k| Some((k.id(), k.risky_creation()?)))
-    {
+        .collect();
+    risky.sort();
+    for (kind, label) in risky {
         let created = ops_where(&|o| o.action == Action::Create && o.kind == kind);
         if !created.is_empty() {
             out.push((
