@@ -7,6 +7,8 @@
 //! Each API request goes: statistics → faults → authentication → handler; every answer, errors
 //! included, carries `DSS-Version` and `DSS-API-Version`. `/__emulator/stats` and
 //! `/__emulator/stats/reset` (admin key only) sit outside the prefixes and outside faults.
+//! A write carrying `X-Dssctl-Lock-Holder` is tracked while in flight, to count overlapping
+//! writes of distinct stack-lock holders.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -170,6 +172,11 @@ async fn api(
     let matched = match_route(&method, &segs);
     let template = matched.as_ref().map_or("(unmatched)", |(_, t)| *t);
     app.stats.count(&method, template);
+    // Held until the answer: the writes of two stack-lock holders must never overlap.
+    let _holder = (method != Method::GET)
+        .then(|| headers.get(super::faults::LOCK_HOLDER_HEADER)?.to_str().ok())
+        .flatten()
+        .map(|holder| app.stats.holder_write(holder));
     if let Err(err) = app.faults.apply().await {
         return err.into_response();
     }
