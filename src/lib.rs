@@ -33,6 +33,7 @@ pub mod emulator;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod lock;
 pub mod manifest;
 pub mod observe;
 pub mod output;

@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::ArgMatches;
 
+use super::lock::{LockArgs, with_lock};
 use super::{Context, OutputArgs, ParallelismArgs, TargetArgs, hinted, load};
 use crate::apply::guards::GuardOptions;
 use crate::engine::{self, GuardInput};
 use crate::error::{Error, Failure, Outcome};
+use crate::lock::LockSettings;
 use crate::plan::{Ledger, Plan};
 use crate::render::OutputFormat;
 use crate::target::{Target, TargetConfig, connect};
@@ -43,6 +45,8 @@ pub struct ApplyArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub parallelism: ParallelismArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Do not start the `Build` manifests that the apply triggers.
     #[arg(long)]
     pub no_builds: bool,
@@ -67,6 +71,7 @@ pub struct ApplyConfig {
     pub format: OutputFormat,
     pub parallelism: usize,
     pub no_builds: bool,
+    pub lock: LockSettings,
 }
 
 impl ApplyArgs {
@@ -85,6 +90,7 @@ impl ApplyArgs {
             format: self.output.format,
             parallelism: self.parallelism.get(),
             no_builds: self.no_builds,
+            lock: self.lock.settings(),
         })
     }
 }
@@ -104,20 +110,25 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
     match &config.source {
         PlanSource::Manifests(paths) => {
             let desired = load(paths)?;
-            let (planned, target) = engine::plan(&config.target, &desired, config.parallelism).await?;
+            let target = connect(&config.target, config.parallelism).await?;
             let commit_dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
-            let engine::Planned {
-                plan,
-                observed,
-                declared,
-                ..
-            } = planned;
-            let ledger = observed.ledger.as_ref();
-            let input = GuardInput {
-                declared: Some(declared),
-                ledger,
-            };
-            let result = execute(config, ctx, &target, plan, ledger, input, &commit_dir).await;
+            // The live state is read under the lock: a plan made before another run wrote
+            // would be stale.
+            let result = with_lock(&target, config.lock, "apply", async {
+                let engine::Planned {
+                    plan,
+                    observed,
+                    declared,
+                    ..
+                } = engine::plan_on(&target, &desired, config.parallelism).await?;
+                let ledger = observed.ledger.as_ref();
+                let input = GuardInput {
+                    declared: Some(declared),
+                    ledger,
+                };
+                execute(config, ctx, &target, plan, ledger, input, &commit_dir).await
+            })
+            .await;
             target.close().await;
             result
         }
@@ -126,14 +137,14 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
             let plan = engine::read_saved_plan(file)?;
             let target = connect(&config.target, config.parallelism).await?;
             let commit_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-            let result = async {
+            let result = with_lock(&target, config.lock, "apply", async {
                 let ledger = engine::check_saved_plan(&plan, &target).await?;
                 let input = GuardInput {
                     declared: None,
                     ledger: ledger.as_ref(),
                 };
                 execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await
-            }
+            })
             .await;
             target.close().await;
             result
@@ -193,7 +204,12 @@ async fn execute(
         // stdout is for the JSON report: the person asked to confirm reads the plan on stderr.
         eprint!("{}", crate::render::render_text(&plan, false));
     }
-    if !config.auto_approve && !confirm()? {
+    // Read off the runtime, so that Ctrl-C at the prompt is seen (and the lock released).
+    let confirmed = config.auto_approve
+        || tokio::task::spawn_blocking(confirm)
+            .await
+            .context("the confirmation prompt failed")??;
+    if !confirmed {
         eprintln!("Apply cancelled; nothing was written.");
         return Ok(Outcome::Failed(Failure::Cancelled));
     }

@@ -8,6 +8,7 @@ mod client;
 mod emulator;
 mod errors;
 mod export;
+mod lock;
 mod manifests;
 mod plan;
 mod support;
