@@ -47,6 +47,8 @@ impl Daemon {
     fn start(emu: &RunningEmulator, dir: &Path, cwd: &Path, extra: &[&str]) -> Daemon {
         let log = cwd.join("watch.log");
         let mut cmd = dssctl_command(&["RUST_LOG"]);
+        // A short lock handshake: every reconcile that writes takes the stack lock.
+        cmd.env("DSSCTL_LOCK_WRITE_BOUND", "200ms");
         cmd.arg("watch")
             .arg(dir)
             .args(["--url", &emu.url, "--api-key", KEY, "--listen", "127.0.0.1:0"])
