@@ -83,7 +83,7 @@ pub struct Event {
     pub stack: String,
     /// The instance's base URL (never with credentials).
     pub target: String,
-    /// `Kind/name` of the resources concerned, at most [`MAX_RESOURCES`].
+    /// `kind/name` (as in the text plan) of the resources concerned, at most [`MAX_RESOURCES`].
     pub resources: Vec<String>,
     /// How many resources are concerned.
     pub count: usize,
