@@ -34,7 +34,7 @@ pub fn lock_variable(stack: &str) -> String {
 }
 
 /// Δ by default: the longest a read-then-write of the lock may take for the attempt to count.
-pub const DEFAULT_WRITE_BOUND: Duration = Duration::from_secs(2);
+pub const DEFAULT_WRITE_BOUND: Duration = Duration::from_secs(1);
 /// How long a lock lives without renewal by default.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// The environment variable that changes Δ (every run against one stack must use the same).

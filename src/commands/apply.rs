@@ -112,23 +112,39 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
             let desired = load(paths)?;
             let target = connect(&config.target, config.parallelism).await?;
             let commit_dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
-            // The live state is read under the lock: a plan made before another run wrote
-            // would be stale.
-            let result = with_lock(&target, config.lock, "apply", async {
-                let engine::Planned {
-                    plan,
-                    observed,
-                    declared,
-                    ..
-                } = engine::plan_on(&target, &desired, config.parallelism).await?;
-                let ledger = observed.ledger.as_ref();
+            let run = async {
+                let plan_now = || async {
+                    let engine::Planned {
+                        plan,
+                        observed,
+                        declared,
+                        ..
+                    } = engine::plan_on(&target, &desired, config.parallelism).await?;
+                    Ok::<_, Error>((plan, observed.ledger, declared))
+                };
+                // A first plan without the lock: an apply that would write nothing (no change,
+                // a plan error, a guard's refusal) ends there, without a single write.
+                let (plan, ledger, declared) = plan_now().await?;
                 let input = GuardInput {
                     declared: Some(declared),
-                    ledger,
+                    ledger: ledger.as_ref(),
                 };
-                execute(config, ctx, &target, plan, ledger, input, &commit_dir).await
-            })
-            .await;
+                if !would_write(config, &plan, input) {
+                    return execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await;
+                }
+                // What is written is planned again under the lock: another run may have
+                // written since the first plan.
+                with_lock(&target, config.lock, "apply", async {
+                    let (plan, ledger, declared) = plan_now().await?;
+                    let input = GuardInput {
+                        declared: Some(declared),
+                        ledger: ledger.as_ref(),
+                    };
+                    execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await
+                })
+                .await
+            };
+            let result = run.await;
             target.close().await;
             result
         }
@@ -137,19 +153,48 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
             let plan = engine::read_saved_plan(file)?;
             let target = connect(&config.target, config.parallelism).await?;
             let commit_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-            let result = with_lock(&target, config.lock, "apply", async {
+            let run = async {
                 let ledger = engine::check_saved_plan(&plan, &target).await?;
                 let input = GuardInput {
                     declared: None,
                     ledger: ledger.as_ref(),
                 };
-                execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await
-            })
-            .await;
+                if !would_write(config, &plan, input) {
+                    return execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await;
+                }
+                // A stale plan is refused without taking the lock; under it, the check is made
+                // again (in `execute`).
+                engine::check_stale(&target, &plan, config.parallelism).await?;
+                with_lock(&target, config.lock, "apply", async {
+                    let ledger = engine::check_saved_plan(&plan, &target).await?;
+                    let input = GuardInput {
+                        declared: None,
+                        ledger: ledger.as_ref(),
+                    };
+                    execute(
+                        config,
+                        ctx,
+                        &target,
+                        plan.clone(),
+                        ledger.as_ref(),
+                        input,
+                        &commit_dir,
+                    )
+                    .await
+                })
+                .await
+            };
+            let result = run.await;
             target.close().await;
             result
         }
     }
+}
+
+/// Whether `plan` gets as far as writing: no error, a change, and the guards' consent. An
+/// apply that would not is run without the stack lock (it writes nothing).
+fn would_write(config: &ApplyConfig, plan: &Plan, input: GuardInput<'_>) -> bool {
+    plan.has_changes() && engine::guard(plan, input, config.guards).is_ok()
 }
 
 /// Guards, staleness (saved plans), confirmation, then the writes and the report.

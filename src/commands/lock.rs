@@ -26,7 +26,7 @@ pub struct LockArgs {
         hide = true,
         env = lock::WRITE_BOUND_ENV,
         value_name = "DURATION",
-        default_value = "2s",
+        default_value = "1s",
         value_parser = parse_duration
     )]
     pub lock_write_bound: Duration,

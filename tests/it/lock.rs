@@ -2,7 +2,7 @@
 //! one stack started at once write one at a time (the emulator counts the lock holders whose
 //! writes overlap) and never write an object twice; `plan` names the holder; apply exits 5
 //! while another run holds the lock and waits with `--lock-timeout`; `unlock` with and without
-//! `--force`; the lock released after a failed apply.
+//! `--force`; the lock released after a failed apply and on Ctrl-C.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -206,7 +206,7 @@ async fn a_held_lock_stops_apply_shows_in_plan_and_needs_force_to_remove() {
     assert_eq!(lock_value(&c).await, None);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lock_is_released_after_a_failed_apply() {
     let emu = start_emulator(KEY, EmulatorConfig::default()).await;
     let c = client(&emu, KEY);
@@ -218,9 +218,70 @@ async fn the_lock_is_released_after_a_failed_apply() {
     let refused = apply(&emu, &manifests.join("groups.yaml"), dir.path(), &[]).await;
     assert_eq!(refused.status.code(), Some(3), "{}", show(&refused));
     assert_eq!(lock_value(&c).await, None);
-    // A plan error (an unreadable secret file) fails after the lock was taken, too.
-    std::fs::remove_dir_all(manifests.join("secrets")).unwrap();
-    let failed = apply(&emu, &manifests, dir.path(), &[]).await;
+    // A failed operation (the emulator refuses spaces in group names) fails under the lock.
+    let bad = dir.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(
+        bad.join("g.yaml"),
+        "apiVersion: dssctl/v1\nkind: Group\nmetadata:\n  name: data team\n",
+    )
+    .unwrap();
+    let failed = apply(&emu, &bad, dir.path(), &["--stack", "other"]).await;
     assert_eq!(failed.status.code(), Some(1), "{}", show(&failed));
+    assert!(
+        String::from_utf8_lossy(&failed.stdout).contains("failed"),
+        "{}",
+        show(&failed)
+    );
+    let vars = c.get_global_variables().await.unwrap();
+    assert!(vars.get(&lock_variable("other")).is_none(), "{vars:?}");
+    assert_eq!(lock_value(&c).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_an_apply_releases_the_lock_and_exits_130() {
+    let emu = start_emulator(
+        KEY,
+        EmulatorConfig {
+            latency: Duration::from_millis(150),
+            ..Default::default()
+        },
+    )
+    .await;
+    let c = client(&emu, KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = copy_quickstart(dir.path());
+    let mut cmd = command(
+        "apply",
+        &emu,
+        &manifests,
+        dir.path(),
+        &["--auto-approve", "--parallelism", "1"],
+    );
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // Once the lock is held and a few objects are written.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while stats(&emu, KEY).await.by_method.get("POST").copied().unwrap_or(0) < 2 {
+        assert!(std::time::Instant::now() < deadline, "the apply made no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(lock_value(&c).await.is_some());
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("the lock of stack \"default\" was released"),
+        "{}",
+        show(&out)
+    );
     assert_eq!(lock_value(&c).await, None);
 }
