@@ -600,6 +600,11 @@ mod tests {
     }
 
     #[test]
+    fn lock_variables_are_reserved_so_no_manifest_can_touch_them() {
+        assert!(crate::plan::ledger::is_reserved_variable(&lock_variable("prod")));
+    }
+
+    #[test]
     fn the_settle_wait_is_longer_than_the_write_bound() {
         let s = LockSettings::default();
         assert!(s.settle() > s.write_bound);

@@ -2,7 +2,8 @@
 //! one stack started at once write one at a time (the emulator counts the lock holders whose
 //! writes overlap) and never write an object twice; `plan` names the holder; apply exits 5
 //! while another run holds the lock and waits with `--lock-timeout`; `unlock` with and without
-//! `--force`; the lock released after a failed apply and on Ctrl-C.
+//! `--force`; the lock released after a failed apply and on Ctrl-C; the library's lock renewed,
+//! excluding others, and noticing a takeover.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -10,7 +11,9 @@ use std::time::Duration;
 
 use dssctl::client::DssClient;
 use dssctl::emulator::{EmulatorConfig, RunningEmulator};
-use dssctl::lock::lock_variable;
+use dssctl::lock::{
+    Holder, LockError, LockSettings, LockState, acquire, lock_variable, peek, unlock as remove_lock,
+};
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -284,4 +287,58 @@ async fn ctrl_c_during_an_apply_releases_the_lock_and_exits_130() {
         show(&out)
     );
     assert_eq!(lock_value(&c).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lock_is_renewed_excludes_others_and_notices_a_takeover() {
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let client = client(&emu, KEY);
+    let settings = LockSettings {
+        timeout: None,
+        write_bound: Duration::from_millis(200),
+        ttl: Duration::from_millis(900),
+    };
+    let a = Holder::current("apply", |_| None);
+    let guard = acquire(&client, "s", &a, settings, |_| {}).await.unwrap();
+    let first = peek(&client, "s", &a.id).await.unwrap();
+    let LockState::Mine(first) = first else {
+        panic!("{first:?}")
+    };
+    // Past the first time to live: renewed, so still live for everybody else.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let b = Holder::current("apply", |_| None);
+    let LockState::HeldByOther(now) = peek(&client, "s", &b.id).await.unwrap() else {
+        panic!("not held")
+    };
+    assert!(now.expires_at_ms > first.expires_at_ms);
+    let mut waited = Vec::new();
+    let busy = acquire(
+        &client,
+        "s",
+        &b,
+        LockSettings {
+            timeout: Some(Duration::from_millis(300)),
+            ..settings
+        },
+        |who| waited.push(who.to_string()),
+    )
+    .await;
+    assert!(matches!(busy, Err(LockError::Held { .. })));
+    assert_eq!(waited.len(), 1, "{waited:?}");
+    assert!(!guard.lost());
+
+    // Someone forces the lock away: the holder notices at its next renewal and its
+    // release leaves the new holder's lock alone.
+    assert!(remove_lock(&client, "s", false).await.is_err());
+    remove_lock(&client, "s", true).await.unwrap();
+    let other = acquire(&client, "s", &b, settings, |_| {}).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(guard.lost());
+    guard.release().await.unwrap();
+    assert!(matches!(
+        peek(&client, "s", &b.id).await.unwrap(),
+        LockState::Mine(_)
+    ));
+    other.release().await.unwrap();
+    assert_eq!(peek(&client, "s", &b.id).await.unwrap(), LockState::Free);
 }
