@@ -2,7 +2,8 @@
 //! manifest directory: resources created at start; an edit applied within seconds; an invalid
 //! edit reported with nothing applied and `/readyz` unchanged; drift corrected on the next
 //! interval, or only reported with `--no-self-heal`; deletions pending without `--prune`;
-//! `/healthz`, `/readyz`, `/metrics`; SIGTERM → exit 0. Every wait is bounded.
+//! `/healthz`, `/readyz`, `/metrics`; SIGTERM → exit 0; `--notify` events received on a local
+//! HTTP receiver (drift, refusal, failure, lock contention). Every wait is bounded.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -389,7 +390,7 @@ async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<serde_json::
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_notifies_drift_refusals_and_lock_contention() {
+async fn watch_notifies_drift_refusals_failures_and_lock_contention() {
     let emu = start_emulator(KEY, EmulatorConfig::default()).await;
     let c = client(&emu, KEY);
     let tmp = tempfile::tempdir().unwrap();
@@ -495,11 +496,25 @@ async fn watch_notifies_drift_refusals_and_lock_contention() {
     );
     assert!(c.get_group("auditors").await.is_ok(), "nothing deleted");
 
+    // An operation DSS refuses (the emulator refuses spaces in group names): apply failed.
+    write_groups(
+        &dir,
+        &[("analysts", "Readers"), ("auditors", "Audit"), ("data team", "x")],
+    );
+    let failed = events("apply_failed");
+    eventually(Duration::from_secs(10), "apply failed", &daemon, || {
+        let failed = failed.clone();
+        async move { !failed().is_empty() }
+    })
+    .await;
+    assert_eq!(failed()[0]["resources"], serde_json::json!(["group/data team"]));
+
     for kind in [
         "drift_detected",
         "drift_corrected",
         "lock_contention",
         "guard_refused",
+        "apply_failed",
     ] {
         let sample = format!("dssctl_events_total{{event=\"{kind}\"}}");
         assert!(daemon.metric(&sample).await.unwrap_or(0.0) >= 1.0, "{sample}");
