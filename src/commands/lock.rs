@@ -16,7 +16,8 @@ use crate::target::{Target, TargetConfig, connect};
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct LockArgs {
     /// Wait up to DURATION (e.g. 30s, 5m) while another run holds the stack's lock, printing
-    /// who holds it; default: do not wait (exit 5 at once).
+    /// who holds it; default: do not wait (apply exits 5 at once; a watch reconcile fails and
+    /// is retried with the back-off).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub lock_timeout: Option<Duration>,
     /// The longest a read-then-write of the lock may take (Δ of docs/lock.md); every run
