@@ -15,6 +15,7 @@
 //! | 2    | `plan --detailed-exitcode`: the plan has changes                            |
 //! | 3    | a safety guard refused the apply; nothing was written                       |
 //! | 4    | a saved plan is stale (the live state changed since); nothing was written   |
+//! | 5    | the stack is locked by another run (after `--lock-timeout`); nothing written |
 //! | 130  | `build`: a second interrupt stopped dssctl before DSS confirmed the abort    |
 //!
 //! A closed stdout exits 0 without a word rather than re-raising SIGPIPE: the standard
@@ -37,6 +38,8 @@ pub const EXIT_CHANGES: u8 = 2;
 pub const EXIT_GUARD: u8 = 3;
 /// Exit status: a saved plan is stale.
 pub const EXIT_STALE: u8 = 4;
+/// Exit status: the stack is locked by another run.
+pub const EXIT_LOCKED: u8 = 5;
 /// Exit status: interrupted (128 + SIGINT, the shell convention).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
@@ -87,6 +90,9 @@ pub enum Error {
         /// One line per changed object, printed before the error.
         changed: Vec<String>,
     },
+    /// Another run holds the stack lock; nothing was written.
+    #[error("{0}; nothing was written")]
+    Locked(String),
     /// A second interrupt: dssctl stops without waiting for what it asked DSS to do.
     #[error("{0}")]
     Interrupted(String),
@@ -104,6 +110,15 @@ pub enum Error {
 impl From<anyhow::Error> for Error {
     fn from(error: anyhow::Error) -> Self {
         Error::Other { error, hint: None }
+    }
+}
+
+impl From<crate::lock::LockError> for Error {
+    fn from(error: crate::lock::LockError) -> Self {
+        match error {
+            held @ crate::lock::LockError::Held { .. } => Error::Locked(held.to_string()),
+            other => Error::from(anyhow::Error::new(other)),
+        }
     }
 }
 
@@ -141,6 +156,7 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> u8 {
         Ok(Outcome::Failed(_)) => EXIT_ERROR,
         Err(Error::Refused(_)) => EXIT_GUARD,
         Err(Error::Stale { .. }) => EXIT_STALE,
+        Err(Error::Locked(_)) => EXIT_LOCKED,
         Err(Error::Interrupted(_)) => EXIT_INTERRUPTED,
         Err(e) if e.is_quiet() => EXIT_OK,
         Err(Error::InvalidManifests(_) | Error::PlanErrors(_) | Error::Stdout(_) | Error::Other { .. }) => {
@@ -194,6 +210,7 @@ mod tests {
                 }),
                 4,
             ),
+            (Err(Error::Locked("stack \"s\" is locked by u@h".into())), 5),
             (Err(Error::Interrupted("again".into())), 130),
             (Err(io(std::io::ErrorKind::BrokenPipe)), 0),
             (Err(io(std::io::ErrorKind::StorageFull)), 1),

@@ -36,6 +36,7 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod kinds;
+pub mod lock;
 pub mod manifest;
 pub mod observe;
 pub mod output;

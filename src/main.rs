@@ -19,7 +19,13 @@ fn main() -> ExitCode {
     // The daemon's log is its output: it reports at info level unless asked otherwise.
     init_logging(&cli.global, cli.command.is_daemon());
     let result = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime.block_on(dssctl::commands::run(cli, &matches)),
+        Ok(runtime) => {
+            let result = runtime.block_on(dssctl::commands::run(cli, &matches));
+            // An apply interrupted at its confirmation prompt leaves a thread reading stdin:
+            // it must not keep the process alive.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+            result
+        }
         Err(err) => Err(Error::from(
             anyhow::Error::new(err).context("cannot start the async runtime"),
         )),

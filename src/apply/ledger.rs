@@ -187,6 +187,8 @@ impl<'a> LedgerWriter<'a> {
         changes: &[LedgerChange],
         edit: impl FnOnce(&mut Map<String, Value>) -> Result<(), String>,
     ) -> Result<bool, VariablesError> {
+        // Shared with the stack lock's renewals, which write the same document.
+        let _variables = self.client.lock_variables().await;
         let mut vars = self
             .client
             .get_global_variables()

@@ -178,7 +178,14 @@ pub(crate) struct Transport {
     max_retries: u32,
     base_backoff: Duration,
     api_key: Secret,
+    /// The stack-lock holder named on every write (`X-Dssctl-Lock-Holder`) while a lock is held.
+    lock_holder: std::sync::Mutex<Option<reqwest::header::HeaderValue>>,
+    /// Serialises this process's read-modify-writes of the global variables (one document).
+    pub(crate) variables: tokio::sync::Mutex<()>,
 }
+
+/// The header naming the stack-lock holder on writes.
+pub(crate) const LOCK_HOLDER_HEADER: &str = "x-dssctl-lock-holder";
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -205,7 +212,20 @@ impl Transport {
             max_retries: config.max_retries,
             base_backoff: config.base_backoff,
             api_key: config.api_key.clone(),
+            lock_holder: std::sync::Mutex::new(None),
+            variables: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Name `holder` on every later write (`None`: no more). A holder that is not a valid
+    /// header value is not sent.
+    pub(crate) fn set_lock_holder(&self, holder: Option<&str>) {
+        let value = holder.and_then(|h| reqwest::header::HeaderValue::from_str(h).ok());
+        *self.lock_holder.lock().unwrap_or_else(|e| e.into_inner()) = value;
+    }
+
+    fn lock_holder(&self) -> Option<reqwest::header::HeaderValue> {
+        self.lock_holder.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn base_url(&self) -> &url::Url {
@@ -270,6 +290,11 @@ impl Transport {
                 before_sending: true,
             })?;
         let mut request = self.http.request(call.method.clone(), url.clone());
+        if call.method != Method::GET
+            && let Some(holder) = self.lock_holder()
+        {
+            request = request.header(LOCK_HOLDER_HEADER, holder);
+        }
         if !call.query.is_empty() {
             request = request.query(&call.query);
         }

@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::ArgMatches;
 
+use super::lock::{LockArgs, with_lock};
 use super::{Context, OutputArgs, ParallelismArgs, TargetArgs, hinted, load};
 use crate::apply::guards::GuardOptions;
 use crate::engine::{self, GuardInput};
 use crate::error::{Error, Failure, Outcome};
+use crate::lock::LockSettings;
 use crate::plan::{Ledger, Plan};
 use crate::render::OutputFormat;
 use crate::target::{Target, TargetConfig, connect};
@@ -43,6 +45,8 @@ pub struct ApplyArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub parallelism: ParallelismArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Do not start the `Build` manifests that the apply triggers.
     #[arg(long)]
     pub no_builds: bool,
@@ -67,6 +71,7 @@ pub struct ApplyConfig {
     pub format: OutputFormat,
     pub parallelism: usize,
     pub no_builds: bool,
+    pub lock: LockSettings,
 }
 
 impl ApplyArgs {
@@ -85,6 +90,7 @@ impl ApplyArgs {
             format: self.output.format,
             parallelism: self.parallelism.get(),
             no_builds: self.no_builds,
+            lock: self.lock.settings(),
         })
     }
 }
@@ -104,20 +110,41 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
     match &config.source {
         PlanSource::Manifests(paths) => {
             let desired = load(paths)?;
-            let (planned, target) = engine::plan(&config.target, &desired, config.parallelism).await?;
+            let target = connect(&config.target, config.parallelism).await?;
             let commit_dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
-            let engine::Planned {
-                plan,
-                observed,
-                declared,
-                ..
-            } = planned;
-            let ledger = observed.ledger.as_ref();
-            let input = GuardInput {
-                declared: Some(declared),
-                ledger,
+            let run = async {
+                let plan_now = || async {
+                    let engine::Planned {
+                        plan,
+                        observed,
+                        declared,
+                        ..
+                    } = engine::plan_on(&target, &desired, config.parallelism).await?;
+                    Ok::<_, Error>((plan, observed.ledger, declared))
+                };
+                // A first plan without the lock: an apply that would write nothing (no change,
+                // a plan error, a guard's refusal) ends there, without a single write.
+                let (plan, ledger, declared) = plan_now().await?;
+                let input = GuardInput {
+                    declared: Some(declared),
+                    ledger: ledger.as_ref(),
+                };
+                if !would_write(config, &plan, input) {
+                    return execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await;
+                }
+                // What is written is planned again under the lock: another run may have
+                // written since the first plan.
+                with_lock(&target, config.lock, "apply", async {
+                    let (plan, ledger, declared) = plan_now().await?;
+                    let input = GuardInput {
+                        declared: Some(declared),
+                        ledger: ledger.as_ref(),
+                    };
+                    execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await
+                })
+                .await
             };
-            let result = execute(config, ctx, &target, plan, ledger, input, &commit_dir).await;
+            let result = run.await;
             target.close().await;
             result
         }
@@ -126,19 +153,48 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
             let plan = engine::read_saved_plan(file)?;
             let target = connect(&config.target, config.parallelism).await?;
             let commit_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-            let result = async {
+            let run = async {
                 let ledger = engine::check_saved_plan(&plan, &target).await?;
                 let input = GuardInput {
                     declared: None,
                     ledger: ledger.as_ref(),
                 };
-                execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await
-            }
-            .await;
+                if !would_write(config, &plan, input) {
+                    return execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await;
+                }
+                // A stale plan is refused without taking the lock; under it, the check is made
+                // again (in `execute`).
+                engine::check_stale(&target, &plan, config.parallelism).await?;
+                with_lock(&target, config.lock, "apply", async {
+                    let ledger = engine::check_saved_plan(&plan, &target).await?;
+                    let input = GuardInput {
+                        declared: None,
+                        ledger: ledger.as_ref(),
+                    };
+                    execute(
+                        config,
+                        ctx,
+                        &target,
+                        plan.clone(),
+                        ledger.as_ref(),
+                        input,
+                        &commit_dir,
+                    )
+                    .await
+                })
+                .await
+            };
+            let result = run.await;
             target.close().await;
             result
         }
     }
+}
+
+/// Whether `plan` gets as far as writing: no error, a change, and the guards' consent. An
+/// apply that would not is run without the stack lock (it writes nothing).
+fn would_write(config: &ApplyConfig, plan: &Plan, input: GuardInput<'_>) -> bool {
+    plan.has_changes() && engine::guard(plan, input, config.guards).is_ok()
 }
 
 /// Guards, staleness (saved plans), confirmation, then the writes and the report.
@@ -193,7 +249,12 @@ async fn execute(
         // stdout is for the JSON report: the person asked to confirm reads the plan on stderr.
         eprint!("{}", crate::render::render_text(&plan, false));
     }
-    if !config.auto_approve && !confirm()? {
+    // Read off the runtime, so that Ctrl-C at the prompt is seen (and the lock released).
+    let confirmed = config.auto_approve
+        || tokio::task::spawn_blocking(confirm)
+            .await
+            .context("the confirmation prompt failed")??;
+    if !confirmed {
         eprintln!("Apply cancelled; nothing was written.");
         return Ok(Outcome::Failed(Failure::Cancelled));
     }

@@ -5,7 +5,8 @@
 //! `ValueEnum` here.
 //!
 //! The flags several commands share are declared once: [`TargetArgs`] (where DSS is),
-//! [`ParallelismArgs`] (`--parallelism`), [`OutputArgs`] (`--format text|json`).
+//! [`ParallelismArgs`] (`--parallelism`), [`OutputArgs`] (`--format text|json`), and
+//! `lock::LockArgs` (`--lock-timeout`) of the commands that write.
 //!
 //! Every command returns `Result<Outcome, Error>` ([`crate::error`]); `main` reports the
 //! error and exits with the code of the one exit-code table.
@@ -15,6 +16,7 @@ mod build;
 mod completions;
 mod emulator;
 mod export;
+mod lock;
 mod manifests;
 mod plan;
 mod watch;
@@ -90,6 +92,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page, or write every command's page into a directory.
     Man(completions::ManArgs),
+    /// Remove a stack's lock left by a run that is gone (--force while it has not expired).
+    Unlock(lock::UnlockArgs),
 }
 
 impl Command {
@@ -122,6 +126,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<Outcome, Error> {
         Command::Validate(args) => manifests::validate(args),
         Command::Schema(args) => manifests::schema(args),
         Command::Export(args) => export::run(args.resolve(sub)?).await,
+        Command::Unlock(args) => lock::unlock(args.resolve(sub)?).await,
         Command::Build(args) => build::run(args.resolve(sub, ctx)?).await,
         Command::Watch(args) => watch::run(args.resolve(sub)?).await,
         Command::Completions(args) => completions::completions(&args),

@@ -65,6 +65,8 @@ async fn plan(config: &PlanConfig, ctx: Context) -> Result<Outcome, Error> {
     let desired = load(&config.paths)?;
     let (planned, target) = crate::engine::plan(&config.target, &desired, config.parallelism).await?;
     target.close().await;
+    // plan takes no lock, but says when a run holds one.
+    super::lock::notice(planned.observed.global_variables.as_ref(), &config.target.stack);
     let plan = planned.plan;
     let color = config.format == Format::Text && crate::output::stdout_color(ctx.no_color);
     let out = render(&plan, config.format, color);

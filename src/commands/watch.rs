@@ -1,4 +1,5 @@
-//! `dssctl watch`: resolve the daemon's flags into a [`WatchConfig`] and run the daemon.
+//! `dssctl watch`: resolve the daemon's flags (interval, policy, lock, `--notify` URLs) into a
+//! [`WatchConfig`] and run the daemon.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,6 +7,7 @@ use std::time::Duration;
 
 use clap::ArgMatches;
 
+use super::lock::LockArgs;
 use super::{ParallelismArgs, TargetArgs, hinted};
 use crate::daemon::WatchConfig;
 use crate::daemon::decision::Policy;
@@ -37,6 +39,12 @@ pub struct WatchArgs {
     pub max_deletes: Option<usize>,
     #[command(flatten)]
     pub parallelism: ParallelismArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+    /// POST a JSON event (with a Slack-compatible `text`) to URL on drift detected, drift
+    /// corrected, apply failed, guard refused and lock contention (repeatable).
+    #[arg(long, value_name = "URL", value_parser = parse_notify_url)]
+    pub notify: Vec<String>,
 }
 
 impl WatchArgs {
@@ -52,12 +60,22 @@ impl WatchArgs {
                 max_deletes: self.max_deletes,
             },
             parallelism: self.parallelism.get(),
+            lock: self.lock.settings(),
+            notify: self.notify,
         })
     }
 }
 
 pub(super) async fn run(config: WatchConfig) -> Result<Outcome, Error> {
     hinted(&config.target, crate::daemon::run(&config).await)
+}
+
+fn parse_notify_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?}: only http and https URLs are supported"));
+    }
+    Ok(url.to_string())
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -77,5 +95,12 @@ mod tests {
         assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
         assert!(parse_interval("10ms").unwrap_err().contains("at least 100ms"));
         assert!(parse_interval("soon").is_err());
+    }
+
+    #[test]
+    fn notify_urls_are_http() {
+        assert!(parse_notify_url("https://hooks.slack.com/services/x").is_ok());
+        assert!(parse_notify_url("ftp://x").unwrap_err().contains("http"));
+        assert!(parse_notify_url("not a url").is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! The daemon's HTTP side: the shared [`Status`] the reconcile loop updates, and the axum
 //! routes that read it: `GET /healthz` (200 while the process is up), `GET /readyz` (200 iff
 //! the last reconcile succeeded and is more recent than twice the interval, else 503) and
-//! `GET /metrics` (Prometheus text exposition format 0.0.4, written by hand).
+//! `GET /metrics` (Prometheus text exposition format 0.0.4, written by hand; the notification
+//! counters come from [`super::notify::NotifyStats`]).
 //!
 //! `dssctl_api_requests_total` is not exported: the DSS client keeps no per-status request
 //! counts.
@@ -48,6 +49,8 @@ pub struct Status {
     interval: Duration,
     started: Instant,
     inner: Mutex<Inner>,
+    /// The notification counters, shared with the [`super::notify::Notifier`].
+    pub notifications: Arc<super::notify::NotifyStats>,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +72,7 @@ impl Status {
             interval,
             started: Instant::now(),
             inner: Mutex::new(Inner::default()),
+            notifications: Arc::default(),
         }
     }
 
@@ -162,6 +166,7 @@ impl Status {
         let _ = writeln!(out, "# HELP dssctl_up_seconds Time since the daemon started.");
         let _ = writeln!(out, "# TYPE dssctl_up_seconds gauge");
         let _ = writeln!(out, "dssctl_up_seconds {}", self.started.elapsed().as_secs_f64());
+        out.push_str(&self.notifications.metrics());
         out
     }
 }
@@ -234,6 +239,8 @@ mod tests {
             "dssctl_reconcile_duration_seconds_count 2",
             "dssctl_drifted_resources 3",
             "dssctl_pending_deletes 2",
+            "dssctl_events_total{event=\"guard_refused\"} 0",
+            "dssctl_notifications_dropped_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
         }

@@ -2,12 +2,14 @@
 //! on every change under DIR ([`watcher`], debounced) and on every interval (±10% jitter) to
 //! correct drift ([`reconcile`], through the engine); failures back off exponentially up to
 //! the interval and never stop the daemon. What to do with a plan and when to come back are
-//! pure functions ([`decision`]); this module only schedules. [`http`] serves `/healthz`, `/readyz` and `/metrics` on `--listen`; the
+//! pure functions ([`decision`]); this module only schedules. A reconcile that writes holds
+//! the stack lock; [`notify`] posts its events to the `--notify` URLs. [`http`] serves `/healthz`, `/readyz` and `/metrics` on `--listen`; the
 //! bound address is printed on stdout at start. SIGTERM or SIGINT: the reconcile in flight
 //! finishes, then the daemon exits 0.
 
 pub mod decision;
 pub mod http;
+pub mod notify;
 pub mod reconcile;
 pub mod watcher;
 
@@ -37,6 +39,10 @@ pub struct WatchConfig {
     pub listen: SocketAddr,
     pub policy: Policy,
     pub parallelism: usize,
+    /// The stack lock's settings (a reconcile that writes takes the lock).
+    pub lock: crate::lock::LockSettings,
+    /// Where the events are POSTed (`--notify`).
+    pub notify: Vec<String>,
 }
 
 /// Run `dssctl watch` until SIGTERM or SIGINT.
@@ -87,13 +93,15 @@ async fn serve(
         dir: args.dir.clone(),
         policy: args.policy,
         parallelism: args.parallelism,
+        lock: args.lock,
     };
+    let notifier = notify::Notifier::start(args.notify.clone(), status.notifications.clone());
     let mut desired = Desired::default();
     let mut schedule = Schedule::default();
     loop {
         let trigger = schedule.trigger();
         let started = Instant::now();
-        let outcome = reconcile(target, &mut desired, trigger, &opts).await;
+        let outcome = reconcile(target, &mut desired, trigger, &opts, &notifier).await;
         let took = started.elapsed();
         status.record(outcome.result, took, outcome.drift);
         tracing::info!(

@@ -70,10 +70,33 @@ impl Faults {
     }
 }
 
+/// The header dssctl puts on the writes it makes while holding a stack lock.
+pub const LOCK_HOLDER_HEADER: &str = "x-dssctl-lock-holder";
+
 /// Request counters.
 #[derive(Default)]
 pub struct Stats {
     inner: Mutex<EmulatorStats>,
+    /// Writes in flight per lock holder.
+    holders: Mutex<BTreeMap<String, usize>>,
+}
+
+/// A write of a lock holder in flight; dropping it ends the write.
+pub struct HolderWrite<'a> {
+    stats: &'a Stats,
+    holder: String,
+}
+
+impl Drop for HolderWrite<'_> {
+    fn drop(&mut self) {
+        let mut holders = self.stats.holders.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = holders.get_mut(&self.holder) {
+            *n -= 1;
+            if *n == 0 {
+                holders.remove(&self.holder);
+            }
+        }
+    }
 }
 
 impl Stats {
@@ -90,6 +113,21 @@ impl Stats {
         *s.by_route
             .entry(format!("{} {template}", method.as_str()))
             .or_default() += 1;
+    }
+
+    /// A write by lock holder `holder` starts; the maximum of distinct holders writing at
+    /// once is kept in the statistics.
+    pub fn holder_write(&self, holder: &str) -> HolderWrite<'_> {
+        let mut holders = self.holders.lock().unwrap_or_else(|e| e.into_inner());
+        *holders.entry(holder.to_string()).or_default() += 1;
+        let distinct = holders.len() as u64;
+        drop(holders);
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        s.max_overlapping_lock_holders = s.max_overlapping_lock_holders.max(distinct);
+        HolderWrite {
+            stats: self,
+            holder: holder.to_string(),
+        }
     }
 
     pub fn snapshot(&self) -> EmulatorStats {
@@ -139,5 +177,18 @@ mod tests {
         assert_eq!(snap.by_method["PUT"], 1);
         s.reset();
         assert_eq!(s.snapshot(), EmulatorStats::default());
+    }
+
+    #[test]
+    fn overlapping_writes_of_distinct_holders_are_counted() {
+        let s = Stats::default();
+        {
+            let _a = s.holder_write("a");
+            let _again = s.holder_write("a");
+        }
+        assert_eq!(s.snapshot().max_overlapping_lock_holders, 1);
+        let _a = s.holder_write("a");
+        let _b = s.holder_write("b");
+        assert_eq!(s.snapshot().max_overlapping_lock_holders, 2);
     }
 }

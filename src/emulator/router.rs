@@ -16,7 +16,9 @@
 //! Each API request goes: statistics → faults → authentication (the [`gate`] middleware, which
 //! leaves the [`Caller`] in the request extensions) → handler; every answer, errors included,
 //! carries `DSS-Version` and `DSS-API-Version`. `/__emulator/stats` and `/__emulator/stats/reset`
-//! (admin key only) sit outside the prefixes and outside faults.
+//! (admin key only) sit outside the prefixes and outside faults. A write carrying
+//! `X-Dssctl-Lock-Holder` is tracked while in flight, to count overlapping writes of distinct
+//! stack-lock holders.
 //!
 //! Handlers keep plain signatures (`fn(&App, &Req, &str, ...) -> ApiResult`, async when they
 //! write); a route adapts them with a closure taking [`Params`] and [`Api`], so a handler can be
@@ -289,6 +291,17 @@ async fn gate(
 ) -> Response {
     let tpl = template(matched.as_ref()).unwrap_or("(unmatched)");
     app.stats.count(request.method(), tpl);
+    // Held until the answer: the writes of two stack-lock holders must never overlap.
+    let _holder = (request.method() != Method::GET)
+        .then(|| {
+            request
+                .headers()
+                .get(super::faults::LOCK_HOLDER_HEADER)?
+                .to_str()
+                .ok()
+        })
+        .flatten()
+        .map(|holder| app.stats.holder_write(holder));
     if let Err(err) = app.faults.apply().await {
         return err.into_response();
     }

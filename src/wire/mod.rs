@@ -519,6 +519,10 @@ pub struct EmulatorStats {
     pub by_method: std::collections::BTreeMap<String, u64>,
     /// Count per `"METHOD /route/{template}"`, with the API prefix left out.
     pub by_route: std::collections::BTreeMap<String, u64>,
+    /// The most distinct `X-Dssctl-Lock-Holder` values seen on writes in flight at once: 1
+    /// when the stack lock kept its holders' writes apart.
+    #[serde(default)]
+    pub max_overlapping_lock_holders: u64,
 }
 
 #[cfg(test)]

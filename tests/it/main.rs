@@ -11,6 +11,7 @@ mod deploy;
 mod emulator;
 mod errors;
 mod export;
+mod lock;
 mod manifests;
 mod markdown;
 mod plan;

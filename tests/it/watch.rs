@@ -2,7 +2,8 @@
 //! manifest directory: resources created at start; an edit applied within seconds; an invalid
 //! edit reported with nothing applied and `/readyz` unchanged; drift corrected on the next
 //! interval, or only reported with `--no-self-heal`; deletions pending without `--prune`;
-//! `/healthz`, `/readyz`, `/metrics`; SIGTERM → exit 0. Every wait is bounded.
+//! `/healthz`, `/readyz`, `/metrics`; SIGTERM → exit 0; `--notify` events received on a local
+//! HTTP receiver (drift, refusal, failure, lock contention). Every wait is bounded.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -47,6 +48,8 @@ impl Daemon {
     fn start(emu: &RunningEmulator, dir: &Path, cwd: &Path, extra: &[&str]) -> Daemon {
         let log = cwd.join("watch.log");
         let mut cmd = dssctl_command(&["RUST_LOG"]);
+        // A short lock handshake: every reconcile that writes takes the stack lock.
+        cmd.env("DSSCTL_LOCK_WRITE_BOUND", "200ms");
         cmd.arg("watch")
             .arg(dir)
             .args(["--url", &emu.url, "--api-key", KEY, "--listen", "127.0.0.1:0"])
@@ -356,4 +359,169 @@ async fn watch_survives_an_unreachable_instance_and_is_not_ready() {
         .await
         .unwrap();
     assert_eq!(code, Some(0));
+}
+
+/// A webhook receiver on 127.0.0.1:0: records every JSON body; answers 503 to the very first
+/// request (the daemon must retry it).
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let refused_once = Arc::new(AtomicBool::new(false));
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let record = record.clone();
+            let refused_once = refused_once.clone();
+            async move {
+                if !refused_once.swap(true, Ordering::SeqCst) {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                record.lock().unwrap().push(body);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_notifies_drift_refusals_failures_and_lock_contention() {
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = manifests(tmp.path(), &[("analysts", "Readers"), ("auditors", "Audit")]);
+    let (hook, seen) = receiver().await;
+    let daemon = Daemon::start(
+        &emu,
+        &dir,
+        tmp.path(),
+        &[
+            "--interval",
+            "1s",
+            "--prune",
+            "--max-deletes",
+            "0",
+            "--notify",
+            &hook,
+        ],
+    );
+    let events = |kind: &'static str| {
+        let seen = seen.clone();
+        move || {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .filter(|e| e["event"] == kind)
+                .cloned()
+                .collect::<Vec<_>>()
+        }
+    };
+    eventually(Duration::from_secs(10), "the groups created", &daemon, || async {
+        description(&c, "auditors").await.as_deref() == Some("Audit")
+    })
+    .await;
+
+    // Drift: detected and corrected on the next interval, both notified (the first POST was
+    // refused with a 503 and retried).
+    set_description(&c, "analysts", "Changed by hand").await;
+    let corrected = events("drift_corrected");
+    eventually(Duration::from_secs(10), "drift corrected", &daemon, || {
+        let corrected = corrected.clone();
+        async move { !corrected().is_empty() }
+    })
+    .await;
+    let detected = events("drift_detected")();
+    let first = detected.first().expect("drift detected was notified");
+    assert_eq!(first["resources"], serde_json::json!(["group/analysts"]));
+    assert_eq!(first["count"], 1);
+    assert_eq!(first["stack"], "default");
+    assert_eq!(first["target"], emu.url.as_str());
+    let text = first["text"].as_str().unwrap();
+    assert!(
+        text.contains("drift detected (1 resource(s): group/analysts)"),
+        "{text}"
+    );
+    assert!(!text.contains(KEY) && !seen.lock().unwrap().iter().any(|e| e.to_string().contains(KEY)));
+
+    // Another run holds the lock: the drift is not corrected, contention is notified.
+    let mut vars = c.get_global_variables().await.unwrap();
+    let far = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000 + 600_000;
+    vars.insert(
+        dssctl::lock::lock_variable("default"),
+        serde_json::json!({
+            "holder": {"id": "other:1:1", "host": "other", "pid": 1, "user": "ops", "command": "apply"},
+            "acquiredAt": "2026-01-01T00:00:00Z", "expiresAt": "later", "expiresAtMs": far,
+        }),
+    );
+    c.set_global_variables(&vars).await.unwrap();
+    set_description(&c, "analysts", "Changed again").await;
+    let contention = events("lock_contention");
+    eventually(Duration::from_secs(10), "lock contention", &daemon, || {
+        let contention = contention.clone();
+        async move { !contention().is_empty() }
+    })
+    .await;
+    let held = &contention()[0];
+    assert!(
+        held["text"].as_str().unwrap().contains("held by ops@other"),
+        "{held}"
+    );
+    assert_eq!(
+        description(&c, "analysts").await.as_deref(),
+        Some("Changed again")
+    );
+    let mut vars = c.get_global_variables().await.unwrap();
+    vars.remove(&dssctl::lock::lock_variable("default"));
+    c.set_global_variables(&vars).await.unwrap();
+
+    // A deletion beyond --max-deletes 0: the guard refuses, notified.
+    write_groups(&dir, &[("analysts", "Readers")]);
+    let refused = events("guard_refused");
+    eventually(Duration::from_secs(10), "guard refused", &daemon, || {
+        let refused = refused.clone();
+        async move { !refused().is_empty() }
+    })
+    .await;
+    assert!(
+        refused()[0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "group/auditors")
+    );
+    assert!(c.get_group("auditors").await.is_ok(), "nothing deleted");
+
+    // An operation DSS refuses (the emulator refuses spaces in group names): apply failed.
+    write_groups(
+        &dir,
+        &[("analysts", "Readers"), ("auditors", "Audit"), ("data team", "x")],
+    );
+    let failed = events("apply_failed");
+    eventually(Duration::from_secs(10), "apply failed", &daemon, || {
+        let failed = failed.clone();
+        async move { !failed().is_empty() }
+    })
+    .await;
+    assert_eq!(failed()[0]["resources"], serde_json::json!(["group/data team"]));
+
+    for kind in [
+        "drift_detected",
+        "drift_corrected",
+        "lock_contention",
+        "guard_refused",
+        "apply_failed",
+    ] {
+        let sample = format!("dssctl_events_total{{event=\"{kind}\"}}");
+        assert!(daemon.metric(&sample).await.unwrap_or(0.0) >= 1.0, "{sample}");
+    }
+    assert_eq!(
+        daemon.metric("dssctl_notifications_dropped_total").await,
+        Some(0.0)
+    );
+    assert_eq!(daemon.terminate(), Some(0));
 }

@@ -1,0 +1,172 @@
+//! The stack lock at the command edge: the `--lock-timeout` flag of the commands that write,
+//! [`with_lock`] (take the lock, run the writing part of a command, release the lock, also on
+//! an error and on Ctrl-C), and `dssctl unlock`. The algorithm is [`crate::lock`]'s.
+
+use std::future::Future;
+use std::time::Duration;
+
+use clap::ArgMatches;
+
+use super::{TargetArgs, hinted};
+use crate::error::{Error, Outcome};
+use crate::lock::{self, Holder, LockSettings, LockState};
+use crate::target::{Target, TargetConfig, connect};
+
+/// The lock flags of the commands that write.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct LockArgs {
+    /// Wait up to DURATION (e.g. 30s, 5m) while another run holds the stack's lock, printing
+    /// who holds it; default: do not wait (apply exits 5 at once; a watch reconcile fails and
+    /// is retried with the back-off).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<Duration>,
+    /// The longest a read-then-write of the lock may take (Δ of docs/lock.md); every run
+    /// against one stack must use the same value.
+    #[arg(
+        long,
+        hide = true,
+        env = lock::WRITE_BOUND_ENV,
+        value_name = "DURATION",
+        default_value = "1s",
+        value_parser = parse_duration
+    )]
+    pub lock_write_bound: Duration,
+}
+
+impl LockArgs {
+    pub fn settings(self) -> LockSettings {
+        LockSettings {
+            timeout: self.lock_timeout,
+            write_bound: self.lock_write_bound,
+            ..LockSettings::default()
+        }
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// Run `body` (the part of `command` that reads what it writes and writes it) holding the
+/// stack lock of `target`. The lock is released when `body` ends, whatever its result, and on
+/// Ctrl-C, which drops `body` and ends with [`Error::Interrupted`] (exit 130).
+pub async fn with_lock<F>(
+    target: &Target,
+    settings: LockSettings,
+    command: &str,
+    body: F,
+) -> Result<Outcome, Error>
+where
+    F: Future<Output = Result<Outcome, Error>>,
+{
+    let holder = Holder::current(command, |name| std::env::var(name).ok());
+    let run = async {
+        let guard = lock::acquire(&target.client, &target.stack, &holder, settings, |who| {
+            eprintln!("waiting for the lock of stack {:?}, held by {who}", target.stack);
+        })
+        .await?;
+        let result = body.await;
+        if guard.lost() {
+            eprintln!(
+                "warning: another run took the lock of stack {:?} over while this one held it; \
+                 see docs/lock.md",
+                target.stack
+            );
+        }
+        if let Err(e) = guard.release().await {
+            eprintln!(
+                "warning: cannot release the lock of stack {:?} ({e}); it expires by itself",
+                target.stack
+            );
+        }
+        result
+    };
+    tokio::select! {
+        result = run => result,
+        () = interrupted() => {
+            // `run` is dropped: remove our record now (the lock, or a half-done attempt at
+            // it) rather than leave it to its expiry.
+            target.client.set_lock_holder(None);
+            if let Err(e) = lock::release_if_mine(&target.client, &target.stack, &holder.id).await {
+                eprintln!("warning: cannot release the lock of stack {:?} ({e}); it expires by itself", target.stack);
+            }
+            Err(Error::Interrupted(format!(
+                "interrupted; the lock of stack {:?} was released",
+                target.stack
+            )))
+        }
+    }
+}
+
+/// Ctrl-C; never, when it cannot be listened for.
+async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Say on stderr who holds the lock, for `plan` (which takes none).
+pub fn notice(vars: Option<&serde_json::Map<String, serde_json::Value>>, stack: &str) {
+    let Some(vars) = vars else { return };
+    match lock::state_in(vars, stack, "") {
+        LockState::Free => {}
+        state => eprintln!(
+            "note: stack {stack:?} is locked by {}: a run is applying; this plan may be out of date soon",
+            state.describe().unwrap_or_default()
+        ),
+    }
+}
+
+/// `dssctl unlock`.
+#[derive(Debug, clap::Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Remove the lock even though it has not expired (when the run holding it is gone).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The resolved configuration of `dssctl unlock`.
+#[derive(Debug)]
+pub struct UnlockConfig {
+    pub target: TargetConfig,
+    pub force: bool,
+}
+
+impl UnlockArgs {
+    pub fn resolve(self, matches: &ArgMatches) -> Result<UnlockConfig, Error> {
+        Ok(UnlockConfig {
+            target: self.target.resolve(matches),
+            force: self.force,
+        })
+    }
+}
+
+pub(super) async fn unlock(config: UnlockConfig) -> Result<Outcome, Error> {
+    hinted(&config.target, run_unlock(&config).await)
+}
+
+async fn run_unlock(config: &UnlockConfig) -> Result<Outcome, Error> {
+    let target = connect(&config.target, 1).await?;
+    let result = lock::unlock(&target.client, &target.stack, config.force).await;
+    target.close().await;
+    let removed = result.map_err(anyhow::Error::new)?;
+    let stack = &config.target.stack;
+    crate::output::println(&match removed.as_ref().and_then(LockState::describe) {
+        Some(who) => format!("Removed the lock of stack {stack:?}, held by {who}."),
+        None => format!("Stack {stack:?} is not locked."),
+    })?;
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("soon").is_err());
+    }
+}
