@@ -25,6 +25,7 @@ use super::logs::LogBuffer;
 use super::persist::Persister;
 use super::sql::SqlEngine;
 use super::store::Store;
+use super::{code_envs, general_settings, plugins, project_folders};
 use super::{connections, datasets, groups, instance, jobs, logs, projects, sql, users, variables};
 use crate::wire;
 
@@ -258,6 +259,11 @@ pub enum Route {
     VariablesPut,
     LogList,
     LogGet(String),
+    // The instance plane: each area module declares its own routes.
+    CodeEnv(code_envs::Route),
+    GeneralSettings(general_settings::Route),
+    Plugin(plugins::Route),
+    ProjectFolder(project_folders::Route),
 }
 
 /// The route and its template for a method and decoded path segments (prefix and trailing
@@ -425,7 +431,14 @@ pub fn match_route(method: &Method, segs: &[&str]) -> Option<(Route, &'static st
         ("PUT", ["admin", "variables"]) => (R::VariablesPut, "/admin/variables"),
         ("GET", ["admin", "logs"]) => (R::LogList, "/admin/logs"),
         ("GET", ["admin", "logs", name]) => (R::LogGet(s(name)), "/admin/logs/{logName}"),
-        _ => return None,
+        // The instance plane.
+        _ => {
+            return code_envs::match_route(m, segs)
+                .map(|(r, t)| (R::CodeEnv(r), t))
+                .or_else(|| general_settings::match_route(m, segs).map(|(r, t)| (R::GeneralSettings(r), t)))
+                .or_else(|| plugins::match_route(m, segs).map(|(r, t)| (R::Plugin(r), t)))
+                .or_else(|| project_folders::match_route(m, segs).map(|(r, t)| (R::ProjectFolder(r), t)));
+        }
     })
 }
 
@@ -497,6 +510,10 @@ async fn dispatch(app: &App, req: &Req, route: Route) -> ApiResult {
         R::VariablesPut => variables::put(app, req).await,
         R::LogList => logs::list(&app.logs, &req.caller),
         R::LogGet(name) => logs::get(&app.logs, &req.caller, &name),
+        R::CodeEnv(r) => code_envs::dispatch(app, req, r).await,
+        R::GeneralSettings(r) => general_settings::dispatch(app, req, r).await,
+        R::Plugin(r) => plugins::dispatch(app, req, r).await,
+        R::ProjectFolder(r) => project_folders::dispatch(app, req, r).await,
     }
 }
 
