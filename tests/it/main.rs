@@ -6,6 +6,7 @@ mod build;
 mod builds;
 mod client;
 mod emulator;
+mod emulator_instance;
 mod export;
 mod manifests;
 mod plan;
