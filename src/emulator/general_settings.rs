@@ -1,5 +1,6 @@
 //! The instance's general settings (`GET/PUT /admin/general-settings`): one document, with
-//! DSS's default until the first save.
+//! DSS's default until the first save; and the push of the container base images, which the
+//! official client offers on the general settings.
 //!
 //! The default document holds the parts the official client and the official Ansible
 //! collection touch: `maxRunningActivities`, `maxRunningActivitiesPerJob`, `limits`,
@@ -28,12 +29,17 @@ use super::store::{Doc, Store, paths};
 pub enum Route {
     Get,
     Put,
+    PushBaseImages,
 }
 
 pub fn match_route(method: &str, segs: &[&str]) -> Option<(Route, &'static str)> {
     match (method, segs) {
         ("GET", ["admin", "general-settings"]) => Some((Route::Get, "/admin/general-settings")),
         ("PUT", ["admin", "general-settings"]) => Some((Route::Put, "/admin/general-settings")),
+        ("POST", ["admin", "container-exec", "actions", "push-base-images"]) => Some((
+            Route::PushBaseImages,
+            "/admin/container-exec/actions/push-base-images",
+        )),
         _ => None,
     }
 }
@@ -42,6 +48,7 @@ pub async fn dispatch(app: &App, req: &Req, route: Route) -> ApiResult {
     match route {
         Route::Get => get(app, req),
         Route::Put => put(app, req).await,
+        Route::PushBaseImages => push_base_images(app, req),
     }
 }
 
@@ -217,6 +224,27 @@ pub async fn put(app: &App, req: &Req) -> ApiResult {
     };
     app.persist.run([pending]).await?;
     Ok(http::msg("Saved general settings"))
+}
+
+/// `POST /admin/container-exec/actions/push-base-images` (a method of the client's general
+/// settings): one base image per container execution config, recorded as pushed. The official
+/// client reads the answer both as an operation result (`messages`) and as a future, so it is
+/// both: a finished future whose `messages` repeat its result's.
+pub fn push_base_images(app: &App, req: &Req) -> ApiResult {
+    req.caller.require_admin()?;
+    let names = execution_config_names(&app.read());
+    let text = if names.is_empty() {
+        "No container execution config: no base image to push".to_string()
+    } else {
+        format!("Base images recorded as pushed for: {}", names.join(", "))
+    };
+    let messages = super::code_envs::messages(&[("SUCCESS", text)]);
+    Ok(http::json(&json!({
+        "hasResult": true,
+        "alive": false,
+        "result": {"messages": messages},
+        "messages": messages,
+    })))
 }
 
 #[cfg(test)]

@@ -360,6 +360,8 @@ def test_general_settings_defaults_save_and_drop_of_unknown_fields(client, emula
     after.save()  # sends the placeholder back: the secret is kept
     final = client.get_general_settings()
     assert final.get_impersonation_rules() == []
+    pushed = final.push_container_exec_base_images()
+    assert "k8s-small" in pushed["messages"]["messages"][0]["message"]
     stored = json.load(open(os.path.join(emulator.data_dir, "admin", "general-settings.json")))
     assert stored["ldapSettings"]["bindPassword"] == "bind-secret"
 

@@ -62,7 +62,8 @@ fn plugin_zip(id: &str, version: &str) -> Vec<u8> {
     zw.start_file("plugin.json", opts).unwrap();
     zw.write_all(json!({"id": id, "version": version}).to_string().as_bytes())
         .unwrap();
-    zw.start_file("python-connectors/src/connector.json", opts).unwrap();
+    zw.start_file("python-connectors/src/connector.json", opts)
+        .unwrap();
     zw.write_all(b"{}").unwrap();
     zw.finish().unwrap();
     cursor.into_inner()
@@ -96,7 +97,8 @@ async fn the_instance_plane_persists_across_restarts() {
     assert_eq!(resp.status(), StatusCode::OK);
     let mut settings = emu.ok(Method::GET, "/admin/general-settings", None).await;
     settings["maxRunningActivities"] = json!(3);
-    emu.ok(Method::PUT, "/admin/general-settings", Some(settings)).await;
+    emu.ok(Method::PUT, "/admin/general-settings", Some(settings))
+        .await;
     let folder = emu
         .ok(Method::POST, "/project-folders/ROOT/children?name=Sales", None)
         .await;
@@ -115,12 +117,17 @@ async fn the_instance_plane_persists_across_restarts() {
     let logs = emu.ok(Method::GET, "/admin/code-envs/PYTHON/ml/logs", None).await;
     assert_eq!(logs.as_array().unwrap().len(), 1);
     // The failed install is remembered too: still 500 after the restart.
-    let (status, _) = emu.call(Method::GET, "/admin/code-envs/PYTHON/broken", None).await;
+    let (status, _) = emu
+        .call(Method::GET, "/admin/code-envs/PYTHON/broken", None)
+        .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     let plugins = emu.ok(Method::GET, "/plugins/", None).await;
     assert_eq!(plugins[0]["id"], "zipped");
     assert_eq!(plugins[0]["version"], "3.1.0");
-    assert_eq!(plugins[0]["components"], json!([{"type": "python-connectors", "id": "src"}]));
+    assert_eq!(
+        plugins[0]["components"],
+        json!([{"type": "python-connectors", "id": "src"}])
+    );
     let settings = emu.ok(Method::GET, "/admin/general-settings", None).await;
     assert_eq!(settings["maxRunningActivities"], 3);
     let located = emu
@@ -137,8 +144,20 @@ async fn the_instance_plane_persists_across_restarts() {
 async fn instance_plane_errors_have_dss_statuses() {
     let emu = start(None).await;
     let cases: Vec<(Method, &str, Option<Value>, StatusCode, &str)> = vec![
-        (Method::GET, "/admin/code-envs/PYTHON/none", None, StatusCode::NOT_FOUND, NOT_FOUND),
-        (Method::GET, "/admin/code-envs/COBOL/x", None, StatusCode::BAD_REQUEST, ILLEGAL),
+        (
+            Method::GET,
+            "/admin/code-envs/PYTHON/none",
+            None,
+            StatusCode::NOT_FOUND,
+            NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/admin/code-envs/COBOL/x",
+            None,
+            StatusCode::BAD_REQUEST,
+            ILLEGAL,
+        ),
         (
             Method::POST,
             "/admin/code-envs/PYTHON/x",
@@ -146,7 +165,13 @@ async fn instance_plane_errors_have_dss_statuses() {
             StatusCode::BAD_REQUEST,
             ILLEGAL,
         ),
-        (Method::GET, "/plugins/none/settings", None, StatusCode::NOT_FOUND, NOT_FOUND),
+        (
+            Method::GET,
+            "/plugins/none/settings",
+            None,
+            StatusCode::NOT_FOUND,
+            NOT_FOUND,
+        ),
         (
             Method::POST,
             "/plugins/actions/installFromStore",
@@ -154,8 +179,20 @@ async fn instance_plane_errors_have_dss_statuses() {
             StatusCode::BAD_REQUEST,
             ILLEGAL,
         ),
-        (Method::GET, "/project-folders/nope", None, StatusCode::NOT_FOUND, NOT_FOUND),
-        (Method::DELETE, "/project-folders/ROOT", None, StatusCode::BAD_REQUEST, ILLEGAL),
+        (
+            Method::GET,
+            "/project-folders/nope",
+            None,
+            StatusCode::NOT_FOUND,
+            NOT_FOUND,
+        ),
+        (
+            Method::DELETE,
+            "/project-folders/ROOT",
+            None,
+            StatusCode::BAD_REQUEST,
+            ILLEGAL,
+        ),
         (
             Method::POST,
             "/project-folders/ROOT/children?name=a%2Fb",
@@ -163,7 +200,13 @@ async fn instance_plane_errors_have_dss_statuses() {
             StatusCode::BAD_REQUEST,
             ILLEGAL,
         ),
-        (Method::GET, "/project-folders/locate-project/NOPE", None, StatusCode::NOT_FOUND, NOT_FOUND),
+        (
+            Method::GET,
+            "/project-folders/locate-project/NOPE",
+            None,
+            StatusCode::NOT_FOUND,
+            NOT_FOUND,
+        ),
     ];
     for (method, path, body, status, error_type) in cases {
         let (got, answer) = emu.call(method.clone(), path, body).await;
@@ -173,30 +216,58 @@ async fn instance_plane_errors_have_dss_statuses() {
 
     // Conflicts: an existing code env, an installed plugin, a sibling folder's name.
     let create = json!({"deploymentMode": "DESIGN_MANAGED"});
-    emu.ok(Method::POST, "/admin/code-envs/R/renv", Some(create.clone())).await;
-    let (status, _) = emu.call(Method::POST, "/admin/code-envs/r/renv", Some(create)).await;
+    emu.ok(Method::POST, "/admin/code-envs/R/renv", Some(create.clone()))
+        .await;
+    let (status, _) = emu
+        .call(Method::POST, "/admin/code-envs/r/renv", Some(create))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     let store = json!({"pluginId": "sheets", "version": "1.2.0"});
     let future = emu
-        .ok(Method::POST, "/plugins/actions/installFromStore", Some(store.clone()))
+        .ok(
+            Method::POST,
+            "/plugins/actions/installFromStore",
+            Some(store.clone()),
+        )
         .await;
     let done = emu
-        .ok(Method::GET, &format!("/futures/{}", future["jobId"].as_str().unwrap()), None)
+        .ok(
+            Method::GET,
+            &format!("/futures/{}", future["jobId"].as_str().unwrap()),
+            None,
+        )
         .await;
     assert_eq!(done["result"]["pluginVersion"], "1.2.0");
-    let (status, _) = emu.call(Method::POST, "/plugins/actions/installFromStore", Some(store)).await;
+    let (status, _) = emu
+        .call(Method::POST, "/plugins/actions/installFromStore", Some(store))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    emu.ok(Method::POST, "/project-folders/ROOT/children?name=A", None).await;
-    let (status, _) = emu.call(Method::POST, "/project-folders/ROOT/children?name=A", None).await;
+    emu.ok(Method::POST, "/project-folders/ROOT/children?name=A", None)
+        .await;
+    let (status, _) = emu
+        .call(Method::POST, "/project-folders/ROOT/children?name=A", None)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     // A non-empty folder cannot be deleted.
-    let parent = emu.ok(Method::POST, "/project-folders/ROOT/children?name=P", None).await;
+    let parent = emu
+        .ok(Method::POST, "/project-folders/ROOT/children?name=P", None)
+        .await;
     let pid = parent["id"].as_str().unwrap();
-    emu.ok(Method::POST, &format!("/project-folders/{pid}/children?name=C"), None).await;
-    let (status, answer) = emu.call(Method::DELETE, &format!("/project-folders/{pid}"), None).await;
+    emu.ok(
+        Method::POST,
+        &format!("/project-folders/{pid}/children?name=C"),
+        None,
+    )
+    .await;
+    let (status, answer) = emu
+        .call(Method::DELETE, &format!("/project-folders/{pid}"), None)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(answer["message"].as_str().unwrap().contains("not empty"), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("not empty"),
+        "{answer}"
+    );
 
     // A failed package install: 200 with messages.error, then the env answers 500.
     emu.ok(
@@ -217,12 +288,16 @@ async fn instance_plane_errors_have_dss_statuses() {
     assert_eq!(result["messages"]["error"], true, "{result}");
     let (status, answer) = emu.call(Method::GET, "/admin/code-envs/PYTHON/bad", None).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(answer["message"].as_str().unwrap().contains("desc.json"), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("desc.json"),
+        "{answer}"
+    );
 
     // Unknown general-settings fields: dropped, still 200.
     let mut settings = emu.ok(Method::GET, "/admin/general-settings", None).await;
     settings["notADssSetting"] = json!(true);
-    emu.ok(Method::PUT, "/admin/general-settings", Some(settings)).await;
+    emu.ok(Method::PUT, "/admin/general-settings", Some(settings))
+        .await;
     let settings = emu.ok(Method::GET, "/admin/general-settings", None).await;
     assert!(settings.get("notADssSetting").is_none());
     emu.running.shutdown().await;
