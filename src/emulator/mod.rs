@@ -14,21 +14,27 @@
 //! - `builtins`: what a fresh instance holds (the admin user, default groups and connections);
 //! - one file per resource family: `projects`, `datasets`, `connections`, `users`, `groups`,
 //!   `variables`, `jobs`, `sql`, `logs`, `instance`;
+//! - the instance plane, one file per area, each declaring its own routes: `code_envs`,
+//!   `plugins`, `general_settings`, `project_folders`;
 //! - `command`: the `dssctl emulator` command.
 
 mod auth;
 mod builtins;
 mod cipher;
+mod code_envs;
 pub mod command;
 mod connections;
 mod datasets;
 mod faults;
+mod general_settings;
 mod groups;
 mod http;
 mod instance;
 mod jobs;
 mod logs;
 mod persist;
+mod plugins;
+mod project_folders;
 mod projects;
 mod router;
 mod secrets;

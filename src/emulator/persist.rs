@@ -8,6 +8,10 @@
 //! admin/users/LOGIN.json             user (password as a salted SHA-256, secrets encrypted)
 //! admin/groups/NAME.json             group
 //! admin/variables.json               global variables
+//! admin/code-envs/LANG/NAME.json     code env (definition, logs, last installation failure)
+//! admin/plugins/ID.json              plugin (plugin.json, components, settings, files)
+//! admin/general-settings.json        general settings, once saved
+//! admin/project-folders/ID.json      project folder
 //! sql/CONNECTION.sqlite              SQLite database of a SQL connection (see `sql`)
 //! secret.key                         the key of the secrets at rest (see `cipher`)
 //! ```

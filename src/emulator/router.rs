@@ -44,6 +44,7 @@ use super::persist::Persister;
 use super::sql::SqlEngine;
 use super::store::Store;
 use super::{ConflictStatus, EmulatorConfig, builtins};
+use super::{code_envs, general_settings, plugins, project_folders};
 use super::{connections, datasets, groups, instance, jobs, logs, projects, sql, users, variables};
 use crate::wire;
 
@@ -196,6 +197,10 @@ fn api_routes() -> Routes {
         .merge(groups::routes())
         .merge(variables::routes())
         .merge(logs::routes())
+        .merge(code_envs::routes())
+        .merge(plugins::routes())
+        .merge(general_settings::routes())
+        .merge(project_folders::routes())
 }
 
 /// The path given to the router: the request's own path without one trailing slash.
