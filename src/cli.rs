@@ -296,6 +296,10 @@ pub struct EmulatorArgs {
     /// Time a job takes from start to DONE (e.g. 200ms).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "300ms")]
     pub job_duration: std::time::Duration,
+    /// What a job does with a recipe whose code the emulator never runs (python, R, shell,
+    /// visual recipes other than sync): `fail` the job, or `skip` it and mark it done.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub code_recipes: crate::emulator::CodeRecipes,
 }
 
 /// `dssctl build`.

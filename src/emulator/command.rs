@@ -37,6 +37,7 @@ pub fn config_from_args(args: &EmulatorArgs) -> anyhow::Result<(EmulatorConfig, 
             error_rate: args.error_rate,
             rate_limit: args.rate_limit,
             job_duration: args.job_duration,
+            code_recipes: args.code_recipes,
         },
         generated,
     ))

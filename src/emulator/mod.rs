@@ -60,6 +60,19 @@ pub struct EmulatorConfig {
     pub rate_limit: Option<u32>,
     /// Time a job takes to go from NOT_STARTED to DONE.
     pub job_duration: Duration,
+    /// What a job does with a recipe whose code the emulator never runs.
+    pub code_recipes: CodeRecipes,
+}
+
+/// What a job does with a code recipe (python, R, shell, visual recipes other than sync): the
+/// emulator never runs user code, so it either fails the job or marks the recipe done unrun.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CodeRecipes {
+    /// The job fails, and its log says the recipe was not run.
+    #[default]
+    Fail,
+    /// The recipe is marked done without running; the log says so.
+    Skip,
 }
 
 impl Default for EmulatorConfig {
@@ -72,6 +85,7 @@ impl Default for EmulatorConfig {
             error_rate: 0.0,
             rate_limit: None,
             job_duration: Duration::from_millis(300),
+            code_recipes: CodeRecipes::Fail,
         }
     }
 }
@@ -87,6 +101,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("error_rate", &self.error_rate)
             .field("rate_limit", &self.rate_limit)
             .field("job_duration", &self.job_duration)
+            .field("code_recipes", &self.code_recipes)
             .finish()
     }
 }
