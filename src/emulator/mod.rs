@@ -11,6 +11,8 @@
 //! - `secrets`: how secrets are redacted on read and kept on write-back;
 //! - one file per resource family: `projects`, `datasets`, `connections`, `users`, `groups`,
 //!   `variables`, `jobs`, `sql`, `logs`, `instance`;
+//! - the flow plane: `flow_state` (its state and files), `managed_folders`, `recipes`,
+//!   `scenarios`, `flow_zones`, and `flow_exec` (what a job runs);
 //! - `command`: the `dssctl emulator` command.
 
 mod auth;
@@ -18,14 +20,20 @@ pub mod command;
 mod connections;
 mod datasets;
 mod faults;
+mod flow_exec;
+mod flow_state;
+mod flow_zones;
 mod groups;
 mod http;
 mod instance;
 mod jobs;
 mod logs;
+mod managed_folders;
 mod persist;
 mod projects;
+mod recipes;
 mod router;
+mod scenarios;
 mod secrets;
 mod sql;
 mod store;

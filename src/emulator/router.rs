@@ -17,15 +17,17 @@ use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::EmulatorConfig;
 use super::auth::{Caller, KeyRing};
 use super::faults::{Faults, Stats};
+use super::flow_state::FileStore;
 use super::http::{self, ApiError, ApiResult, Query};
 use super::logs::LogBuffer;
 use super::persist::Persister;
 use super::sql::SqlEngine;
 use super::store::Store;
+use super::{CodeRecipes, EmulatorConfig};
 use super::{connections, datasets, groups, instance, jobs, logs, projects, sql, users, variables};
+use super::{flow_zones, managed_folders, recipes, scenarios};
 use crate::wire;
 
 /// Shared state of a running emulator.
@@ -38,6 +40,9 @@ pub struct App {
     pub logs: LogBuffer,
     pub sql: SqlEngine,
     pub job_duration: Duration,
+    /// Files of managed folders and Filesystem datasets.
+    pub files: FileStore,
+    pub code_recipes: CodeRecipes,
 }
 
 impl App {
@@ -58,8 +63,10 @@ impl App {
             faults: Faults::new(config.latency, config.error_rate, config.rate_limit),
             stats: Stats::default(),
             logs: LogBuffer::default(),
-            sql: SqlEngine::new(config.data_dir.map(|d| d.join("sql"))),
+            sql: SqlEngine::new(config.data_dir.clone().map(|d| d.join("sql"))),
             job_duration: config.job_duration,
+            files: FileStore::new(config.data_dir),
+            code_recipes: config.code_recipes,
         })
     }
 
@@ -258,6 +265,57 @@ pub enum Route {
     VariablesPut,
     LogList,
     LogGet(String),
+    // Managed folders (project key, folder id, file path).
+    FolderList(String),
+    FolderCreate(String),
+    FolderGet(String, String),
+    FolderPut(String, String),
+    FolderDelete(String, String),
+    FolderRename(String),
+    FolderContents(String, String),
+    FolderFileGet(String, String, String),
+    FolderFilePut(String, String, String),
+    FolderFileDelete(String, String, String),
+    // Recipes (project key, recipe name).
+    RecipeList(String),
+    RecipeCreate(String),
+    RecipeGet(String, String),
+    RecipePut(String, String),
+    RecipeDelete(String, String),
+    RecipeRename(String),
+    RecipeMetadataGet(String, String),
+    RecipeMetadataPut(String, String),
+    RecipeStatus(String, String),
+    // Scenarios (project key, scenario id, run or trigger id).
+    ScenarioList(String),
+    ScenarioCreate(String),
+    ScenarioGet(String, String),
+    ScenarioPut(String, String),
+    ScenarioDelete(String, String),
+    ScenarioLightGet(String, String),
+    ScenarioLightPut(String, String),
+    ScenarioPayloadGet(String, String),
+    ScenarioPayloadPut(String, String),
+    ScenarioRun(String, String),
+    ScenarioAbort(String, String),
+    ScenarioLastRuns(String, String),
+    ScenarioRunsByDate(String, String),
+    ScenarioRunForTrigger(String, String),
+    ScenarioTriggerFire(String, String, String),
+    ScenarioRunDetails(String, String, String),
+    ScenarioRunLog(String, String, String),
+    // Flow zones and graph (project key, zone id, shared object type and id).
+    FlowGraph(String),
+    ZoneList(String),
+    ZoneCreate(String),
+    ZoneGet(String, String),
+    ZonePut(String, String),
+    ZoneDelete(String, String),
+    ZoneAddItem(String, String),
+    ZoneAddItems(String, String),
+    ZoneAddShared(String, String),
+    ZoneRemoveShared(String, String, String, String),
+    ZoneGraph(String, String),
 }
 
 /// The route and its template for a method and decoded path segments (prefix and trailing
@@ -425,6 +483,185 @@ pub fn match_route(method: &Method, segs: &[&str]) -> Option<(Route, &'static st
         ("PUT", ["admin", "variables"]) => (R::VariablesPut, "/admin/variables"),
         ("GET", ["admin", "logs"]) => (R::LogList, "/admin/logs"),
         ("GET", ["admin", "logs", name]) => (R::LogGet(s(name)), "/admin/logs/{logName}"),
+
+        // Managed folders.
+        ("GET", ["projects", k, "managedfolders"]) => {
+            (R::FolderList(s(k)), "/projects/{projectKey}/managedfolders")
+        }
+        ("POST", ["projects", k, "managedfolders"]) => {
+            (R::FolderCreate(s(k)), "/projects/{projectKey}/managedfolders")
+        }
+        ("GET", ["projects", k, "managedfolders", id]) => (
+            R::FolderGet(s(k), s(id)),
+            "/projects/{projectKey}/managedfolders/{folderId}",
+        ),
+        ("PUT", ["projects", k, "managedfolders", id]) => (
+            R::FolderPut(s(k), s(id)),
+            "/projects/{projectKey}/managedfolders/{folderId}",
+        ),
+        ("DELETE", ["projects", k, "managedfolders", id]) => (
+            R::FolderDelete(s(k), s(id)),
+            "/projects/{projectKey}/managedfolders/{folderId}",
+        ),
+        ("POST", ["projects", k, "actions", "renameManagedFolder"]) => (
+            R::FolderRename(s(k)),
+            "/projects/{projectKey}/actions/renameManagedFolder",
+        ),
+        ("GET", ["projects", k, "managedfolders", id, "contents"]) => (
+            R::FolderContents(s(k), s(id)),
+            "/projects/{projectKey}/managedfolders/{folderId}/contents",
+        ),
+        (m @ ("GET" | "POST" | "DELETE"), ["projects", k, "managedfolders", id, "contents", rest @ ..]) => {
+            let (k, id, path) = (s(k), s(id), rest.join("/"));
+            let route = match m {
+                "GET" => R::FolderFileGet(k, id, path),
+                "POST" => R::FolderFilePut(k, id, path),
+                _ => R::FolderFileDelete(k, id, path),
+            };
+            (
+                route,
+                "/projects/{projectKey}/managedfolders/{folderId}/contents/{path}",
+            )
+        }
+
+        // Recipes.
+        ("GET", ["projects", k, "recipes"]) => (R::RecipeList(s(k)), "/projects/{projectKey}/recipes"),
+        ("POST", ["projects", k, "recipes"]) => (R::RecipeCreate(s(k)), "/projects/{projectKey}/recipes"),
+        ("GET", ["projects", k, "recipes", n]) => (
+            R::RecipeGet(s(k), s(n)),
+            "/projects/{projectKey}/recipes/{recipeName}",
+        ),
+        ("PUT", ["projects", k, "recipes", n]) => (
+            R::RecipePut(s(k), s(n)),
+            "/projects/{projectKey}/recipes/{recipeName}",
+        ),
+        ("DELETE", ["projects", k, "recipes", n]) => (
+            R::RecipeDelete(s(k), s(n)),
+            "/projects/{projectKey}/recipes/{recipeName}",
+        ),
+        ("POST", ["projects", k, "actions", "renameRecipe"]) => (
+            R::RecipeRename(s(k)),
+            "/projects/{projectKey}/actions/renameRecipe",
+        ),
+        ("GET", ["projects", k, "recipes", n, "metadata"]) => (
+            R::RecipeMetadataGet(s(k), s(n)),
+            "/projects/{projectKey}/recipes/{recipeName}/metadata",
+        ),
+        ("PUT", ["projects", k, "recipes", n, "metadata"]) => (
+            R::RecipeMetadataPut(s(k), s(n)),
+            "/projects/{projectKey}/recipes/{recipeName}/metadata",
+        ),
+        ("GET", ["projects", k, "recipes", n, "status"]) => (
+            R::RecipeStatus(s(k), s(n)),
+            "/projects/{projectKey}/recipes/{recipeName}/status",
+        ),
+
+        // Scenarios: the literal sub-paths come before `{runId}`.
+        ("GET", ["projects", k, "scenarios"]) => (R::ScenarioList(s(k)), "/projects/{projectKey}/scenarios"),
+        ("POST", ["projects", k, "scenarios"]) => {
+            (R::ScenarioCreate(s(k)), "/projects/{projectKey}/scenarios")
+        }
+        ("GET", ["projects", k, "scenarios", "trigger", id, t]) => (
+            R::ScenarioTriggerFire(s(k), s(id), s(t)),
+            "/projects/{projectKey}/scenarios/trigger/{scenarioId}/{triggerId}",
+        ),
+        ("GET", ["projects", k, "scenarios", id]) => (
+            R::ScenarioGet(s(k), s(id)),
+            "/projects/{projectKey}/scenarios/{scenarioId}",
+        ),
+        ("PUT", ["projects", k, "scenarios", id]) => (
+            R::ScenarioPut(s(k), s(id)),
+            "/projects/{projectKey}/scenarios/{scenarioId}",
+        ),
+        ("DELETE", ["projects", k, "scenarios", id]) => (
+            R::ScenarioDelete(s(k), s(id)),
+            "/projects/{projectKey}/scenarios/{scenarioId}",
+        ),
+        ("GET", ["projects", k, "scenarios", id, "light"]) => (
+            R::ScenarioLightGet(s(k), s(id)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/light",
+        ),
+        ("PUT", ["projects", k, "scenarios", id, "light"]) => (
+            R::ScenarioLightPut(s(k), s(id)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/light",
+        ),
+        ("GET", ["projects", k, "scenarios", id, "payload"]) => (
+            R::ScenarioPayloadGet(s(k), s(id)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/payload",
+        ),
+        ("PUT", ["projects", k, "scenarios", id, "payload"]) => (
+            R::ScenarioPayloadPut(s(k), s(id)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/payload",
+        ),
+        ("POST", ["projects", k, "scenarios", id, "run"]) => (
+            R::ScenarioRun(s(k), s(id)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/run",
+        ),
+        ("POST", ["projects", k, "scenarios", id, "abort"]) => (
+            R::ScenarioAbort(s(k), s(id)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/abort",
+        ),
+        ("GET", ["projects", k, "scenarios", id, "get-last-runs"]) => (
+            R::ScenarioLastRuns(s(k), s(id)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/get-last-runs",
+        ),
+        ("GET", ["projects", k, "scenarios", id, "get-runs-by-date"]) => (
+            R::ScenarioRunsByDate(s(k), s(id)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/get-runs-by-date",
+        ),
+        ("GET", ["projects", k, "scenarios", id, "get-run-for-trigger"]) => (
+            R::ScenarioRunForTrigger(s(k), s(id)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/get-run-for-trigger",
+        ),
+        ("GET", ["projects", k, "scenarios", id, run]) => (
+            R::ScenarioRunDetails(s(k), s(id), s(run)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/{runId}",
+        ),
+        ("GET", ["projects", k, "scenarios", id, run, "log"]) => (
+            R::ScenarioRunLog(s(k), s(id), s(run)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/{runId}/log",
+        ),
+
+        // Flow graph and zones.
+        ("GET", ["projects", k, "flow", "graph"]) => {
+            (R::FlowGraph(s(k)), "/projects/{projectKey}/flow/graph")
+        }
+        ("GET", ["projects", k, "flow", "zones"]) => (R::ZoneList(s(k)), "/projects/{projectKey}/flow/zones"),
+        ("POST", ["projects", k, "flow", "zones"]) => {
+            (R::ZoneCreate(s(k)), "/projects/{projectKey}/flow/zones")
+        }
+        ("GET", ["projects", k, "flow", "zones", z]) => (
+            R::ZoneGet(s(k), s(z)),
+            "/projects/{projectKey}/flow/zones/{zoneId}",
+        ),
+        ("PUT", ["projects", k, "flow", "zones", z]) => (
+            R::ZonePut(s(k), s(z)),
+            "/projects/{projectKey}/flow/zones/{zoneId}",
+        ),
+        ("DELETE", ["projects", k, "flow", "zones", z]) => (
+            R::ZoneDelete(s(k), s(z)),
+            "/projects/{projectKey}/flow/zones/{zoneId}",
+        ),
+        ("POST", ["projects", k, "flow", "zones", z, "items"]) => (
+            R::ZoneAddItem(s(k), s(z)),
+            "/projects/{projectKey}/flow/zones/{zoneId}/items",
+        ),
+        ("POST", ["projects", k, "flow", "zones", z, "add-items"]) => (
+            R::ZoneAddItems(s(k), s(z)),
+            "/projects/{projectKey}/flow/zones/{zoneId}/add-items",
+        ),
+        ("POST", ["projects", k, "flow", "zones", z, "shared"]) => (
+            R::ZoneAddShared(s(k), s(z)),
+            "/projects/{projectKey}/flow/zones/{zoneId}/shared",
+        ),
+        ("DELETE", ["projects", k, "flow", "zones", z, "shared", t, id]) => (
+            R::ZoneRemoveShared(s(k), s(z), s(t), s(id)),
+            "/projects/{projectKey}/flow/zones/{zoneId}/shared/{objectType}/{objectId}",
+        ),
+        ("GET", ["projects", k, "flow", "zones", z, "graph"]) => (
+            R::ZoneGraph(s(k), s(z)),
+            "/projects/{projectKey}/flow/zones/{zoneId}/graph",
+        ),
         _ => return None,
     })
 }
@@ -497,6 +734,57 @@ async fn dispatch(app: &App, req: &Req, route: Route) -> ApiResult {
         R::VariablesPut => variables::put(app, req).await,
         R::LogList => logs::list(&app.logs, &req.caller),
         R::LogGet(name) => logs::get(&app.logs, &req.caller, &name),
+
+        R::FolderList(k) => managed_folders::list(app, req, &k),
+        R::FolderCreate(k) => managed_folders::create(app, req, &k).await,
+        R::FolderGet(k, id) => managed_folders::get(app, req, &k, &id),
+        R::FolderPut(k, id) => managed_folders::put(app, req, &k, &id).await,
+        R::FolderDelete(k, id) => managed_folders::delete(app, req, &k, &id).await,
+        R::FolderRename(k) => managed_folders::rename(app, req, &k).await,
+        R::FolderContents(k, id) => managed_folders::list_contents(app, req, &k, &id).await,
+        R::FolderFileGet(k, id, p) => managed_folders::get_file(app, req, &k, &id, &p).await,
+        R::FolderFilePut(k, id, p) => managed_folders::put_file(app, req, &k, &id, &p).await,
+        R::FolderFileDelete(k, id, p) => managed_folders::delete_file(app, req, &k, &id, &p).await,
+
+        R::RecipeList(k) => recipes::list(app, req, &k),
+        R::RecipeCreate(k) => recipes::create(app, req, &k).await,
+        R::RecipeGet(k, n) => recipes::get(app, req, &k, &n),
+        R::RecipePut(k, n) => recipes::put(app, req, &k, &n).await,
+        R::RecipeDelete(k, n) => recipes::delete(app, req, &k, &n).await,
+        R::RecipeRename(k) => recipes::rename(app, req, &k).await,
+        R::RecipeMetadataGet(k, n) => recipes::get_metadata(app, req, &k, &n),
+        R::RecipeMetadataPut(k, n) => recipes::put_metadata(app, req, &k, &n).await,
+        R::RecipeStatus(k, n) => recipes::status(app, req, &k, &n),
+
+        R::ScenarioList(k) => scenarios::list(app, req, &k),
+        R::ScenarioCreate(k) => scenarios::create(app, req, &k).await,
+        R::ScenarioGet(k, id) => scenarios::get(app, req, &k, &id),
+        R::ScenarioPut(k, id) => scenarios::put(app, req, &k, &id).await,
+        R::ScenarioDelete(k, id) => scenarios::delete(app, req, &k, &id).await,
+        R::ScenarioLightGet(k, id) => scenarios::get_light(app, req, &k, &id),
+        R::ScenarioLightPut(k, id) => scenarios::put_light(app, req, &k, &id).await,
+        R::ScenarioPayloadGet(k, id) => scenarios::get_payload(app, req, &k, &id),
+        R::ScenarioPayloadPut(k, id) => scenarios::put_payload(app, req, &k, &id).await,
+        R::ScenarioRun(k, id) => scenarios::run(app, req, &k, &id).await,
+        R::ScenarioAbort(k, id) => scenarios::abort(app, req, &k, &id).await,
+        R::ScenarioLastRuns(k, id) => scenarios::last_runs(app, req, &k, &id),
+        R::ScenarioRunsByDate(k, id) => scenarios::runs_by_date(app, req, &k, &id),
+        R::ScenarioRunForTrigger(k, id) => scenarios::run_for_trigger(app, req, &k, &id),
+        R::ScenarioTriggerFire(k, id, t) => scenarios::trigger_fire(app, req, &k, &id, &t),
+        R::ScenarioRunDetails(k, id, run) => scenarios::run_details(app, req, &k, &id, &run),
+        R::ScenarioRunLog(k, id, run) => scenarios::run_log(app, req, &k, &id, &run),
+
+        R::FlowGraph(k) => flow_zones::flow_graph(app, req, &k),
+        R::ZoneList(k) => flow_zones::list(app, req, &k),
+        R::ZoneCreate(k) => flow_zones::create(app, req, &k).await,
+        R::ZoneGet(k, z) => flow_zones::get(app, req, &k, &z),
+        R::ZonePut(k, z) => flow_zones::put(app, req, &k, &z).await,
+        R::ZoneDelete(k, z) => flow_zones::delete(app, req, &k, &z).await,
+        R::ZoneAddItem(k, z) => flow_zones::add_item(app, req, &k, &z).await,
+        R::ZoneAddItems(k, z) => flow_zones::add_items(app, req, &k, &z).await,
+        R::ZoneAddShared(k, z) => flow_zones::add_shared(app, req, &k, &z).await,
+        R::ZoneRemoveShared(k, z, t, id) => flow_zones::remove_shared(app, req, &k, &z, &t, &id).await,
+        R::ZoneGraph(k, z) => flow_zones::zone_graph(app, req, &k, &z),
     }
 }
 
