@@ -6,6 +6,7 @@ mod build;
 mod builds;
 mod client;
 mod emulator;
+mod emulator_flow;
 mod export;
 mod manifests;
 mod plan;
