@@ -185,7 +185,10 @@ pub async fn run_job(app: &App, key: &str, job_type: &str, outputs: &[(String, S
     }
     run.info(format!("Recipes to run: {}", order.join(", ")));
     let missing_only = job_type == "RECURSIVE_MISSING_ONLY_BUILD";
+    let mut snap = snap;
     for name in &order {
+        // Taken again before each recipe: the previous one may have set an output's schema.
+        snap = snapshot(app, key);
         let Some(stored) = snap.recipes.get(name) else {
             continue;
         };
@@ -732,6 +735,53 @@ async fn run_sql_query(
         messages.extend(write_output(app, snap, key, &r, append, &columns, &rows).await?);
     }
     Ok(messages)
+}
+
+/// The columns a `sync` or `sql_query` recipe produces (for `schema-update`): the input's
+/// schema (or the columns of its data), or the columns of the query's result.
+pub async fn produced_schema(app: &App, key: &str, stored: &Doc) -> Result<Columns, String> {
+    let snap = snapshot(app, key);
+    let def = flow_state::recipe_def(stored);
+    let ty = def.get("type").and_then(Value::as_str).unwrap_or("");
+    let inputs = flow_state::recipe_inputs(stored);
+    match ty {
+        "sync" => {
+            let input = inputs.first().ok_or("A sync recipe needs an input")?;
+            let (p, n, doc) = dataset(&snap, key, input)?;
+            let declared = schema_of(doc);
+            if !declared.is_empty() {
+                return Ok(declared);
+            }
+            let loc = locate(&snap, &p, &n, doc)?;
+            Ok(read_at(app, &p, &n, doc, &loc).await?.0)
+        }
+        "sql_query" => {
+            let input = inputs.first().ok_or("A SQL query recipe needs an input")?;
+            let (p, n, doc) = dataset(&snap, key, input)?;
+            let Location::Sql { conn, .. } = locate(&snap, &p, &n, doc)? else {
+                return Err(format!("Input dataset {p}.{n} is not a SQL dataset"));
+            };
+            let payload = stored.get("payload").and_then(Value::as_str).unwrap_or("");
+            let query = payload.replace("${projectKey}", key);
+            if query.trim().is_empty() {
+                return Err("The SQL query of the recipe is empty".into());
+            }
+            let (cols, _) = app
+                .sql
+                .query_rows(&conn, &query)
+                .await
+                .map_err(|e| format!("java.sql.SQLException: {}", e.body.message))?;
+            Ok(cols.into_iter().map(|c| (c.name, c.column_type)).collect())
+        }
+        other => Err(format!(
+            "Cannot compute the output schema of a {other} recipe: the emulator only computes it for sync and sql_query recipes"
+        )),
+    }
+}
+
+/// The declared schema columns of a dataset, for callers outside the executor.
+pub fn declared_schema(doc: &Doc) -> Columns {
+    schema_of(doc)
 }
 
 #[cfg(test)]

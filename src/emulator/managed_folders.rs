@@ -1,5 +1,6 @@
-//! Managed folders: list, create, get, save, delete (with `dropData`), rename, and their
-//! contents (list, upload, download, delete a file).
+//! Managed folders: list, create, get, save, delete (with `dropData`), rename, their contents
+//! (list, upload, download, delete a file), their usages by recipes, and copying their files
+//! into another folder.
 //!
 //! DSS generates a folder's id (8 letters and digits); the name is free and can change
 //! (`actions/renameManagedFolder`). Create fills `type` from the connection when absent (the
@@ -329,6 +330,76 @@ pub async fn put_file(app: &App, req: &Req, key: &str, id: &str, path: &str) -> 
     Ok(http::json(
         &json!({"path": format!("/{rel}"), "size": size, "lastModified": store::now_ms()}),
     ))
+}
+
+/// The recipes using a folder: `[{type: RECIPE_INPUT|RECIPE_OUTPUT, objectId, objectProjectKey}]`
+/// (the fields the client's docstring lists).
+pub fn usages(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+    req.caller.require(key, "READ_CONF")?;
+    let st = app.read();
+    folder(&st, key, id)?;
+    let mut out = Vec::new();
+    for (pk, project) in &st.projects {
+        for (name, stored) in &project.flow.recipes {
+            for (ty, refs) in [
+                ("RECIPE_INPUT", flow_state::recipe_inputs(stored)),
+                ("RECIPE_OUTPUT", flow_state::recipe_outputs(stored)),
+            ] {
+                if refs.iter().any(|r| flow_state::split_ref(pk, r) == (key, id)) {
+                    out.push(json!({"type": ty, "objectId": name, "objectProjectKey": pk}));
+                }
+            }
+        }
+    }
+    Ok(http::json(&out))
+}
+
+/// `actions/copyTo`: copy every file into another folder (`writeMode` OVERWRITE clears the
+/// target first, APPEND keeps its files); answers a finished future, also served by
+/// `/futures/{id}`.
+pub async fn copy_to(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+    req.caller.require(key, "READ_DATA")?;
+    let body = http::body_object(&req.body)?;
+    let target_key = body
+        .get("targetProjectKey")
+        .and_then(Value::as_str)
+        .unwrap_or(key)
+        .to_string();
+    let target_id = http::required_str(&body, "copyTo", "targetFolderId")?;
+    let mode = body
+        .get("writeMode")
+        .and_then(Value::as_str)
+        .unwrap_or("OVERWRITE")
+        .to_string();
+    if mode != "OVERWRITE" && mode != "APPEND" {
+        return Err(ApiError::illegal(format!(
+            "copyTo: unknown writeMode '{mode}' (OVERWRITE or APPEND)"
+        )));
+    }
+    req.caller.require(&target_key, "WRITE_DATA")?;
+    let (from, to) = {
+        let st = app.read();
+        (
+            files_prefix(key, folder(&st, key, id)?)?,
+            files_prefix(&target_key, folder(&st, &target_key, &target_id)?)?,
+        )
+    };
+    if mode == "OVERWRITE" {
+        app.files.delete_all(&to).await?;
+    }
+    let files = app.files.list(&from).await?;
+    for f in &files {
+        if let Some(bytes) = app.files.get(&format!("{from}/{}", f.path)).await? {
+            app.files.put(&format!("{to}/{}", f.path), bytes).await?;
+        }
+    }
+    let future_id = format!("copy-folder-{key}-{id}-{}", store::now_ms());
+    let result = json!({"messages": [], "anyMessage": false, "success": true, "warning": false,
+        "error": false, "fatal": false, "copiedFiles": files.len()});
+    let finished = json!({"jobId": future_id, "hasResult": true, "alive": false,
+        "result": result, "progress": {"states": []}});
+    app.write().futures.insert(future_id, finished.clone());
+    Ok(http::json(&finished))
 }
 
 /// The content of the first part of a `multipart/form-data` body (the boundary is its first

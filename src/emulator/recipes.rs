@@ -1,5 +1,6 @@
 //! Recipes: list, create (the official client's recipe creators), get and save (definition
-//! and payload together), delete, rename, metadata, status.
+//! and payload together), delete, rename, metadata, status, and the schema updates of their
+//! outputs (compute and apply).
 //!
 //! A recipe is served as `{"recipe": definition, "payload": text}`: the payload is the code of
 //! a code recipe (SQL, Python, shell, ...) and a JSON text for visual recipes. Create takes
@@ -589,4 +590,126 @@ pub fn status(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
         out["engines"] = json!([e]);
     }
     Ok(http::json(&out))
+}
+
+/// `schema-update`: the schema each output would get from the recipe, where it differs from the
+/// output's. Code recipes cannot compute it (the client's docstring: the call raises for them).
+pub async fn schema_update(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+    req.caller.require(key, "READ_CONF")?;
+    let stored = recipe(&app.read(), key, name)?.clone();
+    let produced = super::flow_exec::produced_schema(app, key, &stored)
+        .await
+        .map_err(ApiError::illegal)?;
+    let new_columns: Vec<Value> = produced
+        .iter()
+        .map(|(c, ty)| json!({"name": c, "type": ty}))
+        .collect();
+    let mut computables = Vec::new();
+    let st = app.read();
+    for r in flow_state::recipe_outputs(&stored) {
+        let (p, n) = flow_state::split_ref(key, &r);
+        let Some(doc) = st.projects.get(p).and_then(|proj| proj.datasets.get(n)) else {
+            continue;
+        };
+        let current = super::flow_exec::declared_schema(doc);
+        if current == produced {
+            continue;
+        }
+        let incompatibilities = vec![format!(
+            "The schema of {p}.{n} has columns [{}], the recipe produces [{}]",
+            current
+                .iter()
+                .map(|(c, t)| format!("{c}:{t}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            produced
+                .iter()
+                .map(|(c, t)| format!("{c}:{t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )];
+        computables.push(
+            json!({"type": "DATASET", "id": n, "datasetName": n, "projectKey": p,
+            "newSchema": {"columns": new_columns.clone(), "userModified": false},
+            "incompatibilities": incompatibilities}),
+        );
+    }
+    Ok(http::json(
+        &json!({"totalIncompatibilities": computables.len(), "computables": computables}),
+    ))
+}
+
+/// `actions/updateOutputSchema`: give an output its new schema; `dropAndRecreate` drops the
+/// SQL table behind it, which the next build creates again.
+pub async fn update_output_schema(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+    req.caller.require(key, "WRITE_CONF")?;
+    let body = http::body_object(&req.body)?;
+    let dataset = http::required_str(&body, "updateOutputSchema", "computableId")?;
+    let schema = body
+        .get("newSchema")
+        .cloned()
+        .ok_or_else(|| ApiError::illegal("updateOutputSchema: 'newSchema' is required"))?;
+    let drop = body
+        .get("dropAndRecreate")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let login = req.caller.login();
+    let (p, n) = flow_state::split_ref(key, &dataset);
+    let (p, n) = (p.to_string(), n.to_string());
+    let (pending, doc) = {
+        let mut st = app.write();
+        let stored = recipe(&st, key, name)?;
+        if !flow_state::recipe_outputs(stored)
+            .iter()
+            .any(|r| flow_state::split_ref(key, r) == (p.as_str(), n.as_str()))
+        {
+            return Err(ApiError::illegal(format!(
+                "{dataset} is not an output of recipe {name}"
+            )));
+        }
+        let project = st.project_mut(&p)?;
+        let old = project
+            .datasets
+            .get(&n)
+            .ok_or_else(|| store::dataset_not_found(&p, &n))?;
+        let mut doc = (**old).clone();
+        doc.insert("schema".into(), schema);
+        store::bump_version(&mut doc, old.get("versionTag"), &login);
+        let pending = app
+            .persist
+            .put(store::paths::dataset(&p, &n), &Value::Object(doc.clone()));
+        project
+            .datasets
+            .insert(n.clone(), std::sync::Arc::new(doc.clone()));
+        (pending, doc)
+    };
+    app.persist.run([pending]).await?;
+    if drop {
+        let conn = doc
+            .get("params")
+            .and_then(|x| x.get("connection"))
+            .and_then(Value::as_str);
+        let table = doc
+            .get("params")
+            .and_then(|x| x.get("table"))
+            .and_then(Value::as_str);
+        let is_sql = conn.is_some_and(|c| {
+            app.read()
+                .connections
+                .get(c)
+                .and_then(|d| d.get("type"))
+                .and_then(Value::as_str)
+                .is_some_and(super::sql::is_sql_type)
+        });
+        if let (true, Some(c), Some(t)) = (is_sql, conn, table) {
+            let t = t.replace("${projectKey}", &p);
+            app.sql
+                .execute_admin(
+                    c,
+                    &format!("DROP TABLE IF EXISTS {}", super::sql::quote_ident(&t)),
+                )
+                .await?;
+        }
+    }
+    Ok(http::msg(format!("Updated the schema of {p}.{n}")))
 }

@@ -276,6 +276,8 @@ pub enum Route {
     FolderFileGet(String, String, String),
     FolderFilePut(String, String, String),
     FolderFileDelete(String, String, String),
+    FolderUsages(String, String),
+    FolderCopyTo(String, String),
     // Recipes (project key, recipe name).
     RecipeList(String),
     RecipeCreate(String),
@@ -286,6 +288,8 @@ pub enum Route {
     RecipeMetadataGet(String, String),
     RecipeMetadataPut(String, String),
     RecipeStatus(String, String),
+    RecipeSchemaUpdate(String, String),
+    RecipeUpdateOutputSchema(String, String),
     // Scenarios (project key, scenario id, run or trigger id).
     ScenarioList(String),
     ScenarioCreate(String),
@@ -506,6 +510,14 @@ pub fn match_route(method: &Method, segs: &[&str]) -> Option<(Route, &'static st
         ("POST", ["projects", k, "actions", "renameManagedFolder"]) => (
             R::FolderRename(s(k)),
             "/projects/{projectKey}/actions/renameManagedFolder",
+        ),
+        ("GET", ["projects", k, "managedfolders", id, "usages"]) => (
+            R::FolderUsages(s(k), s(id)),
+            "/projects/{projectKey}/managedfolders/{folderId}/usages",
+        ),
+        ("POST", ["projects", k, "managedfolders", id, "actions", "copyTo"]) => (
+            R::FolderCopyTo(s(k), s(id)),
+            "/projects/{projectKey}/managedfolders/{folderId}/actions/copyTo",
         ),
         ("GET", ["projects", k, "managedfolders", id, "contents"]) => (
             R::FolderContents(s(k), s(id)),
@@ -745,6 +757,8 @@ async fn dispatch(app: &App, req: &Req, route: Route) -> ApiResult {
         R::FolderFileGet(k, id, p) => managed_folders::get_file(app, req, &k, &id, &p).await,
         R::FolderFilePut(k, id, p) => managed_folders::put_file(app, req, &k, &id, &p).await,
         R::FolderFileDelete(k, id, p) => managed_folders::delete_file(app, req, &k, &id, &p).await,
+        R::FolderUsages(k, id) => managed_folders::usages(app, req, &k, &id),
+        R::FolderCopyTo(k, id) => managed_folders::copy_to(app, req, &k, &id).await,
 
         R::RecipeList(k) => recipes::list(app, req, &k),
         R::RecipeCreate(k) => recipes::create(app, req, &k).await,
@@ -755,6 +769,8 @@ async fn dispatch(app: &App, req: &Req, route: Route) -> ApiResult {
         R::RecipeMetadataGet(k, n) => recipes::get_metadata(app, req, &k, &n),
         R::RecipeMetadataPut(k, n) => recipes::put_metadata(app, req, &k, &n).await,
         R::RecipeStatus(k, n) => recipes::status(app, req, &k, &n),
+        R::RecipeSchemaUpdate(k, n) => recipes::schema_update(app, req, &k, &n).await,
+        R::RecipeUpdateOutputSchema(k, n) => recipes::update_output_schema(app, req, &k, &n).await,
 
         R::ScenarioList(k) => scenarios::list(app, req, &k),
         R::ScenarioCreate(k) => scenarios::create(app, req, &k).await,

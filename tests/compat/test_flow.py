@@ -407,3 +407,52 @@ def test_scenario_failures_and_abort(client, project, unique):
     current.refresh()
     assert current.outcome == "ABORTED"
     assert not slow.get_status().running
+
+
+def test_folder_usages_and_copy(client, project, unique):
+    connection = folders_connection(client)
+    source = project.create_managed_folder("source", connection_name=connection)
+    target = project.create_managed_folder("target", connection_name=connection)
+    source.put_file("/a.txt", "A")
+    source.put_file("/sub/b.txt", "B")
+    target.put_file("/old.txt", "old")
+    source.copy_to(target).wait_for_result()
+    assert sorted(i["path"] for i in target.list_contents()["items"]) == ["/a.txt", "/sub/b.txt"]
+    with target.get_file("/sub/b.txt") as f:
+        assert f.content == b"B"
+
+    sql = sql_connection(client, unique)
+    sql_table_dataset(client, project, sql, "orders", [("ann", 3)])
+    project.new_recipe("python", "from_folder").with_input(source.id).with_output("orders").with_script("pass").create()
+    assert source.get_usages() == [{"type": "RECIPE_INPUT", "objectId": "from_folder", "objectProjectKey": project.project_key}]
+    assert target.get_usages() == []
+
+
+def test_output_schema_updates(client, project, unique):
+    connection = sql_connection(client, unique)
+    sql_table_dataset(client, project, connection, "orders", [("ann", 3), ("bob", 4)])
+    recipe = (
+        project.new_recipe("sql_query", "aggregate")
+        .with_input("orders")
+        .with_new_output("totals", connection)
+        .create()
+    )
+    settings = recipe.get_settings()
+    settings.set_payload('SELECT customer, SUM(amount) AS total FROM "${projectKey}_orders" GROUP BY customer')
+    settings.save()
+    updates = recipe.compute_schema_updates()
+    assert updates.any_action_required()
+    updates.apply()
+    columns = project.get_dataset("totals").get_schema()["columns"]
+    assert [c["name"] for c in columns] == ["customer", "total"]
+    assert not recipe.compute_schema_updates().any_action_required()
+
+    python = (
+        project.new_recipe("python", "score")
+        .with_input("orders")
+        .with_new_output_dataset("scored", connection)
+        .with_script("pass")
+        .create()
+    )
+    with pytest.raises(DataikuException):
+        python.compute_schema_updates()
