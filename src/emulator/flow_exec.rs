@@ -185,10 +185,9 @@ pub async fn run_job(app: &App, key: &str, job_type: &str, outputs: &[(String, S
     }
     run.info(format!("Recipes to run: {}", order.join(", ")));
     let missing_only = job_type == "RECURSIVE_MISSING_ONLY_BUILD";
-    let mut snap = snap;
     for name in &order {
         // Taken again before each recipe: the previous one may have set an output's schema.
-        snap = snapshot(app, key);
+        let snap = snapshot(app, key);
         let Some(stored) = snap.recipes.get(name) else {
             continue;
         };

@@ -567,6 +567,14 @@ pub fn match_route(method: &Method, segs: &[&str]) -> Option<(Route, &'static st
             R::RecipeStatus(s(k), s(n)),
             "/projects/{projectKey}/recipes/{recipeName}/status",
         ),
+        ("GET", ["projects", k, "recipes", n, "schema-update"]) => (
+            R::RecipeSchemaUpdate(s(k), s(n)),
+            "/projects/{projectKey}/recipes/{recipeName}/schema-update",
+        ),
+        ("POST", ["projects", k, "recipes", n, "actions", "updateOutputSchema"]) => (
+            R::RecipeUpdateOutputSchema(s(k), s(n)),
+            "/projects/{projectKey}/recipes/{recipeName}/actions/updateOutputSchema",
+        ),
 
         // Scenarios: the literal sub-paths come before `{runId}`.
         ("GET", ["projects", k, "scenarios"]) => (R::ScenarioList(s(k)), "/projects/{projectKey}/scenarios"),
