@@ -308,6 +308,11 @@ pub enum Route {
     ScenarioTriggerFire(String, String, String),
     ScenarioRunDetails(String, String, String),
     ScenarioRunLog(String, String, String),
+    ScenarioTestingStatus(String),
+    ScenarioTestReport(String),
+    ScenarioTestReportHtml(String),
+    ScenarioRunReport(String, String, String),
+    ScenarioStepRunReport(String, String, String),
     // Flow zones and graph (project key, zone id, shared object type and id).
     FlowGraph(String),
     ZoneList(String),
@@ -581,6 +586,26 @@ pub fn match_route(method: &Method, segs: &[&str]) -> Option<(Route, &'static st
         ("POST", ["projects", k, "scenarios"]) => {
             (R::ScenarioCreate(s(k)), "/projects/{projectKey}/scenarios")
         }
+        ("GET", ["projects", k, "scenarios", "testing-status"]) => (
+            R::ScenarioTestingStatus(s(k)),
+            "/projects/{projectKey}/scenarios/testing-status",
+        ),
+        ("GET", ["projects", k, "scenarios", "last-test-scenario-runs-report"]) => (
+            R::ScenarioTestReport(s(k)),
+            "/projects/{projectKey}/scenarios/last-test-scenario-runs-report",
+        ),
+        ("GET", ["projects", k, "scenarios", "last-test-scenario-runs-html-report"]) => (
+            R::ScenarioTestReportHtml(s(k)),
+            "/projects/{projectKey}/scenarios/last-test-scenario-runs-html-report",
+        ),
+        ("GET", ["projects", k, "scenarios", id, run, "scenario-run-report"]) => (
+            R::ScenarioRunReport(s(k), s(id), s(run)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/{runId}/scenario-run-report",
+        ),
+        ("GET", ["projects", k, "scenarios", id, run, "step-run-report"]) => (
+            R::ScenarioStepRunReport(s(k), s(id), s(run)),
+            "/projects/{projectKey}/scenarios/{scenarioId}/{runId}/step-run-report",
+        ),
         ("GET", ["projects", k, "scenarios", "trigger", id, t]) => (
             R::ScenarioTriggerFire(s(k), s(id), s(t)),
             "/projects/{projectKey}/scenarios/trigger/{scenarioId}/{triggerId}",
@@ -797,6 +822,11 @@ async fn dispatch(app: &App, req: &Req, route: Route) -> ApiResult {
         R::ScenarioTriggerFire(k, id, t) => scenarios::trigger_fire(app, req, &k, &id, &t),
         R::ScenarioRunDetails(k, id, run) => scenarios::run_details(app, req, &k, &id, &run),
         R::ScenarioRunLog(k, id, run) => scenarios::run_log(app, req, &k, &id, &run),
+        R::ScenarioTestingStatus(k) => scenarios::testing_status(app, req, &k),
+        R::ScenarioTestReport(k) => scenarios::last_test_report(app, req, &k, false),
+        R::ScenarioTestReportHtml(k) => scenarios::last_test_report(app, req, &k, true),
+        R::ScenarioRunReport(k, id, run) => scenarios::run_report(app, req, &k, &id, &run, false),
+        R::ScenarioStepRunReport(k, id, run) => scenarios::run_report(app, req, &k, &id, &run, true),
 
         R::FlowGraph(k) => flow_zones::flow_graph(app, req, &k),
         R::ZoneList(k) => flow_zones::list(app, req, &k),

@@ -19,6 +19,10 @@
 //! jobs, a run's visible progress follows the clock: each step takes the job duration, the run
 //! is running until its last step's end, then holds its `result`; an abort before that ends it
 //! ABORTED. Runs are kept per scenario, newest first in `get-last-runs`.
+//!
+//! Test scenarios (`markedAsTest`): `testing-status` counts the outcomes of their last finished
+//! runs; the reports are JUnit XML (one `<testsuite>` per run, one `<testcase>` per step, a
+//! `<failure>` for a step that did not succeed), or an HTML table for the HTML report.
 
 use serde_json::{Value, json};
 
@@ -185,6 +189,7 @@ fn summary(key: &str, doc: &Doc, runs: Option<&std::collections::BTreeMap<String
         "description": doc.get("description").cloned().unwrap_or(json!("")),
         "shortDesc": doc.get("shortDesc").cloned().unwrap_or(Value::Null),
         "checklists": doc.get("checklists").cloned().unwrap_or(json!({"checklists": []})),
+        "markedAsTest": doc.get("markedAsTest").cloned().unwrap_or(json!(false)),
         "running": running.is_some(),
         "start": running.and_then(|r| r.get("start").cloned()).unwrap_or(json!(0)),
         "nextRun": 0,
@@ -844,6 +849,186 @@ pub fn trigger_fire(app: &App, req: &Req, key: &str, id: &str, trigger_id: &str)
                 "Trigger fire {trigger_id}/{trigger_run} of scenario {key}.{id} does not exist"
             ))
         })
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One run as a JUnit `<testsuite>`: one `<testcase>` per step run (only `step_id` when given).
+fn junit_suite(key: &str, id: &str, run: &Doc, now: i64, step_id: Option<&str>) -> String {
+    let (view, steps) = view(run, now);
+    let mut cases = String::new();
+    let mut failures = 0;
+    let mut count = 0;
+    for step in &steps {
+        let sid = step
+            .get("step")
+            .and_then(|s| s.get("id"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if step_id.is_some_and(|wanted| wanted != sid) {
+            continue;
+        }
+        count += 1;
+        let name = step
+            .get("step")
+            .and_then(|s| s.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or(sid);
+        let start = step.get("start").and_then(Value::as_i64).unwrap_or(0);
+        let end = step
+            .get("end")
+            .and_then(Value::as_i64)
+            .unwrap_or(start)
+            .max(start);
+        let secs = (end - start) as f64 / 1000.0;
+        let outcome = step
+            .get("result")
+            .and_then(|r| r.get("outcome"))
+            .and_then(Value::as_str)
+            .unwrap_or("RUNNING");
+        cases.push_str(&format!(
+            "    <testcase name=\"{}\" classname=\"{}.{}\" time=\"{secs:.3}\">",
+            xml_escape(name),
+            xml_escape(key),
+            xml_escape(id)
+        ));
+        if outcome != "SUCCESS" && outcome != "WARNING" {
+            failures += 1;
+            let message = step
+                .get("result")
+                .and_then(|r| r.get("thrown"))
+                .and_then(|t| t.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or(outcome);
+            cases.push_str(&format!("<failure message=\"{}\"/>", xml_escape(message)));
+        }
+        cases.push_str("</testcase>\n");
+    }
+    let outcome = view
+        .get("result")
+        .and_then(|r| r.get("outcome"))
+        .and_then(Value::as_str)
+        .unwrap_or("RUNNING");
+    format!(
+        "  <testsuite name=\"{}\" tests=\"{count}\" failures=\"{failures}\" outcome=\"{outcome}\" runId=\"{}\">\n{cases}  </testsuite>\n",
+        xml_escape(id),
+        xml_escape(run.get("runId").and_then(Value::as_str).unwrap_or(""))
+    )
+}
+
+fn junit(key: &str, suites: &[String]) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\">\n{}</testsuites>\n",
+        xml_escape(key),
+        suites.concat()
+    )
+}
+
+/// The last finished run of every scenario marked as test.
+fn last_test_runs<'a>(st: &'a store::Store, key: &str, now: i64) -> Result<Vec<(String, &'a Doc)>, ApiError> {
+    let project = st.project(key)?;
+    let mut out = Vec::new();
+    for (id, stored) in &project.flow.scenarios {
+        let settings = settings_of(stored);
+        if settings.get("markedAsTest").and_then(Value::as_bool) != Some(true) {
+            continue;
+        }
+        if let Some(run) = project.flow.runs.get(id).and_then(|runs| {
+            runs.values()
+                .rev()
+                .find(|r| view(r, now).0.get("result").is_some())
+        }) {
+            out.push((id.clone(), run));
+        }
+    }
+    Ok(out)
+}
+
+/// `testing-status`: how the last runs of the test scenarios ended. The emulator has no
+/// bundles: `bundleId` is accepted and ignored.
+pub fn testing_status(app: &App, req: &Req, key: &str) -> ApiResult {
+    req.caller.require(key, "READ_CONF")?;
+    let now = store::now_ms();
+    let st = app.read();
+    let mut per_outcome = serde_json::Map::new();
+    let mut scenarios = Vec::new();
+    let runs = last_test_runs(&st, key, now)?;
+    for (id, run) in &runs {
+        let (v, _) = view(run, now);
+        let outcome = v["result"]["outcome"].as_str().unwrap_or("").to_string();
+        let n = per_outcome.get(&outcome).and_then(Value::as_u64).unwrap_or(0);
+        per_outcome.insert(outcome.clone(), json!(n + 1));
+        scenarios.push(json!({"scenarioId": id, "runId": v["runId"], "outcome": outcome}));
+    }
+    Ok(http::json(
+        &json!({"nbTotalRanScenarios": runs.len(), "nbScenariosPerOutcome": per_outcome,
+        "scenarios": scenarios}),
+    ))
+}
+
+/// The JUnit XML (or HTML) report of the last runs of the test scenarios.
+pub fn last_test_report(app: &App, req: &Req, key: &str, html: bool) -> ApiResult {
+    req.caller.require(key, "READ_CONF")?;
+    let now = store::now_ms();
+    let st = app.read();
+    let runs = last_test_runs(&st, key, now)?;
+    if html {
+        let mut rows = String::new();
+        for (id, run) in &runs {
+            let (v, _) = view(run, now);
+            rows.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                xml_escape(id),
+                xml_escape(v["runId"].as_str().unwrap_or("")),
+                xml_escape(v["result"]["outcome"].as_str().unwrap_or(""))
+            ));
+        }
+        let page = format!(
+            "<!DOCTYPE html>\n<html><head><title>Test scenarios of {k}</title></head><body>\n<h1>Test scenarios of {k}</h1>\n<table><tr><th>Scenario</th><th>Run</th><th>Outcome</th></tr>\n{rows}</table></body></html>\n",
+            k = xml_escape(key)
+        );
+        return Ok(http::text("text/html; charset=utf-8", page));
+    }
+    let suites: Vec<String> = runs
+        .iter()
+        .map(|(id, run)| junit_suite(key, id, run, now, None))
+        .collect();
+    Ok(http::text("application/xml; charset=utf-8", junit(key, &suites)))
+}
+
+/// The JUnit XML report of one run of a test scenario (or of one of its steps).
+pub fn run_report(app: &App, req: &Req, key: &str, id: &str, run_id: &str, by_step: bool) -> ApiResult {
+    req.caller.require(key, "READ_CONF")?;
+    let step_id = if by_step {
+        Some(
+            req.query
+                .get("stepId")
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| ApiError::illegal("step-run-report: 'stepId' is required"))?
+                .to_string(),
+        )
+    } else {
+        None
+    };
+    let st = app.read();
+    let run = find_run(&st, key, id, run_id)?;
+    let marked = run
+        .get("scenario")
+        .and_then(|s| s.get("markedAsTest"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if !marked {
+        return Err(ApiError::illegal(format!(
+            "When run {run_id} was performed, scenario {id} was not marked as a test scenario: reports exist for test scenarios only"
+        )));
+    }
+    let suite = junit_suite(key, id, run, store::now_ms(), step_id.as_deref());
+    Ok(http::text("application/xml; charset=utf-8", junit(key, &[suite])))
 }
 
 #[cfg(test)]

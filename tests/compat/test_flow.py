@@ -456,3 +456,25 @@ def test_output_schema_updates(client, project, unique):
     )
     with pytest.raises(DataikuException):
         python.compute_schema_updates()
+
+
+def test_test_scenarios_and_their_reports(client, project, unique):
+    connection = sql_connection(client, unique)
+    sql_table_dataset(client, project, connection, "orders", [("ann", 3)])
+    project.new_recipe("sync", "copy_orders").with_input("orders").with_new_output("orders_copy", connection).create()
+    scenario = project.create_scenario("Checks", "step_based", definition={
+        "markedAsTest": True,
+        "params": {"steps": [{"type": "build_flowitem", "name": "build copy", "params": {
+            "builds": [{"type": "DATASET", "itemId": "orders_copy"}]}}]},
+    })
+    assert [s.id for s in project.list_test_scenarios()] == [scenario.id]
+    run = scenario.run_and_wait()
+    status = project.get_testing_status()
+    assert status.nb_total_ran_scenarios == 1
+    assert status.nb_scenarios_per_outcome == {"SUCCESS": 1}
+    report = project.get_last_test_scenario_runs_report().text
+    assert '<testsuite name="CHECKS"' in report and 'failures="0"' in report
+    assert "CHECKS" in project.get_last_test_scenario_runs_html_report().text
+    assert '<testcase name="build copy"' in run.get_report().text
+    step_id = run.get_details().steps[0]["step"]["id"]
+    assert 'tests="1"' in run.get_step_run_report(step_id).text
