@@ -1,6 +1,7 @@
 //! Managed folders: list, create, get, save, delete (with `dropData`), rename, their contents
-//! (list, upload, download, delete a file), their usages by recipes, and copying their files
-//! into another folder.
+//! (list, upload, download, delete a file), their usages by recipes, copying their files into
+//! another folder, and their built-in metrics (`basic:COUNT_FILES`, `basic:SIZE`), computed from
+//! the files at each call.
 //!
 //! DSS generates a folder's id (8 letters and digits); the name is free and can change
 //! (`actions/renameManagedFolder`). Create fills `type` from the connection when absent (the
@@ -400,6 +401,92 @@ pub async fn copy_to(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
         "result": result, "progress": {"states": []}});
     app.write().futures.insert(future_id, finished.clone());
     Ok(http::json(&finished))
+}
+
+/// The built-in metrics of a folder, computed from its files now: `basic:COUNT_FILES` and
+/// `basic:SIZE` as `(id, value)`.
+async fn basic_metrics(app: &App, key: &str, id: &str) -> Result<Vec<(&'static str, u64)>, ApiError> {
+    let prefix = prefix_of(app, key, id)?;
+    let files = app.files.list(&prefix).await?;
+    let size = files.iter().map(|f| f.size).sum();
+    Ok(vec![
+        ("basic:COUNT_FILES", files.len() as u64),
+        ("basic:SIZE", size),
+    ])
+}
+
+fn metric_def(id: &str) -> Value {
+    let kind = id.split_once(':').map_or(id, |(_, k)| k);
+    json!({"id": id, "type": "basic", "metricType": kind, "dataType": "BIGINT"})
+}
+
+/// `metrics/last`: the built-in metrics, as computed from the files at the time of the call
+/// (the emulator keeps no metric history).
+pub async fn last_metrics(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+    req.caller.require(key, "READ_DATA")?;
+    let now = store::now_ms();
+    let metrics: Vec<Value> = basic_metrics(app, key, id)
+        .await?
+        .into_iter()
+        .map(|(mid, v)| {
+            json!({"metric": metric_def(mid), "metricId": mid, "displayedAsMetric": true,
+                "lastValues": [{"partition": "NP", "value": v.to_string(), "time": now, "dataType": "BIGINT"}]})
+        })
+        .collect();
+    Ok(http::json(&json!({"metrics": metrics, "checks": []})))
+}
+
+/// `metrics/history?metricLookup=ID`: one value, the current one.
+pub async fn metric_history(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+    req.caller.require(key, "READ_DATA")?;
+    let lookup = req.query.get("metricLookup").unwrap_or("").to_string();
+    let now = store::now_ms();
+    let (mid, value) = basic_metrics(app, key, id)
+        .await?
+        .into_iter()
+        .find(|(mid, _)| *mid == lookup)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "Metric '{lookup}' is not computed on managed folder {key}.{id}"
+            ))
+        })?;
+    let point = json!({"time": now, "value": value});
+    Ok(http::json(
+        &json!({"metricId": mid, "metric": metric_def(mid), "lastValue": point, "values": [point]}),
+    ))
+}
+
+/// `actions/computeMetrics` and `actions/computeMetricsFromIds`: the built-in metrics (all, or
+/// those named in `metricIds`), answered as a finished future.
+pub async fn compute_metrics(app: &App, req: &Req, key: &str, id: &str, from_ids: bool) -> ApiResult {
+    req.caller.require(key, "READ_DATA")?;
+    let wanted: Option<Vec<String>> = if from_ids {
+        let body = http::body_object(&req.body)?;
+        Some(
+            body.get("metricIds")
+                .and_then(Value::as_array)
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(|i| i.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        )
+    } else {
+        None
+    };
+    let start = store::now_ms();
+    let computed: Vec<Value> = basic_metrics(app, key, id)
+        .await?
+        .into_iter()
+        .filter(|(mid, _)| wanted.as_ref().is_none_or(|w| w.iter().any(|x| x == mid)))
+        .map(|(mid, v)| json!({"metricId": mid, "value": v.to_string(), "dataType": "BIGINT", "partition": "NP"}))
+        .collect();
+    let result =
+        json!({"computed": computed, "startTime": start, "endTime": store::now_ms(), "partition": "NP"});
+    Ok(http::json(
+        &json!({"hasResult": true, "alive": false, "result": result, "progress": {"states": []}}),
+    ))
 }
 
 /// The content of the first part of a `multipart/form-data` body (the boundary is its first

@@ -278,6 +278,9 @@ pub enum Route {
     FolderFileDelete(String, String, String),
     FolderUsages(String, String),
     FolderCopyTo(String, String),
+    FolderMetricsLast(String, String),
+    FolderMetricHistory(String, String),
+    FolderComputeMetrics(String, String, bool),
     // Recipes (project key, recipe name).
     RecipeList(String),
     RecipeCreate(String),
@@ -515,6 +518,28 @@ pub fn match_route(method: &Method, segs: &[&str]) -> Option<(Route, &'static st
         ("POST", ["projects", k, "actions", "renameManagedFolder"]) => (
             R::FolderRename(s(k)),
             "/projects/{projectKey}/actions/renameManagedFolder",
+        ),
+        ("GET", ["projects", k, "managedfolders", id, "metrics", "last"]) => (
+            R::FolderMetricsLast(s(k), s(id)),
+            "/projects/{projectKey}/managedfolders/{folderId}/metrics/last",
+        ),
+        ("GET", ["projects", k, "managedfolders", id, "metrics", "history"]) => (
+            R::FolderMetricHistory(s(k), s(id)),
+            "/projects/{projectKey}/managedfolders/{folderId}/metrics/history",
+        ),
+        (
+            "POST",
+            [
+                "projects",
+                k,
+                "managedfolders",
+                id,
+                "actions",
+                a @ ("computeMetrics" | "computeMetricsFromIds"),
+            ],
+        ) => (
+            R::FolderComputeMetrics(s(k), s(id), *a == "computeMetricsFromIds"),
+            "/projects/{projectKey}/managedfolders/{folderId}/actions/computeMetrics",
         ),
         ("GET", ["projects", k, "managedfolders", id, "usages"]) => (
             R::FolderUsages(s(k), s(id)),
@@ -792,6 +817,11 @@ async fn dispatch(app: &App, req: &Req, route: Route) -> ApiResult {
         R::FolderFileDelete(k, id, p) => managed_folders::delete_file(app, req, &k, &id, &p).await,
         R::FolderUsages(k, id) => managed_folders::usages(app, req, &k, &id),
         R::FolderCopyTo(k, id) => managed_folders::copy_to(app, req, &k, &id).await,
+        R::FolderMetricsLast(k, id) => managed_folders::last_metrics(app, req, &k, &id).await,
+        R::FolderMetricHistory(k, id) => managed_folders::metric_history(app, req, &k, &id).await,
+        R::FolderComputeMetrics(k, id, from_ids) => {
+            managed_folders::compute_metrics(app, req, &k, &id, from_ids).await
+        }
 
         R::RecipeList(k) => recipes::list(app, req, &k),
         R::RecipeCreate(k) => recipes::create(app, req, &k).await,

@@ -478,3 +478,19 @@ def test_test_scenarios_and_their_reports(client, project, unique):
     assert '<testcase name="build copy"' in run.get_report().text
     step_id = run.get_details().steps[0]["step"]["id"]
     assert 'tests="1"' in run.get_step_run_report(step_id).text
+
+
+def test_folder_metrics(client, project):
+    folder = project.create_managed_folder("measured", connection_name=folders_connection(client))
+    folder.put_file("/a.txt", "12345")
+    folder.put_file("/b.txt", "678")
+    computed = folder.compute_metrics()
+    assert {m["metricId"]: int(m["value"]) for m in computed["result"]["computed"]} == {
+        "basic:COUNT_FILES": 2, "basic:SIZE": 8}
+    only = folder.compute_metrics(metric_ids=["basic:SIZE"])
+    assert [m["metricId"] for m in only["result"]["computed"]] == ["basic:SIZE"]
+    last = folder.get_last_metric_values()
+    assert last.get_global_value("basic:COUNT_FILES") == 2
+    history = folder.get_metric_history("basic:SIZE")
+    assert history["metricId"] == "basic:SIZE"
+    assert [int(v["value"]) for v in history["values"]] == [8]
