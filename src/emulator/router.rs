@@ -38,14 +38,16 @@ use serde::de::DeserializeOwned;
 use super::auth::{Caller, KeyRing};
 use super::cipher::{self, Cipher};
 use super::faults::{Faults, Stats};
+use super::flow_state::FileStore;
 use super::http::{self, AlreadyExists, ApiError, Query};
 use super::logs::LogBuffer;
 use super::persist::Persister;
 use super::sql::SqlEngine;
 use super::store::Store;
-use super::{ConflictStatus, EmulatorConfig, builtins};
+use super::{CodeRecipes, ConflictStatus, EmulatorConfig, builtins};
 use super::{code_envs, general_settings, plugins, project_folders};
 use super::{connections, datasets, groups, instance, jobs, logs, projects, sql, users, variables};
+use super::{flow_zones, managed_folders, recipes, scenarios};
 use crate::wire;
 
 /// Largest request body accepted (dataset uploads can be large).
@@ -62,6 +64,9 @@ pub struct App {
     pub sql: SqlEngine,
     pub job_duration: Duration,
     pub conflict_status: ConflictStatus,
+    /// Files of managed folders and Filesystem datasets.
+    pub files: FileStore,
+    pub code_recipes: CodeRecipes,
 }
 
 impl App {
@@ -105,9 +110,11 @@ impl App {
             faults: Faults::new(config.latency, config.error_rate, config.rate_limit),
             stats: Stats::default(),
             logs: LogBuffer::default(),
-            sql: SqlEngine::new(config.data_dir.map(|d| d.join("sql"))),
+            sql: SqlEngine::new(config.data_dir.clone().map(|d| d.join("sql"))),
             job_duration: config.job_duration,
             conflict_status: config.conflict_status,
+            files: FileStore::new(config.data_dir),
+            code_recipes: config.code_recipes,
         })
     }
 
@@ -201,6 +208,10 @@ fn api_routes() -> Routes {
         .merge(plugins::routes())
         .merge(general_settings::routes())
         .merge(project_folders::routes())
+        .merge(managed_folders::routes())
+        .merge(recipes::routes())
+        .merge(scenarios::routes())
+        .merge(flow_zones::routes())
 }
 
 /// The path given to the router: the request's own path without one trailing slash.

@@ -25,6 +25,8 @@ pub struct Project {
     pub doc: Doc,
     pub datasets: BTreeMap<String, Arc<Doc>>,
     pub jobs: BTreeMap<String, Doc>,
+    /// Managed folders, recipes, zones, scenarios and their runs (see `flow_state`).
+    pub flow: super::flow_state::Flow,
 }
 
 /// Everything the emulator serves.
@@ -141,6 +143,7 @@ impl Store {
                     let doc = as_object(doc, &dir.join("jobs").join(&stem))?;
                     project.jobs.insert(stem, doc);
                 }
+                project.flow = super::flow_state::load(&dir)?;
                 // Clean leftovers in the project directory itself.
                 let _ = persist::read_dir_docs(&dir);
                 store.projects.insert(name, project);
