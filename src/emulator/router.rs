@@ -82,7 +82,13 @@ impl App {
                     && !dir.join("projects").exists();
                 let cipher = Cipher::load_or_create(dir)?;
                 let mut store = Store::load(dir)?;
-                for doc in store.connections.values_mut().chain(store.users.values_mut()) {
+                // Every document that `persist::SEALED_DIRS` seals on write.
+                for doc in store
+                    .connections
+                    .values_mut()
+                    .chain(store.users.values_mut())
+                    .chain(store.general_settings.as_mut())
+                {
                     let mut value = serde_json::Value::Object(std::mem::take(doc));
                     cipher.open(&mut value).map_err(|err| {
                         anyhow::anyhow!("cannot read the secrets of {}: {err}", dir.display())

@@ -97,8 +97,15 @@ async fn the_instance_plane_persists_across_restarts() {
     assert_eq!(resp.status(), StatusCode::OK);
     let mut settings = emu.ok(Method::GET, "/admin/general-settings", None).await;
     settings["maxRunningActivities"] = json!(3);
+    settings["ldapSettings"]["bindPassword"] = json!("ldap-hunter2");
     emu.ok(Method::PUT, "/admin/general-settings", Some(settings))
         .await;
+    // Like a connection's, the LDAP bind password is encrypted at rest.
+    let at_rest = std::fs::read_to_string(dir.path().join("admin/general-settings.json")).unwrap();
+    assert!(
+        !at_rest.contains("ldap-hunter2") && at_rest.contains("e:dssctl1:"),
+        "{at_rest}"
+    );
     let folder = emu
         .ok(Method::POST, "/project-folders/ROOT/children?name=Sales", None)
         .await;
@@ -130,6 +137,9 @@ async fn the_instance_plane_persists_across_restarts() {
     );
     let settings = emu.ok(Method::GET, "/admin/general-settings", None).await;
     assert_eq!(settings["maxRunningActivities"], 3);
+    // Read back through the key: still set, answered redacted.
+    let bind = settings["ldapSettings"]["bindPassword"].as_str().unwrap();
+    assert!(bind.starts_with("e:AES:"), "{bind}");
     let located = emu
         .ok(Method::GET, "/project-folders/locate-project/PLACED", None)
         .await;
