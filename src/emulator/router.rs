@@ -453,6 +453,79 @@ mod tests {
         assert!(body["message"].as_str().unwrap().contains("not a DSS API path"));
     }
 
+    /// The areas merged from the instance and flow planes answer through the router (a
+    /// handler's own 404, never "No API endpoint") and count under their templates, the rest of
+    /// a path included in a `{*path}`.
+    #[tokio::test]
+    async fn every_plane_routes_and_counts_its_templates() {
+        let app = Arc::new(
+            App::new(EmulatorConfig {
+                admin_key: "k".into(),
+                ..EmulatorConfig::default()
+            })
+            .unwrap(),
+        );
+        let cases = [
+            (
+                Method::GET,
+                "/public/api/admin/code-envs/PYTHON/ml/logs/create.log",
+                "GET /admin/code-envs/{envLang}/{envName}/logs/{logName}",
+            ),
+            (
+                Method::GET,
+                "/public/api/plugins/p/contents/python-lib/a.py",
+                "GET /plugins/{pluginId}/contents/{*path}",
+            ),
+            (
+                Method::GET,
+                "/dip/publicapi/project-folders/locate-project/P/",
+                "GET /project-folders/locate-project/{projectKey}",
+            ),
+            (
+                Method::DELETE,
+                "/public/api/projects/P/managedfolders/F/contents/a/b.csv",
+                "DELETE /projects/{projectKey}/managedfolders/{folderId}/contents/{*path}",
+            ),
+            (
+                Method::GET,
+                "/public/api/projects/P/scenarios/S/2026-01-01-00-00-00-000/log",
+                "GET /projects/{projectKey}/scenarios/{scenarioId}/{runId}/log",
+            ),
+            (
+                Method::GET,
+                "/public/api/projects/P/scenarios/testing-status",
+                "GET /projects/{projectKey}/scenarios/testing-status",
+            ),
+            (
+                Method::DELETE,
+                "/public/api/projects/P/flow/zones/z/shared/DATASET/d",
+                "DELETE /projects/{projectKey}/flow/zones/{zoneId}/shared/{objectType}/{objectId}",
+            ),
+            (
+                Method::POST,
+                "/public/api/projects/P/recipes/r/actions/updateOutputSchema",
+                "POST /projects/{projectKey}/recipes/{recipeName}/actions/updateOutputSchema",
+            ),
+        ];
+        for (method, path, template) in cases {
+            let request = Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .header("Authorization", "Bearer k")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = build(app.clone()).oneshot(request).await.unwrap();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            let body = String::from_utf8_lossy(&bytes);
+            assert!(!body.contains("No API endpoint"), "{method} {path}: {body}");
+            assert_eq!(
+                app.stats.snapshot().by_route.get(template),
+                Some(&1),
+                "{method} {path}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn job_ids_keep_their_dots() {
         let (status, body) = call(
