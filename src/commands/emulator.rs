@@ -42,6 +42,10 @@ pub struct EmulatorArgs {
     /// Status answered to a create whose name is taken: 409 or 500 (see docs/emulator.md).
     #[arg(long, default_value = "409")]
     pub conflict_status: crate::emulator::ConflictStatus,
+    /// What a job does with a recipe whose code the emulator never runs (python, R, shell,
+    /// visual recipes other than sync): `fail` the job, or `skip` it and mark it done.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub code_recipes: crate::emulator::CodeRecipes,
 }
 
 impl EmulatorArgs {
@@ -63,6 +67,7 @@ impl EmulatorArgs {
             job_duration: self.job_duration,
             empty: self.empty,
             conflict_status: self.conflict_status,
+            code_recipes: self.code_recipes,
         })
     }
 }

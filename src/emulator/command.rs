@@ -29,6 +29,8 @@ pub struct EmulatorSettings {
     pub empty: bool,
     /// Status answered to a create whose name is taken.
     pub conflict_status: crate::emulator::ConflictStatus,
+    /// What a job does with a recipe whose code the emulator never runs.
+    pub code_recipes: crate::emulator::CodeRecipes,
 }
 
 /// Build the configuration from the settings; also says whether the admin key was generated.
@@ -62,6 +64,7 @@ pub fn config_from(settings: &EmulatorSettings) -> anyhow::Result<(EmulatorConfi
             job_duration: settings.job_duration,
             empty: settings.empty,
             conflict_status: settings.conflict_status,
+            code_recipes: settings.code_recipes,
         },
         generated,
     ))

@@ -19,9 +19,10 @@
 //!
 //! Data: a dataset whose `params.connection` is a SQL connection and whose `params.table` is set
 //! reads and clears that table of the connection's SQLite database (`${projectKey}` resolved);
-//! any other dataset holds no rows. Partitions: `["NP"]` when not partitioned; otherwise the
-//! distinct values of the partitioning columns in the table (none for file-based datasets,
-//! which hold no files in the emulator).
+//! a Filesystem dataset reads the rows a recipe wrote (see `flow_exec`); any other dataset
+//! holds no rows. Partitions: `["NP"]` when not partitioned; otherwise the distinct values of
+//! the partitioning columns in the table (none for file-based datasets, whose rows are not
+//! partitioned in the emulator).
 
 use axum::routing;
 use std::sync::Arc;
@@ -556,7 +557,13 @@ pub async fn data(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
             let q = format!("SELECT * FROM {}", sql::quote_ident(&table));
             app.sql.query_rows(&conn, &q).await?.1
         }
-        None => Vec::new(),
+        // Filesystem datasets written by a recipe (see `flow_exec`); no file, no rows.
+        None => super::flow_exec::read_rows(app, key, name, &doc)
+            .await
+            .ok()
+            .flatten()
+            .map(|(_, rows)| rows)
+            .unwrap_or_default(),
     };
     Ok(sql::render_rows(&format, &rows))
 }

@@ -1,5 +1,7 @@
 //! Jobs: list (newest first, `limit`), running (per project and instance-wide), start, status,
 //! abort, log. Outputs may name a partition (`partition: "2024-01-01"`); the log names it.
+//! A job runs the recipes that build its outputs when it starts (see `flow_exec`); its log
+//! carries what they did.
 //!
 //! A job's state is derived from the clock, so no background task is needed and a restart
 //! resumes jobs where they were: NOT_STARTED for the first fifth of the job duration, RUNNING
@@ -121,6 +123,12 @@ fn log_text(job: &Doc, now: i64) -> String {
             out.get("id").and_then(Value::as_str).unwrap_or(""),
         ));
     }
+    // What the executor did (see `flow_exec`), when the job ran recipes.
+    for line in job.get("execLog").and_then(Value::as_array).into_iter().flatten() {
+        let level = line.get(0).and_then(Value::as_str).unwrap_or("INFO");
+        let msg = line.get(1).and_then(Value::as_str).unwrap_or("");
+        lines.push(format!("[{}] [{level}] {msg}", format_ts(started)));
+    }
     if let Some(reason) = job.get("failure").and_then(Value::as_str) {
         lines.push(format!("[{}] [ERROR] Job failed: {reason}", format_ts(started)));
         return lines.join("\n") + "\n";
@@ -195,7 +203,19 @@ pub fn running_everywhere(app: &App, req: &Req) -> ApiResult {
 
 pub async fn start(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "RUN_JOBS")?;
-    let mut def: JobDefinition = http::body_typed(&req.body, "job definition")?;
+    let def: JobDefinition = http::body_typed(&req.body, "job definition")?;
+    let (id, _) = launch(app, key, def, &req.caller.login()).await?;
+    Ok(http::json(&json!({"id": id, "jobId": id})))
+}
+
+/// Start a job of project `key` (from the API or a scenario step): check its outputs, run its
+/// recipes (see `flow_exec`), record it. Returns its id and its failure, if any.
+pub async fn launch(
+    app: &App,
+    key: &str,
+    mut def: JobDefinition,
+    login: &str,
+) -> Result<(String, Option<String>), ApiError> {
     if def.outputs.is_empty() {
         return Err(ApiError::illegal(
             "job definition: 'outputs' must name at least one output",
@@ -215,11 +235,10 @@ pub async fn start(app: &App, req: &Req, key: &str) -> ApiResult {
     if def.job_type.is_none() {
         def.job_type = Some("NON_RECURSIVE_FORCED_BUILD".into());
     }
-    let login = req.caller.login();
-    let (id, pending) = {
-        let mut st = app.write();
+    let failure = {
+        let st = app.read();
         st.project(key)?;
-        let failure = def.outputs.iter().find_map(|out| {
+        def.outputs.iter().find_map(|out| {
             let pk = out.project_key.as_deref().unwrap_or(key);
             let ty = out.output_type.as_deref().unwrap_or("DATASET");
             if ty != "DATASET" {
@@ -237,7 +256,31 @@ pub async fn start(app: &App, req: &Req, key: &str) -> ApiResult {
                 .and_then(Value::as_str)?;
             (!conn.is_empty() && !st.connections.contains_key(conn))
                 .then(|| format!("Dataset {pk}.{}: Connection '{conn}' does not exist", out.id))
-        });
+        })
+    };
+    // The recipes run when the job starts; its state then follows the clock as before.
+    let exec = match failure {
+        Some(f) => super::flow_exec::JobRun {
+            lines: Vec::new(),
+            failure: Some(f),
+        },
+        None => {
+            let outputs: Vec<(String, String)> = def
+                .outputs
+                .iter()
+                .map(|o| {
+                    (
+                        o.project_key.clone().unwrap_or_else(|| key.to_string()),
+                        o.id.clone(),
+                    )
+                })
+                .collect();
+            let job_type = def.job_type.clone().unwrap_or_default();
+            super::flow_exec::run_job(app, key, &job_type, &outputs).await
+        }
+    };
+    let (id, pending) = {
+        let mut st = app.write();
         let project = st.project_mut(key)?;
         let mut now = store::now_ms();
         let mut id;
@@ -262,14 +305,19 @@ pub async fn start(app: &App, req: &Req, key: &str) -> ApiResult {
             "durationMs".into(),
             json!(u64::try_from(app.job_duration.as_millis()).unwrap_or(u64::MAX)),
         );
-        doc.insert("failure".into(), failure.map_or(Value::Null, Value::String));
+        doc.insert(
+            "failure".into(),
+            exec.failure.clone().map_or(Value::Null, Value::String),
+        );
         doc.insert("abortedOn".into(), Value::Null);
+        let lines: Vec<Value> = exec.lines.iter().map(|(l, m)| json!([l, m])).collect();
+        doc.insert("execLog".into(), json!(lines));
         let p = app.persist.put(paths::job(key, &id), &Value::Object(doc.clone()));
         project.jobs.insert(id.clone(), doc);
         (id, p)
     };
     app.persist.run([pending]).await?;
-    Ok(http::json(&json!({"id": id, "jobId": id})))
+    Ok((id, exec.failure))
 }
 
 fn job<'a>(st: &'a store::Store, key: &str, id: &str) -> Result<&'a Doc, ApiError> {

@@ -14,23 +14,37 @@
 //! - `builtins`: what a fresh instance holds (the admin user, default groups and connections);
 //! - one file per resource family: `projects`, `datasets`, `connections`, `users`, `groups`,
 //!   `variables`, `jobs`, `sql`, `logs`, `instance`;
+//! - the instance plane, one file per area, each declaring its own routes: `code_envs`,
+//!   `plugins`, `general_settings`, `project_folders`;
+//! - the flow plane: `flow_state` (its state and files), `managed_folders`, `recipes`,
+//!   `scenarios`, `flow_zones`, and `flow_exec` (what a job runs);
 //! - `command`: the `dssctl emulator` command.
 
 mod auth;
 mod builtins;
 mod cipher;
+mod code_envs;
 pub mod command;
 mod connections;
 mod datasets;
 mod faults;
+mod flow_exec;
+mod flow_state;
+mod flow_zones;
+mod general_settings;
 mod groups;
 mod http;
 mod instance;
 mod jobs;
 mod logs;
+mod managed_folders;
 mod persist;
+mod plugins;
+mod project_folders;
 mod projects;
+mod recipes;
 mod router;
+mod scenarios;
 mod secrets;
 mod sql;
 mod store;
@@ -69,6 +83,8 @@ pub struct EmulatorConfig {
     pub empty: bool,
     /// How a create of a name that is taken is answered.
     pub conflict_status: ConflictStatus,
+    /// What a job does with a recipe whose code the emulator never runs.
+    pub code_recipes: CodeRecipes,
 }
 
 /// The answer to creating an object whose name is taken. No public source states what DSS
@@ -94,6 +110,17 @@ impl std::str::FromStr for ConflictStatus {
     }
 }
 
+/// What a job does with a code recipe (python, R, shell, visual recipes other than sync): the
+/// emulator never runs user code, so it either fails the job or marks the recipe done unrun.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CodeRecipes {
+    /// The job fails, and its log says the recipe was not run.
+    #[default]
+    Fail,
+    /// The recipe is marked done without running; the log says so.
+    Skip,
+}
+
 impl Default for EmulatorConfig {
     fn default() -> Self {
         EmulatorConfig {
@@ -106,6 +133,7 @@ impl Default for EmulatorConfig {
             job_duration: Duration::from_millis(300),
             empty: false,
             conflict_status: ConflictStatus::Conflict,
+            code_recipes: CodeRecipes::Fail,
         }
     }
 }
@@ -123,6 +151,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("job_duration", &self.job_duration)
             .field("empty", &self.empty)
             .field("conflict_status", &self.conflict_status)
+            .field("code_recipes", &self.code_recipes)
             .finish()
     }
 }

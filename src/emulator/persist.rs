@@ -4,16 +4,23 @@
 //! projects/KEY/project.json          project: metadata, permissions, variables, settings, tags
 //! projects/KEY/datasets/NAME.json    dataset definition
 //! projects/KEY/jobs/ID.json          job (definition, timing, outcome)
+//! projects/KEY/managedfolders/, recipes/, zones/, scenarios/: the flow (see `flow_state`)
+//! fs/CONNECTION/PATH/...             files of managed folders and Filesystem datasets
 //! admin/connections/NAME.json        connection (secrets encrypted with secret.key, see `cipher`)
 //! admin/users/LOGIN.json             user (password as a salted SHA-256, secrets encrypted)
 //! admin/groups/NAME.json             group
 //! admin/variables.json               global variables
+//! admin/code-envs/LANG/NAME.json     code env (definition, logs, last installation failure)
+//! admin/plugins/ID.json              plugin (plugin.json, components, settings, files)
+//! admin/general-settings.json        general settings, once saved (secrets encrypted)
+//! admin/project-folders/ID.json      project folder
 //! sql/CONNECTION.sqlite              SQLite database of a SQL connection (see `sql`)
 //! secret.key                         the key of the secrets at rest (see `cipher`)
 //! ```
 //!
-//! Documents under `admin/connections/` and `admin/users/` have their secrets encrypted when
-//! written ([`SEALED_DIRS`]); the emulator opens them when it loads the data dir.
+//! Documents under `admin/connections/` and `admin/users/`, and the general settings (LDAP bind
+//! password, SSO secrets), have their secrets encrypted when written ([`SEALED_DIRS`]); the
+//! emulator opens them when it loads the data dir.
 //!
 //! Every write is atomic: a temporary file next to the target, fsync, rename, fsync of the
 //! directory, so a crash (even kill -9) leaves either the old or the new document. Temporary
@@ -42,8 +49,8 @@ use rand::Rng as _;
 use super::cipher::Cipher;
 use super::http::ApiError;
 
-/// Directories (relative to the data dir) whose documents hold secrets, encrypted on write.
-pub const SEALED_DIRS: [&str; 2] = ["admin/connections", "admin/users"];
+/// Directories and documents (relative to the data dir) that hold secrets, encrypted on write.
+pub const SEALED_DIRS: [&str; 3] = ["admin/connections", "admin/users", "admin/general-settings.json"];
 
 /// What to do to a path.
 #[derive(Debug)]

@@ -30,6 +30,7 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::http::{self, ApiError, ApiResult};
+use super::project_folders;
 use super::router::{Api, App, Params, Req, Routes};
 use super::store::{self, Doc, Project, paths};
 use crate::wire::{CreateProjectRequest, PermissionGrant};
@@ -169,6 +170,12 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
     doc.insert("creationTag".into(), store::creation_tag(&login));
     store::bump_version(&mut doc, None, &login);
 
+    let folder = req
+        .query
+        .get("projectFolderId")
+        .filter(|f| !f.is_empty())
+        .unwrap_or(project_folders::ROOT)
+        .to_string();
     let pending = {
         let mut st = app.write();
         if st.projects.contains_key(&key) {
@@ -176,9 +183,10 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
                 "Project '{key}' already exists"
             )));
         }
+        project_folders::folder(&st, &folder)?;
         // Clear whatever a deleted project of the same key left behind (a dataset write that
         // landed after the delete), so that it cannot come back at the next load.
-        let pending = [
+        let mut pending = vec![
             app.persist.remove_dir(paths::project_dir(&key)),
             app.persist.put(paths::project(&key), &Value::Object(doc.clone())),
         ];
@@ -189,6 +197,8 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
                 ..Default::default()
             },
         );
+        // `?projectFolderId=`: the folder it is created in (the root folder by default).
+        pending.extend(project_folders::place_project(app, &mut st, &key, &folder));
         pending
     };
     app.persist.run(pending).await?;

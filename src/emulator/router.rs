@@ -40,13 +40,16 @@ use serde::de::DeserializeOwned;
 use super::auth::{Caller, KeyRing};
 use super::cipher::{self, Cipher};
 use super::faults::{Faults, Stats};
+use super::flow_state::FileStore;
 use super::http::{self, AlreadyExists, ApiError, Query};
 use super::logs::LogBuffer;
 use super::persist::Persister;
 use super::sql::SqlEngine;
 use super::store::Store;
-use super::{ConflictStatus, EmulatorConfig, builtins};
+use super::{CodeRecipes, ConflictStatus, EmulatorConfig, builtins};
+use super::{code_envs, general_settings, plugins, project_folders};
 use super::{connections, datasets, groups, instance, jobs, logs, projects, sql, users, variables};
+use super::{flow_zones, managed_folders, recipes, scenarios};
 use crate::wire;
 
 /// Largest request body accepted (dataset uploads can be large).
@@ -63,6 +66,9 @@ pub struct App {
     pub sql: SqlEngine,
     pub job_duration: Duration,
     pub conflict_status: ConflictStatus,
+    /// Files of managed folders and Filesystem datasets.
+    pub files: FileStore,
+    pub code_recipes: CodeRecipes,
 }
 
 impl App {
@@ -78,7 +84,13 @@ impl App {
                     && !dir.join("projects").exists();
                 let cipher = Cipher::load_or_create(dir)?;
                 let mut store = Store::load(dir)?;
-                for doc in store.connections.values_mut().chain(store.users.values_mut()) {
+                // Every document that `persist::SEALED_DIRS` seals on write.
+                for doc in store
+                    .connections
+                    .values_mut()
+                    .chain(store.users.values_mut())
+                    .chain(store.general_settings.as_mut())
+                {
                     let mut value = serde_json::Value::Object(std::mem::take(doc));
                     cipher.open(&mut value).map_err(|err| {
                         anyhow::anyhow!("cannot read the secrets of {}: {err}", dir.display())
@@ -106,9 +118,11 @@ impl App {
             faults: Faults::new(config.latency, config.error_rate, config.rate_limit),
             stats: Stats::default(),
             logs: LogBuffer::default(),
-            sql: SqlEngine::new(config.data_dir.map(|d| d.join("sql"))),
+            sql: SqlEngine::new(config.data_dir.clone().map(|d| d.join("sql"))),
             job_duration: config.job_duration,
             conflict_status: config.conflict_status,
+            files: FileStore::new(config.data_dir),
+            code_recipes: config.code_recipes,
         })
     }
 
@@ -198,6 +212,14 @@ fn api_routes() -> Routes {
         .merge(groups::routes())
         .merge(variables::routes())
         .merge(logs::routes())
+        .merge(code_envs::routes())
+        .merge(plugins::routes())
+        .merge(general_settings::routes())
+        .merge(project_folders::routes())
+        .merge(managed_folders::routes())
+        .merge(recipes::routes())
+        .merge(scenarios::routes())
+        .merge(flow_zones::routes())
 }
 
 /// The path given to the router: the request's own path without one trailing slash.
@@ -442,6 +464,79 @@ mod tests {
         let (status, body) = call(Method::GET, "/projects/").await;
         assert_eq!(status, 404);
         assert!(body["message"].as_str().unwrap().contains("not a DSS API path"));
+    }
+
+    /// The areas merged from the instance and flow planes answer through the router (a
+    /// handler's own 404, never "No API endpoint") and count under their templates, the rest of
+    /// a path included in a `{*path}`.
+    #[tokio::test]
+    async fn every_plane_routes_and_counts_its_templates() {
+        let app = Arc::new(
+            App::new(EmulatorConfig {
+                admin_key: "k".into(),
+                ..EmulatorConfig::default()
+            })
+            .unwrap(),
+        );
+        let cases = [
+            (
+                Method::GET,
+                "/public/api/admin/code-envs/PYTHON/ml/logs/create.log",
+                "GET /admin/code-envs/{envLang}/{envName}/logs/{logName}",
+            ),
+            (
+                Method::GET,
+                "/public/api/plugins/p/contents/python-lib/a.py",
+                "GET /plugins/{pluginId}/contents/{*path}",
+            ),
+            (
+                Method::GET,
+                "/dip/publicapi/project-folders/locate-project/P/",
+                "GET /project-folders/locate-project/{projectKey}",
+            ),
+            (
+                Method::DELETE,
+                "/public/api/projects/P/managedfolders/F/contents/a/b.csv",
+                "DELETE /projects/{projectKey}/managedfolders/{folderId}/contents/{*path}",
+            ),
+            (
+                Method::GET,
+                "/public/api/projects/P/scenarios/S/2026-01-01-00-00-00-000/log",
+                "GET /projects/{projectKey}/scenarios/{scenarioId}/{runId}/log",
+            ),
+            (
+                Method::GET,
+                "/public/api/projects/P/scenarios/testing-status",
+                "GET /projects/{projectKey}/scenarios/testing-status",
+            ),
+            (
+                Method::DELETE,
+                "/public/api/projects/P/flow/zones/z/shared/DATASET/d",
+                "DELETE /projects/{projectKey}/flow/zones/{zoneId}/shared/{objectType}/{objectId}",
+            ),
+            (
+                Method::POST,
+                "/public/api/projects/P/recipes/r/actions/updateOutputSchema",
+                "POST /projects/{projectKey}/recipes/{recipeName}/actions/updateOutputSchema",
+            ),
+        ];
+        for (method, path, template) in cases {
+            let request = Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .header("Authorization", "Bearer k")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = build(app.clone()).oneshot(request).await.unwrap();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            let body = String::from_utf8_lossy(&bytes);
+            assert!(!body.contains("No API endpoint"), "{method} {path}: {body}");
+            assert_eq!(
+                app.stats.snapshot().by_route.get(template),
+                Some(&1),
+                "{method} {path}"
+            );
+        }
     }
 
     #[tokio::test]

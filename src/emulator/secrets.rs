@@ -16,7 +16,7 @@ use crate::wire;
 /// The marker of an encrypted value.
 pub const ENCRYPTED_PREFIX: &str = "e:AES:";
 
-fn encrypted_placeholder() -> Value {
+pub fn encrypted_placeholder() -> Value {
     let bytes: [u8; 24] = rand::rng().random();
     Value::String(format!(
         "{ENCRYPTED_PREFIX}{}",

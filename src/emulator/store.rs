@@ -25,6 +25,8 @@ pub struct Project {
     pub doc: Doc,
     pub datasets: BTreeMap<String, Arc<Doc>>,
     pub jobs: BTreeMap<String, Doc>,
+    /// Managed folders, recipes, zones, scenarios and their runs (see `flow_state`).
+    pub flow: super::flow_state::Flow,
 }
 
 /// Everything the emulator serves.
@@ -37,9 +39,67 @@ pub struct Store {
     pub variables: Doc,
     /// Finished long-running tasks (`/futures/{id}`), in memory only.
     pub futures: HashMap<String, Value>,
+    /// Code envs by `LANG/name` (`LANG` upper case), see `code_envs`.
+    pub code_envs: BTreeMap<String, CodeEnv>,
+    /// Installed plugins by id, see `plugins`.
+    pub plugins: BTreeMap<String, Doc>,
+    /// The general settings as last saved; `None` until the first save (the default document
+    /// of `general_settings` is answered meanwhile).
+    pub general_settings: Option<Doc>,
+    /// Project folders by id, `ROOT` included once its settings were saved, see
+    /// `project_folders`.
+    pub project_folders: BTreeMap<String, Doc>,
+}
+
+/// One code env: its definition as DSS answers it, its logs by name, and the failure of its
+/// last package installation (while set, the env answers 500 like a DSS env whose build broke).
+#[derive(Debug, Clone, Default)]
+pub struct CodeEnv {
+    pub definition: Doc,
+    pub logs: BTreeMap<String, String>,
+    pub failure: Option<String>,
+}
+
+impl CodeEnv {
+    /// The document persisted under `admin/code-envs/LANG/NAME.json`.
+    pub fn to_record(&self) -> Value {
+        json!({"definition": self.definition, "logs": self.logs, "failure": self.failure})
+    }
+
+    fn from_record(value: Value, path: &Path) -> anyhow::Result<CodeEnv> {
+        let mut doc = as_object(value, path)?;
+        let definition = match doc.remove("definition") {
+            Some(v) => as_object(v, path)?,
+            None => anyhow::bail!("{} has no code env definition", path.display()),
+        };
+        let logs = match doc.remove("logs") {
+            Some(Value::Object(m)) => m
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        let failure = doc.get("failure").and_then(Value::as_str).map(str::to_string);
+        Ok(CodeEnv {
+            definition,
+            logs,
+            failure,
+        })
+    }
 }
 
 impl Store {
+    /// Record a finished long-running task with its `result` and answer what DSS answers when
+    /// a task starts: its id, still alive. The client then polls `/futures/{id}`, which holds
+    /// the result (the emulator's tasks finish at once).
+    pub fn start_future(&mut self, kind: &str, result: Value) -> Value {
+        let id = format!("{kind}-{}-{:08x}", now_ms(), rand::random::<u32>());
+        let finished = json!({"jobId": id, "hasResult": true, "alive": false,
+            "result": result, "progress": {"states": []}});
+        self.futures.insert(id.clone(), finished);
+        json!({"jobId": id, "hasResult": false, "alive": true})
+    }
+
     /// The project `key`, or the DSS NotFoundException.
     pub fn project(&self, key: &str) -> Result<&Project, ApiError> {
         self.projects.get(key).ok_or_else(|| project_not_found(key))
@@ -83,6 +143,7 @@ impl Store {
                     let doc = as_object(doc, &dir.join("jobs").join(&stem))?;
                     project.jobs.insert(stem, doc);
                 }
+                project.flow = super::flow_state::load(&dir)?;
                 // Clean leftovers in the project directory itself.
                 let _ = persist::read_dir_docs(&dir);
                 store.projects.insert(name, project);
@@ -98,6 +159,26 @@ impl Store {
                 let doc = as_object(doc, &admin.join(sub).join(&stem))?;
                 target.insert(stem, doc);
             }
+        }
+        for lang in ["PYTHON", "R"] {
+            let dir = admin.join("code-envs").join(lang);
+            for (stem, doc) in persist::read_dir_docs(&dir)? {
+                let env = CodeEnv::from_record(doc, &dir.join(&stem))?;
+                store.code_envs.insert(format!("{lang}/{stem}"), env);
+            }
+        }
+        for (target, sub) in [
+            (&mut store.plugins, "plugins"),
+            (&mut store.project_folders, "project-folders"),
+        ] {
+            for (stem, doc) in persist::read_dir_docs(&admin.join(sub))? {
+                let doc = as_object(doc, &admin.join(sub).join(&stem))?;
+                target.insert(stem, doc);
+            }
+        }
+        let general = admin.join("general-settings.json");
+        if general.is_file() {
+            store.general_settings = Some(as_object(persist::read_doc(&general)?, &general)?);
         }
         let vars = admin.join("variables.json");
         if vars.is_file() {
@@ -150,6 +231,21 @@ pub mod paths {
     }
     pub fn variables() -> PathBuf {
         PathBuf::from("admin/variables.json")
+    }
+    /// `lang` is `PYTHON` or `R`.
+    pub fn code_env(lang: &str, name: &str) -> PathBuf {
+        PathBuf::from("admin/code-envs")
+            .join(lang)
+            .join(format!("{name}.json"))
+    }
+    pub fn plugin(id: &str) -> PathBuf {
+        PathBuf::from("admin/plugins").join(format!("{id}.json"))
+    }
+    pub fn general_settings() -> PathBuf {
+        PathBuf::from("admin/general-settings.json")
+    }
+    pub fn project_folder(id: &str) -> PathBuf {
+        PathBuf::from("admin/project-folders").join(format!("{id}.json"))
     }
 }
 

@@ -9,6 +9,8 @@ mod client;
 mod completions;
 mod deploy;
 mod emulator;
+mod emulator_flow;
+mod emulator_instance;
 mod errors;
 mod export;
 mod lock;
