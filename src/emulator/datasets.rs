@@ -21,8 +21,8 @@
 //! reads and clears that table of the connection's SQLite database (`${projectKey}` resolved);
 //! a Filesystem dataset reads the rows a recipe wrote (see `flow_exec`); any other dataset
 //! holds no rows. Partitions: `["NP"]` when not partitioned; otherwise the distinct values of
-//! the partitioning columns in the table (none for file-based datasets, whose rows are not
-//! partitioned in the emulator).
+//! the partitioning columns in the table, or the partition folders of a Filesystem dataset's
+//! files (one folder level per dimension).
 
 use axum::routing;
 use std::sync::Arc;
@@ -646,8 +646,10 @@ pub async fn clear(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
 
 /// `GET .../partitions`: `["NP"]` for an unpartitioned dataset (the seed reference: "If the
 /// dataset is not partitioned, returns [\"NP\"]"); for a partitioned SQL dataset, the
-/// distinct values of its dimensions in its table (`v1|v2` for several dimensions). A
-/// Filesystem dataset holds no files in the emulator, so it has no partitions.
+/// distinct values of its dimensions in its table (`v1|v2` for several dimensions); for a
+/// partitioned Filesystem dataset, its partition folders: DSS's default file path pattern for
+/// value dimensions is one folder level per dimension (`/%{dim1}/%{dim2}/.*`), so a file at
+/// `v1/v2/part.csv` under the dataset's path is in partition `v1|v2`.
 pub async fn partitions(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_DATA")?;
     let doc = dataset(&app.read(), key, name)?.clone();
@@ -676,9 +678,21 @@ pub async fn partitions(app: &App, req: &Req, key: &str, name: &str) -> ApiResul
                 .collect();
             ids.push(parts.join("|"));
         }
+    } else if let Some(prefix) = super::flow_exec::files_prefix(app, key, name, &doc) {
+        for file in app.files.list(&prefix).await? {
+            ids.extend(partition_of_file(&file.path, dims.len()));
+        }
     }
     ids.sort();
+    ids.dedup();
     Ok(http::json(&ids))
+}
+
+/// The partition a file of a partitioned Filesystem dataset is in: its first `dimensions`
+/// folders, `|`-joined; `None` for a file not that deep (it is in no partition).
+fn partition_of_file(path: &str, dimensions: usize) -> Option<String> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    (parts.len() > dimensions).then(|| parts[..dimensions].join("|"))
 }
 
 /// `GET .../usages`: where the dataset is used. The emulator has no recipes, analyses or
@@ -921,6 +935,20 @@ mod tests {
         assert_eq!(m["custom"]["kv"]["a"], 1);
         assert_eq!(m["description"], "x");
         assert_eq!(m["tags"], json!(["t"]));
+    }
+
+    #[test]
+    fn partition_folders_of_files() {
+        assert_eq!(
+            partition_of_file("2024-01-01/part.csv", 1).as_deref(),
+            Some("2024-01-01")
+        );
+        assert_eq!(
+            partition_of_file("2024-01-01/fr/out.tsv", 2).as_deref(),
+            Some("2024-01-01|fr")
+        );
+        assert_eq!(partition_of_file("part.csv", 1), None);
+        assert_eq!(partition_of_file("2024-01-01/part.csv", 2), None);
     }
 
     #[test]

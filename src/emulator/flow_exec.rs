@@ -49,6 +49,34 @@ impl JobRun {
     }
 }
 
+/// A snapshot holding only the connection types: enough to locate a dataset's data.
+fn connections_snapshot(app: &App) -> Snapshot {
+    let st = app.read();
+    Snapshot {
+        recipes: BTreeMap::new(),
+        datasets: HashMap::new(),
+        connection_types: st
+            .connections
+            .iter()
+            .map(|(n, c)| {
+                (
+                    n.clone(),
+                    c.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Where a Filesystem dataset's files live in the emulator's file store (`CONNECTION/PATH`);
+/// `None` for a dataset that is not file-based or cannot be located.
+pub fn files_prefix(app: &App, project: &str, name: &str, doc: &Doc) -> Option<String> {
+    match locate(&connections_snapshot(app), project, name, doc) {
+        Ok(Location::Files { prefix }) => Some(prefix),
+        _ => None,
+    }
+}
+
 /// The data file of a Filesystem dataset, inside its folder.
 const DATA_FILE: &str = "out-s0.tsv";
 
@@ -343,23 +371,7 @@ pub async fn read_rows(
     name: &str,
     doc: &Doc,
 ) -> Result<Option<(Columns, Rows)>, String> {
-    let snap = Snapshot {
-        recipes: BTreeMap::new(),
-        datasets: HashMap::new(),
-        connection_types: {
-            let st = app.read();
-            st.connections
-                .iter()
-                .map(|(n, c)| {
-                    (
-                        n.clone(),
-                        c.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
-                    )
-                })
-                .collect()
-        },
-    };
-    let Ok(loc) = locate(&snap, project, name, doc) else {
+    let Ok(loc) = locate(&connections_snapshot(app), project, name, doc) else {
         return Ok(None);
     };
     read_at(app, project, name, doc, &loc).await.map(Some)

@@ -87,6 +87,23 @@ def test_partitions_come_from_the_data_and_clear_takes_partitions(client, projec
     assert "partition 2024-01-02" in job.get_log()
 
 
+def test_a_partitioned_filesystem_dataset_lists_its_partition_folders(project, unique):
+    path = "/" + unique("parts")
+    folder = project.create_managed_folder(unique("drop"), connection_name="filesystem_folders")
+    settings = folder.get_settings()
+    settings.get_raw()["params"]["path"] = path
+    settings.save()
+    folder.put_file("2024-01-01/part.csv", "a\n")
+    folder.put_file("2024-01-02/part.csv", "b\n")
+    folder.put_file("2024-01-02/more.csv", "c\n")
+    dataset = project.create_dataset(unique("parted"), "Filesystem",
+                                     params={"connection": "filesystem_folders", "path": path})
+    ds_settings = dataset.get_settings()
+    ds_settings.get_raw()["partitioning"]["dimensions"] = [{"name": "day", "type": "value"}]
+    ds_settings.save()
+    assert dataset.list_partitions() == ["2024-01-01", "2024-01-02"]
+
+
 # ---------------------------------------------------------------- the routes of the served areas
 
 
