@@ -97,8 +97,8 @@ pub enum Error {
     #[error("{0}")]
     Interrupted(String),
     /// stdout cannot be written. A closed pipe is reported by nobody ([`Error::is_quiet`]).
-    #[error("cannot write to stdout: {0}")]
-    Stdout(std::io::Error),
+    #[error(transparent)]
+    Stdout(#[from] crate::output::StdoutError),
     /// Anything else, with a hint when the user can fix it.
     #[error("{error:#}")]
     Other {
@@ -125,7 +125,7 @@ impl From<crate::lock::LockError> for Error {
 impl Error {
     /// Whether nothing should be said: the reader of stdout went away.
     pub fn is_quiet(&self) -> bool {
-        matches!(self, Error::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+        matches!(self, Error::Stdout(e) if e.is_quiet())
     }
 
     /// The hint shown under the error, if any.
@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn every_outcome_and_error_has_its_documented_code() {
-        let io = |kind| Error::Stdout(std::io::Error::from(kind));
+        let io = |kind| Error::Stdout(crate::output::StdoutError(std::io::Error::from(kind)));
         let cases: Vec<(Result<Outcome, Error>, u8)> = vec![
             (Ok(Outcome::Success), 0),
             (Ok(Outcome::Changes), 2),
@@ -235,7 +235,9 @@ mod tests {
         let err =
             Error::from(anyhow::anyhow!("inner").context("outer")).with_hint(|_| Some("try again".into()));
         assert_eq!(report(&err), "error: outer: inner\nhint: try again\n");
-        let quiet = Error::Stdout(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        let quiet = Error::Stdout(crate::output::StdoutError(std::io::Error::from(
+            std::io::ErrorKind::BrokenPipe,
+        )));
         assert_eq!(report(&quiet), "");
     }
 }

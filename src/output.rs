@@ -1,21 +1,32 @@
 //! The one way dssctl writes to stdout. Every command prints through [`print`], which writes
-//! and flushes under the lock and turns a failure into [`Error::Stdout`]: a full device becomes
-//! an error message and exit 1, a closed pipe a quiet exit 0 (see [`crate::error`]); nothing
-//! panics, unlike `println!`.
+//! and flushes under the lock and turns a failure into a [`StdoutError`], which the commands'
+//! error type takes in: a full device becomes an error message and exit 1, a closed pipe a
+//! quiet exit 0 (see `crate::error`); nothing panics, unlike `println!`.
 //!
 //! Also whether stdout wants colour.
 
 use std::io::{IsTerminal, Write};
 
-use crate::error::Error;
+/// stdout could not be written: a full device, or a reader that went away.
+#[derive(Debug, thiserror::Error)]
+// The cause is in the message, so it is not also a `source()` (each error is said once).
+#[error("cannot write to stdout: {0}")]
+pub struct StdoutError(pub std::io::Error);
+
+impl StdoutError {
+    /// Whether nothing should be said: the reader of stdout went away (a closed pipe).
+    pub fn is_quiet(&self) -> bool {
+        self.0.kind() == std::io::ErrorKind::BrokenPipe
+    }
+}
 
 /// Write `text` to stdout and flush it.
-pub fn print(text: &str) -> Result<(), Error> {
+pub fn print(text: &str) -> Result<(), StdoutError> {
     write_to(&mut std::io::stdout().lock(), text)
 }
 
 /// Write `text` and a newline to stdout and flush it.
-pub fn println(text: &str) -> Result<(), Error> {
+pub fn println(text: &str) -> Result<(), StdoutError> {
     let mut line = String::with_capacity(text.len() + 1);
     line.push_str(text);
     line.push('\n');
@@ -23,10 +34,10 @@ pub fn println(text: &str) -> Result<(), Error> {
 }
 
 /// Write `text` to `out` and flush it; any failure is a stdout error.
-pub fn write_to(out: &mut dyn Write, text: &str) -> Result<(), Error> {
+pub fn write_to(out: &mut dyn Write, text: &str) -> Result<(), StdoutError> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(Error::Stdout)
+        .map_err(StdoutError)
 }
 
 /// Whether to colour text written to stdout: not with `--no-color`, not with `NO_COLOR` set
@@ -66,7 +77,7 @@ mod tests {
         write_to(&mut out, "ok\n").unwrap();
         assert_eq!(out, b"ok\n");
         let full = write_to(&mut Failing(std::io::ErrorKind::StorageFull), "x").unwrap_err();
-        assert!(matches!(full, Error::Stdout(_)) && !full.is_quiet());
+        assert!(!full.is_quiet());
         let closed = write_to(&mut Failing(std::io::ErrorKind::BrokenPipe), "x").unwrap_err();
         assert!(closed.is_quiet());
     }

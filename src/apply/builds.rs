@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::executor::Outcome;
-use crate::build::command::{fmt_elapsed, print_log};
+use crate::build::report::{fmt_elapsed, print_log};
 use crate::build::{BuildEvent, BuildRequest, Ending, run_build};
 use crate::client::DssClient;
 use crate::plan::Operation;

@@ -7,7 +7,7 @@
 //! (progress on stderr, signals, output formats). `apply` can reuse [`BuildRequest::from_manifest`]
 //! and [`run_build`] for `Build` manifests.
 
-pub mod command;
+pub mod report;
 
 use std::time::Duration;
 

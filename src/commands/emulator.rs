@@ -1,4 +1,6 @@
-//! `dssctl emulator`: resolve the flags into [`EmulatorSettings`] and run the emulator.
+//! `dssctl emulator`: resolve the flags into [`EmulatorSettings`], start the emulator, print
+//! the address line (and the admin key when it was generated), and serve until SIGTERM or
+//! Ctrl-C, then stop cleanly.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,5 +75,41 @@ impl EmulatorArgs {
 }
 
 pub(super) async fn run(args: EmulatorArgs) -> Result<Outcome, Error> {
-    crate::emulator::command::run(&args.resolve()?).await
+    serve(&args.resolve()?).await
+}
+
+/// Run the command until a stop signal.
+async fn serve(settings: &EmulatorSettings) -> Result<Outcome, Error> {
+    let (config, generated) = crate::emulator::command::config_from(settings)?;
+    let admin_key = config.admin_key.clone();
+    let running = crate::emulator::start(config, settings.listen).await?;
+    let mut text = format!("dssctl emulator listening on {}\n", running.url);
+    if generated {
+        // Printed only when generated: the user has no other way to learn it.
+        text.push_str(&format!("admin key: {admin_key}\n"));
+    }
+    if let Err(err) = crate::output::print(&text) {
+        running.shutdown().await;
+        return Err(err.into());
+    }
+    wait_for_stop().await?;
+    running.shutdown().await;
+    Ok(Outcome::Success)
+}
+
+async fn wait_for_stop() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")?;
+    Ok(())
 }

@@ -1,15 +1,12 @@
-//! `dssctl emulator`: turn the resolved [`EmulatorSettings`] into an [`EmulatorConfig`], start
-//! the emulator, print the address line (and the admin key when it was generated), and serve
-//! until SIGTERM or Ctrl-C, then stop cleanly.
+//! The settings of `dssctl emulator` and the [`EmulatorConfig`] they make (keys loaded, the
+//! admin key generated when none is given, fault rates checked). Serving them until a stop
+//! signal is the command's, in `crate::commands`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
-
-use super::{EmulatorConfig, auth, start};
-use crate::error::{Error, Outcome};
+use super::{EmulatorConfig, auth};
 
 /// The settings of `dssctl emulator`, as resolved from the command line.
 #[derive(Debug, Clone)]
@@ -68,40 +65,4 @@ pub fn config_from(settings: &EmulatorSettings) -> anyhow::Result<(EmulatorConfi
         },
         generated,
     ))
-}
-
-/// Run the command until a stop signal.
-pub async fn run(settings: &EmulatorSettings) -> Result<Outcome, Error> {
-    let (config, generated) = config_from(settings)?;
-    let admin_key = config.admin_key.clone();
-    let running = start(config, settings.listen).await?;
-    let mut text = format!("dssctl emulator listening on {}\n", running.url);
-    if generated {
-        // Printed only when generated: the user has no other way to learn it.
-        text.push_str(&format!("admin key: {admin_key}\n"));
-    }
-    if let Err(err) = crate::output::print(&text) {
-        running.shutdown().await;
-        return Err(err);
-    }
-    wait_for_stop().await?;
-    running.shutdown().await;
-    Ok(Outcome::Success)
-}
-
-async fn wait_for_stop() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
-    Ok(())
 }

@@ -1,14 +1,16 @@
 //! `dssctl build`: resolve the flags into a [`BuildConfig`] (the request checked before
-//! anything is started) and follow the job through [`crate::build::command`].
+//! anything is started) and follow the job to its end ([`follow`]).
 
 use std::time::Duration;
 
 use clap::ArgMatches;
 
 use super::{Context, OutputArgs, TargetArgs, hinted};
-use crate::build::command::BuildConfig;
+mod follow;
+
 use crate::build::{BuildMode, BuildRequest};
 use crate::error::{Error, Outcome};
+use follow::BuildConfig;
 
 /// `dssctl build`.
 #[derive(Debug, clap::Args)]
@@ -60,5 +62,5 @@ impl BuildArgs {
 }
 
 pub(super) async fn run(config: BuildConfig) -> Result<Outcome, Error> {
-    hinted(&config.target, crate::build::command::run(&config).await)
+    hinted(&config.target, follow::run(&config).await)
 }

@@ -1,4 +1,4 @@
-//! `dssctl build`: the terminal edge of [`crate::build`]. It connects to the target, turns SIGINT
+//! `dssctl build` followed to its end: the terminal edge of [`crate::build`]. It connects to the target, turns SIGINT
 //! and SIGTERM into an abort of the job, shows progress on stderr (one line per state change;
 //! on a terminal also a spinner line with the elapsed time), prints the job log on stderr when
 //! the job did not end DONE, and prints the result on stdout as a line of text or one JSON
@@ -17,7 +17,8 @@ use owo_colors::OwoColorize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{BuildEvent, BuildOutcome, BuildRequest, Ending, run_build};
+use crate::build::report::{fmt_elapsed, print_log};
+use crate::build::{BuildEvent, BuildOutcome, BuildRequest, Ending, run_build};
 use crate::error::{Error, Failure, Outcome};
 use crate::render::OutputFormat;
 use crate::target::{TargetConfig, connect};
@@ -306,56 +307,6 @@ fn paint_state(state: &str, color: bool) -> String {
     }
 }
 
-/// `0.3s` under a minute, `12m 5s` beyond (whole seconds).
-pub fn fmt_elapsed(d: Duration) -> String {
-    if d < Duration::from_secs(60) {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
-    }
-}
-
-/// How many lines of a failed job's log are printed on stderr: the cause is at the end, and a
-/// DSS job log can run to megabytes.
-const LOG_TAIL_LINES: usize = 500;
-
-/// The last `max` lines of `log`, and how many lines came before them.
-fn log_tail(log: &str, max: usize) -> (usize, &str) {
-    let total = log.lines().count();
-    if total <= max {
-        return (0, log);
-    }
-    let skip = total - max;
-    // The byte offset just after the `skip`-th newline.
-    let start = log.match_indices('\n').nth(skip - 1).map_or(0, |(i, _)| i + 1);
-    (skip, &log[start..])
-}
-
-pub(crate) fn print_log(outcome: &BuildOutcome) {
-    let mut err = std::io::stderr().lock();
-    match (&outcome.log, &outcome.log_error) {
-        (Some(log), _) => {
-            let _ = writeln!(err, "----- log of job {} -----", outcome.job_id);
-            let (omitted, tail) = log_tail(log, LOG_TAIL_LINES);
-            if omitted > 0 {
-                let _ = writeln!(
-                    err,
-                    "({omitted} earlier lines omitted; --format json carries the whole log)"
-                );
-            }
-            let _ = write!(err, "{tail}");
-            if !log.ends_with('\n') {
-                let _ = writeln!(err);
-            }
-            let _ = writeln!(err, "----- end of the log of job {} -----", outcome.job_id);
-        }
-        (None, Some(why)) => {
-            let _ = writeln!(err, "cannot read the log of job {}: {why}", outcome.job_id);
-        }
-        (None, None) => {}
-    }
-}
-
 /// The one-line result of the text format.
 fn summary(outcome: &BuildOutcome, request: &BuildRequest) -> String {
     let id = &outcome.job_id;
@@ -432,14 +383,6 @@ mod tests {
     }
 
     #[test]
-    fn elapsed_times_read_naturally() {
-        assert_eq!(fmt_elapsed(Duration::from_millis(340)), "0.3s");
-        assert_eq!(fmt_elapsed(Duration::from_millis(59_940)), "59.9s");
-        assert_eq!(fmt_elapsed(Duration::from_millis(125_700)), "2m 5s");
-        assert_eq!(fmt_elapsed(Duration::from_secs(3600)), "1h");
-    }
-
-    #[test]
     fn summaries_name_the_job_its_end_and_an_unconfirmed_abort() {
         let req = request();
         assert_eq!(
@@ -455,14 +398,6 @@ mod tests {
         assert!(text.contains("timeout of 1m 30s"), "{text}");
         assert!(text.contains("may still be running"), "{text}");
         assert!(summary(&outcome(Ending::Interrupted, "ABORTED"), &req).contains("interrupted"));
-    }
-
-    #[test]
-    fn long_logs_keep_their_end() {
-        assert_eq!(log_tail("a\nb\n", 5), (0, "a\nb\n"));
-        assert_eq!(log_tail("a\nb\nc\nd\n", 2), (2, "c\nd\n"));
-        assert_eq!(log_tail("a\nb\nc", 1), (2, "c"));
-        assert_eq!(log_tail("", 1), (0, ""));
     }
 
     #[test]
