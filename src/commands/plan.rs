@@ -29,6 +29,9 @@ pub struct PlanArgs {
     /// Save the plan (JSON, with the fingerprints `apply --plan` checks) to FILE.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Fail (exit 1) when a secret cannot be resolved, instead of showing it as not checked.
+    #[arg(long)]
+    pub require_secrets: bool,
     #[command(flatten)]
     pub parallelism: ParallelismArgs,
 }
@@ -41,6 +44,7 @@ pub struct PlanConfig {
     pub format: Format,
     pub detailed_exitcode: bool,
     pub out: Option<PathBuf>,
+    pub require_secrets: bool,
     pub parallelism: usize,
 }
 
@@ -52,8 +56,25 @@ impl PlanArgs {
             format: self.format,
             detailed_exitcode: self.detailed_exitcode,
             out: self.out,
+            require_secrets: self.require_secrets,
             parallelism: self.parallelism.get(),
         })
+    }
+}
+
+/// `--require-secrets`: every secret that could not be resolved is a plan error.
+fn require_secrets(plan: &mut crate::plan::Plan) {
+    for u in std::mem::take(&mut plan.unchecked) {
+        plan.errors.push(crate::plan::PlanError {
+            kind: u.kind,
+            name: u.name.clone(),
+            origin: plan
+                .origins
+                .get(&crate::plan::ResourceId::new(u.kind, u.name.clone()))
+                .map(ToString::to_string),
+            message: format!("cannot resolve the secret {}: {}", u.path, u.reason),
+            hint: Some("--require-secrets is given".into()),
+        });
     }
 }
 
@@ -67,7 +88,17 @@ async fn plan(config: &PlanConfig, ctx: Context) -> Result<Outcome, Error> {
     target.close().await;
     // plan takes no lock, but says when a run holds one.
     super::lock::notice(planned.observed.global_variables.as_ref(), &config.target.stack);
-    let plan = planned.plan;
+    let mut plan = planned.plan;
+    if config.require_secrets {
+        require_secrets(&mut plan);
+    } else if !plan.unchecked.is_empty() {
+        eprintln!(
+            "warning: {} secret(s) not checked (they cannot be resolved here; the plan neither compares nor \
+             writes them on existing objects, and apply must resolve those it sends): {}",
+            plan.unchecked.len(),
+            crate::render::unchecked_line(&plan)
+        );
+    }
     let color = config.format == Format::Text && crate::output::stdout_color(ctx.no_color);
     let out = render(&plan, config.format, color);
     if config.format != Format::Text {

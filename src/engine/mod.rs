@@ -52,7 +52,7 @@ pub async fn plan_on(target: &Target, desired: &[Declared], parallelism: usize) 
         stack: &target.stack,
         target: &target.url,
         resolve_secret: &|r, origin| {
-            crate::manifest::resolve_secret(r, origin.base_dir()).map_err(|e| e.to_string())
+            crate::manifest::resolve_secret(r, origin.base_dir()).map_err(|e| e.reason())
         },
     });
     Ok(Planned {
@@ -97,9 +97,34 @@ pub fn guard(plan: &Plan, input: GuardInput<'_>, opts: GuardOptions) -> Result<(
     if !plan.errors.is_empty() {
         return Err(Error::PlanErrors(plan.errors.len()));
     }
+    check_secrets_to_send(plan)?;
     let ledger_size = input.ledger.map_or(0, |l| l.resources.len());
     guards::check(plan, input.declared, ledger_size, opts)?;
     Ok(())
+}
+
+/// Every secret the plan sends must resolve now, before any write (a plan, saved or not,
+/// may have been made where it could not be: it records those as unchecked).
+fn check_secrets_to_send(plan: &Plan) -> Result<(), Error> {
+    let mut missing = Vec::new();
+    for op in &plan.operations {
+        let base = crate::apply::writes::base_dir(op);
+        for s in op.secrets.iter().filter(|s| s.changed) {
+            if let Err(e) = crate::manifest::resolve_secret(&s.reference, &base) {
+                missing.push(format!("{} {} {}: {e}", op.kind, op.name, s.path));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "refusing to apply: {} secret{} that must be sent cannot be resolved; nothing was written:\n  {}",
+        missing.len(),
+        if missing.len() == 1 { "" } else { "s" },
+        missing.join("\n  ")
+    )
+    .into())
 }
 
 /// The write stage: execute a plan that passed the guards (and the confirmation). `commit_dir`
@@ -209,6 +234,8 @@ mod tests {
             errors: vec![],
             builds: vec![],
             origins: Default::default(),
+            unchecked: vec![],
+            scope: None,
         }
     }
 
