@@ -15,5 +15,6 @@ mod lock;
 mod manifests;
 mod markdown;
 mod plan;
+mod secrets;
 mod support;
 mod watch;
