@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::ArgMatches;
 
-use super::{Context, ParallelismArgs, TargetArgs, hinted, load};
+use super::{Context, ParallelismArgs, TargetArgs, TargetingArgs, hinted, load};
 use crate::error::{Error, Failure, Outcome};
 use crate::render::{Format, render, render_json};
 use crate::target::TargetConfig;
@@ -33,6 +33,8 @@ pub struct PlanArgs {
     #[arg(long)]
     pub require_secrets: bool,
     #[command(flatten)]
+    pub targeting: TargetingArgs,
+    #[command(flatten)]
     pub parallelism: ParallelismArgs,
 }
 
@@ -45,6 +47,7 @@ pub struct PlanConfig {
     pub detailed_exitcode: bool,
     pub out: Option<PathBuf>,
     pub require_secrets: bool,
+    pub targeting: crate::engine::Targeting,
     pub parallelism: usize,
 }
 
@@ -57,6 +60,7 @@ impl PlanArgs {
             detailed_exitcode: self.detailed_exitcode,
             out: self.out,
             require_secrets: self.require_secrets,
+            targeting: self.targeting.resolve()?,
             parallelism: self.parallelism.get(),
         })
     }
@@ -84,7 +88,8 @@ pub(super) async fn run(config: PlanConfig, ctx: Context) -> Result<Outcome, Err
 
 async fn plan(config: &PlanConfig, ctx: Context) -> Result<Outcome, Error> {
     let desired = load(&config.paths)?;
-    let (planned, target) = crate::engine::plan(&config.target, &desired, config.parallelism).await?;
+    let (planned, target) =
+        crate::engine::plan(&config.target, &desired, &config.targeting, config.parallelism).await?;
     target.close().await;
     // plan takes no lock, but says when a run holds one.
     super::lock::notice(planned.observed.global_variables.as_ref(), &config.target.stack);

@@ -235,6 +235,10 @@ pub struct PlanScope {
     pub targets: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excludes: Vec<String>,
+    /// How many of the stack's ledger entries are in scope when the plan was made: what the
+    /// deletion guard's default limit is computed from (a saved plan has no manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_entries: Option<usize>,
 }
 
 impl PlanScope {
