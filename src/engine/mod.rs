@@ -167,7 +167,11 @@ pub fn guard(plan: &Plan, input: GuardInput<'_>, opts: GuardOptions) -> Result<(
         .as_ref()
         .and_then(|s| s.ledger_entries)
         .unwrap_or_else(|| input.ledger.map_or(0, |l| l.resources.len()));
-    guards::check(plan, input.declared, ledger_size, opts)?;
+    // `--target` names what to plan: a scope that declares nothing (deleting what the
+    // ledger alone holds) is what was asked, not manifests given the wrong path.
+    let targeted = plan.scope.as_ref().is_some_and(|s| !s.targets.is_empty());
+    let declared = if targeted { None } else { input.declared };
+    guards::check(plan, declared, ledger_size, opts)?;
     Ok(())
 }
 

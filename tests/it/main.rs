@@ -17,4 +17,5 @@ mod markdown;
 mod plan;
 mod secrets;
 mod support;
+mod targeting;
 mod watch;
