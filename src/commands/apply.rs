@@ -229,6 +229,13 @@ async fn execute(
         eprintln!("error: {e}");
     }
     engine::guard(&plan, input, config.guards)?;
+    if !plan.unchecked.is_empty() {
+        // Only secrets of existing objects are left here (one that must be sent was refused).
+        eprintln!(
+            "warning: not checked, so not written (they cannot be resolved here): {}",
+            crate::render::unchecked_line(&plan)
+        );
+    }
     if matches!(config.source, PlanSource::Saved(_)) {
         engine::check_stale(target, &plan, parallelism).await?;
     }
