@@ -93,6 +93,7 @@ async fn a_target_brings_its_dependencies_and_nothing_else() {
         stdout.starts_with("Partial plan: --target Dataset/CHURN.customers"),
         "{stdout}"
     );
+    insta::assert_snapshot!("partial_plan_of_one_dataset", stdout);
     let md = run(cli_args(
         "plan",
         &manifests,
