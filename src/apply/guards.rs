@@ -128,6 +128,8 @@ mod tests {
             errors: vec![],
             builds: vec![],
             origins: Default::default(),
+            unchecked: vec![],
+            scope: None,
         }
     }
 

@@ -230,6 +230,8 @@ mod tests {
             errors: vec![],
             builds: vec![],
             origins: Default::default(),
+            unchecked: vec![],
+            scope: None,
         };
         let ops = vec![
             op(crate::kinds::project::ID, "A", Action::Create),

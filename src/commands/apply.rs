@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::ArgMatches;
 
 use super::lock::{LockArgs, with_lock};
-use super::{Context, OutputArgs, ParallelismArgs, TargetArgs, hinted, load};
+use super::{Context, OutputArgs, ParallelismArgs, TargetArgs, TargetingArgs, hinted, load};
 use crate::apply::guards::GuardOptions;
 use crate::engine::{self, GuardInput};
 use crate::error::{Error, Failure, Outcome};
@@ -47,6 +47,8 @@ pub struct ApplyArgs {
     pub parallelism: ParallelismArgs,
     #[command(flatten)]
     pub lock: LockArgs,
+    #[command(flatten)]
+    pub targeting: TargetingArgs,
     /// Do not start the `Build` manifests that the apply triggers.
     #[arg(long)]
     pub no_builds: bool,
@@ -72,11 +74,22 @@ pub struct ApplyConfig {
     pub parallelism: usize,
     pub no_builds: bool,
     pub lock: LockSettings,
+    /// `--target` / `--exclude` (a saved plan carries its own scope).
+    pub targeting: engine::Targeting,
 }
 
 impl ApplyArgs {
     pub fn resolve(self, matches: &ArgMatches) -> Result<ApplyConfig, Error> {
+        let targeting = self.targeting.resolve()?;
+        if self.plan.is_some() && !targeting.is_everything() {
+            return Err(anyhow::anyhow!(
+                "--target and --exclude do not apply to a saved plan: it was made with its own scope \
+                 (give them to `dssctl plan --out`)"
+            )
+            .into());
+        }
         Ok(ApplyConfig {
+            targeting,
             source: match self.plan {
                 Some(file) => PlanSource::Saved(file),
                 None => PlanSource::Manifests(self.paths),
@@ -119,7 +132,7 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
                         observed,
                         declared,
                         ..
-                    } = engine::plan_on(&target, &desired, config.parallelism).await?;
+                    } = engine::plan_scoped(&target, &desired, &config.targeting, config.parallelism).await?;
                     Ok::<_, Error>((plan, observed.ledger, declared))
                 };
                 // A first plan without the lock: an apply that would write nothing (no change,
@@ -216,6 +229,13 @@ async fn execute(
         eprintln!("error: {e}");
     }
     engine::guard(&plan, input, config.guards)?;
+    if !plan.unchecked.is_empty() {
+        // Only secrets of existing objects are left here (one that must be sent was refused).
+        eprintln!(
+            "warning: not checked, so not written (they cannot be resolved here): {}",
+            crate::render::unchecked_line(&plan)
+        );
+    }
     if matches!(config.source, PlanSource::Saved(_)) {
         engine::check_stale(target, &plan, parallelism).await?;
     }

@@ -5,7 +5,8 @@
 //! `ValueEnum` here.
 //!
 //! The flags several commands share are declared once: [`TargetArgs`] (where DSS is),
-//! [`ParallelismArgs`] (`--parallelism`), [`OutputArgs`] (`--format text|json`), and
+//! [`ParallelismArgs`] (`--parallelism`), [`OutputArgs`] (`--format text|json`),
+//! [`TargetingArgs`] (`--target`, `--exclude`) of plan and apply, and
 //! `lock::LockArgs` (`--lock-timeout`) of the commands that write.
 //!
 //! Every command returns `Result<Outcome, Error>` ([`crate::error`]); `main` reports the
@@ -234,6 +235,36 @@ pub struct ParallelismArgs {
 impl ParallelismArgs {
     pub fn get(self) -> usize {
         usize::from(self.parallelism)
+    }
+}
+
+/// `--target` and `--exclude`, shared by plan and apply: a partial plan.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetingArgs {
+    /// Plan only KIND/NAME (as written in manifests: Dataset/SALES.orders, Project/CHURN) and
+    /// what it depends on. Repeatable.
+    #[arg(long = "target", value_name = "KIND/NAME")]
+    pub targets: Vec<String>,
+    /// Leave KIND/NAME, and whatever depends on it, out of the plan. Repeatable.
+    #[arg(long = "exclude", value_name = "KIND/NAME")]
+    pub excludes: Vec<String>,
+}
+
+impl TargetingArgs {
+    /// The parsed selectors (a malformed one or an unknown kind is an error before any read).
+    pub fn resolve(self) -> Result<crate::engine::Targeting, Error> {
+        let parse = |list: Vec<String>, flag: &str| {
+            list.iter()
+                .map(|t| {
+                    crate::plan::targeting::parse_selector(t)
+                        .map_err(|e| Error::from(anyhow::anyhow!("{flag}: {e}")))
+                })
+                .collect::<Result<Vec<_>, Error>>()
+        };
+        Ok(crate::engine::Targeting {
+            targets: parse(self.targets, "--target")?,
+            excludes: parse(self.excludes, "--exclude")?,
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::ArgMatches;
 
-use super::{Context, ParallelismArgs, TargetArgs, hinted, load};
+use super::{Context, ParallelismArgs, TargetArgs, TargetingArgs, hinted, load};
 use crate::error::{Error, Failure, Outcome};
 use crate::render::{Format, render, render_json};
 use crate::target::TargetConfig;
@@ -29,6 +29,11 @@ pub struct PlanArgs {
     /// Save the plan (JSON, with the fingerprints `apply --plan` checks) to FILE.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Fail (exit 1) when a secret cannot be resolved, instead of showing it as not checked.
+    #[arg(long)]
+    pub require_secrets: bool,
+    #[command(flatten)]
+    pub targeting: TargetingArgs,
     #[command(flatten)]
     pub parallelism: ParallelismArgs,
 }
@@ -41,6 +46,8 @@ pub struct PlanConfig {
     pub format: Format,
     pub detailed_exitcode: bool,
     pub out: Option<PathBuf>,
+    pub require_secrets: bool,
+    pub targeting: crate::engine::Targeting,
     pub parallelism: usize,
 }
 
@@ -52,8 +59,26 @@ impl PlanArgs {
             format: self.format,
             detailed_exitcode: self.detailed_exitcode,
             out: self.out,
+            require_secrets: self.require_secrets,
+            targeting: self.targeting.resolve()?,
             parallelism: self.parallelism.get(),
         })
+    }
+}
+
+/// `--require-secrets`: every secret that could not be resolved is a plan error.
+fn require_secrets(plan: &mut crate::plan::Plan) {
+    for u in std::mem::take(&mut plan.unchecked) {
+        plan.errors.push(crate::plan::PlanError {
+            kind: u.kind,
+            name: u.name.clone(),
+            origin: plan
+                .origins
+                .get(&crate::plan::ResourceId::new(u.kind, u.name.clone()))
+                .map(ToString::to_string),
+            message: format!("cannot resolve the secret {}: {}", u.path, u.reason),
+            hint: Some("--require-secrets is given".into()),
+        });
     }
 }
 
@@ -63,11 +88,22 @@ pub(super) async fn run(config: PlanConfig, ctx: Context) -> Result<Outcome, Err
 
 async fn plan(config: &PlanConfig, ctx: Context) -> Result<Outcome, Error> {
     let desired = load(&config.paths)?;
-    let (planned, target) = crate::engine::plan(&config.target, &desired, config.parallelism).await?;
+    let (planned, target) =
+        crate::engine::plan(&config.target, &desired, &config.targeting, config.parallelism).await?;
     target.close().await;
     // plan takes no lock, but says when a run holds one.
     super::lock::notice(planned.observed.global_variables.as_ref(), &config.target.stack);
-    let plan = planned.plan;
+    let mut plan = planned.plan;
+    if config.require_secrets {
+        require_secrets(&mut plan);
+    } else if !plan.unchecked.is_empty() {
+        eprintln!(
+            "warning: {} secret(s) not checked (they cannot be resolved here; the plan neither compares nor \
+             writes them on existing objects, and apply must resolve those it sends): {}",
+            plan.unchecked.len(),
+            crate::render::unchecked_line(&plan)
+        );
+    }
     let color = config.format == Format::Text && crate::output::stdout_color(ctx.no_color);
     let out = render(&plan, config.format, color);
     if config.format != Format::Text {

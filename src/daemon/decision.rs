@@ -160,6 +160,8 @@ mod tests {
             errors: vec![],
             builds: vec![],
             origins: Default::default(),
+            unchecked: vec![],
+            scope: None,
         };
         plan.recount();
         plan

@@ -21,7 +21,8 @@ use crate::error::Error;
 use crate::export::{Export, ExportKind};
 use crate::manifest::{Declared, Diagnostics, LoadedManifests};
 use crate::plan::planner::declared_id;
-use crate::plan::{Ledger, Observed, Plan, PlanInput};
+use crate::plan::targeting::{Selection, Selector};
+use crate::plan::{Ledger, Observed, Plan, PlanInput, ResourceId};
 use crate::target::{Target, TargetConfig, connect};
 
 /// Load and validate the manifests under `paths` (no network).
@@ -39,22 +40,83 @@ pub struct Planned {
     pub requests: usize,
 }
 
+/// What a plan covers: the `--target` and `--exclude` selectors (both empty: everything).
+#[derive(Debug, Clone, Default)]
+pub struct Targeting {
+    pub targets: Vec<Selector>,
+    pub excludes: Vec<Selector>,
+}
+
+impl Targeting {
+    pub fn is_everything(&self) -> bool {
+        self.targets.is_empty() && self.excludes.is_empty()
+    }
+}
+
 /// Observe what `desired` needs through an already-connected target, and plan.
 pub async fn plan_on(target: &Target, desired: &[Declared], parallelism: usize) -> anyhow::Result<Planned> {
+    plan_scoped(target, desired, &Targeting::default(), parallelism).await
+}
+
+/// The filtering step of a partial plan, then [`plan_on`]'s observe and plan: only the
+/// declared resources in scope are observed and planned, and the plan keeps only what is in
+/// scope (an out-of-scope ledger entry is never deleted). Apply plans twice (before and under
+/// the lock) with the same `targeting`.
+pub async fn plan_scoped(
+    target: &Target,
+    desired: &[Declared],
+    targeting: &Targeting,
+    parallelism: usize,
+) -> anyhow::Result<Planned> {
+    if targeting.is_everything() {
+        return observe_and_plan(target, desired, None, parallelism).await;
+    }
+    // The ledger is needed to know the names only it holds (deleting one is a target too).
+    let globals = target
+        .client
+        .get_global_variables()
+        .await
+        .context("cannot read the global variables (the ledger)")?;
+    let ledger: Vec<ResourceId> = Ledger::from_global_variables(&globals, &target.stack)?
+        .map(|l| l.resources.values().map(|e| e.id()).collect())
+        .unwrap_or_default();
+    let selection = Selection::new(&targeting.targets, &targeting.excludes, desired, &ledger)
+        .map_err(anyhow::Error::msg)?;
+    let dependents = selection.excluded_dependents();
+    if !dependents.is_empty() {
+        let names: Vec<String> = dependents.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "note: also excluded, as they depend on what --exclude names: {}",
+            names.join(", ")
+        );
+    }
+    let in_scope = selection.keep_declared(desired);
+    observe_and_plan(target, &in_scope, Some((&selection, &ledger)), parallelism).await
+}
+
+async fn observe_and_plan(
+    target: &Target,
+    desired: &[Declared],
+    selection: Option<(&Selection, &[ResourceId])>,
+    parallelism: usize,
+) -> anyhow::Result<Planned> {
     let observation = crate::observe::observe(&target.client, desired, &target.stack, parallelism)
         .await
         .map_err(|err| anyhow::Error::new(err).context("cannot read the live state"))?;
     let requests = observation.requests();
     tracing::debug!(requests, "live state read");
-    let plan = crate::plan::plan(&PlanInput {
+    let mut plan = crate::plan::plan(&PlanInput {
         desired,
         observed: &observation.observed,
         stack: &target.stack,
         target: &target.url,
         resolve_secret: &|r, origin| {
-            crate::manifest::resolve_secret(r, origin.base_dir()).map_err(|e| e.to_string())
+            crate::manifest::resolve_secret(r, origin.base_dir()).map_err(|e| e.reason())
         },
     });
+    if let Some((selection, ledger)) = selection {
+        selection.restrict(&mut plan, ledger);
+    }
     Ok(Planned {
         plan,
         observed: observation.observed,
@@ -71,10 +133,11 @@ pub async fn plan_on(target: &Target, desired: &[Declared], parallelism: usize) 
 pub async fn plan(
     config: &TargetConfig,
     desired: &[Declared],
+    targeting: &Targeting,
     parallelism: usize,
 ) -> Result<(Planned, Target), Error> {
     let target = connect(config, parallelism).await?;
-    match plan_on(&target, desired, parallelism).await {
+    match plan_scoped(&target, desired, targeting, parallelism).await {
         Ok(planned) => Ok((planned, target)),
         Err(err) => {
             target.close().await;
@@ -97,9 +160,43 @@ pub fn guard(plan: &Plan, input: GuardInput<'_>, opts: GuardOptions) -> Result<(
     if !plan.errors.is_empty() {
         return Err(Error::PlanErrors(plan.errors.len()));
     }
-    let ledger_size = input.ledger.map_or(0, |l| l.resources.len());
-    guards::check(plan, input.declared, ledger_size, opts)?;
+    check_secrets_to_send(plan)?;
+    // A partial plan counts only the ledger entries in its scope.
+    let ledger_size = plan
+        .scope
+        .as_ref()
+        .and_then(|s| s.ledger_entries)
+        .unwrap_or_else(|| input.ledger.map_or(0, |l| l.resources.len()));
+    // `--target` names what to plan: a scope that declares nothing (deleting what the
+    // ledger alone holds) is what was asked, not manifests given the wrong path.
+    let targeted = plan.scope.as_ref().is_some_and(|s| !s.targets.is_empty());
+    let declared = if targeted { None } else { input.declared };
+    guards::check(plan, declared, ledger_size, opts)?;
     Ok(())
+}
+
+/// Every secret the plan sends must resolve now, before any write (a plan, saved or not,
+/// may have been made where it could not be: it records those as unchecked).
+fn check_secrets_to_send(plan: &Plan) -> Result<(), Error> {
+    let mut missing = Vec::new();
+    for op in &plan.operations {
+        let base = crate::apply::writes::base_dir(op);
+        for s in op.secrets.iter().filter(|s| s.changed) {
+            if let Err(e) = crate::manifest::resolve_secret(&s.reference, &base) {
+                missing.push(format!("{} {} {}: {e}", op.kind, op.name, s.path));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "refusing to apply: {} secret{} that must be sent cannot be resolved; nothing was written:\n  {}",
+        missing.len(),
+        if missing.len() == 1 { "" } else { "s" },
+        missing.join("\n  ")
+    )
+    .into())
 }
 
 /// The write stage: execute a plan that passed the guards (and the confirmation). `commit_dir`
@@ -209,6 +306,8 @@ mod tests {
             errors: vec![],
             builds: vec![],
             origins: Default::default(),
+            unchecked: vec![],
+            scope: None,
         }
     }
 

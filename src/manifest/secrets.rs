@@ -1,5 +1,7 @@
-//! Secret references: `{fromEnv: NAME}` and `{fromFile: PATH}` are resolved only by apply, at the
-//! moment the value is sent to DSS. Errors name the variable or the file, never any content.
+//! Secret references: `{fromEnv: NAME}` and `{fromFile: PATH}` are resolved by apply, at the
+//! moment the value is sent to DSS, and by plan, only to fingerprint them (a plan tolerates
+//! one it cannot resolve: see `plan::planner`). Errors name the variable or the file, never
+//! any content.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,21 @@ pub enum SecretError {
     FileEmpty { path: PathBuf },
     #[error("secret file {} is not valid UTF-8 text", path.display())]
     FileNotUnicode { path: PathBuf },
+}
+
+impl SecretError {
+    /// The short form the plan shows (`DWH_PASSWORD is not set`): the variable or the file
+    /// and what is wrong with it, never any content.
+    pub fn reason(&self) -> String {
+        match self {
+            SecretError::EnvNotSet { name } => format!("{name} is not set"),
+            SecretError::EnvEmpty { name } => format!("{name} is empty"),
+            SecretError::EnvNotUnicode { name } => format!("{name} is not valid UTF-8"),
+            SecretError::FileUnreadable { path, reason } => format!("{}: {reason}", path.display()),
+            SecretError::FileEmpty { path } => format!("{} is empty", path.display()),
+            SecretError::FileNotUnicode { path } => format!("{} is not valid UTF-8 text", path.display()),
+        }
+    }
 }
 
 /// Reads the value a reference points at. A `fromFile` path is relative to `base_dir` (the
@@ -101,10 +118,12 @@ mod tests {
         let unset = SecretRef::FromEnv {
             from_env: "DSSCTL_TEST_SURELY_UNSET_VARIABLE".into(),
         };
+        let err = resolve_secret(&unset, dir.path()).unwrap_err();
         assert_eq!(
-            resolve_secret(&unset, dir.path()).unwrap_err().to_string(),
+            err.to_string(),
             "environment variable DSSCTL_TEST_SURELY_UNSET_VARIABLE is not set"
         );
+        assert_eq!(err.reason(), "DSSCTL_TEST_SURELY_UNSET_VARIABLE is not set");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`diff`]: field semantics, one sub-document at a time;
 //! - [`planner`]: ownership rules and the operations;
 //! - [`scope`]: what to read from the live instance, and the request budget;
+//! - [`targeting`]: what a partial plan covers (`--target`, `--exclude`);
 //! - [`ledger`]: the ownership ledger model;
 //! - [`fingerprint`]: keyed secret fingerprints and live-document fingerprints;
 //! - [`overlay`]: how a write's desired fields are put on a fresh GET (used by apply);
@@ -28,6 +29,7 @@ pub mod scope;
 /// Test support only: compiled for tests and for the benchmark (`--features test-support`).
 #[cfg(any(test, feature = "test-support"))]
 pub mod simulate;
+pub mod targeting;
 
 pub use ledger::{Ledger, LedgerEntry};
 pub use model::*;

@@ -155,6 +155,10 @@ pub struct Change {
     pub after: Value,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sensitive: bool,
+    /// For a sensitive field whose secret could not be resolved where the plan was made: why
+    /// (`DWH_PASSWORD is not set`). Its fingerprint could not be compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchecked: Option<String>,
 }
 
 impl Change {
@@ -164,6 +168,7 @@ impl Change {
             before,
             after,
             sensitive: false,
+            unchecked: None,
         }
     }
 
@@ -174,6 +179,16 @@ impl Change {
             before: Value::Null,
             after: Value::Null,
             sensitive: true,
+            unchecked: None,
+        }
+    }
+
+    /// A secret field that could not be resolved, so not compared; `reason` names the
+    /// variable or the file, never a value.
+    pub fn unchecked(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Change {
+            unchecked: Some(reason.into()),
+            ..Change::sensitive(path)
         }
     }
 }
@@ -187,6 +202,60 @@ pub struct SecretField {
     /// Whether the value must be sent (its fingerprint differs from the ledger's, or the
     /// object is created). An unchanged secret is never re-sent: DSS keeps it encrypted.
     pub changed: bool,
+    /// Why the secret could not be resolved when the plan was made (`None`: it was). Apply
+    /// resolves it again, and refuses before any write when one it must send still cannot be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchecked: Option<String>,
+}
+
+/// A secret the plan could not resolve, so could not compare (the warning of `plan`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UncheckedSecret {
+    pub kind: Kind,
+    pub name: String,
+    /// The field (`params.password`).
+    pub path: String,
+    /// Why (`DWH_PASSWORD is not set`).
+    pub reason: String,
+    /// Whether the plan must send it (a creation): apply refuses unless it resolves then.
+    pub sent: bool,
+}
+
+impl std::fmt::Display for UncheckedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}: {}", self.kind, self.name, self.path, self.reason)
+    }
+}
+
+/// The part of the declared resources and the ledger a partial plan covers (`--target`,
+/// `--exclude`). Written as given on the command line (`Dataset/SALES.orders`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanScope {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excludes: Vec<String>,
+    /// How many of the stack's ledger entries are in scope when the plan was made: what the
+    /// deletion guard's default limit is computed from (a saved plan has no manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_entries: Option<usize>,
+}
+
+impl PlanScope {
+    /// Whether the plan covers everything.
+    pub fn is_full(&self) -> bool {
+        self.targets.is_empty() && self.excludes.is_empty()
+    }
+
+    /// `--target A --exclude B`, as the outputs name a partial plan.
+    pub fn describe(&self) -> String {
+        self.targets
+            .iter()
+            .map(|t| format!("--target {t}"))
+            .chain(self.excludes.iter().map(|e| format!("--exclude {e}")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// How a live document was identified when the plan was made.
@@ -382,6 +451,12 @@ pub struct Plan {
     /// the output; used by error messages.
     #[serde(skip)]
     pub origins: BTreeMap<ResourceId, Origin>,
+    /// Secrets that could not be resolved where the plan was made (see [`UncheckedSecret`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<UncheckedSecret>,
+    /// The scope of a partial plan (`--target`, `--exclude`); absent for a whole plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<PlanScope>,
 }
 
 impl Plan {

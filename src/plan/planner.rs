@@ -19,7 +19,7 @@ use super::fingerprint::{content_fingerprint, secret_fingerprint};
 use super::ledger::{Ledger, LedgerEntry};
 use super::model::{
     Action, Change, FORMAT_VERSION, Fingerprint, Kind, LedgerIntent, Operation, Plan, PlanError,
-    ProtectedSkip, ResourceId, SecretField, Summary, Write,
+    ProtectedSkip, ResourceId, SecretField, Summary, UncheckedSecret, Write,
 };
 use super::observed::Observed;
 
@@ -46,6 +46,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         declared: BTreeMap::new(),
         ops: Vec::new(),
         errors: Vec::new(),
+        unchecked: Vec::new(),
         unchanged: 0,
     };
     for d in input.desired {
@@ -68,6 +69,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         errors,
         unchanged,
         declared,
+        unchecked,
         ..
     } = p;
     ops.sort_by(|a, b| {
@@ -94,6 +96,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             .into_iter()
             .map(|(id, d)| (id, d.origin.clone()))
             .collect(),
+        unchecked,
+        scope: None,
     };
     plan.recount();
     plan
@@ -112,6 +116,7 @@ pub struct Planner<'a> {
     declared: BTreeMap<ResourceId, &'a Declared>,
     ops: Vec<Operation>,
     errors: Vec<PlanError>,
+    unchecked: Vec<UncheckedSecret>,
     unchanged: usize,
 }
 
@@ -192,27 +197,44 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Judge the secrets found in a document: resolve each (to report a missing one now
-    /// rather than halfway through apply), compare its keyed fingerprint with the ledger's.
+    /// Judge the secrets found in a document: resolve each, compare its keyed fingerprint
+    /// with the ledger's.
     ///
     /// Without a fingerprint to compare with: on create the secret is sent; for a resource
     /// the ledger already manages (a secret newly added to its manifest) it is sent; on
     /// adoption it is trusted when the live object already holds a value (DSS never returns
     /// it in clear, so there is nothing to compare) and apply records its fingerprint, so any
     /// later change in Git is detected.
+    ///
+    /// A secret that cannot be resolved here (a pull-request pipeline has no production
+    /// secrets) does not stop the plan: it is recorded as unchecked. On an existing object it
+    /// is not written (nothing to compare it with); on a created one it must be sent, and
+    /// apply refuses before any write unless it resolves then.
     pub(crate) fn judge_secrets(&mut self, id: &ResourceId, origin: &Origin, doc: &mut Doc<'_>) {
         let entry = self.ledger.and_then(|l| l.get(id));
         let pending: Vec<PendingSecret> = std::mem::take(&mut doc.pending_secrets);
         for s in pending {
             let value = match (self.input.resolve_secret)(&s.reference, origin) {
                 Ok(v) => v,
-                Err(e) => {
-                    self.error_at(
-                        id,
-                        Some(origin),
-                        format!("cannot resolve the secret {} ({:?}): {e}", s.path, s.reference),
-                        None,
-                    );
+                Err(reason) => {
+                    let sent = doc.live.is_none();
+                    if sent {
+                        doc.changes
+                            .push(Change::unchecked(s.path.clone(), reason.clone()));
+                    }
+                    self.unchecked.push(UncheckedSecret {
+                        kind: id.kind,
+                        name: id.name.clone(),
+                        path: s.path.clone(),
+                        reason: reason.clone(),
+                        sent,
+                    });
+                    doc.secrets.push(SecretField {
+                        path: s.path,
+                        reference: s.reference,
+                        changed: sent,
+                        unchecked: Some(reason),
+                    });
                     continue;
                 }
             };
@@ -234,6 +256,7 @@ impl<'a> Planner<'a> {
                 path: s.path,
                 reference: s.reference,
                 changed,
+                unchecked: None,
             });
         }
     }
@@ -274,6 +297,12 @@ impl<'a> Planner<'a> {
         if action == Action::Update && changes.is_empty() {
             self.unchanged += 1;
             return;
+        }
+        // Not written (not compared), but shown, so that a reviewer sees what was not checked.
+        for s in secrets.iter().filter(|s| !s.changed) {
+            if let Some(reason) = &s.unchecked {
+                changes.push(Change::unchecked(s.path.clone(), reason.clone()));
+            }
         }
         self.ops.push(Operation {
             kind: id.kind,

@@ -197,7 +197,7 @@ fn a_secret_changed_in_git_is_seen_through_its_fingerprint_only() {
 }
 
 #[test]
-fn an_unresolvable_secret_is_an_error_at_its_manifest() {
+fn an_unresolvable_secret_on_an_existing_object_is_unchecked_not_written() {
     let (mut desired, observed) = converged();
     if let crate::manifest::Resource::User { spec, .. } = &mut desired[2].resource {
         spec.password = Some(crate::manifest::SecretRef::FromEnv {
@@ -205,10 +205,50 @@ fn an_unresolvable_secret_is_an_error_at_its_manifest() {
         });
     }
     let plan = run(&desired, &observed);
-    assert_eq!(plan.errors.len(), 1);
-    let msg = plan.errors[0].to_string();
-    assert!(msg.starts_with("stack/app.yaml:9:1: user alice"), "{msg}");
-    assert!(msg.contains("NOPE"));
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    assert!(!plan.has_changes(), "nothing to compare, so nothing written");
+    assert_eq!(plan.unchecked.len(), 1);
+    let u = &plan.unchecked[0];
+    assert_eq!(
+        (u.name.as_str(), u.path.as_str(), u.sent),
+        ("alice", "password", false)
+    );
+    assert!(u.reason.contains("NOPE"), "{}", u.reason);
+
+    // With another change, the operation shows the field as not checked, but does not write it.
+    if let crate::manifest::Resource::User { spec, .. } = &mut desired[2].resource {
+        spec.display_name = Some("Alice Renamed".into());
+    }
+    let plan = run(&desired, &observed);
+    let op = &plan.operations[0];
+    let unchecked: Vec<&Change> = op.changes.iter().filter(|c| c.unchecked.is_some()).collect();
+    assert_eq!(unchecked.len(), 1);
+    assert!(unchecked[0].sensitive && unchecked[0].path == "password");
+    assert!(op.writes.iter().all(|w| w.changes.iter().all(|c| !c.sensitive)));
+    assert!(op.secrets.iter().all(|s| !s.changed && s.unchecked.is_some()));
+}
+
+#[test]
+fn an_unresolvable_secret_on_a_created_object_must_be_sent() {
+    let (mut desired, mut observed) = converged();
+    if let crate::manifest::Resource::User { spec, .. } = &mut desired[2].resource {
+        spec.password = Some(crate::manifest::SecretRef::FromEnv {
+            from_env: "NOPE".into(),
+        });
+    }
+    observed.users.as_mut().unwrap().remove("alice");
+    let plan = run(&desired, &observed);
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    let op = &plan.operations[0];
+    assert_eq!(op.action, Action::Create);
+    assert!(op.secrets.iter().any(|s| s.changed && s.unchecked.is_some()));
+    assert!(op.changes.iter().any(|c| c.sensitive && c.unchecked.is_some()));
+    assert!(plan.unchecked[0].sent);
+    // The saved plan keeps the record.
+    let doc = serde_json::to_string(&plan).unwrap();
+    assert!(doc.contains("\"unchecked\""), "{doc}");
+    let back: crate::plan::Plan = serde_json::from_str(&doc).unwrap();
+    assert_eq!(back.unchecked, plan.unchecked);
 }
 
 #[test]

@@ -20,6 +20,22 @@ pub fn render_markdown(plan: &Plan) -> String {
     let _ = writeln!(out);
     let _ = writeln!(out, "Target: `{}`", plan.target);
     let _ = writeln!(out);
+    if let Some(scope) = plan.scope.as_ref().filter(|s| !s.is_full()) {
+        let _ = writeln!(
+            out,
+            "**Partial plan:** `{}` (other resources were neither compared nor deleted).",
+            scope.describe()
+        );
+        let _ = writeln!(out);
+    }
+    if !plan.unchecked.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Secrets not checked** (not resolvable where the plan ran): {}",
+            escape(&super::unchecked_line(plan))
+        );
+        let _ = writeln!(out);
+    }
     if !plan.errors.is_empty() {
         let _ = writeln!(
             out,
@@ -325,7 +341,14 @@ fn section(out: &mut String, op: &Operation) {
     let _ = writeln!(out);
     let _ = writeln!(out, "```diff");
     for c in &op.changes {
-        if c.sensitive {
+        if let Some(reason) = c.unchecked.as_ref().filter(|_| c.sensitive) {
+            let _ = writeln!(
+                out,
+                "! {}: (sensitive, not checked: {})",
+                c.path,
+                fence_safe(reason)
+            );
+        } else if c.sensitive {
             let _ = writeln!(out, "! {}: (sensitive, changed)", c.path);
         } else if is_multiline(&c.before) || is_multiline(&c.after) {
             let _ = writeln!(out, "  {}:", c.path);
@@ -397,6 +420,8 @@ mod tests {
             errors: vec![],
             builds: vec![],
             origins: Default::default(),
+            unchecked: vec![],
+            scope: None,
         };
         plan.recount();
         plan
@@ -612,6 +637,8 @@ mod tests {
             errors: vec![],
             builds: vec![],
             origins: Default::default(),
+            unchecked: vec![],
+            scope: None,
         };
         plan.recount();
         let out = render_markdown(&plan);

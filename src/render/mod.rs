@@ -82,6 +82,29 @@ pub(crate) fn flow(v: &Value) -> String {
     }
 }
 
+/// The secrets a plan could not resolve, in one line: `connection dwh params.password (DWH_PASSWORD
+/// is not set; apply must send it)`, comma-separated.
+pub fn unchecked_line(plan: &Plan) -> String {
+    plan.unchecked
+        .iter()
+        .map(|u| {
+            format!(
+                "{} {} {} ({}{})",
+                u.kind,
+                u.name,
+                u.path,
+                u.reason,
+                if u.sent {
+                    "; apply must send it"
+                } else {
+                    "; not compared, not written"
+                }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The summary sentence: `Plan: 1 to add, 3 to change, 1 to delete, 2 to adopt, 212 unchanged.`
 pub(crate) fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;

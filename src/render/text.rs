@@ -1,5 +1,6 @@
 //! The text plan: one line per resource with its action and the sub-documents written, then
-//! the changed fields (multi-line strings as a unified diff, secrets as `(sensitive)`), the
+//! the changed fields (multi-line strings as a unified diff, secrets as `(sensitive)`, or
+//! `(sensitive, not checked: WHY)` when they could not be resolved), the scope of a partial plan, the
 //! protected resources kept, the errors, and a summary line.
 
 use std::fmt::Write as _;
@@ -68,6 +69,14 @@ impl Paint {
 pub fn render_text(plan: &Plan, color: bool) -> String {
     let paint = Paint { on: color };
     let mut out = String::new();
+    if let Some(scope) = plan.scope.as_ref().filter(|s| !s.is_full()) {
+        let _ = writeln!(
+            out,
+            "{} {} (other resources were neither compared nor deleted)",
+            paint.bold("Partial plan:"),
+            scope.describe()
+        );
+    }
     for op in &plan.operations {
         operation(&mut out, &paint, op);
     }
@@ -92,6 +101,14 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     }
     for err in &plan.errors {
         let _ = writeln!(out, "{} {err}", paint.error("Error:"));
+    }
+    if !plan.unchecked.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} {}",
+            paint.bold("Not checked:"),
+            super::unchecked_line(plan)
+        );
     }
     if !plan.has_changes() && plan.errors.is_empty() {
         let _ = writeln!(
@@ -147,12 +164,14 @@ fn operation(out: &mut String, paint: &Paint, op: &Operation) {
 fn field(out: &mut String, paint: &Paint, action: Action, c: &Change) {
     const INDENT: &str = "      ";
     if c.sensitive {
-        let what = if action == Action::Create {
-            "(sensitive)"
+        let what = if let Some(reason) = &c.unchecked {
+            format!("(sensitive, not checked: {reason})")
+        } else if action == Action::Create {
+            "(sensitive)".to_string()
         } else {
-            "(sensitive, changed)"
+            "(sensitive, changed)".to_string()
         };
-        let _ = writeln!(out, "{INDENT}{}: {}", c.path, paint.dim(what));
+        let _ = writeln!(out, "{INDENT}{}: {}", c.path, paint.dim(&what));
         return;
     }
     if is_multiline(&c.before) || is_multiline(&c.after) {

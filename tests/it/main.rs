@@ -17,5 +17,7 @@ mod lock;
 mod manifests;
 mod markdown;
 mod plan;
+mod secrets;
 mod support;
+mod targeting;
 mod watch;
