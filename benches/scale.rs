@@ -789,21 +789,20 @@ async fn minimum_requests(
         .into_iter()
         .map(|p| (p.project_key.clone(), p))
         .collect();
-    let live: BTreeSet<String> = reads
-        .projects
+    let empty = Default::default();
+    let planned = dssctl::kinds::project::reads(&reads).unwrap_or(&empty);
+    let live: BTreeSet<String> = planned
         .keys()
         .filter(|k| summaries.contains_key(*k))
         .cloned()
         .collect();
-    let mut conditional = reads
-        .projects
+    let mut conditional = planned
         .iter()
         .filter(|(k, r)| {
             !r.metadata && r.description && summaries.get(*k).is_some_and(|s| s.description.is_none())
         })
         .count();
-    let with_labels: Vec<(&String, &BTreeSet<String>)> = reads
-        .projects
+    let with_labels: Vec<(&String, &BTreeSet<String>)> = planned
         .iter()
         .filter(|(k, r)| live.contains(*k) && !r.dataset_labels.is_empty())
         .map(|(k, r)| (k, &r.dataset_labels))
@@ -821,7 +820,12 @@ async fn minimum_requests(
         .try_collect()
         .await?;
     conditional += missing.iter().sum::<usize>();
-    Ok((reads.budget(&live, conditional), reads))
+    let live: BTreeSet<dssctl::plan::ResourceId> = live
+        .iter()
+        .map(|k| dssctl::plan::ResourceId::new(dssctl::kinds::project::ID, k.as_str()))
+        .collect();
+    let budget = reads.budget(&live, conditional);
+    Ok((budget, reads))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,14 +1,16 @@
 //! `kind: Group`: a DSS group and its `may*` ability flags. This module owns the spec type, the
 //! group name rule and the schema patch that admits the ability flags.
 
-use std::collections::BTreeMap;
-
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{Kind, KindId, NameRule};
 use futures::future::BoxFuture;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::KindRead;
+use crate::observe::{ObserveError, reading};
 
 use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::Declared;
@@ -17,6 +19,19 @@ use crate::plan::diff::Doc;
 use crate::plan::planner::{Planner, flag, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
+
+/// The live groups as observed (`None`: the list was not read), keyed by name.
+pub type Live = BTreeMap<String, crate::wire::Group>;
+
+/// This kind's part of the observed state.
+pub fn live(observed: &Observed) -> Option<&Live> {
+    observed.kinds.get(ID)
+}
+
+/// This kind's part of the observed state, to change (tests, simulation).
+pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
+    observed.kinds.get_mut(ID)
+}
 
 /// The kind.
 pub static KIND: GroupKind = GroupKind;
@@ -114,20 +129,49 @@ impl Kind for GroupKind {
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let groups = observed.groups.as_ref().ok_or("group list")?;
+        let groups = live(observed).ok_or("group list")?;
         Ok(groups.get(name).map(to_json))
     }
 
     fn add_reads(&self, _resource: &Resource, needs: &mut Needs<'_>) {
-        needs.reads.groups = true;
+        needs.reads.mark(ID);
     }
 
     fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.groups = true;
+        reads.mark(ID);
     }
 
     fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.groups = true;
+        reads.mark(ID);
+    }
+
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        _parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        if !reads.marked(ID) {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let list: Live = client
+                .list_groups()
+                .await
+                .map_err(reading("the group list"))?
+                .into_iter()
+                .map(|x| (x.name.clone(), x))
+                .collect();
+            Ok(KindRead::list(list))
+        }))
+    }
+
+    fn read_budget(&self, reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
+        usize::from(reads.marked(ID))
+    }
+
+    fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
+        live(observed).map(|m| m.contains_key(name))
     }
 
     fn get_main<'a>(
@@ -164,7 +208,7 @@ impl Kind for GroupKind {
 /// Plan one declared group: its writes, compared with the live state.
 pub(crate) fn plan_group(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &GroupSpec) {
     let id = ResourceId::new(ID, &meta.name);
-    let Some(groups) = &p.observed().groups else {
+    let Some(groups) = live(p.observed()) else {
         return p.not_read(&id, &d.origin, "group list");
     };
     let live = groups.get(&meta.name).map(to_json);

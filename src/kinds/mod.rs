@@ -22,6 +22,7 @@ pub mod project;
 pub mod user;
 pub mod variables;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use futures::future::BoxFuture;
@@ -32,6 +33,8 @@ use crate::client::{ClientError, DssClient};
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
+use crate::observe::ObserveError;
+use crate::plan::observed::Part;
 use crate::plan::planner::Planner;
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{Observed, Operation, ResourceId, SubDoc};
@@ -221,6 +224,30 @@ pub trait Kind: Sync + Send {
     /// What observation must read to check that `name`, referred to and not declared, exists.
     fn need_referenced(&self, _name: &str, _reads: &mut ReadPlan) {}
 
+    /// Perform the reads `reads` plans for this kind (batched: one list, then the
+    /// sub-documents of what exists, up to `parallelism` at once); `None` when it plans none.
+    /// The result is stored under [`Kind::id`] in the observed state.
+    fn observe<'a>(
+        &'a self,
+        _client: &'a DssClient,
+        _reads: &'a ReadPlan,
+        _parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        None
+    }
+
+    /// How many requests [`Kind::observe`] makes for `reads`, beyond those that depend on
+    /// what the instance answers, given the managed resources that exist (`live`).
+    fn read_budget(&self, _reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
+        0
+    }
+
+    /// Whether `name` exists on the instance, for a reference to it that the manifests do not
+    /// declare: `None` when unknown (not read, or a kind nothing refers to).
+    fn live_exists(&self, _observed: &Observed, _name: &str) -> Option<bool> {
+        None
+    }
+
     /// How a review names the creation of one of these when it is a risk in itself (a new
     /// principal, new access to data): `Some("user(s)")`; `None` when creating one is not.
     fn risky_creation(&self) -> Option<&'static str> {
@@ -296,6 +323,27 @@ pub trait Kind: Sync + Send {
 
     /// The typed resource from its metadata and its spec as JSON (`{}` when not given).
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error>;
+}
+
+/// What one kind's [`Kind::observe`] read.
+pub struct KindRead {
+    /// The kind's part of the observed state.
+    pub part: Box<dyn Part>,
+    /// The managed resources that exist and whose sub-documents were read.
+    pub live: Vec<ResourceId>,
+    /// Requests made because a list lacked a managed field.
+    pub conditional_reads: usize,
+}
+
+impl KindRead {
+    /// A part read with one list and nothing else.
+    pub fn list<T: Part>(part: T) -> Self {
+        KindRead {
+            part: Box::new(part),
+            live: Vec::new(),
+            conditional_reads: 0,
+        }
+    }
 }
 
 /// Where a kind's checks report: the file being loaded and its diagnostics.

@@ -31,7 +31,7 @@ pub mod simulate;
 
 pub use ledger::{Ledger, LedgerEntry};
 pub use model::*;
-pub use observed::{Observed, ObservedDataset, ObservedProject};
+pub use observed::{KindMap, Observed};
 pub use planner::{PlanInput, SecretResolver, plan};
 
 #[cfg(test)]
