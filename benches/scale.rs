@@ -707,14 +707,14 @@ async fn seed_with_client(
     parallelism: usize,
 ) -> anyhow::Result<()> {
     let state = simulate_apply(desired, &no_secrets);
-    let groups = state.groups.clone().unwrap_or_default();
+    let groups = dssctl::kinds::group::live(&state).cloned().unwrap_or_default();
     stream::iter(groups.values())
         .map(|g| client.create_group(g))
         .buffer_unordered(parallelism)
         .try_collect::<Vec<_>>()
         .await
         .context("seeding groups")?;
-    let users = state.users.clone().unwrap_or_default();
+    let users = dssctl::kinds::user::live(&state).cloned().unwrap_or_default();
     stream::iter(users.values())
         .map(|u| async move {
             let mut u = u.clone();
@@ -725,14 +725,14 @@ async fn seed_with_client(
         .try_collect::<Vec<_>>()
         .await
         .context("seeding users")?;
-    let connections = state.connections.clone().unwrap_or_default();
+    let connections = dssctl::kinds::connection::live(&state).cloned().unwrap_or_default();
     stream::iter(connections.values())
         .map(|c| client.create_connection(c))
         .buffer_unordered(parallelism)
         .try_collect::<Vec<_>>()
         .await
         .context("seeding connections")?;
-    let projects = state.projects.clone().unwrap_or_default();
+    let projects = dssctl::kinds::project::live(&state).cloned().unwrap_or_default();
     stream::iter(projects.iter())
         .map(|(key, p)| async move {
             client
