@@ -220,28 +220,28 @@ fn quickstart() -> Vec<Declared> {
 
 fn live_of(observed: &Observed) -> LiveState {
     LiveState {
-        groups: crate::kinds::group::live(&observed)
+        groups: crate::kinds::group::live(observed)
             .cloned()
             .unwrap_or_default()
             .into_values()
             .collect(),
-        users: crate::kinds::user::live(&observed)
+        users: crate::kinds::user::live(observed)
             .cloned()
             .unwrap_or_default()
             .into_values()
             .collect(),
-        connections: crate::kinds::connection::live(&observed)
+        connections: crate::kinds::connection::live(observed)
             .cloned()
             .unwrap_or_default()
             .into_values()
             .collect(),
         global_variables: observed.global_variables.clone(),
-        projects: crate::kinds::project::live(&observed)
+        projects: crate::kinds::project::live(observed)
             .cloned()
             .unwrap_or_default(),
         // As `read_live` does when projects are exported.
         known_logins: Some(
-            crate::kinds::user::live(&observed)
+            crate::kinds::user::live(observed)
                 .cloned()
                 .unwrap_or_default()
                 .into_keys()
