@@ -725,7 +725,9 @@ async fn seed_with_client(
         .try_collect::<Vec<_>>()
         .await
         .context("seeding users")?;
-    let connections = dssctl::kinds::connection::live(&state).cloned().unwrap_or_default();
+    let connections = dssctl::kinds::connection::live(&state)
+        .cloned()
+        .unwrap_or_default();
     stream::iter(connections.values())
         .map(|c| client.create_connection(c))
         .buffer_unordered(parallelism)

@@ -77,10 +77,10 @@ async fn check(client: &DssClient, op: &Operation) -> Result<Option<String>, Cli
                     };
                     match doc.get(client).await {
                         Ok(mut v) => {
-                            if op.kind == crate::kinds::user::ID {
+                            for field in doc.kind().write_only_fields() {
                                 // As the planner sees it: DSS never returns a password; the
-                                // user's existence stands for "has one".
-                                v["password"] = json!("(set)");
+                                // object's existence stands for "has one".
+                                v[*field] = json!("(set)");
                             }
                             v
                         }

@@ -236,9 +236,7 @@ fn live_of(observed: &Observed) -> LiveState {
             .into_values()
             .collect(),
         global_variables: observed.global_variables.clone(),
-        projects: crate::kinds::project::live(observed)
-            .cloned()
-            .unwrap_or_default(),
+        projects: crate::kinds::project::live(observed).cloned().unwrap_or_default(),
         // As `read_live` does when projects are exported.
         known_logins: Some(
             crate::kinds::user::live(observed)

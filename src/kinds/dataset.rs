@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, connection, names, overlay_of, project};
+use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 
 use crate::client::{ClientError, DssClient};
@@ -263,6 +264,56 @@ impl Kind for DatasetKind {
         if let Some((project, _)) = name.split_once('.') {
             projects.entry(project.to_string()).or_default().datasets = true;
         }
+    }
+
+    fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
+        (name.contains('.') && matches!(sub, SubDoc::Settings | SubDoc::Schema | SubDoc::Metadata))
+            .then_some(true)
+    }
+
+    fn get_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        let (k, n) = name.split_once('.')?;
+        Some(match sub {
+            SubDoc::Settings => Box::pin(async move { c.get_dataset(k, n).await.map(doc_json) }),
+            SubDoc::Schema => Box::pin(async move { c.get_dataset_schema(k, n).await.map(doc_json) }),
+            SubDoc::Metadata => Box::pin(async move { c.get_dataset_metadata(k, n).await.map(doc_json) }),
+            _ => return None,
+        })
+    }
+
+    fn put_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+        doc: Value,
+        what: String,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        let (k, n) = name.split_once('.')?;
+        Some(match sub {
+            SubDoc::Settings => Box::pin(async move {
+                c.update_dataset(k, n, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            SubDoc::Schema => Box::pin(async move {
+                c.set_dataset_schema(k, n, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            SubDoc::Metadata => Box::pin(async move {
+                c.set_dataset_metadata(k, n, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            _ => return None,
+        })
+    }
+
+    fn contained_in(&self) -> Option<KindId> {
+        Some(project::ID)
     }
 
     fn get_main<'a>(

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{Kind, KindId, NameRule};
+use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -172,6 +173,42 @@ impl Kind for GroupKind {
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
         live(observed).map(|m| m.contains_key(name))
+    }
+
+    fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
+        (sub == SubDoc::Definition).then_some(true)
+    }
+
+    fn get_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        (sub == SubDoc::Definition).then(|| {
+            Box::pin(async move { c.get_group(name).await.map(doc_json) })
+                as BoxFuture<'a, Result<Value, ClientError>>
+        })
+    }
+
+    fn put_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+        doc: Value,
+        what: String,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        (sub == SubDoc::Definition).then(|| {
+            Box::pin(async move {
+                c.update_group(name, &typed(doc, &what)?).await?;
+                Ok(())
+            }) as BoxFuture<'a, Result<(), ApplyDocError>>
+        })
+    }
+
+    fn describe_document(&self, name: &str, _sub: SubDoc) -> String {
+        format!("{} {name}", self.id())
     }
 
     fn get_main<'a>(

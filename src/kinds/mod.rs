@@ -29,6 +29,7 @@ use futures::future::BoxFuture;
 use schemars::SchemaGenerator;
 use serde_json::{Map, Value};
 
+use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
@@ -318,6 +319,61 @@ pub trait Kind: Sync + Send {
         _name: &'a str,
         _drop_data: bool,
     ) -> Option<BoxFuture<'a, Result<(), ClientError>>> {
+        None
+    }
+
+    /// Whether `sub` is a sub-document of its object `name`: `Some(true)` when apply GETs and
+    /// PUTs it on its own ([`Kind::get_document`], [`Kind::put_document`]), `Some(false)` when
+    /// it is written another way (the global variables, through the ledger writer), `None`
+    /// when there is no such sub-document.
+    fn sub_document(&self, _name: &str, _sub: SubDoc) -> Option<bool> {
+        None
+    }
+
+    /// The GET of sub-document `sub` of the live object `name`, as JSON; `None` when
+    /// [`Kind::sub_document`] does not address it.
+    fn get_document<'a>(
+        &self,
+        _client: &'a DssClient,
+        _name: &'a str,
+        _sub: SubDoc,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        None
+    }
+
+    /// The PUT of `doc` (a GET result with an overlay applied) as sub-document `sub` of `name`;
+    /// `what` names the document in a shape error. `None` when not addressed.
+    fn put_document<'a>(
+        &self,
+        _client: &'a DssClient,
+        _name: &'a str,
+        _sub: SubDoc,
+        _doc: Value,
+        _what: String,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        None
+    }
+
+    /// How messages name sub-document `sub` of `name` (`the schema of dataset P.d`).
+    fn describe_document(&self, name: &str, sub: SubDoc) -> String {
+        format!("the {} of {} {name}", sub.as_str(), self.id())
+    }
+
+    /// Fields DSS never returns (a password): apply and the stale check compare them as
+    /// `"(set)"` on both sides, as the planner does.
+    fn write_only_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether a create or update of this kind waits for every other create and update (the
+    /// global variables, which also hold the ledger, are written last).
+    fn writes_last(&self) -> bool {
+        false
+    }
+
+    /// The kind whose objects contain this kind's (`project` for a dataset): deleting a
+    /// container waits for the deletion of its own contents only (`PROJECT.name`).
+    fn contained_in(&self) -> Option<KindId> {
         None
     }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, names, overlay_of, user};
+use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 
 use crate::client::{ClientError, DssClient};
@@ -328,6 +329,51 @@ impl Kind for ProjectKind {
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
         live(observed).map(|m| m.contains_key(name))
+    }
+
+    fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
+        matches!(sub, SubDoc::Metadata | SubDoc::Permissions | SubDoc::Variables).then_some(true)
+    }
+
+    fn get_document<'a>(
+        &self,
+        c: &'a DssClient,
+        key: &'a str,
+        sub: SubDoc,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        Some(match sub {
+            SubDoc::Metadata => Box::pin(async move { c.get_project_metadata(key).await.map(doc_json) }),
+            SubDoc::Permissions => {
+                Box::pin(async move { c.get_project_permissions(key).await.map(doc_json) })
+            }
+            SubDoc::Variables => Box::pin(async move { c.get_project_variables(key).await.map(doc_json) }),
+            _ => return None,
+        })
+    }
+
+    fn put_document<'a>(
+        &self,
+        c: &'a DssClient,
+        key: &'a str,
+        sub: SubDoc,
+        doc: Value,
+        what: String,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        Some(match sub {
+            SubDoc::Metadata => Box::pin(async move {
+                c.set_project_metadata(key, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            SubDoc::Permissions => Box::pin(async move {
+                c.set_project_permissions(key, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            SubDoc::Variables => Box::pin(async move {
+                c.set_project_variables(key, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            _ => return None,
+        })
     }
 
     fn get_main<'a>(

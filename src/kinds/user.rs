@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, overlay_of, string_items};
+use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -203,6 +204,46 @@ impl Kind for UserKind {
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
         live(observed).map(|m| m.contains_key(name))
+    }
+
+    fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
+        (sub == SubDoc::Definition).then_some(true)
+    }
+
+    fn get_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        (sub == SubDoc::Definition).then(|| {
+            Box::pin(async move { c.get_user(name).await.map(doc_json) })
+                as BoxFuture<'a, Result<Value, ClientError>>
+        })
+    }
+
+    fn put_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+        doc: Value,
+        what: String,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        (sub == SubDoc::Definition).then(|| {
+            Box::pin(async move {
+                c.update_user(name, &typed(doc, &what)?).await?;
+                Ok(())
+            }) as BoxFuture<'a, Result<(), ApplyDocError>>
+        })
+    }
+
+    fn describe_document(&self, name: &str, _sub: SubDoc) -> String {
+        format!("{} {name}", self.id())
+    }
+
+    fn write_only_fields(&self) -> &'static [&'static str] {
+        &["password"]
     }
 
     fn get_main<'a>(
