@@ -267,6 +267,19 @@ impl Kind for ConnectionKind {
         ]
     }
 
+    fn create<'a>(
+        &self,
+        c: &'a DssClient,
+        _name: &'a str,
+        body: &'a Value,
+        what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        Some(Box::pin(async move {
+            c.create_connection(&typed(body.clone(), &what)?).await?;
+            Ok(())
+        }))
+    }
+
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
         let groups = overlay_of(op, SubDoc::Definition).and_then(|o| o.get("allowedGroups"));
         for g in string_items(groups) {

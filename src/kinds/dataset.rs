@@ -350,6 +350,25 @@ impl Kind for DatasetKind {
         ]
     }
 
+    fn create_seed(&self, name: &str) -> (SubDoc, Value) {
+        let (project, dataset) = name.split_once('.').unwrap_or_default();
+        (SubDoc::Settings, json!({"projectKey": project, "name": dataset}))
+    }
+
+    fn create<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        body: &'a Value,
+        what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        let (project, _) = name.split_once('.').unwrap_or_default();
+        Some(Box::pin(async move {
+            c.create_dataset(project, &typed(body.clone(), &what)?).await?;
+            Ok(())
+        }))
+    }
+
     fn stamped(&self) -> bool {
         true
     }

@@ -234,6 +234,19 @@ impl Kind for GroupKind {
         &["name", "description", "sourceType"]
     }
 
+    fn create<'a>(
+        &self,
+        c: &'a DssClient,
+        _name: &'a str,
+        body: &'a Value,
+        what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        Some(Box::pin(async move {
+            c.create_group(&typed(body.clone(), &what)?).await?;
+            Ok(())
+        }))
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Group {
             meta,

@@ -295,6 +295,31 @@ pub trait Kind: Sync + Send {
         &[]
     }
 
+    /// Where its create call's body starts: the sub-document whose overlay (secrets resolved)
+    /// fills it, and the identity fields of the object `name`.
+    fn create_seed(&self, name: &str) -> (SubDoc, Value) {
+        (SubDoc::Definition, serde_json::json!({ "name": name }))
+    }
+
+    /// The create call's body from `doc` (the seed with its overlay, only the
+    /// [`Kind::create_fields`]); a kind whose create call takes another document reshapes it
+    /// from `op`'s overlays.
+    fn create_body(&self, _op: &Operation, doc: Value) -> Value {
+        doc
+    }
+
+    /// The POST that creates the object `name` from `body`; `what` names it in a shape error.
+    /// `None` for a kind that is never created (the global variables are always there).
+    fn create<'a>(
+        &self,
+        _client: &'a DssClient,
+        _name: &'a str,
+        _body: &'a Value,
+        _what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        None
+    }
+
     /// Whether its metadata carries the stack's stamp (`custom.kv."dssctl.stack"`), written at
     /// creation and adoption.
     fn stamped(&self) -> bool {

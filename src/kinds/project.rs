@@ -331,6 +331,36 @@ impl Kind for ProjectKind {
         live(observed).map(|m| m.contains_key(name))
     }
 
+    fn create_body(&self, op: &Operation, _doc: Value) -> Value {
+        // The create call takes a key, a name and an owner: the label and the owner come from
+        // the metadata and permissions overlays; everything else is written by the updates.
+        let field = |sub: SubDoc, key: &str| {
+            overlay_of(op, sub)
+                .and_then(|o| o.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        doc_json(crate::wire::CreateProjectRequest {
+            project_key: op.name.clone(),
+            name: Some(field(SubDoc::Metadata, "label").unwrap_or_else(|| op.name.clone())),
+            owner: field(SubDoc::Permissions, "owner"),
+            ..Default::default()
+        })
+    }
+
+    fn create<'a>(
+        &self,
+        c: &'a DssClient,
+        _key: &'a str,
+        body: &'a Value,
+        what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        Some(Box::pin(async move {
+            c.create_project(&typed(body.clone(), &what)?).await?;
+            Ok(())
+        }))
+    }
+
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
         matches!(sub, SubDoc::Metadata | SubDoc::Permissions | SubDoc::Variables).then_some(true)
     }

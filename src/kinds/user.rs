@@ -277,6 +277,23 @@ impl Kind for UserKind {
         ]
     }
 
+    fn create<'a>(
+        &self,
+        c: &'a DssClient,
+        _name: &'a str,
+        body: &'a Value,
+        what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        Some(Box::pin(async move {
+            c.create_user(&typed(body.clone(), &what)?).await?;
+            Ok(())
+        }))
+    }
+
+    fn create_seed(&self, name: &str) -> (SubDoc, Value) {
+        (SubDoc::Definition, json!({ "login": name }))
+    }
+
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
         let groups = overlay_of(op, SubDoc::Definition).and_then(|o| o.get("groups"));
         for g in string_items(groups) {
