@@ -43,7 +43,7 @@ async fn check(client: &DssClient, op: &Operation) -> Result<Option<String>, Cli
     let id = op.id();
     match op.action {
         Action::Create => Ok(
-            if op.kind != crate::kinds::variables::ID && exists(client, &id).await? {
+            if !op.kind.def().is_some_and(|k| k.in_global_variables()) && exists(client, &id).await? {
                 Some(format!("{id} was created since the plan"))
             } else {
                 None

@@ -88,7 +88,7 @@ pub async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let id = op.id();
     let result = match (op.kind, op.action) {
         (_, Action::Delete) => delete(ctx, op).await,
-        (crate::kinds::variables::ID, _) => return variables(ctx, op).await,
+        _ if op.kind.def().is_some_and(|k| k.in_global_variables()) => return variables(ctx, op).await,
         (_, Action::Create) => create(ctx, op).await,
         (_, Action::Update | Action::Adopt) => update(ctx, op, op.action == Action::Adopt).await,
     };

@@ -390,6 +390,12 @@ pub trait Kind: Sync + Send {
         &[]
     }
 
+    /// Whether its document is the global variables, which also hold the stacks' ledgers: apply
+    /// writes it through the ledger writer, and it always exists.
+    fn in_global_variables(&self) -> bool {
+        false
+    }
+
     /// Whether a create or update of this kind waits for every other create and update (the
     /// global variables, which also hold the ledger, are written last).
     fn writes_last(&self) -> bool {

@@ -87,6 +87,10 @@ impl Kind for VariablesKind {
         (sub == SubDoc::Values).then_some(false)
     }
 
+    fn in_global_variables(&self) -> bool {
+        true
+    }
+
     fn writes_last(&self) -> bool {
         true
     }
