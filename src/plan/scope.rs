@@ -1,6 +1,6 @@
 //! What to read: from the declared resources and the stack's ledger, the smallest set of
-//! requests that gives the planner every live value it compares. Pure; `crate::observe`
-//! performs it.
+//! requests that gives the planner every live value it compares. Pure; each kind performs its
+//! own part (`Kind::observe`) and `crate::observe` runs them.
 //!
 //! List endpoints are used wherever the list carries the data: the project list (label as
 //! `name`, `shortDesc`, `tags`, `ownerLogin`), a project's dataset list (full definitions with
