@@ -707,14 +707,14 @@ async fn seed_with_client(
     parallelism: usize,
 ) -> anyhow::Result<()> {
     let state = simulate_apply(desired, &no_secrets);
-    let groups = state.groups.clone().unwrap_or_default();
+    let groups = dssctl::kinds::group::live(&state).cloned().unwrap_or_default();
     stream::iter(groups.values())
         .map(|g| client.create_group(g))
         .buffer_unordered(parallelism)
         .try_collect::<Vec<_>>()
         .await
         .context("seeding groups")?;
-    let users = state.users.clone().unwrap_or_default();
+    let users = dssctl::kinds::user::live(&state).cloned().unwrap_or_default();
     stream::iter(users.values())
         .map(|u| async move {
             let mut u = u.clone();
@@ -725,14 +725,16 @@ async fn seed_with_client(
         .try_collect::<Vec<_>>()
         .await
         .context("seeding users")?;
-    let connections = state.connections.clone().unwrap_or_default();
+    let connections = dssctl::kinds::connection::live(&state)
+        .cloned()
+        .unwrap_or_default();
     stream::iter(connections.values())
         .map(|c| client.create_connection(c))
         .buffer_unordered(parallelism)
         .try_collect::<Vec<_>>()
         .await
         .context("seeding connections")?;
-    let projects = state.projects.clone().unwrap_or_default();
+    let projects = dssctl::kinds::project::live(&state).cloned().unwrap_or_default();
     stream::iter(projects.iter())
         .map(|(key, p)| async move {
             client
@@ -789,21 +791,20 @@ async fn minimum_requests(
         .into_iter()
         .map(|p| (p.project_key.clone(), p))
         .collect();
-    let live: BTreeSet<String> = reads
-        .projects
+    let empty = Default::default();
+    let planned = dssctl::kinds::project::reads(&reads).unwrap_or(&empty);
+    let live: BTreeSet<String> = planned
         .keys()
         .filter(|k| summaries.contains_key(*k))
         .cloned()
         .collect();
-    let mut conditional = reads
-        .projects
+    let mut conditional = planned
         .iter()
         .filter(|(k, r)| {
             !r.metadata && r.description && summaries.get(*k).is_some_and(|s| s.description.is_none())
         })
         .count();
-    let with_labels: Vec<(&String, &BTreeSet<String>)> = reads
-        .projects
+    let with_labels: Vec<(&String, &BTreeSet<String>)> = planned
         .iter()
         .filter(|(k, r)| live.contains(*k) && !r.dataset_labels.is_empty())
         .map(|(k, r)| (k, &r.dataset_labels))
@@ -821,7 +822,12 @@ async fn minimum_requests(
         .try_collect()
         .await?;
     conditional += missing.iter().sum::<usize>();
-    Ok((reads.budget(&live, conditional), reads))
+    let live: BTreeSet<dssctl::plan::ResourceId> = live
+        .iter()
+        .map(|k| dssctl::plan::ResourceId::new(dssctl::kinds::project::ID, k.as_str()))
+        .collect();
+    let budget = reads.budget(&live, conditional);
+    Ok((budget, reads))
 }
 
 // ---------------------------------------------------------------------------------------------

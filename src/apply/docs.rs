@@ -11,20 +11,17 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::client::{ClientError, DssClient};
+use crate::kinds::Kind;
 use crate::plan::{ResourceId, SubDoc};
 
-/// One sub-document of one resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DocRef {
-    Group(String),
-    User(String),
-    Connection(String),
-    ProjectMetadata(String),
-    ProjectPermissions(String),
-    ProjectVariables(String),
-    DatasetSettings(String, String),
-    DatasetSchema(String, String),
-    DatasetMetadata(String, String),
+/// One sub-document of one resource. What it is, and the calls that read and write it, belong
+/// to the resource's kind ([`Kind::sub_document`], [`Kind::get_document`],
+/// [`Kind::put_document`]).
+#[derive(Clone)]
+pub struct DocRef {
+    kind: &'static dyn Kind,
+    pub name: String,
+    pub sub: SubDoc,
 }
 
 /// Why a document cannot be addressed (a plan naming a sub-document its kind does not have:
@@ -37,84 +34,76 @@ pub struct NoSuchDoc {
 }
 
 impl DocRef {
-    /// The document `sub` of resource `id` (`None` for global variables).
+    /// The document `sub` of resource `id` (`None` for one written another way: the global
+    /// variables, through the ledger writer).
     pub fn of(id: &ResourceId, sub: SubDoc) -> Result<Option<DocRef>, NoSuchDoc> {
         let bad = || NoSuchDoc {
             id: id.to_string(),
             sub: sub.as_str(),
         };
-        let name = id.name.clone();
-        Ok(Some(match (id.kind, sub) {
-            (crate::kinds::group::ID, SubDoc::Definition) => DocRef::Group(name),
-            (crate::kinds::user::ID, SubDoc::Definition) => DocRef::User(name),
-            (crate::kinds::connection::ID, SubDoc::Definition) => DocRef::Connection(name),
-            (crate::kinds::project::ID, SubDoc::Metadata) => DocRef::ProjectMetadata(name),
-            (crate::kinds::project::ID, SubDoc::Permissions) => DocRef::ProjectPermissions(name),
-            (crate::kinds::project::ID, SubDoc::Variables) => DocRef::ProjectVariables(name),
-            (crate::kinds::dataset::ID, s @ (SubDoc::Settings | SubDoc::Schema | SubDoc::Metadata)) => {
-                let (p, d) = id.dataset_parts().ok_or_else(bad)?;
-                let (p, d) = (p.to_string(), d.to_string());
-                match s {
-                    SubDoc::Settings => DocRef::DatasetSettings(p, d),
-                    SubDoc::Schema => DocRef::DatasetSchema(p, d),
-                    _ => DocRef::DatasetMetadata(p, d),
-                }
-            }
-            (crate::kinds::variables::ID, SubDoc::Values) => return Ok(None),
-            _ => return Err(bad()),
-        }))
+        let kind = id.kind.def().ok_or_else(bad)?;
+        match kind.sub_document(&id.name, sub) {
+            None => Err(bad()),
+            Some(false) => Ok(None),
+            Some(true) => Ok(Some(DocRef {
+                kind,
+                name: id.name.clone(),
+                sub,
+            })),
+        }
+    }
+
+    /// The kind of the resource.
+    pub fn kind(&self) -> &'static dyn Kind {
+        self.kind
     }
 
     /// Whether this is a metadata document (where the stack's stamp lives).
     pub fn is_metadata(&self) -> bool {
-        matches!(self, DocRef::ProjectMetadata(_) | DocRef::DatasetMetadata(..))
+        self.sub == SubDoc::Metadata
     }
 
     /// GET the document as JSON.
     pub async fn get(&self, c: &DssClient) -> Result<Value, ClientError> {
-        match self {
-            DocRef::Group(n) => c.get_group(n).await.map(json),
-            DocRef::User(n) => c.get_user(n).await.map(json),
-            DocRef::Connection(n) => c.get_connection(n).await.map(json),
-            DocRef::ProjectMetadata(k) => c.get_project_metadata(k).await.map(json),
-            DocRef::ProjectPermissions(k) => c.get_project_permissions(k).await.map(json),
-            DocRef::ProjectVariables(k) => c.get_project_variables(k).await.map(json),
-            DocRef::DatasetSettings(k, n) => c.get_dataset(k, n).await.map(json),
-            DocRef::DatasetSchema(k, n) => c.get_dataset_schema(k, n).await.map(json),
-            DocRef::DatasetMetadata(k, n) => c.get_dataset_metadata(k, n).await.map(json),
-        }
+        self.kind
+            .get_document(c, &self.name, self.sub)
+            .expect("DocRef::of checked that the kind addresses this sub-document")
+            .await
     }
 
     /// PUT `doc` (a GET result with the overlay applied).
     pub async fn put(&self, c: &DssClient, doc: Value) -> Result<(), ApplyDocError> {
-        match self {
-            DocRef::Group(n) => c.update_group(n, &typed(doc, self)?).await?,
-            DocRef::User(n) => c.update_user(n, &typed(doc, self)?).await?,
-            DocRef::Connection(n) => c.update_connection(n, &typed(doc, self)?).await?,
-            DocRef::ProjectMetadata(k) => c.set_project_metadata(k, &typed(doc, self)?).await?,
-            DocRef::ProjectPermissions(k) => c.set_project_permissions(k, &typed(doc, self)?).await?,
-            DocRef::ProjectVariables(k) => c.set_project_variables(k, &typed(doc, self)?).await?,
-            DocRef::DatasetSettings(k, n) => c.update_dataset(k, n, &typed(doc, self)?).await?,
-            DocRef::DatasetSchema(k, n) => c.set_dataset_schema(k, n, &typed(doc, self)?).await?,
-            DocRef::DatasetMetadata(k, n) => c.set_dataset_metadata(k, n, &typed(doc, self)?).await?,
-        }
-        Ok(())
+        let what = self.to_string();
+        self.kind
+            .put_document(c, &self.name, self.sub, doc, what)
+            .expect("DocRef::of checked that the kind addresses this sub-document")
+            .await
     }
 }
 
+impl std::fmt::Debug for DocRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "DocRef({}:{}, {})",
+            self.kind.id(),
+            self.name,
+            self.sub.as_str()
+        )
+    }
+}
+
+impl PartialEq for DocRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind.id() == other.kind.id() && self.name == other.name && self.sub == other.sub
+    }
+}
+
+impl Eq for DocRef {}
+
 impl std::fmt::Display for DocRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DocRef::Group(n) => write!(f, "group {n}"),
-            DocRef::User(n) => write!(f, "user {n}"),
-            DocRef::Connection(n) => write!(f, "connection {n}"),
-            DocRef::ProjectMetadata(k) => write!(f, "the metadata of project {k}"),
-            DocRef::ProjectPermissions(k) => write!(f, "the permissions of project {k}"),
-            DocRef::ProjectVariables(k) => write!(f, "the variables of project {k}"),
-            DocRef::DatasetSettings(k, n) => write!(f, "the settings of dataset {k}.{n}"),
-            DocRef::DatasetSchema(k, n) => write!(f, "the schema of dataset {k}.{n}"),
-            DocRef::DatasetMetadata(k, n) => write!(f, "the metadata of dataset {k}.{n}"),
-        }
+        f.write_str(&self.kind.describe_document(&self.name, self.sub))
     }
 }
 
@@ -167,9 +156,13 @@ mod tests {
     #[test]
     fn every_planned_subdocument_has_an_address() {
         let ds = ResourceId::dataset("P", "d");
+        let schema = DocRef::of(&ds, SubDoc::Schema).unwrap().unwrap();
+        assert_eq!(schema.to_string(), "the schema of dataset P.d");
+        assert!(!schema.is_metadata());
+        let g = ResourceId::new(crate::kinds::group::ID, "g");
         assert_eq!(
-            DocRef::of(&ds, SubDoc::Schema).unwrap(),
-            Some(DocRef::DatasetSchema("P".into(), "d".into()))
+            DocRef::of(&g, SubDoc::Definition).unwrap().unwrap().to_string(),
+            "group g"
         );
         let p = ResourceId::new(crate::kinds::project::ID, "P");
         assert!(DocRef::of(&p, SubDoc::Permissions).unwrap().is_some());

@@ -39,6 +39,8 @@ impl Outcome {
 pub fn dependencies(ops: &[Operation]) -> Vec<Vec<usize>> {
     let rank = |o: &Operation| o.kind.apply_rank();
     let writes = |o: &Operation| o.action != Action::Delete;
+    let last = |o: &Operation| o.kind.def().is_some_and(|k| k.writes_last());
+    let contained = |o: &Operation| o.kind.def().and_then(|k| k.contained_in());
     ops.iter()
         .map(|op| {
             let refs = references(op);
@@ -48,14 +50,13 @@ pub fn dependencies(ops: &[Operation]) -> Vec<Vec<usize>> {
                 .filter(|(_, other)| {
                     if writes(op) {
                         writes(other)
-                            && if op.kind == crate::kinds::variables::ID {
-                                other.kind != crate::kinds::variables::ID
+                            && if last(op) {
+                                other.kind != op.kind
                             } else {
                                 refs.contains(&other.id())
                             }
-                    } else if op.kind == crate::kinds::project::ID && other.kind == crate::kinds::dataset::ID
-                    {
-                        // A project's deletion waits for its own datasets only.
+                    } else if contained(other) == Some(op.kind) {
+                        // A container's deletion waits for its own contents only.
                         other.name.split_once('.').map(|(p, _)| p) == Some(op.name.as_str())
                     } else {
                         rank(other) > rank(op)

@@ -43,7 +43,7 @@ async fn check(client: &DssClient, op: &Operation) -> Result<Option<String>, Cli
     let id = op.id();
     match op.action {
         Action::Create => Ok(
-            if op.kind != crate::kinds::variables::ID && exists(client, &id).await? {
+            if !op.kind.def().is_some_and(|k| k.in_global_variables()) && exists(client, &id).await? {
                 Some(format!("{id} was created since the plan"))
             } else {
                 None
@@ -77,10 +77,10 @@ async fn check(client: &DssClient, op: &Operation) -> Result<Option<String>, Cli
                     };
                     match doc.get(client).await {
                         Ok(mut v) => {
-                            if op.kind == crate::kinds::user::ID {
+                            for field in doc.kind().write_only_fields() {
                                 // As the planner sees it: DSS never returns a password; the
-                                // user's existence stands for "has one".
-                                v["password"] = json!("(set)");
+                                // object's existence stands for "has one".
+                                v[*field] = json!("(set)");
                             }
                             v
                         }

@@ -30,13 +30,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::docs::{ApplyDocError, DocRef, json as to_json, typed};
+use super::docs::{ApplyDocError, DocRef, json as to_json};
 use super::ledger::{LedgerChange, LedgerWriter};
 use crate::client::{ClientError, DssClient};
 use crate::manifest::resolve_secret;
 use crate::plan::fingerprint::secret_fingerprint;
 use crate::plan::overlay::{apply_overlay, set_path};
-use crate::plan::{Action, Kind, Operation, ResourceId, SecretField, SubDoc, Write};
+use crate::plan::{Action, Operation, ResourceId, SecretField, SubDoc, Write};
 
 /// How many times a POST that failed ambiguously, and whose object was then seen absent, is
 /// sent in all.
@@ -88,7 +88,7 @@ pub async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let id = op.id();
     let result = match (op.kind, op.action) {
         (_, Action::Delete) => delete(ctx, op).await,
-        (crate::kinds::variables::ID, _) => return variables(ctx, op).await,
+        _ if op.kind.def().is_some_and(|k| k.in_global_variables()) => return variables(ctx, op).await,
         (_, Action::Create) => create(ctx, op).await,
         (_, Action::Update | Action::Adopt) => update(ctx, op, op.action == Action::Adopt).await,
     };
@@ -157,7 +157,7 @@ fn client_failure(what: &str, e: impl std::fmt::Display, may_exist: bool) -> Fai
 async fn create(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let id = op.id();
     let body = create_body(op)?;
-    post_once(ctx.client, &id, body).await?;
+    post_once(ctx.client, &id, &body).await?;
     // The object exists from here on: any failure below keeps its ledger entry. Secrets went
     // in the POST.
     write_all(ctx, op, writes_with_stamp(op), SecretMode::None).await
@@ -263,11 +263,11 @@ async fn write_doc(
     tracing::info!(document = %doc, "written");
     Ok(match doc.get(ctx.client).await {
         Ok(mut back) => {
-            if matches!(doc, DocRef::User(_)) {
-                // DSS never returns a password (write-only); the planner reads a user's
-                // existence as "has one", and so does the check, on both sides.
-                back["password"] = json!("(set)");
-                sent_view["password"] = json!("(set)");
+            for field in doc.kind().write_only_fields() {
+                // DSS never returns a write-only field (a password); the planner reads the
+                // object's existence as "has one", and so does the check, on both sides.
+                back[*field] = json!("(set)");
+                sent_view[*field] = json!("(set)");
             }
             super::verify::verify(write, &sent_view, &back)
                 .into_iter()
@@ -304,58 +304,13 @@ pub fn set_stamp(metadata: &mut Value, stack: &str) {
         .insert(STAMP_KEY.to_string(), json!(stack));
 }
 
-/// The fields each create call takes (the kind's).
-fn create_fields(kind: Kind) -> &'static [&'static str] {
-    kind.def().map_or(&[], |k| k.create_fields())
-}
-
-/// The body of the create call, secrets resolved.
-enum CreateBody {
-    Group(crate::wire::Group),
-    User(crate::wire::User),
-    Connection(crate::wire::Connection),
-    Project(crate::wire::CreateProjectRequest),
-    Dataset(String, crate::wire::Dataset),
-}
-
-fn create_body(op: &Operation) -> Result<CreateBody, Failed> {
-    let id = op.id();
-    let shape = |e: ApplyDocError| Failed::new(e.to_string(), false);
-    if op.kind == crate::kinds::project::ID {
-        let overlay_of = |sub: SubDoc| {
-            op.writes
-                .iter()
-                .find(|w| w.subdocument == sub)
-                .map(|w| w.overlay.clone())
-                .unwrap_or(Value::Null)
-        };
-        let label = overlay_of(SubDoc::Metadata)
-            .get("label")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let owner = overlay_of(SubDoc::Permissions)
-            .get("owner")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        return Ok(CreateBody::Project(crate::wire::CreateProjectRequest {
-            project_key: op.name.clone(),
-            name: Some(label.unwrap_or_else(|| op.name.clone())),
-            owner,
-            ..Default::default()
-        }));
-    }
-    let sub = match op.kind {
-        crate::kinds::dataset::ID => SubDoc::Settings,
-        _ => SubDoc::Definition,
+/// The body of the create call (secrets resolved), as JSON: the kind's seed with its overlay,
+/// only the fields its create call takes, shaped by the kind.
+fn create_body(op: &Operation) -> Result<Value, Failed> {
+    let Some(kind) = op.kind.def() else {
+        return Err(Failed::new(format!("{} cannot be created", op.id()), false));
     };
-    let mut doc = match op.kind {
-        crate::kinds::user::ID => json!({"login": op.name}),
-        crate::kinds::dataset::ID => {
-            let (p, d) = id.dataset_parts().unwrap_or_default();
-            json!({"projectKey": p, "name": d})
-        }
-        _ => json!({"name": op.name}),
-    };
+    let (sub, mut doc) = kind.create_seed(&op.name);
     if let Some(write) = op.writes.iter().find(|w| w.subdocument == sub) {
         apply_overlay(sub, &mut doc, &write.overlay);
         for s in &write.secrets {
@@ -363,39 +318,34 @@ fn create_body(op: &Operation) -> Result<CreateBody, Failed> {
             set_path(&mut doc, &s.path, Value::String(value));
         }
     }
-    let fields = create_fields(op.kind);
+    let fields = kind.create_fields();
     if let Value::Object(map) = &mut doc {
         map.retain(|k, _| fields.contains(&k.as_str()));
     }
-    let what = format!("the creation of {id}");
-    Ok(match op.kind {
-        crate::kinds::group::ID => CreateBody::Group(typed(doc, &what).map_err(shape)?),
-        crate::kinds::user::ID => CreateBody::User(typed(doc, &what).map_err(shape)?),
-        crate::kinds::connection::ID => CreateBody::Connection(typed(doc, &what).map_err(shape)?),
-        _ => {
-            let key = id.dataset_parts().unwrap_or_default().0.to_string();
-            CreateBody::Dataset(key, typed(doc, &what).map_err(shape)?)
-        }
-    })
+    Ok(kind.create_body(op, doc))
 }
 
 /// POST the creation; after an ambiguous failure, look whether the object exists and send
 /// again only if it does not.
-async fn post_once(c: &DssClient, id: &ResourceId, body: CreateBody) -> Result<(), Failed> {
+async fn post_once(c: &DssClient, id: &ResourceId, body: &Value) -> Result<(), Failed> {
+    let what = format!("the creation of {id}");
+    let Some(kind) = id.kind.def() else {
+        return Err(Failed::new(format!("{id} cannot be created"), false));
+    };
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let result = match &body {
-            CreateBody::Group(g) => c.create_group(g).await,
-            CreateBody::User(u) => c.create_user(u).await,
-            CreateBody::Connection(x) => c.create_connection(x).await,
-            CreateBody::Project(p) => c.create_project(p).await,
-            CreateBody::Dataset(key, d) => c.create_dataset(key, d).await,
+        let Some(post) = kind.create(c, &id.name, body, &what) else {
+            return Err(Failed::new(format!("{id} cannot be created"), false));
         };
-        let err = match result {
+        let err = match post.await {
             Ok(()) => return Ok(()),
-            Err(e) if e.is_ambiguous() => e,
-            Err(e) => return Err(client_failure(&format!("cannot create {id}"), e, false)),
+            // A body without the shape DSS requires was never sent.
+            Err(e @ ApplyDocError::Shape { .. }) => return Err(Failed::new(e.to_string(), false)),
+            Err(ApplyDocError::Client(e)) if e.is_ambiguous() => e,
+            Err(ApplyDocError::Client(e)) => {
+                return Err(client_failure(&format!("cannot create {id}"), e, false));
+            }
         };
         tracing::warn!(%id, error = %err, "creation failed ambiguously; checking whether it happened");
         match exists(c, id).await {
@@ -504,6 +454,7 @@ async fn variables(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Kind;
     use std::collections::{HashMap, VecDeque};
     use std::sync::{Arc, Mutex};
 
@@ -558,18 +509,15 @@ mod tests {
         (script, DssClient::new(config).unwrap())
     }
 
-    fn group_body() -> CreateBody {
-        CreateBody::Group(crate::wire::Group {
-            name: "g".into(),
-            ..Default::default()
-        })
+    fn group_body() -> Value {
+        json!({"name": "g"})
     }
 
     #[tokio::test]
     async fn an_ambiguous_post_whose_object_exists_is_not_sent_again() {
         let (script, c) = scripted(&[("POST /admin/groups/", &[502])]).await;
         let id = ResourceId::new(crate::kinds::group::ID, "g");
-        post_once(&c, &id, group_body()).await.unwrap();
+        post_once(&c, &id, &group_body()).await.unwrap();
         assert_eq!(
             *script.seen.lock().unwrap(),
             vec!["POST /admin/groups/", "GET /admin/groups/g"]
@@ -580,7 +528,7 @@ mod tests {
     async fn an_ambiguous_post_whose_object_is_absent_is_sent_again() {
         let (script, c) = scripted(&[("POST /admin/groups/", &[502]), ("GET /admin/groups/g", &[404])]).await;
         let id = ResourceId::new(crate::kinds::group::ID, "g");
-        post_once(&c, &id, group_body()).await.unwrap();
+        post_once(&c, &id, &group_body()).await.unwrap();
         assert_eq!(
             *script.seen.lock().unwrap(),
             vec![
@@ -595,7 +543,7 @@ mod tests {
     async fn a_post_refused_by_dss_fails_without_a_read_and_created_nothing() {
         let (script, c) = scripted(&[("POST /admin/groups/", &[404])]).await;
         let id = ResourceId::new(crate::kinds::group::ID, "g");
-        let failed = post_once(&c, &id, group_body()).await.unwrap_err();
+        let failed = post_once(&c, &id, &group_body()).await.unwrap_err();
         assert!(!failed.may_exist);
         assert!(
             failed.message.starts_with("cannot create group g"),
@@ -613,7 +561,7 @@ mod tests {
         ])
         .await;
         let id = ResourceId::new(crate::kinds::group::ID, "g");
-        let failed = post_once(&c, &id, group_body()).await.unwrap_err();
+        let failed = post_once(&c, &id, &group_body()).await.unwrap_err();
         assert!(failed.may_exist, "{}", failed.message);
         assert!(failed.message.contains("unknown"), "{}", failed.message);
     }
@@ -678,10 +626,9 @@ mod tests {
             fingerprint: None,
             changes: Vec::new(),
         });
-        let CreateBody::Dataset(key, ds) = create_body(&o).unwrap() else {
-            panic!("a dataset body")
-        };
-        assert_eq!(key, "P");
+        let body = create_body(&o).unwrap();
+        assert_eq!(body["projectKey"], "P");
+        let ds: crate::wire::Dataset = serde_json::from_value(body).unwrap();
         assert_eq!(ds.name, "d");
         assert_eq!(ds.dataset_type, "Filesystem");
         assert_eq!(ds.managed, None);
@@ -695,9 +642,8 @@ mod tests {
             fingerprint: None,
             changes: Vec::new(),
         });
-        let CreateBody::Project(req) = create_body(&p).unwrap() else {
-            panic!("a project body")
-        };
+        let req: crate::wire::CreateProjectRequest =
+            serde_json::from_value(create_body(&p).unwrap()).unwrap();
         assert_eq!(req.name.as_deref(), Some("Nice"));
         assert_eq!(req.owner, None);
         assert_eq!(writes_with_stamp(&p).len(), 1);

@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
+use crate::kinds::dataset::ObservedDataset;
 use crate::kinds::dataset::dataset_metadata_view;
+use crate::kinds::project::ObservedProject;
 use crate::kinds::project::project_metadata_view;
 use crate::manifest::{
     ColumnSpec, ConnectionSpec, DatasetSpec, GroupSpec, KeyedMap, PermissionSpec, ProjectSpec,
@@ -20,7 +22,6 @@ use crate::manifest::{
 use crate::plan::diff::schema_view;
 use crate::plan::ledger::{RESERVED_PREFIX, is_reserved_variable};
 use crate::plan::normalize::{column_type, live_grant_flags, set_of, type_of};
-use crate::plan::{ObservedDataset, ObservedProject};
 use crate::wire::{Connection, Group, User, is_secret_param};
 
 /// The environment variable an exported manifest reads a connection's secret parameter from:

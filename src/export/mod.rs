@@ -16,12 +16,12 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
 use crate::client::DssClient;
+use crate::kinds::dataset::read_dataset_metadata;
+use crate::kinds::project::{
+    ObservedProject, ProjectDoc, read_project_doc, read_project_list, store_project_read,
+};
 use crate::kinds::variables::GLOBAL as GLOBAL_VARIABLES;
 use crate::manifest::{API_VERSION, ObjectMeta, Resource};
-use crate::observe::{
-    ProjectDoc, read_dataset_metadata, read_project_doc, read_project_list, store_project_read,
-};
-use crate::plan::ObservedProject;
 
 use convert::ExpectedSecret;
 

@@ -7,9 +7,11 @@ use serde_json::{Map, Value, json};
 
 use super::convert::*;
 use super::*;
+use crate::kinds::dataset::ObservedDataset;
+use crate::kinds::project::ObservedProject;
 use crate::manifest::{Declared, Origin};
 use crate::plan::simulate::simulate_apply;
-use crate::plan::{Action, Observed, ObservedDataset, PlanInput, plan};
+use crate::plan::{Action, Observed, PlanInput, plan};
 use crate::wire::{Connection, Dataset, Group, Metadata, PermissionGrant, ProjectPermissions, User};
 
 fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
@@ -218,23 +220,31 @@ fn quickstart() -> Vec<Declared> {
 
 fn live_of(observed: &Observed) -> LiveState {
     LiveState {
-        groups: observed
-            .groups
-            .clone()
+        groups: crate::kinds::group::live(observed)
+            .cloned()
             .unwrap_or_default()
             .into_values()
             .collect(),
-        users: observed.users.clone().unwrap_or_default().into_values().collect(),
-        connections: observed
-            .connections
-            .clone()
+        users: crate::kinds::user::live(observed)
+            .cloned()
+            .unwrap_or_default()
+            .into_values()
+            .collect(),
+        connections: crate::kinds::connection::live(observed)
+            .cloned()
             .unwrap_or_default()
             .into_values()
             .collect(),
         global_variables: observed.global_variables.clone(),
-        projects: observed.projects.clone().unwrap_or_default(),
+        projects: crate::kinds::project::live(observed).cloned().unwrap_or_default(),
         // As `read_live` does when projects are exported.
-        known_logins: Some(observed.users.clone().unwrap_or_default().into_keys().collect()),
+        known_logins: Some(
+            crate::kinds::user::live(observed)
+                .cloned()
+                .unwrap_or_default()
+                .into_keys()
+                .collect(),
+        ),
     }
 }
 

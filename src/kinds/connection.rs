@@ -9,7 +9,12 @@ use serde_json::{Value, json};
 use super::{
     Checks, Kind, KindId, NameRule, RefSink, env_name_for, group, items, names, overlay_of, string_items,
 };
+use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::KindRead;
+use crate::observe::{ObserveError, reading};
 
 use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::Declared;
@@ -19,6 +24,19 @@ use crate::plan::diff::Doc;
 use crate::plan::planner::{Planner, flag, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
+
+/// The live connections as observed (`None`: the list was not read), keyed by name.
+pub type Live = BTreeMap<String, crate::wire::Connection>;
+
+/// This kind's part of the observed state.
+pub fn live(observed: &Observed) -> Option<&Live> {
+    observed.kinds.get(ID)
+}
+
+/// This kind's part of the observed state, to change (tests, simulation).
+pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
+    observed.kinds.get_mut(ID)
+}
 
 /// The kind.
 pub static KIND: ConnectionKind = ConnectionKind;
@@ -135,7 +153,7 @@ impl Kind for ConnectionKind {
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let connections = observed.connections.as_ref().ok_or("connection list")?;
+        let connections = live(observed).ok_or("connection list")?;
         Ok(connections.get(name).map(to_json))
     }
 
@@ -143,18 +161,80 @@ impl Kind for ConnectionKind {
         let Resource::Connection { spec, .. } = resource else {
             return;
         };
-        needs.reads.connections = true;
+        needs.reads.mark(ID);
         for g in spec.allowed_groups.iter().flatten() {
             needs.referenced(group::ID, g);
         }
     }
 
     fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.connections = true;
+        reads.mark(ID);
     }
 
     fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.connections = true;
+        reads.mark(ID);
+    }
+
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        _parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        if !reads.marked(ID) {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let list: Live = client
+                .list_connections()
+                .await
+                .map_err(reading("the connection list"))?;
+            Ok(KindRead::list(list))
+        }))
+    }
+
+    fn read_budget(&self, reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
+        usize::from(reads.marked(ID))
+    }
+
+    fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
+        live(observed).map(|m| m.contains_key(name))
+    }
+
+    fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
+        (sub == SubDoc::Definition).then_some(true)
+    }
+
+    fn get_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        (sub == SubDoc::Definition).then(|| {
+            Box::pin(async move { c.get_connection(name).await.map(doc_json) })
+                as BoxFuture<'a, Result<Value, ClientError>>
+        })
+    }
+
+    fn put_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+        doc: Value,
+        what: String,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        (sub == SubDoc::Definition).then(|| {
+            Box::pin(async move {
+                c.update_connection(name, &typed(doc, &what)?).await?;
+                Ok(())
+            }) as BoxFuture<'a, Result<(), ApplyDocError>>
+        })
+    }
+
+    fn describe_document(&self, name: &str, _sub: SubDoc) -> String {
+        format!("{} {name}", self.id())
     }
 
     fn get_main<'a>(
@@ -185,6 +265,19 @@ impl Kind for ConnectionKind {
             "usableBy",
             "allowedGroups",
         ]
+    }
+
+    fn create<'a>(
+        &self,
+        c: &'a DssClient,
+        _name: &'a str,
+        body: &'a Value,
+        what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        Some(Box::pin(async move {
+            c.create_connection(&typed(body.clone(), &what)?).await?;
+            Ok(())
+        }))
     }
 
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
@@ -238,7 +331,7 @@ fn check_params(checks: &mut Checks<'_>, spec: &Node) {
 /// Plan one declared connection: its writes, compared with the live state.
 pub(crate) fn plan_connection(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &ConnectionSpec) {
     let id = ResourceId::new(ID, &meta.name);
-    let Some(connections) = &p.observed().connections else {
+    let Some(connections) = live(p.observed()) else {
         return p.not_read(&id, &d.origin, "connection list");
     };
     for g in spec.allowed_groups.iter().flatten() {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, connection, names, overlay_of, project};
+use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 
 use crate::client::{ClientError, DssClient};
@@ -16,10 +17,45 @@ use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
 use crate::manifest::schema::did_you_mean;
+use crate::observe::{ObserveError, reading};
 use crate::plan::diff::{Doc, schema_view};
 use crate::plan::planner::{Planner, flag, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
-use crate::plan::{LedgerIntent, Observed, ObservedDataset, Operation, ResourceId, SubDoc};
+use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
+use crate::wire::{Dataset, DatasetSchema, Metadata};
+
+/// One live dataset, observed with its project ([`project::ObservedProject::datasets`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedDataset {
+    /// The item of the dataset list: the full definition, with `schema`, `tags`,
+    /// `description`, `shortDesc`, `customMeta`.
+    pub definition: Dataset,
+    /// `GET .../metadata`, read only when a managed field is missing from the list item.
+    pub metadata: Option<Metadata>,
+    /// `GET .../schema`, read only when the list item has no schema.
+    pub schema: Option<DatasetSchema>,
+}
+
+/// The live dataset `name` of project `project`, if its project's dataset list was read.
+pub fn live<'o>(observed: &'o Observed, project: &str, name: &str) -> Option<&'o ObservedDataset> {
+    project::live(observed)?
+        .get(project)?
+        .datasets
+        .as_ref()?
+        .get(name)
+}
+
+/// The metadata of dataset `key.name`.
+pub(crate) async fn read_dataset_metadata(
+    client: &DssClient,
+    key: &str,
+    name: &str,
+) -> Result<Metadata, ObserveError> {
+    client
+        .get_dataset_metadata(key, name)
+        .await
+        .map_err(reading(format!("the metadata of dataset {key}.{name}")))
+}
 
 /// The kind.
 pub static KIND: DatasetKind = DatasetKind;
@@ -192,7 +228,7 @@ impl Kind for DatasetKind {
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
         let (project, dataset) = name.split_once('.').ok_or("dataset name")?;
-        match observed.projects.as_ref().ok_or("project list")?.get(project) {
+        match project::live(observed).ok_or("project list")?.get(project) {
             None => Ok(None),
             Some(p) => Ok(p
                 .datasets
@@ -207,9 +243,8 @@ impl Kind for DatasetKind {
         let Resource::Dataset { meta, spec } = resource else {
             return;
         };
-        needs.reads.projects_list = true;
         let project = meta.project.clone().unwrap_or_default();
-        let p = needs.reads.projects.entry(project).or_default();
+        let p = project::reads_mut(needs.reads).entry(project).or_default();
         p.datasets = true;
         if spec.label.is_some() {
             p.dataset_labels.insert(meta.name.clone());
@@ -225,10 +260,60 @@ impl Kind for DatasetKind {
     }
 
     fn need_live(&self, name: &str, reads: &mut ReadPlan) {
-        reads.projects_list = true;
+        let projects = project::reads_mut(reads);
         if let Some((project, _)) = name.split_once('.') {
-            reads.projects.entry(project.to_string()).or_default().datasets = true;
+            projects.entry(project.to_string()).or_default().datasets = true;
         }
+    }
+
+    fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
+        (name.contains('.') && matches!(sub, SubDoc::Settings | SubDoc::Schema | SubDoc::Metadata))
+            .then_some(true)
+    }
+
+    fn get_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        let (k, n) = name.split_once('.')?;
+        Some(match sub {
+            SubDoc::Settings => Box::pin(async move { c.get_dataset(k, n).await.map(doc_json) }),
+            SubDoc::Schema => Box::pin(async move { c.get_dataset_schema(k, n).await.map(doc_json) }),
+            SubDoc::Metadata => Box::pin(async move { c.get_dataset_metadata(k, n).await.map(doc_json) }),
+            _ => return None,
+        })
+    }
+
+    fn put_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+        doc: Value,
+        what: String,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        let (k, n) = name.split_once('.')?;
+        Some(match sub {
+            SubDoc::Settings => Box::pin(async move {
+                c.update_dataset(k, n, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            SubDoc::Schema => Box::pin(async move {
+                c.set_dataset_schema(k, n, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            SubDoc::Metadata => Box::pin(async move {
+                c.set_dataset_metadata(k, n, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            _ => return None,
+        })
+    }
+
+    fn contained_in(&self) -> Option<KindId> {
+        Some(project::ID)
     }
 
     fn get_main<'a>(
@@ -263,6 +348,25 @@ impl Kind for DatasetKind {
             "formatType",
             "formatParams",
         ]
+    }
+
+    fn create_seed(&self, name: &str) -> (SubDoc, Value) {
+        let (project, dataset) = name.split_once('.').unwrap_or_default();
+        (SubDoc::Settings, json!({"projectKey": project, "name": dataset}))
+    }
+
+    fn create<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        body: &'a Value,
+        what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        let (project, _) = name.split_once('.').unwrap_or_default();
+        Some(Box::pin(async move {
+            c.create_dataset(project, &typed(body.clone(), &what)?).await?;
+            Ok(())
+        }))
     }
 
     fn stamped(&self) -> bool {
@@ -342,7 +446,7 @@ fn check_params_and_columns(checks: &mut Checks<'_>, spec: &Node) {
 pub(crate) fn plan_dataset(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &DatasetSpec) {
     let project = meta.project.clone().unwrap_or_default();
     let id = ResourceId::dataset(&project, &meta.name);
-    let Some(projects) = &p.observed().projects else {
+    let Some(projects) = project::live(p.observed()) else {
         return p.not_read(&id, &d.origin, "project list");
     };
     let project_live = projects.get(&project);

@@ -1,14 +1,17 @@
 //! `kind: Group`: a DSS group and its `may*` ability flags. This module owns the spec type, the
 //! group name rule and the schema patch that admits the ability flags.
 
-use std::collections::BTreeMap;
-
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{Kind, KindId, NameRule};
+use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::KindRead;
+use crate::observe::{ObserveError, reading};
 
 use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::Declared;
@@ -17,6 +20,19 @@ use crate::plan::diff::Doc;
 use crate::plan::planner::{Planner, flag, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
+
+/// The live groups as observed (`None`: the list was not read), keyed by name.
+pub type Live = BTreeMap<String, crate::wire::Group>;
+
+/// This kind's part of the observed state.
+pub fn live(observed: &Observed) -> Option<&Live> {
+    observed.kinds.get(ID)
+}
+
+/// This kind's part of the observed state, to change (tests, simulation).
+pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
+    observed.kinds.get_mut(ID)
+}
 
 /// The kind.
 pub static KIND: GroupKind = GroupKind;
@@ -114,20 +130,85 @@ impl Kind for GroupKind {
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let groups = observed.groups.as_ref().ok_or("group list")?;
+        let groups = live(observed).ok_or("group list")?;
         Ok(groups.get(name).map(to_json))
     }
 
     fn add_reads(&self, _resource: &Resource, needs: &mut Needs<'_>) {
-        needs.reads.groups = true;
+        needs.reads.mark(ID);
     }
 
     fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.groups = true;
+        reads.mark(ID);
     }
 
     fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.groups = true;
+        reads.mark(ID);
+    }
+
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        _parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        if !reads.marked(ID) {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let list: Live = client
+                .list_groups()
+                .await
+                .map_err(reading("the group list"))?
+                .into_iter()
+                .map(|x| (x.name.clone(), x))
+                .collect();
+            Ok(KindRead::list(list))
+        }))
+    }
+
+    fn read_budget(&self, reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
+        usize::from(reads.marked(ID))
+    }
+
+    fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
+        live(observed).map(|m| m.contains_key(name))
+    }
+
+    fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
+        (sub == SubDoc::Definition).then_some(true)
+    }
+
+    fn get_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        (sub == SubDoc::Definition).then(|| {
+            Box::pin(async move { c.get_group(name).await.map(doc_json) })
+                as BoxFuture<'a, Result<Value, ClientError>>
+        })
+    }
+
+    fn put_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+        doc: Value,
+        what: String,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        (sub == SubDoc::Definition).then(|| {
+            Box::pin(async move {
+                c.update_group(name, &typed(doc, &what)?).await?;
+                Ok(())
+            }) as BoxFuture<'a, Result<(), ApplyDocError>>
+        })
+    }
+
+    fn describe_document(&self, name: &str, _sub: SubDoc) -> String {
+        format!("{} {name}", self.id())
     }
 
     fn get_main<'a>(
@@ -153,6 +234,19 @@ impl Kind for GroupKind {
         &["name", "description", "sourceType"]
     }
 
+    fn create<'a>(
+        &self,
+        c: &'a DssClient,
+        _name: &'a str,
+        body: &'a Value,
+        what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        Some(Box::pin(async move {
+            c.create_group(&typed(body.clone(), &what)?).await?;
+            Ok(())
+        }))
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::Group {
             meta,
@@ -164,7 +258,7 @@ impl Kind for GroupKind {
 /// Plan one declared group: its writes, compared with the live state.
 pub(crate) fn plan_group(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &GroupSpec) {
     let id = ResourceId::new(ID, &meta.name);
-    let Some(groups) = &p.observed().groups else {
+    let Some(groups) = live(p.observed()) else {
         return p.not_read(&id, &d.origin, "group list");
     };
     let live = groups.get(&meta.name).map(to_json);

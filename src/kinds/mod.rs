@@ -22,16 +22,20 @@ pub mod project;
 pub mod user;
 pub mod variables;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use futures::future::BoxFuture;
 use schemars::SchemaGenerator;
 use serde_json::{Map, Value};
 
+use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
+use crate::observe::ObserveError;
+use crate::plan::observed::Part;
 use crate::plan::planner::Planner;
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{Observed, Operation, ResourceId, SubDoc};
@@ -221,6 +225,30 @@ pub trait Kind: Sync + Send {
     /// What observation must read to check that `name`, referred to and not declared, exists.
     fn need_referenced(&self, _name: &str, _reads: &mut ReadPlan) {}
 
+    /// Perform the reads `reads` plans for this kind (batched: one list, then the
+    /// sub-documents of what exists, up to `parallelism` at once); `None` when it plans none.
+    /// The result is stored under [`Kind::id`] in the observed state.
+    fn observe<'a>(
+        &'a self,
+        _client: &'a DssClient,
+        _reads: &'a ReadPlan,
+        _parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        None
+    }
+
+    /// How many requests [`Kind::observe`] makes for `reads`, beyond those that depend on
+    /// what the instance answers, given the managed resources that exist (`live`).
+    fn read_budget(&self, _reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
+        0
+    }
+
+    /// Whether `name` exists on the instance, for a reference to it that the manifests do not
+    /// declare: `None` when unknown (not read, or a kind nothing refers to).
+    fn live_exists(&self, _observed: &Observed, _name: &str) -> Option<bool> {
+        None
+    }
+
     /// How a review names the creation of one of these when it is a risk in itself (a new
     /// principal, new access to data): `Some("user(s)")`; `None` when creating one is not.
     fn risky_creation(&self) -> Option<&'static str> {
@@ -267,6 +295,31 @@ pub trait Kind: Sync + Send {
         &[]
     }
 
+    /// Where its create call's body starts: the sub-document whose overlay (secrets resolved)
+    /// fills it, and the identity fields of the object `name`.
+    fn create_seed(&self, name: &str) -> (SubDoc, Value) {
+        (SubDoc::Definition, serde_json::json!({ "name": name }))
+    }
+
+    /// The create call's body from `doc` (the seed with its overlay, only the
+    /// [`Kind::create_fields`]); a kind whose create call takes another document reshapes it
+    /// from `op`'s overlays.
+    fn create_body(&self, _op: &Operation, doc: Value) -> Value {
+        doc
+    }
+
+    /// The POST that creates the object `name` from `body`; `what` names it in a shape error.
+    /// `None` for a kind that is never created (the global variables are always there).
+    fn create<'a>(
+        &self,
+        _client: &'a DssClient,
+        _name: &'a str,
+        _body: &'a Value,
+        _what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        None
+    }
+
     /// Whether its metadata carries the stack's stamp (`custom.kv."dssctl.stack"`), written at
     /// creation and adoption.
     fn stamped(&self) -> bool {
@@ -294,8 +347,90 @@ pub trait Kind: Sync + Send {
         None
     }
 
+    /// Whether `sub` is a sub-document of its object `name`: `Some(true)` when apply GETs and
+    /// PUTs it on its own ([`Kind::get_document`], [`Kind::put_document`]), `Some(false)` when
+    /// it is written another way (the global variables, through the ledger writer), `None`
+    /// when there is no such sub-document.
+    fn sub_document(&self, _name: &str, _sub: SubDoc) -> Option<bool> {
+        None
+    }
+
+    /// The GET of sub-document `sub` of the live object `name`, as JSON; `None` when
+    /// [`Kind::sub_document`] does not address it.
+    fn get_document<'a>(
+        &self,
+        _client: &'a DssClient,
+        _name: &'a str,
+        _sub: SubDoc,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        None
+    }
+
+    /// The PUT of `doc` (a GET result with an overlay applied) as sub-document `sub` of `name`;
+    /// `what` names the document in a shape error. `None` when not addressed.
+    fn put_document<'a>(
+        &self,
+        _client: &'a DssClient,
+        _name: &'a str,
+        _sub: SubDoc,
+        _doc: Value,
+        _what: String,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        None
+    }
+
+    /// How messages name sub-document `sub` of `name` (`the schema of dataset P.d`).
+    fn describe_document(&self, name: &str, sub: SubDoc) -> String {
+        format!("the {} of {} {name}", sub.as_str(), self.id())
+    }
+
+    /// Fields DSS never returns (a password): apply and the stale check compare them as
+    /// `"(set)"` on both sides, as the planner does.
+    fn write_only_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether its document is the global variables, which also hold the stacks' ledgers: apply
+    /// writes it through the ledger writer, and it always exists.
+    fn in_global_variables(&self) -> bool {
+        false
+    }
+
+    /// Whether a create or update of this kind waits for every other create and update (the
+    /// global variables, which also hold the ledger, are written last).
+    fn writes_last(&self) -> bool {
+        false
+    }
+
+    /// The kind whose objects contain this kind's (`project` for a dataset): deleting a
+    /// container waits for the deletion of its own contents only (`PROJECT.name`).
+    fn contained_in(&self) -> Option<KindId> {
+        None
+    }
+
     /// The typed resource from its metadata and its spec as JSON (`{}` when not given).
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error>;
+}
+
+/// What one kind's [`Kind::observe`] read.
+pub struct KindRead {
+    /// The kind's part of the observed state.
+    pub part: Box<dyn Part>,
+    /// The managed resources that exist and whose sub-documents were read.
+    pub live: Vec<ResourceId>,
+    /// Requests made because a list lacked a managed field.
+    pub conditional_reads: usize,
+}
+
+impl KindRead {
+    /// A part read with one list and nothing else.
+    pub fn list<T: Part>(part: T) -> Self {
+        KindRead {
+            part: Box::new(part),
+            live: Vec::new(),
+            conditional_reads: 0,
+        }
+    }
 }
 
 /// Where a kind's checks report: the file being loaded and its diagnostics.

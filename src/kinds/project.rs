@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, names, overlay_of, user};
+use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 
 use crate::client::{ClientError, DssClient};
@@ -18,7 +19,71 @@ use crate::manifest::node::{Node, NodeValue, Pos};
 use crate::plan::diff::{Doc, permissions_view};
 use crate::plan::planner::{Planner, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
-use crate::plan::{LedgerIntent, Observed, ObservedProject, Operation, ResourceId, SubDoc};
+use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
+use crate::wire::{Metadata, ProjectPermissions, ProjectSummary, ProjectVariables};
+
+use super::KindRead;
+use super::dataset::ObservedDataset;
+use crate::observe::{ObserveError, reading};
+use futures::{StreamExt, TryStreamExt, stream};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One live project and the sub-documents that were read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedProject {
+    /// The item of `GET /projects/`: carries `name` (the label), `shortDesc`, `tags`,
+    /// `ownerLogin`, `versionTag`.
+    pub summary: ProjectSummary,
+    /// `GET /projects/{k}/metadata`, read only when a managed field is missing from the list.
+    pub metadata: Option<Metadata>,
+    pub permissions: Option<ProjectPermissions>,
+    pub variables: Option<ProjectVariables>,
+    /// `GET /projects/{k}/datasets/`, read only when the project has managed datasets (the
+    /// datasets belong to their project, so they are observed with it); `None` when not read.
+    pub datasets: Option<BTreeMap<String, ObservedDataset>>,
+}
+
+/// The live projects as observed (`None`: the project list was not read), keyed by key.
+pub type Live = BTreeMap<String, ObservedProject>;
+
+/// This kind's part of the observed state.
+pub fn live(observed: &Observed) -> Option<&Live> {
+    observed.kinds.get(ID)
+}
+
+/// This kind's part of the observed state, to change (tests, simulation).
+pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
+    observed.kinds.get_mut(ID)
+}
+
+/// The reads for one managed project. Datasets are read with their project (one dataset list
+/// per project), so the dataset kind adds its reads here too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectReads {
+    /// `custom` is managed: the project list never carries it.
+    pub metadata: bool,
+    /// `description` is managed: read the metadata if the list item lacks it.
+    pub description: bool,
+    pub permissions: bool,
+    pub variables: bool,
+    pub datasets: bool,
+    /// Declared datasets whose managed `label` may be missing from the dataset list (read
+    /// only if the list item has no label).
+    pub dataset_labels: BTreeSet<String>,
+}
+
+/// The planned reads of the managed projects (absent: the project list is not read).
+pub type Reads = BTreeMap<String, ProjectReads>;
+
+/// The project reads `reads` plans, if any.
+pub fn reads(reads: &ReadPlan) -> Option<&Reads> {
+    reads.kinds.get(ID)
+}
+
+/// The project reads of `reads`, planning the project list.
+pub fn reads_mut(reads: &mut ReadPlan) -> &mut Reads {
+    reads.kinds.entry(ID)
+}
 
 /// The kind.
 pub static KIND: ProjectKind = ProjectKind;
@@ -205,7 +270,7 @@ impl Kind for ProjectKind {
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let projects = observed.projects.as_ref().ok_or("project list")?;
+        let projects = live(observed).ok_or("project list")?;
         Ok(projects.get(name).map(|p| to_json(&p.summary)))
     }
 
@@ -213,8 +278,7 @@ impl Kind for ProjectKind {
         let Resource::Project { meta, spec } = resource else {
             return;
         };
-        needs.reads.projects_list = true;
-        let p = needs.reads.projects.entry(meta.name.clone()).or_default();
+        let p = reads_mut(needs.reads).entry(meta.name.clone()).or_default();
         p.metadata |= spec.custom.is_some();
         p.description |= spec.description.is_some();
         p.permissions |= spec.permissions.is_some();
@@ -233,8 +297,113 @@ impl Kind for ProjectKind {
     }
 
     fn need_live(&self, name: &str, reads: &mut ReadPlan) {
-        reads.projects_list = true;
-        reads.projects.entry(name.to_string()).or_default();
+        reads_mut(reads).entry(name.to_string()).or_default();
+    }
+
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = self::reads(reads)?;
+        Some(Box::pin(read_projects(client, planned, parallelism)))
+    }
+
+    fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
+        let Some(planned) = self::reads(reads) else {
+            return 0;
+        };
+        let per_project: usize = planned
+            .iter()
+            .filter(|(k, _)| live.contains(&ResourceId::new(ID, k.as_str())))
+            .map(|(_, p)| {
+                usize::from(p.datasets)
+                    + usize::from(p.metadata)
+                    + usize::from(p.permissions)
+                    + usize::from(p.variables)
+            })
+            .sum();
+        1 + per_project
+    }
+
+    fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
+        live(observed).map(|m| m.contains_key(name))
+    }
+
+    fn create_body(&self, op: &Operation, _doc: Value) -> Value {
+        // The create call takes a key, a name and an owner: the label and the owner come from
+        // the metadata and permissions overlays; everything else is written by the updates.
+        let field = |sub: SubDoc, key: &str| {
+            overlay_of(op, sub)
+                .and_then(|o| o.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        doc_json(crate::wire::CreateProjectRequest {
+            project_key: op.name.clone(),
+            name: Some(field(SubDoc::Metadata, "label").unwrap_or_else(|| op.name.clone())),
+            owner: field(SubDoc::Permissions, "owner"),
+            ..Default::default()
+        })
+    }
+
+    fn create<'a>(
+        &self,
+        c: &'a DssClient,
+        _key: &'a str,
+        body: &'a Value,
+        what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        Some(Box::pin(async move {
+            c.create_project(&typed(body.clone(), &what)?).await?;
+            Ok(())
+        }))
+    }
+
+    fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
+        matches!(sub, SubDoc::Metadata | SubDoc::Permissions | SubDoc::Variables).then_some(true)
+    }
+
+    fn get_document<'a>(
+        &self,
+        c: &'a DssClient,
+        key: &'a str,
+        sub: SubDoc,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        Some(match sub {
+            SubDoc::Metadata => Box::pin(async move { c.get_project_metadata(key).await.map(doc_json) }),
+            SubDoc::Permissions => {
+                Box::pin(async move { c.get_project_permissions(key).await.map(doc_json) })
+            }
+            SubDoc::Variables => Box::pin(async move { c.get_project_variables(key).await.map(doc_json) }),
+            _ => return None,
+        })
+    }
+
+    fn put_document<'a>(
+        &self,
+        c: &'a DssClient,
+        key: &'a str,
+        sub: SubDoc,
+        doc: Value,
+        what: String,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        Some(match sub {
+            SubDoc::Metadata => Box::pin(async move {
+                c.set_project_metadata(key, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            SubDoc::Permissions => Box::pin(async move {
+                c.set_project_permissions(key, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            SubDoc::Variables => Box::pin(async move {
+                c.set_project_variables(key, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            _ => return None,
+        })
     }
 
     fn get_main<'a>(
@@ -367,7 +536,7 @@ fn check_permissions(checks: &mut Checks<'_>, spec: &Node) {
 /// Plan one declared project: its writes, compared with the live state.
 pub(crate) fn plan_project(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &ProjectSpec) {
     let id = ResourceId::new(ID, &meta.name);
-    let Some(projects) = &p.observed().projects else {
+    let Some(projects) = live(p.observed()) else {
         return p.not_read(&id, &d.origin, "project list");
     };
     let live: Option<&ObservedProject> = projects.get(&meta.name);
@@ -445,4 +614,191 @@ pub(crate) fn project_metadata_view(p: &ObservedProject) -> Value {
             v
         }
     }
+}
+
+/// One per-project read: a sub-document of a project, or its dataset list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProjectDoc {
+    Datasets,
+    Metadata,
+    Permissions,
+    Variables,
+}
+
+/// The result of a [`ProjectDoc`] read.
+pub(crate) enum ProjectRead {
+    Datasets(Vec<crate::wire::Dataset>),
+    Metadata(Metadata),
+    Permissions(ProjectPermissions),
+    Variables(ProjectVariables),
+}
+
+/// Read one sub-document (or the dataset list) of project `key`. Shared by observation and
+/// export, so that both read DSS the same way and name a failure the same way.
+pub(crate) async fn read_project_doc(
+    client: &DssClient,
+    key: &str,
+    what: ProjectDoc,
+) -> Result<ProjectRead, ObserveError> {
+    match what {
+        ProjectDoc::Datasets => client
+            .list_datasets(key)
+            .await
+            .map(ProjectRead::Datasets)
+            .map_err(reading(format!("the datasets of project {key}"))),
+        ProjectDoc::Metadata => client
+            .get_project_metadata(key)
+            .await
+            .map(ProjectRead::Metadata)
+            .map_err(reading(format!("the metadata of project {key}"))),
+        ProjectDoc::Permissions => client
+            .get_project_permissions(key)
+            .await
+            .map(ProjectRead::Permissions)
+            .map_err(reading(format!("the permissions of project {key}"))),
+        ProjectDoc::Variables => client
+            .get_project_variables(key)
+            .await
+            .map(ProjectRead::Variables)
+            .map_err(reading(format!("the variables of project {key}"))),
+    }
+}
+
+/// Put a read in its place in `project`.
+pub(crate) fn store_project_read(project: &mut ObservedProject, read: ProjectRead) {
+    match read {
+        ProjectRead::Datasets(list) => {
+            project.datasets = Some(
+                list.into_iter()
+                    .map(|d| {
+                        (
+                            d.name.clone(),
+                            ObservedDataset {
+                                definition: d,
+                                metadata: None,
+                                schema: None,
+                            },
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        ProjectRead::Metadata(m) => project.metadata = Some(m),
+        ProjectRead::Permissions(x) => project.permissions = Some(x),
+        ProjectRead::Variables(v) => project.variables = Some(v),
+    }
+}
+
+/// `GET /projects/`, keyed by project key.
+pub(crate) async fn read_project_list(
+    client: &DssClient,
+) -> Result<BTreeMap<String, ProjectSummary>, ObserveError> {
+    let list = client
+        .list_projects()
+        .await
+        .map_err(reading("the project list"))?;
+    Ok(list.into_iter().map(|p| (p.project_key.clone(), p)).collect())
+}
+
+/// The project list, then, concurrently, the per-project reads of the managed projects that
+/// exist (nothing at all for one that does not), then the dataset metadata GETs a dataset list
+/// left necessary.
+async fn read_projects(
+    client: &DssClient,
+    planned: &Reads,
+    parallelism: usize,
+) -> Result<KindRead, ObserveError> {
+    let summaries = read_project_list(client).await?;
+
+    // One task per sub-document read, over the managed projects that exist.
+    let mut tasks: Vec<(String, ProjectDoc)> = Vec::new();
+    let mut conditional = 0;
+    for (key, r) in planned {
+        let Some(summary) = summaries.get(key) else {
+            continue;
+        };
+        if r.datasets {
+            tasks.push((key.clone(), ProjectDoc::Datasets));
+        }
+        if r.metadata {
+            tasks.push((key.clone(), ProjectDoc::Metadata));
+        } else if r.description && summary.description.is_none() {
+            conditional += 1;
+            tasks.push((key.clone(), ProjectDoc::Metadata));
+        }
+        if r.permissions {
+            tasks.push((key.clone(), ProjectDoc::Permissions));
+        }
+        if r.variables {
+            tasks.push((key.clone(), ProjectDoc::Variables));
+        }
+    }
+    let results: Vec<(String, ProjectRead)> = stream::iter(tasks)
+        .map(|(key, what)| async move {
+            let read = read_project_doc(client, &key, what).await?;
+            Ok::<_, ObserveError>((key, read))
+        })
+        .buffer_unordered(parallelism.max(1))
+        .try_collect()
+        .await?;
+
+    let mut projects: Live = summaries
+        .into_iter()
+        .map(|(key, summary)| {
+            (
+                key,
+                ObservedProject {
+                    summary,
+                    ..ObservedProject::default()
+                },
+            )
+        })
+        .collect();
+    for (key, read) in results {
+        let p = projects
+            .get_mut(&key)
+            .expect("reads are only made for listed projects");
+        store_project_read(p, read);
+    }
+
+    // Dataset labels the list did not carry.
+    let label_reads: Vec<(String, String)> = planned
+        .iter()
+        .flat_map(|(key, r)| r.dataset_labels.iter().map(move |d| (key.clone(), d.clone())))
+        .filter(|(key, name)| {
+            projects
+                .get(key)
+                .and_then(|p| p.datasets.as_ref())
+                .and_then(|ds| ds.get(name))
+                .is_some_and(|ds| !ds.definition.extra.contains_key("label"))
+        })
+        .collect();
+    conditional += label_reads.len();
+    let metadata: Vec<(String, String, Metadata)> = stream::iter(label_reads)
+        .map(|(key, name)| async move {
+            let m = super::dataset::read_dataset_metadata(client, &key, &name).await?;
+            Ok::<_, ObserveError>((key, name, m))
+        })
+        .buffer_unordered(parallelism.max(1))
+        .try_collect()
+        .await?;
+    for (key, name, m) in metadata {
+        if let Some(ds) = projects
+            .get_mut(&key)
+            .and_then(|p| p.datasets.as_mut())
+            .and_then(|ds| ds.get_mut(&name))
+        {
+            ds.metadata = Some(m);
+        }
+    }
+    let live = projects
+        .keys()
+        .filter(|k| planned.contains_key(*k))
+        .map(|k| ResourceId::new(ID, k.as_str()))
+        .collect();
+    Ok(KindRead {
+        part: Box::new(projects),
+        live,
+        conditional_reads: conditional,
+    })
 }

@@ -6,7 +6,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, overlay_of, string_items};
+use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::KindRead;
+use crate::observe::{ObserveError, reading};
 
 use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::Declared;
@@ -16,6 +21,19 @@ use crate::plan::diff::{Doc, PendingSecret};
 use crate::plan::planner::{Planner, flag, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
+
+/// The live users as observed (`None`: the list was not read), keyed by name.
+pub type Live = BTreeMap<String, crate::wire::User>;
+
+/// This kind's part of the observed state.
+pub fn live(observed: &Observed) -> Option<&Live> {
+    observed.kinds.get(ID)
+}
+
+/// This kind's part of the observed state, to change (tests, simulation).
+pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
+    observed.kinds.get_mut(ID)
+}
 
 /// The kind.
 pub static KIND: UserKind = UserKind;
@@ -137,7 +155,7 @@ impl Kind for UserKind {
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let users = observed.users.as_ref().ok_or("user list")?;
+        let users = live(observed).ok_or("user list")?;
         Ok(users.get(name).map(to_json))
     }
 
@@ -145,18 +163,87 @@ impl Kind for UserKind {
         let Resource::User { spec, .. } = resource else {
             return;
         };
-        needs.reads.users = true;
+        needs.reads.mark(ID);
         for g in spec.groups.iter().flatten() {
             needs.referenced(group::ID, g);
         }
     }
 
     fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.users = true;
+        reads.mark(ID);
     }
 
     fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.users = true;
+        reads.mark(ID);
+    }
+
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        _parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        if !reads.marked(ID) {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let list: Live = client
+                .list_users()
+                .await
+                .map_err(reading("the user list"))?
+                .into_iter()
+                .map(|x| (x.login.clone(), x))
+                .collect();
+            Ok(KindRead::list(list))
+        }))
+    }
+
+    fn read_budget(&self, reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
+        usize::from(reads.marked(ID))
+    }
+
+    fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
+        live(observed).map(|m| m.contains_key(name))
+    }
+
+    fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
+        (sub == SubDoc::Definition).then_some(true)
+    }
+
+    fn get_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
+        (sub == SubDoc::Definition).then(|| {
+            Box::pin(async move { c.get_user(name).await.map(doc_json) })
+                as BoxFuture<'a, Result<Value, ClientError>>
+        })
+    }
+
+    fn put_document<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+        doc: Value,
+        what: String,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        (sub == SubDoc::Definition).then(|| {
+            Box::pin(async move {
+                c.update_user(name, &typed(doc, &what)?).await?;
+                Ok(())
+            }) as BoxFuture<'a, Result<(), ApplyDocError>>
+        })
+    }
+
+    fn describe_document(&self, name: &str, _sub: SubDoc) -> String {
+        format!("{} {name}", self.id())
+    }
+
+    fn write_only_fields(&self) -> &'static [&'static str] {
+        &["password"]
     }
 
     fn get_main<'a>(
@@ -190,6 +277,23 @@ impl Kind for UserKind {
         ]
     }
 
+    fn create<'a>(
+        &self,
+        c: &'a DssClient,
+        _name: &'a str,
+        body: &'a Value,
+        what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
+        Some(Box::pin(async move {
+            c.create_user(&typed(body.clone(), &what)?).await?;
+            Ok(())
+        }))
+    }
+
+    fn create_seed(&self, name: &str) -> (SubDoc, Value) {
+        (SubDoc::Definition, json!({ "login": name }))
+    }
+
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
         let groups = overlay_of(op, SubDoc::Definition).and_then(|o| o.get("groups"));
         for g in string_items(groups) {
@@ -208,7 +312,7 @@ impl Kind for UserKind {
 /// Plan one declared user: its writes, compared with the live state.
 pub(crate) fn plan_user(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &UserSpec) {
     let id = ResourceId::new(ID, &meta.name);
-    let Some(users) = &p.observed().users else {
+    let Some(users) = live(p.observed()) else {
         return p.not_read(&id, &d.origin, "user list");
     };
     for g in spec.groups.iter().flatten() {

@@ -81,6 +81,20 @@ impl Kind for VariablesKind {
     }
 
     /// Removing the Variables manifest stops managing global variables; it never deletes them.
+    fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
+        // One document shared with the stacks' ledgers: written through the ledger writer,
+        // which serialises the writes to it.
+        (sub == SubDoc::Values).then_some(false)
+    }
+
+    fn in_global_variables(&self) -> bool {
+        true
+    }
+
+    fn writes_last(&self) -> bool {
+        true
+    }
+
     fn deletable(&self) -> bool {
         false
     }

@@ -33,7 +33,7 @@ pub mod targeting;
 
 pub use ledger::{Ledger, LedgerEntry};
 pub use model::*;
-pub use observed::{Observed, ObservedDataset, ObservedProject};
+pub use observed::{KindMap, Observed};
 pub use planner::{PlanInput, SecretResolver, plan};
 
 #[cfg(test)]

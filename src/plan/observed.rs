@@ -1,80 +1,131 @@
 //! The observed state: what was read from the live instance, in DSS's own document types.
 //!
-//! Two kinds of "nothing" are kept apart: a collection that was not read at all (`None`: not
+//! The core does not know what a kind observes: each kind stores its own typed part (a list, a
+//! map of projects and their sub-documents, ...) under its [`KindId`] in a [`KindMap`], and
+//! reads it back with [`KindMap::get`]. The global variables and the ledger they hold are kept
+//! apart because they are always read, before anything else, and every plan uses the ledger.
+//!
+//! Two kinds of "nothing" are kept apart: a collection that was not read at all (no part: not
 //! managed, so never compared and never deleted) and an object that was looked for and is
-//! absent (the key is missing from a collection that was read). A sub-document that was not
-//! read (`None`) is one the manifests do not manage.
+//! absent (the key is missing from a part that was read). A sub-document that was not read
+//! (`None`) is one the manifests do not manage.
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 
 use serde_json::{Map, Value};
 
-use crate::wire::{
-    Connection, Dataset, DatasetSchema, Group, Metadata, ProjectPermissions, ProjectSummary,
-    ProjectVariables, User,
-};
+use crate::kinds::KindId;
 
 use super::ledger::Ledger;
 
-/// One live project and the sub-documents that were read.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ObservedProject {
-    /// The item of `GET /projects/`: carries `name` (the label), `shortDesc`, `tags`,
-    /// `ownerLogin`, `versionTag`.
-    pub summary: ProjectSummary,
-    /// `GET /projects/{k}/metadata`, read only when a managed field is missing from the list.
-    pub metadata: Option<Metadata>,
-    pub permissions: Option<ProjectPermissions>,
-    pub variables: Option<ProjectVariables>,
-    /// `GET /projects/{k}/datasets/`, read only when the project has managed datasets;
-    /// `None` when not read.
-    pub datasets: Option<BTreeMap<String, ObservedDataset>>,
+/// A value a kind keeps in a [`KindMap`]: any plain data that can be cloned and compared.
+pub trait Part: Any + Debug + Send + Sync {
+    fn clone_part(&self) -> Box<dyn Part>;
+    fn eq_part(&self, other: &dyn Part) -> bool;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-/// One live dataset.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ObservedDataset {
-    /// The item of the dataset list: the full definition, with `schema`, `tags`,
-    /// `description`, `shortDesc`, `customMeta`.
-    pub definition: Dataset,
-    /// `GET .../metadata`, read only when a managed field is missing from the list item.
-    pub metadata: Option<Metadata>,
-    /// `GET .../schema`, read only when the list item has no schema.
-    pub schema: Option<DatasetSchema>,
+impl<T: Any + Debug + Clone + PartialEq + Send + Sync> Part for T {
+    fn clone_part(&self) -> Box<dyn Part> {
+        Box::new(self.clone())
+    }
+
+    fn eq_part(&self, other: &dyn Part) -> bool {
+        other.as_any().downcast_ref::<T>() == Some(self)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// One typed value per kind, owned and interpreted by that kind's module. Used for the observed
+/// state and for the read plan.
+#[derive(Debug, Default)]
+pub struct KindMap(BTreeMap<KindId, Box<dyn Part>>);
+
+impl KindMap {
+    /// The part of `kind`, if it was stored and has type `T`.
+    pub fn get<T: Part>(&self, kind: KindId) -> Option<&T> {
+        (**self.0.get(&kind)?).as_any().downcast_ref()
+    }
+
+    pub fn get_mut<T: Part>(&mut self, kind: KindId) -> Option<&mut T> {
+        (**self.0.get_mut(&kind)?).as_any_mut().downcast_mut()
+    }
+
+    /// The part of `kind`, stored empty first if absent (or of another type).
+    pub fn entry<T: Part + Default>(&mut self, kind: KindId) -> &mut T {
+        let slot = self.0.entry(kind).or_insert_with(|| Box::new(T::default()));
+        if !(**slot).as_any().is::<T>() {
+            *slot = Box::new(T::default());
+        }
+        (**slot).as_any_mut().downcast_mut().expect("just checked")
+    }
+
+    pub fn insert<T: Part>(&mut self, kind: KindId, value: T) {
+        self.0.insert(kind, Box::new(value));
+    }
+
+    pub fn insert_boxed(&mut self, kind: KindId, value: Box<dyn Part>) {
+        self.0.insert(kind, value);
+    }
+
+    pub fn contains(&self, kind: KindId) -> bool {
+        self.0.contains_key(&kind)
+    }
+}
+
+impl Clone for KindMap {
+    fn clone(&self) -> Self {
+        KindMap(self.0.iter().map(|(k, v)| (*k, (**v).clone_part())).collect())
+    }
+}
+
+impl PartialEq for KindMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|((ka, a), (kb, b))| ka == kb && (**a).eq_part(&**b))
+    }
 }
 
 /// Everything read from the live instance for one plan.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
-    /// `None`: the project list was not read (no project or dataset is managed).
-    pub projects: Option<BTreeMap<String, ObservedProject>>,
-    pub connections: Option<BTreeMap<String, Connection>>,
-    pub users: Option<BTreeMap<String, User>>,
-    pub groups: Option<BTreeMap<String, Group>>,
+    /// What each kind read, keyed by kind (absent: not read).
+    pub kinds: KindMap,
     /// `GET /admin/variables/` (always read: it holds the ledger).
     pub global_variables: Option<Map<String, Value>>,
     /// The stack's ledger, parsed from the global variables; `None` when the stack has none.
     pub ledger: Option<Ledger>,
 }
 
-impl Observed {
-    pub fn project(&self, key: &str) -> Option<&ObservedProject> {
-        self.projects.as_ref()?.get(key)
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    pub fn dataset(&self, project: &str, name: &str) -> Option<&ObservedDataset> {
-        self.project(project)?.datasets.as_ref()?.get(name)
-    }
-
-    pub fn connection(&self, name: &str) -> Option<&Connection> {
-        self.connections.as_ref()?.get(name)
-    }
-
-    pub fn user(&self, login: &str) -> Option<&User> {
-        self.users.as_ref()?.get(login)
-    }
-
-    pub fn group(&self, name: &str) -> Option<&Group> {
-        self.groups.as_ref()?.get(name)
+    #[test]
+    fn parts_are_typed_cloned_and_compared() {
+        let id = crate::kinds::group::ID;
+        let mut a = KindMap::default();
+        assert!(a.get::<u32>(id).is_none());
+        *a.entry::<u32>(id) += 2;
+        assert_eq!(a.get::<u32>(id), Some(&2));
+        assert!(a.get::<String>(id).is_none());
+        let b = a.clone();
+        assert_eq!(a, b);
+        a.insert(id, 3u32);
+        assert_ne!(a, b);
     }
 }

@@ -178,15 +178,7 @@ impl<'a> Planner<'a> {
             .iter()
             .find(|r| r.kind.as_str() == kind.as_str() && r.name == name)
             .map_or(&d.origin, |r| &r.origin);
-        let live = match kind {
-            crate::kinds::group::ID => self.observed().groups.as_ref().map(|m| m.contains_key(name)),
-            crate::kinds::user::ID => self.observed().users.as_ref().map(|m| m.contains_key(name)),
-            crate::kinds::connection::ID => {
-                self.observed().connections.as_ref().map(|m| m.contains_key(name))
-            }
-            crate::kinds::project::ID => self.observed().projects.as_ref().map(|m| m.contains_key(name)),
-            _ => Some(true),
-        };
+        let live = kind.def().and_then(|k| k.live_exists(self.observed(), name));
         if live == Some(false) {
             self.error_at(
                 id,

@@ -1,6 +1,6 @@
 //! What to read: from the declared resources and the stack's ledger, the smallest set of
-//! requests that gives the planner every live value it compares. Pure; `crate::observe`
-//! performs it.
+//! requests that gives the planner every live value it compares. Pure; each kind performs its
+//! own part (`Kind::observe`) and `crate::observe` runs them.
 //!
 //! List endpoints are used wherever the list carries the data: the project list (label as
 //! `name`, `shortDesc`, `tags`, `ownerLogin`), a project's dataset list (full definitions with
@@ -30,27 +30,13 @@
 //!
 //! Everything after the first request runs concurrently, up to `--parallelism`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crate::manifest::Declared;
 
 use super::ledger::Ledger;
 use super::model::{Kind, ResourceId};
-
-/// The reads for one managed project.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProjectReads {
-    /// `custom` is managed: the project list never carries it.
-    pub metadata: bool,
-    /// `description` is managed: read the metadata if the list item lacks it.
-    pub description: bool,
-    pub permissions: bool,
-    pub variables: bool,
-    pub datasets: bool,
-    /// Declared datasets whose managed `label` may be missing from the dataset list (read
-    /// only if the list item has no label).
-    pub dataset_labels: BTreeSet<String>,
-}
+use super::observed::KindMap;
 
 /// What a kind's [`crate::kinds::Kind::add_reads`] adds to: the reads, and what the manifests
 /// declare (a name they declare needs no live check).
@@ -71,15 +57,12 @@ impl Needs<'_> {
     }
 }
 
-/// The reads of one plan, after the global variables (which hold the ledger).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The reads of one plan, after the global variables (which hold the ledger): one typed part
+/// per kind, which the kind fills ([`crate::kinds::Kind::add_reads`]), performs
+/// ([`crate::kinds::Kind::observe`]) and counts ([`crate::kinds::Kind::read_budget`]).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReadPlan {
-    pub projects_list: bool,
-    /// Managed projects (declared, holding declared datasets, or in the ledger).
-    pub projects: BTreeMap<String, ProjectReads>,
-    pub connections: bool,
-    pub users: bool,
-    pub groups: bool,
+    pub kinds: KindMap,
 }
 
 impl ReadPlan {
@@ -107,31 +90,32 @@ impl ReadPlan {
         r
     }
 
+    /// Read `kind`'s list (a kind whose reads are that one list).
+    pub fn mark(&mut self, kind: Kind) {
+        self.kinds.insert(kind, ());
+    }
+
+    /// Whether `kind`'s list is read.
+    pub fn marked(&self, kind: Kind) -> bool {
+        self.kinds.contains(kind)
+    }
+
     /// The number of requests of a plan (the formula of the module documentation), given
-    /// which managed projects exist and how many metadata GETs the lists left necessary.
-    pub fn budget(&self, live_projects: &BTreeSet<String>, conditional_reads: usize) -> usize {
-        let lists = usize::from(self.projects_list)
-            + usize::from(self.connections)
-            + usize::from(self.users)
-            + usize::from(self.groups);
-        let per_project: usize = self
-            .projects
+    /// which managed resources exist (those whose sub-documents are read only when they do:
+    /// the projects) and how many metadata GETs the lists left necessary.
+    pub fn budget(&self, live: &BTreeSet<ResourceId>, conditional_reads: usize) -> usize {
+        let by_kinds: usize = crate::kinds::REGISTRY
             .iter()
-            .filter(|(k, _)| live_projects.contains(*k))
-            .map(|(_, p)| {
-                usize::from(p.datasets)
-                    + usize::from(p.metadata)
-                    + usize::from(p.permissions)
-                    + usize::from(p.variables)
-            })
+            .map(|k| k.read_budget(self, live))
             .sum();
-        1 + lists + per_project + conditional_reads
+        1 + by_kinds + conditional_reads
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::{connection, group, project, user};
     use crate::plan::fixtures::{declared, sample};
     use crate::plan::simulate::entry_for;
     use serde_json::json;
@@ -139,11 +123,11 @@ mod tests {
     #[test]
     fn reads_only_what_is_managed_or_referenced() {
         let r = ReadPlan::new(&sample(), None);
-        assert!(r.projects_list && r.connections && r.users && r.groups);
-        let churn = &r.projects["CHURN"];
+        assert!(r.marked(connection::ID) && r.marked(user::ID) && r.marked(group::ID));
+        let churn = &project::reads(&r).unwrap()["CHURN"];
         assert!(churn.metadata && churn.permissions && churn.variables && churn.datasets);
         assert_eq!(churn.dataset_labels.iter().collect::<Vec<_>>(), vec!["customers"]);
-        let live: BTreeSet<String> = ["CHURN".to_string()].into();
+        let live: BTreeSet<ResourceId> = [ResourceId::new(project::ID, "CHURN")].into();
         assert!(churn.description);
         assert_eq!(r.budget(&live, 0), 1 + 4 + 4);
         assert_eq!(r.budget(&live, 2), 1 + 4 + 4 + 2);
@@ -160,8 +144,8 @@ mod tests {
             1,
         )];
         let r = ReadPlan::new(&desired, None);
-        assert!(r.projects_list && r.connections && !r.users && !r.groups);
-        let p = &r.projects["P"];
+        assert!(r.marked(connection::ID) && !r.marked(user::ID) && !r.marked(group::ID));
+        let p = &project::reads(&r).unwrap()["P"];
         assert!(p.datasets && !p.metadata && !p.permissions && !p.variables);
         assert!(p.dataset_labels.is_empty());
     }
@@ -172,9 +156,9 @@ mod tests {
         ledger.insert(entry_for(crate::kinds::dataset::ID, "OLD.d"));
         ledger.insert(entry_for(crate::kinds::user::ID, "bob"));
         let r = ReadPlan::new(&[], Some(&ledger));
-        assert!(r.projects_list && r.users && !r.groups && !r.connections);
-        assert!(r.projects["OLD"].datasets);
-        assert!(!ReadPlan::new(&[], None).projects_list);
+        assert!(r.marked(user::ID) && !r.marked(group::ID) && !r.marked(connection::ID));
+        assert!(project::reads(&r).unwrap()["OLD"].datasets);
+        assert!(project::reads(&ReadPlan::new(&[], None)).is_none());
         assert_eq!(ReadPlan::new(&[], None).budget(&BTreeSet::new(), 0), 1);
     }
 }

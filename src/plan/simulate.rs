@@ -14,21 +14,24 @@ use crate::manifest::Declared;
 use super::fingerprint::secret_fingerprint;
 use super::ledger::{Ledger, LedgerEntry};
 use super::model::{Action, Kind, Operation, SubDoc};
-use super::observed::{Observed, ObservedDataset, ObservedProject};
+use super::observed::Observed;
 use super::overlay::{apply_overlay, set_path};
 use super::planner::{PlanInput, SecretResolver, plan};
+use crate::kinds::dataset::ObservedDataset;
+use crate::kinds::project::ObservedProject;
+use crate::kinds::{connection, group, project, user};
 
 /// The observed state after applying `desired` to an empty instance, with the stack's ledger.
 /// Resources whose planning fails are left out.
 pub fn simulate_apply(desired: &[Declared], resolve_secret: SecretResolver<'_>) -> Observed {
-    let empty = Observed {
-        projects: Some(BTreeMap::new()),
-        connections: Some(BTreeMap::new()),
-        users: Some(BTreeMap::new()),
-        groups: Some(BTreeMap::new()),
+    let mut empty = Observed {
         global_variables: Some(Map::new()),
-        ledger: None,
+        ..Observed::default()
     };
+    empty.kinds.insert(project::ID, project::Live::new());
+    empty.kinds.insert(connection::ID, connection::Live::new());
+    empty.kinds.insert(user::ID, user::Live::new());
+    empty.kinds.insert(group::ID, group::Live::new());
     let first = plan(&PlanInput {
         desired,
         observed: &empty,
@@ -109,8 +112,8 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
             let mut doc = json!({"name": op.name, "description": "", "admin": false,
                 "sourceType": "LOCAL", "mayCreateProjects": false, "mayWriteSafeCode": false});
             put(&mut doc, op, SubDoc::Definition, n);
-            out.groups
-                .get_or_insert_default()
+            out.kinds
+                .entry::<group::Live>(group::ID)
                 .insert(op.name.clone(), from(doc));
         }
         crate::kinds::user::ID => {
@@ -121,8 +124,8 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
             // Write-only: DSS never returns a password.
             doc.as_object_mut().expect("object").remove("password");
             sort_strings(&mut doc, "groups", true);
-            out.users
-                .get_or_insert_default()
+            out.kinds
+                .entry::<user::Live>(user::ID)
                 .insert(op.name.clone(), from(doc));
         }
         crate::kinds::connection::ID => {
@@ -131,8 +134,8 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
                 "credentialsMode": "GLOBAL", "maxActivities": 0, "creationTag": version});
             put(&mut doc, op, SubDoc::Definition, n);
             sort_strings(&mut doc, "allowedGroups", true);
-            out.connections
-                .get_or_insert_default()
+            out.kinds
+                .entry::<connection::Live>(connection::ID)
                 .insert(op.name.clone(), from(doc));
         }
         crate::kinds::project::ID => {
@@ -162,8 +165,8 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
                 variables: Some(from(variables)),
                 datasets: Some(BTreeMap::new()),
             };
-            out.projects
-                .get_or_insert_default()
+            out.kinds
+                .entry::<project::Live>(project::ID)
                 .insert(op.name.clone(), project);
         }
         crate::kinds::dataset::ID => {
@@ -202,7 +205,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
                 metadata: None,
                 schema: None,
             };
-            let projects = out.projects.get_or_insert_default();
+            let projects = out.kinds.entry::<project::Live>(project::ID);
             let p = projects.entry(project.to_string()).or_default();
             p.datasets
                 .get_or_insert_default()

@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use super::fixtures::{declared, resolver, sample};
 use super::simulate::simulate_apply;
 use super::*;
+use crate::kinds::dataset::ObservedDataset;
+use crate::kinds::project::ObservedProject;
 use crate::manifest::Declared;
 
 fn run(desired: &[Declared], observed: &Observed) -> Plan {
@@ -38,8 +40,7 @@ fn paths(plan: &Plan) -> Vec<String> {
 }
 
 fn dataset_mut<'a>(o: &'a mut Observed, p: &str, d: &str) -> &'a mut ObservedDataset {
-    o.projects
-        .as_mut()
+    crate::kinds::project::live_mut(o)
         .unwrap()
         .get_mut(p)
         .unwrap()
@@ -51,20 +52,29 @@ fn dataset_mut<'a>(o: &'a mut Observed, p: &str, d: &str) -> &'a mut ObservedDat
 }
 
 fn project_mut<'a>(o: &'a mut Observed, p: &str) -> &'a mut ObservedProject {
-    o.projects.as_mut().unwrap().get_mut(p).unwrap()
+    crate::kinds::project::live_mut(o).unwrap().get_mut(p).unwrap()
 }
 
 #[test]
 fn an_empty_instance_gets_everything_created_in_dependency_order() {
     let desired = sample();
-    let observed = Observed {
-        projects: Some(Default::default()),
-        connections: Some(Default::default()),
-        users: Some(Default::default()),
-        groups: Some(Default::default()),
+    let mut observed = Observed {
         global_variables: Some(Default::default()),
-        ledger: None,
+        ..Default::default()
     };
+    observed
+        .kinds
+        .insert(crate::kinds::project::ID, crate::kinds::project::Live::new());
+    observed.kinds.insert(
+        crate::kinds::connection::ID,
+        crate::kinds::connection::Live::new(),
+    );
+    observed
+        .kinds
+        .insert(crate::kinds::user::ID, crate::kinds::user::Live::new());
+    observed
+        .kinds
+        .insert(crate::kinds::group::ID, crate::kinds::group::Live::new());
     let plan = run(&desired, &observed);
     assert!(plan.errors.is_empty(), "{:?}", plan.errors);
     let ops: Vec<(Kind, Action)> = plan.operations.iter().map(|o| (o.kind, o.action)).collect();
@@ -152,9 +162,7 @@ fn defaults_dss_fills_in_are_no_change() {
         .format_params
         .insert("separator".into(), json!("\t"));
     ds.definition.params.insert("catalog".into(), json!(""));
-    let conn = observed
-        .connections
-        .as_mut()
+    let conn = crate::kinds::connection::live_mut(&mut observed)
         .unwrap()
         .get_mut("warehouse")
         .unwrap();
@@ -165,9 +173,7 @@ fn defaults_dss_fills_in_are_no_change() {
 #[test]
 fn encrypted_secrets_are_never_compared_by_value() {
     let (desired, mut observed) = converged();
-    let conn = observed
-        .connections
-        .as_mut()
+    let conn = crate::kinds::connection::live_mut(&mut observed)
         .unwrap()
         .get_mut("warehouse")
         .unwrap();
@@ -289,10 +295,16 @@ fn a_permission_change_is_matched_by_group() {
 #[test]
 fn user_group_order_is_no_change_but_membership_is() {
     let (desired, mut observed) = converged();
-    let alice = observed.users.as_mut().unwrap().get_mut("alice").unwrap();
+    let alice = crate::kinds::user::live_mut(&mut observed)
+        .unwrap()
+        .get_mut("alice")
+        .unwrap();
     alice.groups = vec!["data_scientists".into(), "analysts".into()];
     assert!(!run(&desired, &observed).has_changes());
-    let alice = observed.users.as_mut().unwrap().get_mut("alice").unwrap();
+    let alice = crate::kinds::user::live_mut(&mut observed)
+        .unwrap()
+        .get_mut("alice")
+        .unwrap();
     alice.groups = vec!["analysts".into()];
     assert_eq!(paths(&run(&desired, &observed)), vec!["user alice: groups"]);
 }
@@ -412,7 +424,9 @@ fn unresolved_references_are_looked_up_live() {
     let plan = run(&desired, &observed);
     assert!(plan.errors.is_empty(), "{:?}", plan.errors);
     // Gone live too: an error at each manifest that names it.
-    observed.groups.as_mut().unwrap().remove("analysts");
+    crate::kinds::group::live_mut(&mut observed)
+        .unwrap()
+        .remove("analysts");
     let plan = run(&desired, &observed);
     let errs: Vec<String> = plan.errors.iter().map(ToString::to_string).collect();
     assert_eq!(errs.len(), 2, "{errs:?}");
@@ -475,7 +489,7 @@ fn undeclared_ledger_resources_are_deleted_unless_protected_or_gone() {
 #[test]
 fn live_resources_unknown_to_stack_and_manifests_are_ignored() {
     let (desired, mut observed) = converged();
-    observed.groups.as_mut().unwrap().insert(
+    crate::kinds::group::live_mut(&mut observed).unwrap().insert(
         "someone_elses".into(),
         serde_json::from_value(json!({"name": "someone_elses"})).unwrap(),
     );
@@ -507,10 +521,10 @@ fn a_dataset_of_an_unknown_project_is_an_error() {
         json!({"type": "Filesystem"}),
         3,
     )];
-    let observed = Observed {
-        projects: Some(Default::default()),
-        ..Default::default()
-    };
+    let mut observed = Observed::default();
+    observed
+        .kinds
+        .insert(crate::kinds::project::ID, crate::kinds::project::Live::new());
     let plan = run(&desired, &observed);
     assert!(
         plan.errors[0]
@@ -525,7 +539,9 @@ fn a_fingerprint_is_what_apply_recomputes_from_a_fresh_get() {
     dataset_mut(&mut observed, "CHURN", "customers").definition.tags = vec![];
     let plan = run(&desired, &observed);
     let w = &plan.operations[0].writes[0];
-    let live = crate::kinds::dataset::dataset_metadata_view(observed.dataset("CHURN", "customers").unwrap());
+    let live = crate::kinds::dataset::dataset_metadata_view(
+        crate::kinds::dataset::live(&observed, "CHURN", "customers").unwrap(),
+    );
     assert_eq!(Some(w.live_fingerprint(&live)), w.fingerprint);
     assert!(w.is_current(&live));
     // The metadata as the dataset's own GET returns it (a different document shape, the same
@@ -546,7 +562,12 @@ fn a_fingerprint_is_what_apply_recomputes_from_a_fresh_get() {
         .iter()
         .find(|w| w.subdocument == SubDoc::Settings)
         .unwrap();
-    let mut def = serde_json::to_value(&observed.dataset("CHURN", "customers").unwrap().definition).unwrap();
+    let mut def = serde_json::to_value(
+        &crate::kinds::dataset::live(&observed, "CHURN", "customers")
+            .unwrap()
+            .definition,
+    )
+    .unwrap();
     assert!(settings.is_current(&def));
     def["versionTag"]["versionNumber"] = json!(2);
     assert!(!settings.is_current(&def));

@@ -159,7 +159,10 @@ pub(crate) mod sample {
         let mut desired = sample();
         let mut observed = simulate_apply(&desired, &resolver);
         // Drift and edits.
-        let p = observed.projects.as_mut().unwrap().get_mut("CHURN").unwrap();
+        let p = crate::kinds::project::live_mut(&mut observed)
+            .unwrap()
+            .get_mut("CHURN")
+            .unwrap();
         p.metadata.as_mut().unwrap().description = Some("Predicts churn from billing data.\n".into());
         let perms = p.permissions.as_mut().unwrap();
         let g = perms
@@ -194,13 +197,13 @@ pub(crate) mod sample {
         let mut kept = entry_for(crate::kinds::project::ID, "LEGACY");
         kept.protect = true;
         ledger.insert(kept);
-        observed.users.as_mut().unwrap().insert(
+        crate::kinds::user::live_mut(&mut observed).unwrap().insert(
             "bob".into(),
             serde_json::from_value(json!({"login": "bob", "displayName": "Bob"})).unwrap(),
         );
-        observed.projects.as_mut().unwrap().insert(
+        crate::kinds::project::live_mut(&mut observed).unwrap().insert(
             "LEGACY".into(),
-            crate::plan::ObservedProject {
+            crate::kinds::project::ObservedProject {
                 summary: serde_json::from_value(json!({"projectKey": "LEGACY"})).unwrap(),
                 ..Default::default()
             },

@@ -474,7 +474,7 @@ async fn the_request_budget_holds_and_a_plan_never_writes() {
     let s = stats(&emu, KEY).await;
     assert_eq!(observation.requests(), s.total as usize);
     assert_eq!(observation.conditional_reads, 0);
-    assert_eq!(observation.live_projects.len(), P);
+    assert_eq!(observation.live.len(), P);
     emu.shutdown().await;
 }
 
