@@ -242,7 +242,9 @@ fn an_unresolvable_secret_on_a_created_object_must_be_sent() {
             from_env: "NOPE".into(),
         });
     }
-    observed.users.as_mut().unwrap().remove("alice");
+    crate::kinds::user::live_mut(&mut observed)
+        .unwrap()
+        .remove("alice");
     let plan = run(&desired, &observed);
     assert!(plan.errors.is_empty(), "{:?}", plan.errors);
     let op = &plan.operations[0];
