@@ -606,3 +606,21 @@ async fn metadata_is_read_only_where_the_lists_lack_a_managed_field() {
     assert_eq!(s.by_route.get("GET /projects/{projectKey}/metadata"), Some(&1));
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_project_owned_by_the_built_in_admin_plans_on_a_fresh_instance() {
+    // A fresh DSS (and so a fresh emulator) has the `admin` user: a project owned by it is a
+    // valid reference, neither declared nor to be created.
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("project.yaml"),
+        "apiVersion: dssctl/v1\nkind: Project\nmetadata: {name: OWNED}\nspec:\n  label: Owned by admin\n  owner: admin\n",
+    )
+    .unwrap();
+    let out = dssctl(plan_args(&emu, dir.path(), &["--detailed-exitcode"]), None).await;
+    assert_eq!(out.status.code(), Some(2), "{}", crate::support::show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("+ project OWNED"), "{text}");
+    assert!(text.contains("Plan: 1 to add"), "{text}");
+}
