@@ -16,7 +16,7 @@
 //! - [`emulator`]: an embedded DSS API emulator (axum), the local DSS of tests and quickstarts;
 //! - [`wire`]: the JSON documents of the DSS API, shared by the client and the emulator;
 //! - [`build`]: start a DSS job and follow it to its end (`dssctl build`);
-//! - [`export`]: live objects as manifests (`dssctl export`);
+//! - [`lock`]: the stack lock held in DSS itself (Fischer's algorithm), `dssctl unlock`;
 //! - [`daemon`]: `dssctl watch`, the GitOps daemon: its pure decision and back-off policy,
 //!   the scheduling loop, the file watcher, health and metrics;
 //! - [`commands`]: the command line (clap): one module per command turns its flags into a
@@ -25,24 +25,29 @@
 //! - [`output`]: the one writer of stdout (a full device is an error, a closed pipe is quiet).
 //!
 //! `main.rs` parses, runs the command, reports the error and exits.
+//!
+//! The library API, used by the binary, the integration tests and the benchmark, is the
+//! `pub` modules: `commands` and `error` (the binary), `emulator`, `client` and `wire` (a DSS
+//! emulator and client usable on their own), and `manifest`, `kinds`, `plan`, `observe`,
+//! `apply` and `lock` (the tests drive their stages directly). The others are `pub(crate)`.
 
 pub mod apply;
-pub mod build;
+pub(crate) mod build;
 pub mod client;
 pub mod commands;
-pub mod daemon;
+pub(crate) mod daemon;
 pub mod emulator;
-pub mod engine;
+pub(crate) mod engine;
 pub mod error;
-pub mod export;
+pub(crate) mod export;
 pub mod kinds;
 pub mod lock;
 pub mod manifest;
 pub mod observe;
-pub mod output;
+pub(crate) mod output;
 pub mod plan;
-pub mod render;
-pub mod target;
+pub(crate) mod render;
+pub(crate) mod target;
 pub mod wire;
 
 /// Install the process-wide rustls crypto provider. reqwest is built without a default

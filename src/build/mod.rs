@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientError, DssClient};
-pub use crate::kinds::build::{BuildMode, Trigger, parse_duration};
+pub use crate::kinds::build::{BuildMode, parse_duration};
 use crate::manifest::kinds::BuildSpec;
 use crate::wire::{JOB_TERMINAL_STATES, JobDefinition, JobOutput, JobState};
 

@@ -36,8 +36,6 @@ pub struct Planned {
     pub observed: Observed,
     /// The resources the manifests declare (the `Build` manifests aside), for the guards.
     pub declared: usize,
-    /// Requests made to read the live state (the formula of `plan::scope`).
-    pub requests: usize,
 }
 
 /// What a plan covers: the `--target` and `--exclude` selectors (both empty: everything).
@@ -124,7 +122,6 @@ async fn observe_and_plan(
             .iter()
             .filter(|d| declared_id(&d.resource).is_some())
             .count(),
-        requests,
     })
 }
 

@@ -7,8 +7,6 @@
 //! The property this module is built for: a plan of its output against the instance it was
 //! read from shows every resource as an adoption with no field change.
 
-use std::collections::BTreeSet;
-
 use serde_json::{Map, Value, json};
 
 use crate::kinds::dataset::ObservedDataset;
@@ -350,11 +348,12 @@ pub fn variables_spec(globals: &Map<String, Value>) -> Option<VariablesSpec> {
 }
 
 /// The distinct environment variables of `secrets`, sorted.
+#[cfg(test)]
 pub fn env_names(secrets: &[ExpectedSecret]) -> Vec<String> {
     secrets
         .iter()
         .map(|s| s.env.clone())
-        .collect::<BTreeSet<_>>()
+        .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect()
 }
