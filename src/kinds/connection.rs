@@ -11,7 +11,7 @@ use super::{
 };
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::KindRead;
 use crate::observe::{ObserveError, reading};
@@ -191,10 +191,6 @@ impl Kind for ConnectionKind {
                 .map_err(reading("the connection list"))?;
             Ok(KindRead::list(list))
         }))
-    }
-
-    fn read_budget(&self, reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
-        usize::from(reads.marked(ID))
     }
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {

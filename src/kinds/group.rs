@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::{Kind, KindId, NameRule};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::KindRead;
 use crate::observe::{ObserveError, reading};
@@ -165,10 +165,6 @@ impl Kind for GroupKind {
                 .collect();
             Ok(KindRead::list(list))
         }))
-    }
-
-    fn read_budget(&self, reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
-        usize::from(reads.marked(ID))
     }
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {

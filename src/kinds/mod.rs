@@ -238,9 +238,11 @@ pub trait Kind: Sync + Send {
     }
 
     /// How many requests [`Kind::observe`] makes for `reads`, beyond those that depend on
-    /// what the instance answers, given the managed resources that exist (`live`).
-    fn read_budget(&self, _reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
-        0
+    /// what the instance answers, given the managed resources that exist (`live`). By
+    /// default one list read when the kind was marked for reading (as the admin lists of
+    /// users, groups and connections are), none otherwise.
+    fn read_budget(&self, reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
+        usize::from(reads.marked(self.id()))
     }
 
     /// Whether `name` exists on the instance, for a reference to it that the manifests do not

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, overlay_of, string_items};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::KindRead;
 use crate::observe::{ObserveError, reading};
@@ -196,10 +196,6 @@ impl Kind for UserKind {
                 .collect();
             Ok(KindRead::list(list))
         }))
-    }
-
-    fn read_budget(&self, reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
-        usize::from(reads.marked(ID))
     }
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
