@@ -2,6 +2,7 @@
 //! name rule, the rule that secret parameters are references (never literals), and the names a
 //! connection refers to (its allowed groups).
 
+use super::definition::{Definition, DefinitionCalls, Definitions};
 use crate::export::convert::{ExpectedSecret, keyed, nonempty, set, without_nulls};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::wire::{Connection, is_secret_param};
@@ -13,12 +14,10 @@ use serde_json::{Value, json};
 use super::{
     Checks, Kind, KindId, NameRule, RefSink, env_name_for, group, items, names, overlay_of, string_items,
 };
-use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 
 use super::KindRead;
-use crate::observe::{ObserveError, reading};
 
 use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::Declared;
@@ -26,7 +25,7 @@ use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource, SecretRef};
 use crate::manifest::node::{Node, NodeValue};
 use crate::plan::diff::Doc;
 use crate::plan::planner::{Planner, flag, text, to_json};
-use crate::plan::scope::{Needs, ReadPlan};
+use crate::plan::scope::Needs;
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
 
 /// The live connections as observed (`None`: the list was not read), keyed by name.
@@ -156,11 +155,6 @@ impl Kind for ConnectionKind {
         }
     }
 
-    fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let connections = live(observed).ok_or("connection list")?;
-        Ok(connections.get(name).map(to_json))
-    }
-
     fn add_reads(&self, resource: &Resource, needs: &mut Needs<'_>) {
         let Some(spec) = resource.spec::<ConnectionSpec>() else {
             return;
@@ -169,91 +163,6 @@ impl Kind for ConnectionKind {
         for g in spec.allowed_groups.iter().flatten() {
             needs.referenced(group::ID, g);
         }
-    }
-
-    fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.mark(ID);
-    }
-
-    fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.mark(ID);
-    }
-
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        _parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        if !reads.marked(ID) {
-            return None;
-        }
-        Some(Box::pin(async move {
-            let list: Live = client
-                .list_connections()
-                .await
-                .map_err(reading("the connection list"))?;
-            Ok(KindRead::list(list))
-        }))
-    }
-
-    fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
-        live(observed).map(|m| m.contains_key(name))
-    }
-
-    fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
-        (sub == SubDoc::DEFINITION).then_some(true)
-    }
-
-    fn get_document<'a>(
-        &self,
-        c: &'a DssClient,
-        name: &'a str,
-        sub: SubDoc,
-    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        (sub == SubDoc::DEFINITION).then(|| {
-            Box::pin(async move { c.get_connection(name).await.map(doc_json) })
-                as BoxFuture<'a, Result<Value, ClientError>>
-        })
-    }
-
-    fn put_document<'a>(
-        &self,
-        c: &'a DssClient,
-        name: &'a str,
-        sub: SubDoc,
-        doc: Value,
-        what: String,
-    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
-        (sub == SubDoc::DEFINITION).then(|| {
-            Box::pin(async move {
-                c.update_connection(name, &typed(doc, &what)?).await?;
-                Ok(())
-            }) as BoxFuture<'a, Result<(), ApplyDocError>>
-        })
-    }
-
-    fn describe_document(&self, name: &str, _sub: SubDoc) -> String {
-        format!("{} {name}", self.id())
-    }
-
-    fn get_main<'a>(
-        &self,
-        c: &'a DssClient,
-        name: &'a str,
-    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        Some(Box::pin(async move {
-            c.get_connection(name).await.map(|v| to_json(&v))
-        }))
-    }
-
-    fn delete<'a>(
-        &self,
-        c: &'a DssClient,
-        name: &'a str,
-        _drop_data: bool,
-    ) -> Option<BoxFuture<'a, Result<(), ClientError>>> {
-        Some(Box::pin(async move { c.delete_connection(name).await }))
     }
 
     fn create_fields(&self) -> &'static [&'static str] {
@@ -265,19 +174,6 @@ impl Kind for ConnectionKind {
             "usableBy",
             "allowedGroups",
         ]
-    }
-
-    fn create<'a>(
-        &self,
-        c: &'a DssClient,
-        _name: &'a str,
-        body: &'a Value,
-        what: &'a str,
-    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
-        Some(Box::pin(async move {
-            c.create_connection(&typed(body.clone(), &what)?).await?;
-            Ok(())
-        }))
     }
 
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
@@ -303,6 +199,10 @@ impl Kind for ConnectionKind {
             let spec = connection_spec(conn, &mut out.secrets);
             out.put("connections.yaml", Resource::new(&KIND, meta(name, None), spec));
         }
+    }
+
+    fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
+        Some(&Definitions::<Connection>::NEW)
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
@@ -461,4 +361,33 @@ fn redact_params(
         }
     }
     out
+}
+
+/// The connection document: read and written whole, by name.
+impl Definition for Connection {
+    const LIST: &'static str = "connection list";
+
+    fn key(&self) -> &str {
+        &self.name
+    }
+
+    async fn list(c: &DssClient) -> Result<BTreeMap<String, Self>, ClientError> {
+        c.list_connections().await
+    }
+
+    async fn get(c: &DssClient, name: &str) -> Result<Self, ClientError> {
+        c.get_connection(name).await
+    }
+
+    async fn update(c: &DssClient, name: &str, doc: &Self) -> Result<(), ClientError> {
+        c.update_connection(name, doc).await
+    }
+
+    async fn create(c: &DssClient, doc: &Self) -> Result<(), ClientError> {
+        c.create_connection(doc).await
+    }
+
+    async fn delete(c: &DssClient, name: &str) -> Result<(), ClientError> {
+        c.delete_connection(name).await
+    }
 }

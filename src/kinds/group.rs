@@ -1,6 +1,7 @@
 //! `kind: Group`: a DSS group and its `may*` ability flags. This module owns the spec type, the
 //! group name rule and the schema patch that admits the ability flags.
 
+use super::definition::{Definition, DefinitionCalls, Definitions, keyed};
 use crate::export::convert::nonempty;
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::wire::Group;
@@ -9,19 +10,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{Kind, KindId, NameRule};
-use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 
 use super::KindRead;
-use crate::observe::{ObserveError, reading};
 
 use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{ObjectMeta, Resource};
 use crate::plan::diff::Doc;
 use crate::plan::planner::{Planner, flag, text, to_json};
-use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
 
 /// The live groups as observed (`None`: the list was not read), keyed by name.
@@ -132,118 +130,8 @@ impl Kind for GroupKind {
         }
     }
 
-    fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let groups = live(observed).ok_or("group list")?;
-        Ok(groups.get(name).map(to_json))
-    }
-
-    fn add_reads(&self, _resource: &Resource, needs: &mut Needs<'_>) {
-        needs.reads.mark(ID);
-    }
-
-    fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.mark(ID);
-    }
-
-    fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.mark(ID);
-    }
-
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        _parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        if !reads.marked(ID) {
-            return None;
-        }
-        Some(Box::pin(async move {
-            let list: Live = client
-                .list_groups()
-                .await
-                .map_err(reading("the group list"))?
-                .into_iter()
-                .map(|x| (x.name.clone(), x))
-                .collect();
-            Ok(KindRead::list(list))
-        }))
-    }
-
-    fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
-        live(observed).map(|m| m.contains_key(name))
-    }
-
-    fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
-        (sub == SubDoc::DEFINITION).then_some(true)
-    }
-
-    fn get_document<'a>(
-        &self,
-        c: &'a DssClient,
-        name: &'a str,
-        sub: SubDoc,
-    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        (sub == SubDoc::DEFINITION).then(|| {
-            Box::pin(async move { c.get_group(name).await.map(doc_json) })
-                as BoxFuture<'a, Result<Value, ClientError>>
-        })
-    }
-
-    fn put_document<'a>(
-        &self,
-        c: &'a DssClient,
-        name: &'a str,
-        sub: SubDoc,
-        doc: Value,
-        what: String,
-    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
-        (sub == SubDoc::DEFINITION).then(|| {
-            Box::pin(async move {
-                c.update_group(name, &typed(doc, &what)?).await?;
-                Ok(())
-            }) as BoxFuture<'a, Result<(), ApplyDocError>>
-        })
-    }
-
-    fn describe_document(&self, name: &str, _sub: SubDoc) -> String {
-        format!("{} {name}", self.id())
-    }
-
-    fn get_main<'a>(
-        &self,
-        c: &'a DssClient,
-        name: &'a str,
-    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        Some(Box::pin(
-            async move { c.get_group(name).await.map(|v| to_json(&v)) },
-        ))
-    }
-
-    fn delete<'a>(
-        &self,
-        c: &'a DssClient,
-        name: &'a str,
-        _drop_data: bool,
-    ) -> Option<BoxFuture<'a, Result<(), ClientError>>> {
-        Some(Box::pin(async move { c.delete_group(name).await }))
-    }
-
     fn create_fields(&self) -> &'static [&'static str] {
         &["name", "description", "sourceType"]
-    }
-
-    fn create<'a>(
-        &self,
-        c: &'a DssClient,
-        _name: &'a str,
-        body: &'a Value,
-        what: &'a str,
-    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
-        Some(Box::pin(async move {
-            c.create_group(&typed(body.clone(), &what)?).await?;
-            Ok(())
-        }))
     }
 
     fn export_word(&self) -> Option<&'static str> {
@@ -264,6 +152,10 @@ impl Kind for GroupKind {
                 Resource::new(&KIND, meta(name, None), group_spec(group)),
             );
         }
+    }
+
+    fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
+        Some(&Definitions::<Group>::NEW)
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
@@ -317,5 +209,34 @@ pub fn group_spec(group: &Group) -> GroupSpec {
             .filter(|s| s != "LOCAL" && !s.is_empty()),
         protect: None,
         abilities,
+    }
+}
+
+/// The group document: read and written whole, by name.
+impl Definition for Group {
+    const LIST: &'static str = "group list";
+
+    fn key(&self) -> &str {
+        &self.name
+    }
+
+    async fn list(c: &DssClient) -> Result<BTreeMap<String, Self>, ClientError> {
+        c.list_groups().await.map(keyed)
+    }
+
+    async fn get(c: &DssClient, name: &str) -> Result<Self, ClientError> {
+        c.get_group(name).await
+    }
+
+    async fn update(c: &DssClient, name: &str, doc: &Self) -> Result<(), ClientError> {
+        c.update_group(name, doc).await
+    }
+
+    async fn create(c: &DssClient, doc: &Self) -> Result<(), ClientError> {
+        c.create_group(doc).await
+    }
+
+    async fn delete(c: &DssClient, name: &str) -> Result<(), ClientError> {
+        c.delete_group(name).await
     }
 }

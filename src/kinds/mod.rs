@@ -16,6 +16,7 @@
 pub mod build;
 pub mod connection;
 pub mod dataset;
+pub mod definition;
 pub mod group;
 pub mod names;
 pub mod project;
@@ -40,6 +41,7 @@ use crate::plan::observed::Part;
 use crate::plan::planner::Planner;
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{Observed, Operation, ResourceId, SubDoc};
+use definition::DefinitionCalls;
 
 pub use names::NameRule;
 
@@ -217,25 +219,47 @@ pub trait Kind: Sync + Send {
 
     /// What observation must read for a declared resource of this kind (the lists and
     /// sub-documents its planning compares, and the names it refers to).
-    fn add_reads(&self, _resource: &Resource, _needs: &mut Needs<'_>) {}
+    /// By default, for a definition kind, its list.
+    fn add_reads(&self, _resource: &Resource, needs: &mut Needs<'_>) {
+        if self.definition().is_some() {
+            needs.reads.mark(self.id());
+        }
+    }
 
     /// What observation must read for a resource of this kind the ledger lists as `name` (to
-    /// delete or forget it).
-    fn need_live(&self, _name: &str, _reads: &mut ReadPlan) {}
+    /// delete or forget it). By default, for a definition kind, its list.
+    fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
+        if self.definition().is_some() {
+            reads.mark(self.id());
+        }
+    }
 
     /// What observation must read to check that `name`, referred to and not declared, exists.
-    fn need_referenced(&self, _name: &str, _reads: &mut ReadPlan) {}
+    /// By default, for a definition kind, its list.
+    fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
+        if self.definition().is_some() {
+            reads.mark(self.id());
+        }
+    }
+
+    /// For a kind whose live object is one definition document (users, groups, connections):
+    /// its calls, which the defaults of the observation, sub-document, create and delete
+    /// methods use (see [`definition`]). `None` for any other kind.
+    fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
+        None
+    }
 
     /// Perform the reads `reads` plans for this kind (batched: one list, then the
     /// sub-documents of what exists, up to `parallelism` at once); `None` when it plans none.
     /// The result is stored under [`Kind::id`] in the observed state.
     fn observe<'a>(
         &'a self,
-        _client: &'a DssClient,
-        _reads: &'a ReadPlan,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
         _parallelism: usize,
     ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        None
+        let calls = self.definition()?;
+        reads.marked(self.id()).then(|| calls.observe(client))
     }
 
     /// How many requests [`Kind::observe`] makes for `reads`, beyond those that depend on
@@ -248,8 +272,8 @@ pub trait Kind: Sync + Send {
 
     /// Whether `name` exists on the instance, for a reference to it that the manifests do not
     /// declare: `None` when unknown (not read, or a kind nothing refers to).
-    fn live_exists(&self, _observed: &Observed, _name: &str) -> Option<bool> {
-        None
+    fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
+        self.definition()?.live_contains(observed, self.id(), name)
     }
 
     /// How a review names the creation of one of these when it is a risk in itself (a new
@@ -277,8 +301,11 @@ pub trait Kind: Sync + Send {
 
     /// The live object named `name` (its ledger name) as the planner fingerprints it before a
     /// deletion: `Ok(None)` when absent, `Err(what)` when `what` was not read.
-    fn live_document(&self, _observed: &Observed, _name: &str) -> Result<Option<Value>, &'static str> {
-        Ok(None)
+    fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
+        match self.definition() {
+            Some(calls) => calls.live_document(observed, self.id(), name),
+            None => Ok(None),
+        }
     }
 
     /// A fresh GET of the main document of the live object `name` (its ledger name), which
@@ -286,10 +313,10 @@ pub trait Kind: Sync + Send {
     /// a kind without one (the global variables: always there, never deleted).
     fn get_main<'a>(
         &self,
-        _client: &'a DssClient,
-        _name: &'a str,
+        client: &'a DssClient,
+        name: &'a str,
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        None
+        Some(self.definition()?.get(client, name))
     }
 
     /// The fields its create call takes (the rest of the definition is written by an update
@@ -315,12 +342,12 @@ pub trait Kind: Sync + Send {
     /// `None` for a kind that is never created (the global variables are always there).
     fn create<'a>(
         &self,
-        _client: &'a DssClient,
+        client: &'a DssClient,
         _name: &'a str,
-        _body: &'a Value,
-        _what: &'a str,
+        body: &'a Value,
+        what: &'a str,
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
-        None
+        Some(self.definition()?.create(client, body, what))
     }
 
     /// Whether its metadata carries the stack's stamp (`custom.kv."dssctl.stack"`), written at
@@ -343,43 +370,45 @@ pub trait Kind: Sync + Send {
     /// `drop_data` (for a kind that [`Kind::drops_data`]); `None` for a kind never deleted.
     fn delete<'a>(
         &self,
-        _client: &'a DssClient,
-        _name: &'a str,
+        client: &'a DssClient,
+        name: &'a str,
         _drop_data: bool,
     ) -> Option<BoxFuture<'a, Result<(), ClientError>>> {
-        None
+        Some(self.definition()?.delete(client, name))
     }
 
     /// Whether `sub` is a sub-document of its object `name`: `Some(true)` when apply GETs and
     /// PUTs it on its own ([`Kind::get_document`], [`Kind::put_document`]), `Some(false)` when
     /// it is written another way (the global variables, through the ledger writer), `None`
     /// when there is no such sub-document.
-    fn sub_document(&self, _name: &str, _sub: SubDoc) -> Option<bool> {
-        None
+    fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
+        (self.definition().is_some() && sub == SubDoc::DEFINITION).then_some(true)
     }
 
     /// The GET of sub-document `sub` of the live object `name`, as JSON; `None` when
     /// [`Kind::sub_document`] does not address it.
     fn get_document<'a>(
         &self,
-        _client: &'a DssClient,
-        _name: &'a str,
-        _sub: SubDoc,
+        client: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        None
+        let calls = self.definition().filter(|_| sub == SubDoc::DEFINITION)?;
+        Some(calls.get(client, name))
     }
 
     /// The PUT of `doc` (a GET result with an overlay applied) as sub-document `sub` of `name`;
     /// `what` names the document in a shape error. `None` when not addressed.
     fn put_document<'a>(
         &self,
-        _client: &'a DssClient,
-        _name: &'a str,
-        _sub: SubDoc,
-        _doc: Value,
-        _what: String,
+        client: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+        doc: Value,
+        what: String,
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
-        None
+        let calls = self.definition().filter(|_| sub == SubDoc::DEFINITION)?;
+        Some(calls.put(client, name, doc, what))
     }
 
     /// The sub-documents of its own (beyond [`SubDoc`]'s common ones) that its writes name,
@@ -390,6 +419,9 @@ pub trait Kind: Sync + Send {
 
     /// How messages name sub-document `sub` of `name` (`the schema of dataset P.d`).
     fn describe_document(&self, name: &str, sub: SubDoc) -> String {
+        if self.definition().is_some() {
+            return format!("{} {name}", self.id());
+        }
         format!("the {} of {} {name}", sub.as_str(), self.id())
     }
 

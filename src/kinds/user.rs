@@ -1,6 +1,7 @@
 //! `kind: User`: a DSS user (its login is `metadata.name`). This module owns the spec type, the
 //! login rule, the password reference check and the names a user refers to (its groups).
 
+use super::definition::{Definition, DefinitionCalls, Definitions, keyed};
 use crate::export::convert::{nonempty, set};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::wire::User;
@@ -9,12 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, overlay_of, string_items};
-use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 
 use super::KindRead;
-use crate::observe::{ObserveError, reading};
 
 use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::Declared;
@@ -22,7 +21,7 @@ use crate::manifest::kinds::{ObjectMeta, Resource, SecretRef};
 use crate::manifest::node::{Node, NodeValue};
 use crate::plan::diff::{Doc, PendingSecret};
 use crate::plan::planner::{Planner, flag, text, to_json};
-use crate::plan::scope::{Needs, ReadPlan};
+use crate::plan::scope::Needs;
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
 
 /// The live users as observed (`None`: the list was not read), keyed by name.
@@ -157,11 +156,6 @@ impl Kind for UserKind {
         }
     }
 
-    fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let users = live(observed).ok_or("user list")?;
-        Ok(users.get(name).map(to_json))
-    }
-
     fn add_reads(&self, resource: &Resource, needs: &mut Needs<'_>) {
         let Some(spec) = resource.spec::<UserSpec>() else {
             return;
@@ -172,96 +166,8 @@ impl Kind for UserKind {
         }
     }
 
-    fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.mark(ID);
-    }
-
-    fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
-        reads.mark(ID);
-    }
-
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        _parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        if !reads.marked(ID) {
-            return None;
-        }
-        Some(Box::pin(async move {
-            let list: Live = client
-                .list_users()
-                .await
-                .map_err(reading("the user list"))?
-                .into_iter()
-                .map(|x| (x.login.clone(), x))
-                .collect();
-            Ok(KindRead::list(list))
-        }))
-    }
-
-    fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
-        live(observed).map(|m| m.contains_key(name))
-    }
-
-    fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
-        (sub == SubDoc::DEFINITION).then_some(true)
-    }
-
-    fn get_document<'a>(
-        &self,
-        c: &'a DssClient,
-        name: &'a str,
-        sub: SubDoc,
-    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        (sub == SubDoc::DEFINITION).then(|| {
-            Box::pin(async move { c.get_user(name).await.map(doc_json) })
-                as BoxFuture<'a, Result<Value, ClientError>>
-        })
-    }
-
-    fn put_document<'a>(
-        &self,
-        c: &'a DssClient,
-        name: &'a str,
-        sub: SubDoc,
-        doc: Value,
-        what: String,
-    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
-        (sub == SubDoc::DEFINITION).then(|| {
-            Box::pin(async move {
-                c.update_user(name, &typed(doc, &what)?).await?;
-                Ok(())
-            }) as BoxFuture<'a, Result<(), ApplyDocError>>
-        })
-    }
-
-    fn describe_document(&self, name: &str, _sub: SubDoc) -> String {
-        format!("{} {name}", self.id())
-    }
-
     fn write_only_fields(&self) -> &'static [&'static str] {
         &["password"]
-    }
-
-    fn get_main<'a>(
-        &self,
-        c: &'a DssClient,
-        name: &'a str,
-    ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        Some(Box::pin(
-            async move { c.get_user(name).await.map(|v| to_json(&v)) },
-        ))
-    }
-
-    fn delete<'a>(
-        &self,
-        c: &'a DssClient,
-        name: &'a str,
-        _drop_data: bool,
-    ) -> Option<BoxFuture<'a, Result<(), ClientError>>> {
-        Some(Box::pin(async move { c.delete_user(name).await }))
     }
 
     fn create_fields(&self) -> &'static [&'static str] {
@@ -274,19 +180,6 @@ impl Kind for UserKind {
             "userProfile",
             "email",
         ]
-    }
-
-    fn create<'a>(
-        &self,
-        c: &'a DssClient,
-        _name: &'a str,
-        body: &'a Value,
-        what: &'a str,
-    ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
-        Some(Box::pin(async move {
-            c.create_user(&typed(body.clone(), &what)?).await?;
-            Ok(())
-        }))
     }
 
     fn create_seed(&self, name: &str) -> (SubDoc, Value) {
@@ -318,6 +211,10 @@ impl Kind for UserKind {
                 Resource::new(&KIND, meta(login, None), user_spec(user)),
             );
         }
+    }
+
+    fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
+        Some(&Definitions::<User>::NEW)
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
@@ -383,5 +280,34 @@ pub fn user_spec(user: &User) -> UserSpec {
         enabled: user.enabled.filter(|e| !*e),
         password: None,
         protect: None,
+    }
+}
+
+/// The user document: read and written whole, by name.
+impl Definition for User {
+    const LIST: &'static str = "user list";
+
+    fn key(&self) -> &str {
+        &self.login
+    }
+
+    async fn list(c: &DssClient) -> Result<BTreeMap<String, Self>, ClientError> {
+        c.list_users().await.map(keyed)
+    }
+
+    async fn get(c: &DssClient, name: &str) -> Result<Self, ClientError> {
+        c.get_user(name).await
+    }
+
+    async fn update(c: &DssClient, name: &str, doc: &Self) -> Result<(), ClientError> {
+        c.update_user(name, doc).await
+    }
+
+    async fn create(c: &DssClient, doc: &Self) -> Result<(), ClientError> {
+        c.create_user(doc).await
+    }
+
+    async fn delete(c: &DssClient, name: &str) -> Result<(), ClientError> {
+        c.delete_user(name).await
     }
 }
