@@ -22,7 +22,8 @@ use crate::target::{Target, TargetConfig, connect};
 /// `dssctl apply`.
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
-    /// Manifest files or directories (read recursively for *.yaml / *.yml).
+    /// Manifest files or directories (read recursively for *.yaml / *.yml), or an
+    /// Environment's directory or file.
     #[arg(default_value = ".", conflicts_with = "plan")]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
@@ -88,13 +89,17 @@ impl ApplyArgs {
             )
             .into());
         }
+        let mut target = self.target.resolve(matches);
+        if self.plan.is_none() {
+            super::environment_stack(&mut target, &self.paths, matches);
+        }
         Ok(ApplyConfig {
             targeting,
             source: match self.plan {
                 Some(file) => PlanSource::Saved(file),
                 None => PlanSource::Manifests(self.paths),
             },
-            target: self.target.resolve(matches),
+            target,
             auto_approve: self.auto_approve,
             guards: GuardOptions {
                 max_deletes: self.max_deletes,
