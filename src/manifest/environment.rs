@@ -130,6 +130,9 @@ pub struct EnvironmentInfo {
     pub file: PathBuf,
     /// Its default stack.
     pub stack: Option<String>,
+    /// Every file or directory its includes (and those of the Environments it includes) name,
+    /// that exists: what `watch` watches besides the entry point.
+    pub includes: Vec<PathBuf>,
 }
 
 /// One merge patch of an Environment.
@@ -265,6 +268,7 @@ impl Environment {
             name: self.name.clone(),
             file: self.file.clone(),
             stack: self.stack.clone(),
+            includes: Vec::new(),
         }
     }
 }

@@ -153,6 +153,14 @@ fn render_prints_the_prod_manifests_after_values_and_patches() {
     assert!(stdout.contains("fromEnv: PROD_WAREHOUSE_PASSWORD"), "{stdout}");
     assert!(!stdout.contains("${{"), "{stdout}");
     insta::assert_snapshot!(stdout);
+
+    // What render prints is a manifest set of its own, with the same resources.
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.yaml");
+    std::fs::write(&all, &stdout).unwrap();
+    let (code, out, err) = dssctl(&["validate", all.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Valid: 11 resources in 1 file."), "{out}");
 }
 
 #[test]

@@ -71,6 +71,8 @@ struct Resolved {
     /// The manifest files, in include order, each once.
     files: Vec<PathBuf>,
     seen: BTreeSet<PathBuf>,
+    /// The include entries that exist, as paths.
+    roots: Vec<PathBuf>,
 }
 
 impl Loader {
@@ -141,8 +143,11 @@ impl Loader {
                 );
             }
         }
-        let (expansion, diagnostics) = Expansion::new(&resolved.layers);
+        let (mut expansion, diagnostics) = Expansion::new(&resolved.layers);
         self.diagnostics.extend(diagnostics);
+        if let Some(info) = &mut expansion.environment {
+            info.includes = std::mem::take(&mut resolved.roots);
+        }
         self.expansion = Arc::new(expansion);
         let environments = resolved.layers.len();
         (resolved.files, environments)
@@ -210,6 +215,7 @@ impl Loader {
                     continue;
                 }
                 Ok(m) if m.is_dir() => {
+                    resolved.roots.push(path.clone());
                     let mut files = Vec::new();
                     self.walk(&path, 0, &mut files, &mut BTreeSet::new());
                     if files.is_empty() {
@@ -225,7 +231,10 @@ impl Loader {
                     }
                     files
                 }
-                Ok(_) => vec![path],
+                Ok(_) => {
+                    resolved.roots.push(path.clone());
+                    vec![path]
+                }
             };
             for file in files {
                 let key = canonical(&file);
