@@ -216,6 +216,7 @@ fn environment_mistakes_at_their_place() {
         "two-environments",
         "missing-include",
         "not-included",
+        "bad-patch-value",
         // The included manifests alone: their placeholders have no values.
         "base",
     ] {
