@@ -52,10 +52,13 @@ async fn run(args: &[&str], url: &str, cwd: &Path, env: &[(&str, &str)]) -> Outp
     output(cmd).await
 }
 
+/// An environment of the example, the secrets its apply needs, and whether data_scientists
+/// administer CHURN there.
+type Case = (&'static str, &'static [(&'static str, &'static str)], bool);
+
 #[tokio::test]
 async fn each_environment_plans_and_applies_as_its_own_stack() {
-    // (environment, its secrets, whether data_scientists administer CHURN there)
-    let cases: [(&str, &[(&str, &str)], bool); 2] = [
+    let cases: [Case; 2] = [
         ("dev", &[("DEV_WAREHOUSE_PASSWORD", "dev-pw")], true),
         (
             "prod",
