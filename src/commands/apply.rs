@@ -22,7 +22,8 @@ use crate::target::{Target, TargetConfig, connect};
 /// `dssctl apply`.
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
-    /// Manifest files or directories (read recursively for *.yaml / *.yml).
+    /// Manifest files or directories (read recursively for *.yaml / *.yml), or an
+    /// Environment's directory or file.
     #[arg(default_value = ".", conflicts_with = "plan")]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
@@ -68,6 +69,9 @@ pub enum PlanSource {
 pub struct ApplyConfig {
     pub source: PlanSource,
     pub target: TargetConfig,
+    /// Whether `--stack` or `DSSCTL_STACK` named the stack: otherwise a saved plan is applied
+    /// to the stack it was made for (an Environment's, say).
+    pub stack_given: bool,
     pub auto_approve: bool,
     pub guards: GuardOptions,
     pub format: OutputFormat,
@@ -88,13 +92,19 @@ impl ApplyArgs {
             )
             .into());
         }
+        let mut target = self.target.resolve(matches);
+        let stack_given = matches.value_source("stack") != Some(clap::parser::ValueSource::DefaultValue);
+        if self.plan.is_none() {
+            super::environment_stack(&mut target, &self.paths, matches);
+        }
         Ok(ApplyConfig {
             targeting,
             source: match self.plan {
                 Some(file) => PlanSource::Saved(file),
                 None => PlanSource::Manifests(self.paths),
             },
-            target: self.target.resolve(matches),
+            target,
+            stack_given,
             auto_approve: self.auto_approve,
             guards: GuardOptions {
                 max_deletes: self.max_deletes,
@@ -164,7 +174,11 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
         PlanSource::Saved(file) => {
             // Read the plan before connecting, so that a bad file fails without a network call.
             let plan = engine::read_saved_plan(file)?;
-            let target = connect(&config.target, config.parallelism).await?;
+            let mut target_config = config.target.clone();
+            if !config.stack_given {
+                target_config.stack.clone_from(&plan.stack);
+            }
+            let target = connect(&target_config, config.parallelism).await?;
             let commit_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             let run = async {
                 let ledger = engine::check_saved_plan(&plan, &target).await?;

@@ -14,7 +14,8 @@ use crate::render::OutputFormat;
 /// `dssctl validate`.
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// Manifest files or directories (read recursively for *.yaml / *.yml); default `.`.
+    /// Manifest files or directories (read recursively for *.yaml / *.yml), or an
+    /// Environment's directory or file; default `.`.
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -23,7 +24,8 @@ pub struct ValidateArgs {
 /// `dssctl schema`.
 #[derive(Debug, clap::Args)]
 pub struct SchemaArgs {
-    /// Directory to write `dssctl.schema.json` and one `<kind>.schema.json` per kind into;
+    /// Directory to write `dssctl.schema.json`, one `<kind>.schema.json` per kind and
+    /// `environment.schema.json` into;
     /// without it, the all-kinds schema is printed.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -49,10 +51,14 @@ fn run_validate(paths: &[PathBuf], format: OutputFormat) -> Result<Outcome, Erro
         Ok(loaded) => {
             let n = loaded.resources.len();
             let summary = format!(
-                "Valid: {n} resource{} in {} file{}{}.",
+                "Valid: {n} resource{} in {} file{}{}{}.",
                 plural(n),
                 loaded.files,
                 plural(loaded.files),
+                match &loaded.environment {
+                    Some(env) => format!(" (Environment {})", env.name),
+                    None => String::new(),
+                },
                 match loaded.warnings.len() {
                     0 => String::new(),
                     w => format!(", {w} warning{}", plural(w)),

@@ -20,6 +20,7 @@ mod export;
 mod lock;
 mod manifests;
 mod plan;
+mod render;
 mod watch;
 
 use std::path::PathBuf;
@@ -81,6 +82,8 @@ pub enum Command {
     Validate(manifests::ValidateArgs),
     /// Write the JSON Schemas of the manifest format.
     Schema(manifests::SchemaArgs),
+    /// Print the manifests an Environment amounts to, after its values and patches (offline).
+    Render(render::RenderArgs),
     /// Start a DSS job that builds some outputs and follow it to its end.
     Build(build::BuildArgs),
     /// Keep the instance in line with a manifest directory: apply on every change, correct
@@ -125,6 +128,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<Outcome, Error> {
         Command::Emulator(args) => emulator::run(args).await,
         Command::Validate(args) => manifests::validate(args),
         Command::Schema(args) => manifests::schema(args),
+        Command::Render(args) => render::render(args),
         Command::Export(args) => export::run(args.resolve(sub)?).await,
         Command::Unlock(args) => lock::unlock(args.resolve(sub)?).await,
         Command::Build(args) => build::run(args.resolve(sub, ctx)?).await,
@@ -220,6 +224,19 @@ impl TargetArgs {
             ca_cert: self.ca_cert,
             stack: self.stack,
         }
+    }
+}
+
+/// The stack a command on `paths` uses: `--stack` or `DSSCTL_STACK` when given, else the
+/// `spec.stack` of the Environment the paths hold, else `default`. Read before the load so that
+/// the target is complete when the command starts; a broken Environment is reported by the
+/// load itself.
+fn environment_stack(target: &mut TargetConfig, paths: &[PathBuf], matches: &ArgMatches) {
+    if matches.value_source("stack") != Some(ValueSource::DefaultValue) {
+        return;
+    }
+    if let Some(stack) = crate::manifest::entry_environment(paths).and_then(|env| env.stack) {
+        target.stack = stack;
     }
 }
 

@@ -15,7 +15,8 @@ use crate::target::TargetConfig;
 /// `dssctl plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// Manifest files or directories (read recursively for *.yaml / *.yml).
+    /// Manifest files or directories (read recursively for *.yaml / *.yml), or an
+    /// Environment's directory or file.
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
@@ -53,9 +54,11 @@ pub struct PlanConfig {
 
 impl PlanArgs {
     pub fn resolve(self, matches: &ArgMatches) -> Result<PlanConfig, Error> {
+        let mut target = self.target.resolve(matches);
+        super::environment_stack(&mut target, &self.paths, matches);
         Ok(PlanConfig {
             paths: self.paths,
-            target: self.target.resolve(matches),
+            target,
             format: self.format,
             detailed_exitcode: self.detailed_exitcode,
             out: self.out,

@@ -16,7 +16,8 @@ use crate::error::{Error, Outcome};
 /// `dssctl watch`.
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
-    /// The manifest directory to watch (recursively; `.dssctl/` and hidden directories aside).
+    /// The manifest directory to watch (recursively; `.dssctl/` and hidden directories aside),
+    /// or an Environment's directory (its includes are read on every reconcile).
     #[arg(default_value = ".")]
     pub dir: PathBuf,
     #[command(flatten)]
@@ -49,9 +50,11 @@ pub struct WatchArgs {
 
 impl WatchArgs {
     pub fn resolve(self, matches: &ArgMatches) -> Result<WatchConfig, Error> {
+        let mut target = self.target.resolve(matches);
+        super::environment_stack(&mut target, std::slice::from_ref(&self.dir), matches);
         Ok(WatchConfig {
             dir: self.dir,
-            target: self.target.resolve(matches),
+            target,
             interval: self.interval,
             listen: self.listen,
             policy: Policy {

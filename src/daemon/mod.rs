@@ -88,7 +88,9 @@ async fn serve(
     );
 
     let (tx, mut changes) = mpsc::unbounded_channel();
-    let _watcher = watcher::watch(&args.dir, tx)?;
+    let _watcher = watcher::watch(&args.dir, tx.clone())?;
+    // An Environment's includes outside DIR (`../../base`) are watched too, as they are at start.
+    let _included = watch_includes(&args.dir, &tx);
     let opts = Options {
         dir: args.dir.clone(),
         policy: args.policy,
@@ -177,4 +179,25 @@ impl StopSignal {
     async fn recv(&mut self) {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Watchers of the includes of DIR's Environment that lie outside DIR.
+fn watch_includes(
+    dir: &std::path::Path,
+    tx: &mpsc::UnboundedSender<watcher::Change>,
+) -> Vec<watcher::Watcher> {
+    let root = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let includes =
+        crate::manifest::entry_environment(&[dir.to_path_buf()]).map_or_else(Vec::new, |env| env.includes);
+    includes
+        .iter()
+        .filter(|path| !path.canonicalize().is_ok_and(|p| p.starts_with(&root)))
+        .filter_map(|path| match watcher::watch(path, tx.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "cannot watch an include; it is read on every reconcile");
+                None
+            }
+        })
+        .collect()
 }

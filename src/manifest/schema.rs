@@ -127,6 +127,11 @@ pub fn schema_files() -> Vec<(String, String)> {
     for kind in REGISTRY {
         files.push((format!("{}.schema.json", kind.id()), pretty(&kind_schema(*kind))));
     }
+    // The entry point of a deployment: not a kind, but written by hand like one.
+    files.push((
+        super::environment::SCHEMA_FILE.to_string(),
+        pretty(&super::environment::environment_schema()),
+    ));
     files
 }
 

@@ -11,6 +11,7 @@ mod deploy;
 mod emulator;
 mod emulator_flow;
 mod emulator_instance;
+mod environments;
 mod errors;
 mod export;
 mod lock;

@@ -92,9 +92,13 @@ fn the_quickstart_validates() {
 fn the_multi_env_example_validates_for_each_environment() {
     for env in ["dev", "prod"] {
         let dir = format!("examples/multi-env/envs/{env}");
-        let (code, stdout, stderr) = dssctl(&["validate", "examples/multi-env/base", &dir]);
+        let (code, stdout, stderr) = dssctl(&["validate", &dir]);
         assert_eq!(code, 0, "{env}: {stdout}{stderr}");
         assert!(!stdout.contains("warning"), "{env}: {stdout}");
+        assert!(
+            stdout.contains(&format!("(Environment {env})")),
+            "{env}: {stdout}"
+        );
     }
 }
 

@@ -15,9 +15,9 @@ use crate::support::{
 const KEY: &str = "secrets-test-admin-key";
 const PROD_SECRETS: [&str; 2] = ["PROD_WAREHOUSE_PASSWORD", "PROD_SCHEDULER_PASSWORD"];
 
-fn multi_env() -> (PathBuf, PathBuf) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multi-env");
-    (root.join("base"), root.join("envs/prod"))
+/// The prod Environment of the multi-env example: its entry point is its directory.
+fn multi_env_prod() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multi-env/envs/prod")
 }
 
 async fn run(args: Vec<String>, cwd: &Path, env: &[(&str, &str)]) -> Output {
@@ -30,12 +30,7 @@ async fn run(args: Vec<String>, cwd: &Path, env: &[(&str, &str)]) -> Output {
 }
 
 fn args(cmd: &str, extra: &[&str]) -> Vec<String> {
-    let (base, prod) = multi_env();
-    let mut v = vec![
-        cmd.to_string(),
-        base.display().to_string(),
-        prod.display().to_string(),
-    ];
+    let mut v = vec![cmd.to_string(), multi_env_prod().display().to_string()];
     v.extend(extra.iter().map(|s| s.to_string()));
     v
 }
@@ -104,7 +99,7 @@ async fn apply_refuses_before_any_write_and_so_does_a_saved_plan() {
     assert!(stderr.contains("refusing to apply"), "{stderr}");
     assert!(
         stderr.contains(
-            "connection warehouse params.password: environment variable PROD_WAREHOUSE_PASSWORD is not set"
+            "connection dwh_prod params.password: environment variable PROD_WAREHOUSE_PASSWORD is not set"
         ),
         "{stderr}"
     );

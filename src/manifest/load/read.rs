@@ -1,10 +1,12 @@
-//! Reading the files: on every core, each file as UTF-8 text split into YAML documents.
+//! Reading the files: on every core, each file as UTF-8 text split into YAML documents, each
+//! read through the entry point's values and patches when they may change it.
 
 use std::path::{Path, PathBuf};
 
 use super::discover::io_reason;
 use super::yaml::position_after;
 use super::{LOADER_STACK_BYTES, Loader, MAX_FILE_BYTES};
+use crate::manifest::environment::is_environment;
 use crate::manifest::node::{Pos, parse_sections};
 
 impl Loader {
@@ -19,11 +21,11 @@ impl Loader {
             let workers: Vec<_> = files
                 .chunks(chunk_size)
                 .map(|chunk| {
+                    let mut loader = self.worker();
                     std::thread::Builder::new()
                         // As much stack as the main thread: deeply nested YAML recurses.
                         .stack_size(LOADER_STACK_BYTES)
                         .spawn_scoped(scope, move || {
-                            let mut loader = Loader::default();
                             for file in chunk {
                                 loader.load_file(file);
                             }
@@ -38,11 +40,7 @@ impl Loader {
                 .collect()
         });
         for part in partial {
-            self.diagnostics.extend(part.diagnostics);
-            self.resources.extend(part.resources);
-            for (kind, names) in part.names {
-                self.names.entry(kind).or_default().extend(names);
-            }
+            self.absorb(part);
         }
     }
 
@@ -86,12 +84,19 @@ impl Loader {
     pub(super) fn load_text(&mut self, file: &Path, text: &str) {
         let mut documents = 0;
         let mut broken = false;
+        let expansion = std::sync::Arc::clone(&self.expansion);
+        let may_change = expansion.may_change(text);
         for section in parse_sections(text) {
             match section.result {
                 Ok(docs) => {
                     documents += docs.len();
-                    for doc in &docs {
-                        self.load_document(file, doc);
+                    for doc in docs {
+                        if may_change || is_environment(&doc) {
+                            self.load_expanded(file, &doc, &expansion);
+                        } else {
+                            self.load_document(file, &doc);
+                            self.keep(file, doc);
+                        }
                     }
                 }
                 Err(err) => {
