@@ -310,6 +310,7 @@ fn files_start_with_the_schema_line_and_comment_the_secrets() {
         meta: ObjectMeta {
             name: "wh".into(),
             project: None,
+            annotations: Default::default(),
         },
         spec: connection_spec(&conn, &mut secrets),
     };
@@ -335,6 +336,7 @@ fn ambiguous_texts_survive_the_yaml_round_trip() {
         meta: ObjectMeta {
             name: "global".into(),
             project: None,
+            annotations: Default::default(),
         },
         spec: variables_spec(&vars).unwrap(),
     };

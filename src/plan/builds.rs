@@ -120,6 +120,7 @@ mod tests {
                 meta: ObjectMeta {
                     name: name.into(),
                     project: Some(project.into()),
+                    annotations: Default::default(),
                 },
                 spec: BuildSpec {
                     outputs: vec![BuildOutputSpec {
