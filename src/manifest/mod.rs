@@ -2,6 +2,7 @@
 //! `file:line:column` error locations, offline validation, the JSON Schemas, and secret
 //! references (resolved only by apply, when a value is about to be sent).
 
+pub mod annotations;
 pub mod diagnostic;
 pub mod kinds;
 pub mod load;
