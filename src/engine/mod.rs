@@ -305,6 +305,7 @@ mod tests {
             origins: Default::default(),
             unchecked: vec![],
             scope: None,
+            released: vec![],
         }
     }
 
