@@ -17,6 +17,7 @@ mod lock;
 mod manifests;
 mod markdown;
 mod plan;
+mod policies;
 mod secrets;
 mod support;
 mod targeting;
