@@ -81,7 +81,7 @@ pub fn check(key: &str, value: Option<&str>) -> Result<(), Invalid> {
         Some(v) => Err(Invalid {
             unknown_key: false,
             message: format!("metadata.annotations.{key}: {v:?} is not one of {choices}"),
-            hint: format!("write {key}: {}", accepted.last().map_or("", |v| v)),
+            hint: format!("write {key}: \"{}\"", accepted.last().map_or("", |v| v)),
         }),
         None => Err(Invalid {
             unknown_key: false,

@@ -162,17 +162,17 @@ async fn a_misspelt_policy_annotation_is_an_error_at_its_line() {
     c.arg("validate").arg(&file);
     let out = output(c).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = show(&out);
     let shown = format!("{}", file.display());
     assert!(
         err.contains(&format!(
-            "{shown}:5:5: error: group g: metadata.annotations: unknown annotation \"dssctl.io/snyc\""
+            "{shown}:6:5: error: group g: metadata.annotations: unknown annotation \"dssctl.io/snyc\""
         )),
         "{err}"
     );
     assert!(err.contains("did you mean dssctl.io/sync?"), "{err}");
     assert!(
-        err.contains(&format!("{shown}:6:22: error: group g: metadata.annotations.dssctl.io/prune: \"no\" is not one of \"true\" or \"false\"")),
+        err.contains(&format!("{shown}:7:22: error: group g: metadata.annotations.dssctl.io/prune: \"no\" is not one of \"true\" or \"false\"")),
         "{err}"
     );
     assert!(
