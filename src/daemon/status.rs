@@ -303,6 +303,7 @@ table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
 th{background:var(--bg);font-weight:600}
 td.small,.small{color:var(--muted);font-size:12px}
+td.nowrap{white-space:nowrap}
 .badge{display:inline-block;padding:1px 9px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
 .in_sync,.success{background:#dafbe1;color:#116329}
 .drifted{background:#fff8c5;color:#7d4e00}
@@ -356,17 +357,17 @@ pub fn render_html(doc: &StatusDoc) -> String {
     }
     out.push_str("</div></header>\n<main>\n");
     if let Some(lock) = &doc.lock {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<div class=\"lock\"><b>Stack lock</b> held by <code>{}</code>{}</div>\n",
+            "<div class=\"lock\"><b>Stack lock</b> held by <code>{}</code>{}</div>",
             escape(&lock.holder),
             if lock.mine { " (this daemon)" } else { "" }
         );
     }
     if let Some(failure) = &doc.last_failure {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<div class=\"alert\"><b>Last failure</b> <span class=\"small\">{}</span><pre>{}</pre></div>\n",
+            "<div class=\"alert\"><b>Last failure</b> <span class=\"small\">{}</span><pre>{}</pre></div>",
             escape(&failure.at),
             escape(&failure.error)
         );
@@ -406,8 +407,8 @@ pub fn render_html(doc: &StatusDoc) -> String {
     for r in &doc.reconciles {
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td><span class=\"badge {}\">{}</span></td>\
-             <td>{:.2} s</td><td>{}{}</td></tr>",
+            "<tr><td class=\"nowrap\">{}</td><td>{}</td><td><span class=\"badge {}\">{}</span></td>\
+             <td class=\"nowrap\">{:.2} s</td><td>{}{}</td></tr>",
             escape(&r.at),
             escape(r.trigger),
             escape(r.result),
