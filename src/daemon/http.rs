@@ -122,14 +122,14 @@ impl Status {
     }
 
     /// Record what a reconcile tells the page (after [`Status::record`]); `lock` is the stack
-    /// lock as read at its end (`None`: free).
+    /// lock as read at its end (`Some(None)`: free; `None`: not read, the last one is kept).
     pub fn record_page(
         &self,
         result: ReconcileResult,
         trigger: &'static str,
         took: Duration,
         update: PageUpdate,
-        lock: Option<LockStatus>,
+        lock: Option<Option<LockStatus>>,
     ) {
         let at = crate::apply::ledger::now_rfc3339();
         if let Some(resources) = &update.resources {
@@ -157,7 +157,9 @@ impl Status {
             error: update.error,
         });
         page.reconciles.truncate(status::HISTORY);
-        page.lock = lock;
+        if let Some(lock) = lock {
+            page.lock = lock;
+        }
     }
 
     /// The document of `/api/status` and `/`.

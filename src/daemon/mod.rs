@@ -118,7 +118,15 @@ async fn serve(
         let outcome = reconcile(target, &mut desired, trigger, &opts, &notifier).await;
         let took = started.elapsed();
         status.record(outcome.result, took, outcome.drift);
-        let held = lock_status(target, &me.id).await;
+        // Read only after a reconcile that reached the instance, and bounded: an unreachable
+        // instance must not delay the next retry. `None`: the page keeps what it showed.
+        let held = if outcome.drift.is_some() {
+            tokio::time::timeout(Duration::from_secs(5), lock_status(target, &me.id))
+                .await
+                .ok()
+        } else {
+            None
+        };
         let trigger_name = match trigger {
             decision::Trigger::Change => "change",
             decision::Trigger::Interval => "interval",
