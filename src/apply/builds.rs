@@ -229,6 +229,7 @@ mod tests {
             drop_data: false,
             origin: None,
             fingerprint: None,
+            policy: Default::default(),
         }
     }
 

@@ -121,6 +121,7 @@ mod tests {
                     drop_data: false,
                     origin: None,
                     fingerprint: None,
+                    policy: Default::default(),
                 })
                 .collect(),
             protected: vec![],
@@ -130,6 +131,7 @@ mod tests {
             origins: Default::default(),
             unchecked: vec![],
             scope: None,
+            released: vec![],
         }
     }
 

@@ -47,6 +47,8 @@ pub enum LedgerChange {
     Record {
         id: ResourceId,
         intent: LedgerIntent,
+        /// `dssctl.io/prune: "false"`: released, not deleted, once no longer declared.
+        keep_on_removal: bool,
         secrets: BTreeMap<String, String>,
     },
     /// The stack no longer manages `id`.
@@ -240,13 +242,19 @@ impl<'a> LedgerWriter<'a> {
         let same_salt = ledger.salt == self.salt;
         for change in changes {
             match change {
-                LedgerChange::Record { id, intent, secrets } => ledger.insert(LedgerEntry {
+                LedgerChange::Record {
+                    id,
+                    intent,
+                    keep_on_removal,
+                    secrets,
+                } => ledger.insert(LedgerEntry {
                     kind: id.kind,
                     name: id.name.clone(),
                     applied_at: self.applied_at.clone(),
                     git_commit: self.git_commit.clone(),
                     protect: intent.protect,
                     drop_data_on_delete: intent.drop_data_on_delete,
+                    keep_on_removal: *keep_on_removal,
                     secrets: if same_salt {
                         secrets.clone()
                     } else {
@@ -333,6 +341,7 @@ mod tests {
                 protect: true,
                 drop_data_on_delete: false,
             },
+            keep_on_removal: false,
             secrets: [("params.password".to_string(), "f".repeat(64))].into(),
         };
         let mut mine = Ledger {

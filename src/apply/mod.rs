@@ -42,19 +42,29 @@ pub async fn write_plan(
     commit_dir: &Path,
     parallelism: usize,
 ) -> anyhow::Result<report::Report> {
+    // A detect-only difference (`dssctl.io/sync: detect-only`) is shown, never written.
+    let writable;
+    let plan = if plan.detect_only().next().is_some() {
+        writable = plan.without_detect_only();
+        &writable
+    } else {
+        plan
+    };
     let writer = LedgerWriter::new(
         &target.client,
         &target.stack,
         ledger,
         ledger::git_commit(commit_dir),
     );
-    // Written ahead: the entries of what this run creates, and the entries the plan forgets.
+    // Written ahead: the entries of what this run creates, and the entries the plan forgets
+    // or releases (`dssctl.io/prune: "false"`: the live object is left alone).
     let ahead: Vec<LedgerChange> = plan
         .operations
         .iter()
         .filter(|o| o.action == Action::Create)
         .map(|o| writes::record(writer.salt(), o))
         .chain(plan.forget.iter().cloned().map(LedgerChange::Remove))
+        .chain(plan.released.iter().cloned().map(LedgerChange::Remove))
         .collect();
     writer.write_now(ahead).await.context("nothing was written")?;
 

@@ -232,6 +232,7 @@ mod tests {
             origins: Default::default(),
             unchecked: vec![],
             scope: None,
+            released: vec![],
         };
         let ops = vec![
             op(crate::kinds::project::ID, "A", Action::Create),

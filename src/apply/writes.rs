@@ -128,6 +128,7 @@ pub fn record(salt: &str, op: &Operation) -> LedgerChange {
             protect: false,
             drop_data_on_delete: false,
         }),
+        keep_on_removal: op.policy.keep_on_removal,
         secrets,
     }
 }
@@ -579,6 +580,7 @@ mod tests {
             drop_data: false,
             origin: origin.map(|o| crate::manifest::Origin::parse(o).unwrap()),
             fingerprint: None,
+            policy: Default::default(),
         }
     }
 

@@ -255,9 +255,20 @@ async fn execute(
     }
 
     let text = config.format == OutputFormat::Text;
+    let skipped = detect_only_note(&plan);
     if !plan.has_changes() {
+        if let Some(note) = &skipped {
+            // The differences are shown (as plan shows them), then skipped.
+            if text {
+                let color = crate::output::stdout_color(ctx.no_color);
+                crate::output::print(&crate::render::render_text(&plan, color))?;
+                crate::output::println(note)?;
+            } else {
+                eprintln!("{note}");
+            }
+        }
         // Only `always` builds can be triggered by an apply without changes.
-        if text {
+        if skipped.is_none() && text {
             crate::output::println(&format!(
                 "No changes. The instance matches the manifests ({} unchanged).",
                 plan.summary.unchanged
@@ -293,12 +304,34 @@ async fn execute(
         return Ok(Outcome::Failed(Failure::Cancelled));
     }
 
+    if let Some(note) = &skipped {
+        if text {
+            crate::output::println(note)?;
+        } else {
+            eprintln!("{note}");
+        }
+    }
     let report = engine::write(target, &plan, ledger, commit_dir, parallelism).await?;
     crate::output::print(&if text { report.to_text() } else { report.to_json() })?;
     Ok(if report.success() {
         Outcome::Success
     } else {
         Outcome::Failed(Failure::Apply)
+    })
+}
+
+/// What apply says about the detect-only differences it leaves alone (`None`: there are none).
+fn detect_only_note(plan: &Plan) -> Option<String> {
+    let names: Vec<String> = plan
+        .detect_only()
+        .map(|o| format!("{} {}", o.kind, o.name))
+        .collect();
+    (!names.is_empty()).then(|| {
+        format!(
+            "Skipped {} detect-only resource(s) (dssctl.io/sync: detect-only), differences not written: {}",
+            names.len(),
+            names.join(", ")
+        )
     })
 }
 

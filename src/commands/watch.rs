@@ -25,8 +25,9 @@ pub struct WatchArgs {
     /// Time between two drift checks against the live instance (±10% jitter), e.g. 5m, 30s.
     #[arg(long, default_value = "5m", value_parser = parse_interval)]
     pub interval: Duration,
-    /// Address of the HTTP endpoints /healthz, /readyz and /metrics (port 0 picks a free port;
-    /// the bound address is printed).
+    /// Address of the read-only status page (/, /api/status) and of /healthz, /readyz and
+    /// /metrics (port 0 picks a free port; the bound address is printed). Only this machine
+    /// by default: give 0.0.0.0:PORT to serve others.
     #[arg(long, default_value = "127.0.0.1:9898")]
     pub listen: SocketAddr,
     /// Only report drift found on the interval; do not correct it.

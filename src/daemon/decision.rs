@@ -162,6 +162,7 @@ mod tests {
             origins: Default::default(),
             unchecked: vec![],
             scope: None,
+            released: vec![],
         };
         plan.recount();
         plan
@@ -236,6 +237,7 @@ mod tests {
             protect: false,
             drop_data_on_delete: false,
             secrets: Default::default(),
+            keep_on_removal: false,
         };
         let mut ledger = Ledger::default();
         ledger.resources.insert("group:g".into(), entry);

@@ -1,8 +1,10 @@
 //! The daemon's HTTP side: the shared [`Status`] the reconcile loop updates, and the axum
 //! routes that read it: `GET /healthz` (200 while the process is up), `GET /readyz` (200 iff
-//! the last reconcile succeeded and is more recent than twice the interval, else 503) and
+//! the last reconcile succeeded and is more recent than twice the interval, else 503),
 //! `GET /metrics` (Prometheus text exposition format 0.0.4, written by hand; the notification
-//! counters come from [`super::notify::NotifyStats`]).
+//! counters come from [`super::notify::NotifyStats`]), and the status page: `GET /` (HTML)
+//! and `GET /api/status` (JSON), both from [`super::status`]. Every route is a read: the
+//! router has no other method than GET (and HEAD).
 //!
 //! `dssctl_api_requests_total` is not exported: the DSS client keeps no per-status request
 //! counts.
@@ -16,6 +18,9 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+
+use super::reconcile::PageUpdate;
+use super::status::{self, LastFailure, LockStatus, ReconcileRecord, ResourceStatus, StatusDoc};
 
 /// How a reconcile ended (the `result` label of `dssctl_reconciles_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +56,30 @@ pub struct Status {
     inner: Mutex<Inner>,
     /// The notification counters, shared with the [`super::notify::Notifier`].
     pub notifications: Arc<super::notify::NotifyStats>,
+    info: PageInfo,
+    page: Mutex<Page>,
+}
+
+/// What the status page says about the daemon itself (fixed at start).
+#[derive(Debug, Clone, Default)]
+pub struct PageInfo {
+    pub stack: String,
+    /// The instance's URL (never with credentials).
+    pub target: String,
+    pub dir: String,
+    pub self_heal: bool,
+    pub prune: bool,
+}
+
+/// What the status page shows, updated after each reconcile.
+#[derive(Debug, Default)]
+struct Page {
+    resources: Vec<ResourceStatus>,
+    /// Most recent first.
+    reconciles: std::collections::VecDeque<ReconcileRecord>,
+    last_failure: Option<LastFailure>,
+    lock: Option<LockStatus>,
+    started_at: String,
 }
 
 #[derive(Debug, Default)]
@@ -62,17 +91,95 @@ struct Inner {
     duration_count: u64,
     drifted: usize,
     pending_deletes: usize,
+    detect_only: usize,
     /// The end of the last reconcile (an invalid edit is not one) and whether it succeeded.
     last: Option<(Instant, bool)>,
 }
 
 impl Status {
+    #[cfg(test)]
     pub fn new(interval: Duration) -> Status {
+        Status::with_info(interval, PageInfo::default())
+    }
+
+    /// The status of a daemon described by `info` on its page.
+    pub fn with_info(interval: Duration, info: PageInfo) -> Status {
         Status {
             interval,
             started: Instant::now(),
             inner: Mutex::new(Inner::default()),
             notifications: Arc::default(),
+            info,
+            page: Mutex::new(Page {
+                started_at: crate::apply::ledger::now_rfc3339(),
+                ..Page::default()
+            }),
+        }
+    }
+
+    fn page_lock(&self) -> std::sync::MutexGuard<'_, Page> {
+        self.page.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Record what a reconcile tells the page (after [`Status::record`]); `lock` is the stack
+    /// lock as read at its end (`Some(None)`: free; `None`: not read, the last one is kept).
+    pub fn record_page(
+        &self,
+        result: ReconcileResult,
+        trigger: &'static str,
+        took: Duration,
+        update: PageUpdate,
+        lock: Option<Option<LockStatus>>,
+    ) {
+        let at = crate::apply::ledger::now_rfc3339();
+        if let Some(resources) = &update.resources {
+            self.lock().detect_only = resources
+                .iter()
+                .filter(|r| r.state == status::ResourceState::DetectOnly)
+                .count();
+        }
+        let mut page = self.page_lock();
+        if let Some(resources) = update.resources {
+            page.resources = resources;
+        }
+        if result != ReconcileResult::Success {
+            page.last_failure = Some(LastFailure {
+                at: at.clone(),
+                error: update.error.clone().unwrap_or_else(|| update.summary.clone()),
+            });
+        }
+        page.reconciles.push_front(ReconcileRecord {
+            at,
+            trigger,
+            result: result.as_str(),
+            seconds: took.as_secs_f64(),
+            summary: update.summary,
+            error: update.error,
+        });
+        page.reconciles.truncate(status::HISTORY);
+        if let Some(lock) = lock {
+            page.lock = lock;
+        }
+    }
+
+    /// The document of `/api/status` and `/`.
+    pub fn document(&self) -> StatusDoc {
+        let ready = self.ready();
+        let page = self.page_lock();
+        StatusDoc {
+            stack: self.info.stack.clone(),
+            target: self.info.target.clone(),
+            dir: self.info.dir.clone(),
+            interval_seconds: self.interval.as_secs_f64(),
+            self_heal: self.info.self_heal,
+            prune: self.info.prune,
+            started_at: page.started_at.clone(),
+            ready,
+            counts: status::counts(&page.resources),
+            resources: page.resources.clone(),
+            reconciles: page.reconciles.iter().cloned().collect(),
+            last_failure: page.last_failure.clone(),
+            lock: page.lock.clone(),
         }
     }
 
@@ -163,6 +270,12 @@ impl Status {
         );
         let _ = writeln!(out, "# TYPE dssctl_pending_deletes gauge");
         let _ = writeln!(out, "dssctl_pending_deletes {}", inner.pending_deletes);
+        let _ = writeln!(
+            out,
+            "# HELP dssctl_detect_only_drifted_resources Resources that differ and are kept so by dssctl.io/sync: detect-only (counted in dssctl_drifted_resources too)."
+        );
+        let _ = writeln!(out, "# TYPE dssctl_detect_only_drifted_resources gauge");
+        let _ = writeln!(out, "dssctl_detect_only_drifted_resources {}", inner.detect_only);
         let _ = writeln!(out, "# HELP dssctl_up_seconds Time since the daemon started.");
         let _ = writeln!(out, "# TYPE dssctl_up_seconds gauge");
         let _ = writeln!(out, "dssctl_up_seconds {}", self.started.elapsed().as_secs_f64());
@@ -174,6 +287,8 @@ impl Status {
 /// The routes, over the shared status.
 pub fn router(status: Arc<Status>) -> Router {
     Router::new()
+        .route("/", get(page))
+        .route("/api/status", get(api_status))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -189,6 +304,23 @@ async fn readyz(State(status): State<Arc<Status>>) -> impl IntoResponse {
             "not ready: the last reconcile failed, is too old, or has not happened yet\n",
         )
     }
+}
+
+async fn page(State(status): State<Arc<Status>>) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        status::render_html(&status.document()),
+    )
+}
+
+async fn api_status(State(status): State<Arc<Status>>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(status.document()),
+    )
 }
 
 async fn metrics(State(status): State<Arc<Status>>) -> impl IntoResponse {

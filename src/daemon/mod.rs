@@ -3,14 +3,17 @@
 //! correct drift ([`reconcile`], through the engine); failures back off exponentially up to
 //! the interval and never stop the daemon. What to do with a plan and when to come back are
 //! pure functions ([`decision`]); this module only schedules. A reconcile that writes holds
-//! the stack lock; [`notify`] posts its events to the `--notify` URLs. [`http`] serves `/healthz`, `/readyz` and `/metrics` on `--listen`; the
-//! bound address is printed on stdout at start. SIGTERM or SIGINT: the reconcile in flight
+//! the stack lock; [`notify`] posts its events to the `--notify` URLs. [`http`] serves
+//! `/healthz`, `/readyz`, `/metrics` and the read-only status page (`/`, `/api/status`, model
+//! in [`status`]) on `--listen` (127.0.0.1:9898 unless told otherwise); the bound address is
+//! printed on stdout at start. SIGTERM or SIGINT: the reconcile in flight
 //! finishes, then the daemon exits 0.
 
 pub mod decision;
 pub mod http;
 pub mod notify;
 pub mod reconcile;
+pub mod status;
 pub mod watcher;
 
 use std::net::SocketAddr;
@@ -22,6 +25,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Outcome};
+use crate::lock;
 use crate::target::{TargetConfig, connect};
 use decision::{Policy, Schedule};
 use http::{ReconcileResult, Status};
@@ -62,7 +66,16 @@ async fn serve(
     target: &crate::target::Target,
     stop: &mut StopSignal,
 ) -> Result<Outcome, Error> {
-    let status = Arc::new(Status::new(args.interval));
+    let status = Arc::new(Status::with_info(
+        args.interval,
+        http::PageInfo {
+            stack: target.stack.clone(),
+            target: target.url.clone(),
+            dir: args.dir.display().to_string(),
+            self_heal: args.policy.self_heal,
+            prune: args.policy.prune,
+        },
+    ));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -76,7 +89,7 @@ async fn serve(
             .into_future(),
     );
     crate::output::println(&format!(
-        "dssctl watch: serving /healthz, /readyz and /metrics on http://{bound}"
+        "dssctl watch: serving the status page, /api/status, /healthz, /readyz and /metrics on http://{bound}"
     ))?;
     tracing::info!(
         dir = %args.dir.display(),
@@ -100,12 +113,27 @@ async fn serve(
     let notifier = notify::Notifier::start(args.notify.clone(), status.notifications.clone());
     let mut desired = Desired::default();
     let mut schedule = Schedule::default();
+    let me = lock::Holder::current("watch", |name| std::env::var(name).ok());
     loop {
         let trigger = schedule.trigger();
         let started = Instant::now();
         let outcome = reconcile(target, &mut desired, trigger, &opts, &notifier).await;
         let took = started.elapsed();
         status.record(outcome.result, took, outcome.drift);
+        // Read only after a reconcile that reached the instance, and bounded: an unreachable
+        // instance must not delay the next retry. `None`: the page keeps what it showed.
+        let held = if outcome.drift.is_some() {
+            tokio::time::timeout(Duration::from_secs(5), lock_status(target, &me.id))
+                .await
+                .ok()
+        } else {
+            None
+        };
+        let trigger_name = match trigger {
+            decision::Trigger::Change => "change",
+            decision::Trigger::Interval => "interval",
+        };
+        status.record_page(outcome.result, trigger_name, took, outcome.page, held);
         tracing::info!(
             result = outcome.result.as_str(),
             ?trigger,
@@ -141,6 +169,16 @@ async fn serve(
     let _ = http_stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     Ok(Outcome::Success)
+}
+
+/// The stack lock as the page shows it, read after a reconcile (`None`: free, or unreadable
+/// from here: the page then shows no holder rather than a guess).
+async fn lock_status(target: &crate::target::Target, me: &str) -> Option<status::LockStatus> {
+    let state = lock::peek(&target.client, &target.stack, me).await.ok()?;
+    Some(status::LockStatus {
+        holder: state.describe()?,
+        mine: matches!(state, lock::LockState::Mine(_)),
+    })
 }
 
 /// SIGTERM or SIGINT (Ctrl-C elsewhere than Unix). Registered once at start, so a signal

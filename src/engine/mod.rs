@@ -311,6 +311,7 @@ mod tests {
             origins: Default::default(),
             unchecked: vec![],
             scope: None,
+            released: vec![],
         }
     }
 

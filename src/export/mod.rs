@@ -147,6 +147,7 @@ pub fn meta(name: &str, project: Option<&str>) -> ObjectMeta {
     ObjectMeta {
         name: name.to_string(),
         project: project.map(str::to_string),
+        annotations: Default::default(),
     }
 }
 

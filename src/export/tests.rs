@@ -286,6 +286,7 @@ fn files_start_with_the_schema_line_and_comment_the_secrets() {
         ObjectMeta {
             name: "wh".into(),
             project: None,
+            annotations: Default::default(),
         },
         connection_spec(&conn, &mut secrets),
     );
@@ -312,6 +313,7 @@ fn ambiguous_texts_survive_the_yaml_round_trip() {
         ObjectMeta {
             name: "global".into(),
             project: None,
+            annotations: Default::default(),
         },
         variables_spec(&vars).unwrap(),
     );

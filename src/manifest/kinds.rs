@@ -33,6 +33,10 @@ pub struct ObjectMeta {
     /// The project a Dataset or Build belongs to (its project key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// Free-form string annotations. Keys under `dssctl.io/` set the resource's drift
+    /// policy (see [`crate::manifest::annotations`]); the others are ignored.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// A reference to a secret, resolved only at the moment it is sent to DSS.

@@ -4,6 +4,7 @@
 //! ([`environment`]) makes a directory an entry point: values substituted into the manifests
 //! it includes ([`substitute`]) and merge patches applied to them ([`merge_patch`]).
 
+pub mod annotations;
 pub mod diagnostic;
 pub mod environment;
 pub mod kinds;

@@ -129,6 +129,7 @@ mod tests {
                 ObjectMeta {
                     name: name.into(),
                     project: Some(project.into()),
+                    annotations: Default::default(),
                 },
                 BuildSpec {
                     outputs: vec![BuildOutputSpec {

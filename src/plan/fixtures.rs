@@ -129,5 +129,6 @@ pub fn operation(kind: super::Kind, name: &str, action: super::Action) -> super:
         drop_data: false,
         origin: None,
         fingerprint: None,
+        policy: Default::default(),
     }
 }

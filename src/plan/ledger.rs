@@ -73,6 +73,10 @@ pub struct LedgerEntry {
     pub protect: bool,
     #[serde(default)]
     pub drop_data_on_delete: bool,
+    /// Recorded from `dssctl.io/prune: "false"`: once no longer declared, the entry is
+    /// dropped and the live object left alone (instead of deleted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_on_removal: bool,
     /// Secret field path (`params.password`) → keyed fingerprint (see
     /// [`crate::plan::fingerprint::secret_fingerprint`]).
     #[serde(default)]
@@ -213,6 +217,7 @@ mod tests {
             protect: false,
             drop_data_on_delete: false,
             secrets: BTreeMap::new(),
+            keep_on_removal: false,
         }
     }
 

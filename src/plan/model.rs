@@ -511,6 +511,23 @@ pub struct Operation {
     /// Fingerprint of the live object, for a delete (absent otherwise: each write has its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Fingerprint>,
+    /// The resource's drift policy (`metadata.annotations`), written as the operation's own
+    /// `detect_only` and `keep_on_removal` fields.
+    #[serde(flatten)]
+    pub policy: OperationPolicy,
+}
+
+/// What the `dssctl.io/` annotations of a resource mean for its operation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationPolicy {
+    /// `dssctl.io/sync: detect-only`: the operation shows how the live object differs from
+    /// its manifest; apply and watch never execute it (its `writes` are empty).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub detect_only: bool,
+    /// `dssctl.io/prune: "false"`: the ledger records that the resource is forgotten, not
+    /// deleted, once it is removed from the manifests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_on_removal: bool,
 }
 
 impl Operation {
@@ -575,6 +592,13 @@ pub struct Summary {
     pub delete: usize,
     pub adopt: usize,
     pub unchanged: usize,
+    /// Differences of detect-only resources: shown, never written (not counted above).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub detect_only: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The whole plan.
@@ -593,6 +617,10 @@ pub struct Plan {
     /// Ledger entries whose resource is neither declared nor live: apply drops them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forget: Vec<ResourceId>,
+    /// Ledger entries no longer declared whose resource has `dssctl.io/prune: "false"`:
+    /// apply drops them from the ledger and leaves the live object alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<ResourceId>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<PlanError>,
     /// The `Build` manifests apply starts after its writes (not operations: never counted,
@@ -612,9 +640,29 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Whether applying this plan would write anything.
+    /// Whether applying this plan would write anything (a detect-only difference is shown,
+    /// never written).
     pub fn has_changes(&self) -> bool {
-        !self.operations.is_empty() || !self.forget.is_empty()
+        self.operations.iter().any(|o| !o.policy.detect_only)
+            || !self.forget.is_empty()
+            || !self.released.is_empty()
+    }
+
+    /// The operations apply and watch execute: all but the detect-only ones.
+    pub fn writable(&self) -> impl Iterator<Item = &Operation> {
+        self.operations.iter().filter(|o| !o.policy.detect_only)
+    }
+
+    /// The detect-only differences: shown and reported, never written.
+    pub fn detect_only(&self) -> impl Iterator<Item = &Operation> {
+        self.operations.iter().filter(|o| o.policy.detect_only)
+    }
+
+    /// This plan without its detect-only operations: what apply writes.
+    pub fn without_detect_only(&self) -> Plan {
+        let mut plan = self.clone();
+        plan.operations.retain(|o| !o.policy.detect_only);
+        plan
     }
 
     /// Recompute the summary from the operations (`unchanged` is kept).
@@ -625,6 +673,10 @@ impl Plan {
             ..Summary::default()
         };
         for op in &self.operations {
+            if op.policy.detect_only {
+                s.detect_only += 1;
+                continue;
+            }
             match op.action {
                 Action::Create => s.create += 1,
                 Action::Update => s.update += 1,

@@ -7,19 +7,26 @@
 //! - in the ledger, not declared, live → `delete`, unless protected (reported, not planned);
 //! - in the ledger, not declared, not live → forgotten from the ledger;
 //! - live, not declared, not in the ledger → ignored.
+//!
+//! The drift policy of `metadata.annotations` ([`crate::manifest::annotations`]): an update
+//! or adoption of a `dssctl.io/sync: detect-only` resource that changes fields is marked
+//! detect-only (shown, its writes dropped, never executed); its creation is planned as usual.
+//! A ledger entry recorded with `dssctl.io/prune: "false"` that is no longer declared is
+//! released (dropped from the ledger) instead of deleted.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
+use crate::manifest::annotations::{DriftPolicy, PRUNE};
 use crate::manifest::{Declared, Origin, Resource, SecretRef};
 
 use super::diff::{Doc, PendingSecret};
 use super::fingerprint::{content_fingerprint, secret_fingerprint};
 use super::ledger::{Ledger, LedgerEntry};
 use super::model::{
-    Action, Change, FORMAT_VERSION, Fingerprint, Kind, LedgerIntent, Operation, Plan, PlanError,
-    ProtectedSkip, ResourceId, SecretField, Summary, UncheckedSecret, Write,
+    Action, Change, FORMAT_VERSION, Fingerprint, Kind, LedgerIntent, Operation, OperationPolicy, Plan,
+    PlanError, ProtectedSkip, ResourceId, SecretField, Summary, UncheckedSecret, Write,
 };
 use super::observed::Observed;
 
@@ -63,7 +70,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     for d in declared {
         d.resource.kind_def().plan(&mut p, d);
     }
-    let (protected, forget) = p.deletions();
+    let (protected, forget, released) = p.deletions();
     let Planner {
         mut ops,
         errors,
@@ -87,10 +94,18 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             unchanged,
             ..Summary::default()
         },
-        builds: super::builds::triggered(input.desired, &ops),
+        // A detect-only difference is never written, so it triggers no build.
+        builds: super::builds::triggered(
+            input.desired,
+            &ops.iter()
+                .filter(|o| !o.policy.detect_only)
+                .cloned()
+                .collect::<Vec<_>>(),
+        ),
         operations: ops,
         protected,
         forget,
+        released,
         errors,
         origins: declared
             .into_iter()
@@ -274,7 +289,23 @@ impl<'a> Planner<'a> {
             writes.retain(|w| !w.changes.is_empty());
         }
         let mut changes: Vec<Change> = writes.iter().flat_map(|w| w.changes.clone()).collect();
+        let policy = self
+            .declared
+            .get(&id)
+            .map(|d| DriftPolicy::of(&d.resource.meta().annotations))
+            .unwrap_or_default();
+        // Only a difference of the live object is left alone: a creation is not drift, and
+        // the ledger is dssctl's own record.
+        let detect_only = policy.detect_only && live && !changes.is_empty();
         if let Some(e) = entry {
+            if e.keep_on_removal != policy.keep_on_removal {
+                let prune = |keep: bool| json!(if keep { "false" } else { "true" });
+                changes.push(Change::new(
+                    format!("metadata.annotations.{PRUNE}"),
+                    prune(e.keep_on_removal),
+                    prune(policy.keep_on_removal),
+                ));
+            }
             if e.protect != intent.protect {
                 changes.push(Change::new("protect", json!(e.protect), json!(intent.protect)));
             }
@@ -286,6 +317,7 @@ impl<'a> Planner<'a> {
                 ));
             }
         }
+        let subdocuments = writes.iter().map(|w| w.subdocument).collect();
         if action == Action::Update && changes.is_empty() {
             self.unchanged += 1;
             return;
@@ -296,11 +328,15 @@ impl<'a> Planner<'a> {
                 changes.push(Change::unchecked(s.path.clone(), reason.clone()));
             }
         }
+        if detect_only {
+            // Shown, never executed: nothing to write, nothing to check as stale.
+            writes.clear();
+        }
         self.ops.push(Operation {
             kind: id.kind,
             name: id.name,
             action,
-            subdocuments: writes.iter().map(|w| w.subdocument).collect(),
+            subdocuments,
             changes,
             writes,
             secrets,
@@ -308,20 +344,30 @@ impl<'a> Planner<'a> {
             drop_data: false,
             origin: Some(origin.clone()),
             fingerprint: None,
+            policy: OperationPolicy {
+                detect_only,
+                keep_on_removal: policy.keep_on_removal,
+            },
         });
     }
 
-    /// Ledger entries no longer declared: deletes, protected skips, and entries to forget.
-    fn deletions(&mut self) -> (Vec<ProtectedSkip>, Vec<ResourceId>) {
+    /// Ledger entries no longer declared: deletes, protected skips, entries to forget, and
+    /// entries released by their `dssctl.io/prune: "false"`.
+    fn deletions(&mut self) -> (Vec<ProtectedSkip>, Vec<ResourceId>, Vec<ResourceId>) {
         let mut protected = Vec::new();
         let mut forget = Vec::new();
+        let mut released = Vec::new();
         let Some(ledger) = self.ledger else {
-            return (protected, forget);
+            return (protected, forget, released);
         };
         let declared: BTreeSet<ResourceId> = self.declared.keys().cloned().collect();
         for entry in ledger.resources.values() {
             let id = entry.id();
             if declared.contains(&id) {
+                continue;
+            }
+            if entry.keep_on_removal {
+                released.push(id);
                 continue;
             }
             // A kind that is never deleted (the global variables) is only forgotten.
@@ -344,7 +390,7 @@ impl<'a> Planner<'a> {
                 Ok(Some(fingerprint)) => self.ops.push(delete_op(entry, fingerprint)),
             }
         }
-        (protected, forget)
+        (protected, forget, released)
     }
 
     /// The fingerprint of a live object (`Ok(None)`: absent; `Err`: its list was not read).
@@ -377,5 +423,6 @@ fn delete_op(entry: &LedgerEntry, fingerprint: Fingerprint) -> Operation {
         drop_data: entry.kind.def().is_some_and(|k| k.drops_data()) && entry.drop_data_on_delete,
         origin: None,
         fingerprint: Some(fingerprint),
+        policy: Default::default(),
     }
 }

@@ -207,6 +207,7 @@ impl Selection {
         plan.protected
             .retain(|p| self.contains(&ResourceId::new(p.kind, p.name.clone())));
         plan.forget.retain(|id| self.contains(id));
+        plan.released.retain(|id| self.contains(id));
         plan.errors
             .retain(|e| self.contains(&ResourceId::new(e.kind, e.name.clone())));
         plan.unchecked

@@ -696,3 +696,104 @@ proptest! {
         prop_assert!(!plan.has_changes(), "{:#?}", plan.operations);
     }
 }
+
+/// `analysts` redeclared with `annotations`, at its place in the sample.
+fn with_annotations(desired: &mut [Declared], annotations: Value) {
+    let at = desired
+        .iter()
+        .position(|d| d.resource.meta().name == "analysts")
+        .unwrap();
+    desired[at] = declared(
+        "Group",
+        json!({"name": "analysts", "annotations": annotations}),
+        json!({"description": "Analysts"}),
+        5,
+    );
+}
+
+#[test]
+fn a_detect_only_difference_is_shown_and_never_written() {
+    let (mut desired, mut observed) = converged();
+    with_annotations(
+        &mut desired,
+        json!({"dssctl.io/sync": "detect-only", "team": "data"}),
+    );
+    crate::kinds::group::live_mut(&mut observed)
+        .unwrap()
+        .get_mut("analysts")
+        .unwrap()
+        .description = Some("Changed by hand".into());
+    let plan = run(&desired, &observed);
+    assert_eq!(plan.operations.len(), 1, "{:#?}", plan.operations);
+    let op = &plan.operations[0];
+    assert!(op.policy.detect_only);
+    assert!(op.writes.is_empty(), "nothing to write");
+    assert_eq!(paths(&plan), vec!["group analysts: description"]);
+    assert!(!plan.has_changes(), "apply writes nothing");
+    assert_eq!((plan.summary.update, plan.summary.detect_only), (0, 1));
+    assert_eq!(plan.writable().count(), 0);
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["operations"][0]["detect_only"], true);
+    assert_eq!(json["summary"]["detect_only"], 1);
+    // Read back from a saved plan, the field is kept.
+    let back: Plan = serde_json::from_value(json).unwrap();
+    assert!(back.operations[0].policy.detect_only);
+
+    // Without the annotation, the same difference is an update.
+    let (plain, _) = converged();
+    let plan = run(&plain, &observed);
+    assert!(plan.has_changes() && !plan.operations[0].policy.detect_only);
+}
+
+#[test]
+fn a_detect_only_resource_that_does_not_exist_is_created() {
+    let (mut desired, mut observed) = converged();
+    with_annotations(&mut desired, json!({"dssctl.io/sync": "detect-only"}));
+    crate::kinds::group::live_mut(&mut observed)
+        .unwrap()
+        .remove("analysts");
+    let plan = run(&desired, &observed);
+    let op = plan.operations.iter().find(|o| o.name == "analysts").unwrap();
+    assert_eq!(op.action, Action::Create);
+    assert!(!op.policy.detect_only && !op.writes.is_empty());
+    assert!(plan.has_changes());
+}
+
+#[test]
+fn prune_false_is_recorded_then_releases_instead_of_deleting() {
+    let (mut desired, observed) = converged();
+    with_annotations(&mut desired, json!({"dssctl.io/prune": "false"}));
+    // Recorded in the ledger: an update of the ledger only, shown as the annotation.
+    let plan = run(&desired, &observed);
+    assert_eq!(
+        paths(&plan),
+        vec!["group analysts: metadata.annotations.dssctl.io/prune"]
+    );
+    let op = &plan.operations[0];
+    assert!(op.policy.keep_on_removal && op.writes.is_empty());
+    assert_eq!(
+        (op.changes[0].before.clone(), op.changes[0].after.clone()),
+        (json!("true"), json!("false"))
+    );
+
+    // Once recorded and removed from the manifests: released, not deleted.
+    let mut observed = observed;
+    let ledger = observed.ledger.as_mut().unwrap();
+    ledger
+        .resources
+        .get_mut("group:analysts")
+        .unwrap()
+        .keep_on_removal = true;
+    let (mut remaining, _) = converged();
+    // The user who is a member of analysts goes too, so nothing refers to it.
+    remaining.retain(|d| !matches!(d.resource.meta().name.as_str(), "analysts" | "alice"));
+    let plan = run(&remaining, &observed);
+    let analysts = ResourceId::new(crate::kinds::group::ID, "analysts");
+    assert_eq!(plan.released, vec![analysts.clone()]);
+    assert!(
+        plan.operations.iter().all(|o| o.id() != analysts),
+        "{:#?}",
+        plan.operations
+    );
+    assert!(plan.has_changes(), "the ledger entry is dropped");
+}

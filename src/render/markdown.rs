@@ -49,11 +49,23 @@ pub fn render_markdown(plan: &Plan) -> String {
         let _ = writeln!(out);
     }
     if !plan.has_changes() {
-        let _ = writeln!(
-            out,
-            "**No changes.** The instance matches the manifests ({} unchanged).",
-            plan.summary.unchanged
-        );
+        if plan.summary.detect_only > 0 {
+            let _ = writeln!(
+                out,
+                "**No changes to write.** {} detect-only difference(s), shown and not written ({} unchanged).",
+                plan.summary.detect_only, plan.summary.unchanged
+            );
+            let _ = writeln!(out);
+            for op in plan.detect_only() {
+                section(&mut out, op);
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "**No changes.** The instance matches the manifests ({} unchanged).",
+                plan.summary.unchanged
+            );
+        }
         builds(&mut out, plan);
         return out;
     }
@@ -85,6 +97,15 @@ pub fn render_markdown(plan: &Plan) -> String {
             out,
             "Protected, kept although no longer declared: {}",
             names.join(", ")
+        );
+        let _ = writeln!(out);
+    }
+    if !plan.released.is_empty() {
+        let names: Vec<String> = plan.released.iter().map(|id| format!("`{id}`")).collect();
+        let _ = writeln!(
+            out,
+            "Released (`dssctl.io/prune: \"false\"`): dropped from the ledger, not deleted: {}",
+            capped(names, ", ")
         );
         let _ = writeln!(out);
     }
@@ -171,7 +192,7 @@ fn capped(items: Vec<String>, sep: &str) -> String {
 fn risks(plan: &Plan) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     let ops_where = |keep: &dyn Fn(&Operation) -> bool| -> Vec<&Operation> {
-        plan.operations.iter().filter(|o| keep(o)).collect()
+        plan.writable().filter(|o| keep(o)).collect()
     };
     let deletes = ops_where(&|o| o.action == Action::Delete);
     if !deletes.is_empty() {
@@ -197,9 +218,9 @@ fn risks(plan: &Plan) -> Vec<(String, Vec<String>)> {
             ));
         }
     }
+    // A detect-only difference is never written: it is no risk of this apply.
     let grants: Vec<String> = plan
-        .operations
-        .iter()
+        .writable()
         .filter(|o| o.action != Action::Delete)
         .filter_map(|o| {
             let items: Vec<String> = o
@@ -225,8 +246,7 @@ fn risks(plan: &Plan) -> Vec<(String, Vec<String>)> {
         out.push(("**Permissions granted, revoked or changed**:".into(), items));
     }
     let secrets: Vec<String> = plan
-        .operations
-        .iter()
+        .writable()
         .filter(|o| o.action != Action::Delete)
         .flat_map(|o| {
             let verb = if o.action == Action::Create {
@@ -332,6 +352,9 @@ fn section(out: &mut String, op: &Operation) {
     if op.drop_data {
         title.push_str(" (data dropped)");
     }
+    if op.policy.detect_only {
+        title.push_str(" <b>(detect-only: not written)</b>");
+    }
     if op.changes.is_empty() {
         let _ = writeln!(out, "- {title}");
         let _ = writeln!(out);
@@ -405,6 +428,7 @@ mod tests {
             drop_data: false,
             origin: None,
             fingerprint: None,
+            policy: Default::default(),
         }
     }
 
@@ -422,6 +446,7 @@ mod tests {
             origins: Default::default(),
             unchecked: vec![],
             scope: None,
+            released: vec![],
         };
         plan.recount();
         plan
@@ -625,6 +650,7 @@ mod tests {
             drop_data: false,
             origin: None,
             fingerprint: None,
+            policy: Default::default(),
         };
         let mut plan = Plan {
             format_version: 1,
@@ -639,6 +665,7 @@ mod tests {
             origins: Default::default(),
             unchecked: vec![],
             scope: None,
+            released: vec![],
         };
         plan.recount();
         let out = render_markdown(&plan);

@@ -117,6 +117,9 @@ pub(crate) fn summary_line(plan: &Plan) -> String {
         parts.push(format!("{} to adopt", s.adopt));
     }
     parts.push(format!("{} unchanged", s.unchanged));
+    if s.detect_only > 0 {
+        parts.push(format!("{} detect-only (not written)", s.detect_only));
+    }
     format!("Plan: {}.", parts.join(", "))
 }
 

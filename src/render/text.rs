@@ -99,6 +99,15 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
             paint.dim("(gone from the instance: dropped from the ledger)")
         );
     }
+    for id in &plan.released {
+        let _ = writeln!(
+            out,
+            "  {} {} {}",
+            paint.dim("?"),
+            id,
+            paint.dim("(dssctl.io/prune: \"false\": dropped from the ledger, not deleted)")
+        );
+    }
     for err in &plan.errors {
         let _ = writeln!(out, "{} {err}", paint.error("Error:"));
     }
@@ -110,7 +119,15 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
             super::unchecked_line(plan)
         );
     }
-    if !plan.has_changes() && plan.errors.is_empty() {
+    if !plan.has_changes() && plan.errors.is_empty() && plan.summary.detect_only > 0 {
+        let _ = writeln!(
+            out,
+            "{} {} detect-only difference(s) shown above, never written ({} unchanged).",
+            paint.bold("No changes to write."),
+            plan.summary.detect_only,
+            plan.summary.unchanged
+        );
+    } else if !plan.has_changes() && plan.errors.is_empty() {
         let _ = writeln!(
             out,
             "{} The instance matches the manifests ({} unchanged).",
@@ -138,6 +155,9 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
 fn operation(out: &mut String, paint: &Paint, op: &Operation) {
     let head = format!("{} {} {}", op.action.symbol(), op.kind, op.name);
     let mut detail: Vec<String> = op.subdocuments.iter().map(|s| s.as_str().to_string()).collect();
+    if op.policy.detect_only {
+        detail.push("detect-only: not written".into());
+    }
     match op.action {
         Action::Adopt => detail.insert(0, "adopt".into()),
         Action::Delete if op.drop_data => detail.push("data dropped".into()),

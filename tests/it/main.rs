@@ -18,6 +18,7 @@ mod lock;
 mod manifests;
 mod markdown;
 mod plan;
+mod policies;
 mod secrets;
 mod support;
 mod targeting;

@@ -3,7 +3,9 @@
 //! edit reported with nothing applied and `/readyz` unchanged; drift corrected on the next
 //! interval, or only reported with `--no-self-heal`; deletions pending without `--prune`;
 //! `/healthz`, `/readyz`, `/metrics`; SIGTERM → exit 0; `--notify` events received on a local
-//! HTTP receiver (drift, refusal, failure, lock contention). Every wait is bounded.
+//! HTTP receiver (drift, refusal, failure, lock contention); the status page (`/` and
+//! `/api/status`) with a resource in sync, one detect-only and drifted, one failing, and the
+//! lock holder, never a secret. Every wait is bounded.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -46,8 +48,20 @@ struct Daemon {
 impl Daemon {
     /// Start `dssctl watch DIR` against `emu` with `extra` flags; waits for the health address.
     fn start(emu: &RunningEmulator, dir: &Path, cwd: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(emu, dir, cwd, extra, &[])
+    }
+
+    /// [`Daemon::start`] with `env` added to the daemon's environment.
+    fn start_with_env(
+        emu: &RunningEmulator,
+        dir: &Path,
+        cwd: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let log = cwd.join("watch.log");
         let mut cmd = dssctl_command(&["RUST_LOG"]);
+        cmd.envs(env.iter().copied());
         // A short lock handshake: every reconcile that writes takes the stack lock.
         cmd.env("DSSCTL_LOCK_WRITE_BOUND", "200ms");
         cmd.arg("watch")
@@ -523,5 +537,150 @@ async fn watch_notifies_drift_refusals_failures_and_lock_contention() {
         daemon.metric("dssctl_notifications_dropped_total").await,
         Some(0.0)
     );
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_serves_a_status_page_of_every_resource() {
+    const SECRET: &str = "status-page-secret-value";
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
+    // Exists already and differs: adopted as detect-only, so never written.
+    let auditors = serde_json::json!({"name": "auditors", "description": "Set by hand"});
+    c.create_group(&serde_json::from_value(auditors).unwrap())
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = manifests(tmp.path(), &[("analysts", "Readers"), ("data team", "x")]);
+    std::fs::write(
+        dir.join("more.yaml"),
+        "apiVersion: dssctl/v1\nkind: Group\nmetadata:\n  name: auditors\n  annotations:\n    \
+         dssctl.io/sync: detect-only\nspec:\n  description: Audit\n---\napiVersion: dssctl/v1\n\
+         kind: Connection\nmetadata:\n  name: wh\nspec:\n  type: PostgreSQL\n  params:\n    \
+         host: db\n    password: {fromEnv: STATUS_TEST_PASSWORD}\n",
+    )
+    .unwrap();
+    let daemon = Daemon::start_with_env(
+        &emu,
+        &dir,
+        tmp.path(),
+        &["--interval", "1s"],
+        &[("STATUS_TEST_PASSWORD", SECRET)],
+    );
+    let status = || async {
+        let (code, body) = daemon.get("/api/status").await;
+        assert_eq!(code, 200);
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let state_of = |doc: &serde_json::Value, name: &str| {
+        doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["state"].as_str().unwrap().to_string())
+    };
+    eventually(
+        Duration::from_secs(15),
+        "every resource with its state",
+        &daemon,
+        || async {
+            let doc = status().await;
+            state_of(&doc, "analysts").as_deref() == Some("in_sync")
+                && state_of(&doc, "wh").as_deref() == Some("in_sync")
+                && state_of(&doc, "auditors").as_deref() == Some("detect_only")
+                && state_of(&doc, "data team").as_deref() == Some("failed")
+        },
+    )
+    .await;
+    let doc = status().await;
+    assert_eq!(doc["stack"], "default");
+    assert_eq!(doc["counts"]["in_sync"], 2);
+    assert_eq!(doc["counts"]["detect_only"], 1);
+    assert_eq!(doc["counts"]["failed"], 1);
+    let auditors = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "auditors")
+        .unwrap();
+    assert_eq!(auditors["detail"], "description");
+    assert!(
+        auditors["origin"].as_str().unwrap().ends_with("more.yaml:1:1"),
+        "{auditors}"
+    );
+    let failure = doc["last_failure"]["error"].as_str().unwrap();
+    assert!(failure.contains("group data team"), "{failure}");
+    let last = &doc["reconciles"][0];
+    assert_eq!(last["result"], "error");
+    assert!(last["summary"].as_str().unwrap().starts_with("Plan: "), "{last}");
+    assert_eq!(
+        c.get_group("auditors").await.unwrap().description.as_deref(),
+        Some("Set by hand"),
+        "a detect-only resource is never written"
+    );
+    assert_eq!(
+        daemon.metric("dssctl_detect_only_drifted_resources").await,
+        Some(1.0)
+    );
+
+    let (code, html) = daemon.get("/").await;
+    assert_eq!(code, 200);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<meta http-equiv=\"refresh\""));
+    for (name, state) in [
+        ("analysts", "in_sync"),
+        ("wh", "in_sync"),
+        ("auditors", "detect_only"),
+        ("data team", "failed"),
+    ] {
+        assert!(
+            html.lines()
+                .any(|l| l.contains(&format!("data-state=\"{state}\""))
+                    && l.contains(&format!("<code>{name}</code>"))),
+            "{name} {state} not on the page:\n{html}"
+        );
+    }
+    assert!(
+        !html.contains("<script") && !html.contains("<link"),
+        "self-contained"
+    );
+
+    // Another run holds the stack lock: the page names it.
+    let mut vars = c.get_global_variables().await.unwrap();
+    let far = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000 + 600_000;
+    vars.insert(
+        dssctl::lock::lock_variable("default"),
+        serde_json::json!({
+            "holder": {"id": "other:1:1", "host": "other", "pid": 1, "user": "ops", "command": "apply"},
+            "acquiredAt": "2026-01-01T00:00:00Z", "expiresAt": "later", "expiresAtMs": far,
+        }),
+    );
+    c.set_global_variables(&vars).await.unwrap();
+    eventually(
+        Duration::from_secs(15),
+        "the lock holder on the page",
+        &daemon,
+        || async {
+            status().await["lock"]["holder"]
+                .as_str()
+                .is_some_and(|h| h.contains("ops@other"))
+        },
+    )
+    .await;
+    let (_, html) = daemon.get("/").await;
+    assert!(html.contains("Stack lock</b> held by <code>ops@other"), "{html}");
+
+    // Read-only, and never a secret (nor the API key).
+    let (_, json) = daemon.get("/api/status").await;
+    for body in [&html, &json] {
+        assert!(!body.contains(SECRET) && !body.contains(KEY), "{body}");
+    }
+    let post = reqwest::Client::new()
+        .post(format!("{}/", daemon.health))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status().as_u16(), 405);
     assert_eq!(daemon.terminate(), Some(0));
 }

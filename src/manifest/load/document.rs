@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::Loader;
 use crate::kinds::{self, Checks, Kind, RefSink, env_name_for};
+use crate::manifest::annotations;
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::kinds::{API_VERSION, Declared, ObjectMeta, Origin, Reference, Resource, display_name};
 use crate::manifest::node::{Node, NodeValue, Pos};
@@ -131,6 +132,9 @@ impl Loader {
             if issue.path == "apiVersion" || issue.path == "kind" {
                 continue; // reported above
             }
+            if issue.path.starts_with("metadata.annotations.dssctl.io/") {
+                continue; // reported with a hint by the semantic checks
+            }
             let issue = redact_secret_issue(kind, issue);
             let d = self.error(file, issue.pos, issue.message);
             d.hint = issue.hint;
@@ -212,6 +216,15 @@ impl Loader {
         }
         if let Some(project) = meta.and_then(|m| m.get("project")).filter(|_| kind.in_project()) {
             checks.name("metadata.project", project, &kinds::project::KEY_RULE);
+        }
+        if let Some(NodeValue::Map(entries)) = meta.and_then(|m| m.get("annotations")).map(|a| &a.value) {
+            for (key, value) in entries {
+                let Some(text) = key.as_str() else { continue };
+                if let Err(invalid) = annotations::check(text, value.as_str()) {
+                    let pos = if invalid.unknown_key { key.pos } else { value.pos };
+                    checks.error(pos, invalid.message).hint = Some(invalid.hint);
+                }
+            }
         }
         if let Some(spec) = doc.get("spec") {
             kind.check_spec(&mut checks, spec);
