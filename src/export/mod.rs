@@ -97,6 +97,8 @@ pub fn resource_yaml(resource: &Resource) -> anyhow::Result<String> {
         Resource::Group { meta, spec } => document(kind, meta, spec)?,
         Resource::Variables { meta, spec } => document(kind, meta, spec)?,
         Resource::Build { meta, spec } => document(kind, meta, spec)?,
+        Resource::Recipe { meta, spec } => document(kind, meta, spec)?,
+        Resource::Scenario { meta, spec } => document(kind, meta, spec)?,
     };
     Ok(annotate_secrets(&text))
 }

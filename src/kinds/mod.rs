@@ -19,6 +19,8 @@ pub mod dataset;
 pub mod group;
 pub mod names;
 pub mod project;
+pub mod recipe;
+pub mod scenario;
 pub mod user;
 pub mod variables;
 
@@ -51,6 +53,8 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &user::KIND,
     &group::KIND,
     &variables::KIND,
+    &recipe::KIND,
+    &scenario::KIND,
     &build::KIND,
 ];
 

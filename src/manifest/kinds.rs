@@ -159,6 +159,8 @@ pub enum Resource {
     Group { meta: ObjectMeta, spec: GroupSpec },
     Variables { meta: ObjectMeta, spec: VariablesSpec },
     Build { meta: ObjectMeta, spec: BuildSpec },
+    Recipe { meta: ObjectMeta, spec: crate::kinds::recipe::RecipeSpec },
+    Scenario { meta: ObjectMeta, spec: crate::kinds::scenario::ScenarioSpec },
 }
 
 impl Resource {
@@ -173,6 +175,8 @@ impl Resource {
             Resource::Group { .. } => &kinds::group::KIND,
             Resource::Variables { .. } => &kinds::variables::KIND,
             Resource::Build { .. } => &kinds::build::KIND,
+            Resource::Recipe { .. } => &kinds::recipe::KIND,
+            Resource::Scenario { .. } => &kinds::scenario::KIND,
         }
     }
 
@@ -190,7 +194,9 @@ impl Resource {
             | Resource::User { meta, .. }
             | Resource::Group { meta, .. }
             | Resource::Variables { meta, .. }
-            | Resource::Build { meta, .. } => meta,
+            | Resource::Build { meta, .. }
+            | Resource::Recipe { meta, .. }
+            | Resource::Scenario { meta, .. } => meta,
         }
     }
 
