@@ -80,14 +80,22 @@ impl DssClient {
     }
 
     /// `GET /projects/{key}/scenarios/{id}/{runId}/`: `{"scenarioRun", "stepRuns"}`.
-    pub async fn scenario_run_details(&self, key: &str, id: &str, run_id: &str) -> Result<Value, ClientError> {
+    pub async fn scenario_run_details(
+        &self,
+        key: &str,
+        id: &str,
+        run_id: &str,
+    ) -> Result<Value, ClientError> {
         self.get(scenario(key, id)?.name("run id", run_id)?.slash()).await
     }
 
     /// `GET /projects/{key}/scenarios/{id}/{runId}/log`: the run's log as text.
     pub async fn scenario_run_log(&self, key: &str, id: &str, run_id: &str) -> Result<String, ClientError> {
         let answer = self
-            .send(Call::new(Method::GET, scenario(key, id)?.name("run id", run_id)?.lit("log")))
+            .send(Call::new(
+                Method::GET,
+                scenario(key, id)?.name("run id", run_id)?.lit("log"),
+            ))
             .await?;
         Ok(String::from_utf8_lossy(&answer.body).into_owned())
     }

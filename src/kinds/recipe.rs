@@ -237,7 +237,14 @@ impl Kind for RecipeKind {
                     }
                     (None, Some(f)) => f.as_str().map(|f| format!("folder:{f}")),
                     (None, None) => {
-                        checks.error(item.pos, format!("{path}: expected a dataset name or {{folder: NAME}}, found {}", item.describe()))
+                        checks
+                            .error(
+                                item.pos,
+                                format!(
+                                    "{path}: expected a dataset name or {{folder: NAME}}, found {}",
+                                    item.describe()
+                                ),
+                            )
                             .hint = Some("e.g. `inputs: [orders, {folder: raw_files}]`".into());
                         None
                     }
@@ -249,7 +256,10 @@ impl Kind for RecipeKind {
                     checks
                         .error(
                             item.pos,
-                            format!("{path}: the recipe reads and writes {key} (input at line {}): a cycle", at.line),
+                            format!(
+                                "{path}: the recipe reads and writes {key} (input at line {}): a cycle",
+                                at.line
+                            ),
                         )
                         .hint = Some("a recipe writes a new dataset: give the output another name".into());
                 }
@@ -291,16 +301,16 @@ impl Kind for RecipeKind {
         };
         let key = meta.project.clone().unwrap_or_default();
         // The project list (does the project exist) and its datasets (do the inputs exist).
-        project::reads_mut(needs.reads).entry(key.clone()).or_default().datasets = true;
+        project::reads_mut(needs.reads)
+            .entry(key.clone())
+            .or_default()
+            .datasets = true;
         let r = needs.reads.kinds.entry::<Reads>(ID).entry(key).or_default();
         if spec.code.is_some() {
             r.payloads.insert(meta.name.clone());
         }
-        let folder = |refs: &Option<Vec<FlowRef>>| {
-            refs.iter()
-                .flatten()
-                .any(|r| matches!(r, FlowRef::Folder { .. }))
-        };
+        let folder =
+            |refs: &Option<Vec<FlowRef>>| refs.iter().flatten().any(|r| matches!(r, FlowRef::Folder { .. }));
         r.folders |= folder(&spec.inputs) || folder(&spec.outputs);
     }
 
@@ -365,7 +375,10 @@ impl Kind for RecipeKind {
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
         let (key, recipe) = name.split_once('.').ok_or("recipe name")?;
-        let project = live(observed).ok_or("recipe list")?.get(key).ok_or("recipe list")?;
+        let project = live(observed)
+            .ok_or("recipe list")?
+            .get(key)
+            .ok_or("recipe list")?;
         Ok(project.as_ref().and_then(|p| p.recipes.get(recipe)).cloned())
     }
 
@@ -408,7 +421,11 @@ impl Kind for RecipeKind {
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
         let (key, recipe) = name.split_once('.')?;
         (sub == SubDoc::Settings).then(|| -> BoxFuture<'a, Result<Value, ClientError>> {
-            Box::pin(async move { c.get_recipe(key, recipe).await.map(|d| flatten(&d)) })
+            Box::pin(async move {
+                c.get_recipe(key, recipe)
+                    .await
+                    .map(|d| project_roles(flatten(&d)))
+            })
         })
     }
 
@@ -423,7 +440,11 @@ impl Kind for RecipeKind {
         let (key, recipe) = name.split_once('.')?;
         (sub == SubDoc::Settings).then(|| -> BoxFuture<'a, Result<(), ApplyDocError>> {
             Box::pin(async move {
-                c.save_recipe(key, recipe, &unflatten(doc)).await?;
+                // The document was read with its items cut to their refs: the attributes DSS
+                // keeps on them (`deps`, `appendMode`) come back from a fresh read.
+                let full = flatten(&c.get_recipe(key, recipe).await?);
+                c.save_recipe(key, recipe, &unflatten(rehydrate_roles(doc, &full)))
+                    .await?;
                 Ok(())
             })
         })
@@ -434,7 +455,15 @@ impl Kind for RecipeKind {
     }
 
     fn create_fields(&self) -> &'static [&'static str] {
-        &["name", "projectKey", "type", "inputs", "outputs", "payload", "params"]
+        &[
+            "name",
+            "projectKey",
+            "type",
+            "inputs",
+            "outputs",
+            "payload",
+            "params",
+        ]
     }
 
     fn create_seed(&self, name: &str) -> (SubDoc, Value) {
@@ -488,7 +517,13 @@ pub(crate) fn check_code(checks: &mut Checks<'_>, path: &str, code: &Node) {
     let Some(file) = code.get("fromFile") else {
         if code.as_str().is_none() {
             checks
-                .error(code.pos, format!("{path}: expected text or {{fromFile: PATH}}, found {}", code.describe()))
+                .error(
+                    code.pos,
+                    format!(
+                        "{path}: expected text or {{fromFile: PATH}}, found {}",
+                        code.describe()
+                    ),
+                )
                 .hint = Some("e.g. `code: {fromFile: recipes/orders_by_customer.sql}`".into());
         }
         return;
@@ -500,7 +535,10 @@ pub(crate) fn check_code(checks: &mut Checks<'_>, path: &str, code: &Node) {
     };
     if text.is_empty() || !base.join(text).is_file() {
         checks
-            .error(file.pos, format!("{path}.fromFile: {} is not a file", base.join(text).display()))
+            .error(
+                file.pos,
+                format!("{path}.fromFile: {} is not a file", base.join(text).display()),
+            )
             .hint = Some("the path is relative to this manifest's directory".into());
     }
 }
@@ -521,6 +559,51 @@ pub fn unflatten(mut doc: Value) -> Value {
         .and_then(|o| o.remove("payload"))
         .unwrap_or(Value::Null);
     json!({"recipe": doc, "payload": payload})
+}
+
+/// The document with the items of its inputs and outputs cut to their `ref`: what dssctl
+/// manages of them (DSS fills `deps` and `appendMode` in), so that a read-back and a fingerprint
+/// compare what a manifest says.
+pub fn project_roles(mut doc: Value) -> Value {
+    for field in ["inputs", "outputs"] {
+        if let Some(Value::Object(roles)) = doc.get_mut(field) {
+            for role in roles.values_mut() {
+                if let Some(Value::Array(items)) = role.get_mut("items") {
+                    for item in items.iter_mut() {
+                        *item = json!({"ref": item.get("ref").cloned().unwrap_or(Value::Null)});
+                    }
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// `doc` (items cut to their refs) with each item's other attributes taken back from the item
+/// of the same ref and role in `full`.
+fn rehydrate_roles(mut doc: Value, full: &Value) -> Value {
+    for field in ["inputs", "outputs"] {
+        let Some(Value::Object(roles)) = doc.get_mut(field) else {
+            continue;
+        };
+        for (name, role) in roles.iter_mut() {
+            let Some(Value::Array(items)) = role.get_mut("items") else {
+                continue;
+            };
+            let have = full
+                .get(field)
+                .and_then(|r| r.get(name))
+                .and_then(|r| r.get("items"))
+                .and_then(Value::as_array);
+            for item in items.iter_mut() {
+                let same = have.and_then(|h| h.iter().find(|x| x.get("ref") == item.get("ref")));
+                if let Some(same) = same {
+                    *item = same.clone();
+                }
+            }
+        }
+    }
+    doc
 }
 
 /// The create call's body (the official client's recipe creators send this shape): the
@@ -573,7 +656,11 @@ async fn read_project(
             .get_recipe(key, name)
             .await
             .map_err(reading(format!("recipe {key}.{name}")))?;
-        let payload = doc.get("payload").and_then(Value::as_str).unwrap_or("").to_string();
+        let payload = doc
+            .get("payload")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         out.payloads.insert(name.clone(), payload);
         ids.push(ResourceId::new(ID, format!("{key}.{name}")));
     }
@@ -691,7 +778,7 @@ fn plan_recipe(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Reci
         }
     }
     let live_view = live_def.as_ref().map(|def| {
-        let mut v = def.clone();
+        let mut v = project_roles(def.clone());
         if let (Some(obj), Some(payload)) = (
             v.as_object_mut(),
             project_live.as_ref().and_then(|pr| pr.payloads.get(&meta.name)),
@@ -756,8 +843,11 @@ pub fn cycle_diagnostics(resources: &[Declared]) -> Vec<Diagnostic> {
     // project -> (recipe name, inputs, outputs, origin)
     let mut by_project: BTreeMap<String, Vec<(&str, Vec<String>, Vec<String>, &Declared)>> = BTreeMap::new();
     for d in resources {
-        let Some((meta, spec)) = spec_of(&d.resource) else { continue };
-        let keys = |refs: &Option<Vec<FlowRef>>| refs.iter().flatten().map(FlowRef::display).collect::<Vec<_>>();
+        let Some((meta, spec)) = spec_of(&d.resource) else {
+            continue;
+        };
+        let keys =
+            |refs: &Option<Vec<FlowRef>>| refs.iter().flatten().map(FlowRef::display).collect::<Vec<_>>();
         by_project
             .entry(meta.project.clone().unwrap_or_default())
             .or_default()
@@ -804,7 +894,13 @@ pub fn cycle_diagnostics(resources: &[Declared]) -> Vec<Diagnostic> {
 
 /// A cycle through `start`, as the recipes on it from `start`.
 fn find_cycle(start: usize, next: &[Vec<usize>]) -> Option<Vec<usize>> {
-    fn walk(at: usize, start: usize, next: &[Vec<usize>], path: &mut Vec<usize>, seen: &mut BTreeSet<usize>) -> bool {
+    fn walk(
+        at: usize,
+        start: usize,
+        next: &[Vec<usize>],
+        path: &mut Vec<usize>,
+        seen: &mut BTreeSet<usize>,
+    ) -> bool {
         for &b in &next[at] {
             if b == start {
                 return true;
@@ -826,7 +922,11 @@ fn find_cycle(start: usize, next: &[Vec<usize>]) -> Option<Vec<usize>> {
 
 /// The definition fields of a live recipe a manifest manages, for export: the recipe as a
 /// spec (the payload as inline code).
-pub fn export_spec(def: &Value, payload: Option<&str>, folders: Option<&BTreeMap<String, String>>) -> RecipeSpec {
+pub fn export_spec(
+    def: &Value,
+    payload: Option<&str>,
+    folders: Option<&BTreeMap<String, String>>,
+) -> RecipeSpec {
     let refs = |field: &str| {
         let list: Vec<FlowRef> = role_refs(def.get(field))
             .into_iter()
@@ -843,10 +943,16 @@ pub fn export_spec(def: &Value, payload: Option<&str>, folders: Option<&BTreeMap
         .filter(|m| !m.is_empty())
         .map(|m: &Map<String, Value>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
     RecipeSpec {
-        recipe_type: def.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+        recipe_type: def
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         inputs: refs("inputs"),
         outputs: refs("outputs"),
-        code: payload.filter(|p| !p.is_empty()).map(|p| CodeSpec::Inline(p.to_string())),
+        code: payload
+            .filter(|p| !p.is_empty())
+            .map(|p| CodeSpec::Inline(p.to_string())),
         params,
         zone: None,
         protect: None,
@@ -866,6 +972,20 @@ mod tests {
     }
 
     #[test]
+    fn items_are_cut_to_their_refs_and_filled_back() {
+        let full = json!({"inputs": {"main": {"items": [{"ref": "a", "deps": [1]}]}}});
+        let cut = project_roles(full.clone());
+        assert_eq!(cut, json!({"inputs": {"main": {"items": [{"ref": "a"}]}}}));
+        let mut next = cut.clone();
+        next["inputs"]["main"]["items"] = json!([{"ref": "a"}, {"ref": "b"}]);
+        let back = rehydrate_roles(next, &full);
+        assert_eq!(
+            back["inputs"]["main"]["items"],
+            json!([{"ref": "a", "deps": [1]}, {"ref": "b"}])
+        );
+    }
+
+    #[test]
     fn the_create_body_puts_code_in_the_script() {
         let body = creation_body(json!({"name": "r", "type": "sql_query", "payload": "SELECT 1"}));
         assert_eq!(body["creationSettings"]["script"], "SELECT 1");
@@ -880,10 +1000,19 @@ mod tests {
         assert_eq!(role_refs(Some(&roles)), vec!["a", "b"]);
         assert_eq!(role_refs(None), Vec::<String>::new());
         let folders = BTreeMap::from([("X1".to_string(), "raw".to_string())]);
-        let spec = [FlowRef::Dataset("a".into()), FlowRef::Folder { folder: "raw".into() }];
-        assert_eq!(wire_refs(&spec, Some(&folders)), Ok(vec!["a".into(), "X1".into()]));
+        let spec = [
+            FlowRef::Dataset("a".into()),
+            FlowRef::Folder { folder: "raw".into() },
+        ];
+        assert_eq!(
+            wire_refs(&spec, Some(&folders)),
+            Ok(vec!["a".into(), "X1".into()])
+        );
         assert_eq!(wire_refs(&spec, None), Err("raw".into()));
-        assert_eq!(display_refs(&["X1".into()], Some(&folders)), json!(["folder:raw"]));
+        assert_eq!(
+            display_refs(&["X1".into()], Some(&folders)),
+            json!(["folder:raw"])
+        );
     }
 
     #[test]

@@ -190,7 +190,9 @@ impl Kind for ScenarioKind {
                 checks
                     .error(
                         name.pos,
-                        format!("spec.triggers[{i}]: trigger {text:?} is declared twice (first at line {line})"),
+                        format!(
+                            "spec.triggers[{i}]: trigger {text:?} is declared twice (first at line {line})"
+                        ),
                     )
                     .hint = Some("triggers are matched by name: give each a unique name".into());
             }
@@ -198,15 +200,20 @@ impl Kind for ScenarioKind {
         if let Some(script) = spec.get("script") {
             check_code(checks, "spec.script", script);
             if ty == Some("step_based") {
-                checks.error(script.pos, "spec.script: only a custom_python scenario has a script").hint =
-                    Some("a step_based scenario lists `steps`".into());
+                checks
+                    .error(
+                        script.pos,
+                        "spec.script: only a custom_python scenario has a script",
+                    )
+                    .hint = Some("a step_based scenario lists `steps`".into());
             }
         }
         if let Some(steps) = spec.get("steps")
             && ty == Some("custom_python")
         {
-            checks.error(steps.pos, "spec.steps: a custom_python scenario has no steps").hint =
-                Some("its code is `script`".into());
+            checks
+                .error(steps.pos, "spec.steps: a custom_python scenario has no steps")
+                .hint = Some("its code is `script`".into());
         }
     }
 
@@ -249,11 +256,12 @@ impl Kind for ScenarioKind {
     ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
         let planned = self::reads(reads)?;
         Some(Box::pin(async move {
-            let read: Vec<(String, Option<ProjectScenarios>, Vec<ResourceId>)> = stream::iter(planned.clone())
-                .map(|(key, managed)| async move { read_project(client, &key, &managed).await })
-                .buffer_unordered(parallelism.max(1))
-                .try_collect()
-                .await?;
+            let read: Vec<(String, Option<ProjectScenarios>, Vec<ResourceId>)> =
+                stream::iter(planned.clone())
+                    .map(|(key, managed)| async move { read_project(client, &key, &managed).await })
+                    .buffer_unordered(parallelism.max(1))
+                    .try_collect()
+                    .await?;
             let mut live = Live::new();
             let mut ids = Vec::new();
             for (key, scenarios, read_ids) in read {
@@ -293,7 +301,10 @@ impl Kind for ScenarioKind {
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
         let (key, id) = name.split_once('.').ok_or("scenario id")?;
-        let project = live(observed).ok_or("scenario list")?.get(key).ok_or("scenario list")?;
+        let project = live(observed)
+            .ok_or("scenario list")?
+            .get(key)
+            .ok_or("scenario list")?;
         Ok(project.as_ref().and_then(|p| p.summaries.get(id)).cloned())
     }
 
@@ -332,7 +343,7 @@ impl Kind for ScenarioKind {
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
         let (key, id) = name.split_once('.')?;
         (sub == SubDoc::Settings).then(|| -> BoxFuture<'a, Result<Value, ClientError>> {
-            Box::pin(async move { read_settings(c, key, id, true).await })
+            Box::pin(async move { read_settings(c, key, id, true).await.map(project_settings) })
         })
     }
 
@@ -348,6 +359,10 @@ impl Kind for ScenarioKind {
         (sub == SubDoc::Settings).then(|| -> BoxFuture<'a, Result<(), ApplyDocError>> {
             Box::pin(async move {
                 let script = doc.as_object_mut().and_then(|o| o.remove("script"));
+                // Triggers and steps were read cut to what dssctl manages: their ids and the
+                // fields DSS fills in come back from a fresh read.
+                let full = c.get_scenario(key, id).await?;
+                let doc = rehydrate_settings(doc, &full);
                 c.save_scenario(key, id, &doc).await?;
                 if let Some(Value::String(s)) = script {
                     c.save_scenario_payload(key, id, &s).await?;
@@ -362,7 +377,16 @@ impl Kind for ScenarioKind {
     }
 
     fn create_fields(&self) -> &'static [&'static str] {
-        &["id", "projectKey", "name", "type", "active", "triggers", "params", "script"]
+        &[
+            "id",
+            "projectKey",
+            "name",
+            "type",
+            "active",
+            "triggers",
+            "params",
+            "script",
+        ]
     }
 
     fn create_seed(&self, name: &str) -> (SubDoc, Value) {
@@ -444,6 +468,85 @@ async fn read_project(
     Ok((key.to_string(), Some(out), ids))
 }
 
+/// A trigger cut to what dssctl manages: name, type, active, params without `lastUpdate`.
+fn project_trigger(t: &Value) -> Value {
+    let mut out = json!({"name": t.get("name"), "type": t.get("type")});
+    if let Some(a) = t.get("active") {
+        out["active"] = a.clone();
+    }
+    let mut params = t
+        .get("params")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    params.remove("lastUpdate");
+    out["params"] = Value::Object(params);
+    out
+}
+
+/// A step cut to what dssctl manages: name, type, params.
+fn project_step(s: &Value) -> Value {
+    json!({"name": s.get("name"), "type": s.get("type"), "params": s.get("params").cloned().unwrap_or(json!({}))})
+}
+
+/// The settings with triggers and steps cut to what dssctl manages (ids, `delay`,
+/// `params.lastUpdate`, run conditions are DSS's), so that a read-back and a fingerprint
+/// compare what a manifest says.
+pub fn project_settings(mut settings: Value) -> Value {
+    if let Some(Value::Array(ts)) = settings.get_mut("triggers") {
+        for t in ts.iter_mut() {
+            *t = project_trigger(t);
+        }
+    }
+    if let Some(Value::Array(ss)) = settings.pointer_mut("/params/steps") {
+        for s in ss.iter_mut() {
+            *s = project_step(s);
+        }
+    }
+    settings
+}
+
+/// `doc` (triggers and steps cut) with the other fields of each trigger (same name) and step
+/// (same position, name and type) taken back from `full`, a fresh read.
+fn rehydrate_settings(mut doc: Value, full: &Value) -> Value {
+    if let Some(Value::Array(ts)) = doc.get_mut("triggers") {
+        for t in ts.iter_mut() {
+            let same = full.get("triggers").and_then(Value::as_array).and_then(|h| {
+                h.iter()
+                    .find(|x| name_of(x).is_some() && name_of(x) == name_of(t))
+            });
+            if let Some(same) = same {
+                let mut merged = same.clone();
+                for k in ["name", "type", "active"] {
+                    if let Some(v) = t.get(k) {
+                        merged[k] = v.clone();
+                    }
+                }
+                let mut params = t.get("params").cloned().unwrap_or(json!({}));
+                if let Some(last) = same.pointer("/params/lastUpdate") {
+                    params["lastUpdate"] = last.clone();
+                }
+                merged["params"] = params;
+                *t = merged;
+            }
+        }
+    }
+    if let Some(Value::Array(ss)) = doc.pointer_mut("/params/steps") {
+        let have = full.pointer("/params/steps").and_then(Value::as_array);
+        for (i, s) in ss.iter_mut().enumerate() {
+            let same = have
+                .and_then(|h| h.get(i))
+                .filter(|x| name_of(x) == name_of(s) && x.get("type") == s.get("type"));
+            if let Some(same) = same {
+                let mut merged = same.clone();
+                merged["params"] = s.get("params").cloned().unwrap_or(json!({}));
+                *s = merged;
+            }
+        }
+    }
+    doc
+}
+
 /// Whether every key `want` declares has the same value in `have` (`null`: absent).
 fn keys_match(have: Option<&Value>, want: &KeyedMap) -> bool {
     want.iter().all(|(k, v)| {
@@ -475,35 +578,57 @@ fn name_of(v: &Value) -> Option<&str> {
 /// The triggers to write (declared order, each merged onto the live trigger of that name, so
 /// that its id and server-side fields are kept), and the changes.
 fn plan_triggers(live: Option<&Value>, want: &[TriggerSpec]) -> (Value, Vec<Change>) {
-    let have: Vec<&Value> = live.and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+    let have: Vec<&Value> = live
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     let mut changes = Vec::new();
     let mut out = Vec::new();
     for t in want {
         let path = format!("triggers[name={}]", t.name);
         let found = have.iter().find(|h| name_of(h) == Some(t.name.as_str())).copied();
-        let mut item = found.cloned().unwrap_or_else(|| json!({}));
+        // DSS makes a new trigger active unless told otherwise.
+        let mut item = found.map_or_else(|| json!({"active": true}), project_trigger);
         item["name"] = json!(t.name);
         item["type"] = json!(t.trigger_type);
         if let Some(a) = t.active {
             item["active"] = json!(a);
         }
-        if let Some(p) = &t.params {
-            item["params"] = with_keys(found.and_then(|f| f.get("params")), p);
-        }
+        let base = found.map(project_trigger);
+        item["params"] = with_keys(
+            base.as_ref().and_then(|b| b.get("params")),
+            t.params.as_ref().unwrap_or(&KeyedMap::new()),
+        );
         match found {
-            None => changes.push(Change::new(path, Value::Null, serde_json::to_value(t).unwrap_or_default())),
+            None => changes.push(Change::new(
+                path,
+                Value::Null,
+                serde_json::to_value(t).unwrap_or_default(),
+            )),
             Some(h) => {
                 if h.get("type").and_then(Value::as_str) != Some(t.trigger_type.as_str()) {
-                    changes.push(Change::new(format!("{path}.type"), h.get("type").cloned().unwrap_or_default(), json!(t.trigger_type)));
+                    changes.push(Change::new(
+                        format!("{path}.type"),
+                        h.get("type").cloned().unwrap_or_default(),
+                        json!(t.trigger_type),
+                    ));
                 }
                 if let Some(a) = t.active
                     && h.get("active").and_then(Value::as_bool).unwrap_or(true) != a
                 {
-                    changes.push(Change::new(format!("{path}.active"), h.get("active").cloned().unwrap_or_default(), json!(a)));
+                    changes.push(Change::new(
+                        format!("{path}.active"),
+                        h.get("active").cloned().unwrap_or_default(),
+                        json!(a),
+                    ));
                 }
                 if let Some(p) = &t.params {
                     for (k, v) in p {
-                        let before = h.get("params").and_then(|x| x.get(k)).cloned().unwrap_or(Value::Null);
+                        let before = h
+                            .get("params")
+                            .and_then(|x| x.get(k))
+                            .cloned()
+                            .unwrap_or(Value::Null);
                         if !keys_match(h.get("params"), &KeyedMap::from([(k.clone(), v.clone())])) {
                             changes.push(Change::new(format!("{path}.params.{k}"), before, v.clone()));
                         }
@@ -534,7 +659,11 @@ fn plan_triggers(live: Option<&Value>, want: &[TriggerSpec]) -> (Value, Vec<Chan
         .filter(|n| live_order.contains(n))
         .collect();
     if live_order != want_order {
-        changes.push(Change::new("triggers(order)", json!(live_order), json!(want_order)));
+        changes.push(Change::new(
+            "triggers(order)",
+            json!(live_order),
+            json!(want_order),
+        ));
     }
     (Value::Array(out), changes)
 }
@@ -542,14 +671,18 @@ fn plan_triggers(live: Option<&Value>, want: &[TriggerSpec]) -> (Value, Vec<Chan
 /// The steps to write (each merged onto the live step at its position when it has the same
 /// name and type, keeping its id), and the changes.
 fn plan_steps(live: Option<&Value>, want: &[StepSpec]) -> (Value, Vec<Change>) {
-    let have: Vec<&Value> = live.and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+    let have: Vec<&Value> = live
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     let mut changes = Vec::new();
     let mut out = Vec::new();
     for (i, s) in want.iter().enumerate() {
         let found = have.get(i).copied().filter(|h| {
-            name_of(h) == Some(s.name.as_str()) && h.get("type").and_then(Value::as_str) == Some(s.step_type.as_str())
+            name_of(h) == Some(s.name.as_str())
+                && h.get("type").and_then(Value::as_str) == Some(s.step_type.as_str())
         });
-        let mut item = found.cloned().unwrap_or_else(|| json!({}));
+        let mut item = found.map_or_else(|| json!({}), project_step);
         item["name"] = json!(s.name);
         item["type"] = json!(s.step_type);
         let params = s.params.clone().unwrap_or_default();
@@ -557,12 +690,20 @@ fn plan_steps(live: Option<&Value>, want: &[StepSpec]) -> (Value, Vec<Change>) {
         let same = found.is_some_and(|f| keys_match(f.get("params"), &params));
         if !same {
             let before = have.get(i).map(|h| step_view(h, &params)).unwrap_or(Value::Null);
-            changes.push(Change::new(format!("steps[{i}]"), before, serde_json::to_value(s).unwrap_or_default()));
+            changes.push(Change::new(
+                format!("steps[{i}]"),
+                before,
+                serde_json::to_value(s).unwrap_or_default(),
+            ));
         }
         out.push(item);
     }
     for (i, h) in have.iter().enumerate().skip(want.len()) {
-        changes.push(Change::new(format!("steps[{i}]"), step_view(h, &KeyedMap::new()), Value::Null));
+        changes.push(Change::new(
+            format!("steps[{i}]"),
+            step_view(h, &KeyedMap::new()),
+            Value::Null,
+        ));
     }
     (Value::Array(out), changes)
 }
@@ -599,7 +740,10 @@ fn plan_scenario(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Sc
     let exists = project_live
         .as_ref()
         .is_some_and(|pr| pr.summaries.contains_key(&meta.name));
-    let settings = project_live.as_ref().and_then(|pr| pr.settings.get(&meta.name)).cloned();
+    let settings = project_live
+        .as_ref()
+        .and_then(|pr| pr.settings.get(&meta.name))
+        .cloned();
     if exists && settings.is_none() {
         return p.not_read(&id, &d.origin, "scenario settings");
     }
@@ -617,6 +761,7 @@ fn plan_scenario(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Sc
             );
         }
     }
+    let settings = settings.map(project_settings);
     let creating = settings.is_none();
     let version = settings
         .as_ref()
@@ -666,13 +811,21 @@ pub fn export_spec(settings: &Value) -> ScenarioSpec {
         ts.iter()
             .map(|t| TriggerSpec {
                 name: name_of(t).unwrap_or_default().to_string(),
-                trigger_type: t.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+                trigger_type: t
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 active: t.get("active").and_then(Value::as_bool),
                 params: keyed(t.get("params"), &["lastUpdate"]),
             })
             .collect()
     });
-    let ty = settings.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+    let ty = settings
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let steps = (ty == "step_based").then(|| {
         settings
             .pointer("/params/steps")
@@ -681,7 +834,11 @@ pub fn export_spec(settings: &Value) -> ScenarioSpec {
                 ss.iter()
                     .map(|s| StepSpec {
                         name: name_of(s).unwrap_or_default().to_string(),
-                        step_type: s.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+                        step_type: s
+                            .get("type")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
                         params: keyed(s.get("params"), &[]),
                     })
                     .collect()
@@ -722,12 +879,17 @@ mod tests {
             "delay": 5, "params": {"hour": 2, "lastUpdate": 123}}]);
         let (value, changes) = plan_triggers(Some(&live), &[trigger("nightly", 2)]);
         assert!(changes.is_empty(), "{changes:?}");
-        assert_eq!(value[0]["id"], "abc");
-        assert_eq!(value[0]["params"]["lastUpdate"], 123);
+        // Cut to what dssctl manages; the id and `lastUpdate` come back when it is written.
+        assert_eq!(
+            value,
+            project_settings(json!({"triggers": live.clone()}))["triggers"]
+        );
+        let back = rehydrate_settings(json!({"triggers": value}), &json!({"triggers": live.clone()}));
+        assert_eq!(back["triggers"], live);
         let (value, changes) = plan_triggers(Some(&live), &[trigger("nightly", 3)]);
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].path, "triggers[name=nightly].params.hour");
-        assert_eq!(value[0]["id"], "abc");
+        assert_eq!(value[0]["params"]["hour"], 3);
         let (_, changes) = plan_triggers(Some(&live), &[trigger("hourly", 3)]);
         let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(paths, vec!["triggers[name=hourly]", "triggers[name=nightly]"]);
@@ -738,13 +900,20 @@ mod tests {
         let step = StepSpec {
             name: "build".into(),
             step_type: "build_flowitem".into(),
-            params: Some(KeyedMap::from([("jobType".to_string(), json!("RECURSIVE_BUILD"))])),
+            params: Some(KeyedMap::from([(
+                "jobType".to_string(),
+                json!("RECURSIVE_BUILD"),
+            )])),
         };
         let live = json!([{"id": "step_1", "name": "build", "type": "build_flowitem",
             "params": {"jobType": "RECURSIVE_BUILD"}, "runConditionType": "RUN_IF_STATUS_MATCH"}]);
         let (value, changes) = plan_steps(Some(&live), std::slice::from_ref(&step));
         assert!(changes.is_empty());
-        assert_eq!(value[0]["id"], "step_1");
+        let back = rehydrate_settings(
+            json!({"params": {"steps": value}}),
+            &json!({"params": {"steps": live.clone()}}),
+        );
+        assert_eq!(back["params"]["steps"][0]["id"], "step_1");
         let (_, changes) = plan_steps(Some(&live), &[]);
         assert_eq!(changes[0].path, "steps[0]");
         assert_eq!(changes[0].after, Value::Null);
@@ -759,7 +928,10 @@ mod tests {
         let spec = export_spec(&settings);
         assert_eq!(spec.label.as_deref(), Some("Nightly"));
         let t = &spec.triggers.as_ref().unwrap()[0];
-        assert_eq!(t.params.as_ref().unwrap().keys().collect::<Vec<_>>(), vec!["hour"]);
+        assert_eq!(
+            t.params.as_ref().unwrap().keys().collect::<Vec<_>>(),
+            vec!["hour"]
+        );
         assert_eq!(spec.steps.as_ref().unwrap()[0].name, "b");
     }
 }

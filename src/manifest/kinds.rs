@@ -152,15 +152,42 @@ impl std::fmt::Display for Origin {
 /// A loaded, typed resource of any kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resource {
-    Project { meta: ObjectMeta, spec: ProjectSpec },
-    Dataset { meta: ObjectMeta, spec: DatasetSpec },
-    Connection { meta: ObjectMeta, spec: ConnectionSpec },
-    User { meta: ObjectMeta, spec: UserSpec },
-    Group { meta: ObjectMeta, spec: GroupSpec },
-    Variables { meta: ObjectMeta, spec: VariablesSpec },
-    Build { meta: ObjectMeta, spec: BuildSpec },
-    Recipe { meta: ObjectMeta, spec: crate::kinds::recipe::RecipeSpec },
-    Scenario { meta: ObjectMeta, spec: crate::kinds::scenario::ScenarioSpec },
+    Project {
+        meta: ObjectMeta,
+        spec: ProjectSpec,
+    },
+    Dataset {
+        meta: ObjectMeta,
+        spec: DatasetSpec,
+    },
+    Connection {
+        meta: ObjectMeta,
+        spec: ConnectionSpec,
+    },
+    User {
+        meta: ObjectMeta,
+        spec: UserSpec,
+    },
+    Group {
+        meta: ObjectMeta,
+        spec: GroupSpec,
+    },
+    Variables {
+        meta: ObjectMeta,
+        spec: VariablesSpec,
+    },
+    Build {
+        meta: ObjectMeta,
+        spec: BuildSpec,
+    },
+    Recipe {
+        meta: ObjectMeta,
+        spec: crate::kinds::recipe::RecipeSpec,
+    },
+    Scenario {
+        meta: ObjectMeta,
+        spec: crate::kinds::scenario::ScenarioSpec,
+    },
 }
 
 impl Resource {
