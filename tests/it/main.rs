@@ -13,6 +13,8 @@ mod emulator_flow;
 mod emulator_instance;
 mod errors;
 mod export;
+mod flow_recipes;
+mod flow_scenarios;
 mod lock;
 mod manifests;
 mod markdown;
