@@ -105,10 +105,22 @@ async fn each_scenario_field_is_updated_and_trigger_ids_are_kept() {
     assert_eq!(after["active"], false);
 
     // The type is the identity.
-    edit(&scenarios, "type: step_based", "type: custom_python");
-    edit(&scenarios, "  steps:\n", "  stepsRemoved:\n");
+    std::fs::write(
+        &scenarios,
+        "apiVersion: dssctl/v1\nkind: Scenario\nmetadata: {name: NIGHTLY, project: FLOW_DEMO}\nspec: {type: custom_python}\n",
+    )
+    .unwrap();
     let out = run(&emu, KEY, "plan", &flow, dir.path(), &["--no-color"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("a scenario's type cannot change in place"),
+        "{text}"
+    );
     emu.shutdown().await;
 }
 
