@@ -211,10 +211,8 @@ async fn a_sql_change_is_one_write_shown_as_a_line_diff_and_runs_the_build() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     insta::assert_snapshot!("flow_sql_change_plan_text", String::from_utf8_lossy(&out.stdout));
     let out = run(&emu, KEY, "plan", &flow, dir.path(), &["--format", "markdown"]).await;
-    insta::assert_snapshot!(
-        "flow_sql_change_plan_markdown",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let markdown = String::from_utf8_lossy(&out.stdout).replace(&emu.url, "URL");
+    insta::assert_snapshot!("flow_sql_change_plan_markdown", markdown);
 
     // One PUT of the recipe; the Build (onChange) runs the scenario, which ends SUCCESS.
     reset_stats(&emu, KEY).await;
@@ -280,7 +278,7 @@ async fn params_inputs_and_removal_are_planned_and_a_protected_recipe_is_kept() 
     let out = run(&emu, KEY, "plan", &flow, dir.path(), &["--no-color"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("~ recipe FLOW_DEMO.copy_orders"), "{stdout}");
-    assert!(stdout.contains("params.schemaMode: null -> strict"), "{stdout}");
+    assert!(stdout.contains("params.schemaMode: (none) -> strict"), "{stdout}");
     let out = run(
         &emu,
         KEY,
@@ -295,11 +293,28 @@ async fn params_inputs_and_removal_are_planned_and_a_protected_recipe_is_kept() 
     assert_eq!(doc["recipe"]["params"]["keptByDss"], 1);
     assert_eq!(doc["recipe"]["params"]["schemaMode"], "strict");
 
-    // Removed from the manifests: the protected recipe is kept, the other one deleted (with the
-    // scenario that builds through it, before it).
+    // Removed from the manifests: the protected recipe stops the apply (the guard), nothing is
+    // deleted.
+    let text = std::fs::read_to_string(&recipes).unwrap();
     std::fs::remove_file(&recipes).unwrap();
     let scenarios = flow.join("scenarios.yaml");
     std::fs::remove_file(&scenarios).unwrap();
+    let out = run(
+        &emu,
+        KEY,
+        "apply",
+        &flow,
+        dir.path(),
+        &["--auto-approve", "--no-builds"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("protected resources are no longer declared"));
+    assert_eq!(c.list_recipes("FLOW_DEMO").await.unwrap().len(), 2);
+    // With the protected recipe declared again, the other recipe is deleted, after the scenario
+    // that builds through it.
+    let copy_orders = text.split("---\n").next().unwrap().to_string();
+    std::fs::write(&recipes, copy_orders).unwrap();
     let out = run(
         &emu,
         KEY,
@@ -444,8 +459,13 @@ async fn a_cycle_and_an_undeclared_output_are_errors_at_their_lines() {
         .current_dir(dir.path());
     let out = output(cmd).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr).replace(&*flow.display().to_string(), "FLOW");
-    insta::assert_snapshot!("flow_recipe_cycle", stderr);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+    .replace(&*flow.display().to_string(), "FLOW");
+    insta::assert_snapshot!("flow_recipe_cycle", text);
 
     let flow = copy_flow(&dir.path().join("second"));
     edit(
