@@ -348,4 +348,21 @@ mod tests {
             assert!(serde_json::from_value::<BuildSpec>(bad.clone()).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn a_build_may_run_a_scenario_instead() {
+        let spec: BuildSpec =
+            serde_json::from_value(json!({"scenario": "NIGHTLY", "timeout": "10m"})).unwrap();
+        assert!(spec.outputs.is_empty());
+        assert_eq!(spec.scenario.as_deref(), Some("NIGHTLY"));
+        let request = crate::build::BuildRequest::from_manifest("SALES", &spec).unwrap();
+        assert_eq!(request.scenario.as_deref(), Some("NIGHTLY"));
+        assert_eq!(request.timeout, Some(Duration::from_secs(600)));
+        assert_eq!(request.output_names(), vec!["scenario NIGHTLY"]);
+        // Written back without the empty outputs.
+        assert_eq!(
+            serde_json::to_value(&spec).unwrap(),
+            json!({"scenario": "NIGHTLY", "timeout": "10m"})
+        );
+    }
 }

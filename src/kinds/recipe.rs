@@ -236,18 +236,8 @@ impl Kind for RecipeKind {
                         item.as_str().map(str::to_string)
                     }
                     (None, Some(f)) => f.as_str().map(|f| format!("folder:{f}")),
-                    (None, None) => {
-                        checks
-                            .error(
-                                item.pos,
-                                format!(
-                                    "{path}: expected a dataset name or {{folder: NAME}}, found {}",
-                                    item.describe()
-                                ),
-                            )
-                            .hint = Some("e.g. `inputs: [orders, {folder: raw_files}]`".into());
-                        None
-                    }
+                    // Anything else is a schema error at its line already.
+                    (None, None) => None,
                 };
                 let Some(key) = key else { continue };
                 if field == "inputs" {
@@ -840,8 +830,9 @@ fn plan_recipe(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Reci
 /// A cycle among the declared recipes of a project (through their declared inputs and
 /// outputs), as errors at the line of each recipe of the cycle, naming it.
 pub fn cycle_diagnostics(resources: &[Declared]) -> Vec<Diagnostic> {
-    // project -> (recipe name, inputs, outputs, origin)
-    let mut by_project: BTreeMap<String, Vec<(&str, Vec<String>, Vec<String>, &Declared)>> = BTreeMap::new();
+    // project -> (recipe name, inputs, outputs, declaration)
+    type Node<'a> = (&'a str, Vec<String>, Vec<String>, &'a Declared);
+    let mut by_project: BTreeMap<String, Vec<Node<'_>>> = BTreeMap::new();
     for d in resources {
         let Some((meta, spec)) = spec_of(&d.resource) else {
             continue;

@@ -367,7 +367,7 @@ fn json_result(outcome: &BuildOutcome, request: &BuildRequest) -> serde_json::Va
         "jobId": outcome.scenario.is_none().then_some(&outcome.job_id),
         "scenario": outcome.scenario,
         "runId": outcome.scenario.is_some().then_some(&outcome.job_id),
-        "mode": request.mode,
+        "mode": request.scenario.is_none().then_some(request.mode),
         "outputs": request.output_names(),
         "state": outcome.state,
         "outcome": outcome.ending,
@@ -451,6 +451,25 @@ mod tests {
         let value = json_result(&outcome(Ending::TimedOut, "ABORTED"), &request());
         assert_eq!(value["outcome"], "timed_out");
         assert_eq!(value["succeeded"], false);
+    }
+
+    #[test]
+    fn a_scenario_run_is_named_as_such() {
+        let mut o = outcome(Ending::Failed, "FAILED");
+        o.scenario = Some("NIGHTLY".into());
+        o.job_id = "2026-01-01-00-00-00-000".into();
+        o.failure = Some("step \"b\" failed: boom".into());
+        let req = BuildRequest::scenario("CHURN", "NIGHTLY").unwrap();
+        let text = summary(&o, &req);
+        assert!(
+            text.starts_with("scenario NIGHTLY run 2026-01-01-00-00-00-000 FAILED after "),
+            "{text}"
+        );
+        assert!(text.ends_with(": step \"b\" failed: boom"), "{text}");
+        let v = json_result(&o, &req);
+        assert!(v["jobId"].is_null() && v["mode"].is_null());
+        assert_eq!(v["runId"], "2026-01-01-00-00-00-000");
+        assert_eq!(v["outputs"], serde_json::json!(["scenario NIGHTLY"]));
     }
 
     #[test]
