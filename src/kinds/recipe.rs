@@ -178,10 +178,7 @@ fn reads(r: &ReadPlan) -> Option<&Reads> {
 
 /// The spec of a recipe resource.
 pub fn spec_of(resource: &Resource) -> Option<(&ObjectMeta, &RecipeSpec)> {
-    match resource {
-        Resource::Recipe { meta, spec } => Some((meta, spec)),
-        _ => None,
-    }
+    resource.typed::<RecipeSpec>()
 }
 
 /// The `Recipe` kind.
@@ -400,7 +397,7 @@ impl Kind for RecipeKind {
     }
 
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
-        (name.contains('.') && sub == SubDoc::Settings).then_some(true)
+        (name.contains('.') && sub == SubDoc::SETTINGS).then_some(true)
     }
 
     fn get_document<'a>(
@@ -410,7 +407,7 @@ impl Kind for RecipeKind {
         sub: SubDoc,
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
         let (key, recipe) = name.split_once('.')?;
-        (sub == SubDoc::Settings).then(|| -> BoxFuture<'a, Result<Value, ClientError>> {
+        (sub == SubDoc::SETTINGS).then(|| -> BoxFuture<'a, Result<Value, ClientError>> {
             Box::pin(async move {
                 c.get_recipe(key, recipe)
                     .await
@@ -428,7 +425,7 @@ impl Kind for RecipeKind {
         _what: String,
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
         let (key, recipe) = name.split_once('.')?;
-        (sub == SubDoc::Settings).then(|| -> BoxFuture<'a, Result<(), ApplyDocError>> {
+        (sub == SubDoc::SETTINGS).then(|| -> BoxFuture<'a, Result<(), ApplyDocError>> {
             Box::pin(async move {
                 // The document was read with its items cut to their refs: the attributes DSS
                 // keeps on them (`deps`, `appendMode`) come back from a fresh read.
@@ -458,7 +455,7 @@ impl Kind for RecipeKind {
 
     fn create_seed(&self, name: &str) -> (SubDoc, Value) {
         let (key, recipe) = name.split_once('.').unwrap_or_default();
-        (SubDoc::Settings, json!({"projectKey": key, "name": recipe}))
+        (SubDoc::SETTINGS, json!({"projectKey": key, "name": recipe}))
     }
 
     fn create_body(&self, _op: &Operation, doc: Value) -> Value {
@@ -484,7 +481,7 @@ impl Kind for RecipeKind {
             return;
         };
         out.push(ResourceId::new(project::ID, key));
-        let Some(overlay) = overlay_of(op, SubDoc::Settings) else {
+        let Some(overlay) = overlay_of(op, SubDoc::SETTINGS) else {
             return;
         };
         for field in ["inputs", "outputs"] {
@@ -495,10 +492,11 @@ impl Kind for RecipeKind {
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::Recipe {
+        Ok(Resource::new(
+            &KIND,
             meta,
-            spec: serde_json::from_value(spec)?,
-        })
+            serde_json::from_value::<RecipeSpec>(spec)?,
+        ))
     }
 }
 
@@ -781,7 +779,7 @@ fn plan_recipe(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Reci
         .as_ref()
         .and_then(|d| d.pointer("/versionTag/versionNumber"))
         .and_then(Value::as_u64);
-    let mut doc = Doc::new(SubDoc::Settings, live_view.as_ref(), Some(key.as_str()));
+    let mut doc = Doc::new(SubDoc::SETTINGS, live_view.as_ref(), Some(key.as_str()));
     doc.write_only("type", json!(spec.recipe_type));
     for (field, refs) in [("inputs", &spec.inputs), ("outputs", &spec.outputs)] {
         let Some(refs) = refs else { continue };

@@ -133,10 +133,7 @@ fn reads(r: &ReadPlan) -> Option<&Reads> {
 
 /// The spec of a scenario resource.
 pub fn spec_of(resource: &Resource) -> Option<(&ObjectMeta, &ScenarioSpec)> {
-    match resource {
-        Resource::Scenario { meta, spec } => Some((meta, spec)),
-        _ => None,
-    }
+    resource.typed::<ScenarioSpec>()
 }
 
 /// The `Scenario` kind.
@@ -332,7 +329,7 @@ impl Kind for ScenarioKind {
     }
 
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
-        (name.contains('.') && sub == SubDoc::Settings).then_some(true)
+        (name.contains('.') && sub == SubDoc::SETTINGS).then_some(true)
     }
 
     fn get_document<'a>(
@@ -342,7 +339,7 @@ impl Kind for ScenarioKind {
         sub: SubDoc,
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
         let (key, id) = name.split_once('.')?;
-        (sub == SubDoc::Settings).then(|| -> BoxFuture<'a, Result<Value, ClientError>> {
+        (sub == SubDoc::SETTINGS).then(|| -> BoxFuture<'a, Result<Value, ClientError>> {
             Box::pin(async move { read_settings(c, key, id, true).await.map(project_settings) })
         })
     }
@@ -356,7 +353,7 @@ impl Kind for ScenarioKind {
         _what: String,
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
         let (key, id) = name.split_once('.')?;
-        (sub == SubDoc::Settings).then(|| -> BoxFuture<'a, Result<(), ApplyDocError>> {
+        (sub == SubDoc::SETTINGS).then(|| -> BoxFuture<'a, Result<(), ApplyDocError>> {
             Box::pin(async move {
                 let script = doc.as_object_mut().and_then(|o| o.remove("script"));
                 // Triggers and steps were read cut to what dssctl manages: their ids and the
@@ -391,7 +388,7 @@ impl Kind for ScenarioKind {
 
     fn create_seed(&self, name: &str) -> (SubDoc, Value) {
         let (key, id) = name.split_once('.').unwrap_or_default();
-        (SubDoc::Settings, json!({"projectKey": key, "id": id}))
+        (SubDoc::SETTINGS, json!({"projectKey": key, "id": id}))
     }
 
     fn create_body(&self, _op: &Operation, mut doc: Value) -> Value {
@@ -423,10 +420,11 @@ impl Kind for ScenarioKind {
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::Scenario {
+        Ok(Resource::new(
+            &KIND,
             meta,
-            spec: serde_json::from_value(spec)?,
-        })
+            serde_json::from_value::<ScenarioSpec>(spec)?,
+        ))
     }
 }
 
@@ -767,7 +765,7 @@ fn plan_scenario(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Sc
         .as_ref()
         .and_then(|s| s.pointer("/versionTag/versionNumber"))
         .and_then(Value::as_u64);
-    let mut doc = Doc::new(SubDoc::Settings, settings.as_ref(), Some(key.as_str()));
+    let mut doc = Doc::new(SubDoc::SETTINGS, settings.as_ref(), Some(key.as_str()));
     doc.write_only("type", json!(spec.scenario_type));
     doc.scalar("name", text(&spec.label), None);
     doc.scalar("active", flag(spec.active), Some(json!(false)));
