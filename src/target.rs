@@ -125,6 +125,7 @@ impl TargetConfig {
                     BuildError::Start { error, .. }
                     | BuildError::Follow { error, .. }
                     | BuildError::Abort { error, .. } => Some(error),
+                    BuildError::Scenario { .. } => None,
                 })
         })?;
         let (url, url_source) = self.url.as_ref()?;

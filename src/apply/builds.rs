@@ -271,6 +271,7 @@ mod tests {
             origin: None,
             spec: BuildSpec {
                 outputs: vec![],
+                scenario: None,
                 mode: None,
                 trigger: None,
                 timeout: None,

@@ -8,6 +8,7 @@
 //! and [`run_build`] for `Build` manifests.
 
 pub mod report;
+mod scenario;
 
 use std::time::Duration;
 
@@ -56,6 +57,8 @@ pub struct BuildRequest {
     pub timeout: Option<Duration>,
     /// Time between two status reads.
     pub poll: Duration,
+    /// Run this scenario of the project instead of a job (`outputs` and `mode` unused).
+    pub scenario: Option<String>,
 }
 
 /// Default time between two status reads.
@@ -81,11 +84,36 @@ impl BuildRequest {
             mode,
             timeout: None,
             poll: DEFAULT_POLL,
+            scenario: None,
+        })
+    }
+
+    /// A request to run scenario `id` of `project` and follow the run to its outcome.
+    pub fn scenario(project: &str, id: &str) -> Result<Self, String> {
+        let project = project.trim();
+        if project.is_empty() {
+            return Err("the project key is empty".into());
+        }
+        if id.trim().is_empty() {
+            return Err("the scenario id is empty".into());
+        }
+        Ok(BuildRequest {
+            project: project.to_string(),
+            outputs: Vec::new(),
+            mode: BuildMode::default(),
+            timeout: None,
+            poll: DEFAULT_POLL,
+            scenario: Some(id.trim().to_string()),
         })
     }
 
     /// A request from a `Build` manifest of `project`.
     pub fn from_manifest(project: &str, spec: &BuildSpec) -> Result<Self, String> {
+        if let Some(id) = &spec.scenario {
+            let mut request = BuildRequest::scenario(project, id)?;
+            request.timeout = spec.timeout;
+            return Ok(request);
+        }
         if spec.outputs.is_empty() {
             return Err("a Build needs at least one output".into());
         }
@@ -108,6 +136,7 @@ impl BuildRequest {
             mode,
             timeout,
             poll: DEFAULT_POLL,
+            scenario: None,
         })
     }
 
@@ -120,8 +149,12 @@ impl BuildRequest {
         }
     }
 
-    /// The outputs as a user writes them (`name`, or `PROJECT.name` for another project).
+    /// The outputs as a user writes them (`name`, or `PROJECT.name` for another project); for
+    /// a scenario run, `scenario ID`.
     pub fn output_names(&self) -> Vec<String> {
+        if let Some(id) = &self.scenario {
+            return vec![format!("scenario {id}")];
+        }
         self.outputs
             .iter()
             .map(|o| match &o.project_key {
@@ -177,6 +210,8 @@ pub struct BuildOutcome {
     pub log: Option<String>,
     /// Why the log could not be fetched, when it could not.
     pub log_error: Option<String>,
+    /// The scenario of a scenario run (`job_id` is then the run's id).
+    pub scenario: Option<String>,
 }
 
 impl BuildOutcome {
@@ -207,6 +242,12 @@ pub enum BuildError {
         project: String,
         job_id: String,
         error: ClientError,
+    },
+    #[error("cannot run scenario {scenario} in project {project}: {why}")]
+    Scenario {
+        project: String,
+        scenario: String,
+        why: String,
     },
     #[error("cannot abort job {job_id} in project {project} (it may still be running): {error}")]
     Abort {
@@ -240,6 +281,9 @@ pub async fn run_build(
     cancel: &CancellationToken,
     mut progress: impl FnMut(BuildEvent<'_>),
 ) -> Result<BuildOutcome, BuildError> {
+    if let Some(id) = &request.scenario {
+        return scenario::run_scenario(client, request, id, cancel, progress).await;
+    }
     let project = request.project.as_str();
     let started_at = Instant::now();
     let started = client
@@ -343,6 +387,7 @@ pub async fn run_build(
         failure,
         log,
         log_error,
+        scenario: None,
     })
 }
 

@@ -33,9 +33,13 @@ fn log_tail(log: &str, max: usize) -> (usize, &str) {
 
 pub fn print_log(outcome: &BuildOutcome) {
     let mut err = std::io::stderr().lock();
+    let what = match &outcome.scenario {
+        Some(s) => format!("scenario {s} run {}", outcome.job_id),
+        None => format!("job {}", outcome.job_id),
+    };
     match (&outcome.log, &outcome.log_error) {
         (Some(log), _) => {
-            let _ = writeln!(err, "----- log of job {} -----", outcome.job_id);
+            let _ = writeln!(err, "----- log of {what} -----");
             let (omitted, tail) = log_tail(log, LOG_TAIL_LINES);
             if omitted > 0 {
                 let _ = writeln!(
@@ -47,10 +51,10 @@ pub fn print_log(outcome: &BuildOutcome) {
             if !log.ends_with('\n') {
                 let _ = writeln!(err);
             }
-            let _ = writeln!(err, "----- end of the log of job {} -----", outcome.job_id);
+            let _ = writeln!(err, "----- end of the log of {what} -----");
         }
         (None, Some(why)) => {
-            let _ = writeln!(err, "cannot read the log of job {}: {why}", outcome.job_id);
+            let _ = writeln!(err, "cannot read the log of {what}: {why}");
         }
         (None, None) => {}
     }

@@ -78,6 +78,7 @@ fn a_build_manifest_becomes_a_request() {
             output_type: None,
             partition: Some("2024-01-01".into()),
         }],
+        scenario: None,
         mode: None,
         trigger: None,
         timeout: Some(Duration::from_secs(1800)),

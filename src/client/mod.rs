@@ -14,6 +14,8 @@ mod error;
 mod instance;
 mod jobs;
 mod projects;
+mod recipes;
+mod scenarios;
 mod transport;
 
 use std::sync::Arc;

@@ -1,6 +1,7 @@
-//! `kind: Build`: a DSS job dssctl starts after an apply, according to its trigger. This
-//! module owns the spec type, the build name rule, the checks of its outputs and timeout, and
-//! the names it refers to (its project and the datasets it builds).
+//! `kind: Build`: a DSS job (or a scenario run, with `scenario`) dssctl starts after an apply,
+//! according to its trigger. This module owns the spec type, the build name rule, the checks of
+//! its outputs, scenario and timeout, and the names it refers to (its project, the datasets it
+//! builds, the scenario it runs).
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,7 +11,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::{Checks, Kind, KindId, NameRule, RefSink, dataset, items, names, project};
+use super::{Checks, Kind, KindId, NameRule, RefSink, dataset, items, names, project, scenario};
 use crate::manifest::kinds::{ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue};
 
@@ -46,12 +47,17 @@ pub struct BuildOutputSpec {
     pub partition: Option<String>,
 }
 
-/// `kind: Build`: a DSS job dssctl starts.
+/// `kind: Build`: a DSS job dssctl starts, or a scenario it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BuildSpec {
-    /// What the job builds (at least one output).
+    /// What the job builds (at least one output); not given when `scenario` is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<BuildOutputSpec>,
+    /// The id of a scenario of the project to run instead of a job (`outputs` and `mode` are
+    /// then not given): the build follows the run to its outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
     /// `RECURSIVE_BUILD` (default), `NON_RECURSIVE_FORCED_BUILD`, `RECURSIVE_FORCED_BUILD`,
     /// `RECURSIVE_MISSING_ONLY_BUILD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,7 +90,7 @@ impl Kind for BuildKind {
     }
 
     fn description(&self) -> &'static str {
-        "A DSS job that dssctl starts after an apply, according to its trigger."
+        "A DSS job, or a scenario run, that dssctl starts after an apply, according to its trigger."
     }
 
     fn spec_schema(&self, generator: &mut SchemaGenerator) -> Value {
@@ -120,8 +126,31 @@ impl Kind for BuildKind {
             };
             checks.error(timeout.pos, message).hint = Some("e.g. `30m`, `2h`, `90s`".into());
         }
+        let scenario = spec.get("scenario");
+        if let Some(s) = scenario {
+            checks.name("spec.scenario", s, &scenario::NAME_RULE);
+            for field in ["outputs", "mode"] {
+                if let Some(n) = spec.get(field) {
+                    checks
+                        .error(
+                            n.pos,
+                            format!("spec.{field}: a build that runs a scenario has no {field}"),
+                        )
+                        .hint = Some(
+                        "the scenario's steps say what it builds: remove this field, or `scenario`".into(),
+                    );
+                }
+            }
+        } else if spec.get("outputs").is_none() {
+            checks
+                .error(
+                    spec.pos,
+                    "spec: a build needs `outputs` (a job) or `scenario` (a scenario run)",
+                )
+                .hint = Some("e.g. `outputs: [{id: customers}]` or `scenario: NIGHTLY`".into());
+        }
         if let Some(NodeValue::Seq(outputs)) = spec.get("outputs").map(|o| &o.value) {
-            if outputs.is_empty() {
+            if outputs.is_empty() && scenario.is_none() {
                 checks
                     .error(
                         spec.get("outputs").map_or(spec.pos, |o| o.pos),
@@ -141,6 +170,7 @@ impl Kind for BuildKind {
         let project_node = meta.and_then(|m| m.get("project"));
         refs.push(project::ID, project_node, None);
         let project_key = project_node.and_then(Node::as_str);
+        refs.push(scenario::ID, spec.and_then(|s| s.get("scenario")), project_key);
         for output in items(spec.and_then(|s| s.get("outputs"))) {
             if is_dataset_output(output) {
                 refs.push(dataset::ID, output.get("id"), project_key);
@@ -318,5 +348,22 @@ mod tests {
         ] {
             assert!(serde_json::from_value::<BuildSpec>(bad.clone()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_build_may_run_a_scenario_instead() {
+        let spec: BuildSpec =
+            serde_json::from_value(json!({"scenario": "NIGHTLY", "timeout": "10m"})).unwrap();
+        assert!(spec.outputs.is_empty());
+        assert_eq!(spec.scenario.as_deref(), Some("NIGHTLY"));
+        let request = crate::build::BuildRequest::from_manifest("SALES", &spec).unwrap();
+        assert_eq!(request.scenario.as_deref(), Some("NIGHTLY"));
+        assert_eq!(request.timeout, Some(Duration::from_secs(600)));
+        assert_eq!(request.output_names(), vec!["scenario NIGHTLY"]);
+        // Written back without the empty outputs.
+        assert_eq!(
+            serde_json::to_value(&spec).unwrap(),
+            json!({"scenario": "NIGHTLY", "timeout": "10m"})
+        );
     }
 }

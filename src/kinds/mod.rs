@@ -20,6 +20,8 @@ pub mod definition;
 pub mod group;
 pub mod names;
 pub mod project;
+pub mod recipe;
+pub mod scenario;
 pub mod user;
 pub mod variables;
 
@@ -54,6 +56,8 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &user::KIND,
     &group::KIND,
     &variables::KIND,
+    &recipe::KIND,
+    &scenario::KIND,
     &build::KIND,
 ];
 

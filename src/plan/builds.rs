@@ -37,30 +37,29 @@ pub struct PlannedBuild {
 impl PlannedBuild {
     /// `build NAME (PROJECT: out1, out2)`, for plans and reports.
     pub fn describe(&self) -> String {
+        if let Some(id) = &self.spec.scenario {
+            return format!("build {} ({}: scenario {id})", self.name, self.project);
+        }
         let outputs: Vec<&str> = self.spec.outputs.iter().map(|o| o.id.as_str()).collect();
         format!("build {} ({}: {})", self.name, self.project, outputs.join(", "))
     }
 }
 
 /// Whether `op` changes project `project` in a way that triggers its `onChange` builds: a
-/// creation, an update, or an adoption that writes something, of the project or a dataset of
-/// it. Deletions do not trigger (there may be nothing left to build).
+/// creation, an update, or an adoption that writes something, of the project or of an object
+/// it contains (a dataset, a recipe, a scenario). Deletions do not trigger (there may be
+/// nothing left to build).
 fn changes_project(op: &Operation, project: &str) -> bool {
     let writes = match op.action {
         Action::Create | Action::Update => true,
         Action::Adopt => !op.writes.is_empty(),
         Action::Delete => false,
     };
-    writes
-        && match op.kind {
-            crate::kinds::project::ID => op.name == project,
-            crate::kinds::dataset::ID => op.name.split_once('.').map(|(p, _)| p) == Some(project),
-            _ => false,
-        }
+    writes && belongs_to(op, project)
 }
 
-/// Whether `op` is one of the operations of `project` (itself or one of its datasets), whose
-/// success a build of that project waits for.
+/// Whether `op` is one of the operations of `project` (itself or an object it contains: its
+/// datasets, recipes, scenarios), whose success a build of that project waits for.
 pub fn belongs_to(op: &Operation, project: &str) -> bool {
     let Some(kind) = op.kind.def() else {
         return false;
@@ -137,6 +136,7 @@ mod tests {
                         output_type: None,
                         partition: None,
                     }],
+                    scenario: None,
                     mode: None,
                     trigger,
                     timeout: None,

@@ -14,6 +14,8 @@ mod emulator_instance;
 mod environments;
 mod errors;
 mod export;
+mod flow_recipes;
+mod flow_scenarios;
 mod lock;
 mod manifests;
 mod markdown;

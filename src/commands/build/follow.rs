@@ -223,15 +223,27 @@ impl Progress {
     fn event(&self, request: &BuildRequest, event: BuildEvent<'_>) {
         match event {
             BuildEvent::Started { job_id } => {
-                self.line(&format!(
-                    "started job {job_id} in project {} ({}: {})",
-                    request.project,
-                    request.mode,
-                    request.output_names().join(", ")
-                ));
+                let subject = match &request.scenario {
+                    Some(s) => {
+                        self.line(&format!(
+                            "started scenario {s} run {job_id} in project {}",
+                            request.project
+                        ));
+                        format!("scenario {s} run {job_id}")
+                    }
+                    None => {
+                        self.line(&format!(
+                            "started job {job_id} in project {} ({}: {})",
+                            request.project,
+                            request.mode,
+                            request.output_names().join(", ")
+                        ));
+                        format!("job {job_id}")
+                    }
+                };
                 let mut st = self.lock();
                 st.started = Instant::now();
-                st.status = Some(format!("job {job_id}"));
+                st.status = Some(subject);
             }
             BuildEvent::State { state, elapsed } => {
                 // The status first, so the spinner redrawn under the line shows the new state.
@@ -311,6 +323,16 @@ fn paint_state(state: &str, color: bool) -> String {
 fn summary(outcome: &BuildOutcome, request: &BuildRequest) -> String {
     let id = &outcome.job_id;
     let took = fmt_elapsed(outcome.duration);
+    // A scenario run says so; a job keeps its wording.
+    let (subject, done) = match &outcome.scenario {
+        Some(s) => (format!("scenario {s} run {id}"), "SUCCESS"),
+        None => (format!("job {id}"), "DONE"),
+    };
+    let done = if outcome.state.is_empty() {
+        done
+    } else {
+        outcome.state.as_str()
+    };
     // After an abort: whether DSS confirmed it, and whether the job ended some other way first
     // (it may have finished between the last status read and the abort).
     let aborted = match (outcome.abort_acknowledged, outcome.state.as_str()) {
@@ -321,20 +343,20 @@ fn summary(outcome: &BuildOutcome, request: &BuildRequest) -> String {
         (_, state) => format!("the job ended {state} after {took}, before the abort took effect"),
     };
     match outcome.ending {
-        Ending::Done => format!("job {id} DONE in {took}"),
+        Ending::Done => format!("{subject} {done} in {took}"),
         Ending::Failed => match &outcome.failure {
-            Some(why) => format!("job {id} FAILED after {took}: {why}"),
-            None => format!("job {id} FAILED after {took}"),
+            Some(why) => format!("{subject} FAILED after {took}: {why}"),
+            None => format!("{subject} FAILED after {took}"),
         },
-        Ending::Aborted => format!("job {id} was ABORTED after {took}"),
+        Ending::Aborted => format!("{subject} was ABORTED after {took}"),
         Ending::TimedOut => format!(
-            "job {id} passed the timeout of {}: {aborted}",
+            "{subject} passed the timeout of {}: {aborted}",
             request
                 .timeout
                 .map(|t| humantime::format_duration(t).to_string())
                 .unwrap_or_default()
         ),
-        Ending::Interrupted => format!("job {id} interrupted: {aborted}"),
+        Ending::Interrupted => format!("{subject} interrupted: {aborted}"),
     }
 }
 
@@ -342,8 +364,10 @@ fn summary(outcome: &BuildOutcome, request: &BuildRequest) -> String {
 fn json_result(outcome: &BuildOutcome, request: &BuildRequest) -> serde_json::Value {
     serde_json::json!({
         "project": outcome.project,
-        "jobId": outcome.job_id,
-        "mode": request.mode,
+        "jobId": outcome.scenario.is_none().then_some(&outcome.job_id),
+        "scenario": outcome.scenario,
+        "runId": outcome.scenario.is_some().then_some(&outcome.job_id),
+        "mode": request.scenario.is_none().then_some(request.mode),
         "outputs": request.output_names(),
         "state": outcome.state,
         "outcome": outcome.ending,
@@ -372,6 +396,7 @@ mod tests {
             failure: None,
             log: None,
             log_error: None,
+            scenario: None,
         }
     }
 
@@ -426,6 +451,25 @@ mod tests {
         let value = json_result(&outcome(Ending::TimedOut, "ABORTED"), &request());
         assert_eq!(value["outcome"], "timed_out");
         assert_eq!(value["succeeded"], false);
+    }
+
+    #[test]
+    fn a_scenario_run_is_named_as_such() {
+        let mut o = outcome(Ending::Failed, "FAILED");
+        o.scenario = Some("NIGHTLY".into());
+        o.job_id = "2026-01-01-00-00-00-000".into();
+        o.failure = Some("step \"b\" failed: boom".into());
+        let req = BuildRequest::scenario("CHURN", "NIGHTLY").unwrap();
+        let text = summary(&o, &req);
+        assert!(
+            text.starts_with("scenario NIGHTLY run 2026-01-01-00-00-00-000 FAILED after "),
+            "{text}"
+        );
+        assert!(text.ends_with(": step \"b\" failed: boom"), "{text}");
+        let v = json_result(&o, &req);
+        assert!(v["jobId"].is_null() && v["mode"].is_null());
+        assert_eq!(v["runId"], "2026-01-01-00-00-00-000");
+        assert_eq!(v["outputs"], serde_json::json!(["scenario NIGHTLY"]));
     }
 
     #[test]

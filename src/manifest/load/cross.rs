@@ -34,6 +34,8 @@ impl Loader {
             }
         }
         self.diagnostics.extend(duplicates);
+        self.diagnostics
+            .extend(crate::kinds::recipe::cycle_diagnostics(&self.resources));
 
         let declared_names = &self.names;
         let mut warnings = Vec::new();
