@@ -17,6 +17,7 @@ mod lock;
 mod manifests;
 mod markdown;
 mod plan;
+mod progress;
 mod secrets;
 mod support;
 mod targeting;
