@@ -14,9 +14,13 @@
 //! A failed operation skips everything that depends on it (transitively); everything else
 //! still runs. Nothing here writes: [`super::writes::execute`] does.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
+use super::progress::Counters;
 use super::writes::{Ctx, Done, Failed, execute};
 use crate::plan::{Action, Operation, ResourceId};
 
@@ -35,35 +39,51 @@ impl Outcome {
     }
 }
 
-/// For each operation, the indices of the operations it waits for.
+/// For each operation, the indices of the operations it waits for (in plan order).
+///
+/// Built from an index of the writes by resource and from each operation's kind looked up
+/// once, so that a plan of thousands of operations costs milliseconds, not a kind lookup and
+/// a resource comparison for every pair.
 pub fn dependencies(ops: &[Operation]) -> Vec<Vec<usize>> {
-    let rank = |o: &Operation| o.kind.apply_rank();
-    let writes = |o: &Operation| o.action != Action::Delete;
-    let last = |o: &Operation| o.kind.def().is_some_and(|k| k.writes_last());
-    let contained = |o: &Operation| o.kind.def().and_then(|k| k.contained_in());
+    let rank: Vec<u8> = ops.iter().map(|o| o.kind.apply_rank()).collect();
+    let writes: Vec<bool> = ops.iter().map(|o| o.action != Action::Delete).collect();
+    let contained: Vec<_> = ops
+        .iter()
+        .map(|o| o.kind.def().and_then(|k| k.contained_in()))
+        .collect();
+    let mut writers: HashMap<ResourceId, Vec<usize>> = HashMap::new();
+    for (i, o) in ops.iter().enumerate().filter(|(i, _)| writes[*i]) {
+        writers.entry(o.id()).or_default().push(i);
+    }
     ops.iter()
-        .map(|op| {
-            let refs = references(op);
-            ops.iter()
-                .enumerate()
-                .filter(|(_, other)| !std::ptr::eq(*other, op))
-                .filter(|(_, other)| {
-                    if writes(op) {
-                        writes(other)
-                            && if last(op) {
-                                other.kind != op.kind
-                            } else {
-                                refs.contains(&other.id())
-                            }
-                    } else if contained(other) == Some(op.kind) {
-                        // A container's deletion waits for its own contents only.
-                        other.name.split_once('.').map(|(p, _)| p) == Some(op.name.as_str())
-                    } else {
-                        rank(other) > rank(op)
-                    }
-                })
-                .map(|(i, _)| i)
-                .collect()
+        .enumerate()
+        .map(|(me, op)| {
+            let others = (0..ops.len()).filter(move |&i| i != me);
+            let mut deps: Vec<usize> = if !writes[me] {
+                others
+                    .filter(|&i| {
+                        if contained[i] == Some(op.kind) {
+                            // A container's deletion waits for its own contents only.
+                            ops[i].name.split_once('.').map(|(p, _)| p) == Some(op.name.as_str())
+                        } else {
+                            rank[i] > rank[me]
+                        }
+                    })
+                    .collect()
+            } else if op.kind.def().is_some_and(|k| k.writes_last()) {
+                others.filter(|&i| writes[i] && ops[i].kind != op.kind).collect()
+            } else {
+                references(op)
+                    .iter()
+                    .filter_map(|r| writers.get(r))
+                    .flatten()
+                    .copied()
+                    .filter(|&i| i != me)
+                    .collect()
+            };
+            deps.sort_unstable();
+            deps.dedup();
+            deps
         })
         .collect()
 }
@@ -79,69 +99,85 @@ pub fn references(op: &Operation) -> Vec<ResourceId> {
     out
 }
 
-#[derive(Debug)]
-enum State {
-    Waiting,
-    Running,
-    Finished(Outcome),
-}
-
-/// Run every operation; the outcomes are in the order of `ops`.
-pub async fn run(ctx: &Ctx<'_>, ops: &[Operation], parallelism: usize) -> Vec<Outcome> {
+/// Run every operation; the outcomes are in the order of `ops`. `progress` counts each
+/// operation as it ends.
+///
+/// Scheduling is per operation, not per rank: an operation starts the moment the last of its
+/// own dependencies is done (a dataset as soon as its project and its connection are, while
+/// other projects are still being created), and among the ready ones, those that others wait
+/// for go first, so that the pipeline behind them fills early.
+pub async fn run(ctx: &Ctx<'_>, ops: &[Operation], parallelism: usize, progress: &Counters) -> Vec<Outcome> {
     let deps = dependencies(ops);
-    let mut state: Vec<State> = ops.iter().map(|_| State::Waiting).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); ops.len()];
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            dependents[d].push(i);
+        }
+    }
+    let mut waiting_for: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut outcomes: Vec<Option<Outcome>> = ops.iter().map(|_| None).collect();
+    // Ready operations: most dependents first, then plan order.
+    let mut ready: BinaryHeap<(usize, Reverse<usize>)> = (0..ops.len())
+        .filter(|&i| waiting_for[i] == 0)
+        .map(|i| (dependents[i].len(), Reverse(i)))
+        .collect();
     let mut running = FuturesUnordered::new();
     loop {
-        // Skip what depends on a failure, until nothing changes (skips cascade).
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for i in 0..ops.len() {
-                if !matches!(state[i], State::Waiting) {
-                    continue;
-                }
-                let blocker = deps[i].iter().find(|&&d| {
-                    matches!(
-                        state[d],
-                        State::Finished(Outcome::Failed(_) | Outcome::Skipped(_))
-                    )
-                });
-                if let Some(&d) = blocker {
-                    state[i] = State::Finished(Outcome::Skipped(ops[d].id().to_string()));
-                    changed = true;
-                }
-            }
-        }
-        for i in 0..ops.len() {
-            if running.len() >= parallelism.max(1) {
+        while running.len() < parallelism.max(1) {
+            let Some((_, Reverse(i))) = ready.pop() else {
                 break;
-            }
-            let ready = matches!(state[i], State::Waiting)
-                && deps[i]
-                    .iter()
-                    .all(|&d| matches!(state[d], State::Finished(Outcome::Done(_))));
-            if ready {
-                state[i] = State::Running;
-                let op = &ops[i];
-                running.push(async move { (i, execute(ctx, op).await) });
-            }
+            };
+            let op = &ops[i];
+            running.push(async move { (i, execute(ctx, op).await) });
         }
         let Some((i, result)) = running.next().await else {
             break;
         };
-        state[i] = State::Finished(match result {
-            Ok(done) => Outcome::Done(done),
-            Err(failed) => Outcome::Failed(failed),
-        });
+        match result {
+            Ok(done) => {
+                progress.done();
+                outcomes[i] = Some(Outcome::Done(done));
+                for &j in &dependents[i] {
+                    waiting_for[j] -= 1;
+                    if waiting_for[j] == 0 && outcomes[j].is_none() {
+                        ready.push((dependents[j].len(), Reverse(j)));
+                    }
+                }
+            }
+            Err(failed) => {
+                progress.failed();
+                outcomes[i] = Some(Outcome::Failed(failed));
+                skip_dependents(ops, &dependents, i, &mut outcomes, progress);
+            }
+        }
     }
-    state
+    outcomes
         .into_iter()
-        .map(|s| match s {
-            State::Finished(o) => o,
-            // Unreachable with an acyclic graph; reported rather than lost.
-            State::Waiting | State::Running => Outcome::Skipped("an unresolvable dependency".to_string()),
-        })
+        // Unreachable with an acyclic graph; reported rather than lost.
+        .map(|o| o.unwrap_or_else(|| Outcome::Skipped("an unresolvable dependency".to_string())))
         .collect()
+}
+
+/// Skip, transitively, what waits for `failed` and has not ended; each names the operation it
+/// directly depended on. A skipped operation never became ready (one of its dependencies had
+/// not succeeded), so none of them is running.
+fn skip_dependents(
+    ops: &[Operation],
+    dependents: &[Vec<usize>],
+    failed: usize,
+    outcomes: &mut [Option<Outcome>],
+    progress: &Counters,
+) {
+    let mut stack = vec![failed];
+    while let Some(blocker) = stack.pop() {
+        for &j in &dependents[blocker] {
+            if outcomes[j].is_none() {
+                outcomes[j] = Some(Outcome::Skipped(ops[blocker].id().to_string()));
+                progress.skipped();
+                stack.push(j);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@
 //!
 //! A converged apply queues nothing and writes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex as SyncMutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -224,15 +224,36 @@ impl<'a> LedgerWriter<'a> {
     }
 
     /// Whether `changes` would leave the ledger as this writer last saw it (most entries
-    /// recorded as operations finish equal the ones written ahead).
+    /// recorded as operations finish equal the ones written ahead). Every finishing operation
+    /// asks this, so it looks only at the entries the changes touch, never at the whole
+    /// ledger.
     fn changes_nothing(&self, changes: &[LedgerChange]) -> bool {
         let known = self.known.lock().expect("never poisoned");
         let Some(known) = known.as_ref() else {
             return false;
         };
-        let mut next = known.clone();
-        self.apply(&mut next, changes);
-        next == *known
+        let same_salt = known.salt == self.salt;
+        // The last change of each entry decides what it becomes.
+        let mut after: HashMap<String, Option<LedgerEntry>> = HashMap::new();
+        for change in changes {
+            match change {
+                LedgerChange::Record {
+                    id,
+                    intent,
+                    keep_on_removal,
+                    secrets,
+                } => {
+                    let entry = self.entry(id, intent, *keep_on_removal, secrets, same_salt);
+                    after.insert(id.ledger_key(), Some(entry));
+                }
+                LedgerChange::Remove(id) => {
+                    after.insert(id.ledger_key(), None);
+                }
+            }
+        }
+        after
+            .iter()
+            .all(|(key, entry)| known.resources.get(key) == entry.as_ref())
     }
 
     /// Apply `changes` to `ledger`. Fingerprints computed with another salt than the stored
@@ -247,24 +268,38 @@ impl<'a> LedgerWriter<'a> {
                     intent,
                     keep_on_removal,
                     secrets,
-                } => ledger.insert(LedgerEntry {
-                    kind: id.kind,
-                    name: id.name.clone(),
-                    applied_at: self.applied_at.clone(),
-                    git_commit: self.git_commit.clone(),
-                    protect: intent.protect,
-                    drop_data_on_delete: intent.drop_data_on_delete,
-                    keep_on_removal: *keep_on_removal,
-                    secrets: if same_salt {
-                        secrets.clone()
-                    } else {
-                        BTreeMap::new()
-                    },
-                }),
+                } => {
+                    ledger.insert(self.entry(id, intent, *keep_on_removal, secrets, same_salt));
+                }
                 LedgerChange::Remove(id) => {
                     ledger.remove(id);
                 }
             }
+        }
+    }
+
+    /// The entry a [`LedgerChange::Record`] writes.
+    fn entry(
+        &self,
+        id: &ResourceId,
+        intent: &LedgerIntent,
+        keep_on_removal: bool,
+        secrets: &BTreeMap<String, String>,
+        same_salt: bool,
+    ) -> LedgerEntry {
+        LedgerEntry {
+            kind: id.kind,
+            name: id.name.clone(),
+            applied_at: self.applied_at.clone(),
+            git_commit: self.git_commit.clone(),
+            protect: intent.protect,
+            drop_data_on_delete: intent.drop_data_on_delete,
+            keep_on_removal,
+            secrets: if same_salt {
+                secrets.clone()
+            } else {
+                BTreeMap::new()
+            },
         }
     }
 }

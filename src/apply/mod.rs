@@ -5,6 +5,7 @@
 //! - [`guards`]: mass deletion, empty manifests, protected removals (exit 3, nothing written);
 //! - [`stale`]: `apply --plan FILE` refuses a plan whose objects changed (exit 4);
 //! - [`executor`]: dependency order and concurrency;
+//! - [`progress`]: the progress bar (terminal) or periodic line (logs) while the writes run;
 //! - [`writes`]: the POST/PUT/DELETE calls of each operation, secrets resolved when sent;
 //! - [`ledger`]: the stack's ledger and the global variables, one serialised writer;
 //! - [`backup`]: the export of a project before its deletion;
@@ -18,6 +19,7 @@ pub mod docs;
 pub mod executor;
 pub mod guards;
 pub mod ledger;
+pub mod progress;
 pub mod report;
 pub mod stale;
 pub mod verify;
@@ -35,12 +37,33 @@ use ledger::{LedgerChange, LedgerWriter};
 /// caller's): the ledger entries written ahead, the writes in dependency order, the ledger
 /// flushed. `commit_dir` is where the Git commit recorded in the ledger is read. The error is
 /// only for a failure before anything was written; per-operation failures are in the report.
+/// No progress is shown (see [`write_plan_showing`]).
 pub async fn write_plan(
     target: &Target,
     plan: &Plan,
     ledger: Option<&Ledger>,
     commit_dir: &Path,
     parallelism: usize,
+) -> anyhow::Result<report::Report> {
+    write_plan_showing(
+        target,
+        plan,
+        ledger,
+        commit_dir,
+        parallelism,
+        progress::Show::Nothing,
+    )
+    .await
+}
+
+/// [`write_plan`], showing the progress of the operations on stderr as `show` says.
+pub async fn write_plan_showing(
+    target: &Target,
+    plan: &Plan,
+    ledger: Option<&Ledger>,
+    commit_dir: &Path,
+    parallelism: usize,
+    show: progress::Show,
 ) -> anyhow::Result<report::Report> {
     // A detect-only difference (`dssctl.io/sync: detect-only`) is shown, never written.
     let writable;
@@ -76,7 +99,9 @@ pub async fn write_plan(
             .context("cannot read the current directory")?
             .join(backup::BACKUP_DIR),
     };
-    let outcomes = executor::run(&ctx, &plan.operations, parallelism).await;
+    let shown = progress::Progress::start(show, plan.operations.len());
+    let outcomes = executor::run(&ctx, &plan.operations, parallelism, shown.counters()).await;
+    shown.finish();
     // A creation that was skipped created nothing: drop its entry written ahead.
     for (op, outcome) in plan.operations.iter().zip(&outcomes) {
         if op.action == Action::Create && matches!(outcome, executor::Outcome::Skipped(_)) {

@@ -1,5 +1,6 @@
-//! Read-back verification: after a PUT, apply reads the document again and compares what DSS
-//! kept with what was sent, through the managed fields of the write only (the same view the
+//! Read-back verification: after a PUT of a document where DSS may drop or rewrite a managed
+//! field ([`read_back`]), apply reads the document again and compares what DSS kept with what
+//! was sent, through the managed fields of the write only (the same view the
 //! plan compares, so that fields dssctl does not manage never raise a warning). A difference is
 //! the source of a perpetual diff — DSS dropped or rewrote a managed field — and is reported as
 //! a warning naming the field. Secret fields are compared by presence only (the view holds a
@@ -7,8 +8,27 @@
 
 use serde_json::Value;
 
-use crate::plan::Write;
 use crate::plan::diff::managed_view;
+use crate::plan::{SubDoc, Write};
+
+/// Whether a PUT of sub-document `sub` is read back and verified.
+///
+/// Read back: the documents whose managed content DSS interprets by type and may drop or
+/// rewrite without an error — a dataset's settings (`params` and `formatParams` depend on the
+/// dataset and format types), the definitions of users, groups and connections (connection
+/// `params` per connection type, secrets re-encrypted; group permission flags that this DSS
+/// version may not know), and the global variables. Not read back: metadata, project
+/// permissions, project variables and dataset schemas, which DSS stores as sent (labels, tags,
+/// free-form key-values, grants of known flags, columns of the types the manifest schema
+/// allows); these are most of an apply's writes (every project and dataset gets a metadata
+/// write for the stamp), and a read-back doubles their cost. A drop there would still show as
+/// a difference in the next plan.
+pub fn read_back(sub: SubDoc) -> bool {
+    !matches!(
+        sub,
+        SubDoc::Metadata | SubDoc::Permissions | SubDoc::Variables | SubDoc::Schema
+    )
+}
 
 /// The managed fields of `write` whose value in `back` (the read-back) differs from `sent`.
 pub fn verify(write: &Write, sent: &Value, back: &Value) -> Vec<String> {
@@ -54,7 +74,6 @@ fn short(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::SubDoc;
     use serde_json::json;
 
     fn write(overlay: Value) -> Write {
@@ -64,6 +83,21 @@ mod tests {
             secrets: Vec::new(),
             fingerprint: None,
             changes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn typed_documents_are_read_back_and_stored_as_sent_ones_are_not() {
+        for sub in [SubDoc::Settings, SubDoc::Definition, SubDoc::Values] {
+            assert!(read_back(sub), "{sub:?}");
+        }
+        for sub in [
+            SubDoc::Metadata,
+            SubDoc::Permissions,
+            SubDoc::Variables,
+            SubDoc::Schema,
+        ] {
+            assert!(!read_back(sub), "{sub:?}");
         }
     }
 

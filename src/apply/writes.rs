@@ -18,8 +18,12 @@
 //! - Delete: a project is exported to `.dssctl/backups/<KEY>-<timestamp>.zip` first and
 //!   deleted only if the export succeeded; a dataset keeps its data unless the ledger says
 //!   `dropDataOnDelete`; an object already gone counts as deleted.
-//! - After every PUT the document is read back and [`super::verify`] names any managed field
-//!   DSS dropped or changed.
+//! - After a PUT of a document whose content DSS may drop or rewrite (see
+//!   [`super::verify::read_back`]: dataset settings, definitions of users, groups and
+//!   connections, and any document of another kind) the document is read back and
+//!   [`super::verify`] names any managed field DSS dropped or changed. Metadata, permissions,
+//!   project variables and schemas are stored as sent and not read back: one request less
+//!   per write where most of an apply's writes are.
 //!
 //! Secret values are resolved here, at the moment they are sent, held only in the document
 //! being sent, and never logged: errors name the field and the reference, not the value.
@@ -230,7 +234,8 @@ enum SecretMode {
     Changed,
 }
 
-/// GET → overlay → stamp → secrets → PUT (only if different) → read back and verify.
+/// GET → overlay → stamp → secrets → PUT (only if different) → read back and verify, for
+/// the documents where DSS may drop or rewrite a field ([`super::verify::read_back`]).
 async fn write_doc(
     ctx: &Ctx<'_>,
     op: &Operation,
@@ -255,6 +260,13 @@ async fn write_doc(
         }
     }
     if next == fresh {
+        return Ok(Vec::new());
+    }
+    if !super::verify::read_back(doc.sub) {
+        doc.put(ctx.client, next)
+            .await
+            .map_err(|e| client_failure(&format!("cannot write {doc}"), e, true))?;
+        tracing::info!(document = %doc, "written");
         return Ok(Vec::new());
     }
     let mut sent_view = next.clone();

@@ -287,10 +287,13 @@ async fn execute(
             Outcome::Failed(Failure::Build)
         });
     }
-    if text {
+    // `-q` with `--auto-approve`: no plan before the writes (nobody reviews it), only errors,
+    // warnings and the report. A confirmation prompt still shows the plan it asks about.
+    let quiet = ctx.quiet && config.auto_approve;
+    if text && !quiet {
         let color = crate::output::stdout_color(ctx.no_color);
         crate::output::print(&crate::render::render_text(&plan, color))?;
-    } else if !config.auto_approve {
+    } else if !text && !config.auto_approve {
         // stdout is for the JSON report: the person asked to confirm reads the plan on stderr.
         eprint!("{}", crate::render::render_text(&plan, false));
     }
@@ -311,7 +314,8 @@ async fn execute(
             eprintln!("{note}");
         }
     }
-    let report = engine::write(target, &plan, ledger, commit_dir, parallelism).await?;
+    let show = crate::apply::progress::Show::for_stderr(ctx.quiet);
+    let report = engine::write_showing(target, &plan, ledger, commit_dir, parallelism, show).await?;
     crate::output::print(&if text { report.to_text() } else { report.to_json() })?;
     Ok(if report.success() {
         Outcome::Success

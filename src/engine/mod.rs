@@ -210,6 +210,19 @@ pub async fn write(
     crate::apply::write_plan(target, plan, ledger, commit_dir, parallelism).await
 }
 
+/// [`write`], showing the progress of the operations on stderr as `show` says (the `apply`
+/// command; the daemon shows none).
+pub async fn write_showing(
+    target: &Target,
+    plan: &Plan,
+    ledger: Option<&Ledger>,
+    commit_dir: &Path,
+    parallelism: usize,
+    show: crate::apply::progress::Show,
+) -> anyhow::Result<Report> {
+    crate::apply::write_plan_showing(target, plan, ledger, commit_dir, parallelism, show).await
+}
+
 /// Export: connect, read what the selected kinds cover, convert it to manifests.
 /// `projects` empty: every project.
 pub async fn export(

@@ -21,6 +21,7 @@ mod manifests;
 mod markdown;
 mod plan;
 mod policies;
+mod progress;
 mod secrets;
 mod support;
 mod targeting;
