@@ -242,6 +242,7 @@ mod tests {
         let done = || {
             Outcome::Done(Done {
                 warnings: vec![],
+                notes: vec![],
                 backup: None,
             })
         };

@@ -381,6 +381,20 @@ pub trait Kind: Sync + Send {
         None
     }
 
+    /// [`Kind::put_document`], and what the write did beyond the PUT, for the apply report (a
+    /// package installation's outcome). By default the PUT alone, with nothing to report.
+    fn put_document_with_notes<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+        doc: Value,
+        what: String,
+    ) -> Option<BoxFuture<'a, Result<Vec<String>, ApplyDocError>>> {
+        let put = self.put_document(c, name, sub, doc, what)?;
+        Some(Box::pin(async move { put.await.map(|()| Vec::new()) }))
+    }
+
     /// How messages name sub-document `sub` of `name` (`the schema of dataset P.d`).
     fn describe_document(&self, name: &str, sub: SubDoc) -> String {
         format!("the {} of {} {name}", sub.as_str(), self.id())
