@@ -14,10 +14,12 @@
 //! docs/architecture.md).
 
 pub mod build;
+pub mod code_env;
 pub mod connection;
 pub mod dataset;
 pub mod group;
 pub mod names;
+pub mod plugin;
 pub mod project;
 pub mod user;
 pub mod variables;
@@ -52,6 +54,8 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &user::KIND,
     &group::KIND,
     &variables::KIND,
+    &code_env::KIND,
+    &plugin::KIND,
     &build::KIND,
 ];
 
