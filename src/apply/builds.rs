@@ -243,6 +243,7 @@ mod tests {
         let done = || {
             Outcome::Done(Done {
                 warnings: vec![],
+                notes: vec![],
                 backup: None,
             })
         };

@@ -71,11 +71,12 @@ impl DocRef {
             .await
     }
 
-    /// PUT `doc` (a GET result with the overlay applied).
-    pub async fn put(&self, c: &DssClient, doc: Value) -> Result<(), ApplyDocError> {
+    /// PUT `doc` (a GET result with the overlay applied); what the write did beyond the PUT,
+    /// for the report (a package installation's outcome).
+    pub async fn put(&self, c: &DssClient, doc: Value) -> Result<Vec<String>, ApplyDocError> {
         let what = self.to_string();
         self.kind
-            .put_document(c, &self.name, self.sub, doc, what)
+            .put_document_with_notes(c, &self.name, self.sub, doc, what)
             .expect("DocRef::of checked that the kind addresses this sub-document")
             .await
     }

@@ -28,6 +28,9 @@ pub struct OperationReport {
     pub skipped_because: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What a write did beyond its PUT (a package installation's outcome).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<String>,
 }
@@ -74,6 +77,7 @@ impl Report {
                     error: None,
                     skipped_because: None,
                     warnings: Vec::new(),
+                    notes: Vec::new(),
                     backup: None,
                 };
                 match outcome {
@@ -85,6 +89,7 @@ impl Report {
                             Action::Delete => summary.deleted += 1,
                         }
                         r.warnings = done.warnings;
+                        r.notes = done.notes;
                         r.backup = done.backup.map(|p| p.display().to_string());
                     }
                     Outcome::Failed(f) => {
@@ -176,6 +181,9 @@ impl Report {
             if let Some(b) = &r.backup {
                 out.push_str(&format!("      backup: {b}\n"));
             }
+            for n in &r.notes {
+                out.push_str(&format!("      note: {n}\n"));
+            }
             for w in &r.warnings {
                 out.push_str(&format!("      warning: {w}\n"));
             }
@@ -248,6 +256,7 @@ mod tests {
             Outcome::Skipped("project A".into()),
             Outcome::Done(Done {
                 warnings: vec!["w".into()],
+                notes: vec!["n".into()],
                 backup: None,
             }),
         ];
@@ -268,7 +277,10 @@ mod tests {
             text.contains("? dataset A.x: skipped, it depends on project A"),
             "{text}"
         );
-        assert!(text.contains("- group g: deleted\n      warning: w"), "{text}");
+        assert!(
+            text.contains("- group g: deleted\n      note: n\n      warning: w"),
+            "{text}"
+        );
         assert!(text.ends_with(
             "Apply incomplete: 0 created, 0 updated, 0 adopted, 1 deleted, 1 failed, 1 skipped.\n"
         ));

@@ -63,6 +63,8 @@ pub struct Ctx<'a> {
 pub struct Done {
     /// Managed fields DSS dropped or changed, and other notes.
     pub warnings: Vec<String>,
+    /// What a write did beyond its PUT (a package installation's outcome).
+    pub notes: Vec<String>,
     /// The export written before a project deletion.
     pub backup: Option<PathBuf>,
 }
@@ -194,7 +196,10 @@ async fn write_all(
         };
         let stamp = doc.is_metadata();
         match write_doc(ctx, op, &doc, &write, secrets, stamp).await {
-            Ok(w) => done.warnings.extend(w),
+            Ok((notes, w)) => {
+                done.notes.extend(notes);
+                done.warnings.extend(w);
+            }
             Err(mut f) => {
                 f.may_exist = true;
                 f.warnings.append(&mut done.warnings);
@@ -236,6 +241,7 @@ enum SecretMode {
 
 /// GET → overlay → stamp → secrets → PUT (only if different) → read back and verify, for
 /// the documents where DSS may drop or rewrite a field ([`super::verify::read_back`]).
+/// Answers the write's notes and its warnings.
 async fn write_doc(
     ctx: &Ctx<'_>,
     op: &Operation,
@@ -243,7 +249,7 @@ async fn write_doc(
     write: &Write,
     secrets: SecretMode,
     stamp: bool,
-) -> Result<Vec<String>, Failed> {
+) -> Result<(Vec<String>, Vec<String>), Failed> {
     let fresh = doc
         .get(ctx.client)
         .await
@@ -260,7 +266,7 @@ async fn write_doc(
         }
     }
     if next == fresh {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     if !super::verify::read_back(doc.sub) {
         doc.put(ctx.client, next)
@@ -270,11 +276,15 @@ async fn write_doc(
         return Ok(Vec::new());
     }
     let mut sent_view = next.clone();
-    doc.put(ctx.client, next)
+    let notes = doc
+        .put(ctx.client, next)
         .await
-        .map_err(|e| client_failure(&format!("cannot write {doc}"), e, true))?;
+        .map_err(|e| client_failure(&format!("cannot write {doc}"), e, true))?
+        .into_iter()
+        .map(|n| format!("{doc}: {n}"))
+        .collect();
     tracing::info!(document = %doc, "written");
-    Ok(match doc.get(ctx.client).await {
+    let warnings = match doc.get(ctx.client).await {
         Ok(mut back) => {
             for field in doc.kind().write_only_fields() {
                 // DSS never returns a write-only field (a password); the planner reads the
@@ -288,7 +298,8 @@ async fn write_doc(
                 .collect()
         }
         Err(e) => vec![format!("cannot read back {doc} to verify it: {e}")],
-    })
+    };
+    Ok((notes, warnings))
 }
 
 /// Put the stack's stamp in a metadata document's `custom.kv`.

@@ -8,11 +8,13 @@
 //! prefix and the wire types of [`crate::wire`], shared with the emulator.
 
 mod admin;
+mod code_envs;
 mod config;
 mod datasets;
 mod error;
 mod instance;
 mod jobs;
+mod plugins;
 mod projects;
 mod recipes;
 mod scenarios;
@@ -22,9 +24,11 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+pub use code_envs::InstallOutcome;
 pub use config::{ClientConfig, DEFAULT_BASE_BACKOFF, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RETRIES, Secret};
 pub use error::ClientError;
 pub use jobs::JobWait;
+pub use plugins::PluginSource;
 
 use transport::{Answer, ApiPath, Call, Transport};
 

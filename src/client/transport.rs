@@ -114,6 +114,8 @@ pub(crate) struct Call<'a> {
     pub path: ApiPath,
     pub query: Vec<(&'static str, String)>,
     pub body: Option<Bytes>,
+    /// The body's media type (`application/json` unless [`Call::bytes`] says otherwise).
+    pub content_type: String,
     pub repeat: Repeat,
     /// Secrets carried in the body, scrubbed from any error text.
     pub secrets: Vec<&'a str>,
@@ -131,6 +133,7 @@ impl<'a> Call<'a> {
             path,
             query: Vec::new(),
             body: None,
+            content_type: "application/json".to_string(),
             repeat,
             secrets: Vec::new(),
         }
@@ -149,6 +152,13 @@ impl<'a> Call<'a> {
         })?;
         self.body = Some(Bytes::from(bytes));
         Ok(self)
+    }
+
+    /// A body that is not JSON (a multipart upload), sent with `content_type`.
+    pub(crate) fn bytes(mut self, content_type: impl Into<String>, body: Vec<u8>) -> Self {
+        self.content_type = content_type.into();
+        self.body = Some(Bytes::from(body));
+        self
     }
 
     pub(crate) fn repeat(mut self, repeat: Repeat) -> Self {
@@ -300,7 +310,7 @@ impl Transport {
         }
         if let Some(body) = &call.body {
             request = request
-                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_TYPE, call.content_type.as_str())
                 .body(body.clone());
         }
         let transport_error = |e: reqwest::Error| ClientError::Transport {

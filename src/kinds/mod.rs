@@ -14,11 +14,13 @@
 //! docs/architecture.md).
 
 pub mod build;
+pub mod code_env;
 pub mod connection;
 pub mod dataset;
 pub mod definition;
 pub mod group;
 pub mod names;
+pub mod plugin;
 pub mod project;
 pub mod recipe;
 pub mod scenario;
@@ -58,6 +60,8 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &variables::KIND,
     &recipe::KIND,
     &scenario::KIND,
+    &code_env::KIND,
+    &plugin::KIND,
     &build::KIND,
 ];
 
@@ -413,6 +417,20 @@ pub trait Kind: Sync + Send {
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
         let calls = self.definition().filter(|_| sub == SubDoc::DEFINITION)?;
         Some(calls.put(client, name, doc, what))
+    }
+
+    /// [`Kind::put_document`], and what the write did beyond the PUT, for the apply report (a
+    /// package installation's outcome). By default the PUT alone, with nothing to report.
+    fn put_document_with_notes<'a>(
+        &self,
+        c: &'a DssClient,
+        name: &'a str,
+        sub: SubDoc,
+        doc: Value,
+        what: String,
+    ) -> Option<BoxFuture<'a, Result<Vec<String>, ApplyDocError>>> {
+        let put = self.put_document(c, name, sub, doc, what)?;
+        Some(Box::pin(async move { put.await.map(|()| Vec::new()) }))
     }
 
     /// The sub-documents of its own (beyond [`SubDoc`]'s common ones) that its writes name,

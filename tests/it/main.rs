@@ -16,6 +16,7 @@ mod errors;
 mod export;
 mod flow_recipes;
 mod flow_scenarios;
+mod instance_code_envs;
 mod lock;
 mod manifests;
 mod markdown;
