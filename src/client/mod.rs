@@ -11,8 +11,10 @@ mod admin;
 mod config;
 mod datasets;
 mod error;
+mod general_settings;
 mod instance;
 mod jobs;
+mod project_folders;
 mod projects;
 mod transport;
 
@@ -22,7 +24,9 @@ use serde::de::DeserializeOwned;
 
 pub use config::{ClientConfig, DEFAULT_BASE_BACKOFF, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RETRIES, Secret};
 pub use error::ClientError;
+pub use general_settings::SECRET_PATHS as GENERAL_SETTINGS_SECRETS;
 pub use jobs::JobWait;
+pub use project_folders::{FolderSummary, ROOT_FOLDER};
 
 use transport::{Answer, ApiPath, Call, Transport};
 
