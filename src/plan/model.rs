@@ -159,6 +159,10 @@ pub struct Change {
     /// (`DWH_PASSWORD is not set`). Its fingerprint could not be compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unchecked: Option<String>,
+    /// Why this change may not converge, said where the plan shows it (a general setting DSS
+    /// does not know and drops at every save).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Change {
@@ -169,6 +173,7 @@ impl Change {
             after,
             sensitive: false,
             unchecked: None,
+            note: None,
         }
     }
 
@@ -180,6 +185,7 @@ impl Change {
             after: Value::Null,
             sensitive: true,
             unchecked: None,
+            note: None,
         }
     }
 
