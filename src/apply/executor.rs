@@ -57,7 +57,7 @@ pub fn dependencies(ops: &[Operation]) -> Vec<Vec<usize>> {
                             }
                     } else if contained(other) == Some(op.kind) {
                         // A container's deletion waits for its own contents only.
-                        other.name.split_once('.').map(|(p, _)| p) == Some(op.name.as_str())
+                        other.kind.def().and_then(|k| k.container_of(&other.name)) == Some(op.name.as_str())
                     } else {
                         rank(other) > rank(op)
                     }

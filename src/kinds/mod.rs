@@ -410,6 +410,12 @@ pub trait Kind: Sync + Send {
         None
     }
 
+    /// The name of the container of the object `name`, for [`Kind::contained_in`]: the
+    /// project of `PROJECT.name` by default.
+    fn container_of<'n>(&self, name: &'n str) -> Option<&'n str> {
+        name.split_once('.').map(|(container, _)| container)
+    }
+
     /// The typed resource from its metadata and its spec as JSON (`{}` when not given).
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error>;
 }
