@@ -26,7 +26,7 @@ pub use config::{ClientConfig, DEFAULT_BASE_BACKOFF, DEFAULT_MAX_IN_FLIGHT, DEFA
 pub use error::ClientError;
 pub use general_settings::SECRET_PATHS as GENERAL_SETTINGS_SECRETS;
 pub use jobs::JobWait;
-pub use project_folders::{FolderSummary, ROOT_FOLDER};
+pub use project_folders::{FolderSummary, ROOT_FOLDER, split_path as split_folder_path};
 
 use transport::{Answer, ApiPath, Call, Transport};
 

@@ -143,4 +143,69 @@ impl DssClient {
         names.reverse();
         Ok(names)
     }
+
+    /// The folder at `path` (`Analytics/Marketing`), or a not-found error naming the path.
+    pub async fn require_project_folder(&self, path: &str) -> Result<FolderSummary, ClientError> {
+        let segments = split_path(path);
+        self.find_project_folder(&segments)
+            .await?
+            .ok_or_else(|| ClientError::NotFound {
+                method: "GET".into(),
+                path: format!("/project-folders/ (path {path})"),
+                status: 404,
+                error_type: "NotFoundException".into(),
+                message: format!("project folder {path} does not exist"),
+            })
+    }
+
+    /// The folder at `path`, creating the folders missing on the way (parents included):
+    /// answers its summary.
+    pub async fn ensure_project_folder(&self, path: &str) -> Result<FolderSummary, ClientError> {
+        let mut current = self.get_project_folder(ROOT_FOLDER).await?;
+        for name in split_path(path) {
+            let mut found = None;
+            for child in &current.children_ids {
+                let summary = self.get_project_folder(child).await?;
+                if summary.name == name {
+                    found = Some(summary);
+                    break;
+                }
+            }
+            current = match found {
+                Some(f) => f,
+                None => self.create_project_folder(&current.id, name).await?,
+            };
+        }
+        Ok(current)
+    }
+
+    /// Delete the folder at `path` once it is empty. DSS refuses to delete a folder that
+    /// holds sub-folders or projects; this says which, by name, before asking.
+    pub async fn delete_project_folder_at(&self, path: &str) -> Result<(), ClientError> {
+        let folder = self.require_project_folder(path).await?;
+        if !folder.children_ids.is_empty() || !folder.project_keys.is_empty() {
+            let mut children = Vec::new();
+            for id in &folder.children_ids {
+                children.push(self.get_project_folder(id).await?.name);
+            }
+            let mut held = Vec::new();
+            if !folder.project_keys.is_empty() {
+                held.push(format!("project(s) {}", folder.project_keys.join(", ")));
+            }
+            if !children.is_empty() {
+                held.push(format!("sub-folder(s) {}", children.join(", ")));
+            }
+            return Err(ClientError::Task(format!(
+                "project folder {path} is not empty: it holds {}; DSS deletes only empty folders: move the projects out (a Project's spec.folder) or delete them, and delete or move the sub-folders, first",
+                held.join(" and ")
+            )));
+        }
+        self.delete_project_folder(&folder.id).await
+    }
+}
+
+/// The names of a folder path (`Analytics/Marketing` → `[Analytics, Marketing]`; empty: the
+/// root).
+pub fn split_path(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
 }

@@ -17,8 +17,10 @@ pub mod build;
 pub mod connection;
 pub mod dataset;
 pub mod group;
+pub mod instance_settings;
 pub mod names;
 pub mod project;
+pub mod project_folder;
 pub mod user;
 pub mod variables;
 
@@ -52,6 +54,8 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &user::KIND,
     &group::KIND,
     &variables::KIND,
+    &instance_settings::KIND,
+    &project_folder::KIND,
     &build::KIND,
 ];
 
