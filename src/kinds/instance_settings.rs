@@ -12,7 +12,11 @@
 use futures::future::BoxFuture;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
+
+use crate::export::convert::ExpectedSecret;
+use crate::export::{ExportOut, ExportScope, meta};
+use crate::plan::overlay::{get_path, set_path};
 
 use super::{Checks, Kind, KindId, KindRead, NameRule, env_name_for, names};
 use crate::apply::docs::{ApplyDocError, typed};
@@ -209,6 +213,45 @@ impl Kind for InstanceSettingsKind {
         }))
     }
 
+    fn export_word(&self) -> Option<&'static str> {
+        Some("instance-settings")
+    }
+
+    fn export_read<'a>(
+        &'a self,
+        scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        super::export_list(self, scope)
+    }
+
+    /// The whole document, each secret DSS holds replaced by a reference to an environment
+    /// variable (never its value).
+    fn export(&self, observed: &Observed, out: &mut ExportOut) {
+        let Some(settings) = live(observed) else {
+            return;
+        };
+        let mut doc = Value::Object(settings.clone());
+        for path in GENERAL_SETTINGS_SECRETS {
+            let Some(v) = get_path(&doc, path) else { continue };
+            if v.as_str().is_some_and(|s| !s.is_empty()) {
+                let env = format!("DSS_{}", env_name_for(&path.replace('.', "_")));
+                out.secrets.push(ExpectedSecret {
+                    env: env.clone(),
+                    used_by: format!("instance settings, settings.{path}"),
+                });
+                set_path(&mut doc, path, json!({ "fromEnv": env }));
+            }
+        }
+        let Value::Object(settings) = doc else { return };
+        let spec = InstanceSettingsSpec {
+            settings: settings.into_iter().collect(),
+        };
+        out.put(
+            "instance-settings.yaml",
+            Resource::new(&KIND, meta(GENERAL, None), spec),
+        );
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         Ok(Resource::new(
             &KIND,
@@ -254,7 +297,10 @@ fn check_secrets(checks: &mut Checks<'_>, node: &Node, path: &str) {
         {
             let name = last_key(path);
             checks
-                .error(node.pos, format!("{path}: a secret must not be written in a manifest"))
+                .error(
+                    node.pos,
+                    format!("{path}: a secret must not be written in a manifest"),
+                )
                 .hint = Some(format!(
                 "write `{name}: {{fromEnv: {}}}` (or `{{fromFile: PATH}}`); it is read only when sent to DSS",
                 env_name_for(name)
@@ -283,7 +329,12 @@ pub fn unknown_note() -> String {
 }
 
 /// Plan the declared settings: their writes, compared with the live document.
-pub(crate) fn plan_settings(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &InstanceSettingsSpec) {
+pub(crate) fn plan_settings(
+    p: &mut Planner<'_>,
+    d: &Declared,
+    meta: &ObjectMeta,
+    spec: &InstanceSettingsSpec,
+) {
     let id = ResourceId::new(ID, &meta.name);
     if meta.name != GENERAL {
         return p.error_at(
@@ -318,7 +369,6 @@ pub(crate) fn plan_settings(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn unknown_top_level_settings_are_those_the_live_document_lacks() {
@@ -326,10 +376,9 @@ mod tests {
             .as_object()
             .unwrap()
             .clone();
-        let spec: KeyedMap = serde_json::from_value(
-            json!({"maxRunningActivities": 8, "noSuchSetting": 1, "gone": null}),
-        )
-        .unwrap();
+        let spec: KeyedMap =
+            serde_json::from_value(json!({"maxRunningActivities": 8, "noSuchSetting": 1, "gone": null}))
+                .unwrap();
         assert_eq!(unknown_settings(&spec, &live), vec!["noSuchSetting".to_string()]);
     }
 

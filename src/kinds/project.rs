@@ -728,7 +728,12 @@ pub(crate) fn plan_project(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
         id,
         &d.origin,
         live.is_some(),
-        vec![metadata_write, permissions_write, variables_write, placement_write],
+        vec![
+            metadata_write,
+            permissions_write,
+            variables_write,
+            placement_write,
+        ],
         intent,
     );
 }

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use anyhow::Context;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, stream};
 use schemars::{JsonSchema, SchemaGenerator};
@@ -22,6 +23,7 @@ use serde_json::{Map, Value, json};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, group, items, overlay_of, user};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient, FolderSummary, ROOT_FOLDER, split_folder_path};
+use crate::export::{ExportOut, ExportScope, meta};
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
 use crate::observe::{ObserveError, reading};
@@ -388,6 +390,67 @@ impl Kind for ProjectFolderKind {
         }
     }
 
+    fn export_word(&self) -> Option<&'static str> {
+        Some("project-folders")
+    }
+
+    /// The whole tree, each folder with its settings.
+    fn export_read<'a>(
+        &'a self,
+        scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        Some(Box::pin(async move {
+            let folders = walk_all(scope.client, scope.parallelism).await?;
+            Ok(KindRead::list(folders))
+        }))
+    }
+
+    fn export(&self, observed: &Observed, out: &mut ExportOut) {
+        for (path, folder) in live(observed).into_iter().flatten() {
+            if path.is_empty() {
+                continue;
+            }
+            let settings = folder.settings.as_ref();
+            let owner = settings
+                .and_then(|s| s.get("owner"))
+                .and_then(Value::as_str)
+                .or(folder.summary.owner.as_deref())
+                .filter(|o| !o.is_empty())
+                .map(str::to_string);
+            let permissions = settings
+                .and_then(|s| s.get("permissions"))
+                .and_then(Value::as_array)
+                .map(|grants| {
+                    let mut specs: Vec<FolderPermissionSpec> = grants
+                        .iter()
+                        .filter_map(Value::as_object)
+                        .map(|g| {
+                            let flags = flags_of(g);
+                            FolderPermissionSpec {
+                                group: g.get("group").and_then(Value::as_str).map(str::to_string),
+                                user: g.get("user").and_then(Value::as_str).map(str::to_string),
+                                read: Some(flags["read"]),
+                                write_contents: Some(flags["writeContents"]),
+                                admin: Some(flags["admin"]),
+                            }
+                        })
+                        .filter(|g| g.group.is_some() || g.user.is_some())
+                        .collect();
+                    specs.sort_by(|a, b| (&a.group, &a.user).cmp(&(&b.group, &b.user)));
+                    specs
+                });
+            let spec = ProjectFolderSpec {
+                owner,
+                permissions,
+                protect: None,
+            };
+            out.put(
+                "project-folders.yaml",
+                Resource::new(&KIND, meta(path, None), spec),
+            );
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         let meta = ObjectMeta {
             name: normalise_path(&meta.name),
@@ -428,7 +491,11 @@ async fn walk(client: &DssClient, planned: &Reads, parallelism: usize) -> Result
     while !frontier.is_empty() {
         let tasks: Vec<(String, String)> = frontier
             .iter()
-            .filter(|p| wanted.iter().any(|w| w != *p && (p.is_empty() || w.starts_with(&format!("{p}/")))))
+            .filter(|p| {
+                wanted
+                    .iter()
+                    .any(|w| w != *p && (p.is_empty() || w.starts_with(&format!("{p}/"))))
+            })
             .flat_map(|p| {
                 folders[p]
                     .summary
@@ -498,6 +565,56 @@ async fn walk(client: &DssClient, planned: &Reads, parallelism: usize) -> Result
     })
 }
 
+/// Every folder of the tree, breadth first, each with its settings (for `dssctl export`).
+async fn walk_all(client: &DssClient, parallelism: usize) -> anyhow::Result<Live> {
+    let root = client
+        .get_project_folder(ROOT_FOLDER)
+        .await
+        .context("cannot read the root project folder")?;
+    let mut frontier: Vec<(String, Vec<String>)> = vec![(String::new(), root.children_ids.clone())];
+    let mut folders: Live = BTreeMap::new();
+    folders.insert(
+        String::new(),
+        ObservedFolder {
+            summary: root,
+            settings: None,
+        },
+    );
+    while !frontier.is_empty() {
+        let tasks: Vec<(String, String)> = frontier
+            .drain(..)
+            .flat_map(|(parent, ids)| ids.into_iter().map(move |id| (parent.clone(), id)))
+            .collect();
+        let read: Vec<(String, FolderSummary, Value)> = stream::iter(tasks)
+            .map(|(parent, id)| async move {
+                let summary = client
+                    .get_project_folder(&id)
+                    .await
+                    .with_context(|| format!("cannot read project folder {id}"))?;
+                let settings = client
+                    .get_project_folder_settings(&id)
+                    .await
+                    .with_context(|| format!("cannot read the settings of project folder {id}"))?;
+                Ok::<_, anyhow::Error>((parent, summary, settings))
+            })
+            .buffer_unordered(parallelism.max(1))
+            .try_collect()
+            .await?;
+        for (parent, summary, settings) in read {
+            let path = join(&parent, &summary.name);
+            frontier.push((path.clone(), summary.children_ids.clone()));
+            folders.insert(
+                path,
+                ObservedFolder {
+                    summary,
+                    settings: Some(settings),
+                },
+            );
+        }
+    }
+    Ok(folders)
+}
+
 /// A grant names one principal, once; `permissions` is a list.
 fn check_permissions(checks: &mut Checks<'_>, spec: &Node) {
     let Some(NodeValue::Seq(grants)) = spec.get("permissions").map(|p| &p.value) else {
@@ -517,7 +634,10 @@ fn check_permissions(checks: &mut Checks<'_>, spec: &Node) {
         let who = match (group, user) {
             (Some(_), Some(_)) => {
                 checks
-                    .error(grant.pos, format!("{path}: give either `group` or `user`, not both"))
+                    .error(
+                        grant.pos,
+                        format!("{path}: give either `group` or `user`, not both"),
+                    )
                     .hint = Some("write one grant per group or user".into());
                 continue;
             }
@@ -549,7 +669,10 @@ fn check_permissions(checks: &mut Checks<'_>, spec: &Node) {
 
 /// `group=NAME` or `user=LOGIN`, how grants are matched and named in changes.
 fn principal(grant: &Map<String, Value>) -> Option<String> {
-    match (grant.get("group").and_then(Value::as_str), grant.get("user").and_then(Value::as_str)) {
+    match (
+        grant.get("group").and_then(Value::as_str),
+        grant.get("user").and_then(Value::as_str),
+    ) {
         (Some(g), _) => Some(format!("group={g}")),
         (None, Some(u)) => Some(format!("user={u}")),
         _ => None,
@@ -611,14 +734,20 @@ fn diff_permissions(doc: &mut Doc<'_>, desired: &[FolderPermissionSpec]) {
         };
         let want = flags_of(&grant);
         let path = format!("permissions[{who}]");
-        match live.iter().find(|g| principal(g).as_deref() == Some(who.as_str())) {
+        match live
+            .iter()
+            .find(|g| principal(g).as_deref() == Some(who.as_str()))
+        {
             None => doc.changes.push(Change::new(path, Value::Null, granted(&want))),
             Some(have) => {
                 let have = flags_of(have);
                 for (flag, on) in &want {
                     if have[flag] != *on {
-                        doc.changes
-                            .push(Change::new(format!("{path}.{flag}"), json!(have[flag]), json!(on)));
+                        doc.changes.push(Change::new(
+                            format!("{path}.{flag}"),
+                            json!(have[flag]),
+                            json!(on),
+                        ));
                     }
                 }
             }
@@ -787,7 +916,10 @@ mod tests {
         let paths: Vec<&str> = doc.changes.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(
             paths,
-            vec!["permissions[group=data_team].writeContents", "permissions[group=old]"]
+            vec![
+                "permissions[group=data_team].writeContents",
+                "permissions[group=old]"
+            ]
         );
         assert_eq!(
             doc.overlay["permissions"],

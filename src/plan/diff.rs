@@ -132,7 +132,11 @@ impl<'a> Doc<'a> {
         depth: usize,
     ) {
         for (k, v) in want {
-            let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
             let have = live.and_then(|l| l.get(k)).filter(|h| !h.is_null());
             if let Some(reference) = as_secret_ref(v) {
                 self.pending_secrets.push(PendingSecret {
@@ -160,7 +164,10 @@ impl<'a> Doc<'a> {
                         overlay.insert(k.clone(), Value::Object(sub_overlay));
                     }
                 }
-                Value::Array(items) if (list_rule_at(self.sub, depth, k, items) == Some(ListRule::ByName)) && have.is_none_or(Value::is_array) => {
+                Value::Array(items)
+                    if (list_rule_at(self.sub, depth, k, items) == Some(ListRule::ByName))
+                        && have.is_none_or(Value::is_array) =>
+                {
                     let merged = self.named_list(p, have, items, depth);
                     overlay.insert(k.clone(), merged);
                 }
@@ -195,7 +202,10 @@ impl<'a> Doc<'a> {
     /// change, the whole entry); live entries not listed are not compared. The overlay lists the
     /// entries, each with its `name`, for the merge to put on the live ones.
     fn named_list(&mut self, path: String, have: Option<&Value>, items: &[Value], depth: usize) -> Value {
-        let live: Vec<&Value> = have.and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+        let live: Vec<&Value> = have
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
         let mut out = Vec::new();
         for item in items {
             let Some(want) = item.as_object() else { continue };
@@ -592,7 +602,10 @@ mod tests {
         let paths: Vec<&str> = doc.changes.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(
             paths,
-            vec!["container.configs[name=small].cpu", "container.configs[name=large]"]
+            vec![
+                "container.configs[name=small].cpu",
+                "container.configs[name=large]"
+            ]
         );
         assert_eq!(
             doc.overlay["container"]["configs"],
@@ -613,7 +626,10 @@ mod tests {
         let overlay = Value::Object(doc.overlay.clone());
         let mut other = merged.clone();
         other["container"]["configs"][0]["type"] = json!("changed");
-        assert_eq!(managed_view(NAMED, &merged, &overlay, &[]), managed_view(NAMED, &other, &overlay, &[]));
+        assert_eq!(
+            managed_view(NAMED, &merged, &overlay, &[]),
+            managed_view(NAMED, &other, &overlay, &[])
+        );
     }
 
     #[test]
