@@ -12,9 +12,11 @@ mod code_envs;
 mod config;
 mod datasets;
 mod error;
+mod general_settings;
 mod instance;
 mod jobs;
 mod plugins;
+mod project_folders;
 mod projects;
 mod recipes;
 mod scenarios;
@@ -27,8 +29,10 @@ use serde::de::DeserializeOwned;
 pub use code_envs::InstallOutcome;
 pub use config::{ClientConfig, DEFAULT_BASE_BACKOFF, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RETRIES, Secret};
 pub use error::ClientError;
+pub use general_settings::SECRET_PATHS as GENERAL_SETTINGS_SECRETS;
 pub use jobs::JobWait;
 pub use plugins::PluginSource;
+pub use project_folders::{FolderSummary, ROOT_FOLDER, split_path as split_folder_path};
 
 use transport::{Answer, ApiPath, Call, Transport};
 

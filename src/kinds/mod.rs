@@ -19,11 +19,13 @@ pub mod connection;
 pub mod dataset;
 pub mod definition;
 pub mod group;
+pub mod instance_settings;
 pub mod names;
 pub mod plugin;
 pub mod project;
 pub mod recipe;
 pub mod scenario;
+pub mod project_folder;
 pub mod user;
 pub mod variables;
 
@@ -62,6 +64,8 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &scenario::KIND,
     &code_env::KIND,
     &plugin::KIND,
+    &instance_settings::KIND,
+    &project_folder::KIND,
     &build::KIND,
 ];
 
@@ -469,6 +473,12 @@ pub trait Kind: Sync + Send {
     /// container waits for the deletion of its own contents only (`PROJECT.name`).
     fn contained_in(&self) -> Option<KindId> {
         None
+    }
+
+    /// The name of the container of the object `name`, for [`Kind::contained_in`]: the
+    /// project of `PROJECT.name` by default.
+    fn container_of<'n>(&self, name: &'n str) -> Option<&'n str> {
+        name.split_once('.').map(|(container, _)| container)
     }
 
     /// The word `export --include` selects this kind by (`projects`); `None` for a kind

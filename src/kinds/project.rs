@@ -13,6 +13,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::project_folder::{self, PLACEMENT, PLACEMENT_FIELD};
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, names, overlay_of, user};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
@@ -46,6 +47,9 @@ pub struct ObservedProject {
     /// `GET /projects/{k}/datasets/`, read only when the project has managed datasets (the
     /// datasets belong to their project, so they are observed with it); `None` when not read.
     pub datasets: Option<BTreeMap<String, ObservedDataset>>,
+    /// The path of the folder holding it (`""`: the root folder), read when its folder is
+    /// managed.
+    pub folder: Option<String>,
 }
 
 /// The live projects as observed (`None`: the project list was not read), keyed by key.
@@ -72,6 +76,8 @@ pub struct ProjectReads {
     pub permissions: bool,
     pub variables: bool,
     pub datasets: bool,
+    /// `folder` is managed: locate the project in the folder tree.
+    pub folder: bool,
     /// Declared datasets whose managed `label` may be missing from the dataset list (read
     /// only if the list item has no label).
     pub dataset_labels: BTreeSet<String>,
@@ -92,6 +98,9 @@ pub fn reads_mut(reads: &mut ReadPlan) -> &mut Reads {
 
 /// The kind.
 pub static KIND: ProjectKind = ProjectKind;
+
+/// Where [`Kind::create_body`] keeps the folder a new project goes in, for [`Kind::create`].
+const CREATE_FOLDER: &str = "dssctl.projectFolder";
 
 /// The word of project ledger keys and plans.
 pub const ID: KindId = KindId("project");
@@ -207,6 +216,10 @@ pub struct ProjectSpec {
     pub permissions: Option<Vec<PermissionSpec>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variables: Option<ProjectVariablesSpec>,
+    /// The project folder it is placed in, as a path from the root folder
+    /// (`Analytics/Marketing`); left out, the project stays where it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
     /// Never deleted by dssctl, even after removal from the manifests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protect: Option<bool>,
@@ -258,6 +271,9 @@ impl Kind for ProjectKind {
             }
         }
         check_permissions(checks, spec);
+        if let Some(folder) = spec.get("folder") {
+            checks.name("spec.folder", folder, &project_folder::PATH_RULE);
+        }
     }
 
     fn references<'n>(&self, _meta: Option<&'n Node>, spec: Option<&'n Node>, refs: &mut RefSink<'_, 'n>) {
@@ -266,6 +282,7 @@ impl Kind for ProjectKind {
             refs.push(group::ID, grant.get("group"), None);
             refs.push(user::ID, grant.get("user"), None);
         }
+        refs.push(project_folder::ID, spec.and_then(|s| s.get("folder")), None);
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
@@ -288,6 +305,12 @@ impl Kind for ProjectKind {
         p.description |= spec.description.is_some();
         p.permissions |= spec.permissions.is_some();
         p.variables |= spec.variables.is_some();
+        p.folder |= spec.folder.is_some();
+        if let Some(folder) = spec.folder.as_deref().map(project_folder::normalise_path)
+            && !folder.is_empty()
+        {
+            needs.referenced(project_folder::ID, &folder);
+        }
         if let Some(owner) = &spec.owner {
             needs.referenced(user::ID, owner);
         }
@@ -327,6 +350,7 @@ impl Kind for ProjectKind {
                     + usize::from(p.metadata)
                     + usize::from(p.permissions)
                     + usize::from(p.variables)
+                    + usize::from(p.folder)
             })
             .sum();
         1 + per_project
@@ -345,12 +369,18 @@ impl Kind for ProjectKind {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
-        doc_json(crate::wire::CreateProjectRequest {
+        let mut body = doc_json(crate::wire::CreateProjectRequest {
             project_key: op.name.clone(),
             name: Some(field(SubDoc::METADATA, "label").unwrap_or_else(|| op.name.clone())),
             owner: field(SubDoc::PERMISSIONS, "owner"),
             ..Default::default()
-        })
+        });
+        // The folder is a query parameter of the create call, not a field of its body: kept
+        // aside here, taken out by `create`.
+        if let Some(folder) = field(PLACEMENT, PLACEMENT_FIELD) {
+            body[CREATE_FOLDER] = json!(folder);
+        }
+        body
     }
 
     fn create<'a>(
@@ -361,13 +391,30 @@ impl Kind for ProjectKind {
         what: &'a str,
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
         Some(Box::pin(async move {
-            c.create_project(&typed(body.clone(), &what)?).await?;
+            let mut body = body.clone();
+            let folder = body
+                .as_object_mut()
+                .and_then(|b| b.remove(CREATE_FOLDER))
+                .and_then(|f| f.as_str().map(str::to_string));
+            let req = typed(body, &what)?;
+            match folder {
+                Some(path) => {
+                    let id = project_folder::folder_id_for_creation(c, &path).await?;
+                    c.create_project_in_folder(&req, &id).await?;
+                }
+                None => c.create_project(&req).await?,
+            }
             Ok(())
         }))
     }
 
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        &[PLACEMENT]
+    }
+
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
-        matches!(sub, SubDoc::METADATA | SubDoc::PERMISSIONS | SubDoc::VARIABLES).then_some(true)
+        (matches!(sub, SubDoc::METADATA | SubDoc::PERMISSIONS | SubDoc::VARIABLES) || sub == PLACEMENT)
+            .then_some(true)
     }
 
     fn get_document<'a>(
@@ -382,6 +429,7 @@ impl Kind for ProjectKind {
                 Box::pin(async move { c.get_project_permissions(key).await.map(doc_json) })
             }
             SubDoc::VARIABLES => Box::pin(async move { c.get_project_variables(key).await.map(doc_json) }),
+            PLACEMENT => Box::pin(project_folder::get_placement(c, key)),
             _ => return None,
         })
     }
@@ -405,6 +453,10 @@ impl Kind for ProjectKind {
             }),
             SubDoc::VARIABLES => Box::pin(async move {
                 c.set_project_variables(key, &typed(doc, &what)?).await?;
+                Ok(())
+            }),
+            PLACEMENT => Box::pin(async move {
+                project_folder::put_placement(c, key, &doc).await?;
                 Ok(())
             }),
             _ => return None,
@@ -439,6 +491,14 @@ impl Kind for ProjectKind {
     }
 
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
+        // A folder is created before the projects placed in it.
+        if let Some(folder) = overlay_of(op, PLACEMENT)
+            .and_then(|o| o.get(PLACEMENT_FIELD))
+            .and_then(Value::as_str)
+            .filter(|f| !f.is_empty())
+        {
+            out.push(ResourceId::new(project_folder::ID, folder));
+        }
         let Some(p) = overlay_of(op, SubDoc::PERMISSIONS) else {
             return;
         };
@@ -473,6 +533,7 @@ impl Kind for ProjectKind {
                 ProjectDoc::Metadata,
                 ProjectDoc::Permissions,
                 ProjectDoc::Variables,
+                ProjectDoc::Folder,
             ];
             let projects = read_for_export(scope, &docs).await?;
             let users = scope
@@ -645,6 +706,20 @@ pub(crate) fn plan_project(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
     }
     let variables_write = doc.finish(None);
 
+    if live.is_some_and(|p| p.folder.is_none()) && spec.folder.is_some() {
+        return p.not_read(&id, &d.origin, "project's folder");
+    }
+    let folder = spec.folder.as_deref().map(project_folder::normalise_path);
+    if let Some(path) = folder.as_deref().filter(|f| !f.is_empty()) {
+        p.check_ref(d, &id, project_folder::ID, path, "folder");
+    }
+    let placement = live
+        .and_then(|p| p.folder.as_ref())
+        .map(|f| json!({ PLACEMENT_FIELD: f }));
+    let mut doc = Doc::new(PLACEMENT, placement.as_ref(), None);
+    doc.scalar(PLACEMENT_FIELD, folder.map(Value::String), None);
+    let placement_write = doc.finish(None);
+
     let intent = LedgerIntent {
         protect: spec.protect.unwrap_or(false),
         drop_data_on_delete: false,
@@ -653,7 +728,12 @@ pub(crate) fn plan_project(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
         id,
         &d.origin,
         live.is_some(),
-        vec![metadata_write, permissions_write, variables_write],
+        vec![
+            metadata_write,
+            permissions_write,
+            variables_write,
+            placement_write,
+        ],
         intent,
     );
 }
@@ -681,6 +761,8 @@ pub(crate) enum ProjectDoc {
     Metadata,
     Permissions,
     Variables,
+    /// Where it sits in the folder tree.
+    Folder,
 }
 
 /// The result of a [`ProjectDoc`] read.
@@ -689,6 +771,8 @@ pub(crate) enum ProjectRead {
     Metadata(Metadata),
     Permissions(ProjectPermissions),
     Variables(ProjectVariables),
+    /// The folder path, and the requests made beyond the first to find it.
+    Folder(String, usize),
 }
 
 /// Read one sub-document (or the dataset list) of project `key`. Shared by observation and
@@ -719,6 +803,10 @@ pub(crate) async fn read_project_doc(
             .await
             .map(ProjectRead::Variables)
             .map_err(reading(format!("the variables of project {key}"))),
+        ProjectDoc::Folder => project_folder::read_placement(client, key)
+            .await
+            .map(|(path, reads)| ProjectRead::Folder(path, reads))
+            .map_err(reading(format!("the folder of project {key}"))),
     }
 }
 
@@ -744,6 +832,7 @@ pub(crate) fn store_project_read(project: &mut ObservedProject, read: ProjectRea
         ProjectRead::Metadata(m) => project.metadata = Some(m),
         ProjectRead::Permissions(x) => project.permissions = Some(x),
         ProjectRead::Variables(v) => project.variables = Some(v),
+        ProjectRead::Folder(path, _) => project.folder = Some(path),
     }
 }
 
@@ -790,6 +879,9 @@ async fn read_projects(
         if r.variables {
             tasks.push((key.clone(), ProjectDoc::Variables));
         }
+        if r.folder {
+            tasks.push((key.clone(), ProjectDoc::Folder));
+        }
     }
     let results: Vec<(String, ProjectRead)> = stream::iter(tasks)
         .map(|(key, what)| async move {
@@ -813,6 +905,9 @@ async fn read_projects(
         })
         .collect();
     for (key, read) in results {
+        if let ProjectRead::Folder(_, reads) = &read {
+            conditional += reads;
+        }
         let p = projects
             .get_mut(&key)
             .expect("reads are only made for listed projects");
@@ -995,6 +1090,8 @@ pub fn project_spec(project: &ObservedProject) -> ProjectSpec {
         owner,
         permissions,
         variables,
+        // A project in the root folder is left where it is; one in a folder is placed there.
+        folder: project.folder.clone().filter(|f| !f.is_empty()),
         protect: None,
     }
 }

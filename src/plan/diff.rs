@@ -132,7 +132,11 @@ impl<'a> Doc<'a> {
         depth: usize,
     ) {
         for (k, v) in want {
-            let p = format!("{path}.{k}");
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
             let have = live.and_then(|l| l.get(k)).filter(|h| !h.is_null());
             if let Some(reference) = as_secret_ref(v) {
                 self.pending_secrets.push(PendingSecret {
@@ -160,6 +164,13 @@ impl<'a> Doc<'a> {
                         overlay.insert(k.clone(), Value::Object(sub_overlay));
                     }
                 }
+                Value::Array(items)
+                    if (list_rule_at(self.sub, depth, k, items) == Some(ListRule::ByName))
+                        && have.is_none_or(Value::is_array) =>
+                {
+                    let merged = self.named_list(p, have, items, depth);
+                    overlay.insert(k.clone(), merged);
+                }
                 _ => {
                     overlay.insert(k.clone(), v.clone());
                     let same = have.is_some_and(|h| {
@@ -174,6 +185,47 @@ impl<'a> Doc<'a> {
                 }
             }
         }
+    }
+
+    /// The whole document managed key by key from its root (the general settings), at any
+    /// depth.
+    pub fn keyed_root(&mut self, desired: &KeyedMap) {
+        let want: Map<String, Value> = desired.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let live = self.live;
+        let mut overlay = std::mem::take(&mut self.overlay);
+        self.keyed_at(String::new(), live, &want, &mut overlay, 0);
+        self.overlay = overlay;
+    }
+
+    /// A list of named objects matched by name (the sub-document's shape says so): each entry
+    /// listed is compared key by key with the live entry of the same name (a new name is one
+    /// change, the whole entry); live entries not listed are not compared. The overlay lists the
+    /// entries, each with its `name`, for the merge to put on the live ones.
+    fn named_list(&mut self, path: String, have: Option<&Value>, items: &[Value], depth: usize) -> Value {
+        let live: Vec<&Value> = have
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for item in items {
+            let Some(want) = item.as_object() else { continue };
+            let name = want.get("name").cloned().unwrap_or(Value::Null);
+            let p = format!("{path}[name={}]", name.as_str().unwrap_or_default());
+            let live_item = live.iter().copied().find(|l| l.get("name") == Some(&name));
+            let mut o = Map::new();
+            match live_item {
+                Some(l) => self.keyed_at(p, Some(l), want, &mut o, depth + 1),
+                None => {
+                    let before = self.changes.len();
+                    self.keyed_at(p.clone(), None, want, &mut o, depth + 1);
+                    self.changes.truncate(before);
+                    self.change(p, Value::Null, Value::Object(o.clone()));
+                }
+            }
+            o.insert("name".into(), name);
+            out.push(Value::Object(o));
+        }
+        Value::Array(out)
     }
 
     /// Schema columns: ordered and authoritative; each column's optional attributes are
@@ -530,6 +582,54 @@ mod tests {
         let mut doc = Doc::new(SubDoc::METADATA, Some(&live), None);
         doc.keyed("custom", Some(&keyed(json!({"kv": {"a": 1}}))));
         assert!(doc.changes.is_empty());
+    }
+
+    const NAMED: SubDoc = SubDoc::new(&crate::plan::model::DocShape {
+        named_lists: true,
+        ..crate::plan::model::DocShape::plain("named")
+    });
+
+    #[test]
+    fn named_lists_match_by_name_and_leave_unlisted_entries_alone() {
+        let live = json!({"max": 5, "container": {"configs": [
+            {"name": "other", "type": "K8S"},
+            {"name": "small", "type": "K8S", "cpu": 1, "extra": true}]}});
+        let want: KeyedMap = serde_json::from_value(json!({"max": 5, "container": {"configs": [
+            {"name": "small", "cpu": 2}, {"name": "large", "type": "K8S"}]}}))
+        .unwrap();
+        let mut doc = Doc::new(NAMED, Some(&live), None);
+        doc.keyed_root(&want);
+        let paths: Vec<&str> = doc.changes.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "container.configs[name=small].cpu",
+                "container.configs[name=large]"
+            ]
+        );
+        assert_eq!(
+            doc.overlay["container"]["configs"],
+            json!([{"name": "small", "cpu": 2}, {"name": "large", "type": "K8S"}])
+        );
+        let mut merged = live.clone();
+        crate::plan::overlay::apply_overlay(NAMED, &mut merged, &Value::Object(doc.overlay.clone()));
+        assert_eq!(
+            merged["container"]["configs"],
+            json!([{"name": "other", "type": "K8S"},
+                   {"name": "small", "type": "K8S", "cpu": 2, "extra": true},
+                   {"name": "large", "type": "K8S"}])
+        );
+        // Converged: nothing to change, and the view ignores the unlisted entry.
+        let mut doc = Doc::new(NAMED, Some(&merged), None);
+        doc.keyed_root(&want);
+        assert!(doc.changes.is_empty(), "{:?}", doc.changes);
+        let overlay = Value::Object(doc.overlay.clone());
+        let mut other = merged.clone();
+        other["container"]["configs"][0]["type"] = json!("changed");
+        assert_eq!(
+            managed_view(NAMED, &merged, &overlay, &[]),
+            managed_view(NAMED, &other, &overlay, &[])
+        );
     }
 
     #[test]

@@ -74,9 +74,9 @@ impl ResourceId {
     /// The resource that contains this one (a dataset's project), which it depends on by its
     /// very name.
     pub fn container(&self) -> Option<ResourceId> {
-        let container = self.kind.def()?.contained_in()?;
-        let (project, _) = self.project_parts()?;
-        Some(ResourceId::new(container, project))
+        let kind = self.kind.def()?;
+        let container = kind.contained_in()?;
+        Some(ResourceId::new(container, kind.container_of(&self.name)?))
     }
 }
 
@@ -311,6 +311,10 @@ pub struct Change {
     /// (`DWH_PASSWORD is not set`). Its fingerprint could not be compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unchecked: Option<String>,
+    /// Why this change may not converge, said where the plan shows it (a general setting DSS
+    /// does not know and drops at every save).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Change {
@@ -321,6 +325,7 @@ impl Change {
             after,
             sensitive: false,
             unchecked: None,
+            note: None,
         }
     }
 
@@ -332,6 +337,7 @@ impl Change {
             after: Value::Null,
             sensitive: true,
             unchecked: None,
+            note: None,
         }
     }
 

@@ -165,6 +165,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
                 permissions: Some(from(permissions)),
                 variables: Some(from(variables)),
                 datasets: Some(BTreeMap::new()),
+                folder: None,
             };
             out.kinds
                 .entry::<project::Live>(project::ID)

@@ -391,6 +391,9 @@ fn section(out: &mut String, op: &Operation) {
                 let _ = writeln!(out, "~ {}", c.path);
             }
         }
+        if let Some(note) = &c.note {
+            let _ = writeln!(out, "! note: {}", fence_safe(note));
+        }
     }
     let _ = writeln!(out, "```");
     let _ = writeln!(out);

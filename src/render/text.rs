@@ -182,6 +182,13 @@ fn operation(out: &mut String, paint: &Paint, op: &Operation) {
 }
 
 fn field(out: &mut String, paint: &Paint, action: Action, c: &Change) {
+    field_value(out, paint, action, c);
+    if let Some(note) = &c.note {
+        let _ = writeln!(out, "        {}", paint.dim(&format!("note: {note}")));
+    }
+}
+
+fn field_value(out: &mut String, paint: &Paint, action: Action, c: &Change) {
     const INDENT: &str = "      ";
     if c.sensitive {
         let what = if let Some(reason) = &c.unchecked {
