@@ -252,6 +252,7 @@ impl<'a> LedgerWriter<'a> {
                     } else {
                         BTreeMap::new()
                     },
+                    dss_id: intent.dss_id.clone(),
                 }),
                 LedgerChange::Remove(id) => {
                     ledger.remove(id);
@@ -332,6 +333,7 @@ mod tests {
             intent: LedgerIntent {
                 protect: true,
                 drop_data_on_delete: false,
+                dss_id: Some("a1b2c3".into()),
             },
             secrets: [("params.password".to_string(), "f".repeat(64))].into(),
         };
@@ -344,6 +346,7 @@ mod tests {
         assert!(e.protect);
         assert_eq!(e.git_commit.as_deref(), Some("abc1234"));
         assert_eq!(e.secrets.len(), 1);
+        assert_eq!(e.dss_id.as_deref(), Some("a1b2c3"));
         let mut foreign = Ledger::new();
         w.apply(&mut foreign, &[record]);
         assert!(foreign.get(&id).unwrap().secrets.is_empty());

@@ -11,8 +11,10 @@ mod admin;
 mod config;
 mod datasets;
 mod error;
+pub mod flow_zones;
 mod instance;
 mod jobs;
+pub mod managed_folders;
 mod projects;
 mod transport;
 

@@ -236,6 +236,7 @@ mod tests {
             protect: false,
             drop_data_on_delete: false,
             secrets: Default::default(),
+            dss_id: None,
         };
         let mut ledger = Ledger::default();
         ledger.resources.insert("group:g".into(), entry);

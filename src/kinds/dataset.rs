@@ -526,6 +526,7 @@ pub(crate) fn plan_dataset(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
     let intent = LedgerIntent {
         protect: spec.protect.unwrap_or(false),
         drop_data_on_delete: spec.drop_data_on_delete.unwrap_or(false),
+        dss_id: None,
     };
     p.finish(
         id,

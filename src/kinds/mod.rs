@@ -322,6 +322,20 @@ pub trait Kind: Sync + Send {
         None
     }
 
+    /// [`Kind::create`], answering the id DSS generated for the new object, for a kind whose
+    /// objects have one (a flow zone, a managed folder: the ledger records it); `None` as the
+    /// answer otherwise.
+    fn create_with_id<'a>(
+        &self,
+        client: &'a DssClient,
+        name: &'a str,
+        body: &'a Value,
+        what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Option<String>, ApplyDocError>>> {
+        let post = self.create(client, name, body, what)?;
+        Some(Box::pin(async move { post.await.map(|()| None) }))
+    }
+
     /// Whether its metadata carries the stack's stamp (`custom.kv."dssctl.stack"`), written at
     /// creation and adoption.
     fn stamped(&self) -> bool {

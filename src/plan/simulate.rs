@@ -52,6 +52,7 @@ pub fn simulate_apply(desired: &[Declared], resolve_secret: SecretResolver<'_>) 
             protect: op.ledger.as_ref().is_some_and(|l| l.protect),
             drop_data_on_delete: op.ledger.as_ref().is_some_and(|l| l.drop_data_on_delete),
             secrets: BTreeMap::new(),
+            dss_id: op.ledger.as_ref().and_then(|l| l.dss_id.clone()),
         };
         let origin = first.origins.get(&id).cloned().unwrap_or_default();
         for w in &op.writes {
@@ -230,5 +231,6 @@ pub fn entry_for(kind: Kind, name: &str) -> LedgerEntry {
         protect: false,
         drop_data_on_delete: false,
         secrets: BTreeMap::new(),
+        dss_id: None,
     }
 }
