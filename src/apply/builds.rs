@@ -243,6 +243,7 @@ mod tests {
             Outcome::Done(Done {
                 warnings: vec![],
                 backup: None,
+                dss_id: None,
             })
         };
         let failed = || {

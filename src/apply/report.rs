@@ -248,6 +248,7 @@ mod tests {
             Outcome::Done(Done {
                 warnings: vec!["w".into()],
                 backup: None,
+                dss_id: None,
             }),
         ];
         let report = Report::new(&plan, &ops, outcomes, vec![]);

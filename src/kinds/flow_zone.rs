@@ -29,9 +29,9 @@ use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::Node;
 use crate::observe::{ObserveError, reading};
 use crate::plan::diff::Doc;
+use crate::plan::model::DocShape;
 use crate::plan::planner::{Planner, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
-use crate::plan::model::DocShape;
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc, Write};
 
 /// The kind.
@@ -160,7 +160,9 @@ impl Kind for FlowZoneKind {
     }
 
     fn apply_rank(&self) -> u8 {
-        4
+        // With the projects: after its project (a write refers to it), before the datasets
+        // and recipes placed in it or using it, so that deletions run the other way round.
+        3
     }
 
     fn name_rule(&self) -> &'static NameRule {
@@ -189,7 +191,9 @@ impl Kind for FlowZoneKind {
 
     fn add_reads(&self, resource: &Resource, needs: &mut Needs<'_>) {
         let project = resource.meta().project.clone().unwrap_or_default();
-        project::reads_mut(needs.reads).entry(project.clone()).or_default();
+        project::reads_mut(needs.reads)
+            .entry(project.clone())
+            .or_default();
         need_zones(needs.reads, &project);
     }
 
@@ -332,7 +336,11 @@ impl Kind for FlowZoneKind {
 
 /// The zone lists of the planned projects, concurrently; a project that does not exist (404)
 /// has no zones.
-async fn read_zones(client: &DssClient, planned: &Reads, parallelism: usize) -> Result<KindRead, ObserveError> {
+async fn read_zones(
+    client: &DssClient,
+    planned: &Reads,
+    parallelism: usize,
+) -> Result<KindRead, ObserveError> {
     let lists: Vec<(String, Vec<FlowZone>)> = stream::iter(planned.iter().cloned())
         .map(|key| async move {
             match client.list_flow_zones(&key).await {
@@ -361,7 +369,9 @@ pub(crate) fn check_project(p: &mut Planner<'_>, d: &Declared, id: &ResourceId, 
         id,
         Some(&d.origin),
         format!("project {project:?} is neither declared in the manifests nor present on the instance"),
-        Some(format!("declare a Project named {project:?} or fix metadata.project")),
+        Some(format!(
+            "declare a Project named {project:?} or fix metadata.project"
+        )),
     );
     false
 }
@@ -610,7 +620,8 @@ mod tests {
 
     #[test]
     fn moves_refer_to_their_zone_except_default() {
-        let mut op = crate::plan::fixtures::operation(crate::kinds::dataset::ID, "P.d", crate::plan::Action::Update);
+        let mut op =
+            crate::plan::fixtures::operation(crate::kinds::dataset::ID, "P.d", crate::plan::Action::Update);
         op.writes.push(Write {
             subdocument: ZONE,
             overlay: json!({"zone": "raw"}),

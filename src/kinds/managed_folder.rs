@@ -147,7 +147,9 @@ impl Kind for ManagedFolderKind {
     }
 
     fn apply_rank(&self) -> u8 {
-        4
+        // With the projects: after its project (a write refers to it), before the datasets
+        // and recipes placed in it or using it, so that deletions run the other way round.
+        3
     }
 
     fn name_rule(&self) -> &'static NameRule {
@@ -203,7 +205,9 @@ impl Kind for ManagedFolderKind {
             return;
         };
         let project = meta.project.clone().unwrap_or_default();
-        project::reads_mut(needs.reads).entry(project.clone()).or_default();
+        project::reads_mut(needs.reads)
+            .entry(project.clone())
+            .or_default();
         need_folders(needs.reads, &project);
         if spec.zone.is_some() {
             flow_zone::need_zones(needs.reads, &project);
@@ -386,7 +390,11 @@ impl Kind for ManagedFolderKind {
 
 /// The folder lists of the planned projects, concurrently; a project that does not exist
 /// (404) has no folders.
-async fn read_folders(client: &DssClient, planned: &Reads, parallelism: usize) -> Result<KindRead, ObserveError> {
+async fn read_folders(
+    client: &DssClient,
+    planned: &Reads,
+    parallelism: usize,
+) -> Result<KindRead, ObserveError> {
     let lists: Vec<(String, Vec<ManagedFolder>)> = stream::iter(planned.iter().cloned())
         .map(|key| async move {
             match client.list_managed_folders(&key).await {
@@ -541,7 +549,11 @@ mod tests {
         let mut observed = Observed::default();
         observed.kinds.insert::<Live>(
             ID,
-            [("P".to_string(), vec![folder("A1", "raw"), folder("B2", "out"), folder("C3", "out")])].into(),
+            [(
+                "P".to_string(),
+                vec![folder("A1", "raw"), folder("B2", "out"), folder("C3", "out")],
+            )]
+            .into(),
         );
         assert_eq!(folder_id(&observed, "P", "raw"), Some("A1"));
         assert_eq!(folder_id(&observed, "P", "out"), None);

@@ -16,7 +16,9 @@ use dssctl::plan::ledger::Ledger;
 use dssctl::wire::{CreateProjectRequest, Dataset};
 use serde_json::json;
 
-use crate::support::{cli_args, client, dssctl_command, edit, output, reset_stats, show, start_emulator, stats};
+use crate::support::{
+    cli_args, client, dssctl_command, edit, output, reset_stats, show, start_emulator, stats,
+};
 
 const KEY: &str = "zones-test-admin-key";
 
@@ -121,9 +123,20 @@ fn stable(text: &[u8], emu: &RunningEmulator, dir: &Path) -> String {
         .replace(&dir.display().to_string(), "DIR")
 }
 
+/// stdout then stderr of a run (a plan's errors and the loader's warnings), made stable.
+fn stable_all(out: &Output, emu: &RunningEmulator, dir: &Path) -> String {
+    format!(
+        "{}--- stderr\n{}",
+        stable(&out.stdout, emu, dir),
+        stable(&out.stderr, emu, dir)
+    )
+}
+
 async fn ledger(c: &DssClient) -> Ledger {
     let vars = c.get_global_variables().await.unwrap();
-    Ledger::from_global_variables(&vars, "default").unwrap().expect("a ledger")
+    Ledger::from_global_variables(&vars, "default")
+        .unwrap()
+        .expect("a ledger")
 }
 
 fn zone<'z>(zones: &'z [FlowZone], name: &str) -> &'z FlowZone {
@@ -159,7 +172,10 @@ async fn a_flow_from_empty_then_converged_with_zero_writes() {
 
     let out = plan(&emu, &stack, dir.path()).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    insta::assert_snapshot!("flow_zones_plan_from_empty", stable(&out.stdout, &emu, dir.path()));
+    insta::assert_snapshot!(
+        "flow_zones_plan_from_empty",
+        stable(&out.stdout, &emu, dir.path())
+    );
 
     reset_stats(&emu, KEY).await;
     let out = apply(&emu, &stack, dir.path()).await;
@@ -221,24 +237,36 @@ async fn each_field_update_writes_only_that_field() {
     let out = apply(&emu, &stack, dir.path()).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(
-        zone(&c.list_flow_zones("ZONES").await.unwrap(), "reporting").color.as_deref(),
+        zone(&c.list_flow_zones("ZONES").await.unwrap(), "reporting")
+            .color
+            .as_deref(),
         Some("#ff8800")
     );
 
     // A folder's params.
-    edit(&stack.join("folders.yaml"), "${projectKey}/raw_files", "${projectKey}/landing");
+    edit(
+        &stack.join("folders.yaml"),
+        "${projectKey}/raw_files",
+        "${projectKey}/landing",
+    );
     let out = apply(&emu, &stack, dir.path()).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 updated"));
     let folders = c.list_managed_folders("ZONES").await.unwrap();
-    assert_eq!(folder(&folders, "raw_files").params["path"], "${projectKey}/landing");
+    assert_eq!(
+        folder(&folders, "raw_files").params["path"],
+        "${projectKey}/landing"
+    );
     assert_eq!(folders.len(), 1, "updated in place");
 
     // A dataset moved between zones: one write, the zone's items endpoint.
     edit(&stack.join("project.yaml"), "zone: ingestion", "zone: reporting");
     let out = plan(&emu, &stack, dir.path()).await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    insta::assert_snapshot!("flow_zones_plan_move_dataset", stable(&out.stdout, &emu, dir.path()));
+    insta::assert_snapshot!(
+        "flow_zones_plan_move_dataset",
+        stable(&out.stdout, &emu, dir.path())
+    );
     reset_stats(&emu, KEY).await;
     let out = apply(&emu, &stack, dir.path()).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -259,7 +287,13 @@ async fn each_field_update_writes_only_that_field() {
     let out = apply(&emu, &stack, dir.path()).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let zones = c.list_flow_zones("ZONES").await.unwrap();
-    assert!(zones.iter().find(|z| z.id == "default").unwrap().holds("DATASET", "orders"));
+    assert!(
+        zones
+            .iter()
+            .find(|z| z.id == "default")
+            .unwrap()
+            .holds("DATASET", "orders")
+    );
     assert!(!zone(&zones, "reporting").holds("DATASET", "orders"));
 
     // An object without `zone:` is not moved.
@@ -343,7 +377,11 @@ async fn removed_zones_and_folders_are_deleted_unless_protected() {
     let c = client(&emu, KEY);
     let dir = tempfile::tempdir().unwrap();
     let stack = applied_flow(&emu, dir.path()).await;
-    edit(&stack.join("zones.yaml"), "  color: \"#2ab1ac\"", "  color: \"#2ab1ac\"\n  protect: true");
+    edit(
+        &stack.join("zones.yaml"),
+        "  color: \"#2ab1ac\"",
+        "  color: \"#2ab1ac\"\n  protect: true",
+    );
     let out = apply(&emu, &stack, dir.path()).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
@@ -379,7 +417,11 @@ async fn removed_zones_and_folders_are_deleted_unless_protected() {
     assert_eq!(zones.len(), 1, "only the built-in zone is left: {zones:?}");
     assert!(c.list_managed_folders("ZONES").await.unwrap().is_empty());
     let l = ledger(&c).await;
-    assert!(!l.resources.keys().any(|k| k.starts_with("flow_zone:") || k.starts_with("managed_folder:")));
+    assert!(
+        !l.resources
+            .keys()
+            .any(|k| k.starts_with("flow_zone:") || k.starts_with("managed_folder:"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,7 +431,9 @@ async fn two_live_zones_or_folders_with_one_name_are_an_error_naming_both_ids() 
     let dir = tempfile::tempdir().unwrap();
     let stack = applied_flow(&emu, dir.path()).await;
     let twin = c.create_flow_zone("ZONES", "reporting", None).await.unwrap();
-    let first = zone(&c.list_flow_zones("ZONES").await.unwrap(), "reporting").id.clone();
+    let first = zone(&c.list_flow_zones("ZONES").await.unwrap(), "reporting")
+        .id
+        .clone();
     let folder_twin = c
         .create_managed_folder(
             "ZONES",
@@ -411,11 +455,15 @@ async fn two_live_zones_or_folders_with_one_name_are_an_error_naming_both_ids() 
     reset_stats(&emu, KEY).await;
     let out = plan(&emu, &stack, dir.path()).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     for id in [&first, &twin.id, &folder_first, &folder_twin.id] {
         assert!(text.contains(id.as_str()), "{id} not named: {text}");
     }
-    let stable_ids = stable(&out.stderr, &emu, dir.path())
+    let stable_ids = stable_all(&out, &emu, dir.path())
         .replace(&first, "ZONE_A")
         .replace(&twin.id, "ZONE_B")
         .replace(&folder_first, "FOLDER_A")
@@ -433,7 +481,7 @@ async fn a_zone_neither_declared_nor_live_is_an_error_at_its_line() {
     std::fs::remove_file(stack.join("zones.yaml")).unwrap();
     let out = plan(&emu, &stack, dir.path()).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    insta::assert_snapshot!("flow_zones_undeclared_zone", stable(&out.stderr, &emu, dir.path()));
+    insta::assert_snapshot!("flow_zones_undeclared_zone", stable_all(&out, &emu, dir.path()));
 
     // The built-in zone is never declared.
     std::fs::write(
@@ -446,5 +494,5 @@ async fn a_zone_neither_declared_nor_live_is_an_error_at_its_line() {
     edit(&stack.join("folders.yaml"), "zone: ingestion", "zone: default");
     let out = plan(&emu, &stack, dir.path()).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    insta::assert_snapshot!("flow_zones_default_declared", stable(&out.stderr, &emu, dir.path()));
+    insta::assert_snapshot!("flow_zones_default_declared", stable_all(&out, &emu, dir.path()));
 }
