@@ -21,7 +21,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Kind, KindId, KindRead, NameRule, RefSink, overlay_of, project};
+use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, overlay_of, project};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use crate::client::flow_zones::{DEFAULT_ZONE_ID, FlowZone, ZoneItem};
 use crate::client::{ClientError, DssClient};
@@ -45,6 +45,11 @@ pub const ZONE: SubDoc = SubDoc::new(&DocShape::plain("zone"));
 
 /// The built-in zone's name in manifests (DSS displays it `Default`; its id is `default`).
 pub const DEFAULT: &str = DEFAULT_ZONE_ID;
+
+/// Whether `text` is a `#RRGGBB` color, the only form DSS accepts for a zone.
+pub fn is_color(text: &str) -> bool {
+    text.len() == 7 && text.starts_with('#') && text[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
 
 /// Whether `name` names the built-in zone (in any case: DSS displays it `Default`).
 pub fn is_default(name: &str) -> bool {
@@ -177,6 +182,21 @@ impl Kind for FlowZoneKind {
         // The placement of the objects of every kind with a `zone` (defined here, with the
         // placement code).
         &[ZONE]
+    }
+
+    fn check_spec(&self, checks: &mut Checks<'_>, spec: &Node) {
+        // The schema says the pattern for editors; the loader checks it here, at its line.
+        if let Some(color) = spec.get("color")
+            && let Some(text) = color.as_str()
+            && !is_color(text)
+        {
+            checks
+                .error(color.pos, format!("spec.color: {} is not a #RRGGBB color", color.describe()))
+                .hint = Some(
+                "write six hexadecimal digits after `#`, quoted (`#` starts a YAML comment): `color: \"#2ab1ac\"`"
+                    .into(),
+            );
+        }
     }
 
     fn references<'n>(&self, meta: Option<&'n Node>, _spec: Option<&'n Node>, refs: &mut RefSink<'_, 'n>) {
@@ -609,6 +629,12 @@ mod tests {
         // A zone a user named like the built-in one is not it.
         assert_eq!(named(&zones, "Default").len(), 1);
         assert!(is_default("Default") && !is_default("defaults"));
+    }
+
+    #[test]
+    fn colors_are_six_hex_digits() {
+        assert!(is_color("#2ab1ac") && is_color("#FF8800"));
+        assert!(!is_color("teal") && !is_color("#fff") && !is_color("#gggggg") && !is_color("#2ab1ac0"));
     }
 
     #[test]

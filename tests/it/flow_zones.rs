@@ -496,3 +496,39 @@ async fn a_zone_neither_declared_nor_live_is_an_error_at_its_line() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     insta::assert_snapshot!("flow_zones_default_declared", stable_all(&out, &emu, dir.path()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_zones_and_folders_are_reported_at_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "apiVersion: dssctl/v1
+kind: FlowZone
+metadata:
+  name: reporting
+  project: SALES
+spec:
+  color: teal
+  colour: \"#ffffff\"
+---
+apiVersion: dssctl/v1
+kind: ManagedFolder
+metadata:
+  name: \" raw\"
+  project: SALES
+spec:
+  params:
+    connection: filesystem_folders
+  zone: 42
+",
+    )
+    .unwrap();
+    let out = dssctl(vec!["validate".into(), "bad.yaml".into()], dir.path()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    insta::assert_snapshot!("flow_zones_invalid_manifests", text);
+}
