@@ -431,9 +431,14 @@ async fn two_live_zones_or_folders_with_one_name_are_an_error_naming_both_ids() 
     let dir = tempfile::tempdir().unwrap();
     let stack = applied_flow(&emu, dir.path()).await;
     let twin = c.create_flow_zone("ZONES", "reporting", None).await.unwrap();
-    let first = zone(&c.list_flow_zones("ZONES").await.unwrap(), "reporting")
-        .id
-        .clone();
+    let first = c
+        .list_flow_zones("ZONES")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|z| z.name == "reporting" && z.id != twin.id)
+        .unwrap()
+        .id;
     let folder_twin = c
         .create_managed_folder(
             "ZONES",
@@ -464,10 +469,10 @@ async fn two_live_zones_or_folders_with_one_name_are_an_error_naming_both_ids() 
         assert!(text.contains(id.as_str()), "{id} not named: {text}");
     }
     let stable_ids = stable_all(&out, &emu, dir.path())
-        .replace(&first, "ZONE_A")
-        .replace(&twin.id, "ZONE_B")
-        .replace(&folder_first, "FOLDER_A")
-        .replace(&folder_twin.id, "FOLDER_B");
+        .replace(&first, "ZONE_ID")
+        .replace(&twin.id, "ZONE_ID")
+        .replace(&folder_first, "FOLDER_ID")
+        .replace(&folder_twin.id, "FOLDER_ID");
     insta::assert_snapshot!("flow_zones_duplicate_names", stable_ids);
     assert_eq!(stats(&emu, KEY).await.writes, 0);
 }
@@ -531,4 +536,53 @@ spec:
         String::from_utf8_lossy(&out.stderr)
     );
     insta::assert_snapshot!("flow_zones_invalid_manifests", text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_moves_a_dataset_unless_someone_moved_it_in_between() {
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let c = client(&emu, KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let stack = applied_flow(&emu, dir.path()).await;
+    edit(&stack.join("project.yaml"), "zone: ingestion", "zone: reporting");
+    let plan_file = dir.path().join("plan.json");
+    let out = dssctl(
+        cli_args("plan", &stack, &emu, KEY, &["--out", plan_file.to_str().unwrap()]),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    assert_eq!(saved["operations"][0]["subdocuments"], json!(["zone"]));
+    let apply_saved = vec![
+        "apply".to_string(),
+        "--plan".into(),
+        plan_file.display().to_string(),
+        "--url".into(),
+        emu.url.clone(),
+        "--api-key".into(),
+        KEY.into(),
+        "--auto-approve".into(),
+    ];
+
+    // Moved by someone else in between: the plan is stale, nothing is written.
+    let zones = c.list_flow_zones("ZONES").await.unwrap();
+    let item = ZoneItem {
+        object_type: "DATASET".into(),
+        object_id: "orders".into(),
+    };
+    c.add_flow_zone_item("ZONES", "default", &item).await.unwrap();
+    reset_stats(&emu, KEY).await;
+    let out = dssctl(apply_saved.clone(), dir.path()).await;
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    assert_eq!(stats(&emu, KEY).await.writes, 0);
+
+    // Put back where the plan saw it: the saved plan applies.
+    c.add_flow_zone_item("ZONES", &zone(&zones, "ingestion").id, &item)
+        .await
+        .unwrap();
+    let out = dssctl(apply_saved, dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let zones = c.list_flow_zones("ZONES").await.unwrap();
+    assert!(zone(&zones, "reporting").holds("DATASET", "orders"));
 }
