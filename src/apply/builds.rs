@@ -213,7 +213,7 @@ async fn one(client: &DssClient, build: &PlannedBuild, cancel: &CancellationToke
 mod tests {
     use super::*;
     use crate::apply::writes::{Done, Failed};
-    use crate::manifest::kinds::BuildSpec;
+    use crate::kinds::build::BuildSpec;
     use crate::plan::{Action, Kind};
 
     fn op(kind: Kind, name: &str) -> Operation {

@@ -60,7 +60,7 @@ impl DocRef {
 
     /// Whether this is a metadata document (where the stack's stamp lives).
     pub fn is_metadata(&self) -> bool {
-        self.sub == SubDoc::Metadata
+        self.sub == SubDoc::METADATA
     }
 
     /// GET the document as JSON.
@@ -155,21 +155,21 @@ mod tests {
 
     #[test]
     fn every_planned_subdocument_has_an_address() {
-        let ds = ResourceId::dataset("P", "d");
-        let schema = DocRef::of(&ds, SubDoc::Schema).unwrap().unwrap();
+        let ds = ResourceId::in_project(crate::kinds::dataset::ID, "P", "d");
+        let schema = DocRef::of(&ds, SubDoc::SCHEMA).unwrap().unwrap();
         assert_eq!(schema.to_string(), "the schema of dataset P.d");
         assert!(!schema.is_metadata());
         let g = ResourceId::new(crate::kinds::group::ID, "g");
         assert_eq!(
-            DocRef::of(&g, SubDoc::Definition).unwrap().unwrap().to_string(),
+            DocRef::of(&g, SubDoc::DEFINITION).unwrap().unwrap().to_string(),
             "group g"
         );
         let p = ResourceId::new(crate::kinds::project::ID, "P");
-        assert!(DocRef::of(&p, SubDoc::Permissions).unwrap().is_some());
-        assert!(DocRef::of(&p, SubDoc::Metadata).unwrap().unwrap().is_metadata());
+        assert!(DocRef::of(&p, SubDoc::PERMISSIONS).unwrap().is_some());
+        assert!(DocRef::of(&p, SubDoc::METADATA).unwrap().unwrap().is_metadata());
         let v = ResourceId::new(crate::kinds::variables::ID, "global");
-        assert_eq!(DocRef::of(&v, SubDoc::Values).unwrap(), None);
-        let err = DocRef::of(&p, SubDoc::Schema).unwrap_err().to_string();
+        assert_eq!(DocRef::of(&v, SubDoc::VALUES).unwrap(), None);
+        let err = DocRef::of(&p, SubDoc::SCHEMA).unwrap_err().to_string();
         assert_eq!(err, "project P has no schema sub-document");
     }
 

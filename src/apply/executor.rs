@@ -177,24 +177,24 @@ mod tests {
             op(crate::kinds::group::ID, "h", Action::Create),
             with_write(
                 op(crate::kinds::connection::ID, "c", Action::Update),
-                SubDoc::Definition,
+                SubDoc::DEFINITION,
                 json!({"allowedGroups": ["h"]}),
             ),
             with_write(
                 op(crate::kinds::project::ID, "A", Action::Create),
-                SubDoc::Permissions,
+                SubDoc::PERMISSIONS,
                 json!({"owner": "u", "permissions": [{"group": "g"}, {"user": "v"}]}),
             ),
             op(crate::kinds::project::ID, "B", Action::Create),
             with_write(
                 op(crate::kinds::dataset::ID, "A.x", Action::Create),
-                SubDoc::Settings,
+                SubDoc::SETTINGS,
                 json!({"params": {"connection": "c"}}),
             ),
             op(crate::kinds::user::ID, "u", Action::Create),
             with_write(
                 op(crate::kinds::user::ID, "v", Action::Update),
-                SubDoc::Definition,
+                SubDoc::DEFINITION,
                 json!({"groups": ["g", "h"]}),
             ),
             op(crate::kinds::variables::ID, "global", Action::Update),

@@ -61,7 +61,7 @@ async fn check(client: &DssClient, op: &Operation) -> Result<Option<String>, Cli
         }
         Action::Update | Action::Adopt => {
             for write in &op.writes {
-                let live = if write.subdocument == SubDoc::Values {
+                let live = if write.subdocument == SubDoc::VALUES {
                     let vars = client.get_global_variables().await?;
                     let visible: Map<String, Value> = vars
                         .into_iter()

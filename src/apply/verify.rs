@@ -59,7 +59,7 @@ mod tests {
 
     fn write(overlay: Value) -> Write {
         Write {
-            subdocument: SubDoc::Metadata,
+            subdocument: SubDoc::METADATA,
             overlay,
             secrets: Vec::new(),
             fingerprint: None,

@@ -220,10 +220,10 @@ fn doc_ref(id: &ResourceId, sub: SubDoc) -> Result<Option<DocRef>, Failed> {
 /// none, so that the stamp is written at creation and adoption.
 fn writes_with_stamp(op: &Operation) -> Vec<Write> {
     let mut writes = op.writes.clone();
-    if op.kind.def().is_some_and(|k| k.stamped()) && !writes.iter().any(|w| w.subdocument == SubDoc::Metadata)
+    if op.kind.def().is_some_and(|k| k.stamped()) && !writes.iter().any(|w| w.subdocument == SubDoc::METADATA)
     {
         writes.push(Write {
-            subdocument: SubDoc::Metadata,
+            subdocument: SubDoc::METADATA,
             overlay: json!({}),
             secrets: Vec::new(),
             fingerprint: None,
@@ -427,14 +427,14 @@ async fn delete(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
 /// The global variables: GET → overlay → PUT under the ledger's lock, with the ledger entry
 /// (and any queued ledger change) in the same PUT.
 async fn variables(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
-    let write = op.writes.iter().find(|w| w.subdocument == SubDoc::Values);
+    let write = op.writes.iter().find(|w| w.subdocument == SubDoc::VALUES);
     let mut sent = None;
     let written = ctx
         .ledger
         .with_variables(vec![record(ctx.ledger.salt(), op)], |vars| {
             if let Some(w) = write {
                 let mut doc = json!({ "values": Value::Object(std::mem::take(vars)) });
-                apply_overlay(SubDoc::Values, &mut doc, &w.overlay);
+                apply_overlay(SubDoc::VALUES, &mut doc, &w.overlay);
                 *vars = match doc {
                     Value::Object(mut m) => match m.remove("values") {
                         Some(Value::Object(v)) => v,
@@ -632,7 +632,7 @@ mod tests {
     fn create_bodies_carry_only_what_the_create_call_takes() {
         let mut o = op(crate::kinds::dataset::ID, "P.d", None);
         o.writes.push(Write {
-            subdocument: SubDoc::Settings,
+            subdocument: SubDoc::SETTINGS,
             overlay: json!({"type": "Filesystem", "params": {"path": "/p"}, "managed": true,
                             "formatType": "csv"}),
             secrets: Vec::new(),
@@ -649,7 +649,7 @@ mod tests {
 
         let mut p = op(crate::kinds::project::ID, "K", None);
         p.writes.push(Write {
-            subdocument: SubDoc::Metadata,
+            subdocument: SubDoc::METADATA,
             overlay: json!({"label": "Nice", "tags": ["a"]}),
             secrets: Vec::new(),
             fingerprint: None,

@@ -8,7 +8,7 @@ use clap::ArgMatches;
 
 use super::{ParallelismArgs, TargetArgs, hinted};
 use crate::error::{Error, Outcome};
-use crate::export::ExportKind;
+use crate::kinds::KindId;
 use crate::target::TargetConfig;
 
 /// `dssctl export`.
@@ -24,8 +24,8 @@ pub struct ExportArgs {
     #[arg(long, value_name = "KEY")]
     pub project: Vec<String>,
     /// The kinds to export, comma-separated; default: all.
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub include: Option<Vec<ExportKind>>,
+    #[arg(long, value_delimiter = ',', value_parser = export_kinds())]
+    pub include: Option<Vec<KindId>>,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -40,7 +40,7 @@ pub struct ExportConfig {
     /// Empty: every project.
     pub projects: Vec<String>,
     /// Never empty.
-    pub include: Vec<ExportKind>,
+    pub include: Vec<KindId>,
     pub target: TargetConfig,
     pub parallelism: usize,
 }
@@ -53,12 +53,26 @@ impl ExportArgs {
             projects: self.project,
             include: match self.include {
                 Some(kinds) if !kinds.is_empty() => kinds,
-                _ => ExportKind::ALL.to_vec(),
+                _ => crate::export::exportable().map(|k| k.id()).collect(),
             },
             target: self.target.resolve(matches),
             parallelism: self.parallelism.get(),
         })
     }
+}
+
+/// `--include`'s values: the export word of each exported kind (`projects`), in registry order.
+fn export_kinds() -> impl clap::builder::TypedValueParser<Value = KindId> {
+    use clap::builder::TypedValueParser;
+    let words: Vec<&'static str> = crate::export::exportable()
+        .filter_map(|k| k.export_word())
+        .collect();
+    clap::builder::PossibleValuesParser::new(words).map(|word| {
+        crate::export::exportable()
+            .find(|k| k.export_word() == Some(word.as_str()))
+            .map(|k| k.id())
+            .expect("a possible value is an export word")
+    })
 }
 
 pub(super) async fn run(config: ExportConfig) -> Result<Outcome, Error> {

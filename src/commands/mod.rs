@@ -30,7 +30,6 @@ use clap::{ArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::client::Secret;
 use crate::error::{Error, Outcome};
-use crate::export::ExportKind;
 use crate::manifest::Declared;
 use crate::render::{Format, OutputFormat};
 use crate::target::{KeySetting, Source, TargetConfig};
@@ -300,16 +299,6 @@ impl ValueEnum for Format {
             Format::Json => "json",
             Format::Markdown => "markdown",
         }))
-    }
-}
-
-impl ValueEnum for ExportKind {
-    fn value_variants<'a>() -> &'a [Self] {
-        &ExportKind::ALL
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(self.as_str()))
     }
 }
 

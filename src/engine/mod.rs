@@ -18,7 +18,8 @@ use anyhow::Context as _;
 use crate::apply::guards::{self, GuardOptions};
 use crate::apply::report::Report;
 use crate::error::Error;
-use crate::export::{Export, ExportKind};
+use crate::export::{Export, ExportScope};
+use crate::kinds::KindId;
 use crate::manifest::{Declared, Diagnostics, LoadedManifests};
 use crate::plan::planner::declared_id;
 use crate::plan::targeting::{Selection, Selector};
@@ -213,12 +214,17 @@ pub async fn write(
 /// `projects` empty: every project.
 pub async fn export(
     config: &TargetConfig,
-    include: &[ExportKind],
+    include: &[KindId],
     projects: &[String],
     parallelism: usize,
 ) -> anyhow::Result<Export> {
     let target = connect(config, parallelism).await?;
-    let live = crate::export::read_live(&target.client, include, projects, parallelism).await;
+    let scope = ExportScope {
+        client: &target.client,
+        projects,
+        parallelism,
+    };
+    let live = crate::export::read_live(&scope, include).await;
     target.close().await;
     Ok(crate::export::export_of(&live?, include))
 }

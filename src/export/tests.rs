@@ -1,4 +1,4 @@
-//! Unit tests of the pure conversion (live documents → manifests) and of its key property: the
+//! Unit tests of the kinds' pure export conversions (live documents → manifests) and of its key property: the
 //! plan of an export against the state it was read from adopts everything with no change.
 
 use std::path::{Path, PathBuf};
@@ -7,11 +7,15 @@ use serde_json::{Map, Value, json};
 
 use super::convert::*;
 use super::*;
-use crate::kinds::dataset::ObservedDataset;
-use crate::kinds::project::ObservedProject;
+use crate::kinds::connection::{connection_spec, secret_env_name};
+use crate::kinds::dataset::{ObservedDataset, dataset_spec};
+use crate::kinds::group::group_spec;
+use crate::kinds::project::{ObservedProject, project_spec};
+use crate::kinds::user::user_spec;
+use crate::kinds::variables::variables_spec;
 use crate::manifest::{Declared, Origin};
 use crate::plan::simulate::simulate_apply;
-use crate::plan::{Action, Observed, PlanInput, plan};
+use crate::plan::{Action, PlanInput, plan};
 use crate::wire::{Connection, Dataset, Group, Metadata, PermissionGrant, ProjectPermissions, User};
 
 fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
@@ -218,36 +222,6 @@ fn quickstart() -> Vec<Declared> {
         .resources
 }
 
-fn live_of(observed: &Observed) -> LiveState {
-    LiveState {
-        groups: crate::kinds::group::live(observed)
-            .cloned()
-            .unwrap_or_default()
-            .into_values()
-            .collect(),
-        users: crate::kinds::user::live(observed)
-            .cloned()
-            .unwrap_or_default()
-            .into_values()
-            .collect(),
-        connections: crate::kinds::connection::live(observed)
-            .cloned()
-            .unwrap_or_default()
-            .into_values()
-            .collect(),
-        global_variables: observed.global_variables.clone(),
-        projects: crate::kinds::project::live(observed).cloned().unwrap_or_default(),
-        // As `read_live` does when projects are exported.
-        known_logins: Some(
-            crate::kinds::user::live(observed)
-                .cloned()
-                .unwrap_or_default()
-                .into_keys()
-                .collect(),
-        ),
-    }
-}
-
 fn secret(_: &crate::manifest::SecretRef, _: &Origin) -> Result<String, String> {
     Ok("a value".into())
 }
@@ -257,7 +231,8 @@ fn the_plan_of_an_export_adopts_everything_without_a_change() {
     let mut observed = simulate_apply(&quickstart(), &secret);
     // As if another tool had made the instance: no ledger, so every resource is adopted.
     observed.ledger = None;
-    let exported = export_of(&live_of(&observed), &ExportKind::ALL);
+    let all: Vec<_> = exportable().map(|k| k.id()).collect();
+    let exported = export_of(&observed, &all);
     // The simulated instance's projects are owned by its built-in `admin`, which is not a
     // listed user: left unmanaged (and said), not exported as a dangling reference.
     assert_eq!(exported.notes.len(), 2, "{:?}", exported.notes);
@@ -306,13 +281,14 @@ fn files_start_with_the_schema_line_and_comment_the_secrets() {
     let conn: Connection = from(json!({"name": "wh", "type": "PostgreSQL",
         "params": {"password": "e:AES:x"}}));
     let mut secrets = Vec::new();
-    let r = Resource::Connection {
-        meta: ObjectMeta {
+    let r = Resource::new(
+        &crate::kinds::connection::KIND,
+        ObjectMeta {
             name: "wh".into(),
             project: None,
         },
-        spec: connection_spec(&conn, &mut secrets),
-    };
+        connection_spec(&conn, &mut secrets),
+    );
     let text = file_text(&[r.clone(), r], Some("../schemas/dssctl.schema.json")).unwrap();
     assert!(text.starts_with(
         "# yaml-language-server: $schema=../schemas/dssctl.schema.json\napiVersion: dssctl/v1\n"
@@ -331,22 +307,26 @@ fn ambiguous_texts_survive_the_yaml_round_trip() {
         "g": "two\nlines", "h": "# not a comment", "i": "", "j": 0.7, "k": [1, "x"],
         "l": {"nested": "~"}
     }));
-    let r = Resource::Variables {
-        meta: ObjectMeta {
+    let r = Resource::new(
+        &crate::kinds::variables::KIND,
+        ObjectMeta {
             name: "global".into(),
             project: None,
         },
-        spec: variables_spec(&vars).unwrap(),
-    };
+        variables_spec(&vars).unwrap(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("variables.yaml");
     std::fs::write(&path, file_text(&[r], None).unwrap()).unwrap();
     let loaded = crate::manifest::load_paths(&[path]).expect("loads");
-    match &loaded.resources[0].resource {
-        Resource::Variables { spec, .. } => {
+    match loaded.resources[0]
+        .resource
+        .spec::<crate::kinds::variables::VariablesSpec>()
+    {
+        Some(spec) => {
             let back: Map<String, Value> = spec.values.clone().into_iter().collect();
             assert_eq!(back, vars);
         }
-        other => panic!("{other:?}"),
+        None => panic!("{:?}", loaded.resources[0].resource),
     }
 }

@@ -149,10 +149,11 @@ impl Kind for BuildKind {
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::Build {
+        Ok(Resource::new(
+            &KIND,
             meta,
-            spec: serde_json::from_value(spec)?,
-        })
+            serde_json::from_value::<BuildSpec>(spec)?,
+        ))
     }
 }
 

@@ -2,8 +2,12 @@
 //! name rule, the rule that secret parameters are references (never literals), and the names a
 //! connection refers to (its allowed groups).
 
+use crate::export::convert::{ExpectedSecret, keyed, nonempty, set, without_nulls};
+use crate::export::{ExportOut, ExportScope, meta};
+use crate::wire::{Connection, is_secret_param};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
+use serde_json::Map;
 use serde_json::{Value, json};
 
 use super::{
@@ -147,7 +151,7 @@ impl Kind for ConnectionKind {
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
-        if let Resource::Connection { meta, spec } = &declared.resource {
+        if let Some((meta, spec)) = declared.resource.typed::<ConnectionSpec>() {
             plan_connection(planner, declared, meta, spec);
         }
     }
@@ -158,7 +162,7 @@ impl Kind for ConnectionKind {
     }
 
     fn add_reads(&self, resource: &Resource, needs: &mut Needs<'_>) {
-        let Resource::Connection { spec, .. } = resource else {
+        let Some(spec) = resource.spec::<ConnectionSpec>() else {
             return;
         };
         needs.reads.mark(ID);
@@ -198,7 +202,7 @@ impl Kind for ConnectionKind {
     }
 
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
-        (sub == SubDoc::Definition).then_some(true)
+        (sub == SubDoc::DEFINITION).then_some(true)
     }
 
     fn get_document<'a>(
@@ -207,7 +211,7 @@ impl Kind for ConnectionKind {
         name: &'a str,
         sub: SubDoc,
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        (sub == SubDoc::Definition).then(|| {
+        (sub == SubDoc::DEFINITION).then(|| {
             Box::pin(async move { c.get_connection(name).await.map(doc_json) })
                 as BoxFuture<'a, Result<Value, ClientError>>
         })
@@ -221,7 +225,7 @@ impl Kind for ConnectionKind {
         doc: Value,
         what: String,
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
-        (sub == SubDoc::Definition).then(|| {
+        (sub == SubDoc::DEFINITION).then(|| {
             Box::pin(async move {
                 c.update_connection(name, &typed(doc, &what)?).await?;
                 Ok(())
@@ -277,17 +281,36 @@ impl Kind for ConnectionKind {
     }
 
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
-        let groups = overlay_of(op, SubDoc::Definition).and_then(|o| o.get("allowedGroups"));
+        let groups = overlay_of(op, SubDoc::DEFINITION).and_then(|o| o.get("allowedGroups"));
         for g in string_items(groups) {
             out.push(ResourceId::new(group::ID, g));
         }
     }
 
+    fn export_word(&self) -> Option<&'static str> {
+        Some("connections")
+    }
+
+    fn export_read<'a>(
+        &'a self,
+        scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        super::export_list(self, scope)
+    }
+
+    fn export(&self, observed: &Observed, out: &mut ExportOut) {
+        for (name, conn) in live(observed).into_iter().flatten() {
+            let spec = connection_spec(conn, &mut out.secrets);
+            out.put("connections.yaml", Resource::new(&KIND, meta(name, None), spec));
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::Connection {
+        Ok(Resource::new(
+            &KIND,
             meta,
-            spec: serde_json::from_value(spec)?,
-        })
+            serde_json::from_value::<ConnectionSpec>(spec)?,
+        ))
     }
 }
 
@@ -351,7 +374,7 @@ pub(crate) fn plan_connection(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMe
         );
     }
     let live = live_conn.map(to_json);
-    let mut doc = Doc::new(SubDoc::Definition, live.as_ref(), None);
+    let mut doc = Doc::new(SubDoc::DEFINITION, live.as_ref(), None);
     if live.is_none() {
         doc.scalar("type", Some(json!(spec.connection_type)), None);
     } else {
@@ -371,4 +394,72 @@ pub(crate) fn plan_connection(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMe
         dss_id: None,
     };
     p.finish(id, &d.origin, live.is_some(), vec![write], intent);
+}
+
+/// The environment variable an exported manifest reads a connection's secret parameter from:
+/// `DSS_CONN_<NAME>_<PARAM>`, upper-cased, every other character than a letter or digit as `_`.
+pub fn secret_env_name(connection: &str, param: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!("DSS_CONN_{}_{}", clean(connection), clean(param))
+}
+
+/// `kind: Connection`. A secret parameter DSS holds a value for becomes
+/// `{fromEnv: DSS_CONN_<NAME>_<PARAM>}` (recorded in `secrets`); one it holds nothing for, or
+/// that is not a text, is left out (a manifest may not write it literally, and leaving it out
+/// leaves it unmanaged). `usableBy: ALL` is DSS's default and left out.
+pub fn connection_spec(conn: &Connection, secrets: &mut Vec<ExpectedSecret>) -> ConnectionSpec {
+    let params = redact_params(&conn.name, "", &without_nulls(&conn.params), secrets);
+    ConnectionSpec {
+        connection_type: conn.connection_type.clone(),
+        description: nonempty(conn.description.as_deref()),
+        allow_write: conn.allow_write,
+        allow_managed_datasets: conn.allow_managed_datasets,
+        usable_by: conn.usable_by.clone().filter(|u| u != "ALL" && !u.is_empty()),
+        allowed_groups: set(&conn.allowed_groups),
+        params: keyed(params),
+        protect: None,
+    }
+}
+
+fn redact_params(
+    connection: &str,
+    prefix: &str,
+    params: &Map<String, Value>,
+    secrets: &mut Vec<ExpectedSecret>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in params {
+        let path = format!("{prefix}{k}");
+        if is_secret_param(k) {
+            if v.as_str().is_some_and(|s| !s.is_empty()) {
+                let env = secret_env_name(connection, &path);
+                secrets.push(ExpectedSecret {
+                    env: env.clone(),
+                    used_by: format!("connection {connection}, params.{path}"),
+                });
+                out.insert(k.clone(), json!({ "fromEnv": env }));
+            }
+            continue;
+        }
+        match v {
+            Value::Object(sub) => {
+                let sub = redact_params(connection, &format!("{path}."), &without_nulls(sub), secrets);
+                out.insert(k.clone(), Value::Object(sub));
+            }
+            other => {
+                out.insert(k.clone(), other.clone());
+            }
+        }
+    }
+    out
 }

@@ -2,6 +2,12 @@
 //! module owns the spec type, the dataset name rule, the checks of its schema and params, and
 //! the names it refers to (its project and its connection).
 
+use super::KindRead;
+use crate::export::convert::{custom_of, keyed, nonempty, nonempty_at, set, without_nulls};
+use crate::export::{ExportOut, ExportScope, meta};
+use crate::plan::normalize::column_type;
+use crate::wire::is_secret_param;
+use serde_json::Map;
 use std::collections::HashMap;
 
 use schemars::{JsonSchema, SchemaGenerator};
@@ -217,7 +223,7 @@ impl Kind for DatasetKind {
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
-        if let Resource::Dataset { meta, spec } = &declared.resource {
+        if let Some((meta, spec)) = declared.resource.typed::<DatasetSpec>() {
             plan_dataset(planner, declared, meta, spec);
         }
     }
@@ -240,7 +246,7 @@ impl Kind for DatasetKind {
     }
 
     fn add_reads(&self, resource: &Resource, needs: &mut Needs<'_>) {
-        let Resource::Dataset { meta, spec } = resource else {
+        let Some((meta, spec)) = resource.typed::<DatasetSpec>() else {
             return;
         };
         let project = meta.project.clone().unwrap_or_default();
@@ -267,7 +273,7 @@ impl Kind for DatasetKind {
     }
 
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
-        (name.contains('.') && matches!(sub, SubDoc::Settings | SubDoc::Schema | SubDoc::Metadata))
+        (name.contains('.') && matches!(sub, SubDoc::SETTINGS | SubDoc::SCHEMA | SubDoc::METADATA))
             .then_some(true)
     }
 
@@ -279,9 +285,9 @@ impl Kind for DatasetKind {
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
         let (k, n) = name.split_once('.')?;
         Some(match sub {
-            SubDoc::Settings => Box::pin(async move { c.get_dataset(k, n).await.map(doc_json) }),
-            SubDoc::Schema => Box::pin(async move { c.get_dataset_schema(k, n).await.map(doc_json) }),
-            SubDoc::Metadata => Box::pin(async move { c.get_dataset_metadata(k, n).await.map(doc_json) }),
+            SubDoc::SETTINGS => Box::pin(async move { c.get_dataset(k, n).await.map(doc_json) }),
+            SubDoc::SCHEMA => Box::pin(async move { c.get_dataset_schema(k, n).await.map(doc_json) }),
+            SubDoc::METADATA => Box::pin(async move { c.get_dataset_metadata(k, n).await.map(doc_json) }),
             _ => return None,
         })
     }
@@ -296,15 +302,15 @@ impl Kind for DatasetKind {
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
         let (k, n) = name.split_once('.')?;
         Some(match sub {
-            SubDoc::Settings => Box::pin(async move {
+            SubDoc::SETTINGS => Box::pin(async move {
                 c.update_dataset(k, n, &typed(doc, &what)?).await?;
                 Ok(())
             }),
-            SubDoc::Schema => Box::pin(async move {
+            SubDoc::SCHEMA => Box::pin(async move {
                 c.set_dataset_schema(k, n, &typed(doc, &what)?).await?;
                 Ok(())
             }),
-            SubDoc::Metadata => Box::pin(async move {
+            SubDoc::METADATA => Box::pin(async move {
                 c.set_dataset_metadata(k, n, &typed(doc, &what)?).await?;
                 Ok(())
             }),
@@ -352,7 +358,7 @@ impl Kind for DatasetKind {
 
     fn create_seed(&self, name: &str) -> (SubDoc, Value) {
         let (project, dataset) = name.split_once('.').unwrap_or_default();
-        (SubDoc::Settings, json!({"projectKey": project, "name": dataset}))
+        (SubDoc::SETTINGS, json!({"projectKey": project, "name": dataset}))
     }
 
     fn create<'a>(
@@ -377,7 +383,7 @@ impl Kind for DatasetKind {
         if let Some((project, _)) = op.name.split_once('.') {
             out.push(ResourceId::new(project::ID, project));
         }
-        if let Some(c) = overlay_of(op, SubDoc::Settings)
+        if let Some(c) = overlay_of(op, SubDoc::SETTINGS)
             .and_then(|o| o.get("params"))
             .and_then(|p| p.get("connection"))
             .and_then(Value::as_str)
@@ -386,11 +392,43 @@ impl Kind for DatasetKind {
         }
     }
 
+    fn export_word(&self) -> Option<&'static str> {
+        Some("datasets")
+    }
+
+    fn export_read<'a>(
+        &'a self,
+        scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        Some(Box::pin(async move {
+            let projects = project::read_for_export(scope, &[project::ProjectDoc::Datasets]).await?;
+            Ok(KindRead::list(ExportedDatasets(projects)))
+        }))
+    }
+
+    fn export(&self, observed: &Observed, out: &mut ExportOut) {
+        // Read by `export_read`, or, in a plan's observed state, with their projects.
+        let projects = match observed.kinds.get::<ExportedDatasets>(ID) {
+            Some(read) => &read.0,
+            None => match project::live(observed) {
+                Some(projects) => projects,
+                None => return,
+            },
+        };
+        for (key, p) in projects {
+            for (name, ds) in p.datasets.iter().flatten() {
+                let resource = Resource::new(&KIND, meta(name, Some(key)), dataset_spec(ds));
+                out.put(project::export_file(key), resource);
+            }
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::Dataset {
+        Ok(Resource::new(
+            &KIND,
             meta,
-            spec: serde_json::from_value(spec)?,
-        })
+            serde_json::from_value::<DatasetSpec>(spec)?,
+        ))
     }
 }
 
@@ -445,7 +483,7 @@ fn check_params_and_columns(checks: &mut Checks<'_>, spec: &Node) {
 /// Plan one declared dataset: its writes, compared with the live state.
 pub(crate) fn plan_dataset(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &DatasetSpec) {
     let project = meta.project.clone().unwrap_or_default();
-    let id = ResourceId::dataset(&project, &meta.name);
+    let id = ResourceId::in_project(ID, &project, &meta.name);
     let Some(projects) = project::live(p.observed()) else {
         return p.not_read(&id, &d.origin, "project list");
     };
@@ -495,7 +533,7 @@ pub(crate) fn plan_dataset(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
 
     let definition = live.map(|ds| to_json(&ds.definition));
     let version = live.and_then(|ds| ds.definition.version_tag.as_ref().map(|v| v.version_number));
-    let mut doc = Doc::new(SubDoc::Settings, definition.as_ref(), key);
+    let mut doc = Doc::new(SubDoc::SETTINGS, definition.as_ref(), key);
     if live.is_none() {
         doc.scalar("type", Some(json!(spec.dataset_type)), None);
     } else {
@@ -508,14 +546,14 @@ pub(crate) fn plan_dataset(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
     let settings_write = doc.finish(version);
 
     let schema = live.map(|ds| schema_view(ds.schema.as_ref(), ds.definition.schema.as_ref()));
-    let mut doc = Doc::new(SubDoc::Schema, schema.as_ref(), key);
+    let mut doc = Doc::new(SubDoc::SCHEMA, schema.as_ref(), key);
     if let Some(s) = &spec.schema {
         doc.columns(s);
     }
     let schema_write = doc.finish(None);
 
     let metadata = live.map(dataset_metadata_view);
-    let mut doc = Doc::new(SubDoc::Metadata, metadata.as_ref(), key);
+    let mut doc = Doc::new(SubDoc::METADATA, metadata.as_ref(), key);
     doc.scalar("label", text(&spec.label), None);
     doc.scalar("description", text(&spec.description), None);
     doc.scalar("shortDesc", text(&spec.short_desc), None);
@@ -558,4 +596,78 @@ pub(crate) fn dataset_metadata_view(ds: &ObservedDataset) -> Value {
             v
         }
     }
+}
+
+/// What `dssctl export` reads of the datasets: the selected projects with their datasets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportedDatasets(pub project::Live);
+
+/// Parameters DSS fills in when it creates a dataset, at their creation values: left out of an
+/// export (they are what DSS would write anyway), kept when they were changed.
+const DATASET_PARAM_DEFAULTS: [(&str, &str); 2] = [
+    ("notReadyIfEmpty", "false"),
+    ("filesSelectionRules", r#"{"mode":"ALL"}"#),
+];
+
+/// Format parameters DSS fills in at creation that say nothing about the format.
+const FORMAT_PARAM_DEFAULTS: [(&str, &str); 1] = [("probableNumberOfRecords", "0")];
+
+fn without_defaults(map: Map<String, Value>, defaults: &[(&str, &str)]) -> Map<String, Value> {
+    map.into_iter()
+        .filter(|(k, v)| {
+            !defaults
+                .iter()
+                .any(|(dk, dv)| dk == k && serde_json::from_str::<Value>(dv).is_ok_and(|d| &d == v))
+        })
+        .collect()
+}
+
+/// `kind: Dataset`: settings, schema and metadata. A secret-named parameter is left out (a
+/// dataset's parameters never hold one legitimately; its connection does).
+pub fn dataset_spec(dataset: &ObservedDataset) -> DatasetSpec {
+    let def = &dataset.definition;
+    let mut params = without_defaults(without_nulls(&def.params), &DATASET_PARAM_DEFAULTS);
+    params.retain(|k, _| !is_secret_param(k));
+    let format_params = without_defaults(without_nulls(&def.format_params), &FORMAT_PARAM_DEFAULTS);
+    let schema = schema_view(dataset.schema.as_ref(), def.schema.as_ref());
+    let columns: Vec<ColumnSpec> = schema
+        .get("columns")
+        .and_then(Value::as_array)
+        .map(|cols| cols.iter().filter_map(column_spec).collect())
+        .unwrap_or_default();
+    let metadata = dataset_metadata_view(dataset);
+    let tags: Vec<String> = metadata
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    DatasetSpec {
+        dataset_type: def.dataset_type.clone(),
+        params: keyed(params),
+        format_type: nonempty(def.format_type.as_deref()),
+        format_params: keyed(format_params),
+        managed: def.managed.filter(|m| *m),
+        schema: (!columns.is_empty()).then_some(SchemaSpec { columns }),
+        label: nonempty_at(&metadata, "label"),
+        description: nonempty_at(&metadata, "description"),
+        short_desc: nonempty_at(&metadata, "shortDesc"),
+        tags: set(&tags),
+        custom: custom_of(metadata.get("custom")),
+        drop_data_on_delete: None,
+        protect: None,
+    }
+}
+
+/// One live column: name, type (lower-cased), and the attributes a manifest manages when set.
+fn column_spec(col: &Value) -> Option<ColumnSpec> {
+    let name = col.get("name")?.as_str()?.to_string();
+    let t = col.get("type").and_then(Value::as_str).unwrap_or("string");
+    Some(ColumnSpec {
+        name,
+        column_type: column_type(t),
+        // DSS writes -1 for "no maximum": not a length, and not a valid manifest value.
+        max_length: col.get("maxLength").and_then(Value::as_i64).filter(|n| *n >= 0),
+        comment: nonempty_at(col, "comment"),
+        meaning: nonempty_at(col, "meaning"),
+    })
 }

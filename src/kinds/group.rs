@@ -1,6 +1,9 @@
 //! `kind: Group`: a DSS group and its `may*` ability flags. This module owns the spec type, the
 //! group name rule and the schema patch that admits the ability flags.
 
+use crate::export::convert::nonempty;
+use crate::export::{ExportOut, ExportScope, meta};
+use crate::wire::Group;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -124,7 +127,7 @@ impl Kind for GroupKind {
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
-        if let Resource::Group { meta, spec } = &declared.resource {
+        if let Some((meta, spec)) = declared.resource.typed::<GroupSpec>() {
             plan_group(planner, declared, meta, spec);
         }
     }
@@ -172,7 +175,7 @@ impl Kind for GroupKind {
     }
 
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
-        (sub == SubDoc::Definition).then_some(true)
+        (sub == SubDoc::DEFINITION).then_some(true)
     }
 
     fn get_document<'a>(
@@ -181,7 +184,7 @@ impl Kind for GroupKind {
         name: &'a str,
         sub: SubDoc,
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        (sub == SubDoc::Definition).then(|| {
+        (sub == SubDoc::DEFINITION).then(|| {
             Box::pin(async move { c.get_group(name).await.map(doc_json) })
                 as BoxFuture<'a, Result<Value, ClientError>>
         })
@@ -195,7 +198,7 @@ impl Kind for GroupKind {
         doc: Value,
         what: String,
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
-        (sub == SubDoc::Definition).then(|| {
+        (sub == SubDoc::DEFINITION).then(|| {
             Box::pin(async move {
                 c.update_group(name, &typed(doc, &what)?).await?;
                 Ok(())
@@ -243,11 +246,32 @@ impl Kind for GroupKind {
         }))
     }
 
+    fn export_word(&self) -> Option<&'static str> {
+        Some("groups")
+    }
+
+    fn export_read<'a>(
+        &'a self,
+        scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        super::export_list(self, scope)
+    }
+
+    fn export(&self, observed: &Observed, out: &mut ExportOut) {
+        for (name, group) in live(observed).into_iter().flatten() {
+            out.put(
+                "groups.yaml",
+                Resource::new(&KIND, meta(name, None), group_spec(group)),
+            );
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::Group {
+        Ok(Resource::new(
+            &KIND,
             meta,
-            spec: serde_json::from_value(spec)?,
-        })
+            serde_json::from_value::<GroupSpec>(spec)?,
+        ))
     }
 }
 
@@ -258,7 +282,7 @@ pub(crate) fn plan_group(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, s
         return p.not_read(&id, &d.origin, "group list");
     };
     let live = groups.get(&meta.name).map(to_json);
-    let mut doc = Doc::new(SubDoc::Definition, live.as_ref(), None);
+    let mut doc = Doc::new(SubDoc::DEFINITION, live.as_ref(), None);
     if live.is_none() {
         doc.scalar("sourceType", text(&spec.source_type), None);
     }
@@ -274,4 +298,25 @@ pub(crate) fn plan_group(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, s
         dss_id: None,
     };
     p.finish(id, &d.origin, live.is_some(), vec![write], intent);
+}
+
+/// `kind: Group`: the description, the admin flag and the granted `may*` abilities. A false
+/// ability or admin flag is DSS's default and left out; `LOCAL` is the default source type.
+pub fn group_spec(group: &Group) -> GroupSpec {
+    let abilities = group
+        .extra
+        .iter()
+        .filter(|(k, _)| k.starts_with("may"))
+        .filter_map(|(k, v)| v.as_bool().filter(|on| *on).map(|on| (k.clone(), on)))
+        .collect();
+    GroupSpec {
+        description: nonempty(group.description.as_deref()),
+        admin: group.admin.filter(|a| *a),
+        source_type: group
+            .source_type
+            .clone()
+            .filter(|s| s != "LOCAL" && !s.is_empty()),
+        protect: None,
+        abilities,
+    }
 }

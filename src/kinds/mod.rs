@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
+use crate::export::{ExportOut, ExportScope};
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
@@ -300,7 +301,7 @@ pub trait Kind: Sync + Send {
     /// Where its create call's body starts: the sub-document whose overlay (secrets resolved)
     /// fills it, and the identity fields of the object `name`.
     fn create_seed(&self, name: &str) -> (SubDoc, Value) {
-        (SubDoc::Definition, serde_json::json!({ "name": name }))
+        (SubDoc::DEFINITION, serde_json::json!({ "name": name }))
     }
 
     /// The create call's body from `doc` (the seed with its overlay, only the
@@ -395,6 +396,12 @@ pub trait Kind: Sync + Send {
         None
     }
 
+    /// The sub-documents of its own (beyond [`SubDoc`]'s common ones) that its writes name,
+    /// so that a saved plan naming them is read back.
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        &[]
+    }
+
     /// How messages name sub-document `sub` of `name` (`the schema of dataset P.d`).
     fn describe_document(&self, name: &str, sub: SubDoc) -> String {
         format!("the {} of {} {name}", sub.as_str(), self.id())
@@ -424,6 +431,29 @@ pub trait Kind: Sync + Send {
         None
     }
 
+    /// The word `export --include` selects this kind by (`projects`); `None` for a kind
+    /// `dssctl export` never writes (a build).
+    fn export_word(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// For `dssctl export`: read every object of this kind that `scope` selects (every one on
+    /// the instance; for a kind that belongs to a project, those of the selected projects),
+    /// into the part of the observed state that [`Kind::export`] reads. `None` when the kind
+    /// is not exported.
+    fn export_read<'a>(
+        &'a self,
+        _scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        None
+    }
+
+    /// The manifests of what `observed` holds of this kind (pure): each resource in the file
+    /// it belongs in, the environment variables its secret references expect, and notes on
+    /// what was left out. The property: a plan of the output against the same instance adopts
+    /// every resource with no field change.
+    fn export(&self, _observed: &Observed, _out: &mut ExportOut) {}
+
     /// The typed resource from its metadata and its spec as JSON (`{}` when not given).
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error>;
 }
@@ -447,6 +477,23 @@ impl KindRead {
             conditional_reads: 0,
         }
     }
+}
+
+/// The export read of a kind whose observation reads one whole list (users, groups,
+/// connections): that observation.
+pub fn export_list<'a>(
+    kind: &'a dyn Kind,
+    scope: &'a ExportScope<'a>,
+) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+    let mut reads = ReadPlan::default();
+    reads.mark(kind.id());
+    Some(Box::pin(async move {
+        let read = kind.observe(scope.client, &reads, scope.parallelism);
+        match read {
+            Some(read) => Ok(read.await?),
+            None => Ok(KindRead::list(())),
+        }
+    }))
 }
 
 /// Where a kind's checks report: the file being loaded and its diagnostics.

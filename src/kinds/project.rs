@@ -2,6 +2,11 @@
 //! owns the spec type, the project key rule, the checks of grants and the names a project
 //! refers to (its owner, the groups and users it grants).
 
+use crate::export::convert::{custom_of, keyed, nonempty, nonempty_at, set};
+use crate::export::{ExportOut, ExportScope, meta};
+use crate::plan::normalize::{live_grant_flags, type_of};
+use anyhow::Context;
+use serde_json::Map;
 use std::collections::HashMap;
 
 use schemars::{JsonSchema, SchemaGenerator};
@@ -264,7 +269,7 @@ impl Kind for ProjectKind {
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
-        if let Resource::Project { meta, spec } = &declared.resource {
+        if let Some((meta, spec)) = declared.resource.typed::<ProjectSpec>() {
             plan_project(planner, declared, meta, spec);
         }
     }
@@ -275,7 +280,7 @@ impl Kind for ProjectKind {
     }
 
     fn add_reads(&self, resource: &Resource, needs: &mut Needs<'_>) {
-        let Resource::Project { meta, spec } = resource else {
+        let Some((meta, spec)) = resource.typed::<ProjectSpec>() else {
             return;
         };
         let p = reads_mut(needs.reads).entry(meta.name.clone()).or_default();
@@ -342,8 +347,8 @@ impl Kind for ProjectKind {
         };
         doc_json(crate::wire::CreateProjectRequest {
             project_key: op.name.clone(),
-            name: Some(field(SubDoc::Metadata, "label").unwrap_or_else(|| op.name.clone())),
-            owner: field(SubDoc::Permissions, "owner"),
+            name: Some(field(SubDoc::METADATA, "label").unwrap_or_else(|| op.name.clone())),
+            owner: field(SubDoc::PERMISSIONS, "owner"),
             ..Default::default()
         })
     }
@@ -362,7 +367,7 @@ impl Kind for ProjectKind {
     }
 
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
-        matches!(sub, SubDoc::Metadata | SubDoc::Permissions | SubDoc::Variables).then_some(true)
+        matches!(sub, SubDoc::METADATA | SubDoc::PERMISSIONS | SubDoc::VARIABLES).then_some(true)
     }
 
     fn get_document<'a>(
@@ -372,11 +377,11 @@ impl Kind for ProjectKind {
         sub: SubDoc,
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
         Some(match sub {
-            SubDoc::Metadata => Box::pin(async move { c.get_project_metadata(key).await.map(doc_json) }),
-            SubDoc::Permissions => {
+            SubDoc::METADATA => Box::pin(async move { c.get_project_metadata(key).await.map(doc_json) }),
+            SubDoc::PERMISSIONS => {
                 Box::pin(async move { c.get_project_permissions(key).await.map(doc_json) })
             }
-            SubDoc::Variables => Box::pin(async move { c.get_project_variables(key).await.map(doc_json) }),
+            SubDoc::VARIABLES => Box::pin(async move { c.get_project_variables(key).await.map(doc_json) }),
             _ => return None,
         })
     }
@@ -390,15 +395,15 @@ impl Kind for ProjectKind {
         what: String,
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
         Some(match sub {
-            SubDoc::Metadata => Box::pin(async move {
+            SubDoc::METADATA => Box::pin(async move {
                 c.set_project_metadata(key, &typed(doc, &what)?).await?;
                 Ok(())
             }),
-            SubDoc::Permissions => Box::pin(async move {
+            SubDoc::PERMISSIONS => Box::pin(async move {
                 c.set_project_permissions(key, &typed(doc, &what)?).await?;
                 Ok(())
             }),
-            SubDoc::Variables => Box::pin(async move {
+            SubDoc::VARIABLES => Box::pin(async move {
                 c.set_project_variables(key, &typed(doc, &what)?).await?;
                 Ok(())
             }),
@@ -434,7 +439,7 @@ impl Kind for ProjectKind {
     }
 
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
-        let Some(p) = overlay_of(op, SubDoc::Permissions) else {
+        let Some(p) = overlay_of(op, SubDoc::PERMISSIONS) else {
             return;
         };
         if let Some(owner) = p.get("owner").and_then(Value::as_str) {
@@ -455,11 +460,64 @@ impl Kind for ProjectKind {
         }
     }
 
+    fn export_word(&self) -> Option<&'static str> {
+        Some("projects")
+    }
+
+    fn export_read<'a>(
+        &'a self,
+        scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        Some(Box::pin(async move {
+            let docs = [
+                ProjectDoc::Metadata,
+                ProjectDoc::Permissions,
+                ProjectDoc::Variables,
+            ];
+            let projects = read_for_export(scope, &docs).await?;
+            let users = scope
+                .client
+                .list_users()
+                .await
+                .context("cannot read the user list")?;
+            Ok(KindRead::list(ExportedProjects {
+                projects,
+                known_logins: users.into_iter().map(|u| u.login).collect(),
+            }))
+        }))
+    }
+
+    fn export(&self, observed: &Observed, out: &mut ExportOut) {
+        let (projects, known_logins) = match observed.kinds.get::<ExportedProjects>(ID) {
+            Some(read) => (&read.projects, Some(read.known_logins.clone())),
+            None => match live(observed) {
+                Some(projects) => (
+                    projects,
+                    user::live(observed).map(|u| u.keys().cloned().collect()),
+                ),
+                None => return,
+            },
+        };
+        for (key, p) in projects {
+            let mut spec = project_spec(p);
+            if let (Some(owner), Some(known)) = (&spec.owner, &known_logins)
+                && !known.contains(owner)
+            {
+                out.notes.push(format!(
+                    "project {key}: owner {owner:?} is not in the instance's user list, so the owner is left unmanaged"
+                ));
+                spec.owner = None;
+            }
+            out.put(export_file(key), Resource::new(&KIND, meta(key, None), spec));
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::Project {
+        Ok(Resource::new(
+            &KIND,
             meta,
-            spec: serde_json::from_value(spec)?,
-        })
+            serde_json::from_value::<ProjectSpec>(spec)?,
+        ))
     }
 }
 
@@ -554,7 +612,7 @@ pub(crate) fn plan_project(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
     }
 
     let metadata = live.map(project_metadata_view);
-    let mut doc = Doc::new(SubDoc::Metadata, metadata.as_ref(), key);
+    let mut doc = Doc::new(SubDoc::METADATA, metadata.as_ref(), key);
     doc.scalar("label", text(&spec.label), None);
     doc.scalar("description", text(&spec.description), None);
     doc.scalar("shortDesc", text(&spec.short_desc), None);
@@ -567,7 +625,7 @@ pub(crate) fn plan_project(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
     }
     let permissions =
         live.map(|p| permissions_view(p.permissions.as_ref(), p.summary.owner_login.as_deref()));
-    let mut doc = Doc::new(SubDoc::Permissions, permissions.as_ref(), key);
+    let mut doc = Doc::new(SubDoc::PERMISSIONS, permissions.as_ref(), key);
     doc.scalar("owner", text(&spec.owner), None);
     if let Some(grants) = &spec.permissions
         && let Err(e) = doc.grants(grants)
@@ -580,7 +638,7 @@ pub(crate) fn plan_project(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
         return p.not_read(&id, &d.origin, "variables document");
     }
     let variables = live.and_then(|p| p.variables.as_ref()).map(to_json);
-    let mut doc = Doc::new(SubDoc::Variables, variables.as_ref(), key);
+    let mut doc = Doc::new(SubDoc::VARIABLES, variables.as_ref(), key);
     if let Some(v) = &spec.variables {
         doc.keyed("standard", v.standard.as_ref());
         doc.keyed("local", v.local.as_ref());
@@ -802,4 +860,142 @@ async fn read_projects(
         live,
         conditional_reads: conditional,
     })
+}
+
+/// What `dssctl export` reads of the projects: their documents, and the logins of the user
+/// list. An owner that is not a listed user (the instance's built-in administrator, on some
+/// instances) cannot be declared, so it is left unmanaged rather than exported as a dangling
+/// reference.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportedProjects {
+    pub projects: Live,
+    pub known_logins: BTreeSet<String>,
+}
+
+/// The file an export writes a project and what it contains to.
+pub fn export_file(key: &str) -> String {
+    format!("projects/{key}.yaml")
+}
+
+/// For `dssctl export`: the projects `scope` selects (refusing a `--project` that does not
+/// exist), each with the documents `docs`, and, when the datasets are read, each dataset's
+/// metadata (the list item may lack its label; the metadata document has it all). The same
+/// reads as observation, with every sub-document: an export writes out whatever DSS holds, not
+/// only what some manifest manages.
+pub(crate) async fn read_for_export(scope: &ExportScope<'_>, docs: &[ProjectDoc]) -> anyhow::Result<Live> {
+    let client = scope.client;
+    let mut summaries = read_project_list(client).await?;
+    if !scope.projects.is_empty() {
+        if let Some(missing) = scope.projects.iter().find(|k| !summaries.contains_key(*k)) {
+            anyhow::bail!("project {missing:?} (given with --project) does not exist on the instance");
+        }
+        summaries.retain(|k, _| scope.projects.contains(k));
+    }
+    let read: Vec<(String, ObservedProject)> = stream::iter(summaries)
+        .map(|(key, summary)| async move {
+            let mut p = ObservedProject {
+                summary,
+                ..ObservedProject::default()
+            };
+            for what in docs {
+                store_project_read(&mut p, read_project_doc(client, &key, *what).await?);
+            }
+            for (name, dataset) in p.datasets.iter_mut().flatten() {
+                dataset.metadata = Some(super::dataset::read_dataset_metadata(client, &key, name).await?);
+            }
+            Ok::<_, anyhow::Error>((key, p))
+        })
+        .buffer_unordered(scope.parallelism.max(1))
+        .try_collect()
+        .await?;
+    Ok(read.into_iter().collect())
+}
+
+/// One live grant as a manifest permission: `type: X` when its rights are exactly a legacy
+/// type, else the granted flags (a flag not written is not granted).
+fn permission_spec(grant: &Map<String, Value>) -> Option<PermissionSpec> {
+    let group = grant.get("group").and_then(Value::as_str).map(str::to_string);
+    let user = grant.get("user").and_then(Value::as_str).map(str::to_string);
+    if group.is_some() == user.is_some() {
+        return None;
+    }
+    let flags = live_grant_flags(grant);
+    let mut spec = PermissionSpec {
+        group,
+        user,
+        ..PermissionSpec::default()
+    };
+    if let Some(t) = type_of(&flags) {
+        spec.permission_type = Some(t.to_string());
+        return Some(spec);
+    }
+    let on = |f: &str| flags.get(f).copied().unwrap_or(false).then_some(true);
+    spec.admin = on("admin");
+    spec.edit_permissions = on("editPermissions");
+    spec.read_project_content = on("readProjectContent");
+    spec.write_project_content = on("writeProjectContent");
+    spec.export_datasets_data = on("exportDatasetsData");
+    spec.read_dashboards = on("readDashboards");
+    spec.write_dashboards = on("writeDashboards");
+    spec.moderate_dashboards = on("moderateDashboards");
+    spec.run_scenarios = on("runScenarios");
+    spec.manage_dashboard_authorizations = on("manageDashboardAuthorizations");
+    spec.manage_exposed_elements = on("manageExposedElements");
+    spec.manage_additional_dashboard_users = on("manageAdditionalDashboardUsers");
+    spec.execute_app = on("executeApp");
+    spec.share_to_workspaces = on("shareToWorkspaces");
+    spec.publish_to_data_collections = on("publishToDataCollections");
+    Some(spec)
+}
+
+/// `kind: Project`: metadata, owner, grants (authoritative, so all of them, in principal
+/// order) and variables. The sub-documents not read are left out (unmanaged).
+pub fn project_spec(project: &ObservedProject) -> ProjectSpec {
+    let metadata = project_metadata_view(project);
+    let tags: Vec<String> = metadata
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let owner = match &project.permissions {
+        Some(p) => nonempty(p.owner.as_deref()),
+        None => nonempty(project.summary.owner_login.as_deref()),
+    };
+    let permissions = project.permissions.as_ref().map(|p| {
+        let mut grants: Vec<PermissionSpec> = p
+            .permissions
+            .iter()
+            .filter_map(|g| {
+                let mut m = g.flags.clone();
+                if let Some(group) = &g.group {
+                    m.insert("group".into(), json!(group));
+                }
+                if let Some(user) = &g.user {
+                    m.insert("user".into(), json!(user));
+                }
+                permission_spec(&m)
+            })
+            .collect();
+        grants.sort_by(|a, b| (&a.group, &a.user).cmp(&(&b.group, &b.user)));
+        grants.dedup_by(|a, b| a.group == b.group && a.user == b.user);
+        grants
+    });
+    let variables = project.variables.as_ref().and_then(|v| {
+        let spec = ProjectVariablesSpec {
+            standard: keyed(v.standard.clone()),
+            local: keyed(v.local.clone()),
+        };
+        (spec.standard.is_some() || spec.local.is_some()).then_some(spec)
+    });
+    ProjectSpec {
+        label: nonempty_at(&metadata, "label"),
+        description: nonempty_at(&metadata, "description"),
+        short_desc: nonempty_at(&metadata, "shortDesc"),
+        tags: set(&tags),
+        custom: custom_of(metadata.get("custom")),
+        owner,
+        permissions,
+        variables,
+        protect: None,
+    }
 }

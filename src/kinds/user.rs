@@ -1,6 +1,9 @@
 //! `kind: User`: a DSS user (its login is `metadata.name`). This module owns the spec type, the
 //! login rule, the password reference check and the names a user refers to (its groups).
 
+use crate::export::convert::{nonempty, set};
+use crate::export::{ExportOut, ExportScope, meta};
+use crate::wire::User;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -149,7 +152,7 @@ impl Kind for UserKind {
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
-        if let Resource::User { meta, spec } = &declared.resource {
+        if let Some((meta, spec)) = declared.resource.typed::<UserSpec>() {
             plan_user(planner, declared, meta, spec);
         }
     }
@@ -160,7 +163,7 @@ impl Kind for UserKind {
     }
 
     fn add_reads(&self, resource: &Resource, needs: &mut Needs<'_>) {
-        let Resource::User { spec, .. } = resource else {
+        let Some(spec) = resource.spec::<UserSpec>() else {
             return;
         };
         needs.reads.mark(ID);
@@ -203,7 +206,7 @@ impl Kind for UserKind {
     }
 
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
-        (sub == SubDoc::Definition).then_some(true)
+        (sub == SubDoc::DEFINITION).then_some(true)
     }
 
     fn get_document<'a>(
@@ -212,7 +215,7 @@ impl Kind for UserKind {
         name: &'a str,
         sub: SubDoc,
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        (sub == SubDoc::Definition).then(|| {
+        (sub == SubDoc::DEFINITION).then(|| {
             Box::pin(async move { c.get_user(name).await.map(doc_json) })
                 as BoxFuture<'a, Result<Value, ClientError>>
         })
@@ -226,7 +229,7 @@ impl Kind for UserKind {
         doc: Value,
         what: String,
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
-        (sub == SubDoc::Definition).then(|| {
+        (sub == SubDoc::DEFINITION).then(|| {
             Box::pin(async move {
                 c.update_user(name, &typed(doc, &what)?).await?;
                 Ok(())
@@ -287,21 +290,42 @@ impl Kind for UserKind {
     }
 
     fn create_seed(&self, name: &str) -> (SubDoc, Value) {
-        (SubDoc::Definition, json!({ "login": name }))
+        (SubDoc::DEFINITION, json!({ "login": name }))
     }
 
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
-        let groups = overlay_of(op, SubDoc::Definition).and_then(|o| o.get("groups"));
+        let groups = overlay_of(op, SubDoc::DEFINITION).and_then(|o| o.get("groups"));
         for g in string_items(groups) {
             out.push(ResourceId::new(group::ID, g));
         }
     }
 
+    fn export_word(&self) -> Option<&'static str> {
+        Some("users")
+    }
+
+    fn export_read<'a>(
+        &'a self,
+        scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        super::export_list(self, scope)
+    }
+
+    fn export(&self, observed: &Observed, out: &mut ExportOut) {
+        for (login, user) in live(observed).into_iter().flatten() {
+            out.put(
+                "users.yaml",
+                Resource::new(&KIND, meta(login, None), user_spec(user)),
+            );
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::User {
+        Ok(Resource::new(
+            &KIND,
             meta,
-            spec: serde_json::from_value(spec)?,
-        })
+            serde_json::from_value::<UserSpec>(spec)?,
+        ))
     }
 }
 
@@ -320,7 +344,7 @@ pub(crate) fn plan_user(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, sp
         v["password"] = json!("(set)");
         v
     });
-    let mut doc = Doc::new(SubDoc::Definition, live.as_ref(), None);
+    let mut doc = Doc::new(SubDoc::DEFINITION, live.as_ref(), None);
     if live.is_none() {
         doc.scalar("sourceType", text(&spec.source_type), None);
     }
@@ -345,4 +369,20 @@ pub(crate) fn plan_user(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, sp
         dss_id: None,
     };
     p.finish(id, &d.origin, live.is_some(), vec![write], intent);
+}
+
+/// `kind: User`: never a password (DSS never returns one, and an adopted user keeps its own).
+/// `enabled: true` and `codeAllowed: false` are DSS's defaults and left out.
+pub fn user_spec(user: &User) -> UserSpec {
+    UserSpec {
+        display_name: nonempty(user.display_name.as_deref()),
+        groups: set(&user.groups),
+        source_type: user.source_type.clone().filter(|s| s != "LOCAL" && !s.is_empty()),
+        code_allowed: user.code_allowed.filter(|c| *c),
+        email: nonempty(user.email.as_deref()),
+        user_profile: nonempty(user.user_profile.as_deref()),
+        enabled: user.enabled.filter(|e| !*e),
+        password: None,
+        protect: None,
+    }
 }

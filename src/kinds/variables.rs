@@ -1,8 +1,14 @@
 //! `kind: Variables`: the instance's global variables, a singleton named `global`. This module
 //! owns the spec type and the rule of its only name.
 
+use super::KindRead;
+use crate::export::{ExportOut, ExportScope, meta};
+use crate::plan::Observed;
+use anyhow::Context;
+use futures::future::BoxFuture;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
+use serde_json::Map;
 use serde_json::{Value, json};
 
 use super::{Kind, KindId, NameRule, names};
@@ -75,7 +81,7 @@ impl Kind for VariablesKind {
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
-        if let Resource::Variables { meta, spec } = &declared.resource {
+        if let Some((meta, spec)) = declared.resource.typed::<VariablesSpec>() {
             plan_variables(planner, declared, meta, spec);
         }
     }
@@ -84,7 +90,7 @@ impl Kind for VariablesKind {
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
         // One document shared with the stacks' ledgers: written through the ledger writer,
         // which serialises the writes to it.
-        (sub == SubDoc::Values).then_some(false)
+        (sub == SubDoc::VALUES).then_some(false)
     }
 
     fn in_global_variables(&self) -> bool {
@@ -99,11 +105,41 @@ impl Kind for VariablesKind {
         false
     }
 
+    fn export_word(&self) -> Option<&'static str> {
+        Some("variables")
+    }
+
+    fn export_read<'a>(
+        &'a self,
+        scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        Some(Box::pin(async move {
+            let values = scope
+                .client
+                .get_global_variables()
+                .await
+                .context("cannot read the global variables")?;
+            Ok(KindRead::list(values))
+        }))
+    }
+
+    fn export(&self, observed: &Observed, out: &mut ExportOut) {
+        // Read by `export_read`, or, in a plan's observed state, always there.
+        let globals = observed
+            .kinds
+            .get::<Map<String, Value>>(ID)
+            .or(observed.global_variables.as_ref());
+        if let Some(spec) = globals.and_then(variables_spec) {
+            out.put("variables.yaml", Resource::new(&KIND, meta(GLOBAL, None), spec));
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::Variables {
+        Ok(Resource::new(
+            &KIND,
             meta,
-            spec: serde_json::from_value(spec)?,
-        })
+            serde_json::from_value::<VariablesSpec>(spec)?,
+        ))
     }
 }
 
@@ -136,7 +172,7 @@ pub(crate) fn plan_variables(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMet
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let live = json!({ "values": visible });
-    let mut doc = Doc::new(SubDoc::Values, Some(&live), None);
+    let mut doc = Doc::new(SubDoc::VALUES, Some(&live), None);
     let mut values = spec.values.clone();
     if spec.prune.unwrap_or(false) {
         for k in visible.keys() {
@@ -157,4 +193,15 @@ pub(crate) fn plan_variables(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMet
         dss_id: None,
     };
     p.finish(id, &d.origin, true, vec![write], intent);
+}
+
+/// `kind: Variables` (named `global`): the global variables but dssctl's own (the ledgers);
+/// `None` when there is none. Never `prune`: an export adopts, it does not claim the rest.
+pub fn variables_spec(globals: &Map<String, Value>) -> Option<VariablesSpec> {
+    let values: KeyedMap = globals
+        .iter()
+        .filter(|(k, v)| !is_reserved_variable(k) && !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!values.is_empty()).then_some(VariablesSpec { values, prune: None })
 }

@@ -1,25 +1,20 @@
 //! The manifest document model shared by every kind: `metadata`, secret references, origins,
 //! the loaded [`Resource`] and its references. Each kind's `spec` type lives in its module
-//! under [`crate::kinds`] and is re-exported here.
+//! under [`crate::kinds`].
 //!
 //! Every kind is a Kubernetes-style document `{apiVersion, kind, metadata, spec}`. A field left
 //! out (`None`, or absent from a map) is not managed by dssctl; `crate::plan` implements the
 //! field semantics.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::kinds::Kind;
 pub use crate::kinds::KindId;
-pub use crate::kinds::build::{BuildOutputSpec, BuildSpec};
-pub use crate::kinds::connection::ConnectionSpec;
-pub use crate::kinds::dataset::{ColumnSpec, DatasetSpec, SchemaSpec};
-pub use crate::kinds::group::GroupSpec;
-pub use crate::kinds::project::{PermissionSpec, ProjectSpec, ProjectVariablesSpec};
-pub use crate::kinds::user::UserSpec;
-pub use crate::kinds::variables::VariablesSpec;
 
 /// The only `apiVersion` this version of dssctl reads.
 pub const API_VERSION: &str = "dssctl/v1";
@@ -149,54 +144,121 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// A loaded, typed resource of any kind.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Resource {
-    Project { meta: ObjectMeta, spec: ProjectSpec },
-    Dataset { meta: ObjectMeta, spec: DatasetSpec },
-    Connection { meta: ObjectMeta, spec: ConnectionSpec },
-    User { meta: ObjectMeta, spec: UserSpec },
-    Group { meta: ObjectMeta, spec: GroupSpec },
-    Variables { meta: ObjectMeta, spec: VariablesSpec },
-    Build { meta: ObjectMeta, spec: BuildSpec },
+/// The typed `spec` of a resource: plain data of the kind module's own type that can be
+/// cloned, compared, printed and written back as JSON (export). Implemented for every such type.
+pub trait Spec: Any + std::fmt::Debug + Send + Sync {
+    fn clone_spec(&self) -> Box<dyn Spec>;
+    fn eq_spec(&self, other: &dyn Spec) -> bool;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// The spec as a manifest writes it.
+    fn to_json(&self) -> Value;
+}
+
+impl<T: Any + std::fmt::Debug + Clone + PartialEq + Send + Sync + Serialize> Spec for T {
+    fn clone_spec(&self) -> Box<dyn Spec> {
+        Box::new(self.clone())
+    }
+
+    fn eq_spec(&self, other: &dyn Spec) -> bool {
+        other.as_any().downcast_ref::<T>() == Some(self)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// A loaded, typed resource of any kind: its kind module, its `metadata` and its `spec` in the
+/// kind module's own type (read back with [`Resource::spec`]). The core never looks inside a
+/// spec; the kind module that made it does.
+pub struct Resource {
+    kind: &'static dyn Kind,
+    meta: ObjectMeta,
+    spec: Box<dyn Spec>,
 }
 
 impl Resource {
-    /// The kind module of the resource.
-    pub fn kind_def(&self) -> &'static dyn crate::kinds::Kind {
-        use crate::kinds;
-        match self {
-            Resource::Project { .. } => &kinds::project::KIND,
-            Resource::Dataset { .. } => &kinds::dataset::KIND,
-            Resource::Connection { .. } => &kinds::connection::KIND,
-            Resource::User { .. } => &kinds::user::KIND,
-            Resource::Group { .. } => &kinds::group::KIND,
-            Resource::Variables { .. } => &kinds::variables::KIND,
-            Resource::Build { .. } => &kinds::build::KIND,
+    /// A resource of `kind` (its module's `KIND`) with its typed spec.
+    pub fn new<S: Spec>(kind: &'static dyn Kind, meta: ObjectMeta, spec: S) -> Resource {
+        Resource {
+            kind,
+            meta,
+            spec: Box::new(spec),
         }
+    }
+
+    /// The kind module of the resource.
+    pub fn kind_def(&self) -> &'static dyn Kind {
+        self.kind
     }
 
     /// The `kind:` of the resource.
     pub fn kind(&self) -> &'static str {
-        self.kind_def().name()
+        self.kind.name()
     }
 
     /// The resource's `metadata`.
     pub fn meta(&self) -> &ObjectMeta {
-        match self {
-            Resource::Project { meta, .. }
-            | Resource::Dataset { meta, .. }
-            | Resource::Connection { meta, .. }
-            | Resource::User { meta, .. }
-            | Resource::Group { meta, .. }
-            | Resource::Variables { meta, .. }
-            | Resource::Build { meta, .. } => meta,
-        }
+        &self.meta
+    }
+
+    /// The spec, when it has type `S` (the kind module asks for its own type).
+    pub fn spec<S: Spec>(&self) -> Option<&S> {
+        self.spec.as_any().downcast_ref()
+    }
+
+    /// The spec to change in place (tests, environments' patches), when it has type `S`.
+    pub fn spec_mut<S: Spec>(&mut self) -> Option<&mut S> {
+        self.spec.as_any_mut().downcast_mut()
+    }
+
+    /// The metadata and the spec, when the spec has type `S`.
+    pub fn typed<S: Spec>(&self) -> Option<(&ObjectMeta, &S)> {
+        Some((&self.meta, self.spec()?))
+    }
+
+    /// The spec as a manifest writes it.
+    pub fn spec_json(&self) -> Value {
+        self.spec.to_json()
     }
 
     /// How messages name the resource: `project CHURN`, `dataset CHURN.customers`, `user alice`.
     pub fn display_name(&self) -> String {
         display_name(self.kind(), &self.meta().name, self.meta().project.as_deref())
+    }
+}
+
+impl Clone for Resource {
+    fn clone(&self) -> Self {
+        Resource {
+            kind: self.kind,
+            meta: self.meta.clone(),
+            spec: self.spec.clone_spec(),
+        }
+    }
+}
+
+impl PartialEq for Resource {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind.id() == other.kind.id() && self.meta == other.meta && self.spec.eq_spec(&*other.spec)
+    }
+}
+
+impl std::fmt::Debug for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(self.kind.name())
+            .field("meta", &self.meta)
+            .field("spec", &self.spec)
+            .finish()
     }
 }
 

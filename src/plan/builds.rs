@@ -12,9 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::kinds::build::BuildSpec;
 pub use crate::kinds::build::Trigger;
 use crate::manifest::Declared;
-use crate::manifest::kinds::{BuildSpec, Resource};
 use crate::plan::{Action, Operation};
 
 /// A build the apply of a plan starts.
@@ -62,10 +62,17 @@ fn changes_project(op: &Operation, project: &str) -> bool {
 /// Whether `op` is one of the operations of `project` (itself or one of its datasets), whose
 /// success a build of that project waits for.
 pub fn belongs_to(op: &Operation, project: &str) -> bool {
-    match op.kind {
-        crate::kinds::project::ID => op.name == project,
-        crate::kinds::dataset::ID => op.name.split_once('.').map(|(p, _)| p) == Some(project),
-        _ => false,
+    let Some(kind) = op.kind.def() else {
+        return false;
+    };
+    if kind.in_project() {
+        op.name.split_once('.').map(|(p, _)| p) == Some(project)
+    } else {
+        // The project itself: the kind that contains the project-scoped kinds.
+        crate::kinds::REGISTRY
+            .iter()
+            .any(|k| k.contained_in() == Some(op.kind))
+            && op.name == project
     }
 }
 
@@ -74,7 +81,7 @@ pub fn triggered(desired: &[Declared], operations: &[Operation]) -> Vec<PlannedB
     desired
         .iter()
         .filter_map(|d| {
-            let Resource::Build { meta, spec } = &d.resource else {
+            let Some((meta, spec)) = d.resource.typed::<BuildSpec>() else {
                 return None;
             };
             let project = meta.project.clone().unwrap_or_default();
@@ -111,17 +118,19 @@ fn past(action: Action) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::kinds::{BuildOutputSpec, ObjectMeta, Origin};
+    use crate::kinds::build::BuildOutputSpec;
+    use crate::manifest::kinds::{ObjectMeta, Origin, Resource};
     use crate::plan::Kind;
 
     fn build(name: &str, project: &str, trigger: Option<Trigger>) -> Declared {
         Declared::new(
-            Resource::Build {
-                meta: ObjectMeta {
+            Resource::new(
+                &crate::kinds::build::KIND,
+                ObjectMeta {
                     name: name.into(),
                     project: Some(project.into()),
                 },
-                spec: BuildSpec {
+                BuildSpec {
                     outputs: vec![BuildOutputSpec {
                         id: "out".into(),
                         output_type: None,
@@ -131,7 +140,7 @@ mod tests {
                     trigger,
                     timeout: None,
                 },
-            },
+            ),
             Origin::default(),
         )
     }

@@ -15,16 +15,18 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::manifest::{ColumnSpec, KeyedMap, PermissionSpec, SchemaSpec, SecretRef};
+use crate::kinds::dataset::{ColumnSpec, SchemaSpec};
+use crate::kinds::project::PermissionSpec;
+use crate::manifest::{KeyedMap, SecretRef};
 use crate::wire::{DatasetSchema, ProjectPermissions};
 
 use super::fingerprint::content_fingerprint;
-use super::model::{Change, SecretField, SubDoc, Write};
+use super::model::{Change, ListRule, SecretField, SubDoc, Write};
 use super::normalize::{
     Flags, as_secret_ref, column_type, desired_grant_flags, flags_json, live_grant_flags, principal,
     resolve_project_key, same_scalar, same_value, set_of, type_of,
 };
-use super::overlay::whole_values_at;
+use super::overlay::{list_rule_at, whole_values_at};
 
 /// Fields of any document that DSS treats as sets.
 pub const SET_FIELDS: [&str; 3] = ["tags", "groups", "allowedGroups"];
@@ -60,11 +62,7 @@ impl<'a> Doc<'a> {
             sub,
             live,
             project_key,
-            prefix: match sub {
-                SubDoc::Schema => "schema.",
-                SubDoc::Variables => "variables.",
-                _ => "",
-            },
+            prefix: sub.shape().path_prefix,
             overlay: Map::new(),
             changes: Vec::new(),
             pending_secrets: Vec::new(),
@@ -405,35 +403,9 @@ fn view_at(sub: SubDoc, live: Option<&Value>, overlay: &Value, depth: usize) -> 
     let mut out = Map::new();
     for (key, want) in overlay {
         let have = live.and_then(|l| l.get(key));
-        let v = if depth == 0 && sub == SubDoc::Permissions && key == "permissions" {
-            let mut grants: Vec<Value> = have
-                .and_then(Value::as_array)
-                .map(|gs| {
-                    gs.iter()
-                        .filter_map(Value::as_object)
-                        .map(|g| {
-                            let who = principal(
-                                g.get("group").and_then(Value::as_str),
-                                g.get("user").and_then(Value::as_str),
-                            );
-                            json!({"principal": who, "flags": flags_json(&live_grant_flags(g))})
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            grants.sort_by_key(|g| g["principal"].to_string());
-            Value::Array(grants)
-        } else if depth == 0 && sub == SubDoc::Schema && key == "columns" {
-            Value::Array(
-                have.and_then(Value::as_array)
-                    .map(|cs| {
-                        cs.iter()
-                            .filter_map(Value::as_object)
-                            .map(|c| Value::Object(project_column(c)))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            )
+        let items = want.as_array().map(Vec::as_slice).unwrap_or_default();
+        let v = if let Some(rule) = list_rule_at(sub, depth, key, items) {
+            list_view(sub, rule, have, items, depth)
         } else if want.as_object().is_some_and(|w| !w.is_empty()) && have.is_none_or(Value::is_object) {
             view_at(sub, have, want, depth + 1)
         } else if depth == 0 && SET_FIELDS.contains(&key.as_str()) {
@@ -448,6 +420,46 @@ fn view_at(sub: SubDoc, live: Option<&Value>, overlay: &Value, depth: usize) -> 
         out.insert(key.clone(), v);
     }
     Value::Object(out)
+}
+
+/// The managed view of a list merged item by item (see [`ListRule`]).
+fn list_view(sub: SubDoc, rule: ListRule, have: Option<&Value>, wanted: &[Value], depth: usize) -> Value {
+    let live: Vec<&Map<String, Value>> = have
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(Value::as_object).collect())
+        .unwrap_or_default();
+    match rule {
+        ListRule::Grants => {
+            let mut grants: Vec<Value> = live
+                .iter()
+                .map(|g| {
+                    let who = principal(
+                        g.get("group").and_then(Value::as_str),
+                        g.get("user").and_then(Value::as_str),
+                    );
+                    json!({"principal": who, "flags": flags_json(&live_grant_flags(g))})
+                })
+                .collect();
+            grants.sort_by_key(|g| g["principal"].to_string());
+            Value::Array(grants)
+        }
+        ListRule::Columns => Value::Array(live.iter().map(|c| Value::Object(project_column(c))).collect()),
+        // Only the entries the manifest names are managed: each is viewed through its own
+        // overlay; the others are not part of the view.
+        ListRule::ByName => Value::Array(
+            wanted
+                .iter()
+                .map(|want| {
+                    let name = want.get("name");
+                    let item = live.iter().find(|i| name.is_some() && i.get("name") == name);
+                    match item {
+                        Some(item) => view_at(sub, Some(&Value::Object((*item).clone())), want, depth + 1),
+                        None => Value::Null,
+                    }
+                })
+                .collect(),
+        ),
+    }
 }
 
 /// The live permissions document as a JSON value, or the owner alone from the project list
@@ -479,7 +491,7 @@ mod tests {
     fn keyed_maps_compare_key_by_key_and_nulls_remove() {
         let live = json!({"params": {"connection": "c", "path": "/a", "notReadyIfEmpty": false,
             "old": 1}});
-        let mut doc = Doc::new(SubDoc::Settings, Some(&live), Some("P"));
+        let mut doc = Doc::new(SubDoc::SETTINGS, Some(&live), Some("P"));
         doc.keyed(
             "params",
             Some(&keyed(
@@ -499,7 +511,7 @@ mod tests {
     fn nested_maps_merge_and_project_key_is_resolved() {
         let live = json!({"custom": {"kv": {"costCenter": "42", "dssctl": "stamp"}},
             "params": {"path": "${projectKey}/x"}});
-        let mut doc = Doc::new(SubDoc::Metadata, Some(&live), Some("CHURN"));
+        let mut doc = Doc::new(SubDoc::METADATA, Some(&live), Some("CHURN"));
         doc.keyed("custom", Some(&keyed(json!({"kv": {"costCenter": "42"}}))));
         doc.keyed("params", Some(&keyed(json!({"path": "CHURN/x"}))));
         assert!(doc.changes.is_empty(), "{:?}", doc.changes);
@@ -508,14 +520,14 @@ mod tests {
     #[test]
     fn a_variable_value_is_compared_whole() {
         let live = json!({"standard": {"cfg": {"a": 1, "b": 2}}, "local": {}});
-        let mut doc = Doc::new(SubDoc::Variables, Some(&live), Some("P"));
+        let mut doc = Doc::new(SubDoc::VARIABLES, Some(&live), Some("P"));
         doc.keyed("standard", Some(&keyed(json!({"cfg": {"a": 1}}))));
         assert_eq!(doc.changes.len(), 1);
         assert_eq!(doc.changes[0].path, "variables.standard.cfg");
         assert_eq!(doc.overlay["standard"]["cfg"], json!({"a": 1}));
         // Metadata's custom map, by contrast, is merged key by key.
         let live = json!({"custom": {"kv": {"a": 1, "b": 2}}});
-        let mut doc = Doc::new(SubDoc::Metadata, Some(&live), None);
+        let mut doc = Doc::new(SubDoc::METADATA, Some(&live), None);
         doc.keyed("custom", Some(&keyed(json!({"kv": {"a": 1}}))));
         assert!(doc.changes.is_empty());
     }
@@ -523,7 +535,7 @@ mod tests {
     #[test]
     fn sets_are_compared_sorted() {
         let live = json!({"tags": ["ml", "churn"]});
-        let mut doc = Doc::new(SubDoc::Metadata, Some(&live), None);
+        let mut doc = Doc::new(SubDoc::METADATA, Some(&live), None);
         doc.set("tags", Some(&vec!["churn".into(), "ml".into(), "ml".into()]));
         assert!(doc.changes.is_empty());
         doc.set("groups", Some(&vec!["a".into()]));
@@ -532,7 +544,7 @@ mod tests {
 
     #[test]
     fn creating_lists_every_field() {
-        let mut doc = Doc::new(SubDoc::Definition, None, None);
+        let mut doc = Doc::new(SubDoc::DEFINITION, None, None);
         doc.scalar("admin", Some(json!(false)), Some(json!(false)));
         doc.set("tags", Some(&vec![]));
         assert_eq!(doc.changes.len(), 2);
@@ -548,7 +560,7 @@ mod tests {
         let spec: SchemaSpec = serde_json::from_value(json!({"columns": [
             {"name": "id", "type": "bigint"}, {"name": "email", "type": "string"}]}))
         .unwrap();
-        let mut doc = Doc::new(SubDoc::Schema, Some(&live), None);
+        let mut doc = Doc::new(SubDoc::SCHEMA, Some(&live), None);
         doc.columns(&spec);
         assert!(doc.changes.is_empty(), "{:?}", doc.changes);
 
@@ -556,7 +568,7 @@ mod tests {
             {"name": "email", "type": "string", "maxLength": 100}, {"name": "id", "type": "bigint"},
             {"name": "signup", "type": "date"}]}))
         .unwrap();
-        let mut doc = Doc::new(SubDoc::Schema, Some(&live), None);
+        let mut doc = Doc::new(SubDoc::SCHEMA, Some(&live), None);
         doc.columns(&spec);
         let paths: Vec<&str> = doc.changes.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(
@@ -579,14 +591,14 @@ mod tests {
             {"group": "analysts", "type": "ANALYST_READONLY"},
             {"user": "bob", "type": "READER"}]))
         .unwrap();
-        let mut doc = Doc::new(SubDoc::Permissions, Some(&live), None);
+        let mut doc = Doc::new(SubDoc::PERMISSIONS, Some(&live), None);
         doc.grants(&specs).unwrap();
         assert!(doc.changes.is_empty(), "{:?}", doc.changes);
 
         let specs: Vec<PermissionSpec> = serde_json::from_value(json!([
             {"group": "analysts", "type": "ANALYST_READWRITE"}]))
         .unwrap();
-        let mut doc = Doc::new(SubDoc::Permissions, Some(&live), None);
+        let mut doc = Doc::new(SubDoc::PERMISSIONS, Some(&live), None);
         doc.grants(&specs).unwrap();
         assert_eq!(
             doc.changes,
@@ -604,7 +616,7 @@ mod tests {
     #[test]
     fn duplicate_or_principal_less_grants_are_errors() {
         let live = json!({"permissions": []});
-        let mut doc = Doc::new(SubDoc::Permissions, Some(&live), None);
+        let mut doc = Doc::new(SubDoc::PERMISSIONS, Some(&live), None);
         let specs: Vec<PermissionSpec> =
             serde_json::from_value(json!([{"group": "a"}, {"group": "a"}])).unwrap();
         assert!(doc.grants(&specs).unwrap_err().contains("twice"));
@@ -619,13 +631,13 @@ mod tests {
             "versionTag": {"versionNumber": 3}});
         let b = json!({"tags": ["a", "b"], "description": "x", "custom": {"kv": {"k": 1}}});
         assert_eq!(
-            managed_view(SubDoc::Metadata, &a, &overlay, &[]),
-            managed_view(SubDoc::Metadata, &b, &overlay, &[])
+            managed_view(SubDoc::METADATA, &a, &overlay, &[]),
+            managed_view(SubDoc::METADATA, &b, &overlay, &[])
         );
         let c = json!({"tags": ["a"], "description": "x"});
         assert_ne!(
-            managed_view(SubDoc::Metadata, &a, &overlay, &[]),
-            managed_view(SubDoc::Metadata, &c, &overlay, &[])
+            managed_view(SubDoc::METADATA, &a, &overlay, &[]),
+            managed_view(SubDoc::METADATA, &c, &overlay, &[])
         );
     }
 }

@@ -46,9 +46,9 @@ impl ResourceId {
         }
     }
 
-    /// A dataset's identity.
-    pub fn dataset(project: &str, dataset: &str) -> Self {
-        ResourceId::new(crate::kinds::dataset::ID, format!("{project}.{dataset}"))
+    /// The identity of `name` of a kind that belongs to a project: `PROJECT.name`.
+    pub fn in_project(kind: Kind, project: &str, name: &str) -> Self {
+        ResourceId::new(kind, format!("{project}.{name}"))
     }
 
     /// The ledger key: `project:CHURN`, `dataset:CHURN.customers`, `variables:global`.
@@ -62,13 +62,21 @@ impl ResourceId {
         Some(ResourceId::new(Kind::parse(kind)?, name))
     }
 
-    /// For a dataset, `(project, dataset)`.
-    pub fn dataset_parts(&self) -> Option<(&str, &str)> {
-        if self.kind == crate::kinds::dataset::ID {
+    /// For a kind that belongs to a project, `(project, name)`.
+    pub fn project_parts(&self) -> Option<(&str, &str)> {
+        if self.kind.def().is_some_and(|k| k.in_project()) {
             self.name.split_once('.')
         } else {
             None
         }
+    }
+
+    /// The resource that contains this one (a dataset's project), which it depends on by its
+    /// very name.
+    pub fn container(&self) -> Option<ResourceId> {
+        let container = self.kind.def()?.contained_in()?;
+        let (project, _) = self.project_parts()?;
+        Some(ResourceId::new(container, project))
     }
 }
 
@@ -111,37 +119,181 @@ impl Action {
     }
 }
 
-/// The sub-documents DSS stores separately, each written by its own PUT (or POST on create).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubDoc {
-    /// Group, user, connection: the single definition document.
-    Definition,
-    /// Project or dataset metadata (`/metadata`).
-    Metadata,
-    /// Project permissions (`/permissions`).
-    Permissions,
-    /// Project variables (`/variables/`).
-    Variables,
-    /// Dataset definition (`PUT /projects/{k}/datasets/{n}`).
-    Settings,
-    /// Dataset schema (`/schema`).
-    Schema,
-    /// Global variables (`/admin/variables/`).
-    Values,
+/// A sub-document: one of the documents DSS stores separately for an object, each written by
+/// its own PUT (or POST on create), with the rules its managed fields follow. The common ones
+/// are the associated constants; a kind module may define its own
+/// (`pub const PAYLOAD: SubDoc = SubDoc::new(&DocShape::plain("payload"))`) and lists every
+/// sub-document it writes in [`crate::kinds::Kind::subdocuments`], which is how a saved plan
+/// naming it is read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubDoc(&'static DocShape);
+
+/// How the fields of a sub-document are compared and merged, beyond RFC 7396's merge patch
+/// (see [`crate::plan::overlay`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct DocShape {
+    /// The word of plans and messages (`permissions`).
+    pub name: &'static str,
+    /// Top-level list fields merged item by item rather than replaced.
+    pub keyed_lists: &'static [KeyedList],
+    /// Whether a list of objects that carry a `name`, at any depth, is merged by that name:
+    /// listed entries managed, entries not listed untouched (instance settings).
+    pub named_lists: bool,
+    /// The depth at which map entries are whole values rather than maps to merge (the
+    /// variables' values, at depth 1).
+    pub whole_values_at: Option<usize>,
+    /// Prepended to change paths where the document's own keys would not say which document
+    /// they are in (`schema.`).
+    pub path_prefix: &'static str,
+}
+
+/// A top-level list field merged item by item.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct KeyedList {
+    pub field: &'static str,
+    pub rule: ListRule,
+}
+
+/// How the items of a [`KeyedList`] are matched and compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListRule {
+    /// Grants, by principal (`group` or `user`): the list is authoritative, a grant keeps the
+    /// flags dssctl does not know, and the diff compares the flags.
+    Grants,
+    /// Schema columns, by `name`, in the manifest's order: a column keeps the attributes the
+    /// manifest does not give.
+    Columns,
+    /// Objects with a `name`, by name: the entries listed are managed, the others are kept
+    /// as they are (instance settings' named lists).
+    ByName,
+}
+
+impl DocShape {
+    /// A document merged key by key with no list rule.
+    pub const fn plain(name: &'static str) -> DocShape {
+        DocShape {
+            name,
+            keyed_lists: &[],
+            named_lists: false,
+            whole_values_at: None,
+            path_prefix: "",
+        }
+    }
 }
 
 impl SubDoc {
+    /// Group, user, connection: the single definition document.
+    pub const DEFINITION: SubDoc = SubDoc(&DocShape::plain("definition"));
+    /// Project or dataset metadata (`/metadata`).
+    pub const METADATA: SubDoc = SubDoc(&DocShape::plain("metadata"));
+    /// Project permissions (`/permissions`): grants merged by principal.
+    pub const PERMISSIONS: SubDoc = SubDoc(&DocShape {
+        keyed_lists: &[KeyedList {
+            field: "permissions",
+            rule: ListRule::Grants,
+        }],
+        ..DocShape::plain("permissions")
+    });
+    /// Project variables (`/variables/`): each variable is a whole value.
+    pub const VARIABLES: SubDoc = SubDoc(&DocShape {
+        whole_values_at: Some(1),
+        path_prefix: "variables.",
+        ..DocShape::plain("variables")
+    });
+    /// Dataset definition (`PUT /projects/{k}/datasets/{n}`).
+    pub const SETTINGS: SubDoc = SubDoc(&DocShape::plain("settings"));
+    /// Dataset schema (`/schema`): columns merged by name.
+    pub const SCHEMA: SubDoc = SubDoc(&DocShape {
+        keyed_lists: &[KeyedList {
+            field: "columns",
+            rule: ListRule::Columns,
+        }],
+        path_prefix: "schema.",
+        ..DocShape::plain("schema")
+    });
+    /// Global variables (`/admin/variables/`): each variable is a whole value.
+    pub const VALUES: SubDoc = SubDoc(&DocShape {
+        whole_values_at: Some(1),
+        ..DocShape::plain("values")
+    });
+
+    /// The common sub-documents, in the order plans list a resource's writes.
+    const COMMON: [SubDoc; 7] = [
+        SubDoc::DEFINITION,
+        SubDoc::METADATA,
+        SubDoc::PERMISSIONS,
+        SubDoc::VARIABLES,
+        SubDoc::SETTINGS,
+        SubDoc::SCHEMA,
+        SubDoc::VALUES,
+    ];
+
+    /// A sub-document with the rules `shape` gives.
+    pub const fn new(shape: &'static DocShape) -> SubDoc {
+        SubDoc(shape)
+    }
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            SubDoc::Definition => "definition",
-            SubDoc::Metadata => "metadata",
-            SubDoc::Permissions => "permissions",
-            SubDoc::Variables => "variables",
-            SubDoc::Settings => "settings",
-            SubDoc::Schema => "schema",
-            SubDoc::Values => "values",
-        }
+        self.0.name
+    }
+
+    /// Its rules.
+    pub fn shape(self) -> &'static DocShape {
+        self.0
+    }
+
+    /// The rule of the top-level list `field`, if it is merged item by item.
+    pub fn list_rule(self, field: &str) -> Option<ListRule> {
+        self.0
+            .keyed_lists
+            .iter()
+            .find(|l| l.field == field)
+            .map(|l| l.rule)
+    }
+
+    /// The sub-document written `word` in a plan: a common one or one a kind declares.
+    pub fn parse(word: &str) -> Option<SubDoc> {
+        SubDoc::COMMON
+            .into_iter()
+            .chain(
+                crate::kinds::REGISTRY
+                    .iter()
+                    .flat_map(|k| k.subdocuments().iter().copied()),
+            )
+            .find(|s| s.as_str() == word)
+    }
+
+    /// Position among the common sub-documents (the others after them, by name).
+    fn rank(self) -> usize {
+        SubDoc::COMMON
+            .iter()
+            .position(|s| *s == self)
+            .unwrap_or(SubDoc::COMMON.len())
+    }
+}
+
+impl PartialOrd for SubDoc {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SubDoc {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.rank(), self.as_str()).cmp(&(other.rank(), other.as_str()))
+    }
+}
+
+impl Serialize for SubDoc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SubDoc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(d)?;
+        SubDoc::parse(&word).ok_or_else(|| serde::de::Error::custom(format!("unknown sub-document {word:?}")))
     }
 }
 
@@ -380,7 +532,7 @@ impl Operation {
         self.changes
             .iter()
             .any(|c| c.path.starts_with("permissions") || c.path == "owner" || c.path == "allowedGroups")
-            || (self.action != Action::Delete && self.subdocuments.contains(&SubDoc::Permissions))
+            || (self.action != Action::Delete && self.subdocuments.contains(&SubDoc::PERMISSIONS))
     }
 }
 
@@ -494,10 +646,10 @@ mod tests {
 
     #[test]
     fn ledger_keys_round_trip() {
-        let id = ResourceId::dataset("CHURN", "customers");
+        let id = ResourceId::in_project(crate::kinds::dataset::ID, "CHURN", "customers");
         assert_eq!(id.ledger_key(), "dataset:CHURN.customers");
         assert_eq!(ResourceId::from_ledger_key(&id.ledger_key()), Some(id.clone()));
-        assert_eq!(id.dataset_parts(), Some(("CHURN", "customers")));
+        assert_eq!(id.project_parts(), Some(("CHURN", "customers")));
         assert_eq!(ResourceId::from_ledger_key("nonsense"), None);
         assert_eq!(ResourceId::from_ledger_key("build:x"), None);
     }

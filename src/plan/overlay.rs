@@ -13,7 +13,7 @@
 
 use serde_json::{Map, Value};
 
-use super::model::SubDoc;
+use super::model::{ListRule, SubDoc};
 
 /// Put `overlay` on `live` (see the module documentation).
 pub fn apply_overlay(sub: SubDoc, live: &mut Value, overlay: &Value) {
@@ -34,13 +34,14 @@ fn merge(sub: SubDoc, target: &mut Value, patch: &Value, depth: usize) {
             Value::Null => {
                 target.remove(key);
             }
-            Value::Array(items) if depth == 0 && sub == SubDoc::Permissions && key == "permissions" => {
+            Value::Array(items) if let Some(rule) = list_rule_at(sub, depth, key, items) => {
                 let live = target.remove(key);
-                target.insert(key.clone(), merge_by(live, items, &grant_key));
-            }
-            Value::Array(items) if depth == 0 && sub == SubDoc::Schema && key == "columns" => {
-                let live = target.remove(key);
-                target.insert(key.clone(), merge_by(live, items, &column_key));
+                let key_of: &dyn Fn(&Value) -> Option<String> = match rule {
+                    ListRule::Grants => &grant_key,
+                    ListRule::Columns | ListRule::ByName => &name_key,
+                };
+                let keep_unlisted = rule == ListRule::ByName;
+                target.insert(key.clone(), merge_by(sub, live, items, key_of, keep_unlisted));
             }
             Value::Object(_) if whole_values_at(sub, depth) => {
                 target.insert(key.clone(), value.clone());
@@ -60,7 +61,20 @@ fn merge(sub: SubDoc, target: &mut Value, patch: &Value, depth: usize) {
 /// a variable's value (`values.NAME`, `standard.NAME`, `local.NAME`) is authoritative as
 /// written, even when it is an object; only the variables are managed one by one.
 pub fn whole_values_at(sub: SubDoc, depth: usize) -> bool {
-    matches!(sub, SubDoc::Values | SubDoc::Variables) && depth == 1
+    sub.shape().whole_values_at == Some(depth)
+}
+
+/// How the list `items` written at `key` (at `depth`) of `sub` is merged, when item by item:
+/// a top-level list its shape names, or, in a document whose named lists are merged by name,
+/// a non-empty list of objects that all carry a `name`.
+pub fn list_rule_at(sub: SubDoc, depth: usize, key: &str, items: &[Value]) -> Option<ListRule> {
+    if depth == 0
+        && let Some(rule) = sub.list_rule(key)
+    {
+        return Some(rule);
+    }
+    let named = !items.is_empty() && items.iter().all(|i| i.get("name").is_some_and(Value::is_string));
+    (sub.shape().named_lists && named).then_some(ListRule::ByName)
 }
 
 fn grant_key(item: &Value) -> Option<String> {
@@ -69,17 +83,25 @@ fn grant_key(item: &Value) -> Option<String> {
     super::normalize::principal(g, u)
 }
 
-fn column_key(item: &Value) -> Option<String> {
+fn name_key(item: &Value) -> Option<String> {
     item.get("name").and_then(Value::as_str).map(str::to_string)
 }
 
-/// The desired list, each item merged onto the live item with the same key.
-fn merge_by(live: Option<Value>, desired: &[Value], key: &dyn Fn(&Value) -> Option<String>) -> Value {
+/// The desired list, each item merged onto the live item with the same key; with
+/// `keep_unlisted`, the live items no desired item names stay, in their place, and the new
+/// ones follow them.
+fn merge_by(
+    sub: SubDoc,
+    live: Option<Value>,
+    desired: &[Value],
+    key: &dyn Fn(&Value) -> Option<String>,
+    keep_unlisted: bool,
+) -> Value {
     let live_items = match live {
         Some(Value::Array(items)) => items,
         _ => Vec::new(),
     };
-    let out = desired
+    let merged: Vec<Value> = desired
         .iter()
         .map(|want| {
             let k = key(want);
@@ -97,13 +119,26 @@ fn merge_by(live: Option<Value>, desired: &[Value], key: &dyn Fn(&Value) -> Opti
                     {
                         obj.remove("type");
                     }
-                    merge(SubDoc::Definition, &mut base, want, 1);
+                    merge(sub, &mut base, want, 1);
                     base
                 }
                 None => strip_nulls(want),
             }
         })
         .collect();
+    if !keep_unlisted {
+        return Value::Array(merged);
+    }
+    let mut merged: Vec<Option<Value>> = merged.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(live_items.len() + merged.len());
+    for have in live_items {
+        let k = key(&have);
+        match desired.iter().position(|want| k.is_some() && key(want) == k) {
+            Some(i) => out.extend(merged[i].take()),
+            None => out.push(have),
+        }
+    }
+    out.extend(merged.into_iter().flatten());
     Value::Array(out)
 }
 
@@ -151,7 +186,7 @@ mod tests {
         let mut live = json!({"params": {"connection": "c", "path": "/a", "notReadyIfEmpty": false},
                               "flowOptions": {"virtualizable": true}, "formatType": "csv"});
         let overlay = json!({"params": {"path": "/b", "connection": null}, "formatType": "parquet"});
-        apply_overlay(SubDoc::Settings, &mut live, &overlay);
+        apply_overlay(SubDoc::SETTINGS, &mut live, &overlay);
         assert_eq!(
             live,
             json!({"params": {"path": "/b", "notReadyIfEmpty": false},
@@ -169,7 +204,7 @@ mod tests {
         let overlay = json!({"permissions": [
             {"user": "bob", "admin": false, "readDashboards": true},
             {"group": "a", "admin": false, "readDashboards": false}]});
-        apply_overlay(SubDoc::Permissions, &mut live, &overlay);
+        apply_overlay(SubDoc::PERMISSIONS, &mut live, &overlay);
         assert_eq!(
             live,
             json!({"owner": "admin", "permissions": [
@@ -185,7 +220,7 @@ mod tests {
             {"name": "a", "type": "string", "originalType": "varchar"},
             {"name": "b", "type": "int"}], "userModified": true});
         let overlay = json!({"columns": [{"name": "c", "type": "date"}, {"name": "a", "type": "string"}]});
-        apply_overlay(SubDoc::Schema, &mut live, &overlay);
+        apply_overlay(SubDoc::SCHEMA, &mut live, &overlay);
         assert_eq!(
             live,
             json!({"columns": [{"name": "c", "type": "date"},
@@ -197,7 +232,7 @@ mod tests {
     fn a_variable_object_value_is_replaced_not_merged() {
         let mut live = json!({"standard": {"cfg": {"a": 1, "b": 2}, "other": 1}, "local": {}});
         let overlay = json!({"standard": {"cfg": {"a": 1}}});
-        apply_overlay(SubDoc::Variables, &mut live, &overlay);
+        apply_overlay(SubDoc::VARIABLES, &mut live, &overlay);
         assert_eq!(
             live,
             json!({"standard": {"cfg": {"a": 1}, "other": 1}, "local": {}})

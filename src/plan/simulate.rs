@@ -112,7 +112,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
         crate::kinds::group::ID => {
             let mut doc = json!({"name": op.name, "description": "", "admin": false,
                 "sourceType": "LOCAL", "mayCreateProjects": false, "mayWriteSafeCode": false});
-            put(&mut doc, op, SubDoc::Definition, n);
+            put(&mut doc, op, SubDoc::DEFINITION, n);
             out.kinds
                 .entry::<group::Live>(group::ID)
                 .insert(op.name.clone(), from(doc));
@@ -121,7 +121,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
             let mut doc = json!({"login": op.name, "displayName": op.name, "groups": [],
                 "userProfile": "DATA_SCIENTIST", "enabled": true, "sourceType": "LOCAL",
                 "codeAllowed": false, "creationDate": 0});
-            put(&mut doc, op, SubDoc::Definition, n);
+            put(&mut doc, op, SubDoc::DEFINITION, n);
             // Write-only: DSS never returns a password.
             doc.as_object_mut().expect("object").remove("password");
             sort_strings(&mut doc, "groups", true);
@@ -133,7 +133,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
             let mut doc = json!({"name": op.name, "type": "", "params": {}, "usableBy": "ALL",
                 "allowedGroups": [], "allowWrite": true, "allowManagedDatasets": true,
                 "credentialsMode": "GLOBAL", "maxActivities": 0, "creationTag": version});
-            put(&mut doc, op, SubDoc::Definition, n);
+            put(&mut doc, op, SubDoc::DEFINITION, n);
             sort_strings(&mut doc, "allowedGroups", true);
             out.kinds
                 .entry::<connection::Live>(connection::ID)
@@ -142,12 +142,12 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
         crate::kinds::project::ID => {
             let mut metadata = json!({"label": op.name, "description": "", "shortDesc": "",
                 "tags": [], "custom": {"kv": {}}, "checklists": {"checklists": []}});
-            put(&mut metadata, op, SubDoc::Metadata, n);
+            put(&mut metadata, op, SubDoc::METADATA, n);
             sort_strings(&mut metadata, "tags", false);
             let mut permissions = json!({"owner": "admin", "permissions": [],
                 "dashboardAuthorizations": {"allAuthorized": false, "authorizations": []},
                 "additionalDashboardUsers": {"users": []}});
-            put(&mut permissions, op, SubDoc::Permissions, n);
+            put(&mut permissions, op, SubDoc::PERMISSIONS, n);
             // Omit false flags, as a DSS that stores only granted rights would.
             if let Some(grants) = permissions["permissions"].as_array_mut() {
                 for g in grants.iter_mut().filter_map(Value::as_object_mut) {
@@ -155,7 +155,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
                 }
             }
             let mut variables = json!({"standard": {}, "local": {}});
-            put(&mut variables, op, SubDoc::Variables, n);
+            put(&mut variables, op, SubDoc::VARIABLES, n);
             let summary = json!({"projectKey": op.name, "name": metadata["label"],
                 "shortDesc": metadata["shortDesc"], "tags": metadata["tags"],
                 "ownerLogin": permissions["owner"], "versionTag": version});
@@ -179,9 +179,9 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
                 "schema": {"columns": [], "userModified": false},
                 "tags": [], "customMeta": {"kv": {}}, "flowOptions": {"virtualizable": false},
                 "versionTag": version, "creationTag": version});
-            put(&mut def, op, SubDoc::Settings, n);
-            if let Some(overlay) = overlay_of(op, SubDoc::Schema) {
-                apply_overlay(SubDoc::Schema, &mut def["schema"], overlay);
+            put(&mut def, op, SubDoc::SETTINGS, n);
+            if let Some(overlay) = overlay_of(op, SubDoc::SCHEMA) {
+                apply_overlay(SubDoc::SCHEMA, &mut def["schema"], overlay);
                 if let Some(cols) = def["schema"]["columns"].as_array_mut() {
                     for c in cols.iter_mut() {
                         c["originalType"] = json!("varchar");
@@ -190,7 +190,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
             }
             let mut metadata = json!({"label": name, "description": "", "shortDesc": "",
                 "tags": def["tags"], "custom": def["customMeta"]});
-            put(&mut metadata, op, SubDoc::Metadata, n);
+            put(&mut metadata, op, SubDoc::METADATA, n);
             sort_strings(&mut metadata, "tags", false);
             for (from_key, to_key) in [
                 ("label", "label"),
@@ -214,7 +214,7 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
         }
         crate::kinds::variables::ID => {
             let mut doc = json!({"values": out.global_variables.clone().unwrap_or_default()});
-            put(&mut doc, op, SubDoc::Values, n);
+            put(&mut doc, op, SubDoc::VALUES, n);
             out.global_variables = doc["values"].as_object().cloned();
         }
         other => panic!("the simulation does not know kind {other}"),

@@ -72,7 +72,9 @@ pub struct Selection {
 /// The identity a reference names.
 fn referenced_id(r: &crate::manifest::Reference) -> ResourceId {
     match &r.project {
-        Some(project) if r.kind == crate::kinds::dataset::ID => ResourceId::dataset(project, &r.name),
+        Some(project) if r.kind.def().is_some_and(|k| k.in_project()) => {
+            ResourceId::in_project(r.kind, project, &r.name)
+        }
         _ => ResourceId::new(r.kind, r.name.clone()),
     }
 }
@@ -111,15 +113,14 @@ impl Selection {
                 ));
             }
         }
-        // A dataset depends on its project by its very name, declared or only in the ledger.
+        // A dataset (any kind in a project) depends on its project by its very name, declared
+        // or only in the ledger.
         let depends_on = |id: &ResourceId| -> Vec<ResourceId> {
             let mut deps: Vec<ResourceId> = declared
                 .get(id)
                 .map(|d| d.references.iter().map(referenced_id).collect())
                 .unwrap_or_default();
-            if let Some((project, _)) = id.dataset_parts() {
-                deps.push(ResourceId::new(crate::kinds::project::ID, project));
-            }
+            deps.extend(id.container());
             deps
         };
         let targeted = (!targets.is_empty()).then(|| {
@@ -230,7 +231,10 @@ mod tests {
     #[test]
     fn selectors_take_the_manifest_kind_in_any_case() {
         let s = sel("dataset/SALES.orders");
-        assert_eq!(s.id, ResourceId::dataset("SALES", "orders"));
+        assert_eq!(
+            s.id,
+            ResourceId::in_project(crate::kinds::dataset::ID, "SALES", "orders")
+        );
         assert_eq!(s.written, "Dataset/SALES.orders");
         assert_eq!(sel("PROJECT/CHURN").written, "Project/CHURN");
         assert!(parse_selector("CHURN").unwrap_err().contains("KIND/NAME"));
@@ -247,7 +251,7 @@ mod tests {
             .find(|id| id.kind == crate::kinds::dataset::ID)
             .unwrap()
             .clone();
-        let (project, _) = dataset.dataset_parts().unwrap();
+        let (project, _) = dataset.project_parts().unwrap();
         let project = ResourceId::new(crate::kinds::project::ID, project);
         let written = format!("Dataset/{}", dataset.name);
         let s = Selection::new(&[sel(&written)], &[], &desired, &[]).unwrap();

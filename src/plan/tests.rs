@@ -94,7 +94,7 @@ fn an_empty_instance_gets_everything_created_in_dependency_order() {
     assert_eq!(ds.name, "CHURN.customers");
     assert_eq!(
         ds.subdocuments,
-        vec![SubDoc::Settings, SubDoc::Schema, SubDoc::Metadata]
+        vec![SubDoc::SETTINGS, SubDoc::SCHEMA, SubDoc::METADATA]
     );
     assert!(ds.writes.iter().all(|w| w.fingerprint.is_none()));
     let conn = &plan.operations[3];
@@ -137,7 +137,7 @@ fn one_live_tag_change_is_one_field_of_one_operation() {
     assert_eq!(paths(&plan), vec!["dataset CHURN.customers: tags"]);
     let op = &plan.operations[0];
     assert_eq!(op.action, Action::Update);
-    assert_eq!(op.subdocuments, vec![SubDoc::Metadata]);
+    assert_eq!(op.subdocuments, vec![SubDoc::METADATA]);
     assert_eq!(op.changes[0].before, json!(["pii", "x"]));
     assert_eq!(op.changes[0].after, json!(["pii"]));
     assert!(op.writes[0].fingerprint.is_some());
@@ -185,7 +185,10 @@ fn encrypted_secrets_are_never_compared_by_value() {
 #[test]
 fn a_secret_changed_in_git_is_seen_through_its_fingerprint_only() {
     let (mut desired, observed) = converged();
-    if let crate::manifest::Resource::Connection { spec, .. } = &mut desired[3].resource {
+    if let Some(spec) = desired[3]
+        .resource
+        .spec_mut::<crate::kinds::connection::ConnectionSpec>()
+    {
         spec.params
             .as_mut()
             .unwrap()
@@ -205,7 +208,7 @@ fn a_secret_changed_in_git_is_seen_through_its_fingerprint_only() {
 #[test]
 fn an_unresolvable_secret_on_an_existing_object_is_unchecked_not_written() {
     let (mut desired, observed) = converged();
-    if let crate::manifest::Resource::User { spec, .. } = &mut desired[2].resource {
+    if let Some(spec) = desired[2].resource.spec_mut::<crate::kinds::user::UserSpec>() {
         spec.password = Some(crate::manifest::SecretRef::FromEnv {
             from_env: "NOPE".into(),
         });
@@ -222,7 +225,7 @@ fn an_unresolvable_secret_on_an_existing_object_is_unchecked_not_written() {
     assert!(u.reason.contains("NOPE"), "{}", u.reason);
 
     // With another change, the operation shows the field as not checked, but does not write it.
-    if let crate::manifest::Resource::User { spec, .. } = &mut desired[2].resource {
+    if let Some(spec) = desired[2].resource.spec_mut::<crate::kinds::user::UserSpec>() {
         spec.display_name = Some("Alice Renamed".into());
     }
     let plan = run(&desired, &observed);
@@ -237,7 +240,7 @@ fn an_unresolvable_secret_on_an_existing_object_is_unchecked_not_written() {
 #[test]
 fn an_unresolvable_secret_on_a_created_object_must_be_sent() {
     let (mut desired, mut observed) = converged();
-    if let crate::manifest::Resource::User { spec, .. } = &mut desired[2].resource {
+    if let Some(spec) = desired[2].resource.spec_mut::<crate::kinds::user::UserSpec>() {
         spec.password = Some(crate::manifest::SecretRef::FromEnv {
             from_env: "NOPE".into(),
         });
@@ -341,7 +344,10 @@ fn a_null_key_already_absent_is_no_change_and_a_present_one_is_removed() {
 #[test]
 fn variables_never_see_the_ledger_even_with_prune() {
     let (mut desired, mut observed) = converged();
-    if let crate::manifest::Resource::Variables { spec, .. } = &mut desired[6].resource {
+    if let Some(spec) = desired[6]
+        .resource
+        .spec_mut::<crate::kinds::variables::VariablesSpec>()
+    {
         spec.prune = Some(true);
     }
     let vars = observed.global_variables.as_mut().unwrap();
@@ -352,7 +358,10 @@ fn variables_never_see_the_ledger_even_with_prune() {
     let overlay = &plan.operations[0].writes[0].overlay;
     assert!(overlay["values"].get("dssctl.ledger.other").is_none());
 
-    if let crate::manifest::Resource::Variables { spec, .. } = &mut desired[6].resource {
+    if let Some(spec) = desired[6]
+        .resource
+        .spec_mut::<crate::kinds::variables::VariablesSpec>()
+    {
         spec.values.insert("dssctl.mine".into(), json!(1));
     }
     let plan = run(&desired, &observed);
@@ -394,16 +403,22 @@ fn a_multi_line_description_change_is_one_field() {
         .description = Some("Predicts churn.\nUpdated weekly.\n".into());
     let plan = run(&desired, &observed);
     assert_eq!(paths(&plan), vec!["project CHURN: description"]);
-    assert_eq!(plan.operations[0].subdocuments, vec![SubDoc::Metadata]);
+    assert_eq!(plan.operations[0].subdocuments, vec![SubDoc::METADATA]);
 }
 
 #[test]
 fn identity_changes_are_errors_with_what_to_do() {
     let (mut desired, observed) = converged();
-    if let crate::manifest::Resource::Dataset { spec, .. } = &mut desired[5].resource {
+    if let Some(spec) = desired[5]
+        .resource
+        .spec_mut::<crate::kinds::dataset::DatasetSpec>()
+    {
         spec.dataset_type = "Snowflake".into();
     }
-    if let crate::manifest::Resource::Connection { spec, .. } = &mut desired[3].resource {
+    if let Some(spec) = desired[3]
+        .resource
+        .spec_mut::<crate::kinds::connection::ConnectionSpec>()
+    {
         spec.connection_type = "MySQL".into();
     }
     let plan = run(&desired, &observed);
@@ -420,9 +435,9 @@ fn identity_changes_are_errors_with_what_to_do() {
 fn unresolved_references_are_looked_up_live() {
     let (mut desired, mut observed) = converged();
     // The group is not declared any more, but exists live: fine.
-    desired.retain(
-        |d| !matches!(&d.resource, crate::manifest::Resource::Group { meta, .. } if meta.name == "analysts"),
-    );
+    desired.retain(|d| {
+        !(d.resource.kind_def().id() == crate::kinds::group::ID && d.resource.meta().name == "analysts")
+    });
     let plan = run(&desired, &observed);
     assert!(plan.errors.is_empty(), "{:?}", plan.errors);
     // Gone live too: an error at each manifest that names it.
@@ -449,12 +464,12 @@ fn undeclared_ledger_resources_are_deleted_unless_protected_or_gone() {
     let (mut desired, mut observed) = converged();
     // Drop the dataset and the (protected) project from the manifests.
     desired.retain(|d| {
-        !matches!(
-            d.resource,
-            crate::manifest::Resource::Dataset { .. }
-                | crate::manifest::Resource::Project { .. }
-                | crate::manifest::Resource::Build { .. }
-        )
+        ![
+            crate::kinds::dataset::ID,
+            crate::kinds::project::ID,
+            crate::kinds::build::ID,
+        ]
+        .contains(&d.resource.kind_def().id())
     });
     // A group in the ledger that was deleted out of band.
     let ledger = observed.ledger.as_mut().unwrap();
@@ -562,7 +577,7 @@ fn a_fingerprint_is_what_apply_recomputes_from_a_fresh_get() {
     let settings = plan.operations[0]
         .writes
         .iter()
-        .find(|w| w.subdocument == SubDoc::Settings)
+        .find(|w| w.subdocument == SubDoc::SETTINGS)
         .unwrap();
     let mut def = serde_json::to_value(
         &crate::kinds::dataset::live(&observed, "CHURN", "customers")

@@ -613,7 +613,7 @@ mod tests {
             kind: crate::kinds::group::ID,
             name: format!("g{i}"),
             action: Action::Update,
-            subdocuments: vec![crate::plan::SubDoc::Definition],
+            subdocuments: vec![crate::plan::SubDoc::DEFINITION],
             changes: vec![Change::new(
                 "description",
                 json!("x".repeat(200)),

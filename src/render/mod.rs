@@ -174,7 +174,10 @@ pub(crate) mod sample {
         g.flags.insert("type".into(), json!("READER"));
         let ds = p.datasets.as_mut().unwrap().get_mut("customers").unwrap();
         ds.definition.schema.as_mut().unwrap().columns.pop();
-        if let crate::manifest::Resource::Connection { spec, .. } = &mut desired[3].resource {
+        if let Some(spec) = desired[3]
+            .resource
+            .spec_mut::<crate::kinds::connection::ConnectionSpec>()
+        {
             spec.params
                 .as_mut()
                 .unwrap()

@@ -237,9 +237,10 @@ fn quickstart_secrets_resolve_relative_to_their_manifest() {
         .iter()
         .find(|d| d.resource.display_name() == "user alice")
         .unwrap();
-    let dssctl::manifest::Resource::User { spec, .. } = &user.resource else {
-        unreachable!()
-    };
+    let spec = user
+        .resource
+        .spec::<dssctl::kinds::user::UserSpec>()
+        .expect("a User's spec");
     let secret = spec.password.as_ref().expect("alice has a password reference");
     let value = dssctl::manifest::resolve_secret(secret, user.origin.base_dir()).unwrap();
     assert_eq!(value, "quickstart-alice");

@@ -92,13 +92,13 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                     };
                     c.create_group(&g).await.unwrap();
                 }
-                if let Some(w) = write_of(op, SubDoc::Definition) {
+                if let Some(w) = write_of(op, SubDoc::DEFINITION) {
                     let doc = overlaid(to_value(&c.get_group(&op.name).await.unwrap()), w, base);
                     c.update_group(&op.name, &from_value(doc)).await.unwrap();
                 }
             }
             dssctl::kinds::user::ID => {
-                if let Some(w) = write_of(op, SubDoc::Definition) {
+                if let Some(w) = write_of(op, SubDoc::DEFINITION) {
                     if create {
                         let doc = overlaid(json!({"login": op.name}), w, base);
                         c.create_user(&from_value(doc)).await.unwrap();
@@ -108,7 +108,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                 }
             }
             dssctl::kinds::connection::ID => {
-                if let Some(w) = write_of(op, SubDoc::Definition) {
+                if let Some(w) = write_of(op, SubDoc::DEFINITION) {
                     if create {
                         let doc = overlaid(json!({"name": op.name}), w, base);
                         c.create_connection(&from_value(doc)).await.unwrap();
@@ -125,7 +125,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                     };
                     c.create_project(&req).await.unwrap();
                 }
-                if let Some(w) = write_of(op, SubDoc::Metadata) {
+                if let Some(w) = write_of(op, SubDoc::METADATA) {
                     let doc = overlaid(
                         to_value(&c.get_project_metadata(&op.name).await.unwrap()),
                         w,
@@ -133,7 +133,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                     );
                     c.set_project_metadata(&op.name, &from_value(doc)).await.unwrap();
                 }
-                if let Some(w) = write_of(op, SubDoc::Permissions) {
+                if let Some(w) = write_of(op, SubDoc::PERMISSIONS) {
                     let doc = overlaid(
                         to_value(&c.get_project_permissions(&op.name).await.unwrap()),
                         w,
@@ -143,7 +143,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                         .await
                         .unwrap();
                 }
-                if let Some(w) = write_of(op, SubDoc::Variables) {
+                if let Some(w) = write_of(op, SubDoc::VARIABLES) {
                     let doc = overlaid(
                         to_value(&c.get_project_variables(&op.name).await.unwrap()),
                         w,
@@ -154,7 +154,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
             }
             dssctl::kinds::dataset::ID => {
                 let (key, name) = op.name.split_once('.').unwrap();
-                if let Some(w) = write_of(op, SubDoc::Settings) {
+                if let Some(w) = write_of(op, SubDoc::SETTINGS) {
                     if create {
                         let doc = overlaid(json!({"projectKey": key, "name": name}), w, base);
                         c.create_dataset(key, &from_value(doc)).await.unwrap();
@@ -162,11 +162,11 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                     let doc = overlaid(to_value(&c.get_dataset(key, name).await.unwrap()), w, base);
                     c.update_dataset(key, name, &from_value(doc)).await.unwrap();
                 }
-                if let Some(w) = write_of(op, SubDoc::Schema) {
+                if let Some(w) = write_of(op, SubDoc::SCHEMA) {
                     let doc = overlaid(to_value(&c.get_dataset_schema(key, name).await.unwrap()), w, base);
                     c.set_dataset_schema(key, name, &from_value(doc)).await.unwrap();
                 }
-                if let Some(w) = write_of(op, SubDoc::Metadata) {
+                if let Some(w) = write_of(op, SubDoc::METADATA) {
                     let doc = overlaid(
                         to_value(&c.get_dataset_metadata(key, name).await.unwrap()),
                         w,
@@ -176,7 +176,7 @@ async fn put_in_place(c: &DssClient, plan: &Plan, base: &Path) {
                 }
             }
             dssctl::kinds::variables::ID => {
-                if let Some(w) = write_of(op, SubDoc::Values) {
+                if let Some(w) = write_of(op, SubDoc::VALUES) {
                     let vars = c.get_global_variables().await.unwrap();
                     let doc = overlaid(json!({ "values": vars }), w, base);
                     c.set_global_variables(doc["values"].as_object().unwrap())
@@ -294,7 +294,7 @@ async fn quickstart_from_create_to_adopt_to_converged_to_one_tag() {
         (op.kind, op.name.as_str(), op.action),
         (dssctl::kinds::dataset::ID, "CHURN.customers", Action::Update)
     );
-    assert_eq!(op.subdocuments, vec![SubDoc::Metadata]);
+    assert_eq!(op.subdocuments, vec![SubDoc::METADATA]);
     assert_eq!(op.changes.len(), 1);
     assert_eq!(op.changes[0].path, "tags");
     assert_eq!(op.changes[0].before, json!(["drift", "pii"]));

@@ -1,7 +1,6 @@
 //! Tests of the loader: locations, every mistake reported once, the walk of directories.
 
 use super::*;
-use crate::manifest::kinds::Resource;
 
 fn load(text: &str) -> Result<LoadedManifests, Diagnostics> {
     load_str(Path::new("m.yaml"), text)
@@ -46,9 +45,12 @@ fn loads_typed_resources_with_origins_and_references() {
             .to_string()
             .contains("project \"P\" is not declared")
     );
-    match &loaded.resources[0].resource {
-        Resource::Group { spec, .. } => assert_eq!(spec.abilities.get("mayWriteSafeCode"), Some(&true)),
-        other => panic!("{other:?}"),
+    match loaded.resources[0]
+        .resource
+        .spec::<crate::kinds::group::GroupSpec>()
+    {
+        Some(spec) => assert_eq!(spec.abilities.get("mayWriteSafeCode"), Some(&true)),
+        None => panic!("{:?}", loaded.resources[0].resource),
     }
 }
 
@@ -140,10 +142,9 @@ mod round_trip {
     use serde_json::{Value, json};
 
     use super::super::*;
-    use crate::manifest::kinds::{API_VERSION, Resource};
-    use crate::manifest::kinds::{
-        ColumnSpec, DatasetSpec, KeyedMap, PermissionSpec, ProjectSpec, ProjectVariablesSpec, SchemaSpec,
-    };
+    use crate::kinds::dataset::{ColumnSpec, DatasetSpec, SchemaSpec};
+    use crate::kinds::project::{PermissionSpec, ProjectSpec, ProjectVariablesSpec};
+    use crate::manifest::kinds::{API_VERSION, KeyedMap};
 
     fn text() -> impl Strategy<Value = String> {
         // Printable text, including what YAML would read as something else unquoted.
@@ -235,9 +236,9 @@ mod round_trip {
         fn datasets_round_trip(spec in dataset()) {
             let yaml = document("Dataset", json!({"name": "d", "project": "P"}), serde_json::to_value(&spec).unwrap());
             let loaded = load_str(std::path::Path::new("m.yaml"), &yaml).map_err(|d| TestCaseError::fail(format!("{d}\n{yaml}")))?;
-            match &loaded.resources[0].resource {
-                Resource::Dataset { spec: back, .. } => prop_assert_eq!(back, &spec, "{}", yaml),
-                other => prop_assert!(false, "{:?}", other),
+            match loaded.resources[0].resource.spec::<crate::kinds::dataset::DatasetSpec>() {
+                Some(back) => prop_assert_eq!(back, &spec, "{}", yaml),
+                None => prop_assert!(false, "{:?}", loaded.resources[0].resource),
             }
         }
 
@@ -245,9 +246,9 @@ mod round_trip {
         fn projects_round_trip(spec in project()) {
             let yaml = document("Project", json!({"name": "P"}), serde_json::to_value(&spec).unwrap());
             let loaded = load_str(std::path::Path::new("m.yaml"), &yaml).map_err(|d| TestCaseError::fail(format!("{d}\n{yaml}")))?;
-            match &loaded.resources[0].resource {
-                Resource::Project { spec: back, .. } => prop_assert_eq!(back, &spec, "{}", yaml),
-                other => prop_assert!(false, "{:?}", other),
+            match loaded.resources[0].resource.spec::<crate::kinds::project::ProjectSpec>() {
+                Some(back) => prop_assert_eq!(back, &spec, "{}", yaml),
+                None => prop_assert!(false, "{:?}", loaded.resources[0].resource),
             }
         }
     }
