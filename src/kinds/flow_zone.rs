@@ -25,6 +25,7 @@ use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, overlay_of, proje
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use crate::client::flow_zones::{DEFAULT_ZONE_ID, FlowZone, ZoneItem};
 use crate::client::{ClientError, DssClient};
+use crate::export::{ExportOut, ExportScope};
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::Node;
 use crate::observe::{ObserveError, reading};
@@ -348,6 +349,38 @@ impl Kind for FlowZoneKind {
         out.push(ResourceId::new(project::ID, split(&op.name).0));
     }
 
+    fn export_word(&self) -> Option<&'static str> {
+        Some("zones")
+    }
+
+    fn export_read<'a>(
+        &'a self,
+        scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        Some(Box::pin(async move {
+            let projects: Reads = project::read_for_export(scope, &[]).await?.into_keys().collect();
+            Ok(read_zones(scope.client, &projects, scope.parallelism).await?)
+        }))
+    }
+
+    fn export(&self, observed: &Observed, out: &mut ExportOut) {
+        for (key, zones) in live(observed).into_iter().flatten() {
+            // By name: an export does not change when DSS lists the zones in another order.
+            let mut zones: Vec<&FlowZone> = zones.iter().filter(|z| !z.is_default()).collect();
+            zones.sort_by(|a, b| a.name.cmp(&b.name));
+            for z in zones {
+                let meta = ObjectMeta {
+                    name: z.name.clone(),
+                    project: Some(key.clone()),
+                };
+                out.put(
+                    project::export_file(key),
+                    Resource::new(&KIND, meta, export_spec(z)),
+                );
+            }
+        }
+    }
+
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
         let spec: FlowZoneSpec = serde_json::from_value(spec)?;
         Ok(Resource::new(&KIND, meta, spec))
@@ -580,6 +613,12 @@ pub async fn put_placement(
     };
     assign_zone(c, project, object_type, object_id, zone).await?;
     Ok(())
+}
+
+/// The `zone` an export writes for object `object_id` of type `object_type`: the zone that
+/// holds it, or nothing for the built-in zone (where a new object lands anyway).
+pub fn exported_zone(zones: &[FlowZone], object_type: &str, object_id: &str) -> Option<String> {
+    Some(zone_of(zones, object_type, object_id)).filter(|z| !is_default(z))
 }
 
 /// The manifest spec of a live zone (export).

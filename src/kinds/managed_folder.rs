@@ -20,6 +20,7 @@ use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, connection, overl
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use crate::client::managed_folders::ManagedFolder;
 use crate::client::{ClientError, DssClient};
+use crate::export::{ExportOut, ExportScope};
 use crate::manifest::kinds::{Declared, KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue};
 use crate::observe::{ObserveError, reading};
@@ -380,6 +381,40 @@ impl Kind for ManagedFolderKind {
             out.push(ResourceId::new(connection::ID, c));
         }
         flow_zone::placement_references(op, project, out);
+    }
+
+    fn export_word(&self) -> Option<&'static str> {
+        Some("folders")
+    }
+
+    fn export_read<'a>(
+        &'a self,
+        scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        Some(Box::pin(async move {
+            let projects: Reads = project::read_for_export(scope, &[]).await?.into_keys().collect();
+            Ok(read_folders(scope.client, &projects, scope.parallelism).await?)
+        }))
+    }
+
+    fn export(&self, observed: &Observed, out: &mut ExportOut) {
+        for (key, folders) in live(observed).into_iter().flatten() {
+            let zones = flow_zone::live(observed).and_then(|l| l.get(key));
+            // By name: an export does not change when DSS lists the folders in another order.
+            let mut folders: Vec<&ManagedFolder> = folders.iter().collect();
+            folders.sort_by(|a, b| a.name.cmp(&b.name));
+            for f in folders {
+                let meta = ObjectMeta {
+                    name: f.name.clone(),
+                    project: Some(key.clone()),
+                };
+                let zone = zones.and_then(|zs| flow_zone::exported_zone(zs, OBJECT_TYPE, &f.id));
+                out.put(
+                    project::export_file(key),
+                    Resource::new(&KIND, meta, export_spec(f, zone)),
+                );
+            }
+        }
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {

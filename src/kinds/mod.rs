@@ -16,7 +16,9 @@
 pub mod build;
 pub mod connection;
 pub mod dataset;
+pub mod flow_zone;
 pub mod group;
+pub mod managed_folder;
 pub mod names;
 pub mod project;
 pub mod user;
@@ -48,6 +50,8 @@ pub use names::NameRule;
 pub static REGISTRY: &[&dyn Kind] = &[
     &project::KIND,
     &dataset::KIND,
+    &flow_zone::KIND,
+    &managed_folder::KIND,
     &connection::KIND,
     &user::KIND,
     &group::KIND,
