@@ -586,3 +586,65 @@ async fn a_saved_plan_moves_a_dataset_unless_someone_moved_it_in_between() {
     let zones = c.list_flow_zones("ZONES").await.unwrap();
     assert!(zone(&zones, "reporting").holds("DATASET", "orders"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_of_zones_and_folders_plans_as_adoptions_without_change() {
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    applied_flow(&emu, dir.path()).await;
+
+    let args = [
+        "export",
+        "--project",
+        "ZONES",
+        "--include",
+        "projects,datasets,zones,folders",
+        "--out",
+        "exported",
+        "--url",
+        &emu.url,
+        "--api-key",
+        KEY,
+    ];
+    let out = dssctl(args.iter().map(|s| s.to_string()).collect(), dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = std::fs::read_to_string(dir.path().join("exported/projects/ZONES.yaml")).unwrap();
+    for expected in [
+        "kind: FlowZone",
+        "name: ingestion",
+        "color: \"#4a90d9\"",
+        "kind: ManagedFolder",
+        "path: ${projectKey}/raw_files",
+        "zone: ingestion",
+        "zone: reporting",
+    ] {
+        assert!(text.contains(expected), "{expected} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("name: default"),
+        "the built-in zone is never exported:\n{text}"
+    );
+
+    // A fresh stack adopts every object with no field change, then writes only its ledger.
+    let out = dssctl(
+        cli_args(
+            "plan",
+            Path::new("exported"),
+            &emu,
+            KEY,
+            &["--stack", "adopter", "--format", "json"],
+        ),
+        dir.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["summary"]["adopt"], 6, "{plan:#}");
+    for op in plan["operations"].as_array().unwrap() {
+        assert_eq!(op["action"], "adopt", "{op:#}");
+        assert!(
+            op["changes"].as_array().unwrap().is_empty(),
+            "a field change on adoption: {op:#}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ mod emulator_flow;
 mod emulator_instance;
 mod errors;
 mod export;
+mod flow_zones;
 mod lock;
 mod manifests;
 mod markdown;
