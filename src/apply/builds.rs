@@ -245,6 +245,7 @@ mod tests {
                 warnings: vec![],
                 notes: vec![],
                 backup: None,
+                dss_id: None,
             })
         };
         let failed = || {

@@ -295,6 +295,7 @@ impl<'a> LedgerWriter<'a> {
             protect: intent.protect,
             drop_data_on_delete: intent.drop_data_on_delete,
             keep_on_removal,
+            dss_id: intent.dss_id.clone(),
             secrets: if same_salt {
                 secrets.clone()
             } else {
@@ -375,6 +376,7 @@ mod tests {
             intent: LedgerIntent {
                 protect: true,
                 drop_data_on_delete: false,
+                dss_id: Some("a1b2c3".into()),
             },
             keep_on_removal: false,
             secrets: [("params.password".to_string(), "f".repeat(64))].into(),
@@ -388,6 +390,7 @@ mod tests {
         assert!(e.protect);
         assert_eq!(e.git_commit.as_deref(), Some("abc1234"));
         assert_eq!(e.secrets.len(), 1);
+        assert_eq!(e.dss_id.as_deref(), Some("a1b2c3"));
         let mut foreign = Ledger::new();
         w.apply(&mut foreign, &[record]);
         assert!(foreign.get(&id).unwrap().secrets.is_empty());

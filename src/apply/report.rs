@@ -258,6 +258,7 @@ mod tests {
                 warnings: vec!["w".into()],
                 notes: vec!["n".into()],
                 backup: None,
+                dss_id: None,
             }),
         ];
         let report = Report::new(&plan, &ops, outcomes, vec![]);

@@ -67,6 +67,9 @@ pub struct Done {
     pub notes: Vec<String>,
     /// The export written before a project deletion.
     pub backup: Option<PathBuf>,
+    /// The id DSS generated for an object it created (a flow zone, a managed folder), which
+    /// the ledger records.
+    pub dss_id: Option<String>,
 }
 
 /// A failed operation.
@@ -100,7 +103,13 @@ pub async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     };
     match &result {
         Ok(_) if op.action == Action::Delete => ctx.ledger.queue(LedgerChange::Remove(id)),
-        Ok(_) => ctx.ledger.queue(record(ctx.ledger.salt(), op)),
+        Ok(done) => {
+            let mut change = record(ctx.ledger.salt(), op);
+            if let (LedgerChange::Record { intent, .. }, Some(created)) = (&mut change, &done.dss_id) {
+                intent.dss_id = Some(created.clone());
+            }
+            ctx.ledger.queue(change)
+        }
         // A creation that certainly created nothing: drop the entry written ahead.
         Err(f) if op.action == Action::Create && !f.may_exist => ctx.ledger.queue(LedgerChange::Remove(id)),
         Err(_) => {}
@@ -133,6 +142,7 @@ pub fn record(salt: &str, op: &Operation) -> LedgerChange {
         intent: op.ledger.clone().unwrap_or(crate::plan::LedgerIntent {
             protect: false,
             drop_data_on_delete: false,
+            dss_id: None,
         }),
         keep_on_removal: op.policy.keep_on_removal,
         secrets,
@@ -164,10 +174,12 @@ fn client_failure(what: &str, e: impl std::fmt::Display, may_exist: bool) -> Fai
 async fn create(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let id = op.id();
     let body = create_body(op)?;
-    post_once(ctx.client, &id, &body).await?;
+    let dss_id = post_once(ctx.client, &id, &body).await?;
     // The object exists from here on: any failure below keeps its ledger entry. Secrets went
     // in the POST.
-    write_all(ctx, op, writes_with_stamp(op), SecretMode::None).await
+    let mut done = write_all(ctx, op, writes_with_stamp(op), SecretMode::None).await?;
+    done.dss_id = dss_id;
+    Ok(done)
 }
 
 /// Update or adopt: the planned sub-documents (and, on adoption, the stamp).
@@ -350,8 +362,8 @@ fn create_body(op: &Operation) -> Result<Value, Failed> {
 }
 
 /// POST the creation; after an ambiguous failure, look whether the object exists and send
-/// again only if it does not.
-async fn post_once(c: &DssClient, id: &ResourceId, body: &Value) -> Result<(), Failed> {
+/// again only if it does not. The id DSS generated, for a kind whose objects have one.
+async fn post_once(c: &DssClient, id: &ResourceId, body: &Value) -> Result<Option<String>, Failed> {
     let what = format!("the creation of {id}");
     let Some(kind) = id.kind.def() else {
         return Err(Failed::new(format!("{id} cannot be created"), false));
@@ -359,11 +371,11 @@ async fn post_once(c: &DssClient, id: &ResourceId, body: &Value) -> Result<(), F
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let Some(post) = kind.create(c, &id.name, body, &what) else {
+        let Some(post) = kind.create_with_id(c, &id.name, body, &what) else {
             return Err(Failed::new(format!("{id} cannot be created"), false));
         };
         let err = match post.await {
-            Ok(()) => return Ok(()),
+            Ok(dss_id) => return Ok(dss_id),
             // A body without the shape DSS requires was never sent.
             Err(e @ ApplyDocError::Shape { .. }) => return Err(Failed::new(e.to_string(), false)),
             Err(ApplyDocError::Client(e)) if e.is_ambiguous() => e,
@@ -373,7 +385,8 @@ async fn post_once(c: &DssClient, id: &ResourceId, body: &Value) -> Result<(), F
         };
         tracing::warn!(%id, error = %err, "creation failed ambiguously; checking whether it happened");
         match exists(c, id).await {
-            Ok(true) => return Ok(()),
+            // Its id is read by the next plan, which records it.
+            Ok(true) => return Ok(None),
             Ok(false) if attempt < POST_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
             }

@@ -17,6 +17,8 @@ mod instance;
 mod jobs;
 mod plugins;
 mod project_folders;
+pub(crate) mod flow_zones;
+pub(crate) mod managed_folders;
 mod projects;
 mod recipes;
 mod scenarios;

@@ -238,6 +238,7 @@ mod tests {
             drop_data_on_delete: false,
             secrets: Default::default(),
             keep_on_removal: false,
+            dss_id: None,
         };
         let mut ledger = Ledger::default();
         ledger.resources.insert("group:g".into(), entry);

@@ -291,6 +291,7 @@ pub(crate) fn plan_connection(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMe
     let intent = LedgerIntent {
         protect: spec.protect.unwrap_or(false),
         drop_data_on_delete: false,
+        dss_id: None,
     };
     p.finish(id, &d.origin, live.is_some(), vec![write], intent);
 }

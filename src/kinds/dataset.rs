@@ -14,7 +14,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Checks, Kind, KindId, NameRule, RefSink, connection, names, overlay_of, project};
+use super::{Checks, Kind, KindId, NameRule, RefSink, connection, flow_zone, names, overlay_of, project};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 
@@ -65,6 +65,9 @@ pub(crate) async fn read_dataset_metadata(
 
 /// The kind.
 pub static KIND: DatasetKind = DatasetKind;
+
+/// The object type of a dataset in a zone's items.
+pub const OBJECT_TYPE: &str = "DATASET";
 
 /// The word of dataset ledger keys and plans (`dataset:PROJECT.name`).
 pub const ID: KindId = KindId("dataset");
@@ -153,6 +156,9 @@ pub struct DatasetSpec {
     /// Never deleted by dssctl, even after removal from the manifests, until an apply sets it to false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protect: Option<bool>,
+    /// The flow zone the dataset is in (`default`: the built-in zone); absent: not moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 /// The `Dataset` kind.
@@ -211,15 +217,20 @@ impl Kind for DatasetKind {
             }
             checks.name("spec.params.connection", c, &connection::NAME_RULE);
         }
+        if let Some(z) = spec.get("zone") {
+            checks.name("spec.zone", z, &flow_zone::NAME_RULE);
+        }
         check_params_and_columns(checks, spec);
     }
 
     fn references<'n>(&self, meta: Option<&'n Node>, spec: Option<&'n Node>, refs: &mut RefSink<'_, 'n>) {
-        refs.push(project::ID, meta.and_then(|m| m.get("project")), None);
+        let project = meta.and_then(|m| m.get("project"));
+        refs.push(project::ID, project, None);
         let connection = spec
             .and_then(|s| s.get("params"))
             .and_then(|p| p.get("connection"));
         refs.push(connection::ID, connection, None);
+        flow_zone::push_zone_reference(spec, project.and_then(Node::as_str), refs);
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
@@ -250,10 +261,15 @@ impl Kind for DatasetKind {
             return;
         };
         let project = meta.project.clone().unwrap_or_default();
-        let p = project::reads_mut(needs.reads).entry(project).or_default();
+        let p = project::reads_mut(needs.reads)
+            .entry(project.clone())
+            .or_default();
         p.datasets = true;
         if spec.label.is_some() {
             p.dataset_labels.insert(meta.name.clone());
+        }
+        if spec.zone.is_some() {
+            flow_zone::need_zones(needs.reads, &project);
         }
         if let Some(c) = spec
             .params
@@ -273,8 +289,12 @@ impl Kind for DatasetKind {
     }
 
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
-        (name.contains('.') && matches!(sub, SubDoc::SETTINGS | SubDoc::SCHEMA | SubDoc::METADATA))
-            .then_some(true)
+        (name.contains('.')
+            && matches!(
+                sub,
+                SubDoc::SETTINGS | SubDoc::SCHEMA | SubDoc::METADATA | flow_zone::ZONE
+            ))
+        .then_some(true)
     }
 
     fn get_document<'a>(
@@ -288,6 +308,7 @@ impl Kind for DatasetKind {
             SubDoc::SETTINGS => Box::pin(async move { c.get_dataset(k, n).await.map(doc_json) }),
             SubDoc::SCHEMA => Box::pin(async move { c.get_dataset_schema(k, n).await.map(doc_json) }),
             SubDoc::METADATA => Box::pin(async move { c.get_dataset_metadata(k, n).await.map(doc_json) }),
+            flow_zone::ZONE => Box::pin(flow_zone::get_placement(c, k, OBJECT_TYPE, n)),
             _ => return None,
         })
     }
@@ -314,6 +335,7 @@ impl Kind for DatasetKind {
                 c.set_dataset_metadata(k, n, &typed(doc, &what)?).await?;
                 Ok(())
             }),
+            flow_zone::ZONE => Box::pin(flow_zone::put_placement(c, k, OBJECT_TYPE, n, doc, what)),
             _ => return None,
         })
     }
@@ -390,6 +412,9 @@ impl Kind for DatasetKind {
         {
             out.push(ResourceId::new(connection::ID, c));
         }
+        if let Some((project, _)) = op.name.split_once('.') {
+            flow_zone::placement_references(op, project, out);
+        }
     }
 
     fn export_word(&self) -> Option<&'static str> {
@@ -416,8 +441,11 @@ impl Kind for DatasetKind {
             },
         };
         for (key, p) in projects {
+            let zones = flow_zone::live(observed).and_then(|z| z.get(key));
             for (name, ds) in p.datasets.iter().flatten() {
-                let resource = Resource::new(&KIND, meta(name, Some(key)), dataset_spec(ds));
+                let mut spec = dataset_spec(ds);
+                spec.zone = zones.and_then(|zs| flow_zone::exported_zone(zs, OBJECT_TYPE, name));
+                let resource = Resource::new(&KIND, meta(name, Some(key)), spec);
                 out.put(project::export_file(key), resource);
             }
         }
@@ -561,15 +589,23 @@ pub(crate) fn plan_dataset(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
     doc.keyed("custom", spec.custom.as_ref());
     let metadata_write = doc.finish(None);
 
+    let live_name = live.map(|_| meta.name.as_str());
+    let Ok(zone_write) =
+        flow_zone::plan_placement(p, d, &id, &project, OBJECT_TYPE, live_name, spec.zone.as_deref())
+    else {
+        return;
+    };
+
     let intent = LedgerIntent {
         protect: spec.protect.unwrap_or(false),
         drop_data_on_delete: spec.drop_data_on_delete.unwrap_or(false),
+        dss_id: None,
     };
     p.finish(
         id,
         &d.origin,
         live.is_some(),
-        vec![settings_write, schema_write, metadata_write],
+        vec![settings_write, schema_write, metadata_write, zone_write],
         intent,
     );
 }
@@ -654,6 +690,8 @@ pub fn dataset_spec(dataset: &ObservedDataset) -> DatasetSpec {
         custom: custom_of(metadata.get("custom")),
         drop_data_on_delete: None,
         protect: None,
+        // Set by the export from the project's zone list, when the zones are exported too.
+        zone: None,
     }
 }
 

@@ -18,14 +18,16 @@ pub mod code_env;
 pub mod connection;
 pub mod dataset;
 pub mod definition;
+pub mod flow_zone;
 pub mod group;
 pub mod instance_settings;
+pub mod managed_folder;
 pub mod names;
 pub mod plugin;
 pub mod project;
 pub mod recipe;
-pub mod scenario;
 pub mod project_folder;
+pub mod scenario;
 pub mod user;
 pub mod variables;
 
@@ -56,6 +58,8 @@ pub use names::NameRule;
 pub static REGISTRY: &[&dyn Kind] = &[
     &project::KIND,
     &dataset::KIND,
+    &flow_zone::KIND,
+    &managed_folder::KIND,
     &connection::KIND,
     &user::KIND,
     &group::KIND,
@@ -360,6 +364,20 @@ pub trait Kind: Sync + Send {
         what: &'a str,
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
         Some(self.definition()?.create(client, body, what))
+    }
+
+    /// [`Kind::create`], answering the id DSS generated for the new object, for a kind whose
+    /// objects have one (a flow zone, a managed folder: the ledger records it); `None` as the
+    /// answer otherwise.
+    fn create_with_id<'a>(
+        &self,
+        client: &'a DssClient,
+        name: &'a str,
+        body: &'a Value,
+        what: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Option<String>, ApplyDocError>>> {
+        let post = self.create(client, name, body, what)?;
+        Some(Box::pin(async move { post.await.map(|()| None) }))
     }
 
     /// Whether its metadata carries the stack's stamp (`custom.kv."dssctl.stack"`), written at

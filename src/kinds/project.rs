@@ -723,6 +723,7 @@ pub(crate) fn plan_project(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
     let intent = LedgerIntent {
         protect: spec.protect.unwrap_or(false),
         drop_data_on_delete: false,
+        dss_id: None,
     };
     p.finish(
         id,

@@ -190,6 +190,7 @@ pub(crate) fn plan_variables(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMet
     let intent = LedgerIntent {
         protect: false,
         drop_data_on_delete: false,
+        dss_id: None,
     };
     p.finish(id, &d.origin, true, vec![write], intent);
 }

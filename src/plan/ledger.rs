@@ -81,6 +81,10 @@ pub struct LedgerEntry {
     /// [`crate::plan::fingerprint::secret_fingerprint`]).
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// The id DSS generated for an object dssctl names by its name (a flow zone, a managed
+    /// folder); absent for kinds whose name is their id, and in ledgers written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dss_id: Option<String>,
 }
 
 impl LedgerEntry {
@@ -218,6 +222,7 @@ mod tests {
             drop_data_on_delete: false,
             secrets: BTreeMap::new(),
             keep_on_removal: false,
+            dss_id: None,
         }
     }
 

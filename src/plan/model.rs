@@ -481,6 +481,10 @@ pub struct LedgerIntent {
     pub protect: bool,
     #[serde(alias = "dropDataOnDelete")]
     pub drop_data_on_delete: bool,
+    /// The id DSS generated for the object, for a kind named by its name (a flow zone, a
+    /// managed folder), when the plan knows it (a creation learns it from DSS's answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dss_id: Option<String>,
 }
 
 /// One planned operation on one resource.

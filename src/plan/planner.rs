@@ -316,6 +316,11 @@ impl<'a> Planner<'a> {
                     json!(intent.drop_data_on_delete),
                 ));
             }
+            // The object the ledger maps the name to is not the live one (recreated outside
+            // dssctl, or created by a run that could not learn its id): record the live id.
+            if intent.dss_id.is_some() && e.dss_id != intent.dss_id {
+                changes.push(Change::new("dssId", json!(e.dss_id), json!(intent.dss_id)));
+            }
         }
         let subdocuments = writes.iter().map(|w| w.subdocument).collect();
         if action == Action::Update && changes.is_empty() {

@@ -53,6 +53,7 @@ pub fn simulate_apply(desired: &[Declared], resolve_secret: SecretResolver<'_>) 
             drop_data_on_delete: op.ledger.as_ref().is_some_and(|l| l.drop_data_on_delete),
             secrets: BTreeMap::new(),
             keep_on_removal: false,
+            dss_id: op.ledger.as_ref().and_then(|l| l.dss_id.clone()),
         };
         let origin = first.origins.get(&id).cloned().unwrap_or_default();
         for w in &op.writes {
@@ -233,5 +234,6 @@ pub fn entry_for(kind: Kind, name: &str) -> LedgerEntry {
         drop_data_on_delete: false,
         secrets: BTreeMap::new(),
         keep_on_removal: false,
+        dss_id: None,
     }
 }

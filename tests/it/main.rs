@@ -16,6 +16,7 @@ mod errors;
 mod export;
 mod flow_recipes;
 mod flow_scenarios;
+mod flow_zones;
 mod instance_code_envs;
 mod instance_settings;
 mod lock;

@@ -203,6 +203,7 @@ async fn record_ledger(c: &DssClient, plan: &Plan, base: &Path) {
             drop_data_on_delete: op.ledger.as_ref().is_some_and(|l| l.drop_data_on_delete),
             secrets: Default::default(),
             keep_on_removal: false,
+            dss_id: None,
         };
         for s in &op.secrets {
             let value = resolve_secret(&s.reference, base).unwrap();
@@ -341,6 +342,7 @@ async fn no_secret_value_in_any_format_nor_in_a_saved_plan() {
             drop_data_on_delete: false,
             secrets: Default::default(),
             keep_on_removal: false,
+            dss_id: None,
         };
         for s in &op.secrets {
             entry.secrets.insert(s.path.clone(), "0".repeat(64));
