@@ -64,7 +64,8 @@ pub fn dependencies(ops: &[Operation]) -> Vec<Vec<usize>> {
                     .filter(|&i| {
                         if contained[i] == Some(op.kind) {
                             // A container's deletion waits for its own contents only.
-                            ops[i].kind.def().and_then(|k| k.container_of(&ops[i].name)) == Some(op.name.as_str())
+                            ops[i].kind.def().and_then(|k| k.container_of(&ops[i].name))
+                                == Some(op.name.as_str())
                         } else {
                             rank[i] > rank[me]
                         }

@@ -26,7 +26,7 @@ use crate::plan::{SubDoc, Write};
 pub fn read_back(sub: SubDoc) -> bool {
     !matches!(
         sub,
-        SubDoc::Metadata | SubDoc::Permissions | SubDoc::Variables | SubDoc::Schema
+        SubDoc::METADATA | SubDoc::PERMISSIONS | SubDoc::VARIABLES | SubDoc::SCHEMA
     )
 }
 
@@ -88,14 +88,14 @@ mod tests {
 
     #[test]
     fn typed_documents_are_read_back_and_stored_as_sent_ones_are_not() {
-        for sub in [SubDoc::Settings, SubDoc::Definition, SubDoc::Values] {
+        for sub in [SubDoc::SETTINGS, SubDoc::DEFINITION, SubDoc::VALUES] {
             assert!(read_back(sub), "{sub:?}");
         }
         for sub in [
-            SubDoc::Metadata,
-            SubDoc::Permissions,
-            SubDoc::Variables,
-            SubDoc::Schema,
+            SubDoc::METADATA,
+            SubDoc::PERMISSIONS,
+            SubDoc::VARIABLES,
+            SubDoc::SCHEMA,
         ] {
             assert!(!read_back(sub), "{sub:?}");
         }

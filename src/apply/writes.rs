@@ -280,15 +280,9 @@ async fn write_doc(
     if next == fresh {
         return Ok((Vec::new(), Vec::new()));
     }
-    if !super::verify::read_back(doc.sub) {
-        doc.put(ctx.client, next)
-            .await
-            .map_err(|e| client_failure(&format!("cannot write {doc}"), e, true))?;
-        tracing::info!(document = %doc, "written");
-        return Ok(Vec::new());
-    }
-    let mut sent_view = next.clone();
-    let notes = doc
+    let read_back = super::verify::read_back(doc.sub);
+    let mut sent_view = if read_back { next.clone() } else { Value::Null };
+    let notes: Vec<String> = doc
         .put(ctx.client, next)
         .await
         .map_err(|e| client_failure(&format!("cannot write {doc}"), e, true))?
@@ -296,6 +290,9 @@ async fn write_doc(
         .map(|n| format!("{doc}: {n}"))
         .collect();
     tracing::info!(document = %doc, "written");
+    if !read_back {
+        return Ok((notes, Vec::new()));
+    }
     let warnings = match doc.get(ctx.client).await {
         Ok(mut back) => {
             for field in doc.kind().write_only_fields() {

@@ -836,6 +836,7 @@ pub(crate) fn plan_code_env(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta
     let intent = LedgerIntent {
         protect: spec.protect.unwrap_or(false),
         drop_data_on_delete: false,
+        dss_id: None,
     };
     p.finish(id, &d.origin, !creating, writes, intent);
 }

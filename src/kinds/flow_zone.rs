@@ -372,6 +372,7 @@ impl Kind for FlowZoneKind {
                 let meta = ObjectMeta {
                     name: z.name.clone(),
                     project: Some(key.clone()),
+                    annotations: Default::default(),
                 };
                 out.put(
                     project::export_file(key),

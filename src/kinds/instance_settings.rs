@@ -362,6 +362,7 @@ pub(crate) fn plan_settings(
     let intent = LedgerIntent {
         protect: false,
         drop_data_on_delete: false,
+        dss_id: None,
     };
     p.finish(id, &d.origin, true, vec![write], intent);
 }

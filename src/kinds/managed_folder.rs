@@ -407,6 +407,7 @@ impl Kind for ManagedFolderKind {
                 let meta = ObjectMeta {
                     name: f.name.clone(),
                     project: Some(key.clone()),
+                    annotations: Default::default(),
                 };
                 let zone = zones.and_then(|zs| flow_zone::exported_zone(zs, OBJECT_TYPE, &f.id));
                 out.put(

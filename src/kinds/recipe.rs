@@ -821,6 +821,7 @@ fn plan_recipe(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Reci
     let intent = LedgerIntent {
         protect: spec.protect.unwrap_or(false),
         drop_data_on_delete: false,
+        dss_id: None,
     };
     p.finish(id, &d.origin, live_def.is_some(), vec![write], intent);
 }

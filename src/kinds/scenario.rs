@@ -790,6 +790,7 @@ fn plan_scenario(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Sc
     let intent = LedgerIntent {
         protect: spec.protect.unwrap_or(false),
         drop_data_on_delete: false,
+        dss_id: None,
     };
     p.finish(id, &d.origin, !creating, vec![write], intent);
 }

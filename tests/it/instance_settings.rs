@@ -314,7 +314,7 @@ async fn a_literal_secret_in_the_settings_is_refused_at_its_line() {
         "    ldapSettings:\n      enabled: true\n      bindPassword: hunter2\n",
     );
     let mut c = dssctl_command(&[]);
-    c.args(["validate", "manifests", "--no-color"])
+    c.args(["validate", dir.to_str().unwrap(), "--no-color"])
         .current_dir(tmp.path());
     let out = output(c).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
