@@ -19,7 +19,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, dataset, items, names, overlay_of, project};
+use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, dataset, flow_zone, items, names, overlay_of, project};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::manifest::diagnostic::Diagnostic;
@@ -31,6 +31,9 @@ use crate::plan::model::Change;
 use crate::plan::planner::Planner;
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
+
+/// The object type of a recipe in a zone's items.
+const OBJECT_TYPE: &str = "RECIPE";
 
 /// The kind.
 pub static KIND: RecipeKind = RecipeKind;
@@ -260,6 +263,8 @@ impl Kind for RecipeKind {
         {
             checks.error(zone.pos, "spec.zone: the zone name is empty").hint =
                 Some("name a FlowZone, or `default`".into());
+        } else if let Some(zone) = spec.get("zone") {
+            checks.name("spec.zone", zone, &flow_zone::NAME_RULE);
         }
     }
 
@@ -274,6 +279,7 @@ impl Kind for RecipeKind {
                 }
             }
         }
+        flow_zone::push_zone_reference(spec, key, refs);
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
@@ -292,6 +298,9 @@ impl Kind for RecipeKind {
             .entry(key.clone())
             .or_default()
             .datasets = true;
+        if spec.zone.is_some() {
+            flow_zone::need_zones(needs.reads, &key);
+        }
         let r = needs.reads.kinds.entry::<Reads>(ID).entry(key).or_default();
         if spec.code.is_some() {
             r.payloads.insert(meta.name.clone());
@@ -397,7 +406,7 @@ impl Kind for RecipeKind {
     }
 
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
-        (name.contains('.') && sub == SubDoc::SETTINGS).then_some(true)
+        (name.contains('.') && (sub == SubDoc::SETTINGS || sub == flow_zone::ZONE)).then_some(true)
     }
 
     fn get_document<'a>(
@@ -407,6 +416,9 @@ impl Kind for RecipeKind {
         sub: SubDoc,
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
         let (key, recipe) = name.split_once('.')?;
+        if sub == flow_zone::ZONE {
+            return Some(Box::pin(flow_zone::get_placement(c, key, OBJECT_TYPE, recipe)));
+        }
         (sub == SubDoc::SETTINGS).then(|| -> BoxFuture<'a, Result<Value, ClientError>> {
             Box::pin(async move {
                 c.get_recipe(key, recipe)
@@ -422,9 +434,12 @@ impl Kind for RecipeKind {
         name: &'a str,
         sub: SubDoc,
         doc: Value,
-        _what: String,
+        what: String,
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
         let (key, recipe) = name.split_once('.')?;
+        if sub == flow_zone::ZONE {
+            return Some(Box::pin(flow_zone::put_placement(c, key, OBJECT_TYPE, recipe, doc, what)));
+        }
         (sub == SubDoc::SETTINGS).then(|| -> BoxFuture<'a, Result<(), ApplyDocError>> {
             Box::pin(async move {
                 // The document was read with its items cut to their refs: the attributes DSS
@@ -481,6 +496,7 @@ impl Kind for RecipeKind {
             return;
         };
         out.push(ResourceId::new(project::ID, key));
+        flow_zone::placement_references(op, key, out);
         let Some(overlay) = overlay_of(op, SubDoc::SETTINGS) else {
             return;
         };
@@ -818,12 +834,18 @@ fn plan_recipe(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Reci
     }
     doc.keyed("params", spec.params.as_ref());
     let write = doc.finish(version);
+    let live_name = live_def.as_ref().map(|_| meta.name.as_str());
+    let Ok(zone_write) =
+        flow_zone::plan_placement(p, d, &id, &key, OBJECT_TYPE, live_name, spec.zone.as_deref())
+    else {
+        return;
+    };
     let intent = LedgerIntent {
         protect: spec.protect.unwrap_or(false),
         drop_data_on_delete: false,
         dss_id: None,
     };
-    p.finish(id, &d.origin, live_def.is_some(), vec![write], intent);
+    p.finish(id, &d.origin, live_def.is_some(), vec![write, zone_write], intent);
 }
 
 /// A cycle among the declared recipes of a project (through their declared inputs and

@@ -128,9 +128,10 @@ async fn an_export_of_the_quickstart_validates_plans_as_adoptions_and_applies_wi
     let ops = plan["operations"].as_array().expect("operations");
     // 5 groups, 4 users, 3 connections (the quickstart's and the instance's built-ins:
     // admin, administrators, readers, data_team, filesystem_folders), the global variables,
-    // 2 projects and their 5 datasets: every one adopted, with no field change.
-    assert_eq!(ops.len(), 20, "{plan:#}");
-    assert_eq!(plan["summary"]["adopt"], 20, "{plan:#}");
+    // the general settings, 2 projects and their 5 datasets: every one adopted, with no field
+    // change.
+    assert_eq!(ops.len(), 21, "{plan:#}");
+    assert_eq!(plan["summary"]["adopt"], 21, "{plan:#}");
     for op in ops {
         assert_eq!(op["action"], "adopt", "{op:#}");
         assert!(

@@ -134,7 +134,7 @@ async fn the_flow_example_from_empty_converges_and_its_scenario_builds_the_aggre
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("Apply complete: 8 created, 0 updated, 0 adopted"),
+        stdout.contains("Apply complete: 11 created, 0 updated, 0 adopted"),
         "{stdout}"
     );
     assert!(!stdout.contains("warning"), "{stdout}");

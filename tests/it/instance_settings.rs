@@ -309,12 +309,12 @@ async fn unknown_top_level_settings_are_flagged_by_plan_and_reported_by_apply() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_literal_secret_in_the_settings_is_refused_at_its_line() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = settings_dir(
+    settings_dir(
         tmp.path(),
         "    ldapSettings:\n      enabled: true\n      bindPassword: hunter2\n",
     );
     let mut c = dssctl_command(&[]);
-    c.args(["validate", dir.to_str().unwrap(), "--no-color"])
+    c.args(["validate", "manifests", "--no-color"])
         .current_dir(tmp.path());
     let out = output(c).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));

@@ -90,8 +90,10 @@ async fn where_is(emu: &RunningEmulator, key: &str) -> String {
 fn manifests(root: &Path) -> PathBuf {
     let dir = root.join("instance");
     copy_dir(&example(), &dir);
-    // The settings are another test file's subject.
-    std::fs::remove_file(dir.join("settings.yaml")).unwrap();
+    // The settings, code envs and plugins are other test files' subjects.
+    for other in ["settings.yaml", "code-envs.yaml", "plugins.yaml"] {
+        std::fs::remove_file(dir.join(other)).unwrap();
+    }
     dir
 }
 
