@@ -19,7 +19,9 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, dataset, flow_zone, items, names, overlay_of, project};
+use super::{
+    Checks, Kind, KindId, KindRead, NameRule, RefSink, dataset, flow_zone, items, names, overlay_of, project,
+};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::manifest::diagnostic::Diagnostic;
@@ -438,7 +440,14 @@ impl Kind for RecipeKind {
     ) -> Option<BoxFuture<'a, Result<(), ApplyDocError>>> {
         let (key, recipe) = name.split_once('.')?;
         if sub == flow_zone::ZONE {
-            return Some(Box::pin(flow_zone::put_placement(c, key, OBJECT_TYPE, recipe, doc, what)));
+            return Some(Box::pin(flow_zone::put_placement(
+                c,
+                key,
+                OBJECT_TYPE,
+                recipe,
+                doc,
+                what,
+            )));
         }
         (sub == SubDoc::SETTINGS).then(|| -> BoxFuture<'a, Result<(), ApplyDocError>> {
             Box::pin(async move {

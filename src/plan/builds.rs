@@ -80,9 +80,7 @@ pub fn triggered(desired: &[Declared], operations: &[Operation]) -> Vec<PlannedB
     desired
         .iter()
         .filter_map(|d| {
-            let Some((meta, spec)) = d.resource.typed::<BuildSpec>() else {
-                return None;
-            };
+            let (meta, spec) = d.resource.typed::<BuildSpec>()?;
             let project = meta.project.clone().unwrap_or_default();
             let trigger = spec.trigger.unwrap_or_default();
             let reason = match trigger {
