@@ -24,6 +24,7 @@ use super::{
 };
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
+use crate::export::{ExportOut, ExportScope, meta};
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::kinds::{Declared, KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::Node;
@@ -33,6 +34,7 @@ use crate::plan::model::Change;
 use crate::plan::planner::Planner;
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
+use anyhow::Context;
 
 /// The object type of a recipe in a zone's items.
 const OBJECT_TYPE: &str = "RECIPE";
@@ -512,6 +514,57 @@ impl Kind for RecipeKind {
         for field in ["inputs", "outputs"] {
             for r in role_refs(overlay.get(field)) {
                 out.push(ResourceId::new(dataset::ID, format!("{key}.{r}")));
+            }
+        }
+    }
+
+    fn export_word(&self) -> Option<&'static str> {
+        Some("recipes")
+    }
+
+    fn export_read<'a>(
+        &'a self,
+        scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        Some(Box::pin(async move {
+            let keys: Vec<String> = project::read_for_export(scope, &[]).await?.into_keys().collect();
+            let mut read = Live::new();
+            for key in keys {
+                // Every recipe's payload, and the folders (inputs and outputs may be folders).
+                let names = scope
+                    .client
+                    .list_recipes(&key)
+                    .await
+                    .with_context(|| format!("cannot read the recipe list of project {key}"))?
+                    .iter()
+                    .filter_map(|d| d.get("name").and_then(Value::as_str).map(str::to_string))
+                    .collect();
+                let wanted = ProjectReads {
+                    payloads: names,
+                    folders: true,
+                };
+                let (key, recipes, _, _) = read_project(scope.client, &key, &wanted).await?;
+                read.insert(key, recipes);
+            }
+            Ok(KindRead::list(read))
+        }))
+    }
+
+    fn export(&self, observed: &Observed, out: &mut ExportOut) {
+        for (key, recipes) in live(observed).into_iter().flatten() {
+            let Some(recipes) = recipes else { continue };
+            let zones = flow_zone::live(observed).and_then(|l| l.get(key));
+            for (name, def) in &recipes.recipes {
+                let mut spec = export_spec(
+                    def,
+                    recipes.payloads.get(name).map(String::as_str),
+                    recipes.folders.as_ref(),
+                );
+                spec.zone = zones.and_then(|zs| flow_zone::exported_zone(zs, OBJECT_TYPE, name));
+                out.put(
+                    project::export_file(key),
+                    Resource::new(&KIND, meta(name, Some(key)), spec),
+                );
             }
         }
     }

@@ -22,6 +22,7 @@ use super::recipe::{CodeSpec, check_code};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, items, names, project};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
+use crate::export::{ExportOut, ExportScope, meta};
 use crate::manifest::kinds::{Declared, KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::Node;
 use crate::observe::{ObserveError, reading};
@@ -30,6 +31,7 @@ use crate::plan::model::Change;
 use crate::plan::planner::{Planner, flag, text};
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
+use anyhow::Context;
 
 /// The kind.
 pub static KIND: ScenarioKind = ScenarioKind;
@@ -416,6 +418,49 @@ impl Kind for ScenarioKind {
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
         if let Some((key, _)) = op.name.split_once('.') {
             out.push(ResourceId::new(project::ID, key));
+        }
+    }
+
+    fn export_word(&self) -> Option<&'static str> {
+        Some("scenarios")
+    }
+
+    fn export_read<'a>(
+        &'a self,
+        scope: &'a ExportScope<'a>,
+    ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
+        Some(Box::pin(async move {
+            let keys: Vec<String> = project::read_for_export(scope, &[]).await?.into_keys().collect();
+            let mut read = Live::new();
+            for key in keys {
+                // Every scenario's settings, with the script of a custom_python one.
+                let managed: BTreeMap<String, bool> = scope
+                    .client
+                    .list_scenarios(&key)
+                    .await
+                    .with_context(|| format!("cannot read the scenario list of project {key}"))?
+                    .iter()
+                    .filter_map(|item| {
+                        let id = item.get("id").and_then(Value::as_str)?.to_string();
+                        let script = item.get("type").and_then(Value::as_str) == Some("custom_python");
+                        Some((id, script))
+                    })
+                    .collect();
+                let (key, scenarios, _) = read_project(scope.client, &key, &managed).await?;
+                read.insert(key, scenarios);
+            }
+            Ok(KindRead::list(read))
+        }))
+    }
+
+    fn export(&self, observed: &Observed, out: &mut ExportOut) {
+        for (key, scenarios) in live(observed).into_iter().flatten() {
+            for (id, settings) in scenarios.iter().flat_map(|s| &s.settings) {
+                out.put(
+                    project::export_file(key),
+                    Resource::new(&KIND, meta(id, Some(key)), export_spec(settings)),
+                );
+            }
         }
     }
 

@@ -532,3 +532,116 @@ async fn a_failing_scenario_run_exits_1_with_the_failing_steps_log() {
     assert!(stderr.contains("NOPE"), "{stderr}");
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_of_the_flow_plans_as_adoptions_without_change() {
+    let (emu, _c) = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = flow_example();
+    let out = run(
+        &emu,
+        KEY,
+        "apply",
+        &flow,
+        dir.path(),
+        &["--auto-approve", "--no-builds"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    let mut c = dssctl_command(&[]);
+    c.args([
+        "export",
+        "--project",
+        "FLOW_DEMO",
+        "--include",
+        "projects,datasets,zones,folders,recipes,scenarios",
+        "--out",
+        "exported",
+        "--url",
+        &emu.url,
+        "--api-key",
+        KEY,
+    ])
+    .current_dir(dir.path());
+    let out = output(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = std::fs::read_to_string(dir.path().join("exported/projects/FLOW_DEMO.yaml")).unwrap();
+    for expected in [
+        "kind: Recipe",
+        "name: compute_orders_by_customer",
+        "type: sql_query",
+        "GROUP BY customer",
+        "kind: Scenario",
+        "name: NIGHTLY",
+        "type: build_flowitem",
+    ] {
+        assert!(text.contains(expected), "{expected} missing:\n{text}");
+    }
+
+    // A fresh stack adopts every object with no field change.
+    let out = run(
+        &emu,
+        KEY,
+        "plan",
+        Path::new("exported"),
+        dir.path(),
+        &["--stack", "adopter", "--format", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ops = plan["operations"].as_array().unwrap();
+    // The project, 3 datasets, 2 zones, 1 folder, 2 recipes, 1 scenario.
+    assert_eq!(ops.len(), 10, "{plan:#}");
+    for op in ops {
+        assert_eq!(op["action"], "adopt", "{op:#}");
+        assert!(
+            op["changes"].as_array().is_none_or(Vec::is_empty),
+            "a field change on adoption: {op:#}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipe_is_placed_in_its_zone_then_converges() {
+    let (emu, _c) = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let flow = copy_flow(dir.path());
+    edit(
+        &flow.join("recipes.yaml"),
+        "  code: {fromFile: recipes/orders_by_customer.sql}\n",
+        "  code: {fromFile: recipes/orders_by_customer.sql}\n  zone: reporting\n",
+    );
+    let out = run(&emu, KEY, "plan", &flow, dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("zone: reporting"), "{stdout}");
+    let out = run(
+        &emu,
+        KEY,
+        "apply",
+        &flow,
+        dir.path(),
+        &["--auto-approve", "--no-builds"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    // The zone's items name the recipe; a second plan has nothing to do.
+    let out = run(&emu, KEY, "plan", &flow, dir.path(), &["--detailed-exitcode"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // Moved back to the built-in zone: one change, the recipe's placement.
+    edit(
+        &flow.join("recipes.yaml"),
+        "  zone: reporting\n",
+        "  zone: default\n",
+    );
+    let out = run(&emu, KEY, "plan", &flow, dir.path(), &["--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ops = plan["operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 1, "{plan:#}");
+    assert_eq!(ops[0]["name"], "FLOW_DEMO.compute_orders_by_customer", "{plan:#}");
+    assert_eq!(ops[0]["subdocuments"], json!(["zone"]), "{plan:#}");
+}
