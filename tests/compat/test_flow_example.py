@@ -37,7 +37,7 @@ def test_the_flow_example_applied_by_dssctl_builds_the_aggregate(client, emulato
     with tempfile.TemporaryDirectory() as cwd:
         applied = dssctl(emulator, "apply", str(flow_example), "--auto-approve", "--no-builds", cwd=cwd)
         assert applied.returncode == 0, applied.stdout + applied.stderr
-        assert "8 created" in applied.stdout
+        assert "11 created" in applied.stdout
 
         project = client.get_project(PROJECT)
         recipes = sorted(r["name"] for r in project.list_recipes(as_type="listitems"))
