@@ -3,8 +3,9 @@
 //! - Create: one POST carrying only what the create call takes (a group's
 //!   name, description and source type; a user's login, password, display name, source type,
 //!   groups, profile and email; a connection's name, type, description, params, usableBy and
-//!   allowedGroups; a project's key, name and owner; a dataset's name, type, params and
-//!   format), then every sub-document of the plan as an update. A POST that failed
+//!   allowedGroups; a project's key, name and owner; a dataset's whole definition: settings,
+//!   schema and metadata with the stamp, see `Kind::create_carries`), then every sub-document
+//!   of the plan the POST did not carry as an update. A POST that failed
 //!   ambiguously (the request may have reached DSS) is followed by a GET: if the object
 //!   exists the creation goes on, if it does not the POST is sent again (at most
 //!   [`POST_ATTEMPTS`] times), which is safe because the object was seen absent.
@@ -13,7 +14,7 @@
 //!   rerun after a kill skips what was already written). Fields and attributes the manifests
 //!   do not manage go back exactly as read.
 //! - Projects and datasets get the stack's stamp (`custom.kv."dssctl.stack"`) in their
-//!   metadata at creation and adoption, and with any metadata write that happens anyway;
+//!   metadata at creation (a dataset's in its create call) and adoption, and with any metadata write that happens anyway;
 //!   never in a write of its own on an update, so that a converged apply writes nothing.
 //! - Delete: a project is exported to `.dssctl/backups/<KEY>-<timestamp>.zip` first and
 //!   deleted only if the export succeeded; a dataset keeps its data unless the ledger says
@@ -173,11 +174,15 @@ fn client_failure(what: &str, e: impl std::fmt::Display, may_exist: bool) -> Fai
 /// Create: POST, then every planned sub-document as an update (with the stamp).
 async fn create(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let id = op.id();
-    let body = create_body(op)?;
+    let (body, carried) = create_body(op, ctx.stack)?;
     let dss_id = post_once(ctx.client, &id, &body).await?;
     // The object exists from here on: any failure below keeps its ledger entry. Secrets went
-    // in the POST.
-    let mut done = write_all(ctx, op, writes_with_stamp(op), SecretMode::None).await?;
+    // in the POST, and so did the sub-documents it carried whole.
+    let rest = writes_with_stamp(op)
+        .into_iter()
+        .filter(|w| !carried.contains(&w.subdocument))
+        .collect();
+    let mut done = write_all(ctx, op, rest, SecretMode::None).await?;
     done.dss_id = dss_id;
     Ok(done)
 }
@@ -338,24 +343,52 @@ pub fn set_stamp(metadata: &mut Value, stack: &str) {
 }
 
 /// The body of the create call (secrets resolved), as JSON: the kind's seed with its overlay,
-/// only the fields its create call takes, shaped by the kind.
-fn create_body(op: &Operation) -> Result<Value, Failed> {
+/// only the fields its create call takes, shaped by the kind, with the sub-documents the kind's
+/// create call carries folded in. Also answers the sub-documents the body carries whole, whose
+/// writes the creation does not repeat: those of [`Kind::create_carries`] without secrets (the
+/// seed's own sub-document only when every field its overlay sets is one the create call
+/// takes).
+fn create_body(op: &Operation, stack: &str) -> Result<(Value, Vec<SubDoc>), Failed> {
     let Some(kind) = op.kind.def() else {
         return Err(Failed::new(format!("{} cannot be created", op.id()), false));
     };
     let (sub, mut doc) = kind.create_seed(&op.name);
+    let fields = kind.create_fields();
+    let carries = kind.create_carries();
+    let mut carried = Vec::new();
     if let Some(write) = op.writes.iter().find(|w| w.subdocument == sub) {
         apply_overlay(sub, &mut doc, &write.overlay);
         for s in &write.secrets {
             let value = resolve(op, s)?;
             set_path(&mut doc, &s.path, Value::String(value));
         }
+        let sets_only_create_fields = write
+            .overlay
+            .as_object()
+            .is_some_and(|o| o.keys().all(|k| fields.contains(&k.as_str())));
+        if carries.contains(&sub) && sets_only_create_fields {
+            carried.push(sub);
+        }
     }
-    let fields = kind.create_fields();
     if let Value::Object(map) = &mut doc {
         map.retain(|k, _| fields.contains(&k.as_str()));
     }
-    Ok(kind.create_body(op, doc))
+    for &part in carries.iter().filter(|&&part| part != sub) {
+        let write = op.writes.iter().find(|w| w.subdocument == part);
+        if write.is_some_and(|w| !w.secrets.is_empty()) {
+            continue;
+        }
+        let mut part_doc = json!({});
+        if let Some(w) = write {
+            apply_overlay(part, &mut part_doc, &w.overlay);
+        }
+        if part == SubDoc::METADATA && kind.stamped() {
+            set_stamp(&mut part_doc, stack);
+        }
+        kind.fold_into_create(part, part_doc, &mut doc);
+        carried.push(part);
+    }
+    Ok((kind.create_body(op, doc), carried))
 }
 
 /// POST the creation; after an ambiguous failure, look whether the object exists and send
@@ -650,42 +683,78 @@ mod tests {
         assert_eq!(empty["custom"]["kv"]["dssctl.stack"], "s");
     }
 
+    fn write(sub: SubDoc, overlay: Value) -> Write {
+        Write {
+            subdocument: sub,
+            overlay,
+            secrets: Vec::new(),
+            fingerprint: None,
+            changes: Vec::new(),
+        }
+    }
+
     #[test]
     fn create_bodies_carry_only_what_the_create_call_takes() {
-        let mut o = op(crate::kinds::dataset::ID, "P.d", None);
-        o.writes.push(Write {
-            subdocument: SubDoc::SETTINGS,
-            overlay: json!({"type": "Filesystem", "params": {"path": "/p"}, "managed": true,
-                            "formatType": "csv"}),
-            secrets: Vec::new(),
-            fingerprint: None,
-            changes: Vec::new(),
-        });
-        let body = create_body(&o).unwrap();
-        assert_eq!(body["projectKey"], "P");
-        let ds: crate::wire::Dataset = serde_json::from_value(body).unwrap();
-        assert_eq!(ds.name, "d");
-        assert_eq!(ds.dataset_type, "Filesystem");
-        assert_eq!(ds.managed, None);
-        assert_eq!(ds.format_type.as_deref(), Some("csv"));
-
         let mut p = op(crate::kinds::project::ID, "K", None);
-        p.writes.push(Write {
-            subdocument: SubDoc::METADATA,
-            overlay: json!({"label": "Nice", "tags": ["a"]}),
-            secrets: Vec::new(),
-            fingerprint: None,
-            changes: Vec::new(),
-        });
-        let req: crate::wire::CreateProjectRequest =
-            serde_json::from_value(create_body(&p).unwrap()).unwrap();
+        p.writes
+            .push(write(SubDoc::METADATA, json!({"label": "Nice", "tags": ["a"]})));
+        let (body, carried) = create_body(&p, "s").unwrap();
+        let req: crate::wire::CreateProjectRequest = serde_json::from_value(body).unwrap();
         assert_eq!(req.name.as_deref(), Some("Nice"));
         assert_eq!(req.owner, None);
+        // The project's metadata is written after the creation, with the stamp.
+        assert!(carried.is_empty());
         assert_eq!(writes_with_stamp(&p).len(), 1);
-        assert_eq!(
-            writes_with_stamp(&op(crate::kinds::dataset::ID, "P.d", None)).len(),
-            1
-        );
         assert!(writes_with_stamp(&op(crate::kinds::group::ID, "g", None)).is_empty());
+    }
+
+    #[test]
+    fn a_dataset_is_created_whole_in_one_call() {
+        let mut o = op(crate::kinds::dataset::ID, "P.d", None);
+        o.writes.push(write(
+            SubDoc::SETTINGS,
+            json!({"type": "Filesystem", "params": {"path": "/p"}, "managed": true, "formatType": "csv"}),
+        ));
+        o.writes.push(write(
+            SubDoc::SCHEMA,
+            json!({"columns": [{"name": "id", "type": "bigint"}]}),
+        ));
+        o.writes.push(write(
+            SubDoc::METADATA,
+            json!({"description": "d", "tags": ["t"], "custom": {"kv": {"team": "a"}}}),
+        ));
+        let (body, carried) = create_body(&o, "prod").unwrap();
+        assert_eq!(carried, vec![SubDoc::SETTINGS, SubDoc::SCHEMA, SubDoc::METADATA]);
+        assert_eq!(body["projectKey"], "P");
+        let ds: crate::wire::Dataset = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(ds.name, "d");
+        assert_eq!(ds.dataset_type, "Filesystem");
+        assert_eq!(ds.managed, Some(true));
+        assert_eq!(ds.format_type.as_deref(), Some("csv"));
+        assert_eq!(ds.tags, vec!["t".to_string()]);
+        assert_eq!(body["schema"]["columns"][0]["name"], "id");
+        assert_eq!(body["description"], "d");
+        // The metadata view's `custom` is the definition's `customMeta`, stamp included.
+        assert_eq!(
+            body["customMeta"],
+            json!({"kv": {"team": "a", STAMP_KEY: "prod"}})
+        );
+        assert!(body.get("custom").is_none());
+
+        // A dataset declared with no metadata still gets the stamp in its create call.
+        let (bare, _) = create_body(&op(crate::kinds::dataset::ID, "P.e", None), "s").unwrap();
+        assert_eq!(bare["customMeta"]["kv"][STAMP_KEY], "s");
+    }
+
+    #[test]
+    fn a_seed_field_the_create_call_does_not_take_is_written_after_it() {
+        let mut o = op(crate::kinds::dataset::ID, "P.d", None);
+        o.writes.push(write(
+            SubDoc::SETTINGS,
+            json!({"type": "Filesystem", "partitioning": {"dimensions": []}}),
+        ));
+        let (body, carried) = create_body(&o, "s").unwrap();
+        assert!(body.get("partitioning").is_none());
+        assert_eq!(carried, vec![SubDoc::SCHEMA, SubDoc::METADATA]);
     }
 }

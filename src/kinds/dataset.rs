@@ -375,7 +375,40 @@ impl Kind for DatasetKind {
             "params",
             "formatType",
             "formatParams",
+            "managed",
         ]
+    }
+
+    /// The public API's create call takes a whole dataset definition (its reference lists
+    /// `managed`, `schema` and `tags`, and advises creating from a definition read with GET,
+    /// which carries the metadata fields too): the settings, the schema and the metadata,
+    /// stamp included, ride in the POST.
+    fn create_carries(&self) -> &'static [SubDoc] {
+        &[SubDoc::SETTINGS, SubDoc::SCHEMA, SubDoc::METADATA]
+    }
+
+    fn fold_into_create(&self, sub: SubDoc, doc: Value, body: &mut Value) {
+        let (Value::Object(body), Value::Object(doc)) = (body, doc) else {
+            return;
+        };
+        match sub {
+            SubDoc::SCHEMA => {
+                body.insert("schema".into(), Value::Object(doc));
+            }
+            SubDoc::METADATA => {
+                // The definition's fields behind the metadata view: the same names, except
+                // `custom`, which the definition calls `customMeta`.
+                for (key, value) in doc {
+                    let key = if key == "custom" {
+                        "customMeta".to_string()
+                    } else {
+                        key
+                    };
+                    body.insert(key, value);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn create_seed(&self, name: &str) -> (SubDoc, Value) {

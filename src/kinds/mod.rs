@@ -354,6 +354,18 @@ pub trait Kind: Sync + Send {
         doc
     }
 
+    /// The sub-documents, besides the seed's, that its create call carries whole: each is
+    /// built from its overlay on an empty document (a metadata document with the stack's
+    /// stamp) and folded into the body by [`Kind::fold_into_create`], and is not written again
+    /// after the creation. One POST instead of a POST and a GET and PUT per sub-document.
+    fn create_carries(&self) -> &'static [SubDoc] {
+        &[]
+    }
+
+    /// Fold `doc`, the sub-document `sub` (one of [`Kind::create_carries`]), into the create
+    /// call's `body`.
+    fn fold_into_create(&self, _sub: SubDoc, _doc: Value, _body: &mut Value) {}
+
     /// The POST that creates the object `name` from `body`; `what` names it in a shape error.
     /// `None` for a kind that is never created (the global variables are always there).
     fn create<'a>(
