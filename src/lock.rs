@@ -15,6 +15,7 @@
 //!
 //! [`assess`] is the pure decision (free, mine, held by another, expired) the rest builds on.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -282,16 +283,41 @@ pub async fn acquire(
     stack: &str,
     holder: &Holder,
     settings: LockSettings,
-    mut waiting: impl FnMut(&str),
+    waiting: impl FnMut(&str),
 ) -> Result<LockGuard, LockError> {
+    let (guard, ()) = acquire_reading(client, stack, holder, settings, waiting, || async {}).await?;
+    Ok(guard)
+}
+
+/// [`acquire`], running `read` (the reads the holder needs first: its plan) during the settle
+/// wait of each attempt, and answering the result of the attempt that took the lock; the
+/// results of attempts that did not are dropped.
+///
+/// Reads taken during the wait are as good as reads taken under the lock: when our record is
+/// still there after the wait, no other run took the lock since our read found it free (any
+/// run that wrote its record after that read wrote within Δ of it, so before our read-back,
+/// and lost to ours), so nothing dssctl writes changed between those reads and the writes
+/// that follow. The settle wait then costs nothing beyond the reads themselves.
+pub async fn acquire_reading<T, F, Fut>(
+    client: &DssClient,
+    stack: &str,
+    holder: &Holder,
+    settings: LockSettings,
+    mut waiting: impl FnMut(&str),
+    mut read: F,
+) -> Result<(LockGuard, T), LockError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
     let key = lock_variable(stack);
     let deadline = Instant::now() + settings.timeout.unwrap_or(Duration::ZERO);
     let mut last_seen: Option<String> = None;
     loop {
-        let blocked = match attempt(client, &key, holder, settings).await? {
-            Attempt::Acquired(record) => {
+        let blocked = match attempt(client, &key, holder, settings, &mut read).await? {
+            Attempt::Acquired(record, value) => {
                 tracing::debug!(stack, holder = %holder.id, "stack lock acquired");
-                return Ok(LockGuard::start(client.clone(), stack, record, settings));
+                return Ok((LockGuard::start(client.clone(), stack, record, settings), value));
             }
             Attempt::Void => None,
             Attempt::Blocked(state) => state.describe(),
@@ -315,20 +341,26 @@ pub async fn acquire(
     }
 }
 
-enum Attempt {
-    Acquired(LockRecord),
+enum Attempt<T> {
+    /// Ours, with what was read during the settle wait.
+    Acquired(LockRecord, T),
     /// The write took longer than Δ: the attempt proves nothing; try again.
     Void,
     Blocked(LockState),
 }
 
-/// One round of Fischer's algorithm.
-async fn attempt(
+/// One round of Fischer's algorithm, with `read` run during its settle wait.
+async fn attempt<T, F, Fut>(
     client: &DssClient,
     key: &str,
     holder: &Holder,
     settings: LockSettings,
-) -> Result<Attempt, ClientError> {
+    read: &mut F,
+) -> Result<Attempt<T>, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
     let started = Instant::now();
     let record = {
         let _variables = client.lock_variables().await;
@@ -355,11 +387,11 @@ async fn attempt(
         );
         return Ok(Attempt::Void);
     }
-    tokio::time::sleep(settings.settle()).await;
+    let ((), value) = tokio::join!(tokio::time::sleep(settings.settle()), read());
     let vars = client.get_global_variables().await?;
     Ok(
         match assess(vars.get(key), &holder.id, OffsetDateTime::now_utc()) {
-            LockState::Mine(_) => Attempt::Acquired(record),
+            LockState::Mine(_) => Attempt::Acquired(record, value),
             other => Attempt::Blocked(other),
         },
     )

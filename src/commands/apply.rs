@@ -156,15 +156,22 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
                     return execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await;
                 }
                 // What is written is planned again under the lock: another run may have
-                // written since the first plan.
-                with_lock(&target, config.lock, "apply", async {
-                    let (plan, ledger, declared) = plan_now().await?;
-                    let input = GuardInput {
-                        declared: Some(declared),
-                        ledger: ledger.as_ref(),
-                    };
-                    execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await
-                })
+                // written since the first plan. That plan's reads run during the lock's settle
+                // wait.
+                let (target, commit_dir) = (&target, &commit_dir);
+                with_lock(
+                    target,
+                    config.lock,
+                    "apply",
+                    plan_now,
+                    |(plan, ledger, declared)| async move {
+                        let input = GuardInput {
+                            declared: Some(declared),
+                            ledger: ledger.as_ref(),
+                        };
+                        execute(config, ctx, target, plan, ledger.as_ref(), input, commit_dir).await
+                    },
+                )
                 .await
             };
             let result = run.await;
@@ -192,8 +199,10 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
                 // A stale plan is refused without taking the lock; under it, the check is made
                 // again (in `execute`).
                 engine::check_stale(&target, &plan, config.parallelism).await?;
-                with_lock(&target, config.lock, "apply", async {
-                    let ledger = engine::check_saved_plan(&plan, &target).await?;
+                let (target, commit_dir, plan) = (&target, &commit_dir, &plan);
+                let read_ledger =
+                    || async move { Ok::<_, Error>(engine::check_saved_plan(plan, target).await?) };
+                with_lock(target, config.lock, "apply", read_ledger, |ledger| async move {
                     let input = GuardInput {
                         declared: None,
                         ledger: ledger.as_ref(),
@@ -201,11 +210,11 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
                     execute(
                         config,
                         ctx,
-                        &target,
+                        target,
                         plan.clone(),
                         ledger.as_ref(),
                         input,
-                        &commit_dir,
+                        commit_dir,
                     )
                     .await
                 })

@@ -47,25 +47,39 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))
 }
 
-/// Run `body` (the part of `command` that reads what it writes and writes it) holding the
-/// stack lock of `target`. The lock is released when `body` ends, whatever its result, and on
-/// Ctrl-C, which drops `body` and ends with [`Error::Interrupted`] (exit 130).
-pub async fn with_lock<F>(
+/// Run the writing part of `command` holding the stack lock of `target`: `read` (what it
+/// reads before writing: its plan) runs during the lock's settle wait (see
+/// [`lock::acquire_reading`]), then `body` with what the successful attempt read. The lock is
+/// released when `body` ends, whatever its result, and on Ctrl-C, which drops `body` and ends
+/// with [`Error::Interrupted`] (exit 130).
+pub async fn with_lock<T, R, RF, B, BF>(
     target: &Target,
     settings: LockSettings,
     command: &str,
-    body: F,
+    read: R,
+    body: B,
 ) -> Result<Outcome, Error>
 where
-    F: Future<Output = Result<Outcome, Error>>,
+    R: FnMut() -> RF,
+    RF: Future<Output = Result<T, Error>>,
+    B: FnOnce(T) -> BF,
+    BF: Future<Output = Result<Outcome, Error>>,
 {
     let holder = Holder::current(command, |name| std::env::var(name).ok());
     let run = async {
-        let guard = lock::acquire(&target.client, &target.stack, &holder, settings, |who| {
-            eprintln!("waiting for the lock of stack {:?}, held by {who}", target.stack);
-        })
+        let (guard, read) = lock::acquire_reading(
+            &target.client,
+            &target.stack,
+            &holder,
+            settings,
+            |who| eprintln!("waiting for the lock of stack {:?}, held by {who}", target.stack),
+            read,
+        )
         .await?;
-        let result = body.await;
+        let result = match read {
+            Ok(value) => body(value).await,
+            Err(e) => Err(e),
+        };
         if guard.lost() {
             eprintln!(
                 "warning: another run took the lock of stack {:?} over while this one held it; \
