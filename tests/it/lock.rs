@@ -12,7 +12,8 @@ use std::time::Duration;
 use dssctl::client::DssClient;
 use dssctl::emulator::{EmulatorConfig, RunningEmulator};
 use dssctl::lock::{
-    Holder, LockError, LockSettings, LockState, acquire, lock_variable, peek, unlock as remove_lock,
+    Holder, LockError, LockSettings, LockState, acquire, acquire_reading, lock_variable, peek,
+    unlock as remove_lock,
 };
 use serde_json::{Value, json};
 
@@ -352,4 +353,59 @@ async fn a_held_lock_is_renewed_excludes_others_and_notices_a_takeover() {
     ));
     other.release().await.unwrap();
     assert_eq!(peek(&client, "s", &b.id).await.unwrap(), LockState::Free);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_reads_under_the_lock_run_during_its_settle_wait_after_our_record_is_written() {
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let client = client(&emu, KEY);
+    let settings = LockSettings {
+        timeout: Some(Duration::from_secs(20)),
+        write_bound: Duration::from_millis(300),
+        ttl: Duration::from_secs(30),
+    };
+    let a = Holder::current("apply", |_| None);
+    let b = Holder::current("apply", |_| None);
+    let attempts = std::sync::atomic::AtomicUsize::new(0);
+    // Two runs race; each one's read looks at the lock while the settle wait runs.
+    let race = |holder: &'static Holder| {
+        let client = client.clone();
+        let attempts = &attempts;
+        async move {
+            let started = std::time::Instant::now();
+            let (guard, seen) = acquire_reading(
+                &client,
+                "s",
+                holder,
+                settings,
+                |_| {},
+                || {
+                    attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let client = client.clone();
+                    async move {
+                        (
+                            peek(&client, "s", &holder.id).await.unwrap(),
+                            std::time::Instant::now(),
+                        )
+                    }
+                },
+            )
+            .await
+            .unwrap();
+            let held_at = std::time::Instant::now();
+            let (state, read_at) = seen;
+            // What the winning attempt read saw our own record: the read came after our write.
+            assert!(matches!(state, LockState::Mine(_)), "{state:?}");
+            // And it was read during the wait, before the lock was confirmed ours.
+            assert!(read_at < held_at);
+            assert!(held_at - started >= settings.settle());
+            guard.release().await.unwrap();
+        }
+    };
+    let a: &'static Holder = Box::leak(Box::new(a));
+    let b: &'static Holder = Box::leak(Box::new(b));
+    tokio::join!(race(a), race(b));
+    // Both got the lock in turn; the loser's first read (if any) was dropped and redone.
+    assert!(attempts.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    assert_eq!(peek(&client, "s", &a.id).await.unwrap(), LockState::Free);
 }
