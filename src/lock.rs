@@ -26,8 +26,7 @@ use time::OffsetDateTime;
 
 use crate::client::{ClientError, DssClient};
 
-/// The prefix of the lock variables; the stack name follows.
-pub const LOCK_PREFIX: &str = "dssctl.lock.";
+pub use crate::plan::ledger::LOCK_PREFIX;
 
 /// The global variable holding `stack`'s lock.
 pub fn lock_variable(stack: &str) -> String {

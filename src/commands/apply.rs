@@ -136,42 +136,57 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
             let target = connect(&config.target, config.parallelism).await?;
             let commit_dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
             let run = async {
-                let plan_now = || async {
-                    let engine::Planned {
-                        plan,
-                        observed,
-                        declared,
-                        ..
-                    } = engine::plan_scoped(&target, &desired, &config.targeting, config.parallelism).await?;
-                    Ok::<_, Error>((plan, observed.ledger, declared))
-                };
                 // A first plan without the lock: an apply that would write nothing (no change,
                 // a plan error, a guard's refusal) ends there, without a single write.
-                let (plan, ledger, declared) = plan_now().await?;
+                let engine::Planned {
+                    plan,
+                    observed,
+                    declared,
+                } = engine::plan_scoped(&target, &desired, &config.targeting, config.parallelism).await?;
                 let input = GuardInput {
                     declared: Some(declared),
-                    ledger: ledger.as_ref(),
+                    ledger: observed.ledger.as_ref(),
                 };
                 if !would_write(config, &plan, input) {
-                    return execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await;
+                    return execute(
+                        config,
+                        ctx,
+                        &target,
+                        plan,
+                        observed.ledger.as_ref(),
+                        input,
+                        &commit_dir,
+                    )
+                    .await;
                 }
                 // What is written is planned again under the lock: another run may have
                 // written since the first plan. That plan's reads run during the lock's settle
-                // wait.
-                let (target, commit_dir) = (&target, &commit_dir);
-                with_lock(
-                    target,
-                    config.lock,
-                    "apply",
-                    plan_now,
-                    |(plan, ledger, declared)| async move {
-                        let input = GuardInput {
-                            declared: Some(declared),
-                            ledger: ledger.as_ref(),
-                        };
-                        execute(config, ctx, target, plan, ledger.as_ref(), input, commit_dir).await
-                    },
-                )
+                // wait, and when they find what the first plan read, the first plan holds.
+                let (target, commit_dir, desired, first_observed) =
+                    (&target, &commit_dir, &desired, &observed);
+                let replan = || async move {
+                    Ok::<_, Error>(
+                        engine::replan(
+                            target,
+                            desired,
+                            &config.targeting,
+                            config.parallelism,
+                            first_observed,
+                        )
+                        .await?,
+                    )
+                };
+                with_lock(target, config.lock, "apply", replan, |again| async move {
+                    let (plan, ledger, declared) = match again {
+                        Some(p) => (p.plan, p.observed.ledger, p.declared),
+                        None => (plan, first_observed.ledger.clone(), declared),
+                    };
+                    let input = GuardInput {
+                        declared: Some(declared),
+                        ledger: ledger.as_ref(),
+                    };
+                    execute(config, ctx, target, plan, ledger.as_ref(), input, commit_dir).await
+                })
                 .await
             };
             let result = run.await;

@@ -93,17 +93,60 @@ pub async fn plan_scoped(
     observe_and_plan(target, &in_scope, Some((&selection, &ledger)), parallelism).await
 }
 
+/// Plan again what [`plan_scoped`] planned from `previous` (apply, under the stack lock):
+/// observe as it does, and plan, unless what was read is what `previous` was read from; then
+/// `None`: the plan made from `previous` holds, since planning is a pure function of the
+/// manifests and the observed state, and planning thousands of resources again would only
+/// cost time. A partial plan (`--target`, `--exclude`) is always made again.
+pub async fn replan(
+    target: &Target,
+    desired: &[Declared],
+    targeting: &Targeting,
+    parallelism: usize,
+    previous: &Observed,
+) -> anyhow::Result<Option<Planned>> {
+    if !targeting.is_everything() {
+        return plan_scoped(target, desired, targeting, parallelism)
+            .await
+            .map(Some);
+    }
+    let observation = observe(target, desired, parallelism).await?;
+    if observation.observed.plans_like(previous) {
+        tracing::debug!("the live state is as the first plan read it: that plan holds");
+        return Ok(None);
+    }
+    Ok(Some(plan_observation(target, desired, None, observation)))
+}
+
+async fn observe(
+    target: &Target,
+    desired: &[Declared],
+    parallelism: usize,
+) -> anyhow::Result<crate::observe::Observation> {
+    let observation = crate::observe::observe(&target.client, desired, &target.stack, parallelism)
+        .await
+        .map_err(|err| anyhow::Error::new(err).context("cannot read the live state"))?;
+    let requests = observation.requests();
+    tracing::debug!(requests, "live state read");
+    Ok(observation)
+}
+
 async fn observe_and_plan(
     target: &Target,
     desired: &[Declared],
     selection: Option<(&Selection, &[ResourceId])>,
     parallelism: usize,
 ) -> anyhow::Result<Planned> {
-    let observation = crate::observe::observe(&target.client, desired, &target.stack, parallelism)
-        .await
-        .map_err(|err| anyhow::Error::new(err).context("cannot read the live state"))?;
-    let requests = observation.requests();
-    tracing::debug!(requests, "live state read");
+    let observation = observe(target, desired, parallelism).await?;
+    Ok(plan_observation(target, desired, selection, observation))
+}
+
+fn plan_observation(
+    target: &Target,
+    desired: &[Declared],
+    selection: Option<(&Selection, &[ResourceId])>,
+    observation: crate::observe::Observation,
+) -> Planned {
     let mut plan = crate::plan::plan(&PlanInput {
         desired,
         observed: &observation.observed,
@@ -116,14 +159,14 @@ async fn observe_and_plan(
     if let Some((selection, ledger)) = selection {
         selection.restrict(&mut plan, ledger);
     }
-    Ok(Planned {
+    Planned {
         plan,
         observed: observation.observed,
         declared: desired
             .iter()
             .filter(|d| declared_id(&d.resource).is_some())
             .count(),
-    })
+    }
 }
 
 /// Connect to `config` and plan `desired`. The target is returned connected (the embedded

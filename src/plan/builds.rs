@@ -11,6 +11,7 @@
 //! Builds are not resources: they are not counted as operations and never reach the ledger.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 
 use crate::kinds::build::BuildSpec;
 pub use crate::kinds::build::Trigger;
@@ -76,7 +77,7 @@ pub fn belongs_to(op: &Operation, project: &str) -> bool {
 }
 
 /// The builds an apply of `operations` starts, in declaration order.
-pub fn triggered(desired: &[Declared], operations: &[Operation]) -> Vec<PlannedBuild> {
+pub fn triggered<O: Borrow<Operation>>(desired: &[Declared], operations: &[O]) -> Vec<PlannedBuild> {
     desired
         .iter()
         .filter_map(|d| {
@@ -87,7 +88,10 @@ pub fn triggered(desired: &[Declared], operations: &[Operation]) -> Vec<PlannedB
                 Trigger::Manual => return None,
                 Trigger::Always => "always".to_string(),
                 Trigger::OnChange => {
-                    let op = operations.iter().find(|o| changes_project(o, &project))?;
+                    let op = operations
+                        .iter()
+                        .map(Borrow::borrow)
+                        .find(|o| changes_project(o, &project))?;
                     format!("{} {} {}", op.kind, op.name, past(op.action))
                 }
             };
@@ -161,7 +165,7 @@ mod tests {
             build("manual-a", "A", Some(Trigger::Manual)),
         ];
         // Nothing changes: only `always` runs.
-        assert_eq!(names(&triggered(&desired, &[])), vec!["always-b"]);
+        assert_eq!(names(&triggered::<Operation>(&desired, &[])), vec!["always-b"]);
         // A dataset of A is created: A's onChange build runs, with the reason.
         let ops = vec![
             op(crate::kinds::group::ID, "g", Action::Create),

@@ -27,6 +27,10 @@ use super::model::{Kind, ResourceId};
 /// Global variables with this prefix belong to dssctl: excluded from the `Variables` kind.
 pub const RESERVED_PREFIX: &str = "dssctl.";
 
+/// The prefix of the stack locks among the global variables (see `crate::lock`); the stack
+/// name follows.
+pub const LOCK_PREFIX: &str = "dssctl.lock.";
+
 /// Version of the ledger document.
 pub const LEDGER_FORMAT_VERSION: u32 = 1;
 

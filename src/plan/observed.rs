@@ -111,6 +111,25 @@ pub struct Observed {
     pub ledger: Option<Ledger>,
 }
 
+impl Observed {
+    /// Whether a plan made from `other` is the plan made from this: the same state, except
+    /// for the stack locks among the global variables, which change between two reads of a
+    /// run that takes its lock, and which no plan manages (the `dssctl.` variables are
+    /// reserved).
+    pub fn plans_like(&self, other: &Observed) -> bool {
+        fn without_locks(vars: &Option<Map<String, Value>>) -> Option<Vec<(&String, &Value)>> {
+            vars.as_ref().map(|v| {
+                v.iter()
+                    .filter(|(k, _)| !k.starts_with(super::ledger::LOCK_PREFIX))
+                    .collect()
+            })
+        }
+        self.kinds == other.kinds
+            && self.ledger == other.ledger
+            && without_locks(&self.global_variables) == without_locks(&other.global_variables)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +146,28 @@ mod tests {
         assert_eq!(a, b);
         a.insert(id, 3u32);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_state_plans_like_another_whatever_the_stack_locks() {
+        let vars = |pairs: &[(&str, Value)]| Observed {
+            global_variables: Some(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
+            ..Observed::default()
+        };
+        let first = vars(&[("team", Value::from("a"))]);
+        let locked = vars(&[
+            ("team", Value::from("a")),
+            ("dssctl.lock.prod", serde_json::json!({"holder": "me"})),
+        ]);
+        assert!(locked.plans_like(&first) && first.plans_like(&locked));
+        // Any other variable, a kind's state or the ledger makes it another state.
+        assert!(!vars(&[("team", Value::from("b"))]).plans_like(&first));
+        assert!(!vars(&[("team", Value::from("a")), ("dssctl.other", Value::from(1))]).plans_like(&first));
+        let mut with_kind = first.clone();
+        with_kind.kinds.insert(crate::kinds::group::ID, 1u32);
+        assert!(!with_kind.plans_like(&first));
+        let mut with_ledger = first.clone();
+        with_ledger.ledger = Some(Ledger::new());
+        assert!(!with_ledger.plans_like(&first));
     }
 }

@@ -99,8 +99,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             input.desired,
             &ops.iter()
                 .filter(|o| !o.policy.detect_only)
-                .cloned()
-                .collect::<Vec<_>>(),
+                .collect::<Vec<&Operation>>(),
         ),
         operations: ops,
         protected,
