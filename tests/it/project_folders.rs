@@ -374,3 +374,83 @@ async fn a_folder_still_holding_an_unmanaged_project_is_a_clear_error() {
     // The managed project moved out all the same.
     assert_eq!(where_is(&emu, "MARKETING_REPORTS").await, "Analytics");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_pruned_with_its_parent_is_deleted_child_first() {
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = manifests(tmp.path());
+    let out = apply(&emu, &dir).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let folders = std::fs::read_to_string(dir.join("folders.yaml")).unwrap();
+    let path = dir.to_str().unwrap();
+
+    // The parent removed, its sub-folder kept: the parent could not be deleted with the
+    // sub-folder in it, so the plan refuses at the sub-folder's manifest.
+    let (_, marketing) = folders.split_once("---").unwrap();
+    std::fs::write(dir.join("folders.yaml"), marketing).unwrap();
+    let out = dssctl(&emu, "plan", &[path], &dir).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "its path refers to project_folder \"Analytics\", which was removed from the manifests: this plan deletes it"
+        ),
+        "{text}"
+    );
+
+    // Both folders removed while the project is still placed in the sub-folder: refused at
+    // the project's `folder:` line, nothing written.
+    std::fs::remove_file(dir.join("folders.yaml")).unwrap();
+    let out = apply(&emu, &dir).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("projects.yaml:10:")
+            && text.contains(
+                "folder refers to project_folder \"Analytics/Marketing\", which was removed from the manifests"
+            ),
+        "{text}"
+    );
+    assert!(folder_id(&emu, "Analytics/Marketing").await.is_some());
+
+    // The project moved to the root folder (`folder: ""`): both deletions planned, the
+    // sub-folder first, and applied after the project has moved out.
+    edit(
+        &dir.join("projects.yaml"),
+        "folder: Analytics/Marketing",
+        "folder: \"\"",
+    );
+    let plan = json_plan(&emu, &dir).await;
+    let ops: Vec<(Action, &str)> = plan
+        .operations
+        .iter()
+        .map(|o| (o.action, o.name.as_str()))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            (Action::Update, "MARKETING_REPORTS"),
+            (Action::Delete, "Analytics/Marketing"),
+            (Action::Delete, "Analytics"),
+        ]
+    );
+    let out = dssctl(&emu, "plan", &[path], &dir).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let child = text
+        .find("- project_folder Analytics/Marketing")
+        .expect("child deletion shown");
+    let parent = text
+        .find("- project_folder Analytics\n")
+        .expect("parent deletion shown");
+    assert!(child < parent, "{text}");
+    let out = apply(&emu, &dir).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(folder_id(&emu, "Analytics").await.is_none());
+    assert_eq!(where_is(&emu, "MARKETING_REPORTS").await, "");
+    reset_stats(&emu, KEY).await;
+    assert!(json_plan(&emu, &dir).await.operations.is_empty());
+    let out = apply(&emu, &dir).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(stats(&emu, KEY).await.writes, 0);
+}
