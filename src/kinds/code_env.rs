@@ -17,7 +17,10 @@
 //!   end: a failed installation fails the operation with the last lines of its log.
 //!
 //! After a failed installation DSS answers 500 for the env's definition until the env is
-//! rebuilt; the plan reports such an env as broken, with what to do, instead of a read error.
+//! rebuilt (`POST .../packages?forceRebuildEnv=true`). Such an env is not a read error: the
+//! plan compares the manifest with what the env list still says of it ([`broken_base`]) and
+//! plans one `packages` write that PUTs the declared definition and rebuilds the env from
+//! scratch, so that fixing the requirement in the manifest and applying again converges.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -391,12 +394,8 @@ impl Kind for CodeEnvKind {
         name: &'a str,
         sub: SubDoc,
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        (sub == SubDoc::DEFINITION || sub == PACKAGES).then(|| {
-            Box::pin(async move {
-                let lang = lang_of(c, name).await?;
-                c.get_code_env(lang.wire(), name).await
-            }) as BoxFuture<'a, Result<Value, ClientError>>
-        })
+        (sub == SubDoc::DEFINITION || sub == PACKAGES)
+            .then(|| Box::pin(definition_or_base(c, name)) as BoxFuture<'a, Result<Value, ClientError>>)
     }
 
     fn put_document<'a>(
@@ -436,8 +435,13 @@ impl Kind for CodeEnvKind {
             return Some(Box::pin(async move { put.await.map(|()| Vec::new()) }));
         }
         Some(Box::pin(async move {
-            let summary = put_packages(c, name, &doc).await?;
-            Ok(vec![format!("package installation done: {summary}")])
+            let (summary, rebuilt) = put_packages(c, name, &doc).await?;
+            let what = if rebuilt {
+                "env rebuilt from scratch, package installation done"
+            } else {
+                "package installation done"
+            };
+            Ok(vec![format!("{what}: {summary}")])
         }))
     }
 
@@ -602,22 +606,65 @@ async fn lang_of(c: &DssClient, name: &str) -> Result<Language, ClientError> {
     Language::from_wire(lang).ok_or_else(|| ClientError::Task(format!("code env {name} has language {lang}")))
 }
 
+/// Whether a client error is DSS's answer for a broken env (500 on its definition).
+fn is_broken(e: &ClientError) -> bool {
+    matches!(e, ClientError::Api { status: 500, .. })
+}
+
+/// What the definition of a broken env is taken to be, from its list item (which DSS still
+/// serves): identity, deployment mode, `usableByAll`, owner and interpreter. The plan compares
+/// the manifest with it, and apply writes over it: both build it here, so that a saved plan's
+/// fingerprint matches at apply time.
+pub fn broken_base(item: &Value) -> Value {
+    let mut desc = serde_json::Map::new();
+    if let Some(owner) = item.get("owner").filter(|v| v.is_string()) {
+        desc.insert("owner".into(), owner.clone());
+    }
+    if let Some(interp) = item.get("pythonInterpreter").filter(|v| v.is_string()) {
+        desc.insert("pythonInterpreter".into(), interp.clone());
+    }
+    let mut base = json!({ "desc": desc });
+    for k in ["envName", "envLang", "deploymentMode", "usableByAll"] {
+        if let Some(v) = item.get(k).filter(|v| !v.is_null()) {
+            base[k] = v.clone();
+        }
+    }
+    base
+}
+
+/// The definition of env `name`; for a broken env (500), its [`broken_base`].
+async fn definition_or_base(c: &DssClient, name: &str) -> Result<Value, ClientError> {
+    let item = summary_of(c, name).await?;
+    let lang = item.get("envLang").and_then(Value::as_str).unwrap_or("PYTHON");
+    let lang = Language::from_wire(lang)
+        .ok_or_else(|| ClientError::Task(format!("code env {name} has language {lang}")))?;
+    match c.get_code_env(lang.wire(), name).await {
+        Err(e) if is_broken(&e) => Ok(broken_base(&item)),
+        other => other,
+    }
+}
+
 /// The `packages` write: PUT the definition with the requested packages and build options,
-/// then install (rebuilding from scratch when the interpreter changed), waiting for the end.
-async fn put_packages(c: &DssClient, name: &str, doc: &Value) -> Result<String, ClientError> {
+/// then install, waiting for the end. The env is rebuilt from scratch when the interpreter
+/// changed or the env is broken (its definition answers 500); the second value says so.
+async fn put_packages(c: &DssClient, name: &str, doc: &Value) -> Result<(String, bool), ClientError> {
     let lang = lang_of(c, name).await?;
-    let before = c.get_code_env(lang.wire(), name).await?;
     let interpreter = |d: &Value| d.get("desc").and_then(|x| x.get("pythonInterpreter")).cloned();
-    let rebuild = interpreter(&before) != interpreter(doc);
+    let rebuild = match c.get_code_env(lang.wire(), name).await {
+        Ok(before) => interpreter(&before) != interpreter(doc),
+        Err(e) if is_broken(&e) => true,
+        Err(e) => return Err(e),
+    };
     c.put_code_env(lang.wire(), name, doc).await?;
     let outcome = c.update_code_env_packages(lang.wire(), name, rebuild).await?;
     // DSS's message repeats the env's name, which the report already gives.
     let prefix = format!("Code env {name}: ");
-    Ok(outcome
+    let summary = outcome
         .summary
         .strip_prefix(&prefix)
         .unwrap_or(&outcome.summary)
-        .to_string())
+        .to_string();
+    Ok((summary, rebuild))
 }
 
 /// Whether a listed env is one a CodeEnv manifest declares (DSS manages it, for the design
@@ -737,6 +784,64 @@ fn plan_grants(doc: &mut Doc<'_>, desired: &[CodeEnvGrant]) {
     doc.overlay.insert("permissions".into(), Value::Array(want));
 }
 
+/// The definition fields of a plan: `usableByAll`, the owner, the grants.
+fn plan_definition(def: &mut Doc<'_>, spec: &CodeEnvSpec, creating: bool) {
+    if creating {
+        def.write_only("envLang", json!(spec.language.wire()));
+    }
+    def.scalar("usableByAll", flag(spec.usable_by_all), Some(json!(false)));
+    if let Some(owner) = &spec.owner {
+        let mut desc = KeyedMap::new();
+        desc.insert("owner".into(), json!(owner));
+        def.keyed("desc", Some(&desc));
+    }
+    if let Some(grants) = &spec.permissions {
+        plan_grants(def, grants);
+    }
+}
+
+/// The packages and build options of a plan. `definition` is the live one (`None`: the
+/// packages are written whatever they were, on creation or rebuild).
+fn plan_packages(pkgs: &mut Doc<'_>, spec: &CodeEnvSpec, definition: Option<&Value>, creating: bool) {
+    let mut build = KeyedMap::new();
+    if let Some(v) = text(&spec.python_interpreter) {
+        build.insert("pythonInterpreter".into(), v);
+    }
+    if let Some(v) = flag(spec.install_core_packages) {
+        build.insert("installCorePackages".into(), v);
+    }
+    if let Some(v) = flag(spec.install_jupyter_support) {
+        build.insert("installJupyterSupport".into(), v);
+    }
+    if !build.is_empty() {
+        pkgs.keyed("desc", Some(&build));
+    }
+    let Some(wanted) = &spec.packages else {
+        return;
+    };
+    let want: Vec<String> = wanted.iter().map(|l| l.trim().to_string()).collect();
+    let have = definition.map(|d| {
+        d.get("specPackageList")
+            .and_then(Value::as_str)
+            .map(package_lines)
+            .unwrap_or_default()
+    });
+    match have {
+        Some(have) if have == want => {}
+        Some(have) => pkgs
+            .changes
+            .push(Change::new("packages", json!(have), json!(want))),
+        None => pkgs
+            .changes
+            .push(Change::new("packages", Value::Null, json!(want))),
+    }
+    // A creation installs only when there is something to install beyond the defaults.
+    if !(creating && want.is_empty()) {
+        pkgs.overlay
+            .insert("specPackageList".into(), json!(want.join("\n")));
+    }
+}
+
 /// Plan one declared code env: its writes, compared with the live state.
 pub(crate) fn plan_code_env(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &CodeEnvSpec) {
     let id = ResourceId::new(ID, &meta.name);
@@ -768,71 +873,38 @@ pub(crate) fn plan_code_env(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta
             )),
         );
     }
-    let definition = match env.map(|e| e.definition.as_ref()) {
-        None => None,
-        Some(Some(Ok(def))) => Some(def),
-        Some(Some(Err(message))) => {
-            return p.error_at(
-                &id,
-                Some(&d.origin),
-                format!(
-                    "broken on the instance: DSS answers 500 for its definition, as after a failed package installation ({message})"
-                ),
-                Some(
-                    "fix the package list, then rebuild the env in DSS (Administration > Code envs > Update) or delete it there so that the next apply creates it again".into(),
-                ),
-            );
-        }
-        Some(None) => return p.not_read(&id, &d.origin, "code env definition"),
+    let (base, broken) = match env.map(|e| (e, e.definition.as_ref())) {
+        None => (None, None),
+        Some((_, Some(Ok(def)))) => (Some(def.clone()), None),
+        Some((e, Some(Err(message)))) => (Some(broken_base(&e.summary)), Some(message.as_str())),
+        Some((_, None)) => return p.not_read(&id, &d.origin, "code env definition"),
     };
+    let definition = base.as_ref();
     let creating = env.is_none();
 
-    let mut def = Doc::new(SubDoc::DEFINITION, definition, None);
-    if creating {
-        def.write_only("envLang", json!(spec.language.wire()));
-    }
-    def.scalar("usableByAll", flag(spec.usable_by_all), Some(json!(false)));
-    if let Some(owner) = &spec.owner {
-        let mut desc = KeyedMap::new();
-        desc.insert("owner".into(), json!(owner));
-        def.keyed("desc", Some(&desc));
-    }
-    if let Some(grants) = &spec.permissions {
-        plan_grants(&mut def, grants);
-    }
-
-    let mut pkgs = Doc::new(PACKAGES, definition, None);
-    let mut build = KeyedMap::new();
-    if let Some(v) = text(&spec.python_interpreter) {
-        build.insert("pythonInterpreter".into(), v);
-    }
-    if let Some(v) = flag(spec.install_core_packages) {
-        build.insert("installCorePackages".into(), v);
-    }
-    if let Some(v) = flag(spec.install_jupyter_support) {
-        build.insert("installJupyterSupport".into(), v);
-    }
-    if !build.is_empty() {
-        pkgs.keyed("desc", Some(&build));
-    }
-    if let Some(wanted) = &spec.packages {
-        let want: Vec<String> = wanted.iter().map(|l| l.trim().to_string()).collect();
-        let have = definition
-            .and_then(|d| d.get("specPackageList"))
-            .and_then(Value::as_str)
-            .map(package_lines)
-            .unwrap_or_default();
-        if creating || have != want {
-            let before = if creating { Value::Null } else { json!(have) };
-            pkgs.changes.push(Change::new("packages", before, json!(want)));
+    let writes = match broken {
+        None => {
+            let mut def = Doc::new(SubDoc::DEFINITION, definition, None);
+            plan_definition(&mut def, spec, creating);
+            let mut pkgs = Doc::new(PACKAGES, definition, None);
+            plan_packages(&mut pkgs, spec, definition, creating);
+            vec![def.finish(None), pkgs.finish(None)]
         }
-        // A creation installs only when there is something to install beyond the defaults.
-        if !(creating && want.is_empty()) {
-            pkgs.overlay
-                .insert("specPackageList".into(), json!(want.join("\n")));
+        // DSS answers 500 until the env is rebuilt: one write PUTs the whole declared
+        // definition (a second GET would not see the first PUT) and rebuilds the env.
+        Some(message) => {
+            let mut doc = Doc::new(PACKAGES, definition, None);
+            doc.changes.push(Change {
+                note: Some(
+                    "DSS answers 500 for this env's definition, as after a failed package installation: apply writes the declared definition over it and rebuilds the env from scratch; what the manifest does not declare goes back to DSS's defaults".into(),
+                ),
+                ..Change::new("rebuild", json!(format!("broken: {message}")), json!("rebuilt"))
+            });
+            plan_definition(&mut doc, spec, false);
+            plan_packages(&mut doc, spec, None, true);
+            vec![doc.finish(None)]
         }
-    }
-    let writes = vec![def.finish(None), pkgs.finish(None)];
+    };
     let intent = LedgerIntent {
         protect: spec.protect.unwrap_or(false),
         drop_data_on_delete: false,
@@ -922,6 +994,17 @@ mod tests {
         let spec: CodeEnvSpec = serde_json::from_value(json!({"language": "R"})).unwrap();
         assert_eq!(spec.language, Language::R);
         assert!(serde_json::from_value::<CodeEnvSpec>(json!({"language": "PYTHON"})).is_err());
+    }
+
+    #[test]
+    fn a_broken_env_is_taken_as_what_its_list_item_says() {
+        let item = json!({"envName": "e", "envLang": "PYTHON", "deploymentMode": "DESIGN_MANAGED",
+            "owner": "admin", "usableByAll": false, "isUptodate": false, "pythonInterpreter": "PYTHON311"});
+        assert_eq!(
+            broken_base(&item),
+            json!({"envName": "e", "envLang": "PYTHON", "deploymentMode": "DESIGN_MANAGED",
+                "usableByAll": false, "desc": {"owner": "admin", "pythonInterpreter": "PYTHON311"}})
+        );
     }
 
     #[test]
