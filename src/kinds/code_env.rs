@@ -25,11 +25,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt, stream};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::listed::{self, Listed, LiveMap};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, group, items, names, overlay_of, user};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
@@ -162,32 +162,22 @@ pub struct CodeEnvSpec {
     pub protect: Option<bool>,
 }
 
-/// One env as observed: its list item and, for a managed env, its definition (`Err`: DSS
-/// answered 500, the env is broken; the message says why).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct LiveEnv {
-    pub summary: Value,
-    pub definition: Option<Result<Value, String>>,
-}
+/// A managed env's definition as read (`Err`: DSS answered 500, the env is broken; the
+/// message says why).
+pub type Definition = Result<Value, String>;
 
-impl LiveEnv {
-    /// The env's language, from its list item.
-    pub fn language(&self) -> Option<Language> {
-        self.summary
-            .get("envLang")
-            .and_then(Value::as_str)
-            .and_then(Language::from_wire)
-    }
+/// One env as observed: its list item and, for a managed env, its definition.
+pub type LiveEnv = Listed<Definition>;
+
+/// The language of a listed env, from its list item.
+pub fn language_of(item: &Value) -> Option<Language> {
+    item.get("envLang")
+        .and_then(Value::as_str)
+        .and_then(Language::from_wire)
 }
 
 /// The live envs as observed, keyed by name.
-pub type Live = BTreeMap<String, LiveEnv>;
-
-/// The names of the envs whose definition observation reads (the managed ones).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Reads {
-    pub definitions: BTreeSet<String>,
-}
+pub type Live = LiveMap<Definition>;
 
 /// This kind's part of the observed state.
 pub fn live(observed: &Observed) -> Option<&Live> {
@@ -197,14 +187,6 @@ pub fn live(observed: &Observed) -> Option<&Live> {
 /// This kind's part of the observed state, to change (tests, simulation).
 pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
     observed.kinds.get_mut(ID)
-}
-
-fn reads(reads: &ReadPlan) -> Option<&Reads> {
-    reads.kinds.get(ID)
-}
-
-fn reads_mut(reads: &mut ReadPlan) -> &mut Reads {
-    reads.kinds.entry(ID)
 }
 
 /// The `CodeEnv` kind.
@@ -310,7 +292,9 @@ impl Kind for CodeEnvKind {
         let Some((meta, spec)) = resource.typed::<CodeEnvSpec>() else {
             return;
         };
-        reads_mut(needs.reads).definitions.insert(meta.name.clone());
+        listed::details_mut(needs.reads, ID)
+            .names
+            .insert(meta.name.clone());
         if let Some(owner) = &spec.owner {
             needs.referenced(user::ID, owner);
         }
@@ -320,11 +304,11 @@ impl Kind for CodeEnvKind {
     }
 
     fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
-        reads_mut(reads);
+        listed::details_mut(reads, ID);
     }
 
     fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
-        reads_mut(reads);
+        listed::details_mut(reads, ID);
     }
 
     fn observe<'a>(
@@ -333,30 +317,22 @@ impl Kind for CodeEnvKind {
         reads: &'a ReadPlan,
         parallelism: usize,
     ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = self::reads(reads)?;
+        let planned = listed::details(reads, ID)?;
         Some(Box::pin(async move {
-            read_envs(client, &|name, _| planned.definitions.contains(name), parallelism).await
+            read_envs(client, &|name, _| planned.names.contains(name), parallelism).await
         }))
     }
 
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
-        let Some(planned) = self::reads(reads) else {
-            return 0;
-        };
-        1 + planned
-            .definitions
-            .iter()
-            .filter(|n| live.contains(&ResourceId::new(ID, n.as_str())))
-            .count()
+        listed::budget(ID, reads, live)
     }
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
-        live(observed).map(|m| m.contains_key(name))
+        listed::exists::<Definition>(observed, ID, name)
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let envs = live(observed).ok_or("code env list")?;
-        Ok(envs.get(name).map(|e| e.summary.clone()))
+        listed::document::<Definition>(observed, ID, name, "code env list", |e| e.summary.clone())
     }
 
     fn get_main<'a>(
@@ -561,7 +537,7 @@ impl Kind for CodeEnvKind {
                 ));
                 continue;
             }
-            match &env.definition {
+            match &env.detail {
                 Some(Ok(def)) => {
                     if let Some(spec) = export_spec(&env.summary, Some(def)) {
                         out.put("code-envs.yaml", Resource::new(&KIND, meta(name, None), spec));
@@ -586,17 +562,14 @@ impl Kind for CodeEnvKind {
 
 /// The list item of env `name` (not found when absent).
 async fn summary_of(c: &DssClient, name: &str) -> Result<Value, ClientError> {
-    c.list_code_envs()
-        .await?
-        .into_iter()
-        .find(|e| e.get("envName").and_then(Value::as_str) == Some(name))
-        .ok_or_else(|| ClientError::NotFound {
-            method: "GET".into(),
-            path: "/admin/code-envs/".into(),
-            status: 404,
-            error_type: String::new(),
-            message: format!("code env {name} is not in the code env list"),
-        })
+    let items = c.list_code_envs().await?;
+    listed::find(
+        items,
+        "envName",
+        name,
+        "/admin/code-envs/",
+        format!("code env {name} is not in the code env list"),
+    )
 }
 
 /// The language of the live env `name`, from the env list.
@@ -680,46 +653,27 @@ async fn read_envs(
     parallelism: usize,
 ) -> Result<KindRead, ObserveError> {
     let list = c.list_code_envs().await.map_err(reading("the code env list"))?;
-    let mut envs = Live::new();
-    for item in list {
-        if let Some(name) = item.get("envName").and_then(Value::as_str) {
-            envs.entry(name.to_string()).or_insert(LiveEnv {
-                summary: item.clone(),
-                definition: None,
-            });
-        }
-    }
-    let wanted: Vec<(String, Language)> = envs
-        .iter()
-        .filter(|(n, e)| wanted(n, &e.summary))
-        .filter_map(|(n, e)| e.language().map(|l| (n.clone(), l)))
-        .collect();
-    let read: Vec<(String, Result<Value, String>)> = stream::iter(wanted)
-        .map(|(name, lang)| async move {
+    // An env whose language dssctl does not know has no definition it could read.
+    let known = |name: &str, item: &Value| language_of(item).is_some() && wanted(name, item);
+    listed::read(
+        ID,
+        list,
+        "envName",
+        &known,
+        parallelism,
+        |name, item| async move {
+            let lang = language_of(&item).unwrap_or(Language::Python);
             match c.get_code_env(lang.wire(), &name).await {
-                Ok(d) => Ok((name, Ok(d))),
+                Ok(d) => Ok(Ok(d)),
                 // DSS answers 500 for an env whose last installation failed: the planner says so.
                 Err(ClientError::Api {
                     status: 500, message, ..
-                }) => Ok((name, Err(message))),
+                }) => Ok(Err(message)),
                 Err(e) => Err(reading(format!("code env {name}"))(e)),
             }
-        })
-        .buffer_unordered(parallelism.max(1))
-        .try_collect()
-        .await?;
-    let mut live = Vec::new();
-    for (name, definition) in read {
-        live.push(ResourceId::new(ID, name.as_str()));
-        if let Some(e) = envs.get_mut(&name) {
-            e.definition = Some(definition);
-        }
-    }
-    Ok(KindRead {
-        part: Box::new(envs),
-        live,
-        conditional_reads: 0,
-    })
+        },
+    )
+    .await
 }
 
 /// The requested lines of a `specPackageList`: trimmed, comments and blank lines dropped.
@@ -856,7 +810,7 @@ pub(crate) fn plan_code_env(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta
     }
     let env = envs.get(&meta.name);
     if let Some(e) = env
-        && let Some(lang) = e.language()
+        && let Some(lang) = language_of(&e.summary)
         && lang != spec.language
     {
         return p.error_at(
@@ -873,7 +827,7 @@ pub(crate) fn plan_code_env(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta
             )),
         );
     }
-    let (base, broken) = match env.map(|e| (e, e.definition.as_ref())) {
+    let (base, broken) = match env.map(|e| (e, e.detail.as_ref())) {
         None => (None, None),
         Some((_, Some(Ok(def)))) => (Some(def.clone()), None),
         Some((e, Some(Err(message)))) => (Some(broken_base(&e.summary)), Some(message.as_str())),
