@@ -718,6 +718,8 @@ pub(crate) fn plan_plugin(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, 
         return p.not_read(&id, &d.origin, "plugin list");
     };
     if let Some(env) = named_env(spec) {
+        // Deleted, the env would leave the plugin naming one that does not exist.
+        p.check_not_pruned(d, &id, code_env::ID, env, "settings.codeEnvName");
         p.check_ref(d, &id, code_env::ID, env, "settings.codeEnvName");
     }
     let plugin = plugins.get(&meta.name);

@@ -1,6 +1,7 @@
 //! `CodeEnv` and `Plugin` through the real binary against the emulator on 127.0.0.1:0: from
 //! empty, converged (a second apply writes nothing), an update of each field, adoption of
-//! objects created outside dssctl, the export round trip, prune with its guards, a failing
+//! objects created outside dssctl, the export round trip, prune with its guards (an env a
+//! plugin's settings name is refused at the plugin's line), a failing
 //! package installation (its log's last lines in the report; the broken env planned for a
 //! rebuild, which converges once the requirement is fixed), and the identity and source
 //! errors.
@@ -565,4 +566,34 @@ async fn identity_and_source_errors_are_reported_at_their_line() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let text = both(&out).replace(&bad.display().to_string(), "stack");
     insta::assert_snapshot!("plugin_with_two_sources", text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_env_a_plugin_names_cannot_be_pruned_under_it() {
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let named = PLUGIN.replace(
+        "config: {maxRows: 1000}",
+        "config: {maxRows: 1000}\n    codeEnvName: py311_ml",
+    );
+    let s = stack(
+        dir.path(),
+        &[
+            ("groups.yaml", GROUPS),
+            ("env.yaml", ENV),
+            ("plugin.yaml", &named),
+        ],
+    );
+    applied(&emu, &s).await;
+    std::fs::remove_file(s.join("env.yaml")).unwrap();
+    let out = plan(&emu, &s, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = both(&out);
+    assert!(
+        text.contains("plugin.yaml:")
+            && text.contains(
+                "settings.codeEnvName refers to code_env \"py311_ml\", which was removed from the manifests: this plan deletes it"
+            ),
+        "{text}"
+    );
 }
