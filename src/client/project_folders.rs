@@ -116,20 +116,28 @@ impl DssClient {
     pub async fn find_project_folder(&self, path: &[&str]) -> Result<Option<FolderSummary>, ClientError> {
         let mut current = self.get_project_folder(ROOT_FOLDER).await?;
         for name in path {
-            let mut found = None;
-            for child in &current.children_ids {
-                let summary = self.get_project_folder(child).await?;
-                if summary.name == *name {
-                    found = Some(summary);
-                    break;
-                }
-            }
-            match found {
+            match self.child_named(&current, name).await? {
                 Some(f) => current = f,
                 None => return Ok(None),
             }
         }
         Ok(Some(current))
+    }
+
+    /// The sub-folder of `parent` named `name`: DSS names children by id only, so they are
+    /// read one by one until it is found.
+    async fn child_named(
+        &self,
+        parent: &FolderSummary,
+        name: &str,
+    ) -> Result<Option<FolderSummary>, ClientError> {
+        for child in &parent.children_ids {
+            let summary = self.get_project_folder(child).await?;
+            if summary.name == name {
+                return Ok(Some(summary));
+            }
+        }
+        Ok(None)
     }
 
     /// The path of names from the root to folder `id` (empty for the root), walking up.
@@ -163,15 +171,7 @@ impl DssClient {
     pub async fn ensure_project_folder(&self, path: &str) -> Result<FolderSummary, ClientError> {
         let mut current = self.get_project_folder(ROOT_FOLDER).await?;
         for name in split_path(path) {
-            let mut found = None;
-            for child in &current.children_ids {
-                let summary = self.get_project_folder(child).await?;
-                if summary.name == name {
-                    found = Some(summary);
-                    break;
-                }
-            }
-            current = match found {
+            current = match self.child_named(&current, name).await? {
                 Some(f) => f,
                 None => self.create_project_folder(&current.id, name).await?,
             };

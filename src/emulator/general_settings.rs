@@ -1,6 +1,7 @@
 //! The instance's general settings (`GET/PUT /admin/general-settings`): one document, with
-//! DSS's default until the first save; and the push of the container base images, which the
-//! official client offers on the general settings.
+//! DSS's default until the first save; and the container image actions of the official
+//! client: the push of the base images (offered on the general settings) and the build of the
+//! containerized engine's image with the installed plugins.
 //!
 //! The default document holds the parts the official client and the official Ansible
 //! collection touch: `maxRunningActivities`, `maxRunningActivitiesPerJob`, `limits`,
@@ -37,6 +38,10 @@ pub fn routes() -> Routes {
         .route(
             "/admin/container-exec/actions/push-base-images",
             routing::post(|a: Api| async move { push_base_images(&a.app, &a.req) }),
+        )
+        .route(
+            "/admin/container-exec/actions/build-cde-plugins-image",
+            routing::post(|a: Api| async move { build_cde_plugins_image(&a.app, &a.req) }),
         )
 }
 
@@ -233,6 +238,26 @@ pub fn push_base_images(app: &App, req: &Req) -> ApiResult {
         "result": {"messages": messages},
         "messages": messages,
     })))
+}
+
+/// `POST /admin/container-exec/actions/build-cde-plugins-image` (the client's
+/// `build_cde_plugins_image`): a future whose result says which installed plugins the image
+/// was recorded as built with (no image is built: there is no container runtime here).
+pub fn build_cde_plugins_image(app: &App, req: &Req) -> ApiResult {
+    req.caller.require_admin()?;
+    let mut st = app.write();
+    let ids: Vec<String> = st.plugins.keys().cloned().collect();
+    let text = if ids.is_empty() {
+        "Image for the containerized engine recorded as built, with no plugin".to_string()
+    } else {
+        format!(
+            "Image for the containerized engine recorded as built with plugins: {}",
+            ids.join(", ")
+        )
+    };
+    let messages = super::code_envs::messages(&[("SUCCESS", text)]);
+    let future = st.start_future("build-cde-plugins-image", json!({ "messages": messages }));
+    Ok(http::json(&future))
 }
 
 #[cfg(test)]

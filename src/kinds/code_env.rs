@@ -17,16 +17,19 @@
 //!   end: a failed installation fails the operation with the last lines of its log.
 //!
 //! After a failed installation DSS answers 500 for the env's definition until the env is
-//! rebuilt; the plan reports such an env as broken, with what to do, instead of a read error.
+//! rebuilt (`POST .../packages?forceRebuildEnv=true`). Such an env is not a read error: the
+//! plan compares the manifest with what the env list still says of it ([`broken_base`]) and
+//! plans one `packages` write that PUTs the declared definition and rebuilds the env from
+//! scratch, so that fixing the requirement in the manifest and applying again converges.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt, stream};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::listed::{self, Listed, LiveMap};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, group, items, names, overlay_of, user};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
@@ -159,32 +162,22 @@ pub struct CodeEnvSpec {
     pub protect: Option<bool>,
 }
 
-/// One env as observed: its list item and, for a managed env, its definition (`Err`: DSS
-/// answered 500, the env is broken; the message says why).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct LiveEnv {
-    pub summary: Value,
-    pub definition: Option<Result<Value, String>>,
-}
+/// A managed env's definition as read (`Err`: DSS answered 500, the env is broken; the
+/// message says why).
+pub type Definition = Result<Value, String>;
 
-impl LiveEnv {
-    /// The env's language, from its list item.
-    pub fn language(&self) -> Option<Language> {
-        self.summary
-            .get("envLang")
-            .and_then(Value::as_str)
-            .and_then(Language::from_wire)
-    }
+/// One env as observed: its list item and, for a managed env, its definition.
+pub type LiveEnv = Listed<Definition>;
+
+/// The language of a listed env, from its list item.
+pub fn language_of(item: &Value) -> Option<Language> {
+    item.get("envLang")
+        .and_then(Value::as_str)
+        .and_then(Language::from_wire)
 }
 
 /// The live envs as observed, keyed by name.
-pub type Live = BTreeMap<String, LiveEnv>;
-
-/// The names of the envs whose definition observation reads (the managed ones).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Reads {
-    pub definitions: BTreeSet<String>,
-}
+pub type Live = LiveMap<Definition>;
 
 /// This kind's part of the observed state.
 pub fn live(observed: &Observed) -> Option<&Live> {
@@ -194,14 +187,6 @@ pub fn live(observed: &Observed) -> Option<&Live> {
 /// This kind's part of the observed state, to change (tests, simulation).
 pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
     observed.kinds.get_mut(ID)
-}
-
-fn reads(reads: &ReadPlan) -> Option<&Reads> {
-    reads.kinds.get(ID)
-}
-
-fn reads_mut(reads: &mut ReadPlan) -> &mut Reads {
-    reads.kinds.entry(ID)
 }
 
 /// The `CodeEnv` kind.
@@ -307,7 +292,9 @@ impl Kind for CodeEnvKind {
         let Some((meta, spec)) = resource.typed::<CodeEnvSpec>() else {
             return;
         };
-        reads_mut(needs.reads).definitions.insert(meta.name.clone());
+        listed::details_mut(needs.reads, ID)
+            .names
+            .insert(meta.name.clone());
         if let Some(owner) = &spec.owner {
             needs.referenced(user::ID, owner);
         }
@@ -317,11 +304,11 @@ impl Kind for CodeEnvKind {
     }
 
     fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
-        reads_mut(reads);
+        listed::details_mut(reads, ID);
     }
 
     fn need_referenced(&self, _name: &str, reads: &mut ReadPlan) {
-        reads_mut(reads);
+        listed::details_mut(reads, ID);
     }
 
     fn observe<'a>(
@@ -330,30 +317,22 @@ impl Kind for CodeEnvKind {
         reads: &'a ReadPlan,
         parallelism: usize,
     ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = self::reads(reads)?;
+        let planned = listed::details(reads, ID)?;
         Some(Box::pin(async move {
-            read_envs(client, &|name, _| planned.definitions.contains(name), parallelism).await
+            read_envs(client, &|name, _| planned.names.contains(name), parallelism).await
         }))
     }
 
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
-        let Some(planned) = self::reads(reads) else {
-            return 0;
-        };
-        1 + planned
-            .definitions
-            .iter()
-            .filter(|n| live.contains(&ResourceId::new(ID, n.as_str())))
-            .count()
+        listed::budget(ID, reads, live)
     }
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
-        live(observed).map(|m| m.contains_key(name))
+        listed::exists::<Definition>(observed, ID, name)
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let envs = live(observed).ok_or("code env list")?;
-        Ok(envs.get(name).map(|e| e.summary.clone()))
+        listed::document::<Definition>(observed, ID, name, "code env list", |e| e.summary.clone())
     }
 
     fn get_main<'a>(
@@ -391,12 +370,8 @@ impl Kind for CodeEnvKind {
         name: &'a str,
         sub: SubDoc,
     ) -> Option<BoxFuture<'a, Result<Value, ClientError>>> {
-        (sub == SubDoc::DEFINITION || sub == PACKAGES).then(|| {
-            Box::pin(async move {
-                let lang = lang_of(c, name).await?;
-                c.get_code_env(lang.wire(), name).await
-            }) as BoxFuture<'a, Result<Value, ClientError>>
-        })
+        (sub == SubDoc::DEFINITION || sub == PACKAGES)
+            .then(|| Box::pin(definition_or_base(c, name)) as BoxFuture<'a, Result<Value, ClientError>>)
     }
 
     fn put_document<'a>(
@@ -436,8 +411,13 @@ impl Kind for CodeEnvKind {
             return Some(Box::pin(async move { put.await.map(|()| Vec::new()) }));
         }
         Some(Box::pin(async move {
-            let summary = put_packages(c, name, &doc).await?;
-            Ok(vec![format!("package installation done: {summary}")])
+            let (summary, rebuilt) = put_packages(c, name, &doc).await?;
+            let what = if rebuilt {
+                "env rebuilt from scratch, package installation done"
+            } else {
+                "package installation done"
+            };
+            Ok(vec![format!("{what}: {summary}")])
         }))
     }
 
@@ -557,7 +537,7 @@ impl Kind for CodeEnvKind {
                 ));
                 continue;
             }
-            match &env.definition {
+            match &env.detail {
                 Some(Ok(def)) => {
                     if let Some(spec) = export_spec(&env.summary, Some(def)) {
                         out.put("code-envs.yaml", Resource::new(&KIND, meta(name, None), spec));
@@ -582,17 +562,14 @@ impl Kind for CodeEnvKind {
 
 /// The list item of env `name` (not found when absent).
 async fn summary_of(c: &DssClient, name: &str) -> Result<Value, ClientError> {
-    c.list_code_envs()
-        .await?
-        .into_iter()
-        .find(|e| e.get("envName").and_then(Value::as_str) == Some(name))
-        .ok_or_else(|| ClientError::NotFound {
-            method: "GET".into(),
-            path: "/admin/code-envs/".into(),
-            status: 404,
-            error_type: String::new(),
-            message: format!("code env {name} is not in the code env list"),
-        })
+    let items = c.list_code_envs().await?;
+    listed::find(
+        items,
+        "envName",
+        name,
+        "/admin/code-envs/",
+        format!("code env {name} is not in the code env list"),
+    )
 }
 
 /// The language of the live env `name`, from the env list.
@@ -602,22 +579,65 @@ async fn lang_of(c: &DssClient, name: &str) -> Result<Language, ClientError> {
     Language::from_wire(lang).ok_or_else(|| ClientError::Task(format!("code env {name} has language {lang}")))
 }
 
+/// Whether a client error is DSS's answer for a broken env (500 on its definition).
+fn is_broken(e: &ClientError) -> bool {
+    matches!(e, ClientError::Api { status: 500, .. })
+}
+
+/// What the definition of a broken env is taken to be, from its list item (which DSS still
+/// serves): identity, deployment mode, `usableByAll`, owner and interpreter. The plan compares
+/// the manifest with it, and apply writes over it: both build it here, so that a saved plan's
+/// fingerprint matches at apply time.
+pub fn broken_base(item: &Value) -> Value {
+    let mut desc = serde_json::Map::new();
+    if let Some(owner) = item.get("owner").filter(|v| v.is_string()) {
+        desc.insert("owner".into(), owner.clone());
+    }
+    if let Some(interp) = item.get("pythonInterpreter").filter(|v| v.is_string()) {
+        desc.insert("pythonInterpreter".into(), interp.clone());
+    }
+    let mut base = json!({ "desc": desc });
+    for k in ["envName", "envLang", "deploymentMode", "usableByAll"] {
+        if let Some(v) = item.get(k).filter(|v| !v.is_null()) {
+            base[k] = v.clone();
+        }
+    }
+    base
+}
+
+/// The definition of env `name`; for a broken env (500), its [`broken_base`].
+async fn definition_or_base(c: &DssClient, name: &str) -> Result<Value, ClientError> {
+    let item = summary_of(c, name).await?;
+    let lang = item.get("envLang").and_then(Value::as_str).unwrap_or("PYTHON");
+    let lang = Language::from_wire(lang)
+        .ok_or_else(|| ClientError::Task(format!("code env {name} has language {lang}")))?;
+    match c.get_code_env(lang.wire(), name).await {
+        Err(e) if is_broken(&e) => Ok(broken_base(&item)),
+        other => other,
+    }
+}
+
 /// The `packages` write: PUT the definition with the requested packages and build options,
-/// then install (rebuilding from scratch when the interpreter changed), waiting for the end.
-async fn put_packages(c: &DssClient, name: &str, doc: &Value) -> Result<String, ClientError> {
+/// then install, waiting for the end. The env is rebuilt from scratch when the interpreter
+/// changed or the env is broken (its definition answers 500); the second value says so.
+async fn put_packages(c: &DssClient, name: &str, doc: &Value) -> Result<(String, bool), ClientError> {
     let lang = lang_of(c, name).await?;
-    let before = c.get_code_env(lang.wire(), name).await?;
     let interpreter = |d: &Value| d.get("desc").and_then(|x| x.get("pythonInterpreter")).cloned();
-    let rebuild = interpreter(&before) != interpreter(doc);
+    let rebuild = match c.get_code_env(lang.wire(), name).await {
+        Ok(before) => interpreter(&before) != interpreter(doc),
+        Err(e) if is_broken(&e) => true,
+        Err(e) => return Err(e),
+    };
     c.put_code_env(lang.wire(), name, doc).await?;
     let outcome = c.update_code_env_packages(lang.wire(), name, rebuild).await?;
     // DSS's message repeats the env's name, which the report already gives.
     let prefix = format!("Code env {name}: ");
-    Ok(outcome
+    let summary = outcome
         .summary
         .strip_prefix(&prefix)
         .unwrap_or(&outcome.summary)
-        .to_string())
+        .to_string();
+    Ok((summary, rebuild))
 }
 
 /// Whether a listed env is one a CodeEnv manifest declares (DSS manages it, for the design
@@ -633,46 +653,27 @@ async fn read_envs(
     parallelism: usize,
 ) -> Result<KindRead, ObserveError> {
     let list = c.list_code_envs().await.map_err(reading("the code env list"))?;
-    let mut envs = Live::new();
-    for item in list {
-        if let Some(name) = item.get("envName").and_then(Value::as_str) {
-            envs.entry(name.to_string()).or_insert(LiveEnv {
-                summary: item.clone(),
-                definition: None,
-            });
-        }
-    }
-    let wanted: Vec<(String, Language)> = envs
-        .iter()
-        .filter(|(n, e)| wanted(n, &e.summary))
-        .filter_map(|(n, e)| e.language().map(|l| (n.clone(), l)))
-        .collect();
-    let read: Vec<(String, Result<Value, String>)> = stream::iter(wanted)
-        .map(|(name, lang)| async move {
+    // An env whose language dssctl does not know has no definition it could read.
+    let known = |name: &str, item: &Value| language_of(item).is_some() && wanted(name, item);
+    listed::read(
+        ID,
+        list,
+        "envName",
+        &known,
+        parallelism,
+        |name, item| async move {
+            let lang = language_of(&item).unwrap_or(Language::Python);
             match c.get_code_env(lang.wire(), &name).await {
-                Ok(d) => Ok((name, Ok(d))),
+                Ok(d) => Ok(Ok(d)),
                 // DSS answers 500 for an env whose last installation failed: the planner says so.
                 Err(ClientError::Api {
                     status: 500, message, ..
-                }) => Ok((name, Err(message))),
+                }) => Ok(Err(message)),
                 Err(e) => Err(reading(format!("code env {name}"))(e)),
             }
-        })
-        .buffer_unordered(parallelism.max(1))
-        .try_collect()
-        .await?;
-    let mut live = Vec::new();
-    for (name, definition) in read {
-        live.push(ResourceId::new(ID, name.as_str()));
-        if let Some(e) = envs.get_mut(&name) {
-            e.definition = Some(definition);
-        }
-    }
-    Ok(KindRead {
-        part: Box::new(envs),
-        live,
-        conditional_reads: 0,
-    })
+        },
+    )
+    .await
 }
 
 /// The requested lines of a `specPackageList`: trimmed, comments and blank lines dropped.
@@ -737,6 +738,64 @@ fn plan_grants(doc: &mut Doc<'_>, desired: &[CodeEnvGrant]) {
     doc.overlay.insert("permissions".into(), Value::Array(want));
 }
 
+/// The definition fields of a plan: `usableByAll`, the owner, the grants.
+fn plan_definition(def: &mut Doc<'_>, spec: &CodeEnvSpec, creating: bool) {
+    if creating {
+        def.write_only("envLang", json!(spec.language.wire()));
+    }
+    def.scalar("usableByAll", flag(spec.usable_by_all), Some(json!(false)));
+    if let Some(owner) = &spec.owner {
+        let mut desc = KeyedMap::new();
+        desc.insert("owner".into(), json!(owner));
+        def.keyed("desc", Some(&desc));
+    }
+    if let Some(grants) = &spec.permissions {
+        plan_grants(def, grants);
+    }
+}
+
+/// The packages and build options of a plan. `definition` is the live one (`None`: the
+/// packages are written whatever they were, on creation or rebuild).
+fn plan_packages(pkgs: &mut Doc<'_>, spec: &CodeEnvSpec, definition: Option<&Value>, creating: bool) {
+    let mut build = KeyedMap::new();
+    if let Some(v) = text(&spec.python_interpreter) {
+        build.insert("pythonInterpreter".into(), v);
+    }
+    if let Some(v) = flag(spec.install_core_packages) {
+        build.insert("installCorePackages".into(), v);
+    }
+    if let Some(v) = flag(spec.install_jupyter_support) {
+        build.insert("installJupyterSupport".into(), v);
+    }
+    if !build.is_empty() {
+        pkgs.keyed("desc", Some(&build));
+    }
+    let Some(wanted) = &spec.packages else {
+        return;
+    };
+    let want: Vec<String> = wanted.iter().map(|l| l.trim().to_string()).collect();
+    let have = definition.map(|d| {
+        d.get("specPackageList")
+            .and_then(Value::as_str)
+            .map(package_lines)
+            .unwrap_or_default()
+    });
+    match have {
+        Some(have) if have == want => {}
+        Some(have) => pkgs
+            .changes
+            .push(Change::new("packages", json!(have), json!(want))),
+        None => pkgs
+            .changes
+            .push(Change::new("packages", Value::Null, json!(want))),
+    }
+    // A creation installs only when there is something to install beyond the defaults.
+    if !(creating && want.is_empty()) {
+        pkgs.overlay
+            .insert("specPackageList".into(), json!(want.join("\n")));
+    }
+}
+
 /// Plan one declared code env: its writes, compared with the live state.
 pub(crate) fn plan_code_env(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &CodeEnvSpec) {
     let id = ResourceId::new(ID, &meta.name);
@@ -751,7 +810,7 @@ pub(crate) fn plan_code_env(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta
     }
     let env = envs.get(&meta.name);
     if let Some(e) = env
-        && let Some(lang) = e.language()
+        && let Some(lang) = language_of(&e.summary)
         && lang != spec.language
     {
         return p.error_at(
@@ -768,71 +827,38 @@ pub(crate) fn plan_code_env(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta
             )),
         );
     }
-    let definition = match env.map(|e| e.definition.as_ref()) {
-        None => None,
-        Some(Some(Ok(def))) => Some(def),
-        Some(Some(Err(message))) => {
-            return p.error_at(
-                &id,
-                Some(&d.origin),
-                format!(
-                    "broken on the instance: DSS answers 500 for its definition, as after a failed package installation ({message})"
-                ),
-                Some(
-                    "fix the package list, then rebuild the env in DSS (Administration > Code envs > Update) or delete it there so that the next apply creates it again".into(),
-                ),
-            );
-        }
-        Some(None) => return p.not_read(&id, &d.origin, "code env definition"),
+    let (base, broken) = match env.map(|e| (e, e.detail.as_ref())) {
+        None => (None, None),
+        Some((_, Some(Ok(def)))) => (Some(def.clone()), None),
+        Some((e, Some(Err(message)))) => (Some(broken_base(&e.summary)), Some(message.as_str())),
+        Some((_, None)) => return p.not_read(&id, &d.origin, "code env definition"),
     };
+    let definition = base.as_ref();
     let creating = env.is_none();
 
-    let mut def = Doc::new(SubDoc::DEFINITION, definition, None);
-    if creating {
-        def.write_only("envLang", json!(spec.language.wire()));
-    }
-    def.scalar("usableByAll", flag(spec.usable_by_all), Some(json!(false)));
-    if let Some(owner) = &spec.owner {
-        let mut desc = KeyedMap::new();
-        desc.insert("owner".into(), json!(owner));
-        def.keyed("desc", Some(&desc));
-    }
-    if let Some(grants) = &spec.permissions {
-        plan_grants(&mut def, grants);
-    }
-
-    let mut pkgs = Doc::new(PACKAGES, definition, None);
-    let mut build = KeyedMap::new();
-    if let Some(v) = text(&spec.python_interpreter) {
-        build.insert("pythonInterpreter".into(), v);
-    }
-    if let Some(v) = flag(spec.install_core_packages) {
-        build.insert("installCorePackages".into(), v);
-    }
-    if let Some(v) = flag(spec.install_jupyter_support) {
-        build.insert("installJupyterSupport".into(), v);
-    }
-    if !build.is_empty() {
-        pkgs.keyed("desc", Some(&build));
-    }
-    if let Some(wanted) = &spec.packages {
-        let want: Vec<String> = wanted.iter().map(|l| l.trim().to_string()).collect();
-        let have = definition
-            .and_then(|d| d.get("specPackageList"))
-            .and_then(Value::as_str)
-            .map(package_lines)
-            .unwrap_or_default();
-        if creating || have != want {
-            let before = if creating { Value::Null } else { json!(have) };
-            pkgs.changes.push(Change::new("packages", before, json!(want)));
+    let writes = match broken {
+        None => {
+            let mut def = Doc::new(SubDoc::DEFINITION, definition, None);
+            plan_definition(&mut def, spec, creating);
+            let mut pkgs = Doc::new(PACKAGES, definition, None);
+            plan_packages(&mut pkgs, spec, definition, creating);
+            vec![def.finish(None), pkgs.finish(None)]
         }
-        // A creation installs only when there is something to install beyond the defaults.
-        if !(creating && want.is_empty()) {
-            pkgs.overlay
-                .insert("specPackageList".into(), json!(want.join("\n")));
+        // DSS answers 500 until the env is rebuilt: one write PUTs the whole declared
+        // definition (a second GET would not see the first PUT) and rebuilds the env.
+        Some(message) => {
+            let mut doc = Doc::new(PACKAGES, definition, None);
+            doc.changes.push(Change {
+                note: Some(
+                    "DSS answers 500 for this env's definition, as after a failed package installation: apply writes the declared definition over it and rebuilds the env from scratch; what the manifest does not declare goes back to DSS's defaults".into(),
+                ),
+                ..Change::new("rebuild", json!(format!("broken: {message}")), json!("rebuilt"))
+            });
+            plan_definition(&mut doc, spec, false);
+            plan_packages(&mut doc, spec, None, true);
+            vec![doc.finish(None)]
         }
-    }
-    let writes = vec![def.finish(None), pkgs.finish(None)];
+    };
     let intent = LedgerIntent {
         protect: spec.protect.unwrap_or(false),
         drop_data_on_delete: false,
@@ -922,6 +948,17 @@ mod tests {
         let spec: CodeEnvSpec = serde_json::from_value(json!({"language": "R"})).unwrap();
         assert_eq!(spec.language, Language::R);
         assert!(serde_json::from_value::<CodeEnvSpec>(json!({"language": "PYTHON"})).is_err());
+    }
+
+    #[test]
+    fn a_broken_env_is_taken_as_what_its_list_item_says() {
+        let item = json!({"envName": "e", "envLang": "PYTHON", "deploymentMode": "DESIGN_MANAGED",
+            "owner": "admin", "usableByAll": false, "isUptodate": false, "pythonInterpreter": "PYTHON311"});
+        assert_eq!(
+            broken_base(&item),
+            json!({"envName": "e", "envLang": "PYTHON", "deploymentMode": "DESIGN_MANAGED",
+                "usableByAll": false, "desc": {"owner": "admin", "pythonInterpreter": "PYTHON311"}})
+        );
     }
 
     #[test]

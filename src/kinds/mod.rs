@@ -21,6 +21,7 @@ pub mod definition;
 pub mod flow_zone;
 pub mod group;
 pub mod instance_settings;
+pub mod listed;
 pub mod managed_folder;
 pub mod names;
 pub mod plugin;

@@ -15,16 +15,16 @@
 //!   name one) or when the plugin declares none; its write creates the env DSS-managed and
 //!   names it in the settings, as the Ansible collection does.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt, stream};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::listed::{self, Listed, LiveMap};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, code_env, names, overlay_of};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient, PluginSource};
@@ -137,20 +137,10 @@ pub struct PluginSpec {
 }
 
 /// One plugin as observed: its list item and, for a managed plugin, its settings.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct LivePlugin {
-    pub summary: Value,
-    pub settings: Option<Value>,
-}
+pub type LivePlugin = Listed<Value>;
 
 /// The live plugins as observed, keyed by id.
-pub type Live = BTreeMap<String, LivePlugin>;
-
-/// The ids of the plugins whose settings observation reads.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Reads {
-    pub settings: BTreeSet<String>,
-}
+pub type Live = LiveMap<Value>;
 
 /// This kind's part of the observed state.
 pub fn live(observed: &Observed) -> Option<&Live> {
@@ -160,14 +150,6 @@ pub fn live(observed: &Observed) -> Option<&Live> {
 /// This kind's part of the observed state, to change (tests, simulation).
 pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
     observed.kinds.get_mut(ID)
-}
-
-fn reads(reads: &ReadPlan) -> Option<&Reads> {
-    reads.kinds.get(ID)
-}
-
-fn reads_mut(reads: &mut ReadPlan) -> &mut Reads {
-    reads.kinds.entry(ID)
 }
 
 /// The `Plugin` kind.
@@ -268,9 +250,9 @@ impl Kind for PluginKind {
         let Some((meta, spec)) = resource.typed::<PluginSpec>() else {
             return;
         };
-        let r = reads_mut(needs.reads);
+        let r = listed::details_mut(needs.reads, ID);
         if spec.settings.is_some() || spec.code_env.as_ref().and_then(|c| c.create) == Some(true) {
-            r.settings.insert(meta.name.clone());
+            r.names.insert(meta.name.clone());
         }
         if let Some(env) = named_env(spec) {
             needs.referenced(code_env::ID, env);
@@ -278,7 +260,7 @@ impl Kind for PluginKind {
     }
 
     fn need_live(&self, _name: &str, reads: &mut ReadPlan) {
-        reads_mut(reads);
+        listed::details_mut(reads, ID);
     }
 
     fn observe<'a>(
@@ -287,30 +269,22 @@ impl Kind for PluginKind {
         reads: &'a ReadPlan,
         parallelism: usize,
     ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = self::reads(reads)?;
+        let planned = listed::details(reads, ID)?;
         Some(Box::pin(async move {
-            read_plugins(client, &|id| planned.settings.contains(id), parallelism).await
+            read_plugins(client, &|id, _| planned.names.contains(id), parallelism).await
         }))
     }
 
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
-        let Some(planned) = self::reads(reads) else {
-            return 0;
-        };
-        1 + planned
-            .settings
-            .iter()
-            .filter(|n| live.contains(&ResourceId::new(ID, n.as_str())))
-            .count()
+        listed::budget(ID, reads, live)
     }
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
-        live(observed).map(|m| m.contains_key(name))
+        listed::exists::<Value>(observed, ID, name)
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let plugins = live(observed).ok_or("plugin list")?;
-        Ok(plugins.get(name).map(|p| source_view(&p.summary)))
+        listed::document::<Value>(observed, ID, name, "plugin list", |p| source_view(&p.summary))
     }
 
     fn get_main<'a>(
@@ -465,13 +439,13 @@ impl Kind for PluginKind {
         scope: &'a ExportScope<'a>,
     ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
         Some(Box::pin(async move {
-            Ok(read_plugins(scope.client, &|_| true, scope.parallelism).await?)
+            Ok(read_plugins(scope.client, &|_, _| true, scope.parallelism).await?)
         }))
     }
 
     fn export(&self, observed: &Observed, out: &mut ExportOut) {
         for (id, plugin) in live(observed).into_iter().flatten() {
-            match export_spec(&plugin.summary, plugin.settings.as_ref()) {
+            match export_spec(&plugin.summary, plugin.detail.as_ref()) {
                 Some(spec) => out.put("plugins.yaml", Resource::new(&KIND, meta(id, None), spec)),
                 None => out.notes.push(format!(
                     "plugin {id} left out: it was installed from a zip archive, which the instance does not keep (declare it with `source: {{zip: {{fromFile: ...}}}}`)"
@@ -500,17 +474,14 @@ fn named_env(spec: &PluginSpec) -> Option<&str> {
 
 /// The list item of plugin `id` (not found when absent).
 async fn summary_of(c: &DssClient, id: &str) -> Result<Value, ClientError> {
-    c.list_plugins()
-        .await?
-        .into_iter()
-        .find(|p| p.get("id").and_then(Value::as_str) == Some(id))
-        .ok_or_else(|| ClientError::NotFound {
-            method: "GET".into(),
-            path: "/plugins/".into(),
-            status: 404,
-            error_type: String::new(),
-            message: format!("plugin {id} is not installed"),
-        })
+    let items = c.list_plugins().await?;
+    listed::find(
+        items,
+        "id",
+        id,
+        "/plugins/",
+        format!("plugin {id} is not installed"),
+    )
 }
 
 /// The `source` view of a list item.
@@ -604,46 +575,16 @@ pub fn zip_identity(path: &Path) -> Result<(String, String), String> {
 /// The plugin list, then the settings of every installed plugin `wanted` selects.
 async fn read_plugins(
     c: &DssClient,
-    wanted: &(dyn Fn(&str) -> bool + Sync),
+    wanted: &(dyn Fn(&str, &Value) -> bool + Sync),
     parallelism: usize,
 ) -> Result<KindRead, ObserveError> {
     let list = c.list_plugins().await.map_err(reading("the plugin list"))?;
-    let mut plugins = Live::new();
-    for item in list {
-        if let Some(id) = item.get("id").and_then(Value::as_str) {
-            plugins.insert(
-                id.to_string(),
-                LivePlugin {
-                    summary: item.clone(),
-                    settings: None,
-                },
-            );
-        }
-    }
-    let wanted: Vec<String> = plugins.keys().filter(|id| wanted(id)).cloned().collect();
-    let read: Vec<(String, Value)> = stream::iter(wanted)
-        .map(|id| async move {
-            let s = c
-                .get_plugin_settings(&id)
-                .await
-                .map_err(reading(format!("the settings of plugin {id}")))?;
-            Ok::<_, ObserveError>((id, s))
-        })
-        .buffer_unordered(parallelism.max(1))
-        .try_collect()
-        .await?;
-    let mut live = Vec::new();
-    for (id, settings) in read {
-        live.push(ResourceId::new(ID, id.as_str()));
-        if let Some(p) = plugins.get_mut(&id) {
-            p.settings = Some(settings);
-        }
-    }
-    Ok(KindRead {
-        part: Box::new(plugins),
-        live,
-        conditional_reads: 0,
+    listed::read(ID, list, "id", wanted, parallelism, |id, _| async move {
+        c.get_plugin_settings(&id)
+            .await
+            .map_err(reading(format!("the settings of plugin {id}")))
     })
+    .await
 }
 
 /// Manage the settings document's top-level keys as the manifest gives them: maps key by
@@ -777,6 +718,8 @@ pub(crate) fn plan_plugin(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, 
         return p.not_read(&id, &d.origin, "plugin list");
     };
     if let Some(env) = named_env(spec) {
+        // Deleted, the env would leave the plugin naming one that does not exist.
+        p.check_not_pruned(d, &id, code_env::ID, env, "settings.codeEnvName");
         p.check_ref(d, &id, code_env::ID, env, "settings.codeEnvName");
     }
     let plugin = plugins.get(&meta.name);
@@ -791,7 +734,7 @@ pub(crate) fn plan_plugin(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, 
         doc.changes = source.changes;
         doc.finish(None)
     };
-    let settings_live = plugin.and_then(|x| x.settings.as_ref());
+    let settings_live = plugin.and_then(|x| x.detail.as_ref());
     if plugin.is_some()
         && settings_live.is_none()
         && (spec.settings.is_some() || spec.code_env.as_ref().and_then(|c| c.create) == Some(true))

@@ -217,7 +217,8 @@ pub struct ProjectSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variables: Option<ProjectVariablesSpec>,
     /// The project folder it is placed in, as a path from the root folder
-    /// (`Analytics/Marketing`); left out, the project stays where it is.
+    /// (`Analytics/Marketing`), `""` for the root folder; left out, the project stays where
+    /// it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folder: Option<String>,
     /// Never deleted by dssctl, even after removal from the manifests.
@@ -271,7 +272,8 @@ impl Kind for ProjectKind {
             }
         }
         check_permissions(checks, spec);
-        if let Some(folder) = spec.get("folder") {
+        // `""` (or `/`) is the root folder, which has no path.
+        if let Some(folder) = spec.get("folder").filter(|f| !project_folder::names_root(f)) {
             checks.name("spec.folder", folder, &project_folder::PATH_RULE);
         }
     }
@@ -282,7 +284,10 @@ impl Kind for ProjectKind {
             refs.push(group::ID, grant.get("group"), None);
             refs.push(user::ID, grant.get("user"), None);
         }
-        refs.push(project_folder::ID, spec.and_then(|s| s.get("folder")), None);
+        let folder = spec
+            .and_then(|s| s.get("folder"))
+            .filter(|f| !project_folder::names_root(f));
+        refs.push(project_folder::ID, folder, None);
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
@@ -711,6 +716,8 @@ pub(crate) fn plan_project(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
     }
     let folder = spec.folder.as_deref().map(project_folder::normalise_path);
     if let Some(path) = folder.as_deref().filter(|f| !f.is_empty()) {
+        // Moving into a folder this plan deletes would fail half-way through the apply.
+        p.check_not_pruned(d, &id, project_folder::ID, path, "folder");
         p.check_ref(d, &id, project_folder::ID, path, "folder");
     }
     let placement = live

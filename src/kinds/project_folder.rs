@@ -143,6 +143,12 @@ pub fn ancestors(path: &str) -> Vec<String> {
     (1..names.len()).map(|n| names[..n].join("/")).collect()
 }
 
+/// Whether a manifest's folder path names the root folder (`""`, `/`), which has no path to
+/// check or refer to.
+pub fn names_root(node: &Node) -> bool {
+    node.as_str().is_some_and(|s| split_folder_path(s).is_empty())
+}
+
 fn join(parent: &str, name: &str) -> String {
     if parent.is_empty() {
         name.to_string()
@@ -792,6 +798,11 @@ pub(crate) fn plan_folder(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, 
             "a project folder path names at least one folder below the root",
             Some("write the path from the root folder, e.g. `Analytics/Marketing`".into()),
         );
+    }
+    // A parent left out of the manifests is created as needed, but one the stack owns and
+    // prunes could not be deleted with this folder in it.
+    for parent in ancestors(&path) {
+        p.check_not_pruned(d, &id, ID, &parent, "its path");
     }
     if let Some(owner) = &spec.owner {
         p.check_ref(d, &id, user::ID, owner, "owner");

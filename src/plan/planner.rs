@@ -84,7 +84,19 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             Action::Delete => (1, 255 - o.kind.apply_rank()),
             _ => (0, o.kind.apply_rank()),
         };
-        rank(a).cmp(&rank(b)).then_with(|| a.name.cmp(&b.name))
+        // Deletes of a kind whose objects contain others of the same kind (project folders)
+        // list the contained ones first, the order they are deleted in.
+        let nested_delete = a.action == Action::Delete
+            && b.action == Action::Delete
+            && a.kind == b.kind
+            && a.kind.def().and_then(|k| k.contained_in()) == Some(a.kind);
+        rank(a).cmp(&rank(b)).then_with(|| {
+            if nested_delete {
+                b.name.cmp(&a.name)
+            } else {
+                a.name.cmp(&b.name)
+            }
+        })
     });
     let mut plan = Plan {
         format_version: FORMAT_VERSION,
@@ -186,12 +198,7 @@ impl<'a> Planner<'a> {
         if self.is_declared(kind, name) {
             return;
         }
-        // The line where the name is written, when the loader recorded it.
-        let origin = d
-            .references
-            .iter()
-            .find(|r| r.kind.as_str() == kind.as_str() && r.name == name)
-            .map_or(&d.origin, |r| &r.origin);
+        let origin = reference_origin(d, kind, name);
         let live = kind.def().and_then(|k| k.live_exists(self.observed(), name));
         if live == Some(false) {
             self.error_at(
@@ -201,6 +208,41 @@ impl<'a> Planner<'a> {
                 Some(format!("declare a {} named {name:?} or fix the name", kind.title())),
             );
         }
+    }
+
+    /// A resource that something declared names (a project folder a project is placed in, a
+    /// group granted) but that was removed from the manifests is deleted by this plan: the
+    /// write that needs it, or its deletion, would fail half-way through the apply. An error
+    /// at the referring resource (false) instead.
+    pub(crate) fn check_not_pruned(
+        &mut self,
+        d: &Declared,
+        id: &ResourceId,
+        kind: Kind,
+        name: &str,
+        field: &str,
+    ) -> bool {
+        let origin = reference_origin(d, kind, name);
+        let target = ResourceId::new(kind, name);
+        let pruned = !self.declared.contains_key(&target)
+            && kind.def().is_some_and(|k| k.deletable())
+            && kind.def().and_then(|k| k.live_exists(self.observed(), name)) == Some(true)
+            && self
+                .ledger
+                .and_then(|l| l.get(&target))
+                .is_some_and(|e| !e.keep_on_removal && !e.protect);
+        if pruned {
+            self.error_at(
+                id,
+                Some(origin),
+                format!("{field} refers to {kind} {name:?}, which was removed from the manifests: this plan deletes it"),
+                Some(format!(
+                    "declare the {} {name:?} again, or stop referring to it",
+                    kind.title()
+                )),
+            );
+        }
+        !pruned
     }
 
     /// Judge the secrets found in a document: resolve each, compare its keyed fingerprint
@@ -412,6 +454,14 @@ impl<'a> Planner<'a> {
             content_fingerprint(&v, version)
         }))
     }
+}
+
+/// The line where `d` names `kind` `name`, when the loader recorded it, else the manifest's.
+fn reference_origin<'d>(d: &'d Declared, kind: Kind, name: &str) -> &'d Origin {
+    d.references
+        .iter()
+        .find(|r| r.kind.as_str() == kind.as_str() && r.name == name)
+        .map_or(&d.origin, |r| &r.origin)
 }
 
 fn delete_op(entry: &LedgerEntry, fingerprint: Fingerprint) -> Operation {

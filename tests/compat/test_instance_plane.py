@@ -300,6 +300,9 @@ def test_plugin_from_store_and_git(client, unique, tmp_path):
     assert listed["version"] == "1.0.0"
     plugin = client.get_plugin(store_id)
     assert plugin.update_from_store().wait_for_result()["pluginVersion"] == "1.0.0"
+    # The containerized engine's image, built with the installed plugins (a future).
+    built = client.build_cde_plugins_image().wait_for_result()
+    assert store_id in built["messages"]["messages"][0]["message"]
     with pytest.raises(DataikuException):
         plugin.create_code_env()
     plugin.delete().wait_for_result()

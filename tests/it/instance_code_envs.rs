@@ -1,8 +1,10 @@
 //! `CodeEnv` and `Plugin` through the real binary against the emulator on 127.0.0.1:0: from
 //! empty, converged (a second apply writes nothing), an update of each field, adoption of
-//! objects created outside dssctl, the export round trip, prune with its guards, a failing
-//! package installation (its log's last lines in the report, then the broken env named by the
-//! plan), and the identity and source errors.
+//! objects created outside dssctl, the export round trip, prune with its guards (an env a
+//! plugin's settings name is refused at the plugin's line), a failing
+//! package installation (its log's last lines in the report; the broken env planned for a
+//! rebuild, which converges once the requirement is fixed), and the identity and source
+//! errors.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -478,7 +480,7 @@ async fn removed_manifests_are_pruned_within_the_guards() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_package_installation_fails_with_its_log_and_the_broken_env_is_named() {
+async fn a_failing_package_installation_fails_with_its_log_and_a_fixed_manifest_rebuilds_the_env() {
     let emu = start_emulator(KEY, EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let s = stack(dir.path(), &[("groups.yaml", GROUPS), ("env.yaml", ENV)]);
@@ -494,16 +496,42 @@ async fn a_failing_package_installation_fails_with_its_log_and_the_broken_env_is
         "the log's last lines are in the report:\n{stdout}"
     );
 
-    // DSS now answers 500 for the env: the plan says which env and what to do.
+    // DSS now answers 500 for the env: the plan does not fail, it shows the rebuild.
     let out = plan(&emu, &s, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    insta::assert_snapshot!("code_env_broken_after_failed_install", text);
+    // Applied as it is, the requirement fails again, with its log.
+    let out = apply(&emu, &s, &[]).await;
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let text = both(&out);
-    let line = text
-        .lines()
-        .find(|l| l.contains("broken"))
-        .unwrap_or_else(|| panic!("{}", show(&out)));
-    let at = line.find("code_env").unwrap_or(0);
-    insta::assert_snapshot!("code_env_broken_after_failed_install", &line[at..]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ERROR: Invalid requirement: 'pandas==='"),
+        "{}",
+        show(&out)
+    );
+
+    // The requirement fixed in the manifest: apply rebuilds the env, and it converges.
+    edit(
+        &s.join("env.yaml"),
+        "    - pandas===
+",
+        "    - pandas==2.2.2
+",
+    );
+    let stdout = applied(&emu, &s).await;
+    assert!(
+        stdout.contains("env rebuilt from scratch, package installation done: 2 requested package(s) recorded as installed"),
+        "{stdout}"
+    );
+    let c = client(&emu, KEY);
+    let def = definition(&c, "py311_ml").await;
+    assert_eq!(def["actualPackageList"], "pandas==2.2.2\nscikit-learn>=1.4");
+    assert_eq!(def["desc"]["pythonInterpreter"], "PYTHON311");
+    assert_eq!(def["permissions"][0]["group"], "data_team");
+    assert!(converged(&emu, &s).await);
+    reset_stats(&emu, KEY).await;
+    assert!(applied(&emu, &s).await.contains("No changes."));
+    assert_eq!(stats(&emu, KEY).await.writes, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -538,4 +566,34 @@ async fn identity_and_source_errors_are_reported_at_their_line() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let text = both(&out).replace(&bad.display().to_string(), "stack");
     insta::assert_snapshot!("plugin_with_two_sources", text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_env_a_plugin_names_cannot_be_pruned_under_it() {
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let named = PLUGIN.replace(
+        "config: {maxRows: 1000}",
+        "config: {maxRows: 1000}\n    codeEnvName: py311_ml",
+    );
+    let s = stack(
+        dir.path(),
+        &[
+            ("groups.yaml", GROUPS),
+            ("env.yaml", ENV),
+            ("plugin.yaml", &named),
+        ],
+    );
+    applied(&emu, &s).await;
+    std::fs::remove_file(s.join("env.yaml")).unwrap();
+    let out = plan(&emu, &s, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = both(&out);
+    assert!(
+        text.contains("plugin.yaml:")
+            && text.contains(
+                "settings.codeEnvName refers to code_env \"py311_ml\", which was removed from the manifests: this plan deletes it"
+            ),
+        "{text}"
+    );
 }

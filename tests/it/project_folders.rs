@@ -3,8 +3,11 @@
 //! converged (0 writes), owner and permission updates, a project moved (an update), a project
 //! with no folder left where it is, adoption of folders and a placed project made with plain
 //! HTTP (the official client's calls), prune (the project moves out first, sub-folders before
-//! their parent), the protect guard, and the clear error for a folder that still holds a
-//! project dssctl does not manage.
+//! their parent; a tree pruned whole, child first; a parent pruned under a kept sub-folder
+//! and a folder pruned under a placed project refused at plan time), the protect guard, the
+//! clear error for a folder that still holds a project dssctl does not manage, the export
+//! round trip (only adoptions, no change), and a project moved from the root folder
+//! (`folder: ""`) down the tree and back, each step converging with no write.
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -373,4 +376,201 @@ async fn a_folder_still_holding_an_unmanaged_project_is_a_clear_error() {
     );
     // The managed project moved out all the same.
     assert_eq!(where_is(&emu, "MARKETING_REPORTS").await, "Analytics");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_pruned_with_its_parent_is_deleted_child_first() {
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = manifests(tmp.path());
+    let out = apply(&emu, &dir).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let folders = std::fs::read_to_string(dir.join("folders.yaml")).unwrap();
+    let path = dir.to_str().unwrap();
+
+    // The parent removed, its sub-folder kept: the parent could not be deleted with the
+    // sub-folder in it, so the plan refuses at the sub-folder's manifest.
+    let (_, marketing) = folders.split_once("---").unwrap();
+    std::fs::write(dir.join("folders.yaml"), marketing).unwrap();
+    let out = dssctl(&emu, "plan", &[path], &dir).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "its path refers to project_folder \"Analytics\", which was removed from the manifests: this plan deletes it"
+        ),
+        "{text}"
+    );
+
+    // Both folders removed while the project is still placed in the sub-folder: refused at
+    // the project's `folder:` line, nothing written.
+    std::fs::remove_file(dir.join("folders.yaml")).unwrap();
+    let out = apply(&emu, &dir).await;
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("projects.yaml:10:")
+            && text.contains(
+                "folder refers to project_folder \"Analytics/Marketing\", which was removed from the manifests"
+            ),
+        "{text}"
+    );
+    assert!(folder_id(&emu, "Analytics/Marketing").await.is_some());
+
+    // The project moved to the root folder (`folder: ""`): both deletions planned, the
+    // sub-folder first, and applied after the project has moved out.
+    edit(
+        &dir.join("projects.yaml"),
+        "folder: Analytics/Marketing",
+        "folder: \"\"",
+    );
+    let plan = json_plan(&emu, &dir).await;
+    let ops: Vec<(Action, &str)> = plan
+        .operations
+        .iter()
+        .map(|o| (o.action, o.name.as_str()))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            (Action::Update, "MARKETING_REPORTS"),
+            (Action::Delete, "Analytics/Marketing"),
+            (Action::Delete, "Analytics"),
+        ]
+    );
+    let out = dssctl(&emu, "plan", &[path], &dir).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let child = text
+        .find("- project_folder Analytics/Marketing")
+        .expect("child deletion shown");
+    let parent = text
+        .find("- project_folder Analytics\n")
+        .expect("parent deletion shown");
+    assert!(child < parent, "{text}");
+    let out = apply(&emu, &dir).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(folder_id(&emu, "Analytics").await.is_none());
+    assert_eq!(where_is(&emu, "MARKETING_REPORTS").await, "");
+    reset_stats(&emu, KEY).await;
+    assert!(json_plan(&emu, &dir).await.operations.is_empty());
+    let out = apply(&emu, &dir).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(stats(&emu, KEY).await.writes, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_folders_and_placements_plan_as_adoptions_with_no_change() {
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = manifests(tmp.path());
+    let out = apply(&emu, &dir).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // A project of someone else's in the root folder, and a folder with no grant.
+    call(
+        &emu,
+        reqwest::Method::POST,
+        "/projects/?projectFolderId=ROOT",
+        Some(json!({"projectKey": "AT_ROOT", "name": "At the root", "owner": "admin"})),
+    )
+    .await;
+    let a = folder_id(&emu, "Analytics").await.unwrap();
+    call(
+        &emu,
+        reqwest::Method::POST,
+        &format!("/project-folders/{a}/children?name=Finance"),
+        None,
+    )
+    .await;
+
+    let out = dssctl(
+        &emu,
+        "export",
+        &[
+            "--out",
+            "exported",
+            "--include",
+            "project-folders,projects,groups",
+        ],
+        tmp.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let exported = tmp.path().join("exported");
+    let folders = std::fs::read_to_string(exported.join("project-folders.yaml")).unwrap();
+    for path in ["Analytics", "Analytics/Finance", "Analytics/Marketing"] {
+        assert!(folders.contains(&format!("name: {path}\n")), "{folders}");
+    }
+    let out = dssctl(
+        &emu,
+        "plan",
+        &[exported.to_str().unwrap(), "--format", "json", "--stack", "fresh"],
+        tmp.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let plan: Plan = serde_json::from_slice(&out.stdout).unwrap();
+    let mut adopted: Vec<(String, String)> = Vec::new();
+    for op in &plan.operations {
+        assert_eq!(op.action, Action::Adopt, "{op:?}");
+        assert!(op.changes.is_empty(), "{op:?}");
+        adopted.push((op.kind.as_str().to_string(), op.name.clone()));
+    }
+    for (kind, name) in [
+        ("project_folder", "Analytics"),
+        ("project_folder", "Analytics/Finance"),
+        ("project_folder", "Analytics/Marketing"),
+        ("project", "MARKETING_REPORTS"),
+        ("project", "AT_ROOT"),
+    ] {
+        assert!(
+            adopted.contains(&(kind.to_string(), name.to_string())),
+            "{kind} {name}: {adopted:?}"
+        );
+    }
+    // Applied, the export adopts everything and writes nothing but its ledger.
+    let out = dssctl(
+        &emu,
+        "apply",
+        &[exported.to_str().unwrap(), "--auto-approve", "--stack", "fresh"],
+        tmp.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(where_is(&emu, "MARKETING_REPORTS").await, "Analytics/Marketing");
+    assert_eq!(where_is(&emu, "AT_ROOT").await, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_moves_from_the_root_to_folders_and_back_each_converging() {
+    let emu = start_emulator(KEY, EmulatorConfig::default()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = manifests(tmp.path());
+    let projects = dir.join("projects.yaml");
+    // Created in the root folder, moved down the tree, then back to the root.
+    let quoted = |path: &str| format!("folder: \"{path}\"");
+    edit(&projects, "folder: Analytics/Marketing", &quoted(""));
+    let mut at = String::new();
+    for to in ["", "Analytics/Marketing", "Analytics", ""] {
+        edit(&projects, &quoted(&at), &quoted(to));
+        let plan = json_plan(&emu, &dir).await;
+        if let Some(op) = plan.operations.iter().find(|o| o.name == "MARKETING_REPORTS")
+            && op.action == Action::Update
+        {
+            let paths: Vec<&str> = op.changes.iter().map(|c| c.path.as_str()).collect();
+            assert_eq!(paths, vec!["folder"], "{to:?}");
+        }
+        let out = apply(&emu, &dir).await;
+        assert_eq!(out.status.code(), Some(0), "{to:?}: {}", show(&out));
+        assert_eq!(where_is(&emu, "MARKETING_REPORTS").await, to);
+        reset_stats(&emu, KEY).await;
+        let out = apply(&emu, &dir).await;
+        assert_eq!(out.status.code(), Some(0), "{to:?}: {}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("No changes."),
+            "{to:?}: {}",
+            show(&out)
+        );
+        assert_eq!(stats(&emu, KEY).await.writes, 0, "{to:?}");
+        at = to.to_string();
+    }
 }
