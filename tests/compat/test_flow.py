@@ -247,6 +247,12 @@ def test_flow_zones(client, project, unique):
     zone_graph = flow.get_zone(reporting.id).get_graph()
     assert set(zone_graph.nodes) == {"orders", "orders_copy", "copy_orders"}
 
+    # The emulator has no language model: a clear refusal, after the zone is checked.
+    with pytest.raises(DataikuException, match="AI services"):
+        reporting.generate_ai_description()
+    with pytest.raises(DataikuException, match="does not exist"):
+        flow.get_zone("nozone").generate_ai_description()
+
     reporting.delete()
     assert flow.get_zone_of_object(sync).id == "default"
     ingestion.delete()
