@@ -4,7 +4,7 @@
 //! (`folder:NAME`) and apply puts in the id after the folder's creation. From empty in one run
 //! (with the folders' zone, the recipes placed in it and a scenario that builds through them),
 //! converged with 0 writes, the same through a saved plan, a folder neither declared nor live,
-//! and a recipe moved to another folder.
+//! a recipe moved to a new folder; and the whole flow removed, deleted in reverse flow order.
 
 use std::path::Path;
 use std::process::Output;
@@ -325,5 +325,72 @@ async fn a_folder_neither_declared_nor_live_is_an_error_at_its_line() {
         text.contains("managed_folder FOLIO.raw_files is not declared in these manifests"),
         "the loader's warning: {text}"
     );
+    emu.shutdown().await;
+}
+
+/// The flow removed from the manifests (the project kept): every object is deleted, in
+/// reverse flow order. The executor's dependencies say it (each deletion waits for the
+/// deletions of what comes after it in the flow); the apply deletes everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_flow_is_deleted_in_reverse_flow_order() {
+    let (emu, c) = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = write_flow(dir.path());
+    let out = dssctl(&emu, "apply", &stack, dir.path(), &["--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let project_only = FLOW.split("---\n").next().unwrap();
+    std::fs::write(stack.join("flow.yaml"), project_only).unwrap();
+
+    let out = dssctl(&emu, "plan", &stack, dir.path(), &["--out", "prune.plan"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = std::fs::read_to_string(dir.path().join("prune.plan")).unwrap();
+    let plan: dssctl::plan::Plan = serde_json::from_str(&text).unwrap();
+    let ops = &plan.operations;
+    let names: Vec<String> = ops.iter().map(|o| o.id().to_string()).collect();
+    assert_eq!(ops.len(), 7, "{names:?}");
+    assert!(
+        ops.iter().all(|o| o.action == dssctl::plan::Action::Delete),
+        "{names:?}"
+    );
+    let deps = dssctl::apply::executor::dependencies(ops);
+    let at = |id: &str| {
+        names
+            .iter()
+            .position(|n| n == id)
+            .unwrap_or_else(|| panic!("{id} not in {names:?}"))
+    };
+    let waits = |who: &str, on: &str| deps[at(who)].contains(&at(on));
+    // Scenarios, then recipes, then datasets, then folders and zones.
+    for recipe in ["recipe FOLIO.ingest", "recipe FOLIO.archive_events"] {
+        assert!(waits(recipe, "scenario FOLIO.ARCHIVE"), "{recipe}: {deps:?}");
+        assert!(waits("dataset FOLIO.events", recipe), "{deps:?}");
+        for last in [
+            "managed_folder FOLIO.raw files",
+            "managed_folder FOLIO.archive",
+            "flow_zone FOLIO.landing",
+        ] {
+            assert!(waits(last, recipe), "{last} after {recipe}: {deps:?}");
+            assert!(waits(last, "dataset FOLIO.events"), "{last}: {deps:?}");
+        }
+    }
+    assert!(deps[at("scenario FOLIO.ARCHIVE")].is_empty(), "{deps:?}");
+
+    let out = dssctl(&emu, "apply", &stack, dir.path(), &["--auto-approve"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("7 deleted"),
+        "{}",
+        show(&out)
+    );
+    assert!(c.list_scenarios("FOLIO").await.unwrap().is_empty());
+    assert!(c.list_recipes("FOLIO").await.unwrap().is_empty());
+    assert!(c.list_managed_folders("FOLIO").await.unwrap().is_empty());
+    assert_eq!(
+        c.list_flow_zones("FOLIO").await.unwrap().len(),
+        1,
+        "the built-in zone"
+    );
+    let out = dssctl(&emu, "plan", &stack, dir.path(), &["--detailed-exitcode"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     emu.shutdown().await;
 }
