@@ -26,6 +26,7 @@ pub mod names;
 pub mod plugin;
 pub mod project;
 pub mod project_folder;
+pub mod project_list;
 pub mod recipe;
 pub mod scenario;
 pub mod user;

@@ -17,14 +17,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt, stream};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{
     Checks, Kind, KindId, KindRead, NameRule, RefSink, dataset, flow_zone, items, managed_folder, names,
-    overlay_of, project,
+    overlay_of, project, project_list,
 };
 use crate::apply::docs::ApplyDocError;
 use crate::client::managed_folders::{ManagedFolder, pick_by_name};
@@ -40,6 +39,7 @@ use crate::plan::planner::Planner;
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc, Write};
 use anyhow::Context;
+use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The object type of a recipe in a zone's items.
 const OBJECT_TYPE: &str = "RECIPE";
@@ -170,8 +170,14 @@ pub struct ProjectRecipes {
     pub folders: Option<BTreeMap<String, String>>,
 }
 
+impl ProjectObjects for ProjectRecipes {
+    fn document(&self, name: &str) -> Option<Value> {
+        self.recipes.get(name).cloned()
+    }
+}
+
 /// The live recipes by project; `None` for a project that does not exist.
-pub type Live = BTreeMap<String, Option<ProjectRecipes>>;
+pub type Live = ByProject<Option<ProjectRecipes>>;
 
 /// What to read in one project.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -340,27 +346,11 @@ impl Kind for RecipeKind {
         parallelism: usize,
     ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
         let planned = self::reads(reads)?;
-        Some(Box::pin(async move {
-            let read: Vec<(String, Option<ProjectRecipes>, Vec<ResourceId>, usize)> =
-                stream::iter(planned.clone())
-                    .map(|(key, r)| async move { read_project(client, &key, &r).await })
-                    .buffer_unordered(parallelism.max(1))
-                    .try_collect()
-                    .await?;
-            let mut live = Live::new();
-            let mut ids = Vec::new();
-            let mut conditional = 0;
-            for (key, recipes, read_ids, extra) in read {
-                live.insert(key, recipes);
-                ids.extend(read_ids);
-                conditional += extra;
-            }
-            Ok(KindRead {
-                part: Box::new(live),
-                live: ids,
-                conditional_reads: conditional,
-            })
-        }))
+        Some(Box::pin(project_list::observe(
+            planned.clone(),
+            parallelism,
+            move |key, r| async move { read_project(client, &key, &r).await },
+        )))
     }
 
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
@@ -381,18 +371,11 @@ impl Kind for RecipeKind {
     }
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
-        let (key, recipe) = name.split_once('.')?;
-        let project = live(observed)?.get(key)?;
-        Some(project.as_ref().is_some_and(|p| p.recipes.contains_key(recipe)))
+        project_list::live_exists::<Option<ProjectRecipes>>(observed, ID, name)
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let (key, recipe) = name.split_once('.').ok_or("recipe name")?;
-        let project = live(observed)
-            .ok_or("recipe list")?
-            .get(key)
-            .ok_or("recipe list")?;
-        Ok(project.as_ref().and_then(|p| p.recipes.get(recipe)).cloned())
+        project_list::live_document::<Option<ProjectRecipes>>(observed, ID, name, "recipe list")
     }
 
     fn contained_in(&self) -> Option<KindId> {
@@ -590,8 +573,8 @@ impl Kind for RecipeKind {
                     payloads: names,
                     folders: true,
                 };
-                let (key, recipes, _, _) = read_project(scope.client, &key, &wanted).await?;
-                read.insert(key, recipes);
+                let recipes = read_project(scope.client, &key, &wanted).await?;
+                read.insert(key, recipes.objects);
             }
             Ok(KindRead::list(read))
         }))
@@ -747,15 +730,18 @@ pub fn role_refs(roles: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
+/// One project's recipe list, the payloads of the managed recipes that declare code, and its
+/// folders when a managed recipe uses one.
 async fn read_project(
     client: &DssClient,
     key: &str,
     r: &ProjectReads,
-) -> Result<(String, Option<ProjectRecipes>, Vec<ResourceId>, usize), ObserveError> {
-    let list = match client.list_recipes(key).await {
-        Ok(list) => list,
-        Err(e) if e.is_not_found() => return Ok((key.to_string(), None, Vec::new(), 0)),
-        Err(e) => return Err(reading(format!("the recipe list of project {key}"))(e)),
+) -> Result<ProjectRead<Option<ProjectRecipes>>, ObserveError> {
+    let read = client.list_recipes(key).await;
+    let Some(list) = project_list::absent_if_missing(read)
+        .map_err(reading(format!("the recipe list of project {key}")))?
+    else {
+        return Ok(ProjectRead::list(None));
     };
     let mut out = ProjectRecipes::default();
     for def in list {
@@ -796,7 +782,11 @@ async fn read_project(
                 .collect(),
         );
     }
-    Ok((key.to_string(), Some(out), ids, extra))
+    Ok(ProjectRead {
+        objects: Some(out),
+        read_one_by_one: ids,
+        conditional_reads: extra,
+    })
 }
 
 /// In a role document (`{"main": {"items": [{"ref": ...}]}}`), every `folder:NAME` ref
