@@ -294,6 +294,41 @@ async fn a_saved_plan_creates_the_folders_then_the_recipes_that_use_them() {
         show(&out)
     );
     check_applied(&emu, &c, &stack, dir.path()).await;
+
+    // An update of a recipe that reads a folder, through a saved plan: the staleness check
+    // reads the recipe as the plan did (its folder by name), and the write keeps the folder.
+    edit(
+        &stack.join("flow.yaml"),
+        "  code: \"import dataiku\\n\"\n",
+        "  code: \"import dataiku, os\\n\"\n",
+    );
+    let out = dssctl(&emu, "plan", &stack, dir.path(), &["--out", "update.plan"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let mut cmd = dssctl_command(&["RUST_LOG"]);
+    cmd.args([
+        "apply",
+        "--plan",
+        "update.plan",
+        "--auto-approve",
+        "--url",
+        &emu.url,
+        "--api-key",
+        KEY,
+    ])
+    .current_dir(dir.path());
+    let out = output(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 updated"),
+        "{}",
+        show(&out)
+    );
+    let doc = c.get_recipe("FOLIO", "ingest").await.unwrap();
+    assert_eq!(doc["payload"], "import dataiku, os\n");
+    let folders = c.list_managed_folders("FOLIO").await.unwrap();
+    assert_eq!(refs(&c, "ingest").await.0, vec![folder_id(&folders, "raw files")]);
+    let out = dssctl(&emu, "plan", &stack, dir.path(), &["--detailed-exitcode"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     emu.shutdown().await;
 }
 
