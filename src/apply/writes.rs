@@ -29,6 +29,7 @@
 //! Secret values are resolved here, at the moment they are sent, held only in the document
 //! being sent, and never logged: errors name the field and the reference, not the value.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -171,8 +172,25 @@ fn client_failure(what: &str, e: impl std::fmt::Display, may_exist: bool) -> Fai
     Failed::new(format!("{what}: {e}"), may_exist)
 }
 
+/// `op` with the ids its kind resolves at apply time ([`crate::kinds::Kind::resolve_writes`]:
+/// a recipe's folders, created earlier in the run); `op` itself when there are none.
+async fn resolved<'o>(
+    c: &DssClient,
+    op: &'o Operation,
+    may_exist: bool,
+) -> Result<Cow<'o, Operation>, Failed> {
+    let Some(resolve) = op.kind.def().and_then(|k| k.resolve_writes(c, op)) else {
+        return Ok(Cow::Borrowed(op));
+    };
+    let writes = resolve
+        .await
+        .map_err(|e| client_failure(&format!("cannot write {}", op.id()), e, may_exist))?;
+    Ok(Cow::Owned(Operation { writes, ..op.clone() }))
+}
+
 /// Create: POST, then every planned sub-document as an update (with the stamp).
 async fn create(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
+    let op = &*resolved(ctx.client, op, false).await?;
     let id = op.id();
     let (body, carried) = create_body(op, ctx.stack)?;
     let dss_id = post_once(ctx.client, &id, &body).await?;
@@ -189,6 +207,7 @@ async fn create(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
 
 /// Update or adopt: the planned sub-documents (and, on adoption, the stamp).
 async fn update(ctx: &Ctx<'_>, op: &Operation, adopt: bool) -> Result<Done, Failed> {
+    let op = &*resolved(ctx.client, op, true).await?;
     let writes = if adopt {
         writes_with_stamp(op)
     } else {

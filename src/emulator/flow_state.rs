@@ -236,6 +236,35 @@ pub fn validate_id(id: &str, what: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The id of a new recipe or scenario: the one the client gave (checked with
+/// [`validate_id`], refused with `already(id)` when `taken`), or, when it gave none, `base()`
+/// with `_1`, `_2`, ... appended until no object of the project has it, as DSS names a
+/// recipe or scenario created without a name.
+pub fn given_or_generated(
+    given: Option<&str>,
+    what: &str,
+    taken: impl Fn(&str) -> bool,
+    already: impl FnOnce(&str) -> ApiError,
+    base: impl FnOnce() -> String,
+) -> Result<String, ApiError> {
+    if let Some(id) = given {
+        validate_id(id, what)?;
+        return if taken(id) {
+            Err(already(id))
+        } else {
+            Ok(id.to_string())
+        };
+    }
+    let base = base();
+    let mut id = base.clone();
+    let mut i = 1;
+    while taken(&id) {
+        id = format!("{base}_{i}");
+        i += 1;
+    }
+    Ok(id)
+}
+
 /// The files of managed folders and Filesystem datasets: under `fs/` in the data dir, or in
 /// memory without one. Paths are relative, `/`-separated, with no `.` or `..` component.
 pub struct FileStore {
@@ -433,6 +462,25 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<FileEntry>) -> std::io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_given_id_is_checked_and_a_generated_one_is_unique() {
+        let taken = |id: &str| ["compute_x", "compute_x_1"].contains(&id);
+        let already = |id: &str| ApiError::already_exists(format!("{id} exists"));
+        let generated = given_or_generated(None, "recipe name", taken, already, || "compute_x".into());
+        assert_eq!(generated.unwrap(), "compute_x_2");
+        let given = given_or_generated(Some("mine"), "recipe name", taken, already, || unreachable!());
+        assert_eq!(given.unwrap(), "mine");
+        let twice = given_or_generated(Some("compute_x"), "recipe name", taken, already, String::new);
+        assert_eq!(twice.unwrap_err().body.message, "compute_x exists");
+        let bad = given_or_generated(Some("a b"), "recipe name", taken, already, String::new);
+        assert!(
+            bad.unwrap_err()
+                .body
+                .message
+                .contains("Invalid recipe name 'a b'")
+        );
+    }
 
     #[test]
     fn paths_never_climb_out() {

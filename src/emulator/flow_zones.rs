@@ -1,6 +1,6 @@
 //! Flow zones and the flow graph: list (with the built-in `default` zone), create, get, save
 //! (name and color), delete, items (add, add several, move), shared items, a zone's graph, and
-//! the project's flow graph.
+//! the project's flow graph; an AI-written description is refused (no language model).
 //!
 //! A zone is `{id, name, color, items, shared}`; DSS generates the id (7 letters and digits).
 //! An object belongs to at most one zone: adding it to a zone takes it out of the others, and
@@ -89,6 +89,19 @@ pub fn get(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     Ok(http::json(&zone_doc(st.project(key)?, key, id)?))
+}
+
+/// `POST .../flow/zones/{id}/generate-ai-description`: DSS has a language model of its AI
+/// services write the zone's description. The emulator has no model, so after the checks
+/// DSS makes first (the key's right, the zone exists) it refuses, saying so: an invented
+/// description would be worse than none.
+pub fn ai_description(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+    req.caller.require(key, "READ_CONF")?;
+    let st = app.read();
+    zone_doc(st.project(key)?, key, id)?;
+    Err(ApiError::illegal(
+        "AI-generated descriptions need DSS's AI services (a language model), which the emulator does not have",
+    ))
 }
 
 fn color_of(body: &store::Doc) -> Result<Option<String>, ApiError> {
@@ -471,6 +484,10 @@ pub fn routes() -> Routes {
             routing::delete(|Params((k, z, t, id)): K4, a: Api| async move {
                 remove_shared(&a.app, &a.req, &k, &z, &t, &id).await
             }),
+        )
+        .route(
+            "/projects/{projectKey}/flow/zones/{zoneId}/generate-ai-description",
+            routing::post(|Params((k, z)): KN, a: Api| async move { ai_description(&a.app, &a.req, &k, &z) }),
         )
         .route(
             "/projects/{projectKey}/flow/zones/{zoneId}/graph",

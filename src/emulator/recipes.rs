@@ -284,22 +284,18 @@ pub async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
     let (name, pending) = {
         let mut st = app.write();
         let project = st.project(key)?;
-        let name = match proto.get("name").and_then(Value::as_str) {
-            Some(n) => {
-                flow_state::validate_id(n, "recipe name")?;
-                if project.flow.recipes.contains_key(n) {
-                    return Err(ApiError::already_exists(format!(
-                        "Recipe '{key}.{n}' already exists"
-                    )));
-                }
-                n.to_string()
-            }
-            None => {
+        let name = flow_state::given_or_generated(
+            proto.get("name").and_then(Value::as_str),
+            "recipe name",
+            |n| project.flow.recipes.contains_key(n),
+            |n| ApiError::already_exists(format!("Recipe '{key}.{n}' already exists")),
+            || {
+                // DSS names a recipe after its first output.
                 let first = flow_state::role_refs(proto.get("outputs"))
                     .first()
                     .map(|r| flow_state::split_ref(key, r).1.to_string())
                     .unwrap_or_else(|| ty.clone());
-                let base: String = format!("compute_{first}")
+                format!("compute_{first}")
                     .chars()
                     .map(|c| {
                         if c.is_ascii_alphanumeric() || c == '_' {
@@ -308,16 +304,9 @@ pub async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
                             '_'
                         }
                     })
-                    .collect();
-                let mut name = base.clone();
-                let mut i = 1;
-                while project.flow.recipes.contains_key(&name) {
-                    name = format!("{base}_{i}");
-                    i += 1;
-                }
-                name
-            }
-        };
+                    .collect()
+            },
+        )?;
         let mut def = proto;
         def.insert("name".into(), json!(name));
         def.insert("projectKey".into(), json!(key));

@@ -241,27 +241,13 @@ pub async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
     let (id, pending) = {
         let mut st = app.write();
         let project = st.project_mut(key)?;
-        let id = match body.get("id").and_then(Value::as_str) {
-            Some(id) => {
-                flow_state::validate_id(id, "scenario id")?;
-                if project.flow.scenarios.contains_key(id) {
-                    return Err(ApiError::already_exists(format!(
-                        "Scenario '{key}.{id}' already exists"
-                    )));
-                }
-                id.to_string()
-            }
-            None => {
-                let base = id_from_name(&name);
-                let mut id = base.clone();
-                let mut i = 1;
-                while project.flow.scenarios.contains_key(&id) {
-                    id = format!("{base}_{i}");
-                    i += 1;
-                }
-                id
-            }
-        };
+        let id = flow_state::given_or_generated(
+            body.get("id").and_then(Value::as_str),
+            "scenario id",
+            |id| project.flow.scenarios.contains_key(id),
+            |id| ApiError::already_exists(format!("Scenario '{key}.{id}' already exists")),
+            || id_from_name(&name),
+        )?;
         let mut doc = body;
         doc.insert("id".into(), json!(id));
         doc.insert("projectKey".into(), json!(key));

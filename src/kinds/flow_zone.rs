@@ -13,15 +13,14 @@
 //! functions [`plan_placement`], [`get_placement`], [`put_placement`] (over [`assign_zone`])
 //! and [`placement_references`] are what a kind with a `zone` field calls.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt, stream};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, overlay_of, project};
+use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, overlay_of, project, project_list};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use crate::client::flow_zones::{DEFAULT_ZONE_ID, FlowZone, ZoneItem};
 use crate::client::{ClientError, DssClient};
@@ -34,6 +33,7 @@ use crate::plan::model::DocShape;
 use crate::plan::planner::{Planner, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc, Write};
+use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The kind.
 pub static KIND: FlowZoneKind = FlowZoneKind;
@@ -84,7 +84,23 @@ pub struct FlowZoneSpec {
 
 /// The zones of each project read, keyed by project key; a project that does not exist has
 /// none.
-pub type Live = BTreeMap<String, Vec<FlowZone>>;
+pub type Live = ByProject<Vec<FlowZone>>;
+
+impl ProjectObjects for Vec<FlowZone> {
+    /// A declared zone's live document: never the built-in zone, which dssctl never deletes.
+    fn document(&self, name: &str) -> Option<Value> {
+        named(self, name)
+            .first()
+            .copied()
+            .filter(|z| !z.is_default())
+            .map(to_json)
+    }
+
+    /// `default` always exists.
+    fn contains(&self, name: &str) -> bool {
+        !named(self, name).is_empty()
+    }
+}
 
 /// The projects whose zone list is read.
 pub type Reads = BTreeSet<String>;
@@ -237,18 +253,11 @@ impl Kind for FlowZoneKind {
     }
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
-        let (project, zone) = split(name);
-        Some(!named(live(observed)?.get(project)?, zone).is_empty())
+        project_list::live_exists::<Vec<FlowZone>>(observed, ID, name)
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let (project, zone) = split(name);
-        let zones = live(observed).ok_or("flow zone list")?;
-        Ok(zones
-            .get(project)
-            .and_then(|zs| named(zs, zone).first().copied())
-            .filter(|z| !z.is_default())
-            .map(to_json))
+        project_list::live_document::<Vec<FlowZone>>(observed, ID, name, "flow zone list")
     }
 
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
@@ -395,18 +404,14 @@ async fn read_zones(
     planned: &Reads,
     parallelism: usize,
 ) -> Result<KindRead, ObserveError> {
-    let lists: Vec<(String, Vec<FlowZone>)> = stream::iter(planned.iter().cloned())
-        .map(|key| async move {
-            match client.list_flow_zones(&key).await {
-                Ok(zones) => Ok((key, zones)),
-                Err(e) if e.is_not_found() => Ok((key, Vec::new())),
-                Err(e) => Err(reading(format!("the flow zones of project {key}"))(e)),
-            }
-        })
-        .buffer_unordered(parallelism.max(1))
-        .try_collect()
-        .await?;
-    Ok(KindRead::list(lists.into_iter().collect::<Live>()))
+    let projects: Vec<(String, ())> = planned.iter().map(|key| (key.clone(), ())).collect();
+    project_list::observe(projects, parallelism, |key, ()| async move {
+        let read = client.list_flow_zones(&key).await;
+        let zones = project_list::absent_if_missing(read)
+            .map_err(reading(format!("the flow zones of project {key}")))?;
+        Ok(ProjectRead::list(zones.unwrap_or_default()))
+    })
+    .await
 }
 
 /// Whether project `project` of a declared object is declared or live; reports the error when

@@ -7,16 +7,17 @@
 //! both ids). Apply finds the folder by its name again before each write, so a folder created
 //! earlier in the same run is addressed by the id DSS gave it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt, stream};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::flow_zone::{self, ZONE, check_project};
-use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, connection, overlay_of, project};
+use super::{
+    Checks, Kind, KindId, KindRead, NameRule, RefSink, connection, overlay_of, project, project_list,
+};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use crate::client::managed_folders::ManagedFolder;
 use crate::client::{ClientError, DssClient};
@@ -29,6 +30,7 @@ use crate::plan::fingerprint::version_number;
 use crate::plan::planner::{Planner, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
+use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The kind.
 pub static KIND: ManagedFolderKind = ManagedFolderKind;
@@ -74,7 +76,13 @@ pub struct ManagedFolderSpec {
 
 /// The folders of each project read, keyed by project key; a project that does not exist has
 /// none.
-pub type Live = BTreeMap<String, Vec<ManagedFolder>>;
+pub type Live = ByProject<Vec<ManagedFolder>>;
+
+impl ProjectObjects for Vec<ManagedFolder> {
+    fn document(&self, name: &str) -> Option<Value> {
+        named(self, name).first().copied().map(to_json)
+    }
+}
 
 /// The projects whose folder list is read.
 pub type Reads = BTreeSet<String>;
@@ -242,8 +250,7 @@ impl Kind for ManagedFolderKind {
     }
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
-        let (project, folder) = split(name);
-        Some(!named(live(observed)?.get(project)?, folder).is_empty())
+        project_list::live_exists::<Vec<ManagedFolder>>(observed, ID, name)
     }
 
     fn drops_data(&self) -> bool {
@@ -251,12 +258,7 @@ impl Kind for ManagedFolderKind {
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let (project, folder) = split(name);
-        let folders = live(observed).ok_or("managed folder list")?;
-        Ok(folders
-            .get(project)
-            .and_then(|fs| named(fs, folder).first().copied())
-            .map(to_json))
+        project_list::live_document::<Vec<ManagedFolder>>(observed, ID, name, "managed folder list")
     }
 
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
@@ -431,18 +433,14 @@ async fn read_folders(
     planned: &Reads,
     parallelism: usize,
 ) -> Result<KindRead, ObserveError> {
-    let lists: Vec<(String, Vec<ManagedFolder>)> = stream::iter(planned.iter().cloned())
-        .map(|key| async move {
-            match client.list_managed_folders(&key).await {
-                Ok(folders) => Ok((key, folders)),
-                Err(e) if e.is_not_found() => Ok((key, Vec::new())),
-                Err(e) => Err(reading(format!("the managed folders of project {key}"))(e)),
-            }
-        })
-        .buffer_unordered(parallelism.max(1))
-        .try_collect()
-        .await?;
-    Ok(KindRead::list(lists.into_iter().collect::<Live>()))
+    let projects: Vec<(String, ())> = planned.iter().map(|key| (key.clone(), ())).collect();
+    project_list::observe(projects, parallelism, |key, ()| async move {
+        let read = client.list_managed_folders(&key).await;
+        let folders = project_list::absent_if_missing(read)
+            .map_err(reading(format!("the managed folders of project {key}")))?;
+        Ok(ProjectRead::list(folders.unwrap_or_default()))
+    })
+    .await
 }
 
 /// Plan one declared folder: its settings and its zone, compared with the live folder of that

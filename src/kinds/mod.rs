@@ -27,6 +27,7 @@ pub mod names;
 pub mod plugin;
 pub mod project;
 pub mod project_folder;
+pub mod project_list;
 pub mod recipe;
 pub mod scenario;
 pub mod user;
@@ -49,7 +50,7 @@ use crate::observe::ObserveError;
 use crate::plan::observed::Part;
 use crate::plan::planner::Planner;
 use crate::plan::scope::{Needs, ReadPlan};
-use crate::plan::{Observed, Operation, ResourceId, SubDoc};
+use crate::plan::{Observed, Operation, ResourceId, SubDoc, Write};
 use definition::DefinitionCalls;
 
 pub use names::NameRule;
@@ -391,6 +392,19 @@ pub trait Kind: Sync + Send {
     ) -> Option<BoxFuture<'a, Result<Option<String>, ApplyDocError>>> {
         let post = self.create(client, name, body, what)?;
         Some(Box::pin(async move { post.await.map(|()| None) }))
+    }
+
+    /// `op`'s writes with the names that only apply can turn into DSS ids resolved, or `None`
+    /// when they are sent as planned. A recipe names a managed folder that the same run may
+    /// create, and DSS refers to a folder by the id it generates on creation: the plan keeps
+    /// the name, apply asks DSS for the id just before the recipe's writes (which
+    /// [`Kind::write_references`] orders after the folder's creation).
+    fn resolve_writes<'a>(
+        &self,
+        _client: &'a DssClient,
+        _op: &'a Operation,
+    ) -> Option<BoxFuture<'a, Result<Vec<Write>, ClientError>>> {
+        None
     }
 
     /// Whether its metadata carries the stack's stamp (`custom.kv."dssctl.stack"`), written at

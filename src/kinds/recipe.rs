@@ -7,22 +7,26 @@
 //!
 //! DSS serves a recipe as one document, `{"recipe": definition, "payload": text}`. dssctl
 //! compares and writes it as one sub-document (`settings`): the definition with the payload
-//! next to its fields, split again when it is sent. A folder is written in DSS by its
-//! generated id: dssctl finds it by name in the project's managed folder list.
+//! next to its fields, split again when it is sent. DSS refers to a managed folder by the id
+//! it generated; the plan refers to it by name (`folder:NAME`, compared with the live ids
+//! translated through the project's folder list), so that a recipe can use a folder created
+//! in the same run: apply asks DSS for the ids just before the recipe's writes
+//! ([`Kind::resolve_writes`]), which it orders after the folder's creation.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt, stream};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Checks, Kind, KindId, KindRead, NameRule, RefSink, dataset, flow_zone, items, names, overlay_of, project,
+    Checks, Kind, KindId, KindRead, NameRule, RefSink, dataset, flow_zone, items, managed_folder, names,
+    overlay_of, project, project_list,
 };
 use crate::apply::docs::ApplyDocError;
+use crate::client::managed_folders::{ManagedFolder, pick_by_name};
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::manifest::diagnostic::Diagnostic;
@@ -33,8 +37,9 @@ use crate::plan::diff::Doc;
 use crate::plan::model::Change;
 use crate::plan::planner::Planner;
 use crate::plan::scope::{Needs, ReadPlan};
-use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
+use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc, Write};
 use anyhow::Context;
+use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The object type of a recipe in a zone's items.
 const OBJECT_TYPE: &str = "RECIPE";
@@ -71,6 +76,12 @@ pub const CODE_TYPES: [&str; 10] = [
     "hive",
 ];
 
+/// How a plan writes a managed folder in a recipe's inputs or outputs: `folder:NAME`. DSS
+/// refers to a folder by the id it generates, which a folder created in the same run does not
+/// have yet; apply puts the id in its place ([`Kind::resolve_writes`]). No dataset name has a
+/// `:`, so the form cannot be taken for a dataset.
+pub const FOLDER_REF: &str = "folder:";
+
 /// One input or output of a recipe: a dataset by name, or a managed folder by name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
@@ -85,11 +96,11 @@ pub enum FlowRef {
 }
 
 impl FlowRef {
-    /// How plans show it: `orders`, `folder:raw_files`.
+    /// How plans show and write it: `orders`, `folder:raw_files` ([`FOLDER_REF`]).
     pub fn display(&self) -> String {
         match self {
             FlowRef::Dataset(n) => n.clone(),
-            FlowRef::Folder { folder } => format!("folder:{folder}"),
+            FlowRef::Folder { folder } => format!("{FOLDER_REF}{folder}"),
         }
     }
 }
@@ -159,8 +170,14 @@ pub struct ProjectRecipes {
     pub folders: Option<BTreeMap<String, String>>,
 }
 
+impl ProjectObjects for ProjectRecipes {
+    fn document(&self, name: &str) -> Option<Value> {
+        self.recipes.get(name).cloned()
+    }
+}
+
 /// The live recipes by project; `None` for a project that does not exist.
-pub type Live = BTreeMap<String, Option<ProjectRecipes>>;
+pub type Live = ByProject<Option<ProjectRecipes>>;
 
 /// What to read in one project.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -280,6 +297,8 @@ impl Kind for RecipeKind {
             for item in items(spec.and_then(|s| s.get(field))) {
                 if item.as_str().is_some() {
                     refs.push(dataset::ID, Some(item), key);
+                } else {
+                    refs.push(managed_folder::ID, item.get("folder"), key);
                 }
             }
         }
@@ -327,27 +346,11 @@ impl Kind for RecipeKind {
         parallelism: usize,
     ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
         let planned = self::reads(reads)?;
-        Some(Box::pin(async move {
-            let read: Vec<(String, Option<ProjectRecipes>, Vec<ResourceId>, usize)> =
-                stream::iter(planned.clone())
-                    .map(|(key, r)| async move { read_project(client, &key, &r).await })
-                    .buffer_unordered(parallelism.max(1))
-                    .try_collect()
-                    .await?;
-            let mut live = Live::new();
-            let mut ids = Vec::new();
-            let mut conditional = 0;
-            for (key, recipes, read_ids, extra) in read {
-                live.insert(key, recipes);
-                ids.extend(read_ids);
-                conditional += extra;
-            }
-            Ok(KindRead {
-                part: Box::new(live),
-                live: ids,
-                conditional_reads: conditional,
-            })
-        }))
+        Some(Box::pin(project_list::observe(
+            planned.clone(),
+            parallelism,
+            move |key, r| async move { read_project(client, &key, &r).await },
+        )))
     }
 
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
@@ -368,18 +371,11 @@ impl Kind for RecipeKind {
     }
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
-        let (key, recipe) = name.split_once('.')?;
-        let project = live(observed)?.get(key)?;
-        Some(project.as_ref().is_some_and(|p| p.recipes.contains_key(recipe)))
+        project_list::live_exists::<Option<ProjectRecipes>>(observed, ID, name)
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let (key, recipe) = name.split_once('.').ok_or("recipe name")?;
-        let project = live(observed)
-            .ok_or("recipe list")?
-            .get(key)
-            .ok_or("recipe list")?;
-        Ok(project.as_ref().and_then(|p| p.recipes.get(recipe)).cloned())
+        project_list::live_document::<Option<ProjectRecipes>>(observed, ID, name, "recipe list")
     }
 
     fn contained_in(&self) -> Option<KindId> {
@@ -513,9 +509,43 @@ impl Kind for RecipeKind {
         };
         for field in ["inputs", "outputs"] {
             for r in role_refs(overlay.get(field)) {
-                out.push(ResourceId::new(dataset::ID, format!("{key}.{r}")));
+                match r.strip_prefix(FOLDER_REF) {
+                    Some(folder) => out.push(ResourceId::new(managed_folder::ID, format!("{key}.{folder}"))),
+                    None => out.push(ResourceId::new(dataset::ID, format!("{key}.{r}"))),
+                }
             }
         }
+    }
+
+    fn resolve_writes<'a>(
+        &self,
+        c: &'a DssClient,
+        op: &'a Operation,
+    ) -> Option<BoxFuture<'a, Result<Vec<Write>, ClientError>>> {
+        let (key, _) = op.name.split_once('.')?;
+        let names_folder = op.writes.iter().any(|w| {
+            w.subdocument == SubDoc::SETTINGS
+                && ["inputs", "outputs"]
+                    .iter()
+                    .flat_map(|f| role_refs(w.overlay.get(*f)))
+                    .any(|r| r.starts_with(FOLDER_REF))
+        });
+        names_folder.then(|| -> BoxFuture<'a, Result<Vec<Write>, ClientError>> {
+            Box::pin(async move {
+                // One folder list for every folder the recipe names: the ids as DSS has them
+                // now, after the creations this run made before the recipe.
+                let folders = c.list_managed_folders(key).await?;
+                let mut writes = op.writes.clone();
+                for w in writes.iter_mut().filter(|w| w.subdocument == SubDoc::SETTINGS) {
+                    for field in ["inputs", "outputs"] {
+                        if let Some(roles) = w.overlay.get_mut(field) {
+                            resolve_folder_refs(key, roles, &folders)?;
+                        }
+                    }
+                }
+                Ok(writes)
+            })
+        })
     }
 
     fn export_word(&self) -> Option<&'static str> {
@@ -543,8 +573,8 @@ impl Kind for RecipeKind {
                     payloads: names,
                     folders: true,
                 };
-                let (key, recipes, _, _) = read_project(scope.client, &key, &wanted).await?;
-                read.insert(key, recipes);
+                let recipes = read_project(scope.client, &key, &wanted).await?;
+                read.insert(key, recipes.objects);
             }
             Ok(KindRead::list(read))
         }))
@@ -700,15 +730,18 @@ pub fn role_refs(roles: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
+/// One project's recipe list, the payloads of the managed recipes that declare code, and its
+/// folders when a managed recipe uses one.
 async fn read_project(
     client: &DssClient,
     key: &str,
     r: &ProjectReads,
-) -> Result<(String, Option<ProjectRecipes>, Vec<ResourceId>, usize), ObserveError> {
-    let list = match client.list_recipes(key).await {
-        Ok(list) => list,
-        Err(e) if e.is_not_found() => return Ok((key.to_string(), None, Vec::new(), 0)),
-        Err(e) => return Err(reading(format!("the recipe list of project {key}"))(e)),
+) -> Result<ProjectRead<Option<ProjectRecipes>>, ObserveError> {
+    let read = client.list_recipes(key).await;
+    let Some(list) = project_list::absent_if_missing(read)
+        .map_err(reading(format!("the recipe list of project {key}")))?
+    else {
+        return Ok(ProjectRead::list(None));
     };
     let mut out = ProjectRecipes::default();
     for def in list {
@@ -749,21 +782,86 @@ async fn read_project(
                 .collect(),
         );
     }
-    Ok((key.to_string(), Some(out), ids, extra))
+    Ok(ProjectRead {
+        objects: Some(out),
+        read_one_by_one: ids,
+        conditional_reads: extra,
+    })
 }
 
-/// The refs of a declared list as DSS writes them (folders by id), or the name of the first
-/// folder that has no id yet.
-fn wire_refs(refs: &[FlowRef], folders: Option<&BTreeMap<String, String>>) -> Result<Vec<String>, String> {
-    refs.iter()
-        .map(|r| match r {
-            FlowRef::Dataset(n) => Ok(n.clone()),
-            FlowRef::Folder { folder } => folders
-                .and_then(|f| f.iter().find(|(_, name)| *name == folder))
-                .map(|(id, _)| id.clone())
-                .ok_or_else(|| folder.clone()),
-        })
-        .collect()
+/// In a role document (`{"main": {"items": [{"ref": ...}]}}`), every `folder:NAME` ref
+/// replaced by the id of the folder of that name in `folders` (the project's live folders);
+/// no folder, or two, of that name is an error.
+fn resolve_folder_refs(key: &str, roles: &mut Value, folders: &[ManagedFolder]) -> Result<(), ClientError> {
+    let items = roles
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|r| r.values_mut())
+        .filter_map(|role| role.get_mut("items").and_then(Value::as_array_mut))
+        .flatten();
+    for item in items {
+        let Some(name) = item
+            .get("ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix(FOLDER_REF))
+        else {
+            continue;
+        };
+        let found = pick_by_name(key, name, folders.to_vec())?;
+        item["ref"] = json!(found.id);
+    }
+    Ok(())
+}
+
+/// A managed folder a recipe names must be declared or live (exactly one live folder of that
+/// name: DSS would not know which one the manifest means); otherwise the error is reported.
+fn check_folder(
+    p: &mut Planner<'_>,
+    d: &Declared,
+    id: &ResourceId,
+    key: &str,
+    field: &str,
+    folder: &str,
+    live: Option<&BTreeMap<String, String>>,
+) -> Result<(), ()> {
+    let ids: Vec<&str> = live
+        .into_iter()
+        .flatten()
+        .filter(|(_, name)| *name == folder)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if ids.len() > 1 {
+        p.error_at(
+            id,
+            Some(&d.origin),
+            format!(
+                "{field} names managed folder {folder:?}, but project {key} has {} folders of that name (ids {})",
+                ids.len(),
+                ids.join(", ")
+            ),
+            Some("rename or delete all but one of them in DSS".into()),
+        );
+        return Err(());
+    }
+    if ids.is_empty() && !p.is_declared(managed_folder::ID, &format!("{key}.{folder}")) {
+        let origin = d
+            .references
+            .iter()
+            .find(|x| x.kind == managed_folder::ID && x.name == folder)
+            .map_or(&d.origin, |x| &x.origin);
+        p.error_at(
+            id,
+            Some(origin),
+            format!(
+                "{field} names managed folder {key}.{folder}, which is neither declared in the manifests nor present on the instance"
+            ),
+            Some(format!(
+                "declare a ManagedFolder named {folder:?} in project {key}, or fix the name"
+            )),
+        );
+        return Err(());
+    }
+    Ok(())
 }
 
 /// How plans show live refs: dataset names, folders as `folder:NAME`.
@@ -771,7 +869,7 @@ fn display_refs(refs: &[String], folders: Option<&BTreeMap<String, String>>) -> 
     json!(
         refs.iter()
             .map(|r| match folders.and_then(|f| f.get(r)) {
-                Some(name) => format!("folder:{name}"),
+                Some(name) => format!("{FOLDER_REF}{name}"),
                 None => r.clone(),
             })
             .collect::<Vec<_>>()
@@ -803,7 +901,15 @@ fn plan_recipe(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Reci
     // Inputs and outputs: declared, or present on the instance.
     for (field, refs) in [("inputs", &spec.inputs), ("outputs", &spec.outputs)] {
         for r in refs.iter().flatten() {
-            let FlowRef::Dataset(name) = r else { continue };
+            let name = match r {
+                FlowRef::Folder { folder } => {
+                    if check_folder(p, d, &id, &key, field, folder, folders).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                FlowRef::Dataset(name) => name,
+            };
             let full = format!("{key}.{name}");
             let declared = p.is_declared(dataset::ID, &full);
             let exists = dataset::live(p.observed(), &key, name).is_some();
@@ -861,29 +967,14 @@ fn plan_recipe(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Reci
     doc.write_only("type", json!(spec.recipe_type));
     for (field, refs) in [("inputs", &spec.inputs), ("outputs", &spec.outputs)] {
         let Some(refs) = refs else { continue };
-        let wire = match wire_refs(refs, folders) {
-            Ok(w) => w,
-            Err(folder) => {
-                return p.error_at(
-                    &id,
-                    Some(&d.origin),
-                    format!("{field} names managed folder {folder:?}, which does not exist yet in project {key}"),
-                    Some(format!(
-                        "DSS refers to a folder by the id it generates: apply the folder first (`dssctl apply --target ManagedFolder/{key}.{folder}`), then the recipe"
-                    )),
-                );
-            }
-        };
-        let have = role_refs(live_view.as_ref().and_then(|l| l.get(field)));
-        doc.write_only(field, role_json(&wire));
-        if live_view.is_none() || have != wire {
-            let before = if live_view.is_none() {
-                Value::Null
-            } else {
-                display_refs(&have, folders)
-            };
-            let after = json!(refs.iter().map(FlowRef::display).collect::<Vec<_>>());
-            doc.changes.push(Change::new(field, before, after));
+        // Folders by name (`folder:NAME`), compared and written so: apply puts in the id the
+        // folder has then, which a folder created in this run gets only from its creation.
+        let want: Vec<String> = refs.iter().map(FlowRef::display).collect();
+        let have = display_refs(&role_refs(live_view.as_ref().and_then(|l| l.get(field))), folders);
+        doc.write_only(field, role_json(&want));
+        if live_view.is_none() || have != json!(want) {
+            let before = if live_view.is_none() { Value::Null } else { have };
+            doc.changes.push(Change::new(field, before, json!(want)));
         }
     }
     if let Some(code) = &spec.code {
@@ -1078,11 +1169,22 @@ mod tests {
             FlowRef::Dataset("a".into()),
             FlowRef::Folder { folder: "raw".into() },
         ];
-        assert_eq!(
-            wire_refs(&spec, Some(&folders)),
-            Ok(vec!["a".into(), "X1".into()])
-        );
-        assert_eq!(wire_refs(&spec, None), Err("raw".into()));
+        let wire: Vec<String> = spec.iter().map(FlowRef::display).collect();
+        assert_eq!(wire, vec!["a", "folder:raw"]);
+        let live = |id: &str, name: &str| ManagedFolder {
+            id: id.into(),
+            name: name.into(),
+            ..ManagedFolder::default()
+        };
+        let mut roles = role_json(&wire);
+        resolve_folder_refs("P", &mut roles, &[live("X1", "raw"), live("Y2", "other")]).unwrap();
+        assert_eq!(role_refs(Some(&roles)), vec!["a", "X1"]);
+        let mut roles = role_json(&wire);
+        let missing = resolve_folder_refs("P", &mut roles, &[live("Y2", "other")]).unwrap_err();
+        assert!(missing.is_not_found(), "{missing}");
+        let mut roles = role_json(&wire);
+        let twice = resolve_folder_refs("P", &mut roles, &[live("X1", "raw"), live("X2", "raw")]);
+        assert!(twice.unwrap_err().to_string().contains("X1, X2"));
         assert_eq!(
             display_refs(&["X1".into()], Some(&folders)),
             json!(["folder:raw"])

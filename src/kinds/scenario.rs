@@ -13,13 +13,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt, stream};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::recipe::{CodeSpec, check_code};
-use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, items, names, project};
+use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, items, names, project, project_list};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
@@ -32,6 +31,7 @@ use crate::plan::planner::{Planner, flag, text};
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
 use anyhow::Context;
+use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The kind.
 pub static KIND: ScenarioKind = ScenarioKind;
@@ -118,8 +118,14 @@ pub struct ProjectScenarios {
     pub settings: BTreeMap<String, Value>,
 }
 
+impl ProjectObjects for ProjectScenarios {
+    fn document(&self, id: &str) -> Option<Value> {
+        self.summaries.get(id).cloned()
+    }
+}
+
 /// The live scenarios by project; `None` for a project that does not exist.
-pub type Live = BTreeMap<String, Option<ProjectScenarios>>;
+pub type Live = ByProject<Option<ProjectScenarios>>;
 
 /// What to read in one project: the managed scenarios, and whether their script is managed.
 pub type Reads = BTreeMap<String, BTreeMap<String, bool>>;
@@ -254,25 +260,11 @@ impl Kind for ScenarioKind {
         parallelism: usize,
     ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
         let planned = self::reads(reads)?;
-        Some(Box::pin(async move {
-            let read: Vec<(String, Option<ProjectScenarios>, Vec<ResourceId>)> =
-                stream::iter(planned.clone())
-                    .map(|(key, managed)| async move { read_project(client, &key, &managed).await })
-                    .buffer_unordered(parallelism.max(1))
-                    .try_collect()
-                    .await?;
-            let mut live = Live::new();
-            let mut ids = Vec::new();
-            for (key, scenarios, read_ids) in read {
-                live.insert(key, scenarios);
-                ids.extend(read_ids);
-            }
-            Ok(KindRead {
-                part: Box::new(live),
-                live: ids,
-                conditional_reads: 0,
-            })
-        }))
+        Some(Box::pin(project_list::observe(
+            planned.clone(),
+            parallelism,
+            move |key, managed| async move { read_project(client, &key, &managed).await },
+        )))
     }
 
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
@@ -293,18 +285,11 @@ impl Kind for ScenarioKind {
     }
 
     fn live_exists(&self, observed: &Observed, name: &str) -> Option<bool> {
-        let (key, id) = name.split_once('.')?;
-        let project = live(observed)?.get(key)?;
-        Some(project.as_ref().is_some_and(|p| p.summaries.contains_key(id)))
+        project_list::live_exists::<Option<ProjectScenarios>>(observed, ID, name)
     }
 
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
-        let (key, id) = name.split_once('.').ok_or("scenario id")?;
-        let project = live(observed)
-            .ok_or("scenario list")?
-            .get(key)
-            .ok_or("scenario list")?;
-        Ok(project.as_ref().and_then(|p| p.summaries.get(id)).cloned())
+        project_list::live_document::<Option<ProjectScenarios>>(observed, ID, name, "scenario list")
     }
 
     fn contained_in(&self) -> Option<KindId> {
@@ -446,8 +431,8 @@ impl Kind for ScenarioKind {
                         Some((id, script))
                     })
                     .collect();
-                let (key, scenarios, _) = read_project(scope.client, &key, &managed).await?;
-                read.insert(key, scenarios);
+                let scenarios = read_project(scope.client, &key, &managed).await?;
+                read.insert(key, scenarios.objects);
             }
             Ok(KindRead::list(read))
         }))
@@ -484,15 +469,18 @@ async fn read_settings(c: &DssClient, key: &str, id: &str, with_script: bool) ->
     Ok(settings)
 }
 
+/// One project's scenario list, then the settings of the managed scenarios that exist (with
+/// the script when it is managed).
 async fn read_project(
     client: &DssClient,
     key: &str,
     managed: &BTreeMap<String, bool>,
-) -> Result<(String, Option<ProjectScenarios>, Vec<ResourceId>), ObserveError> {
-    let list = match client.list_scenarios(key).await {
-        Ok(list) => list,
-        Err(e) if e.is_not_found() => return Ok((key.to_string(), None, Vec::new())),
-        Err(e) => return Err(reading(format!("the scenario list of project {key}"))(e)),
+) -> Result<ProjectRead<Option<ProjectScenarios>>, ObserveError> {
+    let read = client.list_scenarios(key).await;
+    let Some(list) = project_list::absent_if_missing(read)
+        .map_err(reading(format!("the scenario list of project {key}")))?
+    else {
+        return Ok(ProjectRead::list(None));
     };
     let mut out = ProjectScenarios::default();
     for item in list {
@@ -508,7 +496,11 @@ async fn read_project(
         out.settings.insert(id.clone(), settings);
         ids.push(ResourceId::new(ID, format!("{key}.{id}")));
     }
-    Ok((key.to_string(), Some(out), ids))
+    Ok(ProjectRead {
+        objects: Some(out),
+        read_one_by_one: ids,
+        conditional_reads: 0,
+    })
 }
 
 /// A trigger cut to what dssctl manages: name, type, active, params without `lastUpdate`.

@@ -247,6 +247,12 @@ def test_flow_zones(client, project, unique):
     zone_graph = flow.get_zone(reporting.id).get_graph()
     assert set(zone_graph.nodes) == {"orders", "orders_copy", "copy_orders"}
 
+    # The emulator has no language model: a clear refusal, after the zone is checked.
+    with pytest.raises(DataikuException, match="AI services"):
+        reporting.generate_ai_description()
+    with pytest.raises(DataikuException, match="does not exist"):
+        flow.get_zone("nozone").generate_ai_description()
+
     reporting.delete()
     assert flow.get_zone_of_object(sync).id == "default"
     ingestion.delete()
@@ -494,3 +500,42 @@ def test_folder_metrics(client, project):
     history = folder.get_metric_history("basic:SIZE")
     assert history["metricId"] == "basic:SIZE"
     assert [int(v["value"]) for v in history["values"]] == [8]
+
+
+def test_the_older_folder_and_recipe_calls(client, project, unique):
+    """The calls the client keeps besides its handles and creators: a folder by its id, a
+    dataset over a folder's files, a recipe created from a prototype, and the deprecated
+    definition-and-payload pair."""
+    folder = project.create_managed_folder("landing", connection_name=folders_connection(client))
+    same = project.get_managed_folder(folder.id)
+    assert same.get_settings().get_raw()["name"] == "landing"
+    same.put_file("/orders.csv", "customer,amount\nann,3\n")
+    files = same.create_dataset_from_files("landing_files")
+    definition = files.get_settings().get_raw()
+    assert definition["type"] == "FilesInFolder"
+    assert definition["params"]["folderSmartId"] == folder.id
+
+    connection = sql_connection(client, unique)
+    sql_table_dataset(client, project, connection, "orders", [("ann", 3)])
+    project.create_sql_table_dataset("totals", "PostgreSQL", connection, "%s_totals" % project.project_key, None)
+    sql = 'SELECT customer, SUM(amount) AS total FROM "${projectKey}_orders" GROUP BY customer'
+    recipe = project.create_recipe(
+        {
+            "name": "aggregate",
+            "type": "sql_query",
+            "inputs": {"main": {"items": [{"ref": "orders"}]}},
+            "outputs": {"main": {"items": [{"ref": "totals"}]}},
+        },
+        {"payload": sql},
+    )
+    assert recipe.name == "aggregate"
+    with pytest.warns(DeprecationWarning):
+        both = recipe.get_definition_and_payload()
+    assert both.get_payload() == sql
+    assert both.get_flat_input_refs() == ["orders"]
+    both.set_payload(sql + " ORDER BY customer")
+    with pytest.warns(DeprecationWarning):
+        recipe.set_definition_and_payload(both)
+    assert recipe.get_settings().str_payload.endswith("ORDER BY customer")
+    assert recipe.run().get_status()["baseStatus"]["state"] == "DONE"
+    assert [(r[0], int(r[1])) for r in project.get_dataset("totals").iter_rows()] == [("ann", 3)]

@@ -1,6 +1,7 @@
-"""A flow built with the official client (SQL datasets, a sync and a SQL query recipe, two
-zones, a managed folder, a scenario) is exported by ``dssctl export`` and the export is planned
-by a fresh stack: every object is adopted, by name, with no field change."""
+"""A flow built with the official client (SQL datasets, a sync and a SQL query recipe, a Python
+recipe reading a managed folder, two zones, a scenario) is exported by ``dssctl export`` and the
+export is planned by a fresh stack: every object is adopted, by name, with no field change; the
+adoption writes nothing to the flow and leaves the stack converged."""
 
 import json
 import os
@@ -38,7 +39,15 @@ def test_a_flow_built_with_the_client_is_adopted_with_no_change(client, emulator
     ingestion = flow.create_zone("ingestion")
     flow.create_zone("reporting", color="#ff0000")
     ingestion.add_item(project.get_dataset("orders"))
-    project.create_managed_folder("raw_files")
+    raw_files = project.create_managed_folder("raw_files")
+    # A code recipe reading the folder: DSS names the folder by its id, the export by its name.
+    (
+        project.new_recipe("python", "ingest_files")
+        .with_input(raw_files.id)
+        .with_new_output_dataset("raw_orders", connection)
+        .with_script("import dataiku")
+        .create()
+    )
     project.create_scenario("Nightly refresh", "step_based", definition={
         "params": {"steps": [{"type": "build_flowitem", "name": "build", "params": {
             "builds": [{"type": "DATASET", "itemId": "orders_by_customer"}], "jobType": "RECURSIVE_BUILD"}}]},
@@ -51,7 +60,8 @@ def test_a_flow_built_with_the_client_is_adopted_with_no_change(client, emulator
         )
         assert exported.returncode == 0, exported.stdout + exported.stderr
         text = open(os.path.join(cwd, "exported", "projects", key + ".yaml")).read()
-        for expected in ["kind: Recipe", "kind: Scenario", "kind: FlowZone", "kind: ManagedFolder", "zone: ingestion"]:
+        for expected in ["kind: Recipe", "kind: Scenario", "kind: FlowZone", "kind: ManagedFolder", "zone: ingestion",
+                         "folder: raw_files"]:
             assert expected in text, text
 
         planned = dssctl(emulator, "plan", "exported", "--stack", "adopt-" + key, "--format", "json", cwd=cwd)
@@ -59,9 +69,21 @@ def test_a_flow_built_with_the_client_is_adopted_with_no_change(client, emulator
         plan = json.loads(planned.stdout)
         kinds = sorted(op["kind"] for op in plan["operations"])
         assert kinds == sorted(
-            ["project", "dataset", "dataset", "dataset", "flow_zone", "flow_zone", "managed_folder",
-             "recipe", "recipe", "scenario"]
+            ["project", "dataset", "dataset", "dataset", "dataset", "flow_zone", "flow_zone", "managed_folder",
+             "recipe", "recipe", "recipe", "scenario"]
         ), kinds
         for op in plan["operations"]:
             assert op["action"] == "adopt", op
             assert not op.get("changes"), op
+
+        # The adoption changes nothing in DSS, and the stack is converged after it.
+        before = project.get_recipe("ingest_files").get_settings().get_recipe_raw_definition()
+        adopted = dssctl(emulator, "apply", "exported", "--stack", "adopt-" + key, "--auto-approve", "--no-builds",
+                         cwd=cwd)
+        assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+        assert "12 adopted" in adopted.stdout, adopted.stdout
+        after = project.get_recipe("ingest_files").get_settings().get_recipe_raw_definition()
+        assert after["inputs"] == before["inputs"] == {"main": {"items": [{"ref": raw_files.id, "deps": []}]}}
+        assert after["versionTag"] == before["versionTag"]
+        converged = dssctl(emulator, "plan", "exported", "--stack", "adopt-" + key, "--detailed-exitcode", cwd=cwd)
+        assert converged.returncode == 0, converged.stdout + converged.stderr

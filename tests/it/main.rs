@@ -14,6 +14,7 @@ mod emulator_instance;
 mod environments;
 mod errors;
 mod export;
+mod flow_folders;
 mod flow_recipes;
 mod flow_scenarios;
 mod flow_zones;
