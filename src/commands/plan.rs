@@ -97,6 +97,11 @@ async fn plan(config: &PlanConfig, ctx: Context) -> Result<Outcome, Error> {
     // plan takes no lock, but says when a run holds one.
     super::lock::notice(planned.observed.global_variables.as_ref(), &config.target.stack);
     let mut plan = planned.plan;
+    // The command ends with the process: the observed state and the manifests (thousands of
+    // resources on a large instance) are left to the operating system rather than freed one
+    // allocation at a time, which the benchmark measured at about 6% of a converged plan's CPU.
+    std::mem::forget(planned.observed);
+    std::mem::forget(desired);
     if config.require_secrets {
         require_secrets(&mut plan);
     } else if !plan.unchecked.is_empty() {
