@@ -37,31 +37,27 @@ def _binary():
     return path
 
 
-@pytest.fixture(scope="session")
-def emulator():
-    workdir = tempfile.mkdtemp(prefix="dssctl-compat-")
-    data_dir = os.path.join(workdir, "data")
-    keys_file = os.path.join(workdir, "keys.json")
-    with open(keys_file, "w") as f:
-        json.dump(
-            [{"key": READER_KEY, "label": "reader", "projects": [RESTRICTED_PROJECT], "privileges": ["READ_CONF"]}],
-            f,
-        )
+def cli_env():
+    """The environment of a dssctl process the tests start: none of the variables that would
+    point it elsewhere or change its output."""
     env = dict(os.environ)
-    env.pop("RUST_BACKTRACE", None)
+    for name in ["RUST_BACKTRACE", "DSS_URL", "DSS_API_KEY", "DSS_API_KEY_FILE", "DSSCTL_STACK", "NO_COLOR"]:
+        env.pop(name, None)
+    return env
+
+
+def run_emulator(prefix, admin_key, extra=()):
+    """Start `dssctl emulator` on a free port with a fresh data dir; a generator that yields an
+    ``Emulator`` and stops the process when resumed (the body of the emulator fixtures)."""
+    workdir = tempfile.mkdtemp(prefix=prefix)
+    data_dir = os.path.join(workdir, "data")
     process = subprocess.Popen(
-        [
-            _binary(), "emulator",
-            "--listen", "127.0.0.1:0",
-            "--data-dir", data_dir,
-            "--admin-key", ADMIN_KEY,
-            "--keys", keys_file,
-            "--job-duration", "600ms",
-        ],
+        [_binary(), "emulator", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--admin-key", admin_key,
+         *[arg(workdir) if callable(arg) else arg for arg in extra]],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env=cli_env(),
     )
     url = None
     seen = []
@@ -86,6 +82,21 @@ def emulator():
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def _keys_file(workdir):
+    keys_file = os.path.join(workdir, "keys.json")
+    with open(keys_file, "w") as f:
+        json.dump(
+            [{"key": READER_KEY, "label": "reader", "projects": [RESTRICTED_PROJECT], "privileges": ["READ_CONF"]}],
+            f,
+        )
+    return keys_file
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    yield from run_emulator("dssctl-compat-", ADMIN_KEY, ["--keys", _keys_file, "--job-duration", "600ms"])
 
 
 @pytest.fixture(scope="session")

@@ -8,64 +8,31 @@ of the suite change them."""
 
 import json
 import os
-import re
 import secrets as pysecrets
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
 
 import dataikuapi
 import pytest
 import requests
 
-from conftest import REPO, _binary
+from conftest import REPO, _binary, cli_env, run_emulator
 
 KEY = "instance-compat-" + pysecrets.token_hex(8)
 EXAMPLE = REPO / "examples" / "instance"
 
 
-def _env():
-    env = dict(os.environ)
-    for name in ["RUST_BACKTRACE", "DSS_URL", "DSS_API_KEY", "DSS_API_KEY_FILE", "DSSCTL_STACK", "NO_COLOR"]:
-        env.pop(name, None)
-    return env
-
-
 @pytest.fixture(scope="module")
 def dss():
-    workdir = tempfile.mkdtemp(prefix="dssctl-instance-compat-")
-    process = subprocess.Popen(
-        [_binary(), "emulator", "--listen", "127.0.0.1:0", "--data-dir", os.path.join(workdir, "data"),
-         "--admin-key", KEY],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
-    )
-    url = None
-    deadline = time.time() + 60
-    while url is None and time.time() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        match = re.search(r"listening on (http://\S+)", line)
-        if match:
-            url = match.group(1)
-    if url is None:
-        process.kill()
-        pytest.exit("the emulator did not start", 2)
-    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    for emulator in run_emulator("dssctl-instance-compat-", KEY):
+        yield emulator.url
 
 
 def dssctl(url, *args, cwd):
     return subprocess.run(
         [_binary(), *args, "--url", url, "--api-key", KEY],
-        cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300,
+        cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=300,
     )
 
 

@@ -8,63 +8,29 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import secrets as pysecrets
 import subprocess
-import tempfile
-import threading
-import time
 
 import dataikuapi
 import pytest
 
-from conftest import REPO, _binary
+from conftest import REPO, _binary, cli_env, run_emulator
 
 KEY = "plan-compat-" + pysecrets.token_hex(8)
 QUICKSTART = REPO / "examples" / "quickstart"
 
 
-def _env():
-    env = dict(os.environ)
-    for name in ["RUST_BACKTRACE", "DSS_URL", "DSS_API_KEY", "DSS_API_KEY_FILE", "DSSCTL_STACK", "NO_COLOR"]:
-        env.pop(name, None)
-    return env
-
-
 @pytest.fixture(scope="module")
 def dss():
-    workdir = tempfile.mkdtemp(prefix="dssctl-plan-compat-")
-    process = subprocess.Popen(
-        [_binary(), "emulator", "--listen", "127.0.0.1:0", "--data-dir", os.path.join(workdir, "data"),
-         "--admin-key", KEY],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
-    )
-    url = None
-    deadline = time.time() + 60
-    while url is None and time.time() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        match = re.search(r"listening on (http://\S+)", line)
-        if match:
-            url = match.group(1)
-    if url is None:
-        process.kill()
-        pytest.exit("the emulator did not start", 2)
-    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    for emulator in run_emulator("dssctl-plan-compat-", KEY):
+        yield emulator.url
 
 
 def plan(url):
     out = subprocess.run(
         [_binary(), "plan", str(QUICKSTART), "--url", url, "--api-key", KEY, "--format", "json",
          "--detailed-exitcode"],
-        capture_output=True, text=True, env=_env(), timeout=120,
+        capture_output=True, text=True, env=cli_env(), timeout=120,
     )
     assert out.returncode in (0, 2), out.stderr
     return out.returncode, json.loads(out.stdout)
