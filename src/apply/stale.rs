@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::docs::DocRef;
 use super::writes::exists;
 use crate::client::{ClientError, DssClient};
-use crate::plan::fingerprint::{content_fingerprint, version_number};
+use crate::plan::fingerprint::live_object_fingerprint;
 use crate::plan::ledger::is_reserved_variable;
 use crate::plan::{Action, Fingerprint, Operation, Plan, SubDoc};
 
@@ -113,20 +113,17 @@ fn same(planned: &Fingerprint, now: &Fingerprint) -> bool {
 /// The fingerprint of a live object as the planner computes it for a deletion.
 async fn delete_fingerprint(client: &DssClient, op: &Operation) -> Result<Option<Fingerprint>, ClientError> {
     let id = op.id();
-    let Some(get) = id.kind.def().and_then(|k| k.get_main(client, &id.name)) else {
+    let Some(kind) = id.kind.def() else {
         return Ok(None);
     };
-    let got = get.await;
-    let mut v = match got {
-        Ok(v) => v,
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(get) = kind.get_main(client, &id.name) else {
+        return Ok(None);
     };
-    let version = version_number(&v);
-    if let Some(params) = v.get_mut("params").and_then(Value::as_object_mut) {
-        params.retain(|k, _| !crate::wire::is_secret_param(k));
+    match get.await {
+        Ok(v) => Ok(Some(live_object_fingerprint(kind, v))),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(Some(content_fingerprint(&v, version)))
 }
 
 #[cfg(test)]

@@ -42,6 +42,21 @@ pub struct ObservedDataset {
     pub schema: Option<DatasetSchema>,
 }
 
+/// The attributes of a dataset definition a plan reads beyond the typed ones: the fields
+/// behind its metadata view. The rest of what DSS answers (metrics and checks settings, flow
+/// and read-write options, partitioning, the creation tag: about half of each definition) is
+/// dropped from the observed state, which keeps a plan of thousands of datasets small; apply
+/// reads each document fresh before writing it, so nothing it writes back is lost.
+const OBSERVED_ATTRIBUTES: [&str; 4] = ["label", "description", "shortDesc", "customMeta"];
+
+/// Keep of a listed definition only what a plan reads (see [`OBSERVED_ATTRIBUTES`]).
+pub(crate) fn keep_observed_fields(definition: &mut Dataset) {
+    definition.creation_tag = None;
+    definition
+        .extra
+        .retain(|k, _| OBSERVED_ATTRIBUTES.contains(&k.as_str()));
+}
+
 /// The live dataset `name` of project `project`, if its project's dataset list was read.
 pub fn live<'o>(observed: &'o Observed, project: &str, name: &str) -> Option<&'o ObservedDataset> {
     project::live(observed)?
@@ -377,6 +392,15 @@ impl Kind for DatasetKind {
             "formatParams",
             "managed",
         ]
+    }
+
+    /// The part of the definition the observation keeps ([`keep_observed_fields`]): read
+    /// through the same typed definition, so that the plan and the staleness check agree.
+    fn fingerprint_view(&self, doc: &mut Value) {
+        if let Ok(mut definition) = serde_json::from_value::<Dataset>(doc.clone()) {
+            keep_observed_fields(&mut definition);
+            *doc = to_json(&definition);
+        }
     }
 
     /// The public API's create call takes a whole dataset definition (its reference lists
@@ -740,4 +764,52 @@ fn column_spec(col: &Value) -> Option<ColumnSpec> {
         comment: nonempty_at(col, "comment"),
         meaning: nonempty_at(col, "meaning"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fingerprint::live_object_fingerprint;
+
+    /// A definition as DSS answers it, with the attributes a plan never reads.
+    fn full_definition() -> Value {
+        json!({
+            "projectKey": "P", "name": "d", "type": "Filesystem", "managed": false,
+            "params": {"connection": "fs", "path": "/d", "password": "e:AES:x"},
+            "formatType": "csv", "formatParams": {"separator": ","},
+            "schema": {"columns": [{"name": "id", "type": "bigint"}], "userModified": false},
+            "tags": ["a"], "description": "orders", "customMeta": {"kv": {"dssctl.stack": "s"}},
+            "metrics": {"probes": [{"type": "basic"}]}, "flowOptions": {"virtualizable": false},
+            "creationTag": {"versionNumber": 0}, "versionTag": {"versionNumber": 3},
+        })
+    }
+
+    #[test]
+    fn the_observed_definition_keeps_what_a_plan_reads() {
+        let mut d: Dataset = serde_json::from_value(full_definition()).unwrap();
+        keep_observed_fields(&mut d);
+        assert_eq!(d.creation_tag, None);
+        assert_eq!(
+            d.extra.keys().collect::<Vec<_>>(),
+            vec!["customMeta", "description"]
+        );
+        assert_eq!(d.params["path"], "/d");
+        assert!(d.schema.is_some());
+    }
+
+    #[test]
+    fn a_deletion_fingerprint_is_the_same_from_the_list_and_from_a_get() {
+        // The plan fingerprints the trimmed list item; the staleness check of a saved plan,
+        // the whole document a GET answers. They must agree, or every saved plan deleting a
+        // dataset would be refused as stale.
+        let mut listed: Dataset = serde_json::from_value(full_definition()).unwrap();
+        keep_observed_fields(&mut listed);
+        let from_plan = live_object_fingerprint(&KIND, to_json(&listed));
+        let from_get = live_object_fingerprint(&KIND, full_definition());
+        assert_eq!(from_plan, from_get);
+        // A save (another versionTag) still shows.
+        let mut saved = full_definition();
+        saved["versionTag"]["versionNumber"] = json!(4);
+        assert_ne!(live_object_fingerprint(&KIND, saved), from_plan);
+    }
 }

@@ -356,6 +356,12 @@ pub trait Kind: Sync + Send {
         doc
     }
 
+    /// The part of a live main document that identifies its state for the fingerprint of a
+    /// deletion ([`crate::plan::fingerprint::live_object_fingerprint`]); by default all of it.
+    /// A kind whose observation keeps only part of what DSS answers keeps the same part here,
+    /// so that the plan and the staleness check of a saved plan agree.
+    fn fingerprint_view(&self, _doc: &mut Value) {}
+
     /// The sub-documents, besides the seed's, that its create call carries whole: each is
     /// built from its overlay on an empty document (a metadata document with the stack's
     /// stamp) and folded into the body by [`Kind::fold_into_create`], and is not written again

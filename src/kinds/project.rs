@@ -893,7 +893,10 @@ async fn read_projects(
     }
     let results: Vec<(String, ProjectRead)> = stream::iter(tasks)
         .map(|(key, what)| async move {
-            let read = read_project_doc(client, &key, what).await?;
+            let mut read = read_project_doc(client, &key, what).await?;
+            if let ProjectRead::Datasets(list) = &mut read {
+                list.iter_mut().for_each(super::dataset::keep_observed_fields);
+            }
             Ok::<_, ObserveError>((key, read))
         })
         .buffer_unordered(parallelism.max(1))

@@ -37,6 +37,19 @@ pub fn secret_fingerprint(salt: &str, resource: &ResourceId, path: &str, value: 
 /// The fingerprint of a live document as seen through the managed fields of one write:
 /// SHA-256 of the canonical JSON of `managed_view` (object keys sorted, which `serde_json`'s
 /// default map guarantees), plus the document's `versionTag.versionNumber` when it has one.
+/// The fingerprint of a live object's main document `doc`, as a deletion records it in a plan
+/// and the staleness check of a saved plan recomputes it: the part of the document its kind
+/// keeps ([`crate::kinds::Kind::fingerprint_view`]), without the encrypted secrets of `params`
+/// (DSS re-encrypts them on every save: not part of the identity), and its `versionTag`.
+pub fn live_object_fingerprint(kind: &dyn crate::kinds::Kind, mut doc: Value) -> Fingerprint {
+    kind.fingerprint_view(&mut doc);
+    let version = version_number(&doc);
+    if let Some(params) = doc.get_mut("params").and_then(Value::as_object_mut) {
+        params.retain(|k, _| !crate::wire::is_secret_param(k));
+    }
+    content_fingerprint(&doc, version)
+}
+
 pub fn content_fingerprint(managed_view: &Value, version_tag: Option<u64>) -> Fingerprint {
     let canonical = serde_json::to_vec(managed_view).expect("JSON values always serialise");
     Fingerprint {

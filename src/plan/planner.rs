@@ -22,7 +22,7 @@ use crate::manifest::annotations::{DriftPolicy, PRUNE};
 use crate::manifest::{Declared, Origin, Resource, SecretRef};
 
 use super::diff::{Doc, PendingSecret};
-use super::fingerprint::{content_fingerprint, secret_fingerprint};
+use super::fingerprint::secret_fingerprint;
 use super::ledger::{Ledger, LedgerEntry};
 use super::model::{
     Action, Change, FORMAT_VERSION, Fingerprint, Kind, LedgerIntent, Operation, OperationPolicy, Plan,
@@ -441,18 +441,12 @@ impl<'a> Planner<'a> {
 
     /// The fingerprint of a live object (`Ok(None)`: absent; `Err`: its list was not read).
     fn live_fingerprint(&self, id: &ResourceId) -> Result<Option<Fingerprint>, &'static str> {
-        let live = match id.kind.def() {
-            Some(kind) => kind.live_document(self.observed(), &id.name)?,
-            None => None,
+        let Some(kind) = id.kind.def() else {
+            return Ok(None);
         };
-        Ok(live.map(|mut v| {
-            let version = super::fingerprint::version_number(&v);
-            if let Some(params) = v.get_mut("params").and_then(Value::as_object_mut) {
-                // Encrypted secrets change on every save: not part of the identity.
-                params.retain(|k, _| !crate::wire::is_secret_param(k));
-            }
-            content_fingerprint(&v, version)
-        }))
+        Ok(kind
+            .live_document(self.observed(), &id.name)?
+            .map(|v| super::fingerprint::live_object_fingerprint(kind, v)))
     }
 }
 
