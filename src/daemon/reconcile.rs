@@ -181,14 +181,20 @@ pub async fn reconcile(
         Decision::Apply => {}
     }
 
-    // Writing: under the stack lock, from a plan made under it.
+    // Writing: under the stack lock, from a plan made under it, whose reads run during the
+    // lock's settle wait (see `lock::acquire_reading`).
     let holder = Holder::current("watch", |name| std::env::var(name).ok());
-    let guard = match lock::acquire(&target.client, &target.stack, &holder, opts.lock, |who| {
-        tracing::info!(holder = who, "waiting for the stack lock");
-    })
-    .await
-    {
-        Ok(g) => g,
+    let acquired = lock::acquire_reading(
+        &target.client,
+        &target.stack,
+        &holder,
+        opts.lock,
+        |who| tracing::info!(holder = who, "waiting for the stack lock"),
+        || assess(target, resources, trigger, opts, false),
+    )
+    .await;
+    let (guard, now) = match acquired {
+        Ok(taken) => taken,
         Err(LockError::Held { holder, .. }) => {
             tracing::warn!(holder = %holder, "the stack is locked by another run; nothing applied");
             event(
@@ -206,7 +212,7 @@ pub async fn reconcile(
             return first.unwritten(&declared, format!("cannot take the stack lock: {err}"));
         }
     };
-    let outcome = write_locked(target, resources, &declared, trigger, opts, settled, &event).await;
+    let outcome = write_locked(target, now, &declared, trigger, opts, settled, &event).await;
     if guard.lost() {
         tracing::error!("another run took the stack lock over during this reconcile");
     }
@@ -216,17 +222,17 @@ pub async fn reconcile(
     outcome
 }
 
-/// Plan again under the lock, then write.
+/// Write what `now`, the assessment made under the lock, decided.
 async fn write_locked(
     target: &Target,
-    resources: &[Declared],
+    now: Result<Assessed, String>,
     declared: &[(ResourceId, String)],
     trigger: Trigger,
     opts: &Options,
     settled: ReconcileResult,
     event: &impl Fn(EventKind, Vec<String>, Option<String>),
 ) -> Outcome {
-    let now = match assess(target, resources, trigger, opts, false).await {
+    let now = match now {
         Ok(a) => a,
         Err(error) => return not_read(declared, error),
     };
