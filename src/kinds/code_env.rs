@@ -482,25 +482,9 @@ impl Kind for CodeEnvKind {
     }
 
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
-        let Some(def) = overlay_of(op, SubDoc::DEFINITION) else {
-            return;
-        };
-        if let Some(owner) = def
-            .get("desc")
-            .and_then(|d| d.get("owner"))
-            .and_then(Value::as_str)
-        {
-            out.push(ResourceId::new(user::ID, owner));
-        }
-        for g in def
-            .get("permissions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(name) = g.get("group").and_then(Value::as_str) {
-                out.push(ResourceId::new(group::ID, name));
-            }
+        if let Some(def) = overlay_of(op, SubDoc::DEFINITION) {
+            let owner = def.get("desc").and_then(|d| d.get("owner"));
+            super::access_references(owner, def.get("permissions"), out);
         }
     }
 

@@ -683,6 +683,22 @@ pub fn overlay_of(op: &Operation, sub: SubDoc) -> Option<&Value> {
         .map(|w| &w.overlay)
 }
 
+/// The users and groups an owner and a list of grants (`[{group|user, ...}]`) in a write name,
+/// which apply creates first (a project's, a project folder's, a code env's).
+pub(crate) fn access_references(owner: Option<&Value>, grants: Option<&Value>, out: &mut Vec<ResourceId>) {
+    if let Some(owner) = owner.and_then(Value::as_str) {
+        out.push(ResourceId::new(user::ID, owner));
+    }
+    for grant in grants.and_then(Value::as_array).into_iter().flatten() {
+        if let Some(g) = grant.get("group").and_then(Value::as_str) {
+            out.push(ResourceId::new(group::ID, g));
+        }
+        if let Some(u) = grant.get("user").and_then(Value::as_str) {
+            out.push(ResourceId::new(user::ID, u));
+        }
+    }
+}
+
 /// The strings of a JSON list (none when `v` is absent or not a list).
 pub fn string_items(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)

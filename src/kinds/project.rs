@@ -504,24 +504,8 @@ impl Kind for ProjectKind {
         {
             out.push(ResourceId::new(project_folder::ID, folder));
         }
-        let Some(p) = overlay_of(op, SubDoc::PERMISSIONS) else {
-            return;
-        };
-        if let Some(owner) = p.get("owner").and_then(Value::as_str) {
-            out.push(ResourceId::new(user::ID, owner));
-        }
-        for grant in p
-            .get("permissions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(g) = grant.get("group").and_then(Value::as_str) {
-                out.push(ResourceId::new(group::ID, g));
-            }
-            if let Some(u) = grant.get("user").and_then(Value::as_str) {
-                out.push(ResourceId::new(user::ID, u));
-            }
+        if let Some(p) = overlay_of(op, SubDoc::PERMISSIONS) {
+            super::access_references(p.get("owner"), p.get("permissions"), out);
         }
     }
 

@@ -375,24 +375,8 @@ impl Kind for ProjectFolderKind {
         for parent in ancestors(&op.name) {
             out.push(ResourceId::new(ID, parent));
         }
-        let Some(o) = overlay_of(op, FOLDER_SETTINGS) else {
-            return;
-        };
-        if let Some(owner) = o.get("owner").and_then(Value::as_str) {
-            out.push(ResourceId::new(user::ID, owner));
-        }
-        for grant in o
-            .get("permissions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(g) = grant.get("group").and_then(Value::as_str) {
-                out.push(ResourceId::new(group::ID, g));
-            }
-            if let Some(u) = grant.get("user").and_then(Value::as_str) {
-                out.push(ResourceId::new(user::ID, u));
-            }
+        if let Some(o) = overlay_of(op, FOLDER_SETTINGS) {
+            super::access_references(o.get("owner"), o.get("permissions"), out);
         }
     }
 
