@@ -11,7 +11,7 @@
 //! | 0    | success; also `plan` with changes but without `--detailed-exitcode`;        |
 //! |      | also a closed stdout (a reader such as `head` stopped reading)              |
 //! | 1    | an error; invalid manifests; a failed operation, build or confirmation;     |
-//! |      | stdout cannot be written (a full device)                                    |
+//! |      | stdout cannot be written (a full device); a command line clap refuses       |
 //! | 2    | `plan --detailed-exitcode`: the plan has changes                            |
 //! | 3    | a safety guard refused the apply; nothing was written                       |
 //! | 4    | a saved plan is stale (the live state changed since); nothing was written   |
@@ -99,6 +99,10 @@ pub enum Error {
     /// stdout cannot be written. A closed pipe is reported by nobody ([`Error::is_quiet`]).
     #[error(transparent)]
     Stdout(#[from] crate::output::StdoutError),
+    /// The command line is not one dssctl accepts (an unknown flag, a bad value, a missing
+    /// command): clap's message as clap renders it, usage and `--help` pointer included.
+    #[error("{0}")]
+    Usage(String),
     /// Anything else, with a hint when the user can fix it.
     #[error("{error:#}")]
     Other {
@@ -159,9 +163,13 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> u8 {
         Err(Error::Locked(_)) => EXIT_LOCKED,
         Err(Error::Interrupted(_)) => EXIT_INTERRUPTED,
         Err(e) if e.is_quiet() => EXIT_OK,
-        Err(Error::InvalidManifests(_) | Error::PlanErrors(_) | Error::Stdout(_) | Error::Other { .. }) => {
-            EXIT_ERROR
-        }
+        Err(
+            Error::InvalidManifests(_)
+            | Error::PlanErrors(_)
+            | Error::Stdout(_)
+            | Error::Usage(_)
+            | Error::Other { .. },
+        ) => EXIT_ERROR,
     }
 }
 
@@ -170,6 +178,14 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> u8 {
 pub fn report(err: &Error) -> String {
     if err.is_quiet() {
         return String::new();
+    }
+    if let Error::Usage(text) = err {
+        // clap's text already starts with `error:` and ends with the pointer to `--help`.
+        let mut out = text.clone();
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        return out;
     }
     let mut out = String::new();
     if let Error::Stale { changed } = err {
@@ -197,6 +213,7 @@ mod tests {
             (Ok(Outcome::Failed(Failure::Invalid)), 1),
             (Ok(Outcome::Failed(Failure::Build)), 1),
             (Ok(Outcome::Failed(Failure::Cancelled)), 1),
+            (Err(Error::Usage("error: unexpected argument".into())), 1),
             (
                 Err(Error::Refused(Refusal::EmptyManifests {
                     stack: "s".into(),

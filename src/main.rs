@@ -5,16 +5,15 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
-use dssctl::commands::{Cli, GlobalArgs, LogFormat};
-use dssctl::error::{Error, exit_code, report};
+use dssctl::commands::{GlobalArgs, Invocation, LogFormat};
+use dssctl::error::{Error, Outcome, exit_code, report};
 
 fn main() -> ExitCode {
     dssctl::install_crypto_provider();
-    let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(err) => err.exit(),
+    let (cli, matches) = match dssctl::commands::parse(std::env::args_os()) {
+        Ok(Invocation::Run(cli, matches)) => (*cli, matches),
+        Ok(Invocation::Answered) => return finish(&Ok(Outcome::Success)),
+        Err(err) => return finish(&Err(err)),
     };
     // The daemon's log is its output: it reports at info level unless asked otherwise.
     init_logging(&cli.global, cli.command.is_daemon());
@@ -30,11 +29,16 @@ fn main() -> ExitCode {
             anyhow::Error::new(err).context("cannot start the async runtime"),
         )),
     };
-    if let Err(err) = &result {
+    finish(&result)
+}
+
+/// Report the error, if any, and turn the result into the process's exit status.
+fn finish(result: &Result<Outcome, Error>) -> ExitCode {
+    if let Err(err) = result {
         // stderr may be closed too; there is nobody left to tell.
         let _ = std::io::stderr().write_all(report(err).as_bytes());
     }
-    ExitCode::from(exit_code(&result))
+    ExitCode::from(exit_code(result))
 }
 
 /// Logs go to stderr: warnings by default, `-v` info, `-vv` debug, `-vvv` trace (dssctl's own

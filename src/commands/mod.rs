@@ -27,7 +27,7 @@ use std::path::PathBuf;
 
 use clap::builder::PossibleValue;
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::client::Secret;
 use crate::error::{Error, Outcome};
@@ -111,6 +111,59 @@ impl Command {
 struct Context {
     no_color: bool,
     quiet: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// A command to run, with the matches it came from (they say whether a value came from a
+    /// flag or from the environment).
+    Run(Box<Cli>, ArgMatches),
+    /// Help or version, already printed on stdout: nothing left to do.
+    Answered,
+}
+
+/// Parse the command line `args` (the program name first). Help and version are printed here,
+/// through the one stdout writer, so that `dssctl --help > /dev/full` is an error (exit 1) as
+/// for every other output and a closed pipe ends quietly; a command line clap refuses is
+/// [`Error::Usage`], reported and mapped to its exit code by `main` like any other error.
+pub fn parse<I, T>(args: I) -> Result<Invocation, Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = match Cli::command().try_get_matches_from(args) {
+        Ok(matches) => matches,
+        Err(err) => return clap_answer(&err),
+    };
+    let cli = Cli::from_arg_matches(&matches).map_err(|err| usage(&err))?;
+    Ok(Invocation::Run(Box::new(cli), matches))
+}
+
+/// clap's answer when it did not give matches: help and version on stdout, anything else an
+/// error for stderr.
+fn clap_answer(err: &clap::Error) -> Result<Invocation, Error> {
+    if err.use_stderr() {
+        return Err(usage(err));
+    }
+    let rendered = err.render();
+    let text = if crate::output::stdout_color(false) {
+        rendered.ansi().to_string()
+    } else {
+        rendered.to_string()
+    };
+    crate::output::print(&text)?;
+    Ok(Invocation::Answered)
+}
+
+/// A refused command line, coloured as clap colours it when stderr is a terminal.
+fn usage(err: &clap::Error) -> Error {
+    let rendered = err.render();
+    Error::Usage(if crate::output::stderr_color(false) {
+        rendered.ansi().to_string()
+    } else {
+        rendered.to_string()
+    })
 }
 
 /// Run the command of `cli`; `matches` are the parsed arguments `cli` came from (they say

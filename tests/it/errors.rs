@@ -146,7 +146,10 @@ async fn a_full_stdout_is_an_error_and_exit_1_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let m = manifests(dir.path());
     let m = m.to_str().unwrap();
-    let runs: [(&str, Vec<&str>); 4] = [
+    let runs: [(&str, Vec<&str>); 6] = [
+        // clap's own answers go through the same writer as every command's output.
+        ("help", vec!["--help"]),
+        ("version", vec!["--version"]),
         ("schema", vec!["schema"]),
         ("validate", vec!["validate", m]),
         ("plan", vec!["plan", m, "--url", &emu.url, "--api-key", KEY]),
@@ -173,6 +176,7 @@ async fn a_closed_stdout_ends_quietly_with_exit_0() {
     let m = manifests(dir.path());
     for args in [
         vec!["schema"],
+        vec!["--help"],
         vec!["validate", m.to_str().unwrap(), "--format", "json"],
     ] {
         let mut cmd = command(dir.path(), &args);
@@ -187,6 +191,24 @@ async fn a_closed_stdout_ends_quietly_with_exit_0() {
         .unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", show(&out));
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
+
+/// A command line dssctl does not accept exits 1, as every error does: clap's own status (2)
+/// would read as "changes" to a CI script running `plan --detailed-exitcode`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_command_line_is_an_error_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, args) in [
+        ("unknown_flag", vec!["plan", "--detailed-exitcod"]),
+        ("no_command", vec![]),
+        ("bad_value", vec!["plan", "--parallelism", "many"]),
+    ] {
+        let out = output(command(dir.path(), &args)).await;
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", show(&out));
+        assert!(out.stdout.is_empty(), "{name}: {}", show(&out));
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        insta::assert_snapshot!(format!("refused_command_line_{name}"), text);
     }
 }
 
