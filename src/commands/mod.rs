@@ -372,6 +372,23 @@ impl ValueEnum for Format {
     }
 }
 
+impl ValueEnum for crate::emulator::CodeRecipes {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::Fail, Self::Skip]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Self::Fail => {
+                PossibleValue::new("fail").help("The job fails, and its log says the recipe was not run")
+            }
+            Self::Skip => {
+                PossibleValue::new("skip").help("The recipe is marked done without running; the log says so")
+            }
+        })
+    }
+}
+
 /// Load the manifests of `paths` for a networked command: warnings to stderr, every
 /// diagnostic in the error.
 fn load(paths: &[PathBuf]) -> Result<Vec<Declared>, Error> {

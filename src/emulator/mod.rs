@@ -112,7 +112,7 @@ impl std::str::FromStr for ConflictStatus {
 
 /// What a job does with a code recipe (python, R, shell, visual recipes other than sync): the
 /// emulator never runs user code, so it either fails the job or marks the recipe done unrun.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum CodeRecipes {
     /// The job fails, and its log says the recipe was not run.
     #[default]
