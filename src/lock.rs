@@ -34,11 +34,11 @@ pub fn lock_variable(stack: &str) -> String {
 }
 
 /// Δ by default: the longest a read-then-write of the lock may take for the attempt to count.
-pub const DEFAULT_WRITE_BOUND: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_WRITE_BOUND: Duration = Duration::from_secs(1);
 /// How long a lock lives without renewal by default.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// The environment variable that changes Δ (every run against one stack must use the same).
-pub const WRITE_BOUND_ENV: &str = "DSSCTL_LOCK_WRITE_BOUND";
+pub(crate) const WRITE_BOUND_ENV: &str = "DSSCTL_LOCK_WRITE_BOUND";
 
 /// Who holds (or asks for) a lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,14 +46,14 @@ pub const WRITE_BOUND_ENV: &str = "DSSCTL_LOCK_WRITE_BOUND";
 pub struct Holder {
     /// Unique to one run: `host:pid:nonce`, visible ASCII (it is also an HTTP header value).
     pub id: String,
-    pub host: String,
-    pub pid: u32,
-    pub user: String,
+    pub(crate) host: String,
+    pub(crate) pid: u32,
+    pub(crate) user: String,
     /// The CI job's URL, when the run is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ci_job: Option<String>,
+    pub(crate) ci_job: Option<String>,
     /// The command holding it (`apply`, `watch`).
-    pub command: String,
+    pub(crate) command: String,
 }
 
 impl Holder {
@@ -80,7 +80,7 @@ impl Holder {
     }
 
     /// `user@host (pid N, apply, CI job URL)`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut text = format!("{}@{} (pid {}, {}", self.user, self.host, self.pid, self.command);
         if let Some(job) = &self.ci_job {
             text.push_str(", ");
@@ -92,7 +92,7 @@ impl Holder {
 }
 
 /// The CI job's URL: GitHub Actions (server, repository, run id) or GitLab (`CI_JOB_URL`).
-pub fn ci_job(env: &impl Fn(&str) -> Option<String>) -> Option<String> {
+pub(crate) fn ci_job(env: &impl Fn(&str) -> Option<String>) -> Option<String> {
     let set = |name: &str| env(name).filter(|v| !v.is_empty());
     if let (Some(server), Some(repo), Some(run)) = (
         set("GITHUB_SERVER_URL"),
@@ -121,11 +121,11 @@ fn hostname(env: &impl Fn(&str) -> Option<String>) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LockRecord {
-    pub holder: Holder,
+    pub(crate) holder: Holder,
     /// When the holder took it (RFC 3339, UTC), for people.
-    pub acquired_at: String,
+    pub(crate) acquired_at: String,
     /// When it expires unless renewed (RFC 3339, UTC), for people.
-    pub expires_at: String,
+    pub(crate) expires_at: String,
     /// The same instant in milliseconds since the Unix epoch: what the expiry check reads.
     pub expires_at_ms: i128,
 }
@@ -149,7 +149,7 @@ impl LockRecord {
     }
 
     /// `user@host (pid N, apply), since T, expires T`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "{}, since {}, expires {}",
             self.holder.describe(),
@@ -187,12 +187,12 @@ pub enum LockState {
 
 impl LockState {
     /// Whether a run may write its record now.
-    pub fn may_take(&self) -> bool {
+    pub(crate) fn may_take(&self) -> bool {
         matches!(self, LockState::Free | LockState::Mine(_) | LockState::Expired(_))
     }
 
     /// Who holds it, for messages (`None` when free).
-    pub fn describe(&self) -> Option<String> {
+    pub(crate) fn describe(&self) -> Option<String> {
         match self {
             LockState::Free => None,
             LockState::Mine(r) | LockState::HeldByOther(r) => Some(r.describe()),
@@ -203,7 +203,7 @@ impl LockState {
 }
 
 /// The pure decision: what `stored` (the lock variable, if any) means for run `me` at `now`.
-pub fn assess(stored: Option<&Value>, me: &str, now: OffsetDateTime) -> LockState {
+pub(crate) fn assess(stored: Option<&Value>, me: &str, now: OffsetDateTime) -> LockState {
     let Some(value) = stored.filter(|v| !v.is_null()) else {
         return LockState::Free;
     };
@@ -271,7 +271,7 @@ pub async fn peek(client: &DssClient, stack: &str, me: &str) -> Result<LockState
 }
 
 /// The lock of `stack` in already-read global variables.
-pub fn state_in(vars: &Map<String, Value>, stack: &str, me: &str) -> LockState {
+pub(crate) fn state_in(vars: &Map<String, Value>, stack: &str, me: &str) -> LockState {
     assess(vars.get(&lock_variable(stack)), me, OffsetDateTime::now_utc())
 }
 
@@ -447,7 +447,7 @@ impl LockGuard {
 
 /// Remove the lock of `stack` if the record is run `me`'s (a lock held, or one written by an
 /// attempt that was interrupted); leave any other run's.
-pub async fn release_if_mine(client: &DssClient, stack: &str, me: &str) -> Result<(), ClientError> {
+pub(crate) async fn release_if_mine(client: &DssClient, stack: &str, me: &str) -> Result<(), ClientError> {
     let _variables = client.lock_variables().await;
     let key = lock_variable(stack);
     let mut vars = client.get_global_variables().await?;

@@ -16,11 +16,11 @@ use crate::emulator::{EmulatorConfig, RunningEmulator};
 use crate::plan::ledger::validate_stack_name;
 
 /// Where the embedded emulator keeps its state, relative to the current directory.
-pub const LOCAL_STATE_DIR: &str = ".dssctl/local";
+pub(crate) const LOCAL_STATE_DIR: &str = ".dssctl/local";
 
 /// Where a setting came from: said in hints, so that the user knows what to change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// A command-line flag (`--url`, `--api-key`, `--api-key-file`).
     Flag,
     /// An environment variable (`DSS_URL`, `DSS_API_KEY`, `DSS_API_KEY_FILE`).
@@ -29,7 +29,7 @@ pub enum Source {
 
 /// The API key as configured; the key itself is never shown.
 #[derive(Clone)]
-pub enum KeySetting {
+pub(crate) enum KeySetting {
     /// Given directly (`--api-key` or `DSS_API_KEY`).
     Direct { key: Secret, source: Source },
     /// A file holding the key (`--api-key-file` or `DSS_API_KEY_FILE`).
@@ -38,13 +38,13 @@ pub enum KeySetting {
 
 /// The resolved target of a networked command.
 #[derive(Clone)]
-pub struct TargetConfig {
+pub(crate) struct TargetConfig {
     /// The DSS base URL and where it came from; `None`: the embedded emulator.
-    pub url: Option<(String, Source)>,
-    pub key: Option<KeySetting>,
-    pub insecure: bool,
-    pub ca_cert: Option<PathBuf>,
-    pub stack: String,
+    pub(crate) url: Option<(String, Source)>,
+    pub(crate) key: Option<KeySetting>,
+    pub(crate) insecure: bool,
+    pub(crate) ca_cert: Option<PathBuf>,
+    pub(crate) stack: String,
 }
 
 // Hand-written so that the API key never reaches Debug output.
@@ -62,7 +62,7 @@ impl std::fmt::Debug for TargetConfig {
 
 impl KeySetting {
     /// Where the key came from, for messages: never the key.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             KeySetting::Direct {
                 source: Source::Flag, ..
@@ -88,7 +88,7 @@ const API_SUFFIXES: [&str; 2] = ["/public/api", "/dip/publicapi"];
 /// The instance's base URL for `url`: an API path at its end (`/public/api`,
 /// `/dip/publicapi`) is removed, since the client adds the API path itself. Returns the base
 /// and whether something was removed.
-pub fn base_url(url: &str) -> (String, bool) {
+pub(crate) fn base_url(url: &str) -> (String, bool) {
     let trimmed = url.trim().trim_end_matches('/');
     for suffix in API_SUFFIXES {
         if let Some(base) = trimmed.strip_suffix(suffix) {
@@ -100,7 +100,7 @@ pub fn base_url(url: &str) -> (String, bool) {
 
 impl TargetConfig {
     /// The API key: given directly, or read from its file (trailing whitespace removed).
-    pub fn api_key(&self) -> anyhow::Result<Option<Secret>> {
+    pub(crate) fn api_key(&self) -> anyhow::Result<Option<Secret>> {
         match &self.key {
             None => Ok(None),
             Some(KeySetting::Direct { key, .. }) => Ok(Some(key.clone())),
@@ -118,7 +118,7 @@ impl TargetConfig {
 
     /// A hint for an error a user can fix by changing the target: a key DSS refused (where
     /// the key came from), a connection refused (where the URL came from).
-    pub fn hint(&self, error: &anyhow::Error) -> Option<String> {
+    pub(crate) fn hint(&self, error: &anyhow::Error) -> Option<String> {
         let client_error = error.chain().find_map(|e| {
             e.downcast_ref::<ClientError>()
                 .or_else(|| match e.downcast_ref::<BuildError>()? {
@@ -155,21 +155,21 @@ impl TargetConfig {
 
 /// A connected target: a client, the stack, and the embedded emulator when one was started.
 pub struct Target {
-    pub client: DssClient,
+    pub(crate) client: DssClient,
     /// The base URL (never with credentials), as shown in plans.
-    pub url: String,
-    pub stack: String,
+    pub(crate) url: String,
+    pub(crate) stack: String,
     local: Option<RunningEmulator>,
 }
 
 impl Target {
     /// Whether this is the embedded emulator.
-    pub fn is_local(&self) -> bool {
+    pub(crate) fn is_local(&self) -> bool {
         self.local.is_some()
     }
 
     /// Stop the embedded emulator, if any (its state is already on disk).
-    pub async fn close(self) {
+    pub(crate) async fn close(self) {
         if let Some(emulator) = self.local {
             emulator.shutdown().await;
         }
@@ -178,7 +178,7 @@ impl Target {
 
 /// Connect to the target (starting the embedded emulator when no URL is given).
 /// `parallelism` bounds the requests in flight.
-pub async fn connect(config: &TargetConfig, parallelism: usize) -> anyhow::Result<Target> {
+pub(crate) async fn connect(config: &TargetConfig, parallelism: usize) -> anyhow::Result<Target> {
     validate_stack_name(&config.stack).map_err(anyhow::Error::msg)?;
     let (client_config, local) = match &config.url {
         Some((url, _)) => {

@@ -25,39 +25,39 @@ pub struct ApplyArgs {
     /// Manifest files or directories (read recursively for *.yaml / *.yml), or an
     /// Environment's directory or file.
     #[arg(default_value = ".", conflicts_with = "plan")]
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub(crate) target: TargetArgs,
     /// Apply this saved plan (from `plan --out`) exactly, after checking that nothing it
     /// writes changed since (exit 4 if something did).
     #[arg(long, value_name = "FILE")]
-    pub plan: Option<PathBuf>,
+    pub(crate) plan: Option<PathBuf>,
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long)]
-    pub auto_approve: bool,
+    pub(crate) auto_approve: bool,
     /// Refuse (exit 3) to delete more than N resources; default: the larger of 10 and 10% of
     /// the resources in the stack's ledger.
     #[arg(long, value_name = "N")]
-    pub max_deletes: Option<usize>,
+    pub(crate) max_deletes: Option<usize>,
     /// Allow exactly N deletions beyond --max-deletes.
     #[arg(long, value_name = "N")]
-    pub allow_deletes: Option<usize>,
+    pub(crate) allow_deletes: Option<usize>,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub(crate) output: OutputArgs,
     #[command(flatten)]
-    pub parallelism: ParallelismArgs,
+    pub(crate) parallelism: ParallelismArgs,
     #[command(flatten)]
-    pub lock: LockArgs,
+    pub(crate) lock: LockArgs,
     #[command(flatten)]
-    pub targeting: TargetingArgs,
+    pub(crate) targeting: TargetingArgs,
     /// Do not start the `Build` manifests that the apply triggers.
     #[arg(long)]
-    pub no_builds: bool,
+    pub(crate) no_builds: bool,
 }
 
 /// Where the plan of an apply comes from.
 #[derive(Debug)]
-pub enum PlanSource {
+pub(crate) enum PlanSource {
     /// Made from the manifests under these paths.
     Manifests(Vec<PathBuf>),
     /// A saved plan file (`plan --out`).
@@ -66,24 +66,24 @@ pub enum PlanSource {
 
 /// The resolved configuration of `dssctl apply`.
 #[derive(Debug)]
-pub struct ApplyConfig {
-    pub source: PlanSource,
-    pub target: TargetConfig,
+pub(crate) struct ApplyConfig {
+    pub(crate) source: PlanSource,
+    pub(crate) target: TargetConfig,
     /// Whether `--stack` or `DSSCTL_STACK` named the stack: otherwise a saved plan is applied
     /// to the stack it was made for (an Environment's, say).
-    pub stack_given: bool,
-    pub auto_approve: bool,
-    pub guards: GuardOptions,
-    pub format: OutputFormat,
-    pub parallelism: usize,
-    pub no_builds: bool,
-    pub lock: LockSettings,
+    pub(crate) stack_given: bool,
+    pub(crate) auto_approve: bool,
+    pub(crate) guards: GuardOptions,
+    pub(crate) format: OutputFormat,
+    pub(crate) parallelism: usize,
+    pub(crate) no_builds: bool,
+    pub(crate) lock: LockSettings,
     /// `--target` / `--exclude` (a saved plan carries its own scope).
-    pub targeting: engine::Targeting,
+    pub(crate) targeting: engine::Targeting,
 }
 
 impl ApplyArgs {
-    pub fn resolve(self, matches: &ArgMatches) -> Result<ApplyConfig, Error> {
+    pub(crate) fn resolve(self, matches: &ArgMatches) -> Result<ApplyConfig, Error> {
         let targeting = self.targeting.resolve()?;
         if self.plan.is_some() && !targeting.is_everything() {
             return Err(anyhow::anyhow!(

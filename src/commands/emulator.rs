@@ -16,42 +16,42 @@ use crate::error::{Error, Outcome};
 pub struct EmulatorArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:11200")]
-    pub listen: String,
+    pub(crate) listen: String,
     /// Directory of the persisted state; without it the state lives in memory.
     #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// The admin API key; generated and printed when not given.
     #[arg(long, env = "DSS_EMULATOR_ADMIN_KEY", hide_env_values = true)]
-    pub admin_key: Option<String>,
+    pub(crate) admin_key: Option<String>,
     /// A JSON or YAML file of restricted API keys (see docs/emulator.md).
     #[arg(long)]
-    pub keys: Option<PathBuf>,
+    pub(crate) keys: Option<PathBuf>,
     /// Delay added to every API request (e.g. 20ms).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0ms")]
-    pub latency: Duration,
+    pub(crate) latency: Duration,
     /// Share of API requests answered 503, between 0 and 1 (e.g. 0.1).
     #[arg(long, default_value_t = 0.0)]
-    pub error_rate: f64,
+    pub(crate) error_rate: f64,
     /// Maximum API requests per second; beyond, 429 with Retry-After.
     #[arg(long)]
-    pub rate_limit: Option<u32>,
+    pub(crate) rate_limit: Option<u32>,
     /// Time a job takes from start to DONE (e.g. 200ms).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "300ms")]
-    pub job_duration: Duration,
+    pub(crate) job_duration: Duration,
     /// Start with nothing in it: no built-in admin user, groups or connections.
     #[arg(long)]
-    pub empty: bool,
+    pub(crate) empty: bool,
     /// Status answered to a create whose name is taken: 409 or 500 (see docs/emulator.md).
     #[arg(long, default_value = "409")]
-    pub conflict_status: crate::emulator::ConflictStatus,
+    pub(crate) conflict_status: crate::emulator::ConflictStatus,
     /// What a job does with a recipe whose code the emulator never runs (python, R, shell,
     /// visual recipes other than sync): `fail` the job, or `skip` it and mark it done.
     #[arg(long, value_enum, default_value = "fail")]
-    pub code_recipes: crate::emulator::CodeRecipes,
+    pub(crate) code_recipes: crate::emulator::CodeRecipes,
 }
 
 impl EmulatorArgs {
-    pub fn resolve(self) -> Result<EmulatorSettings, Error> {
+    pub(crate) fn resolve(self) -> Result<EmulatorSettings, Error> {
         let listen: SocketAddr = self.listen.parse().with_context(|| {
             format!(
                 "--listen '{}' is not an address like 127.0.0.1:11200",

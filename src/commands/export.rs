@@ -16,37 +16,37 @@ use crate::target::TargetConfig;
 pub struct ExportArgs {
     /// Directory to write the manifests into.
     #[arg(long, default_value = "exported")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Overwrite files that already exist.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Export only this project (repeatable); default: every project.
     #[arg(long, value_name = "KEY")]
-    pub project: Vec<String>,
+    pub(crate) project: Vec<String>,
     /// The kinds to export, comma-separated; default: all.
     #[arg(long, value_delimiter = ',', value_parser = export_kinds())]
-    pub include: Option<Vec<KindId>>,
+    pub(crate) include: Option<Vec<KindId>>,
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub(crate) target: TargetArgs,
     #[command(flatten)]
-    pub parallelism: ParallelismArgs,
+    pub(crate) parallelism: ParallelismArgs,
 }
 
 /// The resolved configuration of `dssctl export`.
 #[derive(Debug)]
-pub struct ExportConfig {
-    pub out: PathBuf,
-    pub force: bool,
+pub(crate) struct ExportConfig {
+    pub(crate) out: PathBuf,
+    pub(crate) force: bool,
     /// Empty: every project.
-    pub projects: Vec<String>,
+    pub(crate) projects: Vec<String>,
     /// Never empty.
-    pub include: Vec<KindId>,
-    pub target: TargetConfig,
-    pub parallelism: usize,
+    pub(crate) include: Vec<KindId>,
+    pub(crate) target: TargetConfig,
+    pub(crate) parallelism: usize,
 }
 
 impl ExportArgs {
-    pub fn resolve(self, matches: &ArgMatches) -> Result<ExportConfig, Error> {
+    pub(crate) fn resolve(self, matches: &ArgMatches) -> Result<ExportConfig, Error> {
         Ok(ExportConfig {
             out: self.out,
             force: self.force,

@@ -14,12 +14,12 @@ use crate::target::{Target, TargetConfig, connect};
 
 /// The lock flags of the commands that write.
 #[derive(Debug, Clone, Copy, clap::Args)]
-pub struct LockArgs {
+pub(crate) struct LockArgs {
     /// Wait up to DURATION (e.g. 30s, 5m) while another run holds the stack's lock, printing
     /// who holds it; default: do not wait (apply exits 5 at once; a watch reconcile fails and
     /// is retried with the back-off).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub lock_timeout: Option<Duration>,
+    pub(crate) lock_timeout: Option<Duration>,
     /// The longest a read-then-write of the lock may take (Δ of docs/lock.md); every run
     /// against one stack must use the same value.
     #[arg(
@@ -30,11 +30,11 @@ pub struct LockArgs {
         default_value = "1s",
         value_parser = parse_duration
     )]
-    pub lock_write_bound: Duration,
+    pub(crate) lock_write_bound: Duration,
 }
 
 impl LockArgs {
-    pub fn settings(self) -> LockSettings {
+    pub(crate) fn settings(self) -> LockSettings {
         LockSettings {
             timeout: self.lock_timeout,
             write_bound: self.lock_write_bound,
@@ -52,7 +52,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// [`lock::acquire_reading`]), then `body` with what the successful attempt read. The lock is
 /// released when `body` ends, whatever its result, and on Ctrl-C, which drops `body` and ends
 /// with [`Error::Interrupted`] (exit 130).
-pub async fn with_lock<T, R, RF, B, BF>(
+pub(crate) async fn with_lock<T, R, RF, B, BF>(
     target: &Target,
     settings: LockSettings,
     command: &str,
@@ -120,7 +120,7 @@ async fn interrupted() {
 }
 
 /// Say on stderr who holds the lock, for `plan` (which takes none).
-pub fn notice(vars: Option<&serde_json::Map<String, serde_json::Value>>, stack: &str) {
+pub(crate) fn notice(vars: Option<&serde_json::Map<String, serde_json::Value>>, stack: &str) {
     let Some(vars) = vars else { return };
     match lock::state_in(vars, stack, "") {
         LockState::Free => {}
@@ -135,21 +135,21 @@ pub fn notice(vars: Option<&serde_json::Map<String, serde_json::Value>>, stack: 
 #[derive(Debug, clap::Args)]
 pub struct UnlockArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub(crate) target: TargetArgs,
     /// Remove the lock even though it has not expired (when the run holding it is gone).
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 /// The resolved configuration of `dssctl unlock`.
 #[derive(Debug)]
-pub struct UnlockConfig {
-    pub target: TargetConfig,
-    pub force: bool,
+pub(crate) struct UnlockConfig {
+    pub(crate) target: TargetConfig,
+    pub(crate) force: bool,
 }
 
 impl UnlockArgs {
-    pub fn resolve(self, matches: &ArgMatches) -> Result<UnlockConfig, Error> {
+    pub(crate) fn resolve(self, matches: &ArgMatches) -> Result<UnlockConfig, Error> {
         Ok(UnlockConfig {
             target: self.target.resolve(matches),
             force: self.force,

@@ -16,9 +16,9 @@ use crate::render::OutputFormat;
 pub struct ValidateArgs {
     /// Manifest files or directories (read recursively for *.yaml / *.yml), or an
     /// Environment's directory or file; default `.`.
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub(crate) output: OutputArgs,
 }
 
 /// `dssctl schema`.
@@ -28,7 +28,7 @@ pub struct SchemaArgs {
     /// `environment.schema.json` into;
     /// without it, the all-kinds schema is printed.
     #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
 }
 
 pub(super) fn validate(args: ValidateArgs) -> Result<Outcome, Error> {

@@ -59,7 +59,7 @@ pub struct GlobalArgs {
     pub log_format: LogFormat,
     /// Never colour the output (also: NO_COLOR).
     #[arg(long, global = true)]
-    pub no_color: bool,
+    pub(crate) no_color: bool,
 }
 
 /// How log lines are written.
@@ -197,22 +197,22 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<Outcome, Error> {
 pub struct TargetArgs {
     /// DSS base URL; without one, the embedded emulator runs with its state in .dssctl/local/.
     #[arg(long, env = "DSS_URL")]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// DSS API key.
     #[arg(long, env = "DSS_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    pub(crate) api_key: Option<String>,
     /// A file holding the DSS API key (used when no key is given directly).
     #[arg(long, env = "DSS_API_KEY_FILE", value_name = "FILE")]
-    pub api_key_file: Option<PathBuf>,
+    pub(crate) api_key_file: Option<PathBuf>,
     /// Accept any TLS certificate (self-signed test instances only).
     #[arg(long)]
-    pub insecure: bool,
+    pub(crate) insecure: bool,
     /// A PEM file of CA certificates to trust.
     #[arg(long, value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
+    pub(crate) ca_cert: Option<PathBuf>,
     /// The ownership namespace: resources this stack manages are listed in its ledger.
     #[arg(long, env = "DSSCTL_STACK", default_value = "default")]
-    pub stack: String,
+    pub(crate) stack: String,
 }
 
 // Hand-written so that the API key never reaches Debug output.
@@ -239,7 +239,7 @@ fn source_of(matches: &ArgMatches, id: &str) -> Source {
 impl TargetArgs {
     /// The target configuration: the URL with an API path at its end taken off (with a note
     /// on stderr), the key setting with where it came from.
-    pub fn resolve(self, matches: &ArgMatches) -> TargetConfig {
+    pub(crate) fn resolve(self, matches: &ArgMatches) -> TargetConfig {
         let url = self
             .url
             .as_deref()
@@ -295,33 +295,33 @@ fn environment_stack(target: &mut TargetConfig, paths: &[PathBuf], matches: &Arg
 
 /// `--parallelism`, shared by the commands that read (and write) concurrently.
 #[derive(Debug, Clone, Copy, clap::Args)]
-pub struct ParallelismArgs {
+pub(crate) struct ParallelismArgs {
     /// At most this many requests (and, for apply, operations) in flight.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub parallelism: u16,
+    pub(crate) parallelism: u16,
 }
 
 impl ParallelismArgs {
-    pub fn get(self) -> usize {
+    pub(crate) fn get(self) -> usize {
         usize::from(self.parallelism)
     }
 }
 
 /// `--target` and `--exclude`, shared by plan and apply: a partial plan.
 #[derive(Debug, Clone, clap::Args)]
-pub struct TargetingArgs {
+pub(crate) struct TargetingArgs {
     /// Plan only KIND/NAME (as written in manifests: Dataset/SALES.orders, Project/CHURN) and
     /// what it depends on. Repeatable.
     #[arg(long = "target", value_name = "KIND/NAME")]
-    pub targets: Vec<String>,
+    pub(crate) targets: Vec<String>,
     /// Leave KIND/NAME, and whatever depends on it, out of the plan. Repeatable.
     #[arg(long = "exclude", value_name = "KIND/NAME")]
-    pub excludes: Vec<String>,
+    pub(crate) excludes: Vec<String>,
 }
 
 impl TargetingArgs {
     /// The parsed selectors (a malformed one or an unknown kind is an error before any read).
-    pub fn resolve(self) -> Result<crate::engine::Targeting, Error> {
+    pub(crate) fn resolve(self) -> Result<crate::engine::Targeting, Error> {
         let parse = |list: Vec<String>, flag: &str| {
             list.iter()
                 .map(|t| {
@@ -342,7 +342,7 @@ impl TargetingArgs {
 pub struct OutputArgs {
     /// Output format on stdout: text for people, json for machines.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    pub(crate) format: OutputFormat,
 }
 
 impl ValueEnum for OutputFormat {

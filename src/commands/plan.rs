@@ -18,42 +18,42 @@ pub struct PlanArgs {
     /// Manifest files or directories (read recursively for *.yaml / *.yml), or an
     /// Environment's directory or file.
     #[arg(default_value = ".")]
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub(crate) target: TargetArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    pub(crate) format: Format,
     /// Exit 0 when there is no change, 2 when there are changes, 1 on error.
     #[arg(long)]
-    pub detailed_exitcode: bool,
+    pub(crate) detailed_exitcode: bool,
     /// Save the plan (JSON, with the fingerprints `apply --plan` checks) to FILE.
     #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Fail (exit 1) when a secret cannot be resolved, instead of showing it as not checked.
     #[arg(long)]
-    pub require_secrets: bool,
+    pub(crate) require_secrets: bool,
     #[command(flatten)]
-    pub targeting: TargetingArgs,
+    pub(crate) targeting: TargetingArgs,
     #[command(flatten)]
-    pub parallelism: ParallelismArgs,
+    pub(crate) parallelism: ParallelismArgs,
 }
 
 /// The resolved configuration of `dssctl plan`.
 #[derive(Debug)]
-pub struct PlanConfig {
-    pub paths: Vec<PathBuf>,
-    pub target: TargetConfig,
-    pub format: Format,
-    pub detailed_exitcode: bool,
-    pub out: Option<PathBuf>,
-    pub require_secrets: bool,
-    pub targeting: crate::engine::Targeting,
-    pub parallelism: usize,
+pub(crate) struct PlanConfig {
+    pub(crate) paths: Vec<PathBuf>,
+    pub(crate) target: TargetConfig,
+    pub(crate) format: Format,
+    pub(crate) detailed_exitcode: bool,
+    pub(crate) out: Option<PathBuf>,
+    pub(crate) require_secrets: bool,
+    pub(crate) targeting: crate::engine::Targeting,
+    pub(crate) parallelism: usize,
 }
 
 impl PlanArgs {
-    pub fn resolve(self, matches: &ArgMatches) -> Result<PlanConfig, Error> {
+    pub(crate) fn resolve(self, matches: &ArgMatches) -> Result<PlanConfig, Error> {
         let mut target = self.target.resolve(matches);
         super::environment_stack(&mut target, &self.paths, matches);
         Ok(PlanConfig {

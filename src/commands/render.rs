@@ -15,15 +15,15 @@ use crate::manifest::node::{Node, NodeValue};
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
     /// An Environment's directory or file, or manifest files and directories; default `.`.
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Output format: multi-document YAML, or a JSON array of the documents.
     #[arg(long, value_enum, default_value_t = RenderFormat::Yaml)]
-    pub format: RenderFormat,
+    pub(crate) format: RenderFormat,
 }
 
 /// How `dssctl render` writes the documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RenderFormat {
+pub(crate) enum RenderFormat {
     Yaml,
     Json,
 }
@@ -44,7 +44,7 @@ pub(super) fn render(args: RenderArgs) -> Result<Outcome, Error> {
 
 /// The documents as `format`: YAML documents each preceded by `# Source: FILE:LINE`, or a
 /// pretty JSON array.
-pub fn render_documents(documents: &[ExpandedDocument], format: RenderFormat) -> String {
+pub(crate) fn render_documents(documents: &[ExpandedDocument], format: RenderFormat) -> String {
     match format {
         RenderFormat::Json => {
             let all: Vec<serde_json::Value> = documents.iter().map(|d| d.doc.to_json()).collect();

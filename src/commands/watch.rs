@@ -19,38 +19,38 @@ pub struct WatchArgs {
     /// The manifest directory to watch (recursively; `.dssctl/` and hidden directories aside),
     /// or an Environment's directory (its includes are read on every reconcile).
     #[arg(default_value = ".")]
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub(crate) target: TargetArgs,
     /// Time between two drift checks against the live instance (±10% jitter), e.g. 5m, 30s.
     #[arg(long, default_value = "5m", value_parser = parse_interval)]
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Address of the read-only status page (/, /api/status) and of /healthz, /readyz and
     /// /metrics (port 0 picks a free port; the bound address is printed). Only this machine
     /// by default: give 0.0.0.0:PORT to serve others.
     #[arg(long, default_value = "127.0.0.1:9898")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Only report drift found on the interval; do not correct it.
     #[arg(long)]
-    pub no_self_heal: bool,
+    pub(crate) no_self_heal: bool,
     /// Apply deletions of resources no longer declared (otherwise they are reported as pending).
     #[arg(long)]
-    pub prune: bool,
+    pub(crate) prune: bool,
     /// Refuse to delete more than N resources in one reconcile (see `apply --max-deletes`).
     #[arg(long, value_name = "N")]
-    pub max_deletes: Option<usize>,
+    pub(crate) max_deletes: Option<usize>,
     #[command(flatten)]
-    pub parallelism: ParallelismArgs,
+    pub(crate) parallelism: ParallelismArgs,
     #[command(flatten)]
-    pub lock: LockArgs,
+    pub(crate) lock: LockArgs,
     /// POST a JSON event (with a Slack-compatible `text`) to URL on drift detected, drift
     /// corrected, apply failed, guard refused and lock contention (repeatable).
     #[arg(long, value_name = "URL", value_parser = parse_notify_url)]
-    pub notify: Vec<String>,
+    pub(crate) notify: Vec<String>,
 }
 
 impl WatchArgs {
-    pub fn resolve(self, matches: &ArgMatches) -> Result<WatchConfig, Error> {
+    pub(crate) fn resolve(self, matches: &ArgMatches) -> Result<WatchConfig, Error> {
         let mut target = self.target.resolve(matches);
         super::environment_stack(&mut target, std::slice::from_ref(&self.dir), matches);
         Ok(WatchConfig {

@@ -33,20 +33,20 @@ use reconcile::{Desired, Options, reconcile};
 
 /// The resolved configuration of `dssctl watch`.
 #[derive(Debug, Clone)]
-pub struct WatchConfig {
+pub(crate) struct WatchConfig {
     /// The manifest directory.
-    pub dir: PathBuf,
-    pub target: TargetConfig,
+    pub(crate) dir: PathBuf,
+    pub(crate) target: TargetConfig,
     /// Time between two drift checks (±10% jitter).
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Address of the HTTP endpoints.
-    pub listen: SocketAddr,
-    pub policy: Policy,
-    pub parallelism: usize,
+    pub(crate) listen: SocketAddr,
+    pub(crate) policy: Policy,
+    pub(crate) parallelism: usize,
     /// The stack lock's settings (a reconcile that writes takes the lock).
-    pub lock: crate::lock::LockSettings,
+    pub(crate) lock: crate::lock::LockSettings,
     /// Where the events are POSTed (`--notify`).
-    pub notify: Vec<String>,
+    pub(crate) notify: Vec<String>,
 }
 
 /// Run `dssctl watch` until SIGTERM or SIGINT.

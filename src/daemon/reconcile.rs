@@ -31,32 +31,32 @@ use super::status::{self, Applied, ResourceStatus};
 
 /// The daemon's options for a reconcile.
 #[derive(Debug, Clone)]
-pub struct Options {
-    pub dir: PathBuf,
-    pub policy: Policy,
-    pub parallelism: usize,
-    pub lock: LockSettings,
+pub(crate) struct Options {
+    pub(crate) dir: PathBuf,
+    pub(crate) policy: Policy,
+    pub(crate) parallelism: usize,
+    pub(crate) lock: LockSettings,
 }
 
 /// What a reconcile found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    pub result: ReconcileResult,
+    pub(crate) result: ReconcileResult,
     /// `(drifted, pending deletes)` after the reconcile, when the live state was compared:
     /// drifted counts the creations, updates and adoptions still due (0 once applied).
-    pub drift: Option<(usize, usize)>,
-    pub page: PageUpdate,
+    pub(crate) drift: Option<(usize, usize)>,
+    pub(crate) page: PageUpdate,
 }
 
 /// What a reconcile tells the status page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PageUpdate {
+pub(crate) struct PageUpdate {
     /// Every managed resource's state (`None`: keep the last known states).
-    pub resources: Option<Vec<ResourceStatus>>,
+    pub(crate) resources: Option<Vec<ResourceStatus>>,
     /// The plan in one line, or what stopped the reconcile.
-    pub summary: String,
+    pub(crate) summary: String,
     /// Why it failed (no secret value: the ones sent are redacted).
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 impl PageUpdate {
@@ -93,12 +93,12 @@ fn declared_ids(resources: &[Declared]) -> Vec<(ResourceId, String)> {
 
 /// The manifests last seen valid, kept across reconciles.
 #[derive(Debug, Default)]
-pub struct Desired {
-    pub resources: Option<Vec<Declared>>,
+pub(crate) struct Desired {
+    pub(crate) resources: Option<Vec<Declared>>,
 }
 
 /// Reconcile once.
-pub async fn reconcile(
+pub(crate) async fn reconcile(
     target: &Target,
     desired: &mut Desired,
     trigger: Trigger,

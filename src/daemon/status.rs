@@ -16,14 +16,14 @@ use serde::Serialize;
 use crate::plan::{Action, Plan, ResourceId};
 
 /// Reconciles kept in the history.
-pub const HISTORY: usize = 20;
+pub(crate) const HISTORY: usize = 20;
 /// Seconds between two reloads of the page.
-pub const REFRESH_SECONDS: u32 = 5;
+pub(crate) const REFRESH_SECONDS: u32 = 5;
 
 /// The state of one managed resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ResourceState {
+pub(crate) enum ResourceState {
     /// Compared with the manifests: nothing differs (or what differed was just written).
     InSync,
     /// Differs from the manifests and was not written (no self-heal, a refusal, the lock).
@@ -37,7 +37,7 @@ pub enum ResourceState {
 }
 
 impl ResourceState {
-    pub const ALL: [ResourceState; 5] = [
+    pub(crate) const ALL: [ResourceState; 5] = [
         Self::InSync,
         Self::Drifted,
         Self::DetectOnly,
@@ -45,7 +45,7 @@ impl ResourceState {
         Self::Pending,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::InSync => "in_sync",
             Self::Drifted => "drifted",
@@ -56,7 +56,7 @@ impl ResourceState {
     }
 
     /// How the page writes it.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::InSync => "in sync",
             Self::Drifted => "drifted",
@@ -69,22 +69,22 @@ impl ResourceState {
 
 /// One managed resource on the page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ResourceStatus {
+pub(crate) struct ResourceStatus {
     /// `group`, `dataset`, ... (as in the text plan).
-    pub kind: String,
-    pub name: String,
-    pub state: ResourceState,
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) state: ResourceState,
     /// `file:line:column` of its manifest (absent for a resource no longer declared).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub origin: Option<String>,
+    pub(crate) origin: Option<String>,
     /// Why it is in this state, in a few words (the fields that differ, the error).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
 }
 
 /// What a reconcile did with its plan, as far as the resource states are concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
+pub(crate) enum Applied {
     /// Nothing was written: in sync, drift only reported, a refusal or the lock held by
     /// another run.
     Nothing,
@@ -94,7 +94,7 @@ pub enum Applied {
 
 /// The states after a reconcile that planned: every declared resource (`declared`, with its
 /// origin) and every resource waiting for deletion (`pending_deletes`).
-pub fn resource_states(
+pub(crate) fn resource_states(
     declared: &[(ResourceId, String)],
     plan: &Plan,
     applied: &Applied,
@@ -164,7 +164,7 @@ pub fn resource_states(
 
 /// The declared resources before any comparison (at start, or when the live state could not
 /// be read): all pending.
-pub fn pending(declared: &[(ResourceId, String)], why: &str) -> Vec<ResourceStatus> {
+pub(crate) fn pending(declared: &[(ResourceId, String)], why: &str) -> Vec<ResourceStatus> {
     declared
         .iter()
         .map(|(id, origin)| ResourceStatus {
@@ -194,7 +194,7 @@ fn fields_of(op: &crate::plan::Operation) -> Option<String> {
 
 /// `text` with every occurrence of `values` (resolved secrets) replaced by `(redacted)`.
 /// Values shorter than 4 characters are left: they would blank out ordinary words.
-pub fn redact(text: &str, values: &[String]) -> String {
+pub(crate) fn redact(text: &str, values: &[String]) -> String {
     let mut out = text.to_string();
     for v in values.iter().filter(|v| v.chars().count() >= 4) {
         out = out.replace(v.as_str(), "(redacted)");
@@ -204,65 +204,65 @@ pub fn redact(text: &str, values: &[String]) -> String {
 
 /// One reconcile in the history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ReconcileRecord {
+pub(crate) struct ReconcileRecord {
     /// When it ended (RFC 3339, UTC).
-    pub at: String,
+    pub(crate) at: String,
     /// `change` (start, or an edit of the manifests) or `interval` (drift check).
-    pub trigger: &'static str,
+    pub(crate) trigger: &'static str,
     /// `success`, `error` or `invalid` (as in `dssctl_reconciles_total`).
-    pub result: &'static str,
-    pub seconds: f64,
+    pub(crate) result: &'static str,
+    pub(crate) seconds: f64,
     /// The plan in one line (`1 to add, 0 to change, ...`), or what stopped it.
-    pub summary: String,
+    pub(crate) summary: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// The last failed reconcile.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LastFailure {
-    pub at: String,
-    pub error: String,
+pub(crate) struct LastFailure {
+    pub(crate) at: String,
+    pub(crate) error: String,
 }
 
 /// The stack lock as the last reconcile saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LockStatus {
+pub(crate) struct LockStatus {
     /// Who holds it (`user@host pid N (command)`, and the CI job when there is one).
-    pub holder: String,
+    pub(crate) holder: String,
     /// Whether the holder is this daemon.
-    pub mine: bool,
+    pub(crate) mine: bool,
 }
 
 /// Everything `/api/status` serves and `/` shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StatusDoc {
-    pub stack: String,
+pub(crate) struct StatusDoc {
+    pub(crate) stack: String,
     /// The instance's URL (never with credentials).
-    pub target: String,
+    pub(crate) target: String,
     /// The watched manifest directory.
-    pub dir: String,
-    pub interval_seconds: f64,
-    pub self_heal: bool,
-    pub prune: bool,
+    pub(crate) dir: String,
+    pub(crate) interval_seconds: f64,
+    pub(crate) self_heal: bool,
+    pub(crate) prune: bool,
     /// When the daemon started (RFC 3339, UTC).
-    pub started_at: String,
+    pub(crate) started_at: String,
     /// Whether `/readyz` answers 200.
-    pub ready: bool,
+    pub(crate) ready: bool,
     /// How many resources are in each state (every state present, 0 included).
-    pub counts: BTreeMap<&'static str, usize>,
-    pub resources: Vec<ResourceStatus>,
+    pub(crate) counts: BTreeMap<&'static str, usize>,
+    pub(crate) resources: Vec<ResourceStatus>,
     /// The last reconciles, most recent first (at most [`HISTORY`]).
-    pub reconciles: Vec<ReconcileRecord>,
+    pub(crate) reconciles: Vec<ReconcileRecord>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_failure: Option<LastFailure>,
+    pub(crate) last_failure: Option<LastFailure>,
     /// The stack lock, when one is held.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lock: Option<LockStatus>,
+    pub(crate) lock: Option<LockStatus>,
 }
 
 /// Counts per state, every state present.
-pub fn counts(resources: &[ResourceStatus]) -> BTreeMap<&'static str, usize> {
+pub(crate) fn counts(resources: &[ResourceStatus]) -> BTreeMap<&'static str, usize> {
     let mut out: BTreeMap<&'static str, usize> = ResourceState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for r in resources {
         *out.entry(r.state.as_str()).or_default() += 1;
@@ -271,7 +271,7 @@ pub fn counts(resources: &[ResourceStatus]) -> BTreeMap<&'static str, usize> {
 }
 
 /// `s` safe in HTML text and in a quoted attribute.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -316,7 +316,7 @@ pre{white-space:pre-wrap;margin:6px 0 0;font-size:12px}
 ";
 
 /// The status page.
-pub fn render_html(doc: &StatusDoc) -> String {
+pub(crate) fn render_html(doc: &StatusDoc) -> String {
     let mut out = String::new();
     let _ = write!(
         out,

@@ -10,28 +10,28 @@ use super::{EmulatorConfig, auth};
 
 /// The settings of `dssctl emulator`, as resolved from the command line.
 #[derive(Debug, Clone)]
-pub struct EmulatorSettings {
-    pub listen: SocketAddr,
+pub(crate) struct EmulatorSettings {
+    pub(crate) listen: SocketAddr,
     /// Directory of the persisted state; `None`: in memory.
-    pub data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// The admin API key; generated when `None`.
-    pub admin_key: Option<String>,
+    pub(crate) admin_key: Option<String>,
     /// A JSON or YAML file of restricted API keys.
-    pub keys: Option<PathBuf>,
-    pub latency: Duration,
-    pub error_rate: f64,
-    pub rate_limit: Option<u32>,
-    pub job_duration: Duration,
+    pub(crate) keys: Option<PathBuf>,
+    pub(crate) latency: Duration,
+    pub(crate) error_rate: f64,
+    pub(crate) rate_limit: Option<u32>,
+    pub(crate) job_duration: Duration,
     /// Start with nothing in it (no built-in user, groups or connections).
-    pub empty: bool,
+    pub(crate) empty: bool,
     /// Status answered to a create whose name is taken.
-    pub conflict_status: crate::emulator::ConflictStatus,
+    pub(crate) conflict_status: crate::emulator::ConflictStatus,
     /// What a job does with a recipe whose code the emulator never runs.
-    pub code_recipes: crate::emulator::CodeRecipes,
+    pub(crate) code_recipes: crate::emulator::CodeRecipes,
 }
 
 /// Build the configuration from the settings; also says whether the admin key was generated.
-pub fn config_from(settings: &EmulatorSettings) -> anyhow::Result<(EmulatorConfig, bool)> {
+pub(crate) fn config_from(settings: &EmulatorSettings) -> anyhow::Result<(EmulatorConfig, bool)> {
     let keys = match &settings.keys {
         Some(path) => auth::load_keys_file(path)?,
         None => Vec::new(),

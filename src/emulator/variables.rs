@@ -8,12 +8,12 @@ use super::http::{self, ApiResult};
 use super::router::{Api, App, Req, Routes};
 use super::store::paths;
 
-pub fn get(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     Ok(http::json(&app.read().variables))
 }
 
-pub async fn put(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn put(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let vars = http::body_object(&req.body)?;
     let pending = {

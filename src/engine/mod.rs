@@ -27,33 +27,37 @@ use crate::plan::{Ledger, Observed, Plan, PlanInput, ResourceId};
 use crate::target::{Target, TargetConfig, connect};
 
 /// Load and validate the manifests under `paths` (no network).
-pub fn load(paths: &[PathBuf]) -> Result<LoadedManifests, Diagnostics> {
+pub(crate) fn load(paths: &[PathBuf]) -> Result<LoadedManifests, Diagnostics> {
     crate::manifest::load_paths(paths)
 }
 
 /// A plan with what it was made from.
-pub struct Planned {
-    pub plan: Plan,
-    pub observed: Observed,
+pub(crate) struct Planned {
+    pub(crate) plan: Plan,
+    pub(crate) observed: Observed,
     /// The resources the manifests declare (the `Build` manifests aside), for the guards.
-    pub declared: usize,
+    pub(crate) declared: usize,
 }
 
 /// What a plan covers: the `--target` and `--exclude` selectors (both empty: everything).
 #[derive(Debug, Clone, Default)]
-pub struct Targeting {
-    pub targets: Vec<Selector>,
-    pub excludes: Vec<Selector>,
+pub(crate) struct Targeting {
+    pub(crate) targets: Vec<Selector>,
+    pub(crate) excludes: Vec<Selector>,
 }
 
 impl Targeting {
-    pub fn is_everything(&self) -> bool {
+    pub(crate) fn is_everything(&self) -> bool {
         self.targets.is_empty() && self.excludes.is_empty()
     }
 }
 
 /// Observe what `desired` needs through an already-connected target, and plan.
-pub async fn plan_on(target: &Target, desired: &[Declared], parallelism: usize) -> anyhow::Result<Planned> {
+pub(crate) async fn plan_on(
+    target: &Target,
+    desired: &[Declared],
+    parallelism: usize,
+) -> anyhow::Result<Planned> {
     plan_scoped(target, desired, &Targeting::default(), parallelism).await
 }
 
@@ -61,7 +65,7 @@ pub async fn plan_on(target: &Target, desired: &[Declared], parallelism: usize) 
 /// declared resources in scope are observed and planned, and the plan keeps only what is in
 /// scope (an out-of-scope ledger entry is never deleted). Apply plans twice (before and under
 /// the lock) with the same `targeting`.
-pub async fn plan_scoped(
+pub(crate) async fn plan_scoped(
     target: &Target,
     desired: &[Declared],
     targeting: &Targeting,
@@ -98,7 +102,7 @@ pub async fn plan_scoped(
 /// `None`: the plan made from `previous` holds, since planning is a pure function of the
 /// manifests and the observed state, and planning thousands of resources again would only
 /// cost time. A partial plan (`--target`, `--exclude`) is always made again.
-pub async fn replan(
+pub(crate) async fn replan(
     target: &Target,
     desired: &[Declared],
     targeting: &Targeting,
@@ -171,7 +175,7 @@ fn plan_observation(
 
 /// Connect to `config` and plan `desired`. The target is returned connected (the embedded
 /// emulator, when used, keeps running until [`Target::close`]); on an error it is closed.
-pub async fn plan(
+pub(crate) async fn plan(
     config: &TargetConfig,
     desired: &[Declared],
     targeting: &Targeting,
@@ -189,15 +193,15 @@ pub async fn plan(
 
 /// What the guards need besides the plan.
 #[derive(Debug, Clone, Copy)]
-pub struct GuardInput<'a> {
+pub(crate) struct GuardInput<'a> {
     /// The number of declared resources; `None` for a saved plan (the manifests are not read).
-    pub declared: Option<usize>,
+    pub(crate) declared: Option<usize>,
     /// The stack's ledger as observed.
-    pub ledger: Option<&'a Ledger>,
+    pub(crate) ledger: Option<&'a Ledger>,
 }
 
 /// The guard stage: a plan with errors or one a safety guard refuses is not written.
-pub fn guard(plan: &Plan, input: GuardInput<'_>, opts: GuardOptions) -> Result<(), Error> {
+pub(crate) fn guard(plan: &Plan, input: GuardInput<'_>, opts: GuardOptions) -> Result<(), Error> {
     if !plan.errors.is_empty() {
         return Err(Error::PlanErrors(plan.errors.len()));
     }
@@ -243,7 +247,7 @@ fn check_secrets_to_send(plan: &Plan) -> Result<(), Error> {
 /// The write stage: execute a plan that passed the guards (and the confirmation). `commit_dir`
 /// is where the Git commit recorded in the ledger is read. The error is for a failure before
 /// anything was written; per-operation failures are in the report.
-pub async fn write(
+pub(crate) async fn write(
     target: &Target,
     plan: &Plan,
     ledger: Option<&Ledger>,
@@ -255,7 +259,7 @@ pub async fn write(
 
 /// [`write`], showing the progress of the operations on stderr as `show` says (the `apply`
 /// command; the daemon shows none).
-pub async fn write_showing(
+pub(crate) async fn write_showing(
     target: &Target,
     plan: &Plan,
     ledger: Option<&Ledger>,
@@ -268,7 +272,7 @@ pub async fn write_showing(
 
 /// Export: connect, read what the selected kinds cover, convert it to manifests.
 /// `projects` empty: every project.
-pub async fn export(
+pub(crate) async fn export(
     config: &TargetConfig,
     include: &[KindId],
     projects: &[String],
@@ -286,7 +290,7 @@ pub async fn export(
 }
 
 /// A saved plan (from `plan --out`), read and checked before any network call.
-pub fn read_saved_plan(file: &Path) -> anyhow::Result<Plan> {
+pub(crate) fn read_saved_plan(file: &Path) -> anyhow::Result<Plan> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the saved plan {}", file.display()))?;
     let plan: Plan = serde_json::from_str(&text).with_context(|| {
@@ -307,7 +311,7 @@ pub fn read_saved_plan(file: &Path) -> anyhow::Result<Plan> {
 }
 
 /// A saved plan must be for this stack and this instance; returns the stack's ledger.
-pub async fn check_saved_plan(plan: &Plan, target: &Target) -> anyhow::Result<Option<Ledger>> {
+pub(crate) async fn check_saved_plan(plan: &Plan, target: &Target) -> anyhow::Result<Option<Ledger>> {
     if plan.stack != target.stack {
         anyhow::bail!(
             "the saved plan is for stack {:?}, not {:?} (give --stack {})",
@@ -333,7 +337,7 @@ pub async fn check_saved_plan(plan: &Plan, target: &Target) -> anyhow::Result<Op
 }
 
 /// The staleness stage of a saved plan: every object it writes must be as it was.
-pub async fn check_stale(target: &Target, plan: &Plan, parallelism: usize) -> Result<(), Error> {
+pub(crate) async fn check_stale(target: &Target, plan: &Plan, parallelism: usize) -> Result<(), Error> {
     let changed = crate::apply::stale::stale(&target.client, plan, parallelism)
         .await
         .context("cannot re-read the objects of the saved plan")?;
