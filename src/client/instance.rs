@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use reqwest::Method;
 
 use super::transport::{ApiPath, Call};
@@ -48,6 +50,18 @@ impl DssClient {
             }
             tokio::time::sleep(delay).await;
             delay = delay.mul_f64(1.1).min(Duration::from_secs(15));
+        }
+    }
+
+    /// A result that is a future (`wait=false`, or a DSS that answers one anyway), followed to
+    /// its end; any other result as it is.
+    pub(crate) async fn follow(&self, result: Value) -> Result<Value, ClientError> {
+        let job = result.get("jobId").and_then(Value::as_str);
+        let done = result.get("hasResult").and_then(Value::as_bool) == Some(true);
+        match job {
+            Some(job) if !done => Ok(self.wait_future(job).await?.result.unwrap_or(Value::Null)),
+            Some(_) => Ok(result.get("result").cloned().unwrap_or(Value::Null)),
+            None => Ok(result),
         }
     }
 }

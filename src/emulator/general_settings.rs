@@ -27,6 +27,14 @@ use super::router::{Api, App, Req, Routes};
 use super::secrets;
 use super::store::{Doc, Store, paths};
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// This area's routes (templates as the statistics count them).
 pub fn routes() -> Routes {
     Routes::new()

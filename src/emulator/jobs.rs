@@ -355,6 +355,14 @@ pub fn log(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     Ok(http::text("text/plain; charset=utf-8", text))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// The jobs area's routes.
 pub fn routes() -> Routes {
     type K = Params<String>;

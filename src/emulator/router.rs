@@ -2,8 +2,8 @@
 //!
 //! Each area module (`projects`, `datasets`, `users`, ...) declares its routes once, in its own
 //! `pub fn routes() -> Routes`, as axum routes written without the API prefix and without a
-//! trailing slash (`/projects/{projectKey}/datasets/{datasetName}`); [`build`] merges them with
-//! one line per area. The route strings are also the templates the statistics count, so the
+//! trailing slash (`/projects/{projectKey}/datasets/{datasetName}`), and registers it in
+//! [`AREAS`]; [`build`] merges every registered table. The route strings are also the templates the statistics count, so the
 //! parameter names (`{projectKey}`, `{datasetName}`, ...) are part of the statistics' contract.
 //!
 //! DSS's path rules, applied once for every route:
@@ -47,9 +47,6 @@ use super::persist::Persister;
 use super::sql::SqlEngine;
 use super::store::Store;
 use super::{CodeRecipes, ConflictStatus, EmulatorConfig, builtins};
-use super::{code_envs, general_settings, plugins, project_folders};
-use super::{connections, datasets, groups, instance, jobs, logs, projects, sql, users, variables};
-use super::{flow_zones, managed_folders, recipes, scenarios};
 use crate::wire;
 
 /// Largest request body accepted (dataset uploads can be large).
@@ -199,27 +196,22 @@ where
     }
 }
 
-/// The API table: one line per area module.
+/// The route tables of the area modules: each registers its `routes` itself (a
+/// `#[distributed_slice(AREAS)]` static next to it), so an area's `mod` line in
+/// `emulator/mod.rs` is its one registration line.
+#[linkme::distributed_slice]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the slice in a link section; nothing else is unsafe"
+)]
+pub static AREAS: [fn() -> Routes];
+
+/// The API table: every registered area's routes. Merging is order-independent (two areas
+/// declaring one route make axum panic at start-up whatever the order, which the tests catch).
 fn api_routes() -> Routes {
-    Router::new()
-        .merge(instance::routes())
-        .merge(projects::routes())
-        .merge(datasets::routes())
-        .merge(jobs::routes())
-        .merge(sql::routes())
-        .merge(connections::routes())
-        .merge(users::routes())
-        .merge(groups::routes())
-        .merge(variables::routes())
-        .merge(logs::routes())
-        .merge(code_envs::routes())
-        .merge(plugins::routes())
-        .merge(general_settings::routes())
-        .merge(project_folders::routes())
-        .merge(managed_folders::routes())
-        .merge(recipes::routes())
-        .merge(scenarios::routes())
-        .merge(flow_zones::routes())
+    AREAS
+        .iter()
+        .fold(Router::new(), |router, routes| router.merge(routes()))
 }
 
 /// The path given to the router: the request's own path without one trailing slash.

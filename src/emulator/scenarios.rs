@@ -1018,6 +1018,14 @@ pub fn run_report(app: &App, req: &Req, key: &str, id: &str, run_id: &str, by_st
     Ok(http::text("application/xml; charset=utf-8", junit(key, &[suite])))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// This area's routes (templates as the statistics count them).
 pub fn routes() -> Routes {
     type K = Params<String>;

@@ -401,6 +401,14 @@ pub fn finish(app: &App, req: &Req, id: &str) -> ApiResult {
     Ok(http::empty())
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// The SQL area's routes.
 pub fn routes() -> Routes {
     Routes::new()

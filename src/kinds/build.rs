@@ -18,6 +18,17 @@ use crate::manifest::node::{Node, NodeValue};
 /// The kind.
 pub static KIND: BuildKind = BuildKind;
 
+/// Its place in the registry (order 150: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 150,
+    kind: &KIND,
+};
+
 /// The word of builds in messages (a build is never in a ledger).
 pub const ID: KindId = KindId("build");
 

@@ -44,6 +44,17 @@ pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
 /// The kind.
 pub static KIND: ConnectionKind = ConnectionKind;
 
+/// Its place in the registry (order 50: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 50,
+    kind: &KIND,
+};
+
 /// The word of connection ledger keys and plans.
 pub const ID: KindId = KindId("connection");
 

@@ -38,6 +38,17 @@ pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
 /// The kind.
 pub static KIND: GroupKind = GroupKind;
 
+/// Its place in the registry (order 70: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 70,
+    kind: &KIND,
+};
+
 /// The word of group ledger keys and plans.
 pub const ID: KindId = KindId("group");
 

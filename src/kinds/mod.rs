@@ -9,9 +9,9 @@
 //! or follow a [`KindId`] to its [`Kind`]. docs/architecture.md lists what is still per kind
 //! outside this module.
 //!
-//! Trait objects (`&'static dyn Kind`) rather than an enum: a new kind is one new module plus
-//! one line in [`REGISTRY`], with no `match` to extend anywhere else (see
-//! docs/architecture.md).
+//! Trait objects (`&'static dyn Kind`) rather than an enum: a new kind is one new module whose
+//! `mod` line here is its one registration line (the module registers its `KIND` in [`KINDS`]
+//! itself), with no `match` to extend anywhere else (see docs/architecture.md).
 
 pub mod build;
 pub mod code_env;
@@ -55,25 +55,57 @@ use definition::DefinitionCalls;
 
 pub use names::NameRule;
 
-/// Every kind, in the order messages, hints and schemas list them. Adding a kind is one line
-/// here.
-pub static REGISTRY: &[&dyn Kind] = &[
-    &project::KIND,
-    &dataset::KIND,
-    &flow_zone::KIND,
-    &managed_folder::KIND,
-    &connection::KIND,
-    &user::KIND,
-    &group::KIND,
-    &variables::KIND,
-    &recipe::KIND,
-    &scenario::KIND,
-    &code_env::KIND,
-    &plugin::KIND,
-    &instance_settings::KIND,
-    &project_folder::KIND,
-    &build::KIND,
-];
+/// The kinds, as each registers itself (a [`Registered`] entry next to its `KIND`, collected
+/// at link time by `linkme`): a kind module's `mod` line above is its one registration line.
+#[linkme::distributed_slice]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the slice in a link section; nothing else is unsafe"
+)]
+pub static KINDS: [Registered];
+
+/// One kind's registration: the kind, and its place in [`REGISTRY`].
+pub struct Registered {
+    /// Where messages, hints and schemas list the kind (ascending; unique, see the tests).
+    pub order: u16,
+    pub kind: &'static dyn Kind,
+}
+
+/// Every kind, in the order messages, hints and schemas list them ([`Registered::order`]; the
+/// link order of the registrations is unspecified). Derefs to a slice and iterates like one.
+pub static REGISTRY: Registry = Registry;
+
+/// The handle of [`REGISTRY`].
+#[derive(Clone, Copy)]
+pub struct Registry;
+
+impl Registry {
+    fn kinds(self) -> &'static [&'static dyn Kind] {
+        static SORTED: std::sync::LazyLock<Vec<&'static dyn Kind>> = std::sync::LazyLock::new(|| {
+            let mut entries: Vec<&Registered> = KINDS.iter().collect();
+            entries.sort_by_key(|entry| (entry.order, entry.kind.name()));
+            entries.into_iter().map(|entry| entry.kind).collect()
+        });
+        &SORTED
+    }
+}
+
+impl std::ops::Deref for Registry {
+    type Target = [&'static dyn Kind];
+
+    fn deref(&self) -> &Self::Target {
+        self.kinds()
+    }
+}
+
+impl IntoIterator for Registry {
+    type Item = &'static &'static dyn Kind;
+    type IntoIter = std::slice::Iter<'static, &'static dyn Kind>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.kinds().iter()
+    }
+}
 
 /// The identity of a kind in dssctl's own documents: the lower-case word of ledger keys
 /// (`project:CHURN`), of the JSON plan (`"kind": "project"`) and of messages. Ordered by apply
@@ -737,6 +769,22 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), REGISTRY.len());
         assert_eq!(by_name("Dataset").map(|k| k.id()), Some(KindId("dataset")));
+    }
+
+    #[test]
+    fn every_kind_module_registers_once_with_its_own_order() {
+        assert_eq!(
+            KINDS.len(),
+            15,
+            "a kind module without its `Registered` entry, or one too many"
+        );
+        let mut orders: Vec<u16> = KINDS.iter().map(|entry| entry.order).collect();
+        orders.sort_unstable();
+        orders.dedup();
+        assert_eq!(orders.len(), KINDS.len(), "two kinds share a registry order");
+        let listed: Vec<&str> = REGISTRY.iter().map(|k| k.name()).collect();
+        assert_eq!(listed[..3], ["Project", "Dataset", "FlowZone"]);
+        assert_eq!(listed.last(), Some(&"Build"));
         assert!(by_name("dataset").is_none());
     }
 

@@ -99,6 +99,17 @@ pub fn reads_mut(reads: &mut ReadPlan) -> &mut Reads {
 /// The kind.
 pub static KIND: ProjectKind = ProjectKind;
 
+/// Its place in the registry (order 10: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 10,
+    kind: &KIND,
+};
+
 /// Where [`Kind::create_body`] keeps the folder a new project goes in, for [`Kind::create`].
 const CREATE_FOLDER: &str = "dssctl.projectFolder";
 

@@ -22,6 +22,17 @@ use crate::plan::{LedgerIntent, ResourceId, SubDoc};
 /// The kind.
 pub static KIND: VariablesKind = VariablesKind;
 
+/// Its place in the registry (order 80: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 80,
+    kind: &KIND,
+};
+
 /// The word of the ledger key `variables:global` and of plans.
 pub const ID: KindId = KindId("variables");
 

@@ -15,6 +15,10 @@
 //!   name one) or when the plugin declares none; its write creates the env DSS-managed and
 //!   names it in the settings, as the Ansible collection does.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+pub use client::PluginSource;
+
 use std::collections::BTreeSet;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -27,7 +31,7 @@ use serde_json::{Map, Value, json};
 use super::listed::{self, Listed, LiveMap};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, code_env, names, overlay_of};
 use crate::apply::docs::ApplyDocError;
-use crate::client::{ClientError, DssClient, PluginSource};
+use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::manifest::kinds::{Declared, KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue};
@@ -43,6 +47,17 @@ pub const ID: KindId = KindId("plugin");
 
 /// The kind.
 pub static KIND: PluginKind = PluginKind;
+
+/// Its place in the registry (order 120: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 120,
+    kind: &KIND,
+};
 
 /// Where the plugin comes from (a view of its list item); its write updates the plugin.
 pub const SOURCE: SubDoc = SubDoc::new(&DocShape::plain("source"));

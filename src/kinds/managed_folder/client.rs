@@ -5,8 +5,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient};
 
 /// A managed folder's settings (`GET /projects/{key}/managedfolders/{id}`). Attributes dssctl
 /// does not know are kept, so a read, change and save loses nothing.

@@ -9,8 +9,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient};
 
 /// How many of the log's last lines a failed installation reports.
 pub const LOG_TAIL_LINES: usize = 8;
@@ -146,18 +145,6 @@ impl DssClient {
         let path = env(lang, name)?.lit("logs").name("log name", log)?;
         let answer = self.send(Call::new(Method::GET, path)).await?;
         Ok(String::from_utf8_lossy(&answer.body).into_owned())
-    }
-
-    /// A result that is a future (`wait=false`, or a DSS that answers one anyway), followed to
-    /// its end; any other result as it is.
-    pub(crate) async fn follow(&self, result: Value) -> Result<Value, ClientError> {
-        let job = result.get("jobId").and_then(Value::as_str);
-        let done = result.get("hasResult").and_then(Value::as_bool) == Some(true);
-        match job {
-            Some(job) if !done => Ok(self.wait_future(job).await?.result.unwrap_or(Value::Null)),
-            Some(_) => Ok(result.get("result").cloned().unwrap_or(Value::Null)),
-            None => Ok(result),
-        }
     }
 
     /// What an installation's result says: done (its messages), or failed with the last lines

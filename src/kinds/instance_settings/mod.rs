@@ -9,6 +9,9 @@
 //! entries listed are managed key by key, the others are left as they are. Any other list is
 //! authoritative, as everywhere else.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+
 use futures::future::BoxFuture;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
@@ -20,7 +23,7 @@ use crate::plan::overlay::{get_path, set_path};
 
 use super::{Checks, Kind, KindId, KindRead, NameRule, env_name_for, names};
 use crate::apply::docs::{ApplyDocError, typed};
-use crate::client::{ClientError, DssClient, GENERAL_SETTINGS_SECRETS};
+use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::{Declared, KeyedMap, ObjectMeta, Resource, SecretRef};
 use crate::manifest::node::{Node, NodeValue};
 use crate::observe::{ObserveError, reading};
@@ -29,9 +32,21 @@ use crate::plan::model::DocShape;
 use crate::plan::planner::Planner;
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
+use client::SECRET_PATHS as GENERAL_SETTINGS_SECRETS;
 
 /// The kind.
 pub static KIND: InstanceSettingsKind = InstanceSettingsKind;
+
+/// Its place in the registry (order 130: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 130,
+    kind: &KIND,
+};
 
 /// The word of the ledger key `instance_settings:general` and of plans.
 pub const ID: KindId = KindId("instance_settings");

@@ -8,8 +8,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient};
 
 fn plugin(id: &str) -> Result<ApiPath, ClientError> {
     ApiPath::new().lit("plugins").name("plugin id", id)

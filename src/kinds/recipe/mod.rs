@@ -13,6 +13,9 @@
 //! in the same run: apply asks DSS for the ids just before the recipe's writes
 //! ([`Kind::resolve_writes`]), which it orders after the folder's creation.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -21,12 +24,13 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::managed_folder::ManagedFolder;
+use super::managed_folder::client::pick_by_name;
 use super::{
     Checks, Kind, KindId, KindRead, NameRule, RefSink, dataset, flow_zone, items, managed_folder, names,
     overlay_of, project, project_list,
 };
 use crate::apply::docs::ApplyDocError;
-use crate::client::managed_folders::{ManagedFolder, pick_by_name};
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::manifest::diagnostic::Diagnostic;
@@ -46,6 +50,17 @@ const OBJECT_TYPE: &str = "RECIPE";
 
 /// The kind.
 pub static KIND: RecipeKind = RecipeKind;
+
+/// Its place in the registry (order 90: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 90,
+    kind: &KIND,
+};
 
 /// The word of recipe ledger keys and plans (`recipe:PROJECT.name`).
 pub const ID: KindId = KindId("recipe");

@@ -9,8 +9,7 @@
 use reqwest::Method;
 use serde_json::{Map, Value};
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient};
 
 /// The paths of the secret fields DSS encrypts in the general settings, from the root.
 pub const SECRET_PATHS: &[&str] = &[

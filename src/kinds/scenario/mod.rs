@@ -10,6 +10,9 @@
 //! `delayedTriggersBehavior`: only what a manifest declares is compared, so none of them is
 //! ever a change, and the ids of matched triggers and steps are kept when they are written.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
@@ -35,6 +38,17 @@ use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The kind.
 pub static KIND: ScenarioKind = ScenarioKind;
+
+/// Its place in the registry (order 100: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 100,
+    kind: &KIND,
+};
 
 /// The word of scenario ledger keys and plans (`scenario:PROJECT.ID`).
 pub const ID: KindId = KindId("scenario");

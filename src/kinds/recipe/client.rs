@@ -5,8 +5,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient};
 
 fn recipes(key: &str) -> Result<ApiPath, ClientError> {
     Ok(ApiPath::new()

@@ -11,6 +11,10 @@
 //! same apply have moved out or been deleted (projects come later in apply order, deletes run
 //! in reverse), after its own sub-folders, and otherwise the apply reports what it still holds.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+pub use client::{FolderSummary, ROOT_FOLDER};
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
@@ -22,7 +26,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, group, items, overlay_of, user};
 use crate::apply::docs::ApplyDocError;
-use crate::client::{ClientError, DssClient, FolderSummary, ROOT_FOLDER, split_folder_path};
+use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
@@ -32,9 +36,21 @@ use crate::plan::model::{Change, DocShape};
 use crate::plan::planner::{Planner, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
+use client::split_path as split_folder_path;
 
 /// The kind.
 pub static KIND: ProjectFolderKind = ProjectFolderKind;
+
+/// Its place in the registry (order 140: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 140,
+    kind: &KIND,
+};
 
 /// The word of project folder ledger keys and plans.
 pub const ID: KindId = KindId("project_folder");

@@ -7,6 +7,10 @@
 //! both ids). Apply finds the folder by its name again before each write, so a folder created
 //! earlier in the same run is addressed by the id DSS gave it.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+pub(super) mod client;
+pub use client::ManagedFolder;
+
 use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
@@ -19,7 +23,6 @@ use super::{
     Checks, Kind, KindId, KindRead, NameRule, RefSink, connection, overlay_of, project, project_list,
 };
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
-use crate::client::managed_folders::ManagedFolder;
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope};
 use crate::manifest::kinds::{Declared, KeyedMap, ObjectMeta, Resource};
@@ -34,6 +37,17 @@ use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The kind.
 pub static KIND: ManagedFolderKind = ManagedFolderKind;
+
+/// Its place in the registry (order 40: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 40,
+    kind: &KIND,
+};
 
 /// The word of managed folder ledger keys and plans (`managed_folder:PROJECT.name`).
 pub const ID: KindId = KindId("managed_folder");

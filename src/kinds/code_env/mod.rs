@@ -22,6 +22,10 @@
 //! plans one `packages` write that PUTs the declared definition and rebuilds the env from
 //! scratch, so that fixing the requirement in the manifest and applying again converges.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+pub use client::InstallOutcome;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
@@ -48,6 +52,17 @@ pub const ID: KindId = KindId("code_env");
 
 /// The kind.
 pub static KIND: CodeEnvKind = CodeEnvKind;
+
+/// Its place in the registry (order 110: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 110,
+    kind: &KIND,
+};
 
 /// The sub-document of the requested packages and build options (a view of the definition
 /// whose write also installs).

@@ -13,6 +13,10 @@
 //! functions [`plan_placement`], [`get_placement`], [`put_placement`] (over [`assign_zone`])
 //! and [`placement_references`] are what a kind with a `zone` field calls.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+pub use client::{DEFAULT_ZONE_ID, FlowZone, ZoneItem};
+
 use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
@@ -22,7 +26,6 @@ use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, overlay_of, project, project_list};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
-use crate::client::flow_zones::{DEFAULT_ZONE_ID, FlowZone, ZoneItem};
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope};
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
@@ -37,6 +40,17 @@ use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The kind.
 pub static KIND: FlowZoneKind = FlowZoneKind;
+
+/// Its place in the registry (order 30: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 30,
+    kind: &KIND,
+};
 
 /// The word of flow zone ledger keys and plans (`flow_zone:PROJECT.name`).
 pub const ID: KindId = KindId("flow_zone");

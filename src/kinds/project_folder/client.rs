@@ -10,8 +10,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient, Repeat};
 use crate::wire::CreateProjectRequest;
 
 /// The id of the root folder, which every DSS instance has.
@@ -83,7 +82,7 @@ impl DssClient {
             .lit("move");
         let mut call = Call::new(Method::POST, path).query("destination", to);
         // Moving twice to the same destination has the effect of once.
-        call.repeat = super::transport::Repeat::Idempotent;
+        call.repeat = Repeat::Idempotent;
         self.send(call).await.map(drop)
     }
 

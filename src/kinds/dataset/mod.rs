@@ -2,6 +2,9 @@
 //! module owns the spec type, the dataset name rule, the checks of its schema and params, and
 //! the names it refers to (its project and its connection).
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+
 use super::KindRead;
 use crate::export::convert::{custom_of, keyed, nonempty, nonempty_at, set, without_nulls};
 use crate::export::{ExportOut, ExportScope, meta};
@@ -80,6 +83,17 @@ pub(crate) async fn read_dataset_metadata(
 
 /// The kind.
 pub static KIND: DatasetKind = DatasetKind;
+
+/// Its place in the registry (order 20: where messages, hints and schemas list it).
+#[linkme::distributed_slice(super::KINDS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static REGISTERED: super::Registered = super::Registered {
+    order: 20,
+    kind: &KIND,
+};
 
 /// The object type of a dataset in a zone's items.
 pub const OBJECT_TYPE: &str = "DATASET";
