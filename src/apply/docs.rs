@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::client::{ClientError, DssClient};
 use crate::kinds::Kind;
+use crate::kinds::KindDef;
 use crate::plan::{ResourceId, SubDoc};
 
 /// One sub-document of one resource. What it is, and the calls that read and write it, belong

@@ -22,6 +22,7 @@ use futures::stream::FuturesUnordered;
 
 use super::progress::Counters;
 use super::writes::{Ctx, Done, Failed, execute};
+use crate::kinds::KindDef;
 use crate::plan::{Action, Operation, ResourceId};
 
 /// What became of one operation.

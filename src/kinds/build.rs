@@ -11,6 +11,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use super::KindSpec;
 use super::{Checks, Kind, KindId, NameRule, RefSink, dataset, items, names, project, scenario};
 use crate::manifest::kinds::{ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue};
@@ -18,16 +19,7 @@ use crate::manifest::node::{Node, NodeValue};
 /// The kind.
 pub static KIND: BuildKind = BuildKind;
 
-/// Its place in the registry (order 150: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 150,
-    kind: &KIND,
-};
+super::register!(KIND, 150);
 
 /// The word of builds in messages (a build is never in a ledger).
 pub const ID: KindId = KindId("build");
@@ -91,7 +83,7 @@ pub struct BuildSpec {
 #[derive(Debug)]
 pub struct BuildKind;
 
-impl Kind for BuildKind {
+impl KindSpec for BuildKind {
     fn name(&self) -> &'static str {
         "Build"
     }
@@ -197,6 +189,8 @@ impl Kind for BuildKind {
         ))
     }
 }
+
+impl Kind for BuildKind {}
 
 /// Whether an output is a dataset (the default type), whose name follows the dataset rule.
 fn is_dataset_output(output: &Node) -> bool {

@@ -2,6 +2,7 @@
 //! name rule, the rule that secret parameters are references (never literals), and the names a
 //! connection refers to (its allowed groups).
 
+use super::KindSpec;
 use super::definition::{Definition, DefinitionCalls, Definitions};
 use crate::export::convert::{ExpectedSecret, keyed, nonempty, set, without_nulls};
 use crate::export::{ExportOut, ExportScope, meta};
@@ -44,16 +45,7 @@ pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
 /// The kind.
 pub static KIND: ConnectionKind = ConnectionKind;
 
-/// Its place in the registry (order 50: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 50,
-    kind: &KIND,
-};
+super::register!(KIND, 50);
 
 /// The word of connection ledger keys and plans.
 pub const ID: KindId = KindId("connection");
@@ -105,11 +97,7 @@ pub struct ConnectionSpec {
 #[derive(Debug)]
 pub struct ConnectionKind;
 
-impl Kind for ConnectionKind {
-    fn risky_creation(&self) -> Option<&'static str> {
-        Some("connection(s)")
-    }
-
+impl KindSpec for ConnectionKind {
     fn name(&self) -> &'static str {
         "Connection"
     }
@@ -158,6 +146,20 @@ impl Kind for ConnectionKind {
     fn is_secret_path(&self, path: &str) -> bool {
         path.strip_prefix("spec.params.")
             .is_some_and(|rest| crate::wire::is_secret_param(rest.split(['.', '[']).next().unwrap_or(rest)))
+    }
+
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<ConnectionSpec>(spec)?,
+        ))
+    }
+}
+
+impl Kind for ConnectionKind {
+    fn risky_creation(&self) -> Option<&'static str> {
+        Some("connection(s)")
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
@@ -214,14 +216,6 @@ impl Kind for ConnectionKind {
 
     fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
         Some(&Definitions::<Connection>::NEW)
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<ConnectionSpec>(spec)?,
-        ))
     }
 }
 

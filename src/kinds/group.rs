@@ -1,6 +1,7 @@
 //! `kind: Group`: a DSS group and its `may*` ability flags. This module owns the spec type, the
 //! group name rule and the schema patch that admits the ability flags.
 
+use super::KindSpec;
 use super::definition::{Definition, DefinitionCalls, Definitions, keyed};
 use crate::export::convert::nonempty;
 use crate::export::{ExportOut, ExportScope, meta};
@@ -38,16 +39,7 @@ pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
 /// The kind.
 pub static KIND: GroupKind = GroupKind;
 
-/// Its place in the registry (order 70: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 70,
-    kind: &KIND,
-};
+super::register!(KIND, 70);
 
 /// The word of group ledger keys and plans.
 pub const ID: KindId = KindId("group");
@@ -90,11 +82,7 @@ pub struct GroupSpec {
 #[derive(Debug)]
 pub struct GroupKind;
 
-impl Kind for GroupKind {
-    fn is_access_path(&self, path: &str) -> bool {
-        path == "admin" || path.starts_with("may")
-    }
-
+impl KindSpec for GroupKind {
     fn name(&self) -> &'static str {
         "Group"
     }
@@ -135,6 +123,20 @@ impl Kind for GroupKind {
         true
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<GroupSpec>(spec)?,
+        ))
+    }
+}
+
+impl Kind for GroupKind {
+    fn is_access_path(&self, path: &str) -> bool {
+        path == "admin" || path.starts_with("may")
+    }
+
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<GroupSpec>() {
             plan_group(planner, declared, meta, spec);
@@ -167,14 +169,6 @@ impl Kind for GroupKind {
 
     fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
         Some(&Definitions::<Group>::NEW)
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<GroupSpec>(spec)?,
-        ))
     }
 }
 

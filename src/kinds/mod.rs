@@ -10,8 +10,12 @@
 //! outside this module.
 //!
 //! Trait objects (`&'static dyn Kind`) rather than an enum: a new kind is one new module whose
-//! `mod` line here is its one registration line (the module registers its `KIND` in [`KINDS`]
-//! itself), with no `match` to extend anywhere else (see docs/architecture.md).
+//! `mod` line here is its one registration line (the module registers its `KIND` itself, with
+//! [`register!`]), with no `match` to extend anywhere else (see docs/architecture.md).
+//!
+//! The kinds sit above the stages: each stage owns the trait of what it needs from a kind (the
+//! manifest stage [`KindSpec`], which the other stages' traits extend) and its link-time slice,
+//! and a kind module implements those traits and registers itself in the slices.
 
 pub mod build;
 pub mod code_env;
@@ -23,7 +27,6 @@ pub mod group;
 pub mod instance_settings;
 pub mod listed;
 pub mod managed_folder;
-pub mod names;
 pub mod plugin;
 pub mod project;
 pub mod project_folder;
@@ -34,18 +37,14 @@ pub mod user;
 pub mod variables;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use futures::future::BoxFuture;
-use schemars::SchemaGenerator;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope};
-use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
-use crate::manifest::node::{Node, NodeValue, Pos};
 use crate::observe::ObserveError;
 use crate::plan::observed::Part;
 use crate::plan::planner::Planner;
@@ -53,26 +52,49 @@ use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{Observed, Operation, ResourceId, SubDoc, Write};
 use definition::DefinitionCalls;
 
+pub use crate::manifest::names;
+pub use crate::manifest::registry::{Checks, KindId, KindSpec, RefSink, by_name, env_name_for, items, names};
+
 pub use names::NameRule;
 
-/// The kinds, as each registers itself (a [`Registered`] entry next to its `KIND`, collected
-/// at link time by `linkme`): a kind module's `mod` line above is its one registration line.
+/// The kind modules as the stages above the manifest see them (`&dyn Kind`), each registered by
+/// [`register!`] next to its `KIND`, in no particular order: [`REGISTRY`] lists them in the
+/// manifest's order.
 #[linkme::distributed_slice]
 #[allow(
     unsafe_code,
     reason = "linkme places the slice in a link section; nothing else is unsafe"
 )]
-pub static KINDS: [Registered];
+pub static KIND_MODULES: [&'static dyn Kind];
 
-/// One kind's registration: the kind, and its place in [`REGISTRY`].
-pub struct Registered {
-    /// Where messages, hints and schemas list the kind (ascending; unique, see the tests).
-    pub order: u16,
-    pub kind: &'static dyn Kind,
+/// Register a kind module's `KIND` (a unit struct implementing [`Kind`]) at `order`, where
+/// messages, hints and schemas list it: one entry in the manifest's slice (as a [`KindSpec`])
+/// and one in [`KIND_MODULES`] (as a [`Kind`]). The entries sit in link sections, which the
+/// `unsafe_code` lint counts as unsafe; each allows that lint for itself alone.
+macro_rules! register {
+    ($kind:ident, $order:literal) => {
+        #[linkme::distributed_slice(crate::manifest::registry::KINDS)]
+        #[allow(
+            unsafe_code,
+            reason = "linkme places the entry in a link section; nothing else is unsafe"
+        )]
+        static REGISTERED: crate::manifest::registry::Registered = crate::manifest::registry::Registered {
+            order: $order,
+            kind: &$kind,
+        };
+
+        #[linkme::distributed_slice(crate::kinds::KIND_MODULES)]
+        #[allow(
+            unsafe_code,
+            reason = "linkme places the entry in a link section; nothing else is unsafe"
+        )]
+        static REGISTERED_KIND: &'static dyn crate::kinds::Kind = &$kind;
+    };
 }
+pub(crate) use register;
 
-/// Every kind, in the order messages, hints and schemas list them ([`Registered::order`]; the
-/// link order of the registrations is unspecified). Derefs to a slice and iterates like one.
+/// Every kind, in the order messages, hints and schemas list them (the manifest's
+/// [`crate::manifest::registry::REGISTRY`] order). Derefs to a slice and iterates like one.
 pub static REGISTRY: Registry = Registry;
 
 /// The handle of [`REGISTRY`].
@@ -82,9 +104,10 @@ pub struct Registry;
 impl Registry {
     fn kinds(self) -> &'static [&'static dyn Kind] {
         static SORTED: std::sync::LazyLock<Vec<&'static dyn Kind>> = std::sync::LazyLock::new(|| {
-            let mut entries: Vec<&Registered> = KINDS.iter().collect();
-            entries.sort_by_key(|entry| (entry.order, entry.kind.name()));
-            entries.into_iter().map(|entry| entry.kind).collect()
+            crate::manifest::registry::REGISTRY
+                .iter()
+                .filter_map(|spec| KIND_MODULES.iter().copied().find(|k| k.id() == spec.id()))
+                .collect()
         });
         &SORTED
     }
@@ -107,149 +130,33 @@ impl IntoIterator for Registry {
     }
 }
 
-/// The identity of a kind in dssctl's own documents: the lower-case word of ledger keys
-/// (`project:CHURN`), of the JSON plan (`"kind": "project"`) and of messages. Ordered by apply
-/// order (then by word), the order plans list operations in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KindId(pub &'static str);
+/// The kind module of `id` (`None` for an unknown word).
+pub fn by_id(id: KindId) -> Option<&'static dyn Kind> {
+    KIND_MODULES.iter().copied().find(|k| k.id() == id)
+}
 
-impl KindId {
-    pub fn as_str(self) -> &'static str {
-        self.0
-    }
-
-    /// The kind of a resource (one a plan operates on and a ledger records) written `word`;
-    /// `None` for an unknown word or a kind that is not a resource (a build).
-    pub fn parse(word: &str) -> Option<KindId> {
-        REGISTRY
-            .iter()
-            .find(|k| k.is_resource() && k.id().as_str() == word)
-            .map(|k| k.id())
-    }
-
+/// The kind module a [`KindId`] names, for the stages above the manifest (the identity itself
+/// lives in the manifest stage, which cannot name [`Kind`]).
+pub trait KindDef {
     /// The kind module.
-    pub fn def(self) -> Option<&'static dyn Kind> {
+    fn def(self) -> Option<&'static dyn Kind>;
+}
+
+impl KindDef for KindId {
+    fn def(self) -> Option<&'static dyn Kind> {
         by_id(self)
     }
-
-    /// Position in apply's creation order; deletes run in the reverse order.
-    pub fn apply_rank(self) -> u8 {
-        self.def().map_or(u8::MAX, |k| k.apply_rank())
-    }
-
-    /// The `kind:` name (`Dataset`), for messages that tell what to declare.
-    pub fn title(self) -> &'static str {
-        self.def().map_or(self.0, |k| k.name())
-    }
 }
 
-impl PartialOrd for KindId {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
+/// The kind module of a loaded resource.
+pub fn of(resource: &Resource) -> &'static dyn Kind {
+    by_id(resource.kind_id()).expect("every loaded resource's kind is registered")
 }
 
-impl Ord for KindId {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.apply_rank(), self.0).cmp(&(other.apply_rank(), other.0))
-    }
-}
-
-impl serde::Serialize for KindId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for KindId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let word = String::deserialize(d)?;
-        KindId::parse(&word).ok_or_else(|| serde::de::Error::custom(format!("unknown kind {word:?}")))
-    }
-}
-
-impl std::fmt::Display for KindId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-/// The kind written `kind:` as `name` in a manifest.
-pub fn by_name(name: &str) -> Option<&'static dyn Kind> {
-    REGISTRY.iter().copied().find(|k| k.name() == name)
-}
-
-/// The kind whose word is `id`.
-pub fn by_id(id: KindId) -> Option<&'static dyn Kind> {
-    REGISTRY.iter().copied().find(|k| k.id() == id)
-}
-
-/// The `kind:` names, in registry order.
-pub fn names() -> Vec<&'static str> {
-    REGISTRY.iter().map(|k| k.name()).collect()
-}
-
-/// What a kind tells the core. Every method but the identity has a default that fits a kind
+/// What a kind tells the stages above the manifest (planning, observation, apply, export),
+/// beyond what it tells the loader ([`KindSpec`]). Every method has a default that fits a kind
 /// without that concern, so a kind module implements only what it has.
-pub trait Kind: Sync + Send {
-    /// The `kind:` of its manifests (`Dataset`).
-    fn name(&self) -> &'static str;
-
-    /// The lower-case word of ledger keys, plans and messages (`dataset`).
-    fn id(&self) -> KindId;
-
-    /// One sentence for the JSON Schema and `dssctl schema`.
-    fn description(&self) -> &'static str;
-
-    /// The JSON Schema of `spec`.
-    fn spec_schema(&self, generator: &mut SchemaGenerator) -> Value;
-
-    /// Adjust the generated definitions (a free map of flags next to named fields).
-    fn patch_definitions(&self, _defs: &mut Map<String, Value>) {}
-
-    /// Whether `spec` must be given (its type has required fields).
-    fn spec_required(&self) -> bool {
-        false
-    }
-
-    /// Whether the resource belongs to a project (`metadata.project` required), or is an
-    /// instance-level one (`metadata.project` not allowed).
-    fn in_project(&self) -> bool {
-        false
-    }
-
-    /// Whether a plan operates on it and a ledger records it (false for a build, a job).
-    fn is_resource(&self) -> bool {
-        true
-    }
-
-    /// Position in apply's creation order (what a kind refers to is created first); deletes
-    /// run in the reverse order.
-    fn apply_rank(&self) -> u8 {
-        u8::MAX
-    }
-
-    /// The rule `metadata.name` follows.
-    fn name_rule(&self) -> &'static NameRule;
-
-    /// Whether other resources refer to this kind by name (and so whether the loader records
-    /// its declared names for the "not declared in these manifests" warning).
-    fn referable(&self) -> bool {
-        false
-    }
-
-    /// Checks the schema cannot express (literal secrets, forms of a grant, durations, names
-    /// written in the spec), on the YAML tree the schema accepted.
-    fn check_spec(&self, _checks: &mut Checks<'_>, _spec: &Node) {}
-
-    /// The names the document refers to, with the node that writes each.
-    fn references<'n>(&self, _meta: Option<&'n Node>, _spec: Option<&'n Node>, _refs: &mut RefSink<'_, 'n>) {}
-
-    /// Whether a schema finding at `path` is about a secret value (and so must not quote it).
-    fn is_secret_path(&self, _path: &str) -> bool {
-        false
-    }
-
+pub trait Kind: KindSpec {
     /// The identity of a declared resource of this kind (`None` for a kind that is not a
     /// resource): its name, or `PROJECT.name` for a kind that belongs to a project.
     fn resource_id(&self, meta: &ObjectMeta) -> Option<ResourceId> {
@@ -586,9 +493,6 @@ pub trait Kind: Sync + Send {
     /// what was left out. The property: a plan of the output against the same instance adopts
     /// every resource with no field change.
     fn export(&self, _observed: &Observed, _out: &mut ExportOut) {}
-
-    /// The typed resource from its metadata and its spec as JSON (`{}` when not given).
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error>;
 }
 
 /// What one kind's [`Kind::observe`] read.
@@ -629,84 +533,6 @@ pub fn export_list<'a>(
     }))
 }
 
-/// Where a kind's checks report: the file being loaded and its diagnostics.
-pub struct Checks<'a> {
-    pub file: &'a Path,
-    pub diagnostics: &'a mut Vec<Diagnostic>,
-}
-
-impl Checks<'_> {
-    /// Report an error at `pos`; the caller may set its hint.
-    pub fn error(&mut self, pos: Pos, message: impl Into<String>) -> &mut Diagnostic {
-        self.diagnostics
-            .push(Diagnostic::error(self.file, pos.line, pos.column, message));
-        self.diagnostics.last_mut().expect("just pushed")
-    }
-
-    /// Report a warning at `pos`, with a hint.
-    pub fn warning(&mut self, pos: Pos, message: impl Into<String>, hint: &str) {
-        self.diagnostics
-            .push(Diagnostic::warning(self.file, pos.line, pos.column, message).with_hint(hint));
-    }
-
-    /// A name written at `path` that must follow `rule` (a name referring to another resource).
-    pub fn name(&mut self, path: &str, node: &Node, rule: &NameRule) {
-        if let Some((message, hint)) = node.as_str().and_then(|text| rule.check(text)) {
-            self.error(node.pos, format!("{path}: {message}")).hint = Some(hint);
-        }
-    }
-
-    /// The target of a secret reference (`{fromEnv: NAME}` / `{fromFile: PATH}`) at `path`.
-    pub fn secret_ref_target(&mut self, value: &Node, path: &str) {
-        if let Some(env) = value.get("fromEnv")
-            && let Some(name) = env.as_str()
-            && (name.is_empty()
-                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                || name.starts_with(|c: char| c.is_ascii_digit()))
-        {
-            self.error(
-                env.pos,
-                format!(
-                    "{path}.fromEnv: {} is not an environment variable name",
-                    env.describe()
-                ),
-            )
-            .hint = Some("use letters, digits and underscores, e.g. `WAREHOUSE_PASSWORD`".into());
-        }
-        if let Some(f) = value.get("fromFile")
-            && f.as_str().is_some_and(str::is_empty)
-        {
-            self.error(f.pos, format!("{path}.fromFile: the path is empty"))
-                .hint = Some(
-                "a path relative to this manifest's directory, e.g. `secrets/warehouse-password`".into(),
-            );
-        }
-    }
-}
-
-/// Collects the names a document refers to.
-pub struct RefSink<'s, 'n> {
-    pub found: &'s mut Vec<(KindId, &'n Node, Option<String>)>,
-}
-
-impl<'n> RefSink<'_, 'n> {
-    /// `node`, when given and a string, names a resource of kind `kind` (in `project` for a
-    /// kind that belongs to one).
-    pub fn push(&mut self, kind: KindId, node: Option<&'n Node>, project: Option<&str>) {
-        if let Some(node) = node.filter(|n| n.as_str().is_some()) {
-            self.found.push((kind, node, project.map(str::to_string)));
-        }
-    }
-}
-
-/// The items of a YAML list (none when `node` is absent or not a list).
-pub fn items(node: Option<&Node>) -> &[Node] {
-    match node.map(|n| &n.value) {
-        Some(NodeValue::Seq(items)) => items,
-        _ => &[],
-    }
-}
-
 /// The overlay `op` writes to sub-document `sub`, if it writes it.
 pub fn overlay_of(op: &Operation, sub: SubDoc) -> Option<&Value> {
     op.writes
@@ -738,22 +564,6 @@ pub fn string_items(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A plausible environment variable name for a secret field, for hints.
-pub fn env_name_for(field: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in field.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_uppercase());
-        } else {
-            out.push('_');
-        }
-    }
-    if out.is_empty() { "SECRET".to_string() } else { out }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -773,15 +583,21 @@ mod tests {
 
     #[test]
     fn every_kind_module_registers_once_with_its_own_order() {
+        let entries = &crate::manifest::registry::KINDS;
         assert_eq!(
-            KINDS.len(),
+            KIND_MODULES.len(),
+            entries.len(),
+            "a kind registered in one slice only"
+        );
+        assert_eq!(
+            entries.len(),
             15,
             "a kind module without its `Registered` entry, or one too many"
         );
-        let mut orders: Vec<u16> = KINDS.iter().map(|entry| entry.order).collect();
+        let mut orders: Vec<u16> = entries.iter().map(|entry| entry.order).collect();
         orders.sort_unstable();
         orders.dedup();
-        assert_eq!(orders.len(), KINDS.len(), "two kinds share a registry order");
+        assert_eq!(orders.len(), entries.len(), "two kinds share a registry order");
         let listed: Vec<&str> = REGISTRY.iter().map(|k| k.name()).collect();
         assert_eq!(listed[..3], ["Project", "Dataset", "FlowZone"]);
         assert_eq!(listed.last(), Some(&"Build"));

@@ -13,8 +13,9 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::KindSpec;
 use super::project_folder::{self, PLACEMENT, PLACEMENT_FIELD};
-use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, names, overlay_of, user};
+use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, overlay_of, user};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 
@@ -99,16 +100,7 @@ pub fn reads_mut(reads: &mut ReadPlan) -> &mut Reads {
 /// The kind.
 pub static KIND: ProjectKind = ProjectKind;
 
-/// Its place in the registry (order 10: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 10,
-    kind: &KIND,
-};
+super::register!(KIND, 10);
 
 /// Where [`Kind::create_body`] keeps the folder a new project goes in, for [`Kind::create`].
 const CREATE_FOLDER: &str = "dssctl.projectFolder";
@@ -116,16 +108,9 @@ const CREATE_FOLDER: &str = "dssctl.projectFolder";
 /// The word of project ledger keys and plans.
 pub const ID: KindId = KindId("project");
 
-/// Project keys: letters, digits and `_`.
-pub static KEY_RULE: NameRule = NameRule {
-    what: "a project key",
-    allowed: names::word_char,
-    allowed_text: "letters, digits and _",
-    example: "CHURN_V2",
-    pattern: Some(names::WORD_PATTERN),
-    no_edge_spaces: false,
-    fixed: None,
-};
+/// Project keys: letters, digits and `_` (the rule of `metadata.project` too, which the loader
+/// checks for every kind).
+pub use crate::manifest::names::PROJECT_KEY_RULE as KEY_RULE;
 
 /// A project grant in either form: the seed's single `type`, or the per-flag form of newer DSS.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
@@ -241,7 +226,7 @@ pub struct ProjectSpec {
 #[derive(Debug)]
 pub struct ProjectKind;
 
-impl Kind for ProjectKind {
+impl KindSpec for ProjectKind {
     fn name(&self) -> &'static str {
         "Project"
     }
@@ -301,6 +286,16 @@ impl Kind for ProjectKind {
         refs.push(project_folder::ID, folder, None);
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<ProjectSpec>(spec)?,
+        ))
+    }
+}
+
+impl Kind for ProjectKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<ProjectSpec>() {
             plan_project(planner, declared, meta, spec);
@@ -571,14 +566,6 @@ impl Kind for ProjectKind {
             }
             out.put(export_file(key), Resource::new(&KIND, meta(key, None), spec));
         }
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<ProjectSpec>(spec)?,
-        ))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `kind: User`: a DSS user (its login is `metadata.name`). This module owns the spec type, the
 //! login rule, the password reference check and the names a user refers to (its groups).
 
+use super::KindSpec;
 use super::definition::{Definition, DefinitionCalls, Definitions, keyed};
 use crate::export::convert::{nonempty, set};
 use crate::export::{ExportOut, ExportScope, meta};
@@ -40,16 +41,7 @@ pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
 /// The kind.
 pub static KIND: UserKind = UserKind;
 
-/// Its place in the registry (order 60: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 60,
-    kind: &KIND,
-};
+super::register!(KIND, 60);
 
 /// The word of user ledger keys and plans.
 pub const ID: KindId = KindId("user");
@@ -102,15 +94,7 @@ pub struct UserSpec {
 #[derive(Debug)]
 pub struct UserKind;
 
-impl Kind for UserKind {
-    fn risky_creation(&self) -> Option<&'static str> {
-        Some("user(s)")
-    }
-
-    fn is_access_path(&self, path: &str) -> bool {
-        matches!(path, "groups" | "userProfile")
-    }
-
+impl KindSpec for UserKind {
     fn name(&self) -> &'static str {
         "User"
     }
@@ -159,6 +143,24 @@ impl Kind for UserKind {
 
     fn is_secret_path(&self, path: &str) -> bool {
         path == "spec.password"
+    }
+
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<UserSpec>(spec)?,
+        ))
+    }
+}
+
+impl Kind for UserKind {
+    fn risky_creation(&self) -> Option<&'static str> {
+        Some("user(s)")
+    }
+
+    fn is_access_path(&self, path: &str) -> bool {
+        matches!(path, "groups" | "userProfile")
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
@@ -226,14 +228,6 @@ impl Kind for UserKind {
 
     fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
         Some(&Definitions::<User>::NEW)
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<UserSpec>(spec)?,
-        ))
     }
 }
 

@@ -2,6 +2,7 @@
 //! owns the spec type and the rule of its only name.
 
 use super::KindRead;
+use super::KindSpec;
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::plan::Observed;
 use anyhow::Context;
@@ -22,16 +23,7 @@ use crate::plan::{LedgerIntent, ResourceId, SubDoc};
 /// The kind.
 pub static KIND: VariablesKind = VariablesKind;
 
-/// Its place in the registry (order 80: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 80,
-    kind: &KIND,
-};
+super::register!(KIND, 80);
 
 /// The word of the ledger key `variables:global` and of plans.
 pub const ID: KindId = KindId("variables");
@@ -66,7 +58,7 @@ pub struct VariablesSpec {
 #[derive(Debug)]
 pub struct VariablesKind;
 
-impl Kind for VariablesKind {
+impl KindSpec for VariablesKind {
     fn name(&self) -> &'static str {
         "Variables"
     }
@@ -91,6 +83,16 @@ impl Kind for VariablesKind {
         &NAME_RULE
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<VariablesSpec>(spec)?,
+        ))
+    }
+}
+
+impl Kind for VariablesKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<VariablesSpec>() {
             plan_variables(planner, declared, meta, spec);
@@ -143,14 +145,6 @@ impl Kind for VariablesKind {
         if let Some(spec) = globals.and_then(variables_spec) {
             out.put("variables.yaml", Resource::new(&KIND, meta(GLOBAL, None), spec));
         }
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<VariablesSpec>(spec)?,
-        ))
     }
 }
 

@@ -90,7 +90,7 @@ pub fn environment_schema() -> Value {
                         "additionalProperties": false,
                         "required": ["kind", "name"],
                         "properties": {
-                            "kind": {"type": "string", "enum": crate::kinds::names()},
+                            "kind": {"type": "string", "enum": super::registry::names()},
                             "name": {"type": "string"},
                             "project": {"type": "string"}
                         }

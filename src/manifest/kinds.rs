@@ -1,6 +1,6 @@
 //! The manifest document model shared by every kind: `metadata`, secret references, origins,
 //! the loaded [`Resource`] and its references. Each kind's `spec` type lives in its module
-//! under [`crate::kinds`].
+//! under `crate::kinds`.
 //!
 //! Every kind is a Kubernetes-style document `{apiVersion, kind, metadata, spec}`. A field left
 //! out (`None`, or absent from a map) is not managed by dssctl; `crate::plan` implements the
@@ -13,8 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::kinds::Kind;
-pub use crate::kinds::KindId;
+pub use super::registry::KindId;
+use super::registry::KindSpec;
 
 /// The only `apiVersion` this version of dssctl reads.
 pub const API_VERSION: &str = "dssctl/v1";
@@ -185,14 +185,14 @@ impl<T: Any + std::fmt::Debug + Clone + PartialEq + Send + Sync + Serialize> Spe
 /// kind module's own type (read back with [`Resource::spec`]). The core never looks inside a
 /// spec; the kind module that made it does.
 pub struct Resource {
-    kind: &'static dyn Kind,
+    kind: &'static dyn KindSpec,
     meta: ObjectMeta,
     spec: Box<dyn Spec>,
 }
 
 impl Resource {
     /// A resource of `kind` (its module's `KIND`) with its typed spec.
-    pub fn new<S: Spec>(kind: &'static dyn Kind, meta: ObjectMeta, spec: S) -> Resource {
+    pub fn new<S: Spec>(kind: &'static dyn KindSpec, meta: ObjectMeta, spec: S) -> Resource {
         Resource {
             kind,
             meta,
@@ -200,9 +200,15 @@ impl Resource {
         }
     }
 
-    /// The kind module of the resource.
-    pub fn kind_def(&self) -> &'static dyn Kind {
+    /// What the kind module tells the loader (the stages above reach the whole kind module
+    /// through its id, [`Resource::kind_id`]).
+    pub fn kind_def(&self) -> &'static dyn KindSpec {
         self.kind
+    }
+
+    /// The identity of the kind of the resource.
+    pub fn kind_id(&self) -> KindId {
+        self.kind.id()
     }
 
     /// The `kind:` of the resource.

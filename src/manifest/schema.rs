@@ -9,15 +9,16 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use super::kinds::{API_VERSION, ObjectMeta};
+use super::names::WORD_PATTERN;
 use super::node::{Node, NodeValue, Pos};
-use crate::kinds::{self, Kind, REGISTRY, names::WORD_PATTERN};
+use super::registry::{self as kinds, KindSpec, REGISTRY};
 
 /// The file name of the schema that covers every kind.
 pub const ALL_KINDS_FILE: &str = "dssctl.schema.json";
 
 /// The document schema of one kind (`{apiVersion, kind, metadata, spec}`), referring to the
 /// generator's definitions.
-fn document_schema(generator: &mut schemars::SchemaGenerator, kind: &dyn Kind) -> Value {
+fn document_schema(generator: &mut schemars::SchemaGenerator, kind: &dyn KindSpec) -> Value {
     let meta = generator.subschema_for::<ObjectMeta>().to_value();
     let spec = kind.spec_schema(generator);
     // Name formats for editors; `dssctl validate` checks them in code, with hints.
@@ -65,7 +66,7 @@ fn patch_definitions(defs: &mut Map<String, Value>) {
 }
 
 /// The schema of one kind's documents, standalone.
-pub fn kind_schema(kind: &dyn Kind) -> Value {
+pub fn kind_schema(kind: &dyn KindSpec) -> Value {
     let mut generator = generator();
     let mut doc = document_schema(&mut generator, kind);
     let mut defs = generator.take_definitions(true);

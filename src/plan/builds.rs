@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 
+use crate::kinds::KindDef;
 use crate::kinds::build::BuildSpec;
 pub use crate::kinds::build::Trigger;
 use crate::manifest::Declared;

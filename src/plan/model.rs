@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::kinds::KindDef;
 use crate::manifest::{Origin, SecretRef};
 
 /// Version of the JSON plan document. Bumped only on incompatible changes (2: snake_case keys).

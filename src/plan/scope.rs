@@ -32,6 +32,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::kinds::KindDef;
 use crate::manifest::Declared;
 
 use super::ledger::Ledger;
@@ -74,7 +75,7 @@ impl ReadPlan {
             .filter_map(|d| super::planner::declared_id(&d.resource))
             .collect();
         for d in desired {
-            d.resource.kind_def().add_reads(
+            crate::kinds::of(&d.resource).add_reads(
                 &d.resource,
                 &mut Needs {
                     reads: &mut r,

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::kinds::KindDef;
 use crate::kinds::REGISTRY;
 use crate::manifest::Declared;
 

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use crate::kinds::KindDef;
 use crate::plan::{Action, Change, Kind, Operation, Plan};
 
 use super::{flow, is_multiline, summary_line, text_diff};

@@ -33,6 +33,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::KindSpec;
 use super::listed::{self, Listed, LiveMap};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, group, items, names, overlay_of, user};
 use crate::apply::docs::ApplyDocError;
@@ -53,16 +54,7 @@ pub const ID: KindId = KindId("code_env");
 /// The kind.
 pub static KIND: CodeEnvKind = CodeEnvKind;
 
-/// Its place in the registry (order 110: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 110,
-    kind: &KIND,
-};
+super::register!(KIND, 110);
 
 /// The sub-document of the requested packages and build options (a view of the definition
 /// whose write also installs).
@@ -208,7 +200,7 @@ pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
 #[derive(Debug)]
 pub struct CodeEnvKind;
 
-impl Kind for CodeEnvKind {
+impl KindSpec for CodeEnvKind {
     fn name(&self) -> &'static str {
         "CodeEnv"
     }
@@ -293,6 +285,16 @@ impl Kind for CodeEnvKind {
         }
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<CodeEnvSpec>(spec)?,
+        ))
+    }
+}
+
+impl Kind for CodeEnvKind {
     fn is_access_path(&self, path: &str) -> bool {
         path == "usableByAll" || path == "desc.owner"
     }
@@ -548,14 +550,6 @@ impl Kind for CodeEnvKind {
                 None => {}
             }
         }
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<CodeEnvSpec>(spec)?,
-        ))
     }
 }
 

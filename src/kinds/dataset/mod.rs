@@ -6,6 +6,7 @@
 mod client;
 
 use super::KindRead;
+use super::KindSpec;
 use crate::export::convert::{custom_of, keyed, nonempty, nonempty_at, set, without_nulls};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::plan::normalize::column_type;
@@ -84,16 +85,7 @@ pub(crate) async fn read_dataset_metadata(
 /// The kind.
 pub static KIND: DatasetKind = DatasetKind;
 
-/// Its place in the registry (order 20: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 20,
-    kind: &KIND,
-};
+super::register!(KIND, 20);
 
 /// The object type of a dataset in a zone's items.
 pub const OBJECT_TYPE: &str = "DATASET";
@@ -194,7 +186,7 @@ pub struct DatasetSpec {
 #[derive(Debug)]
 pub struct DatasetKind;
 
-impl Kind for DatasetKind {
+impl KindSpec for DatasetKind {
     fn name(&self) -> &'static str {
         "Dataset"
     }
@@ -262,6 +254,16 @@ impl Kind for DatasetKind {
         flow_zone::push_zone_reference(spec, project.and_then(Node::as_str), refs);
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<DatasetSpec>(spec)?,
+        ))
+    }
+}
+
+impl Kind for DatasetKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<DatasetSpec>() {
             plan_dataset(planner, declared, meta, spec);
@@ -520,14 +522,6 @@ impl Kind for DatasetKind {
                 out.put(project::export_file(key), resource);
             }
         }
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<DatasetSpec>(spec)?,
-        ))
     }
 }
 

@@ -24,6 +24,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::KindSpec;
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, overlay_of, project, project_list};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use crate::client::{ClientError, DssClient};
@@ -41,16 +42,7 @@ use project_list::{ByProject, ProjectObjects, ProjectRead};
 /// The kind.
 pub static KIND: FlowZoneKind = FlowZoneKind;
 
-/// Its place in the registry (order 30: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 30,
-    kind: &KIND,
-};
+super::register!(KIND, 30);
 
 /// The word of flow zone ledger keys and plans (`flow_zone:PROJECT.name`).
 pub const ID: KindId = KindId("flow_zone");
@@ -174,7 +166,7 @@ fn duplicates_message(what: &str, project: &str, name: &str, ids: &[&str]) -> St
 #[derive(Debug)]
 pub struct FlowZoneKind;
 
-impl Kind for FlowZoneKind {
+impl KindSpec for FlowZoneKind {
     fn name(&self) -> &'static str {
         "FlowZone"
     }
@@ -209,12 +201,6 @@ impl Kind for FlowZoneKind {
         true
     }
 
-    fn subdocuments(&self) -> &'static [SubDoc] {
-        // The placement of the objects of every kind with a `zone` (defined here, with the
-        // placement code).
-        &[ZONE]
-    }
-
     fn check_spec(&self, checks: &mut Checks<'_>, spec: &Node) {
         // The schema says the pattern for editors; the loader checks it here, at its line.
         if let Some(color) = spec.get("color")
@@ -232,6 +218,19 @@ impl Kind for FlowZoneKind {
 
     fn references<'n>(&self, meta: Option<&'n Node>, _spec: Option<&'n Node>, refs: &mut RefSink<'_, 'n>) {
         refs.push(project::ID, meta.and_then(|m| m.get("project")), None);
+    }
+
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        let spec: FlowZoneSpec = serde_json::from_value(spec)?;
+        Ok(Resource::new(&KIND, meta, spec))
+    }
+}
+
+impl Kind for FlowZoneKind {
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        // The placement of the objects of every kind with a `zone` (defined here, with the
+        // placement code).
+        &[ZONE]
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
@@ -403,11 +402,6 @@ impl Kind for FlowZoneKind {
                 );
             }
         }
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        let spec: FlowZoneSpec = serde_json::from_value(spec)?;
-        Ok(Resource::new(&KIND, meta, spec))
     }
 }
 

@@ -21,6 +21,7 @@ use crate::export::convert::ExpectedSecret;
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::plan::overlay::{get_path, set_path};
 
+use super::KindSpec;
 use super::{Checks, Kind, KindId, KindRead, NameRule, env_name_for, names};
 use crate::apply::docs::{ApplyDocError, typed};
 use crate::client::{ClientError, DssClient};
@@ -37,16 +38,7 @@ use client::SECRET_PATHS as GENERAL_SETTINGS_SECRETS;
 /// The kind.
 pub static KIND: InstanceSettingsKind = InstanceSettingsKind;
 
-/// Its place in the registry (order 130: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 130,
-    kind: &KIND,
-};
+super::register!(KIND, 130);
 
 /// The word of the ledger key `instance_settings:general` and of plans.
 pub const ID: KindId = KindId("instance_settings");
@@ -96,7 +88,7 @@ pub struct InstanceSettingsSpec {
 #[derive(Debug)]
 pub struct InstanceSettingsKind;
 
-impl Kind for InstanceSettingsKind {
+impl KindSpec for InstanceSettingsKind {
     fn name(&self) -> &'static str {
         "InstanceSettings"
     }
@@ -137,6 +129,16 @@ impl Kind for InstanceSettingsKind {
             .is_some_and(|rest| GENERAL_SETTINGS_SECRETS.iter().any(|s| rest.starts_with(s)))
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<InstanceSettingsSpec>(spec)?,
+        ))
+    }
+}
+
+impl Kind for InstanceSettingsKind {
     fn is_access_path(&self, path: &str) -> bool {
         // Who may log in and as what: the LDAP, SSO and Azure AD blocks, impersonation rules.
         ["ldapSettings", "ssoSettings", "azureADSettings", "impersonation"]
@@ -265,14 +267,6 @@ impl Kind for InstanceSettingsKind {
             "instance-settings.yaml",
             Resource::new(&KIND, meta(GENERAL, None), spec),
         );
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<InstanceSettingsSpec>(spec)?,
-        ))
     }
 }
 

@@ -18,6 +18,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::KindSpec;
 use super::flow_zone::{self, ZONE, check_project};
 use super::{
     Checks, Kind, KindId, KindRead, NameRule, RefSink, connection, overlay_of, project, project_list,
@@ -38,16 +39,7 @@ use project_list::{ByProject, ProjectObjects, ProjectRead};
 /// The kind.
 pub static KIND: ManagedFolderKind = ManagedFolderKind;
 
-/// Its place in the registry (order 40: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 40,
-    kind: &KIND,
-};
+super::register!(KIND, 40);
 
 /// The word of managed folder ledger keys and plans (`managed_folder:PROJECT.name`).
 pub const ID: KindId = KindId("managed_folder");
@@ -144,7 +136,7 @@ fn split(name: &str) -> (&str, &str) {
 #[derive(Debug)]
 pub struct ManagedFolderKind;
 
-impl Kind for ManagedFolderKind {
+impl KindSpec for ManagedFolderKind {
     fn name(&self) -> &'static str {
         "ManagedFolder"
     }
@@ -183,10 +175,6 @@ impl Kind for ManagedFolderKind {
         true
     }
 
-    fn subdocuments(&self) -> &'static [SubDoc] {
-        &[ZONE]
-    }
-
     fn check_spec(&self, checks: &mut Checks<'_>, spec: &Node) {
         if let Some(c) = spec.get("params").and_then(|p| p.get("connection")) {
             if c.as_str().is_none() && !matches!(c.value, NodeValue::Null) {
@@ -215,6 +203,17 @@ impl Kind for ManagedFolderKind {
             .and_then(|p| p.get("connection"));
         refs.push(connection::ID, connection, None);
         flow_zone::push_zone_reference(spec, project.and_then(Node::as_str), refs);
+    }
+
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        let spec: ManagedFolderSpec = serde_json::from_value(spec)?;
+        Ok(Resource::new(&KIND, meta, spec))
+    }
+}
+
+impl Kind for ManagedFolderKind {
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        &[ZONE]
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
@@ -432,11 +431,6 @@ impl Kind for ManagedFolderKind {
                 );
             }
         }
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        let spec: ManagedFolderSpec = serde_json::from_value(spec)?;
-        Ok(Resource::new(&KIND, meta, spec))
     }
 }
 

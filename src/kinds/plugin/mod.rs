@@ -28,6 +28,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::KindSpec;
 use super::listed::{self, Listed, LiveMap};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, code_env, names, overlay_of};
 use crate::apply::docs::ApplyDocError;
@@ -48,16 +49,7 @@ pub const ID: KindId = KindId("plugin");
 /// The kind.
 pub static KIND: PluginKind = PluginKind;
 
-/// Its place in the registry (order 120: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 120,
-    kind: &KIND,
-};
+super::register!(KIND, 120);
 
 /// Where the plugin comes from (a view of its list item); its write updates the plugin.
 pub const SOURCE: SubDoc = SubDoc::new(&DocShape::plain("source"));
@@ -171,7 +163,7 @@ pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
 #[derive(Debug)]
 pub struct PluginKind;
 
-impl Kind for PluginKind {
+impl KindSpec for PluginKind {
     fn name(&self) -> &'static str {
         "Plugin"
     }
@@ -255,6 +247,16 @@ impl Kind for PluginKind {
         refs.push(code_env::ID, env, None);
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<PluginSpec>(spec)?,
+        ))
+    }
+}
+
+impl Kind for PluginKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<PluginSpec>() {
             plan_plugin(planner, declared, meta, spec);
@@ -467,14 +469,6 @@ impl Kind for PluginKind {
                 )),
             }
         }
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<PluginSpec>(spec)?,
-        ))
     }
 }
 

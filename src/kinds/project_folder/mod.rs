@@ -24,6 +24,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::KindSpec;
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, group, items, overlay_of, user};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
@@ -41,16 +42,7 @@ use client::split_path as split_folder_path;
 /// The kind.
 pub static KIND: ProjectFolderKind = ProjectFolderKind;
 
-/// Its place in the registry (order 140: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 140,
-    kind: &KIND,
-};
+super::register!(KIND, 140);
 
 /// The word of project folder ledger keys and plans.
 pub const ID: KindId = KindId("project_folder");
@@ -177,7 +169,7 @@ fn join(parent: &str, name: &str) -> String {
 #[derive(Debug)]
 pub struct ProjectFolderKind;
 
-impl Kind for ProjectFolderKind {
+impl KindSpec for ProjectFolderKind {
     fn name(&self) -> &'static str {
         "ProjectFolder"
     }
@@ -222,6 +214,20 @@ impl Kind for ProjectFolderKind {
         }
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        let meta = ObjectMeta {
+            name: normalise_path(&meta.name),
+            ..meta
+        };
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<ProjectFolderSpec>(spec)?,
+        ))
+    }
+}
+
+impl Kind for ProjectFolderKind {
     fn is_access_path(&self, path: &str) -> bool {
         path == "owner" || path.starts_with("permissions")
     }
@@ -455,18 +461,6 @@ impl Kind for ProjectFolderKind {
                 Resource::new(&KIND, meta(path, None), spec),
             );
         }
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        let meta = ObjectMeta {
-            name: normalise_path(&meta.name),
-            ..meta
-        };
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<ProjectFolderSpec>(spec)?,
-        ))
     }
 }
 

@@ -24,6 +24,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::KindSpec;
 use super::managed_folder::ManagedFolder;
 use super::managed_folder::client::pick_by_name;
 use super::{
@@ -51,16 +52,7 @@ const OBJECT_TYPE: &str = "RECIPE";
 /// The kind.
 pub static KIND: RecipeKind = RecipeKind;
 
-/// Its place in the registry (order 90: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 90,
-    kind: &KIND,
-};
+super::register!(KIND, 90);
 
 /// The word of recipe ledger keys and plans (`recipe:PROJECT.name`).
 pub const ID: KindId = KindId("recipe");
@@ -224,7 +216,11 @@ pub fn spec_of(resource: &Resource) -> Option<(&ObjectMeta, &RecipeSpec)> {
 #[derive(Debug)]
 pub struct RecipeKind;
 
-impl Kind for RecipeKind {
+impl KindSpec for RecipeKind {
+    fn cross_check(&self, resources: &[Declared]) -> Vec<Diagnostic> {
+        cycle_diagnostics(resources)
+    }
+
     fn name(&self) -> &'static str {
         "Recipe"
     }
@@ -320,6 +316,16 @@ impl Kind for RecipeKind {
         flow_zone::push_zone_reference(spec, key, refs);
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<RecipeSpec>(spec)?,
+        ))
+    }
+}
+
+impl Kind for RecipeKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = spec_of(&declared.resource) {
             plan_recipe(planner, declared, meta, spec);
@@ -612,14 +618,6 @@ impl Kind for RecipeKind {
                 );
             }
         }
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<RecipeSpec>(spec)?,
-        ))
     }
 }
 

@@ -20,6 +20,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::KindSpec;
 use super::recipe::{CodeSpec, check_code};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, items, names, project, project_list};
 use crate::apply::docs::ApplyDocError;
@@ -39,16 +40,7 @@ use project_list::{ByProject, ProjectObjects, ProjectRead};
 /// The kind.
 pub static KIND: ScenarioKind = ScenarioKind;
 
-/// Its place in the registry (order 100: where messages, hints and schemas list it).
-#[linkme::distributed_slice(super::KINDS)]
-#[allow(
-    unsafe_code,
-    reason = "linkme places the entry in a link section; nothing else is unsafe"
-)]
-static REGISTERED: super::Registered = super::Registered {
-    order: 100,
-    kind: &KIND,
-};
+super::register!(KIND, 100);
 
 /// The word of scenario ledger keys and plans (`scenario:PROJECT.ID`).
 pub const ID: KindId = KindId("scenario");
@@ -162,7 +154,7 @@ pub fn spec_of(resource: &Resource) -> Option<(&ObjectMeta, &ScenarioSpec)> {
 #[derive(Debug)]
 pub struct ScenarioKind;
 
-impl Kind for ScenarioKind {
+impl KindSpec for ScenarioKind {
     fn name(&self) -> &'static str {
         "Scenario"
     }
@@ -240,6 +232,16 @@ impl Kind for ScenarioKind {
         refs.push(project::ID, meta.and_then(|m| m.get("project")), None);
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<ScenarioSpec>(spec)?,
+        ))
+    }
+}
+
+impl Kind for ScenarioKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = spec_of(&declared.resource) {
             plan_scenario(planner, declared, meta, spec);
@@ -461,14 +463,6 @@ impl Kind for ScenarioKind {
                 );
             }
         }
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<ScenarioSpec>(spec)?,
-        ))
     }
 }
 

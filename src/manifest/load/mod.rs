@@ -30,11 +30,11 @@ use super::diagnostic::{self, Diagnostic, Diagnostics};
 use super::environment::{DocumentId, EnvironmentInfo, Expansion};
 use super::kinds::Declared;
 use super::node::Pos;
-use crate::kinds::KindId;
+use super::registry::KindId;
 
 pub use entry::ExpandedDocument;
 
-pub use crate::kinds::names::MAX_NAME_CHARS;
+pub use super::names::MAX_NAME_CHARS;
 
 /// A manifest file larger than this is refused: manifests are written by hand, and the limit
 /// keeps a mistaken path (a data file, a dump) from exhausting memory.

@@ -90,6 +90,18 @@ pub const WORD_PATTERN: &str = "^[A-Za-z0-9_]+$";
 /// The pattern of [`dotted_char`] names.
 pub const DOTTED_PATTERN: &str = "^[A-Za-z0-9_.-]+$";
 
+/// Project keys: letters, digits and `_`. Here rather than in the project kind because every
+/// kind that belongs to a project writes one in `metadata.project`, which the loader checks.
+pub static PROJECT_KEY_RULE: NameRule = NameRule {
+    what: "a project key",
+    allowed: word_char,
+    allowed_text: "letters, digits and _",
+    example: "CHURN_V2",
+    pattern: Some(WORD_PATTERN),
+    no_edge_spaces: false,
+    fixed: None,
+};
+
 #[cfg(test)]
 mod tests {
     use crate::kinds::{build, connection, dataset, group, project, user, variables};
