@@ -17,8 +17,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientError, DssClient};
-use crate::kinds::build::BuildSpec;
-pub use crate::kinds::build::{BuildMode, parse_duration};
+use crate::manifest::specs::BuildSpec;
+pub use crate::manifest::specs::{BuildMode, parse_duration};
 use crate::wire::{JOB_TERMINAL_STATES, JobDefinition, JobOutput, JobState};
 
 /// How long to wait for DSS to acknowledge an abort (the job reaching a terminal state) before

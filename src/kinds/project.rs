@@ -13,6 +13,9 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// A project grant is the manifest's (`manifest::specs`): the planner's grant diff reads it.
+pub use crate::manifest::specs::PermissionSpec;
+
 use super::KindSpec;
 use super::project_folder::{self, PLACEMENT, PLACEMENT_FIELD};
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, overlay_of, user};
@@ -111,67 +114,6 @@ pub const ID: KindId = KindId("project");
 /// Project keys: letters, digits and `_` (the rule of `metadata.project` too, which the loader
 /// checks for every kind).
 pub use crate::manifest::names::PROJECT_KEY_RULE as KEY_RULE;
-
-/// A project grant in either form: the seed's single `type`, or the per-flag form of newer DSS.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PermissionSpec {
-    /// The group granted (exactly one of `group` and `user`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// The user granted (exactly one of `group` and `user`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Seed form: `ADMIN`, `ANALYST_READWRITE`, `ANALYST_READONLY`, `READER`.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["ADMIN", "ANALYST_READWRITE", "ANALYST_READONLY", "READER", null]))]
-    pub permission_type: Option<String>,
-    /// Full project administration (per-flag form).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin: Option<bool>,
-    /// May change the project's permissions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub edit_permissions: Option<bool>,
-    /// May read the project's content.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_project_content: Option<bool>,
-    /// May change the project's content.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_project_content: Option<bool>,
-    /// May export datasets' data.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub export_datasets_data: Option<bool>,
-    /// May read dashboards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_dashboards: Option<bool>,
-    /// May write dashboards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_dashboards: Option<bool>,
-    /// May moderate dashboards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moderate_dashboards: Option<bool>,
-    /// May run scenarios.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_scenarios: Option<bool>,
-    /// May manage dashboard authorizations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manage_dashboard_authorizations: Option<bool>,
-    /// May manage exposed elements.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manage_exposed_elements: Option<bool>,
-    /// May manage additional dashboard users.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manage_additional_dashboard_users: Option<bool>,
-    /// May execute the project as an application.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub execute_app: Option<bool>,
-    /// May share objects to workspaces.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub share_to_workspaces: Option<bool>,
-    /// May publish to data collections.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publish_to_data_collections: Option<bool>,
-}
 
 /// Project variables: `standard` and `local`, each managed key by key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]

@@ -15,6 +15,7 @@ pub mod node;
 pub mod registry;
 pub mod schema;
 pub mod secrets;
+pub mod specs;
 pub mod substitute;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 
 use crate::kinds::KindDef;
-use crate::kinds::build::BuildSpec;
-pub use crate::kinds::build::Trigger;
 use crate::manifest::Declared;
+use crate::manifest::specs::BuildSpec;
+pub use crate::manifest::specs::Trigger;
 use crate::plan::{Action, Operation};
 
 /// A build the apply of a plan starts.

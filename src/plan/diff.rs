@@ -15,8 +15,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::kinds::dataset::{ColumnSpec, SchemaSpec};
-use crate::kinds::project::PermissionSpec;
+use crate::manifest::specs::{ColumnSpec, PermissionSpec, SchemaSpec};
 use crate::manifest::{KeyedMap, SecretRef};
 use crate::wire::{DatasetSchema, ProjectPermissions};
 

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::kinds::project::PermissionSpec;
 use crate::manifest::SecretRef;
+use crate::manifest::specs::PermissionSpec;
 
 /// A list DSS treats as a set (tags, a user's groups, allowed groups): sorted, deduplicated.
 pub fn set_of<S: AsRef<str>>(items: &[S]) -> Vec<String> {

@@ -6,6 +6,9 @@
 mod client;
 
 use super::KindRead;
+/// The schema types are the manifest's (`manifest::specs`): the planner's column diff reads them.
+pub use crate::manifest::specs::{ColumnSpec, SchemaSpec};
+
 use super::KindSpec;
 use crate::export::convert::{custom_of, keyed, nonempty, nonempty_at, set, without_nulls};
 use crate::export::{ExportOut, ExportScope, meta};
@@ -103,36 +106,6 @@ pub static NAME_RULE: NameRule = NameRule {
     no_edge_spaces: false,
     fixed: None,
 };
-
-/// One column of a dataset schema.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ColumnSpec {
-    /// The column name, unique in the schema.
-    pub name: String,
-    /// `string`, `int`, `bigint`, `double`, `boolean`, `date`, ...
-    #[serde(rename = "type")]
-    #[schemars(extend("enum" = ["string", "int", "bigint", "smallint", "tinyint", "float", "double", "boolean", "date", "dateonly", "datetimenotz", "array", "map", "object", "geopoint", "geometry"]))]
-    pub column_type: String,
-    /// Maximum length of a string column.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
-    pub max_length: Option<i64>,
-    /// A free comment on the column.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    /// The DSS meaning of the column (`Integer`, `Email`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meaning: Option<String>,
-}
-
-/// A dataset schema; columns are ordered and authoritative when given.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SchemaSpec {
-    /// The columns, in order.
-    pub columns: Vec<ColumnSpec>,
-}
 
 /// `kind: Dataset` spec: the dataset's settings, format, schema and metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
