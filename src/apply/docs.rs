@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::kind::ApplyDef;
+use super::kind::KindApply;
 use crate::client::{ClientError, DssClient};
-use crate::kinds::Kind;
-use crate::kinds::KindDef;
 use crate::plan::{ResourceId, SubDoc};
 
 /// One sub-document of one resource. What it is, and the calls that read and write it, belong
@@ -20,7 +20,7 @@ use crate::plan::{ResourceId, SubDoc};
 /// [`Kind::put_document`]).
 #[derive(Clone)]
 pub struct DocRef {
-    kind: &'static dyn Kind,
+    kind: &'static dyn KindApply,
     pub name: String,
     pub sub: SubDoc,
 }
@@ -55,7 +55,7 @@ impl DocRef {
     }
 
     /// The kind of the resource.
-    pub fn kind(&self) -> &'static dyn Kind {
+    pub fn kind(&self) -> &'static dyn KindApply {
         self.kind
     }
 

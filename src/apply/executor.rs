@@ -20,9 +20,9 @@ use std::collections::{BinaryHeap, HashMap};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
+use super::kind::ApplyDef;
 use super::progress::Counters;
 use super::writes::{Ctx, Done, Failed, execute};
-use crate::kinds::KindDef;
 use crate::plan::{Action, Operation, ResourceId};
 
 /// What became of one operation.

@@ -18,6 +18,7 @@ pub mod builds;
 pub mod docs;
 pub mod executor;
 pub mod guards;
+pub mod kind;
 pub mod ledger;
 pub mod progress;
 pub mod report;

@@ -15,9 +15,9 @@ use futures::stream;
 use serde_json::{Map, Value, json};
 
 use super::docs::DocRef;
+use super::kind::ApplyDef;
 use super::writes::exists;
 use crate::client::{ClientError, DssClient};
-use crate::kinds::KindDef;
 use crate::plan::fingerprint::live_object_fingerprint;
 use crate::plan::ledger::is_reserved_variable;
 use crate::plan::{Action, Fingerprint, Operation, Plan, SubDoc};

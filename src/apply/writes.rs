@@ -37,9 +37,9 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::docs::{ApplyDocError, DocRef, json as to_json};
+use super::kind::ApplyDef;
 use super::ledger::{LedgerChange, LedgerWriter};
 use crate::client::{ClientError, DssClient};
-use crate::kinds::KindDef;
 use crate::manifest::resolve_secret;
 use crate::plan::fingerprint::secret_fingerprint;
 use crate::plan::overlay::{apply_overlay, set_path};

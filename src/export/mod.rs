@@ -9,6 +9,7 @@
 //! environment variables the exported secret references expect are listed on stderr.
 
 pub mod convert;
+pub mod kind;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -18,15 +19,16 @@ use futures::future::try_join_all;
 use serde::Serialize;
 
 use crate::client::DssClient;
-use crate::kinds::{Kind, KindId, REGISTRY};
+use crate::manifest::registry::KindId;
 use crate::manifest::{API_VERSION, ObjectMeta, Resource};
 use crate::plan::Observed;
+use kind::{KindExport, REGISTRY};
 
 use convert::ExpectedSecret;
 
 /// The kinds `dssctl export` writes, in registry order: those with an
 /// [`Kind::export_word`].
-pub fn exportable() -> impl Iterator<Item = &'static dyn Kind> {
+pub fn exportable() -> impl Iterator<Item = &'static dyn KindExport> {
     REGISTRY.iter().copied().filter(|k| k.export_word().is_some())
 }
 

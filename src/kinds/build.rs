@@ -10,8 +10,8 @@ use serde_json::Value;
 /// build triggers read them too.
 pub use crate::manifest::specs::{BuildMode, BuildOutputSpec, BuildSpec, Trigger, parse_duration};
 
-use super::KindSpec;
 use super::{Checks, Kind, KindId, NameRule, RefSink, dataset, items, names, project, scenario};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::manifest::kinds::{ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue};
 
@@ -144,6 +144,14 @@ impl KindSpec for BuildKind {
         ))
     }
 }
+
+impl KindPlan for BuildKind {}
+
+impl KindObserve for BuildKind {}
+
+impl KindApply for BuildKind {}
+
+impl KindExport for BuildKind {}
 
 impl Kind for BuildKind {}
 

@@ -2,8 +2,8 @@
 //! name rule, the rule that secret parameters are references (never literals), and the names a
 //! connection refers to (its allowed groups).
 
-use super::KindSpec;
 use super::definition::{Definition, DefinitionCalls, Definitions};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::export::convert::{ExpectedSecret, keyed, nonempty, set, without_nulls};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::wire::{Connection, is_secret_param};
@@ -157,7 +157,7 @@ impl KindSpec for ConnectionKind {
     }
 }
 
-impl Kind for ConnectionKind {
+impl KindPlan for ConnectionKind {
     fn risky_creation(&self) -> Option<&'static str> {
         Some("connection(s)")
     }
@@ -178,6 +178,14 @@ impl Kind for ConnectionKind {
         }
     }
 
+    super::definition::plan_calls!();
+}
+
+impl KindObserve for ConnectionKind {
+    super::definition::observe_calls!();
+}
+
+impl KindApply for ConnectionKind {
     fn create_fields(&self) -> &'static [&'static str] {
         &[
             "name",
@@ -196,6 +204,10 @@ impl Kind for ConnectionKind {
         }
     }
 
+    super::definition::apply_calls!();
+}
+
+impl KindExport for ConnectionKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("connections")
     }
@@ -213,7 +225,9 @@ impl Kind for ConnectionKind {
             out.put("connections.yaml", Resource::new(&KIND, meta(name, None), spec));
         }
     }
+}
 
+impl Kind for ConnectionKind {
     fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
         Some(&Definitions::<Connection>::NEW)
     }

@@ -1,8 +1,8 @@
 //! `kind: Group`: a DSS group and its `may*` ability flags. This module owns the spec type, the
 //! group name rule and the schema patch that admits the ability flags.
 
-use super::KindSpec;
 use super::definition::{Definition, DefinitionCalls, Definitions, keyed};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::export::convert::nonempty;
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::wire::Group;
@@ -132,7 +132,10 @@ impl KindSpec for GroupKind {
     }
 }
 
-impl Kind for GroupKind {
+impl KindPlan for GroupKind {
+    fn add_reads(&self, _resource: &Resource, needs: &mut crate::plan::scope::Needs<'_>) {
+        needs.reads.mark(ID);
+    }
     fn is_access_path(&self, path: &str) -> bool {
         path == "admin" || path.starts_with("may")
     }
@@ -143,10 +146,22 @@ impl Kind for GroupKind {
         }
     }
 
+    super::definition::plan_calls!();
+}
+
+impl KindObserve for GroupKind {
+    super::definition::observe_calls!();
+}
+
+impl KindApply for GroupKind {
     fn create_fields(&self) -> &'static [&'static str] {
         &["name", "description", "sourceType"]
     }
 
+    super::definition::apply_calls!();
+}
+
+impl KindExport for GroupKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("groups")
     }
@@ -166,7 +181,9 @@ impl Kind for GroupKind {
             );
         }
     }
+}
 
+impl Kind for GroupKind {
     fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
         Some(&Definitions::<Group>::NEW)
     }

@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 /// A project grant is the manifest's (`manifest::specs`): the planner's grant diff reads it.
 pub use crate::manifest::specs::PermissionSpec;
 
-use super::KindSpec;
 use super::project_folder::{self, PLACEMENT, PLACEMENT_FIELD};
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, overlay_of, user};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 
@@ -237,7 +237,7 @@ impl KindSpec for ProjectKind {
     }
 }
 
-impl Kind for ProjectKind {
+impl KindPlan for ProjectKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<ProjectSpec>() {
             plan_project(planner, declared, meta, spec);
@@ -281,16 +281,6 @@ impl Kind for ProjectKind {
         reads_mut(reads).entry(name.to_string()).or_default();
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = self::reads(reads)?;
-        Some(Box::pin(read_projects(client, planned, parallelism)))
-    }
-
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
         let Some(planned) = self::reads(reads) else {
             return 0;
@@ -313,6 +303,24 @@ impl Kind for ProjectKind {
         live(observed).map(|m| m.contains_key(name))
     }
 
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        &[PLACEMENT]
+    }
+}
+
+impl KindObserve for ProjectKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = self::reads(reads)?;
+        Some(Box::pin(read_projects(client, planned, parallelism)))
+    }
+}
+
+impl KindApply for ProjectKind {
     fn create_body(&self, op: &Operation, _doc: Value) -> Value {
         // The create call takes a key, a name and an owner: the label and the owner come from
         // the metadata and permissions overlays; everything else is written by the updates.
@@ -359,10 +367,6 @@ impl Kind for ProjectKind {
             }
             Ok(())
         }))
-    }
-
-    fn subdocuments(&self) -> &'static [SubDoc] {
-        &[PLACEMENT]
     }
 
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
@@ -456,7 +460,9 @@ impl Kind for ProjectKind {
             super::access_references(p.get("owner"), p.get("permissions"), out);
         }
     }
+}
 
+impl KindExport for ProjectKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("projects")
     }
@@ -510,6 +516,8 @@ impl Kind for ProjectKind {
         }
     }
 }
+
+impl Kind for ProjectKind {}
 
 /// A grant names one principal, in one of the two forms, once.
 fn check_permissions(checks: &mut Checks<'_>, spec: &Node) {

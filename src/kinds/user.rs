@@ -1,8 +1,8 @@
 //! `kind: User`: a DSS user (its login is `metadata.name`). This module owns the spec type, the
 //! login rule, the password reference check and the names a user refers to (its groups).
 
-use super::KindSpec;
 use super::definition::{Definition, DefinitionCalls, Definitions, keyed};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::export::convert::{nonempty, set};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::wire::User;
@@ -154,7 +154,7 @@ impl KindSpec for UserKind {
     }
 }
 
-impl Kind for UserKind {
+impl KindPlan for UserKind {
     fn risky_creation(&self) -> Option<&'static str> {
         Some("user(s)")
     }
@@ -179,6 +179,14 @@ impl Kind for UserKind {
         }
     }
 
+    super::definition::plan_calls!();
+}
+
+impl KindObserve for UserKind {
+    super::definition::observe_calls!();
+}
+
+impl KindApply for UserKind {
     fn write_only_fields(&self) -> &'static [&'static str] {
         &["password"]
     }
@@ -206,6 +214,10 @@ impl Kind for UserKind {
         }
     }
 
+    super::definition::apply_calls!();
+}
+
+impl KindExport for UserKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("users")
     }
@@ -225,7 +237,9 @@ impl Kind for UserKind {
             );
         }
     }
+}
 
+impl Kind for UserKind {
     fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
         Some(&Definitions::<User>::NEW)
     }

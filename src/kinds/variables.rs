@@ -2,7 +2,7 @@
 //! owns the spec type and the rule of its only name.
 
 use super::KindRead;
-use super::KindSpec;
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::plan::Observed;
 use anyhow::Context;
@@ -92,13 +92,21 @@ impl KindSpec for VariablesKind {
     }
 }
 
-impl Kind for VariablesKind {
+impl KindPlan for VariablesKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<VariablesSpec>() {
             plan_variables(planner, declared, meta, spec);
         }
     }
 
+    fn deletable(&self) -> bool {
+        false
+    }
+}
+
+impl KindObserve for VariablesKind {}
+
+impl KindApply for VariablesKind {
     /// Removing the Variables manifest stops managing global variables; it never deletes them.
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
         // One document shared with the stacks' ledgers: written through the ledger writer,
@@ -113,11 +121,9 @@ impl Kind for VariablesKind {
     fn writes_last(&self) -> bool {
         true
     }
+}
 
-    fn deletable(&self) -> bool {
-        false
-    }
-
+impl KindExport for VariablesKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("variables")
     }
@@ -147,6 +153,8 @@ impl Kind for VariablesKind {
         }
     }
 }
+
+impl Kind for VariablesKind {}
 
 /// Plan one declared variables: its writes, compared with the live state.
 pub(crate) fn plan_variables(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &VariablesSpec) {

@@ -312,3 +312,41 @@ pub fn env_name_for(field: &str) -> String {
     }
     if out.is_empty() { "SECRET".to_string() } else { out }
 }
+
+/// One stage's view of the kinds: the link-time slice of its own trait objects (each kind
+/// module registers itself in every stage's slice with `crate::kinds::register!`), listed in
+/// the manifest's order ([`REGISTRY`]). Derefs to a slice.
+pub struct StageKinds<T: ?Sized + 'static> {
+    slice: &'static linkme::DistributedSlice<[&'static T]>,
+    sorted: std::sync::OnceLock<Vec<&'static T>>,
+}
+
+impl<T: ?Sized + KindSpec + 'static> StageKinds<T> {
+    pub const fn new(slice: &'static linkme::DistributedSlice<[&'static T]>) -> Self {
+        StageKinds {
+            slice,
+            sorted: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The kind whose word is `id`.
+    pub fn by_id(&self, id: KindId) -> Option<&'static T> {
+        self.slice.iter().copied().find(|k| k.id() == id)
+    }
+
+    fn sorted(&self) -> &[&'static T] {
+        self.sorted.get_or_init(|| {
+            let mut kinds: Vec<&'static T> = self.slice.iter().copied().collect();
+            kinds.sort_by_key(|k| REGISTRY.iter().position(|spec| spec.id() == k.id()));
+            kinds
+        })
+    }
+}
+
+impl<T: ?Sized + KindSpec + 'static> std::ops::Deref for StageKinds<T> {
+    type Target = [&'static T];
+
+    fn deref(&self) -> &Self::Target {
+        self.sorted()
+    }
+}

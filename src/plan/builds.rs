@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 
-use crate::kinds::KindDef;
+use super::kind::PlanDef;
 use crate::manifest::Declared;
 use crate::manifest::specs::BuildSpec;
 pub use crate::manifest::specs::Trigger;
@@ -70,7 +70,7 @@ pub fn belongs_to(op: &Operation, project: &str) -> bool {
         op.name.split_once('.').map(|(p, _)| p) == Some(project)
     } else {
         // The project itself: the kind that contains the project-scoped kinds.
-        crate::kinds::REGISTRY
+        super::kind::REGISTRY
             .iter()
             .any(|k| k.contained_in() == Some(op.kind))
             && op.name == project

@@ -41,7 +41,7 @@ pub fn secret_fingerprint(salt: &str, resource: &ResourceId, path: &str, value: 
 /// and the staleness check of a saved plan recomputes it: the part of the document its kind
 /// keeps ([`crate::kinds::Kind::fingerprint_view`]), without the encrypted secrets of `params`
 /// (DSS re-encrypts them on every save: not part of the identity), and its `versionTag`.
-pub fn live_object_fingerprint(kind: &dyn crate::kinds::Kind, mut doc: Value) -> Fingerprint {
+pub fn live_object_fingerprint(kind: &dyn super::kind::KindPlan, mut doc: Value) -> Fingerprint {
     kind.fingerprint_view(&mut doc);
     let version = version_number(&doc);
     if let Some(params) = doc.get_mut("params").and_then(Value::as_object_mut) {

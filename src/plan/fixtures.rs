@@ -10,7 +10,7 @@ use crate::manifest::{Declared, ObjectMeta, Origin, SecretRef};
 /// A declared resource of `kind` from JSON `metadata` and `spec`, declared at `line`.
 pub fn declared(kind: &str, meta: Value, spec: Value, line: usize) -> Declared {
     let meta: ObjectMeta = serde_json::from_value(meta).expect("valid metadata");
-    let resource = crate::kinds::by_name(kind)
+    let resource = crate::manifest::registry::by_name(kind)
         .unwrap_or_else(|| panic!("unknown kind {kind}"))
         .parse(meta, spec)
         .expect("a valid spec");

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::kinds::KindDef;
+use super::kind::PlanDef;
 use crate::manifest::{Origin, SecretRef};
 
 /// Version of the JSON plan document. Bumped only on incompatible changes (2: snake_case keys).
@@ -30,7 +30,7 @@ pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// The kind of a resource a plan operates on: the registry's [`crate::kinds::KindId`] (a
 /// `Build` is a job, not a resource: it is run by apply, never diffed).
-pub use crate::kinds::KindId as Kind;
+pub use crate::manifest::registry::KindId as Kind;
 
 /// The identity of a resource: its kind and its name (`PROJECT.dataset` for datasets).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -257,7 +257,7 @@ impl SubDoc {
         SubDoc::COMMON
             .into_iter()
             .chain(
-                crate::kinds::REGISTRY
+                super::kind::REGISTRY
                     .iter()
                     .flat_map(|k| k.subdocuments().iter().copied()),
             )

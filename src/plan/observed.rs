@@ -16,7 +16,7 @@ use std::fmt::Debug;
 
 use serde_json::{Map, Value};
 
-use crate::kinds::KindId;
+use crate::manifest::registry::KindId;
 
 use super::ledger::Ledger;
 

@@ -32,7 +32,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::kinds::KindDef;
+use super::kind::PlanDef;
 use crate::manifest::Declared;
 
 use super::ledger::Ledger;
@@ -75,7 +75,7 @@ impl ReadPlan {
             .filter_map(|d| super::planner::declared_id(&d.resource))
             .collect();
         for d in desired {
-            crate::kinds::of(&d.resource).add_reads(
+            super::kind::of(&d.resource).add_reads(
                 &d.resource,
                 &mut Needs {
                     reads: &mut r,
@@ -105,7 +105,7 @@ impl ReadPlan {
     /// which managed resources exist (those whose sub-documents are read only when they do:
     /// the projects) and how many metadata GETs the lists left necessary.
     pub fn budget(&self, live: &BTreeSet<ResourceId>, conditional_reads: usize) -> usize {
-        let by_kinds: usize = crate::kinds::REGISTRY
+        let by_kinds: usize = super::kind::REGISTRY
             .iter()
             .map(|k| k.read_budget(self, live))
             .sum();
@@ -116,9 +116,9 @@ impl ReadPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::simulate::entry_for;
     use crate::kinds::{connection, group, project, user};
     use crate::plan::fixtures::{declared, sample};
-    use crate::plan::simulate::entry_for;
     use serde_json::json;
 
     #[test]

@@ -17,8 +17,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::kinds::KindDef;
-use crate::kinds::REGISTRY;
+use super::kind::PlanDef;
+use super::kind::REGISTRY;
 use crate::manifest::Declared;
 
 use super::model::{Plan, PlanScope, ResourceId};

@@ -154,8 +154,8 @@ pub(crate) mod sample {
 
     use serde_json::json;
 
+    use crate::kinds::simulate::{entry_for, simulate_apply};
     use crate::plan::fixtures::{declared, resolver, sample};
-    use crate::plan::simulate::{entry_for, simulate_apply};
     use crate::plan::{Plan, PlanInput, plan};
 
     pub fn sample_plan() -> Plan {

@@ -33,9 +33,9 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::KindSpec;
 use super::listed::{self, Listed, LiveMap};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, group, items, names, overlay_of, user};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
@@ -294,7 +294,7 @@ impl KindSpec for CodeEnvKind {
     }
 }
 
-impl Kind for CodeEnvKind {
+impl KindPlan for CodeEnvKind {
     fn is_access_path(&self, path: &str) -> bool {
         path == "usableByAll" || path == "desc.owner"
     }
@@ -328,18 +328,6 @@ impl Kind for CodeEnvKind {
         listed::details_mut(reads, ID);
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = listed::details(reads, ID)?;
-        Some(Box::pin(async move {
-            read_envs(client, &|name, _| planned.names.contains(name), parallelism).await
-        }))
-    }
-
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
         listed::budget(ID, reads, live)
     }
@@ -352,6 +340,26 @@ impl Kind for CodeEnvKind {
         listed::document::<Definition>(observed, ID, name, "code env list", |e| e.summary.clone())
     }
 
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        &[SubDoc::DEFINITION, PACKAGES]
+    }
+}
+
+impl KindObserve for CodeEnvKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = listed::details(reads, ID)?;
+        Some(Box::pin(async move {
+            read_envs(client, &|name, _| planned.names.contains(name), parallelism).await
+        }))
+    }
+}
+
+impl KindApply for CodeEnvKind {
     fn get_main<'a>(
         &self,
         c: &'a DssClient,
@@ -375,10 +383,6 @@ impl Kind for CodeEnvKind {
 
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
         (sub == SubDoc::DEFINITION || sub == PACKAGES).then_some(true)
-    }
-
-    fn subdocuments(&self) -> &'static [SubDoc] {
-        &[SubDoc::DEFINITION, PACKAGES]
     }
 
     fn get_document<'a>(
@@ -504,7 +508,9 @@ impl Kind for CodeEnvKind {
             super::access_references(owner, def.get("permissions"), out);
         }
     }
+}
 
+impl KindExport for CodeEnvKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("code-envs")
     }
@@ -552,6 +558,8 @@ impl Kind for CodeEnvKind {
         }
     }
 }
+
+impl Kind for CodeEnvKind {}
 
 /// The list item of env `name` (not found when absent).
 async fn summary_of(c: &DssClient, name: &str) -> Result<Value, ClientError> {

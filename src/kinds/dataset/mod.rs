@@ -9,7 +9,7 @@ use super::KindRead;
 /// The schema types are the manifest's (`manifest::specs`): the planner's column diff reads them.
 pub use crate::manifest::specs::{ColumnSpec, SchemaSpec};
 
-use super::KindSpec;
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::export::convert::{custom_of, keyed, nonempty, nonempty_at, set, without_nulls};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::plan::normalize::column_type;
@@ -236,7 +236,7 @@ impl KindSpec for DatasetKind {
     }
 }
 
-impl Kind for DatasetKind {
+impl KindPlan for DatasetKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<DatasetSpec>() {
             plan_dataset(planner, declared, meta, spec);
@@ -292,6 +292,23 @@ impl Kind for DatasetKind {
         }
     }
 
+    fn contained_in(&self) -> Option<KindId> {
+        Some(project::ID)
+    }
+
+    /// The part of the definition the observation keeps ([`keep_observed_fields`]): read
+    /// through the same typed definition, so that the plan and the staleness check agree.
+    fn fingerprint_view(&self, doc: &mut Value) {
+        if let Ok(mut definition) = serde_json::from_value::<Dataset>(doc.clone()) {
+            keep_observed_fields(&mut definition);
+            *doc = to_json(&definition);
+        }
+    }
+}
+
+impl KindObserve for DatasetKind {}
+
+impl KindApply for DatasetKind {
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
         (name.contains('.')
             && matches!(
@@ -344,10 +361,6 @@ impl Kind for DatasetKind {
         })
     }
 
-    fn contained_in(&self) -> Option<KindId> {
-        Some(project::ID)
-    }
-
     fn get_main<'a>(
         &self,
         c: &'a DssClient,
@@ -381,15 +394,6 @@ impl Kind for DatasetKind {
             "formatParams",
             "managed",
         ]
-    }
-
-    /// The part of the definition the observation keeps ([`keep_observed_fields`]): read
-    /// through the same typed definition, so that the plan and the staleness check agree.
-    fn fingerprint_view(&self, doc: &mut Value) {
-        if let Ok(mut definition) = serde_json::from_value::<Dataset>(doc.clone()) {
-            keep_observed_fields(&mut definition);
-            *doc = to_json(&definition);
-        }
     }
 
     /// The public API's create call takes a whole dataset definition (its reference lists
@@ -462,7 +466,9 @@ impl Kind for DatasetKind {
             flow_zone::placement_references(op, project, out);
         }
     }
+}
 
+impl KindExport for DatasetKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("datasets")
     }
@@ -497,6 +503,8 @@ impl Kind for DatasetKind {
         }
     }
 }
+
+impl Kind for DatasetKind {}
 
 /// `params` is free-form (each dataset type has its own keys), so a misspelt `connection`
 /// would pass unnoticed and the dataset would silently lose its connection; column names are

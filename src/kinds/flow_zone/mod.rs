@@ -24,8 +24,8 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::KindSpec;
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, overlay_of, project, project_list};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope};
@@ -226,7 +226,7 @@ impl KindSpec for FlowZoneKind {
     }
 }
 
-impl Kind for FlowZoneKind {
+impl KindPlan for FlowZoneKind {
     fn subdocuments(&self) -> &'static [SubDoc] {
         // The placement of the objects of every kind with a `zone` (defined here, with the
         // placement code).
@@ -251,16 +251,6 @@ impl Kind for FlowZoneKind {
         need_zones(reads, split(name).0);
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = reads.kinds.get::<Reads>(ID)?;
-        Some(Box::pin(read_zones(client, planned, parallelism)))
-    }
-
     fn read_budget(&self, reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
         reads.kinds.get::<Reads>(ID).map_or(0, BTreeSet::len)
     }
@@ -273,6 +263,24 @@ impl Kind for FlowZoneKind {
         project_list::live_document::<Vec<FlowZone>>(observed, ID, name, "flow zone list")
     }
 
+    fn contained_in(&self) -> Option<KindId> {
+        Some(project::ID)
+    }
+}
+
+impl KindObserve for FlowZoneKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = reads.kinds.get::<Reads>(ID)?;
+        Some(Box::pin(read_zones(client, planned, parallelism)))
+    }
+}
+
+impl KindApply for FlowZoneKind {
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
         (name.contains('.') && sub == SubDoc::DEFINITION).then_some(true)
     }
@@ -314,10 +322,6 @@ impl Kind for FlowZoneKind {
 
     fn describe_document(&self, name: &str, _sub: SubDoc) -> String {
         format!("flow zone {name}")
-    }
-
-    fn contained_in(&self) -> Option<KindId> {
-        Some(project::ID)
     }
 
     fn get_main<'a>(
@@ -370,7 +374,9 @@ impl Kind for FlowZoneKind {
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
         out.push(ResourceId::new(project::ID, split(&op.name).0));
     }
+}
 
+impl KindExport for FlowZoneKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("zones")
     }
@@ -404,6 +410,8 @@ impl Kind for FlowZoneKind {
         }
     }
 }
+
+impl Kind for FlowZoneKind {}
 
 /// The zone lists of the planned projects, concurrently; a project that does not exist (404)
 /// has no zones.

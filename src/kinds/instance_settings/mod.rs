@@ -21,8 +21,8 @@ use crate::export::convert::ExpectedSecret;
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::plan::overlay::{get_path, set_path};
 
-use super::KindSpec;
 use super::{Checks, Kind, KindId, KindRead, NameRule, env_name_for, names};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::{ApplyDocError, typed};
 use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::{Declared, KeyedMap, ObjectMeta, Resource, SecretRef};
@@ -138,7 +138,7 @@ impl KindSpec for InstanceSettingsKind {
     }
 }
 
-impl Kind for InstanceSettingsKind {
+impl KindPlan for InstanceSettingsKind {
     fn is_access_path(&self, path: &str) -> bool {
         // Who may log in and as what: the LDAP, SSO and Azure AD blocks, impersonation rules.
         ["ldapSettings", "ssoSettings", "azureADSettings", "impersonation"]
@@ -156,6 +156,17 @@ impl Kind for InstanceSettingsKind {
         needs.reads.mark(ID);
     }
 
+    /// Removing the manifest stops managing the settings; they are never deleted.
+    fn deletable(&self) -> bool {
+        false
+    }
+
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        &[GENERAL_SETTINGS]
+    }
+}
+
+impl KindObserve for InstanceSettingsKind {
     fn observe<'a>(
         &'a self,
         client: &'a DssClient,
@@ -173,16 +184,9 @@ impl Kind for InstanceSettingsKind {
             Ok(KindRead::list(doc))
         }))
     }
+}
 
-    /// Removing the manifest stops managing the settings; they are never deleted.
-    fn deletable(&self) -> bool {
-        false
-    }
-
-    fn subdocuments(&self) -> &'static [SubDoc] {
-        &[GENERAL_SETTINGS]
-    }
-
+impl KindApply for InstanceSettingsKind {
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
         (sub == GENERAL_SETTINGS).then_some(true)
     }
@@ -229,7 +233,9 @@ impl Kind for InstanceSettingsKind {
             c.get_general_settings().await.map(Value::Object)
         }))
     }
+}
 
+impl KindExport for InstanceSettingsKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("instance-settings")
     }
@@ -269,6 +275,8 @@ impl Kind for InstanceSettingsKind {
         );
     }
 }
+
+impl Kind for InstanceSettingsKind {}
 
 /// Every value of `node` (at `path`): a reference is well formed, and a secret field DSS
 /// encrypts holds a reference (or nothing), never a literal.

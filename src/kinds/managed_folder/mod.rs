@@ -18,11 +18,11 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::KindSpec;
 use super::flow_zone::{self, ZONE, check_project};
 use super::{
     Checks, Kind, KindId, KindRead, NameRule, RefSink, connection, overlay_of, project, project_list,
 };
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope};
@@ -211,7 +211,7 @@ impl KindSpec for ManagedFolderKind {
     }
 }
 
-impl Kind for ManagedFolderKind {
+impl KindPlan for ManagedFolderKind {
     fn subdocuments(&self) -> &'static [SubDoc] {
         &[ZONE]
     }
@@ -248,16 +248,6 @@ impl Kind for ManagedFolderKind {
         need_folders(reads, split(name).0);
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = reads.kinds.get::<Reads>(ID)?;
-        Some(Box::pin(read_folders(client, planned, parallelism)))
-    }
-
     fn read_budget(&self, reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
         reads.kinds.get::<Reads>(ID).map_or(0, BTreeSet::len)
     }
@@ -274,6 +264,24 @@ impl Kind for ManagedFolderKind {
         project_list::live_document::<Vec<ManagedFolder>>(observed, ID, name, "managed folder list")
     }
 
+    fn contained_in(&self) -> Option<KindId> {
+        Some(project::ID)
+    }
+}
+
+impl KindObserve for ManagedFolderKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = reads.kinds.get::<Reads>(ID)?;
+        Some(Box::pin(read_folders(client, planned, parallelism)))
+    }
+}
+
+impl KindApply for ManagedFolderKind {
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
         (name.contains('.') && (sub == SubDoc::SETTINGS || sub == ZONE)).then_some(true)
     }
@@ -331,10 +339,6 @@ impl Kind for ManagedFolderKind {
         } else {
             format!("managed folder {name}")
         }
-    }
-
-    fn contained_in(&self) -> Option<KindId> {
-        Some(project::ID)
     }
 
     fn get_main<'a>(
@@ -397,7 +401,9 @@ impl Kind for ManagedFolderKind {
         }
         flow_zone::placement_references(op, project, out);
     }
+}
 
+impl KindExport for ManagedFolderKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("folders")
     }
@@ -433,6 +439,8 @@ impl Kind for ManagedFolderKind {
         }
     }
 }
+
+impl Kind for ManagedFolderKind {}
 
 /// The folder lists of the planned projects, concurrently; a project that does not exist
 /// (404) has no folders.

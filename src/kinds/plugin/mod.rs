@@ -28,9 +28,9 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::KindSpec;
 use super::listed::{self, Listed, LiveMap};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, code_env, names, overlay_of};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
@@ -256,7 +256,7 @@ impl KindSpec for PluginKind {
     }
 }
 
-impl Kind for PluginKind {
+impl KindPlan for PluginKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<PluginSpec>() {
             plan_plugin(planner, declared, meta, spec);
@@ -280,18 +280,6 @@ impl Kind for PluginKind {
         listed::details_mut(reads, ID);
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = listed::details(reads, ID)?;
-        Some(Box::pin(async move {
-            read_plugins(client, &|id, _| planned.names.contains(id), parallelism).await
-        }))
-    }
-
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
         listed::budget(ID, reads, live)
     }
@@ -304,6 +292,26 @@ impl Kind for PluginKind {
         listed::document::<Value>(observed, ID, name, "plugin list", |p| source_view(&p.summary))
     }
 
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        &[SOURCE, SubDoc::SETTINGS, CODE_ENV]
+    }
+}
+
+impl KindObserve for PluginKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = listed::details(reads, ID)?;
+        Some(Box::pin(async move {
+            read_plugins(client, &|id, _| planned.names.contains(id), parallelism).await
+        }))
+    }
+}
+
+impl KindApply for PluginKind {
     fn get_main<'a>(
         &self,
         c: &'a DssClient,
@@ -326,10 +334,6 @@ impl Kind for PluginKind {
 
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
         (sub == SOURCE || sub == SubDoc::SETTINGS || sub == CODE_ENV).then_some(true)
-    }
-
-    fn subdocuments(&self) -> &'static [SubDoc] {
-        &[SOURCE, SubDoc::SETTINGS, CODE_ENV]
     }
 
     fn get_document<'a>(
@@ -446,7 +450,9 @@ impl Kind for PluginKind {
             out.push(ResourceId::new(code_env::ID, env));
         }
     }
+}
 
+impl KindExport for PluginKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("plugins")
     }
@@ -471,6 +477,8 @@ impl Kind for PluginKind {
         }
     }
 }
+
+impl Kind for PluginKind {}
 
 /// The code env a plugin's settings name, if any.
 fn named_env(spec: &PluginSpec) -> Option<&str> {

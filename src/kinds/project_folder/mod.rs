@@ -24,8 +24,8 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::KindSpec;
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, group, items, overlay_of, user};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
@@ -227,7 +227,7 @@ impl KindSpec for ProjectFolderKind {
     }
 }
 
-impl Kind for ProjectFolderKind {
+impl KindPlan for ProjectFolderKind {
     fn is_access_path(&self, path: &str) -> bool {
         path == "owner" || path.starts_with("permissions")
     }
@@ -267,16 +267,6 @@ impl Kind for ProjectFolderKind {
         reads_mut(reads).entry(normalise_path(name)).or_default();
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = self::reads(reads)?;
-        Some(Box::pin(walk(client, planned, parallelism)))
-    }
-
     /// The root folder, then the settings of the managed folders that exist and whose
     /// permissions are managed; the children read on the way depend on the tree.
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
@@ -302,6 +292,29 @@ impl Kind for ProjectFolderKind {
         &[FOLDER_SETTINGS]
     }
 
+    /// A folder's deletion waits for the deletion of its sub-folders.
+    fn contained_in(&self) -> Option<KindId> {
+        Some(ID)
+    }
+
+    fn container_of<'n>(&self, name: &'n str) -> Option<&'n str> {
+        name.rsplit_once('/').map(|(parent, _)| parent)
+    }
+}
+
+impl KindObserve for ProjectFolderKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = self::reads(reads)?;
+        Some(Box::pin(walk(client, planned, parallelism)))
+    }
+}
+
+impl KindApply for ProjectFolderKind {
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
         (sub == FOLDER_SETTINGS).then_some(true)
     }
@@ -384,15 +397,6 @@ impl Kind for ProjectFolderKind {
         Some(Box::pin(async move { c.delete_project_folder_at(name).await }))
     }
 
-    /// A folder's deletion waits for the deletion of its sub-folders.
-    fn contained_in(&self) -> Option<KindId> {
-        Some(ID)
-    }
-
-    fn container_of<'n>(&self, name: &'n str) -> Option<&'n str> {
-        name.rsplit_once('/').map(|(parent, _)| parent)
-    }
-
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
         for parent in ancestors(&op.name) {
             out.push(ResourceId::new(ID, parent));
@@ -401,7 +405,9 @@ impl Kind for ProjectFolderKind {
             super::access_references(o.get("owner"), o.get("permissions"), out);
         }
     }
+}
 
+impl KindExport for ProjectFolderKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("project-folders")
     }
@@ -463,6 +469,8 @@ impl Kind for ProjectFolderKind {
         }
     }
 }
+
+impl Kind for ProjectFolderKind {}
 
 /// Walk the tree from the root folder down to every planned path: at each level, the children
 /// of the folders on the way are read (DSS names children by id only, so finding one by name

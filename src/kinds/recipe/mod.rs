@@ -24,13 +24,13 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::KindSpec;
 use super::managed_folder::ManagedFolder;
 use super::managed_folder::client::pick_by_name;
 use super::{
     Checks, Kind, KindId, KindRead, NameRule, RefSink, dataset, flow_zone, items, managed_folder, names,
     overlay_of, project, project_list,
 };
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
@@ -325,7 +325,7 @@ impl KindSpec for RecipeKind {
     }
 }
 
-impl Kind for RecipeKind {
+impl KindPlan for RecipeKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = spec_of(&declared.resource) {
             plan_recipe(planner, declared, meta, spec);
@@ -360,20 +360,6 @@ impl Kind for RecipeKind {
         }
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = self::reads(reads)?;
-        Some(Box::pin(project_list::observe(
-            planned.clone(),
-            parallelism,
-            move |key, r| async move { read_project(client, &key, &r).await },
-        )))
-    }
-
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
         let Some(planned) = self::reads(reads) else {
             return 0;
@@ -402,7 +388,25 @@ impl Kind for RecipeKind {
     fn contained_in(&self) -> Option<KindId> {
         Some(project::ID)
     }
+}
 
+impl KindObserve for RecipeKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = self::reads(reads)?;
+        Some(Box::pin(project_list::observe(
+            planned.clone(),
+            parallelism,
+            move |key, r| async move { read_project(client, &key, &r).await },
+        )))
+    }
+}
+
+impl KindApply for RecipeKind {
     fn get_main<'a>(
         &self,
         c: &'a DssClient,
@@ -568,7 +572,9 @@ impl Kind for RecipeKind {
             })
         })
     }
+}
 
+impl KindExport for RecipeKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("recipes")
     }
@@ -620,6 +626,8 @@ impl Kind for RecipeKind {
         }
     }
 }
+
+impl Kind for RecipeKind {}
 
 /// A `{fromFile}` must name a file that exists, relative to the manifest.
 pub(crate) fn check_code(checks: &mut Checks<'_>, path: &str, code: &Node) {

@@ -20,9 +20,9 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::KindSpec;
 use super::recipe::{CodeSpec, check_code};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, items, names, project, project_list};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
@@ -241,7 +241,7 @@ impl KindSpec for ScenarioKind {
     }
 }
 
-impl Kind for ScenarioKind {
+impl KindPlan for ScenarioKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = spec_of(&declared.resource) {
             plan_scenario(planner, declared, meta, spec);
@@ -267,20 +267,6 @@ impl Kind for ScenarioKind {
         if let Some((key, _)) = name.split_once('.') {
             reads.kinds.entry::<Reads>(ID).entry(key.to_string()).or_default();
         }
-    }
-
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = self::reads(reads)?;
-        Some(Box::pin(project_list::observe(
-            planned.clone(),
-            parallelism,
-            move |key, managed| async move { read_project(client, &key, &managed).await },
-        )))
     }
 
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
@@ -311,7 +297,25 @@ impl Kind for ScenarioKind {
     fn contained_in(&self) -> Option<KindId> {
         Some(project::ID)
     }
+}
 
+impl KindObserve for ScenarioKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = self::reads(reads)?;
+        Some(Box::pin(project_list::observe(
+            planned.clone(),
+            parallelism,
+            move |key, managed| async move { read_project(client, &key, &managed).await },
+        )))
+    }
+}
+
+impl KindApply for ScenarioKind {
     fn get_main<'a>(
         &self,
         c: &'a DssClient,
@@ -421,7 +425,9 @@ impl Kind for ScenarioKind {
             out.push(ResourceId::new(project::ID, key));
         }
     }
+}
 
+impl KindExport for ScenarioKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("scenarios")
     }
@@ -465,6 +471,8 @@ impl Kind for ScenarioKind {
         }
     }
 }
+
+impl Kind for ScenarioKind {}
 
 /// The settings of scenario `key.id`, with its script as `script` when `with_script` and the
 /// scenario is a custom_python one.
