@@ -268,7 +268,7 @@ mod tests {
         assert_eq!(
             entries.len(),
             15,
-            "a kind module without its `Registered` entry, or one too many"
+            "a kind module without its `register!`, or one too many"
         );
         let mut orders: Vec<u16> = entries.iter().map(|entry| entry.order).collect();
         orders.sort_unstable();
@@ -278,6 +278,25 @@ mod tests {
         assert_eq!(listed[..3], ["Project", "Dataset", "FlowZone"]);
         assert_eq!(listed.last(), Some(&"Build"));
         assert!(by_name("dataset").is_none());
+        // Every stage lists every kind, in the manifest's order.
+        let ids: Vec<KindId> = REGISTRY.iter().map(|k| k.id()).collect();
+        let manifest: Vec<KindId> = crate::manifest::registry::REGISTRY
+            .iter()
+            .map(|k| k.id())
+            .collect();
+        let plan: Vec<KindId> = crate::plan::kind::REGISTRY.iter().map(|k| k.id()).collect();
+        let observe: Vec<KindId> = crate::observe::REGISTRY.iter().map(|k| k.id()).collect();
+        let apply: Vec<KindId> = crate::apply::kind::REGISTRY.iter().map(|k| k.id()).collect();
+        let export: Vec<KindId> = crate::export::kind::REGISTRY.iter().map(|k| k.id()).collect();
+        for (stage, stage_ids) in [
+            ("manifest", manifest),
+            ("plan", plan),
+            ("observe", observe),
+            ("apply", apply),
+            ("export", export),
+        ] {
+            assert_eq!(stage_ids, ids, "the {stage} stage's registry");
+        }
     }
 
     #[test]
