@@ -29,19 +29,19 @@ use crate::apply::guards::Refusal;
 use crate::manifest::Diagnostics;
 
 /// Exit status: success.
-pub const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_OK: u8 = 0;
 /// Exit status: an error, or a failure already reported.
-pub const EXIT_ERROR: u8 = 1;
+pub(crate) const EXIT_ERROR: u8 = 1;
 /// Exit status: `plan --detailed-exitcode` found changes.
-pub const EXIT_CHANGES: u8 = 2;
+pub(crate) const EXIT_CHANGES: u8 = 2;
 /// Exit status: a safety guard refused.
-pub const EXIT_GUARD: u8 = 3;
+pub(crate) const EXIT_GUARD: u8 = 3;
 /// Exit status: a saved plan is stale.
-pub const EXIT_STALE: u8 = 4;
+pub(crate) const EXIT_STALE: u8 = 4;
 /// Exit status: the stack is locked by another run.
-pub const EXIT_LOCKED: u8 = 5;
+pub(crate) const EXIT_LOCKED: u8 = 5;
 /// Exit status: interrupted (128 + SIGINT, the shell convention).
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 /// How a command that ran to its end ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,12 +124,12 @@ impl From<crate::lock::LockError> for Error {
 
 impl Error {
     /// Whether nothing should be said: the reader of stdout went away.
-    pub fn is_quiet(&self) -> bool {
+    pub(crate) fn is_quiet(&self) -> bool {
         matches!(self, Error::Stdout(e) if e.is_quiet())
     }
 
     /// The hint shown under the error, if any.
-    pub fn hint(&self) -> Option<&str> {
+    pub(crate) fn hint(&self) -> Option<&str> {
         match self {
             Error::Other { hint, .. } => hint.as_deref(),
             _ => None,
@@ -137,7 +137,7 @@ impl Error {
     }
 
     /// Attach the hint `find` gives for a generic error that has none yet.
-    pub fn with_hint(self, find: impl FnOnce(&anyhow::Error) -> Option<String>) -> Self {
+    pub(crate) fn with_hint(self, find: impl FnOnce(&anyhow::Error) -> Option<String>) -> Self {
         match self {
             Error::Other { error, hint: None } => {
                 let hint = find(&error);

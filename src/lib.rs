@@ -35,6 +35,8 @@
 //! `pub` modules: `commands` and `error` (the binary), `emulator`, `client` and `wire` (a DSS
 //! emulator and client usable on their own), and `manifest`, `kinds`, `plan`, `observe`,
 //! `apply` and `lock` (the tests drive their stages directly). The others are `pub(crate)`.
+//! Inside the `pub` modules, an item is `pub` only when the binary, `tests/` or `benches/`
+//! use it (or it appears in the signature of one that is); everything else is `pub(crate)`.
 
 pub mod apply;
 pub(crate) mod build;

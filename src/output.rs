@@ -15,18 +15,18 @@ pub struct StdoutError(pub std::io::Error);
 
 impl StdoutError {
     /// Whether nothing should be said: the reader of stdout went away (a closed pipe).
-    pub fn is_quiet(&self) -> bool {
+    pub(crate) fn is_quiet(&self) -> bool {
         self.0.kind() == std::io::ErrorKind::BrokenPipe
     }
 }
 
 /// Write `text` to stdout and flush it.
-pub fn print(text: &str) -> Result<(), StdoutError> {
+pub(crate) fn print(text: &str) -> Result<(), StdoutError> {
     write_to(&mut std::io::stdout().lock(), text)
 }
 
 /// Write `text` and a newline to stdout and flush it.
-pub fn println(text: &str) -> Result<(), StdoutError> {
+pub(crate) fn println(text: &str) -> Result<(), StdoutError> {
     let mut line = String::with_capacity(text.len() + 1);
     line.push_str(text);
     line.push('\n');
@@ -34,7 +34,7 @@ pub fn println(text: &str) -> Result<(), StdoutError> {
 }
 
 /// Write `text` to `out` and flush it; any failure is a stdout error.
-pub fn write_to(out: &mut dyn Write, text: &str) -> Result<(), StdoutError> {
+pub(crate) fn write_to(out: &mut dyn Write, text: &str) -> Result<(), StdoutError> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(StdoutError)
@@ -42,12 +42,12 @@ pub fn write_to(out: &mut dyn Write, text: &str) -> Result<(), StdoutError> {
 
 /// Whether to colour text written to stdout: not with `--no-color`, not with `NO_COLOR` set
 /// (to anything non-empty), and only on a terminal.
-pub fn stdout_color(no_color_flag: bool) -> bool {
+pub(crate) fn stdout_color(no_color_flag: bool) -> bool {
     !no_color_flag && !no_color_env() && std::io::stdout().is_terminal()
 }
 
 /// Whether to colour text written to stderr (progress), by the same rules.
-pub fn stderr_color(no_color_flag: bool) -> bool {
+pub(crate) fn stderr_color(no_color_flag: bool) -> bool {
     !no_color_flag && !no_color_env() && std::io::stderr().is_terminal()
 }
 

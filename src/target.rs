@@ -16,7 +16,7 @@ use crate::emulator::{EmulatorConfig, RunningEmulator};
 use crate::plan::ledger::validate_stack_name;
 
 /// Where the embedded emulator keeps its state, relative to the current directory.
-pub const LOCAL_STATE_DIR: &str = ".dssctl/local";
+pub(crate) const LOCAL_STATE_DIR: &str = ".dssctl/local";
 
 /// Where a setting came from: said in hints, so that the user knows what to change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ impl std::fmt::Debug for TargetConfig {
 
 impl KeySetting {
     /// Where the key came from, for messages: never the key.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             KeySetting::Direct {
                 source: Source::Flag, ..
@@ -88,7 +88,7 @@ const API_SUFFIXES: [&str; 2] = ["/public/api", "/dip/publicapi"];
 /// The instance's base URL for `url`: an API path at its end (`/public/api`,
 /// `/dip/publicapi`) is removed, since the client adds the API path itself. Returns the base
 /// and whether something was removed.
-pub fn base_url(url: &str) -> (String, bool) {
+pub(crate) fn base_url(url: &str) -> (String, bool) {
     let trimmed = url.trim().trim_end_matches('/');
     for suffix in API_SUFFIXES {
         if let Some(base) = trimmed.strip_suffix(suffix) {
@@ -100,7 +100,7 @@ pub fn base_url(url: &str) -> (String, bool) {
 
 impl TargetConfig {
     /// The API key: given directly, or read from its file (trailing whitespace removed).
-    pub fn api_key(&self) -> anyhow::Result<Option<Secret>> {
+    pub(crate) fn api_key(&self) -> anyhow::Result<Option<Secret>> {
         match &self.key {
             None => Ok(None),
             Some(KeySetting::Direct { key, .. }) => Ok(Some(key.clone())),
@@ -118,7 +118,7 @@ impl TargetConfig {
 
     /// A hint for an error a user can fix by changing the target: a key DSS refused (where
     /// the key came from), a connection refused (where the URL came from).
-    pub fn hint(&self, error: &anyhow::Error) -> Option<String> {
+    pub(crate) fn hint(&self, error: &anyhow::Error) -> Option<String> {
         let client_error = error.chain().find_map(|e| {
             e.downcast_ref::<ClientError>()
                 .or_else(|| match e.downcast_ref::<BuildError>()? {
@@ -154,7 +154,7 @@ impl TargetConfig {
 }
 
 /// A connected target: a client, the stack, and the embedded emulator when one was started.
-pub struct Target {
+pub(crate) struct Target {
     pub client: DssClient,
     /// The base URL (never with credentials), as shown in plans.
     pub url: String,
@@ -164,12 +164,12 @@ pub struct Target {
 
 impl Target {
     /// Whether this is the embedded emulator.
-    pub fn is_local(&self) -> bool {
+    pub(crate) fn is_local(&self) -> bool {
         self.local.is_some()
     }
 
     /// Stop the embedded emulator, if any (its state is already on disk).
-    pub async fn close(self) {
+    pub(crate) async fn close(self) {
         if let Some(emulator) = self.local {
             emulator.shutdown().await;
         }
@@ -178,7 +178,7 @@ impl Target {
 
 /// Connect to the target (starting the embedded emulator when no URL is given).
 /// `parallelism` bounds the requests in flight.
-pub async fn connect(config: &TargetConfig, parallelism: usize) -> anyhow::Result<Target> {
+pub(crate) async fn connect(config: &TargetConfig, parallelism: usize) -> anyhow::Result<Target> {
     validate_stack_name(&config.stack).map_err(anyhow::Error::msg)?;
     let (client_config, local) = match &config.url {
         Some((url, _)) => {

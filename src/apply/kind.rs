@@ -18,13 +18,13 @@ use crate::plan::{Operation, ResourceId, SubDoc, Write};
     unsafe_code,
     reason = "linkme places the slice in a link section; nothing else is unsafe"
 )]
-pub static APPLY_KINDS: [&'static dyn KindApply];
+pub(crate) static APPLY_KINDS: [&'static dyn KindApply];
 
 /// [`APPLY_KINDS`] in the manifest's order.
-pub static REGISTRY: StageKinds<dyn KindApply> = StageKinds::new(&APPLY_KINDS);
+pub(crate) static REGISTRY: StageKinds<dyn KindApply> = StageKinds::new(&APPLY_KINDS);
 
 /// The kind module a [`KindId`] names, as apply sees it.
-pub trait ApplyDef {
+pub(crate) trait ApplyDef {
     fn def(self) -> Option<&'static dyn KindApply>;
 }
 
@@ -36,7 +36,7 @@ impl ApplyDef for KindId {
 
 /// What a kind tells apply, beyond what it tells the planner ([`KindPlan`]). Every method has
 /// a default that fits a kind without that concern.
-pub trait KindApply: KindPlan {
+pub(crate) trait KindApply: KindPlan {
     /// A fresh GET of the main document of the live object `name` (its ledger name), which
     /// apply uses to see whether it exists and to fingerprint it before a deletion; `None` for
     /// a kind without one (the global variables: always there, never deleted).

@@ -26,7 +26,7 @@ impl DssClient {
     }
 
     /// `GET /futures/{id}?peek=false`.
-    pub async fn get_future(&self, job_id: &str) -> Result<FutureState, ClientError> {
+    pub(crate) async fn get_future(&self, job_id: &str) -> Result<FutureState, ClientError> {
         let path = ApiPath::new().lit("futures").name("future id", job_id)?;
         self.send_json(Call::new(Method::GET, path).query("peek", false))
             .await
@@ -34,7 +34,7 @@ impl DssClient {
 
     /// Poll a future until it has its result, with the official client's backoff (200 ms,
     /// x1.1 per poll, at most 15 s between polls).
-    pub async fn wait_future(&self, job_id: &str) -> Result<FutureState, ClientError> {
+    pub(crate) async fn wait_future(&self, job_id: &str) -> Result<FutureState, ClientError> {
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
         loop {

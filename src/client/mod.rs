@@ -57,21 +57,21 @@ impl DssClient {
     }
 
     /// The base URL this client talks to.
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         self.transport.base_url().as_str()
     }
 
     /// Name the stack-lock holder on every later write of this client and its clones
     /// (`None`: stop), so that DSS's access log (and the emulator's statistics) can tell whose
     /// writes they are.
-    pub fn set_lock_holder(&self, holder: Option<&str>) {
+    pub(crate) fn set_lock_holder(&self, holder: Option<&str>) {
         self.transport.set_lock_holder(holder);
     }
 
     /// Hold this while reading, changing and writing back the global variables: DSS stores them
     /// as one document that a PUT replaces whole, so two read-modify-writes of one process
     /// (the ledger's, the stack lock's) must not interleave.
-    pub async fn lock_variables(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    pub(crate) async fn lock_variables(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.transport.variables.lock().await
     }
 

@@ -22,14 +22,19 @@ fn scenario(key: &str, id: &str) -> Result<ApiPath, ClientError> {
 impl DssClient {
     /// `POST /projects/{key}/scenarios/{id}/run`: fire the manual trigger; DSS answers the
     /// trigger fire (`runId`, `cancelled`). Never repeated: a second fire is a second run.
-    pub async fn run_scenario(&self, key: &str, id: &str, params: &Value) -> Result<Value, ClientError> {
+    pub(crate) async fn run_scenario(
+        &self,
+        key: &str,
+        id: &str,
+        params: &Value,
+    ) -> Result<Value, ClientError> {
         self.send_json(Call::new(Method::POST, scenario(key, id)?.lit("run")).json(params)?)
             .await
     }
 
     /// `GET /projects/{key}/scenarios/{id}/get-run-for-trigger?triggerId=..&triggerRunId=..`:
     /// `{"scenarioRun": ...}` once the fire started a run, `{}` before.
-    pub async fn scenario_run_for_trigger(
+    pub(crate) async fn scenario_run_for_trigger(
         &self,
         key: &str,
         id: &str,
@@ -43,7 +48,7 @@ impl DssClient {
     }
 
     /// `GET /projects/{key}/scenarios/{id}/{runId}/`: `{"scenarioRun", "stepRuns"}`.
-    pub async fn scenario_run_details(
+    pub(crate) async fn scenario_run_details(
         &self,
         key: &str,
         id: &str,
@@ -53,7 +58,12 @@ impl DssClient {
     }
 
     /// `GET /projects/{key}/scenarios/{id}/{runId}/log`: the run's log as text.
-    pub async fn scenario_run_log(&self, key: &str, id: &str, run_id: &str) -> Result<String, ClientError> {
+    pub(crate) async fn scenario_run_log(
+        &self,
+        key: &str,
+        id: &str,
+        run_id: &str,
+    ) -> Result<String, ClientError> {
         let answer = self
             .send(Call::new(
                 Method::GET,
@@ -64,7 +74,7 @@ impl DssClient {
     }
 
     /// `POST /projects/{key}/scenarios/{id}/abort`. Aborting twice is harmless.
-    pub async fn abort_scenario(&self, key: &str, id: &str) -> Result<(), ClientError> {
+    pub(crate) async fn abort_scenario(&self, key: &str, id: &str) -> Result<(), ClientError> {
         let call = Call::new(Method::POST, scenario(key, id)?.lit("abort")).repeat(Repeat::Idempotent);
         self.send(call).await.map(drop)
     }

@@ -34,7 +34,7 @@ pub struct ManArgs {
 }
 
 /// The completion script of `shell` for the whole command line, as text.
-pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
+pub(crate) fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
     let mut cmd = Cli::command();
     let mut script = Vec::new();
     // Generated into memory: clap_complete panics when its writer fails, and stdout may be a
@@ -50,7 +50,7 @@ pub(super) fn completions(args: &CompletionsArgs) -> Result<Outcome, Error> {
 }
 
 /// The `dssctl.1` page: synopsis, options and the list of commands.
-pub fn man_page() -> anyhow::Result<Vec<u8>> {
+pub(crate) fn man_page() -> anyhow::Result<Vec<u8>> {
     let mut page = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut page)
@@ -73,7 +73,7 @@ pub(super) fn man(args: &ManArgs) -> Result<Outcome, Error> {
 
 /// Write `dssctl.1` and `dssctl-COMMAND.1` for every command into `dir`; the paths written, in
 /// that order.
-pub fn write_man_pages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn write_man_pages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // Built, the subcommands carry their display name (`dssctl-plan`, as git names its pages)
     // and the global options; `help` has no page of its own.

@@ -51,7 +51,7 @@ pub struct EmulatorArgs {
 }
 
 impl EmulatorArgs {
-    pub fn resolve(self) -> Result<EmulatorSettings, Error> {
+    pub(crate) fn resolve(self) -> Result<EmulatorSettings, Error> {
         let listen: SocketAddr = self.listen.parse().with_context(|| {
             format!(
                 "--listen '{}' is not an address like 127.0.0.1:11200",

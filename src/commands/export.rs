@@ -34,7 +34,7 @@ pub struct ExportArgs {
 
 /// The resolved configuration of `dssctl export`.
 #[derive(Debug)]
-pub struct ExportConfig {
+pub(crate) struct ExportConfig {
     pub out: PathBuf,
     pub force: bool,
     /// Empty: every project.
@@ -46,7 +46,7 @@ pub struct ExportConfig {
 }
 
 impl ExportArgs {
-    pub fn resolve(self, matches: &ArgMatches) -> Result<ExportConfig, Error> {
+    pub(crate) fn resolve(self, matches: &ArgMatches) -> Result<ExportConfig, Error> {
         Ok(ExportConfig {
             out: self.out,
             force: self.force,

@@ -34,7 +34,7 @@ pub struct LockArgs {
 }
 
 impl LockArgs {
-    pub fn settings(self) -> LockSettings {
+    pub(crate) fn settings(self) -> LockSettings {
         LockSettings {
             timeout: self.lock_timeout,
             write_bound: self.lock_write_bound,
@@ -52,7 +52,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// [`lock::acquire_reading`]), then `body` with what the successful attempt read. The lock is
 /// released when `body` ends, whatever its result, and on Ctrl-C, which drops `body` and ends
 /// with [`Error::Interrupted`] (exit 130).
-pub async fn with_lock<T, R, RF, B, BF>(
+pub(crate) async fn with_lock<T, R, RF, B, BF>(
     target: &Target,
     settings: LockSettings,
     command: &str,
@@ -120,7 +120,7 @@ async fn interrupted() {
 }
 
 /// Say on stderr who holds the lock, for `plan` (which takes none).
-pub fn notice(vars: Option<&serde_json::Map<String, serde_json::Value>>, stack: &str) {
+pub(crate) fn notice(vars: Option<&serde_json::Map<String, serde_json::Value>>, stack: &str) {
     let Some(vars) = vars else { return };
     match lock::state_in(vars, stack, "") {
         LockState::Free => {}
@@ -143,13 +143,13 @@ pub struct UnlockArgs {
 
 /// The resolved configuration of `dssctl unlock`.
 #[derive(Debug)]
-pub struct UnlockConfig {
+pub(crate) struct UnlockConfig {
     pub target: TargetConfig,
     pub force: bool,
 }
 
 impl UnlockArgs {
-    pub fn resolve(self, matches: &ArgMatches) -> Result<UnlockConfig, Error> {
+    pub(crate) fn resolve(self, matches: &ArgMatches) -> Result<UnlockConfig, Error> {
         Ok(UnlockConfig {
             target: self.target.resolve(matches),
             force: self.force,

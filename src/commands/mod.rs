@@ -186,7 +186,7 @@ fn source_of(matches: &ArgMatches, id: &str) -> Source {
 impl TargetArgs {
     /// The target configuration: the URL with an API path at its end taken off (with a note
     /// on stderr), the key setting with where it came from.
-    pub fn resolve(self, matches: &ArgMatches) -> TargetConfig {
+    pub(crate) fn resolve(self, matches: &ArgMatches) -> TargetConfig {
         let url = self
             .url
             .as_deref()
@@ -249,7 +249,7 @@ pub struct ParallelismArgs {
 }
 
 impl ParallelismArgs {
-    pub fn get(self) -> usize {
+    pub(crate) fn get(self) -> usize {
         usize::from(self.parallelism)
     }
 }
@@ -268,7 +268,7 @@ pub struct TargetingArgs {
 
 impl TargetingArgs {
     /// The parsed selectors (a malformed one or an unknown kind is an error before any read).
-    pub fn resolve(self) -> Result<crate::engine::Targeting, Error> {
+    pub(crate) fn resolve(self) -> Result<crate::engine::Targeting, Error> {
         let parse = |list: Vec<String>, flag: &str| {
             list.iter()
                 .map(|t| {

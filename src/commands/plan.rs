@@ -41,7 +41,7 @@ pub struct PlanArgs {
 
 /// The resolved configuration of `dssctl plan`.
 #[derive(Debug)]
-pub struct PlanConfig {
+pub(crate) struct PlanConfig {
     pub paths: Vec<PathBuf>,
     pub target: TargetConfig,
     pub format: Format,
@@ -53,7 +53,7 @@ pub struct PlanConfig {
 }
 
 impl PlanArgs {
-    pub fn resolve(self, matches: &ArgMatches) -> Result<PlanConfig, Error> {
+    pub(crate) fn resolve(self, matches: &ArgMatches) -> Result<PlanConfig, Error> {
         let mut target = self.target.resolve(matches);
         super::environment_stack(&mut target, &self.paths, matches);
         Ok(PlanConfig {

@@ -44,7 +44,7 @@ pub(super) fn render(args: RenderArgs) -> Result<Outcome, Error> {
 
 /// The documents as `format`: YAML documents each preceded by `# Source: FILE:LINE`, or a
 /// pretty JSON array.
-pub fn render_documents(documents: &[ExpandedDocument], format: RenderFormat) -> String {
+pub(crate) fn render_documents(documents: &[ExpandedDocument], format: RenderFormat) -> String {
     match format {
         RenderFormat::Json => {
             let all: Vec<serde_json::Value> = documents.iter().map(|d| d.doc.to_json()).collect();

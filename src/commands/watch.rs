@@ -50,7 +50,7 @@ pub struct WatchArgs {
 }
 
 impl WatchArgs {
-    pub fn resolve(self, matches: &ArgMatches) -> Result<WatchConfig, Error> {
+    pub(crate) fn resolve(self, matches: &ArgMatches) -> Result<WatchConfig, Error> {
         let mut target = self.target.resolve(matches);
         super::environment_stack(&mut target, std::slice::from_ref(&self.dir), matches);
         Ok(WatchConfig {

@@ -13,7 +13,7 @@ use super::http::ReconcileResult;
 
 /// Why a reconcile runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
+pub(crate) enum Trigger {
     /// The first reconcile, or a change under the directory: the manifests are applied.
     Change,
     /// The periodic drift check: drift is corrected only with self-heal.
@@ -22,7 +22,7 @@ pub enum Trigger {
 
 /// The daemon's options that shape a decision.
 #[derive(Debug, Clone, Copy)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// Correct drift found on the interval (`--no-self-heal` turns it off).
     pub self_heal: bool,
     /// Apply deletions (`--prune`); otherwise they are only counted as pending.
@@ -32,7 +32,7 @@ pub struct Policy {
 
 /// What to do with a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Nothing differs.
     InSync,
     /// Drift found on the interval without self-heal: reported, not corrected.
@@ -45,7 +45,7 @@ pub enum Decision {
 
 /// Decide what to do with `plan` (its deletions already taken out without `prune`, see
 /// [`without_deletes`]).
-pub fn decide(plan: &Plan, trigger: Trigger, policy: Policy, guard: GuardInput<'_>) -> Decision {
+pub(crate) fn decide(plan: &Plan, trigger: Trigger, policy: Policy, guard: GuardInput<'_>) -> Decision {
     if !plan.errors.is_empty() {
         return Decision::Refuse(format!("the plan has {} error(s)", plan.errors.len()));
     }
@@ -68,7 +68,7 @@ pub fn decide(plan: &Plan, trigger: Trigger, policy: Policy, guard: GuardInput<'
 /// Without `prune`, the plan's deletions are taken out (and counted): they are only
 /// reported. Deletions depend on nothing the remaining operations need, so the rest of the
 /// plan stays executable.
-pub fn without_deletes(mut plan: Plan, prune: bool) -> (Plan, usize) {
+pub(crate) fn without_deletes(mut plan: Plan, prune: bool) -> (Plan, usize) {
     if prune {
         return (plan, 0);
     }
@@ -81,7 +81,7 @@ pub fn without_deletes(mut plan: Plan, prune: bool) -> (Plan, usize) {
 
 /// The state the scheduling carries from one reconcile to the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     /// Consecutive failed reconciles.
     pub failures: u32,
     /// A change not yet applied successfully: the retry after a failure applies too.
@@ -100,7 +100,7 @@ impl Default for Schedule {
 
 impl Schedule {
     /// The trigger of the next reconcile, unless a change arrives first.
-    pub fn trigger(self) -> Trigger {
+    pub(crate) fn trigger(self) -> Trigger {
         if self.change_pending {
             Trigger::Change
         } else {
@@ -112,7 +112,12 @@ impl Schedule {
     /// next reconcile. An error backs off; success, or an invalid edit (which waits for the
     /// next edit, the interval still checking drift against the last good manifests), waits
     /// the interval with jitter (`unit` in `[0, 1)` picks the point in the range).
-    pub fn after(self, result: ReconcileResult, interval: Duration, unit: f64) -> (Schedule, Duration) {
+    pub(crate) fn after(
+        self,
+        result: ReconcileResult,
+        interval: Duration,
+        unit: f64,
+    ) -> (Schedule, Duration) {
         if result == ReconcileResult::Error {
             let failures = self.failures.saturating_add(1);
             let next = Schedule { failures, ..self };
@@ -128,13 +133,13 @@ impl Schedule {
 }
 
 /// The interval with ±10% jitter; `unit` in `[0, 1)` picks the point in the range.
-pub fn jittered(interval: Duration, unit: f64) -> Duration {
+pub(crate) fn jittered(interval: Duration, unit: f64) -> Duration {
     interval.mul_f64(0.9 + 0.2 * unit.clamp(0.0, 1.0))
 }
 
 /// The wait after `failures` consecutive failed reconciles: 1 s doubling, capped at the
 /// interval.
-pub fn backoff(failures: u32, interval: Duration) -> Duration {
+pub(crate) fn backoff(failures: u32, interval: Duration) -> Duration {
     let exp = failures.saturating_sub(1).min(20);
     Duration::from_secs(1u64 << exp).min(interval)
 }

@@ -24,7 +24,7 @@ use super::status::{self, LastFailure, LockStatus, ReconcileRecord, ResourceStat
 
 /// How a reconcile ended (the `result` label of `dssctl_reconciles_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReconcileResult {
+pub(crate) enum ReconcileResult {
     /// The instance was read, and every change due was applied (or only reported).
     Success,
     /// An API error, a failed operation, a plan error or a guard's refusal.
@@ -34,9 +34,9 @@ pub enum ReconcileResult {
 }
 
 impl ReconcileResult {
-    pub const ALL: [ReconcileResult; 3] = [Self::Success, Self::Error, Self::Invalid];
+    pub(crate) const ALL: [ReconcileResult; 3] = [Self::Success, Self::Error, Self::Invalid];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Success => "success",
             Self::Error => "error",
@@ -50,7 +50,7 @@ const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.
 
 /// What the endpoints report; updated by the reconcile loop after each reconcile.
 #[derive(Debug)]
-pub struct Status {
+pub(crate) struct Status {
     interval: Duration,
     started: Instant,
     inner: Mutex<Inner>,
@@ -62,7 +62,7 @@ pub struct Status {
 
 /// What the status page says about the daemon itself (fixed at start).
 #[derive(Debug, Clone, Default)]
-pub struct PageInfo {
+pub(crate) struct PageInfo {
     pub stack: String,
     /// The instance's URL (never with credentials).
     pub target: String,
@@ -98,12 +98,12 @@ struct Inner {
 
 impl Status {
     #[cfg(test)]
-    pub fn new(interval: Duration) -> Status {
+    pub(crate) fn new(interval: Duration) -> Status {
         Status::with_info(interval, PageInfo::default())
     }
 
     /// The status of a daemon described by `info` on its page.
-    pub fn with_info(interval: Duration, info: PageInfo) -> Status {
+    pub(crate) fn with_info(interval: Duration, info: PageInfo) -> Status {
         Status {
             interval,
             started: Instant::now(),
@@ -123,7 +123,7 @@ impl Status {
 
     /// Record what a reconcile tells the page (after [`Status::record`]); `lock` is the stack
     /// lock as read at its end (`Some(None)`: free; `None`: not read, the last one is kept).
-    pub fn record_page(
+    pub(crate) fn record_page(
         &self,
         result: ReconcileResult,
         trigger: &'static str,
@@ -163,7 +163,7 @@ impl Status {
     }
 
     /// The document of `/api/status` and `/`.
-    pub fn document(&self) -> StatusDoc {
+    pub(crate) fn document(&self) -> StatusDoc {
         let ready = self.ready();
         let page = self.page_lock();
         StatusDoc {
@@ -191,7 +191,7 @@ impl Status {
 
     /// Record a reconcile's end. `drift` is `(drifted, pending deletes)` when the live state
     /// was compared, `None` when it was not (invalid manifests, an API error before the plan).
-    pub fn record(&self, result: ReconcileResult, took: Duration, drift: Option<(usize, usize)>) {
+    pub(crate) fn record(&self, result: ReconcileResult, took: Duration, drift: Option<(usize, usize)>) {
         let mut inner = self.lock();
         inner.totals[result as usize] += 1;
         let secs = took.as_secs_f64();
@@ -209,7 +209,7 @@ impl Status {
     }
 
     /// Whether the last reconcile succeeded less than twice the interval ago.
-    pub fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         match self.lock().last {
             Some((at, ok)) => ok && at.elapsed() < self.interval * 2,
             None => false,
@@ -217,7 +217,7 @@ impl Status {
     }
 
     /// The Prometheus text exposition.
-    pub fn metrics(&self) -> String {
+    pub(crate) fn metrics(&self) -> String {
         let inner = self.lock();
         let mut out = String::new();
         let _ = writeln!(out, "# HELP dssctl_reconciles_total Reconciles by result.");
@@ -285,7 +285,7 @@ impl Status {
 }
 
 /// The routes, over the shared status.
-pub fn router(status: Arc<Status>) -> Router {
+pub(crate) fn router(status: Arc<Status>) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/api/status", get(api_status))

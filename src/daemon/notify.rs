@@ -18,7 +18,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 /// Events waiting for delivery beyond this are dropped (and counted).
-pub const QUEUE: usize = 64;
+pub(crate) const QUEUE: usize = 64;
 /// Attempts per event and URL.
 const ATTEMPTS: u32 = 4;
 /// The first retry's wait; doubled at each retry.
@@ -31,7 +31,7 @@ const MAX_RESOURCES: usize = 20;
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum EventKind {
+pub(crate) enum EventKind {
     /// The interval found the instance different from the manifests.
     DriftDetected,
     /// The drift found on the interval was written back.
@@ -45,7 +45,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub(crate) const ALL: [EventKind; 5] = [
         Self::DriftDetected,
         Self::DriftCorrected,
         Self::ApplyFailed,
@@ -53,7 +53,7 @@ impl EventKind {
         Self::LockContention,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::DriftDetected => "drift_detected",
             Self::DriftCorrected => "drift_corrected",
@@ -76,7 +76,7 @@ impl EventKind {
 
 /// One notification, as POSTed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Event {
+pub(crate) struct Event {
     pub event: EventKind,
     /// One line for people (and Slack).
     pub text: String,
@@ -96,7 +96,7 @@ pub struct Event {
 
 impl Event {
     /// An event about `resources` (all of them counted, the first few named).
-    pub fn new(
+    pub(crate) fn new(
         kind: EventKind,
         stack: &str,
         target: &str,
@@ -134,7 +134,7 @@ impl Event {
 
 /// The notification counters of `/metrics`.
 #[derive(Debug, Default)]
-pub struct NotifyStats {
+pub(crate) struct NotifyStats {
     raised: [AtomicU64; 5],
     delivered: AtomicU64,
     failed: AtomicU64,
@@ -147,7 +147,7 @@ impl NotifyStats {
     }
 
     /// The Prometheus text of these counters.
-    pub fn metrics(&self) -> String {
+    pub(crate) fn metrics(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP dssctl_events_total Daemon events raised, by type.");
         let _ = writeln!(out, "# TYPE dssctl_events_total counter");
@@ -190,14 +190,14 @@ impl NotifyStats {
 
 /// The sending side, used by the reconciles.
 #[derive(Debug, Clone)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     queue: Option<mpsc::Sender<Event>>,
     stats: Arc<NotifyStats>,
 }
 
 impl Notifier {
     /// Deliver to `urls` (none: events are only counted) from a background task.
-    pub fn start(urls: Vec<String>, stats: Arc<NotifyStats>) -> Notifier {
+    pub(crate) fn start(urls: Vec<String>, stats: Arc<NotifyStats>) -> Notifier {
         if urls.is_empty() {
             return Notifier { queue: None, stats };
         }
@@ -210,7 +210,7 @@ impl Notifier {
     }
 
     /// Raise `event`: counted, then queued without waiting (dropped when the queue is full).
-    pub fn send(&self, event: Event) {
+    pub(crate) fn send(&self, event: Event) {
         self.stats.raised(event.event);
         let Some(queue) = &self.queue else { return };
         if queue.try_send(event).is_err() {

@@ -31,7 +31,7 @@ use super::status::{self, Applied, ResourceStatus};
 
 /// The daemon's options for a reconcile.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     pub dir: PathBuf,
     pub policy: Policy,
     pub parallelism: usize,
@@ -50,7 +50,7 @@ pub struct Outcome {
 
 /// What a reconcile tells the status page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PageUpdate {
+pub(crate) struct PageUpdate {
     /// Every managed resource's state (`None`: keep the last known states).
     pub resources: Option<Vec<ResourceStatus>>,
     /// The plan in one line, or what stopped the reconcile.
@@ -93,12 +93,12 @@ fn declared_ids(resources: &[Declared]) -> Vec<(ResourceId, String)> {
 
 /// The manifests last seen valid, kept across reconciles.
 #[derive(Debug, Default)]
-pub struct Desired {
+pub(crate) struct Desired {
     pub resources: Option<Vec<Declared>>,
 }
 
 /// Reconcile once.
-pub async fn reconcile(
+pub(crate) async fn reconcile(
     target: &Target,
     desired: &mut Desired,
     trigger: Trigger,

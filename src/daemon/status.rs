@@ -16,14 +16,14 @@ use serde::Serialize;
 use crate::plan::{Action, Plan, ResourceId};
 
 /// Reconciles kept in the history.
-pub const HISTORY: usize = 20;
+pub(crate) const HISTORY: usize = 20;
 /// Seconds between two reloads of the page.
-pub const REFRESH_SECONDS: u32 = 5;
+pub(crate) const REFRESH_SECONDS: u32 = 5;
 
 /// The state of one managed resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ResourceState {
+pub(crate) enum ResourceState {
     /// Compared with the manifests: nothing differs (or what differed was just written).
     InSync,
     /// Differs from the manifests and was not written (no self-heal, a refusal, the lock).
@@ -37,7 +37,7 @@ pub enum ResourceState {
 }
 
 impl ResourceState {
-    pub const ALL: [ResourceState; 5] = [
+    pub(crate) const ALL: [ResourceState; 5] = [
         Self::InSync,
         Self::Drifted,
         Self::DetectOnly,
@@ -45,7 +45,7 @@ impl ResourceState {
         Self::Pending,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::InSync => "in_sync",
             Self::Drifted => "drifted",
@@ -56,7 +56,7 @@ impl ResourceState {
     }
 
     /// How the page writes it.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::InSync => "in sync",
             Self::Drifted => "drifted",
@@ -69,7 +69,7 @@ impl ResourceState {
 
 /// One managed resource on the page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ResourceStatus {
+pub(crate) struct ResourceStatus {
     /// `group`, `dataset`, ... (as in the text plan).
     pub kind: String,
     pub name: String,
@@ -84,7 +84,7 @@ pub struct ResourceStatus {
 
 /// What a reconcile did with its plan, as far as the resource states are concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
+pub(crate) enum Applied {
     /// Nothing was written: in sync, drift only reported, a refusal or the lock held by
     /// another run.
     Nothing,
@@ -94,7 +94,7 @@ pub enum Applied {
 
 /// The states after a reconcile that planned: every declared resource (`declared`, with its
 /// origin) and every resource waiting for deletion (`pending_deletes`).
-pub fn resource_states(
+pub(crate) fn resource_states(
     declared: &[(ResourceId, String)],
     plan: &Plan,
     applied: &Applied,
@@ -164,7 +164,7 @@ pub fn resource_states(
 
 /// The declared resources before any comparison (at start, or when the live state could not
 /// be read): all pending.
-pub fn pending(declared: &[(ResourceId, String)], why: &str) -> Vec<ResourceStatus> {
+pub(crate) fn pending(declared: &[(ResourceId, String)], why: &str) -> Vec<ResourceStatus> {
     declared
         .iter()
         .map(|(id, origin)| ResourceStatus {
@@ -194,7 +194,7 @@ fn fields_of(op: &crate::plan::Operation) -> Option<String> {
 
 /// `text` with every occurrence of `values` (resolved secrets) replaced by `(redacted)`.
 /// Values shorter than 4 characters are left: they would blank out ordinary words.
-pub fn redact(text: &str, values: &[String]) -> String {
+pub(crate) fn redact(text: &str, values: &[String]) -> String {
     let mut out = text.to_string();
     for v in values.iter().filter(|v| v.chars().count() >= 4) {
         out = out.replace(v.as_str(), "(redacted)");
@@ -204,7 +204,7 @@ pub fn redact(text: &str, values: &[String]) -> String {
 
 /// One reconcile in the history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ReconcileRecord {
+pub(crate) struct ReconcileRecord {
     /// When it ended (RFC 3339, UTC).
     pub at: String,
     /// `change` (start, or an edit of the manifests) or `interval` (drift check).
@@ -220,14 +220,14 @@ pub struct ReconcileRecord {
 
 /// The last failed reconcile.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LastFailure {
+pub(crate) struct LastFailure {
     pub at: String,
     pub error: String,
 }
 
 /// The stack lock as the last reconcile saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LockStatus {
+pub(crate) struct LockStatus {
     /// Who holds it (`user@host pid N (command)`, and the CI job when there is one).
     pub holder: String,
     /// Whether the holder is this daemon.
@@ -236,7 +236,7 @@ pub struct LockStatus {
 
 /// Everything `/api/status` serves and `/` shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StatusDoc {
+pub(crate) struct StatusDoc {
     pub stack: String,
     /// The instance's URL (never with credentials).
     pub target: String,
@@ -262,7 +262,7 @@ pub struct StatusDoc {
 }
 
 /// Counts per state, every state present.
-pub fn counts(resources: &[ResourceStatus]) -> BTreeMap<&'static str, usize> {
+pub(crate) fn counts(resources: &[ResourceStatus]) -> BTreeMap<&'static str, usize> {
     let mut out: BTreeMap<&'static str, usize> = ResourceState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for r in resources {
         *out.entry(r.state.as_str()).or_default() += 1;
@@ -271,7 +271,7 @@ pub fn counts(resources: &[ResourceStatus]) -> BTreeMap<&'static str, usize> {
 }
 
 /// `s` safe in HTML text and in a quoted attribute.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -316,7 +316,7 @@ pre{white-space:pre-wrap;margin:6px 0 0;font-size:12px}
 ";
 
 /// The status page.
-pub fn render_html(doc: &StatusDoc) -> String {
+pub(crate) fn render_html(doc: &StatusDoc) -> String {
     let mut out = String::new();
     let _ = write!(
         out,

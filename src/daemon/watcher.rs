@@ -13,21 +13,21 @@ use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, ne
 use tokio::sync::mpsc::UnboundedSender;
 
 /// How long the debouncer waits for a burst of events (an editor's save) to settle.
-pub const DEBOUNCE: Duration = Duration::from_millis(800);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(800);
 
 /// A change under the watched directory: the paths that changed (relative when possible).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
+pub(crate) struct Change {
     pub paths: Vec<PathBuf>,
 }
 
 /// The running watcher; dropping it stops watching.
-pub struct Watcher {
+pub(crate) struct Watcher {
     _debouncer: Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>,
 }
 
 /// Start watching `dir` recursively; relevant changes are sent on `tx`.
-pub fn watch(dir: &Path, tx: UnboundedSender<Change>) -> anyhow::Result<Watcher> {
+pub(crate) fn watch(dir: &Path, tx: UnboundedSender<Change>) -> anyhow::Result<Watcher> {
     let root = dir
         .canonicalize()
         .with_context(|| format!("cannot watch {}: no such directory", dir.display()))?;
@@ -66,7 +66,7 @@ pub fn watch(dir: &Path, tx: UnboundedSender<Change>) -> anyhow::Result<Watcher>
 
 /// `path` relative to `root` when it matters: not under `.dssctl/` or any hidden file or
 /// directory (editors' swap files, `.git/`); `None` otherwise.
-pub fn relevant(root: &Path, path: &Path) -> Option<PathBuf> {
+pub(crate) fn relevant(root: &Path, path: &Path) -> Option<PathBuf> {
     let relative = path.strip_prefix(root).unwrap_or(path);
     let hidden = relative.components().any(|c| match c {
         Component::Normal(name) => name.to_string_lossy().starts_with('.'),

@@ -60,7 +60,7 @@ impl std::fmt::Debug for ApiKeySpec {
 }
 
 /// Privilege names a restricted key may hold.
-pub const PRIVILEGES: [&str; 12] = [
+pub(crate) const PRIVILEGES: [&str; 12] = [
     "READ_CONF",
     "WRITE_CONF",
     "ADMIN",
@@ -117,7 +117,7 @@ fn validate_spec(spec: &ApiKeySpec) -> anyhow::Result<()> {
 }
 
 /// A fresh random key, as DSS generates them (32 alphanumeric characters).
-pub fn generate_key() -> String {
+pub(crate) fn generate_key() -> String {
     rand::rng()
         .sample_iter(rand::distr::Alphanumeric)
         .take(32)
@@ -126,13 +126,13 @@ pub fn generate_key() -> String {
 }
 
 /// All keys the emulator knows.
-pub struct KeyRing {
+pub(crate) struct KeyRing {
     admin_key: String,
     restricted: HashMap<String, Arc<ApiKeySpec>>,
 }
 
 impl KeyRing {
-    pub fn new(admin_key: String, keys: &[ApiKeySpec]) -> anyhow::Result<Self> {
+    pub(crate) fn new(admin_key: String, keys: &[ApiKeySpec]) -> anyhow::Result<Self> {
         if admin_key.trim().is_empty() {
             anyhow::bail!("the admin key is empty");
         }
@@ -151,7 +151,7 @@ impl KeyRing {
     }
 
     /// Who is calling, from the request headers; 401 for a missing or unknown key.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    pub(crate) fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         let key =
             presented_key(headers).ok_or_else(|| ApiError::unauthorized("No API key or ticket given"))?;
         if key == self.admin_key {
@@ -209,26 +209,26 @@ fn presented_key(headers: &HeaderMap) -> Option<String> {
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
-pub enum Caller {
+pub(crate) enum Caller {
     Admin { login: String },
     Restricted(Arc<ApiKeySpec>),
 }
 
 impl Caller {
     /// The login recorded as author of writes.
-    pub fn login(&self) -> String {
+    pub(crate) fn login(&self) -> String {
         match self {
             Caller::Admin { login } => login.clone(),
             Caller::Restricted(spec) => login_of(spec),
         }
     }
 
-    pub fn is_admin(&self) -> bool {
+    pub(crate) fn is_admin(&self) -> bool {
         matches!(self, Caller::Admin { .. })
     }
 
     /// Instance administration: 403 for restricted keys.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         if self.is_admin() {
             Ok(())
         } else {
@@ -239,7 +239,7 @@ impl Caller {
     }
 
     /// Whether the caller holds `privilege` on `project`.
-    pub fn can(&self, project: &str, privilege: &str) -> bool {
+    pub(crate) fn can(&self, project: &str, privilege: &str) -> bool {
         match self {
             Caller::Admin { .. } => true,
             Caller::Restricted(spec) => {
@@ -259,7 +259,7 @@ impl Caller {
     /// the project gets DSS's wording for a project it may not see, the same whether the
     /// project exists or not ("Failed to read project permissions", as a public DSS tool
     /// recorded it on DSS 14.6); a key that may see it but lacks the privilege is told which.
-    pub fn require(&self, project: &str, privilege: &str) -> Result<(), ApiError> {
+    pub(crate) fn require(&self, project: &str, privilege: &str) -> Result<(), ApiError> {
         if self.can(project, privilege) {
             return Ok(());
         }
@@ -278,7 +278,7 @@ impl Caller {
 
     /// Whether the caller may run code (SQL) somewhere: RUN_CODE on `project` when the query
     /// names one, on any project otherwise.
-    pub fn require_run_code(&self, project: Option<&str>) -> Result<(), ApiError> {
+    pub(crate) fn require_run_code(&self, project: Option<&str>) -> Result<(), ApiError> {
         match (self, project) {
             (Caller::Admin { .. }, _) => Ok(()),
             (_, Some(p)) => self.require(p, "RUN_CODE"),

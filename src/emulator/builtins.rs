@@ -16,7 +16,7 @@ use super::store::{self, Doc, Store};
 use super::{connections, groups, users};
 
 /// The login the admin key acts as, as on a fresh DSS.
-pub const ADMIN_LOGIN: &str = "admin";
+pub(crate) const ADMIN_LOGIN: &str = "admin";
 
 fn object(value: Value) -> Doc {
     match value {
@@ -26,7 +26,7 @@ fn object(value: Value) -> Doc {
 }
 
 /// The built-in users, groups and connections, with their defaults filled.
-pub fn objects() -> (Vec<Doc>, Vec<Doc>, Vec<Doc>) {
+pub(crate) fn objects() -> (Vec<Doc>, Vec<Doc>, Vec<Doc>) {
     let mut admin = object(json!({
         "login": ADMIN_LOGIN,
         "displayName": "Administrator",
@@ -71,7 +71,7 @@ pub fn objects() -> (Vec<Doc>, Vec<Doc>, Vec<Doc>) {
 }
 
 /// Put the built-in objects in `store`; answers their paths and documents, to be persisted.
-pub fn seed(st: &mut Store) -> Vec<(std::path::PathBuf, Value)> {
+pub(crate) fn seed(st: &mut Store) -> Vec<(std::path::PathBuf, Value)> {
     let (user_docs, group_docs, connection_docs) = objects();
     let mut written = Vec::new();
     for doc in user_docs {

@@ -23,9 +23,9 @@ use sha2::Sha256;
 use crate::wire;
 
 /// The marker of a value encrypted at rest.
-pub const SEALED_PREFIX: &str = "e:dssctl1:";
+pub(crate) const SEALED_PREFIX: &str = "e:dssctl1:";
 /// The key file in the data dir.
-pub const KEY_FILE: &str = "secret.key";
+pub(crate) const KEY_FILE: &str = "secret.key";
 
 const NONCE_LEN: usize = 16;
 const TAG_LEN: usize = 16;
@@ -33,7 +33,7 @@ const TAG_LEN: usize = 16;
 type HmacSha256 = Hmac<Sha256>;
 
 /// The data dir's key.
-pub struct Cipher {
+pub(crate) struct Cipher {
     enc_key: [u8; 32],
     mac_key: [u8; 32],
 }
@@ -55,7 +55,7 @@ impl Cipher {
     }
 
     /// The key of `dir`, generated (and written, readable by the owner only) when absent.
-    pub fn load_or_create(dir: &Path) -> anyhow::Result<Cipher> {
+    pub(crate) fn load_or_create(dir: &Path) -> anyhow::Result<Cipher> {
         let path = dir.join(KEY_FILE);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
@@ -90,7 +90,7 @@ impl Cipher {
         }
     }
 
-    pub fn encrypt(&self, plain: &str) -> String {
+    pub(crate) fn encrypt(&self, plain: &str) -> String {
         let nonce: [u8; NONCE_LEN] = rand::rng().random();
         let mut data = plain.as_bytes().to_vec();
         self.keystream_xor(&nonce, &mut data);
@@ -104,7 +104,7 @@ impl Cipher {
         )
     }
 
-    pub fn decrypt(&self, sealed: &str) -> anyhow::Result<String> {
+    pub(crate) fn decrypt(&self, sealed: &str) -> anyhow::Result<String> {
         let raw = sealed
             .strip_prefix(SEALED_PREFIX)
             .ok_or_else(|| anyhow::anyhow!("not an encrypted value"))?;
@@ -127,7 +127,7 @@ impl Cipher {
     }
 
     /// Encrypt every secret of `doc` (see the module documentation) in place.
-    pub fn seal(&self, doc: &mut Value) {
+    pub(crate) fn seal(&self, doc: &mut Value) {
         visit_secrets(doc, &mut |s| {
             if !s.is_empty() && !s.starts_with(SEALED_PREFIX) {
                 *s = self.encrypt(s);
@@ -136,7 +136,7 @@ impl Cipher {
     }
 
     /// Decrypt every encrypted value of `doc` in place.
-    pub fn open(&self, doc: &mut Value) -> anyhow::Result<()> {
+    pub(crate) fn open(&self, doc: &mut Value) -> anyhow::Result<()> {
         open_all(self, doc)
     }
 }

@@ -34,7 +34,7 @@ use super::store::{self, CodeEnv, Doc, Store, paths};
 static AREA: fn() -> Routes = routes;
 
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     type K3 = Params<(String, String, String)>;
@@ -102,7 +102,7 @@ const DESIGN_MODES: &[&str] = &[
 ];
 
 /// `PYTHON` or `R`, whatever the case the client used.
-pub fn lang_of(raw: &str) -> Result<&'static str, ApiError> {
+pub(crate) fn lang_of(raw: &str) -> Result<&'static str, ApiError> {
     match raw.to_ascii_uppercase().as_str() {
         "PYTHON" => Ok("PYTHON"),
         "R" => Ok("R"),
@@ -112,7 +112,7 @@ pub fn lang_of(raw: &str) -> Result<&'static str, ApiError> {
     }
 }
 
-pub fn key(lang: &str, name: &str) -> String {
+pub(crate) fn key(lang: &str, name: &str) -> String {
     format!("{lang}/{name}")
 }
 
@@ -135,7 +135,7 @@ fn broken(lang: &str, name: &str, failure: &str) -> ApiError {
 
 /// The `messages` block of DSS operation results: each entry is `(severity, text)` with
 /// severity `SUCCESS`, `INFO`, `WARNING` or `ERROR`.
-pub fn messages(entries: &[(&str, String)]) -> Value {
+pub(crate) fn messages(entries: &[(&str, String)]) -> Value {
     let has = |sev: &str| entries.iter().any(|(s, _)| *s == sev);
     let items: Vec<Value> = entries
         .iter()
@@ -177,7 +177,7 @@ fn list_item(env: &CodeEnv) -> Value {
     item
 }
 
-pub fn list(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     let items: Vec<Value> = st.code_envs.values().map(list_item).collect();
@@ -186,7 +186,13 @@ pub fn list(app: &App, req: &Req) -> ApiResult {
 
 /// A new definition from a create body (`params` of the official client's `create_code_env`,
 /// which may carry top-level options and a partial `desc`).
-pub fn new_definition(lang: &str, name: &str, mode: &str, owner: &str, body: &Doc) -> Result<Doc, ApiError> {
+pub(crate) fn new_definition(
+    lang: &str,
+    name: &str,
+    mode: &str,
+    owner: &str,
+    body: &Doc,
+) -> Result<Doc, ApiError> {
     let mut desc = Doc::new();
     desc.insert("owner".into(), json!(owner));
     desc.insert("deploymentMode".into(), json!(mode));
@@ -346,7 +352,7 @@ fn copy_into_desc(doc: &mut Doc) {
 }
 
 /// Whether `line` is a requirement the env's package manager would accept.
-pub fn check_requirement(lang: &str, line: &str) -> Result<(), String> {
+pub(crate) fn check_requirement(lang: &str, line: &str) -> Result<(), String> {
     if lang == "R" {
         check_cran(line)
     } else {
@@ -476,7 +482,7 @@ fn check_cran(line: &str) -> Result<(), String> {
 }
 
 /// The requested lines of a package list: comments and blank lines dropped.
-pub fn requested_lines(spec: &str) -> Vec<String> {
+pub(crate) fn requested_lines(spec: &str) -> Vec<String> {
     spec.lines()
         .map(|l| l.split(" #").next().unwrap_or("").trim())
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -494,7 +500,7 @@ fn log_stamp() -> String {
 
 /// Install the env's requested packages: record the valid ones as installed, or fail on the
 /// first invalid ones. Writes a log named after `action` and answers the operation's messages.
-pub fn install(env: &mut CodeEnv, action: &str, force_rebuild: bool) -> Value {
+pub(crate) fn install(env: &mut CodeEnv, action: &str, force_rebuild: bool) -> Value {
     let d = &env.definition;
     let lang = d
         .get("envLang")
@@ -625,7 +631,7 @@ async fn create_env(app: &App, req: &Req, lang: &str, name: &str, mode: &str, bo
     Ok(http::json(&answer))
 }
 
-pub async fn create(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
+pub(crate) async fn create(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let lang = lang_of(lang)?;
     let mut body = http::body_object(&req.body)?;
@@ -636,7 +642,7 @@ pub async fn create(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
 
 /// `POST /admin/code-envs/internal-env/create?dssInternalCodeEnvType=T`: the env DSS uses for
 /// one of its features, named `INTERNAL_<T>` here.
-pub async fn create_internal(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn create_internal(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let kind = req
         .query
@@ -661,7 +667,7 @@ pub async fn create_internal(app: &App, req: &Req) -> ApiResult {
 
 /// `POST /admin/code-envs/from-python-preset/{preset}`: a Python env named `<prefix><preset>`;
 /// with `allowUpdate` (the default) an existing one is reinstalled instead of refused.
-pub async fn from_preset(app: &App, req: &Req, preset: &str) -> ApiResult {
+pub(crate) async fn from_preset(app: &App, req: &Req, preset: &str) -> ApiResult {
     req.caller.require_admin()?;
     let allow_update = req.query.bool("allowUpdate", true)?;
     let name = format!("{}{preset}", req.query.get("prefix").unwrap_or(""));
@@ -677,7 +683,7 @@ pub async fn from_preset(app: &App, req: &Req, preset: &str) -> ApiResult {
     create_env(app, req, "PYTHON", &name, "DESIGN_MANAGED", &body).await
 }
 
-pub fn get(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let lang = lang_of(lang)?;
     let st = app.read();
@@ -691,7 +697,7 @@ pub fn get(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     Ok(http::json(&env.definition))
 }
 
-pub async fn put(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
+pub(crate) async fn put(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let lang = lang_of(lang)?;
     let mut body = http::body_object(&req.body)?;
@@ -764,7 +770,7 @@ pub async fn put(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     Ok(http::json(&doc))
 }
 
-pub async fn delete(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
+pub(crate) async fn delete(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let lang = lang_of(lang)?;
     let wait = req.query.bool("wait", true)?;
@@ -785,7 +791,7 @@ pub async fn delete(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
 }
 
 /// `GET .../{projectKey}/version`: design-node envs are not versioned, so the answer is empty.
-pub fn version(app: &App, req: &Req, lang: &str, name: &str, project: &str) -> ApiResult {
+pub(crate) fn version(app: &App, req: &Req, lang: &str, name: &str, project: &str) -> ApiResult {
     req.caller.require_admin()?;
     let lang = lang_of(lang)?;
     let st = app.read();
@@ -831,7 +837,7 @@ async fn run_packages(app: &App, req: &Req, lang: &str, name: &str, action: &str
     .await
 }
 
-pub async fn packages(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
+pub(crate) async fn packages(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let lang = lang_of(lang)?;
     let force = req.query.bool("forceRebuildEnv", false)?;
@@ -843,7 +849,7 @@ pub async fn packages(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult
     run_packages(app, req, lang, name, "update-packages", force).await
 }
 
-pub async fn jupyter(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
+pub(crate) async fn jupyter(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let lang = lang_of(lang)?;
     let active = req.query.bool("active", true)?;
@@ -863,7 +869,7 @@ pub async fn jupyter(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult 
 
 /// `POST .../images`: one image per container execution config the env is built for (all of
 /// the general settings' configs, or those named in `containerConfs`). Recorded, not built.
-pub async fn images(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
+pub(crate) async fn images(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let lang = lang_of(lang)?;
     if req.query.get("envVersion").is_some_and(|v| !v.is_empty()) {
@@ -934,7 +940,7 @@ fn usages_of(st: &Store, lang: &str, name: &str) -> Vec<Value> {
     out
 }
 
-pub fn usages(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
+pub(crate) fn usages(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let lang = lang_of(lang)?;
     let st = app.read();
@@ -944,7 +950,7 @@ pub fn usages(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     Ok(http::json(&usages_of(&st, lang, name)))
 }
 
-pub fn all_usages(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn all_usages(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     let mut out = Vec::new();
@@ -959,7 +965,7 @@ pub fn all_usages(app: &App, req: &Req) -> ApiResult {
     Ok(http::json(&out))
 }
 
-pub fn logs(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
+pub(crate) fn logs(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let lang = lang_of(lang)?;
     let st = app.read();
@@ -975,7 +981,7 @@ pub fn logs(app: &App, req: &Req, lang: &str, name: &str) -> ApiResult {
     Ok(http::json(&items))
 }
 
-pub fn log(app: &App, req: &Req, lang: &str, name: &str, log: &str) -> ApiResult {
+pub(crate) fn log(app: &App, req: &Req, lang: &str, name: &str, log: &str) -> ApiResult {
     req.caller.require_admin()?;
     let lang = lang_of(lang)?;
     let st = app.read();

@@ -10,7 +10,7 @@ use super::{EmulatorConfig, auth};
 
 /// The settings of `dssctl emulator`, as resolved from the command line.
 #[derive(Debug, Clone)]
-pub struct EmulatorSettings {
+pub(crate) struct EmulatorSettings {
     pub listen: SocketAddr,
     /// Directory of the persisted state; `None`: in memory.
     pub data_dir: Option<PathBuf>,
@@ -31,7 +31,7 @@ pub struct EmulatorSettings {
 }
 
 /// Build the configuration from the settings; also says whether the admin key was generated.
-pub fn config_from(settings: &EmulatorSettings) -> anyhow::Result<(EmulatorConfig, bool)> {
+pub(crate) fn config_from(settings: &EmulatorSettings) -> anyhow::Result<(EmulatorConfig, bool)> {
     let keys = match &settings.keys {
         Some(path) => auth::load_keys_file(path)?,
         None => Vec::new(),

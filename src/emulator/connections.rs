@@ -67,7 +67,7 @@ fn redacted(doc: &Doc) -> Doc {
     out
 }
 
-pub fn list(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     let mut out = Doc::new();
@@ -81,7 +81,7 @@ pub fn list(app: &App, req: &Req) -> ApiResult {
 }
 
 /// `GET /connections/get-names?type=T|all`: open to every key, names only.
-pub fn names(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn names(app: &App, req: &Req) -> ApiResult {
     let wanted = req.query.get("type").filter(|t| !t.is_empty() && *t != "all");
     let st = app.read();
     let names: Vec<&String> = st
@@ -95,7 +95,7 @@ pub fn names(app: &App, req: &Req) -> ApiResult {
 
 /// `GET /connections/{name}/info`: what a user of the connection may know of it (type and
 /// params, secrets redacted); `contextualProjectKey` resolves `${projectKey}` in the params.
-pub fn info(app: &App, req: &Req, name: &str) -> ApiResult {
+pub(crate) fn info(app: &App, req: &Req, name: &str) -> ApiResult {
     let st = app.read();
     let doc = st
         .connections
@@ -121,7 +121,7 @@ pub fn info(app: &App, req: &Req, name: &str) -> ApiResult {
     })))
 }
 
-pub async fn create(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn create(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let mut doc = http::body_object(&req.body)?;
     store::drop_nulls(&mut doc);
@@ -147,7 +147,7 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
     Ok(http::msg(format!("Created connection {name}")))
 }
 
-pub fn get(app: &App, req: &Req, name: &str) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     let doc = st
@@ -157,7 +157,7 @@ pub fn get(app: &App, req: &Req, name: &str) -> ApiResult {
     Ok(http::json(&redacted(doc)))
 }
 
-pub async fn put(app: &App, req: &Req, name: &str) -> ApiResult {
+pub(crate) async fn put(app: &App, req: &Req, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -201,7 +201,7 @@ pub async fn put(app: &App, req: &Req, name: &str) -> ApiResult {
     Ok(http::msg(format!("Saved connection {name}")))
 }
 
-pub async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
+pub(crate) async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let pending = {
         let mut st = app.write();
@@ -224,7 +224,7 @@ pub async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
 static AREA: fn() -> Routes = routes;
 
 /// The connections area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type N = Params<String>;
     Routes::new()
         .route(

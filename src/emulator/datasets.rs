@@ -210,7 +210,7 @@ fn dataset<'a>(st: &'a store::Store, key: &str, name: &str) -> Result<&'a Arc<Do
         .ok_or_else(|| store::dataset_not_found(key, name))
 }
 
-pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     // `foreign` (datasets shared from other projects) is accepted; nothing is ever shared.
     req.query.bool("foreign", false)?;
@@ -229,7 +229,7 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     Ok(http::json(&refs))
 }
 
-pub async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_object(&req.body)?;
     let mut doc = check_definition(body, key)?;
@@ -263,7 +263,7 @@ async fn insert_new(app: &App, key: &str, mut doc: Doc) -> ApiResult {
 }
 
 /// `POST /projects/{k}/datasets/managed`: a dataset stored by DSS in a connection.
-pub async fn create_managed(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn create_managed(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_object(&req.body)?;
     let name = body
@@ -326,7 +326,7 @@ pub async fn create_managed(app: &App, req: &Req, key: &str) -> ApiResult {
     insert_new(app, key, doc).await
 }
 
-pub fn get(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let doc = dataset(&app.read(), key, name)?.clone();
     Ok(http::json(&*doc))
@@ -365,7 +365,7 @@ async fn save_with(
     Ok(http::msg(format!("Saved {what} of dataset {key}.{name}")))
 }
 
-pub async fn put(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn put(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let mut body = http::body_object(&req.body)?;
     match body.get("name") {
@@ -383,7 +383,7 @@ pub async fn put(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     save_with(app, req, key, name, "settings", |_| Ok(doc)).await
 }
 
-pub async fn delete(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn delete(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     req.caller.require(key, "WRITE_DATA")?;
     // `dropData` comes as a query parameter, or in a body from some clients.
@@ -414,7 +414,7 @@ pub async fn delete(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     Ok(http::msg(format!("Deleted dataset {key}.{name}")))
 }
 
-pub async fn rename(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn rename(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_object(&req.body)?;
     let get = |k: &str| {
@@ -480,13 +480,13 @@ fn metadata_of(doc: &Doc) -> Value {
     Value::Object(out)
 }
 
-pub fn get_metadata(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) fn get_metadata(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_METADATA")?;
     let doc = dataset(&app.read(), key, name)?.clone();
     Ok(http::json(&metadata_of(&doc)))
 }
 
-pub async fn put_metadata(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn put_metadata(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "WRITE_METADATA")?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -510,7 +510,7 @@ pub async fn put_metadata(app: &App, req: &Req, key: &str, name: &str) -> ApiRes
     .await
 }
 
-pub fn get_schema(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) fn get_schema(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_SCHEMA")?;
     let doc = dataset(&app.read(), key, name)?.clone();
     Ok(http::json(
@@ -519,7 +519,7 @@ pub fn get_schema(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     ))
 }
 
-pub async fn put_schema(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn put_schema(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "WRITE_SCHEMA")?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -547,7 +547,7 @@ fn sql_table(app: &App, key: &str, doc: &Doc) -> Option<(String, String)> {
     sql::is_sql_type(&ty).then_some((conn, table))
 }
 
-pub async fn data(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn data(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_DATA")?;
     let doc = dataset(&app.read(), key, name)?.clone();
     let format = req.query.get("format").unwrap_or(sql::TSV_FORMAT).to_string();
@@ -568,7 +568,7 @@ pub async fn data(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     Ok(sql::render_rows(&format, &rows))
 }
 
-pub fn finish_streaming(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) fn finish_streaming(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_DATA")?;
     dataset(&app.read(), key, name)?;
     Ok(http::empty())
@@ -614,7 +614,7 @@ fn partition_condition(dims: &[String], id: &str) -> Result<String, ApiError> {
 
 /// `DELETE .../data?partitions=a,b`: clear the whole dataset, or only the partitions named
 /// (`NP` names the whole of an unpartitioned dataset).
-pub async fn clear(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn clear(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "WRITE_DATA")?;
     let doc = dataset(&app.read(), key, name)?.clone();
     let partitions = req.query.list("partitions");
@@ -650,7 +650,7 @@ pub async fn clear(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
 /// partitioned Filesystem dataset, its partition folders: DSS's default file path pattern for
 /// value dimensions is one folder level per dimension (`/%{dim1}/%{dim2}/.*`), so a file at
 /// `v1/v2/part.csv` under the dataset's path is in partition `v1|v2`.
-pub async fn partitions(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn partitions(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_DATA")?;
     let doc = dataset(&app.read(), key, name)?.clone();
     let dims = dimensions(&doc);
@@ -697,7 +697,7 @@ fn partition_of_file(path: &str, dimensions: usize) -> Option<String> {
 
 /// `GET .../usages`: where the dataset is used. The emulator has no recipes, analyses or
 /// dashboards, so nothing uses a dataset.
-pub fn usages(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) fn usages(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     dataset(&app.read(), key, name)?;
     Ok(http::json(&Vec::<Value>::new()))
@@ -705,7 +705,7 @@ pub fn usages(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
 
 /// `GET .../metrics/last/{partition}`: the last computed metrics. The emulator computes none,
 /// so the document is empty (`NP` for an unpartitioned dataset, `ALL` for all partitions).
-pub fn last_metrics(app: &App, req: &Req, key: &str, name: &str, partition: &str) -> ApiResult {
+pub(crate) fn last_metrics(app: &App, req: &Req, key: &str, name: &str, partition: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     dataset(&app.read(), key, name)?;
     Ok(http::json(&json!({"partition": partition, "metrics": []})))
@@ -714,7 +714,7 @@ pub fn last_metrics(app: &App, req: &Req, key: &str, name: &str, partition: &str
 /// `POST .../actions/copyTo`: copy the rows to another dataset (`writeMode` OVERWRITE or
 /// APPEND, `syncSchema`), answered as a finished future. Data lives in SQL tables only: a copy
 /// between datasets that are not both SQL tables copies the schema and no rows.
-pub async fn copy_to(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn copy_to(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_DATA")?;
     let body = http::body_object(&req.body)?;
     let target_key = body
@@ -815,7 +815,7 @@ fn sql_literal(v: &Value) -> String {
     }
 }
 
-pub fn info(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) fn info(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let doc = dataset(&app.read(), key, name)?.clone();
     Ok(http::json(&json!({"dataset": &*doc, "partitioned": false})))
@@ -830,7 +830,7 @@ pub fn info(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
 static AREA: fn() -> Routes = routes;
 
 /// The datasets area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     Routes::new()

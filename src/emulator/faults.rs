@@ -19,7 +19,7 @@ const ERROR_UNAVAILABLE: &str = "com.dataiku.dip.exceptions.ServiceUnavailableEx
 /// `errorType` of a rate-limited request.
 const ERROR_TOO_MANY: &str = "com.dataiku.dip.exceptions.TooManyRequestsException";
 
-pub struct Faults {
+pub(crate) struct Faults {
     latency: Duration,
     error_rate: f64,
     rate_limit: Option<u32>,
@@ -27,7 +27,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn new(latency: Duration, error_rate: f64, rate_limit: Option<u32>) -> Self {
+    pub(crate) fn new(latency: Duration, error_rate: f64, rate_limit: Option<u32>) -> Self {
         Faults {
             latency,
             error_rate,
@@ -37,7 +37,7 @@ impl Faults {
     }
 
     /// Apply the configured faults to one API request: `Err` is the answer to send instead.
-    pub async fn apply(&self) -> Result<(), ApiError> {
+    pub(crate) async fn apply(&self) -> Result<(), ApiError> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -71,18 +71,18 @@ impl Faults {
 }
 
 /// The header dssctl puts on the writes it makes while holding a stack lock.
-pub const LOCK_HOLDER_HEADER: &str = "x-dssctl-lock-holder";
+pub(crate) const LOCK_HOLDER_HEADER: &str = "x-dssctl-lock-holder";
 
 /// Request counters.
 #[derive(Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     inner: Mutex<EmulatorStats>,
     /// Writes in flight per lock holder.
     holders: Mutex<BTreeMap<String, usize>>,
 }
 
 /// A write of a lock holder in flight; dropping it ends the write.
-pub struct HolderWrite<'a> {
+pub(crate) struct HolderWrite<'a> {
     stats: &'a Stats,
     holder: String,
 }
@@ -101,7 +101,7 @@ impl Drop for HolderWrite<'_> {
 
 impl Stats {
     /// Count one request to `template` (a route template without the API prefix).
-    pub fn count(&self, method: &Method, template: &str) {
+    pub(crate) fn count(&self, method: &Method, template: &str) {
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         s.total += 1;
         if method == Method::GET || method == Method::HEAD {
@@ -117,7 +117,7 @@ impl Stats {
 
     /// A write by lock holder `holder` starts; the maximum of distinct holders writing at
     /// once is kept in the statistics.
-    pub fn holder_write(&self, holder: &str) -> HolderWrite<'_> {
+    pub(crate) fn holder_write(&self, holder: &str) -> HolderWrite<'_> {
         let mut holders = self.holders.lock().unwrap_or_else(|e| e.into_inner());
         *holders.entry(holder.to_string()).or_default() += 1;
         let distinct = holders.len() as u64;
@@ -130,11 +130,11 @@ impl Stats {
         }
     }
 
-    pub fn snapshot(&self) -> EmulatorStats {
+    pub(crate) fn snapshot(&self) -> EmulatorStats {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = EmulatorStats {
             by_method: BTreeMap::new(),
             by_route: BTreeMap::new(),

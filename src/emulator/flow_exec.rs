@@ -30,7 +30,7 @@ use super::store::{self, Doc, paths};
 
 /// The lines a job writes in its log, with their level, and its failure if any.
 #[derive(Debug, Default, Clone)]
-pub struct JobRun {
+pub(crate) struct JobRun {
     pub lines: Vec<(String, String)>,
     pub failure: Option<String>,
 }
@@ -70,7 +70,7 @@ fn connections_snapshot(app: &App) -> Snapshot {
 
 /// Where a Filesystem dataset's files live in the emulator's file store (`CONNECTION/PATH`);
 /// `None` for a dataset that is not file-based or cannot be located.
-pub fn files_prefix(app: &App, project: &str, name: &str, doc: &Doc) -> Option<String> {
+pub(crate) fn files_prefix(app: &App, project: &str, name: &str, doc: &Doc) -> Option<String> {
     match locate(&connections_snapshot(app), project, name, doc) {
         Ok(Location::Files { prefix }) => Some(prefix),
         _ => None,
@@ -201,7 +201,7 @@ fn visit(
 }
 
 /// Run the job building `outputs` (project key, dataset name) of project `key`.
-pub async fn run_job(app: &App, key: &str, job_type: &str, outputs: &[(String, String)]) -> JobRun {
+pub(crate) async fn run_job(app: &App, key: &str, job_type: &str, outputs: &[(String, String)]) -> JobRun {
     let mut run = JobRun::default();
     let snap = snapshot(app, key);
     let order = plan(&snap, key, job_type, outputs, &mut run);
@@ -365,7 +365,7 @@ async fn outputs_hold_data(app: &App, snap: &Snapshot, key: &str, stored: &Doc) 
 }
 
 /// The rows of a dataset, with its columns (the schema, or the types found in the data).
-pub async fn read_rows(
+pub(crate) async fn read_rows(
     app: &App,
     project: &str,
     name: &str,
@@ -750,7 +750,7 @@ async fn run_sql_query(
 
 /// The columns a `sync` or `sql_query` recipe produces (for `schema-update`): the input's
 /// schema (or the columns of its data), or the columns of the query's result.
-pub async fn produced_schema(app: &App, key: &str, stored: &Doc) -> Result<Columns, String> {
+pub(crate) async fn produced_schema(app: &App, key: &str, stored: &Doc) -> Result<Columns, String> {
     let snap = snapshot(app, key);
     let def = flow_state::recipe_def(stored);
     let ty = def.get("type").and_then(Value::as_str).unwrap_or("");
@@ -791,7 +791,7 @@ pub async fn produced_schema(app: &App, key: &str, stored: &Doc) -> Result<Colum
 }
 
 /// The declared schema columns of a dataset, for callers outside the executor.
-pub fn declared_schema(doc: &Doc) -> Columns {
+pub(crate) fn declared_schema(doc: &Doc) -> Columns {
     schema_of(doc)
 }
 

@@ -25,11 +25,11 @@ use super::persist;
 use super::store::Doc;
 
 /// The id of the built-in zone.
-pub const DEFAULT_ZONE: &str = "default";
+pub(crate) const DEFAULT_ZONE: &str = "default";
 
 /// The flow objects of one project.
 #[derive(Debug, Clone, Default)]
-pub struct Flow {
+pub(crate) struct Flow {
     pub folders: BTreeMap<String, Doc>,
     /// `{"recipe": definition, "payload": string}` by recipe name.
     pub recipes: BTreeMap<String, Doc>,
@@ -40,27 +40,27 @@ pub struct Flow {
     pub runs: BTreeMap<String, BTreeMap<String, Doc>>,
 }
 
-pub mod paths {
+pub(crate) mod paths {
     use std::path::PathBuf;
 
     use crate::emulator::store::paths::project_dir;
 
-    pub fn folder(key: &str, id: &str) -> PathBuf {
+    pub(crate) fn folder(key: &str, id: &str) -> PathBuf {
         project_dir(key).join("managedfolders").join(format!("{id}.json"))
     }
-    pub fn recipe(key: &str, name: &str) -> PathBuf {
+    pub(crate) fn recipe(key: &str, name: &str) -> PathBuf {
         project_dir(key).join("recipes").join(format!("{name}.json"))
     }
-    pub fn zone(key: &str, id: &str) -> PathBuf {
+    pub(crate) fn zone(key: &str, id: &str) -> PathBuf {
         project_dir(key).join("zones").join(format!("{id}.json"))
     }
-    pub fn scenario(key: &str, id: &str) -> PathBuf {
+    pub(crate) fn scenario(key: &str, id: &str) -> PathBuf {
         project_dir(key).join("scenarios").join(format!("{id}.json"))
     }
-    pub fn scenario_runs(key: &str, id: &str) -> PathBuf {
+    pub(crate) fn scenario_runs(key: &str, id: &str) -> PathBuf {
         project_dir(key).join("scenarios").join(id).join("runs")
     }
-    pub fn run(key: &str, id: &str, run_id: &str) -> PathBuf {
+    pub(crate) fn run(key: &str, id: &str, run_id: &str) -> PathBuf {
         scenario_runs(key, id).join(format!("{run_id}.json"))
     }
 }
@@ -74,7 +74,7 @@ fn object(value: Value, path: &Path) -> anyhow::Result<Doc> {
 
 /// Load the flow of the project stored in `dir`. Scenario runs left unfinished by a stop of
 /// the emulator stay as they were: their outcome follows the clock like jobs' (see `scenarios`).
-pub fn load(dir: &Path) -> anyhow::Result<Flow> {
+pub(crate) fn load(dir: &Path) -> anyhow::Result<Flow> {
     let mut flow = Flow::default();
     for (sub, target) in [
         ("managedfolders", &mut flow.folders),
@@ -101,7 +101,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Flow> {
 }
 
 /// A random id of `len` letters and digits, as DSS generates for folders, zones and triggers.
-pub fn random_id(len: usize) -> String {
+pub(crate) fn random_id(len: usize) -> String {
     use rand::Rng as _;
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
@@ -111,7 +111,7 @@ pub fn random_id(len: usize) -> String {
 }
 
 /// A fresh id of `len` characters not taken in `taken`.
-pub fn fresh_id<V>(taken: &BTreeMap<String, V>, len: usize) -> String {
+pub(crate) fn fresh_id<V>(taken: &BTreeMap<String, V>, len: usize) -> String {
     loop {
         let id = random_id(len);
         if !taken.contains_key(&id) {
@@ -121,7 +121,7 @@ pub fn fresh_id<V>(taken: &BTreeMap<String, V>, len: usize) -> String {
 }
 
 /// Flat refs of a recipe's `inputs` or `outputs` (every role, in role then item order).
-pub fn role_refs(roles: Option<&Value>) -> Vec<String> {
+pub(crate) fn role_refs(roles: Option<&Value>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(Value::Object(roles)) = roles {
         for role in roles.values() {
@@ -136,7 +136,7 @@ pub fn role_refs(roles: Option<&Value>) -> Vec<String> {
 }
 
 /// The definition part of a stored recipe.
-pub fn recipe_def(stored: &Doc) -> &Doc {
+pub(crate) fn recipe_def(stored: &Doc) -> &Doc {
     static EMPTY: std::sync::OnceLock<Doc> = std::sync::OnceLock::new();
     stored
         .get("recipe")
@@ -144,16 +144,16 @@ pub fn recipe_def(stored: &Doc) -> &Doc {
         .unwrap_or_else(|| EMPTY.get_or_init(Doc::new))
 }
 
-pub fn recipe_inputs(stored: &Doc) -> Vec<String> {
+pub(crate) fn recipe_inputs(stored: &Doc) -> Vec<String> {
     role_refs(recipe_def(stored).get("inputs"))
 }
 
-pub fn recipe_outputs(stored: &Doc) -> Vec<String> {
+pub(crate) fn recipe_outputs(stored: &Doc) -> Vec<String> {
     role_refs(recipe_def(stored).get("outputs"))
 }
 
 /// Split a ref `PROJECT.name` (another project) or `name` (this one).
-pub fn split_ref<'a>(key: &'a str, r: &'a str) -> (&'a str, &'a str) {
+pub(crate) fn split_ref<'a>(key: &'a str, r: &'a str) -> (&'a str, &'a str) {
     match r.split_once('.') {
         Some((p, n)) => (p, n),
         None => (key, r),
@@ -162,12 +162,12 @@ pub fn split_ref<'a>(key: &'a str, r: &'a str) -> (&'a str, &'a str) {
 
 /// The zone item of an object, exactly as the official client writes it (it compares items
 /// by their JSON text, so no other field may be added).
-pub fn zone_item(object_type: &str, object_id: &str) -> Value {
+pub(crate) fn zone_item(object_type: &str, object_id: &str) -> Value {
     json!({"objectId": object_id, "objectType": object_type})
 }
 
 /// Remove `item` from every zone; returns the ids of the zones changed.
-pub fn remove_from_zones(flow: &mut Flow, object_type: &str, object_id: &str) -> Vec<String> {
+pub(crate) fn remove_from_zones(flow: &mut Flow, object_type: &str, object_id: &str) -> Vec<String> {
     let wanted = zone_item(object_type, object_id);
     let mut changed = Vec::new();
     for (id, zone) in flow.zones.iter_mut() {
@@ -185,7 +185,7 @@ pub fn remove_from_zones(flow: &mut Flow, object_type: &str, object_id: &str) ->
 }
 
 /// Take an object out of the `items` of every zone (shared items stay); returns the zones changed.
-pub fn remove_from_zones_items(flow: &mut Flow, object_type: &str, object_id: &str) -> Vec<String> {
+pub(crate) fn remove_from_zones_items(flow: &mut Flow, object_type: &str, object_id: &str) -> Vec<String> {
     let wanted = zone_item(object_type, object_id);
     let mut changed = Vec::new();
     for (id, zone) in flow.zones.iter_mut() {
@@ -201,7 +201,7 @@ pub fn remove_from_zones_items(flow: &mut Flow, object_type: &str, object_id: &s
 }
 
 /// Replace the id of an object in every zone (after a rename); returns the zones changed.
-pub fn rename_in_zones(flow: &mut Flow, object_type: &str, old: &str, new: &str) -> Vec<String> {
+pub(crate) fn rename_in_zones(flow: &mut Flow, object_type: &str, old: &str, new: &str) -> Vec<String> {
     let from = zone_item(object_type, old);
     let mut changed = Vec::new();
     for (id, zone) in flow.zones.iter_mut() {
@@ -222,7 +222,7 @@ pub fn rename_in_zones(flow: &mut Flow, object_type: &str, old: &str, new: &str)
 }
 
 /// Folder, recipe and scenario ids: letters, digits and `_` (they name files in the data dir).
-pub fn validate_id(id: &str, what: &str) -> Result<(), ApiError> {
+pub(crate) fn validate_id(id: &str, what: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > 255 {
         return Err(ApiError::illegal(format!(
             "Invalid {what} '{id}': must be 1 to 255 characters"
@@ -240,7 +240,7 @@ pub fn validate_id(id: &str, what: &str) -> Result<(), ApiError> {
 /// [`validate_id`], refused with `already(id)` when `taken`), or, when it gave none, `base()`
 /// with `_1`, `_2`, ... appended until no object of the project has it, as DSS names a
 /// recipe or scenario created without a name.
-pub fn given_or_generated(
+pub(crate) fn given_or_generated(
     given: Option<&str>,
     what: &str,
     taken: impl Fn(&str) -> bool,
@@ -267,21 +267,21 @@ pub fn given_or_generated(
 
 /// The files of managed folders and Filesystem datasets: under `fs/` in the data dir, or in
 /// memory without one. Paths are relative, `/`-separated, with no `.` or `..` component.
-pub struct FileStore {
+pub(crate) struct FileStore {
     root: Option<PathBuf>,
     memory: std::sync::Mutex<BTreeMap<String, (Vec<u8>, i64)>>,
 }
 
 /// One file: its path inside the listed prefix, size, and last modification (ms).
 #[derive(Debug, Clone, PartialEq)]
-pub struct FileEntry {
+pub(crate) struct FileEntry {
     pub path: String,
     pub size: u64,
     pub last_modified: i64,
 }
 
 /// A relative path made safe: empty, `.` and `..` components refused, leading slashes dropped.
-pub fn clean_path(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn clean_path(raw: &str) -> Result<String, ApiError> {
     let mut parts = Vec::new();
     for part in raw.split('/') {
         match part {
@@ -305,7 +305,7 @@ fn io_error(err: std::io::Error, what: &str) -> ApiError {
 }
 
 impl FileStore {
-    pub fn new(data_dir: Option<PathBuf>) -> Self {
+    pub(crate) fn new(data_dir: Option<PathBuf>) -> Self {
         FileStore {
             root: data_dir.map(|d| d.join("fs")),
             memory: std::sync::Mutex::new(BTreeMap::new()),
@@ -317,7 +317,7 @@ impl FileStore {
     }
 
     /// Write a whole file (atomically on disk).
-    pub async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), ApiError> {
+    pub(crate) async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), ApiError> {
         match &self.root {
             Some(root) => {
                 let full = root.join(path);
@@ -335,7 +335,7 @@ impl FileStore {
     }
 
     /// A whole file, or `None` when it does not exist.
-    pub async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, ApiError> {
         match &self.root {
             Some(root) => match tokio::fs::read(root.join(path)).await {
                 Ok(b) => Ok(Some(b)),
@@ -348,7 +348,7 @@ impl FileStore {
     }
 
     /// Remove a file; no error when it does not exist.
-    pub async fn delete(&self, path: &str) -> Result<(), ApiError> {
+    pub(crate) async fn delete(&self, path: &str) -> Result<(), ApiError> {
         match &self.root {
             Some(root) => match tokio::fs::remove_file(root.join(path)).await {
                 Ok(()) => Ok(()),
@@ -363,7 +363,7 @@ impl FileStore {
     }
 
     /// Remove every file under `prefix`.
-    pub async fn delete_all(&self, prefix: &str) -> Result<(), ApiError> {
+    pub(crate) async fn delete_all(&self, prefix: &str) -> Result<(), ApiError> {
         match &self.root {
             Some(root) => {
                 if prefix.is_empty() {
@@ -384,7 +384,7 @@ impl FileStore {
     }
 
     /// Every file under `prefix`, paths relative to it, sorted.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<FileEntry>, ApiError> {
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<FileEntry>, ApiError> {
         match &self.root {
             Some(root) => {
                 let base = root.join(prefix);

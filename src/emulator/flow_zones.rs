@@ -76,7 +76,7 @@ fn zone_doc(project: &Project, key: &str, id: &str) -> Result<Value, ApiError> {
         .ok_or_else(|| zone_not_found(key, id))
 }
 
-pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     let project = st.project(key)?;
@@ -85,7 +85,7 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     Ok(http::json(&zones))
 }
 
-pub fn get(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     Ok(http::json(&zone_doc(st.project(key)?, key, id)?))
@@ -95,7 +95,7 @@ pub fn get(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
 /// services write the zone's description. The emulator has no model, so after the checks
 /// DSS makes first (the key's right, the zone exists) it refuses, saying so: an invented
 /// description would be worse than none.
-pub fn ai_description(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn ai_description(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     zone_doc(st.project(key)?, key, id)?;
@@ -132,7 +132,7 @@ fn name_of(body: &store::Doc) -> Result<String, ApiError> {
     Ok(name)
 }
 
-pub async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_object(&req.body)?;
     let name = name_of(&body)?;
@@ -153,7 +153,7 @@ pub async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
     Ok(http::json(&doc))
 }
 
-pub async fn put(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn put(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_object(&req.body)?;
     if id == DEFAULT_ZONE {
@@ -181,7 +181,7 @@ pub async fn put(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     Ok(http::msg(format!("Saved flow zone {id}")))
 }
 
-pub async fn delete(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn delete(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     if id == DEFAULT_ZONE {
         return Err(ApiError::illegal("The default zone cannot be deleted"));
@@ -282,13 +282,13 @@ async fn move_items(app: &App, key: &str, id: &str, refs: &[Value]) -> ApiResult
     Ok(http::json(&doc))
 }
 
-pub async fn add_item(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn add_item(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_value(&req.body)?;
     move_items(app, key, id, &[body]).await
 }
 
-pub async fn add_items(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn add_items(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let items = match http::body_value(&req.body)? {
         Value::Array(items) => items,
@@ -302,7 +302,7 @@ pub async fn add_items(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     move_items(app, key, id, &items).await
 }
 
-pub async fn add_shared(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn add_shared(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_value(&req.body)?;
     let (doc, pending) = {
@@ -327,7 +327,14 @@ pub async fn add_shared(app: &App, req: &Req, key: &str, id: &str) -> ApiResult 
     Ok(http::json(&doc))
 }
 
-pub async fn remove_shared(app: &App, req: &Req, key: &str, id: &str, ty: &str, oid: &str) -> ApiResult {
+pub(crate) async fn remove_shared(
+    app: &App,
+    req: &Req,
+    key: &str,
+    id: &str,
+    ty: &str,
+    oid: &str,
+) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let (doc, pending) = {
         let mut st = app.write();
@@ -423,13 +430,13 @@ fn graph(project: &Project, key: &str, only: Option<&[Value]>) -> Value {
     json!({"projectKey": key, "nodes": nodes})
 }
 
-pub fn flow_graph(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn flow_graph(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     Ok(http::json(&graph(st.project(key)?, key, None)))
 }
 
-pub fn zone_graph(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn zone_graph(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     let project = st.project(key)?;
@@ -451,7 +458,7 @@ pub fn zone_graph(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
 static AREA: fn() -> Routes = routes;
 
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     type K4 = Params<(String, String, String, String)>;

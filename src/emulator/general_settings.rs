@@ -36,7 +36,7 @@ use super::store::{Doc, Store, paths};
 static AREA: fn() -> Routes = routes;
 
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new()
         .route(
             "/admin/general-settings",
@@ -63,7 +63,7 @@ const SECRETS: &[&[&str]] = &[
 ];
 
 /// The document of a fresh instance.
-pub fn default_document() -> Doc {
+pub(crate) fn default_document() -> Doc {
     let doc = json!({
         "maxRunningActivities": 5,
         "maxRunningActivitiesPerJob": 5,
@@ -111,12 +111,12 @@ pub fn default_document() -> Doc {
 }
 
 /// The settings as stored (secrets in clear).
-pub fn current(st: &Store) -> Doc {
+pub(crate) fn current(st: &Store) -> Doc {
     st.general_settings.clone().unwrap_or_else(default_document)
 }
 
 /// Names of the container execution configs (for the code env image builds).
-pub fn execution_config_names(st: &Store) -> Vec<String> {
+pub(crate) fn execution_config_names(st: &Store) -> Vec<String> {
     current(st)
         .get("containerSettings")
         .and_then(|c| c.get("executionConfigs"))
@@ -177,7 +177,7 @@ fn check(doc: &Doc) -> Result<(), ApiError> {
 
 /// What DSS keeps of a saved document: known top-level fields only, defaults for the missing
 /// ones. Answers the document and the names of the dropped fields.
-pub fn normalise(body: Doc) -> (Doc, Vec<String>) {
+pub(crate) fn normalise(body: Doc) -> (Doc, Vec<String>) {
     let mut doc = default_document();
     let mut dropped = Vec::new();
     for (k, v) in body {
@@ -192,13 +192,13 @@ pub fn normalise(body: Doc) -> (Doc, Vec<String>) {
     (doc, dropped)
 }
 
-pub fn get(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     Ok(http::json(&redacted(&current(&st))))
 }
 
-pub async fn put(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn put(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let body = http::body_object(&req.body)?;
     let (doc, dropped) = normalise(body);
@@ -231,7 +231,7 @@ pub async fn put(app: &App, req: &Req) -> ApiResult {
 /// settings): one base image per container execution config, recorded as pushed. The official
 /// client reads the answer both as an operation result (`messages`) and as a future, so it is
 /// both: a finished future whose `messages` repeat its result's.
-pub fn push_base_images(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn push_base_images(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let names = execution_config_names(&app.read());
     let text = if names.is_empty() {
@@ -251,7 +251,7 @@ pub fn push_base_images(app: &App, req: &Req) -> ApiResult {
 /// `POST /admin/container-exec/actions/build-cde-plugins-image` (the client's
 /// `build_cde_plugins_image`): a future whose result says which installed plugins the image
 /// was recorded as built with (no image is built: there is no container runtime here).
-pub fn build_cde_plugins_image(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn build_cde_plugins_image(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let mut st = app.write();
     let ids: Vec<String> = st.plugins.keys().cloned().collect();

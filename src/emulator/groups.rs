@@ -13,7 +13,7 @@ use super::router::{Api, App, Params, Req, Routes};
 use super::store::{self, Doc, paths};
 
 /// The ability flags of a group, as DSS lists them in a caller's group-level permissions.
-pub const ABILITY_FLAGS: [&str; 27] = [
+pub(crate) const ABILITY_FLAGS: [&str; 27] = [
     "mayManageUDM",
     "mayCreateProjects",
     "mayCreateProjectsFromMacros",
@@ -68,14 +68,14 @@ fn not_found(name: &str) -> ApiError {
     ApiError::not_found(format!("Group '{name}' does not exist"))
 }
 
-pub fn list(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     let items: Vec<&Doc> = st.groups.values().collect();
     Ok(http::json(&items))
 }
 
-pub async fn create(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn create(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let mut doc = http::body_object(&req.body)?;
     store::drop_nulls(&mut doc);
@@ -96,13 +96,13 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
     Ok(http::msg(format!("Created group {name}")))
 }
 
-pub fn get(app: &App, req: &Req, name: &str) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     Ok(http::json(st.groups.get(name).ok_or_else(|| not_found(name))?))
 }
 
-pub async fn put(app: &App, req: &Req, name: &str) -> ApiResult {
+pub(crate) async fn put(app: &App, req: &Req, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let mut doc = http::body_object(&req.body)?;
     store::drop_nulls(&mut doc);
@@ -132,7 +132,7 @@ pub async fn put(app: &App, req: &Req, name: &str) -> ApiResult {
     Ok(http::msg(format!("Saved group {name}")))
 }
 
-pub async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
+pub(crate) async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let pending = {
         let mut st = app.write();
@@ -144,7 +144,7 @@ pub async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
 }
 
 /// `GET /groups`: what any key may know of the groups.
-pub fn list_info(app: &App, _req: &Req) -> ApiResult {
+pub(crate) fn list_info(app: &App, _req: &Req) -> ApiResult {
     let st = app.read();
     let items: Vec<Value> = st
         .groups
@@ -168,7 +168,7 @@ pub fn list_info(app: &App, _req: &Req) -> ApiResult {
 static AREA: fn() -> Routes = routes;
 
 /// The groups area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type G = Params<String>;
     Routes::new()
         .route(

@@ -24,7 +24,7 @@ use crate::wire::{self, ErrorBody};
 
 /// A DSS error answer.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: StatusCode,
     /// Boxed: errors travel through every `Result` of the handlers.
     pub body: Box<ErrorBody>,
@@ -33,7 +33,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, error_type: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, error_type: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             body: Box::new(ErrorBody::new(error_type, message)),
@@ -41,33 +41,33 @@ impl ApiError {
         }
     }
     /// A missing project, dataset, user, group, job, ...
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, wire::ERROR_NOT_FOUND, message)
     }
     /// An invalid name, parameter or body.
-    pub fn illegal(message: impl Into<String>) -> Self {
+    pub(crate) fn illegal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, wire::ERROR_ILLEGAL_ARGUMENT, message)
     }
     /// A missing connection: DSS answers this as an IllegalArgumentException with status 500.
-    pub fn no_connection(name: &str) -> Self {
+    pub(crate) fn no_connection(name: &str) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             wire::ERROR_ILLEGAL_ARGUMENT,
             format!("Connection '{name}' does not exist"),
         )
     }
-    pub fn already_exists(message: impl Into<String>) -> Self {
+    pub(crate) fn already_exists(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, wire::ERROR_ALREADY_EXISTS, message)
     }
     /// A missing or unknown API key: DSS's NotAuthenticatedException.
-    pub fn unauthorized(message: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, wire::ERROR_NOT_AUTHENTICATED, message)
     }
-    pub fn forbidden(message: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, wire::ERROR_FORBIDDEN, message)
     }
     /// A failure of the emulator itself (disk full, ...).
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "java.io.IOException", message)
     }
 }
@@ -75,7 +75,7 @@ impl ApiError {
 /// Marks the answer to a create whose name is taken, so that the router can answer it the way
 /// the emulator is configured to (`--conflict-status`).
 #[derive(Debug, Clone)]
-pub struct AlreadyExists(pub String);
+pub(crate) struct AlreadyExists(pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -93,10 +93,10 @@ impl IntoResponse for ApiError {
 }
 
 /// What every handler returns.
-pub type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// A JSON answer with status 200.
-pub fn json<T: Serialize + ?Sized>(value: &T) -> Response {
+pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Response {
     json_status(StatusCode::OK, value)
 }
 
@@ -112,7 +112,7 @@ fn json_status<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response
 }
 
 /// Pre-serialised JSON.
-pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+pub(crate) fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -123,12 +123,12 @@ pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
 
 /// The `{"msg": "..."}` body DSS answers on writes: the Python client parses some write answers
 /// as JSON, so every successful write gets one.
-pub fn msg(text: impl Into<String>) -> Response {
+pub(crate) fn msg(text: impl Into<String>) -> Response {
     json(&wire::Msg { msg: text.into() })
 }
 
 /// A plain-text answer (job logs, data streams).
-pub fn text(content_type: &'static str, body: impl Into<Bytes>) -> Response {
+pub(crate) fn text(content_type: &'static str, body: impl Into<Bytes>) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, content_type)],
@@ -138,18 +138,18 @@ pub fn text(content_type: &'static str, body: impl Into<Bytes>) -> Response {
 }
 
 /// An empty 200 (the `finish-streaming` calls).
-pub fn empty() -> Response {
+pub(crate) fn empty() -> Response {
     StatusCode::OK.into_response()
 }
 
 /// Parsed query string.
 #[derive(Debug, Default, Clone)]
-pub struct Query {
+pub(crate) struct Query {
     pairs: Vec<(String, String)>,
 }
 
 impl Query {
-    pub fn parse(raw: Option<&str>) -> Self {
+    pub(crate) fn parse(raw: Option<&str>) -> Self {
         let pairs = raw
             .map(|q| {
                 url::form_urlencoded::parse(q.as_bytes())
@@ -161,7 +161,7 @@ impl Query {
     }
 
     /// The first value of `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(k, _)| k == name)
@@ -169,7 +169,7 @@ impl Query {
     }
 
     /// A boolean parameter in any case (`True`, `true`, `TRUE`, `1`, ...).
-    pub fn bool(&self, name: &str, default: bool) -> Result<bool, ApiError> {
+    pub(crate) fn bool(&self, name: &str, default: bool) -> Result<bool, ApiError> {
         match self.get(name) {
             None | Some("") => Ok(default),
             Some(raw) => parse_bool(raw).ok_or_else(|| {
@@ -179,7 +179,7 @@ impl Query {
     }
 
     /// A list parameter given repeated, comma-separated, or both; empty items dropped.
-    pub fn list(&self, name: &str) -> Vec<String> {
+    pub(crate) fn list(&self, name: &str) -> Vec<String> {
         self.pairs
             .iter()
             .filter(|(k, _)| k == name)
@@ -191,7 +191,7 @@ impl Query {
     }
 
     /// A non-negative integer parameter.
-    pub fn u64(&self, name: &str) -> Result<Option<u64>, ApiError> {
+    pub(crate) fn u64(&self, name: &str) -> Result<Option<u64>, ApiError> {
         match self.get(name) {
             None | Some("") => Ok(None),
             Some(raw) => raw.trim().parse().map(Some).map_err(|_| {
@@ -204,7 +204,7 @@ impl Query {
 }
 
 /// Booleans as every DSS client writes them.
-pub fn parse_bool(raw: &str) -> Option<bool> {
+pub(crate) fn parse_bool(raw: &str) -> Option<bool> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Some(true),
         "false" | "0" | "no" => Some(false),
@@ -213,7 +213,7 @@ pub fn parse_bool(raw: &str) -> Option<bool> {
 }
 
 /// The body as JSON, whatever the Content-Type; an empty body is `null`.
-pub fn body_value(body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn body_value(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
@@ -222,7 +222,7 @@ pub fn body_value(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// The body as a JSON object (an absent body is an empty object).
-pub fn body_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+pub(crate) fn body_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
     match body_value(body)? {
         Value::Null => Ok(serde_json::Map::new()),
         Value::Object(map) => Ok(map),
@@ -234,7 +234,7 @@ pub fn body_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiErr
 }
 
 /// The string field `field` of a create body, required: `what` names the object in the error.
-pub fn required_str(
+pub(crate) fn required_str(
     doc: &serde_json::Map<String, Value>,
     what: &str,
     field: &str,
@@ -246,7 +246,7 @@ pub fn required_str(
 }
 
 /// The body as a typed document, `null` fields counting as absent.
-pub fn body_typed<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+pub(crate) fn body_typed<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
     let value = Value::Object(body_object(body)?);
     serde_json::from_value(value).map_err(|err| ApiError::illegal(format!("invalid {what}: {err}")))
 }
@@ -254,7 +254,7 @@ pub fn body_typed<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Api
 /// Check a document against its wire type (`crate::wire`), so that the emulator refuses what
 /// dssctl's client could not read back; the document itself is kept whole (unknown fields
 /// included), only the typed fields are checked.
-pub fn check_wire<T: DeserializeOwned>(
+pub(crate) fn check_wire<T: DeserializeOwned>(
     doc: &serde_json::Map<String, Value>,
     what: &str,
 ) -> Result<T, ApiError> {
@@ -263,7 +263,7 @@ pub fn check_wire<T: DeserializeOwned>(
 }
 
 /// A human name for a JSON value's type, for error messages.
-pub fn kind_of(value: &Value) -> &'static str {
+pub(crate) fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -14,7 +14,7 @@ use crate::wire::{self, AuthInfo, InstanceInfo};
 /// otherwise) with that user's groups as stored, so it agrees with `/admin/users/admin`; an
 /// admin key whose user does not exist (an emulator started `--empty`) still says
 /// `administrators`, the group that makes it an administrator.
-pub fn auth_info(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn auth_info(app: &App, req: &Req) -> ApiResult {
     let login = req.caller.login();
     let (source, groups) = match &req.caller {
         Caller::Admin { .. } => {
@@ -50,7 +50,7 @@ pub fn auth_info(app: &App, req: &Req) -> ApiResult {
     }))
 }
 
-pub fn instance_info() -> ApiResult {
+pub(crate) fn instance_info() -> ApiResult {
     Ok(http::json(&InstanceInfo {
         dss_version: wire::DSS_VERSION.to_string(),
         node_id: "dssctl-emulator".to_string(),
@@ -60,7 +60,7 @@ pub fn instance_info() -> ApiResult {
     }))
 }
 
-pub fn list_futures(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn list_futures(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     let items: Vec<&Value> = st.futures.values().collect();
@@ -69,7 +69,7 @@ pub fn list_futures(app: &App, req: &Req) -> ApiResult {
 
 /// `DELETE /futures/{id}`: abort. The emulator's futures are finished when answered, so
 /// aborting one only forgets it (as DSS forgets a future once aborted).
-pub fn abort_future(app: &App, _req: &Req, id: &str) -> ApiResult {
+pub(crate) fn abort_future(app: &App, _req: &Req, id: &str) -> ApiResult {
     app.write()
         .futures
         .remove(id)
@@ -77,7 +77,7 @@ pub fn abort_future(app: &App, _req: &Req, id: &str) -> ApiResult {
     Ok(http::msg(format!("Aborted future {id}")))
 }
 
-pub fn get_future(app: &App, _req: &Req, id: &str) -> ApiResult {
+pub(crate) fn get_future(app: &App, _req: &Req, id: &str) -> ApiResult {
     let st = app.read();
     let future = st
         .futures
@@ -95,7 +95,7 @@ pub fn get_future(app: &App, _req: &Req, id: &str) -> ApiResult {
 static AREA: fn() -> Routes = routes;
 
 /// The instance area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new()
         .route(
             "/auth/info",

@@ -152,7 +152,7 @@ fn log_text(job: &Doc, now: i64) -> String {
     lines.join("\n") + "\n"
 }
 
-pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let limit = req.query.u64("limit")?;
     let now = store::now_ms();
@@ -170,7 +170,7 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
 }
 
 /// `GET /projects/{k}/jobs/running/`: the jobs of the project that have not ended.
-pub fn running(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn running(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "MONITOR_JOBS")?;
     let now = store::now_ms();
     let st = app.read();
@@ -186,7 +186,7 @@ pub fn running(app: &App, req: &Req, key: &str) -> ApiResult {
 
 /// `GET /jobs/running/`: the running jobs of every project the caller may monitor
 /// (`allUsers` accepted: every job is visible to the keys that may see its project).
-pub fn running_everywhere(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn running_everywhere(app: &App, req: &Req) -> ApiResult {
     req.query.bool("allUsers", true)?;
     let now = store::now_ms();
     let st = app.read();
@@ -201,7 +201,7 @@ pub fn running_everywhere(app: &App, req: &Req) -> ApiResult {
     Ok(http::json(&items))
 }
 
-pub async fn start(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn start(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "RUN_JOBS")?;
     let def: JobDefinition = http::body_typed(&req.body, "job definition")?;
     let (id, _) = launch(app, key, def, &req.caller.login()).await?;
@@ -210,7 +210,7 @@ pub async fn start(app: &App, req: &Req, key: &str) -> ApiResult {
 
 /// Start a job of project `key` (from the API or a scenario step): check its outputs, run its
 /// recipes (see `flow_exec`), record it. Returns its id and its failure, if any.
-pub async fn launch(
+pub(crate) async fn launch(
     app: &App,
     key: &str,
     mut def: JobDefinition,
@@ -324,13 +324,13 @@ fn job<'a>(st: &'a store::Store, key: &str, id: &str) -> Result<&'a Doc, ApiErro
     st.project(key)?.jobs.get(id).ok_or_else(|| not_found(key, id))
 }
 
-pub fn get(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "MONITOR_JOBS")?;
     let st = app.read();
     Ok(http::json(&status_json(job(&st, key, id)?, store::now_ms())))
 }
 
-pub async fn abort(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn abort(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "RUN_JOBS")?;
     let pending = {
         let mut st = app.write();
@@ -348,7 +348,7 @@ pub async fn abort(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     Ok(http::msg(format!("Abort requested for job {id}")))
 }
 
-pub fn log(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn log(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     let text = log_text(job(&st, key, id)?, store::now_ms());
@@ -364,7 +364,7 @@ pub fn log(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
 static AREA: fn() -> Routes = routes;
 
 /// The jobs area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KJ = Params<(String, String)>;
     Routes::new()

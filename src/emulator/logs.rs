@@ -16,10 +16,10 @@ use super::store::now_ms;
 
 const MAX_LINES: usize = 10_000;
 /// The one log file the emulator keeps.
-pub const BACKEND_LOG: &str = "backend.log";
+pub(crate) const BACKEND_LOG: &str = "backend.log";
 
 #[derive(Default)]
-pub struct LogBuffer {
+pub(crate) struct LogBuffer {
     inner: Mutex<LogInner>,
 }
 
@@ -31,7 +31,7 @@ struct LogInner {
 }
 
 impl LogBuffer {
-    pub fn push(&self, line: String) {
+    pub(crate) fn push(&self, line: String) {
         let stamp = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
@@ -58,7 +58,7 @@ impl LogBuffer {
     }
 }
 
-pub fn list(logs: &LogBuffer, caller: &Caller) -> ApiResult {
+pub(crate) fn list(logs: &LogBuffer, caller: &Caller) -> ApiResult {
     caller.require_admin()?;
     let inner = logs.inner.lock().unwrap_or_else(|e| e.into_inner());
     Ok(http::json(&json!({"logs": [{
@@ -68,7 +68,7 @@ pub fn list(logs: &LogBuffer, caller: &Caller) -> ApiResult {
     }]})))
 }
 
-pub fn get(logs: &LogBuffer, caller: &Caller, name: &str) -> ApiResult {
+pub(crate) fn get(logs: &LogBuffer, caller: &Caller, name: &str) -> ApiResult {
     caller.require_admin()?;
     if name != BACKEND_LOG {
         return Err(ApiError::not_found(format!("Log file '{name}' does not exist")));
@@ -85,7 +85,7 @@ pub fn get(logs: &LogBuffer, caller: &Caller, name: &str) -> ApiResult {
 static AREA: fn() -> Routes = routes;
 
 /// The logs' routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new()
         .route(
             "/admin/logs",

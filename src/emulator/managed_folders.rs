@@ -64,7 +64,7 @@ fn fill_defaults(doc: &mut Doc) {
 }
 
 /// The files prefix of a folder: `CONNECTION/PATH`.
-pub fn files_prefix(key: &str, doc: &Doc) -> Result<String, ApiError> {
+pub(crate) fn files_prefix(key: &str, doc: &Doc) -> Result<String, ApiError> {
     let id = doc.get("id").and_then(Value::as_str).unwrap_or("");
     let params = doc.get("params");
     let conn = params
@@ -90,7 +90,7 @@ pub fn files_prefix(key: &str, doc: &Doc) -> Result<String, ApiError> {
     })
 }
 
-pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     let items: Vec<&Doc> = st.project(key)?.flow.folders.values().collect();
@@ -98,7 +98,7 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
 }
 
 /// Create a folder from a definition; returns the stored document.
-pub async fn create_folder(app: &App, key: &str, mut body: Doc, login: &str) -> Result<Doc, ApiError> {
+pub(crate) async fn create_folder(app: &App, key: &str, mut body: Doc, login: &str) -> Result<Doc, ApiError> {
     store::drop_nulls(&mut body);
     let name = http::required_str(&body, "managed folder", "name")?;
     if name.trim().is_empty() {
@@ -166,20 +166,20 @@ pub async fn create_folder(app: &App, key: &str, mut body: Doc, login: &str) -> 
     Ok(doc)
 }
 
-pub async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_object(&req.body)?;
     let doc = create_folder(app, key, body, &req.caller.login()).await?;
     Ok(http::json(&doc))
 }
 
-pub fn get(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     Ok(http::json(folder(&st, key, id)?))
 }
 
-pub async fn put(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn put(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -223,7 +223,7 @@ pub async fn put(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     Ok(http::msg(format!("Saved managed folder {key}.{id}")))
 }
 
-pub async fn delete(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn delete(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let drop_data = req.query.bool("dropData", false)?;
     let (removed, pending) = {
@@ -252,7 +252,7 @@ pub async fn delete(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     ))
 }
 
-pub async fn rename(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn rename(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_object(&req.body)?;
     let id = http::required_str(&body, "rename", "id")?;
@@ -286,7 +286,7 @@ fn prefix_of(app: &App, key: &str, id: &str) -> Result<String, ApiError> {
     files_prefix(key, folder(&st, key, id)?)
 }
 
-pub async fn list_contents(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn list_contents(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_DATA")?;
     let prefix = prefix_of(app, key, id)?;
     let items: Vec<Value> = app
@@ -299,7 +299,7 @@ pub async fn list_contents(app: &App, req: &Req, key: &str, id: &str) -> ApiResu
     Ok(http::json(&json!({"items": items})))
 }
 
-pub async fn get_file(app: &App, req: &Req, key: &str, id: &str, path: &str) -> ApiResult {
+pub(crate) async fn get_file(app: &App, req: &Req, key: &str, id: &str, path: &str) -> ApiResult {
     req.caller.require(key, "READ_DATA")?;
     let prefix = prefix_of(app, key, id)?;
     let rel = clean_path(path)?;
@@ -311,7 +311,7 @@ pub async fn get_file(app: &App, req: &Req, key: &str, id: &str, path: &str) -> 
     Ok(http::text("application/octet-stream", bytes))
 }
 
-pub async fn delete_file(app: &App, req: &Req, key: &str, id: &str, path: &str) -> ApiResult {
+pub(crate) async fn delete_file(app: &App, req: &Req, key: &str, id: &str, path: &str) -> ApiResult {
     req.caller.require(key, "WRITE_DATA")?;
     let prefix = prefix_of(app, key, id)?;
     let rel = clean_path(path)?;
@@ -319,7 +319,7 @@ pub async fn delete_file(app: &App, req: &Req, key: &str, id: &str, path: &str) 
     Ok(http::empty())
 }
 
-pub async fn put_file(app: &App, req: &Req, key: &str, id: &str, path: &str) -> ApiResult {
+pub(crate) async fn put_file(app: &App, req: &Req, key: &str, id: &str, path: &str) -> ApiResult {
     req.caller.require(key, "WRITE_DATA")?;
     let prefix = prefix_of(app, key, id)?;
     let rel = clean_path(path)?;
@@ -336,7 +336,7 @@ pub async fn put_file(app: &App, req: &Req, key: &str, id: &str, path: &str) -> 
 
 /// The recipes using a folder: `[{type: RECIPE_INPUT|RECIPE_OUTPUT, objectId, objectProjectKey}]`
 /// (the fields the client's docstring lists).
-pub fn usages(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn usages(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     folder(&st, key, id)?;
@@ -359,7 +359,7 @@ pub fn usages(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
 /// `actions/copyTo`: copy every file into another folder (`writeMode` OVERWRITE clears the
 /// target first, APPEND keeps its files); answers a finished future, also served by
 /// `/futures/{id}`.
-pub async fn copy_to(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn copy_to(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_DATA")?;
     let body = http::body_object(&req.body)?;
     let target_key = body
@@ -423,7 +423,7 @@ fn metric_def(id: &str) -> Value {
 
 /// `metrics/last`: the built-in metrics, as computed from the files at the time of the call
 /// (the emulator keeps no metric history).
-pub async fn last_metrics(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn last_metrics(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_DATA")?;
     let now = store::now_ms();
     let metrics: Vec<Value> = basic_metrics(app, key, id)
@@ -438,7 +438,7 @@ pub async fn last_metrics(app: &App, req: &Req, key: &str, id: &str) -> ApiResul
 }
 
 /// `metrics/history?metricLookup=ID`: one value, the current one.
-pub async fn metric_history(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn metric_history(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_DATA")?;
     let lookup = req.query.get("metricLookup").unwrap_or("").to_string();
     let now = store::now_ms();
@@ -459,7 +459,7 @@ pub async fn metric_history(app: &App, req: &Req, key: &str, id: &str) -> ApiRes
 
 /// `actions/computeMetrics` and `actions/computeMetricsFromIds`: the built-in metrics (all, or
 /// those named in `metricIds`), answered as a finished future.
-pub async fn compute_metrics(app: &App, req: &Req, key: &str, id: &str, from_ids: bool) -> ApiResult {
+pub(crate) async fn compute_metrics(app: &App, req: &Req, key: &str, id: &str, from_ids: bool) -> ApiResult {
     req.caller.require(key, "READ_DATA")?;
     let wanted: Option<Vec<String>> = if from_ids {
         let body = http::body_object(&req.body)?;
@@ -523,7 +523,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 static AREA: fn() -> Routes = routes;
 
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     type K3 = Params<(String, String, String)>;

@@ -50,11 +50,11 @@ use super::cipher::Cipher;
 use super::http::ApiError;
 
 /// Directories and documents (relative to the data dir) that hold secrets, encrypted on write.
-pub const SEALED_DIRS: [&str; 3] = ["admin/connections", "admin/users", "admin/general-settings.json"];
+pub(crate) const SEALED_DIRS: [&str; 3] = ["admin/connections", "admin/users", "admin/general-settings.json"];
 
 /// What to do to a path.
 #[derive(Debug)]
-pub enum Op {
+pub(crate) enum Op {
     Write(Vec<u8>),
     RemoveFile,
     RemoveDir,
@@ -62,14 +62,14 @@ pub enum Op {
 
 /// A write decided under the state lock, to be performed after it is released.
 #[must_use = "a pending write must be run"]
-pub struct Pending {
+pub(crate) struct Pending {
     path: PathBuf,
     seq: u64,
     op: Op,
 }
 
 /// The data dir writer (a no-op when the state lives in memory).
-pub struct Persister {
+pub(crate) struct Persister {
     root: Option<PathBuf>,
     cipher: Option<Cipher>,
     seq: AtomicU64,
@@ -79,7 +79,7 @@ pub struct Persister {
 
 impl Persister {
     /// A writer that encrypts the secrets of the documents under [`SEALED_DIRS`].
-    pub fn with_cipher(root: Option<PathBuf>, cipher: Option<Cipher>) -> Self {
+    pub(crate) fn with_cipher(root: Option<PathBuf>, cipher: Option<Cipher>) -> Self {
         Persister {
             root,
             cipher,
@@ -91,7 +91,7 @@ impl Persister {
 
     /// Decide a write of `doc` at `rel` (relative to the data dir). Call with the state lock
     /// held so that sequence numbers follow the order of the changes.
-    pub fn put(&self, rel: impl Into<PathBuf>, doc: &serde_json::Value) -> Option<Pending> {
+    pub(crate) fn put(&self, rel: impl Into<PathBuf>, doc: &serde_json::Value) -> Option<Pending> {
         let rel = rel.into();
         let bytes = match &self.cipher {
             Some(cipher) if SEALED_DIRS.iter().any(|d| rel.starts_with(d)) => {
@@ -105,7 +105,7 @@ impl Persister {
     }
 
     /// Write `doc` at `rel` now (startup only: the built-in objects of a fresh data dir).
-    pub fn put_now(&self, rel: impl Into<PathBuf>, doc: &serde_json::Value) -> std::io::Result<()> {
+    pub(crate) fn put_now(&self, rel: impl Into<PathBuf>, doc: &serde_json::Value) -> std::io::Result<()> {
         let rel = rel.into();
         let Some(root) = &self.root else {
             return Ok(());
@@ -121,12 +121,12 @@ impl Persister {
     }
 
     /// Decide the removal of a file.
-    pub fn remove(&self, rel: impl Into<PathBuf>) -> Option<Pending> {
+    pub(crate) fn remove(&self, rel: impl Into<PathBuf>) -> Option<Pending> {
         self.pending(rel.into(), Op::RemoveFile)
     }
 
     /// Decide the removal of a directory and everything under it.
-    pub fn remove_dir(&self, rel: impl Into<PathBuf>) -> Option<Pending> {
+    pub(crate) fn remove_dir(&self, rel: impl Into<PathBuf>) -> Option<Pending> {
         self.pending(rel.into(), Op::RemoveDir)
     }
 
@@ -142,7 +142,10 @@ impl Persister {
     }
 
     /// Perform decided writes, in order. Call without the state lock.
-    pub async fn run(&self, pending: impl IntoIterator<Item = Option<Pending>>) -> Result<(), ApiError> {
+    pub(crate) async fn run(
+        &self,
+        pending: impl IntoIterator<Item = Option<Pending>>,
+    ) -> Result<(), ApiError> {
         for p in pending.into_iter().flatten() {
             let lock = {
                 let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
@@ -198,7 +201,7 @@ fn apply(path: &Path, op: Op) -> std::io::Result<()> {
 }
 
 /// Write `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("path has no parent directory"))?;
@@ -235,7 +238,7 @@ fn random_suffix() -> String {
 
 /// The JSON documents of one directory (`*.json`, not starting with a dot), as
 /// `(file stem, document)`. Leftover temporary files are removed.
-pub fn read_dir_docs(dir: &Path) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+pub(crate) fn read_dir_docs(dir: &Path) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -263,7 +266,7 @@ pub fn read_dir_docs(dir: &Path) -> anyhow::Result<Vec<(String, serde_json::Valu
 }
 
 /// One JSON document.
-pub fn read_doc(path: &Path) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn read_doc(path: &Path) -> anyhow::Result<serde_json::Value> {
     let bytes =
         std::fs::read(path).map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
     serde_json::from_slice(&bytes)
@@ -271,7 +274,7 @@ pub fn read_doc(path: &Path) -> anyhow::Result<serde_json::Value> {
 }
 
 /// Remove a temporary file or a renamed-for-deletion directory left by a crash.
-pub fn cleanup_leftover(path: &Path) {
+pub(crate) fn cleanup_leftover(path: &Path) {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -43,7 +43,7 @@ use super::store::{self, CodeEnv, Doc, Store, paths};
 static AREA: fn() -> Routes = routes;
 
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     Routes::new()
@@ -473,7 +473,7 @@ fn list_item(r: &Doc) -> Value {
     Value::Object(item)
 }
 
-pub fn list(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     let items: Vec<Value> = st.plugins.values().map(list_item).collect();
@@ -509,14 +509,14 @@ async fn commit(app: &App, r: Doc, update: bool, future: bool, action: &str) -> 
     Ok(http::json(&answer))
 }
 
-pub async fn install_zip(app: &App, req: &Req, future: bool) -> ApiResult {
+pub(crate) async fn install_zip(app: &App, req: &Req, future: bool) -> ApiResult {
     req.caller.require_admin()?;
     let files = unzip(&uploaded_file(&req.body)?)?;
     let r = record(files, "ZIP", None, None, &req.caller.login())?;
     commit(app, r, false, future, "installed").await
 }
 
-pub async fn update_zip(app: &App, req: &Req, id: &str, future: bool) -> ApiResult {
+pub(crate) async fn update_zip(app: &App, req: &Req, id: &str, future: bool) -> ApiResult {
     req.caller.require_admin()?;
     let files = unzip(&uploaded_file(&req.body)?)?;
     let previous = app.read().plugins.get(id).cloned().ok_or_else(|| not_found(id))?;
@@ -551,7 +551,7 @@ fn requested_version(body: &Doc) -> Result<String, ApiError> {
     }
 }
 
-pub async fn install_store(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn install_store(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -568,7 +568,7 @@ pub async fn install_store(app: &App, req: &Req) -> ApiResult {
     commit(app, r, false, true, "installed from the store").await
 }
 
-pub async fn update_store(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) async fn update_store(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -710,7 +710,7 @@ fn git_request(body: &Doc) -> Result<(String, String, String), ApiError> {
     Ok((url, checkout, subpath))
 }
 
-pub async fn install_git(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn install_git(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -721,7 +721,7 @@ pub async fn install_git(app: &App, req: &Req) -> ApiResult {
     commit(app, r, false, true, "installed from Git").await
 }
 
-pub async fn update_git(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) async fn update_git(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -763,7 +763,7 @@ fn usages_in(st: &Store, r: &Doc, only_project: Option<&str>) -> Vec<Value> {
     out
 }
 
-pub fn usages(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) fn usages(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     let r = plugin(&st, id)?;
@@ -776,7 +776,7 @@ pub fn usages(app: &App, req: &Req, id: &str) -> ApiResult {
     ))
 }
 
-pub fn project_usages(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn project_usages(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     st.project(key)?;
@@ -792,7 +792,7 @@ pub fn project_usages(app: &App, req: &Req, key: &str) -> ApiResult {
     Ok(http::json(&items))
 }
 
-pub async fn delete(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) async fn delete(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     let body = http::body_object(&req.body)?;
     let force = match body.get("force") {
@@ -828,7 +828,7 @@ pub async fn delete(app: &App, req: &Req, id: &str) -> ApiResult {
     Ok(http::json(&answer))
 }
 
-pub fn get_settings(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) fn get_settings(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     let r = plugin(&st, id)?;
@@ -849,7 +849,7 @@ pub fn get_settings(app: &App, req: &Req, id: &str) -> ApiResult {
 /// `POST /plugins/{id}/settings` (`?projectKey=` for the project-level settings) and its
 /// `/future` variant (which the official client sends without `projectKey`: the body's
 /// `projectKey` then says which project, if any).
-pub async fn save_settings(app: &App, req: &Req, id: &str, future: bool) -> ApiResult {
+pub(crate) async fn save_settings(app: &App, req: &Req, id: &str, future: bool) -> ApiResult {
     req.caller.require_admin()?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -933,7 +933,7 @@ fn env_name(id: &str) -> String {
     format!("plugin_{id}_managed")
 }
 
-pub async fn create_code_env(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) async fn create_code_env(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -984,7 +984,7 @@ pub async fn create_code_env(app: &App, req: &Req, id: &str) -> ApiResult {
     Ok(http::json(&answer))
 }
 
-pub async fn update_code_env(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) async fn update_code_env(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     let (pending, answer) = {
         let mut st = app.write();
@@ -1020,7 +1020,7 @@ pub async fn update_code_env(app: &App, req: &Req, id: &str) -> ApiResult {
     Ok(http::json(&answer))
 }
 
-pub fn download(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) fn download(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     let files = {
         let st = app.read();
@@ -1087,13 +1087,13 @@ fn tree(files: &Files) -> Value {
     Value::Object(root)
 }
 
-pub fn list_files(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) fn list_files(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     Ok(http::json(&tree(&files_of(plugin(&st, id)?))))
 }
 
-pub fn get_file(app: &App, req: &Req, id: &str, path: &str) -> ApiResult {
+pub(crate) fn get_file(app: &App, req: &Req, id: &str, path: &str) -> ApiResult {
     req.caller.require_admin()?;
     check_path(path)?;
     let st = app.read();
@@ -1135,7 +1135,7 @@ async fn save_files(app: &App, id: &str, edit: impl FnOnce(&mut Files) -> Result
     Ok(http::msg(format!("Saved files of plugin {id}")))
 }
 
-pub async fn put_file(app: &App, req: &Req, id: &str, path: &str) -> ApiResult {
+pub(crate) async fn put_file(app: &App, req: &Req, id: &str, path: &str) -> ApiResult {
     req.caller.require_admin()?;
     check_path(path)?;
     let content = req.body.to_vec();
@@ -1152,7 +1152,7 @@ pub async fn put_file(app: &App, req: &Req, id: &str, path: &str) -> ApiResult {
 
 /// `contents-actions/rename` (`{oldPath, newName}`) and `contents-actions/move`
 /// (`{oldPath, newPath}`), for a file or a folder.
-pub async fn rename_file(app: &App, req: &Req, id: &str, is_move: bool) -> ApiResult {
+pub(crate) async fn rename_file(app: &App, req: &Req, id: &str, is_move: bool) -> ApiResult {
     req.caller.require_admin()?;
     let body = http::body_object(&req.body)?;
     let old = http::required_str(&body, "plugin file action", "oldPath")?;

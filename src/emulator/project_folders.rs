@@ -23,7 +23,7 @@ use super::persist::Pending;
 use super::router::{Api, App, Params, Req, Routes};
 use super::store::{self, Doc, Store, paths};
 
-pub const ROOT: &str = "ROOT";
+pub(crate) const ROOT: &str = "ROOT";
 
 /// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
 #[linkme::distributed_slice(super::router::AREAS)]
@@ -34,7 +34,7 @@ pub const ROOT: &str = "ROOT";
 static AREA: fn() -> Routes = routes;
 
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     Routes::new()
@@ -84,7 +84,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// The stored document of folder `id`.
-pub fn folder(st: &Store, id: &str) -> Result<Doc, ApiError> {
+pub(crate) fn folder(st: &Store, id: &str) -> Result<Doc, ApiError> {
     match st.project_folders.get(id) {
         Some(doc) => Ok(doc.clone()),
         None if id == ROOT => Ok(root_doc()),
@@ -103,7 +103,7 @@ fn holds(doc: &Doc, key: &str) -> bool {
 }
 
 /// The folder holding project `key`.
-pub fn folder_of(st: &Store, key: &str) -> String {
+pub(crate) fn folder_of(st: &Store, key: &str) -> String {
     st.project_folders
         .iter()
         .find(|(id, doc)| id.as_str() != ROOT && holds(doc, key))
@@ -230,7 +230,7 @@ fn normalise_permissions(value: Option<&Value>) -> Result<Value, ApiError> {
 
 /// Put project `key` in folder `dest` (which must exist): removed from the folder holding it,
 /// added to `dest` unless `dest` is `ROOT`. Call with the state lock held.
-pub fn place_project(app: &App, st: &mut Store, key: &str, dest: &str) -> Vec<Option<Pending>> {
+pub(crate) fn place_project(app: &App, st: &mut Store, key: &str, dest: &str) -> Vec<Option<Pending>> {
     let mut pending = Vec::new();
     let holders: Vec<String> = st
         .project_folders
@@ -261,19 +261,19 @@ pub fn place_project(app: &App, st: &mut Store, key: &str, dest: &str) -> Vec<Op
     pending
 }
 
-pub fn get(app: &App, _req: &Req, id: &str) -> ApiResult {
+pub(crate) fn get(app: &App, _req: &Req, id: &str) -> ApiResult {
     let st = app.read();
     Ok(http::json(&view(&st, id)?))
 }
 
-pub fn locate(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn locate(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     st.project(key)?;
     Ok(http::json(&view(&st, &folder_of(&st, key))?))
 }
 
-pub async fn create_child(app: &App, req: &Req, parent: &str) -> ApiResult {
+pub(crate) async fn create_child(app: &App, req: &Req, parent: &str) -> ApiResult {
     req.caller.require_admin()?;
     let name = req
         .query
@@ -298,7 +298,7 @@ pub async fn create_child(app: &App, req: &Req, parent: &str) -> ApiResult {
     Ok(http::json(&answer))
 }
 
-pub fn get_settings(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) fn get_settings(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     let doc = folder(&st, id)?;
@@ -309,7 +309,7 @@ pub fn get_settings(app: &App, req: &Req, id: &str) -> ApiResult {
     })))
 }
 
-pub async fn put_settings(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) async fn put_settings(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -344,7 +344,7 @@ pub async fn put_settings(app: &App, req: &Req, id: &str) -> ApiResult {
     Ok(http::msg(format!("Saved settings of project folder {id}")))
 }
 
-pub async fn delete(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) async fn delete(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     if id == ROOT {
         return Err(ApiError::illegal("The root project folder cannot be deleted"));
@@ -376,7 +376,7 @@ fn destination(req: &Req) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::illegal("'destination' (a project folder id) is required"))
 }
 
-pub async fn move_folder(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) async fn move_folder(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_admin()?;
     let dest = destination(req)?;
     if id == ROOT {
@@ -409,7 +409,7 @@ pub async fn move_folder(app: &App, req: &Req, id: &str) -> ApiResult {
     Ok(http::msg(format!("Moved project folder {id} to {dest}")))
 }
 
-pub async fn move_project(app: &App, req: &Req, id: &str, key: &str) -> ApiResult {
+pub(crate) async fn move_project(app: &App, req: &Req, id: &str, key: &str) -> ApiResult {
     req.caller.require_admin()?;
     let dest = destination(req)?;
     let pending = {

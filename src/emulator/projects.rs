@@ -37,7 +37,7 @@ use crate::wire::{CreateProjectRequest, PermissionGrant};
 
 /// The editable parts of a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
+pub(crate) enum Part {
     Metadata,
     Permissions,
     Settings,
@@ -68,7 +68,7 @@ impl Part {
 }
 
 /// The summary of a project, as listed.
-pub fn summary(project: &Project) -> Value {
+pub(crate) fn summary(project: &Project) -> Value {
     let doc = &project.doc;
     let meta = doc.get("metadata");
     let field = |k: &str| meta.and_then(|m| m.get(k)).cloned();
@@ -99,7 +99,7 @@ pub fn summary(project: &Project) -> Value {
     Value::Object(out)
 }
 
-pub fn list(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req) -> ApiResult {
     let wanted = req.query.list("tags");
     let st = app.read();
     let items: Vec<Value> = st
@@ -112,7 +112,7 @@ pub fn list(app: &App, req: &Req) -> ApiResult {
     Ok(http::json(&items))
 }
 
-pub async fn create(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn create(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let body: CreateProjectRequest = http::body_typed(&req.body, "project creation request")?;
     let key = body.project_key.clone();
@@ -267,7 +267,7 @@ fn fill_missing(doc: &mut Value, defaults: &Value) {
 const PERMISSIONS_VERSION: &str = "V2";
 
 /// The per-flag rights of a project grant.
-pub const PERMISSION_FLAGS: [&str; 15] = [
+pub(crate) const PERMISSION_FLAGS: [&str; 15] = [
     "admin",
     "editPermissions",
     "readProjectContent",
@@ -321,7 +321,7 @@ fn merge_grants(sent: &[PermissionGrant], stored: &[Value]) -> Vec<Value> {
 
 /// `GET /projects/{k}/tags`: the project's tag definitions (colours and descriptions of the
 /// tags used in it), `{"tags": {}}` for a new project.
-pub fn get_tags(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn get_tags(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     let project = st.project(key)?;
@@ -330,7 +330,7 @@ pub fn get_tags(app: &App, req: &Req, key: &str) -> ApiResult {
     ))
 }
 
-pub async fn put_tags(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn put_tags(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let mut body = http::body_object(&req.body)?;
     match body.get("tags") {
@@ -359,13 +359,13 @@ pub async fn put_tags(app: &App, req: &Req, key: &str) -> ApiResult {
     Ok(http::msg(format!("Saved tags of project {key}")))
 }
 
-pub fn get(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     Ok(http::json(&summary(st.project(key)?)))
 }
 
-pub async fn delete(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn delete(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "ADMIN")?;
     // Accepted for every client generation; the emulator holds no data files to clear.
     for flag in [
@@ -402,14 +402,14 @@ pub async fn delete(app: &App, req: &Req, key: &str) -> ApiResult {
     }
 }
 
-pub fn get_part(app: &App, req: &Req, key: &str, part: Part) -> ApiResult {
+pub(crate) fn get_part(app: &App, req: &Req, key: &str, part: Part) -> ApiResult {
     req.caller.require(key, part.read_privilege())?;
     let st = app.read();
     let project = st.project(key)?;
     Ok(http::json(project.doc.get(part.key()).unwrap_or(&Value::Null)))
 }
 
-pub async fn put_part(app: &App, req: &Req, key: &str, part: Part) -> ApiResult {
+pub(crate) async fn put_part(app: &App, req: &Req, key: &str, part: Part) -> ApiResult {
     req.caller.require(key, part.write_privilege())?;
     let mut body = http::body_object(&req.body)?;
     let login = req.caller.login();
@@ -506,7 +506,7 @@ fn normalise_part(part: Part, body: &mut Doc, old: &Value) -> Result<(), ApiErro
     Ok(())
 }
 
-pub fn resolved_variables(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn resolved_variables(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     let project = st.project(key)?;
@@ -521,7 +521,7 @@ pub fn resolved_variables(app: &App, req: &Req, key: &str) -> ApiResult {
 }
 
 /// `POST /projects/{k}/export`: a zip of the project's documents (summary, parts, datasets).
-pub fn export(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn export(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "ADMIN")?;
     // Options are accepted and ignored: there is no data to export beyond configuration.
     http::body_value(&req.body)?;
@@ -576,7 +576,7 @@ fn zip_files(files: &[(String, Value)]) -> anyhow::Result<Vec<u8>> {
 static AREA: fn() -> Routes = routes;
 
 /// The projects area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     let part = |path: &str, p: Part| {
         (

@@ -168,7 +168,7 @@ fn producer_of(project: &Project, key: &str, r: &str) -> Option<String> {
     })
 }
 
-pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     let items: Vec<&Doc> = st
@@ -181,7 +181,7 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     Ok(http::json(&items))
 }
 
-pub async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_object(&req.body)?;
     let mut proto = body
@@ -337,13 +337,13 @@ fn st_project_exists(app: &App, key: &str) -> Result<(), ApiError> {
     app.read().project(key).map(|_| ())
 }
 
-pub fn get(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     Ok(http::json(recipe(&st, key, name)?))
 }
 
-pub async fn put(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn put(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_object(&req.body)?;
     let mut def = body
@@ -413,7 +413,7 @@ pub async fn put(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     Ok(http::msg(format!("Saved recipe {key}.{name}")))
 }
 
-pub async fn delete(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn delete(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let pending = {
         let mut st = app.write();
@@ -436,7 +436,7 @@ pub async fn delete(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     Ok(http::empty())
 }
 
-pub async fn rename(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn rename(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_object(&req.body)?;
     let old_name = http::required_str(&body, "rename", "oldName")?;
@@ -479,7 +479,7 @@ pub async fn rename(app: &App, req: &Req, key: &str) -> ApiResult {
     Ok(http::empty())
 }
 
-pub fn get_metadata(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) fn get_metadata(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     let def = flow_state::recipe_def(recipe(&st, key, name)?);
@@ -507,7 +507,7 @@ pub fn get_metadata(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     Ok(http::json(&out))
 }
 
-pub async fn put_metadata(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn put_metadata(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -544,7 +544,7 @@ pub async fn put_metadata(app: &App, req: &Req, key: &str, name: &str) -> ApiRes
 /// The status DSS computes for a recipe: engines, and messages from checks. The emulator
 /// checks that inputs and outputs exist, and says which engine would run the recipe (the
 /// emulator's: sync on "DSS", sql_query on "SQL"; none for recipes it does not run).
-pub fn status(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) fn status(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     let def = flow_state::recipe_def(recipe(&st, key, name)?);
@@ -584,7 +584,7 @@ pub fn status(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
 
 /// `schema-update`: the schema each output would get from the recipe, where it differs from the
 /// output's. Code recipes cannot compute it (the client's docstring: the call raises for them).
-pub async fn schema_update(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn schema_update(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let stored = recipe(&app.read(), key, name)?.clone();
     let produced = super::flow_exec::produced_schema(app, key, &stored)
@@ -631,7 +631,7 @@ pub async fn schema_update(app: &App, req: &Req, key: &str, name: &str) -> ApiRe
 
 /// `actions/updateOutputSchema`: give an output its new schema; `dropAndRecreate` drops the
 /// SQL table behind it, which the next build creates again.
-pub async fn update_output_schema(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
+pub(crate) async fn update_output_schema(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_object(&req.body)?;
     let dataset = http::required_str(&body, "updateOutputSchema", "computableId")?;
@@ -713,7 +713,7 @@ pub async fn update_output_schema(app: &App, req: &Req, key: &str, name: &str) -
 static AREA: fn() -> Routes = routes;
 
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     Routes::new()

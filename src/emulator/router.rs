@@ -53,7 +53,7 @@ use crate::wire;
 const BODY_LIMIT: usize = 256 * 1024 * 1024;
 
 /// Shared state of a running emulator.
-pub struct App {
+pub(crate) struct App {
     pub keys: KeyRing,
     pub state: RwLock<Store>,
     pub persist: Persister,
@@ -69,7 +69,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: EmulatorConfig) -> anyhow::Result<App> {
+    pub(crate) fn new(config: EmulatorConfig) -> anyhow::Result<App> {
         let keys = KeyRing::new(config.admin_key, &config.keys)?;
         let (mut store, cipher, fresh) = match &config.data_dir {
             Some(dir) => {
@@ -125,29 +125,29 @@ impl App {
 
     /// Read access to the state (a poisoned lock is still usable: every change is applied
     /// whole before the guard drops).
-    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Store> {
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, Store> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// One API request, as handlers see it.
-pub struct Req {
+pub(crate) struct Req {
     pub query: Query,
     pub body: Bytes,
     pub caller: Caller,
 }
 
 /// The route table of an area module (paths without the API prefix, no trailing slash).
-pub type Routes = Router<Arc<App>>;
+pub(crate) type Routes = Router<Arc<App>>;
 
 /// Extractor of what every handler needs: the shared state and the request (query, body, and
 /// the caller authenticated by [`gate`]). It reads the body, so it comes last in a route's
 /// closure arguments.
-pub struct Api {
+pub(crate) struct Api {
     pub app: Arc<App>,
     pub req: Req,
 }
@@ -179,7 +179,7 @@ impl FromRequest<Arc<App>> for Api {
 }
 
 /// Path parameters (percent-decoded), with a DSS error body when they cannot be read.
-pub struct Params<T>(pub T);
+pub(crate) struct Params<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for Params<T>
 where
@@ -204,7 +204,7 @@ where
     unsafe_code,
     reason = "linkme places the slice in a link section; nothing else is unsafe"
 )]
-pub static AREAS: [fn() -> Routes];
+pub(crate) static AREAS: [fn() -> Routes];
 
 /// The API table: every registered area's routes. Merging is order-independent (two areas
 /// declaring one route make axum panic at start-up whatever the order, which the tests catch).
@@ -219,7 +219,7 @@ fn api_routes() -> Routes {
 struct OriginalPath(String);
 
 /// The axum service of the emulator, trailing-slash normalisation included.
-pub fn build(
+pub(crate) fn build(
     app: Arc<App>,
 ) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future = impl Send>
 + Clone

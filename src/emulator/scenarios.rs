@@ -199,7 +199,7 @@ fn summary(key: &str, doc: &Doc, runs: Option<&std::collections::BTreeMap<String
     })
 }
 
-pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let now = store::now_ms();
     let st = app.read();
@@ -222,7 +222,7 @@ fn id_from_name(name: &str) -> String {
     if id.is_empty() { "SCENARIO".to_string() } else { id }
 }
 
-pub async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let mut body = http::body_object(&req.body)?;
     store::drop_nulls(&mut body);
@@ -264,7 +264,7 @@ pub async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
     Ok(http::json(&json!({"id": id})))
 }
 
-pub fn get(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     Ok(http::json(&settings_of(scenario(&st, key, id)?)))
@@ -324,11 +324,11 @@ async fn save(app: &App, req: &Req, key: &str, id: &str, light: bool) -> ApiResu
     Ok(http::msg(format!("Saved scenario {key}.{id}")))
 }
 
-pub async fn put(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn put(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     save(app, req, key, id, false).await
 }
 
-pub fn get_light(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn get_light(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let now = store::now_ms();
     let st = app.read();
@@ -337,11 +337,11 @@ pub fn get_light(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     Ok(http::json(&summary(key, &settings_of(stored), runs, now)))
 }
 
-pub async fn put_light(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn put_light(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     save(app, req, key, id, true).await
 }
 
-pub fn get_payload(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn get_payload(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     let stored = scenario(&st, key, id)?;
@@ -349,7 +349,7 @@ pub fn get_payload(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     Ok(http::json(&json!({"script": script, "extension": "py"})))
 }
 
-pub async fn put_payload(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn put_payload(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let body = http::body_object(&req.body)?;
     let script = match body.get("script") {
@@ -378,7 +378,7 @@ pub async fn put_payload(app: &App, req: &Req, key: &str, id: &str) -> ApiResult
     Ok(http::msg(format!("Saved the payload of scenario {key}.{id}")))
 }
 
-pub async fn delete(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn delete(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "WRITE_CONF")?;
     let pending = {
         let mut st = app.write();
@@ -542,7 +542,7 @@ async fn execute(
     (out, "SUCCESS", log)
 }
 
-pub async fn run(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn run(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller
         .require(key, "RUN_SCENARIOS")
         .or_else(|_| req.caller.require(key, "RUN_JOBS"))?;
@@ -620,7 +620,7 @@ pub async fn run(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     Ok(http::json(&fire))
 }
 
-pub async fn abort(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn abort(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller
         .require(key, "RUN_SCENARIOS")
         .or_else(|_| req.caller.require(key, "RUN_JOBS"))?;
@@ -725,7 +725,7 @@ fn runs_of<'a>(st: &'a store::Store, key: &str, id: &str) -> Result<Vec<&'a Doc>
         .unwrap_or_default())
 }
 
-pub fn last_runs(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn last_runs(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let limit = req.query.u64("limit")?.unwrap_or(10);
     let only_finished = req.query.bool("onlyFinishedRuns", false)?;
@@ -740,7 +740,7 @@ pub fn last_runs(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     Ok(http::json(&items))
 }
 
-pub fn runs_by_date(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn runs_by_date(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let from = req.query.get("fromDate").unwrap_or("").to_string();
     let to = req.query.get("toDate").unwrap_or("").to_string();
@@ -773,14 +773,14 @@ fn find_run<'a>(st: &'a store::Store, key: &str, id: &str, run_id: &str) -> Resu
         .ok_or_else(|| ApiError::not_found(format!("Scenario run '{run_id}' of {key}.{id} does not exist")))
 }
 
-pub fn run_details(app: &App, req: &Req, key: &str, id: &str, run_id: &str) -> ApiResult {
+pub(crate) fn run_details(app: &App, req: &Req, key: &str, id: &str, run_id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     let (run, steps) = view(find_run(&st, key, id, run_id)?, store::now_ms());
     Ok(http::json(&json!({"scenarioRun": run, "stepRuns": steps})))
 }
 
-pub fn run_log(app: &App, req: &Req, key: &str, id: &str, run_id: &str) -> ApiResult {
+pub(crate) fn run_log(app: &App, req: &Req, key: &str, id: &str, run_id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
     let run = find_run(&st, key, id, run_id)?;
@@ -803,7 +803,7 @@ pub fn run_log(app: &App, req: &Req, key: &str, id: &str, run_id: &str) -> ApiRe
     Ok(http::text("text/plain; charset=utf-8", lines.join("\n") + "\n"))
 }
 
-pub fn run_for_trigger(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) fn run_for_trigger(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let trigger_run = req.query.get("triggerRunId").unwrap_or("").to_string();
     let st = app.read();
@@ -819,7 +819,7 @@ pub fn run_for_trigger(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     }))
 }
 
-pub fn trigger_fire(app: &App, req: &Req, key: &str, id: &str, trigger_id: &str) -> ApiResult {
+pub(crate) fn trigger_fire(app: &App, req: &Req, key: &str, id: &str, trigger_id: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let trigger_run = req.query.get("triggerRunId").unwrap_or("").to_string();
     let st = app.read();
@@ -938,7 +938,7 @@ fn last_test_runs<'a>(st: &'a store::Store, key: &str, now: i64) -> Result<Vec<(
 
 /// `testing-status`: how the last runs of the test scenarios ended. The emulator has no
 /// bundles: `bundleId` is accepted and ignored.
-pub fn testing_status(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn testing_status(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let now = store::now_ms();
     let st = app.read();
@@ -959,7 +959,7 @@ pub fn testing_status(app: &App, req: &Req, key: &str) -> ApiResult {
 }
 
 /// The JUnit XML (or HTML) report of the last runs of the test scenarios.
-pub fn last_test_report(app: &App, req: &Req, key: &str, html: bool) -> ApiResult {
+pub(crate) fn last_test_report(app: &App, req: &Req, key: &str, html: bool) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let now = store::now_ms();
     let st = app.read();
@@ -989,7 +989,14 @@ pub fn last_test_report(app: &App, req: &Req, key: &str, html: bool) -> ApiResul
 }
 
 /// The JUnit XML report of one run of a test scenario (or of one of its steps).
-pub fn run_report(app: &App, req: &Req, key: &str, id: &str, run_id: &str, by_step: bool) -> ApiResult {
+pub(crate) fn run_report(
+    app: &App,
+    req: &Req,
+    key: &str,
+    id: &str,
+    run_id: &str,
+    by_step: bool,
+) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let step_id = if by_step {
         Some(
@@ -1027,7 +1034,7 @@ pub fn run_report(app: &App, req: &Req, key: &str, id: &str, run_id: &str, by_st
 static AREA: fn() -> Routes = routes;
 
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     type K3 = Params<(String, String, String)>;

@@ -14,9 +14,9 @@ use serde_json::Value;
 use crate::wire;
 
 /// The marker of an encrypted value.
-pub const ENCRYPTED_PREFIX: &str = "e:AES:";
+pub(crate) const ENCRYPTED_PREFIX: &str = "e:AES:";
 
-pub fn encrypted_placeholder() -> Value {
+pub(crate) fn encrypted_placeholder() -> Value {
     let bytes: [u8; 24] = rand::rng().random();
     Value::String(format!(
         "{ENCRYPTED_PREFIX}{}",
@@ -25,7 +25,7 @@ pub fn encrypted_placeholder() -> Value {
 }
 
 /// Replace the values of secret-named keys (at any depth) by placeholders.
-pub fn redact_secret_keys(value: &mut Value) {
+pub(crate) fn redact_secret_keys(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
@@ -43,7 +43,7 @@ pub fn redact_secret_keys(value: &mut Value) {
 
 /// Wherever `new` holds an `e:AES:` string, put back the value `old` holds at the same place.
 /// A placeholder with nothing stored behind it is dropped rather than stored as a secret.
-pub fn restore_placeholders(new: &mut Value, old: Option<&Value>) {
+pub(crate) fn restore_placeholders(new: &mut Value, old: Option<&Value>) {
     match new {
         Value::Object(map) => {
             let mut drop_keys = Vec::new();
@@ -83,14 +83,14 @@ fn is_placeholder(v: &Value) -> bool {
 }
 
 /// A connection as answered: secret params redacted.
-pub fn redact_connection(doc: &mut serde_json::Map<String, Value>) {
+pub(crate) fn redact_connection(doc: &mut serde_json::Map<String, Value>) {
     if let Some(params) = doc.get_mut("params") {
         redact_secret_keys(params);
     }
 }
 
 /// A user as answered: no password, secrets and credentials redacted.
-pub fn redact_user(doc: &mut serde_json::Map<String, Value>) {
+pub(crate) fn redact_user(doc: &mut serde_json::Map<String, Value>) {
     doc.remove("password");
     if let Some(Value::Array(secrets)) = doc.get_mut("secrets") {
         for s in secrets {

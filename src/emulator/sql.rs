@@ -26,7 +26,7 @@ use super::router::{Api, App, Params, Req, Routes};
 use crate::wire::{SqlColumn, SqlQueryRequest, SqlQueryStarted};
 
 /// The default stream format of the Python client.
-pub const TSV_FORMAT: &str = "tsv-excel-noheader";
+pub(crate) const TSV_FORMAT: &str = "tsv-excel-noheader";
 /// The same with a first line of column names (SQL query streams only).
 const TSV_HEADER_FORMAT: &str = "tsv-excel-header";
 const SQL_ERROR: &str = "java.sql.SQLException";
@@ -57,12 +57,12 @@ const SQL_TYPES: [&str; 22] = [
     "DB2",
 ];
 
-pub fn is_sql_type(ty: &str) -> bool {
+pub(crate) fn is_sql_type(ty: &str) -> bool {
     SQL_TYPES.iter().any(|t| t.eq_ignore_ascii_case(ty))
 }
 
 /// A SQL identifier quoted for SQLite.
-pub fn quote_ident(name: &str) -> String {
+pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -106,7 +106,7 @@ impl Pending {
 }
 
 /// The SQLite databases of the SQL connections and the results waiting to be streamed.
-pub struct SqlEngine {
+pub(crate) struct SqlEngine {
     dir: Option<PathBuf>,
     dbs: Mutex<HashMap<String, Arc<Mutex<rusqlite::Connection>>>>,
     results: Mutex<Pending>,
@@ -117,7 +117,7 @@ fn sql_error(err: impl std::fmt::Display) -> ApiError {
 }
 
 impl SqlEngine {
-    pub fn new(dir: Option<PathBuf>) -> Self {
+    pub(crate) fn new(dir: Option<PathBuf>) -> Self {
         SqlEngine {
             dir,
             dbs: Mutex::new(HashMap::new()),
@@ -160,19 +160,19 @@ impl SqlEngine {
     }
 
     /// Columns and rows of one statement.
-    pub async fn query_rows(&self, conn: &str, sql: &str) -> Result<(Vec<SqlColumn>, Rows), ApiError> {
+    pub(crate) async fn query_rows(&self, conn: &str, sql: &str) -> Result<(Vec<SqlColumn>, Rows), ApiError> {
         let sql = sql.to_string();
         self.with_db(conn, move |db| run_statement(db, &sql)).await
     }
 
     /// Run statements whose results are not wanted (DDL, clearing a table).
-    pub async fn execute_admin(&self, conn: &str, sql: &str) -> Result<(), ApiError> {
+    pub(crate) async fn execute_admin(&self, conn: &str, sql: &str) -> Result<(), ApiError> {
         let sql = sql.to_string();
         self.with_db(conn, move |db| db.execute_batch(&sql).map_err(sql_error))
             .await
     }
 
-    pub async fn table_exists(&self, conn: &str, table: &str) -> Result<bool, ApiError> {
+    pub(crate) async fn table_exists(&self, conn: &str, table: &str) -> Result<bool, ApiError> {
         let table = table.to_string();
         self.with_db(conn, move |db| {
             db.query_row(
@@ -187,7 +187,7 @@ impl SqlEngine {
     }
 
     /// Close and delete the database of a deleted connection.
-    pub async fn forget(&self, conn: &str) -> Result<(), ApiError> {
+    pub(crate) async fn forget(&self, conn: &str) -> Result<(), ApiError> {
         let removed = self.dbs.lock().unwrap_or_else(|e| e.into_inner()).remove(conn);
         drop(removed);
         if let Some(dir) = &self.dir {
@@ -249,7 +249,7 @@ fn run_statement(db: &mut rusqlite::Connection, sql: &str) -> Result<(Vec<SqlCol
 }
 
 /// Refuse a stream format the emulator does not write.
-pub fn check_format(format: &str) -> Result<(), ApiError> {
+pub(crate) fn check_format(format: &str) -> Result<(), ApiError> {
     if format == TSV_FORMAT || format == "json" {
         Ok(())
     } else {
@@ -260,7 +260,7 @@ pub fn check_format(format: &str) -> Result<(), ApiError> {
 }
 
 /// Rows in the requested format.
-pub fn render_rows(format: &str, rows: &Rows) -> Response {
+pub(crate) fn render_rows(format: &str, rows: &Rows) -> Response {
     if format == "json" {
         return http::json(rows);
     }
@@ -291,7 +291,7 @@ fn tsv_field(v: &Value) -> String {
     }
 }
 
-pub async fn start(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn start(app: &App, req: &Req) -> ApiResult {
     let body: SqlQueryRequest = http::body_typed(&req.body, "SQL query")?;
     req.caller.require_run_code(body.project_key.as_deref())?;
     let conn = {
@@ -372,7 +372,7 @@ fn unknown_query(id: &str) -> ApiError {
     ApiError::not_found(format!("SQL query '{id}' does not exist or was finished"))
 }
 
-pub fn stream(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) fn stream(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_run_code(None)?;
     let format = req.query.get("format").unwrap_or(TSV_FORMAT);
     if format != TSV_HEADER_FORMAT {
@@ -390,7 +390,7 @@ pub fn stream(app: &App, req: &Req, id: &str) -> ApiResult {
     Ok(render_rows(format, &result.rows))
 }
 
-pub fn finish(app: &App, req: &Req, id: &str) -> ApiResult {
+pub(crate) fn finish(app: &App, req: &Req, id: &str) -> ApiResult {
     req.caller.require_run_code(None)?;
     app.sql
         .results
@@ -410,7 +410,7 @@ pub fn finish(app: &App, req: &Req, id: &str) -> ApiResult {
 static AREA: fn() -> Routes = routes;
 
 /// The SQL area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new()
         .route(
             "/sql/queries",

@@ -15,11 +15,11 @@ use super::http::ApiError;
 use super::persist;
 
 /// A JSON object.
-pub type Doc = Map<String, Value>;
+pub(crate) type Doc = Map<String, Value>;
 
 /// One project: its own document plus its datasets and jobs.
 #[derive(Debug, Clone, Default)]
-pub struct Project {
+pub(crate) struct Project {
     /// `project.json`: `projectKey`, `metadata`, `permissions`, `variables`, `settings`,
     /// `versionTag`, `creationTag`.
     pub doc: Doc,
@@ -31,7 +31,7 @@ pub struct Project {
 
 /// Everything the emulator serves.
 #[derive(Debug, Default)]
-pub struct Store {
+pub(crate) struct Store {
     pub projects: BTreeMap<String, Project>,
     pub connections: BTreeMap<String, Doc>,
     pub users: BTreeMap<String, Doc>,
@@ -54,7 +54,7 @@ pub struct Store {
 /// One code env: its definition as DSS answers it, its logs by name, and the failure of its
 /// last package installation (while set, the env answers 500 like a DSS env whose build broke).
 #[derive(Debug, Clone, Default)]
-pub struct CodeEnv {
+pub(crate) struct CodeEnv {
     pub definition: Doc,
     pub logs: BTreeMap<String, String>,
     pub failure: Option<String>,
@@ -62,7 +62,7 @@ pub struct CodeEnv {
 
 impl CodeEnv {
     /// The document persisted under `admin/code-envs/LANG/NAME.json`.
-    pub fn to_record(&self) -> Value {
+    pub(crate) fn to_record(&self) -> Value {
         json!({"definition": self.definition, "logs": self.logs, "failure": self.failure})
     }
 
@@ -92,7 +92,7 @@ impl Store {
     /// Record a finished long-running task with its `result` and answer what DSS answers when
     /// a task starts: its id, still alive. The client then polls `/futures/{id}`, which holds
     /// the result (the emulator's tasks finish at once).
-    pub fn start_future(&mut self, kind: &str, result: Value) -> Value {
+    pub(crate) fn start_future(&mut self, kind: &str, result: Value) -> Value {
         let id = format!("{kind}-{}-{:08x}", now_ms(), rand::random::<u32>());
         let finished = json!({"jobId": id, "hasResult": true, "alive": false,
             "result": result, "progress": {"states": []}});
@@ -101,17 +101,17 @@ impl Store {
     }
 
     /// The project `key`, or the DSS NotFoundException.
-    pub fn project(&self, key: &str) -> Result<&Project, ApiError> {
+    pub(crate) fn project(&self, key: &str) -> Result<&Project, ApiError> {
         self.projects.get(key).ok_or_else(|| project_not_found(key))
     }
 
-    pub fn project_mut(&mut self, key: &str) -> Result<&mut Project, ApiError> {
+    pub(crate) fn project_mut(&mut self, key: &str) -> Result<&mut Project, ApiError> {
         self.projects.get_mut(key).ok_or_else(|| project_not_found(key))
     }
 
     /// Load everything under `root`. Orphans (datasets of a project whose `project.json` is
     /// gone) are ignored; leftovers of interrupted writes are removed.
-    pub fn load(root: &Path) -> anyhow::Result<Store> {
+    pub(crate) fn load(root: &Path) -> anyhow::Result<Store> {
         let mut store = Store::default();
         let projects_dir = root.join("projects");
         if projects_dir.is_dir() {
@@ -196,65 +196,65 @@ fn as_object(value: Value, path: &Path) -> anyhow::Result<Doc> {
     }
 }
 
-pub fn project_not_found(key: &str) -> ApiError {
+pub(crate) fn project_not_found(key: &str) -> ApiError {
     ApiError::not_found(format!("Project '{key}' does not exist"))
 }
 
-pub fn dataset_not_found(project: &str, name: &str) -> ApiError {
+pub(crate) fn dataset_not_found(project: &str, name: &str) -> ApiError {
     ApiError::not_found(format!("dataset does not exist: {project}.{name}"))
 }
 
 /// Relative paths of the documents.
-pub mod paths {
+pub(crate) mod paths {
     use std::path::PathBuf;
 
-    pub fn project(key: &str) -> PathBuf {
+    pub(crate) fn project(key: &str) -> PathBuf {
         PathBuf::from("projects").join(key).join("project.json")
     }
-    pub fn project_dir(key: &str) -> PathBuf {
+    pub(crate) fn project_dir(key: &str) -> PathBuf {
         PathBuf::from("projects").join(key)
     }
-    pub fn dataset(key: &str, name: &str) -> PathBuf {
+    pub(crate) fn dataset(key: &str, name: &str) -> PathBuf {
         project_dir(key).join("datasets").join(format!("{name}.json"))
     }
-    pub fn job(key: &str, id: &str) -> PathBuf {
+    pub(crate) fn job(key: &str, id: &str) -> PathBuf {
         project_dir(key).join("jobs").join(format!("{id}.json"))
     }
-    pub fn connection(name: &str) -> PathBuf {
+    pub(crate) fn connection(name: &str) -> PathBuf {
         PathBuf::from("admin/connections").join(format!("{name}.json"))
     }
-    pub fn user(login: &str) -> PathBuf {
+    pub(crate) fn user(login: &str) -> PathBuf {
         PathBuf::from("admin/users").join(format!("{login}.json"))
     }
-    pub fn group(name: &str) -> PathBuf {
+    pub(crate) fn group(name: &str) -> PathBuf {
         PathBuf::from("admin/groups").join(format!("{name}.json"))
     }
-    pub fn variables() -> PathBuf {
+    pub(crate) fn variables() -> PathBuf {
         PathBuf::from("admin/variables.json")
     }
     /// `lang` is `PYTHON` or `R`.
-    pub fn code_env(lang: &str, name: &str) -> PathBuf {
+    pub(crate) fn code_env(lang: &str, name: &str) -> PathBuf {
         PathBuf::from("admin/code-envs")
             .join(lang)
             .join(format!("{name}.json"))
     }
-    pub fn plugin(id: &str) -> PathBuf {
+    pub(crate) fn plugin(id: &str) -> PathBuf {
         PathBuf::from("admin/plugins").join(format!("{id}.json"))
     }
-    pub fn general_settings() -> PathBuf {
+    pub(crate) fn general_settings() -> PathBuf {
         PathBuf::from("admin/general-settings.json")
     }
-    pub fn project_folder(id: &str) -> PathBuf {
+    pub(crate) fn project_folder(id: &str) -> PathBuf {
         PathBuf::from("admin/project-folders").join(format!("{id}.json"))
     }
 }
 
 /// Project keys and dataset names: `[A-Za-z0-9_]+`.
-pub fn validate_key(name: &str) -> Result<(), ApiError> {
+pub(crate) fn validate_key(name: &str) -> Result<(), ApiError> {
     validate_identifier(name, "project key")
 }
 
-pub fn validate_dataset_name(name: &str) -> Result<(), ApiError> {
+pub(crate) fn validate_dataset_name(name: &str) -> Result<(), ApiError> {
     validate_identifier(name, "dataset name")
 }
 
@@ -274,7 +274,7 @@ fn validate_identifier(name: &str, what: &str) -> Result<(), ApiError> {
 
 /// Logins, group and connection names: letters, digits, `_ . - @`, no leading dot (so never
 /// `.` or `..`), at most 255 characters. Keeps every name a plain file name in the data dir.
-pub fn validate_name(name: &str, what: &str) -> Result<(), ApiError> {
+pub(crate) fn validate_name(name: &str, what: &str) -> Result<(), ApiError> {
     if name.is_empty() || name.len() > 255 {
         return Err(ApiError::illegal(format!(
             "Invalid {what} '{name}': must be 1 to 255 characters"
@@ -297,7 +297,7 @@ pub fn validate_name(name: &str, what: &str) -> Result<(), ApiError> {
 }
 
 /// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -305,13 +305,13 @@ pub fn now_ms() -> i64 {
 }
 
 /// A `creationTag` / first `versionTag` for an object created by `login`.
-pub fn creation_tag(login: &str) -> Value {
+pub(crate) fn creation_tag(login: &str) -> Value {
     json!({"versionNumber": 0, "lastModifiedBy": {"login": login}, "lastModifiedOn": now_ms()})
 }
 
 /// Bump `versionTag` of `doc` (saved by `login`), starting from `previous` (the stored doc's
 /// tag): client-sent tags are ignored, DSS manages them.
-pub fn bump_version(doc: &mut Doc, previous: Option<&Value>, login: &str) {
+pub(crate) fn bump_version(doc: &mut Doc, previous: Option<&Value>, login: &str) {
     let number = previous
         .and_then(|v| v.get("versionNumber"))
         .and_then(Value::as_u64)
@@ -323,7 +323,7 @@ pub fn bump_version(doc: &mut Doc, previous: Option<&Value>, login: &str) {
 }
 
 /// Tags as DSS stores them: a sorted set of strings. Non-strings are rejected.
-pub fn sorted_tags(value: Option<&Value>, what: &str) -> Result<Value, ApiError> {
+pub(crate) fn sorted_tags(value: Option<&Value>, what: &str) -> Result<Value, ApiError> {
     let mut tags: Vec<String> = match value {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -346,7 +346,7 @@ pub fn sorted_tags(value: Option<&Value>, what: &str) -> Result<Value, ApiError>
 }
 
 /// Whether a document's `tags` holds any of `wanted` (empty `wanted` matches everything).
-pub fn has_any_tag(tags: Option<&Value>, wanted: &[String]) -> bool {
+pub(crate) fn has_any_tag(tags: Option<&Value>, wanted: &[String]) -> bool {
     if wanted.is_empty() {
         return true;
     }
@@ -357,7 +357,7 @@ pub fn has_any_tag(tags: Option<&Value>, wanted: &[String]) -> bool {
 }
 
 /// Remove `null` members: the clients send `null` for "not given".
-pub fn drop_nulls(doc: &mut Doc) {
+pub(crate) fn drop_nulls(doc: &mut Doc) {
     doc.retain(|_, v| !v.is_null());
 }
 

@@ -109,7 +109,7 @@ fn summary(doc: &Doc) -> Value {
     Value::Object(out)
 }
 
-pub fn list(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let settings = req.query.bool("includeSettings", false)?;
     let st = app.read();
@@ -155,7 +155,7 @@ fn sub_request(req: &Req, body: &Value) -> Req {
 }
 
 /// `POST /admin/users/actions/bulk`: create users, one status per user.
-pub async fn bulk_create(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn bulk_create(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let mut out = Vec::new();
     for item in bulk_items(&req.body)? {
@@ -171,7 +171,7 @@ pub async fn bulk_create(app: &App, req: &Req) -> ApiResult {
 }
 
 /// `PUT /admin/users/actions/bulk`: change users; fields not sent keep their values.
-pub async fn bulk_edit(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn bulk_edit(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let mut out = Vec::new();
     for item in bulk_items(&req.body)? {
@@ -200,7 +200,7 @@ pub async fn bulk_edit(app: &App, req: &Req) -> ApiResult {
 }
 
 /// `DELETE /admin/users/actions/bulk`: delete the users listed (`allowSelfDeletion` applies).
-pub async fn bulk_delete(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn bulk_delete(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let mut out = Vec::new();
     for item in bulk_items(&req.body)? {
@@ -217,7 +217,7 @@ pub async fn bulk_delete(app: &App, req: &Req) -> ApiResult {
 }
 
 /// `GET /current-user`: the caller's own user, as its settings page shows it.
-pub fn get_current(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn get_current(app: &App, req: &Req) -> ApiResult {
     let login = req.caller.login();
     let st = app.read();
     Ok(http::json(&redacted(
@@ -227,7 +227,7 @@ pub fn get_current(app: &App, req: &Req) -> ApiResult {
 
 /// `PUT /current-user`: a user changes its own settings; what makes it who it is (login,
 /// groups, profile, source, enabled) stays as the administrator set it.
-pub async fn put_current(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn put_current(app: &App, req: &Req) -> ApiResult {
     let login = req.caller.login();
     let body = http::body_object(&req.body)?;
     let current = app
@@ -254,7 +254,7 @@ pub async fn put_current(app: &App, req: &Req) -> ApiResult {
     put(app, &admin, &login).await
 }
 
-pub async fn create(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn create(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let mut doc = http::body_object(&req.body)?;
     let login = http::required_str(&doc, "user", "login")?;
@@ -275,14 +275,14 @@ pub async fn create(app: &App, req: &Req) -> ApiResult {
     Ok(http::msg(format!("Created user {login}")))
 }
 
-pub fn get(app: &App, req: &Req, login: &str) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req, login: &str) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
     let doc = st.users.get(login).ok_or_else(|| not_found(login))?;
     Ok(http::json(&redacted(doc)))
 }
 
-pub async fn put(app: &App, req: &Req, login: &str) -> ApiResult {
+pub(crate) async fn put(app: &App, req: &Req, login: &str) -> ApiResult {
     req.caller.require_admin()?;
     let mut body = http::body_object(&req.body)?;
     match body.get("login") {
@@ -323,7 +323,7 @@ pub async fn put(app: &App, req: &Req, login: &str) -> ApiResult {
     Ok(http::msg(format!("Saved user {login}")))
 }
 
-pub async fn delete(app: &App, req: &Req, login: &str) -> ApiResult {
+pub(crate) async fn delete(app: &App, req: &Req, login: &str) -> ApiResult {
     req.caller.require_admin()?;
     if login == req.caller.login() && !req.query.bool("allowSelfDeletion", false)? {
         return Err(ApiError::illegal(
@@ -350,13 +350,13 @@ fn info(doc: &Doc) -> Value {
     Value::Object(out)
 }
 
-pub fn list_info(app: &App, _req: &Req) -> ApiResult {
+pub(crate) fn list_info(app: &App, _req: &Req) -> ApiResult {
     let st = app.read();
     let items: Vec<Value> = st.users.values().map(info).collect();
     Ok(http::json(&items))
 }
 
-pub fn get_info(app: &App, _req: &Req, login: &str) -> ApiResult {
+pub(crate) fn get_info(app: &App, _req: &Req, login: &str) -> ApiResult {
     let st = app.read();
     Ok(http::json(&info(
         st.users.get(login).ok_or_else(|| not_found(login))?,
@@ -372,7 +372,7 @@ pub fn get_info(app: &App, _req: &Req, login: &str) -> ApiResult {
 static AREA: fn() -> Routes = routes;
 
 /// The users area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type L = Params<String>;
     Routes::new()
         .route(

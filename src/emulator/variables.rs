@@ -8,12 +8,12 @@ use super::http::{self, ApiResult};
 use super::router::{Api, App, Req, Routes};
 use super::store::paths;
 
-pub fn get(app: &App, req: &Req) -> ApiResult {
+pub(crate) fn get(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     Ok(http::json(&app.read().variables))
 }
 
-pub async fn put(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn put(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let vars = http::body_object(&req.body)?;
     let pending = {
@@ -35,7 +35,7 @@ pub async fn put(app: &App, req: &Req) -> ApiResult {
 static AREA: fn() -> Routes = routes;
 
 /// The global variables' routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new().route(
         "/admin/variables",
         routing::get(|a: Api| async move { get(&a.app, &a.req) })

@@ -16,15 +16,15 @@ use crate::plan::Observed;
     unsafe_code,
     reason = "linkme places the slice in a link section; nothing else is unsafe"
 )]
-pub static EXPORT_KINDS: [&'static dyn KindExport];
+pub(crate) static EXPORT_KINDS: [&'static dyn KindExport];
 
 /// [`EXPORT_KINDS`] in the manifest's order.
-pub static REGISTRY: StageKinds<dyn KindExport> = StageKinds::new(&EXPORT_KINDS);
+pub(crate) static REGISTRY: StageKinds<dyn KindExport> = StageKinds::new(&EXPORT_KINDS);
 
 /// What a kind tells the export, beyond what it tells observation ([`KindObserve`], whose
 /// reads a list kind's export reuses). Every method has a default that fits a kind that is
 /// not exported.
-pub trait KindExport: KindObserve {
+pub(crate) trait KindExport: KindObserve {
     /// The word `export --include` selects this kind by (`projects`); `None` for a kind
     /// `dssctl export` never writes (a build).
     fn export_word(&self) -> Option<&'static str> {

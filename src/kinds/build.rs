@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// The spec types are the manifest's (`manifest::specs`): the build runner and the planner's
 /// build triggers read them too.
-pub use crate::manifest::specs::{BuildMode, BuildOutputSpec, BuildSpec, Trigger, parse_duration};
+pub(crate) use crate::manifest::specs::{BuildSpec, parse_duration};
 
 use super::{Checks, Kind, KindId, NameRule, RefSink, dataset, items, names, project, scenario};
 use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
@@ -16,15 +16,15 @@ use crate::manifest::kinds::{ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue};
 
 /// The kind.
-pub static KIND: BuildKind = BuildKind;
+pub(crate) static KIND: BuildKind = BuildKind;
 
 super::register!(KIND, 150);
 
 /// The word of builds in messages (a build is never in a ledger).
-pub const ID: KindId = KindId("build");
+pub(crate) const ID: KindId = KindId("build");
 
 /// Build names: letters, digits, `_`, `-` and `.`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a build name",
     allowed: names::dotted_char,
     allowed_text: "letters, digits, _, - and .",
@@ -36,7 +36,7 @@ pub static NAME_RULE: NameRule = NameRule {
 
 /// The `Build` kind.
 #[derive(Debug)]
-pub struct BuildKind;
+pub(crate) struct BuildKind;
 
 impl KindSpec for BuildKind {
     fn name(&self) -> &'static str {
@@ -166,6 +166,8 @@ fn is_dataset_output(output: &Node) -> bool {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use crate::manifest::specs::{BuildMode, Trigger};
 
     use super::*;
     use serde_json::json;

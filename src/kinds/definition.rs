@@ -22,7 +22,7 @@ use crate::observe::{ObserveError, reading};
 use crate::plan::Observed;
 
 /// The wire type of a definition document, and its calls.
-pub trait Definition:
+pub(crate) trait Definition:
     Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static
 {
     /// How messages name the list (`group list`).
@@ -59,13 +59,13 @@ pub trait Definition:
 }
 
 /// A list as the observed state keeps it: by name.
-pub fn keyed<D: Definition>(items: Vec<D>) -> BTreeMap<String, D> {
+pub(crate) fn keyed<D: Definition>(items: Vec<D>) -> BTreeMap<String, D> {
     items.into_iter().map(|x| (x.key().to_string(), x)).collect()
 }
 
 /// The calls of a definition kind, as the `Kind` trait's defaults use them (object-safe:
 /// documents as JSON).
-pub trait DefinitionCalls: Sync + Send {
+pub(crate) trait DefinitionCalls: Sync + Send {
     /// The list, keyed by name.
     fn observe<'a>(&'a self, client: &'a DssClient) -> BoxFuture<'a, Result<KindRead, ObserveError>>;
 
@@ -101,10 +101,10 @@ pub trait DefinitionCalls: Sync + Send {
 }
 
 /// [`DefinitionCalls`] of the wire type `D`.
-pub struct Definitions<D>(PhantomData<fn() -> D>);
+pub(crate) struct Definitions<D>(PhantomData<fn() -> D>);
 
 impl<D> Definitions<D> {
-    pub const NEW: Definitions<D> = Definitions(PhantomData);
+    pub(crate) const NEW: Definitions<D> = Definitions(PhantomData);
 }
 
 impl<D: Definition> DefinitionCalls for Definitions<D> {

@@ -24,7 +24,7 @@ use crate::plan::planner::{Planner, flag, text, to_json};
 use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
 
 /// The live groups as observed (`None`: the list was not read), keyed by name.
-pub type Live = BTreeMap<String, crate::wire::Group>;
+pub(crate) type Live = BTreeMap<String, crate::wire::Group>;
 
 /// This kind's part of the observed state.
 pub fn live(observed: &Observed) -> Option<&Live> {
@@ -32,12 +32,13 @@ pub fn live(observed: &Observed) -> Option<&Live> {
 }
 
 /// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
+#[cfg(test)]
+pub(crate) fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
     observed.kinds.get_mut(ID)
 }
 
 /// The kind.
-pub static KIND: GroupKind = GroupKind;
+pub(crate) static KIND: GroupKind = GroupKind;
 
 super::register!(KIND, 70);
 
@@ -45,7 +46,7 @@ super::register!(KIND, 70);
 pub const ID: KindId = KindId("group");
 
 /// Group names may hold any letter, spaces (not at the ends), `_`, `-`, `.` and `@`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a group name",
     allowed: |c| c.is_alphanumeric() || " _-.@".contains(c),
     allowed_text: "letters, digits, spaces, _, -, . and @",
@@ -60,7 +61,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// directly in `spec`, as DSS names them, and managed one by one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct GroupSpec {
+pub(crate) struct GroupSpec {
     /// Markdown description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -80,7 +81,7 @@ pub struct GroupSpec {
 
 /// The `Group` kind.
 #[derive(Debug)]
-pub struct GroupKind;
+pub(crate) struct GroupKind;
 
 impl KindSpec for GroupKind {
     fn name(&self) -> &'static str {
@@ -216,7 +217,7 @@ pub(crate) fn plan_group(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, s
 
 /// `kind: Group`: the description, the admin flag and the granted `may*` abilities. A false
 /// ability or admin flag is DSS's default and left out; `LOCAL` is the default source type.
-pub fn group_spec(group: &Group) -> GroupSpec {
+pub(crate) fn group_spec(group: &Group) -> GroupSpec {
     let abilities = group
         .extra
         .iter()

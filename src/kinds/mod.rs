@@ -17,22 +17,22 @@
 //! manifest stage [`KindSpec`], which the other stages' traits extend) and its link-time slice,
 //! and a kind module implements those traits and registers itself in the slices.
 
-pub mod build;
-pub mod code_env;
+pub(crate) mod build;
+pub(crate) mod code_env;
 pub mod connection;
 pub mod dataset;
-pub mod definition;
+pub(crate) mod definition;
 pub mod flow_zone;
 pub mod group;
-pub mod instance_settings;
-pub mod listed;
+pub(crate) mod instance_settings;
+pub(crate) mod listed;
 pub mod managed_folder;
 pub mod plugin;
 pub mod project;
-pub mod project_folder;
-pub mod project_list;
-pub mod recipe;
-pub mod scenario;
+pub(crate) mod project_folder;
+pub(crate) mod project_list;
+pub(crate) mod recipe;
+pub(crate) mod scenario;
 /// Test support only: compiled for tests and for the benchmark (`--features test-support`).
 #[cfg(any(test, feature = "test-support"))]
 pub mod simulate;
@@ -43,19 +43,18 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::export::ExportScope;
-use crate::manifest::kinds::Resource;
 use crate::plan::scope::ReadPlan;
 use crate::plan::{Operation, ResourceId, SubDoc};
 use definition::DefinitionCalls;
 
-pub use crate::apply::kind::KindApply;
-pub use crate::export::kind::KindExport;
-pub use crate::manifest::names;
-pub use crate::manifest::registry::{Checks, KindId, KindSpec, RefSink, by_name, env_name_for, items, names};
-pub use crate::observe::{KindObserve, KindRead};
-pub use crate::plan::kind::KindPlan;
+pub(crate) use crate::apply::kind::KindApply;
+pub(crate) use crate::export::kind::KindExport;
+pub(crate) use crate::manifest::names;
+pub(crate) use crate::manifest::registry::{Checks, KindId, KindSpec, RefSink, env_name_for, items, names};
+pub(crate) use crate::observe::{KindObserve, KindRead};
+pub(crate) use crate::plan::kind::KindPlan;
 
-pub use names::NameRule;
+pub(crate) use names::NameRule;
 
 /// The kind modules as the stages above the manifest see them (`&dyn Kind`), each registered by
 /// [`register!`] next to its `KIND`, in no particular order: [`REGISTRY`] lists them in the
@@ -65,7 +64,7 @@ pub use names::NameRule;
     unsafe_code,
     reason = "linkme places the slice in a link section; nothing else is unsafe"
 )]
-pub static KIND_MODULES: [&'static dyn Kind];
+pub(crate) static KIND_MODULES: [&'static dyn Kind];
 
 /// Register a kind module's `KIND` (a unit struct implementing [`Kind`]) at `order`, where
 /// messages, hints and schemas list it: one entry in the manifest's slice (as a [`KindSpec`])
@@ -123,11 +122,11 @@ pub(crate) use register;
 
 /// Every kind, in the order messages, hints and schemas list them (the manifest's
 /// [`crate::manifest::registry::REGISTRY`] order). Derefs to a slice and iterates like one.
-pub static REGISTRY: Registry = Registry;
+pub(crate) static REGISTRY: Registry = Registry;
 
 /// The handle of [`REGISTRY`].
 #[derive(Clone, Copy)]
-pub struct Registry;
+pub(crate) struct Registry;
 
 impl Registry {
     fn kinds(self) -> &'static [&'static dyn Kind] {
@@ -159,13 +158,13 @@ impl IntoIterator for Registry {
 }
 
 /// The kind module of `id` (`None` for an unknown word).
-pub fn by_id(id: KindId) -> Option<&'static dyn Kind> {
+pub(crate) fn by_id(id: KindId) -> Option<&'static dyn Kind> {
     KIND_MODULES.iter().copied().find(|k| k.id() == id)
 }
 
 /// The kind module a [`KindId`] names, for the stages above the manifest (the identity itself
 /// lives in the manifest stage, which cannot name [`Kind`]).
-pub trait KindDef {
+pub(crate) trait KindDef {
     /// The kind module.
     fn def(self) -> Option<&'static dyn Kind>;
 }
@@ -176,14 +175,9 @@ impl KindDef for KindId {
     }
 }
 
-/// The kind module of a loaded resource.
-pub fn of(resource: &Resource) -> &'static dyn Kind {
-    by_id(resource.kind_id()).expect("every loaded resource's kind is registered")
-}
-
 /// Everything a kind module is, for the layers above the stages (the engine, the commands,
 /// render): the stages' traits together, and for a definition kind its calls.
-pub trait Kind: KindObserve + KindApply + KindExport {
+pub(crate) trait Kind: KindObserve + KindApply + KindExport {
     /// For a kind whose live object is one definition document (users, groups, connections):
     /// its calls, which the defaults of the observation, sub-document, create and delete
     /// methods use (see [`definition`]). `None` for any other kind.
@@ -194,7 +188,7 @@ pub trait Kind: KindObserve + KindApply + KindExport {
 
 /// The export read of a kind whose observation reads one whole list (users, groups,
 /// connections): that observation.
-pub fn export_list<'a>(
+pub(crate) fn export_list<'a>(
     kind: &'a dyn Kind,
     scope: &'a ExportScope<'a>,
 ) -> Option<BoxFuture<'a, anyhow::Result<KindRead>>> {
@@ -210,7 +204,7 @@ pub fn export_list<'a>(
 }
 
 /// The overlay `op` writes to sub-document `sub`, if it writes it.
-pub fn overlay_of(op: &Operation, sub: SubDoc) -> Option<&Value> {
+pub(crate) fn overlay_of(op: &Operation, sub: SubDoc) -> Option<&Value> {
     op.writes
         .iter()
         .find(|w| w.subdocument == sub)
@@ -234,7 +228,7 @@ pub(crate) fn access_references(owner: Option<&Value>, grants: Option<&Value>, o
 }
 
 /// The strings of a JSON list (none when `v` is absent or not a list).
-pub fn string_items(v: Option<&Value>) -> Vec<String> {
+pub(crate) fn string_items(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default()
@@ -243,6 +237,7 @@ pub fn string_items(v: Option<&Value>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::registry::by_name;
 
     #[test]
     fn names_and_ids_are_unique() {

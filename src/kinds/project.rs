@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// A project grant is the manifest's (`manifest::specs`): the planner's grant diff reads it.
-pub use crate::manifest::specs::PermissionSpec;
+pub(crate) use crate::manifest::specs::PermissionSpec;
 
 use super::project_folder::{self, PLACEMENT, PLACEMENT_FIELD};
 use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, overlay_of, user};
@@ -57,7 +57,7 @@ pub struct ObservedProject {
 }
 
 /// The live projects as observed (`None`: the project list was not read), keyed by key.
-pub type Live = BTreeMap<String, ObservedProject>;
+pub(crate) type Live = BTreeMap<String, ObservedProject>;
 
 /// This kind's part of the observed state.
 pub fn live(observed: &Observed) -> Option<&Live> {
@@ -65,7 +65,8 @@ pub fn live(observed: &Observed) -> Option<&Live> {
 }
 
 /// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
+#[cfg(test)]
+pub(crate) fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
     observed.kinds.get_mut(ID)
 }
 
@@ -88,7 +89,7 @@ pub struct ProjectReads {
 }
 
 /// The planned reads of the managed projects (absent: the project list is not read).
-pub type Reads = BTreeMap<String, ProjectReads>;
+pub(crate) type Reads = BTreeMap<String, ProjectReads>;
 
 /// The project reads `reads` plans, if any.
 pub fn reads(reads: &ReadPlan) -> Option<&Reads> {
@@ -96,16 +97,16 @@ pub fn reads(reads: &ReadPlan) -> Option<&Reads> {
 }
 
 /// The project reads of `reads`, planning the project list.
-pub fn reads_mut(reads: &mut ReadPlan) -> &mut Reads {
+pub(crate) fn reads_mut(reads: &mut ReadPlan) -> &mut Reads {
     reads.kinds.entry(ID)
 }
 
 /// The kind.
-pub static KIND: ProjectKind = ProjectKind;
+pub(crate) static KIND: ProjectKind = ProjectKind;
 
 super::register!(KIND, 10);
 
-/// Where [`Kind::create_body`] keeps the folder a new project goes in, for [`Kind::create`].
+/// Where [`crate::apply::kind::KindApply::create_body`] keeps the folder a new project goes in, for [`crate::apply::kind::KindApply::create`].
 const CREATE_FOLDER: &str = "dssctl.projectFolder";
 
 /// The word of project ledger keys and plans.
@@ -113,12 +114,12 @@ pub const ID: KindId = KindId("project");
 
 /// Project keys: letters, digits and `_` (the rule of `metadata.project` too, which the loader
 /// checks for every kind).
-pub use crate::manifest::names::PROJECT_KEY_RULE as KEY_RULE;
+pub(crate) use crate::manifest::names::PROJECT_KEY_RULE as KEY_RULE;
 
 /// Project variables: `standard` and `local`, each managed key by key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct ProjectVariablesSpec {
+pub(crate) struct ProjectVariablesSpec {
     /// Standard project variables, managed key by key (`null` removes one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standard: Option<KeyedMap>,
@@ -130,7 +131,7 @@ pub struct ProjectVariablesSpec {
 /// `kind: Project` spec: project metadata, owner, permissions and variables.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ProjectSpec {
+pub(crate) struct ProjectSpec {
     /// Display name (`metadata.label`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -166,7 +167,7 @@ pub struct ProjectSpec {
 
 /// The `Project` kind.
 #[derive(Debug)]
-pub struct ProjectKind;
+pub(crate) struct ProjectKind;
 
 impl KindSpec for ProjectKind {
     fn name(&self) -> &'static str {
@@ -904,13 +905,13 @@ async fn read_projects(
 /// instances) cannot be declared, so it is left unmanaged rather than exported as a dangling
 /// reference.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ExportedProjects {
+pub(crate) struct ExportedProjects {
     pub projects: Live,
     pub known_logins: BTreeSet<String>,
 }
 
 /// The file an export writes a project and what it contains to.
-pub fn export_file(key: &str) -> String {
+pub(crate) fn export_file(key: &str) -> String {
     format!("projects/{key}.yaml")
 }
 
@@ -987,7 +988,7 @@ fn permission_spec(grant: &Map<String, Value>) -> Option<PermissionSpec> {
 
 /// `kind: Project`: metadata, owner, grants (authoritative, so all of them, in principal
 /// order) and variables. The sub-documents not read are left out (unmanaged).
-pub fn project_spec(project: &ObservedProject) -> ProjectSpec {
+pub(crate) fn project_spec(project: &ObservedProject) -> ProjectSpec {
     let metadata = project_metadata_view(project);
     let tags: Vec<String> = metadata
         .get("tags")

@@ -16,7 +16,7 @@ use super::project::ObservedProject;
 use super::{connection, group, project, user};
 use crate::plan::fingerprint::secret_fingerprint;
 use crate::plan::ledger::{Ledger, LedgerEntry};
-use crate::plan::model::{Action, Kind, Operation, SubDoc};
+use crate::plan::model::{Action, Operation, SubDoc};
 use crate::plan::observed::Observed;
 use crate::plan::overlay::{apply_overlay, set_path};
 use crate::plan::planner::{PlanInput, SecretResolver, plan};
@@ -224,7 +224,8 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
 }
 
 /// A ledger entry as it would be recorded for `id` (for tests that build ledgers by hand).
-pub fn entry_for(kind: Kind, name: &str) -> LedgerEntry {
+#[cfg(test)]
+pub(crate) fn entry_for(kind: crate::plan::model::Kind, name: &str) -> LedgerEntry {
     LedgerEntry {
         kind,
         name: name.into(),

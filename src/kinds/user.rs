@@ -26,7 +26,7 @@ use crate::plan::scope::Needs;
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
 
 /// The live users as observed (`None`: the list was not read), keyed by name.
-pub type Live = BTreeMap<String, crate::wire::User>;
+pub(crate) type Live = BTreeMap<String, crate::wire::User>;
 
 /// This kind's part of the observed state.
 pub fn live(observed: &Observed) -> Option<&Live> {
@@ -34,12 +34,13 @@ pub fn live(observed: &Observed) -> Option<&Live> {
 }
 
 /// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
+#[cfg(test)]
+pub(crate) fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
     observed.kinds.get_mut(ID)
 }
 
 /// The kind.
-pub static KIND: UserKind = UserKind;
+pub(crate) static KIND: UserKind = UserKind;
 
 super::register!(KIND, 60);
 
@@ -47,7 +48,7 @@ super::register!(KIND, 60);
 pub const ID: KindId = KindId("user");
 
 /// Logins: letters, digits, `_`, `-`, `.`, `@` and `+`.
-pub static LOGIN_RULE: NameRule = NameRule {
+pub(crate) static LOGIN_RULE: NameRule = NameRule {
     what: "a login",
     allowed: |c| c.is_ascii_alphanumeric() || "_-.@+".contains(c),
     allowed_text: "letters, digits, _, -, ., @ and +",
@@ -92,7 +93,7 @@ pub struct UserSpec {
 
 /// The `User` kind.
 #[derive(Debug)]
-pub struct UserKind;
+pub(crate) struct UserKind;
 
 impl KindSpec for UserKind {
     fn name(&self) -> &'static str {
@@ -289,7 +290,7 @@ pub(crate) fn plan_user(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, sp
 
 /// `kind: User`: never a password (DSS never returns one, and an adopted user keeps its own).
 /// `enabled: true` and `codeAllowed: false` are DSS's defaults and left out.
-pub fn user_spec(user: &User) -> UserSpec {
+pub(crate) fn user_spec(user: &User) -> UserSpec {
     UserSpec {
         display_name: nonempty(user.display_name.as_deref()),
         groups: set(&user.groups),

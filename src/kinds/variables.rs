@@ -21,7 +21,7 @@ use crate::plan::planner::Planner;
 use crate::plan::{LedgerIntent, ResourceId, SubDoc};
 
 /// The kind.
-pub static KIND: VariablesKind = VariablesKind;
+pub(crate) static KIND: VariablesKind = VariablesKind;
 
 super::register!(KIND, 80);
 
@@ -29,10 +29,10 @@ super::register!(KIND, 80);
 pub const ID: KindId = KindId("variables");
 
 /// The name of the only `Variables` resource.
-pub const GLOBAL: &str = "global";
+pub(crate) const GLOBAL: &str = "global";
 
 /// The only name is `global`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a name",
     allowed: names::dotted_char,
     allowed_text: "letters, digits, _, - and .",
@@ -45,7 +45,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// `kind: Variables`: the instance's global variables.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct VariablesSpec {
+pub(crate) struct VariablesSpec {
     /// Managed key by key; `null` removes a variable.
     #[serde(default)]
     pub values: KeyedMap,
@@ -56,7 +56,7 @@ pub struct VariablesSpec {
 
 /// The `Variables` kind.
 #[derive(Debug)]
-pub struct VariablesKind;
+pub(crate) struct VariablesKind;
 
 impl KindSpec for VariablesKind {
     fn name(&self) -> &'static str {
@@ -210,7 +210,7 @@ pub(crate) fn plan_variables(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMet
 
 /// `kind: Variables` (named `global`): the global variables but dssctl's own (the ledgers);
 /// `None` when there is none. Never `prune`: an export adopts, it does not claim the rest.
-pub fn variables_spec(globals: &Map<String, Value>) -> Option<VariablesSpec> {
+pub(crate) fn variables_spec(globals: &Map<String, Value>) -> Option<VariablesSpec> {
     let values: KeyedMap = globals
         .iter()
         .filter(|(k, v)| !is_reserved_variable(k) && !v.is_null())

@@ -24,10 +24,10 @@ use super::node::{Node, NodeValue, Pos};
     unsafe_code,
     reason = "linkme places the slice in a link section; nothing else is unsafe"
 )]
-pub static KINDS: [Registered];
+pub(crate) static KINDS: [Registered];
 
 /// One kind's registration: the kind, and its place in [`REGISTRY`].
-pub struct Registered {
+pub(crate) struct Registered {
     /// Where messages, hints and schemas list the kind (ascending; unique, see the tests).
     pub order: u16,
     pub kind: &'static dyn KindSpec,
@@ -35,11 +35,11 @@ pub struct Registered {
 
 /// Every kind, in the order messages, hints and schemas list them ([`Registered::order`]; the
 /// link order of the registrations is unspecified). Derefs to a slice and iterates like one.
-pub static REGISTRY: Registry = Registry;
+pub(crate) static REGISTRY: Registry = Registry;
 
 /// The handle of [`REGISTRY`].
 #[derive(Clone, Copy)]
-pub struct Registry;
+pub(crate) struct Registry;
 
 impl Registry {
     fn kinds(self) -> &'static [&'static dyn KindSpec] {
@@ -82,7 +82,7 @@ impl KindId {
 
     /// The kind of a resource (one a plan operates on and a ledger records) written `word`;
     /// `None` for an unknown word or a kind that is not a resource (a build).
-    pub fn parse(word: &str) -> Option<KindId> {
+    pub(crate) fn parse(word: &str) -> Option<KindId> {
         REGISTRY
             .iter()
             .find(|k| k.is_resource() && k.id().as_str() == word)
@@ -90,12 +90,12 @@ impl KindId {
     }
 
     /// Position in apply's creation order; deletes run in the reverse order.
-    pub fn apply_rank(self) -> u8 {
+    pub(crate) fn apply_rank(self) -> u8 {
         by_id(self).map_or(u8::MAX, |k| k.apply_rank())
     }
 
     /// The `kind:` name (`Dataset`), for messages that tell what to declare.
-    pub fn title(self) -> &'static str {
+    pub(crate) fn title(self) -> &'static str {
         by_id(self).map_or(self.0, |k| k.name())
     }
 }
@@ -132,17 +132,17 @@ impl std::fmt::Display for KindId {
 }
 
 /// The kind written `kind:` as `name` in a manifest.
-pub fn by_name(name: &str) -> Option<&'static dyn KindSpec> {
+pub(crate) fn by_name(name: &str) -> Option<&'static dyn KindSpec> {
     REGISTRY.iter().copied().find(|k| k.name() == name)
 }
 
 /// The kind whose word is `id`.
-pub fn by_id(id: KindId) -> Option<&'static dyn KindSpec> {
+pub(crate) fn by_id(id: KindId) -> Option<&'static dyn KindSpec> {
     REGISTRY.iter().copied().find(|k| k.id() == id)
 }
 
 /// The `kind:` names, in registry order.
-pub fn names() -> Vec<&'static str> {
+pub(crate) fn names() -> Vec<&'static str> {
     REGISTRY.iter().map(|k| k.name()).collect()
 }
 
@@ -227,27 +227,27 @@ pub struct Checks<'a> {
 
 impl Checks<'_> {
     /// Report an error at `pos`; the caller may set its hint.
-    pub fn error(&mut self, pos: Pos, message: impl Into<String>) -> &mut Diagnostic {
+    pub(crate) fn error(&mut self, pos: Pos, message: impl Into<String>) -> &mut Diagnostic {
         self.diagnostics
             .push(Diagnostic::error(self.file, pos.line, pos.column, message));
         self.diagnostics.last_mut().expect("just pushed")
     }
 
     /// Report a warning at `pos`, with a hint.
-    pub fn warning(&mut self, pos: Pos, message: impl Into<String>, hint: &str) {
+    pub(crate) fn warning(&mut self, pos: Pos, message: impl Into<String>, hint: &str) {
         self.diagnostics
             .push(Diagnostic::warning(self.file, pos.line, pos.column, message).with_hint(hint));
     }
 
     /// A name written at `path` that must follow `rule` (a name referring to another resource).
-    pub fn name(&mut self, path: &str, node: &Node, rule: &NameRule) {
+    pub(crate) fn name(&mut self, path: &str, node: &Node, rule: &NameRule) {
         if let Some((message, hint)) = node.as_str().and_then(|text| rule.check(text)) {
             self.error(node.pos, format!("{path}: {message}")).hint = Some(hint);
         }
     }
 
     /// The target of a secret reference (`{fromEnv: NAME}` / `{fromFile: PATH}`) at `path`.
-    pub fn secret_ref_target(&mut self, value: &Node, path: &str) {
+    pub(crate) fn secret_ref_target(&mut self, value: &Node, path: &str) {
         if let Some(env) = value.get("fromEnv")
             && let Some(name) = env.as_str()
             && (name.is_empty()
@@ -282,7 +282,7 @@ pub struct RefSink<'s, 'n> {
 impl<'n> RefSink<'_, 'n> {
     /// `node`, when given and a string, names a resource of kind `kind` (in `project` for a
     /// kind that belongs to one).
-    pub fn push(&mut self, kind: KindId, node: Option<&'n Node>, project: Option<&str>) {
+    pub(crate) fn push(&mut self, kind: KindId, node: Option<&'n Node>, project: Option<&str>) {
         if let Some(node) = node.filter(|n| n.as_str().is_some()) {
             self.found.push((kind, node, project.map(str::to_string)));
         }
@@ -290,7 +290,7 @@ impl<'n> RefSink<'_, 'n> {
 }
 
 /// The items of a YAML list (none when `node` is absent or not a list).
-pub fn items(node: Option<&Node>) -> &[Node] {
+pub(crate) fn items(node: Option<&Node>) -> &[Node] {
     match node.map(|n| &n.value) {
         Some(NodeValue::Seq(items)) => items,
         _ => &[],
@@ -298,7 +298,7 @@ pub fn items(node: Option<&Node>) -> &[Node] {
 }
 
 /// A plausible environment variable name for a secret field, for hints.
-pub fn env_name_for(field: &str) -> String {
+pub(crate) fn env_name_for(field: &str) -> String {
     let mut out = String::new();
     for (i, c) in field.chars().enumerate() {
         if c.is_ascii_uppercase() && i > 0 {
@@ -322,7 +322,7 @@ pub struct StageKinds<T: ?Sized + 'static> {
 }
 
 impl<T: ?Sized + KindSpec + 'static> StageKinds<T> {
-    pub const fn new(slice: &'static linkme::DistributedSlice<[&'static T]>) -> Self {
+    pub(crate) const fn new(slice: &'static linkme::DistributedSlice<[&'static T]>) -> Self {
         StageKinds {
             slice,
             sorted: std::sync::OnceLock::new(),
@@ -330,7 +330,7 @@ impl<T: ?Sized + KindSpec + 'static> StageKinds<T> {
     }
 
     /// The kind whose word is `id`.
-    pub fn by_id(&self, id: KindId) -> Option<&'static T> {
+    pub(crate) fn by_id(&self, id: KindId) -> Option<&'static T> {
         self.slice.iter().copied().find(|k| k.id() == id)
     }
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A project grant in either form: the seed's single `type`, or the per-flag form of newer DSS.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PermissionSpec {
+pub(crate) struct PermissionSpec {
     /// The group granted (exactly one of `group` and `user`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
@@ -76,7 +76,7 @@ pub struct PermissionSpec {
 /// One column of a dataset schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ColumnSpec {
+pub(crate) struct ColumnSpec {
     /// The column name, unique in the schema.
     pub name: String,
     /// `string`, `int`, `bigint`, `double`, `boolean`, `date`, ...
@@ -98,7 +98,7 @@ pub struct ColumnSpec {
 /// A dataset schema; columns are ordered and authoritative when given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SchemaSpec {
+pub(crate) struct SchemaSpec {
     /// The columns, in order.
     pub columns: Vec<ColumnSpec>,
 }
@@ -150,6 +150,10 @@ pub struct BuildSpec {
 /// The job types DSS accepts for a build (`JobDefinition.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "DSS's job types, spelt as DSS spells them"
+)]
 pub enum BuildMode {
     /// Build the outputs and whatever upstream of them is out of date.
     #[default]
@@ -163,7 +167,7 @@ pub enum BuildMode {
 }
 
 impl BuildMode {
-    pub const ALL: [BuildMode; 4] = [
+    pub(crate) const ALL: [BuildMode; 4] = [
         BuildMode::RecursiveBuild,
         BuildMode::NonRecursiveForcedBuild,
         BuildMode::RecursiveForcedBuild,
@@ -171,7 +175,7 @@ impl BuildMode {
     ];
 
     /// The name DSS uses on the wire.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             BuildMode::RecursiveBuild => "RECURSIVE_BUILD",
             BuildMode::NonRecursiveForcedBuild => "NON_RECURSIVE_FORCED_BUILD",
@@ -215,7 +219,7 @@ impl FromStr for BuildMode {
 /// Parse a duration such as `30m`, `1h30m`, `500ms` or `2s`. A unit is required (a bare `30`
 /// is ambiguous) and zero is refused: a zero timeout would abort every job at once, and a zero
 /// poll interval would hammer DSS.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err("empty duration: expected a value such as 30s, 10m or 1h".into());
@@ -247,7 +251,7 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Trigger::OnChange => "onChange",
             Trigger::Always => "always",
@@ -260,14 +264,14 @@ impl Trigger {
 mod timeout_text {
     use super::*;
 
-    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match value {
             Some(d) => s.serialize_some(&humantime::format_duration(*d).to_string()),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|text| parse_duration(&text).map_err(serde::de::Error::custom))
             .transpose()

@@ -19,13 +19,13 @@ use crate::manifest::registry::{KindId, KindSpec, StageKinds};
     unsafe_code,
     reason = "linkme places the slice in a link section; nothing else is unsafe"
 )]
-pub static PLAN_KINDS: [&'static dyn KindPlan];
+pub(crate) static PLAN_KINDS: [&'static dyn KindPlan];
 
 /// [`PLAN_KINDS`] in the manifest's order.
-pub static REGISTRY: StageKinds<dyn KindPlan> = StageKinds::new(&PLAN_KINDS);
+pub(crate) static REGISTRY: StageKinds<dyn KindPlan> = StageKinds::new(&PLAN_KINDS);
 
 /// The kind module a [`KindId`] names, as the planner sees it.
-pub trait PlanDef {
+pub(crate) trait PlanDef {
     fn def(self) -> Option<&'static dyn KindPlan>;
 }
 
@@ -36,7 +36,7 @@ impl PlanDef for KindId {
 }
 
 /// The planner's view of a loaded resource's kind.
-pub fn of(resource: &Resource) -> &'static dyn KindPlan {
+pub(crate) fn of(resource: &Resource) -> &'static dyn KindPlan {
     REGISTRY
         .by_id(resource.kind_id())
         .expect("every loaded resource's kind is registered")

@@ -18,18 +18,18 @@
 //! What DSS would hold after applying a desired state (tests and the benchmark) is
 //! `crate::kinds::simulate`: it builds each kind's observed state, so it sits above the kinds.
 
-pub mod builds;
-pub mod diff;
+pub(crate) mod builds;
+pub(crate) mod diff;
 pub mod fingerprint;
-pub mod kind;
+pub(crate) mod kind;
 pub mod ledger;
-pub mod model;
-pub mod normalize;
-pub mod observed;
+pub(crate) mod model;
+pub(crate) mod normalize;
+pub(crate) mod observed;
 pub mod overlay;
-pub mod planner;
+pub(crate) mod planner;
 pub mod scope;
-pub mod targeting;
+pub(crate) mod targeting;
 
 pub use ledger::{Ledger, LedgerEntry};
 pub use model::*;
@@ -37,6 +37,6 @@ pub use observed::{KindMap, Observed};
 pub use planner::{PlanInput, SecretResolver, plan};
 
 #[cfg(test)]
-pub(crate) mod fixtures;
+pub mod fixtures;
 #[cfg(test)]
 mod tests;

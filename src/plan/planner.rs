@@ -131,12 +131,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 }
 
 /// The identity of a declared resource (`None` for a Build, which is not a resource).
-pub fn declared_id(resource: &Resource) -> Option<ResourceId> {
+pub(crate) fn declared_id(resource: &Resource) -> Option<ResourceId> {
     super::kind::of(resource).resource_id(resource.meta())
 }
 
 /// The planner's state while it plans: the kind modules plan each declared resource through
-/// it ([`crate::kinds::Kind::plan`]).
+/// it ([`crate::plan::kind::KindPlan::plan`]).
 pub struct Planner<'a> {
     input: &'a PlanInput<'a>,
     ledger: Option<&'a Ledger>,

@@ -39,7 +39,7 @@ use super::ledger::Ledger;
 use super::model::{Kind, ResourceId};
 use super::observed::KindMap;
 
-/// What a kind's [`crate::kinds::Kind::add_reads`] adds to: the reads, and what the manifests
+/// What a kind's [`crate::plan::kind::KindPlan::add_reads`] adds to: the reads, and what the manifests
 /// declare (a name they declare needs no live check).
 pub struct Needs<'a> {
     pub reads: &'a mut ReadPlan,
@@ -48,7 +48,7 @@ pub struct Needs<'a> {
 
 impl Needs<'_> {
     /// `name`, of kind `kind`, is referred to: read its live list unless it is declared.
-    pub fn referenced(&mut self, kind: Kind, name: &str) {
+    pub(crate) fn referenced(&mut self, kind: Kind, name: &str) {
         if self.declared.contains(&ResourceId::new(kind, name)) {
             return;
         }
@@ -59,8 +59,8 @@ impl Needs<'_> {
 }
 
 /// The reads of one plan, after the global variables (which hold the ledger): one typed part
-/// per kind, which the kind fills ([`crate::kinds::Kind::add_reads`]), performs
-/// ([`crate::kinds::Kind::observe`]) and counts ([`crate::kinds::Kind::read_budget`]).
+/// per kind, which the kind fills ([`crate::plan::kind::KindPlan::add_reads`]), performs
+/// ([`crate::observe::KindObserve::observe`]) and counts ([`crate::plan::kind::KindPlan::read_budget`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReadPlan {
     pub kinds: KindMap,
@@ -92,12 +92,12 @@ impl ReadPlan {
     }
 
     /// Read `kind`'s list (a kind whose reads are that one list).
-    pub fn mark(&mut self, kind: Kind) {
+    pub(crate) fn mark(&mut self, kind: Kind) {
         self.kinds.insert(kind, ());
     }
 
     /// Whether `kind`'s list is read.
-    pub fn marked(&self, kind: Kind) -> bool {
+    pub(crate) fn marked(&self, kind: Kind) -> bool {
         self.kinds.contains(kind)
     }
 

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::plan::Plan;
 
-pub use markdown::render_markdown;
-pub use text::render_text;
+pub(crate) use markdown::render_markdown;
+pub(crate) use text::render_text;
 
 /// Output formats of a plan (`plan --format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub enum OutputFormat {
 }
 
 /// Render `plan` in `format`; `color` only affects text.
-pub fn render(plan: &Plan, format: Format, color: bool) -> String {
+pub(crate) fn render(plan: &Plan, format: Format, color: bool) -> String {
     match format {
         Format::Text => render_text(plan, color),
         Format::Json => render_json(plan),
@@ -41,7 +41,7 @@ pub fn render(plan: &Plan, format: Format, color: bool) -> String {
 }
 
 /// The plan as its JSON document (`format_version` 1), pretty-printed, newline-terminated.
-pub fn render_json(plan: &Plan) -> String {
+pub(crate) fn render_json(plan: &Plan) -> String {
     let mut out = serde_json::to_string_pretty(plan).expect("a plan always serialises");
     out.push('\n');
     out
@@ -84,7 +84,7 @@ pub(crate) fn flow(v: &Value) -> String {
 
 /// The secrets a plan could not resolve, in one line: `connection dwh params.password (DWH_PASSWORD
 /// is not set; apply must send it)`, comma-separated.
-pub fn unchecked_line(plan: &Plan) -> String {
+pub(crate) fn unchecked_line(plan: &Plan) -> String {
     plan.unchecked
         .iter()
         .map(|u| {
@@ -158,7 +158,7 @@ pub(crate) mod sample {
     use crate::plan::fixtures::{declared, resolver, sample};
     use crate::plan::{Plan, PlanInput, plan};
 
-    pub fn sample_plan() -> Plan {
+    pub(crate) fn sample_plan() -> Plan {
         let mut desired = sample();
         let mut observed = simulate_apply(&desired, &resolver);
         // Drift and edits.

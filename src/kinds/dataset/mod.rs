@@ -7,7 +7,7 @@ mod client;
 
 use super::KindRead;
 /// The schema types are the manifest's (`manifest::specs`): the planner's column diff reads them.
-pub use crate::manifest::specs::{ColumnSpec, SchemaSpec};
+pub(crate) use crate::manifest::specs::{ColumnSpec, SchemaSpec};
 
 use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::export::convert::{custom_of, keyed, nonempty, nonempty_at, set, without_nulls};
@@ -65,7 +65,7 @@ pub(crate) fn keep_observed_fields(definition: &mut Dataset) {
 }
 
 /// The live dataset `name` of project `project`, if its project's dataset list was read.
-pub fn live<'o>(observed: &'o Observed, project: &str, name: &str) -> Option<&'o ObservedDataset> {
+pub(crate) fn live<'o>(observed: &'o Observed, project: &str, name: &str) -> Option<&'o ObservedDataset> {
     project::live(observed)?
         .get(project)?
         .datasets
@@ -86,18 +86,18 @@ pub(crate) async fn read_dataset_metadata(
 }
 
 /// The kind.
-pub static KIND: DatasetKind = DatasetKind;
+pub(crate) static KIND: DatasetKind = DatasetKind;
 
 super::register!(KIND, 20);
 
 /// The object type of a dataset in a zone's items.
-pub const OBJECT_TYPE: &str = "DATASET";
+pub(crate) const OBJECT_TYPE: &str = "DATASET";
 
 /// The word of dataset ledger keys and plans (`dataset:PROJECT.name`).
 pub const ID: KindId = KindId("dataset");
 
 /// Dataset names: letters, digits and `_`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a dataset name",
     allowed: names::word_char,
     allowed_text: "letters, digits and _",
@@ -110,7 +110,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// `kind: Dataset` spec: the dataset's settings, format, schema and metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DatasetSpec {
+pub(crate) struct DatasetSpec {
     /// DSS dataset type (`Filesystem`, `PostgreSQL`, ...). Identity: cannot change in place.
     #[serde(rename = "type")]
     pub dataset_type: String,
@@ -157,7 +157,7 @@ pub struct DatasetSpec {
 
 /// The `Dataset` kind.
 #[derive(Debug)]
-pub struct DatasetKind;
+pub(crate) struct DatasetKind;
 
 impl KindSpec for DatasetKind {
     fn name(&self) -> &'static str {
@@ -681,7 +681,7 @@ pub(crate) fn dataset_metadata_view(ds: &ObservedDataset) -> Value {
 
 /// What `dssctl export` reads of the datasets: the selected projects with their datasets.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ExportedDatasets(pub project::Live);
+pub(crate) struct ExportedDatasets(pub project::Live);
 
 /// Parameters DSS fills in when it creates a dataset, at their creation values: left out of an
 /// export (they are what DSS would write anyway), kept when they were changed.
@@ -705,7 +705,7 @@ fn without_defaults(map: Map<String, Value>, defaults: &[(&str, &str)]) -> Map<S
 
 /// `kind: Dataset`: settings, schema and metadata. A secret-named parameter is left out (a
 /// dataset's parameters never hold one legitimately; its connection does).
-pub fn dataset_spec(dataset: &ObservedDataset) -> DatasetSpec {
+pub(crate) fn dataset_spec(dataset: &ObservedDataset) -> DatasetSpec {
     let def = &dataset.definition;
     let mut params = without_defaults(without_nulls(&def.params), &DATASET_PARAM_DEFAULTS);
     params.retain(|k, _| !is_secret_param(k));

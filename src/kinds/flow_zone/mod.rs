@@ -40,31 +40,31 @@ use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc, Write};
 use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The kind.
-pub static KIND: FlowZoneKind = FlowZoneKind;
+pub(crate) static KIND: FlowZoneKind = FlowZoneKind;
 
 super::register!(KIND, 30);
 
 /// The word of flow zone ledger keys and plans (`flow_zone:PROJECT.name`).
-pub const ID: KindId = KindId("flow_zone");
+pub(crate) const ID: KindId = KindId("flow_zone");
 
 /// The zone an object is in, as a sub-document of that object: `{"zone": NAME}`.
-pub const ZONE: SubDoc = SubDoc::new(&DocShape::plain("zone"));
+pub(crate) const ZONE: SubDoc = SubDoc::new(&DocShape::plain("zone"));
 
 /// The built-in zone's name in manifests (DSS displays it `Default`; its id is `default`).
-pub const DEFAULT: &str = DEFAULT_ZONE_ID;
+pub(crate) const DEFAULT: &str = DEFAULT_ZONE_ID;
 
 /// Whether `text` is a `#RRGGBB` color, the only form DSS accepts for a zone.
-pub fn is_color(text: &str) -> bool {
+pub(crate) fn is_color(text: &str) -> bool {
     text.len() == 7 && text.starts_with('#') && text[1..].chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// Whether `name` names the built-in zone (in any case: DSS displays it `Default`).
-pub fn is_default(name: &str) -> bool {
+pub(crate) fn is_default(name: &str) -> bool {
     name.eq_ignore_ascii_case(DEFAULT)
 }
 
 /// Zone names are free text (`Data preparation`): no control characters, no edge spaces.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a flow zone name",
     allowed: |c| !c.is_control(),
     allowed_text: "printable characters",
@@ -77,7 +77,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// `kind: FlowZone` spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FlowZoneSpec {
+pub(crate) struct FlowZoneSpec {
     /// The zone's color in the flow, `#RRGGBB`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^#[0-9a-fA-F]{6}$"))]
@@ -90,7 +90,7 @@ pub struct FlowZoneSpec {
 
 /// The zones of each project read, keyed by project key; a project that does not exist has
 /// none.
-pub type Live = ByProject<Vec<FlowZone>>;
+pub(crate) type Live = ByProject<Vec<FlowZone>>;
 
 impl ProjectObjects for Vec<FlowZone> {
     /// A declared zone's live document: never the built-in zone, which dssctl never deletes.
@@ -109,25 +109,20 @@ impl ProjectObjects for Vec<FlowZone> {
 }
 
 /// The projects whose zone list is read.
-pub type Reads = BTreeSet<String>;
+pub(crate) type Reads = BTreeSet<String>;
 
 /// This kind's part of the observed state.
-pub fn live(observed: &Observed) -> Option<&Live> {
+pub(crate) fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
 }
 
-/// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
-    observed.kinds.get_mut(ID)
-}
-
 /// Read the zone list of `project` (for a zone, or an object placed in one).
-pub fn need_zones(reads: &mut ReadPlan, project: &str) {
+pub(crate) fn need_zones(reads: &mut ReadPlan, project: &str) {
     reads.kinds.entry::<Reads>(ID).insert(project.to_string());
 }
 
 /// The live zones named `name` in `zones` (the built-in one for `default`).
-pub fn named<'z>(zones: &'z [FlowZone], name: &str) -> Vec<&'z FlowZone> {
+pub(crate) fn named<'z>(zones: &'z [FlowZone], name: &str) -> Vec<&'z FlowZone> {
     zones
         .iter()
         .filter(|z| {
@@ -142,7 +137,7 @@ pub fn named<'z>(zones: &'z [FlowZone], name: &str) -> Vec<&'z FlowZone> {
 
 /// The zone object `object_id` of type `object_type` is in, by the name manifests use
 /// (`default` when no other zone holds it).
-pub fn zone_of(zones: &[FlowZone], object_type: &str, object_id: &str) -> String {
+pub(crate) fn zone_of(zones: &[FlowZone], object_type: &str, object_id: &str) -> String {
     zones
         .iter()
         .find(|z| !z.is_default() && z.holds(object_type, object_id))
@@ -164,7 +159,7 @@ fn duplicates_message(what: &str, project: &str, name: &str, ids: &[&str]) -> St
 
 /// The `FlowZone` kind.
 #[derive(Debug)]
-pub struct FlowZoneKind;
+pub(crate) struct FlowZoneKind;
 
 impl KindSpec for FlowZoneKind {
     fn name(&self) -> &'static str {
@@ -498,7 +493,7 @@ fn plan_flow_zone(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &F
 
 /// A placement that could not be planned: the error is already reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reported;
+pub(crate) struct Reported;
 
 /// Plan the placement of one object in zone `zone` (its manifest's `zone:`, `None`: not
 /// managed, never moved): the [`ZONE`] write of object `object_id` of type `object_type`
@@ -506,7 +501,7 @@ pub struct Reported;
 /// The zone must be `default`, declared, or live in `project`; otherwise the error, at the
 /// line that names the zone, is reported and `Err(Reported)` returned.
 #[allow(clippy::too_many_arguments)]
-pub fn plan_placement(
+pub(crate) fn plan_placement(
     p: &mut Planner<'_>,
     d: &Declared,
     id: &ResourceId,
@@ -570,7 +565,11 @@ pub fn plan_placement(
 
 /// For an object with a `zone:` in its manifest, the reference to that zone (none for
 /// `default`), in `project`.
-pub fn push_zone_reference<'n>(spec: Option<&'n Node>, project: Option<&str>, refs: &mut RefSink<'_, 'n>) {
+pub(crate) fn push_zone_reference<'n>(
+    spec: Option<&'n Node>,
+    project: Option<&str>,
+    refs: &mut RefSink<'_, 'n>,
+) {
     let zone = spec.and_then(|s| s.get("zone"));
     if zone.and_then(Node::as_str).is_some_and(|z| !is_default(z)) {
         refs.push(ID, zone, project);
@@ -578,7 +577,7 @@ pub fn push_zone_reference<'n>(spec: Option<&'n Node>, project: Option<&str>, re
 }
 
 /// The zone `op` moves its object to (none for `default`), which apply creates first.
-pub fn placement_references(op: &Operation, project: &str, out: &mut Vec<ResourceId>) {
+pub(crate) fn placement_references(op: &Operation, project: &str, out: &mut Vec<ResourceId>) {
     if let Some(zone) = overlay_of(op, ZONE)
         .and_then(|o| o.get("zone"))
         .and_then(Value::as_str)
@@ -591,7 +590,7 @@ pub fn placement_references(op: &Operation, project: &str, out: &mut Vec<Resourc
 /// Move object `object_id` of type `object_type` into the zone named `zone` of `project`
 /// (`default`: out of every other zone). The zone is found by its name; two zones of that
 /// name is an error naming both ids.
-pub async fn assign_zone(
+pub(crate) async fn assign_zone(
     c: &DssClient,
     project: &str,
     object_type: &str,
@@ -607,7 +606,7 @@ pub async fn assign_zone(
 }
 
 /// The [`ZONE`] sub-document of an object: `{"zone": NAME}` of the zone that holds it.
-pub async fn get_placement(
+pub(crate) async fn get_placement(
     c: &DssClient,
     project: &str,
     object_type: &str,
@@ -619,7 +618,7 @@ pub async fn get_placement(
 
 /// Write the [`ZONE`] sub-document `doc` of an object (a fresh [`get_placement`] with the
 /// overlay): move it to the zone it names.
-pub async fn put_placement(
+pub(crate) async fn put_placement(
     c: &DssClient,
     project: &str,
     object_type: &str,
@@ -639,12 +638,12 @@ pub async fn put_placement(
 
 /// The `zone` an export writes for object `object_id` of type `object_type`: the zone that
 /// holds it, or nothing for the built-in zone (where a new object lands anyway).
-pub fn exported_zone(zones: &[FlowZone], object_type: &str, object_id: &str) -> Option<String> {
+pub(crate) fn exported_zone(zones: &[FlowZone], object_type: &str, object_id: &str) -> Option<String> {
     Some(zone_of(zones, object_type, object_id)).filter(|z| !is_default(z))
 }
 
 /// The manifest spec of a live zone (export).
-pub fn export_spec(zone: &FlowZone) -> FlowZoneSpec {
+pub(crate) fn export_spec(zone: &FlowZone) -> FlowZoneSpec {
     FlowZoneSpec {
         color: zone.color.clone(),
         protect: None,

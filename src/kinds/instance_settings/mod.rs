@@ -36,25 +36,25 @@ use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
 use client::SECRET_PATHS as GENERAL_SETTINGS_SECRETS;
 
 /// The kind.
-pub static KIND: InstanceSettingsKind = InstanceSettingsKind;
+pub(crate) static KIND: InstanceSettingsKind = InstanceSettingsKind;
 
 super::register!(KIND, 130);
 
 /// The word of the ledger key `instance_settings:general` and of plans.
-pub const ID: KindId = KindId("instance_settings");
+pub(crate) const ID: KindId = KindId("instance_settings");
 
 /// The name of the only `InstanceSettings` resource.
-pub const GENERAL: &str = "general";
+pub(crate) const GENERAL: &str = "general";
 
 /// The general settings document (`/admin/general-settings`): merged key by key, its lists of
 /// named objects merged by name at any depth.
-pub const GENERAL_SETTINGS: SubDoc = SubDoc::new(&DocShape {
+pub(crate) const GENERAL_SETTINGS: SubDoc = SubDoc::new(&DocShape {
     named_lists: true,
     ..DocShape::plain("general_settings")
 });
 
 /// The only name is `general`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a name",
     allowed: names::dotted_char,
     allowed_text: "letters, digits, _, - and .",
@@ -65,17 +65,17 @@ pub static NAME_RULE: NameRule = NameRule {
 };
 
 /// The live general settings (`None` in the observed state: not read).
-pub type Live = Map<String, Value>;
+pub(crate) type Live = Map<String, Value>;
 
 /// This kind's part of the observed state.
-pub fn live(observed: &Observed) -> Option<&Live> {
+pub(crate) fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
 }
 
 /// `kind: InstanceSettings`: the instance's general settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct InstanceSettingsSpec {
+pub(crate) struct InstanceSettingsSpec {
     /// The general settings, as DSS names them, managed key by key at any depth (`null`
     /// removes a key). A list of objects that all have a `name` is matched by name: the
     /// entries listed are managed, the others untouched. The secrets DSS keeps here (the LDAP
@@ -86,7 +86,7 @@ pub struct InstanceSettingsSpec {
 
 /// The `InstanceSettings` kind.
 #[derive(Debug)]
-pub struct InstanceSettingsKind;
+pub(crate) struct InstanceSettingsKind;
 
 impl KindSpec for InstanceSettingsKind {
     fn name(&self) -> &'static str {
@@ -333,7 +333,7 @@ fn last_key(path: &str) -> &str {
 
 /// The top-level settings of `spec` that the live document does not have: DSS answers every
 /// setting it knows (with its default), so a PUT would drop these silently.
-pub fn unknown_settings(spec: &KeyedMap, live: &Live) -> Vec<String> {
+pub(crate) fn unknown_settings(spec: &KeyedMap, live: &Live) -> Vec<String> {
     spec.iter()
         .filter(|(k, v)| !v.is_null() && !live.contains_key(k.as_str()))
         .map(|(k, _)| k.clone())
@@ -341,7 +341,7 @@ pub fn unknown_settings(spec: &KeyedMap, live: &Live) -> Vec<String> {
 }
 
 /// The note a change of an unknown top-level setting carries, in the plan and after apply.
-pub fn unknown_note() -> String {
+pub(crate) fn unknown_note() -> String {
     "DSS does not know this top-level setting: a save drops it silently (answered 200), so it shows as a change at every plan".into()
 }
 

@@ -37,18 +37,18 @@ use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
 use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The kind.
-pub static KIND: ManagedFolderKind = ManagedFolderKind;
+pub(crate) static KIND: ManagedFolderKind = ManagedFolderKind;
 
 super::register!(KIND, 40);
 
 /// The word of managed folder ledger keys and plans (`managed_folder:PROJECT.name`).
-pub const ID: KindId = KindId("managed_folder");
+pub(crate) const ID: KindId = KindId("managed_folder");
 
 /// The object type of a folder in a zone's items.
-pub const OBJECT_TYPE: &str = "MANAGED_FOLDER";
+pub(crate) const OBJECT_TYPE: &str = "MANAGED_FOLDER";
 
 /// Folder names are free text (`Raw files`): no control characters, no edge spaces.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a managed folder name",
     allowed: |c| !c.is_control(),
     allowed_text: "printable characters",
@@ -61,7 +61,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// `kind: ManagedFolder` spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ManagedFolderSpec {
+pub(crate) struct ManagedFolderSpec {
     /// The folder's storage type (`Filesystem`, `S3`, ...). Identity: cannot change in place.
     #[serde(rename = "type")]
     pub folder_type: String,
@@ -82,7 +82,7 @@ pub struct ManagedFolderSpec {
 
 /// The folders of each project read, keyed by project key; a project that does not exist has
 /// none.
-pub type Live = ByProject<Vec<ManagedFolder>>;
+pub(crate) type Live = ByProject<Vec<ManagedFolder>>;
 
 impl ProjectObjects for Vec<ManagedFolder> {
     fn document(&self, name: &str) -> Option<Value> {
@@ -91,31 +91,27 @@ impl ProjectObjects for Vec<ManagedFolder> {
 }
 
 /// The projects whose folder list is read.
-pub type Reads = BTreeSet<String>;
+pub(crate) type Reads = BTreeSet<String>;
 
 /// This kind's part of the observed state.
-pub fn live(observed: &Observed) -> Option<&Live> {
+pub(crate) fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
 }
 
-/// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
-    observed.kinds.get_mut(ID)
-}
-
 /// Read the folder list of `project` (for a folder, or a recipe that uses one).
-pub fn need_folders(reads: &mut ReadPlan, project: &str) {
+pub(crate) fn need_folders(reads: &mut ReadPlan, project: &str) {
     reads.kinds.entry::<Reads>(ID).insert(project.to_string());
 }
 
 /// The live folders named `name` in `folders`.
-pub fn named<'f>(folders: &'f [ManagedFolder], name: &str) -> Vec<&'f ManagedFolder> {
+pub(crate) fn named<'f>(folders: &'f [ManagedFolder], name: &str) -> Vec<&'f ManagedFolder> {
     folders.iter().filter(|f| f.name == name).collect()
 }
 
 /// The id of the live folder `name` of `project`, when its list was read and exactly one
 /// folder has that name (a recipe refers to a folder by its id).
-pub fn folder_id<'o>(observed: &'o Observed, project: &str, name: &str) -> Option<&'o str> {
+#[cfg(test)]
+pub(crate) fn folder_id<'o>(observed: &'o Observed, project: &str, name: &str) -> Option<&'o str> {
     match named(live(observed)?.get(project)?, name).as_slice() {
         [one] => Some(one.id.as_str()),
         _ => None,
@@ -124,7 +120,11 @@ pub fn folder_id<'o>(observed: &'o Observed, project: &str, name: &str) -> Optio
 
 /// The id of the folder `name` of `project` as DSS answers now (apply: a folder created
 /// earlier in the same run has an id the plan did not know).
-pub async fn resolve_folder_id(c: &DssClient, project: &str, name: &str) -> Result<String, ClientError> {
+pub(crate) async fn resolve_folder_id(
+    c: &DssClient,
+    project: &str,
+    name: &str,
+) -> Result<String, ClientError> {
     Ok(c.find_managed_folder(project, name).await?.id)
 }
 
@@ -134,7 +134,7 @@ fn split(name: &str) -> (&str, &str) {
 
 /// The `ManagedFolder` kind.
 #[derive(Debug)]
-pub struct ManagedFolderKind;
+pub(crate) struct ManagedFolderKind;
 
 impl KindSpec for ManagedFolderKind {
     fn name(&self) -> &'static str {
@@ -553,7 +553,7 @@ fn plan_folder(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Mana
 
 /// The manifest spec of a live folder in zone `zone` (export): its type and params, without
 /// the connection's default path.
-pub fn export_spec(folder: &ManagedFolder, zone: Option<String>) -> ManagedFolderSpec {
+pub(crate) fn export_spec(folder: &ManagedFolder, zone: Option<String>) -> ManagedFolderSpec {
     let params: KeyedMap = folder
         .params
         .iter()

@@ -29,7 +29,12 @@ impl DssClient {
     }
 
     /// `PUT /projects/{key}/scenarios/{id}`: the whole settings, as read and modified.
-    pub async fn save_scenario(&self, key: &str, id: &str, settings: &Value) -> Result<(), ClientError> {
+    pub(crate) async fn save_scenario(
+        &self,
+        key: &str,
+        id: &str,
+        settings: &Value,
+    ) -> Result<(), ClientError> {
         self.put(scenario(key, id)?, settings).await
     }
 
@@ -39,7 +44,12 @@ impl DssClient {
     }
 
     /// `PUT /projects/{key}/scenarios/{id}/payload` with `{"script": text}`.
-    pub async fn save_scenario_payload(&self, key: &str, id: &str, script: &str) -> Result<(), ClientError> {
+    pub(crate) async fn save_scenario_payload(
+        &self,
+        key: &str,
+        id: &str,
+        script: &str,
+    ) -> Result<(), ClientError> {
         self.put(scenario(key, id)?.lit("payload"), &json!({ "script": script }))
             .await
     }
@@ -51,7 +61,7 @@ impl DssClient {
     }
 
     /// `DELETE /projects/{key}/scenarios/{id}`.
-    pub async fn delete_scenario(&self, key: &str, id: &str) -> Result<(), ClientError> {
+    pub(crate) async fn delete_scenario(&self, key: &str, id: &str) -> Result<(), ClientError> {
         self.delete(scenario(key, id)?).await
     }
 }

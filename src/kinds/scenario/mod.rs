@@ -38,15 +38,15 @@ use anyhow::Context;
 use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The kind.
-pub static KIND: ScenarioKind = ScenarioKind;
+pub(crate) static KIND: ScenarioKind = ScenarioKind;
 
 super::register!(KIND, 100);
 
 /// The word of scenario ledger keys and plans (`scenario:PROJECT.ID`).
-pub const ID: KindId = KindId("scenario");
+pub(crate) const ID: KindId = KindId("scenario");
 
 /// Scenario ids: letters, digits and `_`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a scenario id",
     allowed: names::word_char,
     allowed_text: "letters, digits and _",
@@ -59,7 +59,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// One trigger, matched by its name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct TriggerSpec {
+pub(crate) struct TriggerSpec {
     /// The trigger's name, unique in the scenario (DSS generates its id).
     pub name: String,
     /// `temporal`, `ds_modified`, `sql_query`, `custom_python`, `manual`, ...
@@ -76,7 +76,7 @@ pub struct TriggerSpec {
 /// One step of a step_based scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct StepSpec {
+pub(crate) struct StepSpec {
     /// The step's name.
     pub name: String,
     /// `build_flowitem`, `exec_sql`, `custom_python`, ...
@@ -90,7 +90,7 @@ pub struct StepSpec {
 /// `kind: Scenario` spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ScenarioSpec {
+pub(crate) struct ScenarioSpec {
     /// `step_based` or `custom_python`. Identity: cannot change in place.
     #[serde(rename = "type")]
     #[schemars(extend("enum" = ["step_based", "custom_python"]))]
@@ -117,7 +117,7 @@ pub struct ScenarioSpec {
 
 /// One project's live scenarios.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProjectScenarios {
+pub(crate) struct ProjectScenarios {
     /// The items of the scenario list (`id`, `name`, `type`, `active`, ...), by id.
     pub summaries: BTreeMap<String, Value>,
     /// The settings of the managed scenarios that exist, with `script` when it was read.
@@ -131,13 +131,13 @@ impl ProjectObjects for ProjectScenarios {
 }
 
 /// The live scenarios by project; `None` for a project that does not exist.
-pub type Live = ByProject<Option<ProjectScenarios>>;
+pub(crate) type Live = ByProject<Option<ProjectScenarios>>;
 
 /// What to read in one project: the managed scenarios, and whether their script is managed.
-pub type Reads = BTreeMap<String, BTreeMap<String, bool>>;
+pub(crate) type Reads = BTreeMap<String, BTreeMap<String, bool>>;
 
 /// This kind's part of the observed state.
-pub fn live(observed: &Observed) -> Option<&Live> {
+pub(crate) fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
 }
 
@@ -146,13 +146,13 @@ fn reads(r: &ReadPlan) -> Option<&Reads> {
 }
 
 /// The spec of a scenario resource.
-pub fn spec_of(resource: &Resource) -> Option<(&ObjectMeta, &ScenarioSpec)> {
+pub(crate) fn spec_of(resource: &Resource) -> Option<(&ObjectMeta, &ScenarioSpec)> {
     resource.typed::<ScenarioSpec>()
 }
 
 /// The `Scenario` kind.
 #[derive(Debug)]
-pub struct ScenarioKind;
+pub(crate) struct ScenarioKind;
 
 impl KindSpec for ScenarioKind {
     fn name(&self) -> &'static str {
@@ -543,7 +543,7 @@ fn project_step(s: &Value) -> Value {
 /// The settings with triggers and steps cut to what dssctl manages (ids, `delay`,
 /// `params.lastUpdate`, run conditions are DSS's), so that a read-back and a fingerprint
 /// compare what a manifest says.
-pub fn project_settings(mut settings: Value) -> Value {
+pub(crate) fn project_settings(mut settings: Value) -> Value {
     if let Some(Value::Array(ts)) = settings.get_mut("triggers") {
         for t in ts.iter_mut() {
             *t = project_trigger(t);
@@ -849,7 +849,7 @@ fn plan_scenario(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Sc
 }
 
 /// A live scenario as a spec, for export.
-pub fn export_spec(settings: &Value) -> ScenarioSpec {
+pub(crate) fn export_spec(settings: &Value) -> ScenarioSpec {
     let keyed = |v: Option<&Value>, skip: &[&str]| -> Option<KeyedMap> {
         let m: KeyedMap = v
             .and_then(Value::as_object)?

@@ -32,13 +32,11 @@ use super::kinds::Declared;
 use super::node::Pos;
 use super::registry::KindId;
 
-pub use entry::ExpandedDocument;
-
-pub use super::names::MAX_NAME_CHARS;
+pub(crate) use entry::ExpandedDocument;
 
 /// A manifest file larger than this is refused: manifests are written by hand, and the limit
 /// keeps a mistaken path (a data file, a dump) from exhausting memory.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The manifests found under some paths, all valid.
 #[derive(Debug, Clone, Default)]
