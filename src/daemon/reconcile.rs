@@ -40,7 +40,7 @@ pub(crate) struct Options {
 
 /// What a reconcile found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub result: ReconcileResult,
     /// `(drifted, pending deletes)` after the reconcile, when the live state was compared:
     /// drifted counts the creations, updates and adoptions still due (0 once applied).

@@ -188,7 +188,7 @@ pub(crate) type Live = ByProject<Option<ProjectRecipes>>;
 
 /// What to read in one project.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProjectReads {
+pub(crate) struct ProjectReads {
     /// Managed recipes whose payload is compared.
     pub payloads: BTreeSet<String>,
     /// Whether a managed recipe uses a folder (the folder list is read).
