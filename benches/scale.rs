@@ -49,10 +49,10 @@ use serde_json::{Map, Value, json};
 
 use dssctl::client::{ClientConfig, DssClient};
 use dssctl::emulator::{EmulatorConfig, RunningEmulator};
+use dssctl::kinds::simulate::simulate_apply;
 use dssctl::manifest::Declared;
 use dssctl::plan::ledger::{Ledger, ledger_variable};
 use dssctl::plan::scope::ReadPlan;
-use dssctl::plan::simulate::simulate_apply;
 use dssctl::plan::{Observed, PlanInput, plan};
 use dssctl::wire::CreateProjectRequest;
 
@@ -700,7 +700,7 @@ fn check_writes(plan_doc: &Value, stats: &Stats) -> WriteCheck {
 // ---------------------------------------------------------------------------------------------
 // Seeding without `dssctl apply`
 
-/// Write the state a first apply of `desired` produces (from `plan::simulate`), ledger
+/// Write the state a first apply of `desired` produces (from `kinds::simulate`), ledger
 /// included, through the client: the fallback when the `dssctl` binary has no `apply`.
 async fn seed_with_client(
     client: &DssClient,
@@ -1145,7 +1145,7 @@ async fn bench(o: Options) -> anyhow::Result<()> {
         let _ = writeln!(
             seed_report,
             "   not measured: this dssctl has no `apply`; the converged state (ledger included) was \
-             written through the client from plan::simulate"
+             written through the client from kinds::simulate"
         );
         j.insert("apply_from_empty".into(), Value::Null);
     }

@@ -70,7 +70,7 @@ pub async fn observe(
     let ledger = Ledger::from_global_variables(&globals, stack)?;
     let reads = ReadPlan::new(desired, ledger.as_ref());
 
-    let pending = crate::kinds::REGISTRY.iter().filter_map(|kind| {
+    let pending = REGISTRY.iter().filter_map(|kind| {
         let read = kind.observe(client, &reads, parallelism)?;
         Some(async move { Ok::<_, ObserveError>((kind.id(), read.await?)) })
     });
@@ -94,4 +94,56 @@ pub async fn observe(
         live,
         conditional_reads,
     })
+}
+
+// The observation stage's extension point: what it needs from a kind, and its registry of
+// kinds (it never imports `crate::kinds`; the kind modules implement the trait).
+
+/// The kinds as observation sees them, each registered by `crate::kinds::register!`.
+#[linkme::distributed_slice]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the slice in a link section; nothing else is unsafe"
+)]
+pub static OBSERVE_KINDS: [&'static dyn KindObserve];
+
+/// [`OBSERVE_KINDS`] in the manifest's order.
+pub static REGISTRY: crate::manifest::registry::StageKinds<dyn KindObserve> =
+    crate::manifest::registry::StageKinds::new(&OBSERVE_KINDS);
+
+/// What a kind tells observation, beyond what it tells the planner (which plans its reads).
+pub trait KindObserve: crate::plan::kind::KindPlan {
+    /// Perform the reads `reads` plans for this kind (batched: one list, then the
+    /// sub-documents of what exists, up to `parallelism` at once); `None` when it plans none.
+    /// The result is stored under [`Self::id`] in the observed state.
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        _parallelism: usize,
+    ) -> Option<futures::future::BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let _ = (client, reads);
+        None
+    }
+}
+
+/// What one kind's [`KindObserve::observe`] read.
+pub struct KindRead {
+    /// The kind's part of the observed state.
+    pub part: Box<dyn crate::plan::observed::Part>,
+    /// The managed resources that exist and whose sub-documents were read.
+    pub live: Vec<ResourceId>,
+    /// Requests made because a list lacked a managed field.
+    pub conditional_reads: usize,
+}
+
+impl KindRead {
+    /// A part read with one list and nothing else.
+    pub fn list<T: crate::plan::observed::Part>(part: T) -> Self {
+        KindRead {
+            part: Box::new(part),
+            live: Vec::new(),
+            conditional_reads: 0,
+        }
+    }
 }

@@ -20,7 +20,7 @@ pub(crate) const LOCAL_STATE_DIR: &str = ".dssctl/local";
 
 /// Where a setting came from: said in hints, so that the user knows what to change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Source {
+pub enum Source {
     /// A command-line flag (`--url`, `--api-key`, `--api-key-file`).
     Flag,
     /// An environment variable (`DSS_URL`, `DSS_API_KEY`, `DSS_API_KEY_FILE`).
@@ -29,7 +29,7 @@ pub(crate) enum Source {
 
 /// The API key as configured; the key itself is never shown.
 #[derive(Clone)]
-pub(crate) enum KeySetting {
+pub enum KeySetting {
     /// Given directly (`--api-key` or `DSS_API_KEY`).
     Direct { key: Secret, source: Source },
     /// A file holding the key (`--api-key-file` or `DSS_API_KEY_FILE`).
@@ -38,13 +38,13 @@ pub(crate) enum KeySetting {
 
 /// The resolved target of a networked command.
 #[derive(Clone)]
-pub(crate) struct TargetConfig {
+pub struct TargetConfig {
     /// The DSS base URL and where it came from; `None`: the embedded emulator.
-    pub(crate) url: Option<(String, Source)>,
-    pub(crate) key: Option<KeySetting>,
-    pub(crate) insecure: bool,
-    pub(crate) ca_cert: Option<PathBuf>,
-    pub(crate) stack: String,
+    pub url: Option<(String, Source)>,
+    pub key: Option<KeySetting>,
+    pub insecure: bool,
+    pub ca_cert: Option<PathBuf>,
+    pub stack: String,
 }
 
 // Hand-written so that the API key never reaches Debug output.
@@ -154,11 +154,11 @@ impl TargetConfig {
 }
 
 /// A connected target: a client, the stack, and the embedded emulator when one was started.
-pub struct Target {
-    pub(crate) client: DssClient,
+pub(crate) struct Target {
+    pub client: DssClient,
     /// The base URL (never with credentials), as shown in plans.
-    pub(crate) url: String,
-    pub(crate) stack: String,
+    pub url: String,
+    pub stack: String,
     local: Option<RunningEmulator>,
 }
 

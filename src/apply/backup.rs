@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use crate::client::DssClient;
 
 /// Where backups go, relative to the current directory.
-pub const BACKUP_DIR: &str = ".dssctl/backups";
+pub(crate) const BACKUP_DIR: &str = ".dssctl/backups";
 
 /// A failed backup.
 #[derive(Debug, thiserror::Error)]
-pub enum BackupError {
+pub(crate) enum BackupError {
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
     #[error("the export of project {key} is not a zip archive ({bytes} bytes)")]
@@ -23,7 +23,7 @@ pub enum BackupError {
 }
 
 /// Export project `key` into `dir`; `Ok(None)` when the project no longer exists.
-pub async fn export_project(
+pub(crate) async fn export_project(
     client: &DssClient,
     key: &str,
     dir: &Path,
@@ -54,7 +54,7 @@ pub async fn export_project(
 }
 
 /// `<KEY>-<yyyymmddThhmmssZ>.zip`, unique per second and sortable by time.
-pub fn file_name(key: &str, at: time::OffsetDateTime) -> String {
+pub(crate) fn file_name(key: &str, at: time::OffsetDateTime) -> String {
     let f = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     format!("{key}-{}.zip", at.format(&f).unwrap_or_default())
 }

@@ -21,7 +21,7 @@ use crate::plan::builds::{PlannedBuild, Trigger, belongs_to};
 
 /// One build's line of the apply report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct BuildReport {
+pub(crate) struct BuildReport {
     pub name: String,
     pub project: String,
     pub trigger: Trigger,
@@ -61,12 +61,12 @@ impl BuildReport {
         }
     }
 
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.outcome == "done"
     }
 
     /// The report's text line (and the line under it, for an error).
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let what = format!("build {} ({})", self.name, self.project);
         let job = self
             .job_id
@@ -103,7 +103,7 @@ fn blocker(project: &str, ops: &[Operation], outcomes: &[Outcome]) -> Option<Str
 }
 
 /// Run `builds` (in the order given in the result), `ops`/`outcomes` being what the apply did.
-pub async fn run(
+pub(crate) async fn run(
     client: &DssClient,
     builds: &[PlannedBuild],
     ops: &[Operation],

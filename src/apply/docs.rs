@@ -10,16 +10,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::kind::ApplyDef;
+use super::kind::KindApply;
 use crate::client::{ClientError, DssClient};
-use crate::kinds::Kind;
 use crate::plan::{ResourceId, SubDoc};
 
 /// One sub-document of one resource. What it is, and the calls that read and write it, belong
-/// to the resource's kind ([`Kind::sub_document`], [`Kind::get_document`],
-/// [`Kind::put_document`]).
+/// to the resource's kind ([`crate::apply::kind::KindApply::sub_document`], [`crate::apply::kind::KindApply::get_document`],
+/// [`crate::apply::kind::KindApply::put_document`]).
 #[derive(Clone)]
-pub struct DocRef {
-    kind: &'static dyn Kind,
+pub(crate) struct DocRef {
+    kind: &'static dyn KindApply,
     pub name: String,
     pub sub: SubDoc,
 }
@@ -28,7 +29,7 @@ pub struct DocRef {
 /// only a hand-edited saved plan can).
 #[derive(Debug, thiserror::Error)]
 #[error("{id} has no {sub} sub-document")]
-pub struct NoSuchDoc {
+pub(crate) struct NoSuchDoc {
     pub id: String,
     pub sub: &'static str,
 }
@@ -36,7 +37,7 @@ pub struct NoSuchDoc {
 impl DocRef {
     /// The document `sub` of resource `id` (`None` for one written another way: the global
     /// variables, through the ledger writer).
-    pub fn of(id: &ResourceId, sub: SubDoc) -> Result<Option<DocRef>, NoSuchDoc> {
+    pub(crate) fn of(id: &ResourceId, sub: SubDoc) -> Result<Option<DocRef>, NoSuchDoc> {
         let bad = || NoSuchDoc {
             id: id.to_string(),
             sub: sub.as_str(),
@@ -54,17 +55,17 @@ impl DocRef {
     }
 
     /// The kind of the resource.
-    pub fn kind(&self) -> &'static dyn Kind {
+    pub(crate) fn kind(&self) -> &'static dyn KindApply {
         self.kind
     }
 
     /// Whether this is a metadata document (where the stack's stamp lives).
-    pub fn is_metadata(&self) -> bool {
+    pub(crate) fn is_metadata(&self) -> bool {
         self.sub == SubDoc::METADATA
     }
 
     /// GET the document as JSON.
-    pub async fn get(&self, c: &DssClient) -> Result<Value, ClientError> {
+    pub(crate) async fn get(&self, c: &DssClient) -> Result<Value, ClientError> {
         self.kind
             .get_document(c, &self.name, self.sub)
             .expect("DocRef::of checked that the kind addresses this sub-document")
@@ -73,7 +74,7 @@ impl DocRef {
 
     /// PUT `doc` (a GET result with the overlay applied); what the write did beyond the PUT,
     /// for the report (a package installation's outcome).
-    pub async fn put(&self, c: &DssClient, doc: Value) -> Result<Vec<String>, ApplyDocError> {
+    pub(crate) async fn put(&self, c: &DssClient, doc: Value) -> Result<Vec<String>, ApplyDocError> {
         let what = self.to_string();
         self.kind
             .put_document_with_notes(c, &self.name, self.sub, doc, what)
@@ -111,27 +112,24 @@ impl std::fmt::Display for DocRef {
 /// A failed write of a document: the API call, or a document that no longer has the shape
 /// DSS requires (an overlay cannot produce one from a valid GET, but a saved plan is input).
 #[derive(Debug, thiserror::Error)]
-pub enum ApplyDocError {
+pub(crate) enum ApplyDocError {
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error("the document to send for {what} is not valid: {reason}")]
     Shape { what: String, reason: String },
 }
 
-impl ApplyDocError {
-    pub fn is_ambiguous(&self) -> bool {
-        matches!(self, ApplyDocError::Client(e) if e.is_ambiguous())
-    }
-}
-
 /// A wire value as JSON.
-pub fn json<T: Serialize>(v: T) -> Value {
+pub(crate) fn json<T: Serialize>(v: T) -> Value {
     serde_json::to_value(v).expect("wire types serialise")
 }
 
 /// JSON as a wire value; the error names the document, never its content (it may hold a
 /// secret about to be sent).
-pub fn typed<T: DeserializeOwned>(doc: Value, what: &dyn std::fmt::Display) -> Result<T, ApplyDocError> {
+pub(crate) fn typed<T: DeserializeOwned>(
+    doc: Value,
+    what: &dyn std::fmt::Display,
+) -> Result<T, ApplyDocError> {
     serde_json::from_value(doc).map_err(|e| ApplyDocError::Shape {
         what: what.to_string(),
         reason: scrub_serde_error(&e),

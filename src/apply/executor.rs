@@ -20,6 +20,7 @@ use std::collections::{BinaryHeap, HashMap};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
+use super::kind::ApplyDef;
 use super::progress::Counters;
 use super::writes::{Ctx, Done, Failed, execute};
 use crate::plan::{Action, Operation, ResourceId};

@@ -12,7 +12,7 @@
 use crate::plan::{Action, Plan};
 
 /// The smallest default of `--max-deletes`.
-pub const MIN_MAX_DELETES: usize = 10;
+pub(crate) const MIN_MAX_DELETES: usize = 10;
 
 /// The guard options of the command line.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,7 +22,7 @@ pub struct GuardOptions {
 }
 
 /// The default `--max-deletes` for a ledger of `ledger_size` resources.
-pub fn default_max_deletes(ledger_size: usize) -> usize {
+pub(crate) fn default_max_deletes(ledger_size: usize) -> usize {
     MIN_MAX_DELETES.max(ledger_size.div_ceil(10))
 }
 
@@ -59,7 +59,7 @@ pub enum Refusal {
 }
 
 /// Check every guard.
-pub fn check(
+pub(crate) fn check(
     plan: &Plan,
     declared: Option<usize>,
     ledger_size: usize,

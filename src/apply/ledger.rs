@@ -41,7 +41,7 @@ use crate::plan::{LedgerIntent, ResourceId};
 
 /// One change to the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LedgerChange {
+pub(crate) enum LedgerChange {
     /// The stack manages `id`: record it (replacing any entry). `secrets` are keyed
     /// fingerprints computed with [`LedgerWriter::salt`], by field path.
     Record {
@@ -57,7 +57,7 @@ pub enum LedgerChange {
 
 /// A ledger write that failed.
 #[derive(Debug, thiserror::Error)]
-pub enum LedgerWriteError {
+pub(crate) enum LedgerWriteError {
     // The client error is in the message, so it is not also the `source()`: said once.
     #[error("cannot update the ledger: {0}")]
     Client(ClientError),
@@ -89,7 +89,7 @@ pub struct LedgerWriter<'a> {
 impl<'a> LedgerWriter<'a> {
     /// `existing` is the ledger the plan was made with (its salt keys the secret
     /// fingerprints); without one, a fresh salt is used when the ledger is first written.
-    pub fn new(
+    pub(crate) fn new(
         client: &'a DssClient,
         stack: &str,
         existing: Option<&Ledger>,
@@ -110,17 +110,17 @@ impl<'a> LedgerWriter<'a> {
     }
 
     /// The HMAC key of the secret fingerprints.
-    pub fn salt(&self) -> &str {
+    pub(crate) fn salt(&self) -> &str {
         &self.salt
     }
 
     /// How many PUTs of the global variables this writer made.
-    pub fn writes(&self) -> usize {
+    pub(crate) fn writes(&self) -> usize {
         self.writes.load(Ordering::Relaxed)
     }
 
     /// Queue a change for the next flush.
-    pub fn queue(&self, change: LedgerChange) {
+    pub(crate) fn queue(&self, change: LedgerChange) {
         self.pending
             .lock()
             .expect("the pending list is never poisoned")
@@ -129,7 +129,7 @@ impl<'a> LedgerWriter<'a> {
 
     /// Write every queued change (nothing when none is queued). On failure the changes stay
     /// queued for the next flush.
-    pub async fn flush(&self) -> Result<(), LedgerWriteError> {
+    pub(crate) async fn flush(&self) -> Result<(), LedgerWriteError> {
         let _guard = self.lock.lock().await;
         let changes = std::mem::take(&mut *self.pending.lock().expect("never poisoned"));
         if changes.is_empty() || self.changes_nothing(&changes) {
@@ -155,7 +155,7 @@ impl<'a> LedgerWriter<'a> {
 
     /// Write `changes` now, together with every queued change (used before the operations
     /// start, for the entries written ahead).
-    pub async fn write_now(&self, changes: Vec<LedgerChange>) -> Result<(), LedgerWriteError> {
+    pub(crate) async fn write_now(&self, changes: Vec<LedgerChange>) -> Result<(), LedgerWriteError> {
         for c in changes {
             self.queue(c);
         }
@@ -165,7 +165,7 @@ impl<'a> LedgerWriter<'a> {
     /// Change the global variables with `edit` (which receives every variable, the ledgers
     /// included, and must only touch its own keys) and write the queued ledger changes plus
     /// `changes`, in one GET → PUT under the lock. Returns whether anything was written.
-    pub async fn with_variables(
+    pub(crate) async fn with_variables(
         &self,
         changes: Vec<LedgerChange>,
         edit: impl FnOnce(&mut Map<String, Value>) -> Result<(), String>,
@@ -307,7 +307,7 @@ impl<'a> LedgerWriter<'a> {
 
 /// A failed write of the global variables.
 #[derive(Debug, thiserror::Error)]
-pub enum VariablesError {
+pub(crate) enum VariablesError {
     #[error(transparent)]
     Ledger(#[from] LedgerWriteError),
     #[error("{0}")]
@@ -315,7 +315,7 @@ pub enum VariablesError {
 }
 
 /// The current time, RFC 3339, in UTC, to the second.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
     now.replace_nanosecond(0)
         .unwrap_or(now)

@@ -13,17 +13,18 @@
 //! - [`builds`]: the `Build` manifests the plan triggers, started after the writes;
 //! - [`report`]: the outcome, as text or JSON.
 
-pub mod backup;
-pub mod builds;
-pub mod docs;
+pub(crate) mod backup;
+pub(crate) mod builds;
+pub(crate) mod docs;
 pub mod executor;
-pub mod guards;
+pub(crate) mod guards;
+pub(crate) mod kind;
 pub mod ledger;
-pub mod progress;
-pub mod report;
-pub mod stale;
-pub mod verify;
-pub mod writes;
+pub(crate) mod progress;
+pub(crate) mod report;
+pub(crate) mod stale;
+pub(crate) mod verify;
+pub(crate) mod writes;
 
 use std::path::Path;
 
@@ -38,7 +39,7 @@ use ledger::{LedgerChange, LedgerWriter};
 /// flushed. `commit_dir` is where the Git commit recorded in the ledger is read. The error is
 /// only for a failure before anything was written; per-operation failures are in the report.
 /// No progress is shown (see [`write_plan_showing`]).
-pub async fn write_plan(
+pub(crate) async fn write_plan(
     target: &Target,
     plan: &Plan,
     ledger: Option<&Ledger>,
@@ -57,7 +58,7 @@ pub async fn write_plan(
 }
 
 /// [`write_plan`], showing the progress of the operations on stderr as `show` says.
-pub async fn write_plan_showing(
+pub(crate) async fn write_plan_showing(
     target: &Target,
     plan: &Plan,
     ledger: Option<&Ledger>,

@@ -19,15 +19,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often the bar is redrawn on a terminal.
-pub const BAR_REDRAW: Duration = Duration::from_millis(200);
+pub(crate) const BAR_REDRAW: Duration = Duration::from_millis(200);
 /// How often a line is written without a terminal.
-pub const LINE_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const LINE_INTERVAL: Duration = Duration::from_secs(10);
 /// The width of the bar itself, in cells.
 const BAR_CELLS: usize = 24;
 
 /// How the progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Show {
+pub(crate) enum Show {
     /// A bar redrawn in place (stderr is a terminal).
     Bar,
     /// A line every [`LINE_INTERVAL`] (stderr is not a terminal).
@@ -39,7 +39,7 @@ pub enum Show {
 impl Show {
     /// What to show on this process's stderr: nothing when `quiet`, else a bar on a terminal
     /// and periodic lines elsewhere.
-    pub fn for_stderr(quiet: bool) -> Show {
+    pub(crate) fn for_stderr(quiet: bool) -> Show {
         if quiet {
             Show::Nothing
         } else if std::io::stderr().is_terminal() {
@@ -60,27 +60,27 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn new(total: usize) -> Counters {
+    pub(crate) fn new(total: usize) -> Counters {
         Counters {
             total: AtomicUsize::new(total),
             ..Counters::default()
         }
     }
 
-    pub fn done(&self) {
+    pub(crate) fn done(&self) {
         self.done.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn failed(&self) {
+    pub(crate) fn failed(&self) {
         self.failed.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn skipped(&self) {
+    pub(crate) fn skipped(&self) {
         self.skipped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counts now, `elapsed` after the start.
-    pub fn snapshot(&self, elapsed: Duration) -> Snapshot {
+    pub(crate) fn snapshot(&self, elapsed: Duration) -> Snapshot {
         Snapshot {
             total: self.total.load(Ordering::Relaxed),
             done: self.done.load(Ordering::Relaxed),
@@ -93,7 +93,7 @@ impl Counters {
 
 /// The counts at one moment.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub total: usize,
     pub done: usize,
     pub failed: usize,
@@ -103,12 +103,12 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Operations that ended, whatever their outcome.
-    pub fn finished(&self) -> usize {
+    pub(crate) fn finished(&self) -> usize {
         self.done + self.failed + self.skipped
     }
 
     /// Operations ended per second so far.
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 {
             self.finished() as f64 / secs
@@ -126,7 +126,7 @@ impl Snapshot {
     }
 
     /// The terminal bar (without the carriage return that redraws it).
-    pub fn bar(&self) -> String {
+    pub(crate) fn bar(&self) -> String {
         let filled = (self.finished() * BAR_CELLS)
             .checked_div(self.total)
             .unwrap_or(BAR_CELLS)
@@ -144,7 +144,7 @@ impl Snapshot {
     }
 
     /// The line written without a terminal.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let percent = (self.finished() * 100).checked_div(self.total).unwrap_or(100);
         format!(
             "apply: {}/{} operations ({percent}%), {}, {} s elapsed, {:.1}/s",
@@ -161,13 +161,13 @@ impl Snapshot {
 /// (an apply shorter than that prints none), then one per `interval`. Driven by the elapsed
 /// time of each snapshot, so any clock (or none) can drive it.
 #[derive(Debug)]
-pub struct LineCadence {
+pub(crate) struct LineCadence {
     interval: Duration,
     next: Duration,
 }
 
 impl LineCadence {
-    pub fn new(interval: Duration) -> LineCadence {
+    pub(crate) fn new(interval: Duration) -> LineCadence {
         LineCadence {
             interval,
             next: interval,
@@ -175,7 +175,7 @@ impl LineCadence {
     }
 
     /// The line to write for `now`, if one is due.
-    pub fn poll(&mut self, now: &Snapshot) -> Option<String> {
+    pub(crate) fn poll(&mut self, now: &Snapshot) -> Option<String> {
         if now.elapsed < self.next {
             return None;
         }
@@ -188,7 +188,7 @@ impl LineCadence {
 }
 
 /// The progress of one run of the writes: the counters, and the task that shows them.
-pub struct Progress {
+pub(crate) struct Progress {
     counters: Arc<Counters>,
     show: Show,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -196,7 +196,7 @@ pub struct Progress {
 
 impl Progress {
     /// Start showing the progress of `total` operations.
-    pub fn start(show: Show, total: usize) -> Progress {
+    pub(crate) fn start(show: Show, total: usize) -> Progress {
         let counters = Arc::new(Counters::new(total));
         let started = Instant::now();
         let task = match show {
@@ -232,17 +232,12 @@ impl Progress {
         Progress { counters, show, task }
     }
 
-    /// Nothing shown (the daemon; tests).
-    pub fn hidden(total: usize) -> Progress {
-        Progress::start(Show::Nothing, total)
-    }
-
-    pub fn counters(&self) -> &Counters {
+    pub(crate) fn counters(&self) -> &Counters {
         &self.counters
     }
 
     /// Stop showing; on a terminal the bar is erased.
-    pub fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         self.stop();
     }
 

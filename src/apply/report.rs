@@ -11,11 +11,11 @@ use super::executor::Outcome;
 use crate::plan::{Action, Operation, Plan};
 
 /// Version of the JSON report.
-pub const REPORT_FORMAT_VERSION: u32 = 1;
+pub(crate) const REPORT_FORMAT_VERSION: u32 = 1;
 
 /// One operation's line of the report.
 #[derive(Debug, Serialize)]
-pub struct OperationReport {
+pub(crate) struct OperationReport {
     pub kind: String,
     pub name: String,
     pub action: Action,
@@ -37,7 +37,7 @@ pub struct OperationReport {
 
 /// Counts of the summary line.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct ReportSummary {
+pub(crate) struct ReportSummary {
     pub created: usize,
     pub updated: usize,
     pub adopted: usize,
@@ -48,7 +48,7 @@ pub struct ReportSummary {
 
 /// The whole report.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub format_version: u32,
     pub target: String,
     pub stack: String,
@@ -63,7 +63,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(plan: &Plan, ops: &[Operation], outcomes: Vec<Outcome>, errors: Vec<String>) -> Report {
+    pub(crate) fn new(plan: &Plan, ops: &[Operation], outcomes: Vec<Outcome>, errors: Vec<String>) -> Report {
         let mut summary = ReportSummary::default();
         let operations = ops
             .iter()
@@ -119,23 +119,23 @@ impl Report {
     }
 
     /// The report with the builds that ran after the writes.
-    pub fn with_builds(mut self, builds: Vec<BuildReport>) -> Report {
+    pub(crate) fn with_builds(mut self, builds: Vec<BuildReport>) -> Report {
         self.builds = builds;
         self
     }
 
     /// Whether every operation succeeded.
-    pub fn operations_succeeded(&self) -> bool {
+    pub(crate) fn operations_succeeded(&self) -> bool {
         self.summary.failed == 0 && self.summary.skipped == 0 && self.errors.is_empty()
     }
 
     /// Whether everything succeeded, builds included (exit 0).
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.operations_succeeded() && self.builds.iter().all(BuildReport::succeeded)
     }
 
     /// The builds' part of the text report: one line each, then a count.
-    pub fn builds_text(&self) -> String {
+    pub(crate) fn builds_text(&self) -> String {
         let mut out = String::new();
         if self.builds.is_empty() {
             return out;
@@ -154,14 +154,14 @@ impl Report {
     }
 
     /// The JSON document, pretty-printed, newline-terminated.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).expect("a report always serialises");
         s.push('\n');
         s
     }
 
     /// The text report.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut out = String::new();
         for r in &self.operations {
             let what = format!("{} {}", r.kind, r.name);

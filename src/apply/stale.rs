@@ -15,6 +15,7 @@ use futures::stream;
 use serde_json::{Map, Value, json};
 
 use super::docs::DocRef;
+use super::kind::ApplyDef;
 use super::writes::exists;
 use crate::client::{ClientError, DssClient};
 use crate::plan::fingerprint::live_object_fingerprint;
@@ -23,7 +24,11 @@ use crate::plan::{Action, Fingerprint, Operation, Plan, SubDoc};
 
 /// The operations of `plan` whose objects changed since it was made, each with the reason.
 /// Errors reading are returned as such (they are not staleness).
-pub async fn stale(client: &DssClient, plan: &Plan, parallelism: usize) -> Result<Vec<String>, ClientError> {
+pub(crate) async fn stale(
+    client: &DssClient,
+    plan: &Plan,
+    parallelism: usize,
+) -> Result<Vec<String>, ClientError> {
     let results: Vec<Result<Option<String>, ClientError>> = stream::iter(&plan.operations)
         .map(|op| check(client, op))
         .buffer_unordered(parallelism.max(1))

@@ -23,7 +23,7 @@ use crate::plan::{SubDoc, Write};
 /// allows); these are most of an apply's writes (every project and dataset gets a metadata
 /// write for the stamp), and a read-back doubles their cost. A drop there would still show as
 /// a difference in the next plan.
-pub fn read_back(sub: SubDoc) -> bool {
+pub(crate) fn read_back(sub: SubDoc) -> bool {
     !matches!(
         sub,
         SubDoc::METADATA | SubDoc::PERMISSIONS | SubDoc::VARIABLES | SubDoc::SCHEMA
@@ -31,7 +31,7 @@ pub fn read_back(sub: SubDoc) -> bool {
 }
 
 /// The managed fields of `write` whose value in `back` (the read-back) differs from `sent`.
-pub fn verify(write: &Write, sent: &Value, back: &Value) -> Vec<String> {
+pub(crate) fn verify(write: &Write, sent: &Value, back: &Value) -> Vec<String> {
     let want = managed_view(write.subdocument, sent, &write.overlay, &write.secrets);
     let got = managed_view(write.subdocument, back, &write.overlay, &write.secrets);
     let mut out = Vec::new();

@@ -37,6 +37,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::docs::{ApplyDocError, DocRef, json as to_json};
+use super::kind::ApplyDef;
 use super::ledger::{LedgerChange, LedgerWriter};
 use crate::client::{ClientError, DssClient};
 use crate::manifest::resolve_secret;
@@ -46,10 +47,10 @@ use crate::plan::{Action, Operation, ResourceId, SecretField, SubDoc, Write};
 
 /// How many times a POST that failed ambiguously, and whose object was then seen absent, is
 /// sent in all.
-pub const POST_ATTEMPTS: usize = 3;
+pub(crate) const POST_ATTEMPTS: usize = 3;
 
 /// The custom-metadata key of the stack's stamp on projects and datasets.
-pub const STAMP_KEY: &str = "dssctl.stack";
+pub(crate) const STAMP_KEY: &str = "dssctl.stack";
 
 /// What an operation needs.
 pub struct Ctx<'a> {
@@ -95,7 +96,7 @@ impl Failed {
 }
 
 /// Run one operation and queue its ledger change.
-pub async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
+pub(crate) async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let id = op.id();
     let result = match (op.kind, op.action) {
         (_, Action::Delete) => delete(ctx, op).await,
@@ -128,7 +129,7 @@ pub async fn execute(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
 
 /// The ledger entry of a successful create, update or adoption (also written ahead of a
 /// creation: its secrets are the ones the creation sends), fingerprints keyed with `salt`.
-pub fn record(salt: &str, op: &Operation) -> LedgerChange {
+pub(crate) fn record(salt: &str, op: &Operation) -> LedgerChange {
     let id = op.id();
     let base = base_dir(op);
     let mut secrets = BTreeMap::new();
@@ -153,7 +154,7 @@ pub fn record(salt: &str, op: &Operation) -> LedgerChange {
 
 /// The directory `fromFile` references of `op` are relative to: its manifest's directory,
 /// else the current directory.
-pub fn base_dir(op: &Operation) -> PathBuf {
+pub(crate) fn base_dir(op: &Operation) -> PathBuf {
     op.origin
         .as_ref()
         .map_or_else(|| PathBuf::from("."), |o| o.base_dir().to_path_buf())
@@ -172,7 +173,7 @@ fn client_failure(what: &str, e: impl std::fmt::Display, may_exist: bool) -> Fai
     Failed::new(format!("{what}: {e}"), may_exist)
 }
 
-/// `op` with the ids its kind resolves at apply time ([`crate::kinds::Kind::resolve_writes`]:
+/// `op` with the ids its kind resolves at apply time ([`crate::apply::kind::KindApply::resolve_writes`]:
 /// a recipe's folders, created earlier in the run); `op` itself when there are none.
 async fn resolved<'o>(
     c: &DssClient,
@@ -336,7 +337,7 @@ async fn write_doc(
 }
 
 /// Put the stack's stamp in a metadata document's `custom.kv`.
-pub fn set_stamp(metadata: &mut Value, stack: &str) {
+pub(crate) fn set_stamp(metadata: &mut Value, stack: &str) {
     if !metadata.is_object() {
         *metadata = Value::Object(Map::new());
     }
@@ -364,7 +365,7 @@ pub fn set_stamp(metadata: &mut Value, stack: &str) {
 /// The body of the create call (secrets resolved), as JSON: the kind's seed with its overlay,
 /// only the fields its create call takes, shaped by the kind, with the sub-documents the kind's
 /// create call carries folded in. Also answers the sub-documents the body carries whole, whose
-/// writes the creation does not repeat: those of [`Kind::create_carries`] without secrets (the
+/// writes the creation does not repeat: those of [`crate::apply::kind::KindApply::create_carries`] without secrets (the
 /// seed's own sub-document only when every field its overlay sets is one the create call
 /// takes).
 fn create_body(op: &Operation, stack: &str) -> Result<(Value, Vec<SubDoc>), Failed> {
@@ -453,7 +454,7 @@ async fn post_once(c: &DssClient, id: &ResourceId, body: &Value) -> Result<Optio
 }
 
 /// Whether the object exists (a GET of its main document).
-pub async fn exists(c: &DssClient, id: &ResourceId) -> Result<bool, ClientError> {
+pub(crate) async fn exists(c: &DssClient, id: &ResourceId) -> Result<bool, ClientError> {
     let Some(get) = id.kind.def().and_then(|k| k.get_main(c, &id.name)) else {
         // A kind without a main document (the global variables) is always there.
         return Ok(true);

@@ -7,7 +7,7 @@
 //! (progress on stderr, signals, output formats). `apply` can reuse [`BuildRequest::from_manifest`]
 //! and [`run_build`] for `Build` manifests.
 
-pub mod report;
+pub(crate) mod report;
 mod scenario;
 
 use std::time::Duration;
@@ -17,17 +17,17 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientError, DssClient};
-use crate::kinds::build::BuildSpec;
-pub use crate::kinds::build::{BuildMode, parse_duration};
+use crate::manifest::specs::BuildSpec;
+pub(crate) use crate::manifest::specs::{BuildMode, parse_duration};
 use crate::wire::{JOB_TERMINAL_STATES, JobDefinition, JobOutput, JobState};
 
 /// How long to wait for DSS to acknowledge an abort (the job reaching a terminal state) before
 /// giving up and saying so.
-pub const ABORT_GRACE: Duration = Duration::from_secs(60);
+pub(crate) const ABORT_GRACE: Duration = Duration::from_secs(60);
 
 /// Parse one output as given on the command line: `NAME` (a dataset of the build's project) or
 /// `PROJECT.NAME` (a dataset of another project; DSS dataset names cannot contain dots).
-pub fn parse_output(text: &str) -> Result<JobOutput, String> {
+pub(crate) fn parse_output(text: &str) -> Result<JobOutput, String> {
     let text = text.trim();
     let (project, id) = match text.split_once('.') {
         Some((project, id)) => (Some(project), id),
@@ -48,7 +48,7 @@ pub fn parse_output(text: &str) -> Result<JobOutput, String> {
 
 /// What to build and how to follow it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BuildRequest {
+pub(crate) struct BuildRequest {
     /// The project the job runs in.
     pub project: String,
     pub outputs: Vec<JobOutput>,
@@ -62,11 +62,11 @@ pub struct BuildRequest {
 }
 
 /// Default time between two status reads.
-pub const DEFAULT_POLL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_POLL: Duration = Duration::from_secs(1);
 
 impl BuildRequest {
     /// A request from command-line words: the project key and the outputs.
-    pub fn new(project: &str, outputs: &[String], mode: BuildMode) -> Result<Self, String> {
+    pub(crate) fn new(project: &str, outputs: &[String], mode: BuildMode) -> Result<Self, String> {
         let project = project.trim();
         if project.is_empty() {
             return Err("the project key is empty".into());
@@ -89,7 +89,7 @@ impl BuildRequest {
     }
 
     /// A request to run scenario `id` of `project` and follow the run to its outcome.
-    pub fn scenario(project: &str, id: &str) -> Result<Self, String> {
+    pub(crate) fn scenario(project: &str, id: &str) -> Result<Self, String> {
         let project = project.trim();
         if project.is_empty() {
             return Err("the project key is empty".into());
@@ -108,7 +108,7 @@ impl BuildRequest {
     }
 
     /// A request from a `Build` manifest of `project`.
-    pub fn from_manifest(project: &str, spec: &BuildSpec) -> Result<Self, String> {
+    pub(crate) fn from_manifest(project: &str, spec: &BuildSpec) -> Result<Self, String> {
         if let Some(id) = &spec.scenario {
             let mut request = BuildRequest::scenario(project, id)?;
             request.timeout = spec.timeout;
@@ -141,7 +141,7 @@ impl BuildRequest {
     }
 
     /// The body of `POST /projects/{key}/jobs/`.
-    pub fn definition(&self) -> JobDefinition {
+    pub(crate) fn definition(&self) -> JobDefinition {
         JobDefinition {
             job_type: Some(self.mode.as_str().to_string()),
             outputs: self.outputs.clone(),
@@ -151,7 +151,7 @@ impl BuildRequest {
 
     /// The outputs as a user writes them (`name`, or `PROJECT.name` for another project); for
     /// a scenario run, `scenario ID`.
-    pub fn output_names(&self) -> Vec<String> {
+    pub(crate) fn output_names(&self) -> Vec<String> {
         if let Some(id) = &self.scenario {
             return vec![format!("scenario {id}")];
         }
@@ -168,7 +168,7 @@ impl BuildRequest {
 /// How a build ended, from dssctl's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Ending {
+pub(crate) enum Ending {
     /// The job ended DONE.
     Done,
     /// The job ended FAILED.
@@ -193,7 +193,7 @@ impl Ending {
 
 /// The result of a followed build.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BuildOutcome {
+pub(crate) struct BuildOutcome {
     pub project: String,
     pub job_id: String,
     pub ending: Ending,
@@ -216,14 +216,14 @@ pub struct BuildOutcome {
 
 impl BuildOutcome {
     /// Whether the build succeeded (exit 0).
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.ending == Ending::Done
     }
 }
 
 /// What [`run_build`] reports while it runs.
 #[derive(Debug, Clone, PartialEq)]
-pub enum BuildEvent<'a> {
+pub(crate) enum BuildEvent<'a> {
     /// DSS accepted the job.
     Started { job_id: &'a str },
     /// The job's state changed (first seen state included).
@@ -234,7 +234,7 @@ pub enum BuildEvent<'a> {
 
 /// Failures that leave the build's fate unknown or that prevented it.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub(crate) enum BuildError {
     #[error("cannot start the job in project {project}: {error}")]
     Start { project: String, error: ClientError },
     #[error("lost track of job {job_id} in project {project} (it may still be running): {error}")]
@@ -275,7 +275,7 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 /// behind the user's back without saying so. A cancellation that arrives while the start
 /// request is in flight is honoured as soon as DSS has answered with the job id. When the job
 /// does not end DONE, its log is fetched into the outcome.
-pub async fn run_build(
+pub(crate) async fn run_build(
     client: &DssClient,
     request: &BuildRequest,
     cancel: &CancellationToken,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::BuildOutcome;
 
 /// `0.3s` under a minute, `12m 5s` beyond (whole seconds).
-pub fn fmt_elapsed(d: Duration) -> String {
+pub(crate) fn fmt_elapsed(d: Duration) -> String {
     if d < Duration::from_secs(60) {
         format!("{:.1}s", d.as_secs_f64())
     } else {
@@ -31,7 +31,7 @@ fn log_tail(log: &str, max: usize) -> (usize, &str) {
     (skip, &log[start..])
 }
 
-pub fn print_log(outcome: &BuildOutcome) {
+pub(crate) fn print_log(outcome: &BuildOutcome) {
     let mut err = std::io::stderr().lock();
     let what = match &outcome.scenario {
         Some(s) => format!("scenario {s} run {}", outcome.job_id),

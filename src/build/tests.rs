@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::client::ClientConfig;
 use crate::emulator::{self, EmulatorConfig, RunningEmulator};
-use crate::kinds::build::BuildOutputSpec;
+use crate::manifest::specs::BuildOutputSpec;
 use crate::wire::{CreateProjectRequest, Dataset};
 
 #[test]

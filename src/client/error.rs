@@ -158,7 +158,7 @@ impl ClientError {
     /// Whether the call certainly had no effect and may be sent again even if it is a create:
     /// the connection could not be opened, or the server refused it with 429 before doing
     /// anything.
-    pub fn is_unprocessed(&self) -> bool {
+    pub(crate) fn is_unprocessed(&self) -> bool {
         match self {
             ClientError::Transport { before_sending, .. } => *before_sending,
             ClientError::Api { status, .. } => *status == 429,
@@ -167,7 +167,8 @@ impl ClientError {
     }
 
     /// The HTTP status DSS answered, if it answered.
-    pub fn status(&self) -> Option<u16> {
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> Option<u16> {
         match self {
             ClientError::NotFound { status, .. }
             | ClientError::AlreadyExists { status, .. }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use reqwest::Method;
 
 use super::transport::{ApiPath, Call};
@@ -24,7 +26,7 @@ impl DssClient {
     }
 
     /// `GET /futures/{id}?peek=false`.
-    pub async fn get_future(&self, job_id: &str) -> Result<FutureState, ClientError> {
+    pub(crate) async fn get_future(&self, job_id: &str) -> Result<FutureState, ClientError> {
         let path = ApiPath::new().lit("futures").name("future id", job_id)?;
         self.send_json(Call::new(Method::GET, path).query("peek", false))
             .await
@@ -32,7 +34,7 @@ impl DssClient {
 
     /// Poll a future until it has its result, with the official client's backoff (200 ms,
     /// x1.1 per poll, at most 15 s between polls).
-    pub async fn wait_future(&self, job_id: &str) -> Result<FutureState, ClientError> {
+    pub(crate) async fn wait_future(&self, job_id: &str) -> Result<FutureState, ClientError> {
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
         loop {
@@ -48,6 +50,18 @@ impl DssClient {
             }
             tokio::time::sleep(delay).await;
             delay = delay.mul_f64(1.1).min(Duration::from_secs(15));
+        }
+    }
+
+    /// A result that is a future (`wait=false`, or a DSS that answers one anyway), followed to
+    /// its end; any other result as it is.
+    pub(crate) async fn follow(&self, result: Value) -> Result<Value, ClientError> {
+        let job = result.get("jobId").and_then(Value::as_str);
+        let done = result.get("hasResult").and_then(Value::as_bool) == Some(true);
+        match job {
+            Some(job) if !done => Ok(self.wait_future(job).await?.result.unwrap_or(Value::Null)),
+            Some(_) => Ok(result.get("result").cloned().unwrap_or(Value::Null)),
+            None => Ok(result),
         }
     }
 }

@@ -2,25 +2,21 @@
 //! backoff, and errors typed from DSS error bodies.
 //!
 //! Layout: [`config`] (URL, key, TLS, limits), [`transport`] (one call with retries and the
-//! in-flight bound), [`error`] (typed errors), then one file per resource family:
-//! `projects`, `datasets`, `admin` (connections, users, groups, global variables), `jobs`, and
-//! `instance` (instance and auth info, futures). Every call uses the documented `/public/api`
-//! prefix and the wire types of [`crate::wire`], shared with the emulator.
+//! in-flight bound), [`error`] (typed errors), then the calls that are not one kind's:
+//! `projects` (projects are read and created by several stages), `admin` (connections, users,
+//! groups, global variables: the ledger and the stack lock use them too), `jobs` and
+//! `scenarios` (the runs `dssctl build` makes), and `instance` (instance and auth info,
+//! futures). The calls that create, read, update and delete one kind's objects live with that
+//! kind (`kinds::<kind>::client`, an `impl DssClient` block over the primitives below). Every
+//! call uses the documented `/public/api` prefix and the wire types of [`crate::wire`], shared
+//! with the emulator.
 
 mod admin;
-mod code_envs;
 mod config;
-mod datasets;
 mod error;
-pub mod flow_zones;
-mod general_settings;
 mod instance;
 mod jobs;
-pub mod managed_folders;
-mod plugins;
-mod project_folders;
 mod projects;
-mod recipes;
 mod scenarios;
 mod transport;
 
@@ -28,15 +24,12 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-pub use code_envs::InstallOutcome;
 pub use config::{ClientConfig, DEFAULT_BASE_BACKOFF, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RETRIES, Secret};
 pub use error::ClientError;
-pub use general_settings::SECRET_PATHS as GENERAL_SETTINGS_SECRETS;
 pub use jobs::JobWait;
-pub use plugins::PluginSource;
-pub use project_folders::{FolderSummary, ROOT_FOLDER, split_path as split_folder_path};
 
-use transport::{Answer, ApiPath, Call, Transport};
+use transport::Transport;
+pub(crate) use transport::{Answer, ApiPath, Call, Repeat};
 
 /// A client of one DSS instance. Cheap to clone: clones share the connection pool and the
 /// bound on requests in flight.
@@ -64,54 +57,62 @@ impl DssClient {
     }
 
     /// The base URL this client talks to.
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         self.transport.base_url().as_str()
     }
 
     /// Name the stack-lock holder on every later write of this client and its clones
     /// (`None`: stop), so that DSS's access log (and the emulator's statistics) can tell whose
     /// writes they are.
-    pub fn set_lock_holder(&self, holder: Option<&str>) {
+    pub(crate) fn set_lock_holder(&self, holder: Option<&str>) {
         self.transport.set_lock_holder(holder);
     }
 
     /// Hold this while reading, changing and writing back the global variables: DSS stores them
     /// as one document that a PUT replaces whole, so two read-modify-writes of one process
     /// (the ledger's, the stack lock's) must not interleave.
-    pub async fn lock_variables(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    pub(crate) async fn lock_variables(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.transport.variables.lock().await
     }
 
-    async fn send(&self, call: Call<'_>) -> Result<Answer, ClientError> {
+    pub(crate) async fn send(&self, call: Call<'_>) -> Result<Answer, ClientError> {
         self.transport.execute(call).await
     }
 
-    async fn send_json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, ClientError> {
+    pub(crate) async fn send_json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, ClientError> {
         let method = call.method.to_string();
         let path = call.path.clone();
         let answer = self.send(call).await?;
         transport::decode(&method, &path, &answer)
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: ApiPath) -> Result<T, ClientError> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: ApiPath) -> Result<T, ClientError> {
         self.send_json(Call::new(reqwest::Method::GET, path)).await
     }
 
     /// PUT a whole document; DSS's answer body is not relied upon (it varies by version).
-    async fn put<B: serde::Serialize + ?Sized>(&self, path: ApiPath, body: &B) -> Result<(), ClientError> {
+    pub(crate) async fn put<B: serde::Serialize + ?Sized>(
+        &self,
+        path: ApiPath,
+        body: &B,
+    ) -> Result<(), ClientError> {
         self.send(Call::new(reqwest::Method::PUT, path).json(body)?)
             .await
             .map(drop)
     }
 
     /// POST a create call; the answer body is not relied upon (a bare string on some versions).
-    async fn post<B: serde::Serialize + ?Sized>(&self, path: ApiPath, body: &B) -> Result<(), ClientError> {
+    pub(crate) async fn post<B: serde::Serialize + ?Sized>(
+        &self,
+        path: ApiPath,
+        body: &B,
+    ) -> Result<(), ClientError> {
         self.send(Call::new(reqwest::Method::POST, path).json(body)?)
             .await
             .map(drop)
     }
 
-    async fn delete(&self, path: ApiPath) -> Result<(), ClientError> {
+    pub(crate) async fn delete(&self, path: ApiPath) -> Result<(), ClientError> {
         self.send(Call::new(reqwest::Method::DELETE, path))
             .await
             .map(drop)

@@ -16,18 +16,18 @@ use crate::target::TargetConfig;
 pub struct ExportArgs {
     /// Directory to write the manifests into.
     #[arg(long, default_value = "exported")]
-    pub(crate) out: PathBuf,
+    pub out: PathBuf,
     /// Overwrite files that already exist.
     #[arg(long)]
-    pub(crate) force: bool,
+    pub force: bool,
     /// Export only this project (repeatable); default: every project.
     #[arg(long, value_name = "KEY")]
-    pub(crate) project: Vec<String>,
+    pub project: Vec<String>,
     /// The kinds to export, comma-separated; default: all.
     #[arg(long, value_delimiter = ',', value_parser = export_kinds())]
-    pub(crate) include: Option<Vec<KindId>>,
+    pub include: Option<Vec<KindId>>,
     #[command(flatten)]
-    pub(crate) target: TargetArgs,
+    pub target: TargetArgs,
     #[command(flatten)]
     pub(crate) parallelism: ParallelismArgs,
 }
@@ -35,14 +35,14 @@ pub struct ExportArgs {
 /// The resolved configuration of `dssctl export`.
 #[derive(Debug)]
 pub(crate) struct ExportConfig {
-    pub(crate) out: PathBuf,
-    pub(crate) force: bool,
+    pub out: PathBuf,
+    pub force: bool,
     /// Empty: every project.
-    pub(crate) projects: Vec<String>,
+    pub projects: Vec<String>,
     /// Never empty.
-    pub(crate) include: Vec<KindId>,
-    pub(crate) target: TargetConfig,
-    pub(crate) parallelism: usize,
+    pub include: Vec<KindId>,
+    pub target: TargetConfig,
+    pub parallelism: usize,
 }
 
 impl ExportArgs {

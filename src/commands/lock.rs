@@ -14,12 +14,12 @@ use crate::target::{Target, TargetConfig, connect};
 
 /// The lock flags of the commands that write.
 #[derive(Debug, Clone, Copy, clap::Args)]
-pub(crate) struct LockArgs {
+pub struct LockArgs {
     /// Wait up to DURATION (e.g. 30s, 5m) while another run holds the stack's lock, printing
     /// who holds it; default: do not wait (apply exits 5 at once; a watch reconcile fails and
     /// is retried with the back-off).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub(crate) lock_timeout: Option<Duration>,
+    pub lock_timeout: Option<Duration>,
     /// The longest a read-then-write of the lock may take (Δ of docs/lock.md); every run
     /// against one stack must use the same value.
     #[arg(
@@ -30,7 +30,7 @@ pub(crate) struct LockArgs {
         default_value = "1s",
         value_parser = parse_duration
     )]
-    pub(crate) lock_write_bound: Duration,
+    pub lock_write_bound: Duration,
 }
 
 impl LockArgs {
@@ -135,17 +135,17 @@ pub(crate) fn notice(vars: Option<&serde_json::Map<String, serde_json::Value>>, 
 #[derive(Debug, clap::Args)]
 pub struct UnlockArgs {
     #[command(flatten)]
-    pub(crate) target: TargetArgs,
+    pub target: TargetArgs,
     /// Remove the lock even though it has not expired (when the run holding it is gone).
     #[arg(long)]
-    pub(crate) force: bool,
+    pub force: bool,
 }
 
 /// The resolved configuration of `dssctl unlock`.
 #[derive(Debug)]
 pub(crate) struct UnlockConfig {
-    pub(crate) target: TargetConfig,
-    pub(crate) force: bool,
+    pub target: TargetConfig,
+    pub force: bool,
 }
 
 impl UnlockArgs {

@@ -18,21 +18,21 @@ pub struct PlanArgs {
     /// Manifest files or directories (read recursively for *.yaml / *.yml), or an
     /// Environment's directory or file.
     #[arg(default_value = ".")]
-    pub(crate) paths: Vec<PathBuf>,
+    pub paths: Vec<PathBuf>,
     #[command(flatten)]
-    pub(crate) target: TargetArgs,
+    pub target: TargetArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
     /// Exit 0 when there is no change, 2 when there are changes, 1 on error.
     #[arg(long)]
-    pub(crate) detailed_exitcode: bool,
+    pub detailed_exitcode: bool,
     /// Save the plan (JSON, with the fingerprints `apply --plan` checks) to FILE.
     #[arg(long, value_name = "FILE")]
-    pub(crate) out: Option<PathBuf>,
+    pub out: Option<PathBuf>,
     /// Fail (exit 1) when a secret cannot be resolved, instead of showing it as not checked.
     #[arg(long)]
-    pub(crate) require_secrets: bool,
+    pub require_secrets: bool,
     #[command(flatten)]
     pub(crate) targeting: TargetingArgs,
     #[command(flatten)]
@@ -42,14 +42,14 @@ pub struct PlanArgs {
 /// The resolved configuration of `dssctl plan`.
 #[derive(Debug)]
 pub(crate) struct PlanConfig {
-    pub(crate) paths: Vec<PathBuf>,
-    pub(crate) target: TargetConfig,
+    pub paths: Vec<PathBuf>,
+    pub target: TargetConfig,
     pub(crate) format: Format,
-    pub(crate) detailed_exitcode: bool,
-    pub(crate) out: Option<PathBuf>,
-    pub(crate) require_secrets: bool,
-    pub(crate) targeting: crate::engine::Targeting,
-    pub(crate) parallelism: usize,
+    pub detailed_exitcode: bool,
+    pub out: Option<PathBuf>,
+    pub require_secrets: bool,
+    pub targeting: crate::engine::Targeting,
+    pub parallelism: usize,
 }
 
 impl PlanArgs {

@@ -55,7 +55,7 @@ pub(crate) struct Status {
     started: Instant,
     inner: Mutex<Inner>,
     /// The notification counters, shared with the [`super::notify::Notifier`].
-    pub(crate) notifications: Arc<super::notify::NotifyStats>,
+    pub notifications: Arc<super::notify::NotifyStats>,
     info: PageInfo,
     page: Mutex<Page>,
 }
@@ -63,12 +63,12 @@ pub(crate) struct Status {
 /// What the status page says about the daemon itself (fixed at start).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PageInfo {
-    pub(crate) stack: String,
+    pub stack: String,
     /// The instance's URL (never with credentials).
-    pub(crate) target: String,
-    pub(crate) dir: String,
-    pub(crate) self_heal: bool,
-    pub(crate) prune: bool,
+    pub target: String,
+    pub dir: String,
+    pub self_heal: bool,
+    pub prune: bool,
 }
 
 /// What the status page shows, updated after each reconcile.

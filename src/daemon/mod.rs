@@ -9,12 +9,12 @@
 //! printed on stdout at start. SIGTERM or SIGINT: the reconcile in flight
 //! finishes, then the daemon exits 0.
 
-pub mod decision;
-pub mod http;
-pub mod notify;
-pub mod reconcile;
-pub mod status;
-pub mod watcher;
+pub(crate) mod decision;
+pub(crate) mod http;
+pub(crate) mod notify;
+pub(crate) mod reconcile;
+pub(crate) mod status;
+pub(crate) mod watcher;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,7 +50,7 @@ pub(crate) struct WatchConfig {
 }
 
 /// Run `dssctl watch` until SIGTERM or SIGINT.
-pub async fn run(config: &WatchConfig) -> Result<Outcome, Error> {
+pub(crate) async fn run(config: &WatchConfig) -> Result<Outcome, Error> {
     if !config.dir.is_dir() {
         return Err(anyhow::anyhow!("{} is not a directory", config.dir.display()).into());
     }

@@ -77,21 +77,21 @@ impl EventKind {
 /// One notification, as POSTed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct Event {
-    pub(crate) event: EventKind,
+    pub event: EventKind,
     /// One line for people (and Slack).
-    pub(crate) text: String,
-    pub(crate) stack: String,
+    pub text: String,
+    pub stack: String,
     /// The instance's base URL (never with credentials).
-    pub(crate) target: String,
+    pub target: String,
     /// `kind/name` (as in the text plan) of the resources concerned, at most [`MAX_RESOURCES`].
-    pub(crate) resources: Vec<String>,
+    pub resources: Vec<String>,
     /// How many resources are concerned.
-    pub(crate) count: usize,
+    pub count: usize,
     /// What dssctl says about it (a refusal, a lock holder), never from DSS's answers.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) reason: Option<String>,
+    pub reason: Option<String>,
     /// When it was raised (RFC 3339, UTC).
-    pub(crate) at: String,
+    pub at: String,
 }
 
 impl Event {
@@ -197,7 +197,7 @@ pub(crate) struct Notifier {
 
 impl Notifier {
     /// Deliver to `urls` (none: events are only counted) from a background task.
-    pub fn start(urls: Vec<String>, stats: Arc<NotifyStats>) -> Notifier {
+    pub(crate) fn start(urls: Vec<String>, stats: Arc<NotifyStats>) -> Notifier {
         if urls.is_empty() {
             return Notifier { queue: None, stats };
         }

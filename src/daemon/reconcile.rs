@@ -32,31 +32,31 @@ use super::status::{self, Applied, ResourceStatus};
 /// The daemon's options for a reconcile.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
-    pub(crate) dir: PathBuf,
-    pub(crate) policy: Policy,
-    pub(crate) parallelism: usize,
-    pub(crate) lock: LockSettings,
+    pub dir: PathBuf,
+    pub policy: Policy,
+    pub parallelism: usize,
+    pub lock: LockSettings,
 }
 
 /// What a reconcile found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    pub(crate) result: ReconcileResult,
+pub(crate) struct Outcome {
+    pub result: ReconcileResult,
     /// `(drifted, pending deletes)` after the reconcile, when the live state was compared:
     /// drifted counts the creations, updates and adoptions still due (0 once applied).
-    pub(crate) drift: Option<(usize, usize)>,
-    pub(crate) page: PageUpdate,
+    pub drift: Option<(usize, usize)>,
+    pub page: PageUpdate,
 }
 
 /// What a reconcile tells the status page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct PageUpdate {
     /// Every managed resource's state (`None`: keep the last known states).
-    pub(crate) resources: Option<Vec<ResourceStatus>>,
+    pub resources: Option<Vec<ResourceStatus>>,
     /// The plan in one line, or what stopped the reconcile.
-    pub(crate) summary: String,
+    pub summary: String,
     /// Why it failed (no secret value: the ones sent are redacted).
-    pub(crate) error: Option<String>,
+    pub error: Option<String>,
 }
 
 impl PageUpdate {
@@ -94,7 +94,7 @@ fn declared_ids(resources: &[Declared]) -> Vec<(ResourceId, String)> {
 /// The manifests last seen valid, kept across reconciles.
 #[derive(Debug, Default)]
 pub(crate) struct Desired {
-    pub(crate) resources: Option<Vec<Declared>>,
+    pub resources: Option<Vec<Declared>>,
 }
 
 /// Reconcile once.

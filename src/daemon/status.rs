@@ -71,15 +71,15 @@ impl ResourceState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct ResourceStatus {
     /// `group`, `dataset`, ... (as in the text plan).
-    pub(crate) kind: String,
-    pub(crate) name: String,
-    pub(crate) state: ResourceState,
+    pub kind: String,
+    pub name: String,
+    pub state: ResourceState,
     /// `file:line:column` of its manifest (absent for a resource no longer declared).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) origin: Option<String>,
+    pub origin: Option<String>,
     /// Why it is in this state, in a few words (the fields that differ, the error).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) detail: Option<String>,
+    pub detail: Option<String>,
 }
 
 /// What a reconcile did with its plan, as far as the resource states are concerned.
@@ -206,59 +206,59 @@ pub(crate) fn redact(text: &str, values: &[String]) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct ReconcileRecord {
     /// When it ended (RFC 3339, UTC).
-    pub(crate) at: String,
+    pub at: String,
     /// `change` (start, or an edit of the manifests) or `interval` (drift check).
-    pub(crate) trigger: &'static str,
+    pub trigger: &'static str,
     /// `success`, `error` or `invalid` (as in `dssctl_reconciles_total`).
-    pub(crate) result: &'static str,
-    pub(crate) seconds: f64,
+    pub result: &'static str,
+    pub seconds: f64,
     /// The plan in one line (`1 to add, 0 to change, ...`), or what stopped it.
-    pub(crate) summary: String,
+    pub summary: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) error: Option<String>,
+    pub error: Option<String>,
 }
 
 /// The last failed reconcile.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct LastFailure {
-    pub(crate) at: String,
-    pub(crate) error: String,
+    pub at: String,
+    pub error: String,
 }
 
 /// The stack lock as the last reconcile saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct LockStatus {
     /// Who holds it (`user@host pid N (command)`, and the CI job when there is one).
-    pub(crate) holder: String,
+    pub holder: String,
     /// Whether the holder is this daemon.
-    pub(crate) mine: bool,
+    pub mine: bool,
 }
 
 /// Everything `/api/status` serves and `/` shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct StatusDoc {
-    pub(crate) stack: String,
+    pub stack: String,
     /// The instance's URL (never with credentials).
-    pub(crate) target: String,
+    pub target: String,
     /// The watched manifest directory.
-    pub(crate) dir: String,
-    pub(crate) interval_seconds: f64,
-    pub(crate) self_heal: bool,
-    pub(crate) prune: bool,
+    pub dir: String,
+    pub interval_seconds: f64,
+    pub self_heal: bool,
+    pub prune: bool,
     /// When the daemon started (RFC 3339, UTC).
-    pub(crate) started_at: String,
+    pub started_at: String,
     /// Whether `/readyz` answers 200.
-    pub(crate) ready: bool,
+    pub ready: bool,
     /// How many resources are in each state (every state present, 0 included).
-    pub(crate) counts: BTreeMap<&'static str, usize>,
-    pub(crate) resources: Vec<ResourceStatus>,
+    pub counts: BTreeMap<&'static str, usize>,
+    pub resources: Vec<ResourceStatus>,
     /// The last reconciles, most recent first (at most [`HISTORY`]).
-    pub(crate) reconciles: Vec<ReconcileRecord>,
+    pub reconciles: Vec<ReconcileRecord>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) last_failure: Option<LastFailure>,
+    pub last_failure: Option<LastFailure>,
     /// The stack lock, when one is held.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) lock: Option<LockStatus>,
+    pub lock: Option<LockStatus>,
 }
 
 /// Counts per state, every state present.

@@ -18,7 +18,7 @@ pub(crate) const DEBOUNCE: Duration = Duration::from_millis(800);
 /// A change under the watched directory: the paths that changed (relative when possible).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Change {
-    pub(crate) paths: Vec<PathBuf>,
+    pub paths: Vec<PathBuf>,
 }
 
 /// The running watcher; dropping it stops watching.

@@ -11,23 +11,23 @@ use super::{EmulatorConfig, auth};
 /// The settings of `dssctl emulator`, as resolved from the command line.
 #[derive(Debug, Clone)]
 pub(crate) struct EmulatorSettings {
-    pub(crate) listen: SocketAddr,
+    pub listen: SocketAddr,
     /// Directory of the persisted state; `None`: in memory.
-    pub(crate) data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
     /// The admin API key; generated when `None`.
-    pub(crate) admin_key: Option<String>,
+    pub admin_key: Option<String>,
     /// A JSON or YAML file of restricted API keys.
-    pub(crate) keys: Option<PathBuf>,
-    pub(crate) latency: Duration,
-    pub(crate) error_rate: f64,
-    pub(crate) rate_limit: Option<u32>,
-    pub(crate) job_duration: Duration,
+    pub keys: Option<PathBuf>,
+    pub latency: Duration,
+    pub error_rate: f64,
+    pub rate_limit: Option<u32>,
+    pub job_duration: Duration,
     /// Start with nothing in it (no built-in user, groups or connections).
-    pub(crate) empty: bool,
+    pub empty: bool,
     /// Status answered to a create whose name is taken.
-    pub(crate) conflict_status: crate::emulator::ConflictStatus,
+    pub conflict_status: crate::emulator::ConflictStatus,
     /// What a job does with a recipe whose code the emulator never runs.
-    pub(crate) code_recipes: crate::emulator::CodeRecipes,
+    pub code_recipes: crate::emulator::CodeRecipes,
 }
 
 /// Build the configuration from the settings; also says whether the admin key was generated.

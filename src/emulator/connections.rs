@@ -215,8 +215,16 @@ pub(crate) async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
     Ok(http::msg(format!("Deleted connection {name}")))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// The connections area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type N = Params<String>;
     Routes::new()
         .route(

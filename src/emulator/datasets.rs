@@ -821,8 +821,16 @@ pub(crate) fn info(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     Ok(http::json(&json!({"dataset": &*doc, "partitioned": false})))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// The datasets area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     Routes::new()

@@ -31,8 +31,8 @@ use super::store::{self, Doc, paths};
 /// The lines a job writes in its log, with their level, and its failure if any.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct JobRun {
-    pub(crate) lines: Vec<(String, String)>,
-    pub(crate) failure: Option<String>,
+    pub lines: Vec<(String, String)>,
+    pub failure: Option<String>,
 }
 
 impl JobRun {

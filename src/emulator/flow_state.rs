@@ -30,17 +30,17 @@ pub(crate) const DEFAULT_ZONE: &str = "default";
 /// The flow objects of one project.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Flow {
-    pub(crate) folders: BTreeMap<String, Doc>,
+    pub folders: BTreeMap<String, Doc>,
     /// `{"recipe": definition, "payload": string}` by recipe name.
-    pub(crate) recipes: BTreeMap<String, Doc>,
-    pub(crate) zones: BTreeMap<String, Doc>,
+    pub recipes: BTreeMap<String, Doc>,
+    pub zones: BTreeMap<String, Doc>,
     /// `{"scenario": settings, "script": string}` by scenario id.
-    pub(crate) scenarios: BTreeMap<String, Doc>,
+    pub scenarios: BTreeMap<String, Doc>,
     /// Runs by scenario id, then run id (run ids sort in time order).
-    pub(crate) runs: BTreeMap<String, BTreeMap<String, Doc>>,
+    pub runs: BTreeMap<String, BTreeMap<String, Doc>>,
 }
 
-pub mod paths {
+pub(crate) mod paths {
     use std::path::PathBuf;
 
     use crate::emulator::store::paths::project_dir;
@@ -60,7 +60,7 @@ pub mod paths {
     pub(crate) fn scenario_runs(key: &str, id: &str) -> PathBuf {
         project_dir(key).join("scenarios").join(id).join("runs")
     }
-    pub fn run(key: &str, id: &str, run_id: &str) -> PathBuf {
+    pub(crate) fn run(key: &str, id: &str, run_id: &str) -> PathBuf {
         scenario_runs(key, id).join(format!("{run_id}.json"))
     }
 }
@@ -275,9 +275,9 @@ pub(crate) struct FileStore {
 /// One file: its path inside the listed prefix, size, and last modification (ms).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct FileEntry {
-    pub(crate) path: String,
-    pub(crate) size: u64,
-    pub(crate) last_modified: i64,
+    pub path: String,
+    pub size: u64,
+    pub last_modified: i64,
 }
 
 /// A relative path made safe: empty, `.` and `..` components refused, leading slashes dropped.

@@ -449,8 +449,16 @@ pub(crate) fn zone_graph(app: &App, req: &Req, key: &str, id: &str) -> ApiResult
     Ok(http::json(&graph(project, key, Some(&items))))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     type K4 = Params<(String, String, String, String)>;

@@ -27,8 +27,16 @@ use super::router::{Api, App, Req, Routes};
 use super::secrets;
 use super::store::{Doc, Store, paths};
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new()
         .route(
             "/admin/general-settings",
@@ -103,7 +111,7 @@ pub(crate) fn default_document() -> Doc {
 }
 
 /// The settings as stored (secrets in clear).
-pub fn current(st: &Store) -> Doc {
+pub(crate) fn current(st: &Store) -> Doc {
     st.general_settings.clone().unwrap_or_else(default_document)
 }
 

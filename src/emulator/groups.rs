@@ -159,8 +159,16 @@ pub(crate) fn list_info(app: &App, _req: &Req) -> ApiResult {
     Ok(http::json(&items))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// The groups area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type G = Params<String>;
     Routes::new()
         .route(

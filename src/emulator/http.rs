@@ -24,12 +24,12 @@ use crate::wire::{self, ErrorBody};
 
 /// A DSS error answer.
 #[derive(Debug)]
-pub struct ApiError {
-    pub(crate) status: StatusCode,
+pub(crate) struct ApiError {
+    pub status: StatusCode,
     /// Boxed: errors travel through every `Result` of the handlers.
-    pub(crate) body: Box<ErrorBody>,
+    pub body: Box<ErrorBody>,
     /// Seconds for `Retry-After` (rate limiting).
-    pub(crate) retry_after: Option<u64>,
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -149,7 +149,7 @@ pub(crate) struct Query {
 }
 
 impl Query {
-    pub fn parse(raw: Option<&str>) -> Self {
+    pub(crate) fn parse(raw: Option<&str>) -> Self {
         let pairs = raw
             .map(|q| {
                 url::form_urlencoded::parse(q.as_bytes())

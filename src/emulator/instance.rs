@@ -86,8 +86,16 @@ pub(crate) fn get_future(app: &App, _req: &Req, id: &str) -> ApiResult {
     Ok(http::json(future))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// The instance area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new()
         .route(
             "/auth/info",

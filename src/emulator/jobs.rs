@@ -201,7 +201,7 @@ pub(crate) fn running_everywhere(app: &App, req: &Req) -> ApiResult {
     Ok(http::json(&items))
 }
 
-pub async fn start(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) async fn start(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "RUN_JOBS")?;
     let def: JobDefinition = http::body_typed(&req.body, "job definition")?;
     let (id, _) = launch(app, key, def, &req.caller.login()).await?;
@@ -355,8 +355,16 @@ pub(crate) fn log(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     Ok(http::text("text/plain; charset=utf-8", text))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// The jobs area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KJ = Params<(String, String)>;
     Routes::new()

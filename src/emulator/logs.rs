@@ -76,8 +76,16 @@ pub(crate) fn get(logs: &LogBuffer, caller: &Caller, name: &str) -> ApiResult {
     Ok(http::json(&logs.text()))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// The logs' routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new()
         .route(
             "/admin/logs",

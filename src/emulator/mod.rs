@@ -24,7 +24,7 @@ mod auth;
 mod builtins;
 mod cipher;
 mod code_envs;
-pub mod command;
+pub(crate) mod command;
 mod connections;
 mod datasets;
 mod faults;

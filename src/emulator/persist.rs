@@ -142,7 +142,10 @@ impl Persister {
     }
 
     /// Perform decided writes, in order. Call without the state lock.
-    pub async fn run(&self, pending: impl IntoIterator<Item = Option<Pending>>) -> Result<(), ApiError> {
+    pub(crate) async fn run(
+        &self,
+        pending: impl IntoIterator<Item = Option<Pending>>,
+    ) -> Result<(), ApiError> {
         for p in pending.into_iter().flatten() {
             let lock = {
                 let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());

@@ -25,8 +25,16 @@ use super::store::{self, Doc, Store, paths};
 
 pub(crate) const ROOT: &str = "ROOT";
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     Routes::new()

@@ -567,8 +567,16 @@ fn zip_files(files: &[(String, Value)]) -> anyhow::Result<Vec<u8>> {
     Ok(cursor.into_inner())
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// The projects area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     let part = |path: &str, p: Part| {
         (

@@ -704,8 +704,16 @@ pub(crate) async fn update_output_schema(app: &App, req: &Req, key: &str, name: 
     Ok(http::msg(format!("Updated the schema of {p}.{n}")))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     Routes::new()

@@ -2,8 +2,8 @@
 //!
 //! Each area module (`projects`, `datasets`, `users`, ...) declares its routes once, in its own
 //! `pub fn routes() -> Routes`, as axum routes written without the API prefix and without a
-//! trailing slash (`/projects/{projectKey}/datasets/{datasetName}`); [`build`] merges them with
-//! one line per area. The route strings are also the templates the statistics count, so the
+//! trailing slash (`/projects/{projectKey}/datasets/{datasetName}`), and registers it in
+//! [`AREAS`]; [`build`] merges every registered table. The route strings are also the templates the statistics count, so the
 //! parameter names (`{projectKey}`, `{datasetName}`, ...) are part of the statistics' contract.
 //!
 //! DSS's path rules, applied once for every route:
@@ -47,16 +47,13 @@ use super::persist::Persister;
 use super::sql::SqlEngine;
 use super::store::Store;
 use super::{CodeRecipes, ConflictStatus, EmulatorConfig, builtins};
-use super::{code_envs, general_settings, plugins, project_folders};
-use super::{connections, datasets, groups, instance, jobs, logs, projects, sql, users, variables};
-use super::{flow_zones, managed_folders, recipes, scenarios};
 use crate::wire;
 
 /// Largest request body accepted (dataset uploads can be large).
 const BODY_LIMIT: usize = 256 * 1024 * 1024;
 
 /// Shared state of a running emulator.
-pub struct App {
+pub(crate) struct App {
     pub keys: KeyRing,
     pub state: RwLock<Store>,
     pub persist: Persister,
@@ -72,7 +69,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: EmulatorConfig) -> anyhow::Result<App> {
+    pub(crate) fn new(config: EmulatorConfig) -> anyhow::Result<App> {
         let keys = KeyRing::new(config.admin_key, &config.keys)?;
         let (mut store, cipher, fresh) = match &config.data_dir {
             Some(dir) => {
@@ -128,29 +125,29 @@ impl App {
 
     /// Read access to the state (a poisoned lock is still usable: every change is applied
     /// whole before the guard drops).
-    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Store> {
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, Store> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// One API request, as handlers see it.
-pub struct Req {
+pub(crate) struct Req {
     pub query: Query,
     pub body: Bytes,
     pub caller: Caller,
 }
 
 /// The route table of an area module (paths without the API prefix, no trailing slash).
-pub type Routes = Router<Arc<App>>;
+pub(crate) type Routes = Router<Arc<App>>;
 
 /// Extractor of what every handler needs: the shared state and the request (query, body, and
 /// the caller authenticated by [`gate`]). It reads the body, so it comes last in a route's
 /// closure arguments.
-pub struct Api {
+pub(crate) struct Api {
     pub app: Arc<App>,
     pub req: Req,
 }
@@ -182,7 +179,7 @@ impl FromRequest<Arc<App>> for Api {
 }
 
 /// Path parameters (percent-decoded), with a DSS error body when they cannot be read.
-pub struct Params<T>(pub T);
+pub(crate) struct Params<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for Params<T>
 where
@@ -199,27 +196,22 @@ where
     }
 }
 
-/// The API table: one line per area module.
+/// The route tables of the area modules: each registers its `routes` itself (a
+/// `#[distributed_slice(AREAS)]` static next to it), so an area's `mod` line in
+/// `emulator/mod.rs` is its one registration line.
+#[linkme::distributed_slice]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the slice in a link section; nothing else is unsafe"
+)]
+pub(crate) static AREAS: [fn() -> Routes];
+
+/// The API table: every registered area's routes. Merging is order-independent (two areas
+/// declaring one route make axum panic at start-up whatever the order, which the tests catch).
 fn api_routes() -> Routes {
-    Router::new()
-        .merge(instance::routes())
-        .merge(projects::routes())
-        .merge(datasets::routes())
-        .merge(jobs::routes())
-        .merge(sql::routes())
-        .merge(connections::routes())
-        .merge(users::routes())
-        .merge(groups::routes())
-        .merge(variables::routes())
-        .merge(logs::routes())
-        .merge(code_envs::routes())
-        .merge(plugins::routes())
-        .merge(general_settings::routes())
-        .merge(project_folders::routes())
-        .merge(managed_folders::routes())
-        .merge(recipes::routes())
-        .merge(scenarios::routes())
-        .merge(flow_zones::routes())
+    AREAS
+        .iter()
+        .fold(Router::new(), |router, routes| router.merge(routes()))
 }
 
 /// The path given to the router: the request's own path without one trailing slash.
@@ -227,7 +219,7 @@ fn api_routes() -> Routes {
 struct OriginalPath(String);
 
 /// The axum service of the emulator, trailing-slash normalisation included.
-pub fn build(
+pub(crate) fn build(
     app: Arc<App>,
 ) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future = impl Send>
 + Clone

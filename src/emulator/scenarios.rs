@@ -542,7 +542,7 @@ async fn execute(
     (out, "SUCCESS", log)
 }
 
-pub async fn run(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
+pub(crate) async fn run(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     req.caller
         .require(key, "RUN_SCENARIOS")
         .or_else(|_| req.caller.require(key, "RUN_JOBS"))?;
@@ -1025,8 +1025,16 @@ pub(crate) fn run_report(
     Ok(http::text("application/xml; charset=utf-8", junit(key, &[suite])))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// This area's routes (templates as the statistics count them).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type K = Params<String>;
     type KN = Params<(String, String)>;
     type K3 = Params<(String, String, String)>;

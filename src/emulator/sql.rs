@@ -291,7 +291,7 @@ fn tsv_field(v: &Value) -> String {
     }
 }
 
-pub async fn start(app: &App, req: &Req) -> ApiResult {
+pub(crate) async fn start(app: &App, req: &Req) -> ApiResult {
     let body: SqlQueryRequest = http::body_typed(&req.body, "SQL query")?;
     req.caller.require_run_code(body.project_key.as_deref())?;
     let conn = {
@@ -401,8 +401,16 @@ pub(crate) fn finish(app: &App, req: &Req, id: &str) -> ApiResult {
     Ok(http::empty())
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// The SQL area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new()
         .route(
             "/sql/queries",

@@ -22,42 +22,42 @@ pub(crate) type Doc = Map<String, Value>;
 pub(crate) struct Project {
     /// `project.json`: `projectKey`, `metadata`, `permissions`, `variables`, `settings`,
     /// `versionTag`, `creationTag`.
-    pub(crate) doc: Doc,
-    pub(crate) datasets: BTreeMap<String, Arc<Doc>>,
-    pub(crate) jobs: BTreeMap<String, Doc>,
+    pub doc: Doc,
+    pub datasets: BTreeMap<String, Arc<Doc>>,
+    pub jobs: BTreeMap<String, Doc>,
     /// Managed folders, recipes, zones, scenarios and their runs (see `flow_state`).
-    pub(crate) flow: super::flow_state::Flow,
+    pub flow: super::flow_state::Flow,
 }
 
 /// Everything the emulator serves.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
-    pub(crate) projects: BTreeMap<String, Project>,
-    pub(crate) connections: BTreeMap<String, Doc>,
-    pub(crate) users: BTreeMap<String, Doc>,
-    pub(crate) groups: BTreeMap<String, Doc>,
-    pub(crate) variables: Doc,
+    pub projects: BTreeMap<String, Project>,
+    pub connections: BTreeMap<String, Doc>,
+    pub users: BTreeMap<String, Doc>,
+    pub groups: BTreeMap<String, Doc>,
+    pub variables: Doc,
     /// Finished long-running tasks (`/futures/{id}`), in memory only.
-    pub(crate) futures: HashMap<String, Value>,
+    pub futures: HashMap<String, Value>,
     /// Code envs by `LANG/name` (`LANG` upper case), see `code_envs`.
-    pub(crate) code_envs: BTreeMap<String, CodeEnv>,
+    pub code_envs: BTreeMap<String, CodeEnv>,
     /// Installed plugins by id, see `plugins`.
-    pub(crate) plugins: BTreeMap<String, Doc>,
+    pub plugins: BTreeMap<String, Doc>,
     /// The general settings as last saved; `None` until the first save (the default document
     /// of `general_settings` is answered meanwhile).
-    pub(crate) general_settings: Option<Doc>,
+    pub general_settings: Option<Doc>,
     /// Project folders by id, `ROOT` included once its settings were saved, see
     /// `project_folders`.
-    pub(crate) project_folders: BTreeMap<String, Doc>,
+    pub project_folders: BTreeMap<String, Doc>,
 }
 
 /// One code env: its definition as DSS answers it, its logs by name, and the failure of its
 /// last package installation (while set, the env answers 500 like a DSS env whose build broke).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CodeEnv {
-    pub(crate) definition: Doc,
-    pub(crate) logs: BTreeMap<String, String>,
-    pub(crate) failure: Option<String>,
+    pub definition: Doc,
+    pub logs: BTreeMap<String, String>,
+    pub failure: Option<String>,
 }
 
 impl CodeEnv {
@@ -205,7 +205,7 @@ pub(crate) fn dataset_not_found(project: &str, name: &str) -> ApiError {
 }
 
 /// Relative paths of the documents.
-pub mod paths {
+pub(crate) mod paths {
     use std::path::PathBuf;
 
     pub(crate) fn project(key: &str) -> PathBuf {

@@ -363,8 +363,16 @@ pub(crate) fn get_info(app: &App, _req: &Req, login: &str) -> ApiResult {
     )))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// The users area's routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     type L = Params<String>;
     Routes::new()
         .route(

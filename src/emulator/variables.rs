@@ -26,8 +26,16 @@ pub(crate) async fn put(app: &App, req: &Req) -> ApiResult {
     Ok(http::msg("Saved global variables"))
 }
 
+/// Served by the emulator: registered in the API table ([`super::router::AREAS`]).
+#[linkme::distributed_slice(super::router::AREAS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the entry in a link section; nothing else is unsafe"
+)]
+static AREA: fn() -> Routes = routes;
+
 /// The global variables' routes.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new().route(
         "/admin/variables",
         routing::get(|a: Api| async move { get(&a.app, &a.req) })

@@ -14,22 +14,22 @@ use crate::plan::ledger::RESERVED_PREFIX;
 use crate::plan::normalize::set_of;
 
 /// A text DSS returns: `None` when absent or empty (the plan compares `""` as absent).
-pub fn nonempty(v: Option<&str>) -> Option<String> {
+pub(crate) fn nonempty(v: Option<&str>) -> Option<String> {
     v.filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 /// A text from a JSON document.
-pub fn nonempty_at(doc: &Value, key: &str) -> Option<String> {
+pub(crate) fn nonempty_at(doc: &Value, key: &str) -> Option<String> {
     nonempty(doc.get(key).and_then(Value::as_str))
 }
 
 /// A set (tags, groups): sorted and deduplicated, `None` when empty.
-pub fn set(items: &[String]) -> Option<Vec<String>> {
+pub(crate) fn set(items: &[String]) -> Option<Vec<String>> {
     (!items.is_empty()).then(|| set_of(items))
 }
 
 /// A JSON map without its `null` entries (a `null` in a manifest map means "remove").
-pub fn without_nulls(map: &Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn without_nulls(map: &Map<String, Value>) -> Map<String, Value> {
     map.iter()
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -37,13 +37,13 @@ pub fn without_nulls(map: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// A map as a manifest's keyed map, `None` when empty.
-pub fn keyed(map: Map<String, Value>) -> Option<KeyedMap> {
+pub(crate) fn keyed(map: Map<String, Value>) -> Option<KeyedMap> {
     (!map.is_empty()).then(|| map.into_iter().collect())
 }
 
 /// A secret parameter an exported connection expects from the environment.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ExpectedSecret {
+pub(crate) struct ExpectedSecret {
     /// The environment variable.
     pub env: String,
     /// `connection NAME, params.PATH`, for the list printed on stderr.
@@ -52,7 +52,7 @@ pub struct ExpectedSecret {
 
 /// A metadata `custom` map without dssctl's own stamps (`custom.kv."dssctl.*"`), which apply
 /// writes and no manifest manages; `None` when nothing is left.
-pub fn custom_of(custom: Option<&Value>) -> Option<KeyedMap> {
+pub(crate) fn custom_of(custom: Option<&Value>) -> Option<KeyedMap> {
     let mut custom = custom.and_then(Value::as_object).map(without_nulls)?;
     if let Some(Value::Object(kv)) = custom.get_mut("kv") {
         kv.retain(|k, v| !k.starts_with(RESERVED_PREFIX) && !v.is_null());
@@ -66,7 +66,7 @@ pub fn custom_of(custom: Option<&Value>) -> Option<KeyedMap> {
 
 /// The distinct environment variables of `secrets`, sorted.
 #[cfg(test)]
-pub fn env_names(secrets: &[ExpectedSecret]) -> Vec<String> {
+pub(crate) fn env_names(secrets: &[ExpectedSecret]) -> Vec<String> {
     secrets
         .iter()
         .map(|s| s.env.clone())

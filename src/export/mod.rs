@@ -1,6 +1,6 @@
 //! `dssctl export`: manifests from a live instance, for adoption. Each selected kind reads
-//! everything it covers ([`crate::kinds::Kind::export_read`]: one list, then the sub-documents
-//! of each selected project) and converts it ([`crate::kinds::Kind::export`], pure, with the
+//! everything it covers ([`crate::export::kind::KindExport::export_read`]: one list, then the sub-documents
+//! of each selected project) and converts it ([`crate::export::kind::KindExport::export`], pure, with the
 //! helpers of [`convert`]) into the file it belongs in: `groups.yaml`, `users.yaml`,
 //! `connections.yaml`, `variables.yaml`, `projects/<KEY>.yaml` (the project and what it
 //! contains) under `--out`. This module only drives the kinds and writes the files.
@@ -8,7 +8,8 @@
 //! Nothing is written when any of those files already exists, unless `--force`. The
 //! environment variables the exported secret references expect are listed on stderr.
 
-pub mod convert;
+pub(crate) mod convert;
+pub(crate) mod kind;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -18,20 +19,21 @@ use futures::future::try_join_all;
 use serde::Serialize;
 
 use crate::client::DssClient;
-use crate::kinds::{Kind, KindId, REGISTRY};
+use crate::manifest::registry::KindId;
 use crate::manifest::{API_VERSION, ObjectMeta, Resource};
 use crate::plan::Observed;
+use kind::{KindExport, REGISTRY};
 
 use convert::ExpectedSecret;
 
 /// The kinds `dssctl export` writes, in registry order: those with an
-/// [`Kind::export_word`].
-pub fn exportable() -> impl Iterator<Item = &'static dyn Kind> {
+/// [`crate::export::kind::KindExport::export_word`].
+pub(crate) fn exportable() -> impl Iterator<Item = &'static dyn KindExport> {
     REGISTRY.iter().copied().filter(|k| k.export_word().is_some())
 }
 
 /// What an export reads: the instance, and the projects selected with `--project`.
-pub struct ExportScope<'a> {
+pub(crate) struct ExportScope<'a> {
     pub client: &'a DssClient,
     /// The selected project keys; empty: every project.
     pub projects: &'a [String],
@@ -39,10 +41,10 @@ pub struct ExportScope<'a> {
 }
 
 /// Where the all-kinds JSON Schema lives in a repository (written by `dssctl schema --out schemas`).
-pub const SCHEMA_PATH: &str = "schemas/dssctl.schema.json";
+pub(crate) const SCHEMA_PATH: &str = "schemas/dssctl.schema.json";
 
 /// The files of an export: path relative to the output directory → resources, in order.
-pub type Files = BTreeMap<PathBuf, Vec<Resource>>;
+pub(crate) type Files = BTreeMap<PathBuf, Vec<Resource>>;
 
 /// One manifest document, keys in the conventional order.
 #[derive(Serialize)]
@@ -65,7 +67,7 @@ fn document<S: Serialize>(kind: &'static str, meta: &ObjectMeta, spec: &S) -> an
 }
 
 /// One resource as a YAML document (without the `---` separator).
-pub fn resource_yaml(resource: &Resource) -> anyhow::Result<String> {
+pub(crate) fn resource_yaml(resource: &Resource) -> anyhow::Result<String> {
     let kind = resource.kind();
     let text = document(kind, resource.meta(), &resource.spec_json())?;
     Ok(annotate_secrets(&text))
@@ -85,7 +87,7 @@ fn annotate_secrets(text: &str) -> String {
 }
 
 /// A whole file: the schema line (when given), then the documents separated by `---`.
-pub fn file_text(resources: &[Resource], schema: Option<&str>) -> anyhow::Result<String> {
+pub(crate) fn file_text(resources: &[Resource], schema: Option<&str>) -> anyhow::Result<String> {
     let mut out = String::new();
     if let Some(schema) = schema {
         out.push_str(&format!("# yaml-language-server: $schema={schema}\n"));
@@ -124,26 +126,26 @@ fn schema_ref(dir: &Path) -> Option<String> {
 }
 
 /// An export: the files, the secrets they expect, and what was left out and why. Kinds add
-/// to it in [`Kind::export`].
+/// to it in [`crate::export::kind::KindExport::export`].
 #[derive(Debug, Default)]
-pub struct Export {
+pub(crate) struct Export {
     pub files: Files,
     pub secrets: Vec<ExpectedSecret>,
     pub notes: Vec<String>,
 }
 
-/// What [`Kind::export`] writes to.
-pub type ExportOut = Export;
+/// What [`crate::export::kind::KindExport::export`] writes to.
+pub(crate) type ExportOut = Export;
 
 impl Export {
     /// Add `resource` to the file `file` (relative to `--out`).
-    pub fn put(&mut self, file: impl Into<PathBuf>, resource: Resource) {
+    pub(crate) fn put(&mut self, file: impl Into<PathBuf>, resource: Resource) {
         self.files.entry(file.into()).or_default().push(resource);
     }
 }
 
 /// The `metadata` of an exported resource.
-pub fn meta(name: &str, project: Option<&str>) -> ObjectMeta {
+pub(crate) fn meta(name: &str, project: Option<&str>) -> ObjectMeta {
     ObjectMeta {
         name: name.to_string(),
         project: project.map(str::to_string),
@@ -153,7 +155,7 @@ pub fn meta(name: &str, project: Option<&str>) -> ObjectMeta {
 
 /// Read what the kinds `include` cover, concurrently (each kind up to `parallelism` requests
 /// at once), into one observed state.
-pub async fn read_live(scope: &ExportScope<'_>, include: &[KindId]) -> anyhow::Result<Observed> {
+pub(crate) async fn read_live(scope: &ExportScope<'_>, include: &[KindId]) -> anyhow::Result<Observed> {
     let reads = exportable()
         .filter(|k| include.contains(&k.id()))
         .filter_map(|k| Some((k.id(), k.export_read(scope)?)));
@@ -168,7 +170,7 @@ pub async fn read_live(scope: &ExportScope<'_>, include: &[KindId]) -> anyhow::R
 
 /// The files of an export of `observed` by the kinds `include` (pure), with the secrets they
 /// expect from the environment.
-pub fn export_of(observed: &Observed, include: &[KindId]) -> Export {
+pub(crate) fn export_of(observed: &Observed, include: &[KindId]) -> Export {
     let mut out = Export::default();
     for kind in exportable().filter(|k| include.contains(&k.id())) {
         kind.export(observed, &mut out);
@@ -178,7 +180,7 @@ pub fn export_of(observed: &Observed, include: &[KindId]) -> Export {
 
 /// Write the files of `export` under `out`; nothing is written when one of them exists,
 /// unless `force`. Returns the number of resources written.
-pub fn write_files(export: &Export, out: &Path, force: bool) -> anyhow::Result<usize> {
+pub(crate) fn write_files(export: &Export, out: &Path, force: bool) -> anyhow::Result<usize> {
     let existing: Vec<String> = export
         .files
         .keys()

@@ -11,10 +11,10 @@ use crate::kinds::connection::{connection_spec, secret_env_name};
 use crate::kinds::dataset::{ObservedDataset, dataset_spec};
 use crate::kinds::group::group_spec;
 use crate::kinds::project::{ObservedProject, project_spec};
+use crate::kinds::simulate::simulate_apply;
 use crate::kinds::user::user_spec;
 use crate::kinds::variables::variables_spec;
 use crate::manifest::{Declared, Origin};
-use crate::plan::simulate::simulate_apply;
 use crate::plan::{Action, PlanInput, plan};
 use crate::wire::{Connection, Dataset, Group, Metadata, PermissionGrant, ProjectPermissions, User};
 

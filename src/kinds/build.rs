@@ -3,26 +3,28 @@
 //! its outputs, scenario and timeout, and the names it refers to (its project, the datasets it
 //! builds, the scenario it runs).
 
-use std::fmt;
-use std::str::FromStr;
-use std::time::Duration;
-
-use schemars::{JsonSchema, SchemaGenerator};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use schemars::SchemaGenerator;
 use serde_json::Value;
 
+/// The spec types are the manifest's (`manifest::specs`): the build runner and the planner's
+/// build triggers read them too.
+pub(crate) use crate::manifest::specs::{BuildSpec, parse_duration};
+
 use super::{Checks, Kind, KindId, NameRule, RefSink, dataset, items, names, project, scenario};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::manifest::kinds::{ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue};
 
 /// The kind.
-pub static KIND: BuildKind = BuildKind;
+pub(crate) static KIND: BuildKind = BuildKind;
+
+super::register!(KIND, 150);
 
 /// The word of builds in messages (a build is never in a ledger).
-pub const ID: KindId = KindId("build");
+pub(crate) const ID: KindId = KindId("build");
 
 /// Build names: letters, digits, `_`, `-` and `.`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a build name",
     allowed: names::dotted_char,
     allowed_text: "letters, digits, _, - and .",
@@ -32,55 +34,11 @@ pub static NAME_RULE: NameRule = NameRule {
     fixed: None,
 };
 
-/// One output of a Build.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct BuildOutputSpec {
-    /// The dataset name.
-    pub id: String,
-    /// `DATASET` (default), `MANAGED_FOLDER`, `SAVED_MODEL`.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["DATASET", "MANAGED_FOLDER", "SAVED_MODEL", null]))]
-    pub output_type: Option<String>,
-    /// The partition to build (partitioned datasets only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partition: Option<String>,
-}
-
-/// `kind: Build`: a DSS job dssctl starts, or a scenario it runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct BuildSpec {
-    /// What the job builds (at least one output); not given when `scenario` is.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub outputs: Vec<BuildOutputSpec>,
-    /// The id of a scenario of the project to run instead of a job (`outputs` and `mode` are
-    /// then not given): the build follows the run to its outcome.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scenario: Option<String>,
-    /// `RECURSIVE_BUILD` (default), `NON_RECURSIVE_FORCED_BUILD`, `RECURSIVE_FORCED_BUILD`,
-    /// `RECURSIVE_MISSING_ONLY_BUILD`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<String>")]
-    #[schemars(extend("enum" = ["RECURSIVE_BUILD", "NON_RECURSIVE_FORCED_BUILD", "RECURSIVE_FORCED_BUILD", "RECURSIVE_MISSING_ONLY_BUILD", null]))]
-    pub mode: Option<BuildMode>,
-    /// `onChange` (default), `always`, `manual`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<String>")]
-    #[schemars(extend("enum" = ["onChange", "always", "manual", null]))]
-    pub trigger: Option<Trigger>,
-    /// A duration such as `30m`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(with = "timeout_text")]
-    #[schemars(with = "Option<String>")]
-    pub timeout: Option<Duration>,
-}
-
 /// The `Build` kind.
 #[derive(Debug)]
-pub struct BuildKind;
+pub(crate) struct BuildKind;
 
-impl Kind for BuildKind {
+impl KindSpec for BuildKind {
     fn name(&self) -> &'static str {
         "Build"
     }
@@ -187,6 +145,16 @@ impl Kind for BuildKind {
     }
 }
 
+impl KindPlan for BuildKind {}
+
+impl KindObserve for BuildKind {}
+
+impl KindApply for BuildKind {}
+
+impl KindExport for BuildKind {}
+
+impl Kind for BuildKind {}
+
 /// Whether an output is a dataset (the default type), whose name follows the dataset rule.
 fn is_dataset_output(output: &Node) -> bool {
     output
@@ -195,135 +163,12 @@ fn is_dataset_output(output: &Node) -> bool {
         .is_none_or(|t| t == "DATASET")
 }
 
-/// The job types DSS accepts for a build (`JobDefinition.type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum BuildMode {
-    /// Build the outputs and whatever upstream of them is out of date.
-    #[default]
-    RecursiveBuild,
-    /// Build only the outputs, whether or not they are up to date.
-    NonRecursiveForcedBuild,
-    /// Rebuild the outputs and everything upstream of them.
-    RecursiveForcedBuild,
-    /// Build only what is missing upstream.
-    RecursiveMissingOnlyBuild,
-}
-
-impl BuildMode {
-    pub const ALL: [BuildMode; 4] = [
-        BuildMode::RecursiveBuild,
-        BuildMode::NonRecursiveForcedBuild,
-        BuildMode::RecursiveForcedBuild,
-        BuildMode::RecursiveMissingOnlyBuild,
-    ];
-
-    /// The name DSS uses on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BuildMode::RecursiveBuild => "RECURSIVE_BUILD",
-            BuildMode::NonRecursiveForcedBuild => "NON_RECURSIVE_FORCED_BUILD",
-            BuildMode::RecursiveForcedBuild => "RECURSIVE_FORCED_BUILD",
-            BuildMode::RecursiveMissingOnlyBuild => "RECURSIVE_MISSING_ONLY_BUILD",
-        }
-    }
-}
-
-impl fmt::Display for BuildMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for BuildMode {
-    type Err = String;
-
-    /// The DSS name, case-insensitive, with `-` accepted for `_` (`recursive-build`), so that
-    /// both the DSS spelling and the usual CLI spelling work.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let wanted = text.trim().to_ascii_uppercase().replace('-', "_");
-        if let Some(mode) = BuildMode::ALL.into_iter().find(|m| m.as_str() == wanted) {
-            return Ok(mode);
-        }
-        let names: Vec<&str> = BuildMode::ALL.iter().map(|m| m.as_str()).collect();
-        let hint = names
-            .iter()
-            .map(|n| (strsim::jaro_winkler(n, &wanted), n))
-            .filter(|(score, _)| *score > 0.85)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, n)| format!(" (did you mean {n}?)"))
-            .unwrap_or_default();
-        Err(format!(
-            "unknown build mode {text:?}{hint}: expected one of {}",
-            names.join(", ")
-        ))
-    }
-}
-
-/// Parse a duration such as `30m`, `1h30m`, `500ms` or `2s`. A unit is required (a bare `30`
-/// is ambiguous) and zero is refused: a zero timeout would abort every job at once, and a zero
-/// poll interval would hammer DSS.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err("empty duration: expected a value such as 30s, 10m or 1h".into());
-    }
-    if trimmed.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "duration {trimmed:?} has no unit: write for example {trimmed}s or {trimmed}m"
-        ));
-    }
-    let duration = humantime::parse_duration(trimmed)
-        .map_err(|err| format!("invalid duration {trimmed:?}: {err} (examples: 500ms, 30s, 10m, 1h)"))?;
-    if duration.is_zero() {
-        return Err(format!("duration {trimmed:?} must be greater than zero"));
-    }
-    Ok(duration)
-}
-
-/// When a `Build` runs after an apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Trigger {
-    /// When the apply writes the build's project or one of its datasets (the default).
-    #[default]
-    OnChange,
-    /// Every apply, changes or not.
-    Always,
-    /// Never by apply, only by `dssctl build`.
-    Manual,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::OnChange => "onChange",
-            Trigger::Always => "always",
-            Trigger::Manual => "manual",
-        }
-    }
-}
-
-/// `timeout` as the text of a duration (`30m`), parsed by [`parse_duration`] when read.
-mod timeout_text {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(d) => s.serialize_some(&humantime::format_duration(*d).to_string()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|text| parse_duration(&text).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use crate::manifest::specs::{BuildMode, Trigger};
+
     use super::*;
     use serde_json::json;
 

@@ -3,6 +3,7 @@
 //! connection refers to (its allowed groups).
 
 use super::definition::{Definition, DefinitionCalls, Definitions};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::export::convert::{ExpectedSecret, keyed, nonempty, set, without_nulls};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::wire::{Connection, is_secret_param};
@@ -29,7 +30,7 @@ use crate::plan::scope::Needs;
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
 
 /// The live connections as observed (`None`: the list was not read), keyed by name.
-pub type Live = BTreeMap<String, crate::wire::Connection>;
+pub(crate) type Live = BTreeMap<String, crate::wire::Connection>;
 
 /// This kind's part of the observed state.
 pub fn live(observed: &Observed) -> Option<&Live> {
@@ -37,18 +38,21 @@ pub fn live(observed: &Observed) -> Option<&Live> {
 }
 
 /// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
+#[cfg(test)]
+pub(crate) fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
     observed.kinds.get_mut(ID)
 }
 
 /// The kind.
-pub static KIND: ConnectionKind = ConnectionKind;
+pub(crate) static KIND: ConnectionKind = ConnectionKind;
+
+super::register!(KIND, 50);
 
 /// The word of connection ledger keys and plans.
 pub const ID: KindId = KindId("connection");
 
 /// Connection names: letters, digits, `_`, `-` and `.`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a connection name",
     allowed: names::dotted_char,
     allowed_text: "letters, digits, _, - and .",
@@ -61,7 +65,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// `kind: Connection` spec. Secret parameters are references, never literals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ConnectionSpec {
+pub(crate) struct ConnectionSpec {
     /// DSS connection type (`PostgreSQL`, `Filesystem`, ...). Identity: cannot change in place.
     #[serde(rename = "type")]
     pub connection_type: String,
@@ -92,13 +96,9 @@ pub struct ConnectionSpec {
 
 /// The `Connection` kind.
 #[derive(Debug)]
-pub struct ConnectionKind;
+pub(crate) struct ConnectionKind;
 
-impl Kind for ConnectionKind {
-    fn risky_creation(&self) -> Option<&'static str> {
-        Some("connection(s)")
-    }
-
+impl KindSpec for ConnectionKind {
     fn name(&self) -> &'static str {
         "Connection"
     }
@@ -149,6 +149,20 @@ impl Kind for ConnectionKind {
             .is_some_and(|rest| crate::wire::is_secret_param(rest.split(['.', '[']).next().unwrap_or(rest)))
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<ConnectionSpec>(spec)?,
+        ))
+    }
+}
+
+impl KindPlan for ConnectionKind {
+    fn risky_creation(&self) -> Option<&'static str> {
+        Some("connection(s)")
+    }
+
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<ConnectionSpec>() {
             plan_connection(planner, declared, meta, spec);
@@ -165,6 +179,14 @@ impl Kind for ConnectionKind {
         }
     }
 
+    super::definition::plan_calls!();
+}
+
+impl KindObserve for ConnectionKind {
+    super::definition::observe_calls!();
+}
+
+impl KindApply for ConnectionKind {
     fn create_fields(&self) -> &'static [&'static str] {
         &[
             "name",
@@ -183,6 +205,10 @@ impl Kind for ConnectionKind {
         }
     }
 
+    super::definition::apply_calls!();
+}
+
+impl KindExport for ConnectionKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("connections")
     }
@@ -200,17 +226,11 @@ impl Kind for ConnectionKind {
             out.put("connections.yaml", Resource::new(&KIND, meta(name, None), spec));
         }
     }
+}
 
+impl Kind for ConnectionKind {
     fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
         Some(&Definitions::<Connection>::NEW)
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<ConnectionSpec>(spec)?,
-        ))
     }
 }
 
@@ -298,7 +318,7 @@ pub(crate) fn plan_connection(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMe
 
 /// The environment variable an exported manifest reads a connection's secret parameter from:
 /// `DSS_CONN_<NAME>_<PARAM>`, upper-cased, every other character than a letter or digit as `_`.
-pub fn secret_env_name(connection: &str, param: &str) -> String {
+pub(crate) fn secret_env_name(connection: &str, param: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -317,7 +337,7 @@ pub fn secret_env_name(connection: &str, param: &str) -> String {
 /// `{fromEnv: DSS_CONN_<NAME>_<PARAM>}` (recorded in `secrets`); one it holds nothing for, or
 /// that is not a text, is left out (a manifest may not write it literally, and leaving it out
 /// leaves it unmanaged). `usableBy: ALL` is DSS's default and left out.
-pub fn connection_spec(conn: &Connection, secrets: &mut Vec<ExpectedSecret>) -> ConnectionSpec {
+pub(crate) fn connection_spec(conn: &Connection, secrets: &mut Vec<ExpectedSecret>) -> ConnectionSpec {
     let params = redact_params(&conn.name, "", &without_nulls(&conn.params), secrets);
     ConnectionSpec {
         connection_type: conn.connection_type.clone(),

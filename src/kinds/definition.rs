@@ -2,8 +2,8 @@
 //! read and written by name as a whole, created by a POST of the document and deleted by name
 //! (users, groups, connections). Their reads, sub-document calls, creation and deletion are
 //! written once here: such a kind implements [`Definition`] for its wire type and returns
-//! [`Definitions`] of it from [`super::Kind::definition`]; the `Kind` trait's defaults do the
-//! rest.
+//! [`Definitions`] of it from [`super::Kind::definition`] and expands [`plan_calls`],
+//! [`observe_calls`] and [`apply_calls`] in its stage impls, which do the rest.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -22,7 +22,7 @@ use crate::observe::{ObserveError, reading};
 use crate::plan::Observed;
 
 /// The wire type of a definition document, and its calls.
-pub trait Definition:
+pub(crate) trait Definition:
     Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static
 {
     /// How messages name the list (`group list`).
@@ -59,13 +59,13 @@ pub trait Definition:
 }
 
 /// A list as the observed state keeps it: by name.
-pub fn keyed<D: Definition>(items: Vec<D>) -> BTreeMap<String, D> {
+pub(crate) fn keyed<D: Definition>(items: Vec<D>) -> BTreeMap<String, D> {
     items.into_iter().map(|x| (x.key().to_string(), x)).collect()
 }
 
 /// The calls of a definition kind, as the `Kind` trait's defaults use them (object-safe:
 /// documents as JSON).
-pub trait DefinitionCalls: Sync + Send {
+pub(crate) trait DefinitionCalls: Sync + Send {
     /// The list, keyed by name.
     fn observe<'a>(&'a self, client: &'a DssClient) -> BoxFuture<'a, Result<KindRead, ObserveError>>;
 
@@ -101,10 +101,10 @@ pub trait DefinitionCalls: Sync + Send {
 }
 
 /// [`DefinitionCalls`] of the wire type `D`.
-pub struct Definitions<D>(PhantomData<fn() -> D>);
+pub(crate) struct Definitions<D>(PhantomData<fn() -> D>);
 
 impl<D> Definitions<D> {
-    pub const NEW: Definitions<D> = Definitions(PhantomData);
+    pub(crate) const NEW: Definitions<D> = Definitions(PhantomData);
 }
 
 impl<D: Definition> DefinitionCalls for Definitions<D> {
@@ -167,3 +167,120 @@ impl<D: Definition> DefinitionCalls for Definitions<D> {
         Box::pin(D::delete(c, name))
     }
 }
+
+/// The planner's methods of a definition kind (users, groups, connections), over its
+/// [`DefinitionCalls`] (`Kind::definition`): its list is read for what the ledger lists and for
+/// what is referred to, and answers whether a name exists and what its live document is.
+/// Expanded inside the kind's `impl KindPlan`.
+macro_rules! plan_calls {
+    () => {
+        fn need_live(&self, _name: &str, reads: &mut crate::plan::scope::ReadPlan) {
+            reads.mark(self.id());
+        }
+
+        fn need_referenced(&self, _name: &str, reads: &mut crate::plan::scope::ReadPlan) {
+            reads.mark(self.id());
+        }
+
+        fn live_exists(&self, observed: &crate::plan::Observed, name: &str) -> Option<bool> {
+            crate::kinds::Kind::definition(self)?.live_contains(observed, self.id(), name)
+        }
+
+        fn live_document(
+            &self,
+            observed: &crate::plan::Observed,
+            name: &str,
+        ) -> Result<Option<serde_json::Value>, &'static str> {
+            match crate::kinds::Kind::definition(self) {
+                Some(calls) => calls.live_document(observed, self.id(), name),
+                None => Ok(None),
+            }
+        }
+    };
+}
+pub(crate) use plan_calls;
+
+/// Observation of a definition kind: its list, when the plan marked it for reading. Expanded
+/// inside the kind's `impl KindObserve`.
+macro_rules! observe_calls {
+    () => {
+        fn observe<'a>(
+            &'a self,
+            client: &'a crate::client::DssClient,
+            reads: &'a crate::plan::scope::ReadPlan,
+            _parallelism: usize,
+        ) -> Option<
+            futures::future::BoxFuture<'a, Result<crate::observe::KindRead, crate::observe::ObserveError>>,
+        > {
+            let calls = crate::kinds::Kind::definition(self)?;
+            reads.marked(self.id()).then(|| calls.observe(client))
+        }
+    };
+}
+pub(crate) use observe_calls;
+
+/// Apply's calls of a definition kind: GET, POST, PUT and DELETE of its one definition
+/// document by name. Expanded inside the kind's `impl KindApply`.
+macro_rules! apply_calls {
+    () => {
+        fn get_main<'a>(
+            &self,
+            client: &'a crate::client::DssClient,
+            name: &'a str,
+        ) -> Option<futures::future::BoxFuture<'a, Result<serde_json::Value, crate::client::ClientError>>> {
+            Some(crate::kinds::Kind::definition(self)?.get(client, name))
+        }
+
+        fn create<'a>(
+            &self,
+            client: &'a crate::client::DssClient,
+            _name: &'a str,
+            body: &'a serde_json::Value,
+            what: &'a str,
+        ) -> Option<futures::future::BoxFuture<'a, Result<(), crate::apply::docs::ApplyDocError>>> {
+            Some(crate::kinds::Kind::definition(self)?.create(client, body, what))
+        }
+
+        fn delete<'a>(
+            &self,
+            client: &'a crate::client::DssClient,
+            name: &'a str,
+            _drop_data: bool,
+        ) -> Option<futures::future::BoxFuture<'a, Result<(), crate::client::ClientError>>> {
+            Some(crate::kinds::Kind::definition(self)?.delete(client, name))
+        }
+
+        fn sub_document(&self, _name: &str, sub: crate::plan::SubDoc) -> Option<bool> {
+            (sub == crate::plan::SubDoc::DEFINITION).then_some(true)
+        }
+
+        fn get_document<'a>(
+            &self,
+            client: &'a crate::client::DssClient,
+            name: &'a str,
+            sub: crate::plan::SubDoc,
+        ) -> Option<futures::future::BoxFuture<'a, Result<serde_json::Value, crate::client::ClientError>>> {
+            let calls =
+                crate::kinds::Kind::definition(self).filter(|_| sub == crate::plan::SubDoc::DEFINITION)?;
+            Some(calls.get(client, name))
+        }
+
+        fn put_document<'a>(
+            &self,
+            client: &'a crate::client::DssClient,
+            name: &'a str,
+            sub: crate::plan::SubDoc,
+            doc: serde_json::Value,
+            what: String,
+        ) -> Option<futures::future::BoxFuture<'a, Result<(), crate::apply::docs::ApplyDocError>>> {
+            let calls =
+                crate::kinds::Kind::definition(self).filter(|_| sub == crate::plan::SubDoc::DEFINITION)?;
+            Some(calls.put(client, name, doc, what))
+        }
+
+        fn describe_document(&self, name: &str, _sub: crate::plan::SubDoc) -> String {
+            format!("{} {name}", self.id())
+        }
+    };
+}
+pub(crate) use apply_calls;

@@ -2,6 +2,7 @@
 //! group name rule and the schema patch that admits the ability flags.
 
 use super::definition::{Definition, DefinitionCalls, Definitions, keyed};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::export::convert::nonempty;
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::wire::Group;
@@ -23,7 +24,7 @@ use crate::plan::planner::{Planner, flag, text, to_json};
 use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
 
 /// The live groups as observed (`None`: the list was not read), keyed by name.
-pub type Live = BTreeMap<String, crate::wire::Group>;
+pub(crate) type Live = BTreeMap<String, crate::wire::Group>;
 
 /// This kind's part of the observed state.
 pub fn live(observed: &Observed) -> Option<&Live> {
@@ -31,18 +32,21 @@ pub fn live(observed: &Observed) -> Option<&Live> {
 }
 
 /// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
+#[cfg(test)]
+pub(crate) fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
     observed.kinds.get_mut(ID)
 }
 
 /// The kind.
-pub static KIND: GroupKind = GroupKind;
+pub(crate) static KIND: GroupKind = GroupKind;
+
+super::register!(KIND, 70);
 
 /// The word of group ledger keys and plans.
 pub const ID: KindId = KindId("group");
 
 /// Group names may hold any letter, spaces (not at the ends), `_`, `-`, `.` and `@`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a group name",
     allowed: |c| c.is_alphanumeric() || " _-.@".contains(c),
     allowed_text: "letters, digits, spaces, _, -, . and @",
@@ -57,7 +61,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// directly in `spec`, as DSS names them, and managed one by one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct GroupSpec {
+pub(crate) struct GroupSpec {
     /// Markdown description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -77,13 +81,9 @@ pub struct GroupSpec {
 
 /// The `Group` kind.
 #[derive(Debug)]
-pub struct GroupKind;
+pub(crate) struct GroupKind;
 
-impl Kind for GroupKind {
-    fn is_access_path(&self, path: &str) -> bool {
-        path == "admin" || path.starts_with("may")
-    }
-
+impl KindSpec for GroupKind {
     fn name(&self) -> &'static str {
         "Group"
     }
@@ -124,16 +124,45 @@ impl Kind for GroupKind {
         true
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<GroupSpec>(spec)?,
+        ))
+    }
+}
+
+impl KindPlan for GroupKind {
+    fn add_reads(&self, _resource: &Resource, needs: &mut crate::plan::scope::Needs<'_>) {
+        needs.reads.mark(ID);
+    }
+    fn is_access_path(&self, path: &str) -> bool {
+        path == "admin" || path.starts_with("may")
+    }
+
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<GroupSpec>() {
             plan_group(planner, declared, meta, spec);
         }
     }
 
+    super::definition::plan_calls!();
+}
+
+impl KindObserve for GroupKind {
+    super::definition::observe_calls!();
+}
+
+impl KindApply for GroupKind {
     fn create_fields(&self) -> &'static [&'static str] {
         &["name", "description", "sourceType"]
     }
 
+    super::definition::apply_calls!();
+}
+
+impl KindExport for GroupKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("groups")
     }
@@ -153,17 +182,11 @@ impl Kind for GroupKind {
             );
         }
     }
+}
 
+impl Kind for GroupKind {
     fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
         Some(&Definitions::<Group>::NEW)
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<GroupSpec>(spec)?,
-        ))
     }
 }
 
@@ -194,7 +217,7 @@ pub(crate) fn plan_group(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, s
 
 /// `kind: Group`: the description, the admin flag and the granted `may*` abilities. A false
 /// ability or admin flag is DSS's default and left out; `LOCAL` is the default source type.
-pub fn group_spec(group: &Group) -> GroupSpec {
+pub(crate) fn group_spec(group: &Group) -> GroupSpec {
     let abilities = group
         .extra
         .iter()

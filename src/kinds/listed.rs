@@ -17,38 +17,38 @@ use crate::plan::scope::ReadPlan;
 use crate::plan::{Observed, ResourceId};
 
 /// What a detail document may be: anything an observed part may hold.
-pub trait Detail: std::any::Any + std::fmt::Debug + Clone + PartialEq + Send + Sync {}
+pub(crate) trait Detail: std::any::Any + std::fmt::Debug + Clone + PartialEq + Send + Sync {}
 
 impl<T: std::any::Any + std::fmt::Debug + Clone + PartialEq + Send + Sync> Detail for T {}
 
 /// One listed object: its list item and, when read, its detail document.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Listed<D> {
+pub(crate) struct Listed<D> {
     pub summary: Value,
     pub detail: Option<D>,
 }
 
 /// The listed objects as observed, keyed by name.
-pub type LiveMap<D> = BTreeMap<String, Listed<D>>;
+pub(crate) type LiveMap<D> = BTreeMap<String, Listed<D>>;
 
 /// The names of the objects whose detail observation reads (the managed ones).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Details {
+pub(crate) struct Details {
     pub names: BTreeSet<String>,
 }
 
 /// The planned detail reads of `kind` (absent: its list is not read at all).
-pub fn details(reads: &ReadPlan, kind: KindId) -> Option<&Details> {
+pub(crate) fn details(reads: &ReadPlan, kind: KindId) -> Option<&Details> {
     reads.kinds.get(kind)
 }
 
 /// The planned detail reads of `kind`, to add to (the list is read from then on).
-pub fn details_mut(reads: &mut ReadPlan, kind: KindId) -> &mut Details {
+pub(crate) fn details_mut(reads: &mut ReadPlan, kind: KindId) -> &mut Details {
     reads.kinds.entry(kind)
 }
 
 /// The requests of the read: the list, then one detail per managed object that exists.
-pub fn budget(kind: KindId, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
+pub(crate) fn budget(kind: KindId, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
     let Some(planned) = details(reads, kind) else {
         return 0;
     };
@@ -60,7 +60,7 @@ pub fn budget(kind: KindId, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> us
 }
 
 /// Whether `name` is in the observed list of `kind` (`None`: the list was not read).
-pub fn exists<D: Detail>(observed: &Observed, kind: KindId, name: &str) -> Option<bool> {
+pub(crate) fn exists<D: Detail>(observed: &Observed, kind: KindId, name: &str) -> Option<bool> {
     observed
         .kinds
         .get::<LiveMap<D>>(kind)
@@ -69,7 +69,7 @@ pub fn exists<D: Detail>(observed: &Observed, kind: KindId, name: &str) -> Optio
 
 /// The document the planner fingerprints for a deletion: `view` of the observed object
 /// (`Err(list)`: the list was not read).
-pub fn document<D: Detail>(
+pub(crate) fn document<D: Detail>(
     observed: &Observed,
     kind: KindId,
     name: &str,
@@ -82,7 +82,7 @@ pub fn document<D: Detail>(
 
 /// The item of `items` whose `key` field is `name`; DSS's not-found error otherwise, with
 /// `path` the list's and `missing` what to say.
-pub fn find(
+pub(crate) fn find(
     items: Vec<Value>,
     key: &str,
     name: &str,
@@ -104,7 +104,7 @@ pub fn find(
 /// The observed part of `kind` from its list `items` (keyed by their `key` field; the first
 /// of two items with one name wins), with the `detail` of every item `wanted` selects read
 /// `parallelism` at a time. The objects whose detail was read are the managed ones that exist.
-pub async fn read<D, F, Fut>(
+pub(crate) async fn read<D, F, Fut>(
     kind: KindId,
     items: Vec<Value>,
     key: &str,

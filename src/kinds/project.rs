@@ -13,8 +13,12 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// A project grant is the manifest's (`manifest::specs`): the planner's grant diff reads it.
+pub(crate) use crate::manifest::specs::PermissionSpec;
+
 use super::project_folder::{self, PLACEMENT, PLACEMENT_FIELD};
-use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, names, overlay_of, user};
+use super::{Checks, Kind, KindId, NameRule, RefSink, group, items, overlay_of, user};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 
@@ -53,7 +57,7 @@ pub struct ObservedProject {
 }
 
 /// The live projects as observed (`None`: the project list was not read), keyed by key.
-pub type Live = BTreeMap<String, ObservedProject>;
+pub(crate) type Live = BTreeMap<String, ObservedProject>;
 
 /// This kind's part of the observed state.
 pub fn live(observed: &Observed) -> Option<&Live> {
@@ -61,7 +65,8 @@ pub fn live(observed: &Observed) -> Option<&Live> {
 }
 
 /// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
+#[cfg(test)]
+pub(crate) fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
     observed.kinds.get_mut(ID)
 }
 
@@ -84,7 +89,7 @@ pub struct ProjectReads {
 }
 
 /// The planned reads of the managed projects (absent: the project list is not read).
-pub type Reads = BTreeMap<String, ProjectReads>;
+pub(crate) type Reads = BTreeMap<String, ProjectReads>;
 
 /// The project reads `reads` plans, if any.
 pub fn reads(reads: &ReadPlan) -> Option<&Reads> {
@@ -92,95 +97,29 @@ pub fn reads(reads: &ReadPlan) -> Option<&Reads> {
 }
 
 /// The project reads of `reads`, planning the project list.
-pub fn reads_mut(reads: &mut ReadPlan) -> &mut Reads {
+pub(crate) fn reads_mut(reads: &mut ReadPlan) -> &mut Reads {
     reads.kinds.entry(ID)
 }
 
 /// The kind.
-pub static KIND: ProjectKind = ProjectKind;
+pub(crate) static KIND: ProjectKind = ProjectKind;
 
-/// Where [`Kind::create_body`] keeps the folder a new project goes in, for [`Kind::create`].
+super::register!(KIND, 10);
+
+/// Where [`crate::apply::kind::KindApply::create_body`] keeps the folder a new project goes in, for [`crate::apply::kind::KindApply::create`].
 const CREATE_FOLDER: &str = "dssctl.projectFolder";
 
 /// The word of project ledger keys and plans.
 pub const ID: KindId = KindId("project");
 
-/// Project keys: letters, digits and `_`.
-pub static KEY_RULE: NameRule = NameRule {
-    what: "a project key",
-    allowed: names::word_char,
-    allowed_text: "letters, digits and _",
-    example: "CHURN_V2",
-    pattern: Some(names::WORD_PATTERN),
-    no_edge_spaces: false,
-    fixed: None,
-};
-
-/// A project grant in either form: the seed's single `type`, or the per-flag form of newer DSS.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PermissionSpec {
-    /// The group granted (exactly one of `group` and `user`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// The user granted (exactly one of `group` and `user`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Seed form: `ADMIN`, `ANALYST_READWRITE`, `ANALYST_READONLY`, `READER`.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = ["ADMIN", "ANALYST_READWRITE", "ANALYST_READONLY", "READER", null]))]
-    pub permission_type: Option<String>,
-    /// Full project administration (per-flag form).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin: Option<bool>,
-    /// May change the project's permissions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub edit_permissions: Option<bool>,
-    /// May read the project's content.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_project_content: Option<bool>,
-    /// May change the project's content.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_project_content: Option<bool>,
-    /// May export datasets' data.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub export_datasets_data: Option<bool>,
-    /// May read dashboards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_dashboards: Option<bool>,
-    /// May write dashboards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_dashboards: Option<bool>,
-    /// May moderate dashboards.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moderate_dashboards: Option<bool>,
-    /// May run scenarios.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_scenarios: Option<bool>,
-    /// May manage dashboard authorizations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manage_dashboard_authorizations: Option<bool>,
-    /// May manage exposed elements.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manage_exposed_elements: Option<bool>,
-    /// May manage additional dashboard users.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manage_additional_dashboard_users: Option<bool>,
-    /// May execute the project as an application.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub execute_app: Option<bool>,
-    /// May share objects to workspaces.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub share_to_workspaces: Option<bool>,
-    /// May publish to data collections.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publish_to_data_collections: Option<bool>,
-}
+/// Project keys: letters, digits and `_` (the rule of `metadata.project` too, which the loader
+/// checks for every kind).
+pub(crate) use crate::manifest::names::PROJECT_KEY_RULE as KEY_RULE;
 
 /// Project variables: `standard` and `local`, each managed key by key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct ProjectVariablesSpec {
+pub(crate) struct ProjectVariablesSpec {
     /// Standard project variables, managed key by key (`null` removes one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standard: Option<KeyedMap>,
@@ -192,7 +131,7 @@ pub struct ProjectVariablesSpec {
 /// `kind: Project` spec: project metadata, owner, permissions and variables.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ProjectSpec {
+pub(crate) struct ProjectSpec {
     /// Display name (`metadata.label`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -228,9 +167,9 @@ pub struct ProjectSpec {
 
 /// The `Project` kind.
 #[derive(Debug)]
-pub struct ProjectKind;
+pub(crate) struct ProjectKind;
 
-impl Kind for ProjectKind {
+impl KindSpec for ProjectKind {
     fn name(&self) -> &'static str {
         "Project"
     }
@@ -290,6 +229,16 @@ impl Kind for ProjectKind {
         refs.push(project_folder::ID, folder, None);
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<ProjectSpec>(spec)?,
+        ))
+    }
+}
+
+impl KindPlan for ProjectKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<ProjectSpec>() {
             plan_project(planner, declared, meta, spec);
@@ -333,16 +282,6 @@ impl Kind for ProjectKind {
         reads_mut(reads).entry(name.to_string()).or_default();
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = self::reads(reads)?;
-        Some(Box::pin(read_projects(client, planned, parallelism)))
-    }
-
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
         let Some(planned) = self::reads(reads) else {
             return 0;
@@ -365,6 +304,24 @@ impl Kind for ProjectKind {
         live(observed).map(|m| m.contains_key(name))
     }
 
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        &[PLACEMENT]
+    }
+}
+
+impl KindObserve for ProjectKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = self::reads(reads)?;
+        Some(Box::pin(read_projects(client, planned, parallelism)))
+    }
+}
+
+impl KindApply for ProjectKind {
     fn create_body(&self, op: &Operation, _doc: Value) -> Value {
         // The create call takes a key, a name and an owner: the label and the owner come from
         // the metadata and permissions overlays; everything else is written by the updates.
@@ -411,10 +368,6 @@ impl Kind for ProjectKind {
             }
             Ok(())
         }))
-    }
-
-    fn subdocuments(&self) -> &'static [SubDoc] {
-        &[PLACEMENT]
     }
 
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
@@ -508,7 +461,9 @@ impl Kind for ProjectKind {
             super::access_references(p.get("owner"), p.get("permissions"), out);
         }
     }
+}
 
+impl KindExport for ProjectKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("projects")
     }
@@ -561,15 +516,9 @@ impl Kind for ProjectKind {
             out.put(export_file(key), Resource::new(&KIND, meta(key, None), spec));
         }
     }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<ProjectSpec>(spec)?,
-        ))
-    }
 }
+
+impl Kind for ProjectKind {}
 
 /// A grant names one principal, in one of the two forms, once.
 fn check_permissions(checks: &mut Checks<'_>, spec: &Node) {
@@ -956,13 +905,13 @@ async fn read_projects(
 /// instances) cannot be declared, so it is left unmanaged rather than exported as a dangling
 /// reference.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ExportedProjects {
+pub(crate) struct ExportedProjects {
     pub projects: Live,
     pub known_logins: BTreeSet<String>,
 }
 
 /// The file an export writes a project and what it contains to.
-pub fn export_file(key: &str) -> String {
+pub(crate) fn export_file(key: &str) -> String {
     format!("projects/{key}.yaml")
 }
 
@@ -1039,7 +988,7 @@ fn permission_spec(grant: &Map<String, Value>) -> Option<PermissionSpec> {
 
 /// `kind: Project`: metadata, owner, grants (authoritative, so all of them, in principal
 /// order) and variables. The sub-documents not read are left out (unmanaged).
-pub fn project_spec(project: &ObservedProject) -> ProjectSpec {
+pub(crate) fn project_spec(project: &ObservedProject) -> ProjectSpec {
     let metadata = project_metadata_view(project);
     let tags: Vec<String> = metadata
         .get("tags")

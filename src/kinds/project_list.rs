@@ -1,8 +1,8 @@
 //! The kinds whose live objects are read as one list per project: recipes and scenarios (an
 //! object by its name or id; no list for a project that does not exist), flow zones and
 //! managed folders (found by name in the list, since DSS generates their ids). The concurrent
-//! read of the planned projects and the answers of [`super::Kind::live_exists`] and
-//! [`super::Kind::live_document`] over the per-project map are written once here, in the
+//! read of the planned projects and the answers of [`crate::plan::kind::KindPlan::live_exists`] and
+//! [`crate::plan::kind::KindPlan::live_document`] over the per-project map are written once here, in the
 //! spirit of `definition.rs`: each kind says what it reads in one project and how it finds an
 //! object in what it read ([`ProjectObjects`]).
 
@@ -19,7 +19,7 @@ use crate::plan::observed::Part;
 use crate::plan::{Observed, ResourceId};
 
 /// One project's observed objects of a kind.
-pub trait ProjectObjects {
+pub(crate) trait ProjectObjects {
     /// The live object named `name` as the planner fingerprints it for a deletion (its list
     /// item), if there is one.
     fn document(&self, name: &str) -> Option<Value>;
@@ -42,11 +42,11 @@ impl<T: ProjectObjects> ProjectObjects for Option<T> {
 }
 
 /// A kind's observed state: each read project's objects, by project key.
-pub type ByProject<P> = BTreeMap<String, P>;
+pub(crate) type ByProject<P> = BTreeMap<String, P>;
 
-/// [`super::Kind::live_exists`] of `PROJECT.name` for kind `id`; `None` when the project's
+/// [`crate::plan::kind::KindPlan::live_exists`] of `PROJECT.name` for kind `id`; `None` when the project's
 /// list was not read.
-pub fn live_exists<P: ProjectObjects + Part + Clone + PartialEq>(
+pub(crate) fn live_exists<P: ProjectObjects + Part + Clone + PartialEq>(
     observed: &Observed,
     id: KindId,
     name: &str,
@@ -55,9 +55,9 @@ pub fn live_exists<P: ProjectObjects + Part + Clone + PartialEq>(
     Some(observed.kinds.get::<ByProject<P>>(id)?.get(key)?.contains(object))
 }
 
-/// [`super::Kind::live_document`] of `PROJECT.name` for kind `id`: `Err(list)` (how messages
+/// [`crate::plan::kind::KindPlan::live_document`] of `PROJECT.name` for kind `id`: `Err(list)` (how messages
 /// name the list) when the project's list was not read.
-pub fn live_document<P: ProjectObjects + Part + Clone + PartialEq>(
+pub(crate) fn live_document<P: ProjectObjects + Part + Clone + PartialEq>(
     observed: &Observed,
     id: KindId,
     name: &str,
@@ -73,7 +73,7 @@ pub fn live_document<P: ProjectObjects + Part + Clone + PartialEq>(
 }
 
 /// What a kind read in one project.
-pub struct ProjectRead<P> {
+pub(crate) struct ProjectRead<P> {
     /// The kind's part of the project's state.
     pub objects: P,
     /// The managed objects that exist and were read one by one (the read budget counts them).
@@ -84,7 +84,7 @@ pub struct ProjectRead<P> {
 
 impl<P> ProjectRead<P> {
     /// A project read with its one list and nothing else.
-    pub fn list(objects: P) -> Self {
+    pub(crate) fn list(objects: P) -> Self {
         ProjectRead {
             objects,
             read_one_by_one: Vec::new(),
@@ -95,7 +95,7 @@ impl<P> ProjectRead<P> {
 
 /// Read every planned project with `read` (the project's key and what to read in it),
 /// concurrently, at most `parallelism` at once, into this kind's [`ByProject`] part.
-pub async fn observe<R, P, F, Fut>(
+pub(crate) async fn observe<R, P, F, Fut>(
     planned: impl IntoIterator<Item = (String, R)>,
     parallelism: usize,
     read: F,
@@ -130,7 +130,7 @@ where
 
 /// A project's list as read, or `None` when the project does not exist (404); other errors
 /// stay (the caller says what it was reading).
-pub fn absent_if_missing<T>(read: Result<T, ClientError>) -> Result<Option<T>, ClientError> {
+pub(crate) fn absent_if_missing<T>(read: Result<T, ClientError>) -> Result<Option<T>, ClientError> {
     match read {
         Ok(list) => Ok(Some(list)),
         Err(e) if e.is_not_found() => Ok(None),

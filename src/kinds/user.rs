@@ -2,6 +2,7 @@
 //! login rule, the password reference check and the names a user refers to (its groups).
 
 use super::definition::{Definition, DefinitionCalls, Definitions, keyed};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::export::convert::{nonempty, set};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::wire::User;
@@ -25,7 +26,7 @@ use crate::plan::scope::Needs;
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
 
 /// The live users as observed (`None`: the list was not read), keyed by name.
-pub type Live = BTreeMap<String, crate::wire::User>;
+pub(crate) type Live = BTreeMap<String, crate::wire::User>;
 
 /// This kind's part of the observed state.
 pub fn live(observed: &Observed) -> Option<&Live> {
@@ -33,18 +34,21 @@ pub fn live(observed: &Observed) -> Option<&Live> {
 }
 
 /// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
+#[cfg(test)]
+pub(crate) fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
     observed.kinds.get_mut(ID)
 }
 
 /// The kind.
-pub static KIND: UserKind = UserKind;
+pub(crate) static KIND: UserKind = UserKind;
+
+super::register!(KIND, 60);
 
 /// The word of user ledger keys and plans.
 pub const ID: KindId = KindId("user");
 
 /// Logins: letters, digits, `_`, `-`, `.`, `@` and `+`.
-pub static LOGIN_RULE: NameRule = NameRule {
+pub(crate) static LOGIN_RULE: NameRule = NameRule {
     what: "a login",
     allowed: |c| c.is_ascii_alphanumeric() || "_-.@+".contains(c),
     allowed_text: "letters, digits, _, -, ., @ and +",
@@ -89,17 +93,9 @@ pub struct UserSpec {
 
 /// The `User` kind.
 #[derive(Debug)]
-pub struct UserKind;
+pub(crate) struct UserKind;
 
-impl Kind for UserKind {
-    fn risky_creation(&self) -> Option<&'static str> {
-        Some("user(s)")
-    }
-
-    fn is_access_path(&self, path: &str) -> bool {
-        matches!(path, "groups" | "userProfile")
-    }
-
+impl KindSpec for UserKind {
     fn name(&self) -> &'static str {
         "User"
     }
@@ -150,6 +146,24 @@ impl Kind for UserKind {
         path == "spec.password"
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<UserSpec>(spec)?,
+        ))
+    }
+}
+
+impl KindPlan for UserKind {
+    fn risky_creation(&self) -> Option<&'static str> {
+        Some("user(s)")
+    }
+
+    fn is_access_path(&self, path: &str) -> bool {
+        matches!(path, "groups" | "userProfile")
+    }
+
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<UserSpec>() {
             plan_user(planner, declared, meta, spec);
@@ -166,6 +180,14 @@ impl Kind for UserKind {
         }
     }
 
+    super::definition::plan_calls!();
+}
+
+impl KindObserve for UserKind {
+    super::definition::observe_calls!();
+}
+
+impl KindApply for UserKind {
     fn write_only_fields(&self) -> &'static [&'static str] {
         &["password"]
     }
@@ -193,6 +215,10 @@ impl Kind for UserKind {
         }
     }
 
+    super::definition::apply_calls!();
+}
+
+impl KindExport for UserKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("users")
     }
@@ -212,17 +238,11 @@ impl Kind for UserKind {
             );
         }
     }
+}
 
+impl Kind for UserKind {
     fn definition(&self) -> Option<&'static dyn DefinitionCalls> {
         Some(&Definitions::<User>::NEW)
-    }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<UserSpec>(spec)?,
-        ))
     }
 }
 
@@ -270,7 +290,7 @@ pub(crate) fn plan_user(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, sp
 
 /// `kind: User`: never a password (DSS never returns one, and an adopted user keeps its own).
 /// `enabled: true` and `codeAllowed: false` are DSS's defaults and left out.
-pub fn user_spec(user: &User) -> UserSpec {
+pub(crate) fn user_spec(user: &User) -> UserSpec {
     UserSpec {
         display_name: nonempty(user.display_name.as_deref()),
         groups: set(&user.groups),

@@ -2,6 +2,7 @@
 //! owns the spec type and the rule of its only name.
 
 use super::KindRead;
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::plan::Observed;
 use anyhow::Context;
@@ -20,16 +21,18 @@ use crate::plan::planner::Planner;
 use crate::plan::{LedgerIntent, ResourceId, SubDoc};
 
 /// The kind.
-pub static KIND: VariablesKind = VariablesKind;
+pub(crate) static KIND: VariablesKind = VariablesKind;
+
+super::register!(KIND, 80);
 
 /// The word of the ledger key `variables:global` and of plans.
 pub const ID: KindId = KindId("variables");
 
 /// The name of the only `Variables` resource.
-pub const GLOBAL: &str = "global";
+pub(crate) const GLOBAL: &str = "global";
 
 /// The only name is `global`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a name",
     allowed: names::dotted_char,
     allowed_text: "letters, digits, _, - and .",
@@ -42,7 +45,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// `kind: Variables`: the instance's global variables.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct VariablesSpec {
+pub(crate) struct VariablesSpec {
     /// Managed key by key; `null` removes a variable.
     #[serde(default)]
     pub values: KeyedMap,
@@ -53,9 +56,9 @@ pub struct VariablesSpec {
 
 /// The `Variables` kind.
 #[derive(Debug)]
-pub struct VariablesKind;
+pub(crate) struct VariablesKind;
 
-impl Kind for VariablesKind {
+impl KindSpec for VariablesKind {
     fn name(&self) -> &'static str {
         "Variables"
     }
@@ -80,12 +83,30 @@ impl Kind for VariablesKind {
         &NAME_RULE
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<VariablesSpec>(spec)?,
+        ))
+    }
+}
+
+impl KindPlan for VariablesKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<VariablesSpec>() {
             plan_variables(planner, declared, meta, spec);
         }
     }
 
+    fn deletable(&self) -> bool {
+        false
+    }
+}
+
+impl KindObserve for VariablesKind {}
+
+impl KindApply for VariablesKind {
     /// Removing the Variables manifest stops managing global variables; it never deletes them.
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
         // One document shared with the stacks' ledgers: written through the ledger writer,
@@ -100,11 +121,9 @@ impl Kind for VariablesKind {
     fn writes_last(&self) -> bool {
         true
     }
+}
 
-    fn deletable(&self) -> bool {
-        false
-    }
-
+impl KindExport for VariablesKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("variables")
     }
@@ -133,15 +152,9 @@ impl Kind for VariablesKind {
             out.put("variables.yaml", Resource::new(&KIND, meta(GLOBAL, None), spec));
         }
     }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<VariablesSpec>(spec)?,
-        ))
-    }
 }
+
+impl Kind for VariablesKind {}
 
 /// Plan one declared variables: its writes, compared with the live state.
 pub(crate) fn plan_variables(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &VariablesSpec) {
@@ -197,7 +210,7 @@ pub(crate) fn plan_variables(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMet
 
 /// `kind: Variables` (named `global`): the global variables but dssctl's own (the ledgers);
 /// `None` when there is none. Never `prune`: an export adopts, it does not claim the rest.
-pub fn variables_spec(globals: &Map<String, Value>) -> Option<VariablesSpec> {
+pub(crate) fn variables_spec(globals: &Map<String, Value>) -> Option<VariablesSpec> {
     let values: KeyedMap = globals
         .iter()
         .filter(|(k, v)| !is_reserved_variable(k) && !v.is_null())

@@ -12,18 +12,18 @@
 use std::collections::BTreeMap;
 
 /// The prefix dssctl reserves.
-pub const PREFIX: &str = "dssctl.io/";
+pub(crate) const PREFIX: &str = "dssctl.io/";
 /// The key of the sync policy.
-pub const SYNC: &str = "dssctl.io/sync";
+pub(crate) const SYNC: &str = "dssctl.io/sync";
 /// The key of the prune policy.
-pub const PRUNE: &str = "dssctl.io/prune";
+pub(crate) const PRUNE: &str = "dssctl.io/prune";
 
 /// The keys dssctl reads, with their accepted values (the first is the default).
 const KNOWN: [(&str, &[&str]); 2] = [(SYNC, &["apply", "detect-only"]), (PRUNE, &["true", "false"])];
 
 /// What the annotations of one resource ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DriftPolicy {
+pub(crate) struct DriftPolicy {
     /// `dssctl.io/sync: detect-only`: differences are reported, never written.
     pub detect_only: bool,
     /// `dssctl.io/prune: "false"`: forgotten, not deleted, once removed from the manifests.
@@ -33,7 +33,7 @@ pub struct DriftPolicy {
 impl DriftPolicy {
     /// The policy the annotations ask for. Values were checked at load time ([`check`]); one
     /// that is not recognised here keeps the default, which writes and prunes as usual.
-    pub fn of(annotations: &BTreeMap<String, String>) -> DriftPolicy {
+    pub(crate) fn of(annotations: &BTreeMap<String, String>) -> DriftPolicy {
         DriftPolicy {
             detect_only: annotations.get(SYNC).is_some_and(|v| v == "detect-only"),
             keep_on_removal: annotations.get(PRUNE).is_some_and(|v| v == "false"),
@@ -43,7 +43,7 @@ impl DriftPolicy {
 
 /// A `dssctl.io/` annotation dssctl does not accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
+pub(crate) struct Invalid {
     /// Whether the key itself is unknown (else its value is wrong).
     pub unknown_key: bool,
     pub message: String,
@@ -52,7 +52,7 @@ pub struct Invalid {
 
 /// Check one annotation given as text (`value` is `None` when it is not a string in the
 /// manifest, such as an unquoted `false`). Keys outside [`PREFIX`] are always accepted.
-pub fn check(key: &str, value: Option<&str>) -> Result<(), Invalid> {
+pub(crate) fn check(key: &str, value: Option<&str>) -> Result<(), Invalid> {
     if !key.starts_with(PREFIX) {
         return Ok(());
     }

@@ -38,7 +38,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(
+    pub(crate) fn error(
         file: impl Into<PathBuf>,
         line: usize,
         column: usize,
@@ -55,7 +55,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(
+    pub(crate) fn warning(
         file: impl Into<PathBuf>,
         line: usize,
         column: usize,
@@ -67,17 +67,17 @@ impl Diagnostic {
         }
     }
 
-    pub fn with_resource(mut self, resource: Option<String>) -> Diagnostic {
+    pub(crate) fn with_resource(mut self, resource: Option<String>) -> Diagnostic {
         self.resource = resource;
         self
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
         self.hint = Some(hint.into());
         self
     }
 
-    pub fn is_error(&self) -> bool {
+    pub(crate) fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
 
@@ -113,18 +113,19 @@ pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
     /// Sorted by file, line and column: the order a reader goes through the files.
-    pub fn sorted(mut self) -> Diagnostics {
+    #[cfg(test)]
+    pub(crate) fn sorted(mut self) -> Diagnostics {
         sort(&mut self.0);
         self
     }
 
-    pub fn error_count(&self) -> usize {
+    pub(crate) fn error_count(&self) -> usize {
         self.0.iter().filter(|d| d.is_error()).count()
     }
 }
 
 /// Sorts findings by file, line, column and severity, removing exact repeats.
-pub fn sort(diagnostics: &mut Vec<Diagnostic>) {
+pub(crate) fn sort(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.sort_by(|a, b| {
         a.sort_key()
             .cmp(&b.sort_key())

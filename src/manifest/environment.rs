@@ -23,13 +23,13 @@ use super::schema;
 use super::substitute::{Scope, SubstError, Values, substitute};
 
 /// The `kind:` of an Environment document.
-pub const KIND: &str = "Environment";
+pub(crate) const KIND: &str = "Environment";
 
 /// The file name of the Environment's JSON Schema.
-pub const SCHEMA_FILE: &str = "environment.schema.json";
+pub(crate) const SCHEMA_FILE: &str = "environment.schema.json";
 
 /// The JSON Schema of an Environment document.
-pub fn environment_schema() -> Value {
+pub(crate) fn environment_schema() -> Value {
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_FILE,
@@ -90,7 +90,7 @@ pub fn environment_schema() -> Value {
                         "additionalProperties": false,
                         "required": ["kind", "name"],
                         "properties": {
-                            "kind": {"type": "string", "enum": crate::kinds::names()},
+                            "kind": {"type": "string", "enum": super::registry::names()},
                             "name": {"type": "string"},
                             "project": {"type": "string"}
                         }
@@ -108,7 +108,7 @@ pub fn environment_schema() -> Value {
 
 /// Whether a YAML text may hold an Environment: `kind: Environment` written in any style. A
 /// cheap test on the text, so that the files that cannot hold one are parsed only once.
-pub fn mentions_environment(text: &str) -> bool {
+pub(crate) fn mentions_environment(text: &str) -> bool {
     let quotes = |s: &str| s.trim_start_matches([' ', '\t', '"', '\'']).to_string();
     text.match_indices("kind").any(|(i, _)| {
         let rest = quotes(&text[i + 4..]);
@@ -118,7 +118,7 @@ pub fn mentions_environment(text: &str) -> bool {
 }
 
 /// Whether a parsed document is an Environment.
-pub fn is_environment(doc: &Node) -> bool {
+pub(crate) fn is_environment(doc: &Node) -> bool {
     doc.get("kind").and_then(Node::as_str) == Some(KIND)
 }
 
@@ -137,7 +137,7 @@ pub struct EnvironmentInfo {
 
 /// One merge patch of an Environment.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Patch {
+pub(crate) struct Patch {
     pub kind: String,
     pub name: String,
     pub project: Option<String>,
@@ -151,7 +151,7 @@ pub struct Patch {
 
 impl Patch {
     /// `Project CHURN`, `Dataset CHURN.customers`, as the user wrote the target.
-    pub fn target_text(&self) -> String {
+    pub(crate) fn target_text(&self) -> String {
         match &self.project {
             Some(p) => format!("{} {p}.{}", self.kind, self.name),
             None => format!("{} {}", self.kind, self.name),
@@ -165,7 +165,7 @@ impl Patch {
 
 /// A parsed Environment document.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Environment {
+pub(crate) struct Environment {
     pub file: PathBuf,
     /// Where the document starts.
     pub pos: Pos,
@@ -179,7 +179,7 @@ pub struct Environment {
 
 impl Environment {
     /// Reads an Environment document of `file`: every mistake, at its place.
-    pub fn parse(file: &Path, doc: &Node) -> Result<Environment, Vec<Diagnostic>> {
+    pub(crate) fn parse(file: &Path, doc: &Node) -> Result<Environment, Vec<Diagnostic>> {
         let mut diagnostics = Vec::new();
         for (first, repeat) in doc.duplicate_keys() {
             diagnostics.push(
@@ -256,14 +256,14 @@ impl Environment {
     }
 
     /// The directory its includes are relative to.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         match self.file.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         }
     }
 
-    pub fn info(&self) -> EnvironmentInfo {
+    pub(crate) fn info(&self) -> EnvironmentInfo {
         EnvironmentInfo {
             name: self.name.clone(),
             file: self.file.clone(),
@@ -288,7 +288,7 @@ fn read_patch(file: &Path, node: &Node) -> Option<Patch> {
 
 /// What identifies a manifest document for a patch: its kind, name and project as written.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DocumentId {
+pub(crate) struct DocumentId {
     pub kind: String,
     pub name: String,
     pub project: Option<String>,
@@ -315,7 +315,7 @@ const TAG_UNIT: usize = 1 << 26;
 /// How the manifests of an entry point are read: the values and patches of its Environment
 /// (none when the manifests were given directly).
 #[derive(Debug, Clone, Default)]
-pub struct Expansion {
+pub(crate) struct Expansion {
     /// The entry point's Environment.
     pub environment: Option<EnvironmentInfo>,
     /// The values, the including Environment's over the included ones'.
@@ -328,7 +328,7 @@ pub struct Expansion {
 
 /// A manifest document after substitution and patches, and what happened to it.
 #[derive(Debug)]
-pub struct Expanded {
+pub(crate) struct Expanded {
     pub doc: Node,
     /// Mistakes in placeholders (the document is then not patched).
     pub errors: Vec<SubstError>,
@@ -340,7 +340,7 @@ pub struct Expanded {
 impl Expansion {
     /// The expansion of an entry point's Environment: `environments` from the innermost
     /// included to the entry point itself, each overriding the values of those before it.
-    pub fn new(environments: &[Environment]) -> (Expansion, Vec<Diagnostic>) {
+    pub(crate) fn new(environments: &[Environment]) -> (Expansion, Vec<Diagnostic>) {
         let mut expansion = Expansion {
             environment: environments.last().map(Environment::info),
             ..Expansion::default()
@@ -378,12 +378,12 @@ impl Expansion {
 
     /// Whether a document of a file with this text could change: a placeholder in the text,
     /// or patches to apply. Documents that cannot are loaded as parsed, without a copy.
-    pub fn may_change(&self, text: &str) -> bool {
+    pub(crate) fn may_change(&self, text: &str) -> bool {
         !self.patches.is_empty() || text.contains("${{")
     }
 
     /// Substitutes the values into `doc`, then applies the patches that target it.
-    pub fn expand(&self, doc: &Node) -> Expanded {
+    pub(crate) fn expand(&self, doc: &Node) -> Expanded {
         let mut doc = doc.clone();
         let mut errors = Vec::new();
         let scope_file = self.environment.as_ref().map(|e| e.file.display().to_string());
@@ -415,7 +415,7 @@ impl Expansion {
     }
 
     /// The file and line of a position that may come from a patch.
-    pub fn untag(&self, file: &Path, line: usize) -> (PathBuf, usize) {
+    pub(crate) fn untag(&self, file: &Path, line: usize) -> (PathBuf, usize) {
         match (line / TAG_UNIT)
             .checked_sub(1)
             .and_then(|i| self.tagged_files.get(i))
@@ -426,7 +426,7 @@ impl Expansion {
     }
 
     /// The error of a patch that matched no document, given the documents seen.
-    pub fn unmatched(&self, index: usize, seen: &[DocumentId]) -> Diagnostic {
+    pub(crate) fn unmatched(&self, index: usize, seen: &[DocumentId]) -> Diagnostic {
         let patch = &self.patches[index];
         let same_kind: Vec<String> = seen
             .iter()
@@ -464,7 +464,7 @@ impl Expansion {
 }
 
 /// A placeholder mistake as a finding of `file`.
-pub fn subst_diagnostic(file: &Path, e: SubstError) -> Diagnostic {
+pub(crate) fn subst_diagnostic(file: &Path, e: SubstError) -> Diagnostic {
     let mut d = Diagnostic::error(file, e.pos.line, e.pos.column, e.message);
     d.hint = e.hint;
     d

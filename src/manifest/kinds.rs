@@ -1,6 +1,6 @@
 //! The manifest document model shared by every kind: `metadata`, secret references, origins,
 //! the loaded [`Resource`] and its references. Each kind's `spec` type lives in its module
-//! under [`crate::kinds`].
+//! under `crate::kinds`.
 //!
 //! Every kind is a Kubernetes-style document `{apiVersion, kind, metadata, spec}`. A field left
 //! out (`None`, or absent from a map) is not managed by dssctl; `crate::plan` implements the
@@ -13,15 +13,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::kinds::Kind;
-pub use crate::kinds::KindId;
+pub(crate) use super::registry::KindId;
+use super::registry::KindSpec;
 
 /// The only `apiVersion` this version of dssctl reads.
-pub const API_VERSION: &str = "dssctl/v1";
+pub(crate) const API_VERSION: &str = "dssctl/v1";
 
 /// A free-form JSON map managed key by key (`params`, `formatParams`, `custom`, variables).
 /// A key set to `null` is removed from the live object.
-pub type KeyedMap = BTreeMap<String, Value>;
+pub(crate) type KeyedMap = BTreeMap<String, Value>;
 
 /// `metadata` of every manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -59,7 +59,7 @@ pub enum SecretRef {
 impl SecretRef {
     /// The reference written as a JSON value in a free-form map (a connection's `params`):
     /// `{fromEnv: NAME}` or `{fromFile: PATH}` and nothing else.
-    pub fn from_value(value: &Value) -> Option<SecretRef> {
+    pub(crate) fn from_value(value: &Value) -> Option<SecretRef> {
         let map = value.as_object()?;
         if map.len() != 1 {
             return None;
@@ -105,7 +105,7 @@ impl Origin {
 impl Origin {
     /// Reads the `file:line:column` text [`Origin`]'s `Display` writes (the file may itself
     /// hold colons: the last two fields are the numbers).
-    pub fn parse(text: &str) -> Option<Origin> {
+    pub(crate) fn parse(text: &str) -> Option<Origin> {
         let mut parts = text.rsplitn(3, ':');
         let column = parts.next()?.parse().ok()?;
         let line = parts.next()?.parse().ok()?;
@@ -119,19 +119,19 @@ impl Origin {
 }
 
 /// An [`Origin`] in a document as its `file:line:column` text (the saved plan).
-pub mod origin_text {
+pub(crate) mod origin_text {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use super::Origin;
 
-    pub fn serialize<S: Serializer>(value: &Option<Origin>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(value: &Option<Origin>, s: S) -> Result<S::Ok, S::Error> {
         match value {
             Some(o) => s.serialize_some(&o.to_string()),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Origin>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Origin>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|text| {
                 Origin::parse(&text).ok_or_else(|| {
@@ -185,14 +185,14 @@ impl<T: Any + std::fmt::Debug + Clone + PartialEq + Send + Sync + Serialize> Spe
 /// kind module's own type (read back with [`Resource::spec`]). The core never looks inside a
 /// spec; the kind module that made it does.
 pub struct Resource {
-    kind: &'static dyn Kind,
+    kind: &'static dyn KindSpec,
     meta: ObjectMeta,
     spec: Box<dyn Spec>,
 }
 
 impl Resource {
     /// A resource of `kind` (its module's `KIND`) with its typed spec.
-    pub fn new<S: Spec>(kind: &'static dyn Kind, meta: ObjectMeta, spec: S) -> Resource {
+    pub(crate) fn new<S: Spec>(kind: &'static dyn KindSpec, meta: ObjectMeta, spec: S) -> Resource {
         Resource {
             kind,
             meta,
@@ -200,18 +200,25 @@ impl Resource {
         }
     }
 
-    /// The kind module of the resource.
-    pub fn kind_def(&self) -> &'static dyn Kind {
+    /// What the kind module tells the loader (the stages above reach the whole kind module
+    /// through its id, [`Resource::kind_id`]).
+    #[cfg(test)]
+    pub(crate) fn kind_def(&self) -> &'static dyn KindSpec {
         self.kind
     }
 
+    /// The identity of the kind of the resource.
+    pub(crate) fn kind_id(&self) -> KindId {
+        self.kind.id()
+    }
+
     /// The `kind:` of the resource.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         self.kind.name()
     }
 
     /// The resource's `metadata`.
-    pub fn meta(&self) -> &ObjectMeta {
+    pub(crate) fn meta(&self) -> &ObjectMeta {
         &self.meta
     }
 
@@ -221,17 +228,18 @@ impl Resource {
     }
 
     /// The spec to change in place (tests, environments' patches), when it has type `S`.
-    pub fn spec_mut<S: Spec>(&mut self) -> Option<&mut S> {
+    #[cfg(test)]
+    pub(crate) fn spec_mut<S: Spec>(&mut self) -> Option<&mut S> {
         self.spec.as_any_mut().downcast_mut()
     }
 
     /// The metadata and the spec, when the spec has type `S`.
-    pub fn typed<S: Spec>(&self) -> Option<(&ObjectMeta, &S)> {
+    pub(crate) fn typed<S: Spec>(&self) -> Option<(&ObjectMeta, &S)> {
         Some((&self.meta, self.spec()?))
     }
 
     /// The spec as a manifest writes it.
-    pub fn spec_json(&self) -> Value {
+    pub(crate) fn spec_json(&self) -> Value {
         self.spec.to_json()
     }
 
@@ -267,7 +275,7 @@ impl std::fmt::Debug for Resource {
 }
 
 /// How messages name a resource of `kind` (`Dataset`) called `name` in `project`.
-pub fn display_name(kind: &str, name: &str, project: Option<&str>) -> String {
+pub(crate) fn display_name(kind: &str, name: &str, project: Option<&str>) -> String {
     let kind = kind.to_ascii_lowercase();
     match project {
         Some(project) => format!("{kind} {project}.{name}"),
@@ -302,7 +310,8 @@ pub struct Declared {
 
 impl Declared {
     /// A declared resource without recorded references (tests, export).
-    pub fn new(resource: Resource, origin: Origin) -> Declared {
+    #[cfg(test)]
+    pub(crate) fn new(resource: Resource, origin: Origin) -> Declared {
         Declared {
             resource,
             origin,

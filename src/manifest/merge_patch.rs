@@ -6,7 +6,7 @@
 use super::node::{Node, NodeValue};
 
 /// Applies `patch` to `target` (RFC 7386 `MergePatch(Target, Patch)`).
-pub fn merge_patch(target: &mut Node, patch: &Node) {
+pub(crate) fn merge_patch(target: &mut Node, patch: &Node) {
     let NodeValue::Map(patch_entries) = &patch.value else {
         *target = patch.clone();
         return;

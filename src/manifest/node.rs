@@ -50,12 +50,12 @@ pub enum NodeValue {
 
 impl Node {
     /// The entry of a mapping node whose key is the string `key`.
-    pub fn get(&self, key: &str) -> Option<&Node> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
         self.entry(key).map(|(_, value)| value)
     }
 
     /// The key node and value node of the entry `key` of a mapping node.
-    pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
+    pub(crate) fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
         match &self.value {
             NodeValue::Map(entries) => entries
                 .iter()
@@ -65,7 +65,7 @@ impl Node {
         }
     }
 
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match &self.value {
             NodeValue::Str(s) => Some(s),
             _ => None,
@@ -74,7 +74,7 @@ impl Node {
 
     /// The value as a user reads it: a string quoted (and cut when long), anything else as
     /// [`Node::describe`] says it.
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         match &self.value {
             NodeValue::Str(s) => quote_short(s),
             _ => self.describe(),
@@ -82,7 +82,7 @@ impl Node {
     }
 
     /// What the node is, as said in error messages: `a string "abc"`, `a number 12`, ...
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match &self.value {
             NodeValue::Null => "null (an empty value)".to_string(),
             NodeValue::Bool(b) => format!("the boolean {}", self.raw.as_deref().unwrap_or(&b.to_string())),
@@ -96,7 +96,7 @@ impl Node {
 
     /// The JSON value of this node, for typed deserialization once the tree is valid.
     /// Mapping keys that are not strings are written with their scalar text.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         use serde_json::Value;
         match &self.value {
             NodeValue::Null => Value::Null,
@@ -140,7 +140,7 @@ impl Node {
     }
 
     /// Every key repeated in a mapping of this tree: `(first, repeat)` key nodes.
-    pub fn duplicate_keys(&self) -> Vec<(&Node, &Node)> {
+    pub(crate) fn duplicate_keys(&self) -> Vec<(&Node, &Node)> {
         let mut found = Vec::new();
         self.collect_duplicate_keys(&mut found);
         found
@@ -166,7 +166,7 @@ impl Node {
     }
 
     /// The text of a mapping key (YAML allows keys of any type; JSON and DSS only strings).
-    pub fn key_text(&self) -> String {
+    pub(crate) fn key_text(&self) -> String {
         match &self.value {
             NodeValue::Str(s) => s.clone(),
             NodeValue::Null => "null".to_string(),
@@ -180,7 +180,7 @@ impl Node {
 
 /// A string for an error message: quoted, escaped, and cut when long so that a huge value
 /// never floods the output.
-pub fn quote_short(s: &str) -> String {
+pub(crate) fn quote_short(s: &str) -> String {
     const MAX: usize = 60;
     let mut chars = s.chars();
     let head: String = chars.by_ref().take(MAX).collect();
@@ -198,7 +198,7 @@ pub fn quote_short(s: &str) -> String {
 
 /// Parses every document of a YAML text. Empty and `null` documents are skipped. The error is
 /// serde-saphyr's (syntax, duplicate key, alias or size limits), with its location.
-pub fn parse_documents(text: &str) -> Result<Vec<Node>, serde_saphyr::Error> {
+pub(crate) fn parse_documents(text: &str) -> Result<Vec<Node>, serde_saphyr::Error> {
     let options = serde_saphyr::options! {
         // YAML 1.2: `yes`/`no`/`on`/`off` are strings; the validator then says to write
         // true/false where a boolean is expected, instead of silently flipping a flag.
@@ -227,7 +227,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, serde_saphyr::Error> {
 /// The part of a file from one document marker (`---` at the start of a line) to the next,
 /// parsed on its own: a syntax error in one document then hides nothing of the others. YAML
 /// forbids a line starting with `---` inside a document's content, so the cut is always sound.
-pub struct Section {
+pub(crate) struct Section {
     /// The file line the section starts on (1-based).
     pub first_line: usize,
     /// The documents, with file positions; or the parser's error, with section positions
@@ -237,7 +237,7 @@ pub struct Section {
 
 /// Parses a file: in one pass when it is valid YAML, else section by section (see
 /// [`Section`]) so that every document's own mistakes are still found.
-pub fn parse_sections(text: &str) -> Vec<Section> {
+pub(crate) fn parse_sections(text: &str) -> Vec<Section> {
     match parse_documents(text) {
         Ok(docs) => vec![Section {
             first_line: 1,

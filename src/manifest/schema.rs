@@ -9,15 +9,16 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use super::kinds::{API_VERSION, ObjectMeta};
+use super::names::WORD_PATTERN;
 use super::node::{Node, NodeValue, Pos};
-use crate::kinds::{self, Kind, REGISTRY, names::WORD_PATTERN};
+use super::registry::{self as kinds, KindSpec, REGISTRY};
 
 /// The file name of the schema that covers every kind.
-pub const ALL_KINDS_FILE: &str = "dssctl.schema.json";
+pub(crate) const ALL_KINDS_FILE: &str = "dssctl.schema.json";
 
 /// The document schema of one kind (`{apiVersion, kind, metadata, spec}`), referring to the
 /// generator's definitions.
-fn document_schema(generator: &mut schemars::SchemaGenerator, kind: &dyn Kind) -> Value {
+fn document_schema(generator: &mut schemars::SchemaGenerator, kind: &dyn KindSpec) -> Value {
     let meta = generator.subschema_for::<ObjectMeta>().to_value();
     let spec = kind.spec_schema(generator);
     // Name formats for editors; `dssctl validate` checks them in code, with hints.
@@ -65,7 +66,7 @@ fn patch_definitions(defs: &mut Map<String, Value>) {
 }
 
 /// The schema of one kind's documents, standalone.
-pub fn kind_schema(kind: &dyn Kind) -> Value {
+pub(crate) fn kind_schema(kind: &dyn KindSpec) -> Value {
     let mut generator = generator();
     let mut doc = document_schema(&mut generator, kind);
     let mut defs = generator.take_definitions(true);
@@ -83,7 +84,7 @@ pub fn kind_schema(kind: &dyn Kind) -> Value {
 }
 
 /// The schema covering every kind: the document is checked against the kind it names.
-pub fn all_kinds_schema() -> Value {
+pub(crate) fn all_kinds_schema() -> Value {
     let mut generator = generator();
     let mut defs_docs = Map::new();
     for kind in REGISTRY {
@@ -122,7 +123,7 @@ pub fn all_kinds_schema() -> Value {
 }
 
 /// Every schema file `dssctl schema` writes: `(file name, pretty JSON text)`.
-pub fn schema_files() -> Vec<(String, String)> {
+pub(crate) fn schema_files() -> Vec<(String, String)> {
     let mut files = vec![(ALL_KINDS_FILE.to_string(), pretty(&all_kinds_schema()))];
     for kind in REGISTRY {
         files.push((format!("{}.schema.json", kind.id()), pretty(&kind_schema(*kind))));
@@ -142,7 +143,7 @@ fn pretty(value: &Value) -> String {
 }
 
 /// Writes every schema file into `dir` (created if missing); returns the paths written.
-pub fn write_schemas(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn write_schemas(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
     for (name, text) in schema_files() {
@@ -154,14 +155,14 @@ pub fn write_schemas(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// The all-kinds schema, built once, that the loader validates against.
-pub fn validation_schema() -> &'static Value {
+pub(crate) fn validation_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
     SCHEMA.get_or_init(all_kinds_schema)
 }
 
 /// A structural mistake found in a YAML tree.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Issue {
+pub(crate) struct Issue {
     pub pos: Pos,
     /// Dotted path of the offending field (`spec.schema.columns[1].type`).
     pub path: String,
@@ -170,7 +171,7 @@ pub struct Issue {
 }
 
 /// Validates `node` (found at `path`) against `schema`, whose `$ref`s resolve in `root`.
-pub fn validate(root: &Value, schema: &Value, node: &Node, path: &str) -> Vec<Issue> {
+pub(crate) fn validate(root: &Value, schema: &Value, node: &Node, path: &str) -> Vec<Issue> {
     let mut issues = Vec::new();
     Validator { root }.check(schema, node, path, None, &mut issues);
     issues
@@ -222,7 +223,10 @@ fn child_path(path: &str, key: &str) -> String {
 }
 
 /// The closest candidate to `given`, when close enough to be a likely typo.
-pub fn did_you_mean<'c>(given: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn did_you_mean<'c>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
     let lower = given.to_ascii_lowercase();
     candidates
         .into_iter()

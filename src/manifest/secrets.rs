@@ -27,7 +27,7 @@ pub enum SecretError {
 impl SecretError {
     /// The short form the plan shows (`DWH_PASSWORD is not set`): the variable or the file
     /// and what is wrong with it, never any content.
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             SecretError::EnvNotSet { name } => format!("{name} is not set"),
             SecretError::EnvEmpty { name } => format!("{name} is empty"),

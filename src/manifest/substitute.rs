@@ -16,18 +16,18 @@ use super::schema::did_you_mean;
 
 /// A mistake in a placeholder, at the scalar that holds it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SubstError {
+pub(crate) struct SubstError {
     pub pos: Pos,
     pub message: String,
     pub hint: Option<String>,
 }
 
 /// The values placeholders read, by name.
-pub type Values = BTreeMap<String, Node>;
+pub(crate) type Values = BTreeMap<String, Node>;
 
 /// Where values come from, for the hint of an unknown value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope<'a> {
+pub(crate) enum Scope<'a> {
     /// The manifests are read through the Environment of this file.
     Environment(&'a str),
     /// No Environment: the manifests were given directly, and no value exists.
@@ -36,7 +36,7 @@ pub enum Scope<'a> {
 
 /// Replaces every placeholder under `node` with its value; the mistakes are pushed to `errors`
 /// (the node is then left as written at those places).
-pub fn substitute(node: &mut Node, values: &Values, scope: Scope<'_>, errors: &mut Vec<SubstError>) {
+pub(crate) fn substitute(node: &mut Node, values: &Values, scope: Scope<'_>, errors: &mut Vec<SubstError>) {
     match &mut node.value {
         NodeValue::Str(text) => {
             if !text.contains("${{") {

@@ -13,9 +13,10 @@
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 
-use crate::kinds::build::BuildSpec;
-pub use crate::kinds::build::Trigger;
+use super::kind::PlanDef;
 use crate::manifest::Declared;
+use crate::manifest::specs::BuildSpec;
+pub(crate) use crate::manifest::specs::Trigger;
 use crate::plan::{Action, Operation};
 
 /// A build the apply of a plan starts.
@@ -37,7 +38,7 @@ pub struct PlannedBuild {
 
 impl PlannedBuild {
     /// `build NAME (PROJECT: out1, out2)`, for plans and reports.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         if let Some(id) = &self.spec.scenario {
             return format!("build {} ({}: scenario {id})", self.name, self.project);
         }
@@ -61,7 +62,7 @@ fn changes_project(op: &Operation, project: &str) -> bool {
 
 /// Whether `op` is one of the operations of `project` (itself or an object it contains: its
 /// datasets, recipes, scenarios), whose success a build of that project waits for.
-pub fn belongs_to(op: &Operation, project: &str) -> bool {
+pub(crate) fn belongs_to(op: &Operation, project: &str) -> bool {
     let Some(kind) = op.kind.def() else {
         return false;
     };
@@ -69,7 +70,7 @@ pub fn belongs_to(op: &Operation, project: &str) -> bool {
         op.name.split_once('.').map(|(p, _)| p) == Some(project)
     } else {
         // The project itself: the kind that contains the project-scoped kinds.
-        crate::kinds::REGISTRY
+        super::kind::REGISTRY
             .iter()
             .any(|k| k.contained_in() == Some(op.kind))
             && op.name == project
@@ -77,7 +78,7 @@ pub fn belongs_to(op: &Operation, project: &str) -> bool {
 }
 
 /// The builds an apply of `operations` starts, in declaration order.
-pub fn triggered<O: Borrow<Operation>>(desired: &[Declared], operations: &[O]) -> Vec<PlannedBuild> {
+pub(crate) fn triggered<O: Borrow<Operation>>(desired: &[Declared], operations: &[O]) -> Vec<PlannedBuild> {
     desired
         .iter()
         .filter_map(|d| {
@@ -119,8 +120,8 @@ fn past(action: Action) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::build::BuildOutputSpec;
     use crate::manifest::kinds::{ObjectMeta, Origin, Resource};
+    use crate::manifest::specs::BuildOutputSpec;
     use crate::plan::Kind;
 
     fn build(name: &str, project: &str, trigger: Option<Trigger>) -> Declared {

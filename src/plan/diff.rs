@@ -15,8 +15,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::kinds::dataset::{ColumnSpec, SchemaSpec};
-use crate::kinds::project::PermissionSpec;
+use crate::manifest::specs::{ColumnSpec, PermissionSpec, SchemaSpec};
 use crate::manifest::{KeyedMap, SecretRef};
 use crate::wire::{DatasetSchema, ProjectPermissions};
 
@@ -29,11 +28,11 @@ use super::normalize::{
 use super::overlay::{list_rule_at, whole_values_at};
 
 /// Fields of any document that DSS treats as sets.
-pub const SET_FIELDS: [&str; 3] = ["tags", "groups", "allowedGroups"];
+pub(crate) const SET_FIELDS: [&str; 3] = ["tags", "groups", "allowedGroups"];
 
 /// A secret reference found in a document, before it is judged.
 #[derive(Debug, Clone)]
-pub struct PendingSecret {
+pub(crate) struct PendingSecret {
     /// Dotted path in the sub-document (`params.password`).
     pub path: String,
     pub reference: SecretRef,
@@ -42,7 +41,7 @@ pub struct PendingSecret {
 }
 
 /// The comparison of one sub-document, built field by field.
-pub struct Doc<'a> {
+pub(crate) struct Doc<'a> {
     pub sub: SubDoc,
     /// The live document, `None` when the object is created.
     pub live: Option<&'a Value>,
@@ -57,7 +56,7 @@ pub struct Doc<'a> {
 }
 
 impl<'a> Doc<'a> {
-    pub fn new(sub: SubDoc, live: Option<&'a Value>, project_key: Option<&'a str>) -> Self {
+    pub(crate) fn new(sub: SubDoc, live: Option<&'a Value>, project_key: Option<&'a str>) -> Self {
         Doc {
             sub,
             live,
@@ -84,7 +83,7 @@ impl<'a> Doc<'a> {
     }
 
     /// A managed scalar; `default` is what DSS assumes when the field is absent.
-    pub fn scalar(&mut self, key: &str, desired: Option<Value>, default: Option<Value>) {
+    pub(crate) fn scalar(&mut self, key: &str, desired: Option<Value>, default: Option<Value>) {
         let Some(want) = desired else { return };
         let have = self.live_get(key).cloned();
         self.overlay.insert(key.to_string(), want.clone());
@@ -95,12 +94,12 @@ impl<'a> Doc<'a> {
     }
 
     /// Write a field without comparing it (identity fields, create-only fields on create).
-    pub fn write_only(&mut self, key: &str, value: Value) {
+    pub(crate) fn write_only(&mut self, key: &str, value: Value) {
         self.overlay.insert(key.to_string(), value);
     }
 
     /// A managed list that DSS treats as a set.
-    pub fn set(&mut self, key: &str, desired: Option<&Vec<String>>) {
+    pub(crate) fn set(&mut self, key: &str, desired: Option<&Vec<String>>) {
         let Some(want) = desired else { return };
         let want = set_of(want);
         let have = string_set(self.live_get(key));
@@ -112,7 +111,7 @@ impl<'a> Doc<'a> {
     }
 
     /// A map managed key by key.
-    pub fn keyed(&mut self, key: &str, desired: Option<&KeyedMap>) {
+    pub(crate) fn keyed(&mut self, key: &str, desired: Option<&KeyedMap>) {
         let Some(want) = desired else { return };
         let want: Map<String, Value> = want.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let live = self.live_get(key);
@@ -189,7 +188,7 @@ impl<'a> Doc<'a> {
 
     /// The whole document managed key by key from its root (the general settings), at any
     /// depth.
-    pub fn keyed_root(&mut self, desired: &KeyedMap) {
+    pub(crate) fn keyed_root(&mut self, desired: &KeyedMap) {
         let want: Map<String, Value> = desired.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let live = self.live;
         let mut overlay = std::mem::take(&mut self.overlay);
@@ -230,7 +229,7 @@ impl<'a> Doc<'a> {
 
     /// Schema columns: ordered and authoritative; each column's optional attributes are
     /// compared only when the manifest gives them.
-    pub fn columns(&mut self, desired: &SchemaSpec) {
+    pub(crate) fn columns(&mut self, desired: &SchemaSpec) {
         let want: Vec<Value> = desired.columns.iter().map(column_json).collect();
         self.overlay.insert("columns".into(), Value::Array(want.clone()));
         let live: Vec<&Map<String, Value>> = self
@@ -291,7 +290,7 @@ impl<'a> Doc<'a> {
     }
 
     /// Project grants, authoritative, matched by principal.
-    pub fn grants(&mut self, desired: &[PermissionSpec]) -> Result<(), String> {
+    pub(crate) fn grants(&mut self, desired: &[PermissionSpec]) -> Result<(), String> {
         let live: Vec<(String, Flags)> = self
             .live_get("permissions")
             .and_then(Value::as_array)
@@ -360,7 +359,7 @@ impl<'a> Doc<'a> {
 
     /// The write, if anything is managed in this sub-document. `version_tag` is the live
     /// document's `versionTag.versionNumber` when it has one.
-    pub fn finish(self, version_tag: Option<u64>) -> Option<Write> {
+    pub(crate) fn finish(self, version_tag: Option<u64>) -> Option<Write> {
         if self.overlay.is_empty() && self.secrets.is_empty() {
             return None;
         }
@@ -438,7 +437,7 @@ fn grant_display(flags: &Flags) -> Value {
 /// The live values of the fields a write manages, normalised: what a write's content
 /// fingerprint is computed over. `apply --plan` calls this on the document it re-reads and
 /// compares [`content_fingerprint`] of the result with the write's fingerprint.
-pub fn managed_view(sub: SubDoc, live: &Value, overlay: &Value, secrets: &[SecretField]) -> Value {
+pub(crate) fn managed_view(sub: SubDoc, live: &Value, overlay: &Value, secrets: &[SecretField]) -> Value {
     let mut view = view_at(sub, Some(live), overlay, 0);
     for s in secrets {
         let present =
@@ -516,7 +515,7 @@ fn list_view(sub: SubDoc, rule: ListRule, have: Option<&Value>, wanted: &[Value]
 
 /// The live permissions document as a JSON value, or the owner alone from the project list
 /// when the permissions were not read (only the owner is managed then).
-pub fn permissions_view(permissions: Option<&ProjectPermissions>, owner_login: Option<&str>) -> Value {
+pub(crate) fn permissions_view(permissions: Option<&ProjectPermissions>, owner_login: Option<&str>) -> Value {
     match permissions {
         Some(p) => serde_json::to_value(p).expect("wire types serialise"),
         None => json!({ "owner": owner_login }),
@@ -524,7 +523,7 @@ pub fn permissions_view(permissions: Option<&ProjectPermissions>, owner_login: O
 }
 
 /// The live schema document: the separately read one, else the one embedded in the definition.
-pub fn schema_view(read: Option<&DatasetSchema>, embedded: Option<&DatasetSchema>) -> Value {
+pub(crate) fn schema_view(read: Option<&DatasetSchema>, embedded: Option<&DatasetSchema>) -> Value {
     match read.or(embedded) {
         Some(s) => serde_json::to_value(s).expect("wire types serialise"),
         None => json!({ "columns": [] }),

@@ -39,9 +39,9 @@ pub fn secret_fingerprint(salt: &str, resource: &ResourceId, path: &str, value: 
 /// default map guarantees), plus the document's `versionTag.versionNumber` when it has one.
 /// The fingerprint of a live object's main document `doc`, as a deletion records it in a plan
 /// and the staleness check of a saved plan recomputes it: the part of the document its kind
-/// keeps ([`crate::kinds::Kind::fingerprint_view`]), without the encrypted secrets of `params`
+/// keeps ([`crate::plan::kind::KindPlan::fingerprint_view`]), without the encrypted secrets of `params`
 /// (DSS re-encrypts them on every save: not part of the identity), and its `versionTag`.
-pub fn live_object_fingerprint(kind: &dyn crate::kinds::Kind, mut doc: Value) -> Fingerprint {
+pub(crate) fn live_object_fingerprint(kind: &dyn super::kind::KindPlan, mut doc: Value) -> Fingerprint {
     kind.fingerprint_view(&mut doc);
     let version = version_number(&doc);
     if let Some(params) = doc.get_mut("params").and_then(Value::as_object_mut) {
@@ -50,7 +50,7 @@ pub fn live_object_fingerprint(kind: &dyn crate::kinds::Kind, mut doc: Value) ->
     content_fingerprint(&doc, version)
 }
 
-pub fn content_fingerprint(managed_view: &Value, version_tag: Option<u64>) -> Fingerprint {
+pub(crate) fn content_fingerprint(managed_view: &Value, version_tag: Option<u64>) -> Fingerprint {
     let canonical = serde_json::to_vec(managed_view).expect("JSON values always serialise");
     Fingerprint {
         version_tag,
@@ -59,7 +59,7 @@ pub fn content_fingerprint(managed_view: &Value, version_tag: Option<u64>) -> Fi
 }
 
 /// `versionTag.versionNumber` of a raw DSS document, if any.
-pub fn version_number(doc: &Value) -> Option<u64> {
+pub(crate) fn version_number(doc: &Value) -> Option<u64> {
     doc.get("versionTag")?.get("versionNumber")?.as_u64()
 }
 

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use crate::manifest::{Declared, ObjectMeta, Origin, SecretRef};
 
 /// A declared resource of `kind` from JSON `metadata` and `spec`, declared at `line`.
-pub fn declared(kind: &str, meta: Value, spec: Value, line: usize) -> Declared {
+pub(crate) fn declared(kind: &str, meta: Value, spec: Value, line: usize) -> Declared {
     let meta: ObjectMeta = serde_json::from_value(meta).expect("valid metadata");
-    let resource = crate::kinds::by_name(kind)
+    let resource = crate::manifest::registry::by_name(kind)
         .unwrap_or_else(|| panic!("unknown kind {kind}"))
         .parse(meta, spec)
         .expect("a valid spec");
@@ -25,7 +25,7 @@ pub fn declared(kind: &str, meta: Value, spec: Value, line: usize) -> Declared {
 }
 
 /// Secret values of the fixtures, by environment variable name.
-pub fn secret_table(name: &str) -> Option<&'static str> {
+pub(crate) fn secret_table(name: &str) -> Option<&'static str> {
     match name {
         "DWH_PASSWORD" => Some("s3cr3t-dwh"),
         "ALICE_PASSWORD" => Some("alice-pw-1"),
@@ -35,7 +35,7 @@ pub fn secret_table(name: &str) -> Option<&'static str> {
 }
 
 /// Resolves `fromEnv` through [`secret_table`]; `fromFile` is refused.
-pub fn resolver(r: &SecretRef, _origin: &Origin) -> Result<String, String> {
+pub(crate) fn resolver(r: &SecretRef, _origin: &Origin) -> Result<String, String> {
     match r {
         SecretRef::FromEnv { from_env } => secret_table(from_env)
             .map(str::to_string)
@@ -45,7 +45,7 @@ pub fn resolver(r: &SecretRef, _origin: &Origin) -> Result<String, String> {
 }
 
 /// A stack with one of each kind, in the spirit of the README quickstart.
-pub fn sample() -> Vec<Declared> {
+pub(crate) fn sample() -> Vec<Declared> {
     vec![
         declared(
             "Group",
@@ -116,7 +116,7 @@ pub fn sample() -> Vec<Declared> {
 }
 
 /// An operation with nothing to write: for tests of what runs operations and reports them.
-pub fn operation(kind: super::Kind, name: &str, action: super::Action) -> super::Operation {
+pub(crate) fn operation(kind: super::Kind, name: &str, action: super::Action) -> super::Operation {
     super::Operation {
         kind,
         name: name.into(),

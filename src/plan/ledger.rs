@@ -25,14 +25,14 @@ use serde_json::{Map, Value};
 use super::model::{Kind, ResourceId};
 
 /// Global variables with this prefix belong to dssctl: excluded from the `Variables` kind.
-pub const RESERVED_PREFIX: &str = "dssctl.";
+pub(crate) const RESERVED_PREFIX: &str = "dssctl.";
 
 /// The prefix of the stack locks among the global variables (see `crate::lock`); the stack
 /// name follows.
 pub const LOCK_PREFIX: &str = "dssctl.lock.";
 
 /// Version of the ledger document.
-pub const LEDGER_FORMAT_VERSION: u32 = 1;
+pub(crate) const LEDGER_FORMAT_VERSION: u32 = 1;
 
 /// Name of the global variable holding a stack's ledger.
 pub fn ledger_variable(stack: &str) -> String {
@@ -40,12 +40,12 @@ pub fn ledger_variable(stack: &str) -> String {
 }
 
 /// Whether a global variable name is reserved to dssctl.
-pub fn is_reserved_variable(name: &str) -> bool {
+pub(crate) fn is_reserved_variable(name: &str) -> bool {
     name.starts_with(RESERVED_PREFIX)
 }
 
 /// A stack name: letters, digits, `-`, `_` and `.`, at most 64 characters.
-pub fn validate_stack_name(stack: &str) -> Result<(), String> {
+pub(crate) fn validate_stack_name(stack: &str) -> Result<(), String> {
     if stack.is_empty() || stack.len() > 64 {
         return Err(format!(
             "stack name {stack:?} must have between 1 and 64 characters"
@@ -92,7 +92,7 @@ pub struct LedgerEntry {
 }
 
 impl LedgerEntry {
-    pub fn id(&self) -> ResourceId {
+    pub(crate) fn id(&self) -> ResourceId {
         ResourceId::new(self.kind, self.name.clone())
     }
 }
@@ -187,7 +187,7 @@ impl Ledger {
         serde_json::to_value(self).expect("a ledger always serialises")
     }
 
-    pub fn get(&self, id: &ResourceId) -> Option<&LedgerEntry> {
+    pub(crate) fn get(&self, id: &ResourceId) -> Option<&LedgerEntry> {
         self.resources.get(&id.ledger_key())
     }
 
@@ -195,12 +195,12 @@ impl Ledger {
         self.resources.insert(entry.id().ledger_key(), entry);
     }
 
-    pub fn remove(&mut self, id: &ResourceId) -> Option<LedgerEntry> {
+    pub(crate) fn remove(&mut self, id: &ResourceId) -> Option<LedgerEntry> {
         self.resources.remove(&id.ledger_key())
     }
 
     /// Every resource the ledger lists.
-    pub fn ids(&self) -> impl Iterator<Item = ResourceId> + '_ {
+    pub(crate) fn ids(&self) -> impl Iterator<Item = ResourceId> + '_ {
         self.resources.values().map(LedgerEntry::id)
     }
 }

@@ -13,23 +13,23 @@
 //! - [`fingerprint`]: keyed secret fingerprints and live-document fingerprints;
 //! - [`overlay`]: how a write's desired fields are put on a fresh GET (used by apply);
 //! - [`builds`]: which `Build` manifests an apply starts;
-//! - `simulate`: what DSS would hold after applying a desired state (tests and the benchmark,
-//!   behind the `test-support` feature).
+//! - [`kind`]: what the planner needs from a kind ([`kind::KindPlan`]) and its registry.
+//!
+//! What DSS would hold after applying a desired state (tests and the benchmark) is
+//! `crate::kinds::simulate`: it builds each kind's observed state, so it sits above the kinds.
 
-pub mod builds;
-pub mod diff;
+pub(crate) mod builds;
+pub(crate) mod diff;
 pub mod fingerprint;
+pub(crate) mod kind;
 pub mod ledger;
-pub mod model;
-pub mod normalize;
-pub mod observed;
+pub(crate) mod model;
+pub(crate) mod normalize;
+pub(crate) mod observed;
 pub mod overlay;
-pub mod planner;
+pub(crate) mod planner;
 pub mod scope;
-/// Test support only: compiled for tests and for the benchmark (`--features test-support`).
-#[cfg(any(test, feature = "test-support"))]
-pub mod simulate;
-pub mod targeting;
+pub(crate) mod targeting;
 
 pub use ledger::{Ledger, LedgerEntry};
 pub use model::*;
@@ -37,6 +37,6 @@ pub use observed::{KindMap, Observed};
 pub use planner::{PlanInput, SecretResolver, plan};
 
 #[cfg(test)]
-pub(crate) mod fixtures;
+pub mod fixtures;
 #[cfg(test)]
 mod tests;

@@ -19,17 +19,19 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::kind::PlanDef;
 use crate::manifest::{Origin, SecretRef};
 
 /// Version of the JSON plan document. Bumped only on incompatible changes (2: snake_case keys).
-pub const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// The oldest saved plan this dssctl still reads (version 1: camelCase keys, read as aliases).
-pub const OLDEST_FORMAT_VERSION: u32 = 1;
+#[cfg(test)]
+pub(crate) const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// The kind of a resource a plan operates on: the registry's [`crate::kinds::KindId`] (a
 /// `Build` is a job, not a resource: it is run by apply, never diffed).
-pub use crate::kinds::KindId as Kind;
+pub(crate) use crate::manifest::registry::KindId as Kind;
 
 /// The identity of a resource: its kind and its name (`PROJECT.dataset` for datasets).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -47,7 +49,7 @@ impl ResourceId {
     }
 
     /// The identity of `name` of a kind that belongs to a project: `PROJECT.name`.
-    pub fn in_project(kind: Kind, project: &str, name: &str) -> Self {
+    pub(crate) fn in_project(kind: Kind, project: &str, name: &str) -> Self {
         ResourceId::new(kind, format!("{project}.{name}"))
     }
 
@@ -57,13 +59,15 @@ impl ResourceId {
     }
 
     /// Parse a ledger key.
-    pub fn from_ledger_key(key: &str) -> Option<Self> {
+    #[cfg(test)]
+    pub(crate) fn from_ledger_key(key: &str) -> Option<Self> {
         let (kind, name) = key.split_once(':')?;
         Some(ResourceId::new(Kind::parse(kind)?, name))
     }
 
     /// For a kind that belongs to a project, `(project, name)`.
-    pub fn project_parts(&self) -> Option<(&str, &str)> {
+    #[cfg(test)]
+    pub(crate) fn project_parts(&self) -> Option<(&str, &str)> {
         if self.kind.def().is_some_and(|k| k.in_project()) {
             self.name.split_once('.')
         } else {
@@ -73,7 +77,7 @@ impl ResourceId {
 
     /// The resource that contains this one (a dataset's project), which it depends on by its
     /// very name.
-    pub fn container(&self) -> Option<ResourceId> {
+    pub(crate) fn container(&self) -> Option<ResourceId> {
         let kind = self.kind.def()?;
         let container = kind.contained_in()?;
         Some(ResourceId::new(container, kind.container_of(&self.name)?))
@@ -109,7 +113,7 @@ impl Action {
     }
 
     /// The one-character marker of the text output.
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             Action::Create => "+",
             Action::Adopt => "=",
@@ -123,7 +127,7 @@ impl Action {
 /// its own PUT (or POST on create), with the rules its managed fields follow. The common ones
 /// are the associated constants; a kind module may define its own
 /// (`pub const PAYLOAD: SubDoc = SubDoc::new(&DocShape::plain("payload"))`) and lists every
-/// sub-document it writes in [`crate::kinds::Kind::subdocuments`], which is how a saved plan
+/// sub-document it writes in [`crate::plan::kind::KindPlan::subdocuments`], which is how a saved plan
 /// naming it is read back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SubDoc(&'static DocShape);
@@ -131,7 +135,7 @@ pub struct SubDoc(&'static DocShape);
 /// How the fields of a sub-document are compared and merged, beyond RFC 7396's merge patch
 /// (see [`crate::plan::overlay`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct DocShape {
+pub(crate) struct DocShape {
     /// The word of plans and messages (`permissions`).
     pub name: &'static str,
     /// Top-level list fields merged item by item rather than replaced.
@@ -149,14 +153,14 @@ pub struct DocShape {
 
 /// A top-level list field merged item by item.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct KeyedList {
+pub(crate) struct KeyedList {
     pub field: &'static str,
     pub rule: ListRule,
 }
 
 /// How the items of a [`KeyedList`] are matched and compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ListRule {
+pub(crate) enum ListRule {
     /// Grants, by principal (`group` or `user`): the list is authoritative, a grant keeps the
     /// flags dssctl does not know, and the diff compares the flags.
     Grants,
@@ -170,7 +174,7 @@ pub enum ListRule {
 
 impl DocShape {
     /// A document merged key by key with no list rule.
-    pub const fn plain(name: &'static str) -> DocShape {
+    pub(crate) const fn plain(name: &'static str) -> DocShape {
         DocShape {
             name,
             keyed_lists: &[],
@@ -229,21 +233,21 @@ impl SubDoc {
     ];
 
     /// A sub-document with the rules `shape` gives.
-    pub const fn new(shape: &'static DocShape) -> SubDoc {
+    pub(crate) const fn new(shape: &'static DocShape) -> SubDoc {
         SubDoc(shape)
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         self.0.name
     }
 
     /// Its rules.
-    pub fn shape(self) -> &'static DocShape {
+    pub(crate) fn shape(self) -> &'static DocShape {
         self.0
     }
 
     /// The rule of the top-level list `field`, if it is merged item by item.
-    pub fn list_rule(self, field: &str) -> Option<ListRule> {
+    pub(crate) fn list_rule(self, field: &str) -> Option<ListRule> {
         self.0
             .keyed_lists
             .iter()
@@ -252,11 +256,11 @@ impl SubDoc {
     }
 
     /// The sub-document written `word` in a plan: a common one or one a kind declares.
-    pub fn parse(word: &str) -> Option<SubDoc> {
+    pub(crate) fn parse(word: &str) -> Option<SubDoc> {
         SubDoc::COMMON
             .into_iter()
             .chain(
-                crate::kinds::REGISTRY
+                super::kind::REGISTRY
                     .iter()
                     .flat_map(|k| k.subdocuments().iter().copied()),
             )
@@ -318,7 +322,7 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn new(path: impl Into<String>, before: Value, after: Value) -> Self {
+    pub(crate) fn new(path: impl Into<String>, before: Value, after: Value) -> Self {
         Change {
             path: path.into(),
             before,
@@ -330,7 +334,7 @@ impl Change {
     }
 
     /// A secret field judged changed by its fingerprint; its values are never recorded.
-    pub fn sensitive(path: impl Into<String>) -> Self {
+    pub(crate) fn sensitive(path: impl Into<String>) -> Self {
         Change {
             path: path.into(),
             before: Value::Null,
@@ -343,7 +347,7 @@ impl Change {
 
     /// A secret field that could not be resolved, so not compared; `reason` names the
     /// variable or the file, never a value.
-    pub fn unchecked(path: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn unchecked(path: impl Into<String>, reason: impl Into<String>) -> Self {
         Change {
             unchecked: Some(reason.into()),
             ..Change::sensitive(path)
@@ -401,12 +405,12 @@ pub struct PlanScope {
 
 impl PlanScope {
     /// Whether the plan covers everything.
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.targets.is_empty() && self.excludes.is_empty()
     }
 
     /// `--target A --exclude B`, as the outputs name a partial plan.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         self.targets
             .iter()
             .map(|t| format!("--target {t}"))
@@ -449,7 +453,7 @@ pub struct Write {
 impl Write {
     /// The fingerprint of `live`, a fresh read of this write's document, computed as the plan
     /// computed [`Write::fingerprint`] (over the managed fields only, normalised).
-    pub fn live_fingerprint(&self, live: &Value) -> Fingerprint {
+    pub(crate) fn live_fingerprint(&self, live: &Value) -> Fingerprint {
         super::fingerprint::content_fingerprint(
             &super::diff::managed_view(self.subdocument, live, &self.overlay, &self.secrets),
             super::fingerprint::version_number(live),
@@ -460,7 +464,7 @@ impl Write {
     /// same managed values and, where both carry one, the same `versionTag`. A write planned
     /// for a creation (no fingerprint) is current only while the object is absent, which the
     /// caller checks.
-    pub fn is_current(&self, live: &Value) -> bool {
+    pub(crate) fn is_current(&self, live: &Value) -> bool {
         let Some(planned) = &self.fingerprint else {
             return false;
         };
@@ -545,13 +549,9 @@ impl Operation {
         ResourceId::new(self.kind, self.name.clone())
     }
 
-    /// Whether any secret field is written or changed.
-    pub fn has_secret_change(&self) -> bool {
-        self.changes.iter().any(|c| c.sensitive)
-    }
-
     /// Whether the project permissions (or a connection's allowed groups) change.
-    pub fn has_permission_change(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn has_permission_change(&self) -> bool {
         self.changes
             .iter()
             .any(|c| c.path.starts_with("permissions") || c.path == "owner" || c.path == "allowedGroups")
@@ -659,24 +659,24 @@ impl Plan {
     }
 
     /// The operations apply and watch execute: all but the detect-only ones.
-    pub fn writable(&self) -> impl Iterator<Item = &Operation> {
+    pub(crate) fn writable(&self) -> impl Iterator<Item = &Operation> {
         self.operations.iter().filter(|o| !o.policy.detect_only)
     }
 
     /// The detect-only differences: shown and reported, never written.
-    pub fn detect_only(&self) -> impl Iterator<Item = &Operation> {
+    pub(crate) fn detect_only(&self) -> impl Iterator<Item = &Operation> {
         self.operations.iter().filter(|o| o.policy.detect_only)
     }
 
     /// This plan without its detect-only operations: what apply writes.
-    pub fn without_detect_only(&self) -> Plan {
+    pub(crate) fn without_detect_only(&self) -> Plan {
         let mut plan = self.clone();
         plan.operations.retain(|o| !o.policy.detect_only);
         plan
     }
 
     /// Recompute the summary from the operations (`unchanged` is kept).
-    pub fn recount(&mut self) {
+    pub(crate) fn recount(&mut self) {
         let unchanged = self.summary.unchanged;
         let mut s = Summary {
             unchanged,

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::kinds::project::PermissionSpec;
 use crate::manifest::SecretRef;
+use crate::manifest::specs::PermissionSpec;
 
 /// A list DSS treats as a set (tags, a user's groups, allowed groups): sorted, deduplicated.
-pub fn set_of<S: AsRef<str>>(items: &[S]) -> Vec<String> {
+pub(crate) fn set_of<S: AsRef<str>>(items: &[S]) -> Vec<String> {
     let mut out: Vec<String> = items.iter().map(|s| s.as_ref().to_string()).collect();
     out.sort();
     out.dedup();
@@ -20,7 +20,7 @@ pub fn set_of<S: AsRef<str>>(items: &[S]) -> Vec<String> {
 
 /// `${projectKey}` is stored unresolved by DSS and may be written either way in a manifest;
 /// both sides are compared resolved.
-pub fn resolve_project_key(value: &Value, project_key: Option<&str>) -> Value {
+pub(crate) fn resolve_project_key(value: &Value, project_key: Option<&str>) -> Value {
     match (value, project_key) {
         (Value::String(s), Some(key)) if s.contains("${projectKey}") => {
             Value::String(s.replace("${projectKey}", key))
@@ -31,7 +31,7 @@ pub fn resolve_project_key(value: &Value, project_key: Option<&str>) -> Value {
 
 /// Semantic equality of two JSON values: numbers by value (`1` equals `1.0`, as DSS's Java
 /// side re-encodes them), objects key by key, arrays element by element.
-pub fn same_value(a: &Value, b: &Value) -> bool {
+pub(crate) fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             if let (Some(x), Some(y)) = (x.as_i64(), y.as_i64()) {
@@ -55,7 +55,7 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
 
 /// Equality of a managed scalar: an absent live value equals the field's DSS default, and an
 /// empty string equals an absent text (DSS returns `""` for texts never set).
-pub fn same_scalar(live: Option<&Value>, desired: &Value, default: Option<&Value>) -> bool {
+pub(crate) fn same_scalar(live: Option<&Value>, desired: &Value, default: Option<&Value>) -> bool {
     let live = match live {
         None | Some(Value::Null) => default.cloned().unwrap_or(Value::Null),
         Some(v) => v.clone(),
@@ -73,7 +73,7 @@ pub fn same_scalar(live: Option<&Value>, desired: &Value, default: Option<&Value
 }
 
 /// A secret reference written inside a free-form map (`params: {password: {fromEnv: X}}`).
-pub fn as_secret_ref(value: &Value) -> Option<SecretRef> {
+pub(crate) fn as_secret_ref(value: &Value) -> Option<SecretRef> {
     let obj = value.as_object()?;
     if obj.len() != 1 {
         return None;
@@ -86,12 +86,12 @@ pub fn as_secret_ref(value: &Value) -> Option<SecretRef> {
 }
 
 /// Column types are case-insensitive in DSS and returned lower-case.
-pub fn column_type(t: &str) -> String {
+pub(crate) fn column_type(t: &str) -> String {
     t.to_ascii_lowercase()
 }
 
 /// The per-flag rights of a project grant, in DSS's order.
-pub const PERMISSION_FLAGS: [&str; 15] = [
+pub(crate) const PERMISSION_FLAGS: [&str; 15] = [
     "admin",
     "editPermissions",
     "readProjectContent",
@@ -110,10 +110,10 @@ pub const PERMISSION_FLAGS: [&str; 15] = [
 ];
 
 /// The legacy single-`type` grants of the 2015 API, from the most to the least privileged.
-pub const PERMISSION_TYPES: [&str; 4] = ["ADMIN", "ANALYST_READWRITE", "ANALYST_READONLY", "READER"];
+pub(crate) const PERMISSION_TYPES: [&str; 4] = ["ADMIN", "ANALYST_READWRITE", "ANALYST_READONLY", "READER"];
 
 /// Effective rights: flag → granted.
-pub type Flags = BTreeMap<&'static str, bool>;
+pub(crate) type Flags = BTreeMap<&'static str, bool>;
 
 fn flags_from(granted: &[&str]) -> Flags {
     PERMISSION_FLAGS
@@ -123,7 +123,7 @@ fn flags_from(granted: &[&str]) -> Flags {
 }
 
 /// The flags a legacy `type` grants (before implications).
-pub fn type_flags(permission_type: &str) -> Option<Flags> {
+pub(crate) fn type_flags(permission_type: &str) -> Option<Flags> {
     let granted: &[&str] = match permission_type.to_ascii_uppercase().as_str() {
         "ADMIN" => &PERMISSION_FLAGS,
         "ANALYST_READWRITE" => &[
@@ -145,7 +145,7 @@ pub fn type_flags(permission_type: &str) -> Option<Flags> {
 /// implies reading, moderating dashboards implies writing them). Whether DSS stores the implied
 /// flags is not documented, so both sides are compared after closing them under implication:
 /// `{writeProjectContent}` and `{writeProjectContent, readProjectContent}` are the same grant.
-pub fn imply(mut flags: Flags) -> Flags {
+pub(crate) fn imply(mut flags: Flags) -> Flags {
     let on = |f: &Flags, k: &str| f.get(k).copied().unwrap_or(false);
     if on(&flags, "admin") {
         for f in PERMISSION_FLAGS {
@@ -166,7 +166,7 @@ pub fn imply(mut flags: Flags) -> Flags {
 }
 
 /// Effective rights of a live grant (per-flag form, or the legacy `type` when no flag is set).
-pub fn live_grant_flags(grant: &Map<String, Value>) -> Flags {
+pub(crate) fn live_grant_flags(grant: &Map<String, Value>) -> Flags {
     let any_flag = PERMISSION_FLAGS.iter().any(|f| grant.contains_key(*f));
     if !any_flag && let Some(flags) = grant.get("type").and_then(Value::as_str).and_then(type_flags) {
         return flags;
@@ -180,7 +180,7 @@ pub fn live_grant_flags(grant: &Map<String, Value>) -> Flags {
 
 /// Effective rights of a desired grant: its `type` if given, then its explicit flags on top
 /// (a flag not written is not granted: the grant list is authoritative).
-pub fn desired_grant_flags(spec: &PermissionSpec) -> Result<Flags, String> {
+pub(crate) fn desired_grant_flags(spec: &PermissionSpec) -> Result<Flags, String> {
     let mut flags = match &spec.permission_type {
         Some(t) => type_flags(t).ok_or_else(|| {
             format!(
@@ -222,7 +222,7 @@ pub fn desired_grant_flags(spec: &PermissionSpec) -> Result<Flags, String> {
 }
 
 /// The legacy type whose rights are exactly these, if any (to show `type: A -> B`).
-pub fn type_of(flags: &Flags) -> Option<&'static str> {
+pub(crate) fn type_of(flags: &Flags) -> Option<&'static str> {
     PERMISSION_TYPES
         .iter()
         .find(|t| type_flags(t).as_ref() == Some(flags))
@@ -230,7 +230,7 @@ pub fn type_of(flags: &Flags) -> Option<&'static str> {
 }
 
 /// Flags as a JSON object, every flag explicit (DSS keeps a flag that is omitted on PUT).
-pub fn flags_json(flags: &Flags) -> Map<String, Value> {
+pub(crate) fn flags_json(flags: &Flags) -> Map<String, Value> {
     flags
         .iter()
         .map(|(k, v)| (k.to_string(), Value::Bool(*v)))
@@ -238,7 +238,7 @@ pub fn flags_json(flags: &Flags) -> Map<String, Value> {
 }
 
 /// The principal of a grant, as shown in paths: `group=analysts` or `user=alice`.
-pub fn principal(group: Option<&str>, user: Option<&str>) -> Option<String> {
+pub(crate) fn principal(group: Option<&str>, user: Option<&str>) -> Option<String> {
     match (group, user) {
         (Some(g), None) => Some(format!("group={g}")),
         (None, Some(u)) => Some(format!("user={u}")),

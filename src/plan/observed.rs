@@ -16,7 +16,7 @@ use std::fmt::Debug;
 
 use serde_json::{Map, Value};
 
-use crate::kinds::KindId;
+use crate::manifest::registry::KindId;
 
 use super::ledger::Ledger;
 
@@ -53,16 +53,17 @@ pub struct KindMap(BTreeMap<KindId, Box<dyn Part>>);
 
 impl KindMap {
     /// The part of `kind`, if it was stored and has type `T`.
-    pub fn get<T: Part>(&self, kind: KindId) -> Option<&T> {
+    pub(crate) fn get<T: Part>(&self, kind: KindId) -> Option<&T> {
         (**self.0.get(&kind)?).as_any().downcast_ref()
     }
 
-    pub fn get_mut<T: Part>(&mut self, kind: KindId) -> Option<&mut T> {
+    #[cfg(test)]
+    pub(crate) fn get_mut<T: Part>(&mut self, kind: KindId) -> Option<&mut T> {
         (**self.0.get_mut(&kind)?).as_any_mut().downcast_mut()
     }
 
     /// The part of `kind`, stored empty first if absent (or of another type).
-    pub fn entry<T: Part + Default>(&mut self, kind: KindId) -> &mut T {
+    pub(crate) fn entry<T: Part + Default>(&mut self, kind: KindId) -> &mut T {
         let slot = self.0.entry(kind).or_insert_with(|| Box::new(T::default()));
         if !(**slot).as_any().is::<T>() {
             *slot = Box::new(T::default());
@@ -70,15 +71,15 @@ impl KindMap {
         (**slot).as_any_mut().downcast_mut().expect("just checked")
     }
 
-    pub fn insert<T: Part>(&mut self, kind: KindId, value: T) {
+    pub(crate) fn insert<T: Part>(&mut self, kind: KindId, value: T) {
         self.0.insert(kind, Box::new(value));
     }
 
-    pub fn insert_boxed(&mut self, kind: KindId, value: Box<dyn Part>) {
+    pub(crate) fn insert_boxed(&mut self, kind: KindId, value: Box<dyn Part>) {
         self.0.insert(kind, value);
     }
 
-    pub fn contains(&self, kind: KindId) -> bool {
+    pub(crate) fn contains(&self, kind: KindId) -> bool {
         self.0.contains_key(&kind)
     }
 }
@@ -116,7 +117,7 @@ impl Observed {
     /// for the stack locks among the global variables, which change between two reads of a
     /// run that takes its lock, and which no plan manages (the `dssctl.` variables are
     /// reserved).
-    pub fn plans_like(&self, other: &Observed) -> bool {
+    pub(crate) fn plans_like(&self, other: &Observed) -> bool {
         fn without_locks(vars: &Option<Map<String, Value>>) -> Option<Vec<(&String, &Value)>> {
             vars.as_ref().map(|v| {
                 v.iter()

@@ -60,14 +60,14 @@ fn merge(sub: SubDoc, target: &mut Value, patch: &Value, depth: usize) {
 /// Whether the entries at `depth` of a document are whole values rather than maps to merge:
 /// a variable's value (`values.NAME`, `standard.NAME`, `local.NAME`) is authoritative as
 /// written, even when it is an object; only the variables are managed one by one.
-pub fn whole_values_at(sub: SubDoc, depth: usize) -> bool {
+pub(crate) fn whole_values_at(sub: SubDoc, depth: usize) -> bool {
     sub.shape().whole_values_at == Some(depth)
 }
 
 /// How the list `items` written at `key` (at `depth`) of `sub` is merged, when item by item:
 /// a top-level list its shape names, or, in a document whose named lists are merged by name,
 /// a non-empty list of objects that all carry a `name`.
-pub fn list_rule_at(sub: SubDoc, depth: usize, key: &str, items: &[Value]) -> Option<ListRule> {
+pub(crate) fn list_rule_at(sub: SubDoc, depth: usize, key: &str, items: &[Value]) -> Option<ListRule> {
     if depth == 0
         && let Some(rule) = sub.list_rule(key)
     {
@@ -172,7 +172,7 @@ pub fn set_path(doc: &mut Value, path: &str, value: Value) {
 }
 
 /// The value at a dotted path, if any.
-pub fn get_path<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+pub(crate) fn get_path<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(doc, |cur, part| cur.get(part))
 }
 

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
+use super::kind::PlanDef;
 use crate::manifest::annotations::{DriftPolicy, PRUNE};
 use crate::manifest::{Declared, Origin, Resource, SecretRef};
 
@@ -68,7 +69,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     }
     let declared: Vec<&Declared> = p.declared.values().copied().collect();
     for d in declared {
-        d.resource.kind_def().plan(&mut p, d);
+        super::kind::of(&d.resource).plan(&mut p, d);
     }
     let (protected, forget, released) = p.deletions();
     let Planner {
@@ -130,12 +131,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 }
 
 /// The identity of a declared resource (`None` for a Build, which is not a resource).
-pub fn declared_id(resource: &Resource) -> Option<ResourceId> {
-    resource.kind_def().resource_id(resource.meta())
+pub(crate) fn declared_id(resource: &Resource) -> Option<ResourceId> {
+    super::kind::of(resource).resource_id(resource.meta())
 }
 
 /// The planner's state while it plans: the kind modules plan each declared resource through
-/// it ([`crate::kinds::Kind::plan`]).
+/// it ([`crate::plan::kind::KindPlan::plan`]).
 pub struct Planner<'a> {
     input: &'a PlanInput<'a>,
     ledger: Option<&'a Ledger>,

@@ -32,13 +32,14 @@
 
 use std::collections::BTreeSet;
 
+use super::kind::PlanDef;
 use crate::manifest::Declared;
 
 use super::ledger::Ledger;
 use super::model::{Kind, ResourceId};
 use super::observed::KindMap;
 
-/// What a kind's [`crate::kinds::Kind::add_reads`] adds to: the reads, and what the manifests
+/// What a kind's [`crate::plan::kind::KindPlan::add_reads`] adds to: the reads, and what the manifests
 /// declare (a name they declare needs no live check).
 pub struct Needs<'a> {
     pub reads: &'a mut ReadPlan,
@@ -47,7 +48,7 @@ pub struct Needs<'a> {
 
 impl Needs<'_> {
     /// `name`, of kind `kind`, is referred to: read its live list unless it is declared.
-    pub fn referenced(&mut self, kind: Kind, name: &str) {
+    pub(crate) fn referenced(&mut self, kind: Kind, name: &str) {
         if self.declared.contains(&ResourceId::new(kind, name)) {
             return;
         }
@@ -58,8 +59,8 @@ impl Needs<'_> {
 }
 
 /// The reads of one plan, after the global variables (which hold the ledger): one typed part
-/// per kind, which the kind fills ([`crate::kinds::Kind::add_reads`]), performs
-/// ([`crate::kinds::Kind::observe`]) and counts ([`crate::kinds::Kind::read_budget`]).
+/// per kind, which the kind fills ([`crate::plan::kind::KindPlan::add_reads`]), performs
+/// ([`crate::observe::KindObserve::observe`]) and counts ([`crate::plan::kind::KindPlan::read_budget`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReadPlan {
     pub kinds: KindMap,
@@ -74,7 +75,7 @@ impl ReadPlan {
             .filter_map(|d| super::planner::declared_id(&d.resource))
             .collect();
         for d in desired {
-            d.resource.kind_def().add_reads(
+            super::kind::of(&d.resource).add_reads(
                 &d.resource,
                 &mut Needs {
                     reads: &mut r,
@@ -91,12 +92,12 @@ impl ReadPlan {
     }
 
     /// Read `kind`'s list (a kind whose reads are that one list).
-    pub fn mark(&mut self, kind: Kind) {
+    pub(crate) fn mark(&mut self, kind: Kind) {
         self.kinds.insert(kind, ());
     }
 
     /// Whether `kind`'s list is read.
-    pub fn marked(&self, kind: Kind) -> bool {
+    pub(crate) fn marked(&self, kind: Kind) -> bool {
         self.kinds.contains(kind)
     }
 
@@ -104,7 +105,7 @@ impl ReadPlan {
     /// which managed resources exist (those whose sub-documents are read only when they do:
     /// the projects) and how many metadata GETs the lists left necessary.
     pub fn budget(&self, live: &BTreeSet<ResourceId>, conditional_reads: usize) -> usize {
-        let by_kinds: usize = crate::kinds::REGISTRY
+        let by_kinds: usize = super::kind::REGISTRY
             .iter()
             .map(|k| k.read_budget(self, live))
             .sum();
@@ -115,9 +116,9 @@ impl ReadPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::simulate::entry_for;
     use crate::kinds::{connection, group, project, user};
     use crate::plan::fixtures::{declared, sample};
-    use crate::plan::simulate::entry_for;
     use serde_json::json;
 
     #[test]

@@ -17,7 +17,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::kinds::REGISTRY;
+use super::kind::PlanDef;
+use super::kind::REGISTRY;
 use crate::manifest::Declared;
 
 use super::model::{Plan, PlanScope, ResourceId};
@@ -32,7 +33,7 @@ pub struct Selector {
 }
 
 /// Parse `KIND/NAME`: the kind as written in manifests (`Dataset`), in any case.
-pub fn parse_selector(text: &str) -> Result<Selector, String> {
+pub(crate) fn parse_selector(text: &str) -> Result<Selector, String> {
     let (kind, name) = text
         .split_once('/')
         .filter(|(k, n)| !k.is_empty() && !n.is_empty())
@@ -62,7 +63,7 @@ pub fn parse_selector(text: &str) -> Result<Selector, String> {
 
 /// Which resources a partial plan covers.
 #[derive(Debug, Clone, Default)]
-pub struct Selection {
+pub(crate) struct Selection {
     scope: PlanScope,
     /// `None`: every resource not excluded (no `--target`).
     targeted: Option<BTreeSet<ResourceId>>,
@@ -80,13 +81,8 @@ fn referenced_id(r: &crate::manifest::Reference) -> ResourceId {
 }
 
 impl Selection {
-    /// Everything (no `--target`, no `--exclude`).
-    pub fn everything() -> Selection {
-        Selection::default()
-    }
-
     /// Resolve the selectors against the declared resources and the ledger's entries.
-    pub fn new(
+    pub(crate) fn new(
         targets: &[Selector],
         excludes: &[Selector],
         desired: &[Declared],
@@ -161,17 +157,17 @@ impl Selection {
     }
 
     /// Whether this is a whole plan.
-    pub fn is_everything(&self) -> bool {
+    pub(crate) fn is_everything(&self) -> bool {
         self.scope.is_full()
     }
 
     /// Whether `id` is in scope.
-    pub fn contains(&self, id: &ResourceId) -> bool {
+    pub(crate) fn contains(&self, id: &ResourceId) -> bool {
         !self.excluded.contains(id) && self.targeted.as_ref().is_none_or(|t| t.contains(id))
     }
 
     /// What was excluded besides what `--exclude` names (the resources that depend on it).
-    pub fn excluded_dependents(&self) -> Vec<ResourceId> {
+    pub(crate) fn excluded_dependents(&self) -> Vec<ResourceId> {
         let named: BTreeSet<&str> = self.scope.excludes.iter().map(String::as_str).collect();
         self.excluded
             .iter()
@@ -181,7 +177,7 @@ impl Selection {
     }
 
     /// The declared resources in scope; a `Build` is kept when everything it refers to is.
-    pub fn keep_declared(&self, desired: &[Declared]) -> Vec<Declared> {
+    pub(crate) fn keep_declared(&self, desired: &[Declared]) -> Vec<Declared> {
         desired
             .iter()
             .filter(|d| match declared_id(&d.resource) {
@@ -199,7 +195,7 @@ impl Selection {
     /// Keep only what is in scope: operations, protected skips, entries to forget, errors and
     /// unchecked secrets of resources out of scope are dropped (an out-of-scope ledger entry
     /// is never deleted), and the plan records its scope.
-    pub fn restrict(&self, plan: &mut Plan, ledger: &[ResourceId]) {
+    pub(crate) fn restrict(&self, plan: &mut Plan, ledger: &[ResourceId]) {
         if self.is_everything() {
             return;
         }

@@ -6,10 +6,10 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::fixtures::{declared, resolver, sample};
-use super::simulate::simulate_apply;
 use super::*;
 use crate::kinds::dataset::ObservedDataset;
 use crate::kinds::project::ObservedProject;
+use crate::kinds::simulate::simulate_apply;
 use crate::manifest::Declared;
 
 fn run(desired: &[Declared], observed: &Observed) -> Plan {
@@ -473,7 +473,10 @@ fn undeclared_ledger_resources_are_deleted_unless_protected_or_gone() {
     });
     // A group in the ledger that was deleted out of band.
     let ledger = observed.ledger.as_mut().unwrap();
-    ledger.insert(super::simulate::entry_for(crate::kinds::group::ID, "vanished"));
+    ledger.insert(crate::kinds::simulate::entry_for(
+        crate::kinds::group::ID,
+        "vanished",
+    ));
     ledger
         .resources
         .get_mut("dataset:CHURN.customers")

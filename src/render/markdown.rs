@@ -8,12 +8,13 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use crate::kinds::KindDef;
 use crate::plan::{Action, Change, Kind, Operation, Plan};
 
 use super::{flow, is_multiline, summary_line, text_diff};
 
 /// Render the plan as Markdown.
-pub fn render_markdown(plan: &Plan) -> String {
+pub(crate) fn render_markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "<!-- dssctl-plan stack={} -->", plan.stack);
     let _ = writeln!(out, "### dssctl plan · stack `{}`", plan.stack);

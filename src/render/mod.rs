@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::plan::Plan;
 
-pub use markdown::render_markdown;
-pub use text::render_text;
+pub(crate) use markdown::render_markdown;
+pub(crate) use text::render_text;
 
 /// Output formats of a plan (`plan --format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,11 +154,11 @@ pub(crate) mod sample {
 
     use serde_json::json;
 
+    use crate::kinds::simulate::{entry_for, simulate_apply};
     use crate::plan::fixtures::{declared, resolver, sample};
-    use crate::plan::simulate::{entry_for, simulate_apply};
     use crate::plan::{Plan, PlanInput, plan};
 
-    pub fn sample_plan() -> Plan {
+    pub(crate) fn sample_plan() -> Plan {
         let mut desired = sample();
         let mut observed = simulate_apply(&desired, &resolver);
         // Drift and edits.

@@ -66,7 +66,7 @@ impl Paint {
 }
 
 /// Render the plan as text; `color` adds ANSI colours.
-pub fn render_text(plan: &Plan, color: bool) -> String {
+pub(crate) fn render_text(plan: &Plan, color: bool) -> String {
     let paint = Paint { on: color };
     let mut out = String::new();
     if let Some(scope) = plan.scope.as_ref().filter(|s| !s.is_full()) {

@@ -12,21 +12,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Unknown attributes of a DSS document, kept verbatim.
-pub type Extra = Map<String, Value>;
+pub(crate) type Extra = Map<String, Value>;
 
 /// Version of the DSS API the emulator claims and the client expects (`DSS-API-Version`).
 pub const DSS_API_VERSION: &str = "1";
 /// DSS version the emulator reports (`DSS-Version`, `/instance-info`).
 pub const DSS_VERSION: &str = "14.3.3";
 /// The two path prefixes under which DSS serves its public API.
-pub const API_PREFIXES: [&str; 2] = ["/public/api", "/dip/publicapi"];
+pub(crate) const API_PREFIXES: [&str; 2] = ["/public/api", "/dip/publicapi"];
 
 /// `errorType` of DSS's "object does not exist" exception (projects, datasets, users, groups).
 pub const ERROR_NOT_FOUND: &str = "com.dataiku.dip.server.controllers.NotFoundException";
 /// `errorType` DSS uses for invalid arguments, including a missing connection.
 pub const ERROR_ILLEGAL_ARGUMENT: &str = "java.lang.IllegalArgumentException";
 /// `errorType` DSS gives a caller that lacks a right (a forbidden project, an admin call).
-pub const ERROR_UNAUTHORIZED: &str = "com.dataiku.dip.exceptions.UnauthorizedException";
+#[cfg(test)]
+pub(crate) const ERROR_UNAUTHORIZED: &str = "com.dataiku.dip.exceptions.UnauthorizedException";
 /// `errorType` for a missing or unknown API key (DSS answers "Unknown API Key").
 pub const ERROR_NOT_AUTHENTICATED: &str = "com.dataiku.dip.exceptions.NotAuthenticatedException";
 /// `errorType` for a key that lacks a privilege.
@@ -38,7 +39,7 @@ pub const ERROR_ALREADY_EXISTS: &str = "com.dataiku.dip.exceptions.DKUSecurityEx
 /// encrypted and never returns in clear: `password`, `secretKey`, `accessToken`, `apiKey`, ...
 /// The emulator redacts these on GET, manifests must give them as references, and the plan
 /// compares them by fingerprint only.
-pub fn is_secret_param(name: &str) -> bool {
+pub(crate) fn is_secret_param(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     [
         "password",
@@ -80,7 +81,7 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     /// An error body as DSS writes it: the detailed message repeats the message.
-    pub fn new(error_type: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(error_type: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         ErrorBody {
             error_type: error_type.to_string(),
@@ -94,7 +95,7 @@ impl ErrorBody {
 
 /// The `{"msg": "..."}` body DSS answers on successful writes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Msg {
+pub(crate) struct Msg {
     #[serde(default)]
     pub msg: String,
 }
@@ -422,7 +423,7 @@ pub struct JobState {
 /// Body of `POST /sql/queries/`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SqlQueryRequest {
+pub(crate) struct SqlQueryRequest {
     pub query: String,
     #[serde(default)]
     pub connection: Option<String>,
@@ -444,7 +445,7 @@ pub struct SqlQueryRequest {
 
 /// One column of a SQL query result schema.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SqlColumn {
+pub(crate) struct SqlColumn {
     pub name: String,
     #[serde(rename = "type")]
     pub column_type: String,
@@ -453,7 +454,7 @@ pub struct SqlColumn {
 /// Answer of `POST /sql/queries/`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SqlQueryStarted {
+pub(crate) struct SqlQueryStarted {
     pub query_id: String,
     pub has_results: bool,
     #[serde(default)]
@@ -463,7 +464,7 @@ pub struct SqlQueryStarted {
 /// A long-running task's state (`DELETE /projects/{k}`, `GET /futures/{id}`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FutureState {
+pub(crate) struct FutureState {
     #[serde(default)]
     pub job_id: Option<String>,
     #[serde(default)]

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Output;
 
 use dssctl::client::DssClient;
-use dssctl::client::managed_folders::ManagedFolder;
 use dssctl::emulator::{EmulatorConfig, RunningEmulator};
+use dssctl::kinds::managed_folder::ManagedFolder;
 use serde_json::Value;
 
 use crate::support::{

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 
 use dssctl::client::DssClient;
-use dssctl::client::flow_zones::{FlowZone, ZoneItem};
-use dssctl::client::managed_folders::ManagedFolder;
 use dssctl::emulator::{EmulatorConfig, RunningEmulator};
+use dssctl::kinds::flow_zone::{FlowZone, ZoneItem};
+use dssctl::kinds::managed_folder::ManagedFolder;
 use dssctl::plan::ledger::Ledger;
 use dssctl::wire::{CreateProjectRequest, Dataset};
 use serde_json::json;

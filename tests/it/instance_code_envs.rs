@@ -10,8 +10,9 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use dssctl::client::{DssClient, PluginSource};
+use dssctl::client::DssClient;
 use dssctl::emulator::{EmulatorConfig, RunningEmulator};
+use dssctl::kinds::plugin::PluginSource;
 use serde_json::{Value, json};
 
 use crate::support::{cli_args, client, dssctl_command, output, reset_stats, show, start_emulator, stats};

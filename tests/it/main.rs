@@ -20,6 +20,7 @@ mod flow_scenarios;
 mod flow_zones;
 mod instance_code_envs;
 mod instance_settings;
+mod layering;
 mod lock;
 mod manifests;
 mod markdown;

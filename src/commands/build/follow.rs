@@ -25,7 +25,7 @@ use crate::target::{TargetConfig, connect};
 
 /// The resolved configuration of `dssctl build`.
 #[derive(Debug, Clone)]
-pub struct BuildConfig {
+pub(crate) struct BuildConfig {
     pub request: BuildRequest,
     /// How the result is printed on stdout.
     pub format: OutputFormat,
@@ -37,7 +37,7 @@ pub struct BuildConfig {
 }
 
 /// Run `dssctl build`.
-pub async fn run(config: &BuildConfig) -> Result<Outcome, Error> {
+pub(crate) async fn run(config: &BuildConfig) -> Result<Outcome, Error> {
     let request = &config.request;
     let target = connect(&config.target, 2).await?;
     let cancel = CancellationToken::new();

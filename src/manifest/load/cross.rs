@@ -34,8 +34,11 @@ impl Loader {
             }
         }
         self.diagnostics.extend(duplicates);
-        self.diagnostics
-            .extend(crate::kinds::recipe::cycle_diagnostics(&self.resources));
+        self.diagnostics.extend(
+            super::super::registry::REGISTRY
+                .iter()
+                .flat_map(|kind| kind.cross_check(&self.resources)),
+        );
 
         let declared_names = &self.names;
         let mut warnings = Vec::new();

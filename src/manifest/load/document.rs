@@ -8,11 +8,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::Loader;
-use crate::kinds::{self, Checks, Kind, RefSink, env_name_for};
 use crate::manifest::annotations;
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::kinds::{API_VERSION, Declared, ObjectMeta, Origin, Reference, Resource, display_name};
+use crate::manifest::names::PROJECT_KEY_RULE;
 use crate::manifest::node::{Node, NodeValue, Pos};
+use crate::manifest::registry::{self as kinds, Checks, KindSpec, RefSink, env_name_for};
 use crate::manifest::schema::{self, Issue, did_you_mean};
 
 impl Loader {
@@ -171,7 +172,7 @@ impl Loader {
     fn typed_resource(
         &mut self,
         file: &Path,
-        kind: &dyn Kind,
+        kind: &dyn KindSpec,
         meta: &Node,
         spec: Option<&Node>,
         pos: Pos,
@@ -205,7 +206,7 @@ impl Loader {
 
     /// Rules the schema cannot express: the name formats, then the kind's own checks
     /// (literal secrets, the forms of a grant, durations, the names written in its spec).
-    fn semantic_checks(&mut self, file: &Path, kind: &dyn Kind, doc: &Node) {
+    fn semantic_checks(&mut self, file: &Path, kind: &dyn KindSpec, doc: &Node) {
         let mut checks = Checks {
             file,
             diagnostics: &mut self.diagnostics,
@@ -215,7 +216,7 @@ impl Loader {
             checks.name("metadata.name", name, kind.name_rule());
         }
         if let Some(project) = meta.and_then(|m| m.get("project")).filter(|_| kind.in_project()) {
-            checks.name("metadata.project", project, &kinds::project::KEY_RULE);
+            checks.name("metadata.project", project, &PROJECT_KEY_RULE);
         }
         if let Some(NodeValue::Map(entries)) = meta.and_then(|m| m.get("annotations")).map(|a| &a.value) {
             for (key, value) in entries {
@@ -233,7 +234,7 @@ impl Loader {
 }
 
 /// The names a resource refers to, located at the node that writes each name.
-fn collect_references(kind: &dyn Kind, doc: &Node, origin_of: &dyn Fn(Pos) -> Origin) -> Vec<Reference> {
+fn collect_references(kind: &dyn KindSpec, doc: &Node, origin_of: &dyn Fn(Pos) -> Origin) -> Vec<Reference> {
     let mut found = Vec::new();
     kind.references(
         doc.get("metadata"),
@@ -254,7 +255,7 @@ fn collect_references(kind: &dyn Kind, doc: &Node, origin_of: &dyn Fn(Pos) -> Or
 }
 
 /// A schema finding about a secret field must not repeat the value it found there.
-fn redact_secret_issue(kind: &dyn Kind, mut issue: Issue) -> Issue {
+fn redact_secret_issue(kind: &dyn KindSpec, mut issue: Issue) -> Issue {
     // Only findings that quote a scalar value are rewritten; the others name fields, not values.
     let quotes_value = [
         "found the string",

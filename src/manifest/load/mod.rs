@@ -30,15 +30,13 @@ use super::diagnostic::{self, Diagnostic, Diagnostics};
 use super::environment::{DocumentId, EnvironmentInfo, Expansion};
 use super::kinds::Declared;
 use super::node::Pos;
-use crate::kinds::KindId;
+use super::registry::KindId;
 
-pub use entry::ExpandedDocument;
-
-pub use crate::kinds::names::MAX_NAME_CHARS;
+pub(crate) use entry::ExpandedDocument;
 
 /// A manifest file larger than this is refused: manifests are written by hand, and the limit
 /// keeps a mistaken path (a data file, a dump) from exhausting memory.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The manifests found under some paths, all valid.
 #[derive(Debug, Clone, Default)]

@@ -9,11 +9,10 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient};
 
 /// How many of the log's last lines a failed installation reports.
-pub const LOG_TAIL_LINES: usize = 8;
+pub(crate) const LOG_TAIL_LINES: usize = 8;
 
 /// `PYTHON` or `R`, the language segment of code env paths.
 fn env(lang: &str, name: &str) -> Result<ApiPath, ClientError> {
@@ -58,7 +57,7 @@ fn failed(block: &Value) -> bool {
 }
 
 /// The last `n` non-empty lines of `text`.
-pub fn tail(text: &str, n: usize) -> Vec<String> {
+pub(crate) fn tail(text: &str, n: usize) -> Vec<String> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..]
         .iter()
@@ -102,7 +101,7 @@ impl DssClient {
     /// `POST /admin/code-envs/{lang}/{name}/packages`: install the definition's requested
     /// packages (from scratch when `rebuild`), waiting for the end. A failure is an error with
     /// the log's last lines.
-    pub async fn update_code_env_packages(
+    pub(crate) async fn update_code_env_packages(
         &self,
         lang: &str,
         name: &str,
@@ -118,7 +117,7 @@ impl DssClient {
     }
 
     /// `DELETE /admin/code-envs/{lang}/{name}`; a refusal in the payload is an error.
-    pub async fn delete_code_env(&self, lang: &str, name: &str) -> Result<(), ClientError> {
+    pub(crate) async fn delete_code_env(&self, lang: &str, name: &str) -> Result<(), ClientError> {
         let call = Call::new(Method::DELETE, env(lang, name)?);
         let answer = self.send(call).await?;
         let result: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
@@ -133,7 +132,11 @@ impl DssClient {
     }
 
     /// `GET /admin/code-envs/{lang}/{name}/logs`: the names of the env's logs.
-    pub async fn list_code_env_logs(&self, lang: &str, name: &str) -> Result<Vec<String>, ClientError> {
+    pub(crate) async fn list_code_env_logs(
+        &self,
+        lang: &str,
+        name: &str,
+    ) -> Result<Vec<String>, ClientError> {
         let items: Vec<Value> = self.get(env(lang, name)?.lit("logs")).await?;
         Ok(items
             .iter()
@@ -142,22 +145,15 @@ impl DssClient {
     }
 
     /// `GET /admin/code-envs/{lang}/{name}/logs/{log}`: one log's text.
-    pub async fn get_code_env_log(&self, lang: &str, name: &str, log: &str) -> Result<String, ClientError> {
+    pub(crate) async fn get_code_env_log(
+        &self,
+        lang: &str,
+        name: &str,
+        log: &str,
+    ) -> Result<String, ClientError> {
         let path = env(lang, name)?.lit("logs").name("log name", log)?;
         let answer = self.send(Call::new(Method::GET, path)).await?;
         Ok(String::from_utf8_lossy(&answer.body).into_owned())
-    }
-
-    /// A result that is a future (`wait=false`, or a DSS that answers one anyway), followed to
-    /// its end; any other result as it is.
-    pub(crate) async fn follow(&self, result: Value) -> Result<Value, ClientError> {
-        let job = result.get("jobId").and_then(Value::as_str);
-        let done = result.get("hasResult").and_then(Value::as_bool) == Some(true);
-        match job {
-            Some(job) if !done => Ok(self.wait_future(job).await?.result.unwrap_or(Value::Null)),
-            Some(_) => Ok(result.get("result").cloned().unwrap_or(Value::Null)),
-            None => Ok(result),
-        }
     }
 
     /// What an installation's result says: done (its messages), or failed with the last lines

@@ -11,6 +11,10 @@
 //! same apply have moved out or been deleted (projects come later in apply order, deletes run
 //! in reverse), after its own sub-folders, and otherwise the apply reports what it still holds.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+pub(crate) use client::{FolderSummary, ROOT_FOLDER};
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
@@ -21,8 +25,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, group, items, overlay_of, user};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::ApplyDocError;
-use crate::client::{ClientError, DssClient, FolderSummary, ROOT_FOLDER, split_folder_path};
+use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
@@ -32,25 +37,28 @@ use crate::plan::model::{Change, DocShape};
 use crate::plan::planner::{Planner, text, to_json};
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
+use client::split_path as split_folder_path;
 
 /// The kind.
-pub static KIND: ProjectFolderKind = ProjectFolderKind;
+pub(crate) static KIND: ProjectFolderKind = ProjectFolderKind;
+
+super::register!(KIND, 140);
 
 /// The word of project folder ledger keys and plans.
-pub const ID: KindId = KindId("project_folder");
+pub(crate) const ID: KindId = KindId("project_folder");
 
 /// A folder's settings (`/project-folders/{id}/settings`): name, owner, permissions.
-pub const FOLDER_SETTINGS: SubDoc = SubDoc::new(&DocShape::plain("folder_settings"));
+pub(crate) const FOLDER_SETTINGS: SubDoc = SubDoc::new(&DocShape::plain("folder_settings"));
 
 /// The grant flags of a folder, in DSS's order.
-pub const FLAGS: [&str; 3] = ["read", "writeContents", "admin"];
+pub(crate) const FLAGS: [&str; 3] = ["read", "writeContents", "admin"];
 
 fn path_char(c: char) -> bool {
     !c.is_control()
 }
 
 /// Folder paths: names separated by `/`, any character but control characters.
-pub static PATH_RULE: NameRule = NameRule {
+pub(crate) static PATH_RULE: NameRule = NameRule {
     what: "a project folder path",
     allowed: path_char,
     allowed_text: "folder names separated by /",
@@ -63,7 +71,7 @@ pub static PATH_RULE: NameRule = NameRule {
 /// One grant of a folder: a group (or a user) and its flags; a flag left out is false.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FolderPermissionSpec {
+pub(crate) struct FolderPermissionSpec {
     /// The group granted (exactly one of `group` and `user`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
@@ -84,7 +92,7 @@ pub struct FolderPermissionSpec {
 /// `kind: ProjectFolder` spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ProjectFolderSpec {
+pub(crate) struct ProjectFolderSpec {
     /// The folder owner's login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
@@ -98,7 +106,7 @@ pub struct ProjectFolderSpec {
 
 /// One live folder and, when read, its settings.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ObservedFolder {
+pub(crate) struct ObservedFolder {
     pub summary: FolderSummary,
     /// `GET /project-folders/{id}/settings`, read when its permissions are managed.
     pub settings: Option<Value>,
@@ -107,22 +115,22 @@ pub struct ObservedFolder {
 /// The live folders observed, by path (`""` for the root folder): the folders on the way to
 /// the paths the plan needs, and their siblings (a folder's children are all read to find one
 /// by name).
-pub type Live = BTreeMap<String, ObservedFolder>;
+pub(crate) type Live = BTreeMap<String, ObservedFolder>;
 
 /// This kind's part of the observed state.
-pub fn live(observed: &Observed) -> Option<&Live> {
+pub(crate) fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
 }
 
 /// What observation reads for one folder path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FolderReads {
+pub(crate) struct FolderReads {
     /// Its permissions are managed: read its settings.
     pub settings: bool,
 }
 
 /// The planned folder reads, by path (absent: the tree is not walked).
-pub type Reads = BTreeMap<String, FolderReads>;
+pub(crate) type Reads = BTreeMap<String, FolderReads>;
 
 fn reads(reads: &ReadPlan) -> Option<&Reads> {
     reads.kinds.get(ID)
@@ -133,19 +141,19 @@ fn reads_mut(reads: &mut ReadPlan) -> &mut Reads {
 }
 
 /// The path `path` written with single slashes (`a//b/` → `a/b`).
-pub fn normalise_path(path: &str) -> String {
+pub(crate) fn normalise_path(path: &str) -> String {
     split_folder_path(path).join("/")
 }
 
 /// The proper ancestors of `path`, nearest last (`a/b/c` → `a`, `a/b`).
-pub fn ancestors(path: &str) -> Vec<String> {
+pub(crate) fn ancestors(path: &str) -> Vec<String> {
     let names = split_folder_path(path);
     (1..names.len()).map(|n| names[..n].join("/")).collect()
 }
 
 /// Whether a manifest's folder path names the root folder (`""`, `/`), which has no path to
 /// check or refer to.
-pub fn names_root(node: &Node) -> bool {
+pub(crate) fn names_root(node: &Node) -> bool {
     node.as_str().is_some_and(|s| split_folder_path(s).is_empty())
 }
 
@@ -159,9 +167,9 @@ fn join(parent: &str, name: &str) -> String {
 
 /// The `ProjectFolder` kind.
 #[derive(Debug)]
-pub struct ProjectFolderKind;
+pub(crate) struct ProjectFolderKind;
 
-impl Kind for ProjectFolderKind {
+impl KindSpec for ProjectFolderKind {
     fn name(&self) -> &'static str {
         "ProjectFolder"
     }
@@ -206,6 +214,20 @@ impl Kind for ProjectFolderKind {
         }
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        let meta = ObjectMeta {
+            name: normalise_path(&meta.name),
+            ..meta
+        };
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<ProjectFolderSpec>(spec)?,
+        ))
+    }
+}
+
+impl KindPlan for ProjectFolderKind {
     fn is_access_path(&self, path: &str) -> bool {
         path == "owner" || path.starts_with("permissions")
     }
@@ -245,16 +267,6 @@ impl Kind for ProjectFolderKind {
         reads_mut(reads).entry(normalise_path(name)).or_default();
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = self::reads(reads)?;
-        Some(Box::pin(walk(client, planned, parallelism)))
-    }
-
     /// The root folder, then the settings of the managed folders that exist and whose
     /// permissions are managed; the children read on the way depend on the tree.
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
@@ -280,6 +292,29 @@ impl Kind for ProjectFolderKind {
         &[FOLDER_SETTINGS]
     }
 
+    /// A folder's deletion waits for the deletion of its sub-folders.
+    fn contained_in(&self) -> Option<KindId> {
+        Some(ID)
+    }
+
+    fn container_of<'n>(&self, name: &'n str) -> Option<&'n str> {
+        name.rsplit_once('/').map(|(parent, _)| parent)
+    }
+}
+
+impl KindObserve for ProjectFolderKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = self::reads(reads)?;
+        Some(Box::pin(walk(client, planned, parallelism)))
+    }
+}
+
+impl KindApply for ProjectFolderKind {
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
         (sub == FOLDER_SETTINGS).then_some(true)
     }
@@ -339,7 +374,7 @@ impl Kind for ProjectFolderKind {
     }
 
     /// The folders on the way are created too when missing (declared ones come first: see
-    /// [`Kind::write_references`]).
+    /// [`crate::apply::kind::KindApply::write_references`]).
     fn create<'a>(
         &self,
         c: &'a DssClient,
@@ -362,15 +397,6 @@ impl Kind for ProjectFolderKind {
         Some(Box::pin(async move { c.delete_project_folder_at(name).await }))
     }
 
-    /// A folder's deletion waits for the deletion of its sub-folders.
-    fn contained_in(&self) -> Option<KindId> {
-        Some(ID)
-    }
-
-    fn container_of<'n>(&self, name: &'n str) -> Option<&'n str> {
-        name.rsplit_once('/').map(|(parent, _)| parent)
-    }
-
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
         for parent in ancestors(&op.name) {
             out.push(ResourceId::new(ID, parent));
@@ -379,7 +405,9 @@ impl Kind for ProjectFolderKind {
             super::access_references(o.get("owner"), o.get("permissions"), out);
         }
     }
+}
 
+impl KindExport for ProjectFolderKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("project-folders")
     }
@@ -440,19 +468,9 @@ impl Kind for ProjectFolderKind {
             );
         }
     }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        let meta = ObjectMeta {
-            name: normalise_path(&meta.name),
-            ..meta
-        };
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<ProjectFolderSpec>(spec)?,
-        ))
-    }
 }
+
+impl Kind for ProjectFolderKind {}
 
 /// Walk the tree from the root folder down to every planned path: at each level, the children
 /// of the folders on the way are read (DSS names children by id only, so finding one by name
@@ -678,7 +696,7 @@ fn flags_of(grant: &Map<String, Value>) -> BTreeMap<&'static str, bool> {
 }
 
 /// The grant a spec writes: its principal and every flag.
-pub fn grant_json(spec: &FolderPermissionSpec) -> Map<String, Value> {
+pub(crate) fn grant_json(spec: &FolderPermissionSpec) -> Map<String, Value> {
     let mut m = Map::new();
     if let Some(g) = &spec.group {
         m.insert("group".into(), json!(g));
@@ -825,14 +843,14 @@ pub(crate) fn plan_folder(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, 
 /// Where a project sits: a sub-document of the Project kind, `{"folder": PATH}` (`""` for the
 /// root folder). Read by locating the project and walking up to the root; written by moving
 /// the project.
-pub const PLACEMENT: SubDoc = SubDoc::new(&DocShape::plain("folder"));
+pub(crate) const PLACEMENT: SubDoc = SubDoc::new(&DocShape::plain("folder"));
 
 /// The field of [`PLACEMENT`].
-pub const PLACEMENT_FIELD: &str = "folder";
+pub(crate) const PLACEMENT_FIELD: &str = "folder";
 
 /// The path of the folder holding project `key`, and how many requests it took beyond the
 /// first (one per folder level above the one holding it, the root excepted).
-pub async fn read_placement(client: &DssClient, key: &str) -> Result<(String, usize), ClientError> {
+pub(crate) async fn read_placement(client: &DssClient, key: &str) -> Result<(String, usize), ClientError> {
     let mut folder = client.locate_project(key).await?;
     let mut names = Vec::new();
     let mut reads = 0;
@@ -849,13 +867,13 @@ pub async fn read_placement(client: &DssClient, key: &str) -> Result<(String, us
 }
 
 /// The placement document of project `key`.
-pub async fn get_placement(client: &DssClient, key: &str) -> Result<Value, ClientError> {
+pub(crate) async fn get_placement(client: &DssClient, key: &str) -> Result<Value, ClientError> {
     let (path, _) = read_placement(client, key).await?;
     Ok(json!({ PLACEMENT_FIELD: path }))
 }
 
 /// Move project `key` to the folder `doc` names, if it is elsewhere.
-pub async fn put_placement(client: &DssClient, key: &str, doc: &Value) -> Result<(), ClientError> {
+pub(crate) async fn put_placement(client: &DssClient, key: &str, doc: &Value) -> Result<(), ClientError> {
     let Some(path) = doc.get(PLACEMENT_FIELD).and_then(Value::as_str) else {
         return Ok(());
     };
@@ -872,7 +890,7 @@ pub async fn put_placement(client: &DssClient, key: &str, doc: &Value) -> Result
 }
 
 /// The id of the folder a new project goes in (the root folder for `""`).
-pub async fn folder_id_for_creation(client: &DssClient, path: &str) -> Result<String, ClientError> {
+pub(crate) async fn folder_id_for_creation(client: &DssClient, path: &str) -> Result<String, ClientError> {
     if split_folder_path(path).is_empty() {
         return Ok(ROOT_FOLDER.to_string());
     }

@@ -2,7 +2,14 @@
 //! module owns the spec type, the dataset name rule, the checks of its schema and params, and
 //! the names it refers to (its project and its connection).
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+
 use super::KindRead;
+/// The schema types are the manifest's (`manifest::specs`): the planner's column diff reads them.
+pub(crate) use crate::manifest::specs::{ColumnSpec, SchemaSpec};
+
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::export::convert::{custom_of, keyed, nonempty, nonempty_at, set, without_nulls};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::plan::normalize::column_type;
@@ -58,7 +65,7 @@ pub(crate) fn keep_observed_fields(definition: &mut Dataset) {
 }
 
 /// The live dataset `name` of project `project`, if its project's dataset list was read.
-pub fn live<'o>(observed: &'o Observed, project: &str, name: &str) -> Option<&'o ObservedDataset> {
+pub(crate) fn live<'o>(observed: &'o Observed, project: &str, name: &str) -> Option<&'o ObservedDataset> {
     project::live(observed)?
         .get(project)?
         .datasets
@@ -79,16 +86,18 @@ pub(crate) async fn read_dataset_metadata(
 }
 
 /// The kind.
-pub static KIND: DatasetKind = DatasetKind;
+pub(crate) static KIND: DatasetKind = DatasetKind;
+
+super::register!(KIND, 20);
 
 /// The object type of a dataset in a zone's items.
-pub const OBJECT_TYPE: &str = "DATASET";
+pub(crate) const OBJECT_TYPE: &str = "DATASET";
 
 /// The word of dataset ledger keys and plans (`dataset:PROJECT.name`).
 pub const ID: KindId = KindId("dataset");
 
 /// Dataset names: letters, digits and `_`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a dataset name",
     allowed: names::word_char,
     allowed_text: "letters, digits and _",
@@ -98,40 +107,10 @@ pub static NAME_RULE: NameRule = NameRule {
     fixed: None,
 };
 
-/// One column of a dataset schema.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ColumnSpec {
-    /// The column name, unique in the schema.
-    pub name: String,
-    /// `string`, `int`, `bigint`, `double`, `boolean`, `date`, ...
-    #[serde(rename = "type")]
-    #[schemars(extend("enum" = ["string", "int", "bigint", "smallint", "tinyint", "float", "double", "boolean", "date", "dateonly", "datetimenotz", "array", "map", "object", "geopoint", "geometry"]))]
-    pub column_type: String,
-    /// Maximum length of a string column.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
-    pub max_length: Option<i64>,
-    /// A free comment on the column.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    /// The DSS meaning of the column (`Integer`, `Email`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meaning: Option<String>,
-}
-
-/// A dataset schema; columns are ordered and authoritative when given.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SchemaSpec {
-    /// The columns, in order.
-    pub columns: Vec<ColumnSpec>,
-}
-
 /// `kind: Dataset` spec: the dataset's settings, format, schema and metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DatasetSpec {
+pub(crate) struct DatasetSpec {
     /// DSS dataset type (`Filesystem`, `PostgreSQL`, ...). Identity: cannot change in place.
     #[serde(rename = "type")]
     pub dataset_type: String,
@@ -178,9 +157,9 @@ pub struct DatasetSpec {
 
 /// The `Dataset` kind.
 #[derive(Debug)]
-pub struct DatasetKind;
+pub(crate) struct DatasetKind;
 
-impl Kind for DatasetKind {
+impl KindSpec for DatasetKind {
     fn name(&self) -> &'static str {
         "Dataset"
     }
@@ -248,6 +227,16 @@ impl Kind for DatasetKind {
         flow_zone::push_zone_reference(spec, project.and_then(Node::as_str), refs);
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<DatasetSpec>(spec)?,
+        ))
+    }
+}
+
+impl KindPlan for DatasetKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<DatasetSpec>() {
             plan_dataset(planner, declared, meta, spec);
@@ -303,6 +292,23 @@ impl Kind for DatasetKind {
         }
     }
 
+    fn contained_in(&self) -> Option<KindId> {
+        Some(project::ID)
+    }
+
+    /// The part of the definition the observation keeps ([`keep_observed_fields`]): read
+    /// through the same typed definition, so that the plan and the staleness check agree.
+    fn fingerprint_view(&self, doc: &mut Value) {
+        if let Ok(mut definition) = serde_json::from_value::<Dataset>(doc.clone()) {
+            keep_observed_fields(&mut definition);
+            *doc = to_json(&definition);
+        }
+    }
+}
+
+impl KindObserve for DatasetKind {}
+
+impl KindApply for DatasetKind {
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
         (name.contains('.')
             && matches!(
@@ -355,10 +361,6 @@ impl Kind for DatasetKind {
         })
     }
 
-    fn contained_in(&self) -> Option<KindId> {
-        Some(project::ID)
-    }
-
     fn get_main<'a>(
         &self,
         c: &'a DssClient,
@@ -392,15 +394,6 @@ impl Kind for DatasetKind {
             "formatParams",
             "managed",
         ]
-    }
-
-    /// The part of the definition the observation keeps ([`keep_observed_fields`]): read
-    /// through the same typed definition, so that the plan and the staleness check agree.
-    fn fingerprint_view(&self, doc: &mut Value) {
-        if let Ok(mut definition) = serde_json::from_value::<Dataset>(doc.clone()) {
-            keep_observed_fields(&mut definition);
-            *doc = to_json(&definition);
-        }
     }
 
     /// The public API's create call takes a whole dataset definition (its reference lists
@@ -473,7 +466,9 @@ impl Kind for DatasetKind {
             flow_zone::placement_references(op, project, out);
         }
     }
+}
 
+impl KindExport for DatasetKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("datasets")
     }
@@ -507,15 +502,9 @@ impl Kind for DatasetKind {
             }
         }
     }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<DatasetSpec>(spec)?,
-        ))
-    }
 }
+
+impl Kind for DatasetKind {}
 
 /// `params` is free-form (each dataset type has its own keys), so a misspelt `connection`
 /// would pass unnoticed and the dataset would silently lose its connection; column names are
@@ -692,7 +681,7 @@ pub(crate) fn dataset_metadata_view(ds: &ObservedDataset) -> Value {
 
 /// What `dssctl export` reads of the datasets: the selected projects with their datasets.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ExportedDatasets(pub project::Live);
+pub(crate) struct ExportedDatasets(pub project::Live);
 
 /// Parameters DSS fills in when it creates a dataset, at their creation values: left out of an
 /// export (they are what DSS would write anyway), kept when they were changed.
@@ -716,7 +705,7 @@ fn without_defaults(map: Map<String, Value>, defaults: &[(&str, &str)]) -> Map<S
 
 /// `kind: Dataset`: settings, schema and metadata. A secret-named parameter is left out (a
 /// dataset's parameters never hold one legitimately; its connection does).
-pub fn dataset_spec(dataset: &ObservedDataset) -> DatasetSpec {
+pub(crate) fn dataset_spec(dataset: &ObservedDataset) -> DatasetSpec {
     let def = &dataset.definition;
     let mut params = without_defaults(without_nulls(&def.params), &DATASET_PARAM_DEFAULTS);
     params.retain(|k, _| !is_secret_param(k));

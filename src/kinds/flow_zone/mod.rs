@@ -13,6 +13,10 @@
 //! functions [`plan_placement`], [`get_placement`], [`put_placement`] (over [`assign_zone`])
 //! and [`placement_references`] are what a kind with a `zone` field calls.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+pub use client::{DEFAULT_ZONE_ID, FlowZone, ZoneItem};
+
 use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
@@ -21,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, overlay_of, project, project_list};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
-use crate::client::flow_zones::{DEFAULT_ZONE_ID, FlowZone, ZoneItem};
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope};
 use crate::manifest::kinds::{Declared, ObjectMeta, Resource};
@@ -36,29 +40,31 @@ use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc, Write};
 use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The kind.
-pub static KIND: FlowZoneKind = FlowZoneKind;
+pub(crate) static KIND: FlowZoneKind = FlowZoneKind;
+
+super::register!(KIND, 30);
 
 /// The word of flow zone ledger keys and plans (`flow_zone:PROJECT.name`).
-pub const ID: KindId = KindId("flow_zone");
+pub(crate) const ID: KindId = KindId("flow_zone");
 
 /// The zone an object is in, as a sub-document of that object: `{"zone": NAME}`.
-pub const ZONE: SubDoc = SubDoc::new(&DocShape::plain("zone"));
+pub(crate) const ZONE: SubDoc = SubDoc::new(&DocShape::plain("zone"));
 
 /// The built-in zone's name in manifests (DSS displays it `Default`; its id is `default`).
-pub const DEFAULT: &str = DEFAULT_ZONE_ID;
+pub(crate) const DEFAULT: &str = DEFAULT_ZONE_ID;
 
 /// Whether `text` is a `#RRGGBB` color, the only form DSS accepts for a zone.
-pub fn is_color(text: &str) -> bool {
+pub(crate) fn is_color(text: &str) -> bool {
     text.len() == 7 && text.starts_with('#') && text[1..].chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// Whether `name` names the built-in zone (in any case: DSS displays it `Default`).
-pub fn is_default(name: &str) -> bool {
+pub(crate) fn is_default(name: &str) -> bool {
     name.eq_ignore_ascii_case(DEFAULT)
 }
 
 /// Zone names are free text (`Data preparation`): no control characters, no edge spaces.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a flow zone name",
     allowed: |c| !c.is_control(),
     allowed_text: "printable characters",
@@ -71,7 +77,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// `kind: FlowZone` spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FlowZoneSpec {
+pub(crate) struct FlowZoneSpec {
     /// The zone's color in the flow, `#RRGGBB`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^#[0-9a-fA-F]{6}$"))]
@@ -84,7 +90,7 @@ pub struct FlowZoneSpec {
 
 /// The zones of each project read, keyed by project key; a project that does not exist has
 /// none.
-pub type Live = ByProject<Vec<FlowZone>>;
+pub(crate) type Live = ByProject<Vec<FlowZone>>;
 
 impl ProjectObjects for Vec<FlowZone> {
     /// A declared zone's live document: never the built-in zone, which dssctl never deletes.
@@ -103,25 +109,20 @@ impl ProjectObjects for Vec<FlowZone> {
 }
 
 /// The projects whose zone list is read.
-pub type Reads = BTreeSet<String>;
+pub(crate) type Reads = BTreeSet<String>;
 
 /// This kind's part of the observed state.
-pub fn live(observed: &Observed) -> Option<&Live> {
+pub(crate) fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
 }
 
-/// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
-    observed.kinds.get_mut(ID)
-}
-
 /// Read the zone list of `project` (for a zone, or an object placed in one).
-pub fn need_zones(reads: &mut ReadPlan, project: &str) {
+pub(crate) fn need_zones(reads: &mut ReadPlan, project: &str) {
     reads.kinds.entry::<Reads>(ID).insert(project.to_string());
 }
 
 /// The live zones named `name` in `zones` (the built-in one for `default`).
-pub fn named<'z>(zones: &'z [FlowZone], name: &str) -> Vec<&'z FlowZone> {
+pub(crate) fn named<'z>(zones: &'z [FlowZone], name: &str) -> Vec<&'z FlowZone> {
     zones
         .iter()
         .filter(|z| {
@@ -136,7 +137,7 @@ pub fn named<'z>(zones: &'z [FlowZone], name: &str) -> Vec<&'z FlowZone> {
 
 /// The zone object `object_id` of type `object_type` is in, by the name manifests use
 /// (`default` when no other zone holds it).
-pub fn zone_of(zones: &[FlowZone], object_type: &str, object_id: &str) -> String {
+pub(crate) fn zone_of(zones: &[FlowZone], object_type: &str, object_id: &str) -> String {
     zones
         .iter()
         .find(|z| !z.is_default() && z.holds(object_type, object_id))
@@ -158,9 +159,9 @@ fn duplicates_message(what: &str, project: &str, name: &str, ids: &[&str]) -> St
 
 /// The `FlowZone` kind.
 #[derive(Debug)]
-pub struct FlowZoneKind;
+pub(crate) struct FlowZoneKind;
 
-impl Kind for FlowZoneKind {
+impl KindSpec for FlowZoneKind {
     fn name(&self) -> &'static str {
         "FlowZone"
     }
@@ -195,12 +196,6 @@ impl Kind for FlowZoneKind {
         true
     }
 
-    fn subdocuments(&self) -> &'static [SubDoc] {
-        // The placement of the objects of every kind with a `zone` (defined here, with the
-        // placement code).
-        &[ZONE]
-    }
-
     fn check_spec(&self, checks: &mut Checks<'_>, spec: &Node) {
         // The schema says the pattern for editors; the loader checks it here, at its line.
         if let Some(color) = spec.get("color")
@@ -218,6 +213,19 @@ impl Kind for FlowZoneKind {
 
     fn references<'n>(&self, meta: Option<&'n Node>, _spec: Option<&'n Node>, refs: &mut RefSink<'_, 'n>) {
         refs.push(project::ID, meta.and_then(|m| m.get("project")), None);
+    }
+
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        let spec: FlowZoneSpec = serde_json::from_value(spec)?;
+        Ok(Resource::new(&KIND, meta, spec))
+    }
+}
+
+impl KindPlan for FlowZoneKind {
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        // The placement of the objects of every kind with a `zone` (defined here, with the
+        // placement code).
+        &[ZONE]
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
@@ -238,16 +246,6 @@ impl Kind for FlowZoneKind {
         need_zones(reads, split(name).0);
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = reads.kinds.get::<Reads>(ID)?;
-        Some(Box::pin(read_zones(client, planned, parallelism)))
-    }
-
     fn read_budget(&self, reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
         reads.kinds.get::<Reads>(ID).map_or(0, BTreeSet::len)
     }
@@ -260,6 +258,24 @@ impl Kind for FlowZoneKind {
         project_list::live_document::<Vec<FlowZone>>(observed, ID, name, "flow zone list")
     }
 
+    fn contained_in(&self) -> Option<KindId> {
+        Some(project::ID)
+    }
+}
+
+impl KindObserve for FlowZoneKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = reads.kinds.get::<Reads>(ID)?;
+        Some(Box::pin(read_zones(client, planned, parallelism)))
+    }
+}
+
+impl KindApply for FlowZoneKind {
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
         (name.contains('.') && sub == SubDoc::DEFINITION).then_some(true)
     }
@@ -301,10 +317,6 @@ impl Kind for FlowZoneKind {
 
     fn describe_document(&self, name: &str, _sub: SubDoc) -> String {
         format!("flow zone {name}")
-    }
-
-    fn contained_in(&self) -> Option<KindId> {
-        Some(project::ID)
     }
 
     fn get_main<'a>(
@@ -357,7 +369,9 @@ impl Kind for FlowZoneKind {
     fn write_references(&self, op: &Operation, out: &mut Vec<ResourceId>) {
         out.push(ResourceId::new(project::ID, split(&op.name).0));
     }
+}
 
+impl KindExport for FlowZoneKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("zones")
     }
@@ -390,12 +404,9 @@ impl Kind for FlowZoneKind {
             }
         }
     }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        let spec: FlowZoneSpec = serde_json::from_value(spec)?;
-        Ok(Resource::new(&KIND, meta, spec))
-    }
 }
+
+impl Kind for FlowZoneKind {}
 
 /// The zone lists of the planned projects, concurrently; a project that does not exist (404)
 /// has no zones.
@@ -482,7 +493,7 @@ fn plan_flow_zone(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &F
 
 /// A placement that could not be planned: the error is already reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reported;
+pub(crate) struct Reported;
 
 /// Plan the placement of one object in zone `zone` (its manifest's `zone:`, `None`: not
 /// managed, never moved): the [`ZONE`] write of object `object_id` of type `object_type`
@@ -490,7 +501,7 @@ pub struct Reported;
 /// The zone must be `default`, declared, or live in `project`; otherwise the error, at the
 /// line that names the zone, is reported and `Err(Reported)` returned.
 #[allow(clippy::too_many_arguments)]
-pub fn plan_placement(
+pub(crate) fn plan_placement(
     p: &mut Planner<'_>,
     d: &Declared,
     id: &ResourceId,
@@ -554,7 +565,11 @@ pub fn plan_placement(
 
 /// For an object with a `zone:` in its manifest, the reference to that zone (none for
 /// `default`), in `project`.
-pub fn push_zone_reference<'n>(spec: Option<&'n Node>, project: Option<&str>, refs: &mut RefSink<'_, 'n>) {
+pub(crate) fn push_zone_reference<'n>(
+    spec: Option<&'n Node>,
+    project: Option<&str>,
+    refs: &mut RefSink<'_, 'n>,
+) {
     let zone = spec.and_then(|s| s.get("zone"));
     if zone.and_then(Node::as_str).is_some_and(|z| !is_default(z)) {
         refs.push(ID, zone, project);
@@ -562,7 +577,7 @@ pub fn push_zone_reference<'n>(spec: Option<&'n Node>, project: Option<&str>, re
 }
 
 /// The zone `op` moves its object to (none for `default`), which apply creates first.
-pub fn placement_references(op: &Operation, project: &str, out: &mut Vec<ResourceId>) {
+pub(crate) fn placement_references(op: &Operation, project: &str, out: &mut Vec<ResourceId>) {
     if let Some(zone) = overlay_of(op, ZONE)
         .and_then(|o| o.get("zone"))
         .and_then(Value::as_str)
@@ -575,7 +590,7 @@ pub fn placement_references(op: &Operation, project: &str, out: &mut Vec<Resourc
 /// Move object `object_id` of type `object_type` into the zone named `zone` of `project`
 /// (`default`: out of every other zone). The zone is found by its name; two zones of that
 /// name is an error naming both ids.
-pub async fn assign_zone(
+pub(crate) async fn assign_zone(
     c: &DssClient,
     project: &str,
     object_type: &str,
@@ -591,7 +606,7 @@ pub async fn assign_zone(
 }
 
 /// The [`ZONE`] sub-document of an object: `{"zone": NAME}` of the zone that holds it.
-pub async fn get_placement(
+pub(crate) async fn get_placement(
     c: &DssClient,
     project: &str,
     object_type: &str,
@@ -603,7 +618,7 @@ pub async fn get_placement(
 
 /// Write the [`ZONE`] sub-document `doc` of an object (a fresh [`get_placement`] with the
 /// overlay): move it to the zone it names.
-pub async fn put_placement(
+pub(crate) async fn put_placement(
     c: &DssClient,
     project: &str,
     object_type: &str,
@@ -623,12 +638,12 @@ pub async fn put_placement(
 
 /// The `zone` an export writes for object `object_id` of type `object_type`: the zone that
 /// holds it, or nothing for the built-in zone (where a new object lands anyway).
-pub fn exported_zone(zones: &[FlowZone], object_type: &str, object_id: &str) -> Option<String> {
+pub(crate) fn exported_zone(zones: &[FlowZone], object_type: &str, object_id: &str) -> Option<String> {
     Some(zone_of(zones, object_type, object_id)).filter(|z| !is_default(z))
 }
 
 /// The manifest spec of a live zone (export).
-pub fn export_spec(zone: &FlowZone) -> FlowZoneSpec {
+pub(crate) fn export_spec(zone: &FlowZone) -> FlowZoneSpec {
     FlowZoneSpec {
         color: zone.color.clone(),
         protect: None,

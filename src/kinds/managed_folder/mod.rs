@@ -7,6 +7,10 @@
 //! both ids). Apply finds the folder by its name again before each write, so a folder created
 //! earlier in the same run is addressed by the id DSS gave it.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+pub(super) mod client;
+pub use client::ManagedFolder;
+
 use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
@@ -18,8 +22,8 @@ use super::flow_zone::{self, ZONE, check_project};
 use super::{
     Checks, Kind, KindId, KindRead, NameRule, RefSink, connection, overlay_of, project, project_list,
 };
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
-use crate::client::managed_folders::ManagedFolder;
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope};
 use crate::manifest::kinds::{Declared, KeyedMap, ObjectMeta, Resource};
@@ -33,16 +37,18 @@ use crate::plan::{LedgerIntent, Observed, Operation, ResourceId, SubDoc};
 use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The kind.
-pub static KIND: ManagedFolderKind = ManagedFolderKind;
+pub(crate) static KIND: ManagedFolderKind = ManagedFolderKind;
+
+super::register!(KIND, 40);
 
 /// The word of managed folder ledger keys and plans (`managed_folder:PROJECT.name`).
-pub const ID: KindId = KindId("managed_folder");
+pub(crate) const ID: KindId = KindId("managed_folder");
 
 /// The object type of a folder in a zone's items.
-pub const OBJECT_TYPE: &str = "MANAGED_FOLDER";
+pub(crate) const OBJECT_TYPE: &str = "MANAGED_FOLDER";
 
 /// Folder names are free text (`Raw files`): no control characters, no edge spaces.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a managed folder name",
     allowed: |c| !c.is_control(),
     allowed_text: "printable characters",
@@ -55,7 +61,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// `kind: ManagedFolder` spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ManagedFolderSpec {
+pub(crate) struct ManagedFolderSpec {
     /// The folder's storage type (`Filesystem`, `S3`, ...). Identity: cannot change in place.
     #[serde(rename = "type")]
     pub folder_type: String,
@@ -76,7 +82,7 @@ pub struct ManagedFolderSpec {
 
 /// The folders of each project read, keyed by project key; a project that does not exist has
 /// none.
-pub type Live = ByProject<Vec<ManagedFolder>>;
+pub(crate) type Live = ByProject<Vec<ManagedFolder>>;
 
 impl ProjectObjects for Vec<ManagedFolder> {
     fn document(&self, name: &str) -> Option<Value> {
@@ -85,31 +91,27 @@ impl ProjectObjects for Vec<ManagedFolder> {
 }
 
 /// The projects whose folder list is read.
-pub type Reads = BTreeSet<String>;
+pub(crate) type Reads = BTreeSet<String>;
 
 /// This kind's part of the observed state.
-pub fn live(observed: &Observed) -> Option<&Live> {
+pub(crate) fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
 }
 
-/// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
-    observed.kinds.get_mut(ID)
-}
-
 /// Read the folder list of `project` (for a folder, or a recipe that uses one).
-pub fn need_folders(reads: &mut ReadPlan, project: &str) {
+pub(crate) fn need_folders(reads: &mut ReadPlan, project: &str) {
     reads.kinds.entry::<Reads>(ID).insert(project.to_string());
 }
 
 /// The live folders named `name` in `folders`.
-pub fn named<'f>(folders: &'f [ManagedFolder], name: &str) -> Vec<&'f ManagedFolder> {
+pub(crate) fn named<'f>(folders: &'f [ManagedFolder], name: &str) -> Vec<&'f ManagedFolder> {
     folders.iter().filter(|f| f.name == name).collect()
 }
 
 /// The id of the live folder `name` of `project`, when its list was read and exactly one
 /// folder has that name (a recipe refers to a folder by its id).
-pub fn folder_id<'o>(observed: &'o Observed, project: &str, name: &str) -> Option<&'o str> {
+#[cfg(test)]
+pub(crate) fn folder_id<'o>(observed: &'o Observed, project: &str, name: &str) -> Option<&'o str> {
     match named(live(observed)?.get(project)?, name).as_slice() {
         [one] => Some(one.id.as_str()),
         _ => None,
@@ -118,7 +120,11 @@ pub fn folder_id<'o>(observed: &'o Observed, project: &str, name: &str) -> Optio
 
 /// The id of the folder `name` of `project` as DSS answers now (apply: a folder created
 /// earlier in the same run has an id the plan did not know).
-pub async fn resolve_folder_id(c: &DssClient, project: &str, name: &str) -> Result<String, ClientError> {
+pub(crate) async fn resolve_folder_id(
+    c: &DssClient,
+    project: &str,
+    name: &str,
+) -> Result<String, ClientError> {
     Ok(c.find_managed_folder(project, name).await?.id)
 }
 
@@ -128,9 +134,9 @@ fn split(name: &str) -> (&str, &str) {
 
 /// The `ManagedFolder` kind.
 #[derive(Debug)]
-pub struct ManagedFolderKind;
+pub(crate) struct ManagedFolderKind;
 
-impl Kind for ManagedFolderKind {
+impl KindSpec for ManagedFolderKind {
     fn name(&self) -> &'static str {
         "ManagedFolder"
     }
@@ -169,10 +175,6 @@ impl Kind for ManagedFolderKind {
         true
     }
 
-    fn subdocuments(&self) -> &'static [SubDoc] {
-        &[ZONE]
-    }
-
     fn check_spec(&self, checks: &mut Checks<'_>, spec: &Node) {
         if let Some(c) = spec.get("params").and_then(|p| p.get("connection")) {
             if c.as_str().is_none() && !matches!(c.value, NodeValue::Null) {
@@ -201,6 +203,17 @@ impl Kind for ManagedFolderKind {
             .and_then(|p| p.get("connection"));
         refs.push(connection::ID, connection, None);
         flow_zone::push_zone_reference(spec, project.and_then(Node::as_str), refs);
+    }
+
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        let spec: ManagedFolderSpec = serde_json::from_value(spec)?;
+        Ok(Resource::new(&KIND, meta, spec))
+    }
+}
+
+impl KindPlan for ManagedFolderKind {
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        &[ZONE]
     }
 
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
@@ -235,16 +248,6 @@ impl Kind for ManagedFolderKind {
         need_folders(reads, split(name).0);
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = reads.kinds.get::<Reads>(ID)?;
-        Some(Box::pin(read_folders(client, planned, parallelism)))
-    }
-
     fn read_budget(&self, reads: &ReadPlan, _live: &BTreeSet<ResourceId>) -> usize {
         reads.kinds.get::<Reads>(ID).map_or(0, BTreeSet::len)
     }
@@ -261,6 +264,24 @@ impl Kind for ManagedFolderKind {
         project_list::live_document::<Vec<ManagedFolder>>(observed, ID, name, "managed folder list")
     }
 
+    fn contained_in(&self) -> Option<KindId> {
+        Some(project::ID)
+    }
+}
+
+impl KindObserve for ManagedFolderKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = reads.kinds.get::<Reads>(ID)?;
+        Some(Box::pin(read_folders(client, planned, parallelism)))
+    }
+}
+
+impl KindApply for ManagedFolderKind {
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
         (name.contains('.') && (sub == SubDoc::SETTINGS || sub == ZONE)).then_some(true)
     }
@@ -318,10 +339,6 @@ impl Kind for ManagedFolderKind {
         } else {
             format!("managed folder {name}")
         }
-    }
-
-    fn contained_in(&self) -> Option<KindId> {
-        Some(project::ID)
     }
 
     fn get_main<'a>(
@@ -384,7 +401,9 @@ impl Kind for ManagedFolderKind {
         }
         flow_zone::placement_references(op, project, out);
     }
+}
 
+impl KindExport for ManagedFolderKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("folders")
     }
@@ -419,12 +438,9 @@ impl Kind for ManagedFolderKind {
             }
         }
     }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        let spec: ManagedFolderSpec = serde_json::from_value(spec)?;
-        Ok(Resource::new(&KIND, meta, spec))
-    }
 }
+
+impl Kind for ManagedFolderKind {}
 
 /// The folder lists of the planned projects, concurrently; a project that does not exist
 /// (404) has no folders.
@@ -537,7 +553,7 @@ fn plan_folder(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Mana
 
 /// The manifest spec of a live folder in zone `zone` (export): its type and params, without
 /// the connection's default path.
-pub fn export_spec(folder: &ManagedFolder, zone: Option<String>) -> ManagedFolderSpec {
+pub(crate) fn export_spec(folder: &ManagedFolder, zone: Option<String>) -> ManagedFolderSpec {
     let params: KeyedMap = folder
         .params
         .iter()

@@ -15,6 +15,10 @@
 //!   name one) or when the plugin declares none; its write creates the env DSS-managed and
 //!   names it in the settings, as the Ansible collection does.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+pub use client::PluginSource;
+
 use std::collections::BTreeSet;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -24,10 +28,11 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::listed::{self, Listed, LiveMap};
+use super::listed::{self, LiveMap};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, code_env, names, overlay_of};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::ApplyDocError;
-use crate::client::{ClientError, DssClient, PluginSource};
+use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::manifest::kinds::{Declared, KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue};
@@ -39,22 +44,24 @@ use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{Change, LedgerIntent, Observed, Operation, ResourceId, SubDoc};
 
 /// The word of plugin ledger keys and plans.
-pub const ID: KindId = KindId("plugin");
+pub(crate) const ID: KindId = KindId("plugin");
 
 /// The kind.
-pub static KIND: PluginKind = PluginKind;
+pub(crate) static KIND: PluginKind = PluginKind;
+
+super::register!(KIND, 120);
 
 /// Where the plugin comes from (a view of its list item); its write updates the plugin.
-pub const SOURCE: SubDoc = SubDoc::new(&DocShape::plain("source"));
+pub(crate) const SOURCE: SubDoc = SubDoc::new(&DocShape::plain("source"));
 
 /// Whether the plugin's code env was created (a view of its settings).
-pub const CODE_ENV: SubDoc = SubDoc::new(&DocShape::plain("code_env"));
+pub(crate) const CODE_ENV: SubDoc = SubDoc::new(&DocShape::plain("code_env"));
 
 /// The field of a `source` write that carries the archive's path (never returned by DSS).
 const ZIP_FILE: &str = "zipFile";
 
 /// Plugin ids: letters, digits, `_`, `-` and `.`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a plugin id",
     allowed: names::dotted_char,
     allowed_text: "letters, digits, _, - and .",
@@ -67,7 +74,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// From the plugin store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct StoreSource {
+pub(crate) struct StoreSource {
     /// The version to install (the store's latest when left out; then any installed version
     /// is accepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,7 +84,7 @@ pub struct StoreSource {
 /// From a Git repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct GitSource {
+pub(crate) struct GitSource {
     /// The repository's URL.
     pub repository: String,
     /// The branch, tag or commit to check out (DSS's default: `master`).
@@ -91,7 +98,7 @@ pub struct GitSource {
 /// From a zip archive next to the manifests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ZipSource {
+pub(crate) struct ZipSource {
     /// The archive, relative to this manifest's directory. Its `plugin.json` gives the
     /// plugin's id and version: a new version is an update.
     pub from_file: String,
@@ -100,7 +107,7 @@ pub struct ZipSource {
 /// Where the plugin is installed from: exactly one of `store`, `git`, `zip`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct SourceSpec {
+pub(crate) struct SourceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,7 +119,7 @@ pub struct SourceSpec {
 /// Whether dssctl creates the plugin's code env.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct PluginCodeEnvSpec {
+pub(crate) struct PluginCodeEnvSpec {
     /// Create the code env the plugin declares (DSS-managed), and name it in the settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create: Option<bool>,
@@ -121,7 +128,7 @@ pub struct PluginCodeEnvSpec {
 /// `kind: Plugin` spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PluginSpec {
+pub(crate) struct PluginSpec {
     /// Where the plugin is installed from: exactly one of `store`, `git`, `zip`.
     pub source: SourceSpec,
     /// The plugin's settings (`config`, `codeEnvName`, ...), managed key by key; `null`
@@ -136,27 +143,19 @@ pub struct PluginSpec {
     pub protect: Option<bool>,
 }
 
-/// One plugin as observed: its list item and, for a managed plugin, its settings.
-pub type LivePlugin = Listed<Value>;
-
 /// The live plugins as observed, keyed by id.
-pub type Live = LiveMap<Value>;
+pub(crate) type Live = LiveMap<Value>;
 
 /// This kind's part of the observed state.
-pub fn live(observed: &Observed) -> Option<&Live> {
+pub(crate) fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
-}
-
-/// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
-    observed.kinds.get_mut(ID)
 }
 
 /// The `Plugin` kind.
 #[derive(Debug)]
-pub struct PluginKind;
+pub(crate) struct PluginKind;
 
-impl Kind for PluginKind {
+impl KindSpec for PluginKind {
     fn name(&self) -> &'static str {
         "Plugin"
     }
@@ -240,6 +239,16 @@ impl Kind for PluginKind {
         refs.push(code_env::ID, env, None);
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<PluginSpec>(spec)?,
+        ))
+    }
+}
+
+impl KindPlan for PluginKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<PluginSpec>() {
             plan_plugin(planner, declared, meta, spec);
@@ -263,18 +272,6 @@ impl Kind for PluginKind {
         listed::details_mut(reads, ID);
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = listed::details(reads, ID)?;
-        Some(Box::pin(async move {
-            read_plugins(client, &|id, _| planned.names.contains(id), parallelism).await
-        }))
-    }
-
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
         listed::budget(ID, reads, live)
     }
@@ -287,6 +284,26 @@ impl Kind for PluginKind {
         listed::document::<Value>(observed, ID, name, "plugin list", |p| source_view(&p.summary))
     }
 
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        &[SOURCE, SubDoc::SETTINGS, CODE_ENV]
+    }
+}
+
+impl KindObserve for PluginKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = listed::details(reads, ID)?;
+        Some(Box::pin(async move {
+            read_plugins(client, &|id, _| planned.names.contains(id), parallelism).await
+        }))
+    }
+}
+
+impl KindApply for PluginKind {
     fn get_main<'a>(
         &self,
         c: &'a DssClient,
@@ -309,10 +326,6 @@ impl Kind for PluginKind {
 
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
         (sub == SOURCE || sub == SubDoc::SETTINGS || sub == CODE_ENV).then_some(true)
-    }
-
-    fn subdocuments(&self) -> &'static [SubDoc] {
-        &[SOURCE, SubDoc::SETTINGS, CODE_ENV]
     }
 
     fn get_document<'a>(
@@ -429,7 +442,9 @@ impl Kind for PluginKind {
             out.push(ResourceId::new(code_env::ID, env));
         }
     }
+}
 
+impl KindExport for PluginKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("plugins")
     }
@@ -453,15 +468,9 @@ impl Kind for PluginKind {
             }
         }
     }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<PluginSpec>(spec)?,
-        ))
-    }
 }
+
+impl Kind for PluginKind {}
 
 /// The code env a plugin's settings name, if any.
 fn named_env(spec: &PluginSpec) -> Option<&str> {
@@ -485,7 +494,7 @@ async fn summary_of(c: &DssClient, id: &str) -> Result<Value, ClientError> {
 }
 
 /// The `source` view of a list item.
-pub fn source_view(summary: &Value) -> Value {
+pub(crate) fn source_view(summary: &Value) -> Value {
     let from = summary
         .get("installedFrom")
         .and_then(Value::as_str)
@@ -504,7 +513,7 @@ pub fn source_view(summary: &Value) -> Value {
 
 /// The `code_env` view: created when the settings name an env, or when the plugin declares
 /// none (nothing to create).
-pub fn code_env_view(summary: &Value, settings: &Value) -> Value {
+pub(crate) fn code_env_view(summary: &Value, settings: &Value) -> Value {
     let declares = summary.get("codeEnvSpec").is_some_and(|s| !s.is_null());
     let named = settings
         .get("codeEnvName")
@@ -541,7 +550,7 @@ fn source_of(doc: &Value, what: &dyn std::fmt::Display) -> Result<PluginSource, 
 
 /// The id and version a plugin archive's `plugin.json` declares (at the archive's root or in
 /// its single top directory, as DSS reads it).
-pub fn zip_identity(path: &Path) -> Result<(String, String), String> {
+pub(crate) fn zip_identity(path: &Path) -> Result<(String, String), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let mut archive =
         zip::ZipArchive::new(file).map_err(|e| format!("{} is not a zip archive: {e}", path.display()))?;
@@ -764,7 +773,7 @@ pub(crate) fn plan_plugin(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, 
 /// The manifest of a live plugin, for export: its source and its settings' `config` and
 /// `codeEnvName`; `None` for a plugin installed from a zip (the instance does not keep the
 /// archive, so no manifest could install it again).
-pub fn export_spec(summary: &Value, settings: Option<&Value>) -> Option<PluginSpec> {
+pub(crate) fn export_spec(summary: &Value, settings: Option<&Value>) -> Option<PluginSpec> {
     let view = source_view(summary);
     let version = view.get("version").and_then(Value::as_str).map(str::to_string);
     let source = match view.get("source").and_then(Value::as_str) {

@@ -5,7 +5,7 @@
 use crate::manifest::node::quote_short;
 
 /// Longest DSS identifier accepted (project keys, names, logins).
-pub const MAX_NAME_CHARS: usize = 255;
+pub(crate) const MAX_NAME_CHARS: usize = 255;
 
 /// The format of one kind of name.
 #[derive(Debug)]
@@ -29,7 +29,7 @@ pub struct NameRule {
 
 impl NameRule {
     /// `Some((message, hint))` when `name` breaks the rule.
-    pub fn check(&self, name: &str) -> Option<(String, String)> {
+    pub(crate) fn check(&self, name: &str) -> Option<(String, String)> {
         let shown = quote_short(name);
         if let Some((only, message)) = self.fixed {
             return (name != only).then(|| {
@@ -75,20 +75,32 @@ impl NameRule {
 }
 
 /// Letters, digits and `_`: project keys and dataset names.
-pub fn word_char(c: char) -> bool {
+pub(crate) fn word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
 /// Letters, digits, `_`, `-` and `.`: connection and build names.
-pub fn dotted_char(c: char) -> bool {
+pub(crate) fn dotted_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_-.".contains(c)
 }
 
 /// The pattern of [`word_char`] names.
-pub const WORD_PATTERN: &str = "^[A-Za-z0-9_]+$";
+pub(crate) const WORD_PATTERN: &str = "^[A-Za-z0-9_]+$";
 
 /// The pattern of [`dotted_char`] names.
-pub const DOTTED_PATTERN: &str = "^[A-Za-z0-9_.-]+$";
+pub(crate) const DOTTED_PATTERN: &str = "^[A-Za-z0-9_.-]+$";
+
+/// Project keys: letters, digits and `_`. Here rather than in the project kind because every
+/// kind that belongs to a project writes one in `metadata.project`, which the loader checks.
+pub(crate) static PROJECT_KEY_RULE: NameRule = NameRule {
+    what: "a project key",
+    allowed: word_char,
+    allowed_text: "letters, digits and _",
+    example: "CHURN_V2",
+    pattern: Some(WORD_PATTERN),
+    no_edge_spaces: false,
+    fixed: None,
+};
 
 #[cfg(test)]
 mod tests {

@@ -2,8 +2,7 @@
 
 use reqwest::Method;
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient};
 use crate::wire::{Dataset, DatasetSchema, Metadata};
 
 fn datasets(key: &str) -> Result<ApiPath, ClientError> {

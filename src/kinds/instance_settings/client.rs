@@ -9,11 +9,10 @@
 use reqwest::Method;
 use serde_json::{Map, Value};
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient};
 
 /// The paths of the secret fields DSS encrypts in the general settings, from the root.
-pub const SECRET_PATHS: &[&str] = &[
+pub(crate) const SECRET_PATHS: &[&str] = &[
     "ldapSettings.bindPassword",
     "ssoSettings.samlSPParams.keystorePassword",
     "ssoSettings.openIDParams.clientSecret",
@@ -27,13 +26,16 @@ fn path() -> ApiPath {
 
 impl DssClient {
     /// `GET /admin/general-settings`: the whole document.
-    pub async fn get_general_settings(&self) -> Result<Map<String, Value>, ClientError> {
+    pub(crate) async fn get_general_settings(&self) -> Result<Map<String, Value>, ClientError> {
         self.get(path()).await
     }
 
     /// `PUT /admin/general-settings`: replaces the whole document. The values of the secret
     /// fields are kept out of any error text.
-    pub async fn set_general_settings(&self, settings: &Map<String, Value>) -> Result<(), ClientError> {
+    pub(crate) async fn set_general_settings(
+        &self,
+        settings: &Map<String, Value>,
+    ) -> Result<(), ClientError> {
         let doc = Value::Object(settings.clone());
         let secrets: Vec<&str> = SECRET_PATHS
             .iter()

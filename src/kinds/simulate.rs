@@ -1,5 +1,5 @@
 //! What a DSS instance would hold after a first apply of a desired state: the plan against an
-//! empty instance, its writes put by [`super::overlay`] on documents shaped like the ones DSS
+//! empty instance, its writes put by [`crate::plan::overlay`] on documents shaped like the ones DSS
 //! creates (with the defaults DSS fills in), then DSS's own normalisations (sorted tags,
 //! lower-cased column types, false permission flags omitted, groups in another order,
 //! secrets encrypted with a fresh salt). Pure; used to check that a plan against the state a
@@ -11,15 +11,15 @@ use serde_json::{Map, Value, json};
 
 use crate::manifest::Declared;
 
-use super::fingerprint::secret_fingerprint;
-use super::ledger::{Ledger, LedgerEntry};
-use super::model::{Action, Kind, Operation, SubDoc};
-use super::observed::Observed;
-use super::overlay::{apply_overlay, set_path};
-use super::planner::{PlanInput, SecretResolver, plan};
-use crate::kinds::dataset::ObservedDataset;
-use crate::kinds::project::ObservedProject;
-use crate::kinds::{connection, group, project, user};
+use super::dataset::ObservedDataset;
+use super::project::ObservedProject;
+use super::{connection, group, project, user};
+use crate::plan::fingerprint::secret_fingerprint;
+use crate::plan::ledger::{Ledger, LedgerEntry};
+use crate::plan::model::{Action, Operation, SubDoc};
+use crate::plan::observed::Observed;
+use crate::plan::overlay::{apply_overlay, set_path};
+use crate::plan::planner::{PlanInput, SecretResolver, plan};
 
 /// The observed state after applying `desired` to an empty instance, with the stack's ledger.
 /// Resources whose planning fails are left out.
@@ -224,7 +224,8 @@ fn materialise(out: &mut Observed, op: &Operation, n: u64) {
 }
 
 /// A ledger entry as it would be recorded for `id` (for tests that build ledgers by hand).
-pub fn entry_for(kind: Kind, name: &str) -> LedgerEntry {
+#[cfg(test)]
+pub(crate) fn entry_for(kind: crate::plan::model::Kind, name: &str) -> LedgerEntry {
     LedgerEntry {
         kind,
         name: name.into(),

@@ -9,6 +9,9 @@
 //! entries listed are managed key by key, the others are left as they are. Any other list is
 //! authoritative, as everywhere else.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+
 use futures::future::BoxFuture;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
@@ -19,8 +22,9 @@ use crate::export::{ExportOut, ExportScope, meta};
 use crate::plan::overlay::{get_path, set_path};
 
 use super::{Checks, Kind, KindId, KindRead, NameRule, env_name_for, names};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::{ApplyDocError, typed};
-use crate::client::{ClientError, DssClient, GENERAL_SETTINGS_SECRETS};
+use crate::client::{ClientError, DssClient};
 use crate::manifest::kinds::{Declared, KeyedMap, ObjectMeta, Resource, SecretRef};
 use crate::manifest::node::{Node, NodeValue};
 use crate::observe::{ObserveError, reading};
@@ -29,25 +33,28 @@ use crate::plan::model::DocShape;
 use crate::plan::planner::Planner;
 use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{LedgerIntent, Observed, ResourceId, SubDoc};
+use client::SECRET_PATHS as GENERAL_SETTINGS_SECRETS;
 
 /// The kind.
-pub static KIND: InstanceSettingsKind = InstanceSettingsKind;
+pub(crate) static KIND: InstanceSettingsKind = InstanceSettingsKind;
+
+super::register!(KIND, 130);
 
 /// The word of the ledger key `instance_settings:general` and of plans.
-pub const ID: KindId = KindId("instance_settings");
+pub(crate) const ID: KindId = KindId("instance_settings");
 
 /// The name of the only `InstanceSettings` resource.
-pub const GENERAL: &str = "general";
+pub(crate) const GENERAL: &str = "general";
 
 /// The general settings document (`/admin/general-settings`): merged key by key, its lists of
 /// named objects merged by name at any depth.
-pub const GENERAL_SETTINGS: SubDoc = SubDoc::new(&DocShape {
+pub(crate) const GENERAL_SETTINGS: SubDoc = SubDoc::new(&DocShape {
     named_lists: true,
     ..DocShape::plain("general_settings")
 });
 
 /// The only name is `general`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a name",
     allowed: names::dotted_char,
     allowed_text: "letters, digits, _, - and .",
@@ -58,17 +65,17 @@ pub static NAME_RULE: NameRule = NameRule {
 };
 
 /// The live general settings (`None` in the observed state: not read).
-pub type Live = Map<String, Value>;
+pub(crate) type Live = Map<String, Value>;
 
 /// This kind's part of the observed state.
-pub fn live(observed: &Observed) -> Option<&Live> {
+pub(crate) fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
 }
 
 /// `kind: InstanceSettings`: the instance's general settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct InstanceSettingsSpec {
+pub(crate) struct InstanceSettingsSpec {
     /// The general settings, as DSS names them, managed key by key at any depth (`null`
     /// removes a key). A list of objects that all have a `name` is matched by name: the
     /// entries listed are managed, the others untouched. The secrets DSS keeps here (the LDAP
@@ -79,9 +86,9 @@ pub struct InstanceSettingsSpec {
 
 /// The `InstanceSettings` kind.
 #[derive(Debug)]
-pub struct InstanceSettingsKind;
+pub(crate) struct InstanceSettingsKind;
 
-impl Kind for InstanceSettingsKind {
+impl KindSpec for InstanceSettingsKind {
     fn name(&self) -> &'static str {
         "InstanceSettings"
     }
@@ -122,6 +129,16 @@ impl Kind for InstanceSettingsKind {
             .is_some_and(|rest| GENERAL_SETTINGS_SECRETS.iter().any(|s| rest.starts_with(s)))
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<InstanceSettingsSpec>(spec)?,
+        ))
+    }
+}
+
+impl KindPlan for InstanceSettingsKind {
     fn is_access_path(&self, path: &str) -> bool {
         // Who may log in and as what: the LDAP, SSO and Azure AD blocks, impersonation rules.
         ["ldapSettings", "ssoSettings", "azureADSettings", "impersonation"]
@@ -139,6 +156,17 @@ impl Kind for InstanceSettingsKind {
         needs.reads.mark(ID);
     }
 
+    /// Removing the manifest stops managing the settings; they are never deleted.
+    fn deletable(&self) -> bool {
+        false
+    }
+
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        &[GENERAL_SETTINGS]
+    }
+}
+
+impl KindObserve for InstanceSettingsKind {
     fn observe<'a>(
         &'a self,
         client: &'a DssClient,
@@ -156,16 +184,9 @@ impl Kind for InstanceSettingsKind {
             Ok(KindRead::list(doc))
         }))
     }
+}
 
-    /// Removing the manifest stops managing the settings; they are never deleted.
-    fn deletable(&self) -> bool {
-        false
-    }
-
-    fn subdocuments(&self) -> &'static [SubDoc] {
-        &[GENERAL_SETTINGS]
-    }
-
+impl KindApply for InstanceSettingsKind {
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
         (sub == GENERAL_SETTINGS).then_some(true)
     }
@@ -212,7 +233,9 @@ impl Kind for InstanceSettingsKind {
             c.get_general_settings().await.map(Value::Object)
         }))
     }
+}
 
+impl KindExport for InstanceSettingsKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("instance-settings")
     }
@@ -251,15 +274,9 @@ impl Kind for InstanceSettingsKind {
             Resource::new(&KIND, meta(GENERAL, None), spec),
         );
     }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<InstanceSettingsSpec>(spec)?,
-        ))
-    }
 }
+
+impl Kind for InstanceSettingsKind {}
 
 /// Every value of `node` (at `path`): a reference is well formed, and a secret field DSS
 /// encrypts holds a reference (or nothing), never a literal.
@@ -316,7 +333,7 @@ fn last_key(path: &str) -> &str {
 
 /// The top-level settings of `spec` that the live document does not have: DSS answers every
 /// setting it knows (with its default), so a PUT would drop these silently.
-pub fn unknown_settings(spec: &KeyedMap, live: &Live) -> Vec<String> {
+pub(crate) fn unknown_settings(spec: &KeyedMap, live: &Live) -> Vec<String> {
     spec.iter()
         .filter(|(k, v)| !v.is_null() && !live.contains_key(k.as_str()))
         .map(|(k, _)| k.clone())
@@ -324,7 +341,7 @@ pub fn unknown_settings(spec: &KeyedMap, live: &Live) -> Vec<String> {
 }
 
 /// The note a change of an unknown top-level setting carries, in the plan and after apply.
-pub fn unknown_note() -> String {
+pub(crate) fn unknown_note() -> String {
     "DSS does not know this top-level setting: a save drops it silently (answered 200), so it shows as a change at every plan".into()
 }
 

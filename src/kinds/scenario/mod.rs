@@ -10,6 +10,9 @@
 //! `delayedTriggersBehavior`: only what a manifest declares is compared, so none of them is
 //! ever a change, and the ids of matched triggers and steps are kept when they are written.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
@@ -19,6 +22,7 @@ use serde_json::{Map, Value, json};
 
 use super::recipe::{CodeSpec, check_code};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, items, names, project, project_list};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
@@ -34,13 +38,15 @@ use anyhow::Context;
 use project_list::{ByProject, ProjectObjects, ProjectRead};
 
 /// The kind.
-pub static KIND: ScenarioKind = ScenarioKind;
+pub(crate) static KIND: ScenarioKind = ScenarioKind;
+
+super::register!(KIND, 100);
 
 /// The word of scenario ledger keys and plans (`scenario:PROJECT.ID`).
-pub const ID: KindId = KindId("scenario");
+pub(crate) const ID: KindId = KindId("scenario");
 
 /// Scenario ids: letters, digits and `_`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a scenario id",
     allowed: names::word_char,
     allowed_text: "letters, digits and _",
@@ -53,7 +59,7 @@ pub static NAME_RULE: NameRule = NameRule {
 /// One trigger, matched by its name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct TriggerSpec {
+pub(crate) struct TriggerSpec {
     /// The trigger's name, unique in the scenario (DSS generates its id).
     pub name: String,
     /// `temporal`, `ds_modified`, `sql_query`, `custom_python`, `manual`, ...
@@ -70,7 +76,7 @@ pub struct TriggerSpec {
 /// One step of a step_based scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct StepSpec {
+pub(crate) struct StepSpec {
     /// The step's name.
     pub name: String,
     /// `build_flowitem`, `exec_sql`, `custom_python`, ...
@@ -84,7 +90,7 @@ pub struct StepSpec {
 /// `kind: Scenario` spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ScenarioSpec {
+pub(crate) struct ScenarioSpec {
     /// `step_based` or `custom_python`. Identity: cannot change in place.
     #[serde(rename = "type")]
     #[schemars(extend("enum" = ["step_based", "custom_python"]))]
@@ -111,7 +117,7 @@ pub struct ScenarioSpec {
 
 /// One project's live scenarios.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProjectScenarios {
+pub(crate) struct ProjectScenarios {
     /// The items of the scenario list (`id`, `name`, `type`, `active`, ...), by id.
     pub summaries: BTreeMap<String, Value>,
     /// The settings of the managed scenarios that exist, with `script` when it was read.
@@ -125,13 +131,13 @@ impl ProjectObjects for ProjectScenarios {
 }
 
 /// The live scenarios by project; `None` for a project that does not exist.
-pub type Live = ByProject<Option<ProjectScenarios>>;
+pub(crate) type Live = ByProject<Option<ProjectScenarios>>;
 
 /// What to read in one project: the managed scenarios, and whether their script is managed.
-pub type Reads = BTreeMap<String, BTreeMap<String, bool>>;
+pub(crate) type Reads = BTreeMap<String, BTreeMap<String, bool>>;
 
 /// This kind's part of the observed state.
-pub fn live(observed: &Observed) -> Option<&Live> {
+pub(crate) fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
 }
 
@@ -140,15 +146,15 @@ fn reads(r: &ReadPlan) -> Option<&Reads> {
 }
 
 /// The spec of a scenario resource.
-pub fn spec_of(resource: &Resource) -> Option<(&ObjectMeta, &ScenarioSpec)> {
+pub(crate) fn spec_of(resource: &Resource) -> Option<(&ObjectMeta, &ScenarioSpec)> {
     resource.typed::<ScenarioSpec>()
 }
 
 /// The `Scenario` kind.
 #[derive(Debug)]
-pub struct ScenarioKind;
+pub(crate) struct ScenarioKind;
 
-impl Kind for ScenarioKind {
+impl KindSpec for ScenarioKind {
     fn name(&self) -> &'static str {
         "Scenario"
     }
@@ -226,6 +232,16 @@ impl Kind for ScenarioKind {
         refs.push(project::ID, meta.and_then(|m| m.get("project")), None);
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<ScenarioSpec>(spec)?,
+        ))
+    }
+}
+
+impl KindPlan for ScenarioKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = spec_of(&declared.resource) {
             plan_scenario(planner, declared, meta, spec);
@@ -251,20 +267,6 @@ impl Kind for ScenarioKind {
         if let Some((key, _)) = name.split_once('.') {
             reads.kinds.entry::<Reads>(ID).entry(key.to_string()).or_default();
         }
-    }
-
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = self::reads(reads)?;
-        Some(Box::pin(project_list::observe(
-            planned.clone(),
-            parallelism,
-            move |key, managed| async move { read_project(client, &key, &managed).await },
-        )))
     }
 
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
@@ -295,7 +297,25 @@ impl Kind for ScenarioKind {
     fn contained_in(&self) -> Option<KindId> {
         Some(project::ID)
     }
+}
 
+impl KindObserve for ScenarioKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = self::reads(reads)?;
+        Some(Box::pin(project_list::observe(
+            planned.clone(),
+            parallelism,
+            move |key, managed| async move { read_project(client, &key, &managed).await },
+        )))
+    }
+}
+
+impl KindApply for ScenarioKind {
     fn get_main<'a>(
         &self,
         c: &'a DssClient,
@@ -405,7 +425,9 @@ impl Kind for ScenarioKind {
             out.push(ResourceId::new(project::ID, key));
         }
     }
+}
 
+impl KindExport for ScenarioKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("scenarios")
     }
@@ -448,15 +470,9 @@ impl Kind for ScenarioKind {
             }
         }
     }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<ScenarioSpec>(spec)?,
-        ))
-    }
 }
+
+impl Kind for ScenarioKind {}
 
 /// The settings of scenario `key.id`, with its script as `script` when `with_script` and the
 /// scenario is a custom_python one.
@@ -527,7 +543,7 @@ fn project_step(s: &Value) -> Value {
 /// The settings with triggers and steps cut to what dssctl manages (ids, `delay`,
 /// `params.lastUpdate`, run conditions are DSS's), so that a read-back and a fingerprint
 /// compare what a manifest says.
-pub fn project_settings(mut settings: Value) -> Value {
+pub(crate) fn project_settings(mut settings: Value) -> Value {
     if let Some(Value::Array(ts)) = settings.get_mut("triggers") {
         for t in ts.iter_mut() {
             *t = project_trigger(t);
@@ -833,7 +849,7 @@ fn plan_scenario(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Sc
 }
 
 /// A live scenario as a spec, for export.
-pub fn export_spec(settings: &Value) -> ScenarioSpec {
+pub(crate) fn export_spec(settings: &Value) -> ScenarioSpec {
     let keyed = |v: Option<&Value>, skip: &[&str]| -> Option<KeyedMap> {
         let m: KeyedMap = v
             .and_then(Value::as_object)?

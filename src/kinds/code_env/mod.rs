@@ -22,6 +22,9 @@
 //! plans one `packages` write that PUTs the declared definition and rebuilds the env from
 //! scratch, so that fixing the requirement in the manifest and applying again converges.
 
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
@@ -29,8 +32,9 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::listed::{self, Listed, LiveMap};
+use super::listed::{self, LiveMap};
 use super::{Checks, Kind, KindId, KindRead, NameRule, RefSink, group, items, names, overlay_of, user};
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::ApplyDocError;
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
@@ -44,17 +48,19 @@ use crate::plan::scope::{Needs, ReadPlan};
 use crate::plan::{Change, LedgerIntent, Observed, Operation, ResourceId, SubDoc};
 
 /// The word of code env ledger keys and plans.
-pub const ID: KindId = KindId("code_env");
+pub(crate) const ID: KindId = KindId("code_env");
 
 /// The kind.
-pub static KIND: CodeEnvKind = CodeEnvKind;
+pub(crate) static KIND: CodeEnvKind = CodeEnvKind;
+
+super::register!(KIND, 110);
 
 /// The sub-document of the requested packages and build options (a view of the definition
 /// whose write also installs).
-pub const PACKAGES: SubDoc = SubDoc::new(&DocShape::plain("packages"));
+pub(crate) const PACKAGES: SubDoc = SubDoc::new(&DocShape::plain("packages"));
 
 /// Code env names: letters, digits, `_`, `-` and `.`.
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a code env name",
     allowed: names::dotted_char,
     allowed_text: "letters, digits, _, - and .",
@@ -66,7 +72,7 @@ pub static NAME_RULE: NameRule = NameRule {
 
 /// The language of a code env.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum Language {
+pub(crate) enum Language {
     #[serde(rename = "python")]
     Python,
     R,
@@ -74,7 +80,7 @@ pub enum Language {
 
 impl Language {
     /// The language as DSS writes it in paths and documents (`PYTHON`, `R`).
-    pub fn wire(self) -> &'static str {
+    pub(crate) fn wire(self) -> &'static str {
         match self {
             Language::Python => "PYTHON",
             Language::R => "R",
@@ -82,7 +88,7 @@ impl Language {
     }
 
     /// The language of a DSS `envLang`, any case.
-    pub fn from_wire(s: &str) -> Option<Language> {
+    pub(crate) fn from_wire(s: &str) -> Option<Language> {
         match s.to_ascii_uppercase().as_str() {
             "PYTHON" => Some(Language::Python),
             "R" => Some(Language::R),
@@ -91,7 +97,7 @@ impl Language {
     }
 
     /// As a manifest writes it.
-    pub fn manifest(self) -> &'static str {
+    pub(crate) fn manifest(self) -> &'static str {
         match self {
             Language::Python => "python",
             Language::R => "R",
@@ -102,7 +108,7 @@ impl Language {
 /// One grant on a code env: a group and its rights (a right left out is not granted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CodeEnvGrant {
+pub(crate) struct CodeEnvGrant {
     /// The group granted.
     pub group: String,
     /// May use the env in recipes, notebooks and webapps.
@@ -131,7 +137,7 @@ impl CodeEnvGrant {
 /// `kind: CodeEnv` spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CodeEnvSpec {
+pub(crate) struct CodeEnvSpec {
     /// `python` or `R` (DSS: `envLang`). Identity: cannot change in place.
     pub language: Language,
     /// The Python interpreter (`PYTHON39`, `PYTHON311`, ... or `CUSTOM`); Python envs only.
@@ -164,36 +170,28 @@ pub struct CodeEnvSpec {
 
 /// A managed env's definition as read (`Err`: DSS answered 500, the env is broken; the
 /// message says why).
-pub type Definition = Result<Value, String>;
-
-/// One env as observed: its list item and, for a managed env, its definition.
-pub type LiveEnv = Listed<Definition>;
+pub(crate) type Definition = Result<Value, String>;
 
 /// The language of a listed env, from its list item.
-pub fn language_of(item: &Value) -> Option<Language> {
+pub(crate) fn language_of(item: &Value) -> Option<Language> {
     item.get("envLang")
         .and_then(Value::as_str)
         .and_then(Language::from_wire)
 }
 
 /// The live envs as observed, keyed by name.
-pub type Live = LiveMap<Definition>;
+pub(crate) type Live = LiveMap<Definition>;
 
 /// This kind's part of the observed state.
-pub fn live(observed: &Observed) -> Option<&Live> {
+pub(crate) fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
-}
-
-/// This kind's part of the observed state, to change (tests, simulation).
-pub fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
-    observed.kinds.get_mut(ID)
 }
 
 /// The `CodeEnv` kind.
 #[derive(Debug)]
-pub struct CodeEnvKind;
+pub(crate) struct CodeEnvKind;
 
-impl Kind for CodeEnvKind {
+impl KindSpec for CodeEnvKind {
     fn name(&self) -> &'static str {
         "CodeEnv"
     }
@@ -278,6 +276,16 @@ impl Kind for CodeEnvKind {
         }
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<CodeEnvSpec>(spec)?,
+        ))
+    }
+}
+
+impl KindPlan for CodeEnvKind {
     fn is_access_path(&self, path: &str) -> bool {
         path == "usableByAll" || path == "desc.owner"
     }
@@ -311,18 +319,6 @@ impl Kind for CodeEnvKind {
         listed::details_mut(reads, ID);
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = listed::details(reads, ID)?;
-        Some(Box::pin(async move {
-            read_envs(client, &|name, _| planned.names.contains(name), parallelism).await
-        }))
-    }
-
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
         listed::budget(ID, reads, live)
     }
@@ -335,6 +331,26 @@ impl Kind for CodeEnvKind {
         listed::document::<Definition>(observed, ID, name, "code env list", |e| e.summary.clone())
     }
 
+    fn subdocuments(&self) -> &'static [SubDoc] {
+        &[SubDoc::DEFINITION, PACKAGES]
+    }
+}
+
+impl KindObserve for CodeEnvKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = listed::details(reads, ID)?;
+        Some(Box::pin(async move {
+            read_envs(client, &|name, _| planned.names.contains(name), parallelism).await
+        }))
+    }
+}
+
+impl KindApply for CodeEnvKind {
     fn get_main<'a>(
         &self,
         c: &'a DssClient,
@@ -358,10 +374,6 @@ impl Kind for CodeEnvKind {
 
     fn sub_document(&self, _name: &str, sub: SubDoc) -> Option<bool> {
         (sub == SubDoc::DEFINITION || sub == PACKAGES).then_some(true)
-    }
-
-    fn subdocuments(&self) -> &'static [SubDoc] {
-        &[SubDoc::DEFINITION, PACKAGES]
     }
 
     fn get_document<'a>(
@@ -487,7 +499,9 @@ impl Kind for CodeEnvKind {
             super::access_references(owner, def.get("permissions"), out);
         }
     }
+}
 
+impl KindExport for CodeEnvKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("code-envs")
     }
@@ -534,15 +548,9 @@ impl Kind for CodeEnvKind {
             }
         }
     }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<CodeEnvSpec>(spec)?,
-        ))
-    }
 }
+
+impl Kind for CodeEnvKind {}
 
 /// The list item of env `name` (not found when absent).
 async fn summary_of(c: &DssClient, name: &str) -> Result<Value, ClientError> {
@@ -572,7 +580,7 @@ fn is_broken(e: &ClientError) -> bool {
 /// serves): identity, deployment mode, `usableByAll`, owner and interpreter. The plan compares
 /// the manifest with it, and apply writes over it: both build it here, so that a saved plan's
 /// fingerprint matches at apply time.
-pub fn broken_base(item: &Value) -> Value {
+pub(crate) fn broken_base(item: &Value) -> Value {
     let mut desc = serde_json::Map::new();
     if let Some(owner) = item.get("owner").filter(|v| v.is_string()) {
         desc.insert("owner".into(), owner.clone());
@@ -661,7 +669,7 @@ async fn read_envs(
 }
 
 /// The requested lines of a `specPackageList`: trimmed, comments and blank lines dropped.
-pub fn package_lines(spec: &str) -> Vec<String> {
+pub(crate) fn package_lines(spec: &str) -> Vec<String> {
     spec.lines()
         .map(|l| l.split(" #").next().unwrap_or("").trim())
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -853,7 +861,7 @@ pub(crate) fn plan_code_env(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta
 
 /// The manifest of a live env, for export: its language, build options, packages, owner and
 /// grants (`definition` when read, else what the list item says).
-pub fn export_spec(summary: &Value, definition: Option<&Value>) -> Option<CodeEnvSpec> {
+pub(crate) fn export_spec(summary: &Value, definition: Option<&Value>) -> Option<CodeEnvSpec> {
     let language = summary
         .get("envLang")
         .and_then(Value::as_str)

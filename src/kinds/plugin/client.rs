@@ -8,8 +8,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient};
 
 fn plugin(id: &str) -> Result<ApiPath, ClientError> {
     ApiPath::new().lit("plugins").name("plugin id", id)
@@ -117,7 +116,7 @@ impl DssClient {
 
     /// Update the installed plugin `id` from `source` (a reinstall at the new version or
     /// checkout; its settings are kept), following DSS's future.
-    pub async fn update_plugin(&self, id: &str, source: &PluginSource) -> Result<Value, ClientError> {
+    pub(crate) async fn update_plugin(&self, id: &str, source: &PluginSource) -> Result<Value, ClientError> {
         let base = plugin(id)?;
         let call = match source {
             PluginSource::Store { version } => {
@@ -145,7 +144,7 @@ impl DssClient {
 
     /// `POST /plugins/{id}/code-env/actions/create`: create the code env the plugin declares
     /// (managed by DSS), following DSS's future; the env's name.
-    pub async fn create_plugin_code_env(&self, id: &str) -> Result<String, ClientError> {
+    pub(crate) async fn create_plugin_code_env(&self, id: &str) -> Result<String, ClientError> {
         let call = Call::new(Method::POST, plugin(id)?.lit("code-env/actions/create"))
             .json(&json!({"deploymentMode": "PLUGIN_MANAGED"}))?;
         let result = self
@@ -159,7 +158,7 @@ impl DssClient {
     }
 
     /// `POST /plugins/{id}/actions/delete`, following DSS's future.
-    pub async fn delete_plugin(&self, id: &str, force: bool) -> Result<(), ClientError> {
+    pub(crate) async fn delete_plugin(&self, id: &str, force: bool) -> Result<(), ClientError> {
         let call =
             Call::new(Method::POST, plugin(id)?.lit("actions/delete")).json(&json!({ "force": force }))?;
         self.run_plugin_call(&format!("the deletion of plugin {id}"), call)

@@ -5,8 +5,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient};
 
 /// A managed folder's settings (`GET /projects/{key}/managedfolders/{id}`). Attributes dssctl
 /// does not know are kept, so a read, change and save loses nothing.
@@ -48,14 +47,13 @@ impl DssClient {
 
     /// The folder named `name`, found in the folder list: a not-found error when there is
     /// none, an error naming both ids when two folders have that name.
-    pub async fn find_managed_folder(&self, key: &str, name: &str) -> Result<ManagedFolder, ClientError> {
+    pub(crate) async fn find_managed_folder(
+        &self,
+        key: &str,
+        name: &str,
+    ) -> Result<ManagedFolder, ClientError> {
         let list = self.list_managed_folders(key).await?;
         pick_by_name(key, name, list)
-    }
-
-    /// `GET /projects/{key}/managedfolders/{id}`.
-    pub async fn get_managed_folder(&self, key: &str, id: &str) -> Result<ManagedFolder, ClientError> {
-        self.get(folder(key, id)?).await
     }
 
     /// `POST /projects/{key}/managedfolders`: the folder DSS created, with the id it
@@ -73,7 +71,7 @@ impl DssClient {
     }
 
     /// `PUT /projects/{key}/managedfolders/{id}` (the whole settings, as read and modified).
-    pub async fn update_managed_folder(
+    pub(crate) async fn update_managed_folder(
         &self,
         key: &str,
         id: &str,
@@ -83,7 +81,7 @@ impl DssClient {
     }
 
     /// `DELETE /projects/{key}/managedfolders/{id}?dropData=...`.
-    pub async fn delete_managed_folder(
+    pub(crate) async fn delete_managed_folder(
         &self,
         key: &str,
         id: &str,
@@ -95,7 +93,7 @@ impl DssClient {
 }
 
 /// The folder named `name` in `folders` (see [`DssClient::find_managed_folder`]).
-pub fn pick_by_name(
+pub(crate) fn pick_by_name(
     key: &str,
     name: &str,
     folders: Vec<ManagedFolder>,

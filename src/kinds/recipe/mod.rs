@@ -11,7 +11,10 @@
 //! it generated; the plan refers to it by name (`folder:NAME`, compared with the live ids
 //! translated through the project's folder list), so that a recipe can use a folder created
 //! in the same run: apply asks DSS for the ids just before the recipe's writes
-//! ([`Kind::resolve_writes`]), which it orders after the folder's creation.
+//! ([`crate::apply::kind::KindApply::resolve_writes`]), which it orders after the folder's creation.
+
+/// The calls that create, read, update and delete it (an `impl DssClient` block).
+mod client;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -21,12 +24,14 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::managed_folder::ManagedFolder;
+use super::managed_folder::client::pick_by_name;
 use super::{
     Checks, Kind, KindId, KindRead, NameRule, RefSink, dataset, flow_zone, items, managed_folder, names,
     overlay_of, project, project_list,
 };
+use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::ApplyDocError;
-use crate::client::managed_folders::{ManagedFolder, pick_by_name};
 use crate::client::{ClientError, DssClient};
 use crate::export::{ExportOut, ExportScope, meta};
 use crate::manifest::diagnostic::Diagnostic;
@@ -45,13 +50,15 @@ use project_list::{ByProject, ProjectObjects, ProjectRead};
 const OBJECT_TYPE: &str = "RECIPE";
 
 /// The kind.
-pub static KIND: RecipeKind = RecipeKind;
+pub(crate) static KIND: RecipeKind = RecipeKind;
+
+super::register!(KIND, 90);
 
 /// The word of recipe ledger keys and plans (`recipe:PROJECT.name`).
-pub const ID: KindId = KindId("recipe");
+pub(crate) const ID: KindId = KindId("recipe");
 
 /// Recipe names: letters, digits and `_` (DSS's rule for flow object ids).
-pub static NAME_RULE: NameRule = NameRule {
+pub(crate) static NAME_RULE: NameRule = NameRule {
     what: "a recipe name",
     allowed: names::word_char,
     allowed_text: "letters, digits and _",
@@ -63,7 +70,7 @@ pub static NAME_RULE: NameRule = NameRule {
 
 /// Recipe types whose payload is code (sent as `creationSettings.script` at creation); the
 /// payload of the other (visual) recipes is a JSON text.
-pub const CODE_TYPES: [&str; 10] = [
+pub(crate) const CODE_TYPES: [&str; 10] = [
     "python",
     "r",
     "sql_script",
@@ -78,14 +85,14 @@ pub const CODE_TYPES: [&str; 10] = [
 
 /// How a plan writes a managed folder in a recipe's inputs or outputs: `folder:NAME`. DSS
 /// refers to a folder by the id it generates, which a folder created in the same run does not
-/// have yet; apply puts the id in its place ([`Kind::resolve_writes`]). No dataset name has a
+/// have yet; apply puts the id in its place ([`crate::apply::kind::KindApply::resolve_writes`]). No dataset name has a
 /// `:`, so the form cannot be taken for a dataset.
-pub const FOLDER_REF: &str = "folder:";
+pub(crate) const FOLDER_REF: &str = "folder:";
 
 /// One input or output of a recipe: a dataset by name, or a managed folder by name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
-pub enum FlowRef {
+pub(crate) enum FlowRef {
     /// A dataset of the recipe's project.
     Dataset(String),
     /// A managed folder of the recipe's project, by its name.
@@ -97,7 +104,7 @@ pub enum FlowRef {
 
 impl FlowRef {
     /// How plans show and write it: `orders`, `folder:raw_files` ([`FOLDER_REF`]).
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match self {
             FlowRef::Dataset(n) => n.clone(),
             FlowRef::Folder { folder } => format!("{FOLDER_REF}{folder}"),
@@ -108,7 +115,7 @@ impl FlowRef {
 /// Text given inline, or read from a file relative to the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
-pub enum CodeSpec {
+pub(crate) enum CodeSpec {
     /// The text itself.
     Inline(String),
     /// `{fromFile: PATH}`: the content of a file, relative to the manifest's directory.
@@ -120,7 +127,7 @@ pub enum CodeSpec {
 
 impl CodeSpec {
     /// The text, reading the file relative to `base` (the manifest's directory).
-    pub fn text(&self, base: &Path) -> Result<String, String> {
+    pub(crate) fn text(&self, base: &Path) -> Result<String, String> {
         match self {
             CodeSpec::Inline(t) => Ok(t.clone()),
             CodeSpec::FromFile { from_file } => {
@@ -134,7 +141,7 @@ impl CodeSpec {
 /// `kind: Recipe` spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RecipeSpec {
+pub(crate) struct RecipeSpec {
     /// DSS recipe type (`sync`, `sql_query`, `python`, `shell`, ...). Identity: cannot change in
     /// place.
     #[serde(rename = "type")]
@@ -161,7 +168,7 @@ pub struct RecipeSpec {
 
 /// One project's live recipes.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProjectRecipes {
+pub(crate) struct ProjectRecipes {
     /// The items of the recipe list (definitions, no payload), by name.
     pub recipes: BTreeMap<String, Value>,
     /// The payloads read (only for managed recipes that declare `code`).
@@ -177,11 +184,11 @@ impl ProjectObjects for ProjectRecipes {
 }
 
 /// The live recipes by project; `None` for a project that does not exist.
-pub type Live = ByProject<Option<ProjectRecipes>>;
+pub(crate) type Live = ByProject<Option<ProjectRecipes>>;
 
 /// What to read in one project.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProjectReads {
+pub(crate) struct ProjectReads {
     /// Managed recipes whose payload is compared.
     pub payloads: BTreeSet<String>,
     /// Whether a managed recipe uses a folder (the folder list is read).
@@ -189,10 +196,10 @@ pub struct ProjectReads {
 }
 
 /// The planned reads by project.
-pub type Reads = BTreeMap<String, ProjectReads>;
+pub(crate) type Reads = BTreeMap<String, ProjectReads>;
 
 /// This kind's part of the observed state.
-pub fn live(observed: &Observed) -> Option<&Live> {
+pub(crate) fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
 }
 
@@ -201,15 +208,19 @@ fn reads(r: &ReadPlan) -> Option<&Reads> {
 }
 
 /// The spec of a recipe resource.
-pub fn spec_of(resource: &Resource) -> Option<(&ObjectMeta, &RecipeSpec)> {
+pub(crate) fn spec_of(resource: &Resource) -> Option<(&ObjectMeta, &RecipeSpec)> {
     resource.typed::<RecipeSpec>()
 }
 
 /// The `Recipe` kind.
 #[derive(Debug)]
-pub struct RecipeKind;
+pub(crate) struct RecipeKind;
 
-impl Kind for RecipeKind {
+impl KindSpec for RecipeKind {
+    fn cross_check(&self, resources: &[Declared]) -> Vec<Diagnostic> {
+        cycle_diagnostics(resources)
+    }
+
     fn name(&self) -> &'static str {
         "Recipe"
     }
@@ -305,6 +316,16 @@ impl Kind for RecipeKind {
         flow_zone::push_zone_reference(spec, key, refs);
     }
 
+    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
+        Ok(Resource::new(
+            &KIND,
+            meta,
+            serde_json::from_value::<RecipeSpec>(spec)?,
+        ))
+    }
+}
+
+impl KindPlan for RecipeKind {
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = spec_of(&declared.resource) {
             plan_recipe(planner, declared, meta, spec);
@@ -339,20 +360,6 @@ impl Kind for RecipeKind {
         }
     }
 
-    fn observe<'a>(
-        &'a self,
-        client: &'a DssClient,
-        reads: &'a ReadPlan,
-        parallelism: usize,
-    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
-        let planned = self::reads(reads)?;
-        Some(Box::pin(project_list::observe(
-            planned.clone(),
-            parallelism,
-            move |key, r| async move { read_project(client, &key, &r).await },
-        )))
-    }
-
     fn read_budget(&self, reads: &ReadPlan, live: &BTreeSet<ResourceId>) -> usize {
         let Some(planned) = self::reads(reads) else {
             return 0;
@@ -381,7 +388,25 @@ impl Kind for RecipeKind {
     fn contained_in(&self) -> Option<KindId> {
         Some(project::ID)
     }
+}
 
+impl KindObserve for RecipeKind {
+    fn observe<'a>(
+        &'a self,
+        client: &'a DssClient,
+        reads: &'a ReadPlan,
+        parallelism: usize,
+    ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
+        let planned = self::reads(reads)?;
+        Some(Box::pin(project_list::observe(
+            planned.clone(),
+            parallelism,
+            move |key, r| async move { read_project(client, &key, &r).await },
+        )))
+    }
+}
+
+impl KindApply for RecipeKind {
     fn get_main<'a>(
         &self,
         c: &'a DssClient,
@@ -547,7 +572,9 @@ impl Kind for RecipeKind {
             })
         })
     }
+}
 
+impl KindExport for RecipeKind {
     fn export_word(&self) -> Option<&'static str> {
         Some("recipes")
     }
@@ -598,15 +625,9 @@ impl Kind for RecipeKind {
             }
         }
     }
-
-    fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
-        Ok(Resource::new(
-            &KIND,
-            meta,
-            serde_json::from_value::<RecipeSpec>(spec)?,
-        ))
-    }
 }
+
+impl Kind for RecipeKind {}
 
 /// A `{fromFile}` must name a file that exists, relative to the manifest.
 pub(crate) fn check_code(checks: &mut Checks<'_>, path: &str, code: &Node) {
@@ -640,7 +661,7 @@ pub(crate) fn check_code(checks: &mut Checks<'_>, path: &str, code: &Node) {
 }
 
 /// The recipe document as dssctl compares it: the definition, with the payload as a field.
-pub fn flatten(doc: &Value) -> Value {
+pub(crate) fn flatten(doc: &Value) -> Value {
     let mut def = doc.get("recipe").cloned().unwrap_or_else(|| json!({}));
     if let Some(obj) = def.as_object_mut() {
         obj.insert("payload".into(), doc.get("payload").cloned().unwrap_or(json!("")));
@@ -649,7 +670,7 @@ pub fn flatten(doc: &Value) -> Value {
 }
 
 /// The flattened document as DSS takes it: `{"recipe", "payload"}`.
-pub fn unflatten(mut doc: Value) -> Value {
+pub(crate) fn unflatten(mut doc: Value) -> Value {
     let payload = doc
         .as_object_mut()
         .and_then(|o| o.remove("payload"))
@@ -660,7 +681,7 @@ pub fn unflatten(mut doc: Value) -> Value {
 /// The document with the items of its inputs and outputs cut to their `ref`: what dssctl
 /// manages of them (DSS fills `deps` and `appendMode` in), so that a read-back and a fingerprint
 /// compare what a manifest says.
-pub fn project_roles(mut doc: Value) -> Value {
+pub(crate) fn project_roles(mut doc: Value) -> Value {
     for field in ["inputs", "outputs"] {
         if let Some(Value::Object(roles)) = doc.get_mut(field) {
             for role in roles.values_mut() {
@@ -719,7 +740,7 @@ fn creation_body(doc: Value) -> Value {
 }
 
 /// The refs of every item of every role (`{"main": {"items": [{"ref": ...}]}}`), in order.
-pub fn role_refs(roles: Option<&Value>) -> Vec<String> {
+pub(crate) fn role_refs(roles: Option<&Value>) -> Vec<String> {
     roles
         .and_then(Value::as_object)
         .into_iter()
@@ -1003,7 +1024,7 @@ fn plan_recipe(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta, spec: &Reci
 
 /// A cycle among the declared recipes of a project (through their declared inputs and
 /// outputs), as errors at the line of each recipe of the cycle, naming it.
-pub fn cycle_diagnostics(resources: &[Declared]) -> Vec<Diagnostic> {
+pub(crate) fn cycle_diagnostics(resources: &[Declared]) -> Vec<Diagnostic> {
     // project -> (recipe name, inputs, outputs, declaration)
     type Node<'a> = (&'a str, Vec<String>, Vec<String>, &'a Declared);
     let mut by_project: BTreeMap<String, Vec<Node<'_>>> = BTreeMap::new();
@@ -1087,7 +1108,7 @@ fn find_cycle(start: usize, next: &[Vec<usize>]) -> Option<Vec<usize>> {
 
 /// The definition fields of a live recipe a manifest manages, for export: the recipe as a
 /// spec (the payload as inline code).
-pub fn export_spec(
+pub(crate) fn export_spec(
     def: &Value,
     payload: Option<&str>,
     folders: Option<&BTreeMap<String, String>>,

@@ -6,8 +6,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient};
 
 /// The id of the zone every project has.
 pub const DEFAULT_ZONE_ID: &str = "default";
@@ -39,7 +38,7 @@ pub struct FlowZone {
 
 impl FlowZone {
     /// Whether this is the built-in zone.
-    pub fn is_default(&self) -> bool {
+    pub(crate) fn is_default(&self) -> bool {
         self.id == DEFAULT_ZONE_ID
     }
 
@@ -72,14 +71,9 @@ impl DssClient {
     /// The zone named `name` (the built-in zone for `default`), found in the zone list: a
     /// not-found error when there is none, an error naming both ids when two zones have that
     /// name.
-    pub async fn find_flow_zone(&self, key: &str, name: &str) -> Result<FlowZone, ClientError> {
+    pub(crate) async fn find_flow_zone(&self, key: &str, name: &str) -> Result<FlowZone, ClientError> {
         let list = self.list_flow_zones(key).await?;
         pick_by_name(key, name, list)
-    }
-
-    /// `GET /projects/{key}/flow/zones/{id}`.
-    pub async fn get_flow_zone(&self, key: &str, id: &str) -> Result<FlowZone, ClientError> {
-        self.get(zone(key, id)?).await
     }
 
     /// `POST /projects/{key}/flow/zones` with a name and an optional color: the zone DSS
@@ -101,7 +95,7 @@ impl DssClient {
 
     /// `PUT /projects/{key}/flow/zones/{id}`: the name and color (items change through
     /// [`DssClient::add_flow_zone_item`]).
-    pub async fn update_flow_zone(
+    pub(crate) async fn update_flow_zone(
         &self,
         key: &str,
         id: &str,
@@ -111,7 +105,7 @@ impl DssClient {
     }
 
     /// `DELETE /projects/{key}/flow/zones/{id}`: its objects go back to the default zone.
-    pub async fn delete_flow_zone(&self, key: &str, id: &str) -> Result<(), ClientError> {
+    pub(crate) async fn delete_flow_zone(&self, key: &str, id: &str) -> Result<(), ClientError> {
         self.delete(zone(key, id)?).await
     }
 
@@ -129,7 +123,7 @@ impl DssClient {
 
 /// The zone named `name` in `zones` (see [`DssClient::find_flow_zone`]). The built-in zone is
 /// named `default` in manifests whatever DSS displays; other zones are matched by their name.
-pub fn pick_by_name(key: &str, name: &str, zones: Vec<FlowZone>) -> Result<FlowZone, ClientError> {
+pub(crate) fn pick_by_name(key: &str, name: &str, zones: Vec<FlowZone>) -> Result<FlowZone, ClientError> {
     let mut found: Vec<FlowZone> = zones
         .into_iter()
         .filter(|z| {

@@ -10,17 +10,16 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient, Repeat};
 use crate::wire::CreateProjectRequest;
 
 /// The id of the root folder, which every DSS instance has.
-pub const ROOT_FOLDER: &str = "ROOT";
+pub(crate) const ROOT_FOLDER: &str = "ROOT";
 
 /// `GET /project-folders/{id}`: one folder, its children by id and the keys of its projects.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FolderSummary {
+pub(crate) struct FolderSummary {
     pub id: String,
     #[serde(default)]
     pub name: String,
@@ -43,23 +42,27 @@ fn folder(id: &str) -> Result<ApiPath, ClientError> {
 
 impl DssClient {
     /// `GET /project-folders/{id}`.
-    pub async fn get_project_folder(&self, id: &str) -> Result<FolderSummary, ClientError> {
+    pub(crate) async fn get_project_folder(&self, id: &str) -> Result<FolderSummary, ClientError> {
         self.get(folder(id)?).await
     }
 
     /// `GET /project-folders/{id}/settings`: `{name, owner, permissions}`.
-    pub async fn get_project_folder_settings(&self, id: &str) -> Result<Value, ClientError> {
+    pub(crate) async fn get_project_folder_settings(&self, id: &str) -> Result<Value, ClientError> {
         self.get(folder(id)?.lit("settings")).await
     }
 
     /// `PUT /project-folders/{id}/settings` (the whole settings).
-    pub async fn set_project_folder_settings(&self, id: &str, settings: &Value) -> Result<(), ClientError> {
+    pub(crate) async fn set_project_folder_settings(
+        &self,
+        id: &str,
+        settings: &Value,
+    ) -> Result<(), ClientError> {
         self.put(folder(id)?.lit("settings"), settings).await
     }
 
     /// `POST /project-folders/{parent}/children?name=`: a new sub-folder, answered as its
     /// summary. Never repeated after an ambiguous failure.
-    pub async fn create_project_folder(
+    pub(crate) async fn create_project_folder(
         &self,
         parent: &str,
         name: &str,
@@ -70,25 +73,30 @@ impl DssClient {
 
     /// `DELETE /project-folders/{id}`; DSS refuses it while the folder holds sub-folders or
     /// projects.
-    pub async fn delete_project_folder(&self, id: &str) -> Result<(), ClientError> {
+    pub(crate) async fn delete_project_folder(&self, id: &str) -> Result<(), ClientError> {
         self.delete(folder(id)?).await
     }
 
     /// `POST /project-folders/{from}/projects/{key}/move?destination=`: move project `key`
     /// from folder `from` (the one holding it) to folder `to`.
-    pub async fn move_project_to_folder(&self, from: &str, key: &str, to: &str) -> Result<(), ClientError> {
+    pub(crate) async fn move_project_to_folder(
+        &self,
+        from: &str,
+        key: &str,
+        to: &str,
+    ) -> Result<(), ClientError> {
         let path = folder(from)?
             .lit("projects")
             .name("project key", key)?
             .lit("move");
         let mut call = Call::new(Method::POST, path).query("destination", to);
         // Moving twice to the same destination has the effect of once.
-        call.repeat = super::transport::Repeat::Idempotent;
+        call.repeat = Repeat::Idempotent;
         self.send(call).await.map(drop)
     }
 
     /// `GET /project-folders/locate-project/{key}`: the folder holding project `key`.
-    pub async fn locate_project(&self, key: &str) -> Result<FolderSummary, ClientError> {
+    pub(crate) async fn locate_project(&self, key: &str) -> Result<FolderSummary, ClientError> {
         let path = ApiPath::new()
             .lit("project-folders/locate-project")
             .name("project key", key)?;
@@ -97,7 +105,7 @@ impl DssClient {
 
     /// `POST /projects/?projectFolderId=`: create a project inside folder `folder_id`. Never
     /// repeated after an ambiguous failure.
-    pub async fn create_project_in_folder(
+    pub(crate) async fn create_project_in_folder(
         &self,
         req: &CreateProjectRequest,
         folder_id: &str,
@@ -113,7 +121,10 @@ impl DssClient {
 
     /// The folder at `path` (names from the root, `Analytics/Marketing`; empty: the root),
     /// walked one level at a time: `Ok(None)` when a folder on the way does not exist.
-    pub async fn find_project_folder(&self, path: &[&str]) -> Result<Option<FolderSummary>, ClientError> {
+    pub(crate) async fn find_project_folder(
+        &self,
+        path: &[&str],
+    ) -> Result<Option<FolderSummary>, ClientError> {
         let mut current = self.get_project_folder(ROOT_FOLDER).await?;
         for name in path {
             match self.child_named(&current, name).await? {
@@ -140,20 +151,8 @@ impl DssClient {
         Ok(None)
     }
 
-    /// The path of names from the root to folder `id` (empty for the root), walking up.
-    pub async fn project_folder_path(&self, id: &str) -> Result<Vec<String>, ClientError> {
-        let mut names = Vec::new();
-        let mut cursor = self.get_project_folder(id).await?;
-        while let Some(parent) = cursor.parent_id.clone() {
-            names.push(cursor.name.clone());
-            cursor = self.get_project_folder(&parent).await?;
-        }
-        names.reverse();
-        Ok(names)
-    }
-
     /// The folder at `path` (`Analytics/Marketing`), or a not-found error naming the path.
-    pub async fn require_project_folder(&self, path: &str) -> Result<FolderSummary, ClientError> {
+    pub(crate) async fn require_project_folder(&self, path: &str) -> Result<FolderSummary, ClientError> {
         let segments = split_path(path);
         self.find_project_folder(&segments)
             .await?
@@ -168,7 +167,7 @@ impl DssClient {
 
     /// The folder at `path`, creating the folders missing on the way (parents included):
     /// answers its summary.
-    pub async fn ensure_project_folder(&self, path: &str) -> Result<FolderSummary, ClientError> {
+    pub(crate) async fn ensure_project_folder(&self, path: &str) -> Result<FolderSummary, ClientError> {
         let mut current = self.get_project_folder(ROOT_FOLDER).await?;
         for name in split_path(path) {
             current = match self.child_named(&current, name).await? {
@@ -181,7 +180,7 @@ impl DssClient {
 
     /// Delete the folder at `path` once it is empty. DSS refuses to delete a folder that
     /// holds sub-folders or projects; this says which, by name, before asking.
-    pub async fn delete_project_folder_at(&self, path: &str) -> Result<(), ClientError> {
+    pub(crate) async fn delete_project_folder_at(&self, path: &str) -> Result<(), ClientError> {
         let folder = self.require_project_folder(path).await?;
         if !folder.children_ids.is_empty() || !folder.project_keys.is_empty() {
             let mut children = Vec::new();
@@ -206,6 +205,6 @@ impl DssClient {
 
 /// The names of a folder path (`Analytics/Marketing` → `[Analytics, Marketing]`; empty: the
 /// root).
-pub fn split_path(path: &str) -> Vec<&str> {
+pub(crate) fn split_path(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
 }

@@ -5,8 +5,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::transport::{ApiPath, Call};
-use super::{ClientError, DssClient};
+use crate::client::{ApiPath, Call, ClientError, DssClient};
 
 fn recipes(key: &str) -> Result<ApiPath, ClientError> {
     Ok(ApiPath::new()
@@ -44,13 +43,13 @@ impl DssClient {
     }
 
     /// `DELETE /projects/{key}/recipes/{name}`.
-    pub async fn delete_recipe(&self, key: &str, name: &str) -> Result<(), ClientError> {
+    pub(crate) async fn delete_recipe(&self, key: &str, name: &str) -> Result<(), ClientError> {
         self.delete(recipe(key, name)?).await
     }
 
     /// `GET /projects/{key}/managedfolders/`: the project's managed folders (`id`, `name`, ...),
     /// to turn a recipe's folder names into the ids DSS writes in its inputs and outputs.
-    pub async fn list_folders_for_recipes(&self, key: &str) -> Result<Vec<Value>, ClientError> {
+    pub(crate) async fn list_folders_for_recipes(&self, key: &str) -> Result<Vec<Value>, ClientError> {
         let path = ApiPath::new()
             .lit("projects")
             .name("project key", key)?
