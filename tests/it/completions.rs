@@ -83,7 +83,10 @@ fn every_shell_gets_a_script_and_an_unknown_shell_is_refused() {
     // A refused command line is an error like any other (exit 1), naming what is accepted.
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("invalid value 'tcsh'") && text.contains("bash"), "{text}");
+    assert!(
+        text.contains("invalid value 'tcsh'") && text.contains("bash"),
+        "{text}"
+    );
 }
 
 #[test]
