@@ -81,8 +81,8 @@ pub(crate) fn seed(st: &mut Store) -> Vec<(std::path::PathBuf, Value)> {
     }
     for doc in group_docs {
         let name = doc["name"].as_str().unwrap_or_default().to_string();
-        written.push((store::paths::group(&name), Value::Object(doc.clone())));
-        st.groups.insert(name, doc);
+        written.push((super::groups::GROUPS.path("", &name), Value::Object(doc.clone())));
+        st.collections.of_mut(&super::groups::GROUPS).insert(name, doc);
     }
     for doc in connection_docs {
         let name = doc["name"].as_str().unwrap_or_default().to_string();
@@ -103,9 +103,19 @@ mod tests {
         assert_eq!(written.len(), 6);
         assert_eq!(st.users["admin"]["groups"], json!(["administrators"]));
         assert_eq!(st.users["admin"]["displayName"], "Administrator");
-        assert_eq!(st.groups["administrators"]["admin"], true);
-        assert_eq!(st.groups["readers"]["admin"], false);
-        assert!(st.groups.contains_key("data_team"));
+        assert_eq!(
+            st.collections.of(&super::groups::GROUPS)["administrators"]["admin"],
+            true
+        );
+        assert_eq!(
+            st.collections.of(&super::groups::GROUPS)["readers"]["admin"],
+            false
+        );
+        assert!(
+            st.collections
+                .of(&super::groups::GROUPS)
+                .contains_key("data_team")
+        );
         for name in ["filesystem_managed", "filesystem_folders"] {
             assert_eq!(st.connections[name]["type"], "Filesystem");
             assert_eq!(st.connections[name]["usableBy"], "ALL");

@@ -30,7 +30,6 @@ pub(crate) const DEFAULT_ZONE: &str = "default";
 /// The flow objects of one project.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Flow {
-    pub folders: BTreeMap<String, Doc>,
     /// `{"recipe": definition, "payload": string}` by recipe name.
     pub recipes: BTreeMap<String, Doc>,
     pub zones: BTreeMap<String, Doc>,
@@ -38,6 +37,9 @@ pub(crate) struct Flow {
     pub scenarios: BTreeMap<String, Doc>,
     /// Runs by scenario id, then run id (run ids sort in time order).
     pub runs: BTreeMap<String, BTreeMap<String, Doc>>,
+    /// The per-project documents of the areas that keep them as a collection (see
+    /// `collections`).
+    pub collections: super::collections::Collections,
 }
 
 pub(crate) mod paths {
@@ -45,9 +47,6 @@ pub(crate) mod paths {
 
     use crate::emulator::store::paths::project_dir;
 
-    pub(crate) fn folder(key: &str, id: &str) -> PathBuf {
-        project_dir(key).join("managedfolders").join(format!("{id}.json"))
-    }
     pub(crate) fn recipe(key: &str, name: &str) -> PathBuf {
         project_dir(key).join("recipes").join(format!("{name}.json"))
     }
@@ -77,7 +76,6 @@ fn object(value: Value, path: &Path) -> anyhow::Result<Doc> {
 pub(crate) fn load(dir: &Path) -> anyhow::Result<Flow> {
     let mut flow = Flow::default();
     for (sub, target) in [
-        ("managedfolders", &mut flow.folders),
         ("recipes", &mut flow.recipes),
         ("zones", &mut flow.zones),
         ("scenarios", &mut flow.scenarios),
@@ -97,6 +95,7 @@ pub(crate) fn load(dir: &Path) -> anyhow::Result<Flow> {
             flow.runs.insert(id.clone(), runs);
         }
     }
+    flow.collections = super::collections::Collections::load(dir, super::collections::Scope::Project)?;
     Ok(flow)
 }
 

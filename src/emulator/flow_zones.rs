@@ -35,7 +35,8 @@ fn all_items(project: &Project) -> Vec<Value> {
     out.extend(
         project
             .flow
-            .folders
+            .collections
+            .of(&super::managed_folders::FOLDERS)
             .keys()
             .map(|id| flow_state::zone_item("MANAGED_FOLDER", id)),
     );
@@ -219,7 +220,11 @@ fn checked_ref(project: &Project, key: &str, body: &Value) -> Result<(String, St
     }
     let exists = match ty {
         "DATASET" => project.datasets.contains_key(id),
-        "MANAGED_FOLDER" => project.flow.folders.contains_key(id),
+        "MANAGED_FOLDER" => project
+            .flow
+            .collections
+            .of(&super::managed_folders::FOLDERS)
+            .contains_key(id),
         "RECIPE" => project.flow.recipes.contains_key(id),
         other => {
             return Err(ApiError::illegal(format!(
@@ -407,7 +412,7 @@ fn graph(project: &Project, key: &str, only: Option<&[Value]>) -> Value {
             "DATASET",
         );
     }
-    for (id, f) in &project.flow.folders {
+    for (id, f) in project.flow.collections.of(&super::managed_folders::FOLDERS) {
         computable(
             id,
             "COMPUTABLE_FOLDER",

@@ -8,9 +8,20 @@
 use axum::routing;
 use serde_json::{Value, json};
 
+use super::collections::{COLLECTIONS, Collection};
 use super::http::{self, ApiError, ApiResult};
 use super::router::{Api, App, Params, Req, Routes};
-use super::store::{self, Doc, paths};
+use super::store::{self, Doc};
+
+/// The groups, by name: `admin/groups/NAME.json` under the data dir.
+pub(crate) static GROUPS: Collection = Collection::instance("admin/groups");
+
+#[linkme::distributed_slice(COLLECTIONS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the slice in a link section; nothing else is unsafe"
+)]
+static GROUPS_STATE: &Collection = &GROUPS;
 
 /// The ability flags of a group, as DSS lists them in a caller's group-level permissions.
 pub(crate) const ABILITY_FLAGS: [&str; 27] = [
@@ -71,7 +82,7 @@ fn not_found(name: &str) -> ApiError {
 pub(crate) fn list(app: &App, req: &Req) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
-    let items: Vec<&Doc> = st.groups.values().collect();
+    let items: Vec<&Doc> = st.collections.of(&GROUPS).values().collect();
     Ok(http::json(&items))
 }
 
@@ -85,11 +96,13 @@ pub(crate) async fn create(app: &App, req: &Req) -> ApiResult {
     fill_defaults(&mut doc);
     let pending = {
         let mut st = app.write();
-        if st.groups.contains_key(&name) {
+        if st.collections.of(&GROUPS).contains_key(&name) {
             return Err(ApiError::already_exists(format!("Group '{name}' already exists")));
         }
-        let p = app.persist.put(paths::group(&name), &Value::Object(doc.clone()));
-        st.groups.insert(name.clone(), doc);
+        let p = app
+            .persist
+            .put(GROUPS.path("", &name), &Value::Object(doc.clone()));
+        st.collections.of_mut(&GROUPS).insert(name.clone(), doc);
         p
     };
     app.persist.run([pending]).await?;
@@ -99,7 +112,12 @@ pub(crate) async fn create(app: &App, req: &Req) -> ApiResult {
 pub(crate) fn get(app: &App, req: &Req, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let st = app.read();
-    Ok(http::json(st.groups.get(name).ok_or_else(|| not_found(name))?))
+    Ok(http::json(
+        st.collections
+            .of(&GROUPS)
+            .get(name)
+            .ok_or_else(|| not_found(name))?,
+    ))
 }
 
 pub(crate) async fn put(app: &App, req: &Req, name: &str) -> ApiResult {
@@ -121,11 +139,13 @@ pub(crate) async fn put(app: &App, req: &Req, name: &str) -> ApiResult {
     fill_defaults(&mut doc);
     let pending = {
         let mut st = app.write();
-        if !st.groups.contains_key(name) {
+        if !st.collections.of(&GROUPS).contains_key(name) {
             return Err(not_found(name));
         }
-        let p = app.persist.put(paths::group(name), &Value::Object(doc.clone()));
-        st.groups.insert(name.to_string(), doc);
+        let p = app
+            .persist
+            .put(GROUPS.path("", name), &Value::Object(doc.clone()));
+        st.collections.of_mut(&GROUPS).insert(name.to_string(), doc);
         p
     };
     app.persist.run([pending]).await?;
@@ -136,8 +156,11 @@ pub(crate) async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
     req.caller.require_admin()?;
     let pending = {
         let mut st = app.write();
-        st.groups.remove(name).ok_or_else(|| not_found(name))?;
-        app.persist.remove(paths::group(name))
+        st.collections
+            .of_mut(&GROUPS)
+            .remove(name)
+            .ok_or_else(|| not_found(name))?;
+        app.persist.remove(GROUPS.path("", name))
     };
     app.persist.run([pending]).await?;
     Ok(http::msg(format!("Deleted group {name}")))
@@ -147,7 +170,8 @@ pub(crate) async fn delete(app: &App, req: &Req, name: &str) -> ApiResult {
 pub(crate) fn list_info(app: &App, _req: &Req) -> ApiResult {
     let st = app.read();
     let items: Vec<Value> = st
-        .groups
+        .collections
+        .of(&GROUPS)
         .values()
         .map(|g| {
             json!({

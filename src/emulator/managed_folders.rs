@@ -17,10 +17,21 @@
 use axum::routing;
 use serde_json::{Value, json};
 
+use super::collections::{COLLECTIONS, Collection};
 use super::flow_state::{self, clean_path, paths};
 use super::http::{self, ApiError, ApiResult};
 use super::router::{Api, App, Params, Req, Routes};
 use super::store::{self, Doc};
+
+/// The managed folders of a project, by id: `projects/KEY/managedfolders/ID.json`.
+pub(crate) static FOLDERS: Collection = Collection::project("managedfolders");
+
+#[linkme::distributed_slice(COLLECTIONS)]
+#[allow(
+    unsafe_code,
+    reason = "linkme places the slice in a link section; nothing else is unsafe"
+)]
+static FOLDERS_STATE: &Collection = &FOLDERS;
 
 fn not_found(key: &str, id: &str) -> ApiError {
     ApiError::not_found(format!("managed folder does not exist: {key}.{id}"))
@@ -29,7 +40,8 @@ fn not_found(key: &str, id: &str) -> ApiError {
 fn folder<'a>(st: &'a store::Store, key: &str, id: &str) -> Result<&'a Doc, ApiError> {
     st.project(key)?
         .flow
-        .folders
+        .collections
+        .of(&FOLDERS)
         .get(id)
         .ok_or_else(|| not_found(key, id))
 }
@@ -93,7 +105,7 @@ pub(crate) fn files_prefix(key: &str, doc: &Doc) -> Result<String, ApiError> {
 pub(crate) fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let st = app.read();
-    let items: Vec<&Doc> = st.project(key)?.flow.folders.values().collect();
+    let items: Vec<&Doc> = st.project(key)?.flow.collections.of(&FOLDERS).values().collect();
     Ok(http::json(&items))
 }
 
@@ -134,14 +146,14 @@ pub(crate) async fn create_folder(app: &App, key: &str, mut body: Doc, login: &s
         let id = match body.get("id").and_then(Value::as_str) {
             Some(id) => {
                 flow_state::validate_id(id, "managed folder id")?;
-                if project.flow.folders.contains_key(id) {
+                if project.flow.collections.of(&FOLDERS).contains_key(id) {
                     return Err(ApiError::already_exists(format!(
                         "Managed folder '{key}.{id}' already exists"
                     )));
                 }
                 id.to_string()
             }
-            None => flow_state::fresh_id(&project.flow.folders, 8),
+            None => flow_state::fresh_id(project.flow.collections.of(&FOLDERS), 8),
         };
         let mut doc = body;
         doc.insert("id".into(), json!(id));
@@ -158,8 +170,8 @@ pub(crate) async fn create_folder(app: &App, key: &str, mut body: Doc, login: &s
         store::bump_version(&mut doc, None, login);
         let pending = app
             .persist
-            .put(paths::folder(key, &id), &Value::Object(doc.clone()));
-        project.flow.folders.insert(id, doc.clone());
+            .put(FOLDERS.path(key, &id), &Value::Object(doc.clone()));
+        project.flow.collections.of_mut(&FOLDERS).insert(id, doc.clone());
         (doc, pending)
     };
     app.persist.run([pending]).await?;
@@ -194,7 +206,12 @@ pub(crate) async fn put(app: &App, req: &Req, key: &str, id: &str) -> ApiResult 
     let pending = {
         let mut st = app.write();
         let project = st.project_mut(key)?;
-        let old = project.flow.folders.get(id).ok_or_else(|| not_found(key, id))?;
+        let old = project
+            .flow
+            .collections
+            .of(&FOLDERS)
+            .get(id)
+            .ok_or_else(|| not_found(key, id))?;
         let mut doc = body;
         doc.insert("id".into(), json!(id));
         doc.insert("projectKey".into(), json!(key));
@@ -215,8 +232,12 @@ pub(crate) async fn put(app: &App, req: &Req, key: &str, id: &str) -> ApiResult 
         store::bump_version(&mut doc, old.get("versionTag"), &login);
         let pending = app
             .persist
-            .put(paths::folder(key, id), &Value::Object(doc.clone()));
-        project.flow.folders.insert(id.to_string(), doc);
+            .put(FOLDERS.path(key, id), &Value::Object(doc.clone()));
+        project
+            .flow
+            .collections
+            .of_mut(&FOLDERS)
+            .insert(id.to_string(), doc);
         pending
     };
     app.persist.run([pending]).await?;
@@ -231,7 +252,8 @@ pub(crate) async fn delete(app: &App, req: &Req, key: &str, id: &str) -> ApiResu
         let project = st.project_mut(key)?;
         let removed = project
             .flow
-            .folders
+            .collections
+            .of_mut(&FOLDERS)
             .remove(id)
             .ok_or_else(|| not_found(key, id))?;
         let changed = flow_state::remove_from_zones(&mut project.flow, "MANAGED_FOLDER", id);
@@ -240,7 +262,7 @@ pub(crate) async fn delete(app: &App, req: &Req, key: &str, id: &str) -> ApiResu
             .filter_map(|z| project.flow.zones.get(z).map(|d| (z, d)))
             .map(|(z, d)| app.persist.put(paths::zone(key, z), &Value::Object(d.clone())))
             .collect();
-        pending.push(app.persist.remove(paths::folder(key, id)));
+        pending.push(app.persist.remove(FOLDERS.path(key, id)));
         (removed, pending)
     };
     app.persist.run(pending).await?;
@@ -268,14 +290,15 @@ pub(crate) async fn rename(app: &App, req: &Req, key: &str) -> ApiResult {
         let project = st.project_mut(key)?;
         let doc = project
             .flow
-            .folders
+            .collections
+            .of_mut(&FOLDERS)
             .get_mut(&id)
             .ok_or_else(|| not_found(key, &id))?;
         let previous = doc.get("versionTag").cloned();
         doc.insert("name".into(), json!(new_name));
         store::bump_version(doc, previous.as_ref(), &login);
         app.persist
-            .put(paths::folder(key, &id), &Value::Object(doc.clone()))
+            .put(FOLDERS.path(key, &id), &Value::Object(doc.clone()))
     };
     app.persist.run([pending]).await?;
     Ok(http::empty())

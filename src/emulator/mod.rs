@@ -8,6 +8,8 @@
 //! - `http`: DSS error bodies, JSON answers, query and body parsing;
 //! - `auth`: the admin key, restricted keys and their privileges;
 //! - `store` / `persist`: the in-memory state and its JSON documents under the data dir;
+//! - `collections`: the state of an area that is documents by name, declared and registered
+//!   by the area itself (loaded, persisted and sealed without a field in `store`);
 //! - `faults`: latency, error rate, rate limit and the request statistics;
 //! - `secrets`: how secrets are redacted on read and kept on write-back;
 //! - `cipher`: how secrets are encrypted at rest in the data dir;
@@ -24,6 +26,7 @@ mod auth;
 mod builtins;
 mod cipher;
 mod code_envs;
+mod collections;
 pub(crate) mod command;
 mod connections;
 mod datasets;

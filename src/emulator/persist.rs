@@ -52,6 +52,12 @@ use super::http::ApiError;
 /// Directories and documents (relative to the data dir) that hold secrets, encrypted on write.
 pub(crate) const SEALED_DIRS: [&str; 3] = ["admin/connections", "admin/users", "admin/general-settings.json"];
 
+/// Whether the document at `rel` holds secrets to encrypt: under [`SEALED_DIRS`], or in a
+/// sealed collection (see `collections`).
+fn sealed(rel: &Path) -> bool {
+    SEALED_DIRS.iter().any(|d| rel.starts_with(d)) || super::collections::is_sealed(rel)
+}
+
 /// What to do to a path.
 #[derive(Debug)]
 pub(crate) enum Op {
@@ -94,7 +100,7 @@ impl Persister {
     pub(crate) fn put(&self, rel: impl Into<PathBuf>, doc: &serde_json::Value) -> Option<Pending> {
         let rel = rel.into();
         let bytes = match &self.cipher {
-            Some(cipher) if SEALED_DIRS.iter().any(|d| rel.starts_with(d)) => {
+            Some(cipher) if sealed(&rel) => {
                 let mut sealed = doc.clone();
                 cipher.seal(&mut sealed);
                 serde_json::to_vec_pretty(&sealed).ok()?
@@ -112,7 +118,7 @@ impl Persister {
         };
         let mut doc = doc.clone();
         if let Some(cipher) = &self.cipher
-            && SEALED_DIRS.iter().any(|d| rel.starts_with(d))
+            && sealed(&rel)
         {
             cipher.seal(&mut doc);
         }

@@ -128,9 +128,14 @@ fn fill_defaults(def: &mut Doc, ty: &str) {
 /// Whether a ref names an existing dataset or folder.
 fn ref_exists(st: &store::Store, key: &str, r: &str) -> bool {
     let (p, n) = flow_state::split_ref(key, r);
-    st.projects
-        .get(p)
-        .is_some_and(|proj| proj.datasets.contains_key(n) || proj.flow.folders.contains_key(n))
+    st.projects.get(p).is_some_and(|proj| {
+        proj.datasets.contains_key(n)
+            || proj
+                .flow
+                .collections
+                .of(&super::managed_folders::FOLDERS)
+                .contains_key(n)
+    })
 }
 
 /// Check a definition's refs: inputs and outputs exist, no output built by another recipe.

@@ -81,12 +81,26 @@ impl App {
                     && !dir.join("projects").exists();
                 let cipher = Cipher::load_or_create(dir)?;
                 let mut store = Store::load(dir)?;
-                // Every document that `persist::SEALED_DIRS` seals on write.
-                for doc in store
-                    .connections
+                // Every document that `persist` seals on write: `SEALED_DIRS` and the sealed
+                // collections.
+                let Store {
+                    connections,
+                    users,
+                    general_settings,
+                    collections,
+                    projects,
+                    ..
+                } = &mut store;
+                for doc in connections
                     .values_mut()
-                    .chain(store.users.values_mut())
-                    .chain(store.general_settings.as_mut())
+                    .chain(users.values_mut())
+                    .chain(general_settings.as_mut())
+                    .chain(collections.sealed_docs_mut())
+                    .chain(
+                        projects
+                            .values_mut()
+                            .flat_map(|p| p.flow.collections.sealed_docs_mut()),
+                    )
                 {
                     let mut value = serde_json::Value::Object(std::mem::take(doc));
                     cipher.open(&mut value).map_err(|err| {

@@ -35,7 +35,6 @@ pub(crate) struct Store {
     pub projects: BTreeMap<String, Project>,
     pub connections: BTreeMap<String, Doc>,
     pub users: BTreeMap<String, Doc>,
-    pub groups: BTreeMap<String, Doc>,
     pub variables: Doc,
     /// Finished long-running tasks (`/futures/{id}`), in memory only.
     pub futures: HashMap<String, Value>,
@@ -49,6 +48,9 @@ pub(crate) struct Store {
     /// Project folders by id, `ROOT` included once its settings were saved, see
     /// `project_folders`.
     pub project_folders: BTreeMap<String, Doc>,
+    /// The instance-level documents of the areas that keep them as a collection (see
+    /// `collections`).
+    pub collections: super::collections::Collections,
 }
 
 /// One code env: its definition as DSS answers it, its logs by name, and the failure of its
@@ -149,11 +151,11 @@ impl Store {
                 store.projects.insert(name, project);
             }
         }
+        store.collections = super::collections::Collections::load(root, super::collections::Scope::Instance)?;
         let admin = root.join("admin");
         for (target, sub) in [
             (&mut store.connections, "connections"),
             (&mut store.users, "users"),
-            (&mut store.groups, "groups"),
         ] {
             for (stem, doc) in persist::read_dir_docs(&admin.join(sub))? {
                 let doc = as_object(doc, &admin.join(sub).join(&stem))?;
@@ -225,9 +227,6 @@ pub(crate) mod paths {
     }
     pub(crate) fn user(login: &str) -> PathBuf {
         PathBuf::from("admin/users").join(format!("{login}.json"))
-    }
-    pub(crate) fn group(name: &str) -> PathBuf {
-        PathBuf::from("admin/groups").join(format!("{name}.json"))
     }
     pub(crate) fn variables() -> PathBuf {
         PathBuf::from("admin/variables.json")
