@@ -42,7 +42,7 @@ pub(crate) fn reading(what: impl Into<String>) -> impl FnOnce(ClientError) -> Ob
 #[derive(Debug)]
 pub struct Observation {
     pub observed: Observed,
-    pub reads: ReadPlan,
+    pub(crate) reads: ReadPlan,
     /// The managed resources that exist and whose sub-documents were read (the projects).
     pub live: BTreeSet<ResourceId>,
     /// Metadata GETs made because a list lacked a managed field.
@@ -105,14 +105,14 @@ pub async fn observe(
     unsafe_code,
     reason = "linkme places the slice in a link section; nothing else is unsafe"
 )]
-pub static OBSERVE_KINDS: [&'static dyn KindObserve];
+pub(crate) static OBSERVE_KINDS: [&'static dyn KindObserve];
 
 /// [`OBSERVE_KINDS`] in the manifest's order.
-pub static REGISTRY: crate::manifest::registry::StageKinds<dyn KindObserve> =
+pub(crate) static REGISTRY: crate::manifest::registry::StageKinds<dyn KindObserve> =
     crate::manifest::registry::StageKinds::new(&OBSERVE_KINDS);
 
 /// What a kind tells observation, beyond what it tells the planner (which plans its reads).
-pub trait KindObserve: crate::plan::kind::KindPlan {
+pub(crate) trait KindObserve: crate::plan::kind::KindPlan {
     /// Perform the reads `reads` plans for this kind (batched: one list, then the
     /// sub-documents of what exists, up to `parallelism` at once); `None` when it plans none.
     /// The result is stored under [`Self::id`] in the observed state.
@@ -128,18 +128,18 @@ pub trait KindObserve: crate::plan::kind::KindPlan {
 }
 
 /// What one kind's [`KindObserve::observe`] read.
-pub struct KindRead {
+pub(crate) struct KindRead {
     /// The kind's part of the observed state.
-    pub part: Box<dyn crate::plan::observed::Part>,
+    pub(crate) part: Box<dyn crate::plan::observed::Part>,
     /// The managed resources that exist and whose sub-documents were read.
-    pub live: Vec<ResourceId>,
+    pub(crate) live: Vec<ResourceId>,
     /// Requests made because a list lacked a managed field.
-    pub conditional_reads: usize,
+    pub(crate) conditional_reads: usize,
 }
 
 impl KindRead {
     /// A part read with one list and nothing else.
-    pub fn list<T: crate::plan::observed::Part>(part: T) -> Self {
+    pub(crate) fn list<T: crate::plan::observed::Part>(part: T) -> Self {
         KindRead {
             part: Box::new(part),
             live: Vec::new(),

@@ -27,7 +27,7 @@ use crate::plan::{Action, Operation, ResourceId};
 
 /// What became of one operation.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Done(Done),
     Failed(Failed),
     /// Not run because an operation it depends on failed or was skipped (named here).
@@ -35,7 +35,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         matches!(self, Outcome::Done(_))
     }
 }
@@ -93,7 +93,7 @@ pub fn dependencies(ops: &[Operation]) -> Vec<Vec<usize>> {
 /// The resources a create or update refers to in what it writes: a user's groups, a
 /// connection's allowed groups, a project's owner and grantees, a dataset's project and
 /// connection. (Fields a write does not carry are unchanged, so their targets already exist.)
-pub fn references(op: &Operation) -> Vec<ResourceId> {
+pub(crate) fn references(op: &Operation) -> Vec<ResourceId> {
     let mut out = Vec::new();
     if let Some(kind) = op.kind.def() {
         kind.write_references(op, &mut out);
@@ -108,7 +108,12 @@ pub fn references(op: &Operation) -> Vec<ResourceId> {
 /// own dependencies is done (a dataset as soon as its project and its connection are, while
 /// other projects are still being created), and among the ready ones, those that others wait
 /// for go first, so that the pipeline behind them fills early.
-pub async fn run(ctx: &Ctx<'_>, ops: &[Operation], parallelism: usize, progress: &Counters) -> Vec<Outcome> {
+pub(crate) async fn run(
+    ctx: &Ctx<'_>,
+    ops: &[Operation],
+    parallelism: usize,
+    progress: &Counters,
+) -> Vec<Outcome> {
     let deps = dependencies(ops);
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); ops.len()];
     for (i, ds) in deps.iter().enumerate() {
