@@ -20,7 +20,7 @@ pub(crate) const LOCAL_STATE_DIR: &str = ".dssctl/local";
 
 /// Where a setting came from: said in hints, so that the user knows what to change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// A command-line flag (`--url`, `--api-key`, `--api-key-file`).
     Flag,
     /// An environment variable (`DSS_URL`, `DSS_API_KEY`, `DSS_API_KEY_FILE`).
@@ -29,7 +29,7 @@ pub enum Source {
 
 /// The API key as configured; the key itself is never shown.
 #[derive(Clone)]
-pub enum KeySetting {
+pub(crate) enum KeySetting {
     /// Given directly (`--api-key` or `DSS_API_KEY`).
     Direct { key: Secret, source: Source },
     /// A file holding the key (`--api-key-file` or `DSS_API_KEY_FILE`).
@@ -38,7 +38,7 @@ pub enum KeySetting {
 
 /// The resolved target of a networked command.
 #[derive(Clone)]
-pub struct TargetConfig {
+pub(crate) struct TargetConfig {
     /// The DSS base URL and where it came from; `None`: the embedded emulator.
     pub url: Option<(String, Source)>,
     pub key: Option<KeySetting>,

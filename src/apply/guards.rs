@@ -16,7 +16,7 @@ pub(crate) const MIN_MAX_DELETES: usize = 10;
 
 /// The guard options of the command line.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GuardOptions {
+pub(crate) struct GuardOptions {
     pub max_deletes: Option<usize>,
     pub allow_deletes: Option<usize>,
 }

@@ -52,7 +52,7 @@ impl Show {
 
 /// What the executor counts as operations end.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     total: AtomicUsize,
     done: AtomicUsize,
     failed: AtomicUsize,

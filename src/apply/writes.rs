@@ -53,7 +53,7 @@ pub(crate) const POST_ATTEMPTS: usize = 3;
 pub(crate) const STAMP_KEY: &str = "dssctl.stack";
 
 /// What an operation needs.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub client: &'a DssClient,
     pub stack: &'a str,
     pub ledger: &'a LedgerWriter<'a>,
@@ -63,7 +63,7 @@ pub struct Ctx<'a> {
 
 /// A successful operation.
 #[derive(Debug, Default)]
-pub struct Done {
+pub(crate) struct Done {
     /// Managed fields DSS dropped or changed, and other notes.
     pub warnings: Vec<String>,
     /// What a write did beyond its PUT (a package installation's outcome).
@@ -77,7 +77,7 @@ pub struct Done {
 
 /// A failed operation.
 #[derive(Debug)]
-pub struct Failed {
+pub(crate) struct Failed {
     pub message: String,
     /// Whether the object may exist now (its creation succeeded or its outcome is unknown):
     /// the entry written ahead in the ledger is then kept.

@@ -14,7 +14,7 @@ use crate::target::{Target, TargetConfig, connect};
 
 /// The lock flags of the commands that write.
 #[derive(Debug, Clone, Copy, clap::Args)]
-pub struct LockArgs {
+pub(crate) struct LockArgs {
     /// Wait up to DURATION (e.g. 30s, 5m) while another run holds the stack's lock, printing
     /// who holds it; default: do not wait (apply exits 5 at once; a watch reconcile fails and
     /// is retried with the back-off).

@@ -9,7 +9,7 @@ pub(crate) const MAX_NAME_CHARS: usize = 255;
 
 /// The format of one kind of name.
 #[derive(Debug)]
-pub struct NameRule {
+pub(crate) struct NameRule {
     /// How messages call such a name, with its article (`a project key`).
     pub what: &'static str,
     /// The characters allowed.

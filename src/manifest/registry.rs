@@ -151,7 +151,7 @@ pub(crate) fn names() -> Vec<&'static str> {
 /// [`Resource`]. The manifest stage owns this trait (it sits below every other stage); the
 /// stages above extend it (`crate::kinds::Kind: KindSpec`). Every method but the identity has a
 /// default that fits a kind without that concern.
-pub trait KindSpec: Sync + Send {
+pub(crate) trait KindSpec: Sync + Send {
     /// The `kind:` of its manifests (`Dataset`).
     fn name(&self) -> &'static str;
 
@@ -220,7 +220,7 @@ pub trait KindSpec: Sync + Send {
 }
 
 /// Where a kind's checks report: the file being loaded and its diagnostics.
-pub struct Checks<'a> {
+pub(crate) struct Checks<'a> {
     pub file: &'a Path,
     pub diagnostics: &'a mut Vec<Diagnostic>,
 }
@@ -275,7 +275,7 @@ impl Checks<'_> {
 }
 
 /// Collects the names a document refers to.
-pub struct RefSink<'s, 'n> {
+pub(crate) struct RefSink<'s, 'n> {
     pub found: &'s mut Vec<(KindId, &'n Node, Option<String>)>,
 }
 
@@ -316,7 +316,7 @@ pub(crate) fn env_name_for(field: &str) -> String {
 /// One stage's view of the kinds: the link-time slice of its own trait objects (each kind
 /// module registers itself in every stage's slice with `crate::kinds::register!`), listed in
 /// the manifest's order ([`REGISTRY`]). Derefs to a slice.
-pub struct StageKinds<T: ?Sized + 'static> {
+pub(crate) struct StageKinds<T: ?Sized + 'static> {
     slice: &'static linkme::DistributedSlice<[&'static T]>,
     sorted: std::sync::OnceLock<Vec<&'static T>>,
 }

@@ -44,7 +44,7 @@ pub(crate) fn of(resource: &Resource) -> &'static dyn KindPlan {
 
 /// What a kind tells the planner, beyond what it tells the loader ([`KindSpec`]). Every method
 /// has a default that fits a kind without that concern.
-pub trait KindPlan: KindSpec {
+pub(crate) trait KindPlan: KindSpec {
     /// The identity of a declared resource of this kind (`None` for a kind that is not a
     /// resource): its name, or `PROJECT.name` for a kind that belongs to a project.
     fn resource_id(&self, meta: &ObjectMeta) -> Option<ResourceId> {

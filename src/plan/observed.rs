@@ -21,7 +21,7 @@ use crate::manifest::registry::KindId;
 use super::ledger::Ledger;
 
 /// A value a kind keeps in a [`KindMap`]: any plain data that can be cloned and compared.
-pub trait Part: Any + Debug + Send + Sync {
+pub(crate) trait Part: Any + Debug + Send + Sync {
     fn clone_part(&self) -> Box<dyn Part>;
     fn eq_part(&self, other: &dyn Part) -> bool;
     fn as_any(&self) -> &dyn Any;

@@ -137,7 +137,7 @@ pub(crate) fn declared_id(resource: &Resource) -> Option<ResourceId> {
 
 /// The planner's state while it plans: the kind modules plan each declared resource through
 /// it ([`crate::plan::kind::KindPlan::plan`]).
-pub struct Planner<'a> {
+pub(crate) struct Planner<'a> {
     input: &'a PlanInput<'a>,
     ledger: Option<&'a Ledger>,
     declared: BTreeMap<ResourceId, &'a Declared>,

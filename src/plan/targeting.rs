@@ -26,7 +26,7 @@ use super::planner::declared_id;
 
 /// One `KIND/NAME` of the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Selector {
+pub(crate) struct Selector {
     pub id: ResourceId,
     /// As given, for the plan's `scope` and messages.
     pub written: String,

@@ -19,19 +19,19 @@ use crate::support::{
 const KEY: &str = "flow-recipes-admin-key";
 
 /// The example shipped in the repository.
-pub fn flow_example() -> PathBuf {
+pub(crate) fn flow_example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/flow")
 }
 
 /// A copy of the example in `dir/flow`, for tests that edit it.
-pub fn copy_flow(dir: &Path) -> PathBuf {
+pub(crate) fn copy_flow(dir: &Path) -> PathBuf {
     let to = dir.join("flow");
     copy_dir(&flow_example(), &to);
     to
 }
 
 /// `dssctl CMD PATH --url --api-key EXTRA..` run in `cwd` (the ledger's stack is the default).
-pub async fn run(
+pub(crate) async fn run(
     emu: &RunningEmulator,
     key: &str,
     cmd: &str,
@@ -45,7 +45,12 @@ pub async fn run(
 }
 
 /// `dssctl build PROJECT --scenario ID`.
-pub async fn build_scenario(emu: &RunningEmulator, key: &str, project: &str, scenario: &str) -> Output {
+pub(crate) async fn build_scenario(
+    emu: &RunningEmulator,
+    key: &str,
+    project: &str,
+    scenario: &str,
+) -> Output {
     let mut c = dssctl_command(&[]);
     c.args([
         "build",
@@ -64,7 +69,7 @@ pub async fn build_scenario(emu: &RunningEmulator, key: &str, project: &str, sce
 
 /// Create and fill the raw orders table on the example's connection (DSS's SQL endpoint: the
 /// table is loaded outside the flow).
-pub async fn load_orders(emu: &RunningEmulator, key: &str) {
+pub(crate) async fn load_orders(emu: &RunningEmulator, key: &str) {
     let body = json!({
         "connection": "flow_warehouse",
         "query": "CREATE TABLE \"FLOW_DEMO_orders\" (customer TEXT, amount INTEGER)",
@@ -81,7 +86,12 @@ pub async fn load_orders(emu: &RunningEmulator, key: &str) {
 }
 
 /// The rows of a dataset through the data endpoint (TSV, no header), sorted.
-pub async fn dataset_rows(emu: &RunningEmulator, key: &str, project: &str, dataset: &str) -> Vec<String> {
+pub(crate) async fn dataset_rows(
+    emu: &RunningEmulator,
+    key: &str,
+    project: &str,
+    dataset: &str,
+) -> Vec<String> {
     let resp = reqwest::Client::new()
         .get(format!(
             "{}/public/api/projects/{project}/datasets/{dataset}/data/",

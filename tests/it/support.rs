@@ -24,12 +24,12 @@ const HOST_ENV: [&str; 6] = [
 ];
 
 /// The quickstart example shipped in the repository.
-pub fn quickstart() -> PathBuf {
+pub(crate) fn quickstart() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")
 }
 
 /// The emulator on 127.0.0.1:0 with `config` and `key` as its admin key.
-pub async fn start_emulator(key: &str, config: EmulatorConfig) -> RunningEmulator {
+pub(crate) async fn start_emulator(key: &str, config: EmulatorConfig) -> RunningEmulator {
     dssctl::install_crypto_provider();
     let config = EmulatorConfig {
         admin_key: key.into(),
@@ -41,13 +41,13 @@ pub async fn start_emulator(key: &str, config: EmulatorConfig) -> RunningEmulato
 }
 
 /// A client of `emu` with the API key `key`.
-pub fn client(emu: &RunningEmulator, key: &str) -> DssClient {
+pub(crate) fn client(emu: &RunningEmulator, key: &str) -> DssClient {
     DssClient::new(ClientConfig::new(emu.url.clone(), key)).expect("client builds")
 }
 
 /// The `dssctl` binary with the host variables (and `also_remove`) taken out of its
 /// environment.
-pub fn dssctl_command(also_remove: &[&str]) -> Command {
+pub(crate) fn dssctl_command(also_remove: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dssctl"));
     for var in HOST_ENV.iter().chain(also_remove) {
         cmd.env_remove(var);
@@ -56,7 +56,13 @@ pub fn dssctl_command(also_remove: &[&str]) -> Command {
 }
 
 /// `CMD PATH --url URL --api-key KEY EXTRA..`: the arguments of a run against `emu`.
-pub fn cli_args(cmd: &str, path: &Path, emu: &RunningEmulator, key: &str, extra: &[&str]) -> Vec<String> {
+pub(crate) fn cli_args(
+    cmd: &str,
+    path: &Path,
+    emu: &RunningEmulator,
+    key: &str,
+    extra: &[&str],
+) -> Vec<String> {
     let mut args = vec![
         cmd.to_string(),
         path.display().to_string(),
@@ -70,14 +76,14 @@ pub fn cli_args(cmd: &str, path: &Path, emu: &RunningEmulator, key: &str, extra:
 }
 
 /// Run `cmd` to its end off the async runtime, which serves the emulator meanwhile.
-pub async fn output(mut cmd: Command) -> Output {
+pub(crate) async fn output(mut cmd: Command) -> Output {
     tokio::task::spawn_blocking(move || cmd.output().expect("dssctl runs"))
         .await
         .unwrap()
 }
 
 /// Exit code, stdout and stderr of a run, for assertion messages.
-pub fn show(out: &Output) -> String {
+pub(crate) fn show(out: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         out.status.code(),
@@ -87,7 +93,7 @@ pub fn show(out: &Output) -> String {
 }
 
 /// The emulator's request counters.
-pub async fn stats(emu: &RunningEmulator, key: &str) -> wire::EmulatorStats {
+pub(crate) async fn stats(emu: &RunningEmulator, key: &str) -> wire::EmulatorStats {
     reqwest::Client::new()
         .get(format!("{}/__emulator/stats", emu.url))
         .basic_auth(key, Some(""))
@@ -100,7 +106,7 @@ pub async fn stats(emu: &RunningEmulator, key: &str) -> wire::EmulatorStats {
 }
 
 /// Zero the emulator's request counters.
-pub async fn reset_stats(emu: &RunningEmulator, key: &str) {
+pub(crate) async fn reset_stats(emu: &RunningEmulator, key: &str) {
     let resp = reqwest::Client::new()
         .post(format!("{}/__emulator/stats/reset", emu.url))
         .basic_auth(key, Some(""))
@@ -111,7 +117,7 @@ pub async fn reset_stats(emu: &RunningEmulator, key: &str) {
 }
 
 /// Copy the tree `from` to `to`.
-pub fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -125,21 +131,21 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A copy of the quickstart in `dir/manifests`, for tests that edit it.
-pub fn copy_quickstart(dir: &Path) -> PathBuf {
+pub(crate) fn copy_quickstart(dir: &Path) -> PathBuf {
     let to = dir.join("manifests");
     copy_dir(&quickstart(), &to);
     to
 }
 
 /// Replace the first `from` in `file` by `to`; `from` must be there.
-pub fn edit(file: &Path, from: &str, to: &str) {
+pub(crate) fn edit(file: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(file).unwrap();
     assert!(text.contains(from), "{} lacks {from:?}", file.display());
     std::fs::write(file, text.replacen(from, to, 1)).unwrap();
 }
 
 /// The secret values of the quickstart, which no output may show.
-pub fn secrets_of_quickstart() -> Vec<String> {
+pub(crate) fn secrets_of_quickstart() -> Vec<String> {
     ["secrets/warehouse-password", "secrets/alice-password"]
         .iter()
         .map(|f| {
