@@ -43,6 +43,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::export::ExportScope;
+use crate::manifest::node::{Node, NodeValue};
 use crate::plan::scope::ReadPlan;
 use crate::plan::{Operation, ResourceId, SubDoc};
 use definition::DefinitionCalls;
@@ -225,6 +226,43 @@ pub(crate) fn access_references(owner: Option<&Value>, grants: Option<&Value>, o
             out.push(ResourceId::new(user::ID, u));
         }
     }
+}
+
+/// The spec checks of a flow object stored on a connection and placed in a zone (a dataset, a
+/// managed folder): `spec.params.connection` and `spec.zone` are names.
+pub(crate) fn check_connection_and_zone(checks: &mut Checks<'_>, spec: &Node) {
+    if let Some(c) = spec.get("params").and_then(|p| p.get("connection")) {
+        if c.as_str().is_none() && !matches!(c.value, NodeValue::Null) {
+            checks
+                .error(
+                    c.pos,
+                    format!(
+                        "spec.params.connection: expected a connection name, found {}",
+                        c.describe()
+                    ),
+                )
+                .hint = Some("quote it if the name looks like a number: `connection: \"2024\"`".into());
+        }
+        checks.name("spec.params.connection", c, &connection::NAME_RULE);
+    }
+    if let Some(z) = spec.get("zone") {
+        checks.name("spec.zone", z, &flow_zone::NAME_RULE);
+    }
+}
+
+/// What such an object refers to by name: its project, its connection and its zone.
+pub(crate) fn connection_and_zone_references<'n>(
+    meta: Option<&'n Node>,
+    spec: Option<&'n Node>,
+    refs: &mut RefSink<'_, 'n>,
+) {
+    let project = meta.and_then(|m| m.get("project"));
+    refs.push(project::ID, project, None);
+    let connection = spec
+        .and_then(|s| s.get("params"))
+        .and_then(|p| p.get("connection"));
+    refs.push(connection::ID, connection, None);
+    flow_zone::push_zone_reference(spec, project.and_then(Node::as_str), refs);
 }
 
 /// The strings of a JSON list (none when `v` is absent or not a list).

@@ -197,34 +197,12 @@ impl KindSpec for DatasetKind {
     }
 
     fn check_spec(&self, checks: &mut Checks<'_>, spec: &Node) {
-        if let Some(c) = spec.get("params").and_then(|p| p.get("connection")) {
-            if c.as_str().is_none() && !matches!(c.value, NodeValue::Null) {
-                checks
-                    .error(
-                        c.pos,
-                        format!(
-                            "spec.params.connection: expected a connection name, found {}",
-                            c.describe()
-                        ),
-                    )
-                    .hint = Some("quote it if the name looks like a number: `connection: \"2024\"`".into());
-            }
-            checks.name("spec.params.connection", c, &connection::NAME_RULE);
-        }
-        if let Some(z) = spec.get("zone") {
-            checks.name("spec.zone", z, &flow_zone::NAME_RULE);
-        }
+        super::check_connection_and_zone(checks, spec);
         check_params_and_columns(checks, spec);
     }
 
     fn references<'n>(&self, meta: Option<&'n Node>, spec: Option<&'n Node>, refs: &mut RefSink<'_, 'n>) {
-        let project = meta.and_then(|m| m.get("project"));
-        refs.push(project::ID, project, None);
-        let connection = spec
-            .and_then(|s| s.get("params"))
-            .and_then(|p| p.get("connection"));
-        refs.push(connection::ID, connection, None);
-        flow_zone::push_zone_reference(spec, project.and_then(Node::as_str), refs);
+        super::connection_and_zone_references(meta, spec, refs);
     }
 
     fn parse(&self, meta: ObjectMeta, spec: Value) -> Result<Resource, serde_json::Error> {
