@@ -7,12 +7,18 @@
 //! Order: the global variables first (they hold the ledger, which adds what the stack may
 //! delete); then, concurrently, every kind's reads (a kind batches its own: one list, then the
 //! sub-documents of what exists). Observing never writes.
+//!
+//! A plan's reads need the manifests, which take a while to load on a large repository; the
+//! ledger names the stack's objects before they do. [`start_prefetch`] reads the ledger and
+//! starts, while the manifests load, the GETs its objects will most likely need
+//! ([`KindObserve::likely_reads`]); observing then takes their answers from the client
+//! instead of sending them, and closes the prefetching when it ends.
 
 use std::collections::BTreeSet;
 
 use futures::future::try_join_all;
 
-use crate::client::{ClientError, DssClient};
+use crate::client::{ApiPath, ClientError, DssClient};
 use crate::manifest::Declared;
 use crate::plan::ledger::{Ledger, LedgerError};
 use crate::plan::scope::ReadPlan;
@@ -63,10 +69,10 @@ pub async fn observe(
     stack: &str,
     parallelism: usize,
 ) -> Result<Observation, ObserveError> {
-    let globals = client
-        .get_global_variables()
-        .await
-        .map_err(reading("the global variables"))?;
+    let globals = client.get_global_variables().await.map_err(|e| {
+        client.close_prefetch();
+        reading("the global variables")(e)
+    })?;
     let ledger = Ledger::from_global_variables(&globals, stack)?;
     let reads = ReadPlan::new(desired, ledger.as_ref());
 
@@ -74,7 +80,11 @@ pub async fn observe(
         let read = kind.observe(client, &reads, parallelism)?;
         Some(async move { Ok::<_, ObserveError>((kind.id(), read.await?)) })
     });
-    let results = try_join_all(pending).await?;
+    let results = try_join_all(pending).await;
+    // What was prefetched and not taken is not read any more, and nothing read before this
+    // point stands in for a later read (apply's second plan, under the stack lock).
+    client.close_prefetch();
+    let results = results?;
 
     let mut observed = Observed {
         global_variables: Some(globals),
@@ -94,6 +104,37 @@ pub async fn observe(
         live,
         conditional_reads,
     })
+}
+
+/// Start, in the background, the GETs the stack's ledger says observing will make (see the
+/// module documentation): the global variables, then what each ledger entry's kind names.
+/// Reads only; a failure here is left for the observation's own read to meet.
+pub(crate) fn start_prefetch(client: &DssClient, stack: &str) {
+    let client = client.clone();
+    let stack = stack.to_string();
+    tokio::spawn(async move {
+        let Some(variables) = client.prefetch(crate::client::global_variables_path()) else {
+            return;
+        };
+        let Ok(answer) = variables.await else {
+            return;
+        };
+        let Ok(globals) = serde_json::from_slice(&answer.body) else {
+            return;
+        };
+        let Ok(Some(ledger)) = Ledger::from_global_variables(&globals, &stack) else {
+            return;
+        };
+        for entry in ledger.resources.values() {
+            let Some(kind) = REGISTRY.by_id(entry.kind) else {
+                continue;
+            };
+            for path in kind.likely_reads(&entry.name) {
+                // `None` when already started, or when the observation has ended.
+                client.prefetch(path);
+            }
+        }
+    });
 }
 
 // The observation stage's extension point: what it needs from a kind, and its registry of
@@ -124,6 +165,14 @@ pub(crate) trait KindObserve: crate::plan::kind::KindPlan {
     ) -> Option<futures::future::BoxFuture<'a, Result<KindRead, ObserveError>>> {
         let _ = (client, reads);
         None
+    }
+
+    /// The GETs observing the managed object `name` of this kind will most likely make, to
+    /// start while the manifests load ([`start_prefetch`]). A guess from the ledger alone: a
+    /// read the plan then does not make costs one request and changes nothing else.
+    fn likely_reads(&self, name: &str) -> Vec<ApiPath> {
+        let _ = name;
+        Vec::new()
     }
 }
 

@@ -10,6 +10,26 @@ use super::transport::{ApiPath, Call};
 use super::{ClientError, DssClient};
 use crate::wire::{Connection, Group, User};
 
+/// `/admin/connections/`: the connection list.
+pub(crate) fn connection_list_path() -> ApiPath {
+    ApiPath::new().lit("admin/connections").slash()
+}
+
+/// `/admin/users/`: the user list.
+pub(crate) fn user_list_path() -> ApiPath {
+    ApiPath::new().lit("admin/users").slash()
+}
+
+/// `/admin/groups/`: the group list.
+pub(crate) fn group_list_path() -> ApiPath {
+    ApiPath::new().lit("admin/groups").slash()
+}
+
+/// `/admin/variables/`: the global variables (which hold the ledgers and the stack locks).
+pub(crate) fn global_variables_path() -> ApiPath {
+    ApiPath::new().lit("admin/variables").slash()
+}
+
 fn connection(name: &str) -> Result<ApiPath, ClientError> {
     ApiPath::new()
         .lit("admin/connections")
@@ -27,7 +47,7 @@ fn group(name: &str) -> Result<ApiPath, ClientError> {
 impl DssClient {
     /// `GET /admin/connections/`: every connection, keyed by name.
     pub async fn list_connections(&self) -> Result<BTreeMap<String, Connection>, ClientError> {
-        let path = ApiPath::new().lit("admin/connections").slash();
+        let path = connection_list_path();
         let raw: BTreeMap<String, Value> = self.get(path.clone()).await?;
         raw.into_iter()
             .map(|(name, mut value)| {
@@ -81,7 +101,7 @@ impl DssClient {
 
     /// `GET /admin/users/`.
     pub async fn list_users(&self) -> Result<Vec<User>, ClientError> {
-        self.get(ApiPath::new().lit("admin/users").slash()).await
+        self.get(user_list_path()).await
     }
 
     /// `GET /admin/users/{login}`.
@@ -115,7 +135,7 @@ impl DssClient {
 
     /// `GET /admin/groups/`.
     pub async fn list_groups(&self) -> Result<Vec<Group>, ClientError> {
-        self.get(ApiPath::new().lit("admin/groups").slash()).await
+        self.get(group_list_path()).await
     }
 
     /// `GET /admin/groups/{name}`.
@@ -142,14 +162,13 @@ impl DssClient {
 
     /// `GET /admin/variables/`: the instance variables, a flat object.
     pub async fn get_global_variables(&self) -> Result<Map<String, Value>, ClientError> {
-        self.get(ApiPath::new().lit("admin/variables").slash()).await
+        self.get(global_variables_path()).await
     }
 
     /// `PUT /admin/variables/`: replaces all instance variables at once (DSS has no partial
     /// update).
     pub async fn set_global_variables(&self, variables: &Map<String, Value>) -> Result<(), ClientError> {
-        self.put(ApiPath::new().lit("admin/variables").slash(), variables)
-            .await
+        self.put(global_variables_path(), variables).await
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::wire::ErrorBody;
 
 /// What went wrong talking to DSS.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The object does not exist (`NotFoundException`, `Connection 'X' does not exist`, or a 404
     /// carrying a DSS error body).

@@ -16,6 +16,7 @@ mod config;
 mod error;
 mod instance;
 mod jobs;
+mod prefetch;
 mod projects;
 mod scenarios;
 mod transport;
@@ -28,6 +29,8 @@ pub use config::{ClientConfig, DEFAULT_BASE_BACKOFF, DEFAULT_MAX_IN_FLIGHT, DEFA
 pub use error::ClientError;
 pub use jobs::JobWait;
 
+pub(crate) use admin::{connection_list_path, global_variables_path, group_list_path, user_list_path};
+pub(crate) use projects::{project_list_path, project_permissions_path, project_variables_path};
 use transport::Transport;
 pub(crate) use transport::{Answer, ApiPath, Call, Repeat};
 
@@ -76,7 +79,29 @@ impl DssClient {
     }
 
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<Answer, ClientError> {
+        if call.method == reqwest::Method::GET
+            && call.query.is_empty()
+            && call.body.is_none()
+            && let Some(pending) = self.transport.prefetched.take(&call.path.display())
+        {
+            return pending.await;
+        }
         self.transport.execute(call).await
+    }
+
+    /// Start the GET of `path` now, for a later GET of it to take its answer (see
+    /// [`prefetch`]); `None` once prefetching is closed, or when it is already started.
+    pub(crate) fn prefetch(&self, path: ApiPath) -> Option<prefetch::Pending> {
+        let transport = self.transport.clone();
+        let shown = path.display();
+        self.transport.prefetched.start(shown, async move {
+            transport.execute(Call::new(reqwest::Method::GET, path)).await
+        })
+    }
+
+    /// Stop prefetching: the answers nobody took are dropped, and every later GET goes to DSS.
+    pub(crate) fn close_prefetch(&self) {
+        self.transport.prefetched.close();
     }
 
     pub(crate) async fn send_json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, ClientError> {

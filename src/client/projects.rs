@@ -14,10 +14,30 @@ fn project(key: &str) -> Result<ApiPath, ClientError> {
     ApiPath::new().lit("projects").name("project key", key)
 }
 
+/// `/projects/`: the project list.
+pub(crate) fn project_list_path() -> ApiPath {
+    ApiPath::new().lit("projects").slash()
+}
+
+/// `/projects/{key}/metadata`.
+fn project_metadata_path(key: &str) -> Result<ApiPath, ClientError> {
+    Ok(project(key)?.lit("metadata"))
+}
+
+/// `/projects/{key}/permissions`.
+pub(crate) fn project_permissions_path(key: &str) -> Result<ApiPath, ClientError> {
+    Ok(project(key)?.lit("permissions"))
+}
+
+/// `/projects/{key}/variables/`.
+pub(crate) fn project_variables_path(key: &str) -> Result<ApiPath, ClientError> {
+    Ok(project(key)?.lit("variables").slash())
+}
+
 impl DssClient {
     /// `GET /projects/`: every project the key can see.
     pub async fn list_projects(&self) -> Result<Vec<ProjectSummary>, ClientError> {
-        self.get(ApiPath::new().lit("projects").slash()).await
+        self.get(project_list_path()).await
     }
 
     /// `GET /projects/?tags=a,b`: the projects carrying any of these tags.
@@ -63,17 +83,17 @@ impl DssClient {
 
     /// `GET /projects/{key}/metadata`.
     pub async fn get_project_metadata(&self, key: &str) -> Result<Metadata, ClientError> {
-        self.get(project(key)?.lit("metadata")).await
+        self.get(project_metadata_path(key)?).await
     }
 
     /// `PUT /projects/{key}/metadata` (the whole document).
     pub async fn set_project_metadata(&self, key: &str, metadata: &Metadata) -> Result<(), ClientError> {
-        self.put(project(key)?.lit("metadata"), metadata).await
+        self.put(project_metadata_path(key)?, metadata).await
     }
 
     /// `GET /projects/{key}/permissions`.
     pub async fn get_project_permissions(&self, key: &str) -> Result<ProjectPermissions, ClientError> {
-        self.get(project(key)?.lit("permissions")).await
+        self.get(project_permissions_path(key)?).await
     }
 
     /// `PUT /projects/{key}/permissions` (the whole document; send every flag explicitly).
@@ -82,12 +102,12 @@ impl DssClient {
         key: &str,
         permissions: &ProjectPermissions,
     ) -> Result<(), ClientError> {
-        self.put(project(key)?.lit("permissions"), permissions).await
+        self.put(project_permissions_path(key)?, permissions).await
     }
 
     /// `GET /projects/{key}/variables/`.
     pub async fn get_project_variables(&self, key: &str) -> Result<ProjectVariables, ClientError> {
-        self.get(project(key)?.lit("variables").slash()).await
+        self.get(project_variables_path(key)?).await
     }
 
     /// `PUT /projects/{key}/variables/` (both `standard` and `local`).
@@ -96,7 +116,7 @@ impl DssClient {
         key: &str,
         variables: &ProjectVariables,
     ) -> Result<(), ClientError> {
-        self.put(project(key)?.lit("variables").slash(), variables).await
+        self.put(project_variables_path(key)?, variables).await
     }
 
     /// `POST /projects/{key}/export` with the default options: the project as a zip archive.

@@ -173,7 +173,7 @@ impl<'a> Call<'a> {
 }
 
 /// A successful answer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Answer {
     pub status: u16,
     pub body: Bytes,
@@ -192,6 +192,8 @@ pub(crate) struct Transport {
     lock_holder: std::sync::Mutex<Option<reqwest::header::HeaderValue>>,
     /// Serialises this process's read-modify-writes of the global variables (one document).
     pub(crate) variables: tokio::sync::Mutex<()>,
+    /// GETs started ahead of need (see `prefetch`).
+    pub(crate) prefetched: super::prefetch::Prefetched,
 }
 
 /// The header naming the stack-lock holder on writes.
@@ -224,6 +226,7 @@ impl Transport {
             api_key: config.api_key.clone(),
             lock_holder: std::sync::Mutex::new(None),
             variables: tokio::sync::Mutex::new(()),
+            prefetched: super::prefetch::Prefetched::default(),
         })
     }
 

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::ArgMatches;
 
 use super::lock::{LockArgs, with_lock};
-use super::{Context, OutputArgs, ParallelismArgs, TargetArgs, TargetingArgs, hinted, load};
+use super::{Context, OutputArgs, ParallelismArgs, TargetArgs, TargetingArgs, hinted, load_connected};
 use crate::apply::guards::GuardOptions;
 use crate::engine::{self, GuardInput};
 use crate::error::{Error, Failure, Outcome};
@@ -132,8 +132,7 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
     }
     match &config.source {
         PlanSource::Manifests(paths) => {
-            let desired = load(paths)?;
-            let target = connect(&config.target, config.parallelism).await?;
+            let (desired, target) = load_connected(paths, &config.target, config.parallelism).await?;
             let commit_dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
             let run = async {
                 // A first plan without the lock: an apply that would write nothing (no change,

@@ -26,7 +26,8 @@ pub struct EmulatorArgs {
     /// A JSON or YAML file of restricted API keys (see docs/emulator.md).
     #[arg(long)]
     pub(crate) keys: Option<PathBuf>,
-    /// Delay added to every API request (e.g. 20ms).
+    /// How long every API answer takes from the request's arrival, its handling included
+    /// (e.g. 20ms).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0ms")]
     pub(crate) latency: Duration,
     /// Share of API requests answered 503, between 0 and 1 (e.g. 0.1).

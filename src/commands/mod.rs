@@ -389,18 +389,17 @@ impl ValueEnum for crate::emulator::CodeRecipes {
     }
 }
 
-/// Load the manifests of `paths` for a networked command: warnings to stderr, every
-/// diagnostic in the error.
-fn load(paths: &[PathBuf]) -> Result<Vec<Declared>, Error> {
-    match crate::engine::load(paths) {
-        Ok(loaded) => {
-            for w in &loaded.warnings {
-                eprintln!("{w}");
-            }
-            Ok(loaded.resources)
-        }
-        Err(diagnostics) => Err(Error::InvalidManifests(diagnostics)),
+/// Load the manifests (their warnings printed on stderr), and connect to `target` meanwhile (see [`crate::engine::load_and_connect`]).
+async fn load_connected(
+    paths: &[PathBuf],
+    target: &TargetConfig,
+    parallelism: usize,
+) -> Result<(Vec<Declared>, crate::target::Target), Error> {
+    let (loaded, connected) = crate::engine::load_and_connect(paths, target, parallelism).await?;
+    for w in &loaded.warnings {
+        eprintln!("{w}");
     }
+    Ok((loaded.resources, connected))
 }
 
 /// Attach the target's hints (where the key or the URL came from) to an error of a

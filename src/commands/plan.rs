@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::ArgMatches;
 
-use super::{Context, ParallelismArgs, TargetArgs, TargetingArgs, hinted, load};
+use super::{Context, ParallelismArgs, TargetArgs, TargetingArgs, hinted, load_connected};
 use crate::error::{Error, Failure, Outcome};
 use crate::render::{Format, render, render_json};
 use crate::target::TargetConfig;
@@ -90,9 +90,9 @@ pub(super) async fn run(config: PlanConfig, ctx: Context) -> Result<Outcome, Err
 }
 
 async fn plan(config: &PlanConfig, ctx: Context) -> Result<Outcome, Error> {
-    let desired = load(&config.paths)?;
+    let (desired, target) = load_connected(&config.paths, &config.target, config.parallelism).await?;
     let (planned, target) =
-        crate::engine::plan(&config.target, &desired, &config.targeting, config.parallelism).await?;
+        crate::engine::plan(target, &desired, &config.targeting, config.parallelism).await?;
     target.close().await;
     // plan takes no lock, but says when a run holds one.
     super::lock::notice(planned.observed.global_variables.as_ref(), &config.target.stack);

@@ -1,9 +1,15 @@
 //! Fault injection (latency, error rate, rate limit) and request statistics.
 //!
 //! Faults apply to API routes only, never to `/__emulator/stats`. Order for each API request:
-//! count it, sleep the latency (no lock held), then the rate limit (429 with `Retry-After`),
-//! then the error rate (503): a refused request is still a request the client made, so it is
-//! counted. The rate limit is a fixed one-second window: simple, and what a test can predict.
+//! count it, then the rate limit (429 with `Retry-After`), then the error rate (503): a refused
+//! request is still a request the client made, so it is counted. The rate limit is a fixed
+//! one-second window: simple, and what a test can predict.
+//!
+//! The latency is the time each answer takes, from the request's arrival: the request is
+//! handled at once and its answer held back until the latency has passed ([`Faults::hold`]),
+//! as a DSS whose requests take that long would answer. The handling's own time (a write's
+//! fsync) is inside the latency, not added to it, so a client making N requests, P at a time,
+//! cannot finish faster than N / P x latency and an ideal one finishes in just that.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -36,11 +42,15 @@ impl Faults {
         }
     }
 
-    /// Apply the configured faults to one API request: `Err` is the answer to send instead.
-    pub(crate) async fn apply(&self) -> Result<(), ApiError> {
+    /// Hold an answer until the latency has passed since the request `arrived`.
+    pub(crate) async fn hold(&self, arrived: tokio::time::Instant) {
         if !self.latency.is_zero() {
-            tokio::time::sleep(self.latency).await;
+            tokio::time::sleep_until(arrived + self.latency).await;
         }
+    }
+
+    /// Apply the configured refusals to one API request: `Err` is the answer to send instead.
+    pub(crate) fn apply(&self) -> Result<(), ApiError> {
         if let Some(limit) = self.rate_limit {
             let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
@@ -147,22 +157,37 @@ impl Stats {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn rate_limit_answers_429_with_retry_after() {
+    #[test]
+    fn rate_limit_answers_429_with_retry_after() {
         let f = Faults::new(Duration::ZERO, 0.0, Some(2));
-        f.apply().await.unwrap();
-        f.apply().await.unwrap();
-        let err = f.apply().await.unwrap_err();
+        f.apply().unwrap();
+        f.apply().unwrap();
+        let err = f.apply().unwrap_err();
         assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(err.retry_after, Some(1));
     }
 
-    #[tokio::test]
-    async fn full_error_rate_always_fails() {
+    #[test]
+    fn full_error_rate_always_fails() {
         let f = Faults::new(Duration::ZERO, 1.0, None);
-        assert_eq!(f.apply().await.unwrap_err().status, 503);
+        assert_eq!(f.apply().unwrap_err().status, 503);
         let none = Faults::new(Duration::ZERO, 0.0, None);
-        none.apply().await.unwrap();
+        none.apply().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_is_held_until_the_latency_has_passed_since_arrival() {
+        let f = Faults::new(Duration::from_millis(20), 0.0, None);
+        let arrived = tokio::time::Instant::now();
+        // Handling that took 5 ms: the answer waits the other 15.
+        tokio::time::advance(Duration::from_millis(5)).await;
+        f.hold(arrived).await;
+        assert_eq!(arrived.elapsed(), Duration::from_millis(20));
+        // Handling longer than the latency: no wait on top.
+        let arrived = tokio::time::Instant::now();
+        tokio::time::advance(Duration::from_millis(30)).await;
+        f.hold(arrived).await;
+        assert_eq!(arrived.elapsed(), Duration::from_millis(30));
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub struct EmulatorConfig {
     pub admin_key: String,
     /// Restricted keys, limited to some projects and privileges.
     pub keys: Vec<ApiKeySpec>,
-    /// Delay added before answering each API request.
+    /// How long each API answer takes from the request's arrival (see `faults`).
     pub latency: Duration,
     /// Share (0.0 to 1.0) of API requests answered 503 instead of being served.
     pub error_rate: f64,

@@ -310,13 +310,15 @@ fn template(matched: Option<&MatchedPath>) -> Option<&str> {
         .filter(|r| !r.is_empty())
 }
 
-/// Statistics, faults and authentication, in that order, before any API handler.
+/// Statistics, faults and authentication, in that order, before any API handler; then the
+/// answer is held until the latency has passed since the request arrived.
 async fn gate(
     State(app): State<Arc<App>>,
     matched: Option<MatchedPath>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let arrived = tokio::time::Instant::now();
     let tpl = template(matched.as_ref()).unwrap_or("(unmatched)");
     app.stats.count(request.method(), tpl);
     // Held until the answer: the writes of two stack-lock holders must never overlap.
@@ -330,17 +332,20 @@ async fn gate(
         })
         .flatten()
         .map(|holder| app.stats.holder_write(holder));
-    if let Err(err) = app.faults.apply().await {
-        return err.into_response();
-    }
-    match app.keys.authenticate(request.headers()) {
-        Ok(caller) => {
-            request.extensions_mut().insert(caller);
-            let resp = next.run(request).await;
-            conflict_as_configured(&app, resp)
-        }
+    let answer = match app.faults.apply() {
         Err(err) => err.into_response(),
-    }
+        Ok(()) => match app.keys.authenticate(request.headers()) {
+            Ok(caller) => {
+                request.extensions_mut().insert(caller);
+                let resp = next.run(request).await;
+                conflict_as_configured(&app, resp)
+            }
+            Err(err) => err.into_response(),
+        },
+    };
+    // The latency is the whole time of the answer, the handling included (see `faults`).
+    app.faults.hold(arrived).await;
+    answer
 }
 
 /// Creating a name that is taken: handlers answer the 409 form; `--conflict-status 500`

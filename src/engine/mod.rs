@@ -31,6 +31,42 @@ pub(crate) fn load(paths: &[PathBuf]) -> Result<LoadedManifests, Diagnostics> {
     crate::manifest::load_paths(paths)
 }
 
+/// Load the manifests under `paths` and connect to `config`. Against a DSS URL, the reads
+/// the stack's ledger says the plan will make start while the manifests load
+/// ([`crate::observe::start_prefetch`]), so that a large repository's loading and the plan's
+/// first round trips overlap. Errors come as before, the manifests' first: invalid
+/// manifests fail with their diagnostics, whatever the connection would have said. The
+/// embedded emulator is started only once the manifests are valid.
+pub(crate) async fn load_and_connect(
+    paths: &[PathBuf],
+    config: &TargetConfig,
+    parallelism: usize,
+) -> Result<(LoadedManifests, Target), Error> {
+    if config.url.is_none() {
+        let loaded = load(paths).map_err(Error::InvalidManifests)?;
+        return Ok((loaded, connect(config, parallelism).await?));
+    }
+    let target = match connect(config, parallelism).await {
+        Ok(target) => target,
+        Err(err) => {
+            load(paths).map_err(Error::InvalidManifests)?;
+            return Err(err.into());
+        }
+    };
+    crate::observe::start_prefetch(&target.client, &target.stack);
+    let owned = paths.to_vec();
+    let loaded = tokio::task::spawn_blocking(move || load(&owned))
+        .await
+        .context("loading the manifests stopped")?;
+    match loaded {
+        Ok(loaded) => Ok((loaded, target)),
+        Err(diagnostics) => {
+            target.client.close_prefetch();
+            Err(Error::InvalidManifests(diagnostics))
+        }
+    }
+}
+
 /// A plan with what it was made from.
 pub(crate) struct Planned {
     pub(crate) plan: Plan,
@@ -173,15 +209,14 @@ fn plan_observation(
     }
 }
 
-/// Connect to `config` and plan `desired`. The target is returned connected (the embedded
-/// emulator, when used, keeps running until [`Target::close`]); on an error it is closed.
+/// Plan `desired` on a target [`load_and_connect`] connected. On an error the target is
+/// closed (the embedded emulator, when used, keeps running until [`Target::close`]).
 pub(crate) async fn plan(
-    config: &TargetConfig,
+    target: Target,
     desired: &[Declared],
     targeting: &Targeting,
     parallelism: usize,
 ) -> Result<(Planned, Target), Error> {
-    let target = connect(config, parallelism).await?;
     match plan_scoped(&target, desired, targeting, parallelism).await {
         Ok(planned) => Ok((planned, target)),
         Err(err) => {

@@ -392,6 +392,10 @@ impl Definition for Connection {
         &self.name
     }
 
+    fn list_path() -> crate::client::ApiPath {
+        crate::client::connection_list_path()
+    }
+
     async fn list(c: &DssClient) -> Result<BTreeMap<String, Self>, ClientError> {
         c.list_connections().await
     }

@@ -31,6 +31,9 @@ pub(crate) trait Definition:
     /// The object's name in the list (a login, a group name).
     fn key(&self) -> &str;
 
+    /// The path of the list (what observing reads).
+    fn list_path() -> crate::client::ApiPath;
+
     /// The whole list, keyed by name.
     fn list(c: &DssClient) -> impl Future<Output = Result<BTreeMap<String, Self>, ClientError>> + Send;
 
@@ -68,6 +71,9 @@ pub(crate) fn keyed<D: Definition>(items: Vec<D>) -> BTreeMap<String, D> {
 pub(crate) trait DefinitionCalls: Sync + Send {
     /// The list, keyed by name.
     fn observe<'a>(&'a self, client: &'a DssClient) -> BoxFuture<'a, Result<KindRead, ObserveError>>;
+
+    /// The path of the list `observe` reads.
+    fn list_path(&self) -> crate::client::ApiPath;
 
     /// Whether `name` is in the list `kind` read; `None` when it was not read.
     fn live_contains(&self, observed: &Observed, kind: KindId, name: &str) -> Option<bool>;
@@ -115,6 +121,10 @@ impl<D: Definition> DefinitionCalls for Definitions<D> {
                 .map_err(reading(format!("the {}", D::LIST)))?;
             Ok(KindRead::list(list))
         })
+    }
+
+    fn list_path(&self) -> crate::client::ApiPath {
+        D::list_path()
     }
 
     fn live_contains(&self, observed: &Observed, kind: KindId, name: &str) -> Option<bool> {
@@ -214,6 +224,13 @@ macro_rules! observe_calls {
         > {
             let calls = crate::kinds::Kind::definition(self)?;
             reads.marked(self.id()).then(|| calls.observe(client))
+        }
+
+        fn likely_reads(&self, _name: &str) -> Vec<crate::client::ApiPath> {
+            crate::kinds::Kind::definition(self)
+                .map(|calls| calls.list_path())
+                .into_iter()
+                .collect()
         }
     };
 }

@@ -244,6 +244,10 @@ impl Definition for Group {
         &self.name
     }
 
+    fn list_path() -> crate::client::ApiPath {
+        crate::client::group_list_path()
+    }
+
     async fn list(c: &DssClient) -> Result<BTreeMap<String, Self>, ClientError> {
         c.list_groups().await.map(keyed)
     }

@@ -22,7 +22,7 @@ use super::{KindApply, KindExport, KindObserve, KindPlan, KindSpec};
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 
-use crate::client::{ClientError, DssClient};
+use crate::client::{ApiPath, ClientError, DssClient};
 use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
@@ -318,6 +318,19 @@ impl KindObserve for ProjectKind {
     ) -> Option<BoxFuture<'a, Result<KindRead, ObserveError>>> {
         let planned = self::reads(reads)?;
         Some(Box::pin(read_projects(client, planned, parallelism)))
+    }
+
+    /// The project list, and the two documents a project's manifest most often manages (its
+    /// permissions and variables). Not its metadata, which the list's summary usually makes
+    /// unnecessary, nor its folder, read only when declared.
+    fn likely_reads(&self, key: &str) -> Vec<ApiPath> {
+        let docs = [
+            crate::client::project_permissions_path(key),
+            crate::client::project_variables_path(key),
+        ];
+        std::iter::once(crate::client::project_list_path())
+            .chain(docs.into_iter().flatten())
+            .collect()
     }
 }
 

@@ -312,6 +312,10 @@ impl Definition for User {
         &self.login
     }
 
+    fn list_path() -> crate::client::ApiPath {
+        crate::client::user_list_path()
+    }
+
     async fn list(c: &DssClient) -> Result<BTreeMap<String, Self>, ClientError> {
         c.list_users().await.map(keyed)
     }

@@ -12,6 +12,11 @@ fn datasets(key: &str) -> Result<ApiPath, ClientError> {
         .lit("datasets"))
 }
 
+/// `/projects/{key}/datasets/`: the list of a project's datasets (their whole definitions).
+pub(crate) fn dataset_list_path(key: &str) -> Result<ApiPath, ClientError> {
+    Ok(datasets(key)?.slash())
+}
+
 fn dataset(key: &str, name: &str) -> Result<ApiPath, ClientError> {
     datasets(key)?.name("dataset name", name)
 }
@@ -19,7 +24,7 @@ fn dataset(key: &str, name: &str) -> Result<ApiPath, ClientError> {
 impl DssClient {
     /// `GET /projects/{key}/datasets/`: the full definitions of the project's datasets.
     pub async fn list_datasets(&self, key: &str) -> Result<Vec<Dataset>, ClientError> {
-        self.get(datasets(key)?.slash()).await
+        self.get(dataset_list_path(key)?).await
     }
 
     /// `GET /projects/{key}/datasets/{name}`.

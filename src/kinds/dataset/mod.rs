@@ -25,7 +25,7 @@ use super::{Checks, Kind, KindId, NameRule, RefSink, connection, flow_zone, name
 use crate::apply::docs::{ApplyDocError, json as doc_json, typed};
 use futures::future::BoxFuture;
 
-use crate::client::{ClientError, DssClient};
+use crate::client::{ApiPath, ClientError, DssClient};
 use crate::manifest::kinds::Declared;
 use crate::manifest::kinds::{KeyedMap, ObjectMeta, Resource};
 use crate::manifest::node::{Node, NodeValue, Pos};
@@ -284,7 +284,15 @@ impl KindPlan for DatasetKind {
     }
 }
 
-impl KindObserve for DatasetKind {}
+impl KindObserve for DatasetKind {
+    /// The datasets are read with their project's dataset list (by the project kind).
+    fn likely_reads(&self, name: &str) -> Vec<ApiPath> {
+        name.split_once('.')
+            .and_then(|(project, _)| client::dataset_list_path(project).ok())
+            .into_iter()
+            .collect()
+    }
+}
 
 impl KindApply for DatasetKind {
     fn sub_document(&self, name: &str, sub: SubDoc) -> Option<bool> {
