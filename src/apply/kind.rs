@@ -120,6 +120,14 @@ pub(crate) trait KindApply: KindPlan {
         None
     }
 
+    /// The sub-document `sub` as DSS holds it right after the create call, when that is
+    /// known exactly (nothing in it depends on the instance or on the call): the write that
+    /// follows a creation starts from it instead of a GET. `None`: read it.
+    fn created_document(&self, sub: SubDoc) -> Option<Value> {
+        let _ = sub;
+        None
+    }
+
     /// Whether its metadata carries the stack's stamp (`custom.kv."dssctl.stack"`), written at
     /// creation and adoption.
     fn stamped(&self) -> bool {

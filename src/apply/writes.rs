@@ -5,7 +5,9 @@
 //!   groups, profile and email; a connection's name, type, description, params, usableBy and
 //!   allowedGroups; a project's key, name and owner; a dataset's whole definition: settings,
 //!   schema and metadata with the stamp, see `Kind::create_carries`), then every sub-document
-//!   of the plan the POST did not carry as an update. A POST that failed
+//!   of the plan the POST did not carry as an update, starting from the document the kind
+//!   knows a creation leaves when it knows it (a project's variables: two empty scopes, see
+//!   `KindApply::created_document`) instead of a GET. A POST that failed
 //!   ambiguously (the request may have reached DSS) is followed by a GET: if the object
 //!   exists the creation goes on, if it does not the POST is sent again (at most
 //!   [`POST_ATTEMPTS`] times), which is safe because the object was seen absent.
@@ -201,7 +203,7 @@ async fn create(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
         .into_iter()
         .filter(|w| !carried.contains(&w.subdocument))
         .collect();
-    let mut done = write_all(ctx, op, rest, SecretMode::None).await?;
+    let mut done = write_all(ctx, op, rest, SecretMode::None, Fresh::Created).await?;
     done.dss_id = dss_id;
     Ok(done)
 }
@@ -214,7 +216,7 @@ async fn update(ctx: &Ctx<'_>, op: &Operation, adopt: bool) -> Result<Done, Fail
     } else {
         op.writes.clone()
     };
-    write_all(ctx, op, writes, SecretMode::Changed).await
+    write_all(ctx, op, writes, SecretMode::Changed, Fresh::Read).await
 }
 
 /// Write the sub-documents in order (metadata with the stamp); the first failure stops the
@@ -224,6 +226,7 @@ async fn write_all(
     op: &Operation,
     writes: Vec<Write>,
     secrets: SecretMode,
+    fresh: Fresh,
 ) -> Result<Done, Failed> {
     let id = op.id();
     let mut done = Done::default();
@@ -232,7 +235,7 @@ async fn write_all(
             continue;
         };
         let stamp = doc.is_metadata();
-        match write_doc(ctx, op, &doc, &write, secrets, stamp).await {
+        match write_doc(ctx, op, &doc, &write, secrets, stamp, fresh).await {
             Ok((notes, w)) => {
                 done.notes.extend(notes);
                 done.warnings.extend(w);
@@ -268,6 +271,16 @@ fn writes_with_stamp(op: &Operation) -> Vec<Write> {
     writes
 }
 
+/// Where a sub-document write starts from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    /// A GET of the document.
+    Read,
+    /// The object was just created: the document the kind knows a creation leaves
+    /// ([`crate::apply::kind::KindApply::created_document`]), else a GET.
+    Created,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum SecretMode {
     /// Send no secret (they went in the create call).
@@ -286,11 +299,19 @@ async fn write_doc(
     write: &Write,
     secrets: SecretMode,
     stamp: bool,
+    start: Fresh,
 ) -> Result<(Vec<String>, Vec<String>), Failed> {
-    let fresh = doc
-        .get(ctx.client)
-        .await
-        .map_err(|e| client_failure(&format!("cannot read {doc}"), e, true))?;
+    let known = match start {
+        Fresh::Created => op.kind.def().and_then(|k| k.created_document(doc.sub)),
+        Fresh::Read => None,
+    };
+    let fresh = match known {
+        Some(created) => created,
+        None => doc
+            .get(ctx.client)
+            .await
+            .map_err(|e| client_failure(&format!("cannot read {doc}"), e, true))?,
+    };
     let mut next = fresh.clone();
     apply_overlay(write.subdocument, &mut next, &write.overlay);
     if stamp {

@@ -335,6 +335,13 @@ impl KindObserve for ProjectKind {
 }
 
 impl KindApply for ProjectKind {
+    /// A new project's variables are two empty scopes (what `get_variables` documents, and
+    /// all a project has before anything sets one); its metadata and permissions are read,
+    /// DSS filling them with defaults that vary by version.
+    fn created_document(&self, sub: SubDoc) -> Option<Value> {
+        (sub == SubDoc::VARIABLES).then(|| json!({"standard": {}, "local": {}}))
+    }
+
     fn create_body(&self, op: &Operation, _doc: Value) -> Value {
         // The create call takes a key, a name and an owner: the label and the owner come from
         // the metadata and permissions overlays; everything else is written by the updates.

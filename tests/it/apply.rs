@@ -105,8 +105,24 @@ async fn quickstart_from_empty_then_no_changes_and_zero_writes() {
         "{stdout}"
     );
     assert!(!stdout.contains("warning:"), "{stdout}");
-    let from_empty = stats(&emu, KEY).await.writes;
+    let s = stats(&emu, KEY).await;
+    let from_empty = s.writes;
     eprintln!("quickstart from empty: {from_empty} writes");
+    // The variables of the two new projects are written without being read first: a new
+    // project's are known (two empty scopes).
+    let route = |r: &str| s.by_route.get(r).copied().unwrap_or(0);
+    assert_eq!(
+        route("PUT /projects/{projectKey}/variables"),
+        2,
+        "{:?}",
+        s.by_route
+    );
+    assert_eq!(
+        route("GET /projects/{projectKey}/variables"),
+        0,
+        "{:?}",
+        s.by_route
+    );
 
     assert_eq!(plan_code(&emu, &qs, dir.path()).await, Some(0));
 
