@@ -4,6 +4,8 @@
 
 /// The calls that create, read, update and delete it (an `impl DssClient` block).
 mod client;
+/// The dataset list decoded for observation, without what a plan does not read.
+mod observed;
 
 use super::KindRead;
 /// The schema types are the manifest's (`manifest::specs`): the planner's column diff reads them.
