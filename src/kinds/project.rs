@@ -719,6 +719,9 @@ pub(crate) fn project_metadata_view(p: &ObservedProject) -> Value {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ProjectDoc {
     Datasets,
+    /// The dataset list decoded with only what a plan reads (observation; `Datasets` keeps
+    /// every attribute, as export needs).
+    ObservedDatasets,
     Metadata,
     Permissions,
     Variables,
@@ -746,6 +749,11 @@ pub(crate) async fn read_project_doc(
     match what {
         ProjectDoc::Datasets => client
             .list_datasets(key)
+            .await
+            .map(ProjectRead::Datasets)
+            .map_err(reading(format!("the datasets of project {key}"))),
+        ProjectDoc::ObservedDatasets => client
+            .list_observed_datasets(key)
             .await
             .map(ProjectRead::Datasets)
             .map_err(reading(format!("the datasets of project {key}"))),
@@ -826,7 +834,7 @@ async fn read_projects(
             continue;
         };
         if r.datasets {
-            tasks.push((key.clone(), ProjectDoc::Datasets));
+            tasks.push((key.clone(), ProjectDoc::ObservedDatasets));
         }
         if r.metadata {
             tasks.push((key.clone(), ProjectDoc::Metadata));

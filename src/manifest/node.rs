@@ -2,6 +2,8 @@
 //! serde-saphyr. The loader validates this tree (so that every mistake in a document is reported
 //! at once, each at its own place) before turning it into the typed kinds.
 
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::fmt;
 
 use serde::Deserialize;
@@ -149,12 +151,18 @@ impl Node {
     fn collect_duplicate_keys<'a>(&'a self, found: &mut Vec<(&'a Node, &'a Node)>) {
         match &self.value {
             NodeValue::Map(entries) => {
-                let mut first: std::collections::HashMap<String, &Node> = std::collections::HashMap::new();
+                // String keys (nearly all) are compared as they are, without a copy.
+                let mut first: std::collections::HashMap<Cow<'a, str>, &Node> =
+                    std::collections::HashMap::with_capacity(entries.len());
                 for (key, value) in entries {
-                    match first.get(&key.key_text()) {
-                        Some(earlier) => found.push((earlier, key)),
-                        None => {
-                            first.insert(key.key_text(), key);
+                    let text = match &key.value {
+                        NodeValue::Str(s) => Cow::Borrowed(s.as_str()),
+                        _ => Cow::Owned(key.key_text()),
+                    };
+                    match first.entry(text) {
+                        Entry::Occupied(earlier) => found.push((earlier.get(), key)),
+                        Entry::Vacant(slot) => {
+                            slot.insert(key);
                         }
                     }
                     value.collect_duplicate_keys(found);

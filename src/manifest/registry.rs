@@ -108,6 +108,11 @@ impl PartialOrd for KindId {
 
 impl Ord for KindId {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // The same kind is equal whatever its rank: most comparisons (the keys of the maps of
+        // resources, all of one kind or a few) end here, without looking up two ranks.
+        if self.0 == other.0 {
+            return std::cmp::Ordering::Equal;
+        }
         (self.apply_rank(), self.0).cmp(&(other.apply_rank(), other.0))
     }
 }

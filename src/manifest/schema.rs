@@ -173,12 +173,182 @@ pub(crate) struct Issue {
 /// Validates `node` (found at `path`) against `schema`, whose `$ref`s resolve in `root`.
 pub(crate) fn validate(root: &Value, schema: &Value, node: &Node, path: &str) -> Vec<Issue> {
     let mut issues = Vec::new();
-    Validator { root }.check(schema, node, path, None, &mut issues);
+    let table = std::ptr::eq(root, validation_schema()).then(keyword_table);
+    Validator { root, table }.check(schema, node, path, None, &mut issues);
     issues
 }
 
 struct Validator<'a> {
     root: &'a Value,
+    /// The keywords of every object of [`validation_schema`], when `root` is it.
+    table: Option<&'static KeywordTable>,
+}
+
+/// The keywords of one schema object that [`Validator::check`] reads, after its `$ref`s are
+/// followed, looked up once. A manifest node is checked against a dozen keywords, each a
+/// lookup by name in the schema's JSON; the loader checks every node of every document
+/// against the same few hundred schema objects, so [`keyword_table`] looks them up once.
+struct Keywords<'s> {
+    /// The schema object itself, `$ref`s followed.
+    schema: &'s Value,
+    all_of: Option<&'s [Value]>,
+    /// `anyOf`, else `oneOf`.
+    any_of: Option<&'s [Value]>,
+    types: Option<&'s Value>,
+    constant: Option<&'s Value>,
+    enumeration: Option<&'s [Value]>,
+    not_required: Option<&'s [Value]>,
+    items: Option<&'s Value>,
+    minimum: Option<f64>,
+    properties: Option<&'s Map<String, Value>>,
+    /// `patternProperties`, each pattern without its `^`.
+    pattern_prefixes: Vec<(&'s str, &'s Value)>,
+    additional: Option<&'s Value>,
+    has_required: bool,
+    required: Vec<&'s str>,
+}
+
+impl<'s> Keywords<'s> {
+    fn of(root: &'s Value, schema: &'s Value) -> Keywords<'s> {
+        let schema = resolve(root, schema);
+        Keywords {
+            schema,
+            all_of: schema.get("allOf").and_then(Value::as_array).map(Vec::as_slice),
+            any_of: schema
+                .get("anyOf")
+                .or_else(|| schema.get("oneOf"))
+                .and_then(Value::as_array)
+                .map(Vec::as_slice),
+            types: schema.get("type"),
+            constant: schema.get("const"),
+            enumeration: schema.get("enum").and_then(Value::as_array).map(Vec::as_slice),
+            not_required: schema
+                .get("not")
+                .and_then(|n| n.get("required"))
+                .and_then(Value::as_array)
+                .map(Vec::as_slice),
+            items: schema.get("items"),
+            minimum: schema.get("minimum").and_then(Value::as_f64),
+            properties: schema.get("properties").and_then(Value::as_object),
+            pattern_prefixes: schema
+                .get("patternProperties")
+                .and_then(Value::as_object)
+                .map(|p| {
+                    p.iter()
+                        .map(|(pattern, s)| (pattern.strip_prefix('^').unwrap_or(pattern), s))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            additional: schema.get("additionalProperties"),
+            has_required: schema.get("required").is_some(),
+            required: required_of(schema),
+        }
+    }
+}
+
+/// The keywords of a schema object, from the table or looked up now.
+enum KeywordsRef<'s> {
+    Table(&'static Keywords<'static>),
+    Now(Keywords<'s>),
+}
+
+impl<'s> std::ops::Deref for KeywordsRef<'s> {
+    type Target = Keywords<'s>;
+
+    fn deref(&self) -> &Keywords<'s> {
+        match self {
+            KeywordsRef::Table(k) => k,
+            KeywordsRef::Now(k) => k,
+        }
+    }
+}
+
+/// [`Keywords`] by the address of the schema object (the validation schema is built once and
+/// never changes, so its objects never move).
+type KeywordTable = std::collections::HashMap<usize, Keywords<'static>, BuildAddressHasher>;
+
+/// The keywords of every object of [`validation_schema`].
+fn keyword_table() -> &'static KeywordTable {
+    static TABLE: OnceLock<KeywordTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        fn walk(root: &'static Value, value: &'static Value, table: &mut KeywordTable) {
+            match value {
+                Value::Object(map) => {
+                    table.insert(address(value), Keywords::of(root, value));
+                    map.values().for_each(|v| walk(root, v, table));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(root, v, table)),
+                _ => {}
+            }
+        }
+        let root = validation_schema();
+        let mut table = KeywordTable::default();
+        walk(root, root, &mut table);
+        table
+    })
+}
+
+fn address(value: &Value) -> usize {
+    std::ptr::from_ref(value) as usize
+}
+
+/// Hashes an address as itself: the keys are distinct addresses, no attacker chooses them.
+#[derive(Default, Clone, Copy)]
+struct BuildAddressHasher;
+
+impl std::hash::BuildHasher for BuildAddressHasher {
+    type Hasher = AddressHasher;
+
+    fn build_hasher(&self) -> AddressHasher {
+        AddressHasher(0)
+    }
+}
+
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // Values are at least 8-byte aligned; mix the high bits down for the table's buckets.
+        let n = n as u64 >> 3;
+        self.0 = n ^ (n >> 17) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// `schema` with its `$ref`s (to `#/$defs/...` in `root`) followed.
+fn resolve<'s>(root: &'s Value, schema: &'s Value) -> &'s Value {
+    let mut current = schema;
+    // $ref chains are short; the bound protects against a cycle.
+    for _ in 0..16 {
+        let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
+            break;
+        };
+        let Some(name) = reference.strip_prefix("#/$defs/") else {
+            break;
+        };
+        match root.get("$defs").and_then(|d| d.get(name)) {
+            Some(target) => current = target,
+            None => break,
+        }
+    }
+    current
+}
+
+fn required_of(schema: &Value) -> Vec<&str> {
+    schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 /// The JSON types a node matches (an integer is also a number).
@@ -238,21 +408,14 @@ pub(crate) fn did_you_mean<'c>(
 
 impl Validator<'_> {
     fn resolve<'s>(&'s self, schema: &'s Value) -> &'s Value {
-        let mut current = schema;
-        // $ref chains are short; the bound protects against a cycle.
-        for _ in 0..16 {
-            let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
-                break;
-            };
-            let Some(name) = reference.strip_prefix("#/$defs/") else {
-                break;
-            };
-            match self.root.get("$defs").and_then(|d| d.get(name)) {
-                Some(target) => current = target,
-                None => break,
-            }
+        resolve(self.root, schema)
+    }
+
+    fn keywords<'s>(&'s self, schema: &'s Value) -> KeywordsRef<'s> {
+        match self.table.and_then(|t| t.get(&address(schema))) {
+            Some(k) => KeywordsRef::Table(k),
+            None => KeywordsRef::Now(Keywords::of(self.root, schema)),
         }
-        current
     }
 
     /// Whether `node` matches the schema's type at the top level (used to pick the branch
@@ -324,26 +487,28 @@ impl Validator<'_> {
     }
 
     fn check(&self, schema: &Value, node: &Node, path: &str, key_pos: Option<Pos>, issues: &mut Vec<Issue>) {
-        let schema = self.resolve(schema);
-        if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+        let keywords = self.keywords(schema);
+        let schema = keywords.schema;
+        if let Some(all) = keywords.all_of {
             for sub in all {
                 self.check(sub, node, path, key_pos, issues);
             }
         }
-        if let Some(branches) = schema
-            .get("anyOf")
-            .or_else(|| schema.get("oneOf"))
-            .and_then(Value::as_array)
-        {
+        if let Some(branches) = keywords.any_of {
             self.check_any_of(branches, node, path, key_pos, issues);
         }
-        if let Some(types) = schema.get("type") {
-            let wanted: Vec<&str> = match types {
-                Value::String(t) => vec![t.as_str()],
-                Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
-                _ => vec![],
+        if let Some(types) = keywords.types {
+            let have = node_types(node);
+            // Whether the schema names a type, and whether the node is of one it names.
+            let (names_one, matches) = match types {
+                Value::String(t) => (true, have.contains(&t.as_str())),
+                Value::Array(ts) => {
+                    let mut wanted = ts.iter().filter_map(Value::as_str).peekable();
+                    (wanted.peek().is_some(), wanted.any(|t| have.contains(&t)))
+                }
+                _ => (false, false),
             };
-            if !wanted.is_empty() && !wanted.iter().any(|t| node_types(node).contains(t)) {
+            if names_one && !matches {
                 // An optional field left empty (`label:`) means "not given" for serde, as in
                 // every YAML tool; only a present-but-null required field is an error.
                 let mut expected = Vec::new();
@@ -352,7 +517,7 @@ impl Validator<'_> {
                 return;
             }
         }
-        if let Some(c) = schema.get("const")
+        if let Some(c) = keywords.constant
             && node.to_json() != *c
         {
             issues.push(Issue {
@@ -362,14 +527,10 @@ impl Validator<'_> {
                 hint: None,
             });
         }
-        if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        if let Some(values) = keywords.enumeration {
             self.check_enum(values, node, path, issues);
         }
-        if let Some(not) = schema
-            .get("not")
-            .and_then(|n| n.get("required"))
-            .and_then(Value::as_array)
-        {
+        if let Some(not) = keywords.not_required {
             for key in not.iter().filter_map(Value::as_str) {
                 if let Some((k, _)) = node.entry(key) {
                     issues.push(Issue {
@@ -384,16 +545,16 @@ impl Validator<'_> {
             }
         }
         match &node.value {
-            NodeValue::Map(entries) => self.check_object(schema, node, entries, path, key_pos, issues),
+            NodeValue::Map(entries) => self.check_object(&keywords, node, entries, path, key_pos, issues),
             NodeValue::Seq(items) => {
-                if let Some(item_schema) = schema.get("items") {
+                if let Some(item_schema) = keywords.items {
                     for (i, item) in items.iter().enumerate() {
                         self.check(item_schema, item, &format!("{path}[{i}]"), None, issues);
                     }
                 }
             }
             NodeValue::Int(i) => {
-                if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+                if let Some(min) = keywords.minimum
                     && (*i as f64) < min
                 {
                     issues.push(Issue {
@@ -517,25 +678,17 @@ impl Validator<'_> {
 
     fn check_object(
         &self,
-        schema: &Value,
+        keywords: &Keywords<'_>,
         node: &Node,
         entries: &[(Node, Node)],
         path: &str,
         key_pos: Option<Pos>,
         issues: &mut Vec<Issue>,
     ) {
-        let props = schema.get("properties").and_then(Value::as_object);
-        let pattern_prefixes: Vec<(&str, &Value)> = schema
-            .get("patternProperties")
-            .and_then(Value::as_object)
-            .map(|p| {
-                p.iter()
-                    .map(|(pattern, s)| (pattern.strip_prefix('^').unwrap_or(pattern), s))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let additional = schema.get("additionalProperties");
-        let is_struct = props.is_some() || additional.is_some() || schema.get("required").is_some();
+        let props = keywords.properties;
+        let pattern_prefixes = &keywords.pattern_prefixes;
+        let additional = keywords.additional;
+        let is_struct = props.is_some() || additional.is_some() || keywords.has_required;
         if !is_struct {
             return;
         }
@@ -558,7 +711,7 @@ impl Validator<'_> {
             let field_path = child_path(path, name);
             if let Some(prop) = props.and_then(|p| p.get(name)) {
                 // A field left empty (`label:`) is "not given", as serde reads an Option.
-                if matches!(value.value, NodeValue::Null) && !self.required(schema).contains(&name.as_str()) {
+                if matches!(value.value, NodeValue::Null) && !keywords.required.contains(&name.as_str()) {
                     continue;
                 }
                 self.check(prop, value, &field_path, Some(key.pos), issues);
@@ -605,7 +758,7 @@ impl Validator<'_> {
                 _ => {}
             }
         }
-        for required in self.required(schema) {
+        for &required in &keywords.required {
             let field_path = child_path(path, required);
             match node.entry(required) {
                 None if suggested.contains(&required) => {}
@@ -630,14 +783,6 @@ impl Validator<'_> {
                 Some(_) => {}
             }
         }
-    }
-
-    fn required<'s>(&self, schema: &'s Value) -> Vec<&'s str> {
-        schema
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default()
     }
 }
 

@@ -359,12 +359,18 @@ impl<'a> Doc<'a> {
 
     /// The write, if anything is managed in this sub-document. `version_tag` is the live
     /// document's `versionTag.versionNumber` when it has one.
+    ///
+    /// A write that changes nothing in a live document carries no fingerprint: the planner
+    /// drops such writes of a live object ([`crate::plan::planner::Planner::finish`]), and
+    /// computing the fingerprint (a view, its JSON text, its SHA-256) for each of them was most
+    /// of the cost of planning a converged repository.
     pub(crate) fn finish(self, version_tag: Option<u64>) -> Option<Write> {
         if self.overlay.is_empty() && self.secrets.is_empty() {
             return None;
         }
         let overlay = Value::Object(self.overlay);
-        let fingerprint = self.live.map(|live| {
+        let unchanged = self.changes.is_empty();
+        let fingerprint = self.live.filter(|_| !unchanged).map(|live| {
             content_fingerprint(
                 &managed_view(self.sub, live, &overlay, &self.secrets),
                 version_tag,

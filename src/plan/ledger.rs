@@ -151,14 +151,20 @@ impl Ledger {
             return Ok(None);
         };
         // DSS variables are arbitrary JSON; some tools store objects as JSON strings.
+        let parsed: Value;
         let value = match raw {
-            Value::String(s) => serde_json::from_str(s).map_err(|e| LedgerError {
-                variable: name.clone(),
-                reason: e.to_string(),
-            })?,
-            other => other.clone(),
+            Value::String(s) => {
+                parsed = serde_json::from_str(s).map_err(|e| LedgerError {
+                    variable: name.clone(),
+                    reason: e.to_string(),
+                })?;
+                &parsed
+            }
+            other => other,
         };
-        let ledger: Ledger = serde_json::from_value(value).map_err(|e| LedgerError {
+        // Read from the variable in place: a ledger lists every managed resource, and copying
+        // it first was a noticeable part of a large plan.
+        let ledger = Ledger::deserialize(value).map_err(|e| LedgerError {
             variable: name.clone(),
             reason: e.to_string(),
         })?;

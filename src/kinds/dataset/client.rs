@@ -27,6 +27,14 @@ impl DssClient {
         self.get(dataset_list_path(key)?).await
     }
 
+    /// [`DssClient::list_datasets`] as observation keeps it: each definition decoded with only
+    /// what a plan reads ([`super::observed`]).
+    pub(crate) async fn list_observed_datasets(&self, key: &str) -> Result<Vec<Dataset>, ClientError> {
+        self.get::<super::observed::ObservedList>(datasets(key)?.slash())
+            .await
+            .map(|list| list.0)
+    }
+
     /// `GET /projects/{key}/datasets/{name}`.
     pub async fn get_dataset(&self, key: &str, name: &str) -> Result<Dataset, ClientError> {
         self.get(dataset(key, name)?).await

@@ -4,6 +4,8 @@
 
 /// The calls that create, read, update and delete it (an `impl DssClient` block).
 mod client;
+/// The dataset list decoded for observation, without what a plan does not read.
+mod observed;
 
 use super::KindRead;
 /// The schema types are the manifest's (`manifest::specs`): the planner's column diff reads them.
@@ -591,7 +593,7 @@ pub(crate) fn plan_dataset(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
     }
     let key = Some(project.as_str());
 
-    let definition = live.map(|ds| to_json(&ds.definition));
+    let definition = live.map(|ds| settings_view(&ds.definition));
     let version = live.and_then(|ds| ds.definition.version_tag.as_ref().map(|v| v.version_number));
     let mut doc = Doc::new(SubDoc::SETTINGS, definition.as_ref(), key);
     if live.is_none() {
@@ -640,6 +642,24 @@ pub(crate) fn plan_dataset(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
         vec![settings_write, schema_write, metadata_write, zone_write],
         intent,
     );
+}
+
+/// The fields of a live definition that the settings write of [`plan_dataset`] compares and
+/// fingerprints, as its JSON has them (`managed` and `formatType` absent when unset). The
+/// whole definition as JSON (schema, tags, the attributes kept) was built for each dataset of
+/// a plan only to read these five fields.
+fn settings_view(def: &Dataset) -> Value {
+    let mut view = Map::new();
+    view.insert("type".into(), Value::String(def.dataset_type.clone()));
+    if let Some(managed) = def.managed {
+        view.insert("managed".into(), Value::Bool(managed));
+    }
+    view.insert("params".into(), Value::Object(def.params.clone()));
+    if let Some(format_type) = &def.format_type {
+        view.insert("formatType".into(), Value::String(format_type.clone()));
+    }
+    view.insert("formatParams".into(), Value::Object(def.format_params.clone()));
+    Value::Object(view)
 }
 
 /// A dataset's metadata as a JSON value: the document read, else the view DSS derives from
