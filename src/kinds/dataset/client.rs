@@ -30,7 +30,7 @@ impl DssClient {
     /// [`DssClient::list_datasets`] as observation keeps it: each definition decoded with only
     /// what a plan reads ([`super::observed`]).
     pub(crate) async fn list_observed_datasets(&self, key: &str) -> Result<Vec<Dataset>, ClientError> {
-        self.get::<super::observed::ObservedList>(datasets(key)?.slash())
+        self.get::<super::observed::ObservedList>(dataset_list_path(key)?)
             .await
             .map(|list| list.0)
     }
