@@ -110,10 +110,13 @@ pub async fn observe(
 /// module documentation): the global variables, then what each ledger entry's kind names.
 /// Reads only; a failure here is left for the observation's own read to meet.
 pub(crate) fn start_prefetch(client: &DssClient, stack: &str) {
+    let Some(round) = client.prefetch_round() else {
+        return;
+    };
     let client = client.clone();
     let stack = stack.to_string();
     tokio::spawn(async move {
-        let Some(variables) = client.prefetch(crate::client::global_variables_path()) else {
+        let Some(variables) = client.prefetch(round, crate::client::global_variables_path()) else {
             return;
         };
         let Ok(answer) = variables.await else {
@@ -131,7 +134,7 @@ pub(crate) fn start_prefetch(client: &DssClient, stack: &str) {
             };
             for path in kind.likely_reads(&entry.name) {
                 // `None` when already started, or when the observation has ended.
-                client.prefetch(path);
+                client.prefetch(round, path);
             }
         }
     });

@@ -89,12 +89,23 @@ impl DssClient {
         self.transport.execute(call).await
     }
 
+    /// Start a new round of prefetching (see [`prefetch`]): the round to pass to
+    /// [`DssClient::prefetch`]. A client prefetches in round 0 from its creation.
+    pub(crate) fn open_prefetch(&self) -> u64 {
+        self.transport.prefetched.open()
+    }
+
+    /// The current round of prefetching; `None` while closed.
+    pub(crate) fn prefetch_round(&self) -> Option<u64> {
+        self.transport.prefetched.round()
+    }
+
     /// Start the GET of `path` now, for a later GET of it to take its answer (see
-    /// [`prefetch`]); `None` once prefetching is closed, or when it is already started.
-    pub(crate) fn prefetch(&self, path: ApiPath) -> Option<prefetch::Pending> {
+    /// [`prefetch`]); `None` when `round` is closed or over, or when it is already started.
+    pub(crate) fn prefetch(&self, round: u64, path: ApiPath) -> Option<prefetch::Pending> {
         let transport = self.transport.clone();
         let shown = path.display();
-        self.transport.prefetched.start(shown, async move {
+        self.transport.prefetched.start(round, shown, async move {
             transport.execute(Call::new(reqwest::Method::GET, path)).await
         })
     }

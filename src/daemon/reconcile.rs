@@ -106,7 +106,8 @@ pub(crate) async fn reconcile(
     notify: &Notifier,
 ) -> Outcome {
     let mut invalid_text = None;
-    let invalid = match engine::load(std::slice::from_ref(&opts.dir)) {
+    // The reads the ledger names start while the manifests load, as for `plan` and `apply`.
+    let invalid = match engine::load_prefetching(target, std::slice::from_ref(&opts.dir)).await {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 tracing::warn!(diagnostic = %w, "manifest warning");

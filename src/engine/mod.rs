@@ -53,18 +53,30 @@ pub(crate) async fn load_and_connect(
             return Err(err.into());
         }
     };
+    let loaded = load_prefetching(&target, paths).await;
+    Ok((loaded.map_err(Error::InvalidManifests)?, target))
+}
+
+/// Load the manifests under `paths` off the runtime while a new round of prefetching reads
+/// what the stack's ledger names on `target` ([`crate::observe::start_prefetch`]); the
+/// observation that follows takes those answers and closes the round. Invalid manifests close
+/// it at once. The `watch` daemon calls this at each reconcile.
+pub(crate) async fn load_prefetching(
+    target: &Target,
+    paths: &[PathBuf],
+) -> Result<LoadedManifests, Diagnostics> {
+    target.client.open_prefetch();
     crate::observe::start_prefetch(&target.client, &target.stack);
     let owned = paths.to_vec();
-    let loaded = tokio::task::spawn_blocking(move || load(&owned))
-        .await
-        .context("loading the manifests stopped")?;
-    match loaded {
-        Ok(loaded) => Ok((loaded, target)),
-        Err(diagnostics) => {
-            target.client.close_prefetch();
-            Err(Error::InvalidManifests(diagnostics))
-        }
+    let loaded = match tokio::task::spawn_blocking(move || load(&owned)).await {
+        Ok(loaded) => loaded,
+        // Loading panicked: a bug, surfaced as the panic a call on this thread would raise.
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
+    };
+    if loaded.is_err() {
+        target.client.close_prefetch();
     }
+    loaded
 }
 
 /// A plan with what it was made from.
