@@ -5,6 +5,7 @@
 //! draws it):
 //! - 0 [`wire`]: the JSON documents of the DSS API, shared by the client and the emulator;
 //!   [`output`]: the one writer of stdout (a full device is an error, a closed pipe is quiet);
+//!   `parallel`: a slice folded in one run per core, in order (loading, planning);
 //! - 1 [`client`]: the DSS REST client (auth, retries, concurrency limit, typed errors; the
 //!   calls of one kind live with the kind); [`emulator`]: an embedded DSS API emulator (axum),
 //!   the local DSS of tests and quickstarts;
@@ -52,6 +53,7 @@ pub mod lock;
 pub mod manifest;
 pub mod observe;
 pub(crate) mod output;
+pub(crate) mod parallel;
 pub mod plan;
 pub(crate) mod render;
 pub(crate) mod target;

@@ -169,40 +169,26 @@ impl<'a> Planner<'a> {
     /// gives exactly what one planner going through the whole list would have produced.
     fn plan_declared(&mut self) {
         let declared: Vec<&'a Declared> = self.declared.values().copied().collect();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if threads < 2 || declared.len() < PARALLEL_PLAN_MIN {
+        if crate::parallel::cores() < 2 || declared.len() < PARALLEL_PLAN_MIN {
             for d in declared {
                 super::kind::of(&d.resource).plan(self, d);
             }
             return;
         }
-        let chunk_size = declared.len().div_ceil(threads);
-        let parts: Vec<Planner<'a>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = declared
-                .chunks(chunk_size)
-                .map(|chunk| {
-                    let mut worker = Planner {
-                        input: self.input,
-                        ledger: self.ledger,
-                        declared: self.declared.clone(),
-                        ops: Vec::new(),
-                        errors: Vec::new(),
-                        unchecked: Vec::new(),
-                        unchanged: 0,
-                    };
-                    scope.spawn(move || {
-                        for d in chunk {
-                            super::kind::of(&d.resource).plan(&mut worker, d);
-                        }
-                        worker
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().expect("a planner thread panicked"))
-                .collect()
-        });
+        let parts = crate::parallel::fold_in_runs(
+            &declared,
+            None,
+            || Planner {
+                input: self.input,
+                ledger: self.ledger,
+                declared: self.declared.clone(),
+                ops: Vec::new(),
+                errors: Vec::new(),
+                unchecked: Vec::new(),
+                unchanged: 0,
+            },
+            |worker: &mut Planner<'a>, d: &&'a Declared| super::kind::of(&d.resource).plan(worker, d),
+        );
         for part in parts {
             self.ops.extend(part.ops);
             self.errors.extend(part.errors);

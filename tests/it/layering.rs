@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, lowest first. A module may use the modules of the layers below its own only.
 const LAYERS: &[&[&str]] = &[
-    &["wire", "output"],
+    &["wire", "output", "parallel"],
     &["client", "emulator"],
     &["manifest"],
     &["plan"],

@@ -15,30 +15,13 @@ impl Loader {
     /// takes a contiguous run of files, so merging the runs in order keeps the resources in
     /// file order, exactly as a sequential load would.
     pub(super) fn load_files_in_parallel(&mut self, files: &[PathBuf]) {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk_size = files.len().div_ceil(threads).max(1);
-        let partial: Vec<Loader> = std::thread::scope(|scope| {
-            let workers: Vec<_> = files
-                .chunks(chunk_size)
-                .map(|chunk| {
-                    let mut loader = self.worker();
-                    std::thread::Builder::new()
-                        // As much stack as the main thread: deeply nested YAML recurses.
-                        .stack_size(LOADER_STACK_BYTES)
-                        .spawn_scoped(scope, move || {
-                            for file in chunk {
-                                loader.load_file(file);
-                            }
-                            loader
-                        })
-                        .expect("cannot start a manifest loader thread")
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|worker| worker.join().expect("a manifest loader thread panicked"))
-                .collect()
-        });
+        let partial = crate::parallel::fold_in_runs(
+            files,
+            // As much stack as the main thread: deeply nested YAML recurses.
+            Some(LOADER_STACK_BYTES),
+            || self.worker(),
+            |loader: &mut Loader, file| loader.load_file(file),
+        );
         for part in partial {
             self.absorb(part);
         }

@@ -1,0 +1,69 @@
+//! Work split over the CPUs: a slice cut into one contiguous run per core, each run folded by
+//! a worker of its own on a scoped thread, and the workers answered in run order. Merging them
+//! in that order gives what one worker going through the whole slice would have produced, so
+//! a caller stays deterministic (the manifest loader, the planner).
+
+/// Fold `items` in one contiguous run per core: `new_worker` makes each run's worker (on the
+/// calling thread), `each` folds one item into it (on the run's thread); the workers come back
+/// in run order. `stack` is the threads' stack size (`None`: the standard library's).
+pub(crate) fn fold_in_runs<T, W>(
+    items: &[T],
+    stack: Option<usize>,
+    mut new_worker: impl FnMut() -> W,
+    each: impl Fn(&mut W, &T) + Sync,
+) -> Vec<W>
+where
+    T: Sync,
+    W: Send,
+{
+    let threads = cores();
+    let run_size = items.len().div_ceil(threads).max(1);
+    let each = &each;
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = items
+            .chunks(run_size)
+            .map(|run| {
+                let mut worker = new_worker();
+                let mut builder = std::thread::Builder::new();
+                if let Some(bytes) = stack {
+                    builder = builder.stack_size(bytes);
+                }
+                builder
+                    .spawn_scoped(scope, move || {
+                        for item in run {
+                            each(&mut worker, item);
+                        }
+                        worker
+                    })
+                    .expect("cannot start a worker thread")
+            })
+            .collect();
+        runs.into_iter()
+            .map(|run| run.join().expect("a worker thread panicked"))
+            .collect()
+    })
+}
+
+/// The number of cores this process may use (1 when it cannot be told).
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_come_back_in_order_and_cover_every_item_once() {
+        let items: Vec<u32> = (0..1000).collect();
+        let runs = fold_in_runs(&items, None, Vec::new, |seen: &mut Vec<u32>, &i| seen.push(i));
+        let merged: Vec<u32> = runs.into_iter().flatten().collect();
+        assert_eq!(merged, items);
+    }
+
+    #[test]
+    fn an_empty_slice_makes_no_worker() {
+        let runs = fold_in_runs(&[] as &[u8], Some(1 << 20), || 0usize, |n, _| *n += 1);
+        assert!(runs.is_empty());
+    }
+}
