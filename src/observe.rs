@@ -69,10 +69,24 @@ pub async fn observe(
     stack: &str,
     parallelism: usize,
 ) -> Result<Observation, ObserveError> {
-    let globals = client.get_global_variables().await.map_err(|e| {
-        client.close_prefetch();
-        reading("the global variables")(e)
-    })?;
+    let observation = read_all(client, desired, stack, parallelism).await;
+    // Whatever the outcome: what was prefetched and not taken is not read any more, and
+    // nothing read before this point stands in for a later read (apply's second plan, under
+    // the stack lock).
+    client.close_prefetch();
+    observation
+}
+
+async fn read_all(
+    client: &DssClient,
+    desired: &[Declared],
+    stack: &str,
+    parallelism: usize,
+) -> Result<Observation, ObserveError> {
+    let globals = client
+        .get_global_variables()
+        .await
+        .map_err(reading("the global variables"))?;
     let ledger = Ledger::from_global_variables(&globals, stack)?;
     let reads = ReadPlan::new(desired, ledger.as_ref());
 
@@ -80,11 +94,7 @@ pub async fn observe(
         let read = kind.observe(client, &reads, parallelism)?;
         Some(async move { Ok::<_, ObserveError>((kind.id(), read.await?)) })
     });
-    let results = try_join_all(pending).await;
-    // What was prefetched and not taken is not read any more, and nothing read before this
-    // point stands in for a later read (apply's second plan, under the stack lock).
-    client.close_prefetch();
-    let results = results?;
+    let results = try_join_all(pending).await?;
 
     let mut observed = Observed {
         global_variables: Some(globals),
