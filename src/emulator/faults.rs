@@ -11,14 +11,110 @@
 //! fsync) is inside the latency, not added to it, so a client making N requests, P at a time,
 //! cannot finish faster than N / P x latency and an ideal one finishes in just that.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
 
 use super::http::ApiError;
 use crate::wire::EmulatorStats;
+
+/// The end of each held answer's wait, left to a thread's precise sleep ([`Faults::hold`]).
+const FINE_WAIT: Duration = Duration::from_millis(5);
+
+/// The thread that ends the held answers' last [`FINE_WAIT`]: it keeps their deadlines in
+/// order and sleeps until the earliest (a condition variable's timed wait, which ends within
+/// tens of microseconds). One for the process, started at its first use. Deadlines come in
+/// nearly in order (arrival + the latency), so a new one rarely needs to wake it.
+struct FineTimer {
+    queue: Mutex<BinaryHeap<Reverse<Due>>>,
+    earlier: Condvar,
+}
+
+/// A held answer's deadline, and how to tell it the deadline has passed.
+struct Due {
+    at: Instant,
+    done: tokio::sync::oneshot::Sender<()>,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+
+impl Eq for Due {}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.at.cmp(&other.at)
+    }
+}
+
+fn fine_timer() -> &'static FineTimer {
+    static TIMER: OnceLock<&'static FineTimer> = OnceLock::new();
+    TIMER.get_or_init(|| {
+        let timer: &'static FineTimer = Box::leak(Box::new(FineTimer {
+            queue: Mutex::new(BinaryHeap::new()),
+            earlier: Condvar::new(),
+        }));
+        std::thread::Builder::new()
+            .name("emulator-latency".into())
+            .spawn(move || timer.run())
+            .expect("cannot start the emulator's latency thread");
+        timer
+    })
+}
+
+impl FineTimer {
+    /// Wait `left`, to within the kernel's timer precision.
+    async fn wait(&self, left: Duration) {
+        let (done, ended) = tokio::sync::oneshot::channel();
+        let at = Instant::now() + left;
+        {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let first = queue.peek().is_none_or(|Reverse(next)| at < next.at);
+            queue.push(Reverse(Due { at, done }));
+            if first {
+                self.earlier.notify_one();
+            }
+        }
+        // The thread never drops a deadline unsent; a closed channel would only end the wait.
+        let _ = ended.await;
+    }
+
+    fn run(&self) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let now = Instant::now();
+            while queue.peek().is_some_and(|Reverse(next)| next.at <= now) {
+                if let Some(Reverse(due)) = queue.pop() {
+                    // The request may be gone (its client hung up): nobody to tell.
+                    let _ = due.done.send(());
+                }
+            }
+            let next = queue.peek().map(|Reverse(next)| next.at);
+            queue = match next {
+                None => self.earlier.wait(queue).unwrap_or_else(|e| e.into_inner()),
+                Some(at) => {
+                    let left = at.saturating_duration_since(now);
+                    match self.earlier.wait_timeout(queue, left) {
+                        Ok((queue, _)) => queue,
+                        Err(e) => e.into_inner().0,
+                    }
+                }
+            };
+        }
+    }
+}
 
 /// `errorType` of an injected 503.
 const ERROR_UNAVAILABLE: &str = "com.dataiku.dip.exceptions.ServiceUnavailableException";
@@ -42,10 +138,27 @@ impl Faults {
         }
     }
 
-    /// Hold an answer until the latency has passed since the request `arrived`.
+    /// Hold an answer until the latency has passed since the request `arrived`, to within a
+    /// fraction of a millisecond.
+    ///
+    /// The runtime's timer alone is not that precise: it rounds a deadline up to the next
+    /// millisecond and its driver wakes late, so that `--latency 20ms` answered in about 23 ms
+    /// and every client looked slower than it is. The bulk of the wait is on that timer; its
+    /// last [`FINE_WAIT`] is left to a thread that sleeps until the earliest deadline
+    /// ([`FineTimer`]), which the kernel ends on time.
     pub(crate) async fn hold(&self, arrived: tokio::time::Instant) {
-        if !self.latency.is_zero() {
-            tokio::time::sleep_until(arrived + self.latency).await;
+        if self.latency.is_zero() {
+            return;
+        }
+        let deadline = arrived + self.latency;
+        tokio::time::sleep_until(deadline.checked_sub(FINE_WAIT).unwrap_or(arrived)).await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !left.is_zero() {
+            fine_timer().wait(left).await;
+        }
+        // On a paused clock (tests) the thread's sleep did not move it: finish on it.
+        if tokio::time::Instant::now() < deadline {
+            tokio::time::sleep_until(deadline).await;
         }
     }
 
@@ -188,6 +301,16 @@ mod tests {
         tokio::time::advance(Duration::from_millis(30)).await;
         f.hold(arrived).await;
         assert_eq!(arrived.elapsed(), Duration::from_millis(30));
+    }
+
+    #[tokio::test]
+    async fn the_fine_timer_never_ends_a_wait_early() {
+        for ms in [0, 1, 3] {
+            let asked = Duration::from_millis(ms);
+            let started = Instant::now();
+            fine_timer().wait(asked).await;
+            assert!(started.elapsed() >= asked, "{ms} ms");
+        }
     }
 
     #[test]
