@@ -166,9 +166,36 @@ impl ClientConfig {
             }
             builder = builder.tls_certs_merge(certs);
         }
+        if self.ca_cert.is_none() && self.base_url()?.scheme() == "http" {
+            // Plain HTTP needs no trust store, so the system's is not loaded: that takes tens
+            // of milliseconds at every start, and fails on a machine that has none. A redirect
+            // to HTTPS is refused instead of followed, naming the URL to give.
+            builder = builder
+                .tls_certs_only(Vec::new())
+                .redirect(reqwest::redirect::Policy::custom(plain_http_redirects));
+        }
         builder
             .build()
             .map_err(|e| ClientError::Config(format!("cannot build the HTTP client: {e}")))
+    }
+}
+
+/// How many redirects a call follows, as reqwest does by default.
+const MAX_REDIRECTS: usize = 10;
+
+/// The redirect policy of a client for a plain-HTTP URL: redirects within HTTP are followed,
+/// one to HTTPS is an error that says which URL to use.
+fn plain_http_redirects(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    if attempt.url().scheme() == "https" {
+        let mut to = attempt.url().clone();
+        to.set_path("");
+        to.set_query(None);
+        let message = format!("DSS redirects to HTTPS: give the URL {to} instead");
+        attempt.error(message)
+    } else if attempt.previous().len() > MAX_REDIRECTS {
+        attempt.error("too many redirects")
+    } else {
+        attempt.follow()
     }
 }
 

@@ -746,3 +746,40 @@ async fn tls_with_a_ca_file_or_insecure() {
     let insecure = tls_client(addr, |c| c.insecure = true);
     assert_eq!(insecure.instance_info().await.unwrap().node_id, "tls");
 }
+
+/// A plain-HTTP server that answers every request with a redirect to `to`.
+async fn redirecting_server(to: String) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(local()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let to = to.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = socket.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 301 Moved Permanently\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_plain_http_url_that_redirects_to_https_names_the_url_to_give() {
+    // Plain HTTP loads no trust store; a redirect to HTTPS is refused with the URL to use.
+    let tls = tls_server().await;
+    let http = redirecting_server(format!("https://{tls}/public/api/instance-info")).await;
+    let mut config = ClientConfig::new(format!("http://{http}"), "k");
+    config.max_retries = 0;
+    let err = DssClient::new(config).unwrap().instance_info().await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("DSS redirects to HTTPS: give the URL https://{tls}/ instead")),
+        "{message}"
+    );
+}
