@@ -10,7 +10,9 @@ use anyhow::Context as _;
 use clap::ArgMatches;
 
 use super::lock::{LockArgs, with_lock};
-use super::{Context, OutputArgs, ParallelismArgs, TargetArgs, TargetingArgs, hinted, load_connected};
+use super::{
+    Context, OutputArgs, ParallelismArgs, TargetArgs, TargetingArgs, hinted, leave_to_exit, load_connected,
+};
 use crate::apply::guards::GuardOptions;
 use crate::engine::{self, GuardInput};
 use crate::error::{Error, Failure, Outcome};
@@ -175,9 +177,13 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
                         .await?,
                     )
                 };
-                with_lock(target, config.lock, "apply", replan, |again| async move {
+                let outcome = with_lock(target, config.lock, "apply", replan, |again| async move {
                     let (plan, ledger, declared) = match again {
-                        Some(p) => (p.plan, p.observed.ledger, p.declared),
+                        Some(p) => {
+                            let ledger = p.observed.ledger.clone();
+                            leave_to_exit(p.observed);
+                            (p.plan, ledger, p.declared)
+                        }
                         None => (plan, first_observed.ledger.clone(), declared),
                     };
                     let input = GuardInput {
@@ -186,10 +192,13 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
                     };
                     execute(config, ctx, target, plan, ledger.as_ref(), input, commit_dir).await
                 })
-                .await
+                .await;
+                leave_to_exit(observed);
+                outcome
             };
             let result = run.await;
             target.close().await;
+            leave_to_exit(desired);
             result
         }
         PlanSource::Saved(file) => {
@@ -339,6 +348,8 @@ async fn execute(
     }
     let show = crate::apply::progress::Show::for_stderr(ctx.quiet);
     let report = engine::write_showing(target, &plan, ledger, commit_dir, parallelism, show).await?;
+    // Before the lock is released, not freed one allocation at a time: the process ends soon.
+    leave_to_exit(plan);
     crate::output::print(&if text { report.to_text() } else { report.to_json() })?;
     Ok(if report.success() {
         Outcome::Success

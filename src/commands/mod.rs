@@ -402,6 +402,14 @@ async fn load_connected(
     Ok((loaded.resources, connected))
 }
 
+/// Leave `value` to the operating system instead of freeing it: for what a command holds
+/// until the process ends (the manifests, the observed state, the plan). Thousands of
+/// resources are millions of small allocations; freeing them one by one took about 0.4 s at
+/// the end of an apply from empty of the benchmark, with the stack lock still held.
+fn leave_to_exit<T>(value: T) {
+    std::mem::forget(value);
+}
+
 /// Attach the target's hints (where the key or the URL came from) to an error of a
 /// networked command.
 fn hinted(target: &TargetConfig, result: Result<Outcome, Error>) -> Result<Outcome, Error> {
