@@ -34,7 +34,13 @@ pub fn lock_variable(stack: &str) -> String {
 }
 
 /// Δ by default: the longest a read-then-write of the lock may take for the attempt to count.
-pub(crate) const DEFAULT_WRITE_BOUND: Duration = Duration::from_secs(1);
+/// A read and a write of the global variables take tens of milliseconds on a local network,
+/// about 0.2 s with a 5,000-resource ledger over a slow link; an attempt that takes longer
+/// only costs a retry, and a link too slow for Δ is reported ([`LockError::TooSlow`]).
+pub(crate) const DEFAULT_WRITE_BOUND: Duration = Duration::from_millis(500);
+/// Void attempts in a row (writes slower than Δ) after which, once `--lock-timeout` is over,
+/// acquisition gives up rather than trying forever.
+const MAX_VOID_ATTEMPTS: u32 = 3;
 /// How long a lock lives without renewal by default.
 pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// The environment variable that changes Δ (every run against one stack must use the same).
@@ -128,17 +134,22 @@ pub struct LockRecord {
     pub(crate) expires_at: String,
     /// The same instant in milliseconds since the Unix epoch: what the expiry check reads.
     pub expires_at_ms: i128,
+    /// The holder's write bound Δ in milliseconds, so that a run with another one is told
+    /// (absent in records of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) write_bound_ms: Option<u64>,
 }
 
 impl LockRecord {
-    fn new(holder: &Holder, acquired: OffsetDateTime, ttl: Duration) -> LockRecord {
+    fn new(holder: &Holder, acquired: OffsetDateTime, settings: LockSettings) -> LockRecord {
         let mut record = LockRecord {
             holder: holder.clone(),
             acquired_at: rfc3339(acquired),
             expires_at: String::new(),
             expires_at_ms: 0,
+            write_bound_ms: Some(millis(settings.write_bound)),
         };
-        record.renew(acquired, ttl);
+        record.renew(acquired, settings.ttl);
         record
     }
 
@@ -161,6 +172,10 @@ impl LockRecord {
     fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -253,6 +268,18 @@ pub enum LockError {
     /// Another run holds it (after waiting `--lock-timeout`, if given).
     #[error("stack {stack:?} is locked by {holder}")]
     Held { stack: String, holder: String },
+    /// Every attempt wrote its record more slowly than the write bound allows.
+    #[error(
+        "cannot take the lock of stack {stack:?}: writing it took {took_ms} ms, longer than the \
+         write bound of {bound_ms} ms, {attempts} times in a row. The link to DSS is too slow \
+         for that bound: give every run of this stack a larger one ({WRITE_BOUND_ENV}=2s)"
+    )]
+    TooSlow {
+        stack: String,
+        took_ms: u64,
+        bound_ms: u64,
+        attempts: u32,
+    },
     // The client error is in the message, so it is not also the `source()`: said once.
     #[error("cannot read or write the stack lock: {0}")]
     Client(ClientError),
@@ -312,14 +339,32 @@ where
     let key = lock_variable(stack);
     let deadline = Instant::now() + settings.timeout.unwrap_or(Duration::ZERO);
     let mut last_seen: Option<String> = None;
+    let mut voids = 0;
     loop {
         let blocked = match attempt(client, &key, holder, settings, &mut read).await? {
             Attempt::Acquired(record, value) => {
                 tracing::debug!(stack, holder = %holder.id, "stack lock acquired");
                 return Ok((LockGuard::start(client.clone(), stack, record, settings), value));
             }
-            Attempt::Void => None,
-            Attempt::Blocked(state) => state.describe(),
+            Attempt::Void(took) => {
+                voids += 1;
+                if voids >= MAX_VOID_ATTEMPTS && Instant::now() >= deadline {
+                    // The last void attempt's record must not stand as a lock until it expires.
+                    release_if_mine(client, stack, &holder.id).await?;
+                    return Err(LockError::TooSlow {
+                        stack: stack.to_string(),
+                        took_ms: millis(took),
+                        bound_ms: millis(settings.write_bound),
+                        attempts: voids,
+                    });
+                }
+                None
+            }
+            Attempt::Blocked(state) => {
+                voids = 0;
+                warn_of_another_bound(&state, settings);
+                state.describe()
+            }
         };
         if let Some(who) = &blocked {
             if Instant::now() >= deadline {
@@ -340,11 +385,28 @@ where
     }
 }
 
+/// Say so when the run holding the lock uses another write bound: the guarantee then rests on
+/// the smaller of the two (see docs/lock.md).
+fn warn_of_another_bound(state: &LockState, settings: LockSettings) {
+    if let LockState::HeldByOther(record) = state
+        && let Some(theirs) = record.write_bound_ms
+        && theirs != millis(settings.write_bound)
+    {
+        tracing::warn!(
+            holder = %record.holder.describe(),
+            theirs_ms = theirs,
+            ours_ms = millis(settings.write_bound),
+            "the run holding the stack lock uses another write bound; every run of a stack must use \
+             the same ({WRITE_BOUND_ENV})"
+        );
+    }
+}
+
 enum Attempt<T> {
     /// Ours, with what was read during the settle wait.
     Acquired(LockRecord, T),
-    /// The write took longer than Δ: the attempt proves nothing; try again.
-    Void,
+    /// The write took this long, more than Δ: the attempt proves nothing; try again.
+    Void(Duration),
     Blocked(LockState),
 }
 
@@ -372,7 +434,7 @@ where
         if let LockState::Expired(old) = &state {
             tracing::warn!(holder = %old.describe(), "taking over an expired stack lock");
         }
-        let record = LockRecord::new(holder, now, settings.ttl);
+        let record = LockRecord::new(holder, now, settings);
         vars.insert(key.to_string(), record.to_value());
         client.set_global_variables(&vars).await?;
         record
@@ -384,7 +446,7 @@ where
             bound_ms = settings.write_bound.as_millis() as u64,
             "writing the stack lock took longer than its bound; trying again"
         );
-        return Ok(Attempt::Void);
+        return Ok(Attempt::Void(took));
     }
     let ((), value) = tokio::join!(tokio::time::sleep(settings.settle()), read());
     let vars = client.get_global_variables().await?;
@@ -566,7 +628,7 @@ mod tests {
 
     #[test]
     fn the_decision_covers_free_mine_other_and_expired() {
-        let record = LockRecord::new(&holder("a"), at(1_000), Duration::from_secs(60)).to_value();
+        let record = LockRecord::new(&holder("a"), at(1_000), LockSettings::default()).to_value();
         assert_eq!(assess(None, "a", at(1_000)), LockState::Free);
         assert_eq!(assess(Some(&Value::Null), "a", at(1_000)), LockState::Free);
         assert!(matches!(
@@ -593,12 +655,18 @@ mod tests {
     fn records_say_who_and_since_when() {
         let mut h = holder("a");
         h.ci_job = Some("https://ci/job/1".into());
-        let r = LockRecord::new(&h, at(0), Duration::from_secs(60));
+        let r = LockRecord::new(&h, at(0), LockSettings::default());
         assert_eq!(
             r.describe(),
             "u@h (pid 7, apply, https://ci/job/1), since 1970-01-01T00:00:00Z, expires 1970-01-01T00:01:00Z"
         );
         assert_eq!(r.expires_at_ms, 60_000);
+        assert_eq!(r.write_bound_ms, Some(500));
+        // A record of an earlier version, without the holder's bound, still reads.
+        let mut old = r.to_value();
+        old.as_object_mut().unwrap().remove("writeBoundMs");
+        let old: LockRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(old.write_bound_ms, None);
         let back: LockRecord = serde_json::from_value(r.to_value()).unwrap();
         assert_eq!(back, r);
     }

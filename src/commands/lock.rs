@@ -27,7 +27,7 @@ pub(crate) struct LockArgs {
         hide = true,
         env = lock::WRITE_BOUND_ENV,
         value_name = "DURATION",
-        default_value = "1s",
+        default_value = "500ms",
         value_parser = parse_duration
     )]
     pub lock_write_bound: Duration,
@@ -182,5 +182,19 @@ mod tests {
     fn durations_parse() {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn the_flag_defaults_to_the_library_write_bound() {
+        #[derive(clap::Parser)]
+        struct Args {
+            #[command(flatten)]
+            lock: LockArgs,
+        }
+        // Without the environment variable a test runner may have set.
+        let args = <Args as clap::Parser>::try_parse_from(["dssctl"]).unwrap();
+        if std::env::var_os(lock::WRITE_BOUND_ENV).is_none() {
+            assert_eq!(args.lock.settings(), LockSettings::default());
+        }
     }
 }

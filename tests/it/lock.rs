@@ -3,7 +3,7 @@
 //! writes overlap) and never write an object twice; `plan` names the holder; apply exits 5
 //! while another run holds the lock and waits with `--lock-timeout`; `unlock` with and without
 //! `--force`; the lock released after a failed apply and on Ctrl-C; the library's lock renewed,
-//! excluding others, and noticing a takeover.
+//! excluding others, and noticing a takeover; a link too slow for the write bound reported.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -407,5 +407,34 @@ async fn the_reads_under_the_lock_run_during_its_settle_wait_after_our_record_is
     tokio::join!(race(a), race(b));
     // Both got the lock in turn; the loser's first read (if any) was dropped and redone.
     assert!(attempts.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    assert_eq!(peek(&client, "s", &a.id).await.unwrap(), LockState::Free);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_too_slow_for_the_write_bound_is_reported_instead_of_retried_forever() {
+    // Each request answers in 60 ms: the lock's read and write take about 120 ms, more than Δ.
+    let config = EmulatorConfig {
+        latency: Duration::from_millis(60),
+        ..EmulatorConfig::default()
+    };
+    let emu = start_emulator(KEY, config).await;
+    let client = client(&emu, KEY);
+    let settings = LockSettings {
+        timeout: None,
+        write_bound: Duration::from_millis(50),
+        ttl: Duration::from_secs(30),
+    };
+    let a = Holder::current("apply", |_| None);
+    let err = acquire(&client, "s", &a, settings, |_| {}).await.err();
+    let Some(LockError::TooSlow {
+        attempts, bound_ms, ..
+    }) = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!((*attempts, *bound_ms), (3, 50));
+    let message = err.unwrap().to_string();
+    assert!(message.contains("DSSCTL_LOCK_WRITE_BOUND"), "{message}");
+    // The last void attempt's record was removed: it does not stand as a lock until it expires.
     assert_eq!(peek(&client, "s", &a.id).await.unwrap(), LockState::Free);
 }
