@@ -779,7 +779,9 @@ async fn a_plain_http_url_that_redirects_to_https_names_the_url_to_give() {
     let err = DssClient::new(config).unwrap().instance_info().await.unwrap_err();
     let message = err.to_string();
     assert!(
-        message.contains(&format!("DSS redirects to HTTPS: give the URL https://{tls}/ instead")),
+        message.contains(&format!(
+            "DSS redirects to HTTPS: give the URL https://{tls}/ instead"
+        )),
         "{message}"
     );
 }
