@@ -206,6 +206,15 @@ impl LockState {
         matches!(self, LockState::Free | LockState::Mine(_) | LockState::Expired(_))
     }
 
+    /// Which run holds it: its id, or the unreadable value (empty when free).
+    fn holder_key(&self) -> String {
+        match self {
+            LockState::Free => String::new(),
+            LockState::Mine(r) | LockState::HeldByOther(r) | LockState::Expired(r) => r.holder.id.clone(),
+            LockState::Unreadable(v) => v.clone(),
+        }
+    }
+
     /// Who holds it, for messages (`None` when free).
     pub(crate) fn describe(&self) -> Option<String> {
         match self {
@@ -363,19 +372,20 @@ where
             Attempt::Blocked(state) => {
                 voids = 0;
                 warn_of_another_bound(&state, settings);
-                state.describe()
+                state.describe().map(|who| (state.holder_key(), who))
             }
         };
-        if let Some(who) = &blocked {
+        if let Some((key, who)) = &blocked {
             if Instant::now() >= deadline {
                 return Err(LockError::Held {
                     stack: stack.to_string(),
                     holder: who.clone(),
                 });
             }
-            if last_seen.as_ref() != Some(who) {
+            // Once per holder: its renewals change the description, not who it is.
+            if last_seen.as_ref() != Some(key) {
                 waiting(who);
-                last_seen = Some(who.clone());
+                last_seen = Some(key.clone());
             }
         }
         // Spread contenders out so that they do not keep colliding.
