@@ -371,21 +371,25 @@ where
             }
             Attempt::Blocked(state) => {
                 voids = 0;
-                warn_of_another_bound(&state, settings);
-                state.describe().map(|who| (state.holder_key(), who))
+                state.describe().map(|who| (state, who))
             }
         };
-        if let Some((key, who)) = &blocked {
+        if let Some((state, who)) = &blocked {
+            // Said once per holder: its renewals change the description, not who it is.
+            let holder_key = state.holder_key();
+            let new_holder = last_seen.as_ref() != Some(&holder_key);
+            if new_holder {
+                warn_of_another_bound(state, settings);
+            }
             if Instant::now() >= deadline {
                 return Err(LockError::Held {
                     stack: stack.to_string(),
                     holder: who.clone(),
                 });
             }
-            // Once per holder: its renewals change the description, not who it is.
-            if last_seen.as_ref() != Some(key) {
+            if new_holder {
                 waiting(who);
-                last_seen = Some(key.clone());
+                last_seen = Some(holder_key);
             }
         }
         // Spread contenders out so that they do not keep colliding.
