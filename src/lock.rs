@@ -456,8 +456,8 @@ where
     let took = started.elapsed();
     if took > settings.write_bound {
         tracing::warn!(
-            took_ms = took.as_millis() as u64,
-            bound_ms = settings.write_bound.as_millis() as u64,
+            took_ms = millis(took),
+            bound_ms = millis(settings.write_bound),
             "writing the stack lock took longer than its bound; trying again"
         );
         return Ok(Attempt::Void(took));
