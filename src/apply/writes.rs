@@ -199,10 +199,7 @@ async fn create(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
     let dss_id = post_once(ctx.client, &id, &body).await?;
     // The object exists from here on: any failure below keeps its ledger entry. Secrets went
     // in the POST, and so did the sub-documents it carried whole.
-    let rest = writes_with_stamp(op)
-        .into_iter()
-        .filter(|w| !carried.contains(&w.subdocument))
-        .collect();
+    let rest = writes_with_stamp(op, &carried);
     let mut done = write_all(ctx, op, rest, SecretMode::None, Fresh::Created).await?;
     done.dss_id = dss_id;
     Ok(done)
@@ -212,7 +209,7 @@ async fn create(ctx: &Ctx<'_>, op: &Operation) -> Result<Done, Failed> {
 async fn update(ctx: &Ctx<'_>, op: &Operation, adopt: bool) -> Result<Done, Failed> {
     let op = &*resolved(ctx.client, op, true).await?;
     let writes = if adopt {
-        writes_with_stamp(op)
+        writes_with_stamp(op, &[])
     } else {
         op.writes.clone()
     };
@@ -254,11 +251,21 @@ fn doc_ref(id: &ResourceId, sub: SubDoc) -> Result<Option<DocRef>, Failed> {
     DocRef::of(id, sub).map_err(|e| Failed::new(e.to_string(), true))
 }
 
-/// The writes of `op`, with an empty metadata write added for a project or dataset that has
-/// none, so that the stamp is written at creation and adoption.
-fn writes_with_stamp(op: &Operation) -> Vec<Write> {
-    let mut writes = op.writes.clone();
-    if op.kind.def().is_some_and(|k| k.stamped()) && !writes.iter().any(|w| w.subdocument == SubDoc::METADATA)
+/// The writes of `op` but those of the sub-documents in `skip`, with an empty metadata write
+/// added for a project or dataset that has none, so that the stamp is written at creation and
+/// adoption (unless `skip` names the metadata). Only the writes kept are copied: a creation
+/// that carried everything in its POST copies nothing.
+fn writes_with_stamp(op: &Operation, skip: &[SubDoc]) -> Vec<Write> {
+    let mut writes: Vec<Write> = op
+        .writes
+        .iter()
+        .filter(|w| !skip.contains(&w.subdocument))
+        .cloned()
+        .collect();
+    let stamped = op.kind.def().is_some_and(|k| k.stamped());
+    if stamped
+        && !skip.contains(&SubDoc::METADATA)
+        && !op.writes.iter().any(|w| w.subdocument == SubDoc::METADATA)
     {
         writes.push(Write {
             subdocument: SubDoc::METADATA,
@@ -745,8 +752,9 @@ mod tests {
         assert_eq!(req.owner, None);
         // The project's metadata is written after the creation, with the stamp.
         assert!(carried.is_empty());
-        assert_eq!(writes_with_stamp(&p).len(), 1);
-        assert!(writes_with_stamp(&op(crate::kinds::group::ID, "g", None)).is_empty());
+        assert_eq!(writes_with_stamp(&p, &[]).len(), 1);
+        assert!(writes_with_stamp(&p, &[SubDoc::METADATA]).is_empty());
+        assert!(writes_with_stamp(&op(crate::kinds::group::ID, "g", None), &[]).is_empty());
     }
 
     #[test]

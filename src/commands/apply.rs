@@ -137,13 +137,57 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
             let (desired, target) = load_connected(paths, &config.target, config.parallelism).await?;
             let commit_dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
             let run = async {
-                // A first plan without the lock: an apply that would write nothing (no change,
-                // a plan error, a guard's refusal) ends there, without a single write.
+                // A first look without the lock. When the manifests declare what the ledger
+                // lacks, the apply is sure to write (`engine::writes_certain`): it plans under
+                // the lock, during the lock's settle wait.
+                let first = if config.targeting.is_everything() {
+                    let observation = engine::observe(&target, &desired, config.parallelism).await?;
+                    if engine::writes_certain(&desired, observation.observed.ledger.as_ref()) {
+                        leave_to_exit(observation);
+                        None
+                    } else {
+                        Some(engine::plan_observed(&target, &desired, observation))
+                    }
+                } else {
+                    Some(engine::plan_scoped(&target, &desired, &config.targeting, config.parallelism).await?)
+                };
+                let Some(first) = first else {
+                    let (target, desired, commit_dir) = (&target, &desired, &commit_dir);
+                    let plan_now = || async move {
+                        Ok::<_, Error>(engine::plan_on(target, desired, config.parallelism).await?)
+                    };
+                    return with_lock(target, config.lock, "apply", plan_now, |planned| async move {
+                        let engine::Planned {
+                            plan,
+                            observed,
+                            declared,
+                        } = planned;
+                        let input = GuardInput {
+                            declared: Some(declared),
+                            ledger: observed.ledger.as_ref(),
+                        };
+                        let outcome = execute(
+                            config,
+                            ctx,
+                            target,
+                            plan,
+                            observed.ledger.as_ref(),
+                            input,
+                            commit_dir,
+                        )
+                        .await;
+                        leave_to_exit(observed);
+                        outcome
+                    })
+                    .await;
+                };
+                // Otherwise a first plan without the lock: an apply that would write nothing (no
+                // change, a plan error, a guard's refusal) ends there, without a single write.
                 let engine::Planned {
                     plan,
                     observed,
                     declared,
-                } = engine::plan_scoped(&target, &desired, &config.targeting, config.parallelism).await?;
+                } = first;
                 let input = GuardInput {
                     declared: Some(declared),
                     ledger: observed.ledger.as_ref(),

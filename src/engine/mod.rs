@@ -170,7 +170,51 @@ pub(crate) async fn replan(
     Ok(Some(plan_observation(target, desired, None, observation)))
 }
 
-async fn observe(
+/// Whether an apply of `desired` against a stack whose ledger is `ledger` is sure to write,
+/// with no refusal possible before its first write but a plan error:
+/// - a resource the manifests declare and manage (not `dssctl.io/sync: detect-only`) is not
+///   in the ledger, so the plan creates or adopts it and records it there;
+/// - every ledger entry is declared, so the plan deletes nothing and no deletion guard can
+///   refuse it;
+/// - every secret the manifests reference resolves here, so none that must be sent can be
+///   missing (that refusal comes before any write, the lock's included).
+///
+/// Apply takes the stack lock before it plans in that case (its settle wait then overlaps
+/// the planning), and after it in every other: a converged apply writes nothing, the lock
+/// included.
+pub(crate) fn writes_certain(desired: &[Declared], ledger: Option<&Ledger>) -> bool {
+    let declared: std::collections::BTreeSet<ResourceId> =
+        desired.iter().filter_map(|d| declared_id(&d.resource)).collect();
+    if ledger.is_some_and(|l| l.ids().any(|id| !declared.contains(&id))) {
+        return false;
+    }
+    let adds = desired.iter().any(|d| {
+        let managed =
+            !crate::manifest::annotations::DriftPolicy::of(&d.resource.meta().annotations).detect_only;
+        managed && declared_id(&d.resource).is_some_and(|id| ledger.is_none_or(|l| l.get(&id).is_none()))
+    });
+    adds && desired.iter().all(secrets_resolve)
+}
+
+/// Whether every secret reference in the spec of `d` (`{fromEnv: ...}`, `{fromFile: ...}`,
+/// wherever it is) resolves here. The values are dropped at once.
+fn secrets_resolve(d: &Declared) -> bool {
+    fn walk(value: &serde_json::Value, base: &Path) -> bool {
+        if let Some(r) = crate::manifest::SecretRef::from_value(value) {
+            return crate::manifest::resolve_secret(&r, base).is_ok();
+        }
+        match value {
+            serde_json::Value::Object(map) => map.values().all(|v| walk(v, base)),
+            serde_json::Value::Array(items) => items.iter().all(|v| walk(v, base)),
+            _ => true,
+        }
+    }
+    walk(&d.resource.spec_json(), d.origin.base_dir())
+}
+
+/// Observe, through an already-connected target, what `desired` needs (the first step of
+/// [`plan_on`]; [`plan_observed`] is the second).
+pub(crate) async fn observe(
     target: &Target,
     desired: &[Declared],
     parallelism: usize,
@@ -191,6 +235,15 @@ async fn observe_and_plan(
 ) -> anyhow::Result<Planned> {
     let observation = observe(target, desired, parallelism).await?;
     Ok(plan_observation(target, desired, selection, observation))
+}
+
+/// Plan `desired` from what [`observe`] read.
+pub(crate) fn plan_observed(
+    target: &Target,
+    desired: &[Declared],
+    observation: crate::observe::Observation,
+) -> Planned {
+    plan_observation(target, desired, None, observation)
 }
 
 fn plan_observation(
@@ -420,6 +473,51 @@ mod tests {
             scope: None,
             released: vec![],
         }
+    }
+
+    #[test]
+    fn an_apply_is_sure_to_write_when_it_adds_to_the_ledger_and_removes_nothing() {
+        use crate::kinds::simulate::entry_for;
+        use crate::plan::fixtures::declared;
+        use serde_json::json;
+        let group = |name: &str, annotations: serde_json::Value| {
+            declared(
+                "Group",
+                json!({"name": name, "annotations": annotations}),
+                json!({"description": "d"}),
+                1,
+            )
+        };
+        let ledger_of = |names: &[&str]| {
+            let mut ledger = Ledger::new();
+            for n in names {
+                ledger.insert(entry_for(crate::kinds::group::ID, n));
+            }
+            ledger
+        };
+        let both = [group("a", json!({})), group("b", json!({}))];
+        // A first apply, and one that adds `b`.
+        assert!(writes_certain(&both, None));
+        assert!(writes_certain(&both, Some(&ledger_of(&["a"]))));
+        // Converged: every declared resource is recorded; the plan may well write nothing.
+        assert!(!writes_certain(&both, Some(&ledger_of(&["a", "b"]))));
+        // A removal: the plan deletes, which a guard may refuse.
+        assert!(!writes_certain(&both[..1], Some(&ledger_of(&["b"]))));
+        // Nothing declared, and a detect-only resource (never recorded while it differs).
+        assert!(!writes_certain(&[], None));
+        let watched = [group("c", json!({"dssctl.io/sync": "detect-only"}))];
+        assert!(!writes_certain(&watched, None));
+        // A secret that does not resolve here: refused before any write, the lock's included.
+        let connection = |var: &str| {
+            declared(
+                "Connection",
+                json!({"name": "dwh"}),
+                json!({"type": "PostgreSQL", "params": {"host": "h", "password": {"fromEnv": var}}}),
+                1,
+            )
+        };
+        assert!(!writes_certain(&[connection("DSSCTL_TEST_NEVER_SET_0815")], None));
+        assert!(writes_certain(&[connection("PATH")], None));
     }
 
     #[test]
