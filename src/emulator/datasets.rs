@@ -24,6 +24,7 @@
 //! the partitioning columns in the table, or the partition folders of a Filesystem dataset's
 //! files (one folder level per dimension).
 
+use axum::http::StatusCode;
 use axum::routing;
 use std::sync::Arc;
 
@@ -203,7 +204,7 @@ fn check_schema(schema: &Value) -> Result<(), ApiError> {
     }
 }
 
-fn dataset<'a>(st: &'a store::Store, key: &str, name: &str) -> Result<&'a Arc<Doc>, ApiError> {
+fn dataset<'a>(st: &'a store::Store, key: &str, name: &str) -> Result<&'a Arc<store::Stored>, ApiError> {
     st.project(key)?
         .datasets
         .get(name)
@@ -215,18 +216,20 @@ pub(crate) fn list(app: &App, req: &Req, key: &str) -> ApiResult {
     // `foreign` (datasets shared from other projects) is accepted; nothing is ever shared.
     req.query.bool("foreign", false)?;
     let wanted = req.query.list("tags");
-    let items: Vec<Arc<Doc>> = {
+    let items: Vec<Arc<store::Stored>> = {
         let st = app.read();
         st.project(key)?
             .datasets
             .values()
-            .filter(|d| store::has_any_tag(d.get("tags"), &wanted))
+            .filter(|d| wanted.is_empty() || store::has_any_tag(d.get("tags"), &wanted))
             .cloned()
             .collect()
     };
-    // Serialised after the lock is released: the list can be large.
-    let refs: Vec<&Doc> = items.iter().map(|d| &**d).collect();
-    Ok(http::json(&refs))
+    // Serialised after the lock is released (the list can be large), each definition once.
+    Ok(http::json_bytes(
+        StatusCode::OK,
+        store::Stored::json_array(&items),
+    ))
 }
 
 pub(crate) async fn create(app: &App, req: &Req, key: &str) -> ApiResult {
@@ -255,7 +258,7 @@ async fn insert_new(app: &App, key: &str, mut doc: Doc) -> ApiResult {
         let pending = app
             .persist
             .put(paths::dataset(key, &name), &Value::Object(doc.clone()));
-        project.datasets.insert(name.clone(), Arc::new(doc));
+        project.datasets.insert(name.clone(), store::Stored::new(doc));
         pending
     };
     app.persist.run([pending]).await?;
@@ -329,7 +332,7 @@ pub(crate) async fn create_managed(app: &App, req: &Req, key: &str) -> ApiResult
 pub(crate) fn get(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let doc = dataset(&app.read(), key, name)?.clone();
-    Ok(http::json(&*doc))
+    Ok(http::json_bytes(StatusCode::OK, doc.json().to_vec()))
 }
 
 /// Replace a stored dataset by `f(old)`, bumping its version; returns the answer message.
@@ -358,7 +361,7 @@ async fn save_with(
         let pending = app
             .persist
             .put(paths::dataset(key, name), &Value::Object(doc.clone()));
-        project.datasets.insert(name.to_string(), Arc::new(doc));
+        project.datasets.insert(name.to_string(), store::Stored::new(doc));
         pending
     };
     app.persist.run([pending]).await?;
@@ -445,7 +448,7 @@ pub(crate) async fn rename(app: &App, req: &Req, key: &str) -> ApiResult {
             .persist
             .put(paths::dataset(key, &new_name), &Value::Object(doc.clone()));
         let remove = app.persist.remove(paths::dataset(key, &old_name));
-        project.datasets.insert(new_name.clone(), Arc::new(doc));
+        project.datasets.insert(new_name.clone(), store::Stored::new(doc));
         [write, remove]
     };
     app.persist.run(pending).await?;
@@ -758,7 +761,9 @@ pub(crate) async fn copy_to(app: &App, req: &Req, key: &str, name: &str) -> ApiR
                 paths::dataset(&target_key, &target_name),
                 &Value::Object(doc.clone()),
             );
-            project.datasets.insert(target_name.clone(), Arc::new(doc));
+            project
+                .datasets
+                .insert(target_name.clone(), store::Stored::new(doc));
             p
         };
         app.persist.run([pending]).await?;

@@ -94,7 +94,7 @@ type Rows = Vec<Vec<Value>>;
 /// Everything the executor reads from the state, taken once under the lock.
 struct Snapshot {
     recipes: BTreeMap<String, Doc>,
-    datasets: HashMap<(String, String), Arc<Doc>>,
+    datasets: HashMap<(String, String), Arc<store::Stored>>,
     connection_types: HashMap<String, String>,
 }
 
@@ -261,7 +261,11 @@ pub(crate) async fn run_job(app: &App, key: &str, job_type: &str, outputs: &[(St
 }
 
 /// The dataset behind a ref, or the DSS-like failure.
-fn dataset<'a>(snap: &'a Snapshot, key: &str, r: &str) -> Result<(String, String, &'a Arc<Doc>), String> {
+fn dataset<'a>(
+    snap: &'a Snapshot,
+    key: &str,
+    r: &str,
+) -> Result<(String, String, &'a Arc<store::Stored>), String> {
     let (p, n) = flow_state::split_ref(key, r);
     snap.datasets
         .get(&(p.to_string(), n.to_string()))
@@ -654,7 +658,7 @@ async fn set_schema(app: &App, project: &str, name: &str, columns: &Columns) {
         let pending = app
             .persist
             .put(paths::dataset(project, name), &Value::Object(doc.clone()));
-        p.datasets.insert(name.to_string(), Arc::new(doc));
+        p.datasets.insert(name.to_string(), store::Stored::new(doc));
         pending
     };
     let _ = app.persist.run([pending]).await;

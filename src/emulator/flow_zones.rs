@@ -518,13 +518,14 @@ pub(crate) fn routes() -> Routes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn the_default_zone_holds_what_no_other_zone_holds() {
         let mut project = Project::default();
         for n in ["a", "b"] {
-            project.datasets.insert(n.into(), Arc::new(store::Doc::new()));
+            project
+                .datasets
+                .insert(n.into(), store::Stored::new(store::Doc::new()));
         }
         project.flow.zones.insert(
             "z".into(),
@@ -541,7 +542,9 @@ mod tests {
     fn the_graph_links_datasets_and_recipes() {
         let mut project = Project::default();
         for n in ["a", "b"] {
-            project.datasets.insert(n.into(), Arc::new(store::Doc::new()));
+            project
+                .datasets
+                .insert(n.into(), store::Stored::new(store::Doc::new()));
         }
         project.flow.recipes.insert(
             "r".into(),

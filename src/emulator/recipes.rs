@@ -675,7 +675,7 @@ pub(crate) async fn update_output_schema(app: &App, req: &Req, key: &str, name: 
             .put(store::paths::dataset(&p, &n), &Value::Object(doc.clone()));
         project
             .datasets
-            .insert(n.clone(), std::sync::Arc::new(doc.clone()));
+            .insert(n.clone(), super::store::Stored::new(doc.clone()));
         (pending, doc)
     };
     app.persist.run([pending]).await?;

@@ -2,12 +2,13 @@
 //! the document helpers every resource shares (version tags, sorted tags).
 //!
 //! Documents are kept as JSON objects, whole: DSS keeps unknown fields, so the emulator does
-//! too. Dataset definitions sit behind `Arc` so that listing 5000 of them clones pointers under
-//! the lock and serialises after releasing it.
+//! too. Dataset definitions are [`Stored`] behind `Arc`: listing 5000 of them clones pointers
+//! under the lock, and each definition is serialised once, on first demand, not at every list
+//! (a write replaces the whole `Arc`, so a serialisation never outlives its document).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value, json};
 
@@ -17,13 +18,69 @@ use super::persist;
 /// A JSON object.
 pub(crate) type Doc = Map<String, Value>;
 
+/// A document that never changes once stored (a change stores a new one), with its JSON
+/// serialisation made at most once: a plan lists every dataset of every project, and
+/// serialising thousands of definitions anew at each list was most of the emulator's CPU.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    doc: Doc,
+    json: OnceLock<bytes::Bytes>,
+}
+
+impl Stored {
+    pub(crate) fn new(doc: Doc) -> Arc<Stored> {
+        Arc::new(Stored {
+            doc,
+            json: OnceLock::new(),
+        })
+    }
+
+    /// The document as JSON (what `serde_json::to_vec` makes of it).
+    pub(crate) fn json(&self) -> &[u8] {
+        self.json.get_or_init(|| {
+            serde_json::to_vec(&self.doc)
+                .expect("a JSON map serialises")
+                .into()
+        })
+    }
+
+    /// A JSON array of `docs`, from their serialisations.
+    pub(crate) fn json_array(docs: &[Arc<Stored>]) -> Vec<u8> {
+        let len = docs.iter().map(|d| d.json().len() + 1).sum::<usize>() + 2;
+        let mut out = Vec::with_capacity(len);
+        out.push(b'[');
+        for (i, d) in docs.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(d.json());
+        }
+        out.push(b']');
+        out
+    }
+}
+
+impl std::ops::Deref for Stored {
+    type Target = Doc;
+
+    fn deref(&self) -> &Doc {
+        &self.doc
+    }
+}
+
+impl serde::Serialize for Stored {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.doc.serialize(serializer)
+    }
+}
+
 /// One project: its own document plus its datasets and jobs.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Project {
     /// `project.json`: `projectKey`, `metadata`, `permissions`, `variables`, `settings`,
     /// `versionTag`, `creationTag`.
     pub doc: Doc,
-    pub datasets: BTreeMap<String, Arc<Doc>>,
+    pub datasets: BTreeMap<String, Arc<Stored>>,
     pub jobs: BTreeMap<String, Doc>,
     /// Managed folders, recipes, zones, scenarios and their runs (see `flow_state`).
     pub flow: super::flow_state::Flow,
@@ -139,7 +196,7 @@ impl Store {
                 };
                 for (stem, doc) in persist::read_dir_docs(&dir.join("datasets"))? {
                     let doc = as_object(doc, &dir.join("datasets").join(&stem))?;
-                    project.datasets.insert(stem, Arc::new(doc));
+                    project.datasets.insert(stem, Stored::new(doc));
                 }
                 for (stem, doc) in persist::read_dir_docs(&dir.join("jobs"))? {
                     let doc = as_object(doc, &dir.join("jobs").join(&stem))?;
@@ -363,6 +420,22 @@ pub(crate) fn drop_nulls(doc: &mut Doc) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_documents_serialise_as_the_documents_do() {
+        let docs: Vec<Arc<Stored>> = [
+            json!({}),
+            json!({"name": "a", "tags": ["x"], "n": 1.5}),
+            json!({"q": "\"é\n"}),
+        ]
+        .into_iter()
+        .map(|v| Stored::new(v.as_object().cloned().unwrap()))
+        .collect();
+        let plain: Vec<&Doc> = docs.iter().map(|d| &***d).collect();
+        assert_eq!(Stored::json_array(&docs), serde_json::to_vec(&plain).unwrap());
+        assert_eq!(Stored::json_array(&[]), b"[]");
+        assert_eq!(docs[1].json(), serde_json::to_vec(&*docs[1]).unwrap());
+    }
 
     #[test]
     fn names_that_could_escape_the_data_dir_are_refused() {
