@@ -346,6 +346,7 @@ where
     Fut: Future<Output = T>,
 {
     let key = lock_variable(stack);
+    tracing::debug!(stack, holder = %holder.id, "taking the stack lock");
     let deadline = Instant::now() + settings.timeout.unwrap_or(Duration::ZERO);
     let mut last_seen: Option<String> = None;
     let mut voids = 0;

@@ -108,13 +108,15 @@ pub(crate) fn references(op: &Operation) -> Vec<ResourceId> {
 /// own dependencies is done (a dataset as soon as its project and its connection are, while
 /// other projects are still being created), and among the ready ones, those that others wait
 /// for go first, so that the pipeline behind them fills early.
+/// `deps` is [`dependencies`] of `ops` (computed by the caller, possibly ahead of time).
 pub(crate) async fn run(
     ctx: &Ctx<'_>,
     ops: &[Operation],
+    deps: &[Vec<usize>],
     parallelism: usize,
     progress: &Counters,
 ) -> Vec<Outcome> {
-    let deps = dependencies(ops);
+    debug_assert_eq!(deps.len(), ops.len(), "the dependencies of other operations");
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); ops.len()];
     for (i, ds) in deps.iter().enumerate() {
         for &d in ds {

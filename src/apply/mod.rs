@@ -34,6 +34,30 @@ use crate::plan::{Action, Ledger, Plan};
 use crate::target::Target;
 use ledger::{LedgerChange, LedgerWriter};
 
+/// What writing a plan needs that depends on the plan alone (no request): the operations'
+/// dependency graph (tens of milliseconds for thousands of operations, most of it reading
+/// what each one writes) and the Git commit the ledger records. Apply makes it while the
+/// stack lock settles ([`crate::commands`]), so that the first write follows the lock at once.
+pub(crate) struct WritePrep {
+    /// [`executor::dependencies`] of the operations that will run (detect-only ones aside).
+    deps: Vec<Vec<usize>>,
+    git_commit: Option<String>,
+}
+
+impl WritePrep {
+    pub(crate) fn of(plan: &Plan, commit_dir: &Path) -> WritePrep {
+        let deps = if plan.detect_only().next().is_some() {
+            executor::dependencies(&plan.without_detect_only().operations)
+        } else {
+            executor::dependencies(&plan.operations)
+        };
+        WritePrep {
+            deps,
+            git_commit: ledger::git_commit(commit_dir),
+        }
+    }
+}
+
 /// Execute an already-checked plan through `target` (guards and confirmation are the
 /// caller's): the ledger entries written ahead, the writes in dependency order, the ledger
 /// flushed. `commit_dir` is where the Git commit recorded in the ledger is read. The error is
@@ -53,6 +77,7 @@ pub(crate) async fn write_plan(
         commit_dir,
         parallelism,
         progress::Show::Nothing,
+        None,
     )
     .await
 }
@@ -65,6 +90,7 @@ pub(crate) async fn write_plan_showing(
     commit_dir: &Path,
     parallelism: usize,
     show: progress::Show,
+    prepared: Option<WritePrep>,
 ) -> anyhow::Result<report::Report> {
     // A detect-only difference (`dssctl.io/sync: detect-only`) is shown, never written.
     let writable;
@@ -74,12 +100,11 @@ pub(crate) async fn write_plan_showing(
     } else {
         plan
     };
-    let writer = LedgerWriter::new(
-        &target.client,
-        &target.stack,
-        ledger,
-        ledger::git_commit(commit_dir),
-    );
+    let WritePrep { deps, git_commit } = match prepared {
+        Some(p) if p.deps.len() == plan.operations.len() => p,
+        _ => WritePrep::of(plan, commit_dir),
+    };
+    let writer = LedgerWriter::new(&target.client, &target.stack, ledger, git_commit);
     // Written ahead: the entries of what this run creates, and the entries the plan forgets
     // or releases (`dssctl.io/prune: "false"`: the live object is left alone).
     let ahead: Vec<LedgerChange> = plan
@@ -101,7 +126,7 @@ pub(crate) async fn write_plan_showing(
             .join(backup::BACKUP_DIR),
     };
     let shown = progress::Progress::start(show, plan.operations.len());
-    let outcomes = executor::run(&ctx, &plan.operations, parallelism, shown.counters()).await;
+    let outcomes = executor::run(&ctx, &plan.operations, &deps, parallelism, shown.counters()).await;
     shown.finish();
     // A creation that was skipped created nothing: drop its entry written ahead.
     for (op, outcome) in plan.operations.iter().zip(&outcomes) {

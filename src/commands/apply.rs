@@ -13,11 +13,12 @@ use super::lock::{LockArgs, with_lock};
 use super::{
     Context, OutputArgs, ParallelismArgs, TargetArgs, TargetingArgs, hinted, leave_to_exit, load_connected,
 };
+use crate::apply::WritePrep;
 use crate::apply::guards::GuardOptions;
 use crate::engine::{self, GuardInput};
 use crate::error::{Error, Failure, Outcome};
 use crate::lock::LockSettings;
-use crate::plan::{Ledger, Plan};
+use crate::plan::Plan;
 use crate::render::OutputFormat;
 use crate::target::{Target, TargetConfig, connect};
 
@@ -153,32 +154,33 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
                 };
                 let Some(first) = first else {
                     let (target, desired, commit_dir) = (&target, &desired, &commit_dir);
+                    // What the writes need from the plan alone is prepared during the wait too.
                     let plan_now = || async move {
-                        Ok::<_, Error>(engine::plan_on(target, desired, config.parallelism).await?)
+                        let planned = engine::plan_on(target, desired, config.parallelism).await?;
+                        let prepared = WritePrep::of(&planned.plan, commit_dir);
+                        Ok::<_, Error>((planned, prepared))
                     };
-                    return with_lock(target, config.lock, "apply", plan_now, |planned| async move {
-                        let engine::Planned {
-                            plan,
-                            observed,
-                            declared,
-                        } = planned;
-                        let input = GuardInput {
-                            declared: Some(declared),
-                            ledger: observed.ledger.as_ref(),
-                        };
-                        let outcome = execute(
-                            config,
-                            ctx,
-                            target,
-                            plan,
-                            observed.ledger.as_ref(),
-                            input,
-                            commit_dir,
-                        )
-                        .await;
-                        leave_to_exit(observed);
-                        outcome
-                    })
+                    return with_lock(
+                        target,
+                        config.lock,
+                        "apply",
+                        plan_now,
+                        |(planned, prepared)| async move {
+                            let engine::Planned {
+                                plan,
+                                observed,
+                                declared,
+                            } = planned;
+                            let input = GuardInput {
+                                declared: Some(declared),
+                                ledger: observed.ledger.as_ref(),
+                            };
+                            let outcome =
+                                execute(config, ctx, target, plan, input, commit_dir, Some(prepared)).await;
+                            leave_to_exit(observed);
+                            outcome
+                        },
+                    )
                     .await;
                 };
                 // Otherwise a first plan without the lock: an apply that would write nothing (no
@@ -193,16 +195,7 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
                     ledger: observed.ledger.as_ref(),
                 };
                 if !would_write(config, &plan, input) {
-                    return execute(
-                        config,
-                        ctx,
-                        &target,
-                        plan,
-                        observed.ledger.as_ref(),
-                        input,
-                        &commit_dir,
-                    )
-                    .await;
+                    return execute(config, ctx, &target, plan, input, &commit_dir, None).await;
                 }
                 // What is written is planned again under the lock: another run may have
                 // written since the first plan. That plan's reads run during the lock's settle
@@ -234,7 +227,7 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
                         declared: Some(declared),
                         ledger: ledger.as_ref(),
                     };
-                    execute(config, ctx, target, plan, ledger.as_ref(), input, commit_dir).await
+                    execute(config, ctx, target, plan, input, commit_dir, None).await
                 })
                 .await;
                 leave_to_exit(observed);
@@ -261,7 +254,7 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
                     ledger: ledger.as_ref(),
                 };
                 if !would_write(config, &plan, input) {
-                    return execute(config, ctx, &target, plan, ledger.as_ref(), input, &commit_dir).await;
+                    return execute(config, ctx, &target, plan, input, &commit_dir, None).await;
                 }
                 // A stale plan is refused without taking the lock; under it, the check is made
                 // again (in `execute`).
@@ -274,16 +267,7 @@ async fn apply(config: &ApplyConfig, ctx: Context) -> Result<Outcome, Error> {
                         declared: None,
                         ledger: ledger.as_ref(),
                     };
-                    execute(
-                        config,
-                        ctx,
-                        target,
-                        plan.clone(),
-                        ledger.as_ref(),
-                        input,
-                        commit_dir,
-                    )
-                    .await
+                    execute(config, ctx, target, plan.clone(), input, commit_dir, None).await
                 })
                 .await
             };
@@ -306,9 +290,9 @@ async fn execute(
     ctx: Context,
     target: &Target,
     mut plan: Plan,
-    ledger: Option<&Ledger>,
     input: GuardInput<'_>,
     commit_dir: &Path,
+    prepared: Option<WritePrep>,
 ) -> Result<Outcome, Error> {
     let parallelism = config.parallelism;
     if config.no_builds {
@@ -391,7 +375,16 @@ async fn execute(
         }
     }
     let show = crate::apply::progress::Show::for_stderr(ctx.quiet);
-    let report = engine::write_showing(target, &plan, ledger, commit_dir, parallelism, show).await?;
+    let report = engine::write_showing(
+        target,
+        &plan,
+        input.ledger,
+        commit_dir,
+        parallelism,
+        show,
+        prepared,
+    )
+    .await?;
     // Before the lock is released, not freed one allocation at a time: the process ends soon.
     leave_to_exit(plan);
     crate::output::print(&if text { report.to_text() } else { report.to_json() })?;

@@ -366,8 +366,9 @@ pub(crate) async fn write_showing(
     commit_dir: &Path,
     parallelism: usize,
     show: crate::apply::progress::Show,
+    prepared: Option<crate::apply::WritePrep>,
 ) -> anyhow::Result<Report> {
-    crate::apply::write_plan_showing(target, plan, ledger, commit_dir, parallelism, show).await
+    crate::apply::write_plan_showing(target, plan, ledger, commit_dir, parallelism, show, prepared).await
 }
 
 /// Export: connect, read what the selected kinds cover, convert it to manifests.
