@@ -73,9 +73,11 @@ pub struct LedgerEntry {
     pub applied_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_commit: Option<String>,
-    #[serde(default)]
+    // Fields at their default are left out when written (a ledger lists every managed
+    // resource, and every lock and ledger write carries all of them) and read as defaults.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub protect: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drop_data_on_delete: bool,
     /// Recorded from `dssctl.io/prune: "false"`: once no longer declared, the entry is
     /// dropped and the live object left alone (instead of deleted).
@@ -83,7 +85,7 @@ pub struct LedgerEntry {
     pub keep_on_removal: bool,
     /// Secret field path (`params.password`) → keyed fingerprint (see
     /// [`crate::plan::fingerprint::secret_fingerprint`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, String>,
     /// The id DSS generated for an object dssctl names by its name (a flow zone, a managed
     /// folder); absent for kinds whose name is their id, and in ledgers written before.
@@ -221,6 +223,29 @@ impl Default for Ledger {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn entries_are_written_without_their_default_fields_and_read_back_equal() {
+        let plain = crate::kinds::simulate::entry_for(crate::kinds::group::ID, "g");
+        let written = serde_json::to_value(&plain).unwrap();
+        assert_eq!(
+            written,
+            json!({"kind": "group", "name": "g", "appliedAt": "1970-01-01T00:00:00Z"})
+        );
+        assert_eq!(serde_json::from_value::<LedgerEntry>(written).unwrap(), plain);
+        // As earlier versions wrote them, with every field.
+        let full = json!({"kind": "group", "name": "g", "appliedAt": "1970-01-01T00:00:00Z",
+            "protect": false, "dropDataOnDelete": false, "secrets": {}});
+        assert_eq!(serde_json::from_value::<LedgerEntry>(full).unwrap(), plain);
+        let mut set = plain.clone();
+        set.protect = true;
+        set.drop_data_on_delete = true;
+        set.secrets.insert("params.password".into(), "f".into());
+        let written = serde_json::to_value(&set).unwrap();
+        assert_eq!(written["protect"], json!(true));
+        assert_eq!(written["dropDataOnDelete"], json!(true));
+        assert_eq!(serde_json::from_value::<LedgerEntry>(written).unwrap(), set);
+    }
 
     fn entry(kind: Kind, name: &str) -> LedgerEntry {
         LedgerEntry {
