@@ -26,6 +26,7 @@ pub(crate) mod stale;
 pub(crate) mod verify;
 pub(crate) mod writes;
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use anyhow::Context;
@@ -46,15 +47,20 @@ pub(crate) struct WritePrep {
 
 impl WritePrep {
     pub(crate) fn of(plan: &Plan, commit_dir: &Path) -> WritePrep {
-        let deps = if plan.detect_only().next().is_some() {
-            executor::dependencies(&plan.without_detect_only().operations)
-        } else {
-            executor::dependencies(&plan.operations)
-        };
         WritePrep {
-            deps,
+            deps: executor::dependencies(&writable(plan).operations),
             git_commit: ledger::git_commit(commit_dir),
         }
+    }
+}
+
+/// What of `plan` is written: a detect-only difference (`dssctl.io/sync: detect-only`) is
+/// shown, never written.
+fn writable(plan: &Plan) -> Cow<'_, Plan> {
+    if plan.detect_only().next().is_some() {
+        Cow::Owned(plan.without_detect_only())
+    } else {
+        Cow::Borrowed(plan)
     }
 }
 
@@ -92,14 +98,8 @@ pub(crate) async fn write_plan_showing(
     show: progress::Show,
     prepared: Option<WritePrep>,
 ) -> anyhow::Result<report::Report> {
-    // A detect-only difference (`dssctl.io/sync: detect-only`) is shown, never written.
-    let writable;
-    let plan = if plan.detect_only().next().is_some() {
-        writable = plan.without_detect_only();
-        &writable
-    } else {
-        plan
-    };
+    let writable = writable(plan);
+    let plan = &*writable;
     let WritePrep { deps, git_commit } = match prepared {
         Some(p) if p.deps.len() == plan.operations.len() => p,
         _ => WritePrep::of(plan, commit_dir),

@@ -332,7 +332,7 @@ pub(crate) async fn create_managed(app: &App, req: &Req, key: &str) -> ApiResult
 pub(crate) fn get(app: &App, req: &Req, key: &str, name: &str) -> ApiResult {
     req.caller.require(key, "READ_CONF")?;
     let doc = dataset(&app.read(), key, name)?.clone();
-    Ok(http::json_bytes(StatusCode::OK, doc.json().to_vec()))
+    Ok(http::json_bytes(StatusCode::OK, doc.json().clone()))
 }
 
 /// Replace a stored dataset by `f(old)`, bumping its version; returns the answer message.

@@ -112,13 +112,8 @@ fn json_status<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response
 }
 
 /// Pre-serialised JSON.
-pub(crate) fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        Bytes::from(bytes),
-    )
-        .into_response()
+pub(crate) fn json_bytes(status: StatusCode, bytes: impl Into<Bytes>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], bytes.into()).into_response()
 }
 
 /// The `{"msg": "..."}` body DSS answers on writes: the Python client parses some write answers

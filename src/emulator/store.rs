@@ -35,8 +35,8 @@ impl Stored {
         })
     }
 
-    /// The document as JSON (what `serde_json::to_vec` makes of it).
-    pub(crate) fn json(&self) -> &[u8] {
+    /// The document as JSON (what `serde_json::to_vec` makes of it), shared, not copied.
+    pub(crate) fn json(&self) -> &bytes::Bytes {
         self.json.get_or_init(|| {
             serde_json::to_vec(&self.doc)
                 .expect("a JSON map serialises")
@@ -434,7 +434,7 @@ mod tests {
         let plain: Vec<&Doc> = docs.iter().map(|d| &***d).collect();
         assert_eq!(Stored::json_array(&docs), serde_json::to_vec(&plain).unwrap());
         assert_eq!(Stored::json_array(&[]), b"[]");
-        assert_eq!(docs[1].json(), serde_json::to_vec(&*docs[1]).unwrap());
+        assert_eq!(docs[1].json()[..], serde_json::to_vec(&*docs[1]).unwrap());
     }
 
     #[test]
