@@ -132,17 +132,14 @@ pub(crate) fn start_prefetch(client: &DssClient, stack: &str) {
         let Ok(answer) = variables.await else {
             return;
         };
-        let Ok(globals) = serde_json::from_slice(&answer.body) else {
+        let Some(names) = crate::plan::ledger::recorded_names(&answer.body, &stack) else {
             return;
         };
-        let Ok(Some(ledger)) = Ledger::from_global_variables(&globals, &stack) else {
-            return;
-        };
-        for entry in ledger.resources.values() {
-            let Some(kind) = REGISTRY.by_id(entry.kind) else {
+        for (kind, name) in names {
+            let Some(kind) = REGISTRY.by_id(kind) else {
                 continue;
             };
-            for path in kind.likely_reads(&entry.name) {
+            for path in kind.likely_reads(&name) {
                 // `None` when already started, or when the observation has ended.
                 client.prefetch(round, path);
             }

@@ -1,7 +1,8 @@
 //! Work split over the CPUs: a slice cut into one contiguous run per core, each run folded by
 //! a worker of its own on a scoped thread, and the workers answered in run order. Merging them
 //! in that order gives what one worker going through the whole slice would have produced, so
-//! a caller stays deterministic (the manifest loader, the planner).
+//! a caller stays deterministic (the manifest loader, the planner). And work that runs beside
+//! the network, on a thread of its own at a lower priority ([`in_background`]).
 
 /// Fold `items` in one contiguous run per core: `new_worker` makes each run's worker (on the
 /// calling thread), `each` folds one item into it (on the run's thread); the workers come back
@@ -44,6 +45,48 @@ where
     })
 }
 
+/// How much lower than the rest of the process [`in_background`] work runs (a nice increment).
+const BACKGROUND_NICENESS: i32 = 10;
+
+/// Run `work` on a thread of its own at a lower CPU priority than the rest of the process, and
+/// hand back its result (a panic in it is raised here). For CPU-heavy work that runs while
+/// requests are in flight (loading the manifests during a plan's first reads): when the CPUs
+/// are short, the runtime's threads, which read each answer and send the next request, come
+/// first, so the reads keep their pace. On Linux the nice value is a thread's own and the
+/// threads it starts inherit it; elsewhere the work runs at the usual priority.
+pub(crate) async fn in_background<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> R {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("dssctl-background".into())
+        .spawn(move || {
+            lower_this_threads_priority();
+            let _ = answer.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+        })
+        .expect("cannot start a background thread");
+    match answered
+        .await
+        .expect("the background thread answers before it ends")
+    {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code, reason = "one libc call")]
+fn lower_this_threads_priority() {
+    // SAFETY: nice() has no memory-safety precondition. Failing (already at the lowest
+    // priority) leaves the thread as it was, which is fine.
+    unsafe {
+        libc::nice(BACKGROUND_NICENESS);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {
+    let _ = BACKGROUND_NICENESS;
+}
+
 /// The number of cores this process may use (1 when it cannot be told).
 pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -53,6 +96,12 @@ pub(crate) fn cores() -> usize {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn background_work_answers_and_its_panics_reach_the_caller() {
+        assert_eq!(in_background(|| 6 * 7).await, 42);
+        let caught = tokio::spawn(in_background(|| -> u32 { panic!("in the background") })).await;
+        assert!(caught.expect_err("the panic is raised in the caller").is_panic());
+    }
     #[test]
     fn runs_come_back_in_order_and_cover_every_item_once() {
         let items: Vec<u32> = (0..1000).collect();

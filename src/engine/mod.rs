@@ -57,7 +57,8 @@ pub(crate) async fn load_and_connect(
     Ok((loaded.map_err(Error::InvalidManifests)?, target))
 }
 
-/// Load the manifests under `paths` off the runtime while a new round of prefetching reads
+/// Load the manifests under `paths` off the runtime, at a lower CPU priority
+/// ([`crate::parallel::in_background`]), while a new round of prefetching reads
 /// what the stack's ledger names on `target` ([`crate::observe::start_prefetch`]); the
 /// observation that follows takes those answers and closes the round. Invalid manifests close
 /// it at once. The `watch` daemon calls this at each reconcile.
@@ -68,11 +69,8 @@ pub(crate) async fn load_prefetching(
     target.client.open_prefetch();
     crate::observe::start_prefetch(&target.client, &target.stack);
     let owned = paths.to_vec();
-    let loaded = match tokio::task::spawn_blocking(move || load(&owned)).await {
-        Ok(loaded) => loaded,
-        // Loading panicked: a bug, surfaced as the panic a call on this thread would raise.
-        Err(err) => std::panic::resume_unwind(err.into_panic()),
-    };
+    // Loading is CPU-heavy and the prefetched reads are in flight meanwhile: it yields to them.
+    let loaded = crate::parallel::in_background(move || load(&owned)).await;
     if loaded.is_err() {
         target.client.close_prefetch();
     }

@@ -852,18 +852,6 @@ async fn read_projects(
             tasks.push((key.clone(), ProjectDoc::Folder));
         }
     }
-    let results: Vec<(String, ProjectRead)> = stream::iter(tasks)
-        .map(|(key, what)| async move {
-            let mut read = read_project_doc(client, &key, what).await?;
-            if let ProjectRead::Datasets(list) = &mut read {
-                list.iter_mut().for_each(super::dataset::keep_observed_fields);
-            }
-            Ok::<_, ObserveError>((key, read))
-        })
-        .buffer_unordered(parallelism.max(1))
-        .try_collect()
-        .await?;
-
     let mut projects: Live = summaries
         .into_iter()
         .map(|(key, summary)| {
@@ -876,28 +864,42 @@ async fn read_projects(
             )
         })
         .collect();
-    for (key, read) in results {
+    // Each answer is stored as it comes, while the others are in flight.
+    let mut answers = stream::iter(tasks)
+        .map(|(key, what)| async move {
+            let mut read = read_project_doc(client, &key, what).await?;
+            if let ProjectRead::Datasets(list) = &mut read {
+                list.iter_mut().for_each(super::dataset::keep_observed_fields);
+            }
+            Ok::<_, ObserveError>((key, read))
+        })
+        .buffer_unordered(parallelism.max(1));
+    // Dataset labels a list did not carry, looked for as each list comes (while it is fresh
+    // in memory; walking 5,000 definitions afterwards cost milliseconds of cold reads).
+    let mut label_reads: Vec<(String, String)> = Vec::new();
+    while let Some((key, read)) = answers.try_next().await? {
         if let ProjectRead::Folder(_, reads) = &read {
             conditional += reads;
         }
+        let lists_datasets = matches!(read, ProjectRead::Datasets(_));
         let p = projects
             .get_mut(&key)
             .expect("reads are only made for listed projects");
         store_project_read(p, read);
+        if let (true, Some(datasets), Some(r)) = (lists_datasets, &p.datasets, planned.get(&key)) {
+            label_reads.extend(
+                r.dataset_labels
+                    .iter()
+                    .filter(|name| {
+                        datasets
+                            .get(*name)
+                            .is_some_and(|ds| !ds.definition.extra.contains_key("label"))
+                    })
+                    .map(|name| (key.clone(), name.clone())),
+            );
+        }
     }
-
-    // Dataset labels the list did not carry.
-    let label_reads: Vec<(String, String)> = planned
-        .iter()
-        .flat_map(|(key, r)| r.dataset_labels.iter().map(move |d| (key.clone(), d.clone())))
-        .filter(|(key, name)| {
-            projects
-                .get(key)
-                .and_then(|p| p.datasets.as_ref())
-                .and_then(|ds| ds.get(name))
-                .is_some_and(|ds| !ds.definition.extra.contains_key("label"))
-        })
-        .collect();
+    drop(answers);
     conditional += label_reads.len();
     let metadata: Vec<(String, String, Metadata)> = stream::iter(label_reads)
         .map(|(key, name)| async move {

@@ -213,6 +213,88 @@ impl Ledger {
     }
 }
 
+/// The kind and name of every resource a stack's ledger lists, read straight from the global
+/// variables' JSON `body`: only the ledger variable is decoded, and of each entry only its
+/// kind and name (no value tree, no entry built). The prefetch's guess at what a plan reads
+/// (`observe::start_prefetch`), made as soon as the variables arrive; `None` when the body is
+/// not an object of variables or the stack's ledger is absent or not an object (a ledger
+/// stored as a JSON string is left to [`Ledger::from_global_variables`]).
+pub(crate) fn recorded_names(body: &[u8], stack: &str) -> Option<Vec<(Kind, String)>> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+    use std::borrow::Cow;
+
+    #[derive(Deserialize)]
+    struct Name {
+        kind: Kind,
+        name: String,
+    }
+
+    /// `resources` as a list of names (its keys are derived from them).
+    struct Names(Vec<(Kind, String)>);
+    impl<'de> Deserialize<'de> for Names {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Entries;
+            impl<'de> Visitor<'de> for Entries {
+                type Value = Names;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("the ledger's resources")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Names, A::Error> {
+                    let mut names = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                    while let Some((IgnoredAny, entry)) = map.next_entry::<IgnoredAny, Name>()? {
+                        names.push((entry.kind, entry.name));
+                    }
+                    Ok(Names(names))
+                }
+            }
+            d.deserialize_map(Entries)
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct Resources {
+        #[serde(default)]
+        resources: Option<Names>,
+    }
+
+    /// The global variables, of which only `variable` is decoded.
+    struct Variables<'v> {
+        variable: &'v str,
+    }
+    impl<'de> DeserializeSeed<'de> for Variables<'_> {
+        type Value = Option<Vec<(Kind, String)>>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Variables<'_> {
+        type Value = Option<Vec<(Kind, String)>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the global variables")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if found.is_none() && key == self.variable {
+                    // A ledger stored as a string fails here, and the guess is given up.
+                    let ledger: Resources = map.next_value()?;
+                    found = Some(ledger.resources.map(|r| r.0).unwrap_or_default());
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+
+    let variable = ledger_variable(stack);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    Variables { variable: &variable }
+        .deserialize(&mut de)
+        .ok()
+        .flatten()
+}
+
 impl Default for Ledger {
     fn default() -> Self {
         Ledger::new()
@@ -224,6 +306,33 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn the_recorded_names_are_the_ledgers_own() {
+        let mut ledger = Ledger::new();
+        ledger.insert(crate::kinds::simulate::entry_for(crate::kinds::group::ID, "g\"1"));
+        ledger.insert(crate::kinds::simulate::entry_for(crate::kinds::project::ID, "P"));
+        let variables = json!({
+            "a": {"nested": [1, 2, {"x": "y"}]},
+            ledger_variable("s"): ledger.to_value(),
+            ledger_variable("other"): Ledger::new().to_value(),
+            "z": "last",
+        });
+        let body = serde_json::to_vec(&variables).unwrap();
+        let mut names = recorded_names(&body, "s").expect("the ledger of s");
+        names.sort();
+        let mut expected: Vec<(Kind, String)> = ledger.ids().map(|id| (id.kind, id.name)).collect();
+        expected.sort();
+        assert_eq!(names, expected);
+        assert_eq!(recorded_names(&body, "other"), Some(vec![]));
+        assert_eq!(recorded_names(&body, "absent"), None);
+        // Stored as a JSON string (some tools do): left to the full reader.
+        let as_string = json!({ledger_variable("s"): ledger.to_value().to_string()});
+        assert_eq!(
+            recorded_names(&serde_json::to_vec(&as_string).unwrap(), "s"),
+            None
+        );
+        assert_eq!(recorded_names(b"[1]", "s"), None);
+    }
     #[test]
     fn entries_are_written_without_their_default_fields_and_read_back_equal() {
         let plain = crate::kinds::simulate::entry_for(crate::kinds::group::ID, "g");
