@@ -14,7 +14,8 @@
 //! A ledger entry recorded with `dssctl.io/prune: "false"` that is no longer declared is
 //! released (dropped from the ledger) instead of deleted.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -56,7 +57,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let mut p = Planner {
         input,
         ledger: input.observed.ledger.as_ref(),
-        declared: BTreeMap::new(),
+        declared: Arc::new(BTreeMap::new()),
         ops: Vec::new(),
         errors: Vec::new(),
         unchecked: Vec::new(),
@@ -69,7 +70,9 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 p.error_at(&id, Some(&d.origin), msg, None);
                 continue;
             }
-            p.declared.insert(id, d);
+            Arc::get_mut(&mut p.declared)
+                .expect("not shared before planning")
+                .insert(id, d);
         }
     }
     p.plan_declared();
@@ -121,7 +124,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         forget,
         released,
         errors,
-        origins: declared
+        // The run planners that shared the map are gone.
+        origins: Arc::unwrap_or_clone(declared)
             .into_iter()
             .map(|(id, d)| (id, d.origin.clone()))
             .collect(),
@@ -142,7 +146,8 @@ pub(crate) fn declared_id(resource: &Resource) -> Option<ResourceId> {
 pub(crate) struct Planner<'a> {
     input: &'a PlanInput<'a>,
     ledger: Option<&'a Ledger>,
-    declared: BTreeMap<ResourceId, &'a Declared>,
+    /// Shared with the planners of the runs ([`Planner::plan_declared`]), which only read it.
+    declared: Arc<BTreeMap<ResourceId, &'a Declared>>,
     ops: Vec<Operation>,
     errors: Vec<PlanError>,
     unchecked: Vec<UncheckedSecret>,
@@ -181,7 +186,7 @@ impl<'a> Planner<'a> {
             || Planner {
                 input: self.input,
                 ledger: self.ledger,
-                declared: self.declared.clone(),
+                declared: Arc::clone(&self.declared),
                 ops: Vec::new(),
                 errors: Vec::new(),
                 unchecked: Vec::new(),
@@ -446,10 +451,9 @@ impl<'a> Planner<'a> {
         let Some(ledger) = self.ledger else {
             return (protected, forget, released);
         };
-        let declared: BTreeSet<ResourceId> = self.declared.keys().cloned().collect();
         for entry in ledger.resources.values() {
             let id = entry.id();
-            if declared.contains(&id) {
+            if self.declared.contains_key(&id) {
                 continue;
             }
             if entry.keep_on_removal {
