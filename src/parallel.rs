@@ -102,6 +102,22 @@ mod tests {
         let caught = tokio::spawn(in_background(|| -> u32 { panic!("in the background") })).await;
         assert!(caught.expect_err("the panic is raised in the caller").is_panic());
     }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    #[allow(unsafe_code, reason = "reading the nice value")]
+    async fn background_work_runs_at_a_lower_priority() {
+        // SAFETY: getpriority has no precondition; on Linux, PRIO_PROCESS with 0 is the calling
+        // thread.
+        let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let there = in_background(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }).await;
+        assert_eq!(
+            there,
+            (here + BACKGROUND_NICENESS).min(19),
+            "19 is the lowest priority"
+        );
+    }
+
     #[test]
     fn runs_come_back_in_order_and_cover_every_item_once() {
         let items: Vec<u32> = (0..1000).collect();
