@@ -886,7 +886,10 @@ async fn read_projects(
             .get_mut(&key)
             .expect("reads are only made for listed projects");
         store_project_read(p, read);
-        if let (true, Some(datasets), Some(r)) = (lists_datasets, &p.datasets, planned.get(&key)) {
+        if lists_datasets
+            && let Some(datasets) = &p.datasets
+            && let Some(r) = planned.get(&key)
+        {
             label_reads.extend(
                 r.dataset_labels
                     .iter()
@@ -899,7 +902,6 @@ async fn read_projects(
             );
         }
     }
-    drop(answers);
     conditional += label_reads.len();
     let metadata: Vec<(String, String, Metadata)> = stream::iter(label_reads)
         .map(|(key, name)| async move {

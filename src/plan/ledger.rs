@@ -230,6 +230,7 @@ pub(crate) fn recorded_names(body: &[u8], stack: &str) -> Option<Vec<(Kind, Stri
     }
 
     /// `resources` as a list of names (its keys are derived from them).
+    #[derive(Default)]
     struct Names(Vec<(Kind, String)>);
     impl<'de> Deserialize<'de> for Names {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -254,7 +255,7 @@ pub(crate) fn recorded_names(body: &[u8], stack: &str) -> Option<Vec<(Kind, Stri
     #[derive(Deserialize)]
     struct Resources {
         #[serde(default)]
-        resources: Option<Names>,
+        resources: Names,
     }
 
     /// The global variables, of which only `variable` is decoded.
@@ -278,7 +279,7 @@ pub(crate) fn recorded_names(body: &[u8], stack: &str) -> Option<Vec<(Kind, Stri
                 if found.is_none() && key == self.variable {
                     // A ledger stored as a string fails here, and the guess is given up.
                     let ledger: Resources = map.next_value()?;
-                    found = Some(ledger.resources.map(|r| r.0).unwrap_or_default());
+                    found = Some(ledger.resources.0);
                 } else {
                     map.next_value::<IgnoredAny>()?;
                 }
