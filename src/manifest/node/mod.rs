@@ -1,5 +1,6 @@
-//! A YAML document as a tree of nodes that remember their `line:column`, read with
-//! serde-saphyr. The loader validates this tree (so that every mistake in a document is reported
+//! A YAML document as a tree of nodes that remember their `line:column`, built from the YAML
+//! parser's events ([`events`]), or by serde-saphyr's deserializer for the rarer constructs
+//! and for every error. The loader validates this tree (so that every mistake in a document is reported
 //! at once, each at its own place) before turning it into the typed kinds.
 
 use std::borrow::Cow;
@@ -9,6 +10,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
+
+mod events;
 
 /// A 1-based `line:column` position in a manifest file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -207,6 +210,15 @@ pub(crate) fn quote_short(s: &str) -> String {
 /// Parses every document of a YAML text. Empty and `null` documents are skipped. The error is
 /// serde-saphyr's (syntax, duplicate key, alias or size limits), with its location.
 pub(crate) fn parse_documents(text: &str) -> Result<Vec<Node>, serde_saphyr::Error> {
+    match events::parse(text) {
+        Some(docs) => Ok(docs),
+        None => parse_with_deserializer(text),
+    }
+}
+
+/// [`parse_documents`] by serde-saphyr's general deserializer: the slow path, for what the
+/// fast path ([`events`]) leaves to it.
+fn parse_with_deserializer(text: &str) -> Result<Vec<Node>, serde_saphyr::Error> {
     let options = serde_saphyr::options! {
         // YAML 1.2: `yes`/`no`/`on`/`off` are strings; the validator then says to write
         // true/false where a boolean is expected, instead of silently flipping a flag.
