@@ -3,7 +3,6 @@
 //! Behaviour lives in the library; this is the only place the process exits.
 
 use std::io::Write as _;
-use std::process::ExitCode;
 
 use dssctl::commands::{GlobalArgs, Invocation, LogFormat};
 use dssctl::error::{Error, Outcome, exit_code, report};
@@ -29,13 +28,13 @@ fn set_allocator_purge_delay() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ALLOCATOR_PURGE_DELAY_MS) };
 }
 
-fn main() -> ExitCode {
+fn main() -> ! {
     set_allocator_purge_delay();
     dssctl::install_crypto_provider();
     let (cli, matches) = match dssctl::commands::parse(std::env::args_os()) {
         Ok(Invocation::Run(cli, matches)) => (*cli, matches),
-        Ok(Invocation::Answered) => return finish(&Ok(Outcome::Success)),
-        Err(err) => return finish(&Err(err)),
+        Ok(Invocation::Answered) => end_process(finish(&Ok(Outcome::Success))),
+        Err(err) => end_process(finish(&Err(err))),
     };
     // The daemon's log is its output: it reports at info level unless asked otherwise.
     init_logging(&cli.global, cli.command.is_daemon());
@@ -51,16 +50,28 @@ fn main() -> ExitCode {
             anyhow::Error::new(err).context("cannot start the async runtime"),
         )),
     };
-    finish(&result)
+    end_process(finish(&result))
 }
 
 /// Report the error, if any, and turn the result into the process's exit status.
-fn finish(result: &Result<Outcome, Error>) -> ExitCode {
+fn finish(result: &Result<Outcome, Error>) -> u8 {
     if let Err(err) = result {
         // stderr may be closed too; there is nobody left to tell.
         let _ = std::io::stderr().write_all(report(err).as_bytes());
     }
-    ExitCode::from(exit_code(result))
+    exit_code(result)
+}
+
+/// End the process with `code` once what it printed is flushed, without the allocator's
+/// teardown: after a large plan, mimalloc gave its memory back range by range at exit (over
+/// a hundred system calls, several milliseconds), which the kernel does at once when the
+/// process ends. Every command has finished, its files written and closed, before this.
+#[allow(unsafe_code)]
+fn end_process(code: u8) -> ! {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit has no precondition; it skips only the C library's exit handlers.
+    unsafe { libc::_exit(i32::from(code)) }
 }
 
 /// Logs go to stderr: warnings by default, `-v` info, `-vv` debug, `-vvv` trace (dssctl's own

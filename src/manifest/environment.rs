@@ -109,11 +109,15 @@ pub(crate) fn environment_schema() -> Value {
 /// Whether a YAML text may hold an Environment: `kind: Environment` written in any style. A
 /// cheap test on the text, so that the files that cannot hold one are parsed only once.
 pub(crate) fn mentions_environment(text: &str) -> bool {
-    let quotes = |s: &str| s.trim_start_matches([' ', '\t', '"', '\'']).to_string();
+    // Borrowed, never copied: a copy of the rest of the text at each `kind` made this test
+    // quadratic (tens of milliseconds on a large repository, twice per command).
+    fn unquoted(s: &str) -> &str {
+        s.trim_start_matches([' ', '\t', '"', '\''])
+    }
     text.match_indices("kind").any(|(i, _)| {
-        let rest = quotes(&text[i + 4..]);
+        let rest = unquoted(&text[i + 4..]);
         rest.strip_prefix(':')
-            .is_some_and(|after| quotes(after).starts_with(KIND))
+            .is_some_and(|after| unquoted(after).starts_with(KIND))
     })
 }
 

@@ -231,62 +231,82 @@ impl<'a> Doc<'a> {
     /// compared only when the manifest gives them.
     pub(crate) fn columns(&mut self, desired: &SchemaSpec) {
         let want: Vec<Value> = desired.columns.iter().map(column_json).collect();
-        self.overlay.insert("columns".into(), Value::Array(want.clone()));
+        // Borrowed names, and a column's path formatted only when it has a change: a
+        // converged plan compares thousands of columns and changes none.
         let live: Vec<&Map<String, Value>> = self
             .live_get("columns")
             .and_then(Value::as_array)
             .map(|cols| cols.iter().filter_map(Value::as_object).collect())
             .unwrap_or_default();
-        let name_of = |c: &Map<String, Value>| {
+        let name_of = |c: &Map<String, Value>| -> String {
             c.get("name")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string()
         };
         let live_names: Vec<String> = live.iter().map(|c| name_of(c)).collect();
-        let want_names: Vec<String> = desired.columns.iter().map(|c| c.name.clone()).collect();
+        let want_names: Vec<&str> = desired.columns.iter().map(|c| c.name.as_str()).collect();
+        let mut changes = Vec::new();
         for (spec, col) in desired.columns.iter().zip(&want) {
-            match live.iter().find(|c| name_of(c) == spec.name) {
-                None => self.change("columns[+]".into(), Value::Null, col.clone()),
-                Some(have) => {
-                    let base = format!("columns[name={}]", spec.name);
+            match live_names.iter().position(|n| *n == spec.name) {
+                None => changes.push(("columns[+]".to_string(), Value::Null, col.clone())),
+                Some(at) => {
+                    let have = live[at];
+                    let base = || format!("columns[name={}]", spec.name);
                     let have_type = have.get("type").and_then(Value::as_str).unwrap_or_default();
                     if column_type(have_type) != column_type(&spec.column_type) {
-                        self.change(
-                            format!("{base}.type"),
+                        changes.push((
+                            format!("{}.type", base()),
                             json!(have_type),
                             json!(column_type(&spec.column_type)),
-                        );
+                        ));
                     }
-                    for (field, want) in [
+                    let wanted = [
                         ("maxLength", spec.max_length.map(|n| json!(n))),
                         ("comment", spec.comment.clone().map(Value::String)),
                         ("meaning", spec.meaning.clone().map(Value::String)),
-                    ] {
+                    ];
+                    for (field, want) in wanted {
                         if let Some(want) = want
                             && !same_scalar(have.get(field), &want, None)
                         {
                             let before = have.get(field).cloned().unwrap_or(Value::Null);
-                            self.change(format!("{base}.{field}"), before, want);
+                            changes.push((format!("{}.{field}", base()), before, want));
                         }
                     }
                 }
             }
         }
-        for have in &live {
-            if !want_names.contains(&name_of(have)) {
-                self.change(
-                    "columns[-]".into(),
+        for (have, name) in live.iter().zip(&live_names) {
+            if !want_names.contains(&name.as_str()) {
+                changes.push((
+                    "columns[-]".to_string(),
                     Value::Object(project_column(have)),
                     Value::Null,
-                );
+                ));
             }
         }
-        let common_live: Vec<&String> = live_names.iter().filter(|n| want_names.contains(n)).collect();
-        let common_want: Vec<&String> = want_names.iter().filter(|n| live_names.contains(n)).collect();
+        let common_live: Vec<&str> = live_names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| want_names.contains(n))
+            .collect();
+        let common_want: Vec<&str> = want_names
+            .iter()
+            .copied()
+            .filter(|n| live_names.iter().any(|l| l == n))
+            .collect();
         if common_live != common_want {
-            self.change("columns(order)".into(), json!(common_live), json!(common_want));
+            changes.push((
+                "columns(order)".to_string(),
+                json!(common_live),
+                json!(common_want),
+            ));
         }
+        for (path, before, after) in changes {
+            self.change(path, before, after);
+        }
+        self.overlay.insert("columns".into(), Value::Array(want));
     }
 
     /// Project grants, authoritative, matched by principal.
