@@ -174,7 +174,7 @@ pub(crate) struct Issue {
 pub(crate) fn validate(root: &Value, schema: &Value, node: &Node, path: &str) -> Vec<Issue> {
     let mut issues = Vec::new();
     let table = std::ptr::eq(root, validation_schema()).then(keyword_table);
-    Validator { root, table }.check(schema, node, path, None, &mut issues);
+    Validator { root, table }.check(schema, node, &FieldPath::Text(path), None, &mut issues);
     issues
 }
 
@@ -384,11 +384,31 @@ fn join_or(items: &[String]) -> String {
     }
 }
 
-fn child_path(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
+/// Where a node is (`spec.schema.columns[1].type`), written out only when an issue names it:
+/// the validator visits every field of every document, and writing each one's path had
+/// been about a tenth of loading a large repository.
+#[derive(Clone, Copy)]
+enum FieldPath<'a> {
+    /// A path given as text (the document's root is empty).
+    Text(&'a str),
+    Field(&'a FieldPath<'a>, &'a str),
+    Item(&'a FieldPath<'a>, usize),
+}
+
+impl FieldPath<'_> {
+    fn is_empty(&self) -> bool {
+        matches!(self, FieldPath::Text(""))
+    }
+}
+
+impl std::fmt::Display for FieldPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldPath::Text(text) => f.write_str(text),
+            FieldPath::Field(parent, key) if parent.is_empty() => f.write_str(key),
+            FieldPath::Field(parent, key) => write!(f, "{parent}.{key}"),
+            FieldPath::Item(parent, index) => write!(f, "{parent}[{index}]"),
+        }
     }
 }
 
@@ -486,7 +506,14 @@ impl Validator<'_> {
         }
     }
 
-    fn check(&self, schema: &Value, node: &Node, path: &str, key_pos: Option<Pos>, issues: &mut Vec<Issue>) {
+    fn check(
+        &self,
+        schema: &Value,
+        node: &Node,
+        path: &FieldPath<'_>,
+        key_pos: Option<Pos>,
+        issues: &mut Vec<Issue>,
+    ) {
         let keywords = self.keywords(schema);
         let schema = keywords.schema;
         if let Some(all) = keywords.all_of {
@@ -535,8 +562,8 @@ impl Validator<'_> {
                 if let Some((k, _)) = node.entry(key) {
                     issues.push(Issue {
                         pos: k.pos,
-                        path: child_path(path, key),
-                        message: format!("{}: not allowed here", child_path(path, key)),
+                        path: FieldPath::Field(path, key).to_string(),
+                        message: format!("{}: not allowed here", FieldPath::Field(path, key)),
                         hint: Some(format!(
                             "only a Dataset or a Build belongs to a project; remove `{key}`"
                         )),
@@ -549,7 +576,7 @@ impl Validator<'_> {
             NodeValue::Seq(items) => {
                 if let Some(item_schema) = keywords.items {
                     for (i, item) in items.iter().enumerate() {
-                        self.check(item_schema, item, &format!("{path}[{i}]"), None, issues);
+                        self.check(item_schema, item, &FieldPath::Item(path, i), None, issues);
                     }
                 }
             }
@@ -569,7 +596,7 @@ impl Validator<'_> {
         }
     }
 
-    fn type_issue(&self, expected: &[String], node: &Node, path: &str) -> Issue {
+    fn type_issue(&self, expected: &[String], node: &Node, path: &FieldPath<'_>) -> Issue {
         let expected_text = join_or(expected);
         let hint = match (&node.value, expected.first().map(String::as_str)) {
             (NodeValue::Str(s), Some(first)) if first.starts_with("a boolean") => {
@@ -615,7 +642,7 @@ impl Validator<'_> {
         &self,
         branches: &[Value],
         node: &Node,
-        path: &str,
+        path: &FieldPath<'_>,
         key_pos: Option<Pos>,
         issues: &mut Vec<Issue>,
     ) {
@@ -650,7 +677,7 @@ impl Validator<'_> {
         issues.push(self.type_issue(&expected, node, path));
     }
 
-    fn check_enum(&self, values: &[Value], node: &Node, path: &str, issues: &mut Vec<Issue>) {
+    fn check_enum(&self, values: &[Value], node: &Node, path: &FieldPath<'_>, issues: &mut Vec<Issue>) {
         let json = node.to_json();
         if values.contains(&json) {
             return;
@@ -681,7 +708,7 @@ impl Validator<'_> {
         keywords: &Keywords<'_>,
         node: &Node,
         entries: &[(Node, Node)],
-        path: &str,
+        path: &FieldPath<'_>,
         key_pos: Option<Pos>,
         issues: &mut Vec<Issue>,
     ) {
@@ -701,14 +728,18 @@ impl Validator<'_> {
                     path: path.to_string(),
                     message: format!(
                         "{}: a key must be a string, found {}",
-                        if path.is_empty() { "document" } else { path },
+                        if path.is_empty() {
+                            "document".to_string()
+                        } else {
+                            path.to_string()
+                        },
                         key.describe()
                     ),
                     hint: Some("quote the key".to_string()),
                 });
                 continue;
             };
-            let field_path = child_path(path, name);
+            let field_path = FieldPath::Field(path, name);
             if let Some(prop) = props.and_then(|p| p.get(name)) {
                 // A field left empty (`label:`) is "not given", as serde reads an Option.
                 if matches!(value.value, NodeValue::Null) && !keywords.required.contains(&name.as_str()) {
@@ -749,7 +780,7 @@ impl Validator<'_> {
                     };
                     issues.push(Issue {
                         pos: key.pos,
-                        path: field_path,
+                        path: field_path.to_string(),
                         message,
                         hint,
                     });
@@ -759,23 +790,23 @@ impl Validator<'_> {
             }
         }
         for &required in &keywords.required {
-            let field_path = child_path(path, required);
+            let field_path = FieldPath::Field(path, required);
             match node.entry(required) {
                 None if suggested.contains(&required) => {}
                 None => issues.push(Issue {
                     pos: key_pos.unwrap_or(node.pos),
-                    path: field_path,
+                    path: field_path.to_string(),
                     message: format!("{}missing required field \"{required}\"", prefix(path)),
-                    hint: required_hint(path, required),
+                    hint: required_hint(&path.to_string(), required),
                 }),
                 // `name:` with nothing after it: say so once, whichever schema level sees it.
                 Some((key, value))
                     if matches!(value.value, NodeValue::Null)
-                        && !issues.iter().any(|i| i.path == field_path) =>
+                        && !issues.iter().any(|i| i.path == field_path.to_string()) =>
                 {
                     issues.push(Issue {
                         pos: key.pos,
-                        path: field_path.clone(),
+                        path: field_path.to_string(),
                         message: format!("{field_path}: required field \"{required}\" is empty"),
                         hint: Some("give a value after the colon".to_string()),
                     });
@@ -786,7 +817,7 @@ impl Validator<'_> {
     }
 }
 
-fn prefix(path: &str) -> String {
+fn prefix(path: &FieldPath<'_>) -> String {
     if path.is_empty() {
         String::new()
     } else {

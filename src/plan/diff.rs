@@ -131,15 +131,19 @@ impl<'a> Doc<'a> {
         depth: usize,
     ) {
         for (k, v) in want {
-            let p = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
+            // Formatted only where it is used: an unchanged scalar (nearly all of a converged
+            // plan's) needs no path.
+            let path_of = || {
+                if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                }
             };
             let have = live.and_then(|l| l.get(k)).filter(|h| !h.is_null());
             if let Some(reference) = as_secret_ref(v) {
                 self.pending_secrets.push(PendingSecret {
-                    path: p,
+                    path: path_of(),
                     reference,
                     live_has_value: have.is_some_and(|h| h.as_str() != Some("")),
                 });
@@ -149,7 +153,7 @@ impl<'a> Doc<'a> {
                 Value::Null => {
                     overlay.insert(k.clone(), Value::Null);
                     if let Some(h) = have {
-                        self.change(p, h.clone(), Value::Null);
+                        self.change(path_of(), h.clone(), Value::Null);
                     }
                 }
                 Value::Object(sub)
@@ -158,7 +162,7 @@ impl<'a> Doc<'a> {
                         && !whole_values_at(self.sub, depth) =>
                 {
                     let mut sub_overlay = Map::new();
-                    self.keyed_at(p, have, sub, &mut sub_overlay, depth + 1);
+                    self.keyed_at(path_of(), have, sub, &mut sub_overlay, depth + 1);
                     if !sub_overlay.is_empty() {
                         overlay.insert(k.clone(), Value::Object(sub_overlay));
                     }
@@ -167,7 +171,7 @@ impl<'a> Doc<'a> {
                     if (list_rule_at(self.sub, depth, k, items) == Some(ListRule::ByName))
                         && have.is_none_or(Value::is_array) =>
                 {
-                    let merged = self.named_list(p, have, items, depth);
+                    let merged = self.named_list(path_of(), have, items, depth);
                     overlay.insert(k.clone(), merged);
                 }
                 _ => {
@@ -179,7 +183,7 @@ impl<'a> Doc<'a> {
                         )
                     });
                     if !same {
-                        self.change(p, have.cloned().unwrap_or(Value::Null), v.clone());
+                        self.change(path_of(), have.cloned().unwrap_or(Value::Null), v.clone());
                     }
                 }
             }

@@ -153,16 +153,22 @@ impl Node {
 
     fn collect_duplicate_keys<'a>(&'a self, found: &mut Vec<(&'a Node, &'a Node)>) {
         match &self.value {
+            // A small mapping (nearly all of them) is searched as it is: hashing its keys cost
+            // more than comparing them.
+            NodeValue::Map(entries) if entries.len() <= SMALL_MAPPING => {
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    let text = key_text_of(key);
+                    if let Some((earlier, _)) = entries[..i].iter().find(|(k, _)| key_text_of(k) == text) {
+                        found.push((earlier, key));
+                    }
+                    value.collect_duplicate_keys(found);
+                }
+            }
             NodeValue::Map(entries) => {
-                // String keys (nearly all) are compared as they are, without a copy.
                 let mut first: std::collections::HashMap<Cow<'a, str>, &Node> =
                     std::collections::HashMap::with_capacity(entries.len());
                 for (key, value) in entries {
-                    let text = match &key.value {
-                        NodeValue::Str(s) => Cow::Borrowed(s.as_str()),
-                        _ => Cow::Owned(key.key_text()),
-                    };
-                    match first.entry(text) {
+                    match first.entry(key_text_of(key)) {
                         Entry::Occupied(earlier) => found.push((earlier.get(), key)),
                         Entry::Vacant(slot) => {
                             slot.insert(key);
@@ -186,6 +192,17 @@ impl Node {
             NodeValue::Float(f) => f.to_string(),
             NodeValue::Seq(_) | NodeValue::Map(_) => self.to_json().to_string(),
         }
+    }
+}
+
+/// Mappings up to this many entries are searched for repeated keys without hashing.
+const SMALL_MAPPING: usize = 16;
+
+/// The text of a mapping key, borrowed when it is a string (nearly all are).
+fn key_text_of(key: &Node) -> Cow<'_, str> {
+    match &key.value {
+        NodeValue::Str(s) => Cow::Borrowed(s.as_str()),
+        _ => Cow::Owned(key.key_text()),
     }
 }
 
@@ -452,6 +469,19 @@ mod tests {
             .map(|(f, r)| (f.pos.line, r.pos.line))
             .collect();
         assert_eq!(dups, [(2, 2), (1, 3)]);
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_in_large_mappings_too() {
+        let mut text: String = (0..40).map(|i| format!("k{i}: {i}\n")).collect();
+        text.push_str("k3: again\n");
+        let doc = parse_documents(&text).unwrap().remove(0);
+        let dups: Vec<(usize, usize)> = doc
+            .duplicate_keys()
+            .iter()
+            .map(|(f, r)| (f.pos.line, r.pos.line))
+            .collect();
+        assert_eq!(dups, [(4, 41)]);
     }
 
     #[test]
