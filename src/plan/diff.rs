@@ -53,6 +53,11 @@ pub(crate) struct Doc<'a> {
     pub changes: Vec<Change>,
     pub pending_secrets: Vec<PendingSecret>,
     pub secrets: Vec<SecretField>,
+    /// A probe ([`Doc::write_of`]) only tells whether the live document differs: it builds no
+    /// overlay and describes no change.
+    probe: bool,
+    /// Whether a probe met a difference.
+    differs: bool,
 }
 
 impl<'a> Doc<'a> {
@@ -66,7 +71,38 @@ impl<'a> Doc<'a> {
             changes: Vec::new(),
             pending_secrets: Vec::new(),
             secrets: Vec::new(),
+            probe: false,
+            differs: false,
         }
+    }
+
+    /// The write of one sub-document whose fields `fill` declares, as [`Doc::finish`] makes
+    /// it; `None` for a live document `fill` finds unchanged and without secrets.
+    ///
+    /// A plan of a converged repository compares thousands of live documents and writes none
+    /// of them, and the planner drops the writes of a live object that change nothing
+    /// ([`crate::plan::planner::Planner::finish`]). So a live document is first compared by a
+    /// probe, which builds no overlay (the clones of the declared values, their maps, the
+    /// written columns); only one that differs, or holds a secret (judged by the planner), is
+    /// compared again in full.
+    pub(crate) fn write_of(
+        sub: SubDoc,
+        live: Option<&'a Value>,
+        project_key: Option<&'a str>,
+        version_tag: Option<u64>,
+        fill: impl Fn(&mut Doc<'a>),
+    ) -> Option<Write> {
+        if live.is_some() {
+            let mut probe = Doc::new(sub, live, project_key);
+            probe.probe = true;
+            fill(&mut probe);
+            if !probe.differs && probe.pending_secrets.is_empty() && probe.secrets.is_empty() {
+                return None;
+            }
+        }
+        let mut doc = Doc::new(sub, live, project_key);
+        fill(&mut doc);
+        doc.finish(version_tag)
     }
 
     fn creating(&self) -> bool {
@@ -78,6 +114,10 @@ impl<'a> Doc<'a> {
     }
 
     fn change(&mut self, path: String, before: Value, after: Value) {
+        if self.probe {
+            self.differs = true;
+            return;
+        }
         self.changes
             .push(Change::new(format!("{}{path}", self.prefix), before, after));
     }
@@ -85,17 +125,28 @@ impl<'a> Doc<'a> {
     /// A managed scalar; `default` is what DSS assumes when the field is absent.
     pub(crate) fn scalar(&mut self, key: &str, desired: Option<Value>, default: Option<Value>) {
         let Some(want) = desired else { return };
-        let have = self.live_get(key).cloned();
-        self.overlay.insert(key.to_string(), want.clone());
-        let unchanged = !self.creating() && same_scalar(have.as_ref(), &want, default.as_ref());
+        let have = self.live_get(key);
+        let unchanged = !self.creating() && same_scalar(have, &want, default.as_ref());
         if !unchanged {
-            self.change(key.to_string(), have.unwrap_or(Value::Null), want);
+            self.change(
+                key.to_string(),
+                have.cloned().unwrap_or(Value::Null),
+                want.clone(),
+            );
+        }
+        self.keep(key, want);
+    }
+
+    /// Put `value` in the overlay at `key` (a probe keeps nothing).
+    fn keep(&mut self, key: &str, value: Value) {
+        if !self.probe {
+            self.overlay.insert(key.to_string(), value);
         }
     }
 
     /// Write a field without comparing it (identity fields, create-only fields on create).
     pub(crate) fn write_only(&mut self, key: &str, value: Value) {
-        self.overlay.insert(key.to_string(), value);
+        self.keep(key, value);
     }
 
     /// A managed list that DSS treats as a set.
@@ -103,33 +154,40 @@ impl<'a> Doc<'a> {
         let Some(want) = desired else { return };
         let want = set_of(want);
         let have = string_set(self.live_get(key));
-        self.overlay.insert(key.to_string(), json!(want));
         if self.creating() || have != want {
             let before = if self.creating() { Value::Null } else { json!(have) };
             self.change(key.to_string(), before, json!(want));
         }
+        self.keep(key, json!(want));
     }
 
     /// A map managed key by key.
     pub(crate) fn keyed(&mut self, key: &str, desired: Option<&KeyedMap>) {
         let Some(want) = desired else { return };
-        let want: Map<String, Value> = want.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let live = self.live_get(key);
         let mut overlay = Map::new();
-        self.keyed_at(key.to_string(), live, &want, &mut overlay, 1);
+        self.keyed_at(key.to_string(), live, want, &mut overlay, 1);
         if !overlay.is_empty() {
             self.overlay.insert(key.to_string(), Value::Object(overlay));
         }
     }
 
-    fn keyed_at(
+    /// `want`: the declared map's entries, borrowed (a [`KeyedMap`] or a nested JSON object).
+    fn keyed_at<'w>(
         &mut self,
         path: String,
         live: Option<&Value>,
-        want: &Map<String, Value>,
+        want: impl IntoIterator<Item = (&'w String, &'w Value)>,
         overlay: &mut Map<String, Value>,
         depth: usize,
     ) {
+        // A probe builds no overlay: `keep` stands for the inserts below.
+        let probe = self.probe;
+        let keep = |overlay: &mut Map<String, Value>, k: &String, v: Value| {
+            if !probe {
+                overlay.insert(k.clone(), v);
+            }
+        };
         for (k, v) in want {
             // Formatted only where it is used: an unchanged scalar (nearly all of a converged
             // plan's) needs no path.
@@ -151,7 +209,7 @@ impl<'a> Doc<'a> {
             }
             match v {
                 Value::Null => {
-                    overlay.insert(k.clone(), Value::Null);
+                    keep(overlay, k, Value::Null);
                     if let Some(h) = have {
                         self.change(path_of(), h.clone(), Value::Null);
                     }
@@ -172,10 +230,12 @@ impl<'a> Doc<'a> {
                         && have.is_none_or(Value::is_array) =>
                 {
                     let merged = self.named_list(path_of(), have, items, depth);
-                    overlay.insert(k.clone(), merged);
+                    keep(overlay, k, merged);
                 }
                 _ => {
-                    overlay.insert(k.clone(), v.clone());
+                    if !probe {
+                        overlay.insert(k.clone(), v.clone());
+                    }
                     let same = have.is_some_and(|h| {
                         same_value(
                             &resolve_project_key(h, self.project_key),
@@ -193,10 +253,9 @@ impl<'a> Doc<'a> {
     /// The whole document managed key by key from its root (the general settings), at any
     /// depth.
     pub(crate) fn keyed_root(&mut self, desired: &KeyedMap) {
-        let want: Map<String, Value> = desired.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let live = self.live;
         let mut overlay = std::mem::take(&mut self.overlay);
-        self.keyed_at(String::new(), live, &want, &mut overlay, 0);
+        self.keyed_at(String::new(), live, desired, &mut overlay, 0);
         self.overlay = overlay;
     }
 
@@ -234,7 +293,6 @@ impl<'a> Doc<'a> {
     /// Schema columns: ordered and authoritative; each column's optional attributes are
     /// compared only when the manifest gives them.
     pub(crate) fn columns(&mut self, desired: &SchemaSpec) {
-        let want: Vec<Value> = desired.columns.iter().map(column_json).collect();
         // Borrowed names, and a column's path formatted only when it has a change: a
         // converged plan compares thousands of columns and changes none.
         let live: Vec<&Map<String, Value>> = self
@@ -242,18 +300,15 @@ impl<'a> Doc<'a> {
             .and_then(Value::as_array)
             .map(|cols| cols.iter().filter_map(Value::as_object).collect())
             .unwrap_or_default();
-        let name_of = |c: &Map<String, Value>| -> String {
-            c.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        let live_names: Vec<String> = live.iter().map(|c| name_of(c)).collect();
+        let live_names: Vec<&str> = live
+            .iter()
+            .map(|c| c.get("name").and_then(Value::as_str).unwrap_or_default())
+            .collect();
         let want_names: Vec<&str> = desired.columns.iter().map(|c| c.name.as_str()).collect();
         let mut changes = Vec::new();
-        for (spec, col) in desired.columns.iter().zip(&want) {
+        for spec in &desired.columns {
             match live_names.iter().position(|n| *n == spec.name) {
-                None => changes.push(("columns[+]".to_string(), Value::Null, col.clone())),
+                None => changes.push(("columns[+]".to_string(), Value::Null, column_json(spec))),
                 Some(at) => {
                     let have = live[at];
                     let base = || format!("columns[name={}]", spec.name);
@@ -282,7 +337,7 @@ impl<'a> Doc<'a> {
             }
         }
         for (have, name) in live.iter().zip(&live_names) {
-            if !want_names.contains(&name.as_str()) {
+            if !want_names.contains(name) {
                 changes.push((
                     "columns[-]".to_string(),
                     Value::Object(project_column(have)),
@@ -292,13 +347,13 @@ impl<'a> Doc<'a> {
         }
         let common_live: Vec<&str> = live_names
             .iter()
-            .map(String::as_str)
+            .copied()
             .filter(|n| want_names.contains(n))
             .collect();
         let common_want: Vec<&str> = want_names
             .iter()
             .copied()
-            .filter(|n| live_names.iter().any(|l| l == n))
+            .filter(|n| live_names.contains(n))
             .collect();
         if common_live != common_want {
             changes.push((
@@ -310,7 +365,10 @@ impl<'a> Doc<'a> {
         for (path, before, after) in changes {
             self.change(path, before, after);
         }
-        self.overlay.insert("columns".into(), Value::Array(want));
+        if !self.probe {
+            let want = desired.columns.iter().map(column_json).collect();
+            self.overlay.insert("columns".into(), Value::Array(want));
+        }
     }
 
     /// Project grants, authoritative, matched by principal.
@@ -377,7 +435,9 @@ impl<'a> Doc<'a> {
                 self.change(format!("permissions[{who}]"), grant_display(have), Value::Null);
             }
         }
-        self.overlay.insert("permissions".into(), Value::Array(overlay));
+        if !self.probe {
+            self.overlay.insert("permissions".into(), Value::Array(overlay));
+        }
         Ok(())
     }
 
@@ -679,6 +739,73 @@ mod tests {
         assert_eq!(doc.changes.len(), 2);
         let w = doc.finish(None).unwrap();
         assert!(w.fingerprint.is_none());
+    }
+
+    /// The fields of one document, as a kind declares them.
+    fn fill_fields(doc: &mut Doc<'_>, params: &KeyedMap, tags: &Vec<String>) {
+        doc.scalar("label", Some(json!("Orders")), None);
+        doc.keyed("params", Some(params));
+        doc.set("tags", Some(tags));
+    }
+
+    #[test]
+    fn a_probe_skips_an_unchanged_live_document_and_a_difference_gets_the_full_write() {
+        let live = json!({"label": "Orders", "params": {"path": "/a", "x": {"y": 1}}, "tags": ["b", "a"]});
+        let params = keyed(json!({"path": "/a", "x": {"y": 1}}));
+        let tags = vec!["a".to_string(), "b".to_string()];
+        let fill = |doc: &mut Doc<'_>| fill_fields(doc, &params, &tags);
+        assert!(Doc::write_of(SubDoc::SETTINGS, Some(&live), None, None, fill).is_none());
+
+        // What a full comparison makes, the unchanged fields in the overlay included.
+        let changed = keyed(json!({"path": "/b", "x": {"y": 1}}));
+        let fill = |doc: &mut Doc<'_>| fill_fields(doc, &changed, &tags);
+        let mut full = Doc::new(SubDoc::SETTINGS, Some(&live), None);
+        fill(&mut full);
+        let expected = full.finish(Some(3)).expect("a write");
+        let write = Doc::write_of(SubDoc::SETTINGS, Some(&live), None, Some(3), fill).expect("a write");
+        assert_eq!(write.overlay, expected.overlay);
+        assert_eq!(write.overlay["label"], json!("Orders"));
+        assert_eq!(write.fingerprint, expected.fingerprint);
+        assert!(write.fingerprint.is_some());
+        assert_eq!(write.changes.len(), 1);
+        assert_eq!(write.changes[0].path, "params.path");
+
+        // Created: no probe, every field written.
+        let fill = |doc: &mut Doc<'_>| fill_fields(doc, &params, &tags);
+        let created = Doc::write_of(SubDoc::SETTINGS, None, None, None, fill).expect("a write");
+        let paths: Vec<&str> = created.changes.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, ["label", "params.path", "params.x.y", "tags"]);
+    }
+
+    #[test]
+    fn a_probe_changes_nothing_the_planner_keeps() {
+        // Whatever the live document: the write is the full comparison's, except that an
+        // unchanged live document without secrets has none (the planner drops such writes).
+        let lives = [
+            json!({"params": {"password": "encrypted", "path": "/a"}}),
+            json!({"params": {"path": "/a"}, "label": "Orders", "tags": []}),
+            json!({"params": {"path": "/a", "gone": 1}}),
+            json!({}),
+        ];
+        let declared = [
+            keyed(json!({"password": {"fromEnv": "DB_PASSWORD"}, "path": "/a"})),
+            keyed(json!({"path": "/a"})),
+            keyed(json!({"path": "/a", "gone": null})),
+            keyed(json!({"x": {"y": [1, 2]}})),
+        ];
+        for live in &lives {
+            for params in &declared {
+                let fill = |doc: &mut Doc<'_>| doc.keyed("params", Some(params));
+                let mut full = Doc::new(SubDoc::SETTINGS, Some(live), None);
+                fill(&mut full);
+                let had_secrets = !full.pending_secrets.is_empty();
+                let expected = full
+                    .finish(Some(1))
+                    .filter(|w| !w.changes.is_empty() || !w.secrets.is_empty() || had_secrets);
+                let probed = Doc::write_of(SubDoc::SETTINGS, Some(live), None, Some(1), fill);
+                assert_eq!(probed, expected, "live {live}, declared {params:?}");
+            }
+        }
     }
 
     #[test]

@@ -595,33 +595,33 @@ pub(crate) fn plan_dataset(p: &mut Planner<'_>, d: &Declared, meta: &ObjectMeta,
 
     let definition = live.map(|ds| settings_view(&ds.definition));
     let version = live.and_then(|ds| ds.definition.version_tag.as_ref().map(|v| v.version_number));
-    let mut doc = Doc::new(SubDoc::SETTINGS, definition.as_ref(), key);
-    if live.is_none() {
-        doc.scalar("type", Some(json!(spec.dataset_type)), None);
-    } else {
-        doc.write_only("type", json!(spec.dataset_type));
-    }
-    doc.keyed("params", spec.params.as_ref());
-    doc.scalar("formatType", text(&spec.format_type), None);
-    doc.keyed("formatParams", spec.format_params.as_ref());
-    doc.scalar("managed", flag(spec.managed), Some(json!(false)));
-    let settings_write = doc.finish(version);
+    let settings_write = Doc::write_of(SubDoc::SETTINGS, definition.as_ref(), key, version, |doc| {
+        if live.is_none() {
+            doc.scalar("type", Some(json!(spec.dataset_type)), None);
+        } else {
+            doc.write_only("type", json!(spec.dataset_type));
+        }
+        doc.keyed("params", spec.params.as_ref());
+        doc.scalar("formatType", text(&spec.format_type), None);
+        doc.keyed("formatParams", spec.format_params.as_ref());
+        doc.scalar("managed", flag(spec.managed), Some(json!(false)));
+    });
 
     let schema = live.map(|ds| schema_view(ds.schema.as_ref(), ds.definition.schema.as_ref()));
-    let mut doc = Doc::new(SubDoc::SCHEMA, schema.as_ref(), key);
-    if let Some(s) = &spec.schema {
-        doc.columns(s);
-    }
-    let schema_write = doc.finish(None);
+    let schema_write = Doc::write_of(SubDoc::SCHEMA, schema.as_ref(), key, None, |doc| {
+        if let Some(s) = &spec.schema {
+            doc.columns(s);
+        }
+    });
 
     let metadata = live.map(dataset_metadata_view);
-    let mut doc = Doc::new(SubDoc::METADATA, metadata.as_ref(), key);
-    doc.scalar("label", text(&spec.label), None);
-    doc.scalar("description", text(&spec.description), None);
-    doc.scalar("shortDesc", text(&spec.short_desc), None);
-    doc.set("tags", spec.tags.as_ref());
-    doc.keyed("custom", spec.custom.as_ref());
-    let metadata_write = doc.finish(None);
+    let metadata_write = Doc::write_of(SubDoc::METADATA, metadata.as_ref(), key, None, |doc| {
+        doc.scalar("label", text(&spec.label), None);
+        doc.scalar("description", text(&spec.description), None);
+        doc.scalar("shortDesc", text(&spec.short_desc), None);
+        doc.set("tags", spec.tags.as_ref());
+        doc.keyed("custom", spec.custom.as_ref());
+    });
 
     let live_name = live.map(|_| meta.name.as_str());
     let Ok(zone_write) =
