@@ -8,6 +8,11 @@
 //! delete); then, concurrently, every kind's reads (a kind batches its own: one list, then the
 //! sub-documents of what exists). Observing never writes.
 //!
+//! A kind may hand its part over before some of its reads are done ([`KindRead::later`]: the
+//! projects' documents, the last reads of a plan): [`observe_staged`] returns the state without
+//! them, which the engine plans what does not need them from ([`crate::plan::plan_early`]),
+//! and [`Staged::finish`] completes it.
+//!
 //! A plan's reads need the manifests, which take a while to load on a large repository; the
 //! ledger names the stack's objects before they do. [`start_prefetch`] reads the ledger and
 //! starts, while the manifests load, the GETs its objects will most likely need
@@ -69,12 +74,56 @@ pub async fn observe(
     stack: &str,
     parallelism: usize,
 ) -> Result<Observation, ObserveError> {
-    let observation = read_all(client, desired, stack, parallelism).await;
-    // Whatever the outcome: what was prefetched and not taken is not read any more, and
-    // nothing read before this point stands in for a later read (apply's second plan, under
-    // the stack lock).
-    client.close_prefetch();
-    observation
+    observe_staged(client, desired, stack, parallelism)
+        .await?
+        .finish(client)
+        .await
+}
+
+/// An observation whose later reads ([`KindRead::later`]) are still in flight.
+pub(crate) struct Staged {
+    /// The observed state without what the later reads bring.
+    pub(crate) first: Observation,
+    later: Vec<Later>,
+}
+
+impl Staged {
+    /// Wait for the later reads and put what they read in place.
+    pub(crate) async fn finish(mut self, client: &DssClient) -> Result<Observation, ObserveError> {
+        let mut outcome = Ok(());
+        for later in std::mem::take(&mut self.later) {
+            match later.await {
+                Ok(done) => {
+                    (done.complete)(&mut self.first.observed.kinds);
+                    self.first.conditional_reads += done.conditional_reads;
+                }
+                Err(err) => {
+                    outcome = Err(err);
+                    break;
+                }
+            }
+        }
+        // Whatever the outcome: what was prefetched and not taken is not read any more, and
+        // nothing read before this point stands in for a later read (apply's second plan,
+        // under the stack lock).
+        client.close_prefetch();
+        outcome.map(|()| self.first)
+    }
+}
+
+/// Read what `desired` and the stack's ledger need, but hand the state over before the later
+/// reads of a kind are done (see the module documentation); [`Staged::finish`] completes it.
+pub(crate) async fn observe_staged(
+    client: &DssClient,
+    desired: &[Declared],
+    stack: &str,
+    parallelism: usize,
+) -> Result<Staged, ObserveError> {
+    let staged = read_all(client, desired, stack, parallelism).await;
+    if staged.is_err() {
+        client.close_prefetch();
+    }
+    staged
 }
 
 async fn read_all(
@@ -82,7 +131,7 @@ async fn read_all(
     desired: &[Declared],
     stack: &str,
     parallelism: usize,
-) -> Result<Observation, ObserveError> {
+) -> Result<Staged, ObserveError> {
     let globals = client
         .get_global_variables()
         .await
@@ -103,16 +152,21 @@ async fn read_all(
     };
     let mut live = BTreeSet::new();
     let mut conditional_reads = 0;
+    let mut later = Vec::new();
     for (kind, read) in results {
         observed.kinds.insert_boxed(kind, read.part);
         live.extend(read.live);
         conditional_reads += read.conditional_reads;
+        later.extend(read.later);
     }
-    Ok(Observation {
-        observed,
-        reads,
-        live,
-        conditional_reads,
+    Ok(Staged {
+        first: Observation {
+            observed,
+            reads,
+            live,
+            conditional_reads,
+        },
+        later,
     })
 }
 
@@ -194,6 +248,10 @@ pub(crate) struct KindRead {
     pub(crate) live: Vec<ResourceId>,
     /// Requests made because a list lacked a managed field.
     pub(crate) conditional_reads: usize,
+    /// Reads still in flight, in a task of their own, that complete `part` (the projects'
+    /// documents): what does not need them is planned meanwhile
+    /// ([`crate::plan::kind::KindPlan::reads_project_documents`]).
+    pub(crate) later: Option<Later>,
 }
 
 impl KindRead {
@@ -203,6 +261,17 @@ impl KindRead {
             part: Box::new(part),
             live: Vec::new(),
             conditional_reads: 0,
+            later: None,
         }
     }
+}
+
+/// The later reads of a kind ([`KindRead::later`]).
+pub(crate) type Later = futures::future::BoxFuture<'static, Result<Completion, ObserveError>>;
+
+/// What later reads bring: how to put it in the kind's part, and the requests they made
+/// because a list lacked a managed field.
+pub(crate) struct Completion {
+    pub(crate) complete: Box<dyn FnOnce(&mut crate::plan::KindMap) + Send>,
+    pub(crate) conditional_reads: usize,
 }

@@ -2,7 +2,8 @@
 //! a worker of its own on a scoped thread, and the workers answered in run order. Merging them
 //! in that order gives what one worker going through the whole slice would have produced, so
 //! a caller stays deterministic (the manifest loader, the planner). And work that runs beside
-//! the network, on a thread of its own at a lower priority ([`in_background`]).
+//! the network, on a thread of its own at a lower priority ([`in_background`],
+//! [`at_lower_priority`]).
 
 /// Fold `items` in one contiguous run per core: `new_worker` makes each run's worker (on the
 /// calling thread), `each` folds one item into it (on the run's thread); the workers come back
@@ -72,6 +73,24 @@ pub(crate) async fn in_background<R: Send + 'static>(work: impl FnOnce() -> R + 
     }
 }
 
+/// Run `work` on a thread of its own at a lower CPU priority, as [`in_background`] does, and
+/// wait for it: for CPU-heavy work that borrows the caller's data while the runtime's other
+/// threads keep reading answers (the planning done while the last reads are in flight). The
+/// calling thread waits; the threads `work` starts have its priority.
+pub(crate) fn at_lower_priority<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("dssctl-background".into())
+            .spawn_scoped(scope, move || {
+                lower_this_threads_priority();
+                work()
+            })
+            .expect("cannot start a background thread")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code, reason = "one libc call")]
 fn lower_this_threads_priority() {
@@ -115,6 +134,25 @@ mod tests {
             there,
             (here + BACKGROUND_NICENESS).min(19),
             "19 is the lowest priority"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    #[allow(unsafe_code, reason = "reading the nice value")]
+    fn waited_work_runs_at_a_lower_priority_and_its_panics_reach_the_caller() {
+        // SAFETY: as above.
+        let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let data = [here];
+        let there = at_lower_priority(|| (data[0], unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }));
+        assert_eq!(there, (here, (here + BACKGROUND_NICENESS).min(19)));
+        let caught = std::panic::catch_unwind(|| at_lower_priority(|| -> u8 { panic!("lower") }));
+        assert!(caught.is_err());
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) },
+            here,
+            "the caller keeps its own"
         );
     }
 

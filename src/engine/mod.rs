@@ -20,7 +20,7 @@ use crate::apply::report::Report;
 use crate::error::Error;
 use crate::export::{Export, ExportScope};
 use crate::kinds::KindId;
-use crate::manifest::{Declared, Diagnostics, LoadedManifests};
+use crate::manifest::{Declared, Diagnostics, LoadedManifests, Origin, SecretRef};
 use crate::plan::planner::declared_id;
 use crate::plan::targeting::{Selection, Selector};
 use crate::plan::{Ledger, Observed, Plan, PlanInput, ResourceId};
@@ -225,14 +225,64 @@ pub(crate) async fn observe(
     Ok(observation)
 }
 
+/// Observe and plan, planning what does not need the projects' documents while they are
+/// read ([`crate::plan::plan_early`]), on threads of lower CPU priority than the runtime's,
+/// which send and read the requests meanwhile.
 async fn observe_and_plan(
     target: &Target,
     desired: &[Declared],
     selection: Option<(&Selection, &[ResourceId])>,
     parallelism: usize,
 ) -> anyhow::Result<Planned> {
-    let observation = observe(target, desired, parallelism).await?;
-    Ok(plan_observation(target, desired, selection, observation))
+    let cannot_read = |err| anyhow::Error::new(err).context("cannot read the live state");
+    let staged = crate::observe::observe_staged(&target.client, desired, &target.stack, parallelism)
+        .await
+        .map_err(cannot_read)?;
+    let resolve_secret = |r: &SecretRef, origin: &Origin| {
+        crate::manifest::resolve_secret(r, origin.base_dir()).map_err(|e| e.reason())
+    };
+    let early_input = plan_input(target, desired, &staged.first.observed, &resolve_secret);
+    let (declared, early) = crate::parallel::at_lower_priority(|| {
+        let declared = crate::plan::declarations(desired);
+        let early = crate::plan::plan_early(&early_input, &declared);
+        (declared, early)
+    });
+    let observation = staged.finish(&target.client).await.map_err(cannot_read)?;
+    tracing::debug!(requests = observation.requests(), "live state read");
+    let input = plan_input(target, desired, &observation.observed, &resolve_secret);
+    let mut plan = crate::plan::plan_after(&input, declared, early);
+    if let Some((selection, ledger)) = selection {
+        selection.restrict(&mut plan, ledger);
+    }
+    Ok(planned(plan, desired, observation))
+}
+
+/// What the planner is given for `desired` on `target`.
+fn plan_input<'a>(
+    target: &'a Target,
+    desired: &'a [Declared],
+    observed: &'a Observed,
+    resolve_secret: crate::plan::SecretResolver<'a>,
+) -> PlanInput<'a> {
+    PlanInput {
+        desired,
+        observed,
+        stack: &target.stack,
+        target: &target.url,
+        resolve_secret,
+    }
+}
+
+/// The plan with what it was made from.
+fn planned(plan: Plan, desired: &[Declared], observation: crate::observe::Observation) -> Planned {
+    Planned {
+        plan,
+        observed: observation.observed,
+        declared: desired
+            .iter()
+            .filter(|d| declared_id(&d.resource).is_some())
+            .count(),
+    }
 }
 
 /// Plan `desired` from what [`observe`] read.
@@ -250,26 +300,19 @@ fn plan_observation(
     selection: Option<(&Selection, &[ResourceId])>,
     observation: crate::observe::Observation,
 ) -> Planned {
-    let mut plan = crate::plan::plan(&PlanInput {
+    let resolve_secret = |r: &SecretRef, origin: &Origin| {
+        crate::manifest::resolve_secret(r, origin.base_dir()).map_err(|e| e.reason())
+    };
+    let mut plan = crate::plan::plan(&plan_input(
+        target,
         desired,
-        observed: &observation.observed,
-        stack: &target.stack,
-        target: &target.url,
-        resolve_secret: &|r, origin| {
-            crate::manifest::resolve_secret(r, origin.base_dir()).map_err(|e| e.reason())
-        },
-    });
+        &observation.observed,
+        &resolve_secret,
+    ));
     if let Some((selection, ledger)) = selection {
         selection.restrict(&mut plan, ledger);
     }
-    Planned {
-        plan,
-        observed: observation.observed,
-        declared: desired
-            .iter()
-            .filter(|d| declared_id(&d.resource).is_some())
-            .count(),
-    }
+    planned(plan, desired, observation)
 }
 
 /// Plan `desired` on a target [`load_and_connect`] connected. On an error the target is

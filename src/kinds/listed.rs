@@ -150,6 +150,7 @@ where
         part: Box::new(objects),
         live,
         conditional_reads: 0,
+        later: None,
     })
 }
 

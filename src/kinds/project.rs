@@ -64,6 +64,22 @@ pub fn live(observed: &Observed) -> Option<&Live> {
     observed.kinds.get(ID)
 }
 
+/// `observed` without the projects' documents (metadata, permissions, variables, folder): the
+/// state observation hands over while they are read ([`KindRead::later`]).
+#[cfg(test)]
+pub(crate) fn without_documents(observed: &Observed) -> Observed {
+    let mut partial = observed.clone();
+    if let Some(projects) = partial.kinds.get_mut::<Live>(ID) {
+        for p in projects.values_mut() {
+            p.metadata = None;
+            p.permissions = None;
+            p.variables = None;
+            p.folder = None;
+        }
+    }
+    partial
+}
+
 /// This kind's part of the observed state, to change (tests, simulation).
 #[cfg(test)]
 pub(crate) fn live_mut(observed: &mut Observed) -> Option<&mut Live> {
@@ -818,7 +834,9 @@ pub(crate) async fn read_project_list(
 
 /// The project list, then, concurrently, the per-project reads of the managed projects that
 /// exist (nothing at all for one that does not), then the dataset metadata GETs a dataset list
-/// left necessary.
+/// left necessary. The projects' documents (metadata, permissions, variables, folder) are read
+/// in a task of their own and handed over as later reads ([`KindRead::later`]): the datasets
+/// do not need them, and are planned while they are read.
 async fn read_projects(
     client: &DssClient,
     planned: &Reads,
@@ -826,32 +844,34 @@ async fn read_projects(
 ) -> Result<KindRead, ObserveError> {
     let summaries = read_project_list(client).await?;
 
-    // One task per sub-document read, over the managed projects that exist.
-    let mut tasks: Vec<(String, ProjectDoc)> = Vec::new();
+    // One read per dataset list and per sub-document, over the managed projects that exist.
+    let mut lists: Vec<String> = Vec::new();
+    let mut documents: Vec<(String, ProjectDoc)> = Vec::new();
     let mut conditional = 0;
     for (key, r) in planned {
         let Some(summary) = summaries.get(key) else {
             continue;
         };
         if r.datasets {
-            tasks.push((key.clone(), ProjectDoc::ObservedDatasets));
+            lists.push(key.clone());
         }
         if r.metadata {
-            tasks.push((key.clone(), ProjectDoc::Metadata));
+            documents.push((key.clone(), ProjectDoc::Metadata));
         } else if r.description && summary.description.is_none() {
             conditional += 1;
-            tasks.push((key.clone(), ProjectDoc::Metadata));
+            documents.push((key.clone(), ProjectDoc::Metadata));
         }
         if r.permissions {
-            tasks.push((key.clone(), ProjectDoc::Permissions));
+            documents.push((key.clone(), ProjectDoc::Permissions));
         }
         if r.variables {
-            tasks.push((key.clone(), ProjectDoc::Variables));
+            documents.push((key.clone(), ProjectDoc::Variables));
         }
         if r.folder {
-            tasks.push((key.clone(), ProjectDoc::Folder));
+            documents.push((key.clone(), ProjectDoc::Folder));
         }
     }
+    let later = read_documents_later(client, documents, parallelism);
     let mut projects: Live = summaries
         .into_iter()
         .map(|(key, summary)| {
@@ -864,10 +884,10 @@ async fn read_projects(
             )
         })
         .collect();
-    // Each answer is stored as it comes, while the others are in flight.
-    let mut answers = stream::iter(tasks)
-        .map(|(key, what)| async move {
-            let mut read = read_project_doc(client, &key, what).await?;
+    // Each list is stored as it comes, while the others are in flight.
+    let mut answers = stream::iter(lists)
+        .map(|key| async move {
+            let mut read = read_project_doc(client, &key, ProjectDoc::ObservedDatasets).await?;
             if let ProjectRead::Datasets(list) = &mut read {
                 list.iter_mut().for_each(super::dataset::keep_observed_fields);
             }
@@ -878,16 +898,11 @@ async fn read_projects(
     // in memory; walking 5,000 definitions afterwards cost milliseconds of cold reads).
     let mut label_reads: Vec<(String, String)> = Vec::new();
     while let Some((key, read)) = answers.try_next().await? {
-        if let ProjectRead::Folder(_, reads) = &read {
-            conditional += reads;
-        }
-        let lists_datasets = matches!(read, ProjectRead::Datasets(_));
         let p = projects
             .get_mut(&key)
             .expect("reads are only made for listed projects");
         store_project_read(p, read);
-        if lists_datasets
-            && let Some(datasets) = &p.datasets
+        if let Some(datasets) = &p.datasets
             && let Some(r) = planned.get(&key)
         {
             label_reads.extend(
@@ -929,7 +944,68 @@ async fn read_projects(
         part: Box::new(projects),
         live,
         conditional_reads: conditional,
+        later,
     })
+}
+
+/// Read the projects' `documents` in a task of their own (aborted if the observation is
+/// dropped), from now on; the completion stores each in its project.
+fn read_documents_later(
+    client: &DssClient,
+    documents: Vec<(String, ProjectDoc)>,
+    parallelism: usize,
+) -> Option<crate::observe::Later> {
+    if documents.is_empty() {
+        return None;
+    }
+    let client = client.clone();
+    let task = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+        let client = &client;
+        stream::iter(documents)
+            .map(|(key, what)| async move {
+                let read = read_project_doc(client, &key, what).await?;
+                Ok::<_, ObserveError>((key, read))
+            })
+            .buffer_unordered(parallelism.max(1))
+            .try_collect::<Vec<(String, ProjectRead)>>()
+            .await
+    }));
+    Some(Box::pin(async move {
+        let reads = match task.await {
+            Ok(reads) => reads?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: only when the runtime shuts down under the observation.
+            Err(e) => {
+                return Err(ObserveError::Read {
+                    what: "the projects' documents".to_string(),
+                    source: crate::client::ClientError::Transport {
+                        method: "GET".to_string(),
+                        path: "/projects/".to_string(),
+                        message: e.to_string(),
+                        before_sending: false,
+                    },
+                });
+            }
+        };
+        let conditional_reads = reads
+            .iter()
+            .map(|(_, read)| match read {
+                ProjectRead::Folder(_, reads) => *reads,
+                _ => 0,
+            })
+            .sum();
+        Ok(crate::observe::Completion {
+            complete: Box::new(move |kinds: &mut crate::plan::KindMap| {
+                let projects = kinds.entry::<Live>(ID);
+                for (key, read) in reads {
+                    if let Some(p) = projects.get_mut(&key) {
+                        store_project_read(p, read);
+                    }
+                }
+            }),
+            conditional_reads,
+        })
+    }))
 }
 
 /// What `dssctl export` reads of the projects: their documents, and the logins of the user

@@ -125,6 +125,7 @@ where
         part: Box::new(live),
         live: ids,
         conditional_reads,
+        later: None,
     })
 }
 

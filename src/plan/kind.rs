@@ -112,6 +112,14 @@ pub(crate) trait KindPlan: KindSpec {
         false
     }
 
+    /// Whether planning a resource of this kind reads the projects' own documents (metadata,
+    /// permissions, variables, folder), which observation completes last. A kind that does not
+    /// (a dataset reads its project's dataset list) is planned while they are read
+    /// ([`crate::plan::plan_early`]); a kind that says `false` must not read them.
+    fn reads_project_documents(&self) -> bool {
+        true
+    }
+
     /// The live object named `name` (its ledger name) as the planner fingerprints it before a
     /// deletion: `Ok(None)` when absent, `Err(what)` when `what` was not read.
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {

@@ -34,7 +34,9 @@ pub(crate) mod targeting;
 pub use ledger::{Ledger, LedgerEntry};
 pub use model::*;
 pub use observed::{KindMap, Observed};
-pub use planner::{PlanInput, SecretResolver, plan};
+pub use planner::{
+    Declarations, EarlyPlan, PlanInput, SecretResolver, declarations, plan, plan_after, plan_early,
+};
 
 #[cfg(test)]
 pub mod fixtures;

@@ -54,28 +54,96 @@ pub struct PlanInput<'a> {
 
 /// Make the plan. Pure: no I/O besides what `resolve_secret` does.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
-    let mut p = Planner {
-        input,
-        ledger: input.observed.ledger.as_ref(),
-        declared: Arc::new(BTreeMap::new()),
-        ops: Vec::new(),
-        errors: Vec::new(),
-        unchecked: Vec::new(),
-        unchanged: 0,
-    };
-    for d in input.desired {
+    plan_after(input, declarations(input.desired), EarlyPlan::default())
+}
+
+/// The declared resources of `desired` by identity, and an error for each one declared twice
+/// (the first declaration is planned). What the planner's passes share.
+pub struct Declarations<'d> {
+    desired: &'d [Declared],
+    map: Arc<BTreeMap<ResourceId, &'d Declared>>,
+    duplicates: Vec<PlanError>,
+}
+
+/// The [`Declarations`] of `desired`.
+pub fn declarations(desired: &[Declared]) -> Declarations<'_> {
+    let mut map = BTreeMap::new();
+    let mut duplicates = Vec::new();
+    for d in desired {
         if let Some(id) = declared_id(&d.resource) {
-            if let Some(first) = p.declared.get(&id) {
-                let msg = format!("declared twice (first at {})", first.origin);
-                p.error_at(&id, Some(&d.origin), msg, None);
+            if let Some(first) = map.get(&id) {
+                let first: &&Declared = first;
+                duplicates.push(PlanError {
+                    kind: id.kind,
+                    name: id.name.clone(),
+                    origin: Some(d.origin.to_string()),
+                    message: format!("declared twice (first at {})", first.origin),
+                    hint: None,
+                });
                 continue;
             }
-            Arc::get_mut(&mut p.declared)
-                .expect("not shared before planning")
-                .insert(id, d);
+            map.insert(id, d);
         }
     }
-    p.plan_declared();
+    Declarations {
+        desired,
+        map: Arc::new(map),
+        duplicates,
+    }
+}
+
+/// The declared resources of the kinds that do not read the projects' documents
+/// ([`crate::plan::kind::KindPlan::reads_project_documents`]), planned from an observed state
+/// that may lack those documents: observation hands it over while they are still being read
+/// (the last reads of a plan), and [`plan_after`] plans the rest from the complete state.
+/// `plan_after(complete, d, plan_early(partial, d))` is `plan(complete)` whenever `partial`
+/// is `complete` without the projects' documents. `declared` is [`declarations`] of the
+/// input's `desired`. Pure, as [`plan`].
+pub fn plan_early(input: &PlanInput<'_>, declared: &Declarations<'_>) -> EarlyPlan {
+    let mut p = Planner::new(input, declared);
+    p.plan_declared(|d| !super::kind::of(&d.resource).reads_project_documents());
+    EarlyPlan {
+        planned: true,
+        ops: p.ops,
+        errors: p.errors,
+        unchecked: p.unchecked,
+        unchanged: p.unchanged,
+    }
+}
+
+/// What [`plan_early`] planned, for [`plan_after`] (the default: nothing yet).
+#[derive(Debug, Default)]
+pub struct EarlyPlan {
+    /// Whether the early kinds were planned (else [`plan_after`] plans every resource).
+    planned: bool,
+    ops: Vec<Operation>,
+    errors: Vec<PlanError>,
+    unchecked: Vec<UncheckedSecret>,
+    unchanged: usize,
+}
+
+/// The plan: what `early` planned, and the rest of the declared resources and the deletions
+/// planned from `input` (the complete observed state). See [`plan_early`].
+pub fn plan_after(input: &PlanInput<'_>, declared: Declarations<'_>, early: EarlyPlan) -> Plan {
+    let mut p = Planner::new(input, &declared);
+    if early.planned {
+        p.plan_declared(|d| super::kind::of(&d.resource).reads_project_documents());
+    } else {
+        p.plan_declared(|_| true);
+    }
+    p.ops.extend(early.ops);
+    p.unchanged += early.unchanged;
+    // A resource's errors and unchecked secrets are listed in the order of the resources'
+    // identities, whichever pass planned it (one pass lists them so already).
+    let mut errors = early.errors;
+    errors.append(&mut p.errors);
+    errors.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    p.errors = declared.duplicates;
+    p.errors.append(&mut errors);
+    let mut unchecked = early.unchecked;
+    unchecked.append(&mut p.unchecked);
+    unchecked.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    p.unchecked = unchecked;
     let (protected, forget, released) = p.deletions();
     let Planner {
         mut ops,
@@ -167,13 +235,30 @@ pub(crate) fn flag(v: Option<bool>) -> Option<Value> {
 }
 
 impl<'a> Planner<'a> {
-    /// Plans every declared resource, in the order of their identities. Planning one resource
+    /// A planner of `input` over `declared` ([`declarations`] of the input's `desired`).
+    fn new(input: &'a PlanInput<'a>, declared: &Declarations<'a>) -> Self {
+        assert!(
+            std::ptr::eq(input.desired, declared.desired),
+            "the declarations are those of the input"
+        );
+        Planner {
+            input,
+            ledger: input.observed.ledger.as_ref(),
+            declared: Arc::clone(&declared.map),
+            ops: Vec::new(),
+            errors: Vec::new(),
+            unchecked: Vec::new(),
+            unchanged: 0,
+        }
+    }
+
+    /// Plans the declared resources `which` selects, in the order of their identities. Planning one resource
     /// reads only the input and the declared names and appends to this planner's outputs, so
     /// the declared list is cut into one contiguous run per core, each planned by a planner of
     /// its own; appending the runs' operations, errors and unchecked secrets in run order then
     /// gives exactly what one planner going through the whole list would have produced.
-    fn plan_declared(&mut self) {
-        let declared: Vec<&'a Declared> = self.declared.values().copied().collect();
+    fn plan_declared(&mut self, which: impl Fn(&Declared) -> bool) {
+        let declared: Vec<&'a Declared> = self.declared.values().copied().filter(|d| which(d)).collect();
         if crate::parallel::cores() < 2 || declared.len() < PARALLEL_PLAN_MIN {
             for d in declared {
                 super::kind::of(&d.resource).plan(self, d);

@@ -12,14 +12,27 @@ use crate::kinds::project::ObservedProject;
 use crate::kinds::simulate::simulate_apply;
 use crate::manifest::Declared;
 
+/// The plan of `desired` from `observed`; checked to be the plan made in two passes, the first
+/// from the state without the projects' documents, as observation hands it over while they are
+/// read (`plan_early`, then `plan_after`).
 fn run(desired: &[Declared], observed: &Observed) -> Plan {
-    plan(&PlanInput {
+    let input = |observed| PlanInput {
         desired,
         observed,
         stack: "default",
         target: "http://127.0.0.1:11200",
         resolve_secret: &resolver,
-    })
+    };
+    let made = plan(&input(observed));
+    let partial = crate::kinds::project::without_documents(observed);
+    let declared = declarations(desired);
+    let early = plan_early(&input(&partial), &declared);
+    assert_eq!(
+        plan_after(&input(observed), declared, early),
+        made,
+        "planned in two passes"
+    );
+    made
 }
 
 fn converged() -> (Vec<Declared>, Observed) {

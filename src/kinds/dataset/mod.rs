@@ -227,6 +227,12 @@ impl KindPlan for DatasetKind {
         true
     }
 
+    /// A dataset is planned from its project's dataset list (and the dataset metadata read
+    /// with it), the connections and the flow zones; never from the project's documents.
+    fn reads_project_documents(&self) -> bool {
+        false
+    }
+
     fn live_document(&self, observed: &Observed, name: &str) -> Result<Option<Value>, &'static str> {
         let (project, dataset) = name.split_once('.').ok_or("dataset name")?;
         match project::live(observed).ok_or("project list")?.get(project) {

@@ -570,6 +570,7 @@ async fn walk(client: &DssClient, planned: &Reads, parallelism: usize) -> Result
         part: Box::new(folders),
         live,
         conditional_reads: conditional,
+        later: None,
     })
 }
 
