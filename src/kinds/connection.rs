@@ -163,6 +163,11 @@ impl KindPlan for ConnectionKind {
         Some("connection(s)")
     }
 
+    /// Planned from its own list: never from the projects' documents.
+    fn reads_project_documents(&self) -> bool {
+        false
+    }
+
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<ConnectionSpec>() {
             plan_connection(planner, declared, meta, spec);

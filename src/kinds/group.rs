@@ -141,6 +141,11 @@ impl KindPlan for GroupKind {
         path == "admin" || path.starts_with("may")
     }
 
+    /// Planned from its own list: never from the projects' documents.
+    fn reads_project_documents(&self) -> bool {
+        false
+    }
+
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<GroupSpec>() {
             plan_group(planner, declared, meta, spec);

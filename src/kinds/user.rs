@@ -164,6 +164,11 @@ impl KindPlan for UserKind {
         matches!(path, "groups" | "userProfile")
     }
 
+    /// Planned from its own list: never from the projects' documents.
+    fn reads_project_documents(&self) -> bool {
+        false
+    }
+
     fn plan(&self, planner: &mut Planner<'_>, declared: &Declared) {
         if let Some((meta, spec)) = declared.resource.typed::<UserSpec>() {
             plan_user(planner, declared, meta, spec);

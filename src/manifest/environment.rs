@@ -114,7 +114,9 @@ pub(crate) fn mentions_environment(text: &str) -> bool {
     fn unquoted(s: &str) -> &str {
         s.trim_start_matches([' ', '\t', '"', '\''])
     }
-    text.match_indices("kind").any(|(i, _)| {
+    // memchr's substring search: several times faster than `str::match_indices`, and this
+    // test runs on every file before the first request of a plan.
+    memchr::memmem::find_iter(text.as_bytes(), b"kind").any(|i| {
         let rest = unquoted(&text[i + 4..]);
         rest.strip_prefix(':')
             .is_some_and(|after| unquoted(after).starts_with(KIND))

@@ -100,7 +100,7 @@ pub fn declarations(desired: &[Declared]) -> Declarations<'_> {
 /// is `complete` without the projects' documents. `declared` is [`declarations`] of the
 /// input's `desired`. Pure, as [`plan`].
 pub fn plan_early(input: &PlanInput<'_>, declared: &Declarations<'_>) -> EarlyPlan {
-    let mut p = Planner::new(input, declared);
+    let mut p = Planner::new(input, declared.desired, Arc::clone(&declared.map));
     p.plan_declared(|d| !super::kind::of(&d.resource).reads_project_documents());
     EarlyPlan {
         planned: true,
@@ -125,7 +125,13 @@ pub struct EarlyPlan {
 /// The plan: what `early` planned, and the rest of the declared resources and the deletions
 /// planned from `input` (the complete observed state). See [`plan_early`].
 pub fn plan_after(input: &PlanInput<'_>, declared: Declarations<'_>, early: EarlyPlan) -> Plan {
-    let mut p = Planner::new(input, &declared);
+    // The map moves into the planner (its `origins` are taken from it without a copy).
+    let Declarations {
+        desired,
+        map,
+        duplicates,
+    } = declared;
+    let mut p = Planner::new(input, desired, map);
     if early.planned {
         p.plan_declared(|d| super::kind::of(&d.resource).reads_project_documents());
     } else {
@@ -138,7 +144,7 @@ pub fn plan_after(input: &PlanInput<'_>, declared: Declarations<'_>, early: Earl
     let mut errors = early.errors;
     errors.append(&mut p.errors);
     errors.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
-    p.errors = declared.duplicates;
+    p.errors = duplicates;
     p.errors.append(&mut errors);
     let mut unchecked = early.unchecked;
     unchecked.append(&mut p.unchecked);
@@ -235,16 +241,21 @@ pub(crate) fn flag(v: Option<bool>) -> Option<Value> {
 }
 
 impl<'a> Planner<'a> {
-    /// A planner of `input` over `declared` ([`declarations`] of the input's `desired`).
-    fn new(input: &'a PlanInput<'a>, declared: &Declarations<'a>) -> Self {
+    /// A planner of `input` over `declared`, the map of [`declarations`] of `desired`, the
+    /// input's.
+    fn new(
+        input: &'a PlanInput<'a>,
+        desired: &[Declared],
+        declared: Arc<BTreeMap<ResourceId, &'a Declared>>,
+    ) -> Self {
         assert!(
-            std::ptr::eq(input.desired, declared.desired),
+            std::ptr::eq(input.desired, desired),
             "the declarations are those of the input"
         );
         Planner {
             input,
             ledger: input.observed.ledger.as_ref(),
-            declared: Arc::clone(&declared.map),
+            declared,
             ops: Vec::new(),
             errors: Vec::new(),
             unchecked: Vec::new(),
