@@ -89,25 +89,22 @@ pub(crate) struct Staged {
 
 impl Staged {
     /// Wait for the later reads and put what they read in place.
-    pub(crate) async fn finish(mut self, client: &DssClient) -> Result<Observation, ObserveError> {
-        let mut outcome = Ok(());
-        for later in std::mem::take(&mut self.later) {
-            match later.await {
-                Ok(done) => {
-                    (done.complete)(&mut self.first.observed.kinds);
-                    self.first.conditional_reads += done.conditional_reads;
-                }
-                Err(err) => {
-                    outcome = Err(err);
-                    break;
-                }
+    pub(crate) async fn finish(self, client: &DssClient) -> Result<Observation, ObserveError> {
+        let Staged { mut first, later } = self;
+        let completed = async {
+            for later in later {
+                let done = later.await?;
+                (done.complete)(&mut first.observed.kinds);
+                first.conditional_reads += done.conditional_reads;
             }
+            Ok(())
         }
+        .await;
         // Whatever the outcome: what was prefetched and not taken is not read any more, and
         // nothing read before this point stands in for a later read (apply's second plan,
         // under the stack lock).
         client.close_prefetch();
-        outcome.map(|()| self.first)
+        completed.map(|()| first)
     }
 }
 

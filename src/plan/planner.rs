@@ -67,12 +67,11 @@ pub struct Declarations<'d> {
 
 /// The [`Declarations`] of `desired`.
 pub fn declarations(desired: &[Declared]) -> Declarations<'_> {
-    let mut map = BTreeMap::new();
+    let mut map: BTreeMap<ResourceId, &Declared> = BTreeMap::new();
     let mut duplicates = Vec::new();
     for d in desired {
         if let Some(id) = declared_id(&d.resource) {
             if let Some(first) = map.get(&id) {
-                let first: &&Declared = first;
                 duplicates.push(PlanError {
                     kind: id.kind,
                     name: id.name.clone(),
@@ -263,11 +262,12 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Plans the declared resources `which` selects, in the order of their identities. Planning one resource
-    /// reads only the input and the declared names and appends to this planner's outputs, so
-    /// the declared list is cut into one contiguous run per core, each planned by a planner of
-    /// its own; appending the runs' operations, errors and unchecked secrets in run order then
-    /// gives exactly what one planner going through the whole list would have produced.
+    /// Plans the declared resources `which` selects, in the order of their identities.
+    /// Planning one resource reads only the input and the declared names and appends to this
+    /// planner's outputs, so the declared list is cut into one contiguous run per core, each
+    /// planned by a planner of its own; appending the runs' operations, errors and unchecked
+    /// secrets in run order then gives exactly what one planner going through the whole list
+    /// would have produced.
     fn plan_declared(&mut self, which: impl Fn(&Declared) -> bool) {
         let declared: Vec<&'a Declared> = self.declared.values().copied().filter(|d| which(d)).collect();
         if crate::parallel::cores() < 2 || declared.len() < PARALLEL_PLAN_MIN {
